@@ -1,0 +1,29 @@
+//===- Passes.h - lora-opt passes -------------------------------*- C++ -*-===//
+
+#ifndef LORA_PASSES_PASSES_H
+#define LORA_PASSES_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace lora {
+
+#define GEN_PASS_DECL
+#include "lora/Passes/Passes.h.inc"
+
+/// Adds the pattern that converts supported `onnx.node` ops to TOSA.
+void populateOnnxToTosaConversionPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "lora/Passes/Passes.h.inc"
+
+} // namespace lora
+} // namespace mlir
+
+#endif // LORA_PASSES_PASSES_H

@@ -1,0 +1,61 @@
+//===- Pipelines.cpp - named lora-opt pass pipelines ----------------------===//
+
+#include "lora/Pipelines/Pipelines.h"
+
+#include "lora/Dialect/Onnx/Onnx.h"
+#include "lora/Passes/Passes.h"
+
+#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+void lora::buildOnnxToTosaPipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(lora::createConvertOnnxToTosa());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+/// The part after TOSA, written as a pipeline string so that it reads the
+/// same as the `lora-opt` command line that reproduces it.
+static constexpr llvm::StringLiteral kCpuLowering =
+    "func.func(tosa-to-arith{include-apply-rescale}, tosa-to-tensor, "
+    "canonicalize, linalg-fuse-elementwise-ops, cse, "
+    "lora-mark-entry-points), "
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map}, "
+    "buffer-results-to-out-params{hoist-static-allocs modify-public-functions}, "
+    "buffer-deallocation-pipeline, "
+    "func.func(convert-linalg-to-loops), lower-affine, convert-scf-to-cf, "
+    "expand-strided-metadata, convert-math-to-libm, "
+    "finalize-memref-to-llvm, convert-math-to-llvm, convert-arith-to-llvm, "
+    "convert-index-to-llvm, convert-cf-to-llvm, convert-func-to-llvm, "
+    "reconcile-unrealized-casts, lora-emit-entry-point";
+
+void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
+  tosa::addTosaToLinalgPasses(pm, TosaToLinalgOptions());
+  if (failed(parsePassPipeline(kCpuLowering, pm, llvm::errs())))
+    llvm::report_fatal_error("invalid built-in CPU lowering pipeline");
+}
+
+void lora::registerLoraPipelines() {
+  PassPipelineRegistration<>(
+      "lora-onnx-to-tosa-pipeline",
+      "Convert the onnx import dialect to TOSA with static shapes",
+      buildOnnxToTosaPipeline);
+  PassPipelineRegistration<>(
+      "lora-cpu-pipeline",
+      "Lower TOSA/linalg on tensors to the LLVM dialect for the host CPU",
+      buildCpuLoweringPipeline);
+}
+
+void lora::registerLoraDialects(DialectRegistry &registry) {
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registry.insert<onnx::OnnxDialect>();
+}

@@ -1,0 +1,104 @@
+//===- CompiledFunction.cpp - call compiled code through memref descriptors ===//
+//
+// A memref descriptor of rank r is
+//   { void *allocated; void *aligned; int64_t offset;
+//     int64_t sizes[r]; int64_t strides[r]; }
+// and `lora_entry_<name>(void **args)` takes one pointer to a descriptor per
+// argument: the inputs, then the outputs, which the caller allocates.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lora/Runtime/Runtime.h"
+
+#include <dlfcn.h>
+
+using namespace lora_runtime;
+
+std::unique_ptr<CompiledFunction>
+CompiledFunction::load(const std::string &soPath, const std::string &name,
+                       std::vector<TensorSpec> inputs,
+                       std::vector<TensorSpec> outputs, std::string &error) {
+  void *handle = dlopen(soPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char *reason = dlerror();
+    error = "cannot load '" + soPath + "': " + (reason ? reason : "unknown");
+    return nullptr;
+  }
+  std::string symbol = "lora_entry_" + name;
+  void *entry = dlsym(handle, symbol.c_str());
+  if (!entry) {
+    error = "'" + soPath + "' has no function '" + symbol + "'";
+    dlclose(handle);
+    return nullptr;
+  }
+  std::unique_ptr<CompiledFunction> fn(new CompiledFunction());
+  fn->handle = handle;
+  fn->entry = reinterpret_cast<void (*)(void **)>(entry);
+  fn->inputSpecs = std::move(inputs);
+  fn->outputSpecs = std::move(outputs);
+  return fn;
+}
+
+CompiledFunction::~CompiledFunction() {
+  if (handle)
+    dlclose(handle);
+}
+
+static std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s;
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s.empty() ? "scalar" : s;
+}
+
+/// Builds the descriptor words for a dense row-major tensor.
+static std::vector<int64_t> makeDescriptor(const Tensor &tensor) {
+  std::vector<int64_t> words;
+  auto pointer = reinterpret_cast<int64_t>(tensor.data.data());
+  words.push_back(pointer);
+  words.push_back(pointer);
+  words.push_back(0);
+  for (int64_t d : tensor.shape)
+    words.push_back(d);
+  std::vector<int64_t> strides(tensor.shape.size());
+  int64_t stride = 1;
+  for (size_t i = tensor.shape.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= tensor.shape[i];
+  }
+  words.insert(words.end(), strides.begin(), strides.end());
+  return words;
+}
+
+bool CompiledFunction::run(const std::vector<const Tensor *> &inputs,
+                           std::vector<Tensor> &outputs, std::string &error) {
+  if (inputs.size() != inputSpecs.size()) {
+    error = "expected " + std::to_string(inputSpecs.size()) +
+            " inputs, got " + std::to_string(inputs.size());
+    return false;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorSpec &spec = inputSpecs[i];
+    if (inputs[i]->dtype != spec.dtype || inputs[i]->shape != spec.shape) {
+      error = "input '" + spec.name + "' must be " + dtypeName(spec.dtype) +
+              " " + shapeString(spec.shape) + ", got " +
+              dtypeName(inputs[i]->dtype) + " " +
+              shapeString(inputs[i]->shape);
+      return false;
+    }
+  }
+  outputs.clear();
+  for (const TensorSpec &spec : outputSpecs)
+    outputs.push_back(Tensor::zeros(spec.dtype, spec.shape));
+
+  std::vector<std::vector<int64_t>> descriptors;
+  for (const Tensor *input : inputs)
+    descriptors.push_back(makeDescriptor(*input));
+  for (const Tensor &output : outputs)
+    descriptors.push_back(makeDescriptor(output));
+  std::vector<void *> args;
+  for (auto &d : descriptors)
+    args.push_back(d.data());
+  entry(args.data());
+  return true;
+}

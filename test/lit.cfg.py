@@ -1,0 +1,17 @@
+# lit configuration for lora-opt.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "LORA"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "unit", "python", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.lora_obj_root, "test")
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    ["lora-opt", "lora-translate", "lora-run"], [config.lora_tools_dir])

@@ -1,0 +1,80 @@
+//===- lora-opt.cpp - the lora-opt driver ---------------------------------===//
+//
+// MlirOptMain with lora-opt's dialects, passes and pipelines. An input file
+// ending in `.onnx` is imported first (with `--input-shape`), so
+//   lora-opt model.onnx --input-shape=x:2x16 --lora-onnx-to-tosa-pipeline
+// works without a separate lora-translate step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lora/Import/OnnxImporter.h"
+#include "lora/Passes/Passes.h"
+#include "lora/Pipelines/Pipelines.h"
+
+#include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+using namespace mlir;
+
+static llvm::cl::opt<std::string> inputShape(
+    "input-shape",
+    llvm::cl::desc("For .onnx input: static shapes of graph inputs, e.g. "
+                   "input_ids:2x16,attention_mask:2x16"),
+    llvm::cl::init(""));
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAllPasses();
+  lora::registerLoraPasses();
+  lora::registerLoraPipelines();
+  DialectRegistry registry;
+  lora::registerLoraDialects(registry);
+
+  auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
+      argc, argv, "lora-opt: MLIR passes for LoRA models", registry);
+  if (!StringRef(inputFilename).ends_with(".onnx"))
+    return asMainReturnCode(
+        MlirOptMain(argc, argv, inputFilename, outputFilename, registry));
+
+  // Import the model, hand it to MlirOptMain as bytecode.
+  MLIRContext context(registry);
+  lora::OnnxImportOptions options;
+  std::string error;
+  if (failed(lora::parseInputShapeSpec(inputShape, options, error))) {
+    llvm::errs() << "lora-opt: " << error << "\n";
+    return 1;
+  }
+  OwningOpRef<ModuleOp> module =
+      lora::importOnnxFile(inputFilename, &context, options);
+  if (!module)
+    return 1;
+  std::string bytecode;
+  llvm::raw_string_ostream os(bytecode);
+  if (failed(writeBytecodeToFile(*module, os)))
+    return 1;
+  module = nullptr;
+
+  std::unique_ptr<llvm::ToolOutputFile> output =
+      openOutputFile(outputFilename, &error);
+  if (!output) {
+    llvm::errs() << "lora-opt: " << error << "\n";
+    return 1;
+  }
+  MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
+  if (failed(MlirOptMain(output->os(),
+                         llvm::MemoryBuffer::getMemBuffer(
+                             bytecode, inputFilename,
+                             /*RequiresNullTerminator=*/false),
+                         registry, config)))
+    return 1;
+  output->keep();
+  return 0;
+}

@@ -1,0 +1,274 @@
+//===- lora-run.cpp - compile a model for the CPU and run it --------------===//
+//
+//   lora-run model.onnx --input-shape=input_ids:2x16 \
+//       --input input_ids=ids.npy --output-dir=out/
+//
+// Imports (for .onnx), converts to TOSA, lowers for the host CPU, links a
+// shared object in a temporary folder, runs it on .npy inputs and writes one
+// .npy per output. MLIR input at any stage from the onnx dialect on works.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lora/Dialect/Onnx/Onnx.h"
+#include "lora/Import/OnnxImporter.h"
+#include "lora/Passes/Passes.h"
+#include "lora/Pipelines/Pipelines.h"
+#include "lora/Runtime/Runtime.h"
+#include "lora/Target/Cpu.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <chrono>
+
+using namespace mlir;
+namespace rt = lora_runtime;
+
+static llvm::cl::opt<std::string> inputFile(llvm::cl::Positional,
+                                            llvm::cl::desc("<model.onnx|.mlir>"),
+                                            llvm::cl::Required);
+static llvm::cl::opt<std::string> inputShape(
+    "input-shape",
+    llvm::cl::desc("Static shapes of graph inputs, e.g. input_ids:2x16"),
+    llvm::cl::init(""));
+static llvm::cl::list<std::string>
+    inputs("input", llvm::cl::desc("An input as NAME=FILE.npy (repeatable)"));
+static llvm::cl::opt<std::string>
+    outputDir("output-dir", llvm::cl::desc("Folder for <output>.npy files"),
+              llvm::cl::init(""));
+static llvm::cl::opt<std::string>
+    funcName("function", llvm::cl::desc("The function to run"),
+             llvm::cl::init("main"));
+static llvm::cl::opt<std::string>
+    keepLibrary("emit-library",
+                llvm::cl::desc("Also keep the compiled shared object here"),
+                llvm::cl::init(""));
+static llvm::cl::opt<unsigned>
+    repeat("repeat", llvm::cl::desc("Run this many times and report timings"),
+           llvm::cl::init(1));
+static llvm::cl::opt<bool> quiet("quiet",
+                                 llvm::cl::desc("Print nothing on success"),
+                                 llvm::cl::init(false));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "lora-run: error: " << message << "\n";
+  return 1;
+}
+
+/// Maps an MLIR tensor type to a runtime spec; fails for other types.
+static FailureOr<rt::TensorSpec> toSpec(Type type, std::string name) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || !tensor.hasStaticShape())
+    return failure();
+  Type e = tensor.getElementType();
+  rt::DType dtype;
+  if (e.isF32())
+    dtype = rt::DType::F32;
+  else if (e.isF64())
+    dtype = rt::DType::F64;
+  else if (e.isF16())
+    dtype = rt::DType::F16;
+  else if (e.isBF16())
+    dtype = rt::DType::BF16;
+  else if (e.isInteger(64))
+    dtype = rt::DType::I64;
+  else if (e.isInteger(32))
+    dtype = rt::DType::I32;
+  else if (e.isInteger(16))
+    dtype = rt::DType::I16;
+  else if (e.isUnsignedInteger(8))
+    dtype = rt::DType::U8;
+  else if (e.isInteger(8))
+    dtype = rt::DType::I8;
+  else if (e.isInteger(1))
+    dtype = rt::DType::Bool;
+  else
+    return failure();
+  return rt::TensorSpec{std::move(name), dtype,
+                        std::vector<int64_t>(tensor.getShape().begin(),
+                                             tensor.getShape().end())};
+}
+
+/// A file name for an output: keeps [A-Za-z0-9_.-], maps the rest to '_'.
+static std::string fileNameFor(StringRef name) {
+  std::string result;
+  for (char c : name)
+    result += (llvm::isAlnum(c) || c == '_' || c == '-' || c == '.') ? c : '_';
+  return result.empty() ? "output" : result;
+}
+
+static void printSummary(const rt::TensorSpec &spec, const rt::Tensor &t) {
+  llvm::outs() << "  " << spec.name << ": " << rt::dtypeName(t.dtype) << "[";
+  for (size_t i = 0; i < t.shape.size(); ++i)
+    llvm::outs() << (i ? "x" : "") << t.shape[i];
+  llvm::outs() << "]";
+  if (t.dtype == rt::DType::F32) {
+    const float *data = reinterpret_cast<const float *>(t.data.data());
+    llvm::outs() << " first values:";
+    for (int64_t i = 0; i < std::min<int64_t>(4, t.numElements()); ++i)
+      llvm::outs() << " " << llvm::format("%.5f", data[i]);
+  }
+  llvm::outs() << "\n";
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAllPasses();
+  lora::registerLoraPasses();
+  lora::registerLoraPipelines();
+  llvm::cl::ParseCommandLineOptions(
+      argc, argv, "lora-run: compile a model for the host CPU and run it\n");
+
+  DialectRegistry registry;
+  lora::registerLoraDialects(registry);
+  lora::registerCpuTranslations(registry);
+  MLIRContext context(registry);
+
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now();
+  OwningOpRef<ModuleOp> module;
+  if (StringRef(inputFile).ends_with(".onnx")) {
+    lora::OnnxImportOptions options;
+    std::string error;
+    if (failed(lora::parseInputShapeSpec(inputShape, options, error)))
+      return fail(error);
+    module = lora::importOnnxFile(inputFile, &context, options);
+  } else {
+    if (!inputShape.empty())
+      return fail("--input-shape applies to .onnx input only");
+    llvm::SourceMgr sourceMgr;
+    module = parseSourceFile<ModuleOp>(inputFile, sourceMgr,
+                                       ParserConfig(&context));
+  }
+  if (!module)
+    return 1;
+
+  bool hasOnnx = false;
+  module->walk([&](Operation *op) {
+    if (isa<lora::onnx::OnnxDialect>(op->getDialect()))
+      hasOnnx = true;
+  });
+  if (hasOnnx) {
+    PassManager pm(&context);
+    lora::buildOnnxToTosaPipeline(pm);
+    if (failed(pm.run(*module)))
+      return 1;
+  }
+
+  auto func = module->lookupSymbol<func::FuncOp>(funcName);
+  if (!func)
+    return fail("the model has no function '" + funcName + "'");
+  std::vector<rt::TensorSpec> inputSpecs, outputSpecs;
+  for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
+    auto name = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
+    auto spec = toSpec(type, name ? name.str() : "arg" + std::to_string(i));
+    if (failed(spec))
+      return fail("argument " + std::to_string(i) + " of '" + funcName +
+                  "' is not a static tensor of a supported dtype");
+    inputSpecs.push_back(*spec);
+  }
+  for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {
+    auto name = func.getResultAttrOfType<StringAttr>(i, "onnx.name");
+    auto spec =
+        toSpec(type, name ? name.str() : "output" + std::to_string(i));
+    if (failed(spec))
+      return fail("result " + std::to_string(i) + " of '" + funcName +
+                  "' is not a static tensor of a supported dtype");
+    outputSpecs.push_back(*spec);
+  }
+
+  // Read the inputs before compiling, so that a bad input fails fast.
+  std::map<std::string, rt::Tensor> inputTensors;
+  for (const std::string &entry : inputs) {
+    auto [name, path] = StringRef(entry).split('=');
+    if (path.empty())
+      return fail("--input '" + entry + "' is not NAME=FILE.npy");
+    rt::Tensor tensor;
+    std::string error;
+    if (!rt::readNpy(path.str(), tensor, error))
+      return fail(error);
+    inputTensors[name.str()] = std::move(tensor);
+  }
+  std::vector<const rt::Tensor *> args;
+  for (const rt::TensorSpec &spec : inputSpecs) {
+    auto it = inputTensors.find(spec.name);
+    if (it == inputTensors.end())
+      return fail("no --input for '" + spec.name + "'");
+    args.push_back(&it->second);
+  }
+  if (inputTensors.size() != inputSpecs.size())
+    for (const auto &[name, tensor] : inputTensors)
+      if (llvm::none_of(inputSpecs, [&](const rt::TensorSpec &s) {
+            return s.name == name;
+          }))
+        return fail("--input names '" + name + "', which is not an input");
+
+  PassManager pm(&context);
+  lora::buildCpuLoweringPipeline(pm);
+  if (failed(pm.run(*module)))
+    return 1;
+
+  SmallString<128> tmpDir;
+  if (std::error_code ec =
+          llvm::sys::fs::createUniqueDirectory("lora-run", tmpDir))
+    return fail("cannot create a temporary folder: " + ec.message());
+  SmallString<128> soPath(tmpDir);
+  llvm::sys::path::append(soPath, "model.so");
+  llvm::scope_exit cleanup([&] {
+    llvm::sys::fs::remove(soPath);
+    llvm::sys::fs::remove(tmpDir);
+  });
+  if (failed(lora::emitCpuSharedLibrary(*module, soPath)))
+    return 1;
+  if (!keepLibrary.empty())
+    if (std::error_code ec = llvm::sys::fs::copy_file(soPath, keepLibrary))
+      return fail("cannot write '" + keepLibrary + "': " + ec.message());
+  double compileSeconds =
+      std::chrono::duration<double>(Clock::now() - start).count();
+
+  std::string error;
+  auto compiled = rt::CompiledFunction::load(soPath.str().str(), funcName,
+                                             inputSpecs, outputSpecs, error);
+  if (!compiled)
+    return fail(error);
+  std::vector<rt::Tensor> results;
+  std::vector<double> times;
+  for (unsigned r = 0; r < std::max(1u, unsigned(repeat)); ++r) {
+    auto runStart = Clock::now();
+    if (!compiled->run(args, results, error))
+      return fail(error);
+    times.push_back(
+        std::chrono::duration<double>(Clock::now() - runStart).count());
+  }
+
+  if (!outputDir.empty()) {
+    if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
+      return fail("cannot create '" + outputDir + "': " + ec.message());
+    for (auto [spec, tensor] : llvm::zip_equal(outputSpecs, results)) {
+      SmallString<256> path(outputDir);
+      llvm::sys::path::append(path, fileNameFor(spec.name) + ".npy");
+      if (!rt::writeNpy(path.str().str(), tensor, error))
+        return fail(error);
+    }
+  }
+  if (!quiet) {
+    llvm::sort(times);
+    llvm::outs() << "lora-run: compiled '" << inputFile << "' for the CPU in "
+                 << llvm::format("%.2f", compileSeconds) << " s; ran '"
+                 << funcName << "' " << times.size() << "x, median "
+                 << llvm::format("%.3f", times[times.size() / 2] * 1e3)
+                 << " ms\n";
+    for (auto [spec, tensor] : llvm::zip_equal(outputSpecs, results))
+      printSummary(spec, tensor);
+  }
+  return 0;
+}

@@ -1,0 +1,11 @@
+//===- lora-translate.cpp - import and export of models -------------------===//
+
+#include "lora/Import/OnnxImporter.h"
+
+#include "mlir/Tools/mlir-translate/MlirTranslateMain.h"
+
+int main(int argc, char **argv) {
+  mlir::lora::registerOnnxImportTranslation();
+  return mlir::failed(
+      mlir::mlirTranslateMain(argc, argv, "lora-opt translation tool"));
+}
