@@ -12,12 +12,12 @@ seed); nothing is downloaded.  Three families, two exporters:
                "torchscript" torch.onnx.export(dynamo=False, opset 17)
 
 Graph inputs (all int64 [batch, seq]):
-    gpt2, llama : input_ids               (attention_mask optional: with_mask=True)
+    gpt2, llama : input_ids, attention_mask     (with_mask=False: input_ids only)
     bert        : input_ids, attention_mask, token_type_ids
-Decoders default to input_ids only: with no attention_mask the causal mask is
-built from iota/compare ops alone, with no padding-mask arithmetic; pass
-with_mask=True to export it as an input as well.  make_inputs gives an
-all-ones attention_mask and all-zeros token_type_ids.
+Decoders export attention_mask by default because the TorchScript exporter
+cannot trace them without it; with_mask=False (dynamo) gives a graph with no
+padding-mask arithmetic (used for examples/tiny_llama.onnx).  make_inputs
+gives an all-ones attention_mask and all-zeros token_type_ids.
 
 The model runs with use_cache=False and return_dict=False and is wrapped so
 that the only output is the logits tensor.  Attention uses the transformers
@@ -28,8 +28,15 @@ in the model's metadata_props ("lora_opt.attn_implementation").
 Shapes are static by default; dynamic=True marks dim 0 ("batch") and dim 1
 ("seq") of every input dynamic, to test `--input-shape` specialisation.
 
-Script use:  python onnx_models.py OUTDIR [--dynamic]
-writes OUTDIR/{family}_{exporter}.onnx for all six combinations.
+Two work-arounds for this toolchain (torch 2.9.1, transformers 4.57.1,
+onnxscript 0.5.6) are applied to every export, see _dynamo_workaround and
+_broadcast_sdpa_mask.  Per-node metadata (stack traces) is stripped so the
+files are byte-identical on every machine.
+
+Script use:  python onnx_models.py OUTDIR [--dynamic] [--census FILE.md]
+writes OUTDIR/{family}_{exporter}[_dyn].onnx for all six combinations, checks
+each against PyTorch in onnxruntime, and optionally writes the op census
+tables (those of EXPORT_CENSUS.md).
 """
 
 from __future__ import annotations
