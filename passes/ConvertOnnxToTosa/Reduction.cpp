@@ -1,10 +1,658 @@
 //===- Reduction.cpp - reductions and normalizations to TOSA --------------===//
+//
+// The Reduce* family, ArgMax/ArgMin, Softmax/LogSoftmax, LayerNormalization,
+// RMSNormalization and CumSum.
+//
+// TOSA reduces one axis at a time and keeps it as a size-1 dim. Adjacent
+// reduced axes are first collapsed into one dim by a reshape (free after
+// lowering), so that e.g. a LayerNorm over [.., 16, 64] is one reduction of
+// 1024 elements, summed in the same order as ONNX Runtime's flat loop.
+// f16/bf16 data is summed in f32 and rounded once at the end.
+//
+//===----------------------------------------------------------------------===//
 
 #include "OnnxToTosa.h"
+
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::lora;
 using namespace mlir::lora::onnx_to_tosa;
 
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+/// Checks that inputs [0, numRequired) are present and that the node has at
+/// most `maxOutputs` results.
+static LogicalResult checkArity(Node &node, unsigned numRequired,
+                                unsigned maxOutputs = 1) {
+  for (unsigned i = 0; i < numRequired; ++i) {
+    if (node.input(i))
+      continue;
+    node.emitError() << "expects " << numRequired << " input(s), input " << i
+                     << " is missing";
+    return failure();
+  }
+  if (node.numOutputs() > maxOutputs) {
+    node.emitError() << "expects at most " << maxOutputs
+                     << " output(s), got " << node.numOutputs();
+    return failure();
+  }
+  return success();
+}
+
+/// Checks that input 0 is a floating-point tensor.
+static LogicalResult checkFloatInput(Node &node) {
+  if (isa<FloatType>(node.elementType(0)))
+    return success();
+  node.emitError() << "input of type " << node.type(0)
+                   << " is not supported; expected a floating-point tensor";
+  return failure();
+}
+
+/// Checks that input 0 has rank >= 1.
+static LogicalResult checkNotScalar(Node &node) {
+  if (node.rank(0) >= 1)
+    return success();
+  node.emitError() << "input of type " << node.type(0)
+                   << " must have rank >= 1";
+  return failure();
+}
+
+/// The type arithmetic on `elementType` is carried out in: f16 and bf16 have
+/// too few mantissa bits to accumulate sums, so they are widened to f32.
+static Type computeType(Type elementType) {
+  if (elementType.isF16() || elementType.isBF16())
+    return Float32Type::get(elementType.getContext());
+  return elementType;
+}
+
+static RankedTensorType tensorType(Value value) {
+  return cast<RankedTensorType>(value.getType());
+}
+
+/// A TOSA elementwise unary op whose result has the operand's type.
+template <typename OpTy>
+static Value unary(OpBuilder &b, Location loc, Value value) {
+  return OpTy::create(b, loc, value.getType(), value);
+}
+
+/// `shape` with every dim in `axes` set to 1 (keepdims) or removed.
+static SmallVector<int64_t> reducedShape(ArrayRef<int64_t> shape,
+                                         ArrayRef<int64_t> axes,
+                                         bool keepDims) {
+  SmallVector<int64_t> result;
+  for (auto [i, dim] : llvm::enumerate(shape)) {
+    if (!llvm::is_contained(axes, static_cast<int64_t>(i)))
+      result.push_back(dim);
+    else if (keepDims)
+      result.push_back(1);
+  }
+  return result;
+}
+
+/// The number of elements each output of a reduction over `axes` combines.
+static int64_t reducedCount(ArrayRef<int64_t> shape, ArrayRef<int64_t> axes) {
+  int64_t count = 1;
+  for (int64_t axis : axes)
+    count *= shape[axis];
+  return count;
+}
+
+/// Reduces `value` with the TOSA reduction `OpTy` over `axes` (sorted,
+/// unique), keeping them as size-1 dims. Each run of adjacent axes is
+/// collapsed into one dim so that it takes a single TOSA reduction.
+template <typename OpTy>
+static Value reduce(OpBuilder &b, Location loc, Value value,
+                    ArrayRef<int64_t> axes) {
+  ArrayRef<int64_t> shape = tensorType(value).getShape();
+  SmallVector<int64_t> collapsed, collapsedAxes;
+  for (int64_t i = 0, e = shape.size(); i < e; ++i) {
+    bool reduced = llvm::is_contained(axes, i);
+    if (reduced && i > 0 && llvm::is_contained(axes, i - 1)) {
+      collapsed.back() *= shape[i];
+      continue;
+    }
+    if (reduced)
+      collapsedAxes.push_back(collapsed.size());
+    collapsed.push_back(shape[i]);
+  }
+  value = reshape(b, loc, value, collapsed);
+  for (int64_t axis : collapsedAxes) {
+    RankedTensorType type = tensorType(value);
+    SmallVector<int64_t> resultShape(type.getShape());
+    resultShape[axis] = 1;
+    value = OpTy::create(b, loc, type.clone(resultShape), value,
+                         b.getI32IntegerAttr(axis));
+  }
+  return reshape(b, loc, value, reducedShape(shape, axes, /*keepDims=*/true));
+}
+
+/// Multiplies `value` by the constant `factor`.
+static Value scale(OpBuilder &b, Location loc, Value value, double factor) {
+  RankedTensorType type = tensorType(value);
+  return mul(b, loc, value,
+             scalar(b, loc, type.getElementType(), factor, type.getRank()));
+}
+
+/// The mean of `value` over `axes`, kept as size-1 dims: the sum times
+/// 1/count, as ONNX Runtime computes it.
+static Value mean(OpBuilder &b, Location loc, Value value,
+                  ArrayRef<int64_t> axes) {
+  int64_t count = reducedCount(tensorType(value).getShape(), axes);
+  return scale(b, loc, reduce<tosa::ReduceSumOp>(b, loc, value, axes),
+               1.0 / static_cast<double>(count));
+}
+
+/// sqrt(x) as 1 / rsqrt(x): TOSA has no square root, and this form keeps
+/// sqrt(0) = 0 and sqrt(inf) = inf exact.
+static Value squareRoot(OpBuilder &b, Location loc, Value value) {
+  return unary<tosa::ReciprocalOp>(b, loc,
+                                   unary<tosa::RsqrtOp>(b, loc, value));
+}
+
+/// The ONNX TensorProto data type `dataType` as an MLIR float type, or null.
+static Type floatTypeOf(MLIRContext *context, int64_t dataType) {
+  switch (dataType) {
+  case 1:
+    return Float32Type::get(context);
+  case 10:
+    return Float16Type::get(context);
+  case 11:
+    return Float64Type::get(context);
+  case 16:
+    return BFloat16Type::get(context);
+  default:
+    return {};
+  }
+}
+
+/// The type a normalization with `stash_type` computes in for input element
+/// type `elementType`. ONNX Runtime's kernels compute f64 inputs in f64
+/// whatever the stash type says, and so do we.
+static FailureOr<Type> stashType(Node &node, Type elementType) {
+  int64_t stash = node.intAttr("stash_type", 1);
+  Type type = floatTypeOf(node.op.getContext(), stash);
+  if (!type) {
+    node.emitError() << "stash_type " << stash
+                     << " is not supported; expected 1 (float), 10 (float16), "
+                        "11 (double) or 16 (bfloat16)";
+    return failure();
+  }
+  if (elementType.isF64())
+    return elementType;
+  return computeType(type);
+}
+
+/// Checks that input `i` (a normalization's scale or bias) broadcasts to the
+/// shape of input 0 without changing it.
+static LogicalResult checkBroadcastsToInput(Node &node, unsigned i,
+                                            StringRef what) {
+  auto shape = broadcastShape(node.shape(0), node.shape(i));
+  if (succeeded(shape) && ArrayRef<int64_t>(*shape) == node.shape(0))
+    return success();
+  node.emitError() << what << " of type " << node.type(i)
+                   << " does not broadcast to the input type "
+                   << node.type(0);
+  return failure();
+}
+
+//===----------------------------------------------------------------------===//
+// Reduce*
+//===----------------------------------------------------------------------===//
+
+namespace {
+enum class ReduceKind {
+  Sum,
+  Mean,
+  Max,
+  Min,
+  Prod,
+  L1,
+  L2,
+  SumSquare,
+  LogSum,
+  LogSumExp
+};
+} // namespace
+
+/// Whether reduction `kind` is defined on element type `type` here: the
+/// float-valued ones (mean, norms, logs) on floats only; the others also on
+/// signless integers, which TOSA's reductions accept.
+static bool supportsElementType(ReduceKind kind, Type type) {
+  if (isa<FloatType>(type))
+    return true;
+  auto intType = dyn_cast<IntegerType>(type);
+  if (!intType || !intType.isSignless() || intType.getWidth() == 1)
+    return false;
+  switch (kind) {
+  case ReduceKind::Sum:
+  case ReduceKind::Max:
+  case ReduceKind::Min:
+  case ReduceKind::Prod:
+  case ReduceKind::L1:
+  case ReduceKind::SumSquare:
+    return true;
+  default:
+    return false;
+  }
+}
+
+/// The reduction `kind` of `x` over the non-empty `axes`, kept as size-1
+/// dims, in x's element type.
+static Value buildReduction(OpBuilder &b, Location loc, ReduceKind kind,
+                            Value x, ArrayRef<int64_t> axes) {
+  Type elementType = tensorType(x).getElementType();
+  if (kind == ReduceKind::Max)
+    return reduce<tosa::ReduceMaxOp>(b, loc, x, axes);
+  if (kind == ReduceKind::Min)
+    return reduce<tosa::ReduceMinOp>(b, loc, x, axes);
+
+  Value acc = castTo(b, loc, x, computeType(elementType));
+  Value result;
+  switch (kind) {
+  case ReduceKind::Sum:
+    result = reduce<tosa::ReduceSumOp>(b, loc, acc, axes);
+    break;
+  case ReduceKind::Mean:
+    result = mean(b, loc, acc, axes);
+    break;
+  case ReduceKind::Prod:
+    result = reduce<tosa::ReduceProductOp>(b, loc, acc, axes);
+    break;
+  case ReduceKind::L1:
+    result = reduce<tosa::ReduceSumOp>(b, loc, unary<tosa::AbsOp>(b, loc, acc),
+                                       axes);
+    break;
+  case ReduceKind::L2:
+  case ReduceKind::SumSquare:
+    result = reduce<tosa::ReduceSumOp>(b, loc, mul(b, loc, acc, acc), axes);
+    if (kind == ReduceKind::L2)
+      result = squareRoot(b, loc, result);
+    break;
+  case ReduceKind::LogSum:
+    result = unary<tosa::LogOp>(b, loc,
+                                reduce<tosa::ReduceSumOp>(b, loc, acc, axes));
+    break;
+  case ReduceKind::LogSumExp: {
+    // log(sum(exp(x - m))) + m with m the maximum, so exp cannot overflow.
+    // An infinite m would turn x - m into NaN; it is replaced by 0, which
+    // still gives -inf for an all -inf slice and +inf when one is +inf.
+    Value m = reduce<tosa::ReduceMaxOp>(b, loc, acc, axes);
+    RankedTensorType mType = tensorType(m);
+    Type accType = mType.getElementType();
+    Value inf = scalar(b, loc, accType, std::numeric_limits<double>::infinity(),
+                       mType.getRank());
+    Value isInf =
+        binary<tosa::EqualOp>(b, loc, unary<tosa::AbsOp>(b, loc, m), inf,
+                              b.getI1Type());
+    Value zero = splat(b, loc, mType, 0.0);
+    m = tosa::SelectOp::create(b, loc, mType, isInf, zero, m);
+    Value e = unary<tosa::ExpOp>(b, loc, binary<tosa::SubOp>(b, loc, acc, m));
+    Value s = reduce<tosa::ReduceSumOp>(b, loc, e, axes);
+    result = binary<tosa::AddOp>(b, loc, unary<tosa::LogOp>(b, loc, s), m);
+    break;
+  }
+  case ReduceKind::Max:
+  case ReduceKind::Min:
+    llvm_unreachable("handled above");
+  }
+  return castTo(b, loc, result, elementType);
+}
+
+/// The axes a Reduce* node reduces over, normalised; empty means the node is
+/// the identity (noop_with_empty_axes). `axesInput` selects the opset 13/18
+/// form where axes is an optional constant input rather than an attribute.
+static FailureOr<SmallVector<int64_t>> reductionAxes(Node &node,
+                                                     bool axesInput) {
+  int64_t rank = node.rank(0);
+  std::optional<SmallVector<int64_t>> axes;
+  if (axesInput) {
+    if (node.hasAttr("axes")) {
+      node.emitError() << "axes must be an input from this opset on, not an "
+                          "attribute";
+      return failure();
+    }
+    if (node.input(1)) {
+      axes = node.constantInts(1);
+      if (!axes) {
+        node.emitError() << "axes input must be a constant";
+        return failure();
+      }
+    }
+    if ((!axes || axes->empty()) && node.intAttr("noop_with_empty_axes", 0))
+      return SmallVector<int64_t>();
+  } else {
+    axes = node.intsAttr("axes");
+  }
+  if (!axes || axes->empty())
+    return llvm::to_vector(llvm::seq<int64_t>(0, std::max<int64_t>(rank, 1)));
+  if (rank == 0) {
+    // A scalar has no axes to name, but [0] and [-1] mean the element itself.
+    if (llvm::all_of(*axes, [](int64_t a) { return a == 0 || a == -1; }))
+      return SmallVector<int64_t>{0};
+    node.emitError() << "axes are out of range for a scalar input";
+    return failure();
+  }
+  return node.normalizeAxes(*axes, rank);
+}
+
+template <ReduceKind kind, bool axesInput>
+static LogicalResult convertReduce(Node &node) {
+  if (failed(checkArity(node, 1)))
+    return failure();
+  if (!supportsElementType(kind, node.elementType(0))) {
+    node.emitError() << "input of type " << node.type(0)
+                     << " is not supported; expected a floating-point"
+                     << (supportsElementType(kind, IntegerType::get(
+                                                       node.op.getContext(), 32))
+                             ? " or signless integer"
+                             : "")
+                     << " tensor";
+    return failure();
+  }
+  auto axes = reductionAxes(node, axesInput);
+  if (failed(axes))
+    return failure();
+  OpBuilder &b = node.rewriter;
+  Value x = node.input(0);
+  if (axes->empty())
+    return node.replace(x);
+
+  // TOSA reductions need rank >= 1: a scalar is reduced as a 1-element vector.
+  ArrayRef<int64_t> shape = node.shape(0);
+  bool isScalar = shape.empty();
+  if (isScalar)
+    x = reshape(b, node.loc, x, {1});
+  Value result = buildReduction(b, node.loc, kind, x, *axes);
+  if (isScalar)
+    return node.replace(reshape(b, node.loc, result, {}));
+  bool keepDims = node.intAttr("keepdims", 1) != 0;
+  return node.replace(
+      reshape(b, node.loc, result, reducedShape(shape, *axes, keepDims)));
+}
+
+//===----------------------------------------------------------------------===//
+// ArgMax, ArgMin
+//===----------------------------------------------------------------------===//
+
+/// The index of the first (or, with select_last_index, last) maximum or
+/// minimum along `axis`, as int64.
+template <bool isMin>
+static LogicalResult convertArg(Node &node) {
+  if (failed(checkArity(node, 1)) || failed(checkNotScalar(node)))
+    return failure();
+  Type elementType = node.elementType(0);
+  auto intType = dyn_cast<IntegerType>(elementType);
+  if (!isa<FloatType>(elementType) &&
+      !(intType && intType.isSignless() && intType.getWidth() > 1)) {
+    node.emitError() << "input of type " << node.type(0)
+                     << " is not supported; expected a floating-point or "
+                        "signless integer tensor";
+    return failure();
+  }
+  auto axis = node.normalizeAxis(node.intAttr("axis", 0), node.rank(0));
+  if (failed(axis))
+    return failure();
+  OpBuilder &b = node.rewriter;
+  Location loc = node.loc;
+  Value x = node.input(0);
+  RankedTensorType type = node.type(0);
+
+  // The minimum is the maximum of an order-reversing map: -x for floats, and
+  // ~x = -x - 1 for integers, which cannot overflow.
+  if (isMin)
+    x = intType ? unary<tosa::BitwiseNotOp>(b, loc, x)
+                : tosa::NegateOp::create(b, loc, type, x).getResult();
+  // tosa.argmax picks the first of equal values; searching the reversed
+  // axis finds the last one, at index n - 1 - i.
+  bool last = node.intAttr("select_last_index", 0) != 0;
+  if (last)
+    x = tosa::ReverseOp::create(b, loc, type, x, b.getI32IntegerAttr(*axis));
+  SmallVector<int64_t> shape = reducedShape(type.getShape(), *axis, false);
+  Value index = tosa::ArgMaxOp::create(
+      b, loc, RankedTensorType::get(shape, b.getI32Type()), x,
+      b.getI32IntegerAttr(*axis));
+  if (last)
+    index = binary<tosa::SubOp>(
+        b, loc,
+        scalar(b, loc, b.getI32Type(), type.getDimSize(*axis) - 1,
+               shape.size()),
+        index);
+  index = castTo(b, loc, index, b.getI64Type());
+  bool keepDims = node.intAttr("keepdims", 1) != 0;
+  return node.replace(reshape(
+      b, loc, index, reducedShape(type.getShape(), *axis, keepDims)));
+}
+
+//===----------------------------------------------------------------------===//
+// Softmax, LogSoftmax
+//===----------------------------------------------------------------------===//
+
+/// Softmax or LogSoftmax over `axes` of `x`, numerically stable: with
+/// d = x - max(x), softmax = exp(d) * (1 / sum(exp(d))) and logsoftmax =
+/// d - log(sum(exp(d))), as ONNX Runtime computes them. An all -inf slice
+/// gives NaN (from -inf - -inf) like ONNX Runtime, and -inf entries of any
+/// other slice give exact zeros.
+template <bool isLog>
+static Value buildSoftmax(OpBuilder &b, Location loc, Value x,
+                          ArrayRef<int64_t> axes) {
+  Type elementType = tensorType(x).getElementType();
+  x = castTo(b, loc, x, computeType(elementType));
+  Value d = binary<tosa::SubOp>(b, loc, x,
+                                reduce<tosa::ReduceMaxOp>(b, loc, x, axes));
+  Value e = unary<tosa::ExpOp>(b, loc, d);
+  Value sum = reduce<tosa::ReduceSumOp>(b, loc, e, axes);
+  Value y = isLog ? binary<tosa::SubOp>(b, loc, d,
+                                        unary<tosa::LogOp>(b, loc, sum))
+                  : mul(b, loc, e, unary<tosa::ReciprocalOp>(b, loc, sum));
+  return castTo(b, loc, y, elementType);
+}
+
+/// Opset 13 on: softmax along the single `axis`, default -1. Before: the
+/// input is seen as 2-D [prod(dims < axis), prod(dims >= axis)], axis default
+/// 1, and softmax runs over the second dim, i.e. over every dim >= axis.
+template <bool isLog, bool coerce2D>
+static LogicalResult convertSoftmax(Node &node) {
+  if (failed(checkArity(node, 1)) || failed(checkNotScalar(node)) ||
+      failed(checkFloatInput(node)))
+    return failure();
+  int64_t rank = node.rank(0);
+  auto axis = node.normalizeAxis(node.intAttr("axis", coerce2D ? 1 : -1), rank);
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> axes{*axis};
+  if (coerce2D)
+    axes = llvm::to_vector(llvm::seq<int64_t>(*axis, rank));
+  return node.replace(
+      buildSoftmax<isLog>(node.rewriter, node.loc, node.input(0), axes));
+}
+
+//===----------------------------------------------------------------------===//
+// LayerNormalization, RMSNormalization
+//===----------------------------------------------------------------------===//
+
+/// The normalization axes [axis, rank) of input 0.
+static FailureOr<SmallVector<int64_t>> normalizedAxes(Node &node) {
+  auto axis = node.normalizeAxis(node.intAttr("axis", -1), node.rank(0));
+  if (failed(axis))
+    return failure();
+  return llvm::to_vector(llvm::seq<int64_t>(*axis, node.rank(0)));
+}
+
+/// Y = (X - mean) / sqrt(var + epsilon) * Scale + B over dims [axis, rank),
+/// with the two-pass variance mean((X - mean)^2), computed in the stash type.
+/// The optional outputs Mean and InvStdDev have X's shape with those dims set
+/// to 1, in the stash type.
+static LogicalResult convertLayerNorm(Node &node) {
+  if (failed(checkArity(node, 2, /*maxOutputs=*/3)) ||
+      failed(checkNotScalar(node)) || failed(checkFloatInput(node)) ||
+      failed(checkBroadcastsToInput(node, 1, "Scale")) ||
+      (node.input(2) && failed(checkBroadcastsToInput(node, 2, "B"))))
+    return failure();
+  auto axes = normalizedAxes(node);
+  if (failed(axes))
+    return failure();
+  Type elementType = node.elementType(0);
+  auto stash = stashType(node, elementType);
+  if (failed(stash))
+    return failure();
+  OpBuilder &b = node.rewriter;
+  Location loc = node.loc;
+
+  Value x = castTo(b, loc, node.input(0), *stash);
+  Value mu = mean(b, loc, x, *axes);
+  Value d = binary<tosa::SubOp>(b, loc, x, mu);
+  Value var = mean(b, loc, mul(b, loc, d, d), *axes);
+  float epsilon = node.floatAttr("epsilon", 1e-5f);
+  Value invStdDev = unary<tosa::RsqrtOp>(
+      b, loc,
+      binary<tosa::AddOp>(b, loc, var,
+                          scalar(b, loc, *stash, epsilon, node.rank(0))));
+  Value y = mul(b, loc, d, invStdDev);
+  y = mul(b, loc, y, castTo(b, loc, node.input(1), *stash));
+  if (Value bias = node.input(2))
+    y = binary<tosa::AddOp>(b, loc, y, castTo(b, loc, bias, *stash));
+  SmallVector<Value> results{castTo(b, loc, y, elementType), mu, invStdDev};
+  results.resize(node.numOutputs());
+  return node.replace(results);
+}
+
+/// Y = X / sqrt(mean(X^2) + epsilon) * scale over dims [axis, rank), in the
+/// stash type.
+static LogicalResult convertRMSNorm(Node &node) {
+  if (failed(checkArity(node, 2)) || failed(checkNotScalar(node)) ||
+      failed(checkFloatInput(node)) ||
+      failed(checkBroadcastsToInput(node, 1, "scale")))
+    return failure();
+  auto axes = normalizedAxes(node);
+  if (failed(axes))
+    return failure();
+  Type elementType = node.elementType(0);
+  auto stash = stashType(node, elementType);
+  if (failed(stash))
+    return failure();
+  OpBuilder &b = node.rewriter;
+  Location loc = node.loc;
+
+  Value x = castTo(b, loc, node.input(0), *stash);
+  Value meanSquare = mean(b, loc, mul(b, loc, x, x), *axes);
+  float epsilon = node.floatAttr("epsilon", 1e-5f);
+  Value invRms = unary<tosa::RsqrtOp>(
+      b, loc,
+      binary<tosa::AddOp>(b, loc, meanSquare,
+                          scalar(b, loc, *stash, epsilon, node.rank(0))));
+  Value y = mul(b, loc, mul(b, loc, x, invRms),
+                castTo(b, loc, node.input(1), *stash));
+  return node.replace(castTo(b, loc, y, elementType));
+}
+
+//===----------------------------------------------------------------------===//
+// CumSum
+//===----------------------------------------------------------------------===//
+
+/// `value` shifted by `offset` positions along `axis` towards higher
+/// indices, with zeros shifted in: pad the front, then slice the first n.
+static Value shiftAlong(OpBuilder &b, Location loc, Value value, int64_t axis,
+                        int64_t offset) {
+  RankedTensorType type = tensorType(value);
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> padding(2 * rank, 0);
+  padding[2 * axis] = offset;
+  SmallVector<int64_t> paddedShape(type.getShape());
+  paddedShape[axis] += offset;
+  Value padded = tosa::PadOp::create(b, loc, type.clone(paddedShape), value,
+                                     shapeValue(b, loc, padding));
+  SmallVector<int64_t> start(rank, 0);
+  return tosa::SliceOp::create(b, loc, type, padded, shapeValue(b, loc, start),
+                               shapeValue(b, loc, type.getShape()));
+}
+
+/// Inclusive prefix sums along `axis` by Hillis-Steele doubling: after step
+/// s, element i holds the sum of the 2^(s+1) elements ending at i. This takes
+/// ceil(log2(n)) shift-and-add steps instead of a loop over the axis.
+static Value prefixSum(OpBuilder &b, Location loc, Value value, int64_t axis) {
+  int64_t n = tensorType(value).getDimSize(axis);
+  for (int64_t offset = 1; offset < n; offset *= 2)
+    value = binary<tosa::AddOp>(b, loc, value,
+                                shiftAlong(b, loc, value, axis, offset));
+  return value;
+}
+
+/// CumSum(x, axis) with the `exclusive` and `reverse` attributes.
+static LogicalResult convertCumSum(Node &node) {
+  if (failed(checkArity(node, 2)) || failed(checkNotScalar(node)))
+    return failure();
+  Type elementType = node.elementType(0);
+  auto intType = dyn_cast<IntegerType>(elementType);
+  if (!isa<FloatType>(elementType) &&
+      !(intType && intType.isSignless() && intType.getWidth() > 1)) {
+    node.emitError() << "input of type " << node.type(0)
+                     << " is not supported; expected a floating-point or "
+                        "signless integer tensor";
+    return failure();
+  }
+  auto axisValues = node.constantInts(1);
+  if (!axisValues || axisValues->size() != 1) {
+    node.emitError() << "axis input must be a constant with one element";
+    return failure();
+  }
+  auto axis = node.normalizeAxis(axisValues->front(), node.rank(0));
+  if (failed(axis))
+    return failure();
+  OpBuilder &b = node.rewriter;
+  Location loc = node.loc;
+  RankedTensorType type = node.type(0);
+  bool reverse = node.intAttr("reverse", 0) != 0;
+  auto reverseAxis = [&](Value v) -> Value {
+    if (!reverse)
+      return v;
+    return tosa::ReverseOp::create(b, loc, v.getType(), v,
+                                   b.getI32IntegerAttr(*axis));
+  };
+
+  Value x = reverseAxis(node.input(0));
+  x = castTo(b, loc, x, computeType(elementType));
+  // The exclusive sum at i is the inclusive sum at i - 1.
+  if (node.intAttr("exclusive", 0))
+    x = shiftAlong(b, loc, x, *axis, std::min<int64_t>(1, type.getDimSize(*axis)));
+  Value y = castTo(b, loc, prefixSum(b, loc, x, *axis), elementType);
+  return node.replace(reverseAxis(y));
+}
+
+//===----------------------------------------------------------------------===//
+// Registration
+//===----------------------------------------------------------------------===//
+
 void onnx_to_tosa::addReductionConverters(
-    SmallVectorImpl<Converter> &converters) {}
+    SmallVectorImpl<Converter> &converters) {
+  // ReduceSum takes axes as an input from opset 13, the others from 18.
+  converters.push_back(
+      {"ReduceSum", 1, convertReduce<ReduceKind::Sum, false>});
+  converters.push_back(
+      {"ReduceSum", 13, convertReduce<ReduceKind::Sum, true>});
+#define LORA_REDUCE(NAME, KIND)                                                \
+  converters.push_back({NAME, 1, convertReduce<ReduceKind::KIND, false>});     \
+  converters.push_back({NAME, 18, convertReduce<ReduceKind::KIND, true>});
+  LORA_REDUCE("ReduceMean", Mean)
+  LORA_REDUCE("ReduceMax", Max)
+  LORA_REDUCE("ReduceMin", Min)
+  LORA_REDUCE("ReduceProd", Prod)
+  LORA_REDUCE("ReduceL1", L1)
+  LORA_REDUCE("ReduceL2", L2)
+  LORA_REDUCE("ReduceSumSquare", SumSquare)
+  LORA_REDUCE("ReduceLogSum", LogSum)
+  LORA_REDUCE("ReduceLogSumExp", LogSumExp)
+#undef LORA_REDUCE
+
+  converters.push_back({"ArgMax", 1, convertArg</*isMin=*/false>});
+  converters.push_back({"ArgMin", 1, convertArg</*isMin=*/true>});
+  converters.push_back({"Softmax", 1, convertSoftmax<false, true>});
+  converters.push_back({"Softmax", 13, convertSoftmax<false, false>});
+  converters.push_back({"LogSoftmax", 1, convertSoftmax<true, true>});
+  converters.push_back({"LogSoftmax", 13, convertSoftmax<true, false>});
+  converters.push_back({"LayerNormalization", 17, convertLayerNorm});
+  converters.push_back({"RMSNormalization", 23, convertRMSNorm});
+  converters.push_back({"CumSum", 11, convertCumSum});
+}

@@ -1,7 +1,8 @@
 //===- lora-opt.cpp - the lora-opt driver ---------------------------------===//
 //
 // MlirOptMain with lora-opt's dialects, passes and pipelines. An input file
-// ending in `.onnx` is imported first (with `--input-shape`), so
+// ending in `.onnx` is imported first (with `--input-shape`) and the pass
+// pipeline runs on it directly, so
 //   lora-opt model.onnx --input-shape=x:2x16 --lora-onnx-to-tosa-pipeline
 // works without a separate lora-translate step.
 //
@@ -13,6 +14,7 @@
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -44,7 +46,9 @@ int main(int argc, char **argv) {
     return asMainReturnCode(
         MlirOptMain(argc, argv, inputFilename, outputFilename, registry));
 
-  // Import the model, hand it to MlirOptMain as bytecode.
+  // Import the model and run the pipeline on it here rather than through
+  // MlirOptMain, which would need the module serialized (and the weights
+  // copied) first.
   MLIRContext context(registry);
   lora::OnnxImportOptions options;
   std::string error;
@@ -52,15 +56,17 @@ int main(int argc, char **argv) {
     llvm::errs() << "lora-opt: " << error << "\n";
     return 1;
   }
+  MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
   OwningOpRef<ModuleOp> module =
       lora::importOnnxFile(inputFilename, &context, options);
   if (!module)
     return 1;
-  std::string bytecode;
-  llvm::raw_string_ostream os(bytecode);
-  if (failed(writeBytecodeToFile(*module, os)))
+  PassManager pm(&context, ModuleOp::getOperationName(),
+                 PassManager::Nesting::Implicit);
+  pm.enableVerifier(config.shouldVerifyPasses());
+  if (failed(applyPassManagerCLOptions(pm)) ||
+      failed(config.setupPassPipeline(pm)) || failed(pm.run(*module)))
     return 1;
-  module = nullptr;
 
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(outputFilename, &error);
@@ -68,13 +74,13 @@ int main(int argc, char **argv) {
     llvm::errs() << "lora-opt: " << error << "\n";
     return 1;
   }
-  MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
-  if (failed(MlirOptMain(output->os(),
-                         llvm::MemoryBuffer::getMemBuffer(
-                             bytecode, inputFilename,
-                             /*RequiresNullTerminator=*/false),
-                         registry, config)))
-    return 1;
+  if (config.shouldEmitBytecode()) {
+    if (failed(writeBytecodeToFile(*module, output->os())))
+      return 1;
+  } else {
+    module->print(output->os());
+    output->os() << "\n";
+  }
   output->keep();
   return 0;
 }
