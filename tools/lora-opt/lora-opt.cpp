@@ -32,6 +32,12 @@ static llvm::cl::opt<std::string> inputShape(
                    "input_ids:2x16,attention_mask:2x16"),
     llvm::cl::init(""));
 
+static llvm::cl::opt<bool> noOutput(
+    "no-output",
+    llvm::cl::desc("For .onnx input: run the pipeline but print nothing "
+                   "(to time import and passes without printing weights)"),
+    llvm::cl::init(false));
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerAllPasses();
@@ -68,6 +74,8 @@ int main(int argc, char **argv) {
       failed(config.setupPassPipeline(pm)) || failed(pm.run(*module)))
     return 1;
 
+  if (noOutput)
+    return 0;
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(outputFilename, &error);
   if (!output) {
