@@ -34,6 +34,33 @@ def LoraMarkEntryPoints : Pass<"lora-mark-entry-points", "func::FuncOp"> {
   }];
 }
 
+def LoraCpuContractionLoopOrder
+    : Pass<"lora-cpu-contraction-loop-order", "func::FuncOp"> {
+  let summary = "Order contraction loops so the innermost loop is contiguous";
+  let description = [{
+    `convert-linalg-to-loops` emits a matmul as (m, n, k) with the reduction
+    innermost, where B is read with stride N and the floating-point sum
+    cannot be vectorized without reassociation. This pass generalizes every
+    contraction and moves its reduction loops before the last parallel loop
+    ((m, k, n) for a matmul), so the innermost loop walks B and C
+    contiguously and LLVM vectorizes it exactly, without fast-math.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def LoraCpuCopiesToLinalg : Pass<"lora-cpu-copies-to-linalg", "func::FuncOp"> {
+  let summary = "Rewrite memref.copy as linalg.copy";
+  let description = [{
+    `finalize-memref-to-llvm` lowers a copy between non-contiguous memrefs
+    (a concat writing into a strided subview, for instance) to a call to
+    `memrefCopy` from MLIR's C runner utilities. Compiled models must not
+    depend on that library, so every copy becomes a `linalg.copy`, which
+    `convert-linalg-to-loops` turns into plain loops (LLVM recognizes the
+    contiguous ones as memcpy).
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def LoraEmitEntryPoint : Pass<"lora-emit-entry-point", "ModuleOp"> {
   let summary = "Add a packed C entry point for each public function";
   let description = [{

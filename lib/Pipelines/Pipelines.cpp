@@ -31,14 +31,22 @@ static constexpr llvm::StringLiteral kCpuLowering =
     "function-boundary-type-conversion=identity-layout-map}, "
     "buffer-results-to-out-params{hoist-static-allocs modify-public-functions}, "
     "buffer-deallocation-pipeline, "
-    "func.func(convert-linalg-to-loops), lower-affine, convert-scf-to-cf, "
+    "func.func(lora-cpu-copies-to-linalg, lora-cpu-contraction-loop-order, "
+    "convert-linalg-to-loops, "
+    "math-extend-to-supported-types, math-expand-ops{ops=rsqrt}), "
+    "lower-affine, convert-scf-to-cf, "
     "expand-strided-metadata, convert-math-to-libm, "
     "finalize-memref-to-llvm, convert-math-to-llvm, convert-arith-to-llvm, "
     "convert-index-to-llvm, convert-cf-to-llvm, convert-func-to-llvm, "
     "reconcile-unrealized-casts, lora-emit-entry-point";
 
 void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
-  tosa::addTosaToLinalgPasses(pm, TosaToLinalgOptions());
+  // No tosa-validate: our TOSA is an internal IR that uses i64 and f64 (ONNX
+  // index math, exact f64 intermediates) beyond the TOSA spec's profiles,
+  // and every TOSA op we build is verified by its own verifier anyway.
+  tosa::addTosaToLinalgPasses(pm, TosaToLinalgOptions(),
+                              TosaToLinalgNamedOptions(),
+                              /*validationOptions=*/std::nullopt);
   if (failed(parsePassPipeline(kCpuLowering, pm, llvm::errs())))
     llvm::report_fatal_error("invalid built-in CPU lowering pipeline");
 }
