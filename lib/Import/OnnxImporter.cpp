@@ -557,12 +557,23 @@ OwningOpRef<ModuleOp> Importer::import(::onnx::ModelProto &model) {
   Value none;
   for (auto [index, node] : llvm::enumerate(*graph.mutable_node())) {
     Location loc = nodeLoc(node, index);
+    if (node.op_type().empty()) {
+      error() << "node #" << index << " ('" << node.name()
+              << "') has no op_type";
+      return nullptr;
+    }
     std::string domain = node.domain() == "ai.onnx" ? "" : node.domain();
     auto opset = opsets.find(domain);
     if (opset == opsets.end()) {
       error() << "node '" << node.name() << "' (" << node.op_type()
               << ") is in domain '" << domain
               << "', which the model does not import";
+      return nullptr;
+    }
+    if (opset->second < 1) {
+      error() << "node '" << node.name() << "' (" << node.op_type()
+              << "): the model imports domain '" << domain
+              << "' at invalid opset version " << opset->second;
       return nullptr;
     }
     SmallVector<Value> operands;

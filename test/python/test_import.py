@@ -323,3 +323,28 @@ def test_dynamic_input_needs_a_shape(tmp_path):
     assert result.returncode != 0
     assert "input 'tokens' has type 'tensor<?x4xf32>' with dynamic dimensions; " \
            "give it a static shape with --input-shape=tokens:DxDx..." in result.stderr
+
+
+def test_node_without_op_type(tmp_path):
+    """Found by the fuzzer: an empty op_type must be an error, not an
+    invalid module."""
+    graph = helper.make_graph(
+        [helper.make_node("", ["x"], ["y"], name="mm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    expect_error(tmp_path, path, "node #0 ('mm') has no op_type")
+
+
+def test_domain_with_invalid_opset(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Foo", ["x"], ["y"], name="foo", domain="com.x")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                    helper.make_opsetid("com.x", 0)])
+    path = tmp_path / "m.onnx"
+    onnx.save(model, str(path))
+    expect_error(tmp_path, path, "the model imports domain 'com.x' at invalid opset version 0")
