@@ -454,6 +454,20 @@ struct ConvertOnnxToTosaPass
     });
     RewritePatternSet patterns(&getContext());
     populateOnnxToTosaConversionPatterns(patterns);
+    // A converter that fails has already said why; the driver's generic
+    // "failed to legalize" for the same node adds nothing, so drop it.
+    bool converterError = false;
+    ScopedDiagnosticHandler dropRedundant(
+        &getContext(), [&](Diagnostic &diag) -> LogicalResult {
+          if (diag.getSeverity() != DiagnosticSeverity::Error)
+            return failure();
+          if (converterError &&
+              StringRef(diag.str()).starts_with(
+                  "failed to legalize operation 'onnx.node'"))
+            return success();
+          converterError = true;
+          return failure();
+        });
     if (failed(applyPartialConversion(func, target, std::move(patterns))))
       return signalPassFailure();
 

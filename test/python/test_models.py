@@ -39,7 +39,7 @@ def converted_ops(model_path, inputs):
          "--mlir-elide-elementsattrs-if-larger=16"],
         capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    return set(re.findall(r"\b([a-z_]+\.[a-z_]+)\b(?=[ (<{\"])", result.stdout))
+    return set(re.findall(r"(?<=[=] )\"?([a-z_]+\.[a-z_]+)", result.stdout))
 
 
 @pytest.mark.parametrize("family,exporter", CASES, ids=[f"{f}-{e}" for f, e in CASES])

@@ -1,7 +1,6 @@
 // RUN: lora-opt %s -split-input-file --convert-onnx-to-tosa -verify-diagnostics
 
 func.func @negative_reduce_no_input() -> !onnx.unknown {
-  // expected-error @unknown {{failed to legalize operation 'onnx.node'}}
   // expected-error @unknown {{node 'r' (ReduceSum, opset 13): expects 1 input(s), input 0 is missing}}
   %0 = onnx.node "ReduceSum"() opset 13 : () -> !onnx.unknown loc("r")
   return %0 : !onnx.unknown
@@ -10,7 +9,6 @@ func.func @negative_reduce_no_input() -> !onnx.unknown {
 // -----
 
 func.func @negative_reduce_two_outputs(%x: tensor<2x3xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{expects at most 1 output(s), got 2}}
   %0:2 = onnx.node "ReduceMax"(%x) opset 13 : (tensor<2x3xf32>) -> (!onnx.unknown, !onnx.unknown)
   return %0#0 : !onnx.unknown
@@ -19,7 +17,6 @@ func.func @negative_reduce_two_outputs(%x: tensor<2x3xf32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_reduce_mean_int(%x: tensor<2x3xi32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<2x3xi32>' is not supported; expected a floating-point tensor}}
   %0 = onnx.node "ReduceMean"(%x) opset 13 : (tensor<2x3xi32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -28,7 +25,6 @@ func.func @negative_reduce_mean_int(%x: tensor<2x3xi32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_reduce_sum_bool(%x: tensor<2x3xi1>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<2x3xi1>' is not supported; expected a floating-point or signless integer tensor}}
   %0 = onnx.node "ReduceSum"(%x) opset 11 : (tensor<2x3xi1>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -37,7 +33,6 @@ func.func @negative_reduce_sum_bool(%x: tensor<2x3xi1>) -> !onnx.unknown {
 // -----
 
 func.func @negative_reduce_axes_not_constant(%x: tensor<2x3xf32>, %axes: tensor<1xi64>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{axes input must be a constant}}
   %0 = onnx.node "ReduceMean"(%x, %axes) opset 18 : (tensor<2x3xf32>, tensor<1xi64>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -46,7 +41,6 @@ func.func @negative_reduce_axes_not_constant(%x: tensor<2x3xf32>, %axes: tensor<
 // -----
 
 func.func @negative_reduce_axes_attribute_at_opset18(%x: tensor<2x3xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{axes must be an input from this opset on, not an attribute}}
   %0 = onnx.node "ReduceMean"(%x) attrs {axes = array<i64: 1>} opset 18 : (tensor<2x3xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -55,7 +49,6 @@ func.func @negative_reduce_axes_attribute_at_opset18(%x: tensor<2x3xf32>) -> !on
 // -----
 
 func.func @negative_reduce_axis_out_of_range(%x: tensor<2x3xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{axis 2 is out of range for rank 2}}
   %0 = onnx.node "ReduceSum"(%x) attrs {axes = array<i64: 2>} opset 11 : (tensor<2x3xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -64,7 +57,6 @@ func.func @negative_reduce_axis_out_of_range(%x: tensor<2x3xf32>) -> !onnx.unkno
 // -----
 
 func.func @negative_reduce_scalar_axis(%x: tensor<f32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{axes are out of range for a scalar input}}
   %0 = onnx.node "ReduceSum"(%x) attrs {axes = array<i64: 1>} opset 11 : (tensor<f32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -73,7 +65,6 @@ func.func @negative_reduce_scalar_axis(%x: tensor<f32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_argmax_scalar(%x: tensor<f32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<f32>' must have rank >= 1}}
   %0 = onnx.node "ArgMax"(%x) opset 13 : (tensor<f32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -82,7 +73,6 @@ func.func @negative_argmax_scalar(%x: tensor<f32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_argmin_unsigned(%x: tensor<2x3xui8>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<2x3xui8>' is not supported; expected a floating-point or signless integer tensor}}
   %0 = onnx.node "ArgMin"(%x) opset 13 : (tensor<2x3xui8>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -91,7 +81,6 @@ func.func @negative_argmin_unsigned(%x: tensor<2x3xui8>) -> !onnx.unknown {
 // -----
 
 func.func @negative_argmax_axis(%x: tensor<2x3xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{axis -3 is out of range for rank 2}}
   %0 = onnx.node "ArgMax"(%x) attrs {axis = -3 : i64} opset 13 : (tensor<2x3xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -100,7 +89,6 @@ func.func @negative_argmax_axis(%x: tensor<2x3xf32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_softmax_int(%x: tensor<2x3xi32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<2x3xi32>' is not supported; expected a floating-point tensor}}
   %0 = onnx.node "Softmax"(%x) opset 13 : (tensor<2x3xi32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -109,7 +97,6 @@ func.func @negative_softmax_int(%x: tensor<2x3xi32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_log_softmax_scalar(%x: tensor<f32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<f32>' must have rank >= 1}}
   %0 = onnx.node "LogSoftmax"(%x) opset 13 : (tensor<f32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -118,7 +105,6 @@ func.func @negative_log_softmax_scalar(%x: tensor<f32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_softmax_axis(%x: tensor<2x3xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{axis 2 is out of range for rank 2}}
   %0 = onnx.node "Softmax"(%x) attrs {axis = 2 : i64} opset 11 : (tensor<2x3xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -127,7 +113,6 @@ func.func @negative_softmax_axis(%x: tensor<2x3xf32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_layer_norm_no_scale(%x: tensor<2x8xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{expects 2 input(s), input 1 is missing}}
   %0 = onnx.node "LayerNormalization"(%x) opset 17 : (tensor<2x8xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -136,7 +121,6 @@ func.func @negative_layer_norm_no_scale(%x: tensor<2x8xf32>) -> !onnx.unknown {
 // -----
 
 func.func @negative_layer_norm_four_outputs(%x: tensor<2x8xf32>, %s: tensor<8xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{expects at most 3 output(s), got 4}}
   %0:4 = onnx.node "LayerNormalization"(%x, %s) opset 17 : (tensor<2x8xf32>, tensor<8xf32>) -> (!onnx.unknown, !onnx.unknown, !onnx.unknown, !onnx.unknown)
   return %0#0 : !onnx.unknown
@@ -145,7 +129,6 @@ func.func @negative_layer_norm_four_outputs(%x: tensor<2x8xf32>, %s: tensor<8xf3
 // -----
 
 func.func @negative_layer_norm_scale_shape(%x: tensor<2x8xf32>, %s: tensor<4xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{Scale of type 'tensor<4xf32>' does not broadcast to the input type 'tensor<2x8xf32>'}}
   %0 = onnx.node "LayerNormalization"(%x, %s) opset 17 : (tensor<2x8xf32>, tensor<4xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -154,7 +137,6 @@ func.func @negative_layer_norm_scale_shape(%x: tensor<2x8xf32>, %s: tensor<4xf32
 // -----
 
 func.func @negative_layer_norm_bias_shape(%x: tensor<2x8xf32>, %s: tensor<8xf32>, %b: tensor<3x8xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{B of type 'tensor<3x8xf32>' does not broadcast to the input type 'tensor<2x8xf32>'}}
   %0 = onnx.node "LayerNormalization"(%x, %s, %b) opset 17 : (tensor<2x8xf32>, tensor<8xf32>, tensor<3x8xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -163,7 +145,6 @@ func.func @negative_layer_norm_bias_shape(%x: tensor<2x8xf32>, %s: tensor<8xf32>
 // -----
 
 func.func @negative_layer_norm_stash_type(%x: tensor<2x8xf32>, %s: tensor<8xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{stash_type 7 is not supported; expected 1 (float) or 16 (bfloat16)}}
   %0 = onnx.node "LayerNormalization"(%x, %s) attrs {stash_type = 7 : i64} opset 17 : (tensor<2x8xf32>, tensor<8xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -172,7 +153,6 @@ func.func @negative_layer_norm_stash_type(%x: tensor<2x8xf32>, %s: tensor<8xf32>
 // -----
 
 func.func @negative_layer_norm_int(%x: tensor<2x8xi32>, %s: tensor<8xi32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<2x8xi32>' is not supported; expected a floating-point tensor}}
   %0 = onnx.node "LayerNormalization"(%x, %s) opset 17 : (tensor<2x8xi32>, tensor<8xi32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -181,7 +161,6 @@ func.func @negative_layer_norm_int(%x: tensor<2x8xi32>, %s: tensor<8xi32>) -> !o
 // -----
 
 func.func @negative_rms_norm_scale_shape(%x: tensor<2x8xf32>, %s: tensor<2x1x8xf32>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{scale of type 'tensor<2x1x8xf32>' does not broadcast to the input type 'tensor<2x8xf32>'}}
   %0 = onnx.node "RMSNormalization"(%x, %s) opset 23 : (tensor<2x8xf32>, tensor<2x1x8xf32>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -190,7 +169,6 @@ func.func @negative_rms_norm_scale_shape(%x: tensor<2x8xf32>, %s: tensor<2x1x8xf
 // -----
 
 func.func @negative_cumsum_axis_not_constant(%x: tensor<2x3xf32>, %axis: tensor<i64>) -> !onnx.unknown {
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{axis input must be a constant with one element}}
   %0 = onnx.node "CumSum"(%x, %axis) opset 14 : (tensor<2x3xf32>, tensor<i64>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -200,7 +178,6 @@ func.func @negative_cumsum_axis_not_constant(%x: tensor<2x3xf32>, %axis: tensor<
 
 func.func @negative_cumsum_two_axes(%x: tensor<2x3xf32>) -> !onnx.unknown {
   %axis = arith.constant dense<[0, 1]> : tensor<2xi64>
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{axis input must be a constant with one element}}
   %0 = onnx.node "CumSum"(%x, %axis) opset 14 : (tensor<2x3xf32>, tensor<2xi64>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -210,7 +187,6 @@ func.func @negative_cumsum_two_axes(%x: tensor<2x3xf32>) -> !onnx.unknown {
 
 func.func @negative_cumsum_bool(%x: tensor<2x3xi1>) -> !onnx.unknown {
   %axis = arith.constant dense<0> : tensor<i64>
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<2x3xi1>' is not supported; expected a floating-point or signless integer tensor}}
   %0 = onnx.node "CumSum"(%x, %axis) opset 14 : (tensor<2x3xi1>, tensor<i64>) -> !onnx.unknown
   return %0 : !onnx.unknown
@@ -220,7 +196,6 @@ func.func @negative_cumsum_bool(%x: tensor<2x3xi1>) -> !onnx.unknown {
 
 func.func @negative_cumsum_scalar(%x: tensor<f32>) -> !onnx.unknown {
   %axis = arith.constant dense<0> : tensor<i64>
-  // expected-error @+2 {{failed to legalize operation 'onnx.node'}}
   // expected-error @+1 {{input of type 'tensor<f32>' must have rank >= 1}}
   %0 = onnx.node "CumSum"(%x, %axis) opset 14 : (tensor<f32>, tensor<i64>) -> !onnx.unknown
   return %0 : !onnx.unknown
