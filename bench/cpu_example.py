@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("LORA_BUILD_DIR", ROOT / "build"))
 
 
-def ours(model, inputs, repeat):
+def ours(model, inputs, repeat, opt_level=3):
     shapes = ",".join(f"{k}:{'x'.join(map(str, np.load(v).shape))}" for k, v in inputs.items())
     cmd = [str(BUILD / "bin/lora-run"), str(model), f"--input-shape={shapes}",
-           f"--repeat={repeat}"] + [f"--input={k}={v}" for k, v in inputs.items()]
+           f"--repeat={repeat}", f"--opt-level={opt_level}"] + [f"--input={k}={v}" for k, v in inputs.items()]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return float(re.search(r"median ([0-9.]+) ms", out).group(1))
 

@@ -55,6 +55,10 @@ static llvm::cl::opt<std::string>
 static llvm::cl::opt<unsigned>
     repeat("repeat", llvm::cl::desc("Run this many times and report timings"),
            llvm::cl::init(1));
+static llvm::cl::opt<unsigned> optLevel(
+    "opt-level",
+    llvm::cl::desc("LLVM optimization level for the compiled code (0-3)"),
+    llvm::cl::init(3));
 static llvm::cl::opt<bool> quiet("quiet",
                                  llvm::cl::desc("Print nothing on success"),
                                  llvm::cl::init(false));
@@ -227,7 +231,7 @@ int main(int argc, char **argv) {
     llvm::sys::fs::remove(soPath);
     llvm::sys::fs::remove(tmpDir);
   });
-  if (failed(lora::emitCpuSharedLibrary(*module, soPath)))
+  if (failed(lora::emitCpuSharedLibrary(*module, soPath, optLevel)))
     return 1;
   if (!keepLibrary.empty())
     if (std::error_code ec = llvm::sys::fs::copy_file(soPath, keepLibrary))

@@ -8,9 +8,11 @@
 namespace mlir::lora {
 
 /// Translates `module`, already in the LLVM dialect, to LLVM IR, optimizes it
-/// at -O3 for the host CPU and links it into the shared object `soPath`
-/// (written to a temporary file and renamed, so a failure leaves nothing).
-LogicalResult emitCpuSharedLibrary(ModuleOp module, llvm::StringRef soPath);
+/// at `optLevel` (0-3) for the host CPU and links it into the shared object
+/// `soPath` (written to a temporary file and renamed, so a failure leaves
+/// nothing).
+LogicalResult emitCpuSharedLibrary(ModuleOp module, llvm::StringRef soPath,
+                                   unsigned optLevel = 3);
 
 /// Registers the translations `emitCpuSharedLibrary` needs with `registry`.
 void registerCpuTranslations(DialectRegistry &registry);

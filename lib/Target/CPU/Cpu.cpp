@@ -27,7 +27,8 @@ void lora::registerCpuTranslations(DialectRegistry &registry) {
   registerLLVMDialectTranslation(registry);
 }
 
-LogicalResult lora::emitCpuSharedLibrary(ModuleOp module, StringRef soPath) {
+LogicalResult lora::emitCpuSharedLibrary(ModuleOp module, StringRef soPath,
+                                         unsigned optLevel) {
   DialectRegistry registry;
   registerCpuTranslations(registry);
   module->getContext()->appendDialectRegistry(registry);
@@ -58,8 +59,8 @@ LogicalResult lora::emitCpuSharedLibrary(ModuleOp module, StringRef soPath) {
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
 
-  auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
-                                            machine.get());
+  auto optimize = makeOptimizingTransformer(std::min(optLevel, 3u),
+                                            /*sizeLevel=*/0, machine.get());
   if (llvm::Error err = optimize(llvmModule.get())) {
     return module.emitError("LLVM optimization failed: ")
            << llvm::toString(std::move(err));
