@@ -15,8 +15,10 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
-#include "mlir/IR/Matchers.h"
+#include "mlir/Dialect/Traits.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace mlir::lora {
@@ -114,22 +116,21 @@ static std::optional<SmallVector<T>> readElements(ElementsAttr attr) {
     }
     if (auto intType = dyn_cast<IntegerType>(elementType)) {
       for (const APInt &v : dense.getValues<APInt>())
-        result.push_back(static_cast<T>(
-            intType.isUnsigned() || intType.getWidth() == 1
-                ? static_cast<int64_t>(v.getZExtValue())
-                : v.getSExtValue()));
+        result.push_back(
+            static_cast<T>(intType.isUnsigned() || intType.getWidth() == 1
+                               ? static_cast<int64_t>(v.getZExtValue())
+                               : v.getSExtValue()));
       return result;
     }
     return std::nullopt;
   }
-  auto resource = dyn_cast<DenseResourceElementsAttr>(attr);
-  if (!resource || !resource.getRawHandle().getBlob())
+  std::optional<ArrayRef<char>> bytes = resourceBytes(attr);
+  if (!bytes)
     return std::nullopt;
-  ArrayRef<char> bytes = resource.getRawHandle().getBlob()->getData();
   auto readAs = [&](auto tag) {
     using E = decltype(tag);
-    const E *data = reinterpret_cast<const E *>(bytes.data());
-    for (size_t i = 0, e = bytes.size() / sizeof(E); i < e; ++i)
+    const E *data = reinterpret_cast<const E *>(bytes->data());
+    for (size_t i = 0, e = bytes->size() / sizeof(E); i < e; ++i)
       result.push_back(static_cast<T>(data[i]));
   };
   if (elementType.isF32())
@@ -154,8 +155,8 @@ std::optional<SmallVector<double>> Node::constantFloats(unsigned i) {
 }
 
 InFlightDiagnostic Node::emitError() {
-  return op.emitError() << "node '" << name() << "' (" << opType()
-                        << ", opset " << opset() << "): ";
+  return op.emitError() << "node '" << name() << "' (" << opType() << ", opset "
+                        << opset() << "): ";
 }
 
 LogicalResult Node::replace(ValueRange values) {
@@ -186,17 +187,83 @@ FailureOr<SmallVector<int64_t>> Node::normalizeAxes(ArrayRef<int64_t> axes,
 }
 
 //===----------------------------------------------------------------------===//
+// Checks and type rules
+//===----------------------------------------------------------------------===//
+
+LogicalResult onnx_to_tosa::checkRequiredInputs(Node &node,
+                                                unsigned numRequired) {
+  for (unsigned i = 0; i < numRequired; ++i) {
+    if (node.input(i))
+      continue;
+    node.emitError() << "expects " << numRequired << " input(s), input " << i
+                     << " is missing";
+    return failure();
+  }
+  return success();
+}
+
+LogicalResult onnx_to_tosa::checkNumOutputs(Node &node, unsigned numOutputs) {
+  if (node.numOutputs() == numOutputs)
+    return success();
+  node.emitError() << "expects " << numOutputs << " output"
+                   << (numOutputs == 1 ? "" : "s") << ", got "
+                   << node.numOutputs();
+  return failure();
+}
+
+Type onnx_to_tosa::accumulatorType(Type elementType) {
+  if (elementType.isF16() || elementType.isBF16())
+    return Float32Type::get(elementType.getContext());
+  return elementType;
+}
+
+Type onnx_to_tosa::onnxElementType(MLIRContext *context, int64_t dataType) {
+  Builder b(context);
+  switch (dataType) {
+  case 1:
+    return b.getF32Type();
+  case 2:
+    return IntegerType::get(context, 8, IntegerType::Unsigned);
+  case 3:
+    return b.getI8Type();
+  case 4:
+    return IntegerType::get(context, 16, IntegerType::Unsigned);
+  case 5:
+    return b.getI16Type();
+  case 6:
+    return b.getI32Type();
+  case 7:
+    return b.getI64Type();
+  case 9:
+    return b.getI1Type();
+  case 10:
+    return b.getF16Type();
+  case 11:
+    return b.getF64Type();
+  case 12:
+    return IntegerType::get(context, 32, IntegerType::Unsigned);
+  case 16:
+    return b.getBF16Type();
+  default:
+    return {};
+  }
+}
+
+std::optional<ArrayRef<char>> onnx_to_tosa::resourceBytes(ElementsAttr attr) {
+  auto resource = dyn_cast_or_null<DenseResourceElementsAttr>(attr);
+  if (!resource || !resource.getRawHandle().getBlob())
+    return std::nullopt;
+  return resource.getRawHandle().getBlob()->getData();
+}
+
+//===----------------------------------------------------------------------===//
 // TOSA building blocks
 //===----------------------------------------------------------------------===//
 
 Value onnx_to_tosa::shapeValue(OpBuilder &b, Location loc,
                                ArrayRef<int64_t> shape) {
-  auto type = tosa::shapeType::get(b.getContext(), shape.size());
-  auto attr = DenseIntElementsAttr::get(
-      RankedTensorType::get({static_cast<int64_t>(shape.size())},
-                            b.getIndexType()),
-      shape);
-  return tosa::ConstShapeOp::create(b, loc, type, attr);
+  ImplicitLocOpBuilder builder(loc, b);
+  return tosa::getTosaConstShape(builder, shape);
 }
 
 Value onnx_to_tosa::reshape(OpBuilder &b, Location loc, Value value,
@@ -241,8 +308,8 @@ static Attribute scalarAttr(Type elementType, double value) {
 
 Value onnx_to_tosa::splat(OpBuilder &b, Location loc, RankedTensorType type,
                           double value) {
-  auto attr = DenseElementsAttr::get(
-      type, scalarAttr(type.getElementType(), value));
+  auto attr =
+      DenseElementsAttr::get(type, scalarAttr(type.getElementType(), value));
   return tosa::ConstOp::create(b, loc, type, attr);
 }
 
@@ -250,6 +317,12 @@ Value onnx_to_tosa::scalar(OpBuilder &b, Location loc, Type elementType,
                            double value, int64_t rank) {
   SmallVector<int64_t> shape(rank, 1);
   return splat(b, loc, RankedTensorType::get(shape, elementType), value);
+}
+
+Value onnx_to_tosa::scalarLike(OpBuilder &b, Location loc, Value like,
+                               double value) {
+  RankedTensorType type = tensorType(like);
+  return scalar(b, loc, type.getElementType(), value, type.getRank());
 }
 
 void onnx_to_tosa::equalizeRanks(OpBuilder &b, Location loc, Value &lhs,
@@ -269,15 +342,9 @@ void onnx_to_tosa::equalizeRanks(OpBuilder &b, Location loc, Value &lhs,
 
 FailureOr<SmallVector<int64_t>>
 onnx_to_tosa::broadcastShape(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
-  size_t rank = std::max(a.size(), b.size());
-  SmallVector<int64_t> result(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (da != db && da != 1 && db != 1)
-      return failure();
-    result[i] = da == 1 ? db : da;
-  }
+  SmallVector<int64_t> result;
+  if (!OpTrait::util::getBroadcastedShape(a, b, result))
+    return failure();
   return result;
 }
 
@@ -289,10 +356,34 @@ Value onnx_to_tosa::mul(OpBuilder &b, Location loc, Value lhs, Value rhs) {
   assert(succeeded(shape) && "caller checks broadcastability");
   auto shiftType = RankedTensorType::get({1}, b.getI8Type());
   Value shift = tosa::ConstOp::create(
-      b, loc, shiftType, DenseElementsAttr::get(shiftType, b.getI8IntegerAttr(0)));
+      b, loc, shiftType,
+      DenseElementsAttr::get(shiftType, b.getI8IntegerAttr(0)));
   return tosa::MulOp::create(
-      b, loc, RankedTensorType::get(*shape, lhsType.getElementType()), lhs,
-      rhs, shift);
+      b, loc, RankedTensorType::get(*shape, lhsType.getElementType()), lhs, rhs,
+      shift);
+}
+
+/// TOSA has only rsqrt; 1 / rsqrt(x) is exact at 0, -0 and inf and, done in
+/// f64 for narrower types, rounds back correctly: the f64 result's relative
+/// error (below 2^-51) is smaller than the distance from the square root of
+/// a narrow operand to a rounding boundary. f64 inputs keep a 2 ulp bound.
+Value onnx_to_tosa::sqrtFloat(OpBuilder &b, Location loc, Value x) {
+  Type elementType = tensorType(x).getElementType();
+  Type wide = elementType.isF64() ? elementType : b.getF64Type();
+  Value root = unary<tosa::ReciprocalOp>(
+      b, loc, unary<tosa::RsqrtOp>(b, loc, castTo(b, loc, x, wide)));
+  return castTo(b, loc, root, elementType);
+}
+
+Value onnx_to_tosa::sliceValue(OpBuilder &b, Location loc, Value value,
+                               ArrayRef<int64_t> starts,
+                               ArrayRef<int64_t> sizes) {
+  RankedTensorType type = tensorType(value);
+  if (type.getShape() == sizes)
+    return value;
+  return tosa::SliceOp::create(b, loc, type.clone(sizes), value,
+                               shapeValue(b, loc, starts),
+                               shapeValue(b, loc, sizes));
 }
 
 Value onnx_to_tosa::reduceSum(OpBuilder &b, Location loc, Value value,
@@ -417,8 +508,7 @@ struct ConvertOnnxToTosaPass
       unsupported = true;
       StringRef domain = op.getDomainOrDefault();
       auto diag = op.emitError()
-                  << "node '" << getNodeName(op)
-                  << "': ONNX operator '"
+                  << "node '" << getNodeName(op) << "': ONNX operator '"
                   << (domain.empty() ? "" : domain.str() + "::")
                   << op.getOpType() << "' (opset " << op.getOpset()
                   << ") is not supported";
@@ -435,7 +525,8 @@ struct ConvertOnnxToTosaPass
       if (!shaped || (shaped.hasRank() && shaped.hasStaticShape()))
         continue;
       auto name = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
-      func.emitError() << "input '" << (name ? name.str() : "#" + std::to_string(i))
+      func.emitError() << "input '"
+                       << (name ? name.str() : "#" + std::to_string(i))
                        << "' has type " << type
                        << " with dynamic dimensions; give it a static shape "
                           "with --input-shape="
@@ -462,8 +553,8 @@ struct ConvertOnnxToTosaPass
           if (diag.getSeverity() != DiagnosticSeverity::Error)
             return failure();
           if (converterError &&
-              StringRef(diag.str()).starts_with(
-                  "failed to legalize operation 'onnx.node'"))
+              StringRef(diag.str())
+                  .starts_with("failed to legalize operation 'onnx.node'"))
             return success();
           converterError = true;
           return failure();

@@ -104,12 +104,8 @@ static LogicalResult checkNode(Node &node, ArrayRef<unsigned> classes,
     diag << maxInputs << " inputs, got " << node.numInputs();
     return failure();
   }
-  if (node.numOutputs() != numOutputs) {
-    node.emitError() << "expects " << numOutputs << " output"
-                     << (numOutputs == 1 ? "" : "s") << ", got "
-                     << node.numOutputs();
+  if (failed(checkNumOutputs(node, numOutputs)))
     return failure();
-  }
   for (auto [i, cls] : llvm::enumerate(classes))
     if (failed(checkInput(node, i, cls)))
       return failure();
@@ -130,23 +126,6 @@ static LogicalResult checkSameElementType(Node &node, unsigned i, unsigned j) {
 // Building blocks
 //===----------------------------------------------------------------------===//
 
-/// The type of a converted (ranked, static) tensor value.
-static RankedTensorType typeOf(Value value) {
-  return cast<RankedTensorType>(value.getType());
-}
-
-/// A TOSA elementwise op of one operand, with its operand's type.
-template <typename OpTy>
-static Value unary(OpBuilder &b, Location loc, Value x) {
-  return OpTy::create(b, loc, x.getType(), x);
-}
-
-/// A constant like `like` (same rank, all dims 1) holding `value`.
-static Value scalarLike(OpBuilder &b, Location loc, Value like, double value) {
-  RankedTensorType type = typeOf(like);
-  return scalar(b, loc, type.getElementType(), value, type.getRank());
-}
-
 /// `tosa.select` with numpy broadcasting of all three operands.
 static Value selectBroadcast(OpBuilder &b, Location loc, Value cond,
                              Value onTrue, Value onFalse) {
@@ -154,14 +133,15 @@ static Value selectBroadcast(OpBuilder &b, Location loc, Value cond,
   equalizeRanks(b, loc, cond, onTrue);
   equalizeRanks(b, loc, cond, onFalse);
   equalizeRanks(b, loc, onTrue, onFalse);
-  auto shape =
-      broadcastShape(typeOf(cond).getShape(), typeOf(onTrue).getShape());
+  auto shape = broadcastShape(tensorType(cond).getShape(),
+                              tensorType(onTrue).getShape());
   assert(succeeded(shape) && "caller checks broadcastability");
-  shape = broadcastShape(*shape, typeOf(onFalse).getShape());
+  shape = broadcastShape(*shape, tensorType(onFalse).getShape());
   assert(succeeded(shape) && "caller checks broadcastability");
   return tosa::SelectOp::create(
-      b, loc, RankedTensorType::get(*shape, typeOf(onTrue).getElementType()),
-      cond, onTrue, onFalse);
+      b, loc,
+      RankedTensorType::get(*shape, tensorType(onTrue).getElementType()), cond,
+      onTrue, onFalse);
 }
 
 /// `lhs >= rhs` (and friends) as i1 tensors.
@@ -181,7 +161,7 @@ static Value truncFloat(OpBuilder &b, Location loc, Value x) {
 
 /// `value` converted to `to` with ONNX Runtime's (x86) Cast semantics.
 static Value castElements(OpBuilder &b, Location loc, Value value, Type to) {
-  Type from = typeOf(value).getElementType();
+  Type from = tensorType(value).getElementType();
   if (from == to)
     return value;
   // ORT truncates toward zero, where tosa.cast rounds to nearest even. On
@@ -242,7 +222,7 @@ static bool isExactIn(FloatType type, double value) {
 /// narrow operands to a rounding boundary, so rounding it back gives the
 /// correctly rounded quotient. f64 operands keep the 1.5 ulp bound.
 static Value divideFloat(OpBuilder &b, Location loc, Value lhs, Value rhs) {
-  Type elementType = typeOf(lhs).getElementType();
+  Type elementType = tensorType(lhs).getElementType();
   Type wide = elementType.isF64() ? elementType : b.getF64Type();
   Value x = castTo(b, loc, lhs, wide);
   Value y = castTo(b, loc, rhs, wide);
@@ -250,28 +230,22 @@ static Value divideFloat(OpBuilder &b, Location loc, Value lhs, Value rhs) {
   return castTo(b, loc, quotient, elementType);
 }
 
-/// The square root of a float tensor. TOSA has only rsqrt; 1 / rsqrt(x) is
-/// exact at 0, -0 and inf and, done in f64 for narrower types, rounds back
-/// correctly for the same reason as in divideFloat. f64 inputs keep a 2 ulp
-/// bound.
-static Value sqrtFloat(OpBuilder &b, Location loc, Value x) {
-  Type elementType = typeOf(x).getElementType();
-  Type wide = elementType.isF64() ? elementType : b.getF64Type();
-  Value root = unary<tosa::ReciprocalOp>(
-      b, loc, unary<tosa::RsqrtOp>(b, loc, castTo(b, loc, x, wide)));
-  return castTo(b, loc, root, elementType);
-}
-
 /// `build(x)` computed in f32 when `x` is f16 or bf16, then rounded back:
 /// a formula of several TOSA ops would otherwise round after each step,
 /// where ORT rounds its f32 result once.
 template <typename Fn>
 static Value computeInF32(OpBuilder &b, Location loc, Value x, Fn build) {
-  Type elementType = typeOf(x).getElementType();
+  Type elementType = tensorType(x).getElementType();
   if (elementType.getIntOrFloatBitWidth() >= 32)
     return build(x);
   Value result = build(castTo(b, loc, x, b.getF32Type()));
   return castTo(b, loc, result, elementType);
+}
+
+/// x != x: true exactly where the float `x` is NaN.
+static Value isNaN(OpBuilder &b, Location loc, Value x) {
+  return unary<tosa::LogicalNotOp>(b, loc,
+                                   compare<tosa::EqualOp>(b, loc, x, x));
 }
 
 /// x * x * ... (n times, n >= 1), in the order ORT multiplies.
@@ -313,7 +287,8 @@ binaryOperands(Node &node, unsigned classes, bool sameType = true) {
     llvm::copy(node.shape(1), shape.begin() + axis);
     rhs = reshape(node.rewriter, node.loc, rhs, shape);
   }
-  if (failed(broadcastShape(typeOf(lhs).getShape(), typeOf(rhs).getShape()))) {
+  if (failed(broadcastShape(tensorType(lhs).getShape(),
+                            tensorType(rhs).getShape()))) {
     node.emitError() << "operands " << node.type(0) << " and " << node.type(1)
                      << " do not broadcast";
     return failure();
@@ -343,7 +318,7 @@ static LogicalResult convertMul(Node &node) {
 static Value divideInt(OpBuilder &b, Location loc, Value lhs, Value rhs) {
   // tosa.intdiv takes i32 and i64 only; narrower ints divide as i32, where
   // the quotient always fits back (INT_MIN / -1 overflows in either case).
-  Type elementType = typeOf(lhs).getElementType();
+  Type elementType = tensorType(lhs).getElementType();
   Type work =
       elementType.getIntOrFloatBitWidth() < 32 ? b.getI32Type() : elementType;
   Value x = castTo(b, loc, lhs, work);
@@ -368,15 +343,17 @@ static LogicalResult convertDiv(Node &node) {
   if (auto divisor = splatValue(node, 1);
       divisor && isPowerOfTwo(*divisor) &&
       isExactIn(cast<FloatType>(elementType), 1.0 / *divisor))
-    return node.replace(
-        mul(b, node.loc, lhs, splat(b, node.loc, typeOf(rhs), 1.0 / *divisor)));
+    return node.replace(mul(
+        b, node.loc, lhs, splat(b, node.loc, tensorType(rhs), 1.0 / *divisor)));
   if (auto dividend = splatValue(node, 0);
-      dividend && *dividend == 1.0 && typeOf(lhs).getNumElements() == 1) {
+      dividend && *dividend == 1.0 && tensorType(lhs).getNumElements() == 1) {
     Value reciprocal = unary<tosa::ReciprocalOp>(b, node.loc, rhs);
     // The result has lhs's rank when it is the greater one.
     SmallVector<int64_t> shape(
-        std::max<int64_t>(0, typeOf(lhs).getRank() - typeOf(rhs).getRank()), 1);
-    llvm::append_range(shape, typeOf(rhs).getShape());
+        std::max<int64_t>(0, tensorType(lhs).getRank() -
+                                 tensorType(rhs).getRank()),
+        1);
+    llvm::append_range(shape, tensorType(rhs).getShape());
     return node.replace(reshape(b, node.loc, reciprocal, shape));
   }
   return node.replace(divideFloat(b, node.loc, lhs, rhs));
@@ -392,14 +369,14 @@ static LogicalResult convertPow(Node &node) {
   OpBuilder &b = node.rewriter;
   Location loc = node.loc;
   Type elementType = node.elementType(0);
-  auto resultShape =
-      broadcastShape(typeOf(base).getShape(), typeOf(exponent).getShape());
+  auto resultShape = broadcastShape(tensorType(base).getShape(),
+                                    tensorType(exponent).getShape());
 
   // ORT multiplies for exponents 2 and 3 (x^2 in RMSNorm, x^3 in GELU-tanh),
   // which is also more accurate than pow.
   std::optional<double> constantExponent = splatValue(node, 1);
   if (constantExponent &&
-      ArrayRef<int64_t>(*resultShape) == typeOf(base).getShape() &&
+      ArrayRef<int64_t>(*resultShape) == tensorType(base).getShape() &&
       llvm::is_contained({1.0, 2.0, 3.0}, *constantExponent))
     return node.replace(
         power(b, loc, base, static_cast<int64_t>(*constantExponent)));
@@ -606,20 +583,20 @@ static Attribute clampBound(Type elementType, double value) {
   return IntegerAttr::get(elementType, static_cast<int64_t>(value));
 }
 
-/// tosa.clamp to [lo, hi] (lo <= hi, no NaN), NaN propagating like ORT.
-static Value clamp(OpBuilder &b, Location loc, Value x, Attribute lo,
-                   Attribute hi) {
-  return tosa::ClampOp::create(b, loc, x.getType(), x, lo, hi);
+/// tosa.clamp to [lo, hi] (lo <= hi, no NaN), bounds saturated to x's
+/// element type, NaN propagating like ORT.
+static Value clamp(OpBuilder &b, Location loc, Value x, double lo, double hi) {
+  Type elementType = tensorType(x).getElementType();
+  return tosa::ClampOp::create(b, loc, x.getType(), x,
+                               clampBound(elementType, lo),
+                               clampBound(elementType, hi));
 }
 
 static LogicalResult convertRelu(Node &node) {
   if (failed(checkNode(node, {kNumber})))
     return failure();
-  Type elementType = node.elementType(0);
-  double hi = std::numeric_limits<double>::infinity();
-  return node.replace(clamp(node.rewriter, node.loc, node.input(0),
-                            clampBound(elementType, 0.0),
-                            clampBound(elementType, hi)));
+  return node.replace(clamp(node.rewriter, node.loc, node.input(0), 0.0,
+                            std::numeric_limits<double>::infinity()));
 }
 
 /// x >= 0 ? x : negative(x), the shape of LeakyRelu and Elu in ORT.
@@ -684,10 +661,8 @@ static Value softplus(OpBuilder &b, Location loc, Value x) {
   Value scaled = mul(b, loc, logU, tOverD);
   Value uIsOne = compare<tosa::EqualOp>(b, loc, d, scalarLike(b, loc, d, 0.0));
   Value log1p = selectBroadcast(b, loc, uIsOne, t, scaled);
-  Type elementType = typeOf(x).getElementType();
   Value positive =
-      clamp(b, loc, x, clampBound(elementType, 0.0),
-            clampBound(elementType, std::numeric_limits<double>::infinity()));
+      clamp(b, loc, x, 0.0, std::numeric_limits<double>::infinity());
   return binary<tosa::AddOp>(b, loc, positive, log1p);
 }
 
@@ -756,9 +731,7 @@ static Value hardSigmoid(OpBuilder &b, Location loc, Value x, float alpha,
   Value scaled = mul(b, loc, x, scalarLike(b, loc, x, alpha));
   Value shifted =
       binary<tosa::AddOp>(b, loc, scaled, scalarLike(b, loc, x, beta));
-  Type elementType = typeOf(x).getElementType();
-  return clamp(b, loc, shifted, clampBound(elementType, 0.0),
-               clampBound(elementType, 1.0));
+  return clamp(b, loc, shifted, 0.0, 1.0);
 }
 
 static LogicalResult convertHardSigmoid(Node &node) {
@@ -800,7 +773,6 @@ static LogicalResult convertCelu(Node &node) {
   Location loc = node.loc;
   // max(0, x) + min(0, alpha * (exp(x / alpha) - 1)).
   return convertActivation(node, [&](Value x) {
-    Type elementType = typeOf(x).getElementType();
     double inf = std::numeric_limits<double>::infinity();
     // x / alpha: a multiplication when exact (the default alpha is 1).
     Value scaled = isPowerOfTwo(alpha)
@@ -809,10 +781,8 @@ static LogicalResult convertCelu(Node &node) {
     Value exp = unary<tosa::ExpOp>(b, loc, scaled);
     Value expm1 = binary<tosa::SubOp>(b, loc, exp, scalarLike(b, loc, x, 1.0));
     Value negative = mul(b, loc, expm1, scalarLike(b, loc, x, alpha));
-    Value negPart = clamp(b, loc, negative, clampBound(elementType, -inf),
-                          clampBound(elementType, 0.0));
-    Value posPart = clamp(b, loc, x, clampBound(elementType, 0.0),
-                          clampBound(elementType, inf));
+    Value negPart = clamp(b, loc, negative, -inf, 0.0);
+    Value posPart = clamp(b, loc, x, 0.0, inf);
     return binary<tosa::AddOp>(b, loc, posPart, negPart);
   });
 }
@@ -895,9 +865,7 @@ static LogicalResult convertSign(Node &node) {
   sign = selectBroadcast(b, loc, positive, plusOne, sign);
   // ORT maps -0 to +0 but keeps NaN.
   if (isFloat(node.elementType(0))) {
-    Value isNaN =
-        unary<tosa::LogicalNotOp>(b, loc, compare<tosa::EqualOp>(b, loc, x, x));
-    sign = selectBroadcast(b, loc, isNaN, x, sign);
+    sign = selectBroadcast(b, loc, isNaN(b, loc, x), x, sign);
   }
   return node.replace(sign);
 }
@@ -905,10 +873,7 @@ static LogicalResult convertSign(Node &node) {
 static LogicalResult convertIsNaN(Node &node) {
   if (failed(checkNode(node, {kFloat})))
     return failure();
-  OpBuilder &b = node.rewriter;
-  Value x = node.input(0);
-  return node.replace(unary<tosa::LogicalNotOp>(
-      b, node.loc, compare<tosa::EqualOp>(b, node.loc, x, x)));
+  return node.replace(isNaN(node.rewriter, node.loc, node.input(0)));
 }
 
 static LogicalResult convertIsInf(Node &node) {
@@ -941,10 +906,8 @@ static LogicalResult convertIsInf(Node &node) {
 /// min(max(x, lo), hi) (= hi everywhere) when lo > hi, which clamp rejects.
 static Value clipConstant(OpBuilder &b, Location loc, Value x, double lo,
                           double hi) {
-  Type elementType = typeOf(x).getElementType();
   if (lo <= hi)
-    return clamp(b, loc, x, clampBound(elementType, lo),
-                 clampBound(elementType, hi));
+    return clamp(b, loc, x, lo, hi);
   Value lower = binary<tosa::MaximumOp>(b, loc, x, scalarLike(b, loc, x, lo));
   return binary<tosa::MinimumOp>(b, loc, lower, scalarLike(b, loc, x, hi));
 }
@@ -991,8 +954,7 @@ static LogicalResult convertClip(Node &node) {
     double lo = node.input(1) ? node.constantFloats(1)->front() : -inf;
     double hi = node.input(2) ? node.constantFloats(2)->front() : inf;
     if (lo <= hi)
-      return node.replace(clamp(b, loc, x, clampBound(elementType, lo),
-                                clampBound(elementType, hi)));
+      return node.replace(clamp(b, loc, x, lo, hi));
   }
   if (constantBounds && isInt(elementType)) {
     unsigned width = elementType.getIntOrFloatBitWidth();
@@ -1001,8 +963,9 @@ static LogicalResult convertClip(Node &node) {
     int64_t hi = node.input(2) ? node.constantInts(2)->front()
                                : APInt::getSignedMaxValue(width).getSExtValue();
     if (lo <= hi)
-      return node.replace(clamp(b, loc, x, IntegerAttr::get(elementType, lo),
-                                IntegerAttr::get(elementType, hi)));
+      return node.replace(Value(tosa::ClampOp::create(
+          b, loc, x.getType(), x, IntegerAttr::get(elementType, lo),
+          IntegerAttr::get(elementType, hi))));
   }
   SmallVector<int64_t> ones(node.rank(0), 1);
   if (Value lo = node.input(1))
@@ -1027,33 +990,6 @@ static LogicalResult convertWhere(Node &node) {
   }
   return node.replace(selectBroadcast(node.rewriter, node.loc, node.input(0),
                                       node.input(1), node.input(2)));
-}
-
-/// The element type of ONNX data type `dataType` (TensorProto enum), or null
-/// for types without a conversion.
-static Type elementTypeOf(Builder &b, int64_t dataType) {
-  switch (dataType) {
-  case 1:
-    return b.getF32Type();
-  case 3:
-    return b.getI8Type();
-  case 5:
-    return b.getI16Type();
-  case 6:
-    return b.getI32Type();
-  case 7:
-    return b.getI64Type();
-  case 9:
-    return b.getI1Type();
-  case 10:
-    return b.getF16Type();
-  case 11:
-    return b.getF64Type();
-  case 16:
-    return b.getBF16Type();
-  default:
-    return {};
-  }
 }
 
 /// The TensorProto enum value of an opset 1 type name such as "FLOAT".
@@ -1090,9 +1026,9 @@ static LogicalResult convertCastV1(Node &node) {
   if (failed(checkNode(node, {kAny})))
     return failure();
   std::string name = node.stringAttr("to", "");
-  return replaceWithCast(node,
-                         elementTypeOf(node.rewriter, dataTypeOfName(name)),
-                         "'" + name + "'");
+  return replaceWithCast(
+      node, onnxElementType(node.op.getContext(), dataTypeOfName(name)),
+      "'" + name + "'");
 }
 
 /// Opset 6+: `to` is a TensorProto data type. Opset 19's `saturate` only
@@ -1105,7 +1041,7 @@ static LogicalResult convertCast(Node &node) {
     return failure();
   }
   int64_t to = node.intAttr("to", 0);
-  return replaceWithCast(node, elementTypeOf(node.rewriter, to),
+  return replaceWithCast(node, onnxElementType(node.op.getContext(), to),
                          "ONNX data type " + Twine(to));
 }
 
@@ -1119,8 +1055,8 @@ static LogicalResult convertCastLike(Node &node) {
 /// included.
 static LogicalResult convertIdentity(Node &node) {
   if (node.numInputs() != 1 || node.numOutputs() != 1 || !node.input(0)) {
-    node.emitError() << "expects 1 input and 1 output, got "
-                     << node.numInputs() << " and " << node.numOutputs();
+    node.emitError() << "expects 1 input and 1 output, got " << node.numInputs()
+                     << " and " << node.numOutputs();
     return failure();
   }
   return node.replace(node.input(0));

@@ -25,10 +25,6 @@ using namespace mlir;
 using namespace mlir::lora;
 using namespace mlir::lora::onnx_to_tosa;
 
-/// Largest result, in elements, computed on the host; bigger constant
-/// expressions are weights, whose copies would only cost memory.
-static constexpr int64_t kFoldLimit = 1 << 16;
-
 namespace {
 
 /// One element: `i` for integer and boolean types (sign- or zero-extended
@@ -188,40 +184,6 @@ static bool sameElementTypes(ArrayRef<HostTensor> inputs) {
   });
 }
 
-/// The element type ONNX's TensorProto data type `code` names, among those
-/// the evaluation holds; null otherwise.
-static Type typeOfOnnxCode(MLIRContext *ctx, int64_t code) {
-  Builder b(ctx);
-  switch (code) {
-  case 1:
-    return b.getF32Type();
-  case 2:
-    return IntegerType::get(ctx, 8, IntegerType::Unsigned);
-  case 3:
-    return b.getI8Type();
-  case 4:
-    return IntegerType::get(ctx, 16, IntegerType::Unsigned);
-  case 5:
-    return b.getI16Type();
-  case 6:
-    return b.getI32Type();
-  case 7:
-    return b.getI64Type();
-  case 9:
-    return b.getI1Type();
-  case 10:
-    return b.getF16Type();
-  case 11:
-    return b.getF64Type();
-  case 12:
-    return IntegerType::get(ctx, 32, IntegerType::Unsigned);
-  case 16:
-    return b.getBF16Type();
-  default:
-    return {};
-  }
-}
-
 /// Converts `value` of type `from` to type `to` as ONNX Runtime's Cast does
 /// (C++ conversions); nothing where C++ leaves the result undefined.
 static std::optional<Scalar> castScalar(Scalar value, Type from, Type to) {
@@ -314,7 +276,8 @@ static std::optional<HostTensor> arithmetic(Node &node, StringRef op,
 }
 
 /// Evaluates unary `op` on numbers.
-static std::optional<HostTensor> unary(StringRef op, ArrayRef<HostTensor> in) {
+static std::optional<HostTensor> unaryMath(StringRef op,
+                                           ArrayRef<HostTensor> in) {
   if (in.size() != 1 || in[0].isBool())
     return std::nullopt;
   Type type = in[0].elementType();
@@ -432,7 +395,7 @@ static std::optional<HostTensor> where(ArrayRef<HostTensor> in) {
 static std::optional<HostTensor> castElements(Node &node, StringRef op,
                                               ArrayRef<HostTensor> in) {
   Type to = op == "Cast"
-                ? typeOfOnnxCode(node.op.getContext(), node.intAttr("to", 0))
+                ? onnxElementType(node.op.getContext(), node.intAttr("to", 0))
                 : (in.size() == 2 ? in[1].elementType() : Type());
   if (!to || in.empty())
     return std::nullopt;
@@ -482,7 +445,7 @@ std::optional<SmallVector<Value>> onnx_to_tosa::tryFoldNode(Node &node) {
     result = arithmetic(node, op, inputs);
     break;
   case Kind::Unary:
-    result = unary(op, inputs);
+    result = unaryMath(op, inputs);
     break;
   case Kind::Compare:
     result = compare(node, op, inputs);

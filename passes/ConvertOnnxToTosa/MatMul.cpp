@@ -17,35 +17,10 @@ using namespace mlir;
 using namespace mlir::lora;
 using namespace mlir::lora::onnx_to_tosa;
 
-/// The element type tosa.matmul accumulates `elementType` in: f32 for the
-/// half-precision types, whose products would otherwise be summed with an
-/// 8- or 11-bit mantissa, the type itself otherwise.
-static Type accumulatorType(Type elementType) {
-  if (elementType.isF16() || elementType.isBF16())
-    return Float32Type::get(elementType.getContext());
-  return elementType;
-}
-
-/// Checks that the node has inputs [0, numRequired) and a single result.
-static LogicalResult checkArity(Node &node, unsigned numRequired) {
-  for (unsigned i = 0; i < numRequired; ++i) {
-    if (node.input(i))
-      continue;
-    node.emitError() << "expects " << numRequired << " input(s), input " << i
-                     << " is missing";
-    return failure();
-  }
-  if (node.numOutputs() != 1) {
-    node.emitError() << "expects 1 output, got " << node.numOutputs();
-    return failure();
-  }
-  return success();
-}
-
 /// Broadcasts `value` (rank = batch.size() + 2) to `batch` x its last two dims.
 static Value broadcastBatch(OpBuilder &b, Location loc, Value value,
                             ArrayRef<int64_t> batch) {
-  auto type = cast<RankedTensorType>(value.getType());
+  RankedTensorType type = tensorType(value);
   SmallVector<int64_t> multiples;
   bool needed = false;
   for (auto [i, dim] : llvm::enumerate(batch)) {
@@ -68,8 +43,7 @@ static Value broadcastBatch(OpBuilder &b, Location loc, Value value,
 static FailureOr<Value> buildMatMul(Node &node, Value a, Value b) {
   OpBuilder &rw = node.rewriter;
   Location loc = node.loc;
-  auto aType = cast<RankedTensorType>(a.getType());
-  auto bType = cast<RankedTensorType>(b.getType());
+  RankedTensorType aType = tensorType(a), bType = tensorType(b);
   Type elementType = aType.getElementType();
   bool supported = isa<FloatType>(elementType) ||
                    elementType.isSignlessInteger(32) ||
@@ -117,7 +91,7 @@ static FailureOr<Value> buildMatMul(Node &node, Value a, Value b) {
   Value zeroPoint =
       splat(rw, loc, RankedTensorType::get({1}, elementType), 0.0);
   auto matmul = [&](Value a3, Value b3) -> Value {
-    ArrayRef<int64_t> aDims = cast<RankedTensorType>(a3.getType()).getShape();
+    ArrayRef<int64_t> aDims = tensorType(a3).getShape();
     return tosa::MatMulOp::create(
         rw, loc, RankedTensorType::get({aDims[0], aDims[1], n}, accType), a3,
         b3, zeroPoint, zeroPoint);
@@ -147,7 +121,7 @@ static FailureOr<Value> buildMatMul(Node &node, Value a, Value b) {
 }
 
 static LogicalResult convertMatMul(Node &node) {
-  if (failed(checkArity(node, 2)))
+  if (failed(checkRequiredInputs(node, 2)) || failed(checkNumOutputs(node, 1)))
     return failure();
   auto result = buildMatMul(node, node.input(0), node.input(1));
   if (failed(result))
@@ -161,7 +135,8 @@ static LogicalResult convertMatMul(Node &node) {
 /// [M, 1], [1, N] or [M, N]). Like ONNX Runtime, C is not read when beta is
 /// 0.
 static LogicalResult convertGemm(Node &node) {
-  if (failed(checkArity(node, node.opset() < 11 ? 3 : 2)))
+  if (failed(checkRequiredInputs(node, node.opset() < 11 ? 3 : 2)) ||
+      failed(checkNumOutputs(node, 1)))
     return failure();
   Value a = node.input(0), b = node.input(1), c = node.input(2);
   if (node.rank(0) != 2 || node.rank(1) != 2) {
@@ -207,7 +182,7 @@ static LogicalResult convertGemm(Node &node) {
   if (failed(product))
     return failure();
   Value y = *product;
-  Type accType = cast<RankedTensorType>(y.getType()).getElementType();
+  Type accType = tensorType(y).getElementType();
   if (alpha != 1.0f)
     y = mul(rw, loc, y, scalar(rw, loc, accType, alpha, 2));
   if (c && beta != 0.0f) {

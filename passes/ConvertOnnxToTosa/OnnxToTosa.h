@@ -100,20 +100,52 @@ void addMatMulConverters(SmallVectorImpl<Converter> &converters);
 void addReductionConverters(SmallVectorImpl<Converter> &converters);
 void addTensorConverters(SmallVectorImpl<Converter> &converters);
 
+/// Largest result, in elements, computed on the host (by `tryFoldNode` and by
+/// the data-movement converters); bigger constant expressions are weights,
+/// whose copies would only cost memory.
+inline constexpr int64_t kFoldLimit = 1 << 16;
+
 /// Folds `node` to a constant when every input is a constant, the operator is
 /// one that shape computations use, and the result is small. Returns the
 /// folded values, or nullopt when it does not apply.
 std::optional<SmallVector<Value>> tryFoldNode(Node &node);
 
 //===----------------------------------------------------------------------===//
+// Checks and type rules shared by the families.
+//===----------------------------------------------------------------------===//
+
+/// Checks that inputs [0, numRequired) are present; the error says
+/// "expects N input(s), input I is missing".
+LogicalResult checkRequiredInputs(Node &node, unsigned numRequired);
+/// Checks that the node has exactly `numOutputs` results.
+LogicalResult checkNumOutputs(Node &node, unsigned numOutputs);
+
+/// The type arithmetic on `elementType` is carried out in: f16 and bf16 have
+/// too few mantissa bits to accumulate sums and products, so they are widened
+/// to f32 (tosa.matmul's wide accumulator); other types are kept.
+Type accumulatorType(Type elementType);
+
+/// The element type of ONNX data type `dataType` (the TensorProto enum), or
+/// null for types without one here. Unsigned types are included; converters
+/// that cannot take them check the result.
+Type onnxElementType(MLIRContext *context, int64_t dataType);
+
+/// The raw bytes of `attr` when it is a resource blob that is loaded.
+std::optional<ArrayRef<char>> resourceBytes(ElementsAttr attr);
+
+//===----------------------------------------------------------------------===//
 // TOSA building blocks shared by the families.
 //===----------------------------------------------------------------------===//
+
+/// The type of a converted (ranked, static) tensor value.
+inline RankedTensorType tensorType(Value value) {
+  return cast<RankedTensorType>(value.getType());
+}
 
 /// A `tosa.const_shape` holding `shape`.
 Value shapeValue(OpBuilder &b, Location loc, ArrayRef<int64_t> shape);
 /// `tosa.reshape` of `value` to `shape` (no-op when it already has it).
-Value reshape(OpBuilder &b, Location loc, Value value,
-              ArrayRef<int64_t> shape);
+Value reshape(OpBuilder &b, Location loc, Value value, ArrayRef<int64_t> shape);
 /// `tosa.transpose` of `value` by `perm`.
 Value transpose(OpBuilder &b, Location loc, Value value,
                 ArrayRef<int64_t> perm);
@@ -125,6 +157,9 @@ Value splat(OpBuilder &b, Location loc, RankedTensorType type, double value);
 /// ready to broadcast in TOSA elementwise ops.
 Value scalar(OpBuilder &b, Location loc, Type elementType, double value,
              int64_t rank);
+/// A constant like `like` (same element type and rank, all dims 1) holding
+/// `value`.
+Value scalarLike(OpBuilder &b, Location loc, Value like, double value);
 /// Reshapes the lower-rank operand by prepending 1s (numpy broadcasting) so
 /// both have the same rank, as TOSA elementwise ops need.
 void equalizeRanks(OpBuilder &b, Location loc, Value &lhs, Value &rhs);
@@ -148,6 +183,17 @@ Value binary(OpBuilder &b, Location loc, Value lhs, Value rhs,
   return OpTy::create(b, loc, RankedTensorType::get(*shape, elementType), lhs,
                       rhs);
 }
+/// A TOSA elementwise op of one operand, with its operand's type.
+template <typename OpTy> Value unary(OpBuilder &b, Location loc, Value x) {
+  return OpTy::create(b, loc, x.getType(), x);
+}
+/// The square root of a float tensor, correctly rounded for f16, bf16 and
+/// f32; see the definition.
+Value sqrtFloat(OpBuilder &b, Location loc, Value x);
+/// `tosa.slice` of `value` from `starts` with `sizes`; no-op when it takes
+/// all.
+Value sliceValue(OpBuilder &b, Location loc, Value value,
+                 ArrayRef<int64_t> starts, ArrayRef<int64_t> sizes);
 /// Sums `value` over `axes`, keeping them as size-1 dims.
 Value reduceSum(OpBuilder &b, Location loc, Value value,
                 ArrayRef<int64_t> axes);

@@ -28,19 +28,32 @@ using namespace mlir::lora::onnx_to_tosa;
 /// most `maxOutputs` results.
 static LogicalResult checkArity(Node &node, unsigned numRequired,
                                 unsigned maxOutputs = 1) {
-  for (unsigned i = 0; i < numRequired; ++i) {
-    if (node.input(i))
-      continue;
-    node.emitError() << "expects " << numRequired << " input(s), input " << i
-                     << " is missing";
+  if (failed(checkRequiredInputs(node, numRequired)))
     return failure();
-  }
   if (node.numOutputs() > maxOutputs) {
     node.emitError() << "expects at most " << maxOutputs << " output(s), got "
                      << node.numOutputs();
     return failure();
   }
   return success();
+}
+
+/// Whether `type` is a float or a signless integer other than i1, the types
+/// TOSA's reductions and argmax accept.
+static bool isFloatOrSignlessInt(Type type) {
+  auto intType = dyn_cast<IntegerType>(type);
+  return isa<FloatType>(type) ||
+         (intType && intType.isSignless() && intType.getWidth() > 1);
+}
+
+/// Checks that input 0 is a floating-point or signless integer tensor.
+static LogicalResult checkFloatOrIntInput(Node &node) {
+  if (isFloatOrSignlessInt(node.elementType(0)))
+    return success();
+  node.emitError() << "input of type " << node.type(0)
+                   << " is not supported; expected a floating-point or "
+                      "signless integer tensor";
+  return failure();
 }
 
 /// Checks that input 0 is a floating-point tensor.
@@ -59,24 +72,6 @@ static LogicalResult checkNotScalar(Node &node) {
   node.emitError() << "input of type " << node.type(0)
                    << " must have rank >= 1";
   return failure();
-}
-
-/// The type arithmetic on `elementType` is carried out in: f16 and bf16 have
-/// too few mantissa bits to accumulate sums, so they are widened to f32.
-static Type computeType(Type elementType) {
-  if (elementType.isF16() || elementType.isBF16())
-    return Float32Type::get(elementType.getContext());
-  return elementType;
-}
-
-static RankedTensorType tensorType(Value value) {
-  return cast<RankedTensorType>(value.getType());
-}
-
-/// A TOSA elementwise unary op whose result has the operand's type.
-template <typename OpTy>
-static Value unary(OpBuilder &b, Location loc, Value value) {
-  return OpTy::create(b, loc, value.getType(), value);
 }
 
 /// `shape` with every dim in `axes` set to 1 (keepdims) or removed.
@@ -131,9 +126,7 @@ static Value reduce(OpBuilder &b, Location loc, Value value,
 
 /// Multiplies `value` by the constant `factor`.
 static Value scale(OpBuilder &b, Location loc, Value value, double factor) {
-  RankedTensorType type = tensorType(value);
-  return mul(b, loc, value,
-             scalar(b, loc, type.getElementType(), factor, type.getRank()));
+  return mul(b, loc, value, scalarLike(b, loc, value, factor));
 }
 
 /// The mean of `value` over `axes`, kept as size-1 dims: the sum times
@@ -145,39 +138,32 @@ static Value mean(OpBuilder &b, Location loc, Value value,
                1.0 / static_cast<double>(count));
 }
 
-/// sqrt(x) as pow(x, 0.5): TOSA has no square root. libm's pow rounds once
-/// from a double-precision intermediate, where 1 / rsqrt(x) would round
-/// twice.
-static Value squareRoot(OpBuilder &b, Location loc, Value value) {
-  RankedTensorType type = tensorType(value);
-  return binary<tosa::PowOp>(
-      b, loc, value,
-      scalar(b, loc, type.getElementType(), 0.5, type.getRank()));
-}
-
 /// 1 / sqrt(value + epsilon), the inverse standard deviation of the
 /// normalizations, rounded like ONNX Runtime's 1 / sqrt.
 static Value inverseSqrt(OpBuilder &b, Location loc, Value value,
                          float epsilon) {
-  RankedTensorType type = tensorType(value);
-  Value sum = binary<tosa::AddOp>(
-      b, loc, value,
-      scalar(b, loc, type.getElementType(), epsilon, type.getRank()));
-  return unary<tosa::ReciprocalOp>(b, loc, squareRoot(b, loc, sum));
+  Value sum =
+      binary<tosa::AddOp>(b, loc, value, scalarLike(b, loc, value, epsilon));
+  return unary<tosa::ReciprocalOp>(b, loc, sqrtFloat(b, loc, sum));
 }
 
 namespace {
-/// The element types of a normalization: it is computed in `compute` and
-/// its Mean/InvStdDev outputs have type `stash` (stash_type).
-struct NormalizationTypes {
+/// A normalization of input 0: over `axes`, computed in `compute`, with
+/// Mean/InvStdDev outputs of type `stash` (stash_type).
+struct Normalization {
+  SmallVector<int64_t> axes;
   Type compute, stash;
 };
 } // namespace
 
-/// The types of a normalization of input 0. ONNX allows a float or bfloat16
-/// stash type. The computation runs in f32, or in f64 for f64 inputs as
-/// ONNX Runtime's double kernel does; a bfloat16 stash would lose too much.
-static FailureOr<NormalizationTypes> normalizationTypes(Node &node) {
+/// The normalization of input 0 over dims [axis, rank). ONNX allows a float
+/// or bfloat16 stash type. The computation runs in f32, or in f64 for f64
+/// inputs as ONNX Runtime's double kernel does; a bfloat16 stash would lose
+/// too much.
+static FailureOr<Normalization> getNormalization(Node &node) {
+  auto axis = node.normalizeAxis(node.intAttr("axis", -1), node.rank(0));
+  if (failed(axis))
+    return failure();
   MLIRContext *context = node.op.getContext();
   int64_t stashType = node.intAttr("stash_type", 1);
   Type stash;
@@ -193,7 +179,8 @@ static FailureOr<NormalizationTypes> normalizationTypes(Node &node) {
   }
   Type compute = node.elementType(0).isF64() ? node.elementType(0)
                                              : Float32Type::get(context);
-  return NormalizationTypes{compute, stash};
+  return Normalization{llvm::to_vector(llvm::seq<int64_t>(*axis, node.rank(0))),
+                       compute, stash};
 }
 
 /// Checks that input `i` (a normalization's scale or bias) broadcasts to the
@@ -231,11 +218,10 @@ enum class ReduceKind {
 /// float-valued ones (mean, norms, logs) on floats only; the others also on
 /// signless integers, which TOSA's reductions accept.
 static bool supportsElementType(ReduceKind kind, Type type) {
+  if (!isFloatOrSignlessInt(type))
+    return false;
   if (isa<FloatType>(type))
     return true;
-  auto intType = dyn_cast<IntegerType>(type);
-  if (!intType || !intType.isSignless() || intType.getWidth() == 1)
-    return false;
   switch (kind) {
   case ReduceKind::Sum:
   case ReduceKind::Max:
@@ -259,7 +245,7 @@ static Value buildReduction(OpBuilder &b, Location loc, ReduceKind kind,
   if (kind == ReduceKind::Min)
     return reduce<tosa::ReduceMinOp>(b, loc, x, axes);
 
-  Value acc = castTo(b, loc, x, computeType(elementType));
+  Value acc = castTo(b, loc, x, accumulatorType(elementType));
   Value result;
   switch (kind) {
   case ReduceKind::Sum:
@@ -279,7 +265,7 @@ static Value buildReduction(OpBuilder &b, Location loc, ReduceKind kind,
   case ReduceKind::SumSquare:
     result = reduce<tosa::ReduceSumOp>(b, loc, mul(b, loc, acc, acc), axes);
     if (kind == ReduceKind::L2)
-      result = squareRoot(b, loc, result);
+      result = sqrtFloat(b, loc, result);
     break;
   case ReduceKind::LogSum:
     result = unary<tosa::LogOp>(b, loc,
@@ -291,9 +277,7 @@ static Value buildReduction(OpBuilder &b, Location loc, ReduceKind kind,
     // still gives -inf for an all -inf slice and +inf when one is +inf.
     Value m = reduce<tosa::ReduceMaxOp>(b, loc, acc, axes);
     RankedTensorType mType = tensorType(m);
-    Type accType = mType.getElementType();
-    Value inf = scalar(b, loc, accType, std::numeric_limits<double>::infinity(),
-                       mType.getRank());
+    Value inf = scalarLike(b, loc, m, std::numeric_limits<double>::infinity());
     Value isInf = binary<tosa::EqualOp>(b, loc, unary<tosa::AbsOp>(b, loc, m),
                                         inf, b.getI1Type());
     Value zero = splat(b, loc, mType, 0.0);
@@ -409,25 +393,15 @@ static Value argExtremum(OpBuilder &b, Location loc, Value x, int64_t axis,
   if (!last)
     return index;
   return binary<tosa::SubOp>(
-      b, loc,
-      scalar(b, loc, b.getI32Type(), type.getDimSize(axis) - 1, shape.size()),
-      index);
+      b, loc, scalarLike(b, loc, index, type.getDimSize(axis) - 1), index);
 }
 
 /// ArgMax/ArgMin: the int64 index of the first (or, with select_last_index,
 /// last) extremum along `axis`.
 template <bool isMin> static LogicalResult convertArg(Node &node) {
-  if (failed(checkArity(node, 1)) || failed(checkNotScalar(node)))
+  if (failed(checkArity(node, 1)) || failed(checkNotScalar(node)) ||
+      failed(checkFloatOrIntInput(node)))
     return failure();
-  Type elementType = node.elementType(0);
-  auto intType = dyn_cast<IntegerType>(elementType);
-  if (!isa<FloatType>(elementType) &&
-      !(intType && intType.isSignless() && intType.getWidth() > 1)) {
-    node.emitError() << "input of type " << node.type(0)
-                     << " is not supported; expected a floating-point or "
-                        "signless integer tensor";
-    return failure();
-  }
   auto axis = node.normalizeAxis(node.intAttr("axis", 0), node.rank(0));
   if (failed(axis))
     return failure();
@@ -453,7 +427,7 @@ template <bool isLog>
 static Value buildSoftmax(OpBuilder &b, Location loc, Value x,
                           ArrayRef<int64_t> axes) {
   Type elementType = tensorType(x).getElementType();
-  x = castTo(b, loc, x, computeType(elementType));
+  x = castTo(b, loc, x, accumulatorType(elementType));
   Value d = binary<tosa::SubOp>(b, loc, x,
                                 reduce<tosa::ReduceMaxOp>(b, loc, x, axes));
   Value e = unary<tosa::ExpOp>(b, loc, d);
@@ -487,16 +461,8 @@ static LogicalResult convertSoftmax(Node &node) {
 // LayerNormalization, RMSNormalization
 //===----------------------------------------------------------------------===//
 
-/// The normalization axes [axis, rank) of input 0.
-static FailureOr<SmallVector<int64_t>> normalizedAxes(Node &node) {
-  auto axis = node.normalizeAxis(node.intAttr("axis", -1), node.rank(0));
-  if (failed(axis))
-    return failure();
-  return llvm::to_vector(llvm::seq<int64_t>(*axis, node.rank(0)));
-}
-
 /// Y = (X - mean) / sqrt(var + epsilon) * Scale + B over dims [axis, rank),
-/// with the two-pass variance mean((X - mean)^2), in `normalizationTypes`.
+/// with the two-pass variance mean((X - mean)^2), in `getNormalization`.
 /// The optional outputs Mean and InvStdDev have X's shape with those dims set
 /// to 1, in the stash type.
 static LogicalResult convertLayerNorm(Node &node) {
@@ -505,54 +471,48 @@ static LogicalResult convertLayerNorm(Node &node) {
       failed(checkBroadcastsToInput(node, 1, "Scale")) ||
       (node.input(2) && failed(checkBroadcastsToInput(node, 2, "B"))))
     return failure();
-  auto axes = normalizedAxes(node);
-  if (failed(axes))
-    return failure();
-  auto types = normalizationTypes(node);
-  if (failed(types))
+  auto norm = getNormalization(node);
+  if (failed(norm))
     return failure();
   OpBuilder &b = node.rewriter;
   Location loc = node.loc;
 
-  Value x = castTo(b, loc, node.input(0), types->compute);
-  Value mu = mean(b, loc, x, *axes);
+  Value x = castTo(b, loc, node.input(0), norm->compute);
+  Value mu = mean(b, loc, x, norm->axes);
   Value d = binary<tosa::SubOp>(b, loc, x, mu);
-  Value var = mean(b, loc, mul(b, loc, d, d), *axes);
+  Value var = mean(b, loc, mul(b, loc, d, d), norm->axes);
   Value invStdDev = inverseSqrt(b, loc, var, node.floatAttr("epsilon", 1e-5f));
   Value y = mul(b, loc, d, invStdDev);
-  y = mul(b, loc, y, castTo(b, loc, node.input(1), types->compute));
+  y = mul(b, loc, y, castTo(b, loc, node.input(1), norm->compute));
   if (Value bias = node.input(2))
-    y = binary<tosa::AddOp>(b, loc, y, castTo(b, loc, bias, types->compute));
+    y = binary<tosa::AddOp>(b, loc, y, castTo(b, loc, bias, norm->compute));
   SmallVector<Value> results{castTo(b, loc, y, node.elementType(0))};
   if (node.numOutputs() > 1)
-    results.push_back(castTo(b, loc, mu, types->stash));
+    results.push_back(castTo(b, loc, mu, norm->stash));
   if (node.numOutputs() > 2)
-    results.push_back(castTo(b, loc, invStdDev, types->stash));
+    results.push_back(castTo(b, loc, invStdDev, norm->stash));
   return node.replace(results);
 }
 
 /// Y = X / sqrt(mean(X^2) + epsilon) * scale over dims [axis, rank), in
-/// `normalizationTypes`.
+/// `getNormalization`.
 static LogicalResult convertRMSNorm(Node &node) {
   if (failed(checkArity(node, 2)) || failed(checkNotScalar(node)) ||
       failed(checkFloatInput(node)) ||
       failed(checkBroadcastsToInput(node, 1, "scale")))
     return failure();
-  auto axes = normalizedAxes(node);
-  if (failed(axes))
-    return failure();
-  auto types = normalizationTypes(node);
-  if (failed(types))
+  auto norm = getNormalization(node);
+  if (failed(norm))
     return failure();
   OpBuilder &b = node.rewriter;
   Location loc = node.loc;
 
-  Value x = castTo(b, loc, node.input(0), types->compute);
-  Value meanSquare = mean(b, loc, mul(b, loc, x, x), *axes);
+  Value x = castTo(b, loc, node.input(0), norm->compute);
+  Value meanSquare = mean(b, loc, mul(b, loc, x, x), norm->axes);
   Value invRms =
       inverseSqrt(b, loc, meanSquare, node.floatAttr("epsilon", 1e-5f));
   Value y = mul(b, loc, mul(b, loc, x, invRms),
-                castTo(b, loc, node.input(1), types->compute));
+                castTo(b, loc, node.input(1), norm->compute));
   return node.replace(castTo(b, loc, y, node.elementType(0)));
 }
 
@@ -572,9 +532,8 @@ static Value shiftAlong(OpBuilder &b, Location loc, Value value, int64_t axis,
   paddedShape[axis] += offset;
   Value padded = tosa::PadOp::create(b, loc, type.clone(paddedShape), value,
                                      shapeValue(b, loc, padding));
-  return tosa::SliceOp::create(b, loc, type, padded,
-                               shapeValue(b, loc, SmallVector<int64_t>(rank)),
-                               shapeValue(b, loc, type.getShape()));
+  return sliceValue(b, loc, padded, SmallVector<int64_t>(rank),
+                    type.getShape());
 }
 
 /// CumSum(x, axis) with the `exclusive` and `reverse` attributes, as a
@@ -584,17 +543,9 @@ static Value shiftAlong(OpBuilder &b, Location loc, Value value, int64_t axis,
 /// sums are grouped pairwise rather than left to right, which rounds no
 /// worse than ONNX Runtime's running sum.
 static LogicalResult convertCumSum(Node &node) {
-  if (failed(checkArity(node, 2)) || failed(checkNotScalar(node)))
+  if (failed(checkArity(node, 2)) || failed(checkNotScalar(node)) ||
+      failed(checkFloatOrIntInput(node)))
     return failure();
-  Type elementType = node.elementType(0);
-  auto intType = dyn_cast<IntegerType>(elementType);
-  if (!isa<FloatType>(elementType) &&
-      !(intType && intType.isSignless() && intType.getWidth() > 1)) {
-    node.emitError() << "input of type " << node.type(0)
-                     << " is not supported; expected a floating-point or "
-                        "signless integer tensor";
-    return failure();
-  }
   auto axisValues = node.constantInts(1);
   if (!axisValues || axisValues->size() != 1) {
     node.emitError() << "axis input must be a constant with one element";
@@ -605,6 +556,7 @@ static LogicalResult convertCumSum(Node &node) {
     return failure();
   OpBuilder &b = node.rewriter;
   Location loc = node.loc;
+  Type elementType = node.elementType(0);
   int64_t n = node.shape(0)[*axis];
   bool reverse = node.intAttr("reverse", 0) != 0;
   auto reverseIfNeeded = [&](Value v) -> Value {
@@ -614,8 +566,8 @@ static LogicalResult convertCumSum(Node &node) {
                                    b.getI32IntegerAttr(*axis));
   };
 
-  Value x =
-      castTo(b, loc, reverseIfNeeded(node.input(0)), computeType(elementType));
+  Value x = castTo(b, loc, reverseIfNeeded(node.input(0)),
+                   accumulatorType(elementType));
   // The exclusive sum at i is the inclusive sum at i - 1.
   if (node.intAttr("exclusive", 0) && n > 0)
     x = shiftAlong(b, loc, x, *axis, 1);

@@ -17,19 +17,14 @@
 #include "OnnxToTosa.h"
 
 #include "mlir/Dialect/Utils/IndexingUtils.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 
+#include <algorithm>
 #include <numeric>
 
 using namespace mlir;
 using namespace mlir::lora;
 using namespace mlir::lora::onnx_to_tosa;
-
-/// Results of at most this many elements are computed on the host when their
-/// data is constant. The bound is Fold.cpp's: it keeps weights from being
-/// copied into new constants.
-static constexpr int64_t kFoldLimit = 1 << 16;
 
 //===----------------------------------------------------------------------===//
 // Helpers
@@ -64,17 +59,37 @@ requireConstantInts(Node &node, unsigned i, StringRef what) {
   return *values;
 }
 
+/// `requireConstantInts` for an optional input: no values when it is absent.
+static FailureOr<SmallVector<int64_t>>
+optionalConstantInts(Node &node, unsigned i, StringRef what) {
+  if (!node.input(i))
+    return SmallVector<int64_t>();
+  return requireConstantInts(node, i, what);
+}
+
+/// The values of input `i`, a constant 1-D tensor of non-negative dims named
+/// `what`; an error otherwise.
+static FailureOr<SmallVector<int64_t>>
+requireConstantShape(Node &node, unsigned i, StringRef what) {
+  auto shape = requireConstantInts(node, i, what);
+  if (failed(shape))
+    return failure();
+  if (node.rank(i) != 1 ||
+      llvm::any_of(*shape, [](int64_t d) { return d < 0; })) {
+    node.emitError() << "the shape must be a 1-D tensor of non-negative "
+                        "dims, got "
+                     << node.type(i);
+    return failure();
+  }
+  return shape;
+}
+
 /// Emits an error unless input `i` holds i32 or i64 indices.
 static LogicalResult requireIndexType(Node &node, unsigned i) {
   if (node.elementType(i).isInteger(32) || node.elementType(i).isInteger(64))
     return success();
   node.emitError() << "indices must be i32 or i64, got " << node.type(i);
   return failure();
-}
-
-/// `value` clamped to [lo, hi], as ONNX clamps slice bounds.
-static int64_t clampTo(int64_t value, int64_t lo, int64_t hi) {
-  return std::min(std::max(value, lo), hi);
 }
 
 /// An `arith.constant` of i64 `values` with `shape`.
@@ -126,18 +141,16 @@ static std::optional<ConstantElements> readConstant(Value value) {
     return std::nullopt;
   if (auto dense = dyn_cast<DenseElementsAttr>(attr))
     return ConstantElements{dense, {}};
-  auto resource = dyn_cast<DenseResourceElementsAttr>(attr);
+  std::optional<ArrayRef<char>> bytes = resourceBytes(attr);
   Type elementType = attr.getElementType();
   // Booleans never come as blobs: the importer keeps them dense.
-  if (!resource || !resource.getRawHandle().getBlob() ||
-      !elementType.isIntOrFloat() || elementType.isInteger(1) ||
+  if (!bytes || !elementType.isIntOrFloat() || elementType.isInteger(1) ||
       elementType.getIntOrFloatBitWidth() % 8 != 0)
     return std::nullopt;
-  ArrayRef<char> bytes = resource.getRawHandle().getBlob()->getData();
-  if (static_cast<int64_t>(bytes.size()) !=
+  if (static_cast<int64_t>(bytes->size()) !=
       attr.getNumElements() * elementType.getIntOrFloatBitWidth() / 8)
     return std::nullopt;
-  return ConstantElements{{}, bytes};
+  return ConstantElements{{}, *bytes};
 }
 
 /// A constant of `type` whose element i is element `positions[i]` of the
@@ -244,6 +257,22 @@ static void forEachIndex(ArrayRef<int64_t> shape,
   }
 }
 
+/// `moveData` for a result whose element at each index always comes from
+/// position `position(index)` of the sources.
+static Value moveElements(Node &node, ValueRange sources, RankedTensorType type,
+                          function_ref<int64_t(ArrayRef<int64_t>)> position,
+                          function_ref<Value()> build) {
+  return moveData(
+      node, sources, type,
+      [&](SmallVectorImpl<int64_t> &positions) {
+        forEachIndex(type.getShape(), [&](ArrayRef<int64_t> index) {
+          positions.push_back(position(index));
+        });
+        return true;
+      },
+      build);
+}
+
 /// Replaces `node` by input 0 with the same elements in `shape`.
 static LogicalResult replaceByReshape(Node &node, ArrayRef<int64_t> shape) {
   RankedTensorType type = node.type(0).clone(shape);
@@ -255,21 +284,10 @@ static LogicalResult replaceByReshape(Node &node, ArrayRef<int64_t> shape) {
       [&] { return reshape(node.rewriter, node.loc, node.input(0), shape); }));
 }
 
-/// `tosa.slice` of `value` from `starts` with `sizes`; no-op when it takes all.
-static Value sliceValue(OpBuilder &b, Location loc, Value value,
-                        ArrayRef<int64_t> starts, ArrayRef<int64_t> sizes) {
-  auto type = cast<RankedTensorType>(value.getType());
-  if (type.getShape() == sizes)
-    return value;
-  return tosa::SliceOp::create(b, loc, type.clone(sizes), value,
-                               shapeValue(b, loc, starts),
-                               shapeValue(b, loc, sizes));
-}
-
 /// `size` elements of `value` from `start` along `axis`.
 static Value sliceAxis(OpBuilder &b, Location loc, Value value, int64_t axis,
                        int64_t start, int64_t size) {
-  auto type = cast<RankedTensorType>(value.getType());
+  RankedTensorType type = tensorType(value);
   SmallVector<int64_t> starts(type.getRank(), 0);
   SmallVector<int64_t> sizes(type.getShape());
   starts[axis] = start;
@@ -281,8 +299,8 @@ static Value sliceAxis(OpBuilder &b, Location loc, Value value, int64_t axis,
 /// broadcasts against them: ONNX counts negative indices from the end.
 static Value wrapNegative(OpBuilder &b, Location loc, Value indices,
                           Value dims) {
-  auto type = cast<RankedTensorType>(indices.getType());
-  Value zero = scalar(b, loc, type.getElementType(), 0, type.getRank());
+  RankedTensorType type = tensorType(indices);
+  Value zero = scalarLike(b, loc, indices, 0);
   Value negative =
       binary<tosa::GreaterOp>(b, loc, zero, indices, b.getI1Type());
   Value wrapped = binary<tosa::AddOp>(b, loc, indices, dims);
@@ -295,8 +313,8 @@ static Value wrapNegative(OpBuilder &b, Location loc, Value indices,
 /// the ones after, row-major data already has that layout: only reshapes.
 static Value gatherAlongAxis(OpBuilder &b, Location loc, Value data,
                              int64_t axis, Value indices) {
-  auto type = cast<RankedTensorType>(data.getType());
-  auto indicesType = cast<RankedTensorType>(indices.getType());
+  RankedTensorType type = tensorType(data);
+  RankedTensorType indicesType = tensorType(indices);
   ArrayRef<int64_t> shape = type.getShape();
   int64_t n = computeProduct(shape.take_front(axis));
   int64_t k = shape[axis];
@@ -388,7 +406,7 @@ static LogicalResult convertShape(Node &node) {
     return failure();
   int64_t rank = node.rank(0);
   auto clamp = [&](int64_t i) {
-    return clampTo(i < 0 ? i + rank : i, 0, rank);
+    return std::clamp<int64_t>(i < 0 ? i + rank : i, 0, rank);
   };
   int64_t start = clamp(node.intAttr("start", 0));
   int64_t end = clamp(node.intAttr("end", rank));
@@ -410,16 +428,9 @@ static LogicalResult convertSize(Node &node) {
 static LogicalResult convertConstantOfShape(Node &node) {
   if (failed(requireInputs(node, 1)))
     return failure();
-  auto shape = requireConstantInts(node, 0, "input");
+  auto shape = requireConstantShape(node, 0, "input");
   if (failed(shape))
     return failure();
-  if (node.rank(0) != 1 ||
-      llvm::any_of(*shape, [](int64_t d) { return d < 0; })) {
-    node.emitError() << "the shape must be a 1-D tensor of non-negative "
-                        "dims, got "
-                     << node.type(0);
-    return failure();
-  }
   Attribute element = FloatAttr::get(node.rewriter.getF32Type(), 0.0);
   if (ElementsAttr value = node.tensorAttr("value")) {
     element = singleElement(value);
@@ -734,17 +745,14 @@ static LogicalResult convertTranspose(Node &node) {
   }
   ArrayRef<int64_t> in = node.shape(0);
   RankedTensorType type = node.type(0).clone(applyPermutation(in, perm));
-  return node.replace(moveData(
+  SmallVector<int64_t> strides = computeSuffixProduct(in);
+  return node.replace(moveElements(
       node, node.input(0), type,
-      [&](SmallVectorImpl<int64_t> &positions) {
-        SmallVector<int64_t> strides = computeSuffixProduct(in);
-        forEachIndex(type.getShape(), [&](ArrayRef<int64_t> index) {
-          int64_t position = 0;
-          for (auto [i, p] : llvm::enumerate(perm))
-            position += index[i] * strides[p];
-          positions.push_back(position);
-        });
-        return true;
+      [&](ArrayRef<int64_t> index) {
+        int64_t position = 0;
+        for (auto [i, p] : llvm::enumerate(perm))
+          position += index[i] * strides[p];
+        return position;
       },
       [&] { return transpose(node.rewriter, node.loc, node.input(0), perm); }));
 }
@@ -787,30 +795,26 @@ static LogicalResult convertConcat(Node &node) {
     shape[*axis] += type.getDimSize(*axis);
   }
   RankedTensorType type = first.clone(shape);
-  return node.replace(moveData(
+  // Each input's block of positions and its offset along the axis.
+  SmallVector<int64_t> bases = {0}, offsets = {0};
+  for (unsigned i = 0; i < node.numInputs(); ++i) {
+    bases.push_back(bases.back() + node.type(i).getNumElements());
+    offsets.push_back(offsets.back() + node.shape(i)[*axis]);
+  }
+  return node.replace(moveElements(
       node, node.inputs, type,
-      [&](SmallVectorImpl<int64_t> &positions) {
-        // Each input's block of positions and its offset along the axis.
-        SmallVector<int64_t> bases = {0}, offsets = {0};
-        for (unsigned i = 0; i < node.numInputs(); ++i) {
-          bases.push_back(bases.back() + node.type(i).getNumElements());
-          offsets.push_back(offsets.back() + node.shape(i)[*axis]);
-        }
-        forEachIndex(shape, [&](ArrayRef<int64_t> index) {
-          size_t i = std::distance(offsets.begin(),
-                                   llvm::upper_bound(offsets, index[*axis])) -
-                     1;
-          SmallVector<int64_t> local(index);
-          local[*axis] -= offsets[i];
-          positions.push_back(
-              bases[i] + linearize(local, computeSuffixProduct(node.shape(i))));
-        });
-        return true;
+      [&](ArrayRef<int64_t> index) {
+        size_t i = std::distance(offsets.begin(),
+                                 llvm::upper_bound(offsets, index[*axis])) -
+                   1;
+        SmallVector<int64_t> local(index);
+        local[*axis] -= offsets[i];
+        return bases[i] + linearize(local, computeSuffixProduct(node.shape(i)));
       },
       [&]() -> Value {
         SmallVector<Value> parts;
         for (Value input : node.inputs)
-          if (cast<RankedTensorType>(input.getType()).getNumElements() != 0)
+          if (tensorType(input).getNumElements() != 0)
             parts.push_back(input);
         if (parts.size() == 1)
           return parts.front();
@@ -864,12 +868,12 @@ static LogicalResult slice(Node &node, ArrayRef<int64_t> starts,
     if (dim == 0) {
       n = 0;
     } else if (s > 0) {
-      start = clampTo(start, 0, dim);
-      end = clampTo(end, 0, dim);
+      start = std::clamp<int64_t>(start, 0, dim);
+      end = std::clamp<int64_t>(end, 0, dim);
       n = std::max<int64_t>(0, llvm::divideCeil(end - start, s));
     } else {
-      start = clampTo(start, 0, dim - 1);
-      end = clampTo(end, -1, dim - 1);
+      start = std::clamp<int64_t>(start, 0, dim - 1);
+      end = std::clamp<int64_t>(end, -1, dim - 1);
       n = std::max<int64_t>(0, llvm::divideCeil(start - end, -s));
     }
     first[*axis] = start;
@@ -877,17 +881,14 @@ static LogicalResult slice(Node &node, ArrayRef<int64_t> starts,
     count[*axis] = n;
   }
   RankedTensorType type = node.type(0).clone(count);
-  return node.replace(moveData(
+  SmallVector<int64_t> strides = computeSuffixProduct(in);
+  return node.replace(moveElements(
       node, node.input(0), type,
-      [&](SmallVectorImpl<int64_t> &positions) {
-        SmallVector<int64_t> strides = computeSuffixProduct(in);
-        forEachIndex(count, [&](ArrayRef<int64_t> index) {
-          int64_t position = 0;
-          for (int64_t d = 0; d < rank; ++d)
-            position += (first[d] + index[d] * step[d]) * strides[d];
-          positions.push_back(position);
-        });
-        return true;
+      [&](ArrayRef<int64_t> index) {
+        int64_t position = 0;
+        for (int64_t d = 0; d < rank; ++d)
+          position += (first[d] + index[d] * step[d]) * strides[d];
+        return position;
       },
       [&] {
         // Cut out the span the elements lie in, then pick every step-th:
@@ -902,7 +903,7 @@ static LogicalResult slice(Node &node, ArrayRef<int64_t> starts,
         for (int64_t d = 0; d < rank; ++d) {
           if (step[d] == 1)
             continue;
-          auto valueType = cast<RankedTensorType>(value.getType());
+          RankedTensorType valueType = tensorType(value);
           if (step[d] == -1) {
             value = tosa::ReverseOp::create(b, node.loc, valueType, value,
                                             b.getI32IntegerAttr(d));
@@ -943,20 +944,13 @@ static LogicalResult convertSlice(Node &node) {
   auto ends = requireConstantInts(node, 2, "ends");
   if (failed(ends))
     return failure();
-  SmallVector<int64_t> axes, steps;
-  if (node.input(3)) {
-    auto values = requireConstantInts(node, 3, "axes");
-    if (failed(values))
-      return failure();
-    axes = *values;
-  }
-  if (node.input(4)) {
-    auto values = requireConstantInts(node, 4, "steps");
-    if (failed(values))
-      return failure();
-    steps = *values;
-  }
-  return slice(node, *starts, *ends, axes, steps);
+  auto axes = optionalConstantInts(node, 3, "axes");
+  if (failed(axes))
+    return failure();
+  auto steps = optionalConstantInts(node, 4, "steps");
+  if (failed(steps))
+    return failure();
+  return slice(node, *starts, *ends, *axes, *steps);
 }
 
 /// Splits input 0 along `axis` into pieces of `sizes`.
@@ -973,20 +967,16 @@ static LogicalResult splitInto(Node &node, int64_t axis,
     return failure();
   }
   SmallVector<Value> results;
+  SmallVector<int64_t> strides = computeSuffixProduct(in);
   int64_t offset = 0;
   for (int64_t size : sizes) {
     SmallVector<int64_t> shape(in);
     shape[axis] = size;
     RankedTensorType type = node.type(0).clone(shape);
-    results.push_back(moveData(
+    results.push_back(moveElements(
         node, node.input(0), type,
-        [&](SmallVectorImpl<int64_t> &positions) {
-          SmallVector<int64_t> strides = computeSuffixProduct(in);
-          forEachIndex(shape, [&](ArrayRef<int64_t> index) {
-            positions.push_back(linearize(index, strides) +
-                                offset * strides[axis]);
-          });
-          return true;
+        [&](ArrayRef<int64_t> index) {
+          return linearize(index, strides) + offset * strides[axis];
         },
         [&] {
           return sliceAxis(node.rewriter, node.loc, node.input(0), axis, offset,
@@ -1322,17 +1312,14 @@ static LogicalResult replaceByTile(Node &node, ArrayRef<int64_t> multiples) {
   for (auto [dim, times] : llvm::zip_equal(in, multiples))
     shape.push_back(dim * times);
   RankedTensorType type = node.type(0).clone(shape);
-  return node.replace(moveData(
+  SmallVector<int64_t> strides = computeSuffixProduct(in);
+  return node.replace(moveElements(
       node, node.input(0), type,
-      [&](SmallVectorImpl<int64_t> &positions) {
-        SmallVector<int64_t> strides = computeSuffixProduct(in);
-        forEachIndex(shape, [&](ArrayRef<int64_t> index) {
-          int64_t position = 0;
-          for (auto [i, dim] : llvm::enumerate(in))
-            position += (index[i] % dim) * strides[i];
-          positions.push_back(position);
-        });
-        return true;
+      [&](ArrayRef<int64_t> index) {
+        int64_t position = 0;
+        for (auto [i, dim] : llvm::enumerate(in))
+          position += (index[i] % dim) * strides[i];
+        return position;
       },
       [&]() -> Value {
         OpBuilder &b = node.rewriter;
@@ -1348,16 +1335,9 @@ static LogicalResult replaceByTile(Node &node, ArrayRef<int64_t> multiples) {
 static LogicalResult convertExpand(Node &node) {
   if (failed(requireInputs(node, 2)))
     return failure();
-  auto requested = requireConstantInts(node, 1, "shape");
+  auto requested = requireConstantShape(node, 1, "shape");
   if (failed(requested))
     return failure();
-  if (node.rank(1) != 1 ||
-      llvm::any_of(*requested, [](int64_t d) { return d < 0; })) {
-    node.emitError() << "the shape must be a 1-D tensor of non-negative "
-                        "dims, got "
-                     << node.type(1);
-    return failure();
-  }
   auto shape = broadcastShape(node.shape(0), *requested);
   if (failed(shape)) {
     node.emitError() << "cannot broadcast " << node.type(0) << " to ["
@@ -1448,7 +1428,7 @@ static LogicalResult convertTrilu(Node &node) {
   auto maskType = RankedTensorType::get(maskShape, b.getI1Type());
   Value maskValue = tosa::ConstOp::create(
       b, node.loc, maskType, DenseElementsAttr::get(maskType, mask));
-  Value zero = scalar(b, node.loc, type.getElementType(), 0, rank);
+  Value zero = scalarLike(b, node.loc, node.input(0), 0);
   return node.replace(Value(tosa::SelectOp::create(b, node.loc, type, maskValue,
                                                    node.input(0), zero)));
 }
@@ -1552,7 +1532,7 @@ static LogicalResult pad(Node &node, ArrayRef<int64_t> pads,
         Value edge = sliceAxis(b, loc, value, d, isBefore ? 0 : dim - 1, 1);
         SmallVector<int64_t> multiples(rank, 1);
         multiples[d] = count;
-        auto edgeType = cast<RankedTensorType>(edge.getType());
+        RankedTensorType edgeType = tensorType(edge);
         SmallVector<int64_t> pieceShape(edgeType.getShape());
         pieceShape[d] = count;
         if (count == 1)
@@ -1576,7 +1556,7 @@ static LogicalResult pad(Node &node, ArrayRef<int64_t> pads,
     parts.push_back(value);
     if (after[d] > 0)
       parts.push_back(piece(after[d], /*isBefore=*/false));
-    auto valueType = cast<RankedTensorType>(value.getType());
+    RankedTensorType valueType = tensorType(value);
     SmallVector<int64_t> padded(valueType.getShape());
     padded[d] += before[d] + after[d];
     value = tosa::ConcatOp::create(b, loc, valueType.clone(padded), parts,
@@ -1609,14 +1589,10 @@ static LogicalResult convertPad(Node &node) {
   auto pads = requireConstantInts(node, 1, "pads");
   if (failed(pads))
     return failure();
-  SmallVector<int64_t> axes;
-  if (node.input(3)) {
-    auto values = requireConstantInts(node, 3, "axes");
-    if (failed(values))
-      return failure();
-    axes = *values;
-  }
-  return pad(node, *pads, axes, node.stringAttr("mode", "constant"),
+  auto axes = optionalConstantInts(node, 3, "axes");
+  if (failed(axes))
+    return failure();
+  return pad(node, *pads, *axes, node.stringAttr("mode", "constant"),
              [&]() -> FailureOr<Value> {
                auto fillType = RankedTensorType::get({1}, node.elementType(0));
                if (!node.input(2))

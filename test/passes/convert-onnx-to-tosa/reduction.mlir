@@ -120,12 +120,15 @@ func.func @reduce_l1(%x: tensor<2x3xf32>) -> !onnx.unknown {
 
 // -----
 
-// sqrt is pow(x, 0.5): TOSA has no square root.
+// TOSA has no square root: sqrt(x) = 1/rsqrt(x) in f64, which rounds to the
+// correctly rounded f32 result.
 // CHECK-LABEL: func.func @reduce_l2
 // CHECK: %[[SQ:.*]] = tosa.mul %arg0, %arg0
 // CHECK: %[[SUM:.*]] = tosa.reduce_sum %[[SQ]] {axis = 1 : i32}
-// CHECK: %[[HALF:.*]] = "tosa.const"() <{values = dense<5.000000e-01> : tensor<1x1xf32>}>
-// CHECK: tosa.pow %[[SUM]], %[[HALF]] : (tensor<2x1xf32>, tensor<1x1xf32>) -> tensor<2x1xf32>
+// CHECK: %[[WIDE:.*]] = tosa.cast %[[SUM]] : (tensor<2x1xf32>) -> tensor<2x1xf64>
+// CHECK: %[[RS:.*]] = tosa.rsqrt %[[WIDE]]
+// CHECK: %[[S:.*]] = tosa.reciprocal %[[RS]]
+// CHECK: tosa.cast %[[S]] : (tensor<2x1xf64>) -> tensor<2x1xf32>
 func.func @reduce_l2(%x: tensor<2x3xf32>) -> !onnx.unknown {
   %axes = arith.constant dense<1> : tensor<1xi64>
   %0 = onnx.node "ReduceL2"(%x, %axes) opset 18 : (tensor<2x3xf32>, tensor<1xi64>) -> !onnx.unknown
@@ -283,7 +286,10 @@ func.func @log_softmax_opset1_f16(%x: tensor<2x5xf16>) -> !onnx.unknown {
 // CHECK: %[[VAR:.*]] = tosa.mul %[[SSQ]]
 // CHECK: %[[EPS:.*]] = "tosa.const"() <{values = dense<9.99999974E-6> : tensor<1x1x1xf32>}>
 // CHECK: %[[VE:.*]] = tosa.add %[[VAR]], %[[EPS]]
-// CHECK: %[[STD:.*]] = tosa.pow %[[VE]]
+// CHECK: %[[WIDE:.*]] = tosa.cast %[[VE]] : (tensor<2x3x1xf32>) -> tensor<2x3x1xf64>
+// CHECK: %[[RS:.*]] = tosa.rsqrt %[[WIDE]]
+// CHECK: %[[S:.*]] = tosa.reciprocal %[[RS]]
+// CHECK: %[[STD:.*]] = tosa.cast %[[S]] : (tensor<2x3x1xf64>) -> tensor<2x3x1xf32>
 // CHECK: %[[INV:.*]] = tosa.reciprocal %[[STD]]
 // CHECK: %[[N:.*]] = tosa.mul %[[D]], %[[INV]]
 // CHECK: %[[SCALE:.*]] = tosa.reshape %arg1, %{{.*}} -> tensor<1x1x8xf32>
@@ -323,7 +329,10 @@ func.func @layer_norm_f16_axis1_no_bias(%x: tensor<2x3x8xf16>, %s: tensor<3x8xf1
 // CHECK: %[[SUM:.*]] = tosa.reduce_sum %[[SQ]] {axis = 2 : i32}
 // CHECK: %[[MS:.*]] = tosa.mul %[[SUM]]
 // CHECK: %[[MSE:.*]] = tosa.add %[[MS]]
-// CHECK: %[[RMS:.*]] = tosa.pow %[[MSE]]
+// CHECK: %[[WIDE:.*]] = tosa.cast %[[MSE]] : (tensor<2x16x1xf32>) -> tensor<2x16x1xf64>
+// CHECK: %[[RS:.*]] = tosa.rsqrt %[[WIDE]]
+// CHECK: %[[S:.*]] = tosa.reciprocal %[[RS]]
+// CHECK: %[[RMS:.*]] = tosa.cast %[[S]] : (tensor<2x16x1xf64>) -> tensor<2x16x1xf32>
 // CHECK: %[[INV:.*]] = tosa.reciprocal %[[RMS]]
 // CHECK: %[[N:.*]] = tosa.mul %arg0, %[[INV]]
 // CHECK: tosa.mul %[[N]], %{{.*}} : {{.*}} -> tensor<2x16x64xf32>
