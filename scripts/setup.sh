@@ -20,6 +20,9 @@ APT_PACKAGES=(
 
 log() { echo "[setup] $*"; }
 
+# ccache hits across clones in different folders (CI builds a fresh clone).
+export CCACHE_BASEDIR="$ROOT"
+
 install_apt_packages() {
   local missing=()
   for pkg in "${APT_PACKAGES[@]}"; do
