@@ -13,7 +13,7 @@ export LORA_BUILD_DIR="$BUILD_DIR"
 
 status=0
 echo "== lit"
-/usr/lib/llvm-22/bin/lit -q "$BUILD_DIR/test" || status=1
+/usr/lib/llvm-22/bin/lit -sv "$BUILD_DIR/test" || status=1
 echo "== gtest"
 "$BUILD_DIR/bin/lora-unittests" --gtest_brief=1 || status=1
 echo "== pytest"
