@@ -11,9 +11,16 @@ seed); nothing is downloaded.  Three families, two exporters:
     exporter : "dynamo"      torch.onnx.export(dynamo=True,  opset 18)
                "torchscript" torch.onnx.export(dynamo=False, opset 17)
 
+EXTRA_FAMILIES (opt, qwen2, mistral, phi, gpt_neox, roberta, distilbert,
+falcon, gemma, bloom, t5, gpt_neo, gptj, codegen, qwen3, phi3, stablelm,
+gemma2, starcoder2, olmo, albert, electra, mpnet, deberta_v2) are further
+architectures at the same sizes (see _MODELS); they are exported the same way.  Their output is "logits" too,
+except t5 (T5EncoderModel): "last_hidden_state" [B, S, hidden] (output_name).
+
 Graph inputs (all int64 [batch, seq]):
-    gpt2, llama : input_ids, attention_mask     (with_mask=False: input_ids only)
-    bert        : input_ids, attention_mask, token_type_ids
+    decoders : input_ids, attention_mask        (with_mask=False: input_ids only)
+    bert     : input_ids, attention_mask, token_type_ids
+    other encoders (ENCODERS) : input_ids, attention_mask
 Decoders export attention_mask by default because the TorchScript exporter
 cannot trace them without it; with_mask=False (dynamo) gives a graph with no
 padding-mask arithmetic (used for examples/tiny_llama.onnx).  make_inputs
@@ -33,8 +40,9 @@ onnxscript 0.5.6) are applied to every export, see _dynamo_workaround and
 _broadcast_sdpa_mask.  Per-node metadata (stack traces) is stripped so the
 files are byte-identical on every machine.
 
-Script use:  python onnx_models.py OUTDIR [--dynamic] [--census FILE.md]
-writes OUTDIR/{family}_{exporter}[_dyn].onnx for all six combinations, checks
+Script use:  python onnx_models.py OUTDIR [--dynamic] [--extra] [--census FILE.md]
+writes OUTDIR/{family}_{exporter}[_dyn].onnx for all six combinations (--extra:
+EXTRA_FAMILIES instead), checks
 each against PyTorch in onnxruntime, and optionally writes the op census
 tables (those of EXPORT_CENSUS.md).
 """
@@ -50,6 +58,13 @@ import warnings
 import numpy as np
 
 FAMILIES = ("gpt2", "bert", "llama")
+# Further architectures built the same way (tiny configs, same sizes), for
+# checking that the converters are not tuned to the three above.  See _MODELS.
+EXTRA_FAMILIES = ("opt", "qwen2", "mistral", "phi", "gpt_neox", "roberta",
+                  "distilbert", "falcon", "gemma", "bloom", "t5", "gpt_neo",
+                  "gptj", "codegen", "qwen3", "phi3", "stablelm", "gemma2",
+                  "starcoder2", "olmo", "albert", "electra", "mpnet",
+                  "deberta_v2")
 EXPORTERS = ("dynamo", "torchscript")
 OPSET = {"dynamo": 18, "torchscript": 17}
 
@@ -57,23 +72,183 @@ VOCAB = 128
 HIDDEN = 64
 LAYERS = 2
 HEADS = 4
-KV_HEADS = 2  # llama only
+KV_HEADS = 2  # llama, qwen2, mistral (gemma: 1 = multi-query)
 INTERMEDIATE = 128
 MAX_POS = 64
+
+# Encoders: bidirectional attention, no use_cache; the rest are decoders.
+ENCODERS = ("bert", "roberta", "distilbert", "t5", "albert", "electra", "mpnet",
+            "deberta_v2")
 
 # Records which attention implementation each (family, exporter) export used.
 ATTN_USED: dict[tuple[str, str], str] = {}
 
+_DECODER_TOKENS = dict(bos_token_id=0, eos_token_id=0, pad_token_id=0)
+_LLAMA_LIKE = dict(
+    vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=INTERMEDIATE,
+    num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+    num_key_value_heads=KV_HEADS, max_position_embeddings=MAX_POS,
+    rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
+    **_DECODER_TOKENS)
+
+# family -> (transformers config class, model class, config kwargs).
+_MODELS = {
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(
+        vocab_size=VOCAB, n_positions=MAX_POS, n_embd=HIDDEN, n_layer=LAYERS,
+        n_head=HEADS, n_inner=INTERMEDIATE, bos_token_id=0, eos_token_id=0)),
+    "bert": ("BertConfig", "BertForMaskedLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, intermediate_size=INTERMEDIATE,
+        max_position_embeddings=MAX_POS, type_vocab_size=2, pad_token_id=0)),
+    # GQA, rotary embeddings, RMSNorm, SiLU-gated MLP.
+    "llama": ("LlamaConfig", "LlamaForCausalLM", _LLAMA_LIKE),
+    # OPT-125m style: learned positions offset by 2, computed from
+    # cumsum(attention_mask); pre-LayerNorm, ReLU MLP, tied LM head.
+    "opt": ("OPTConfig", "OPTForCausalLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        ffn_dim=INTERMEDIATE, num_attention_heads=HEADS,
+        max_position_embeddings=MAX_POS, word_embed_proj_dim=HIDDEN,
+        **_DECODER_TOKENS)),
+    # Llama with q/k/v biases.
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", _LLAMA_LIKE),
+    # Llama with a sliding-window causal mask (window 8 < seq 16).
+    "mistral": ("MistralConfig", "MistralForCausalLM",
+                dict(_LLAMA_LIKE, sliding_window=8)),
+    # Phi-1/2: partial rotary (half of head_dim), gelu_new, parallel
+    # attention + MLP off one LayerNorm, biases everywhere.
+    "phi": ("PhiConfig", "PhiForCausalLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+        partial_rotary_factor=0.5, hidden_act="gelu_new",
+        max_position_embeddings=MAX_POS, tie_word_embeddings=False,
+        bos_token_id=0, eos_token_id=0, pad_token_id=0)),
+    # Pythia style: fused QKV, rotary on a quarter of head_dim, exact GELU,
+    # parallel residual.
+    "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, intermediate_size=INTERMEDIATE,
+        rotary_pct=0.25, max_position_embeddings=MAX_POS,
+        tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
+        pad_token_id=0)),
+    # BERT with position ids from cumsum(input_ids != pad) + pad (pad = 1).
+    "roberta": ("RobertaConfig", "RobertaForMaskedLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, intermediate_size=INTERMEDIATE,
+        max_position_embeddings=MAX_POS + 2, type_vocab_size=1,
+        pad_token_id=1)),
+    "distilbert": ("DistilBertConfig", "DistilBertForMaskedLM", dict(
+        vocab_size=VOCAB, dim=HIDDEN, n_layers=LAYERS, n_heads=HEADS,
+        hidden_dim=INTERMEDIATE, max_position_embeddings=MAX_POS,
+        pad_token_id=0)),
+    # Falcon-7B style: multi-query attention, rotary, parallel attention.
+    "falcon": ("FalconConfig", "FalconForCausalLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, ffn_hidden_size=INTERMEDIATE,
+        max_position_embeddings=MAX_POS, bos_token_id=0, eos_token_id=0,
+        pad_token_id=0)),
+    # Gemma: multi-query, head_dim set explicitly, RMSNorm with (1 + w),
+    # embeddings scaled by sqrt(hidden), tanh-GELU gated MLP, tied LM head.
+    "gemma": ("GemmaConfig", "GemmaForCausalLM", dict(
+        _LLAMA_LIKE, num_key_value_heads=1, head_dim=HIDDEN // HEADS,
+        hidden_activation="gelu_pytorch_tanh", tie_word_embeddings=True)),
+    # ALiBi position bias (built from cumsum(attention_mask)), fused QKV.
+    "bloom": ("BloomConfig", "BloomForCausalLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, n_layer=LAYERS, n_head=HEADS,
+        **_DECODER_TOKENS)),
+    # Encoder only: relative position buckets (Log, Min, integer arithmetic),
+    # T5 RMSNorm, ReLU MLP; output last_hidden_state [B, S, HIDDEN].
+    "t5": ("T5Config", "T5EncoderModel", dict(
+        vocab_size=VOCAB, d_model=HIDDEN, d_kv=HIDDEN // HEADS,
+        d_ff=INTERMEDIATE, num_layers=LAYERS, num_heads=HEADS,
+        relative_attention_max_distance=MAX_POS, pad_token_id=0,
+        eos_token_id=1)),
+    # Alternating global / local (window 8) attention layers.
+    "gpt_neo": ("GPTNeoConfig", "GPTNeoForCausalLM", dict(
+        vocab_size=VOCAB, max_position_embeddings=MAX_POS, hidden_size=HIDDEN,
+        num_layers=LAYERS, attention_types=[[["global", "local"], 1]],
+        num_heads=HEADS, intermediate_size=INTERMEDIATE, window_size=8,
+        **_DECODER_TOKENS)),
+    # Interleaved (rotate_every_two) rotary on 8 of 16 dims, parallel block.
+    "gptj": ("GPTJConfig", "GPTJForCausalLM", dict(
+        vocab_size=VOCAB, n_positions=MAX_POS, n_embd=HIDDEN, n_layer=LAYERS,
+        n_head=HEADS, rotary_dim=8, n_inner=INTERMEDIATE,
+        tie_word_embeddings=False, **_DECODER_TOKENS)),
+    # GPT-J-like with a fused QKV laid out in model-parallel chunks.
+    "codegen": ("CodeGenConfig", "CodeGenForCausalLM", dict(
+        vocab_size=VOCAB, n_positions=MAX_POS, n_ctx=MAX_POS, n_embd=HIDDEN,
+        n_layer=LAYERS, n_head=HEADS, rotary_dim=8, n_inner=INTERMEDIATE,
+        tie_word_embeddings=False, **_DECODER_TOKENS)),
+    # Llama with RMSNorm on q and k per head.
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM",
+              dict(_LLAMA_LIKE, head_dim=HIDDEN // HEADS)),
+    # Fused qkv and gate_up projections (split by Slice).
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+        num_key_value_heads=KV_HEADS, max_position_embeddings=MAX_POS,
+        original_max_position_embeddings=MAX_POS, tie_word_embeddings=False,
+        **_DECODER_TOKENS)),
+    # LayerNorm, GQA, rotary on a quarter of head_dim.
+    "stablelm": ("StableLmConfig", "StableLmForCausalLM", dict(
+        vocab_size=VOCAB, intermediate_size=INTERMEDIATE, hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+        num_key_value_heads=KV_HEADS, partial_rotary_factor=0.25,
+        max_position_embeddings=MAX_POS, tie_word_embeddings=False,
+        **_DECODER_TOKENS)),
+    # Attention and final logit soft-capping (tanh), sliding window 8 on
+    # alternate layers, extra post-norms.
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", dict(
+        _LLAMA_LIKE, head_dim=HIDDEN // HEADS, sliding_window=8,
+        query_pre_attn_scalar=HIDDEN // HEADS, tie_word_embeddings=True)),
+    # GQA with biases, LayerNorm, plain GELU-tanh MLP.
+    "starcoder2": ("Starcoder2Config", "Starcoder2ForCausalLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=INTERMEDIATE,
+        num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+        num_key_value_heads=KV_HEADS, max_position_embeddings=MAX_POS,
+        sliding_window=None, **_DECODER_TOKENS)),
+    # Llama with non-parametric LayerNorm (no scale/bias).
+    "olmo": ("OlmoConfig", "OlmoForCausalLM", {
+        k: v for k, v in _LLAMA_LIKE.items() if k != "rms_norm_eps"}),
+    # Factorised embeddings (32 -> 64), layer weights shared across layers.
+    "albert": ("AlbertConfig", "AlbertForMaskedLM", dict(
+        vocab_size=VOCAB, embedding_size=32, hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+        intermediate_size=INTERMEDIATE, max_position_embeddings=MAX_POS,
+        pad_token_id=0, bos_token_id=2, eos_token_id=3)),
+    "electra": ("ElectraConfig", "ElectraForMaskedLM", dict(
+        vocab_size=VOCAB, embedding_size=32, hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+        intermediate_size=INTERMEDIATE, max_position_embeddings=MAX_POS,
+        pad_token_id=0)),
+    # Relative position buckets shared by all layers, RoBERTa positions.
+    "mpnet": ("MPNetConfig", "MPNetForMaskedLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, intermediate_size=INTERMEDIATE,
+        max_position_embeddings=MAX_POS + 2, pad_token_id=1)),
+    # Disentangled attention (c2p/p2c, log position buckets, GatherElements).
+    "deberta_v2": ("DebertaV2Config", "DebertaV2ForMaskedLM", dict(
+        vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS, intermediate_size=INTERMEDIATE,
+        max_position_embeddings=MAX_POS, relative_attention=True,
+        position_buckets=32, pos_att_type=["p2c", "c2p"],
+        position_biased_input=False, type_vocab_size=0, pad_token_id=0)),
+}
+
 
 def input_names(family: str, with_mask: bool | None = None) -> list[str]:
     """Graph inputs the exporter is asked for, in order."""
+    if family not in _MODELS:
+        raise ValueError(f"unknown family {family!r}")
     if family == "bert":
         return ["input_ids", "attention_mask", "token_type_ids"]
-    if family in ("gpt2", "llama"):
-        if with_mask is None or with_mask:
-            return ["input_ids", "attention_mask"]
-        return ["input_ids"]
-    raise ValueError(f"unknown family {family!r}")
+    if family in ENCODERS or with_mask is None or with_mask:
+        return ["input_ids", "attention_mask"]
+    return ["input_ids"]
+
+
+def output_name(family: str) -> str:
+    """Name of the single graph output."""
+    return "last_hidden_state" if family == "t5" else "logits"
 
 
 def build_model(family: str, seed: int = 0, attn_implementation: str | None = None):
@@ -81,33 +256,15 @@ def build_model(family: str, seed: int = 0, attn_implementation: str | None = No
     import torch
     import transformers as tf
 
-    kw = {}
+    if family not in _MODELS:
+        raise ValueError(f"unknown family {family!r}")
+    config_cls, model_cls, config_kw = _MODELS[family]
+    kw = dict(config_kw)
     if attn_implementation is not None:
         kw["attn_implementation"] = attn_implementation
     torch.manual_seed(seed)
-    if family == "gpt2":
-        cfg = tf.GPT2Config(
-            vocab_size=VOCAB, n_positions=MAX_POS, n_embd=HIDDEN, n_layer=LAYERS,
-            n_head=HEADS, n_inner=INTERMEDIATE, use_cache=False,
-            bos_token_id=0, eos_token_id=0, **kw)
-        model = tf.GPT2LMHeadModel(cfg)
-    elif family == "bert":
-        cfg = tf.BertConfig(
-            vocab_size=VOCAB, hidden_size=HIDDEN, num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS, intermediate_size=INTERMEDIATE,
-            max_position_embeddings=MAX_POS, type_vocab_size=2, pad_token_id=0,
-            use_cache=False, **kw)
-        model = tf.BertForMaskedLM(cfg)
-    elif family == "llama":
-        cfg = tf.LlamaConfig(
-            vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=INTERMEDIATE,
-            num_hidden_layers=LAYERS, num_attention_heads=HEADS,
-            num_key_value_heads=KV_HEADS, max_position_embeddings=MAX_POS,
-            rope_theta=10000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
-            bos_token_id=0, eos_token_id=0, pad_token_id=0, use_cache=False, **kw)
-        model = tf.LlamaForCausalLM(cfg)
-    else:
-        raise ValueError(f"unknown family {family!r}")
+    cfg = getattr(tf, config_cls)(use_cache=False, **kw)
+    model = getattr(tf, model_cls)(cfg)
     # transformers initialises biases to 0 and norm weights to 1; perturb every
     # parameter so that bias/scale paths are really exercised (and the ONNX
     # optimiser cannot merge identical initializers).  Deterministic: seeded.
@@ -120,8 +277,8 @@ def build_model(family: str, seed: int = 0, attn_implementation: str | None = No
 
 
 def _forward_kwargs(family):
-    # BertForMaskedLM.forward takes no use_cache (config.use_cache=False anyway).
-    return {"return_dict": False} if family == "bert" else {"use_cache": False, "return_dict": False}
+    # Encoders' forward takes no use_cache (config.use_cache=False anyway).
+    return {"return_dict": False} if family in ENCODERS else {"use_cache": False, "return_dict": False}
 
 
 def _wrapper(model, family, names):
@@ -290,17 +447,17 @@ def _export_once(family, exporter, out_path, batch, seq, seed, dynamic,
             with _dynamo_workaround(), _broadcast_masks():
                 torch.onnx.export(
                     wrapper, args, out_path, dynamo=True, opset_version=18,
-                    input_names=names, output_names=["logits"],
+                    input_names=names, output_names=[output_name(family)],
                     dynamic_shapes=dyn, external_data=False, verbose=False)
         elif exporter == "torchscript":
             dyn = None
             if dynamic:
                 dyn = {n: {0: "batch", 1: "seq"} for n in names}
-                dyn["logits"] = {0: "batch", 1: "seq"}
+                dyn[output_name(family)] = {0: "batch", 1: "seq"}
             with _broadcast_masks():
                 torch.onnx.export(
                     wrapper, args, out_path, dynamo=False, opset_version=17,
-                    input_names=names, output_names=["logits"],
+                    input_names=names, output_names=[output_name(family)],
                     dynamic_axes=dyn, do_constant_folding=True)
         else:
             raise ValueError(f"unknown exporter {exporter!r}")
@@ -569,12 +726,14 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--seq", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--extra", action="store_true",
+                    help="export EXTRA_FAMILIES instead of FAMILIES")
     ap.add_argument("--census", metavar="MD",
                     help="also write the op census tables of the exported models to MD")
     a = ap.parse_args(argv)
     written = {}
     failed = 0
-    for fam in FAMILIES:
+    for fam in EXTRA_FAMILIES if a.extra else FAMILIES:
         for exp in EXPORTERS:
             suffix = "_dyn" if a.dynamic else ""
             path = os.path.join(a.outdir, f"{fam}_{exp}{suffix}.onnx")
