@@ -1305,6 +1305,102 @@ static LogicalResult convertGatherElements(Node &node) {
 
 /// Replaces `node` by input 0, reshaped to `multiples.size()` dims, tiled by
 /// `multiples`. Element o of the result reads element o % dim in every dim.
+/// ScatterND (reduction "none") with constant indices: the output is `data`
+/// with the slices named by `indices` replaced by rows of `updates`. Once the
+/// indices are known, so is the source of every output row, so the op is one
+/// tosa.gather with constant rows from [data rows; update rows] laid end to
+/// end as [1, K + W, C] (K data rows and W update rows of C elements each).
+/// TorchScript exports of several decoders (OPT, Falcon, BLOOM, GPT-J, ...)
+/// use it to write the padding mask into the causal mask.
+static LogicalResult convertScatterND(Node &node) {
+  if (failed(requireInputs(node, 3)) || failed(checkNumOutputs(node, 1)))
+    return failure();
+  std::string reduction = node.stringAttr("reduction", "none");
+  if (reduction != "none") {
+    node.emitError() << "reduction '" << reduction
+                     << "' is not supported, only 'none'";
+    return failure();
+  }
+  RankedTensorType dataType = node.type(0);
+  ArrayRef<int64_t> dataShape = dataType.getShape();
+  ArrayRef<int64_t> indicesShape = node.shape(1);
+  if (node.elementType(2) != dataType.getElementType()) {
+    node.emitError() << "updates " << node.type(2)
+                     << " must have the element type of data " << dataType;
+    return failure();
+  }
+  int64_t depth = indicesShape.empty() ? 0 : indicesShape.back();
+  if (depth < 1 || depth > dataType.getRank()) {
+    node.emitError() << "the last dim of indices " << node.type(1)
+                     << " must be in [1, " << dataType.getRank() << "]";
+    return failure();
+  }
+  SmallVector<int64_t> updatesShape(indicesShape.drop_back());
+  llvm::append_range(updatesShape, dataShape.drop_front(depth));
+  if (node.shape(2) != ArrayRef<int64_t>(updatesShape)) {
+    node.emitError() << "updates " << node.type(2) << " must have shape "
+                     << "indices.shape[:-1] + data.shape[" << depth
+                     << ":] for data " << dataType << " and indices "
+                     << node.type(1);
+    return failure();
+  }
+  auto indices = requireConstantInts(node, 1, "indices");
+  if (failed(indices))
+    return failure();
+
+  int64_t k = computeProduct(dataShape.take_front(depth));
+  int64_t c = computeProduct(dataShape.drop_front(depth));
+  int64_t w = computeProduct(indicesShape.drop_back());
+  if ((k + w) * std::max<int64_t>(c, 1) >= (int64_t(1) << 31)) {
+    node.emitError() << "data and updates are too large to scatter";
+    return failure();
+  }
+  if (w == 0 || c == 0)
+    return node.replace(node.input(0));
+  SmallVector<int64_t> rows(k);
+  std::iota(rows.begin(), rows.end(), 0);
+  for (int64_t u = 0; u < w; ++u) {
+    int64_t row = 0;
+    for (int64_t d = 0; d < depth; ++d) {
+      auto index =
+          normalizeIndex(node, (*indices)[u * depth + d], dataShape[d]);
+      if (failed(index))
+        return failure();
+      row = row * dataShape[d] + *index;
+    }
+    // ONNX leaves duplicate indices undefined; refuse them rather than pick.
+    if (rows[row] != row) {
+      node.emitError() << "indices write the same slice twice (update "
+                       << rows[row] - k << " and " << u << ")";
+      return failure();
+    }
+    rows[row] = k + u;
+  }
+
+  OpBuilder &b = node.rewriter;
+  Location loc = node.loc;
+  Value data = node.input(0), updates = node.input(2);
+  Value result = moveData(
+      node, {data, updates}, dataType,
+      [&](SmallVectorImpl<int64_t> &positions) {
+        gatherPositions(1, k + w, c, rows, /*perBatch=*/false, positions);
+        return true;
+      },
+      [&] {
+        Type elementType = dataType.getElementType();
+        Value both = tosa::ConcatOp::create(
+            b, loc, RankedTensorType::get({1, k + w, c}, elementType),
+            ValueRange{reshape(b, loc, data, {1, k, c}),
+                       reshape(b, loc, updates, {1, w, c})},
+            b.getI32IntegerAttr(1));
+        Value gathered = tosa::GatherOp::create(
+            b, loc, RankedTensorType::get({1, k, c}, elementType), both,
+            i32Constant(b, loc, {1, k}, rows));
+        return reshape(b, loc, gathered, dataShape);
+      });
+  return node.replace(result);
+}
+
 static LogicalResult replaceByTile(Node &node, ArrayRef<int64_t> multiples) {
   SmallVector<int64_t> in(multiples.size() - node.rank(0), 1);
   llvm::append_range(in, node.shape(0));
@@ -1621,6 +1717,7 @@ void onnx_to_tosa::addTensorConverters(SmallVectorImpl<Converter> &converters) {
       {"Gather", 1, convertGather},
       {"GatherElements", 11, convertGatherElements},
       {"GatherND", 11, convertGatherND},
+      {"ScatterND", 11, convertScatterND},
       {"Pad", 1, convertPadAttr},
       {"Pad", 11, convertPad},
       {"Range", 11, convertRange},

@@ -478,3 +478,26 @@ def test_fold_torchscript_llama(tmp_path):
                  if "= tosa." in line and "i64" in line]
     assert all(op.split(" = ")[1].startswith("tosa.cast %arg")
                for op in int64_ops), int64_ops
+
+
+@pytest.mark.parametrize("data_shape,indices,update_shape", [
+    # Rows of a matrix, in a new order, one left alone.
+    ((4, 3), [[2], [0], [3]], (3, 3)),
+    # Single elements of a 3-D tensor, with a negative index.
+    ((2, 3, 4), [[0, 1, 2], [1, -1, 0]], (2,)),
+    # Every element, as the TorchScript mask update writes it.
+    ((2, 1, 3, 3), np.stack(np.meshgrid(np.arange(2), [0], np.arange(3), np.arange(3),
+                                        indexing="ij"), -1).tolist(), (2, 1, 3, 3)),
+])
+def test_scatternd(tmp_path, data_shape, indices, update_shape):
+    indices = np.array(indices, dtype=np.int64)
+    graph = helper.make_graph(
+        [helper.make_node("ScatterND", ["data", "idx", "upd"], ["y"], name="s")], "g",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, list(data_shape)),
+         helper.make_tensor_value_info("upd", TensorProto.FLOAT, list(update_shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(data_shape))],
+        [numpy_helper.from_array(indices, "idx")])
+    rng = np.random.default_rng(0)
+    inputs = {"data": rng.standard_normal(data_shape).astype(np.float32),
+              "upd": rng.standard_normal(update_shape).astype(np.float32)}
+    check_against_ort(tmp_path, graph, inputs, opset=17)

@@ -587,3 +587,38 @@ func.func @negative_pad_runtime_value(%x: tensor<2x3xf32>, %v: tensor<f32>) -> !
   %0 = onnx.node "Pad"(%x, %p, %v) opset 13 : (tensor<2x3xf32>, tensor<4xi64>, tensor<f32>) -> !onnx.unknown
   return %0 : !onnx.unknown
 }
+
+// -----
+
+func.func @negative_scatternd_runtime_indices(%data: tensor<4x3xf32>, %idx: tensor<2x1xi64>, %upd: tensor<2x3xf32>) -> !onnx.unknown {
+  // expected-error @+1 {{input 'indices' must be a constant: static shapes depend on it}}
+  %0 = onnx.node "ScatterND"(%data, %idx, %upd) opset 17 : (tensor<4x3xf32>, tensor<2x1xi64>, tensor<2x3xf32>) -> !onnx.unknown
+  return %0 : !onnx.unknown
+}
+
+// -----
+
+func.func @negative_scatternd_duplicate(%data: tensor<4x3xf32>, %upd: tensor<2x3xf32>) -> !onnx.unknown {
+  %idx = arith.constant dense<[[1], [1]]> : tensor<2x1xi64>
+  // expected-error @+1 {{indices write the same slice twice (update 0 and 1)}}
+  %0 = onnx.node "ScatterND"(%data, %idx, %upd) opset 17 : (tensor<4x3xf32>, tensor<2x1xi64>, tensor<2x3xf32>) -> !onnx.unknown
+  return %0 : !onnx.unknown
+}
+
+// -----
+
+func.func @negative_scatternd_reduction(%data: tensor<4x3xf32>, %upd: tensor<2x3xf32>) -> !onnx.unknown {
+  %idx = arith.constant dense<[[1], [2]]> : tensor<2x1xi64>
+  // expected-error @+1 {{reduction 'add' is not supported, only 'none'}}
+  %0 = onnx.node "ScatterND"(%data, %idx, %upd) attrs {reduction = "add"} opset 18 : (tensor<4x3xf32>, tensor<2x1xi64>, tensor<2x3xf32>) -> !onnx.unknown
+  return %0 : !onnx.unknown
+}
+
+// -----
+
+func.func @negative_scatternd_updates_shape(%data: tensor<4x3xf32>, %upd: tensor<2x2xf32>) -> !onnx.unknown {
+  %idx = arith.constant dense<[[1], [2]]> : tensor<2x1xi64>
+  // expected-error @+1 {{must have shape indices.shape[:-1] + data.shape[1:]}}
+  %0 = onnx.node "ScatterND"(%data, %idx, %upd) opset 17 : (tensor<4x3xf32>, tensor<2x1xi64>, tensor<2x2xf32>) -> !onnx.unknown
+  return %0 : !onnx.unknown
+}

@@ -449,3 +449,18 @@ func.func @pad_reflect(%x: tensor<2x3xf32>) -> !onnx.unknown {
   %0 = onnx.node "Pad"(%x, %p) attrs {mode = "reflect"} opset 13 : (tensor<2x3xf32>, tensor<4xi64>) -> !onnx.unknown
   return %0 : !onnx.unknown
 }
+
+// -----
+
+// Constant indices: one gather with constant rows from [data; updates].
+// CHECK-LABEL: func.func @scatternd_rows
+// CHECK-SAME: -> tensor<4x3xf32>
+// CHECK: %[[BOTH:.*]] = tosa.concat %{{.*}}, %{{.*}} {axis = 1 : i32} : (tensor<1x4x3xf32>, tensor<1x2x3xf32>) -> tensor<1x6x3xf32>
+// CHECK: %[[ROWS:.*]] = "tosa.const"() <{values = dense<{{\[\[}}5, 1, 4, 3]]> : tensor<1x4xi32>}>
+// CHECK: %[[G:.*]] = tosa.gather %[[BOTH]], %[[ROWS]] : (tensor<1x6x3xf32>, tensor<1x4xi32>) -> tensor<1x4x3xf32>
+// CHECK: tosa.reshape %[[G]], %{{.*}} -> tensor<4x3xf32>
+func.func @scatternd_rows(%data: tensor<4x3xf32>, %upd: tensor<2x3xf32>) -> !onnx.unknown {
+  %idx = arith.constant dense<[[2], [-4]]> : tensor<2x1xi64>
+  %0 = onnx.node "ScatterND"(%data, %idx, %upd) opset 17 : (tensor<4x3xf32>, tensor<2x1xi64>, tensor<2x3xf32>) -> !onnx.unknown
+  return %0 : !onnx.unknown
+}
