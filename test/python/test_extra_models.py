@@ -11,14 +11,12 @@ families of test_models.py."""
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 
 import pytest
 
 import onnx_models
-from conftest import ort_run, rel_err, run_lora, shape_spec, tool
-from test_models import exported  # noqa: F401 - session fixture, shared cache
+from conftest import ort_run, rel_err, run_lora
+from test_models import converted_ops, exported  # noqa: F401 - shared fixture
 
 # 48 exports and ~150 compiles: about 30 minutes on 2 cores, so this suite is
 # opt-in (LORA_EXTRA_MODELS=1 scripts/test.sh) rather than part of every run.
@@ -33,22 +31,6 @@ IDS = [f"{f}-{e}" for f, e in CASES]
 # condition only depends on shapes; subgraph attributes are not imported yet.
 DYNAMIC_XFAIL = {("deberta_v2", "torchscript"):
                  "If (opset 17) with a subgraph attribute is not imported yet"}
-
-# An operation name where an operation is printed: at the start of a line,
-# after "%results = ", possibly in generic form ("tosa.add" or "\"tosa.add\"").
-# Attribute names such as onnx.name / onnx.opset are not operations.
-_OP = re.compile(r'^\s*(?:%[^=]*=\s*)?"?([a-z_]+\.[a-z_]+)\b', re.M)
-
-
-def converted_ops(model_path, inputs):
-    result = subprocess.run(
-        [tool("lora-opt"), model_path, f"--input-shape={shape_spec(inputs)}",
-         "--lora-onnx-to-tosa-pipeline", "--mlir-elide-resource-strings-if-larger=16",
-         "--mlir-elide-elementsattrs-if-larger=16"],
-        capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return set(_OP.findall(result.stdout))
-
 
 @pytest.mark.parametrize("family,exporter", CASES, ids=IDS)
 def test_no_onnx_op_left(exported, family, exporter):  # noqa: F811
