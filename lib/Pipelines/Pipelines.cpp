@@ -2,6 +2,7 @@
 
 #include "lora/Pipelines/Pipelines.h"
 
+#include "lora/Dialect/Lora/Lora.h"
 #include "lora/Dialect/Onnx/Onnx.h"
 #include "lora/Passes/Passes.h"
 
@@ -65,5 +66,5 @@ void lora::registerLoraPipelines() {
 void lora::registerLoraDialects(DialectRegistry &registry) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
-  registry.insert<onnx::OnnxDialect>();
+  registry.insert<LoraDialect, onnx::OnnxDialect>();
 }

@@ -1,0 +1,182 @@
+//===- Lora.cpp - the LoRA dialect ----------------------------------------===//
+
+#include "lora/Dialect/Lora/Lora.h"
+
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
+using namespace mlir;
+using namespace mlir::lora;
+
+#include "lora/Dialect/Lora/LoraDialect.cpp.inc"
+
+void LoraDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "lora/Dialect/Lora/LoraOps.cpp.inc"
+      >();
+}
+
+LogicalResult LoraDialect::verifyRegionArgAttribute(Operation *op,
+                                                    unsigned regionIndex,
+                                                    unsigned argIndex,
+                                                    NamedAttribute attr) {
+  auto argType = [&]() -> Type {
+    Region &region = op->getRegion(regionIndex);
+    if (region.empty() || argIndex >= region.getNumArguments())
+      return {};
+    return region.getArgument(argIndex).getType();
+  };
+  if (attr.getName() == getParamAttrName()) {
+    auto name = dyn_cast<StringAttr>(attr.getValue());
+    if (!name || name.getValue().empty())
+      return op->emitError() << "'" << getParamAttrName() << "' of argument #"
+                             << argIndex << " must be a non-empty string";
+    return success();
+  }
+  if (attr.getName() == getInitAttrName()) {
+    auto init = dyn_cast<ElementsAttr>(attr.getValue());
+    if (!init)
+      return op->emitError() << "'" << getInitAttrName() << "' of argument #"
+                             << argIndex << " must be an elements attribute";
+    if (Type type = argType(); type && init.getType() != type)
+      return op->emitError()
+             << "'" << getInitAttrName() << "' of argument #" << argIndex
+             << " has type " << init.getType() << " but the argument is "
+             << type;
+    return success();
+  }
+  return op->emitError() << "unknown LoRA argument attribute '"
+                         << attr.getName().getValue() << "'";
+}
+
+LogicalResult LinearOp::verify() {
+  RankedTensorType x = getInput().getType(), w = getWeight().getType(),
+                   a = getLoraA().getType(), b = getLoraB().getType(),
+                   y = getResult().getType();
+  Type element = x.getElementType();
+  if (!isa<FloatType>(element))
+    return emitOpError("requires a floating-point element type, got ")
+           << element;
+  for (RankedTensorType t : {w, a, b, y})
+    if (t.getElementType() != element)
+      return emitOpError("requires all operands and the result to have "
+                         "element type ")
+             << element << ", got " << t;
+  if (x.getRank() < 1)
+    return emitOpError("requires an input of rank >= 1, got ") << x;
+  if (w.getRank() != 2 || a.getRank() != 2 || b.getRank() != 2)
+    return emitOpError("requires a 2-D weight, lora_a and lora_b, got ")
+           << w << ", " << a << " and " << b;
+
+  // Dims must agree where both are static.
+  auto mismatch = [](int64_t lhs, int64_t rhs) {
+    return !ShapedType::isDynamic(lhs) && !ShapedType::isDynamic(rhs) &&
+           lhs != rhs;
+  };
+  int64_t k = w.getDimSize(0), n = w.getDimSize(1), r = getRank();
+  if (mismatch(x.getDimSize(x.getRank() - 1), k))
+    return emitOpError("input ") << x << " does not match weight " << w
+                                 << " in K";
+  if (mismatch(a.getDimSize(0), k) || mismatch(a.getDimSize(1), r))
+    return emitOpError("lora_a must be [K, r] = [")
+           << k << ", " << r << "], got " << a;
+  if (mismatch(b.getDimSize(0), r) || mismatch(b.getDimSize(1), n))
+    return emitOpError("lora_b must be [r, N] = [")
+           << r << ", " << n << "], got " << b;
+  if (Value bias = getBias()) {
+    auto biasType = cast<RankedTensorType>(bias.getType());
+    if (biasType.getElementType() != element || biasType.getRank() != 1 ||
+        mismatch(biasType.getDimSize(0), n))
+      return emitOpError("bias must be [N] = [")
+             << n << "] of " << element << ", got " << biasType;
+  }
+  if (y.getRank() != x.getRank() || mismatch(y.getDimSize(y.getRank() - 1), n))
+    return emitOpError("result must be the input's shape with N = ")
+           << n << " as last dim, got " << y;
+  for (int64_t i = 0; i + 1 < x.getRank(); ++i)
+    if (mismatch(x.getDimSize(i), y.getDimSize(i)))
+      return emitOpError("result ") << y << " does not match input " << x
+                                    << " in dim " << i;
+  if (!(getScale().convertToDouble() > 0.0))
+    return emitOpError("requires a positive scale, got ")
+           << getScale().convertToDouble();
+  return success();
+}
+
+FailureOr<Value> lora::buildTosaLinear(PatternRewriter &rewriter, Location loc,
+                                       Value input, Value weight, Value bias,
+                                       RankedTensorType resultType) {
+  auto x = cast<RankedTensorType>(input.getType());
+  auto w = cast<RankedTensorType>(weight.getType());
+  if (!x.hasStaticShape() || !w.hasStaticShape() ||
+      !resultType.hasStaticShape())
+    return failure();
+  int64_t k = w.getDimSize(0), n = w.getDimSize(1);
+  int64_t m = x.getNumElements() / k;
+  Type element = x.getElementType();
+  // tosa.matmul accumulates half types in f32; round once at the end.
+  Type acc = element.isF16() || element.isBF16() ? rewriter.getF32Type()
+                                                 : element;
+  auto reshape = [&](Value v, ArrayRef<int64_t> shape) -> Value {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (type.getShape() == shape)
+      return v;
+    return tosa::ReshapeOp::create(rewriter, loc, type.clone(shape), v,
+                                   tosa::getTosaConstShape(rewriter, loc,
+                                                           shape));
+  };
+  std::optional<Value> zeroPoint =
+      tosa::createZeroPointTensor(rewriter, loc, element);
+  if (!zeroPoint)
+    return failure();
+  Value y = tosa::MatMulOp::create(
+      rewriter, loc, RankedTensorType::get({1, m, n}, acc),
+      reshape(input, {1, m, k}), reshape(weight, {1, k, n}), *zeroPoint,
+      *zeroPoint);
+  if (bias) {
+    if (acc != element)
+      bias = tosa::CastOp::create(
+          rewriter, loc, RankedTensorType::get({n}, acc), bias);
+    y = tosa::AddOp::create(rewriter, loc, y.getType(), y,
+                            reshape(bias, {1, 1, n}));
+  }
+  if (acc != element)
+    y = tosa::CastOp::create(rewriter, loc,
+                             RankedTensorType::get({1, m, n}, element), y);
+  return reshape(y, resultType.getShape());
+}
+
+namespace {
+/// A branch with a zero A or B contributes nothing: x·W (+ bias).
+struct DropZeroBranch : OpRewritePattern<LinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!matchPattern(op.getLoraA(), m_AnyZeroFloat()) &&
+        !matchPattern(op.getLoraB(), m_AnyZeroFloat()))
+      return rewriter.notifyMatchFailure(op, "the LoRA branch is not zero");
+    FailureOr<Value> plain =
+        buildTosaLinear(rewriter, op.getLoc(), op.getInput(), op.getWeight(),
+                        op.getBias(), op.getResult().getType());
+    if (failed(plain))
+      return rewriter.notifyMatchFailure(op, "dynamic shapes");
+    rewriter.replaceOp(op, *plain);
+    return success();
+  }
+};
+} // namespace
+
+void LinearOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                           MLIRContext *context) {
+  results.add<DropZeroBranch>(context);
+}
+
+#define GET_OP_CLASSES
+#include "lora/Dialect/Lora/LoraOps.cpp.inc"

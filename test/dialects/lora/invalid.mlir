@@ -1,0 +1,108 @@
+// RUN: lora-opt %s -split-input-file -verify-diagnostics
+
+func.func @negative_scale(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>) -> tensor<4x6xf32> {
+  // expected-error @+1 {{'lora.linear' op requires a positive scale, got -1.000000e+00}}
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = -1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+
+// -----
+
+func.func @negative_zero_rank(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>) -> tensor<4x6xf32> {
+  // expected-error @+1 {{'lora.linear' op attribute 'rank' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %y = lora.linear %x, %w, %a, %b {rank = 0 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+
+// -----
+
+func.func @negative_rank_mismatch(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>) -> tensor<4x6xf32> {
+  // expected-error @+1 {{'lora.linear' op lora_a must be [K, r] = [8, 4], got 'tensor<8x2xf32>'}}
+  %y = lora.linear %x, %w, %a, %b {rank = 4 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+
+// -----
+
+func.func @negative_b_shape(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x5xf32>) -> tensor<4x6xf32> {
+  // expected-error @+1 {{'lora.linear' op lora_b must be [r, N] = [2, 6], got 'tensor<2x5xf32>'}}
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x5xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+
+// -----
+
+func.func @negative_k(%x: tensor<4x7xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>) -> tensor<4x6xf32> {
+  // expected-error @+1 {{'lora.linear' op input 'tensor<4x7xf32>' does not match weight 'tensor<8x6xf32>' in K}}
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x7xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+
+// -----
+
+func.func @negative_result(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>) -> tensor<3x6xf32> {
+  // expected-error @+1 {{'lora.linear' op result 'tensor<3x6xf32>' does not match input 'tensor<4x8xf32>' in dim 0}}
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<3x6xf32>
+  return %y : tensor<3x6xf32>
+}
+
+// -----
+
+func.func @negative_result_n(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>) -> tensor<4x5xf32> {
+  // expected-error @+1 {{'lora.linear' op result must be the input's shape with N = 6 as last dim, got 'tensor<4x5xf32>'}}
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<4x5xf32>
+  return %y : tensor<4x5xf32>
+}
+
+// -----
+
+func.func @negative_bias(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>, %bias: tensor<8xf32>) -> tensor<4x6xf32> {
+  // expected-error @+1 {{'lora.linear' op bias must be [N] = [6] of 'f32', got 'tensor<8xf32>'}}
+  %y = lora.linear %x, %w, %a, %b bias(%bias) {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<8xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+
+// -----
+
+func.func @negative_element_type(%x: tensor<4x8xf32>, %w: tensor<8x6xf16>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>) -> tensor<4x6xf32> {
+  // expected-error @+1 {{'lora.linear' op requires all operands and the result to have element type 'f32', got 'tensor<8x6xf16>'}}
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf16>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+
+// -----
+
+func.func @negative_integer(%x: tensor<4x8xi32>, %w: tensor<8x6xi32>, %a: tensor<8x2xi32>, %b: tensor<2x6xi32>) -> tensor<4x6xi32> {
+  // expected-error @+1 {{'lora.linear' op requires a floating-point element type, got 'i32'}}
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xi32>, tensor<8x6xi32>, tensor<8x2xi32>, tensor<2x6xi32>) -> tensor<4x6xi32>
+  return %y : tensor<4x6xi32>
+}
+
+// -----
+
+func.func @negative_weight_rank(%x: tensor<4x8xf32>, %w: tensor<1x8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>) -> tensor<4x6xf32> {
+  // expected-error @+1 {{'lora.linear' op requires a 2-D weight, lora_a and lora_b, got 'tensor<1x8x6xf32>', 'tensor<8x2xf32>' and 'tensor<2x6xf32>'}}
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<1x8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<4x6xf32>
+  return %y : tensor<4x6xf32>
+}
+
+// -----
+
+// expected-error @+1 {{'lora.param' of argument #0 must be a non-empty string}}
+func.func @negative_param_attr(%a: tensor<4x2xf32> {lora.param = 3 : i64}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{'lora.init' of argument #0 has type 'tensor<2x4xf32>' but the argument is 'tensor<4x2xf32>'}}
+func.func @negative_init_type(%a: tensor<4x2xf32> {lora.init = dense<0.0> : tensor<2x4xf32>}) {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{unknown LoRA argument attribute 'lora.rank'}}
+func.func @negative_unknown_attr(%a: tensor<4x2xf32> {lora.rank = 2 : i64}) {
+  return
+}

@@ -1,0 +1,29 @@
+// RUN: lora-opt %s | lora-opt | FileCheck %s
+// RUN: lora-opt %s --mlir-print-op-generic | lora-opt | FileCheck %s
+
+// CHECK-LABEL: func.func @linear
+// CHECK-SAME: (%[[X:.*]]: tensor<2x16x64xf32>, %[[W:.*]]: tensor<64x32xf32>, %[[A:.*]]: tensor<64x8xf32> {lora.param = "base_model.model.q_proj.lora_A.weight"}, %[[B:.*]]: tensor<8x32xf32> {lora.param = "base_model.model.q_proj.lora_B.weight"})
+// CHECK: lora.linear %[[X]], %[[W]], %[[A]], %[[B]] {rank = 8 : i64, scale = 2.000000e+00 : f64}
+func.func @linear(%x: tensor<2x16x64xf32>, %w: tensor<64x32xf32>,
+    %a: tensor<64x8xf32> {lora.param = "base_model.model.q_proj.lora_A.weight"},
+    %b: tensor<8x32xf32> {lora.param = "base_model.model.q_proj.lora_B.weight"})
+    -> tensor<2x16x32xf32> {
+  %y = lora.linear %x, %w, %a, %b {rank = 8 : i64, scale = 2.0 : f64}
+      : (tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x8xf32>, tensor<8x32xf32>) -> tensor<2x16x32xf32>
+  return %y : tensor<2x16x32xf32>
+}
+
+// CHECK-LABEL: func.func @bias_f16_vector
+// CHECK: lora.linear %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} bias(%{{.*}}) {rank = 2 : i64, scale = 5.000000e-01 : f64} : (tensor<64xf16>, tensor<64x32xf16>, tensor<64x2xf16>, tensor<2x32xf16>, tensor<32xf16>) -> tensor<32xf16>
+func.func @bias_f16_vector(%x: tensor<64xf16>, %w: tensor<64x32xf16>,
+    %a: tensor<64x2xf16>, %b: tensor<2x32xf16>, %bias: tensor<32xf16>) -> tensor<32xf16> {
+  %y = lora.linear %x, %w, %a, %b bias(%bias) {rank = 2 : i64, scale = 0.5 : f64}
+      : (tensor<64xf16>, tensor<64x32xf16>, tensor<64x2xf16>, tensor<2x32xf16>, tensor<32xf16>) -> tensor<32xf16>
+  return %y : tensor<32xf16>
+}
+
+// CHECK-LABEL: func.func @init
+// CHECK-SAME: lora.init = dense<1.000000e+00> : tensor<4x2xf32>
+func.func @init(%a: tensor<4x2xf32> {lora.param = "base_model.model.fc.lora_A.weight", lora.init = dense<1.0> : tensor<4x2xf32>}) -> tensor<4x2xf32> {
+  return %a : tensor<4x2xf32>
+}
