@@ -33,6 +33,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/unknown_field_set.h>
 #include <onnx/onnx_pb.h>
 
 #include <climits>
@@ -40,6 +41,34 @@
 
 using namespace mlir;
 using namespace mlir::lora;
+
+
+/// torch.onnx's dynamo exporter records on each node the module scopes it
+/// was traced in, as a Python list literal from the root module to the
+/// node itself: "['', 'model', 'model.layers.0', ..., 'linear']".
+static constexpr llvm::StringLiteral kNameScopesKey =
+    "pkg.torch.onnx.name_scopes";
+static constexpr int kNodeMetadataPropsField = 9;
+
+/// The innermost module scope of a name-scopes list: the entry before the
+/// last one (the last names the traced op, not a module). None for a list
+/// with no module.
+static std::optional<StringRef> moduleScope(StringRef list) {
+  SmallVector<StringRef> entries;
+  while (true) {
+    size_t open = list.find_first_of("'\"");
+    if (open == StringRef::npos)
+      break;
+    size_t close = list.find(list[open], open + 1);
+    if (close == StringRef::npos)
+      break;
+    entries.push_back(list.slice(open + 1, close));
+    list = list.drop_front(close + 1);
+  }
+  if (entries.size() < 2 || entries[entries.size() - 2].empty())
+    return std::nullopt;
+  return entries[entries.size() - 2];
+}
 
 namespace {
 
@@ -100,10 +129,28 @@ public:
 
 private:
   InFlightDiagnostic error() { return emitError(fileLoc); }
+  /// NameLoc(node name), with the innermost module scope of the node as
+  /// child location when the exporter recorded one, see moduleScope().
   Location nodeLoc(const ::onnx::NodeProto &node, int index) {
     std::string name = node.name().empty()
                            ? node.op_type() + "#" + std::to_string(index)
                            : node.name();
+    // NodeProto.metadata_props (field 9, ONNX >= 1.16) is newer than the
+    // system's onnx.proto, so it arrives as an unknown field.
+    const google::protobuf::UnknownFieldSet &unknown = node.unknown_fields();
+    for (int i = 0, e = unknown.field_count(); i < e; ++i) {
+      const google::protobuf::UnknownField &field = unknown.field(i);
+      if (field.number() != kNodeMetadataPropsField ||
+          field.type() != google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED)
+        continue;
+      ::onnx::StringStringEntryProto prop;
+      if (!prop.ParseFromString(field.length_delimited()) ||
+          prop.key() != kNameScopesKey)
+        continue;
+      if (std::optional<StringRef> scope = moduleScope(prop.value()))
+        return NameLoc::get(b.getStringAttr(name),
+                            NameLoc::get(b.getStringAttr(*scope)));
+    }
     return NameLoc::get(b.getStringAttr(name));
   }
 

@@ -37,8 +37,9 @@ Shapes are static by default; dynamic=True marks dim 0 ("batch") and dim 1
 
 Two work-arounds for this toolchain (torch 2.9.1, transformers 4.57.1,
 onnxscript 0.5.6) are applied to every export, see _dynamo_workaround and
-_broadcast_sdpa_mask.  Per-node metadata (stack traces) is stripped so the
-files are byte-identical on every machine.
+_broadcast_sdpa_mask.  Per-node metadata other than the name scopes
+(pkg.torch.onnx.name_scopes, which name the module of each node) is
+stripped so the files are byte-identical on every machine.
 
 Script use:  python onnx_models.py OUTDIR [--dynamic] [--extra] [--census FILE.md]
 writes OUTDIR/{family}_{exporter}[_dyn].onnx for all six combinations (--extra:
@@ -494,10 +495,15 @@ def export_model(family: str, exporter: str, out_path: str, batch: int = 2,
             "lora_opt.seed": str(seed), "lora_opt.dynamic": str(bool(dynamic)),
         })
         # The dynamo exporter puts stack traces (absolute paths), fx node text
-        # and name scopes on every node: drop them so the file is the same on
-        # every machine (and ~30% smaller).  Node names are kept.
+        # and name scopes on every node: drop all but the name scopes (which
+        # give LoRA its module names) so the file is the same on every
+        # machine (and ~30% smaller).  Node names are kept.
         for n in m.graph.node:
+            keep = [(p.key, p.value) for p in n.metadata_props
+                    if p.key == "pkg.torch.onnx.name_scopes"]
             del n.metadata_props[:]
+            for k, v in keep:
+                n.metadata_props.add(key=k, value=v)
             n.doc_string = ""
         del m.metadata_props[:]
         for k, v in sorted(props.items()):

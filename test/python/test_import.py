@@ -131,6 +131,29 @@ def test_attributes_and_names(tmp_path):
     assert "-> (tensor<?x4xf32>, !onnx.unknown)" in text
 
 
+def test_name_scopes_become_module_locations(tmp_path):
+    """The dynamo exporter's name scopes give each node's module as the
+    child of its name location (what LoRA uses to name linear layers)."""
+    scoped = helper.make_node("Relu", ["x"], ["h"], name="node_relu")
+    scoped.metadata_props.add(
+        key="pkg.torch.onnx.name_scopes",
+        value="['', 'model', 'model.layers.0', 'model.layers.0.mlp', 'relu']")
+    # A list without a module (only the op's own name) gives no scope.
+    bare = helper.make_node("Relu", ["h"], ["y"], name="node_relu_1")
+    bare.metadata_props.add(key="pkg.torch.onnx.name_scopes", value="['relu_1']")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    graph = helper.make_graph([scoped, bare], "g", [x],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 10
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    result = translate(tmp_path / "m.onnx", "--mlir-print-debuginfo",
+                       "--mlir-print-local-scope")
+    assert result.returncode == 0, result.stderr
+    assert 'loc("node_relu"("model.layers.0.mlp"))' in result.stdout
+    assert 'loc("node_relu_1")' in result.stdout
+
+
 # ---------------------------------------------------------------------------
 # Bad input: one clear error, a non-zero exit and no output file.
 # ---------------------------------------------------------------------------
