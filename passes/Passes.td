@@ -73,4 +73,150 @@ def LoraEmitEntryPoint : Pass<"lora-emit-entry-point", "ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// LoRA
+//===----------------------------------------------------------------------===//
+
+// How lora-insert and lora-list-targets pick linear layers, with PEFT's
+// LoraConfig meaning (target_modules, exclude_modules, r, lora_alpha, ...).
+defvar LoraSelectionOptions = [
+  ListOption<"targets", "targets", "std::string",
+             "Module names to adapt: a name matches exactly or as a "
+             "'.'-separated suffix (PEFT target_modules as a list)">,
+  Option<"targetsRegex", "targets-regex", "std::string", /*default=*/"",
+         "A regex that must match the whole module name (PEFT "
+         "target_modules as a single string)">,
+  ListOption<"exclude", "exclude", "std::string",
+             "Module names not to adapt (exact or suffix match)">,
+  Option<"excludeRegex", "exclude-regex", "std::string", /*default=*/"",
+         "A regex; modules it fully matches are not adapted">,
+  Option<"allLinear", "all-linear", "bool", /*default=*/"false",
+         "Adapt every linear layer except the output head (PEFT "
+         "'all-linear')">,
+  Option<"rank", "rank", "int64_t", /*default=*/"8",
+         "LoRA rank r (PEFT r)">,
+  Option<"alpha", "alpha", "double", /*default=*/"8.0",
+         "LoRA alpha (PEFT lora_alpha); the scale is alpha/r">,
+  ListOption<"rankPattern", "rank-pattern", "std::string",
+             "regex=rank entries; the first regex that matches a "
+             "'.'-separated suffix of the module name sets its rank (PEFT "
+             "rank_pattern)">,
+  ListOption<"alphaPattern", "alpha-pattern", "std::string",
+             "regex=alpha entries, like rank-pattern (PEFT alpha_pattern)">,
+  Option<"rslora", "rslora", "bool", /*default=*/"false",
+         "Scale by alpha/sqrt(r) instead of alpha/r (PEFT use_rslora)">,
+  Option<"adapter", "adapter", "std::string", /*default=*/"",
+         "A PEFT adapter directory (adapter_config.json + "
+         "adapter_model.safetensors): its modules, ranks, alphas and "
+         "weights replace all options above">
+];
+
+def LoraInsert : Pass<"lora-insert", "ModuleOp"> {
+  let summary = "Add explicit LoRA branches to the chosen linear layers";
+  let description = [{
+    A linear layer is a `tosa.matmul` `[1, M, K] x [1, K, N]` whose right
+    side is a constant weight (possibly reshaped, transposed or cast), the
+    form `convert-onnx-to-tosa` gives ONNX MatMul and Gemm with a weight.
+    Its module name comes from, in order: the exporter's name scope (the
+    child of the op's name location), the node name path
+    (`/model/layers.0/self_attn/q_proj/MatMul` names
+    `model.layers.0.self_attn.q_proj`), the weight initializer's name
+    without `.weight`, and else the node name.
+
+    Each selected layer `y = x·W` becomes
+    `y = x·W + s·(x·A)·B` written out in TOSA (two more matmuls, a mul by
+    the scale and an add), with `A: [K, r]` and `B: [r, N]` new arguments of
+    the function, named `base_model.model.<module>.lora_A.weight` and
+    `...lora_B.weight` (`lora.param`) and holding their initial value
+    (`lora.init`): B zero and A from `init`, or both from `adapter`.
+    `lora-fuse` turns the branch into `lora.linear`.
+
+    Errors: a rank of 0 or above min(K, N), alpha <= 0, a regex that does
+    not compile, targets that match no layer (the closest module names are
+    listed), an adapter whose modules or shapes do not fit the model.
+  }];
+  let options = LoraSelectionOptions # [
+    Option<"init", "init", "std::string", /*default=*/"\"kaiming\"",
+           "Initial A: 'kaiming' (PEFT's default: uniform in "
+           "+-1/sqrt(K)), 'gaussian' (normal with std 1/r, as in the LoRA "
+           "paper) or 'zeros' (A = 0 too); B is always zero">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"0",
+           "Seed of the random initial A (per module, independent of "
+           "layer order)">
+  ];
+  let dependentDialects = ["::mlir::tosa::TosaDialect"];
+}
+
+def LoraListTargets : Pass<"lora-list-targets", "ModuleOp"> {
+  let summary = "Print every linear layer, its module name and shape";
+  let description = [{
+    Prints one line per linear layer (see `lora-insert`): module name,
+    K x N, the ONNX node, and whether the selection options would adapt it
+    (with rank, alpha and scale), so that targets can be picked before
+    running `lora-insert`. Does not change the IR. With a `.onnx` input,
+    `lora-opt` prints only this table.
+  }];
+  let options = LoraSelectionOptions;
+}
+
+def LoraFuse : Pass<"lora-fuse", "func::FuncOp"> {
+  let summary = "Fuse explicit LoRA branches into lora.linear";
+  let description = [{
+    Rewrites `x·W + s·((x·A)·B)` (or `(s·(x·A))·B`), with an optional
+    constant bias added to `x·W`, into one `lora.linear`: the branch that
+    `lora-insert` writes, and the one a PEFT model exported unmerged to
+    ONNX carries (MatMul, MatMul, Mul, Add, with reshapes, transposes and
+    casts in between). Nothing is fused unless the two matmuls of the branch
+    read the same `x` as the frozen one, the intermediate `x·A` has no other
+    use, and the scale is a positive constant splat.
+  }];
+  let dependentDialects = ["::mlir::lora::LoraDialect",
+                           "::mlir::tosa::TosaDialect"];
+}
+
+def LoraMerge : Pass<"lora-merge", "ModuleOp"> {
+  let summary = "Fold LoRA branches into the frozen weights: W' = W + s·A·B";
+  let description = [{
+    For every `lora.linear` with a constant weight, computes
+    `W' = W + s·A·B` in f64 (rounded once to the weight's type) and replaces
+    the op by the plain matmul with `W'`, marked `lora.merged` (module,
+    rank, scale) so that `lora-unmerge` can undo it. A and B come from
+    `adapter` when given (matched by module name), else from the
+    arguments' `lora.init`, else from constants. The arguments that are no
+    longer used are removed.
+  }];
+  let options = [
+    Option<"adapter", "adapter", "std::string", /*default=*/"",
+           "A PEFT adapter directory with the weights to merge">
+  ];
+  let dependentDialects = ["::mlir::tosa::TosaDialect"];
+}
+
+def LoraUnmerge : Pass<"lora-unmerge", "ModuleOp"> {
+  let summary = "Undo lora-merge: W = W' - s·A·B, back to lora.linear";
+  let description = [{
+    For every matmul marked `lora.merged`, subtracts `s·A·B` of the adapter
+    (or of the `lora.init` recorded at merge) from the weight and rebuilds
+    the `lora.linear` with A and B as named function arguments again.
+  }];
+  let options = [
+    Option<"adapter", "adapter", "std::string", /*default=*/"",
+           "The PEFT adapter directory that was merged">
+  ];
+  let dependentDialects = ["::mlir::lora::LoraDialect",
+                           "::mlir::tosa::TosaDialect"];
+}
+
+def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
+  let summary = "Lower lora.linear to linalg on tensors (CPU path)";
+  let description = [{
+    `x·W`, `x·A` and `(x·A)·B` become `linalg.matmul`s on `[M, K]` views of
+    the input (f16/bf16 accumulate in f32), and one `linalg.generic` adds
+    `x·W + s·(x·A)·B (+ bias)` and rounds once.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // LORA_PASSES_PASSES_TD

@@ -46,10 +46,9 @@ LogicalResult LoraDialect::verifyRegionArgAttribute(Operation *op,
       return op->emitError() << "'" << getInitAttrName() << "' of argument #"
                              << argIndex << " must be an elements attribute";
     if (Type type = argType(); type && init.getType() != type)
-      return op->emitError()
-             << "'" << getInitAttrName() << "' of argument #" << argIndex
-             << " has type " << init.getType() << " but the argument is "
-             << type;
+      return op->emitError() << "'" << getInitAttrName() << "' of argument #"
+                             << argIndex << " has type " << init.getType()
+                             << " but the argument is " << type;
     return success();
   }
   return op->emitError() << "unknown LoRA argument attribute '"
@@ -82,8 +81,8 @@ LogicalResult LinearOp::verify() {
   };
   int64_t k = w.getDimSize(0), n = w.getDimSize(1), r = getRank();
   if (mismatch(x.getDimSize(x.getRank() - 1), k))
-    return emitOpError("input ") << x << " does not match weight " << w
-                                 << " in K";
+    return emitOpError("input ")
+           << x << " does not match weight " << w << " in K";
   if (mismatch(a.getDimSize(0), k) || mismatch(a.getDimSize(1), r))
     return emitOpError("lora_a must be [K, r] = [")
            << k << ", " << r << "], got " << a;
@@ -102,8 +101,8 @@ LogicalResult LinearOp::verify() {
            << n << " as last dim, got " << y;
   for (int64_t i = 0; i + 1 < x.getRank(); ++i)
     if (mismatch(x.getDimSize(i), y.getDimSize(i)))
-      return emitOpError("result ") << y << " does not match input " << x
-                                    << " in dim " << i;
+      return emitOpError("result ")
+             << y << " does not match input " << x << " in dim " << i;
   if (!(getScale().convertToDouble() > 0.0))
     return emitOpError("requires a positive scale, got ")
            << getScale().convertToDouble();
@@ -122,15 +121,15 @@ FailureOr<Value> lora::buildTosaLinear(PatternRewriter &rewriter, Location loc,
   int64_t m = x.getNumElements() / k;
   Type element = x.getElementType();
   // tosa.matmul accumulates half types in f32; round once at the end.
-  Type acc = element.isF16() || element.isBF16() ? rewriter.getF32Type()
-                                                 : element;
+  Type acc =
+      element.isF16() || element.isBF16() ? rewriter.getF32Type() : element;
   auto reshape = [&](Value v, ArrayRef<int64_t> shape) -> Value {
     auto type = cast<RankedTensorType>(v.getType());
     if (type.getShape() == shape)
       return v;
-    return tosa::ReshapeOp::create(rewriter, loc, type.clone(shape), v,
-                                   tosa::getTosaConstShape(rewriter, loc,
-                                                           shape));
+    return tosa::ReshapeOp::create(
+        rewriter, loc, type.clone(shape), v,
+        tosa::getTosaConstShape(rewriter, loc, shape));
   };
   std::optional<Value> zeroPoint =
       tosa::createZeroPointTensor(rewriter, loc, element);
@@ -142,8 +141,8 @@ FailureOr<Value> lora::buildTosaLinear(PatternRewriter &rewriter, Location loc,
       *zeroPoint);
   if (bias) {
     if (acc != element)
-      bias = tosa::CastOp::create(
-          rewriter, loc, RankedTensorType::get({n}, acc), bias);
+      bias = tosa::CastOp::create(rewriter, loc,
+                                  RankedTensorType::get({n}, acc), bias);
     y = tosa::AddOp::create(rewriter, loc, y.getType(), y,
                             reshape(bias, {1, 1, n}));
   }

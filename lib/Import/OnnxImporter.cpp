@@ -19,9 +19,9 @@
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
-#include "mlir/IR/BuiltinDialect.h"
 #include "mlir/Tools/mlir-translate/Translation.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -41,7 +41,6 @@
 
 using namespace mlir;
 using namespace mlir::lora;
-
 
 /// torch.onnx's dynamo exporter records on each node the module scopes it
 /// was traced in, as a Python list literal from the root module to the
@@ -121,9 +120,8 @@ class Importer {
 public:
   Importer(MLIRContext *ctx, StringRef bufferName, StringRef baseDir,
            const OnnxImportOptions &options)
-      : ctx(ctx), b(ctx), bufferName(bufferName.str()),
-        baseDir(baseDir.str()), options(options),
-        fileLoc(FileLineColLoc::get(ctx, bufferName, 0, 0)) {}
+      : ctx(ctx), b(ctx), bufferName(bufferName.str()), baseDir(baseDir.str()),
+        options(options), fileLoc(FileLineColLoc::get(ctx, bufferName, 0, 0)) {}
 
   OwningOpRef<ModuleOp> import(::onnx::ModelProto &model);
 
@@ -230,8 +228,8 @@ FailureOr<ElementsAttr> Importer::makeElements(RankedTensorType type,
   if (address % elemSize != 0) {
     AsmResourceBlob blob =
         HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, elemSize);
-    return ElementsAttr(DenseResourceElementsAttr::get(type, name,
-                                                       std::move(blob)));
+    return ElementsAttr(
+        DenseResourceElementsAttr::get(type, name, std::move(blob)));
   }
   AsmResourceBlob blob(
       bytes, elemSize,
@@ -286,17 +284,15 @@ FailureOr<ElementsAttr> Importer::convertTensor(::onnx::TensorProto &tensor,
       }
     }
     if (location.empty()) {
-      error() << "tensor '" << name
-              << "' has external data without a location";
+      error() << "tensor '" << name << "' has external data without a location";
       return failure();
     }
     if (llvm::sys::path::is_absolute(location) ||
-        llvm::is_contained(llvm::make_range(
-                               llvm::sys::path::begin(location),
-                               llvm::sys::path::end(location)),
+        llvm::is_contained(llvm::make_range(llvm::sys::path::begin(location),
+                                            llvm::sys::path::end(location)),
                            "..")) {
-      error() << "tensor '" << name << "': external data location '"
-              << location << "' must be a relative path inside the model's "
+      error() << "tensor '" << name << "': external data location '" << location
+              << "' must be a relative path inside the model's "
               << "folder";
       return failure();
     }
@@ -314,20 +310,19 @@ FailureOr<ElementsAttr> Importer::convertTensor(::onnx::TensorProto &tensor,
         static_cast<uint64_t>(length) > fileSize - offset) {
       error() << "tensor '" << name << "': external data in '" << path
               << "' at offset " << offset << " with length " << length
-              << " runs past the end of the file (" << fileSize
-              << " bytes)";
+              << " runs past the end of the file (" << fileSize << " bytes)";
       return failure();
     }
     if (length != expectedBytes) {
       error() << "tensor '" << name << "': external data in '" << path
-              << "' at offset " << offset << " has " << length
-              << " bytes, but " << type << " needs " << expectedBytes;
+              << "' at offset " << offset << " has " << length << " bytes, but "
+              << type << " needs " << expectedBytes;
       return failure();
     }
     if (expectedBytes == 0)
       return ElementsAttr(DenseElementsAttr::getFromRawBuffer(type, {}));
-    auto bufferOr = llvm::MemoryBuffer::getFileSlice(
-        path, length, offset, /*IsVolatile=*/false);
+    auto bufferOr = llvm::MemoryBuffer::getFileSlice(path, length, offset,
+                                                     /*IsVolatile=*/false);
     if (!bufferOr) {
       error() << "tensor '" << name << "': cannot map external data file '"
               << path << "': " << bufferOr.getError().message();
@@ -341,8 +336,8 @@ FailureOr<ElementsAttr> Importer::convertTensor(::onnx::TensorProto &tensor,
   if (tensor.has_raw_data()) {
     if (static_cast<int64_t>(tensor.raw_data().size()) != expectedBytes) {
       error() << "tensor '" << name << "': raw_data has "
-              << tensor.raw_data().size() << " bytes, but " << type
-              << " needs " << expectedBytes;
+              << tensor.raw_data().size() << " bytes, but " << type << " needs "
+              << expectedBytes;
       return failure();
     }
     std::shared_ptr<std::string> data(tensor.release_raw_data());
@@ -414,9 +409,8 @@ FailureOr<ElementsAttr> Importer::convertTensor(::onnx::TensorProto &tensor,
   return makeElements(type, name, data, bytes, elemSize);
 }
 
-FailureOr<Attribute>
-Importer::convertAttribute(::onnx::AttributeProto &attr,
-                           const ::onnx::NodeProto &node) {
+FailureOr<Attribute> Importer::convertAttribute(::onnx::AttributeProto &attr,
+                                                const ::onnx::NodeProto &node) {
   using AP = ::onnx::AttributeProto;
   auto unsupported = [&](StringRef kind) -> FailureOr<Attribute> {
     error() << "node '" << node.name() << "' (" << node.op_type()
@@ -492,7 +486,8 @@ OwningOpRef<ModuleOp> Importer::import(::onnx::ModelProto &model) {
   if (defaultOpset->second > lora::onnx::kMaxSupportedOpset ||
       defaultOpset->second < 1) {
     error() << "model uses default-domain opset " << defaultOpset->second
-            << "; lora-opt supports opsets 1 to " << lora::onnx::kMaxSupportedOpset;
+            << "; lora-opt supports opsets 1 to "
+            << lora::onnx::kMaxSupportedOpset;
     return nullptr;
   }
 
@@ -509,8 +504,7 @@ OwningOpRef<ModuleOp> Importer::import(::onnx::ModelProto &model) {
     return nullptr;
   }
   if (model.functions_size() > 0) {
-    error() << "model defines local functions ('"
-            << model.functions(0).name()
+    error() << "model defines local functions ('" << model.functions(0).name()
             << "'); inline them first (onnx.inliner.inline_local_functions)";
     return nullptr;
   }
@@ -629,7 +623,8 @@ OwningOpRef<ModuleOp> Importer::import(::onnx::ModelProto &model) {
         if (!none) {
           OpBuilder::InsertionGuard guard(builder);
           builder.setInsertionPointToStart(body);
-          none = lora::onnx::NoneOp::create(builder, fileLoc, builder.getNoneType());
+          none = lora::onnx::NoneOp::create(builder, fileLoc,
+                                            builder.getNoneType());
         }
         operands.push_back(none);
         continue;
@@ -660,8 +655,7 @@ OwningOpRef<ModuleOp> Importer::import(::onnx::ModelProto &model) {
         builder, loc, resultTypes, b.getStringAttr(node.op_type()),
         domain.empty() ? StringAttr() : b.getStringAttr(domain),
         b.getI64IntegerAttr(opset->second),
-        attrs.empty() ? DictionaryAttr() : attrs.getDictionary(ctx),
-        operands);
+        attrs.empty() ? DictionaryAttr() : attrs.getDictionary(ctx), operands);
     for (auto [outputName, result] :
          llvm::zip_equal(node.output(), op.getResults()))
       if (!outputName.empty())
@@ -679,8 +673,8 @@ OwningOpRef<ModuleOp> Importer::import(::onnx::ModelProto &model) {
     results.push_back(value);
   }
   func::ReturnOp::create(builder, fileLoc, results);
-  func.setFunctionType(builder.getFunctionType(
-      argTypes, ValueRange(results).getTypes()));
+  func.setFunctionType(
+      builder.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, output] : llvm::enumerate(graph.output()))
     func.setResultAttr(i, "onnx.name", b.getStringAttr(output.name()));
   return module;
@@ -760,7 +754,8 @@ mlir::lora::importOnnxFile(StringRef path, MLIRContext *context,
 }
 
 void mlir::lora::registerOnnxImportDialects(DialectRegistry &registry) {
-  registry.insert<lora::onnx::OnnxDialect, func::FuncDialect, arith::ArithDialect>();
+  registry.insert<lora::onnx::OnnxDialect, func::FuncDialect,
+                  arith::ArithDialect>();
 }
 
 void mlir::lora::registerOnnxImportTranslation() {

@@ -4,7 +4,11 @@
 // ending in `.onnx` is imported first (with `--input-shape`) and the pass
 // pipeline runs on it directly, so
 //   lora-opt model.onnx --input-shape=x:2x16 --lora-onnx-to-tosa-pipeline
-// works without a separate lora-translate step.
+// works without a separate lora-translate step. A pipeline on an .onnx input
+// that does not convert it itself gets the ONNX-to-TOSA conversion first:
+//   lora-opt model.onnx --lora-list-targets
+//   lora-opt model.onnx --lora-insert=targets=q_proj,v_proj --lora-fuse
+// With `lora-list-targets` in the pipeline only its table is printed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,8 +18,8 @@
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "llvm/Support/CommandLine.h"
@@ -67,14 +71,33 @@ int main(int argc, char **argv) {
       lora::importOnnxFile(inputFilename, &context, options);
   if (!module)
     return 1;
+  // The requested pipeline, to see what it does; the one that runs may get
+  // the ONNX-to-TOSA conversion in front.
+  std::string pipeline;
+  {
+    PassManager requested(&context, ModuleOp::getOperationName(),
+                          PassManager::Nesting::Implicit);
+    if (failed(config.setupPassPipeline(requested)))
+      return 1;
+    if (requested.size() != 0) {
+      llvm::raw_string_ostream os(pipeline);
+      requested.printAsTextualPipeline(os);
+    }
+  }
+  bool listsTargets = StringRef(pipeline).contains("lora-list-targets");
   PassManager pm(&context, ModuleOp::getOperationName(),
                  PassManager::Nesting::Implicit);
   pm.enableVerifier(config.shouldVerifyPasses());
+  if (!pipeline.empty() &&
+      !StringRef(pipeline).contains("convert-onnx-to-tosa"))
+    lora::buildOnnxToTosaPipeline(pm);
   if (failed(applyPassManagerCLOptions(pm)) ||
-      failed(config.setupPassPipeline(pm)) || failed(pm.run(*module)))
+      failed(config.setupPassPipeline(pm)))
+    return 1;
+  if (failed(pm.run(*module)))
     return 1;
 
-  if (noOutput)
+  if (noOutput || listsTargets)
     return 0;
   std::unique_ptr<llvm::ToolOutputFile> output =
       openOutputFile(outputFilename, &error);

@@ -3,9 +3,12 @@
 #ifndef LORA_PASSES_PASSES_H
 #define LORA_PASSES_PASSES_H
 
+#include "lora/Dialect/Lora/Lora.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Pass/Pass.h"
@@ -19,6 +22,10 @@ namespace lora {
 
 /// Adds the pattern that converts supported `onnx.node` ops to TOSA.
 void populateOnnxToTosaConversionPatterns(RewritePatternSet &patterns);
+
+/// Adds the pattern that lowers `lora.linear` to linalg on tensors (three
+/// `linalg.matmul`s and one `linalg.generic` epilogue).
+void populateLoraToLinalgConversionPatterns(RewritePatternSet &patterns);
 
 #define GEN_PASS_REGISTRATION
 #include "lora/Passes/Passes.h.inc"

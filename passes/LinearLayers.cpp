@@ -1,0 +1,186 @@
+//===- LinearLayers.cpp - linear layers of a TOSA graph -------------------===//
+
+#include "LinearLayers.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/SmallPtrSet.h"
+
+#include <cstring>
+
+using namespace mlir;
+using namespace mlir::lora;
+
+Operation *lora::getConstantSource(Value value) {
+  while (Operation *def = value.getDefiningOp()) {
+    if (isa<arith::ConstantOp, tosa::ConstOp>(def))
+      return def;
+    if (!isa<tosa::ReshapeOp, tosa::TransposeOp, tosa::CastOp>(def))
+      return nullptr;
+    value = def->getOperand(0);
+  }
+  return nullptr;
+}
+
+/// The outermost NameLoc in `loc`, looking into fused and call-site
+/// locations.
+static NameLoc findNameLoc(Location loc) {
+  NameLoc found;
+  loc->walk([&](Location inner) {
+    if (auto name = dyn_cast<NameLoc>(inner)) {
+      found = name;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return found;
+}
+
+std::string lora::getNodeName(Location loc) {
+  NameLoc name = findNameLoc(loc);
+  return name ? name.getName().str() : std::string();
+}
+
+std::string lora::getModuleName(Operation *matmul, Operation *weightSource) {
+  NameLoc name = findNameLoc(matmul->getLoc());
+  // 1. The exporter's module scope (importer: child of the node's NameLoc).
+  if (name)
+    if (auto scope = dyn_cast<NameLoc>(name.getChildLoc()))
+      return scope.getName().str();
+  // 2. A node name path: "/model/layers.0/self_attn/q_proj/MatMul".
+  StringRef node = name ? name.getName().getValue() : "";
+  if (node.starts_with("/") && node.count('/') >= 2) {
+    std::string path = node.drop_front().rsplit('/').first.str();
+    llvm::replace(path, '/', '.');
+    return path;
+  }
+  // 3. The weight initializer: "model.layers.0.self_attn.q_proj.weight".
+  if (weightSource) {
+    if (NameLoc init = findNameLoc(weightSource->getLoc())) {
+      StringRef weight = init.getName().getValue();
+      if (weight.ends_with(".weight") && !weight.contains("::"))
+        return weight.drop_back(strlen(".weight")).str();
+    }
+  }
+  return node.str();
+}
+
+std::string lora::getLoraParamName(StringRef module, bool isA) {
+  return ("base_model.model." + module + (isA ? ".lora_A" : ".lora_B") +
+          ".weight")
+      .str();
+}
+
+StringRef lora::getModuleOfParam(StringRef param) {
+  if (!param.consume_front("base_model.model."))
+    return "";
+  if (param.consume_back(".lora_A.weight") ||
+      param.consume_back(".lora_B.weight"))
+    return param;
+  return "";
+}
+
+/// True when `value` reaches a function result through reshapes, casts and
+/// additions of constants only.
+static bool reachesResult(Value value) {
+  SmallVector<Value> work{value};
+  llvm::SmallPtrSet<Operation *, 8> seen;
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    for (OpOperand &use : v.getUses()) {
+      Operation *user = use.getOwner();
+      if (!seen.insert(user).second)
+        continue;
+      if (isa<func::ReturnOp>(user))
+        return true;
+      if (isa<tosa::ReshapeOp, tosa::CastOp>(user)) {
+        work.push_back(user->getResult(0));
+      } else if (auto add = dyn_cast<tosa::AddOp>(user)) {
+        Value other = add.getInput1() == v ? add.getInput2() : add.getInput1();
+        if (getConstantSource(other))
+          work.push_back(add.getResult());
+      }
+    }
+  }
+  return false;
+}
+
+SmallVector<LinearLayer> lora::findLinearLayers(Operation *root) {
+  SmallVector<LinearLayer> layers;
+  root->walk([&](tosa::MatMulOp matmul) {
+    auto lhs = cast<RankedTensorType>(matmul.getA().getType());
+    auto rhs = cast<RankedTensorType>(matmul.getB().getType());
+    if (lhs.getDimSize(0) != 1 || rhs.getDimSize(0) != 1 ||
+        !rhs.hasStaticShape())
+      return;
+    Operation *source = getConstantSource(matmul.getB());
+    if (!source)
+      return;
+    LinearLayer layer;
+    layer.matmul = matmul;
+    layer.weightSource = source;
+    layer.module = getModuleName(matmul, source);
+    layer.node = getNodeName(matmul.getLoc());
+    layer.inFeatures = rhs.getDimSize(1);
+    layer.outFeatures = rhs.getDimSize(2);
+    layer.outputHead = reachesResult(matmul.getResult());
+    layers.push_back(std::move(layer));
+  });
+  return layers;
+}
+
+FailureOr<SmallVector<double>> lora::readFloatElements(ElementsAttr attr) {
+  auto floatType = dyn_cast<FloatType>(attr.getElementType());
+  if (!floatType)
+    return failure();
+  int64_t count = attr.getNumElements();
+  SmallVector<double> values;
+  values.reserve(count);
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    for (const APFloat &v : dense.getValues<APFloat>())
+      values.push_back(v.convertToDouble());
+    return values;
+  }
+  auto resource = dyn_cast<DenseResourceElementsAttr>(attr);
+  if (!resource)
+    return failure();
+  AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+  if (!blob)
+    return failure();
+  ArrayRef<char> data = blob->getData();
+  unsigned width = floatType.getWidth();
+  if (width % 8 != 0 || data.size() != size_t(count) * width / 8)
+    return failure();
+  const llvm::fltSemantics &semantics = floatType.getFloatSemantics();
+  for (int64_t i = 0; i < count; ++i) {
+    uint64_t bits = 0;
+    // Resource blobs hold the little-endian bytes of the host.
+    std::memcpy(&bits, data.data() + i * width / 8, width / 8);
+    values.push_back(APFloat(semantics, APInt(width, bits)).convertToDouble());
+  }
+  return values;
+}
+
+ElementsAttr lora::makeFloatElements(RankedTensorType type,
+                                     ArrayRef<double> values,
+                                     StringRef blobName) {
+  auto floatType = cast<FloatType>(type.getElementType());
+  const llvm::fltSemantics &semantics = floatType.getFloatSemantics();
+  unsigned width = floatType.getWidth();
+  std::vector<char> bytes(values.size() * width / 8);
+  for (auto [i, v] : llvm::enumerate(values)) {
+    APFloat value(v);
+    bool lostInfo;
+    value.convert(semantics, APFloat::rmNearestTiesToEven, &lostInfo);
+    uint64_t bits = value.bitcastToAPInt().getZExtValue();
+    std::memcpy(bytes.data() + i * width / 8, &bits, width / 8);
+  }
+  // Big constants as resources: printed IR can elide them, as for imports.
+  if (values.size() > 1024)
+    return DenseResourceElementsAttr::get(
+        type, blobName,
+        HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, width / 8));
+  return DenseElementsAttr::getFromRawBuffer(type, bytes);
+}
