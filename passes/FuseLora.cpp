@@ -6,6 +6,7 @@
 //            [+ constant bias]
 //   branch = tosa.mul(tosa.matmul(tosa.matmul(x, A), B), s)
 //            or tosa.matmul(tosa.mul(tosa.matmul(x, A), s), B)
+//            or tosa.matmul(tosa.matmul(x, A), B)      (s = 1)
 //
 // with reshapes and casts allowed between any two of these ops (ONNX
 // exports put them there), and rewrites the add as one lora.linear on the
@@ -118,9 +119,10 @@ std::optional<LoraSide> matchBranch(Value value) {
   if (Value scaled = takeScale(op))
     op = producer(scaled);
   branch.down = dyn_cast_or_null<tosa::MatMulOp>(op);
-  if (!branch.down || !scale)
+  if (!branch.down)
     return std::nullopt;
-  branch.scale = *scale;
+  // A scale of 1 (alpha == r) leaves no mul after canonicalization.
+  branch.scale = scale.value_or(1.0);
   return branch;
 }
 
@@ -181,7 +183,8 @@ struct FuseLoraBranch : OpRewritePattern<tosa::AddOp> {
         b.getElementType() != element)
       return failure();
     auto addType = cast<RankedTensorType>(add.getType());
-    if (addType.getNumElements() != x.getDimSize(1) * n)
+    if (!addType.hasStaticShape() ||
+        addType.getNumElements() != x.getDimSize(1) * n)
       return failure();
 
     Location loc = matmul.getLoc();

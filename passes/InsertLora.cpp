@@ -62,7 +62,11 @@ private:
 /// A per-module seed, so a layer's initial A does not depend on which other
 /// layers are adapted.
 uint64_t moduleSeed(uint64_t seed, StringRef module) {
-  return seed ^ llvm::hash_value(module);
+  // FNV-1a: stable across runs and builds, unlike llvm::hash_value.
+  uint64_t hash = 0xcbf29ce484222325ull;
+  for (unsigned char c : module)
+    hash = (hash ^ c) * 0x100000001b3ull;
+  return seed ^ hash;
 }
 
 struct LoraInsertPass : lora::impl::LoraInsertBase<LoraInsertPass> {
@@ -114,6 +118,14 @@ struct LoraInsertPass : lora::impl::LoraInsertBase<LoraInsertPass> {
              << "lora-insert adds arguments to the function of layer '"
              << choice.module << "', which must not be called";
 
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      if (auto param = func.getArgAttrOfType<StringAttr>(
+              i, LoraDialect::getParamAttrName());
+          param && getModuleOfParam(param.getValue()) == choice.module)
+        return matmul.emitError() << "layer '" << choice.module
+                                  << "' already has LoRA parameters (argument #"
+                                  << i << ", '" << param.getValue() << "')";
+
     Type element = cast<ShapedType>(matmul.getA().getType()).getElementType();
     auto resultType = cast<RankedTensorType>(matmul.getType());
     Type acc = resultType.getElementType();
@@ -132,23 +144,12 @@ struct LoraInsertPass : lora::impl::LoraInsertBase<LoraInsertPass> {
       aInit = initialA(choice, k);
     }
 
-    Builder b(module.getContext());
-    auto addParam = [&](RankedTensorType type, bool isA,
-                        ArrayRef<double> values) -> FailureOr<Value> {
-      std::string name = getLoraParamName(choice.module, isA);
-      NamedAttribute attrs[] = {
-          b.getNamedAttr(LoraDialect::getParamAttrName(),
-                         b.getStringAttr(name)),
-          b.getNamedAttr(LoraDialect::getInitAttrName(),
-                         makeFloatElements(type, values, name))};
-      unsigned index = func.getNumArguments();
-      if (failed(func.insertArgument(index, type, b.getDictionaryAttr(attrs),
-                                     matmul.getLoc())))
-        return failure();
-      return func.getArgument(index);
-    };
-    FailureOr<Value> a = addParam(aType, /*isA=*/true, aInit);
-    FailureOr<Value> bArg = addParam(bType, /*isA=*/false, bInit);
+    FailureOr<BlockArgument> a =
+        addLoraParam(func, aType, getLoraParamName(choice.module, true), aInit,
+                     matmul.getLoc());
+    FailureOr<BlockArgument> bArg =
+        addLoraParam(func, bType, getLoraParamName(choice.module, false), bInit,
+                     matmul.getLoc());
     if (failed(a) || failed(bArg))
       return matmul.emitError() << "cannot add LoRA arguments";
 

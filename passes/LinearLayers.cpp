@@ -2,10 +2,14 @@
 
 #include "LinearLayers.h"
 
+#include "lora/Adapter/Peft.h"
+#include "lora/Dialect/Lora/Lora.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/SmallPtrSet.h"
 
 #include <cstring>
@@ -115,8 +119,9 @@ SmallVector<LinearLayer> lora::findLinearLayers(Operation *root) {
     if (lhs.getDimSize(0) != 1 || rhs.getDimSize(0) != 1 ||
         !rhs.hasStaticShape())
       return;
+    // A product of two constants (rotary tables) is no layer.
     Operation *source = getConstantSource(matmul.getB());
-    if (!source)
+    if (!source || getConstantSource(matmul.getA()))
       return;
     LinearLayer layer;
     layer.matmul = matmul;
@@ -163,6 +168,52 @@ FailureOr<SmallVector<double>> lora::readFloatElements(ElementsAttr attr) {
   return values;
 }
 
+FailureOr<SmallVector<double>> lora::readConstantValues(Value value) {
+  Operation *def = value.getDefiningOp();
+  if (!def)
+    return failure();
+  if (auto constant = dyn_cast<arith::ConstantOp>(def)) {
+    auto attr = dyn_cast<ElementsAttr>(constant.getValue());
+    if (!attr)
+      return failure();
+    return readFloatElements(attr);
+  }
+  if (auto constant = dyn_cast<tosa::ConstOp>(def))
+    return readFloatElements(constant.getValues());
+  if (isa<tosa::ReshapeOp>(def) ||
+      (isa<tosa::CastOp>(def) &&
+       isa<FloatType>(getElementTypeOrSelf(def->getOperand(0)))))
+    return readConstantValues(def->getOperand(0));
+  auto transpose = dyn_cast<tosa::TransposeOp>(def);
+  if (!transpose)
+    return failure();
+  FailureOr<SmallVector<double>> input =
+      readConstantValues(transpose.getInput1());
+  auto inType = cast<RankedTensorType>(transpose.getInput1().getType());
+  if (failed(input) || !inType.hasStaticShape())
+    return failure();
+  // out[i] = in[j] with j[perms[d]] = i[d].
+  ArrayRef<int32_t> perms = transpose.getPerms();
+  ArrayRef<int64_t> inShape = inType.getShape();
+  int64_t rank = inType.getRank();
+  SmallVector<int64_t> inStrides(rank, 1), outShape(rank);
+  for (int64_t d = rank - 2; d >= 0; --d)
+    inStrides[d] = inStrides[d + 1] * inShape[d + 1];
+  for (int64_t d = 0; d < rank; ++d)
+    outShape[d] = inShape[perms[d]];
+  SmallVector<double> out(input->size());
+  SmallVector<int64_t> index(rank, 0);
+  for (double &v : out) {
+    int64_t offset = 0;
+    for (int64_t d = 0; d < rank; ++d)
+      offset += index[d] * inStrides[perms[d]];
+    v = (*input)[offset];
+    for (int64_t d = rank - 1; d >= 0 && ++index[d] == outShape[d]; --d)
+      index[d] = 0;
+  }
+  return out;
+}
+
 ElementsAttr lora::makeFloatElements(RankedTensorType type,
                                      ArrayRef<double> values,
                                      StringRef blobName) {
@@ -183,4 +234,64 @@ ElementsAttr lora::makeFloatElements(RankedTensorType type,
         type, blobName,
         HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, width / 8));
   return DenseElementsAttr::getFromRawBuffer(type, bytes);
+}
+
+FailureOr<BlockArgument>
+lora::addLoraParam(FunctionOpInterface func, RankedTensorType type,
+                   StringRef name, ArrayRef<double> init, Location loc) {
+  Builder b(func.getContext());
+  NamedAttribute attrs[] = {
+      b.getNamedAttr(LoraDialect::getParamAttrName(), b.getStringAttr(name)),
+      b.getNamedAttr(LoraDialect::getInitAttrName(),
+                     makeFloatElements(type, init, name))};
+  unsigned index = func.getNumArguments();
+  if (failed(func.insertArgument(index, type, b.getDictionaryAttr(attrs), loc)))
+    return failure();
+  return func.getArgument(index);
+}
+
+FailureOr<SmallVector<double>> lora::readParamValues(Value value) {
+  if (auto arg = dyn_cast<BlockArgument>(value)) {
+    auto func = dyn_cast<FunctionOpInterface>(arg.getOwner()->getParentOp());
+    if (!func)
+      return failure();
+    auto init = func.getArgAttrOfType<ElementsAttr>(
+        arg.getArgNumber(), LoraDialect::getInitAttrName());
+    if (!init)
+      return failure();
+    return readFloatElements(init);
+  }
+  return readConstantValues(value);
+}
+
+void lora::addLowRankProduct(MutableArrayRef<double> w, ArrayRef<double> a,
+                             ArrayRef<double> b, int64_t k, int64_t r,
+                             int64_t n, double factor) {
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < r; ++j) {
+      double aij = factor * a[i * r + j];
+      for (int64_t l = 0; l < n; ++l)
+        w[i * n + l] += aij * b[j * n + l];
+    }
+}
+
+const PeftAdapterModule *lora::findAdapterModule(const PeftAdapter &adapter,
+                                                 StringRef module) {
+  for (const PeftAdapterModule &candidate : adapter.modules) {
+    StringRef name = candidate.name;
+    if (module == name || (module.ends_with(name) &&
+                           module[module.size() - name.size() - 1] == '.'))
+      return &candidate;
+  }
+  return nullptr;
+}
+
+void lora::eraseIfDead(RewriterBase &rewriter, Value value) {
+  Operation *def = value.getDefiningOp();
+  if (!def || !def->use_empty() || !isPure(def))
+    return;
+  SmallVector<Value> operands(def->getOperands());
+  rewriter.eraseOp(def);
+  for (Value operand : operands)
+    eraseIfDead(rewriter, operand);
 }

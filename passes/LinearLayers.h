@@ -12,10 +12,20 @@
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 #include <string>
 
 namespace mlir::lora {
+
+struct PeftAdapter;
+struct PeftAdapterModule;
+
+/// The discardable attribute lora-merge puts on the matmul of a merged
+/// layer: {module, rank, scale, lora_a, lora_b, param_a, param_b}, what
+/// lora-unmerge needs to undo the merge.
+inline constexpr llvm::StringLiteral kMergedAttrName = "lora.merged";
 
 /// A linear layer `y = x·W`: a `tosa.matmul` [1, M, K] x [1, K, N] whose
 /// right side is a constant (the form convert-onnx-to-tosa gives an ONNX
@@ -63,10 +73,39 @@ StringRef getModuleOfParam(StringRef param);
 /// bf16) as doubles, row-major. Fails for other element types.
 FailureOr<SmallVector<double>> readFloatElements(ElementsAttr attr);
 
+/// The values of `value`, row-major in its own shape, when it is a float
+/// constant seen through tosa.reshape, tosa.transpose and float tosa.cast
+/// (values are not re-rounded at casts). Fails otherwise.
+FailureOr<SmallVector<double>> readConstantValues(Value value);
+
 /// A constant of `type` (float element type) holding `values` rounded to
 /// nearest-even. Large constants become resource blobs named `blobName`.
 ElementsAttr makeFloatElements(RankedTensorType type, ArrayRef<double> values,
                                StringRef blobName);
+
+/// Appends a LoRA parameter argument to `func`: `lora.param` = `name`,
+/// `lora.init` = `init` (row-major, rounded to `type`).
+FailureOr<BlockArgument> addLoraParam(FunctionOpInterface func,
+                                      RankedTensorType type, StringRef name,
+                                      ArrayRef<double> init, Location loc);
+
+/// The initial value of a LoRA parameter: the `lora.init` of a function
+/// argument, or a constant (see readConstantValues).
+FailureOr<SmallVector<double>> readParamValues(Value value);
+
+/// Erases the op defining `value` if nothing uses it any more, and then its
+/// operands' defining ops likewise (a dead weight and its reshapes).
+void eraseIfDead(RewriterBase &rewriter, Value value);
+
+/// `w += factor · a·b` for row-major w [K, N], a [K, r], b [r, N], in f64.
+void addLowRankProduct(MutableArrayRef<double> w, ArrayRef<double> a,
+                       ArrayRef<double> b, int64_t k, int64_t r, int64_t n,
+                       double factor);
+
+/// The module of `adapter` whose name is `module` or a '.'-suffix of it (the
+/// adapter may come from a model the ONNX export wrapped), or null.
+const PeftAdapterModule *findAdapterModule(const PeftAdapter &adapter,
+                                           StringRef module);
 
 } // namespace mlir::lora
 

@@ -42,6 +42,28 @@ static bool isSuffixModule(StringRef module, StringRef name) {
                             module[module.size() - name.size() - 1] == '.');
 }
 
+/// The three module names closest to `query`, compared on as many trailing
+/// '.'-segments as `query` has (targets match suffixes).
+static std::vector<std::string> closestModules(StringRef query,
+                                               ArrayRef<std::string> modules) {
+  size_t segments = query.count('.') + 1;
+  std::vector<std::string> suffixes;
+  for (StringRef module : modules) {
+    size_t start = module.size();
+    for (size_t i = 0; i < segments && start != StringRef::npos; ++i)
+      start = start == 0 ? StringRef::npos : module.rfind('.', start - 1);
+    suffixes.push_back(
+        module.substr(start == StringRef::npos ? 0 : start + 1).str());
+  }
+  std::vector<std::string> closest;
+  for (const std::string &suffix : closestNames(query, suffixes, 3))
+    for (auto [module, candidate] : llvm::zip_equal(modules, suffixes))
+      if (candidate == suffix && !llvm::is_contained(closest, module) &&
+          closest.size() < 3)
+        closest.push_back(module);
+  return closest;
+}
+
 /// Matches the adapter's modules to the layers; every mismatch is reported.
 static LogicalResult chooseFromAdapter(ModuleOp module, Selection &selection) {
   const PeftAdapter &adapter = *selection.adapter;
@@ -59,7 +81,7 @@ static LogicalResult chooseFromAdapter(ModuleOp module, Selection &selection) {
     if (matches.empty()) {
       problems.push_back("module '" + weights.name + "' (K x N = " + shape +
                          ") matches no linear layer; closest: " +
-                         join(closestNames(weights.name, layerNames, 3)));
+                         join(closestModules(weights.name, layerNames)));
       continue;
     }
     if (matches.size() > 1) {
@@ -161,11 +183,11 @@ static LogicalResult chooseFromOptions(ModuleOp module,
                             << selection.description << " matched none of the "
                             << selection.layers.size() << " linear layers";
   std::vector<std::string> queries = options.targets;
-  if (queries.empty())
+  if (queries.empty() && !options.targetsRegex.empty())
     queries.push_back(options.targetsRegex);
   for (const std::string &query : queries)
     diag.attachNote() << "closest module names to '" << query
-                      << "': " << join(closestNames(query, layerNames, 3));
+                      << "': " << join(closestModules(query, layerNames));
   return failure();
 }
 

@@ -210,9 +210,13 @@ def LoraUnmerge : Pass<"lora-unmerge", "ModuleOp"> {
 def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
   let summary = "Lower lora.linear to linalg on tensors (CPU path)";
   let description = [{
-    `x·W`, `x·A` and `(x·A)·B` become `linalg.matmul`s on `[M, K]` views of
-    the input (f16/bf16 accumulate in f32), and one `linalg.generic` adds
-    `x·W + s·(x·A)·B (+ bias)` and rounds once.
+    `x·W`, `x·A` and `(x·A)·B` become `linalg.matmul`s on an `[M, K]` view
+    of the input (`tensor.collapse_shape`; a rank-1 input is one row) into
+    zero-filled inits, and one `linalg.generic` computes
+    `x·W + s·(x·A)·B (+ bias)`; the result is expanded back to the input's
+    leading dims. Types narrower than f32 (f16, bf16) accumulate in f32,
+    `x·A` included, and are rounded once at the end of the generic.
+    Dynamic dims are supported: sizes come from `tensor.dim`.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",

@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
@@ -45,7 +46,10 @@ LogicalResult LoraDialect::verifyRegionArgAttribute(Operation *op,
     if (!init)
       return op->emitError() << "'" << getInitAttrName() << "' of argument #"
                              << argIndex << " must be an elements attribute";
-    if (Type type = argType(); type && init.getType() != type)
+    // Bufferization turns the argument into a memref of the same shape.
+    auto type = dyn_cast_or_null<ShapedType>(argType());
+    if (type && (type.getShape() != init.getShapedType().getShape() ||
+                 type.getElementType() != init.getElementType()))
       return op->emitError() << "'" << getInitAttrName() << "' of argument #"
                              << argIndex << " has type " << init.getType()
                              << " but the argument is " << type;
@@ -109,9 +113,10 @@ LogicalResult LinearOp::verify() {
   return success();
 }
 
-FailureOr<Value> lora::buildTosaLinear(PatternRewriter &rewriter, Location loc,
+FailureOr<Value> lora::buildTosaLinear(RewriterBase &rewriter, Location loc,
                                        Value input, Value weight, Value bias,
-                                       RankedTensorType resultType) {
+                                       RankedTensorType resultType,
+                                       tosa::MatMulOp *matmulOp) {
   auto x = cast<RankedTensorType>(input.getType());
   auto w = cast<RankedTensorType>(weight.getType());
   if (!x.hasStaticShape() || !w.hasStaticShape() ||
@@ -127,18 +132,21 @@ FailureOr<Value> lora::buildTosaLinear(PatternRewriter &rewriter, Location loc,
     auto type = cast<RankedTensorType>(v.getType());
     if (type.getShape() == shape)
       return v;
-    return tosa::ReshapeOp::create(
-        rewriter, loc, type.clone(shape), v,
-        tosa::getTosaConstShape(rewriter, loc, shape));
+    ImplicitLocOpBuilder builder(loc, rewriter);
+    return tosa::ReshapeOp::create(rewriter, loc, type.clone(shape), v,
+                                   tosa::getTosaConstShape(builder, shape));
   };
   std::optional<Value> zeroPoint =
       tosa::createZeroPointTensor(rewriter, loc, element);
   if (!zeroPoint)
     return failure();
-  Value y = tosa::MatMulOp::create(
+  auto matmul = tosa::MatMulOp::create(
       rewriter, loc, RankedTensorType::get({1, m, n}, acc),
       reshape(input, {1, m, k}), reshape(weight, {1, k, n}), *zeroPoint,
       *zeroPoint);
+  if (matmulOp)
+    *matmulOp = matmul;
+  Value y = matmul;
   if (bias) {
     if (acc != element)
       bias = tosa::CastOp::create(rewriter, loc,

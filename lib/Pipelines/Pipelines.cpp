@@ -30,7 +30,8 @@ static constexpr llvm::StringLiteral kCpuLowering =
     "lora-mark-entry-points), "
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
-    "buffer-results-to-out-params{hoist-static-allocs modify-public-functions}, "
+    "buffer-results-to-out-params{hoist-static-allocs "
+    "modify-public-functions}, "
     "buffer-deallocation-pipeline, "
     "func.func(lora-cpu-copies-to-linalg, lora-cpu-contraction-loop-order, "
     "convert-linalg-to-loops, "
@@ -42,6 +43,10 @@ static constexpr llvm::StringLiteral kCpuLowering =
     "reconcile-unrealized-casts, lora-emit-entry-point";
 
 void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
+  // lora.linear becomes linalg on tensors first, so that the cleanups after
+  // tosa-to-linalg (canonicalize, elementwise fusion, cse) see it together
+  // with the rest of the graph.
+  pm.addNestedPass<func::FuncOp>(lora::createConvertLoraToLinalg());
   // No tosa-validate: our TOSA is an internal IR that uses i64 and f64 (ONNX
   // index math, exact f64 intermediates) beyond the TOSA spec's profiles,
   // and every TOSA op we build is verified by its own verifier anyway.
@@ -59,7 +64,8 @@ void lora::registerLoraPipelines() {
       buildOnnxToTosaPipeline);
   PassPipelineRegistration<>(
       "lora-cpu-pipeline",
-      "Lower TOSA/linalg on tensors to the LLVM dialect for the host CPU",
+      "Lower TOSA, lora.linear and linalg on tensors to the LLVM dialect "
+      "for the host CPU",
       buildCpuLoweringPipeline);
 }
 

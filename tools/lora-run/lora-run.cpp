@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lora/Dialect/Lora/Lora.h"
 #include "lora/Dialect/Onnx/Onnx.h"
 #include "lora/Import/OnnxImporter.h"
 #include "lora/Passes/Passes.h"
@@ -17,6 +18,7 @@
 #include "lora/Target/Cpu.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
@@ -29,13 +31,14 @@
 #include "llvm/Support/SourceMgr.h"
 
 #include <chrono>
+#include <cstring>
 
 using namespace mlir;
 namespace rt = lora_runtime;
 
-static llvm::cl::opt<std::string> inputFile(llvm::cl::Positional,
-                                            llvm::cl::desc("<model.onnx|.mlir>"),
-                                            llvm::cl::Required);
+static llvm::cl::opt<std::string>
+    inputFile(llvm::cl::Positional, llvm::cl::desc("<model.onnx|.mlir>"),
+              llvm::cl::Required);
 static llvm::cl::opt<std::string> inputShape(
     "input-shape",
     llvm::cl::desc("Static shapes of graph inputs, e.g. input_ids:2x16"),
@@ -97,9 +100,34 @@ static FailureOr<rt::TensorSpec> toSpec(Type type, std::string name) {
     dtype = rt::DType::Bool;
   else
     return failure();
-  return rt::TensorSpec{std::move(name), dtype,
-                        std::vector<int64_t>(tensor.getShape().begin(),
-                                             tensor.getShape().end())};
+  return rt::TensorSpec{
+      std::move(name), dtype,
+      std::vector<int64_t>(tensor.getShape().begin(), tensor.getShape().end())};
+}
+
+/// The value of a constant as a runtime tensor (the bytes of dense and
+/// dense_resource attributes of non-bool element types).
+static FailureOr<rt::Tensor> toTensor(ElementsAttr attr) {
+  FailureOr<rt::TensorSpec> spec = toSpec(attr.getShapedType(), "");
+  if (failed(spec) || spec->dtype == rt::DType::Bool)
+    return failure();
+  rt::Tensor tensor = rt::Tensor::zeros(spec->dtype, spec->shape);
+  ArrayRef<char> bytes;
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    bytes = dense.getRawData();
+  } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+    if (AsmResourceBlob *blob = resource.getRawHandle().getBlob())
+      bytes = blob->getData();
+  }
+  size_t size = tensor.data.size();
+  if (size == 0)
+    return tensor;
+  // A splat stores one element.
+  if (bytes.empty() || size % bytes.size() != 0)
+    return failure();
+  for (size_t offset = 0; offset < size; offset += bytes.size())
+    std::memcpy(tensor.data.data() + offset, bytes.data(), bytes.size());
+  return tensor;
 }
 
 /// A file name for an output: keeps [A-Za-z0-9_.-], maps the rest to '_'.
@@ -150,8 +178,8 @@ int main(int argc, char **argv) {
     if (!inputShape.empty())
       return fail("--input-shape applies to .onnx input only");
     llvm::SourceMgr sourceMgr;
-    module = parseSourceFile<ModuleOp>(inputFile, sourceMgr,
-                                       ParserConfig(&context));
+    module =
+        parseSourceFile<ModuleOp>(inputFile, sourceMgr, ParserConfig(&context));
   }
   if (!module)
     return 1;
@@ -172,8 +200,18 @@ int main(int argc, char **argv) {
   if (!func)
     return fail("the model has no function '" + funcName + "'");
   std::vector<rt::TensorSpec> inputSpecs, outputSpecs;
+  // LoRA parameters default to their initial value (lora.init).
+  std::map<std::string, rt::Tensor> defaults;
   for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
     auto name = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
+    if (!name)
+      name = func.getArgAttrOfType<StringAttr>(
+          i, lora::LoraDialect::getParamAttrName());
+    if (auto init = func.getArgAttrOfType<ElementsAttr>(
+            i, lora::LoraDialect::getInitAttrName());
+        init && name)
+      if (FailureOr<rt::Tensor> tensor = toTensor(init); succeeded(tensor))
+        defaults[name.str()] = std::move(*tensor);
     auto spec = toSpec(type, name ? name.str() : "arg" + std::to_string(i));
     if (failed(spec))
       return fail("argument " + std::to_string(i) + " of '" + funcName +
@@ -182,8 +220,7 @@ int main(int argc, char **argv) {
   }
   for (auto [i, type] : llvm::enumerate(func.getResultTypes())) {
     auto name = func.getResultAttrOfType<StringAttr>(i, "onnx.name");
-    auto spec =
-        toSpec(type, name ? name.str() : "output" + std::to_string(i));
+    auto spec = toSpec(type, name ? name.str() : "output" + std::to_string(i));
     if (failed(spec))
       return fail("result " + std::to_string(i) + " of '" + funcName +
                   "' is not a static tensor of a supported dtype");
@@ -204,10 +241,12 @@ int main(int argc, char **argv) {
   }
   std::vector<const rt::Tensor *> args;
   for (const rt::TensorSpec &spec : inputSpecs) {
-    auto it = inputTensors.find(spec.name);
-    if (it == inputTensors.end())
+    if (auto it = inputTensors.find(spec.name); it != inputTensors.end())
+      args.push_back(&it->second);
+    else if (auto init = defaults.find(spec.name); init != defaults.end())
+      args.push_back(&init->second);
+    else
       return fail("no --input for '" + spec.name + "'");
-    args.push_back(&it->second);
   }
   if (inputTensors.size() != inputSpecs.size())
     for (const auto &[name, tensor] : inputTensors)

@@ -10,8 +10,8 @@ namespace mlir::lora {
 /// onnx dialect -> TOSA with static shapes (`lora-onnx-to-tosa-pipeline`).
 void buildOnnxToTosaPipeline(OpPassManager &pm);
 
-/// TOSA/linalg on tensors -> LLVM dialect for the host CPU, with a
-/// `lora_entry_<name>` packed entry point per public function
+/// TOSA, lora.linear and linalg on tensors -> LLVM dialect for the host CPU,
+/// with a `lora_entry_<name>` packed entry point per public function
 /// (`lora-cpu-pipeline`).
 void buildCpuLoweringPipeline(OpPassManager &pm);
 

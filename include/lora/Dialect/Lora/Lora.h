@@ -16,15 +16,20 @@
 #include "lora/Dialect/Lora/LoraOps.h.inc"
 
 namespace mlir {
-class PatternRewriter;
+class RewriterBase;
+namespace tosa {
+class MatMulOp;
+} // namespace tosa
 namespace lora {
 
 /// Builds `x·W (+ bias)` in TOSA for `x: [..., K]`, `W: [K, N]`, `bias: [N]`
-/// (may be null) as one [1, M, K] x [1, K, N] tosa.matmul, accumulating half
-/// types in f32. Fails on dynamic shapes.
-FailureOr<Value> buildTosaLinear(PatternRewriter &rewriter, Location loc,
+/// (may be null) as one [1, M, K] x [1, K, N] tosa.matmul (returned in
+/// `matmulOp` when given), accumulating half types in f32. Fails on dynamic
+/// shapes.
+FailureOr<Value> buildTosaLinear(RewriterBase &rewriter, Location loc,
                                  Value input, Value weight, Value bias,
-                                 RankedTensorType resultType);
+                                 RankedTensorType resultType,
+                                 tosa::MatMulOp *matmulOp = nullptr);
 
 } // namespace lora
 } // namespace mlir

@@ -1,0 +1,114 @@
+// RUN: lora-opt %s --convert-lora-to-linalg | FileCheck %s
+
+// CHECK-DAG: #[[ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[COL:.*]] = affine_map<(d0, d1) -> (d1)>
+
+// x is viewed as [M, K]; three matmuls into zero-filled inits; one generic
+// adds x·W + s·(x·A)·B + bias; the result is viewed back as [2, 5, N].
+// CHECK-LABEL: func.func @f32_bias_3d
+// CHECK-SAME: (%[[X:.*]]: tensor<2x5x16xf32>, %[[W:.*]]: tensor<16x12xf32>, %[[A:.*]]: tensor<16x4xf32>, %[[B:.*]]: tensor<4x12xf32>, %[[BIAS:.*]]: tensor<12xf32>)
+// CHECK-NOT: lora.linear
+// CHECK: %[[X2:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0, 1], [2]] : tensor<2x5x16xf32> into tensor<10x16xf32>
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[XW_INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.*}} : tensor<10x12xf32>)
+// CHECK: %[[XW:.*]] = linalg.matmul ins(%[[X2]], %[[W]] : tensor<10x16xf32>, tensor<16x12xf32>) outs(%[[XW_INIT]] : tensor<10x12xf32>)
+// CHECK: %[[T_INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.*}} : tensor<10x4xf32>)
+// CHECK: %[[T:.*]] = linalg.matmul ins(%[[X2]], %[[A]] : tensor<10x16xf32>, tensor<16x4xf32>) outs(%[[T_INIT]] : tensor<10x4xf32>)
+// CHECK: %[[U_INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.*}} : tensor<10x12xf32>)
+// CHECK: %[[U:.*]] = linalg.matmul ins(%[[T]], %[[B]] : tensor<10x4xf32>, tensor<4x12xf32>) outs(%[[U_INIT]] : tensor<10x12xf32>)
+// CHECK: %[[OUT:.*]] = tensor.empty() : tensor<10x12xf32>
+// CHECK: %[[S:.*]] = arith.constant 2.000000e+00 : f32
+// CHECK: %[[Y2:.*]] = linalg.generic {indexing_maps = [#[[ID]], #[[ID]], #[[COL]], #[[ID]]], iterator_types = ["parallel", "parallel"]}
+// CHECK-SAME: ins(%[[XW]], %[[U]], %[[BIAS]] : tensor<10x12xf32>, tensor<10x12xf32>, tensor<12xf32>) outs(%[[OUT]] : tensor<10x12xf32>)
+// CHECK: ^bb0(%[[XW_E:.*]]: f32, %[[U_E:.*]]: f32, %[[BIAS_E:.*]]: f32, %{{.*}}: f32):
+// CHECK: %[[SU:.*]] = arith.mulf %[[S]], %[[U_E]] : f32
+// CHECK: %[[SUM:.*]] = arith.addf %[[XW_E]], %[[SU]] : f32
+// CHECK: %[[SUM_BIAS:.*]] = arith.addf %[[SUM]], %[[BIAS_E]] : f32
+// CHECK: linalg.yield %[[SUM_BIAS]] : f32
+// CHECK: %[[Y:.*]] = tensor.expand_shape %[[Y2]] {{\[\[}}0, 1], [2]] output_shape [2, 5, 12] : tensor<10x12xf32> into tensor<2x5x12xf32>
+// CHECK: return %[[Y]]
+func.func @f32_bias_3d(%x: tensor<2x5x16xf32>, %w: tensor<16x12xf32>, %a: tensor<16x4xf32>, %b: tensor<4x12xf32>, %bias: tensor<12xf32>) -> tensor<2x5x12xf32> {
+  %y = lora.linear %x, %w, %a, %b bias(%bias) {rank = 4 : i64, scale = 2.0 : f64} : (tensor<2x5x16xf32>, tensor<16x12xf32>, tensor<16x4xf32>, tensor<4x12xf32>, tensor<12xf32>) -> tensor<2x5x12xf32>
+  return %y : tensor<2x5x12xf32>
+}
+
+// f16 accumulates in f32: the matmuls write f32 inits (extending their f16
+// operands), x·A stays f32 for the second matmul, and the epilogue rounds to
+// f16 once, after the bias.
+// CHECK-LABEL: func.func @f16_bias
+// CHECK-SAME: (%[[X:.*]]: tensor<8x16xf16>, %[[W:.*]]: tensor<16x12xf16>, %[[A:.*]]: tensor<16x4xf16>, %[[B:.*]]: tensor<4x12xf16>, %[[BIAS:.*]]: tensor<12xf16>)
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[XW_INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.*}} : tensor<8x12xf32>)
+// CHECK: %[[XW:.*]] = linalg.matmul ins(%[[X]], %[[W]] : tensor<8x16xf16>, tensor<16x12xf16>) outs(%[[XW_INIT]] : tensor<8x12xf32>)
+// CHECK: %[[T_INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.*}} : tensor<8x4xf32>)
+// CHECK: %[[T:.*]] = linalg.matmul ins(%[[X]], %[[A]] : tensor<8x16xf16>, tensor<16x4xf16>) outs(%[[T_INIT]] : tensor<8x4xf32>)
+// CHECK: %[[U_INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%{{.*}} : tensor<8x12xf32>)
+// CHECK: %[[U:.*]] = linalg.matmul ins(%[[T]], %[[B]] : tensor<8x4xf32>, tensor<4x12xf16>) outs(%[[U_INIT]] : tensor<8x12xf32>)
+// CHECK: %[[OUT:.*]] = tensor.empty() : tensor<8x12xf16>
+// CHECK: %[[S:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK: %[[Y:.*]] = linalg.generic
+// CHECK-SAME: ins(%[[XW]], %[[U]], %[[BIAS]] : tensor<8x12xf32>, tensor<8x12xf32>, tensor<12xf16>) outs(%[[OUT]] : tensor<8x12xf16>)
+// CHECK: ^bb0(%[[XW_E:.*]]: f32, %[[U_E:.*]]: f32, %[[BIAS_E:.*]]: f16, %{{.*}}: f16):
+// CHECK: %[[SU:.*]] = arith.mulf %[[S]], %[[U_E]] : f32
+// CHECK: %[[SUM:.*]] = arith.addf %[[XW_E]], %[[SU]] : f32
+// CHECK: %[[BIAS32:.*]] = arith.extf %[[BIAS_E]] : f16 to f32
+// CHECK: %[[SUM_BIAS:.*]] = arith.addf %[[SUM]], %[[BIAS32]] : f32
+// CHECK: %[[ROUNDED:.*]] = arith.truncf %[[SUM_BIAS]] : f32 to f16
+// CHECK: linalg.yield %[[ROUNDED]] : f16
+// CHECK-NOT: arith.truncf
+// CHECK: return %[[Y]]
+func.func @f16_bias(%x: tensor<8x16xf16>, %w: tensor<16x12xf16>, %a: tensor<16x4xf16>, %b: tensor<4x12xf16>, %bias: tensor<12xf16>) -> tensor<8x12xf16> {
+  %y = lora.linear %x, %w, %a, %b bias(%bias) {rank = 4 : i64, scale = 0.5 : f64} : (tensor<8x16xf16>, tensor<16x12xf16>, tensor<16x4xf16>, tensor<4x12xf16>, tensor<12xf16>) -> tensor<8x12xf16>
+  return %y : tensor<8x12xf16>
+}
+
+// A vector input is one row: [K] -> [1, K], and [1, N] -> [N] at the end.
+// CHECK-LABEL: func.func @rank1
+// CHECK-SAME: (%[[X:.*]]: tensor<16xf32>, %[[W:.*]]: tensor<16x12xf32>, %[[A:.*]]: tensor<16x4xf32>, %[[B:.*]]: tensor<4x12xf32>)
+// CHECK: %[[X2:.*]] = tensor.expand_shape %[[X]] {{\[\[}}0, 1]] output_shape [1, 16] : tensor<16xf32> into tensor<1x16xf32>
+// CHECK: %[[XW:.*]] = linalg.matmul ins(%[[X2]], %[[W]] : tensor<1x16xf32>, tensor<16x12xf32>)
+// CHECK: %[[T:.*]] = linalg.matmul ins(%[[X2]], %[[A]] : tensor<1x16xf32>, tensor<16x4xf32>)
+// CHECK: %[[U:.*]] = linalg.matmul ins(%[[T]], %[[B]] : tensor<1x4xf32>, tensor<4x12xf32>)
+// CHECK: %[[Y2:.*]] = linalg.generic {indexing_maps = [#[[ID]], #[[ID]], #[[ID]]], iterator_types = ["parallel", "parallel"]}
+// CHECK-SAME: ins(%[[XW]], %[[U]] : tensor<1x12xf32>, tensor<1x12xf32>)
+// CHECK: %[[Y:.*]] = tensor.collapse_shape %[[Y2]] {{\[\[}}0, 1]] : tensor<1x12xf32> into tensor<12xf32>
+// CHECK: return %[[Y]]
+func.func @rank1(%x: tensor<16xf32>, %w: tensor<16x12xf32>, %a: tensor<16x4xf32>, %b: tensor<4x12xf32>) -> tensor<12xf32> {
+  %y = lora.linear %x, %w, %a, %b {rank = 4 : i64, scale = 2.0 : f64} : (tensor<16xf32>, tensor<16x12xf32>, tensor<16x4xf32>, tensor<4x12xf32>) -> tensor<12xf32>
+  return %y : tensor<12xf32>
+}
+
+// Dynamic leading dims: M and the expanded result take their sizes from
+// tensor.dim.
+// CHECK-LABEL: func.func @dynamic_batch
+// CHECK-SAME: (%[[X:.*]]: tensor<?x5x16xf32>, %[[W:.*]]: tensor<16x12xf32>
+// CHECK: %[[X2:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0, 1], [2]] : tensor<?x5x16xf32> into tensor<?x16xf32>
+// CHECK: %[[M:.*]] = tensor.dim %[[X2]], %{{.*}} : tensor<?x16xf32>
+// CHECK: %[[XW_EMPTY:.*]] = tensor.empty(%[[M]]) : tensor<?x12xf32>
+// CHECK: %[[Y2:.*]] = linalg.generic
+// CHECK: %[[BATCH:.*]] = tensor.dim %[[X]], %{{.*}} : tensor<?x5x16xf32>
+// CHECK: %[[Y:.*]] = tensor.expand_shape %[[Y2]] {{\[\[}}0, 1], [2]] output_shape [%[[BATCH]], 5, 12] : tensor<?x12xf32> into tensor<?x5x12xf32>
+// CHECK: return %[[Y]]
+func.func @dynamic_batch(%x: tensor<?x5x16xf32>, %w: tensor<16x12xf32>, %a: tensor<16x4xf32>, %b: tensor<4x12xf32>) -> tensor<?x5x12xf32> {
+  %y = lora.linear %x, %w, %a, %b {rank = 4 : i64, scale = 2.0 : f64} : (tensor<?x5x16xf32>, tensor<16x12xf32>, tensor<16x4xf32>, tensor<4x12xf32>) -> tensor<?x5x12xf32>
+  return %y : tensor<?x5x12xf32>
+}
+
+// The result type may be more static than x; a tensor.cast gives it.
+// CHECK-LABEL: func.func @static_result
+// CHECK: %[[Y2:.*]] = linalg.generic
+// CHECK: %[[Y:.*]] = tensor.cast %[[Y2]] : tensor<?x12xf32> to tensor<4x12xf32>
+// CHECK: return %[[Y]]
+func.func @static_result(%x: tensor<?x16xf32>, %w: tensor<16x12xf32>, %a: tensor<16x4xf32>, %b: tensor<4x12xf32>) -> tensor<4x12xf32> {
+  %y = lora.linear %x, %w, %a, %b {rank = 4 : i64, scale = 2.0 : f64} : (tensor<?x16xf32>, tensor<16x12xf32>, tensor<16x4xf32>, tensor<4x12xf32>) -> tensor<4x12xf32>
+  return %y : tensor<4x12xf32>
+}
+
+// Other ops are left alone.
+// CHECK-LABEL: func.func @no_lora
+// CHECK: tosa.add
+// CHECK-NOT: linalg.
+func.func @no_lora(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = tosa.add %x, %x : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
