@@ -69,6 +69,8 @@ struct LoraMergePass : lora::impl::LoraMergeBase<LoraMergePass> {
     std::string module = getModuleOfParam(paramA).str();
     if (module.empty())
       module = getModuleName(op, getConstantSource(op.getWeight()));
+    if (module.empty())
+      module = "linear";
 
     SmallVector<double> a, b;
     if (weights) {
@@ -132,9 +134,11 @@ struct LoraMergePass : lora::impl::LoraMergeBase<LoraMergePass> {
                            paramB.empty() ? getLoraParamName(module, false)
                                           : paramB.str()))};
     matmul->setAttr(kMergedAttrName, rewriter.getDictionaryAttr(record));
-    Value oldWeight = op.getWeight();
+    Value oldWeight = op.getWeight(), oldA = op.getLoraA(),
+          oldB = op.getLoraB();
     rewriter.replaceOp(op, *plain);
-    eraseIfDead(rewriter, oldWeight);
+    for (Value dead : {oldWeight, oldA, oldB})
+      eraseIfDead(rewriter, dead);
     return success();
   }
 
