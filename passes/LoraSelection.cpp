@@ -199,6 +199,14 @@ FailureOr<Selection> lora::selectLayers(ModuleOp module,
   selection.choices.resize(selection.layers.size());
 
   if (!options.adapter.empty()) {
+    if (!options.targets.empty() || !options.targetsRegex.empty() ||
+        !options.exclude.empty() || !options.excludeRegex.empty() ||
+        options.allLinear || !options.rankPattern.empty() ||
+        !options.alphaPattern.empty() || options.rslora)
+      return module.emitError()
+             << "adapter gives the targets, ranks and alphas itself; do not "
+                "combine it with targets, exclude, all-linear, patterns or "
+                "rslora";
     llvm::Expected<PeftAdapter> adapter = loadPeftAdapter(options.adapter);
     if (!adapter)
       return module.emitError()

@@ -107,8 +107,8 @@ defvar LoraSelectionOptions = [
          "Scale by alpha/sqrt(r) instead of alpha/r (PEFT use_rslora)">,
   Option<"adapter", "adapter", "std::string", /*default=*/"",
          "A PEFT adapter directory (adapter_config.json + "
-         "adapter_model.safetensors): its modules, ranks, alphas and "
-         "weights replace all options above">
+         "adapter_model.safetensors) that gives the modules, ranks, alphas "
+         "and weights; not combined with the other selection options">
 ];
 
 def LoraInsert : Pass<"lora-insert", "ModuleOp"> {

@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
     return fail("the model has no function '" + funcName + "'");
   std::vector<rt::TensorSpec> inputSpecs, outputSpecs;
   // LoRA parameters default to their initial value (lora.init).
-  std::map<std::string, rt::Tensor> defaults;
+  std::map<std::string, ElementsAttr> defaults;
   for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
     auto name = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
     if (!name)
@@ -210,8 +210,7 @@ int main(int argc, char **argv) {
     if (auto init = func.getArgAttrOfType<ElementsAttr>(
             i, lora::LoraDialect::getInitAttrName());
         init && name)
-      if (FailureOr<rt::Tensor> tensor = toTensor(init); succeeded(tensor))
-        defaults[name.str()] = std::move(*tensor);
+      defaults[name.str()] = init;
     auto spec = toSpec(type, name ? name.str() : "arg" + std::to_string(i));
     if (failed(spec))
       return fail("argument " + std::to_string(i) + " of '" + funcName +
@@ -240,13 +239,21 @@ int main(int argc, char **argv) {
     inputTensors[name.str()] = std::move(tensor);
   }
   std::vector<const rt::Tensor *> args;
+  std::map<std::string, rt::Tensor> initialValues;
   for (const rt::TensorSpec &spec : inputSpecs) {
-    if (auto it = inputTensors.find(spec.name); it != inputTensors.end())
+    if (auto it = inputTensors.find(spec.name); it != inputTensors.end()) {
       args.push_back(&it->second);
-    else if (auto init = defaults.find(spec.name); init != defaults.end())
-      args.push_back(&init->second);
-    else
+      continue;
+    }
+    auto init = defaults.find(spec.name);
+    if (init == defaults.end())
       return fail("no --input for '" + spec.name + "'");
+    FailureOr<rt::Tensor> tensor = toTensor(init->second);
+    if (failed(tensor))
+      return fail("the initial value (lora.init) of '" + spec.name +
+                  "' has no data: was the IR printed with elided resources? "
+                  "Give it with --input");
+    args.push_back(&(initialValues[spec.name] = std::move(*tensor)));
   }
   if (inputTensors.size() != inputSpecs.size())
     for (const auto &[name, tensor] : inputTensors)
