@@ -112,3 +112,23 @@ def check_against_ort(tmp_path, graph: onnx.GraphProto, inputs: dict,
         else:
             np.testing.assert_array_equal(a, e)
     return actual
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Exports each model once per session, on first use; shared by every
+    test file: exported(family, exporter, dynamic=False) -> path."""
+    import onnx_models
+
+    cache = {}
+
+    def get(family, exporter, dynamic=False):
+        key = (family, exporter, dynamic)
+        if key not in cache:
+            path = tmp_path_factory.mktemp("models") / (
+                f"{family}_{exporter}{'_dyn' if dynamic else ''}.onnx")
+            onnx_models.export_model(family, exporter, str(path), dynamic=dynamic)
+            cache[key] = str(path)
+        return cache[key]
+
+    return get

@@ -424,11 +424,24 @@ def _broadcast_masks():
         mu.sdpa_mask, mapping["sdpa"] = saved
 
 
+def _set_attn_implementation(model, attn):
+    """Switches an already-built model (a transformers model, or one wrapped
+    by e.g. PEFT) to attention implementation `attn`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if hasattr(base, "set_attn_implementation"):
+        base.set_attn_implementation(attn)
+    else:
+        base.config._attn_implementation = attn
+
+
 def _export_once(family, exporter, out_path, batch, seq, seed, dynamic,
-                 with_mask, attn):
+                 with_mask, attn, model=None):
     import torch
 
-    model = build_model(family, seed, attn)
+    if model is None:
+        model = build_model(family, seed, attn)
+    elif attn is not None:
+        _set_attn_implementation(model, attn)
     names = input_names(family, with_mask)
     feeds = make_inputs(family, batch, seq, seed, with_mask=with_mask)
     args = tuple(torch.from_numpy(feeds[n]) for n in names)
@@ -467,8 +480,15 @@ def _export_once(family, exporter, out_path, batch, seq, seed, dynamic,
 
 def export_model(family: str, exporter: str, out_path: str, batch: int = 2,
                  seq: int = 16, seed: int = 0, dynamic: bool = False,
-                 with_mask: bool | None = None) -> str:
+                 with_mask: bool | None = None, model=None) -> str:
     """Export one model to out_path (single file, no external data).
+
+    `model`: an already-built torch module to export instead of
+    build_model(family, seed) (e.g. a PEFT model wrapping it); it is called
+    like the transformers model of `family` and exported with the same
+    work-arounds.  If the export falls back to eager attention, the model is
+    switched to it in place.  `seed` then only seeds the example inputs and
+    the metadata.
 
     Returns the attention implementation used ("sdpa", or "eager" after a
     fallback).  Raises if both fail.
@@ -480,7 +500,7 @@ def export_model(family: str, exporter: str, out_path: str, batch: int = 2,
     for attn in (None, "eager"):
         try:
             used = _export_once(family, exporter, out_path, batch, seq, seed,
-                                dynamic, with_mask, attn)
+                                dynamic, with_mask, attn, model)
             m = onnx.load(out_path)
             onnx.checker.check_model(m)
         except Exception as e:  # noqa: BLE001 - retry with eager attention
@@ -512,7 +532,8 @@ def export_model(family: str, exporter: str, out_path: str, batch: int = 2,
         data = out_path + ".data"
         if os.path.exists(data):
             os.remove(data)
-        ATTN_USED[(family, exporter)] = used
+        if model is None:  # a given model is not the family's own
+            ATTN_USED[(family, exporter)] = used
         return used
     raise RuntimeError(f"export {family}/{exporter} failed:\n" + "\n".join(errors))
 

@@ -16,7 +16,7 @@ import pytest
 
 import onnx_models
 from conftest import ort_run, rel_err, run_lora
-from test_models import converted_ops, exported  # noqa: F401 - shared fixture
+from test_models import converted_ops
 
 # 48 exports and ~150 compiles: about 30 minutes on 2 cores, so this suite is
 # opt-in (LORA_EXTRA_MODELS=1 scripts/test.sh) rather than part of every run.
@@ -33,7 +33,7 @@ DYNAMIC_XFAIL = {("deberta_v2", "torchscript"):
                  "If (opset 17) with a subgraph attribute is not imported yet"}
 
 @pytest.mark.parametrize("family,exporter", CASES, ids=IDS)
-def test_no_onnx_op_left(exported, family, exporter):  # noqa: F811
+def test_no_onnx_op_left(exported, family, exporter):
     path = exported(family, exporter)
     inputs = onnx_models.make_inputs(family, path=path)
     ops = converted_ops(path, inputs)
@@ -42,7 +42,7 @@ def test_no_onnx_op_left(exported, family, exporter):  # noqa: F811
 
 
 @pytest.mark.parametrize("family,exporter", CASES, ids=IDS)
-def test_matches_onnxruntime(exported, family, exporter):  # noqa: F811
+def test_matches_onnxruntime(exported, family, exporter):
     path = exported(family, exporter)
     inputs = onnx_models.make_inputs(family, batch=2, seq=16, seed=1, path=path)
     if "attention_mask" in inputs:
@@ -53,7 +53,7 @@ def test_matches_onnxruntime(exported, family, exporter):  # noqa: F811
 
 
 @pytest.mark.parametrize("family,exporter", CASES, ids=IDS)
-def test_dynamic_export_specialised_by_input_shape(exported, family, exporter):  # noqa: F811
+def test_dynamic_export_specialised_by_input_shape(exported, family, exporter):
     if (family, exporter) in DYNAMIC_XFAIL:
         pytest.xfail(DYNAMIC_XFAIL[(family, exporter)])
     path = exported(family, exporter, dynamic=True)

@@ -14,22 +14,7 @@ from conftest import ort_run, rel_err, run_lora, shape_spec, tool
 
 CASES = [(f, e) for f in onnx_models.FAMILIES for e in onnx_models.EXPORTERS]
 
-
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    """Exports each model once per session, on first use."""
-    cache = {}
-
-    def get(family, exporter, dynamic=False):
-        key = (family, exporter, dynamic)
-        if key not in cache:
-            path = tmp_path_factory.mktemp("models") / (
-                f"{family}_{exporter}{'_dyn' if dynamic else ''}.onnx")
-            onnx_models.export_model(family, exporter, str(path), dynamic=dynamic)
-            cache[key] = str(path)
-        return cache[key]
-
-    return get
+# The models come from the session fixture `exported` of conftest.py.
 
 
 # An operation name where an operation is printed: at the start of a line,

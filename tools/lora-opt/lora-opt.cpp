@@ -17,6 +17,7 @@
 #include "lora/Pipelines/Pipelines.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
@@ -60,6 +61,11 @@ int main(int argc, char **argv) {
   // MlirOptMain, which would need the module serialized (and the weights
   // copied) first.
   MLIRContext context(registry);
+  // Prints errors with their notes (without a handler MLIR drops notes), but
+  // not the whole module after each.
+  context.printOpOnDiagnostic(false);
+  llvm::SourceMgr diagnosticSources;
+  SourceMgrDiagnosticHandler diagnostics(diagnosticSources, &context);
   lora::OnnxImportOptions options;
   std::string error;
   if (failed(lora::parseInputShapeSpec(inputShape, options, error))) {

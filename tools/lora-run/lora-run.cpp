@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
@@ -164,6 +165,11 @@ int main(int argc, char **argv) {
   lora::registerLoraDialects(registry);
   lora::registerCpuTranslations(registry);
   MLIRContext context(registry);
+  // Prints errors with their notes (without a handler MLIR drops notes), but
+  // not the whole module after each.
+  context.printOpOnDiagnostic(false);
+  llvm::SourceMgr diagnosticSources;
+  SourceMgrDiagnosticHandler diagnostics(diagnosticSources, &context);
 
   using Clock = std::chrono::steady_clock;
   auto start = Clock::now();
