@@ -25,22 +25,6 @@ from conftest import ORT_IR_VERSION, ort_run, output_file_name, rel_err, tool
 CASES = [(f, e) for f in onnx_models.FAMILIES for e in onnx_models.EXPORTERS]
 
 
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    """Exports each model once per session, on first use."""
-    cache = {}
-
-    def get(family, exporter):
-        key = (family, exporter)
-        if key not in cache:
-            path = tmp_path_factory.mktemp("models") / f"{family}_{exporter}.onnx"
-            onnx_models.export_model(family, exporter, str(path))
-            cache[key] = str(path)
-        return cache[key]
-
-    return get
-
-
 def run_tool(*args):
     proc = subprocess.run([str(a) for a in args], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]

@@ -24,10 +24,11 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 import onnx_models
-from conftest import output_file_name, rel_err, tool
+from conftest import ort_run, output_file_name, rel_err, tool
 
 # save_pretrained of a model built from a config (no hub name) warns.
 pytestmark = pytest.mark.filterwarnings(
@@ -288,6 +289,41 @@ def test_adapter_variant_matches_peft(exported, peft_case, tmp_path, family, var
     err = rel_err(actual, expected)
     print(f"{family}-{variant}: rel_err {err:.3e}")
     assert err <= TOL
+
+
+@pytest.mark.parametrize("family,exporter", [("llama", "dynamo"), ("gpt2", "torchscript")],
+                         ids=["llama-dynamo", "gpt2-torchscript"])
+@pytest.mark.parametrize("params", ["initializers", "inputs"])
+def test_export_after_insert_runs_in_ort(exported, peft_case, tmp_path, family,
+                                         exporter, params):
+    """lora-insert's graph exported to ONNX: ONNX Runtime gives our CPU run's
+    (and PEFT's) logits, with the LoRA parameters as initializers or fed as
+    graph inputs named like PEFT's tensors (in ONNX orientation)."""
+    path = exported(family, exporter)
+    case = peft_case(family)
+    inputs = onnx_models.make_inputs(family, path=path)
+    mlir = tmp_path / "inserted.mlir"
+    lora_opt_ok(path, f"--lora-insert=adapter={case.adapter}", "-o", mlir)
+    ours = run_mlir(mlir, inputs, tmp_path)
+    out = tmp_path / "inserted.onnx"
+    proc = subprocess.run([tool("lora-translate"), "--export-onnx", str(mlir),
+                           f"--lora-params={params}", "-o", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    feeds = dict(inputs)
+    if params == "inputs":
+        from safetensors.numpy import load_file
+        model = onnx.load(str(out))
+        names = {i.name for i in model.graph.input} - set(inputs)
+        tensors = load_file(str(Path(case.adapter) / "adapter_model.safetensors"))
+        assert names and len(names) == len(tensors)
+        for name in names:
+            # ONNX orientation: the transpose of PEFT's [out, in] tensor.
+            key = next(k for k in tensors if name.endswith(k[len("base_model.model."):]))
+            feeds[name] = np.ascontiguousarray(tensors[key].T.astype(np.float32))
+    (theirs,) = ort_run(str(out), feeds)
+    assert rel_err(theirs, ours) <= TOL
+    assert rel_err(theirs, case.logits(inputs)) <= TOL
 
 
 # ----------------------------------------------------------------------------
