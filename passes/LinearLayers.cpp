@@ -99,12 +99,17 @@ static bool reachesResult(Value value) {
         continue;
       if (isa<func::ReturnOp>(user))
         return true;
-      if (isa<tosa::ReshapeOp, tosa::CastOp>(user)) {
+      // Reshapes, casts, slices (last token), transposes, and scaling or
+      // biasing by constants (logit_scale). A nonlinearity (even a tanh
+      // softcap) ends the walk: the module name rule below covers lm_head.
+      if (isa<tosa::ReshapeOp, tosa::CastOp, tosa::SliceOp, tosa::TransposeOp>(
+              user)) {
         work.push_back(user->getResult(0));
-      } else if (auto add = dyn_cast<tosa::AddOp>(user)) {
-        Value other = add.getInput1() == v ? add.getInput2() : add.getInput1();
+      } else if (isa<tosa::AddOp, tosa::MulOp, tosa::SubOp>(user)) {
+        Value lhs = user->getOperand(0), rhs = user->getOperand(1);
+        Value other = lhs == v ? rhs : lhs;
         if (getConstantSource(other))
-          work.push_back(add.getResult());
+          work.push_back(user->getResult(0));
       }
     }
   }
@@ -116,8 +121,9 @@ SmallVector<LinearLayer> lora::findLinearLayers(Operation *root) {
   root->walk([&](tosa::MatMulOp matmul) {
     auto lhs = cast<RankedTensorType>(matmul.getA().getType());
     auto rhs = cast<RankedTensorType>(matmul.getB().getType());
+    // LoRA adapts float layers; quantized (integer) matmuls are left alone.
     if (lhs.getDimSize(0) != 1 || rhs.getDimSize(0) != 1 ||
-        !rhs.hasStaticShape())
+        !rhs.hasStaticShape() || !isa<FloatType>(lhs.getElementType()))
       return;
     // A product of two constants (rotary tables) is no layer.
     Operation *source = getConstantSource(matmul.getB());
@@ -127,10 +133,16 @@ SmallVector<LinearLayer> lora::findLinearLayers(Operation *root) {
     layer.matmul = matmul;
     layer.weightSource = source;
     layer.module = getModuleName(matmul, source);
+    // A layer without any name gets its position among the layers.
+    if (layer.module.empty())
+      layer.module = "linear_" + std::to_string(layers.size());
     layer.node = getNodeName(matmul.getLoc());
     layer.inFeatures = rhs.getDimSize(1);
     layer.outFeatures = rhs.getDimSize(2);
-    layer.outputHead = reachesResult(matmul.getResult());
+    // PEFT leaves out the output embedding by module; lm_head is its usual
+    // name when the graph after it is more than we follow.
+    layer.outputHead = reachesResult(matmul.getResult()) ||
+                       StringRef(layer.module).ends_with("lm_head");
     layers.push_back(std::move(layer));
   });
   return layers;

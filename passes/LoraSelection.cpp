@@ -27,6 +27,9 @@ parsePatterns(ModuleOp module, StringRef option, ArrayRef<std::string> entries,
       return module.emitError()
              << option << " entry '" << entry
              << "' is not 'regex=value' with a numeric value";
+    if (!(parsed > 0))
+      return module.emitError()
+             << option << " entry '" << entry << "' must have a value > 0";
     out.emplace_back(regex.str(), parsed);
   }
   return success();
@@ -147,6 +150,12 @@ static LogicalResult chooseFromOptions(ModuleOp module,
       return PeftModuleSpec::list(list.vec());
     return PeftModuleSpec::none();
   };
+  // Values are checked here so that errors name our options, not PEFT's
+  // config fields.
+  if (options.rank <= 0)
+    return module.emitError() << "rank must be > 0, got " << options.rank;
+  if (!(options.alpha > 0))
+    return module.emitError() << "alpha must be > 0, got " << options.alpha;
   std::vector<std::pair<std::string, int64_t>> rankPattern;
   std::vector<std::pair<std::string, double>> alphaPattern;
   if (failed(parsePatterns(module, "rank-pattern", options.rankPattern,
@@ -240,7 +249,7 @@ FailureOr<Selection> lora::selectLayers(ModuleOp module,
              << "' exceeds min(K, N) = min(" << layer.inFeatures << ", "
              << layer.outFeatures << ") = " << limit;
     auto [it, inserted] = byName.try_emplace(choice->module, &layer);
-    if (!inserted)
+    if (!inserted && requireMatch)
       return layer.matmul.emitError()
              << "module name '" << choice->module
              << "' is shared by the linear layers of nodes '"

@@ -12,6 +12,7 @@
 #include "lora/Passes/Passes.h"
 
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
 #include "llvm/ADT/BitVector.h"
 
 namespace mlir::lora {
@@ -144,8 +145,9 @@ struct LoraMergePass : lora::impl::LoraMergeBase<LoraMergePass> {
 
   /// Removes the LoRA parameter arguments nothing reads any more.
   static void eraseUnusedParams(ModuleOp module) {
-    module.walk([](FunctionOpInterface func) {
-      if (func.isExternal())
+    module.walk([&](FunctionOpInterface func) {
+      // A called function keeps its signature (its callers pass A and B).
+      if (func.isExternal() || !SymbolTable::symbolKnownUseEmpty(func, module))
         return;
       llvm::BitVector unused(func.getNumArguments());
       for (BlockArgument arg : func.getArguments())

@@ -13,6 +13,7 @@
 #include "lora/Passes/Passes.h"
 
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
 
 namespace mlir::lora {
 #define GEN_PASS_DEF_LORAUNMERGE
@@ -50,7 +51,8 @@ struct LoraUnmergePass : lora::impl::LoraUnmergeBase<LoraUnmergePass> {
 
   LogicalResult unmerge(tosa::MatMulOp matmul, IRRewriter &rewriter) {
     auto record = matmul->getAttrOfType<DictionaryAttr>(kMergedAttrName);
-    auto module = record ? record.getAs<StringAttr>("module") : StringAttr();
+    auto moduleName =
+        record ? record.getAs<StringAttr>("module") : StringAttr();
     auto rank = record ? record.getAs<IntegerAttr>("rank") : IntegerAttr();
     auto scaleAttr = record ? record.getAs<FloatAttr>("scale") : FloatAttr();
     auto recordedA =
@@ -59,13 +61,26 @@ struct LoraUnmergePass : lora::impl::LoraUnmergeBase<LoraUnmergePass> {
         record ? record.getAs<ElementsAttr>("lora_b") : ElementsAttr();
     auto paramA = record ? record.getAs<StringAttr>("param_a") : StringAttr();
     auto paramB = record ? record.getAs<StringAttr>("param_b") : StringAttr();
-    if (!module || !rank || !scaleAttr || !recordedA || !recordedB || !paramA ||
-        !paramB)
+    if (!moduleName || !rank || !scaleAttr || !recordedA || !recordedB ||
+        !paramA || !paramB)
       return matmul.emitError()
              << "malformed '" << kMergedAttrName << "' attribute: " << record;
     auto weightType = cast<RankedTensorType>(matmul.getB().getType());
     int64_t k = weightType.getDimSize(1), n = weightType.getDimSize(2);
     int64_t r = rank.getInt();
+    if (r <= 0 || recordedA.getNumElements() != k * r ||
+        recordedB.getNumElements() != r * n)
+      return matmul.emitError()
+             << "malformed '" << kMergedAttrName << "' attribute: "
+             << "lora_a must be [" << k << ", r], lora_b [r, " << n
+             << "] with r = rank > 0, got " << record;
+    auto func = matmul->getParentOfType<FunctionOpInterface>();
+    auto module = matmul->getParentOfType<ModuleOp>();
+    if (!func || !module || !SymbolTable::symbolKnownUseEmpty(func, module))
+      return matmul.emitError()
+             << "lora-unmerge adds arguments to the function of layer '"
+             << moduleName.getValue() << "', which must exist and not be "
+             << "called";
     double scale = scaleAttr.getValueAsDouble();
     FailureOr<SmallVector<double>> w = readConstantValues(matmul.getB());
     if (failed(w))
@@ -74,13 +89,13 @@ struct LoraUnmergePass : lora::impl::LoraUnmergeBase<LoraUnmergePass> {
     SmallVector<double> a, b;
     if (weights) {
       const PeftAdapterModule *found =
-          findAdapterModule(*weights, module.getValue());
+          findAdapterModule(*weights, moduleName.getValue());
       if (!found || found->rank != r || found->inFeatures != k ||
           found->outFeatures != n)
         return matmul.emitError()
                << "adapter '" << adapter << "' has no " << k << " x " << n
                << " weights of rank " << r << " for module '"
-               << module.getValue() << "'";
+               << moduleName.getValue() << "'";
       std::vector<float> fa = found->onnxA(), fb = found->onnxB();
       a.assign(fa.begin(), fa.end());
       b.assign(fb.begin(), fb.end());
@@ -95,14 +110,13 @@ struct LoraUnmergePass : lora::impl::LoraUnmergeBase<LoraUnmergePass> {
     }
     addLowRankProduct(*w, a, b, k, r, n, -scale);
 
-    auto func = matmul->getParentOfType<FunctionOpInterface>();
     Type element = weightType.getElementType();
     auto aType = RankedTensorType::get({k, r}, element);
     auto bType = RankedTensorType::get({r, n}, element);
     FailureOr<BlockArgument> argA =
-        addLoraParam(func, aType, paramA.getValue(), a, matmul.getLoc());
+        getOrAddParam(func, aType, paramA.getValue(), a, matmul.getLoc());
     FailureOr<BlockArgument> argB =
-        addLoraParam(func, bType, paramB.getValue(), b, matmul.getLoc());
+        getOrAddParam(func, bType, paramB.getValue(), b, matmul.getLoc());
     if (failed(argA) || failed(argB))
       return matmul.emitError("cannot add LoRA arguments");
 
@@ -111,7 +125,7 @@ struct LoraUnmergePass : lora::impl::LoraUnmergeBase<LoraUnmergePass> {
     Value weight = arith::ConstantOp::create(
         rewriter, matmul.getB().getLoc(),
         cast<TypedAttr>(makeFloatElements(
-            plainType, *w, (module.getValue() + ".weight").str())));
+            plainType, *w, (moduleName.getValue() + ".weight").str())));
     auto resultType = cast<RankedTensorType>(matmul.getType());
     Value linear = LinearOp::create(
         rewriter, matmul.getLoc(), resultType.clone(element), matmul.getA(),
@@ -124,6 +138,23 @@ struct LoraUnmergePass : lora::impl::LoraUnmergeBase<LoraUnmergePass> {
     rewriter.replaceOp(matmul, linear);
     eraseIfDead(rewriter, mergedWeight);
     return success();
+  }
+
+  /// The argument named `name` when the function still has it (merge keeps
+  /// parameters that have other uses), else a new one.
+  static FailureOr<BlockArgument>
+  getOrAddParam(FunctionOpInterface func, RankedTensorType type, StringRef name,
+                ArrayRef<double> init, Location loc) {
+    for (BlockArgument arg : func.getArguments()) {
+      auto param = func.getArgAttrOfType<StringAttr>(
+          arg.getArgNumber(), LoraDialect::getParamAttrName());
+      if (!param || param.getValue() != name)
+        continue;
+      if (arg.getType() != type)
+        return failure();
+      return arg;
+    }
+    return addLoraParam(func, type, name, init, loc);
   }
 
   std::optional<PeftAdapter> weights;

@@ -123,6 +123,8 @@ FailureOr<Value> lora::buildTosaLinear(RewriterBase &rewriter, Location loc,
       !resultType.hasStaticShape())
     return failure();
   int64_t k = w.getDimSize(0), n = w.getDimSize(1);
+  if (k == 0)
+    return failure();
   int64_t m = x.getNumElements() / k;
   Type element = x.getElementType();
   // tosa.matmul accumulates half types in f32; round once at the end.

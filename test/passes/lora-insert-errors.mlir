@@ -49,7 +49,7 @@ func.func @caller(%x: tensor<1x3x8xf32>) -> tensor<1x3x8xf32> {
 //--- rank-zero.mlir
 // RUN: lora-opt %t/rank-zero.mlir -verify-diagnostics --lora-insert="targets=fc rank=0"
 
-// expected-error @+1 {{r is 0; it must be > 0}}
+// expected-error @+1 {{rank must be > 0, got 0}}
 module {
   func.func @fc(%x: tensor<1x3x8xf32>) -> tensor<1x3x8xf32> {
     %w = "tosa.const"() <{values = dense<0.5> : tensor<1x8x8xf32>}> : () -> tensor<1x8x8xf32> loc("fc.weight")
@@ -62,7 +62,7 @@ module {
 //--- alpha-zero.mlir
 // RUN: lora-opt %t/alpha-zero.mlir -verify-diagnostics --lora-insert="targets=fc rank=2 alpha=0"
 
-// expected-error @+1 {{lora_alpha is 0.0; it must be > 0}}
+// expected-error @+1 {{alpha must be > 0, got 0.000000e+00}}
 module {
   func.func @fc(%x: tensor<1x3x8xf32>) -> tensor<1x3x8xf32> {
     %w = "tosa.const"() <{values = dense<0.5> : tensor<1x8x8xf32>}> : () -> tensor<1x8x8xf32> loc("fc.weight")
@@ -75,7 +75,7 @@ module {
 //--- alpha-negative.mlir
 // RUN: lora-opt %t/alpha-negative.mlir -verify-diagnostics --lora-insert="targets=fc rank=2 alpha=-2"
 
-// expected-error @+1 {{lora_alpha is -2.0; it must be > 0}}
+// expected-error @+1 {{alpha must be > 0, got -2.000000e+00}}
 module {
   func.func @fc(%x: tensor<1x3x8xf32>) -> tensor<1x3x8xf32> {
     %w = "tosa.const"() <{values = dense<0.5> : tensor<1x8x8xf32>}> : () -> tensor<1x8x8xf32> loc("fc.weight")
@@ -140,7 +140,7 @@ module {
 //--- rank-pattern-zero.mlir
 // RUN: lora-opt %t/rank-pattern-zero.mlir -verify-diagnostics --lora-insert="targets=fc rank=2 rank-pattern=fc=0"
 
-// expected-error @+1 {{rank_pattern value for 'fc' is 0; it must be > 0}}
+// expected-error @+1 {{rank-pattern entry 'fc=0' must have a value > 0}}
 module {
   func.func @fc(%x: tensor<1x3x8xf32>) -> tensor<1x3x8xf32> {
     %w = "tosa.const"() <{values = dense<0.5> : tensor<1x8x8xf32>}> : () -> tensor<1x8x8xf32> loc("fc.weight")

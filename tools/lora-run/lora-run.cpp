@@ -18,8 +18,8 @@
 #include "lora/Target/Cpu.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
@@ -261,13 +261,16 @@ int main(int argc, char **argv) {
                   "Give it with --input");
     args.push_back(&(initialValues[spec.name] = std::move(*tensor)));
   }
-  if (inputTensors.size() != inputSpecs.size())
-    for (const auto &[name, tensor] : inputTensors)
-      if (llvm::none_of(inputSpecs, [&](const rt::TensorSpec &s) {
-            return s.name == name;
-          }))
-        return fail("--input names '" + name + "', which is not an input");
+  for (const auto &[name, tensor] : inputTensors)
+    if (llvm::none_of(inputSpecs,
+                      [&](const rt::TensorSpec &s) { return s.name == name; }))
+      return fail("--input names '" + name + "', which is not an input");
 
+  // The LoRA argument attributes have served; LLVM would warn about them.
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
+    func.removeArgAttr(i, lora::LoraDialect::getParamAttrName());
+    func.removeArgAttr(i, lora::LoraDialect::getInitAttrName());
+  }
   PassManager pm(&context);
   lora::buildCpuLoweringPipeline(pm);
   if (failed(pm.run(*module)))
