@@ -287,14 +287,24 @@ void lora::addLowRankProduct(MutableArrayRef<double> w, ArrayRef<double> a,
     }
 }
 
+bool lora::isModuleSuffix(StringRef module, StringRef name) {
+  return module == name || (module.ends_with(name) &&
+                            module[module.size() - name.size() - 1] == '.');
+}
+
+FailureOr<PeftAdapter> lora::loadAdapter(ModuleOp module, StringRef dir) {
+  llvm::Expected<PeftAdapter> adapter = loadPeftAdapter(dir);
+  if (!adapter)
+    return module.emitError()
+           << "cannot load adapter: " << llvm::toString(adapter.takeError());
+  return std::move(*adapter);
+}
+
 const PeftAdapterModule *lora::findAdapterModule(const PeftAdapter &adapter,
                                                  StringRef module) {
-  for (const PeftAdapterModule &candidate : adapter.modules) {
-    StringRef name = candidate.name;
-    if (module == name || (module.ends_with(name) &&
-                           module[module.size() - name.size() - 1] == '.'))
+  for (const PeftAdapterModule &candidate : adapter.modules)
+    if (isModuleSuffix(module, candidate.name))
       return &candidate;
-  }
   return nullptr;
 }
 

@@ -102,6 +102,13 @@ void addLowRankProduct(MutableArrayRef<double> w, ArrayRef<double> a,
                        ArrayRef<double> b, int64_t k, int64_t r, int64_t n,
                        double factor);
 
+/// True when `module` is `name` or ends with "." + `name`: how an adapter's
+/// module names match ours (the ONNX export may have wrapped the model).
+bool isModuleSuffix(StringRef module, StringRef name);
+
+/// Loads the PEFT adapter in `dir`, reporting a failure on `module`.
+FailureOr<PeftAdapter> loadAdapter(ModuleOp module, StringRef dir);
+
 /// The module of `adapter` whose name is `module` or a '.'-suffix of it (the
 /// adapter may come from a model the ONNX export wrapped), or null.
 const PeftAdapterModule *findAdapterModule(const PeftAdapter &adapter,

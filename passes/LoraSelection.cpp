@@ -39,12 +39,6 @@ static std::string join(ArrayRef<std::string> names) {
   return "[" + llvm::join(names, ", ") + "]";
 }
 
-/// True when `module` is `name` or ends with "." + `name`.
-static bool isSuffixModule(StringRef module, StringRef name) {
-  return module == name || (module.ends_with(name) &&
-                            module[module.size() - name.size() - 1] == '.');
-}
-
 /// The three module names closest to `query`, compared on as many trailing
 /// '.'-segments as `query` has (targets match suffixes).
 static std::vector<std::string> closestModules(StringRef query,
@@ -77,7 +71,7 @@ static LogicalResult chooseFromAdapter(ModuleOp module, Selection &selection) {
   for (const PeftAdapterModule &weights : adapter.modules) {
     SmallVector<size_t> matches;
     for (auto [i, layer] : llvm::enumerate(selection.layers))
-      if (isSuffixModule(layer.module, weights.name))
+      if (isModuleSuffix(layer.module, weights.name))
         matches.push_back(i);
     std::string shape = std::to_string(weights.inFeatures) + "x" +
                         std::to_string(weights.outFeatures);
@@ -216,10 +210,9 @@ FailureOr<Selection> lora::selectLayers(ModuleOp module,
              << "adapter gives the targets, ranks and alphas itself; do not "
                 "combine it with targets, exclude, all-linear, patterns or "
                 "rslora";
-    llvm::Expected<PeftAdapter> adapter = loadPeftAdapter(options.adapter);
-    if (!adapter)
-      return module.emitError()
-             << "cannot load adapter: " << llvm::toString(adapter.takeError());
+    FailureOr<PeftAdapter> adapter = loadAdapter(module, options.adapter);
+    if (failed(adapter))
+      return failure();
     selection.adapter = std::move(*adapter);
     selection.description = "adapter '" + options.adapter + "'";
     if (failed(chooseFromAdapter(module, selection)))

@@ -30,12 +30,9 @@ struct LoraMergePass : lora::impl::LoraMergeBase<LoraMergePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (!adapter.empty()) {
-      llvm::Expected<PeftAdapter> loaded = loadPeftAdapter(adapter);
-      if (!loaded) {
-        module.emitError() << "cannot load adapter: "
-                           << llvm::toString(loaded.takeError());
+      FailureOr<PeftAdapter> loaded = loadAdapter(module, adapter);
+      if (failed(loaded))
         return signalPassFailure();
-      }
       weights = std::move(*loaded);
     }
     SmallVector<LinearOp> ops;

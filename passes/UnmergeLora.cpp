@@ -30,12 +30,9 @@ struct LoraUnmergePass : lora::impl::LoraUnmergeBase<LoraUnmergePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (!adapter.empty()) {
-      llvm::Expected<PeftAdapter> loaded = loadPeftAdapter(adapter);
-      if (!loaded) {
-        module.emitError() << "cannot load adapter: "
-                           << llvm::toString(loaded.takeError());
+      FailureOr<PeftAdapter> loaded = loadAdapter(module, adapter);
+      if (failed(loaded))
         return signalPassFailure();
-      }
       weights = std::move(*loaded);
     }
     SmallVector<tosa::MatMulOp> merged;
