@@ -4,6 +4,9 @@
 // taking one memref descriptor pointer per argument. The runtime cannot call a
 // C function of arbitrary arity, so this adds
 //   void lora_entry_<name>(void **args) { _mlir_ciface_<name>(args[0], ...); }
+// and, for functions that lora-mark-entry-points gave a signature,
+//   const char lora_signature_<name>[] = "i64[2x16],f32[64x8]->f32[2x16x8]";
+// which the runtime compares with the artifact's manifest before calling.
 //
 //===----------------------------------------------------------------------===//
 
@@ -11,6 +14,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 namespace mlir::lora {
 #define GEN_PASS_DEF_LORAMARKENTRYPOINTS
@@ -21,13 +25,63 @@ namespace mlir::lora {
 using namespace mlir;
 
 namespace {
+constexpr StringLiteral kSignatureAttrName = "lora.signature";
+
+/// The runtime's name of an element type ("" for types it cannot pass).
+StringRef getDTypeName(Type type) {
+  if (type.isF32())
+    return "f32";
+  if (type.isF64())
+    return "f64";
+  if (type.isF16())
+    return "f16";
+  if (type.isBF16())
+    return "bf16";
+  if (type.isInteger(1))
+    return "bool";
+  if (type.isUnsignedInteger(8))
+    return "u8";
+  for (unsigned width : {8, 16, 32, 64})
+    if (type.isSignlessInteger(width) || type.isSignedInteger(width))
+      return width == 8    ? "i8"
+             : width == 16 ? "i16"
+             : width == 32 ? "i32"
+                           : "i64";
+  return "";
+}
+
+/// `dtype[d0xd1...]` for each type, joined by ','; fails for dynamic shapes
+/// and unsupported element types.
+FailureOr<std::string> getSignature(TypeRange types) {
+  std::string result;
+  llvm::raw_string_ostream os(result);
+  for (auto [i, type] : llvm::enumerate(types)) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape())
+      return failure();
+    StringRef dtype = getDTypeName(tensor.getElementType());
+    if (dtype.empty())
+      return failure();
+    os << (i ? "," : "") << dtype << "[";
+    llvm::interleave(tensor.getShape(), os, "x");
+    os << "]";
+  }
+  return result;
+}
+
 struct LoraMarkEntryPointsPass
     : lora::impl::LoraMarkEntryPointsBase<LoraMarkEntryPointsPass> {
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    if (func.isPublic() && !func.isExternal())
-      func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
-                    UnitAttr::get(&getContext()));
+    if (!func.isPublic() || func.isExternal())
+      return;
+    func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                  UnitAttr::get(&getContext()));
+    FailureOr<std::string> inputs = getSignature(func.getArgumentTypes());
+    FailureOr<std::string> outputs = getSignature(func.getResultTypes());
+    if (succeeded(inputs) && succeeded(outputs))
+      func->setAttr(kSignatureAttrName,
+                    StringAttr::get(&getContext(), *inputs + "->" + *outputs));
   }
 };
 
@@ -35,6 +89,21 @@ struct LoraEmitEntryPointPass
     : lora::impl::LoraEmitEntryPointBase<LoraEmitEntryPointPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    // Argument and result attributes of other dialects (onnx.name, lora.*)
+    // have served; LLVM IR translation would warn about each.
+    for (FunctionOpInterface func : module.getOps<LLVM::LLVMFuncOp>()) {
+      auto isForeign = [](NamedAttribute attr) {
+        return !attr.getName().getValue().starts_with("llvm.");
+      };
+      for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+        for (NamedAttribute attr : llvm::to_vector(func.getArgAttrs(i)))
+          if (isForeign(attr))
+            func.removeArgAttr(i, attr.getName());
+      for (unsigned i = 0, e = func.getNumResults(); i < e; ++i)
+        for (NamedAttribute attr : llvm::to_vector(func.getResultAttrs(i)))
+          if (isForeign(attr))
+            func.removeResultAttr(i, attr.getName());
+    }
     constexpr StringLiteral prefix = "_mlir_ciface_";
     SmallVector<LLVM::LLVMFuncOp> interfaces;
     for (auto func : module.getOps<LLVM::LLVMFuncOp>())
@@ -72,6 +141,23 @@ struct LoraEmitEntryPointPass
       }
       LLVM::CallOp::create(b, loc, callee, args);
       LLVM::ReturnOp::create(b, loc, ValueRange());
+
+      // convert-func-to-llvm keeps the function's discardable attributes.
+      StringRef original = callee.getName().drop_front(prefix.size());
+      auto function = module.lookupSymbol<LLVM::LLVMFuncOp>(original);
+      auto signature =
+          function ? function->getAttrOfType<StringAttr>(kSignatureAttrName)
+                   : StringAttr();
+      if (!signature)
+        continue;
+      std::string value = signature.getValue().str();
+      value.push_back('\0');
+      auto arrayType = LLVM::LLVMArrayType::get(
+          IntegerType::get(&getContext(), 8), value.size());
+      OpBuilder atEnd = OpBuilder::atBlockEnd(module.getBody());
+      LLVM::GlobalOp::create(
+          atEnd, loc, arrayType, /*isConstant=*/true, LLVM::Linkage::External,
+          "lora_signature_" + original.str(), b.getStringAttr(value));
     }
   }
 };

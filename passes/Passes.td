@@ -223,4 +223,27 @@ def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def LoraOutlineWeights : Pass<"lora-outline-weights", "ModuleOp"> {
+  let summary = "Turn frozen weights into named function arguments";
+  let description = [{
+    Compiled artifacts load their weights at run time from `weights.bin`
+    instead of embedding them in `model.so`. This pass makes that possible:
+    every constant (`arith.constant`, `tosa.const`) of a public function
+    that is not a splat, has a numeric element type other than i1, and
+    holds at least `min-bytes` bytes becomes a new trailing argument of the
+    function with
+      - `lora.weight`: its name: `<module>.weight` for the weight of a
+        linear layer or `lora.linear` (the PyTorch parameter name), else
+        the ONNX initializer name from the location, else `weight_<n>`;
+        names are made unique with a `_<n>` suffix;
+      - `lora.init`: its value (the same attribute, so no bytes are copied).
+    Functions that something calls keep their signatures.
+  }];
+  let options = [
+    Option<"minBytes", "min-bytes", "int64_t", /*default=*/"256",
+           "Constants smaller than this stay in the code">,
+  ];
+  let dependentDialects = ["::mlir::lora::LoraDialect"];
+}
+
 #endif // LORA_PASSES_PASSES_TD

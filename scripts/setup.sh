@@ -68,6 +68,14 @@ build() {
   ninja -C "$BUILD_DIR" -j2
 }
 
+# The lora_opt Python package over the C API libraries just built.
+install_python_package() {
+  log "python package: lora_opt (python_bindings/) into $VENV"
+  LORA_BUILD_DIR="$BUILD_DIR" "$VENV/bin/pip" install -q --no-build-isolation \
+    --no-deps "$ROOT/python_bindings"
+}
+
 install_apt_packages
 install_venv
 build
+install_python_package

@@ -34,11 +34,13 @@ LogicalResult LoraDialect::verifyRegionArgAttribute(Operation *op,
       return {};
     return region.getArgument(argIndex).getType();
   };
-  if (attr.getName() == getParamAttrName()) {
+  if (attr.getName() == getParamAttrName() ||
+      attr.getName() == getWeightAttrName()) {
     auto name = dyn_cast<StringAttr>(attr.getValue());
     if (!name || name.getValue().empty())
-      return op->emitError() << "'" << getParamAttrName() << "' of argument #"
-                             << argIndex << " must be a non-empty string";
+      return op->emitError()
+             << "'" << attr.getName().getValue() << "' of argument #"
+             << argIndex << " must be a non-empty string";
     return success();
   }
   if (attr.getName() == getInitAttrName()) {

@@ -38,6 +38,10 @@ def Lora_Dialect : Dialect {
     static ::llvm::StringRef getParamAttrName() { return "lora.param"; }
     /// The argument attribute holding a LoRA parameter's initial value.
     static ::llvm::StringRef getInitAttrName() { return "lora.init"; }
+    /// The argument attribute naming a frozen weight that
+    /// lora-outline-weights turned into an argument (a StringAttr); its
+    /// value is the argument's `lora.init`.
+    static ::llvm::StringRef getWeightAttrName() { return "lora.weight"; }
   }];
 }
 

@@ -22,12 +22,13 @@ void lora::buildOnnxToTosaPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
-/// The part after TOSA, written as a pipeline string so that it reads the
-/// same as the `lora-opt` command line that reproduces it.
-static constexpr llvm::StringLiteral kCpuLowering =
+/// The parts after TOSA, written as pipeline strings so that they read the
+/// same as the `lora-opt` command line that reproduces them.
+static constexpr llvm::StringLiteral kCpuToLinalgCleanup =
     "func.func(tosa-to-arith{include-apply-rescale}, tosa-to-tensor, "
     "canonicalize, linalg-fuse-elementwise-ops, cse, "
-    "lora-mark-entry-points), "
+    "lora-mark-entry-points)";
+static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
     "buffer-results-to-out-params{hoist-static-allocs "
@@ -42,7 +43,7 @@ static constexpr llvm::StringLiteral kCpuLowering =
     "convert-index-to-llvm, convert-cf-to-llvm, convert-func-to-llvm, "
     "reconcile-unrealized-casts, lora-emit-entry-point";
 
-void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
+void lora::buildCpuToLinalgPipeline(OpPassManager &pm) {
   // lora.linear becomes linalg on tensors first, so that the cleanups after
   // tosa-to-linalg (canonicalize, elementwise fusion, cse) see it together
   // with the rest of the graph.
@@ -53,8 +54,18 @@ void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
   tosa::addTosaToLinalgPasses(pm, TosaToLinalgOptions(),
                               TosaToLinalgNamedOptions(),
                               /*validationOptions=*/std::nullopt);
-  if (failed(parsePassPipeline(kCpuLowering, pm, llvm::errs())))
+  if (failed(parsePassPipeline(kCpuToLinalgCleanup, pm, llvm::errs())))
     llvm::report_fatal_error("invalid built-in CPU lowering pipeline");
+}
+
+void lora::buildCpuLinalgToLLVMPipeline(OpPassManager &pm) {
+  if (failed(parsePassPipeline(kCpuLinalgToLLVM, pm, llvm::errs())))
+    llvm::report_fatal_error("invalid built-in CPU lowering pipeline");
+}
+
+void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
+  buildCpuToLinalgPipeline(pm);
+  buildCpuLinalgToLLVMPipeline(pm);
 }
 
 void lora::registerLoraPipelines() {

@@ -34,6 +34,9 @@ CompiledFunction::load(const std::string &soPath, const std::string &name,
   std::unique_ptr<CompiledFunction> fn(new CompiledFunction());
   fn->handle = handle;
   fn->entry = reinterpret_cast<void (*)(void **)>(entry);
+  // The symbol is a `const char[]`: its address is the string.
+  fn->signature = static_cast<const char *>(
+      dlsym(handle, ("lora_signature_" + name).c_str()));
   fn->inputSpecs = std::move(inputs);
   fn->outputSpecs = std::move(outputs);
   return fn;
@@ -44,30 +47,74 @@ CompiledFunction::~CompiledFunction() {
     dlclose(handle);
 }
 
-static std::string shapeString(const std::vector<int64_t> &shape) {
+int64_t TensorSpec::numElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+size_t TensorSpec::numBytes() const { return numElements() * dtypeSize(dtype); }
+
+std::string lora_runtime::formatShape(const std::vector<int64_t> &shape) {
   std::string s;
   for (size_t i = 0; i < shape.size(); ++i)
     s += (i ? "x" : "") + std::to_string(shape[i]);
   return s.empty() ? "scalar" : s;
 }
 
-/// Builds the descriptor words for a dense row-major tensor.
-static std::vector<int64_t> makeDescriptor(const Tensor &tensor) {
+std::string lora_runtime::formatTensorType(DType dtype,
+                                           const std::vector<int64_t> &shape) {
+  std::string s = std::string(dtypeName(dtype)) + "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string
+lora_runtime::formatSignature(const std::vector<TensorSpec> &arguments,
+                              const std::vector<TensorSpec> &outputs) {
+  std::string s;
+  for (size_t i = 0; i < arguments.size(); ++i)
+    s += (i ? "," : "") +
+         formatTensorType(arguments[i].dtype, arguments[i].shape);
+  s += "->";
+  for (size_t i = 0; i < outputs.size(); ++i)
+    s += (i ? "," : "") + formatTensorType(outputs[i].dtype, outputs[i].shape);
+  return s;
+}
+
+/// Builds the descriptor words for a dense row-major buffer of `shape`.
+static std::vector<int64_t> makeDescriptor(const void *data,
+                                           const std::vector<int64_t> &shape) {
   std::vector<int64_t> words;
-  auto pointer = reinterpret_cast<int64_t>(tensor.data.data());
+  auto pointer = reinterpret_cast<int64_t>(data);
   words.push_back(pointer);
   words.push_back(pointer);
   words.push_back(0);
-  for (int64_t d : tensor.shape)
+  for (int64_t d : shape)
     words.push_back(d);
-  std::vector<int64_t> strides(tensor.shape.size());
+  std::vector<int64_t> strides(shape.size());
   int64_t stride = 1;
-  for (size_t i = tensor.shape.size(); i-- > 0;) {
+  for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = stride;
-    stride *= tensor.shape[i];
+    stride *= shape[i];
   }
   words.insert(words.end(), strides.begin(), strides.end());
   return words;
+}
+
+void CompiledFunction::call(const void *const *inputs, void *const *outputs) {
+  std::vector<std::vector<int64_t>> descriptors;
+  descriptors.reserve(inputSpecs.size() + outputSpecs.size());
+  for (size_t i = 0; i < inputSpecs.size(); ++i)
+    descriptors.push_back(makeDescriptor(inputs[i], inputSpecs[i].shape));
+  for (size_t i = 0; i < outputSpecs.size(); ++i)
+    descriptors.push_back(makeDescriptor(outputs[i], outputSpecs[i].shape));
+  std::vector<void *> args;
+  for (auto &d : descriptors)
+    args.push_back(d.data());
+  entry(args.data());
 }
 
 bool CompiledFunction::run(const std::vector<const Tensor *> &inputs,
@@ -81,9 +128,8 @@ bool CompiledFunction::run(const std::vector<const Tensor *> &inputs,
     const TensorSpec &spec = inputSpecs[i];
     if (inputs[i]->dtype != spec.dtype || inputs[i]->shape != spec.shape) {
       error = "input '" + spec.name + "' must be " + dtypeName(spec.dtype) +
-              " " + shapeString(spec.shape) + ", got " +
-              dtypeName(inputs[i]->dtype) + " " +
-              shapeString(inputs[i]->shape);
+              " " + formatShape(spec.shape) + ", got " +
+              dtypeName(inputs[i]->dtype) + " " + formatShape(inputs[i]->shape);
       return false;
     }
   }
@@ -91,14 +137,12 @@ bool CompiledFunction::run(const std::vector<const Tensor *> &inputs,
   for (const TensorSpec &spec : outputSpecs)
     outputs.push_back(Tensor::zeros(spec.dtype, spec.shape));
 
-  std::vector<std::vector<int64_t>> descriptors;
+  std::vector<const void *> inputData;
   for (const Tensor *input : inputs)
-    descriptors.push_back(makeDescriptor(*input));
-  for (const Tensor &output : outputs)
-    descriptors.push_back(makeDescriptor(output));
-  std::vector<void *> args;
-  for (auto &d : descriptors)
-    args.push_back(d.data());
-  entry(args.data());
+    inputData.push_back(input->data.data());
+  std::vector<void *> outputData;
+  for (Tensor &output : outputs)
+    outputData.push_back(output.data.data());
+  call(inputData.data(), outputData.data());
   return true;
 }

@@ -2,10 +2,14 @@
 //
 //   lora-run model.onnx --input-shape=input_ids:2x16 \
 //       --input input_ids=ids.npy --output-dir=out/
+//   lora-run artifact/ [--adapter=PEFT_DIR] --input input_ids=ids.npy ...
 //
-// Imports (for .onnx), converts to TOSA, lowers for the host CPU, links a
-// shared object in a temporary folder, runs it on .npy inputs and writes one
-// .npy per output. MLIR input at any stage from the onnx dialect on works.
+// For a model, imports (for .onnx), converts to TOSA, lowers for the host
+// CPU, links a shared object in a temporary folder, runs it on .npy inputs
+// and writes one .npy per output. MLIR input at any stage from the onnx
+// dialect on works. For a folder written by lora-compile, loads it with the
+// runtime (lora/Runtime/Model.h), optionally swaps in a PEFT adapter, and
+// runs it the same way.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +18,7 @@
 #include "lora/Import/OnnxImporter.h"
 #include "lora/Passes/Passes.h"
 #include "lora/Pipelines/Pipelines.h"
+#include "lora/Runtime/Model.h"
 #include "lora/Runtime/Runtime.h"
 #include "lora/Target/Cpu.h"
 
@@ -63,6 +68,11 @@ static llvm::cl::opt<unsigned> optLevel(
     "opt-level",
     llvm::cl::desc("LLVM optimization level for the compiled code (0-3)"),
     llvm::cl::init(3));
+static llvm::cl::opt<std::string>
+    adapter("adapter",
+            llvm::cl::desc("For an artifact folder: load this PEFT adapter "
+                           "instead of the initial one"),
+            llvm::cl::init(""));
 static llvm::cl::opt<bool> quiet("quiet",
                                  llvm::cl::desc("Print nothing on success"),
                                  llvm::cl::init(false));
@@ -153,6 +163,118 @@ static void printSummary(const rt::TensorSpec &spec, const rt::Tensor &t) {
   llvm::outs() << "\n";
 }
 
+/// Reads every --input into `tensors`, keyed by name.
+static bool readInputs(std::map<std::string, rt::Tensor> &tensors) {
+  for (const std::string &entry : inputs) {
+    auto [name, path] = StringRef(entry).split('=');
+    if (path.empty()) {
+      fail("--input '" + entry + "' is not NAME=FILE.npy");
+      return false;
+    }
+    rt::Tensor tensor;
+    std::string error;
+    if (!rt::readNpy(path.str(), tensor, error)) {
+      fail(error);
+      return false;
+    }
+    tensors[name.str()] = std::move(tensor);
+  }
+  return true;
+}
+
+/// Writes one .npy per output into --output-dir.
+static bool writeOutputs(const std::vector<rt::TensorSpec> &specs,
+                         const std::vector<rt::Tensor> &results) {
+  if (outputDir.empty())
+    return true;
+  if (std::error_code ec = llvm::sys::fs::create_directories(outputDir)) {
+    fail("cannot create '" + outputDir + "': " + ec.message());
+    return false;
+  }
+  for (auto [spec, tensor] : llvm::zip_equal(specs, results)) {
+    SmallString<256> path(outputDir);
+    llvm::sys::path::append(path, fileNameFor(spec.name) + ".npy");
+    std::string error;
+    if (!rt::writeNpy(path.str().str(), tensor, error)) {
+      fail(error);
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Runs `compute` --repeat times; returns the sorted run times in seconds,
+/// or nothing when a run failed.
+static std::optional<std::vector<double>>
+repeatRuns(llvm::function_ref<bool()> compute) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<double> times;
+  for (unsigned r = 0; r < std::max(1u, unsigned(repeat)); ++r) {
+    auto start = Clock::now();
+    if (!compute())
+      return std::nullopt;
+    times.push_back(
+        std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  llvm::sort(times);
+  return times;
+}
+
+/// lora-run on a folder written by lora-compile.
+static int runArtifact() {
+  if (!inputShape.empty())
+    return fail("--input-shape applies to .onnx input only; an artifact's "
+                "shapes were fixed when it was compiled");
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now();
+  std::string error;
+  std::unique_ptr<rt::Model> model = rt::Model::load(inputFile, error);
+  if (!model)
+    return fail(error);
+  if (!adapter.empty() && !model->setAdapter(adapter, error))
+    return fail(error);
+  double loadSeconds =
+      std::chrono::duration<double>(Clock::now() - start).count();
+
+  std::map<std::string, rt::Tensor> tensors;
+  if (!readInputs(tensors))
+    return 1;
+  std::vector<const rt::Tensor *> args;
+  for (const rt::TensorSpec &spec : model->inputs()) {
+    auto it = tensors.find(spec.name);
+    if (it == tensors.end())
+      return fail("no --input for '" + spec.name + "'");
+    args.push_back(&it->second);
+  }
+  for (const auto &[name, tensor] : tensors) {
+    if (llvm::any_of(model->inputs(),
+                     [&, &name = name](const rt::TensorSpec &s) {
+                       return s.name == name;
+                     }))
+      continue;
+    // Not a graph input: a LoRA parameter, or a mistake.
+    if (!model->setParameter(name, tensor, error))
+      return fail("--input names '" + name + "': " + error);
+  }
+
+  std::vector<rt::Tensor> results;
+  auto times = repeatRuns([&] { return model->run(args, results, error); });
+  if (!times)
+    return fail(error);
+  if (!writeOutputs(model->outputs(), results))
+    return 1;
+  if (!quiet) {
+    llvm::outs() << "lora-run: loaded '" << inputFile << "' in "
+                 << llvm::format("%.3f", loadSeconds) << " s; ran "
+                 << times->size() << "x, median "
+                 << llvm::format("%.3f", (*times)[times->size() / 2] * 1e3)
+                 << " ms\n";
+    for (auto [spec, tensor] : llvm::zip_equal(model->outputs(), results))
+      printSummary(spec, tensor);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerAllPasses();
@@ -160,6 +282,11 @@ int main(int argc, char **argv) {
   lora::registerLoraPipelines();
   llvm::cl::ParseCommandLineOptions(
       argc, argv, "lora-run: compile a model for the host CPU and run it\n");
+
+  if (llvm::sys::fs::is_directory(inputFile))
+    return runArtifact();
+  if (!adapter.empty())
+    return fail("--adapter applies to a folder written by lora-compile");
 
   DialectRegistry registry;
   lora::registerLoraDialects(registry);
@@ -234,16 +361,8 @@ int main(int argc, char **argv) {
 
   // Read the inputs before compiling, so that a bad input fails fast.
   std::map<std::string, rt::Tensor> inputTensors;
-  for (const std::string &entry : inputs) {
-    auto [name, path] = StringRef(entry).split('=');
-    if (path.empty())
-      return fail("--input '" + entry + "' is not NAME=FILE.npy");
-    rt::Tensor tensor;
-    std::string error;
-    if (!rt::readNpy(path.str(), tensor, error))
-      return fail(error);
-    inputTensors[name.str()] = std::move(tensor);
-  }
+  if (!readInputs(inputTensors))
+    return 1;
   std::vector<const rt::Tensor *> args;
   std::map<std::string, rt::Tensor> initialValues;
   for (const rt::TensorSpec &spec : inputSpecs) {
@@ -300,27 +419,14 @@ int main(int argc, char **argv) {
   if (!compiled)
     return fail(error);
   std::vector<rt::Tensor> results;
-  std::vector<double> times;
-  for (unsigned r = 0; r < std::max(1u, unsigned(repeat)); ++r) {
-    auto runStart = Clock::now();
-    if (!compiled->run(args, results, error))
-      return fail(error);
-    times.push_back(
-        std::chrono::duration<double>(Clock::now() - runStart).count());
-  }
-
-  if (!outputDir.empty()) {
-    if (std::error_code ec = llvm::sys::fs::create_directories(outputDir))
-      return fail("cannot create '" + outputDir + "': " + ec.message());
-    for (auto [spec, tensor] : llvm::zip_equal(outputSpecs, results)) {
-      SmallString<256> path(outputDir);
-      llvm::sys::path::append(path, fileNameFor(spec.name) + ".npy");
-      if (!rt::writeNpy(path.str().str(), tensor, error))
-        return fail(error);
-    }
-  }
+  auto sortedTimes =
+      repeatRuns([&] { return compiled->run(args, results, error); });
+  if (!sortedTimes)
+    return fail(error);
+  std::vector<double> &times = *sortedTimes;
+  if (!writeOutputs(outputSpecs, results))
+    return 1;
   if (!quiet) {
-    llvm::sort(times);
     llvm::outs() << "lora-run: compiled '" << inputFile << "' for the CPU in "
                  << llvm::format("%.2f", compileSeconds) << " s; ran '"
                  << funcName << "' " << times.size() << "x, median "

@@ -15,6 +15,12 @@ void buildOnnxToTosaPipeline(OpPassManager &pm);
 /// (`lora-cpu-pipeline`).
 void buildCpuLoweringPipeline(OpPassManager &pm);
 
+/// The two halves of buildCpuLoweringPipeline: TOSA and lora.linear to linalg
+/// on tensors (elementwise ops fused, entry points marked), then linalg on
+/// tensors to the LLVM dialect. `lora-compile --emit=linalg` stops between.
+void buildCpuToLinalgPipeline(OpPassManager &pm);
+void buildCpuLinalgToLLVMPipeline(OpPassManager &pm);
+
 /// Registers the pipelines above with the pass registry.
 void registerLoraPipelines();
 

@@ -1,0 +1,88 @@
+/*===- lora-c/Runtime.h - C API of the lora-opt runtime -----------*- C -*-===*\
+|*                                                                            *|
+|* Loads a directory written by `lora-compile` (model.so, manifest.json,      *|
+|* weights.bin, adapter/), swaps PEFT adapters while the model stays loaded,  *|
+|* and runs it. The library behind this header (liblora_runtime.so) links no  *|
+|* MLIR or LLVM library: a deployment needs only it and the artifact folder.  *|
+|*                                                                            *|
+|* Every function that can fail returns 0 on success and non-zero on failure  *|
+|* (or NULL for a pointer result); loraGetLastError() then describes the      *|
+|* failure. The error is per thread. A LoraModel may be used from one thread  *|
+|* at a time.                                                                 *|
+|*                                                                            *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef LORA_C_RUNTIME_H
+#define LORA_C_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Element types, with the same names as in manifest.json.
+typedef enum LoraDType {
+  LORA_DTYPE_F32 = 0,
+  LORA_DTYPE_F64 = 1,
+  LORA_DTYPE_F16 = 2,
+  LORA_DTYPE_BF16 = 3,
+  LORA_DTYPE_I64 = 4,
+  LORA_DTYPE_I32 = 5,
+  LORA_DTYPE_I16 = 6,
+  LORA_DTYPE_I8 = 7,
+  LORA_DTYPE_U8 = 8,
+  LORA_DTYPE_BOOL = 9,
+} LoraDType;
+
+/// A loaded artifact.
+typedef struct LoraModel LoraModel;
+
+/// The message of the last failure on this thread ("" if none).
+const char *loraGetLastError(void);
+
+/// Loads `dir`: reads and checks manifest.json, opens model.so and checks its
+/// signature against the manifest, maps weights.bin, and loads the initial
+/// adapter from `dir`/adapter when the model has LoRA parameters.
+LoraModel *loraModelLoad(const char *dir);
+void loraModelDestroy(LoraModel *model);
+
+/// Graph inputs (the arguments the caller gives to loraModelRun, in manifest
+/// order; frozen weights and LoRA parameters are not among them) and outputs.
+size_t loraModelGetNumInputs(const LoraModel *model);
+size_t loraModelGetNumOutputs(const LoraModel *model);
+const char *loraModelGetInputName(const LoraModel *model, size_t i);
+LoraDType loraModelGetInputDType(const LoraModel *model, size_t i);
+size_t loraModelGetInputRank(const LoraModel *model, size_t i);
+const int64_t *loraModelGetInputShape(const LoraModel *model, size_t i);
+const char *loraModelGetOutputName(const LoraModel *model, size_t i);
+LoraDType loraModelGetOutputDType(const LoraModel *model, size_t i);
+size_t loraModelGetOutputRank(const LoraModel *model, size_t i);
+const int64_t *loraModelGetOutputShape(const LoraModel *model, size_t i);
+
+/// Loads the PEFT adapter in `dir` (adapter_config.json and
+/// adapter_model.safetensors) into the LoRA parameters, without recompiling.
+/// Its modules must be a subset of the compiled ones, with the compiled rank
+/// and K x N; compiled modules it does not name get a zero update. A scale
+/// (alpha / r) other than the compiled one is folded into B. On failure the
+/// previous adapter stays in place.
+int loraModelSetAdapter(LoraModel *model, const char *dir);
+
+/// Replaces one LoRA parameter (by its name in manifest.json, e.g.
+/// "base_model.model.<module>.lora_A.weight", ONNX orientation [K,r] / [r,N])
+/// with `data`, which must hold the parameter's dtype and element count.
+int loraModelSetParameter(LoraModel *model, const char *name,
+                          const void *data, size_t numBytes);
+
+/// Runs the model. `inputs[i]` points to the dense row-major data of input i
+/// (dtype and shape as above); `outputs[i]` to caller-allocated storage for
+/// output i.
+int loraModelRun(LoraModel *model, const void *const *inputs,
+                 void *const *outputs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LORA_C_RUNTIME_H */

@@ -1,0 +1,110 @@
+//===- Model.h - a loaded lora-compile artifact -----------------*- C++ -*-===//
+//
+// Loads the folder `lora-compile` writes (model.so, manifest.json,
+// weights.bin, adapter/), swaps PEFT adapters while the model stays loaded,
+// and runs it:
+//
+//   std::string error;
+//   auto model = lora_runtime::Model::load("out", error);
+//   model->setAdapter("other-adapter", error);
+//   model->run({&inputIds}, outputs, error);
+//
+// Frozen weights are used in place in a private mapping of weights.bin; the
+// LoRA parameters live in buffers the model owns, in the dtype and ONNX
+// orientation (A: [K, r], B: [r, N]) the code was compiled for.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LORA_RUNTIME_MODEL_H
+#define LORA_RUNTIME_MODEL_H
+
+#include "lora/Runtime/Manifest.h"
+#include "lora/Runtime/MappedFile.h"
+#include "lora/Runtime/Runtime.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace lora_runtime {
+
+/// A compiled model with its weights and current LoRA parameters. Use it
+/// from one thread at a time.
+class Model {
+public:
+  /// Loads the artifact folder `dir`: reads and checks manifest.json, opens
+  /// the library and checks its `lora_signature_<function>` against the
+  /// manifest, maps the weights file, and, when the model has unmerged LoRA
+  /// parameters, loads the initial adapter from `dir`/<lora.adapter>. Errors
+  /// name the file at fault.
+  static std::unique_ptr<Model> load(const std::string &dir,
+                                     std::string &error);
+  ~Model();
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+
+  /// Everything manifest.json says.
+  const Manifest &manifest() const { return info; }
+  /// The graph inputs the caller gives to run(), in manifest order.
+  const std::vector<TensorSpec> &inputs() const { return inputSpecs; }
+  const std::vector<TensorSpec> &outputs() const { return info.outputs; }
+  /// The model was compiled with LoRA ("lora" is not null in the manifest).
+  bool hasLora() const { return info.hasLora; }
+  /// The adapter was merged into the weights at compile time: setAdapter()
+  /// always fails.
+  bool isMerged() const { return info.merged; }
+  /// The LoRA modules the model was compiled with.
+  const std::vector<LoraModuleSpec> &loraModules() const {
+    return info.loraModules;
+  }
+
+  /// Loads the PEFT adapter in `dir` (adapter_config.json and
+  /// adapter_model.safetensors) into the LoRA parameters. Every module of the
+  /// adapter must be a compiled module, with the compiled rank, K and N;
+  /// compiled modules the adapter lacks get A = 0 and B = 0. When the
+  /// adapter's scale (alpha / r, or alpha / sqrt(r) with use_rslora, after
+  /// rank_pattern and alpha_pattern) differs from the compiled one, B is
+  /// multiplied by their ratio. Everything is checked before a parameter is
+  /// replaced: on failure the previous adapter stays in place.
+  bool setAdapter(const std::string &dir, std::string &error);
+
+  /// Replaces the LoRA parameter called `name` (its manifest name) with
+  /// `value`, which must have its dtype and shape (ONNX orientation).
+  bool setParameter(const std::string &name, const Tensor &value,
+                    std::string &error);
+  /// Like setParameter() with raw bytes: `numBytes` must be the parameter's
+  /// size.
+  bool setParameter(const std::string &name, const void *data, size_t numBytes,
+                    std::string &error);
+
+  /// Runs the model on `inputs` (one per graph input, in order, with its
+  /// dtype and shape) and allocates `outputs`.
+  bool run(const std::vector<const Tensor *> &inputs,
+           std::vector<Tensor> &outputs, std::string &error);
+  /// Runs the model on raw dense row-major buffers: `inputs[i]` holds graph
+  /// input i and `outputs[i]` receives output i, in the dtypes and shapes of
+  /// inputs() and outputs(). Only null pointers can be detected.
+  bool run(const void *const *inputs, void *const *outputs, std::string &error);
+
+private:
+  Model() = default;
+  /// The index of the argument called `name`, or -1.
+  int64_t findArgument(const std::string &name) const;
+  /// Checks that argument `index` is a LoRA parameter of `numBytes` bytes.
+  bool checkParameter(const std::string &name, int64_t index, size_t numBytes,
+                      std::string &error) const;
+
+  std::string directory;
+  Manifest info;
+  std::vector<TensorSpec> inputSpecs;
+  std::unique_ptr<CompiledFunction> function;
+  MappedFile weights;
+  /// The storage of each LoRA parameter, indexed like the arguments (empty
+  /// for the other arguments).
+  std::vector<std::vector<uint8_t>> parameters;
+};
+
+} // namespace lora_runtime
+
+#endif // LORA_RUNTIME_MODEL_H

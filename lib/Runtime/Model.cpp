@@ -1,0 +1,578 @@
+//===- Model.cpp - a loaded lora-compile artifact -------------------------===//
+
+#include "lora/Runtime/Model.h"
+
+#include "lora/Runtime/Json.h"
+#include "lora/Runtime/Safetensors.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <regex>
+#include <sys/stat.h>
+
+using namespace lora_runtime;
+
+namespace {
+
+std::string joinPath(const std::string &dir, const std::string &file) {
+  if (dir.empty() || dir.back() == '/')
+    return dir + file;
+  return dir + "/" + file;
+}
+
+bool isRegularFile(const std::string &path) {
+  struct stat status;
+  return stat(path.c_str(), &status) == 0 && S_ISREG(status.st_mode);
+}
+
+//===----------------------------------------------------------------------===//
+// adapter_config.json
+//===----------------------------------------------------------------------===//
+
+/// The fields of PEFT's LoraConfig that decide each module's rank and scale,
+/// with PEFT's defaults.
+class AdapterConfig {
+public:
+  /// Reads `path`; pattern keys are compiled as regexes here.
+  bool read(const std::string &path, std::string &error) {
+    json::Value root;
+    if (!json::parseFile(path, root, error))
+      return false;
+    json::Checker check(path, error);
+    std::string peftType = "LORA";
+    bool useDora = false;
+    if (!check.expectKind(root, "", json::Value::Kind::Object) ||
+        !check.getString(root, "", "peft_type", peftType, false) ||
+        !check.getInteger(root, "", "r", rank, 1, false) ||
+        !check.getNumber(root, "", "lora_alpha", alpha, true, false) ||
+        !check.getBool(root, "", "use_rslora", useRslora, false) ||
+        !check.getBool(root, "", "use_dora", useDora, false))
+      return false;
+    if (peftType != "LORA")
+      return check.fail(*root.get("peft_type"), "peft_type",
+                        "expected \"LORA\", got \"" + peftType + "\"");
+    if (useDora)
+      return check.fail(*root.get("use_dora"), "use_dora",
+                        "DoRA adapters are not supported");
+    return readPatterns(root, "rank_pattern", check, rankPattern) &&
+           readPatterns(root, "alpha_pattern", check, alphaPattern);
+  }
+
+  /// The rank and the scale PEFT gives `module`.
+  int64_t rankOf(const std::string &module) const {
+    return static_cast<int64_t>(
+        lookup(rankPattern, module, static_cast<double>(rank)));
+  }
+  double scaleOf(const std::string &module) const {
+    double r = static_cast<double>(rankOf(module));
+    return lookup(alphaPattern, module, alpha) / (useRslora ? std::sqrt(r) : r);
+  }
+
+private:
+  struct Pattern {
+    std::regex regex;
+    double value;
+  };
+
+  /// Reads a {regex: value} object in file order. Ranks must be integers
+  /// >= 1, alphas numbers > 0.
+  bool readPatterns(const json::Value &root, const char *key,
+                    json::Checker &check, std::vector<Pattern> &patterns) {
+    const json::Value *object;
+    if (!check.find(root, "", key, false, object))
+      return false;
+    if (!object)
+      return true;
+    if (!check.expectKind(*object, key, json::Value::Kind::Object))
+      return false;
+    bool isRank = std::strcmp(key, "rank_pattern") == 0;
+    for (size_t i = 0; i < object->getNumMembers(); ++i) {
+      const std::string &pattern = object->getKey(i);
+      const json::Value &value = object->getMember(i);
+      std::string path = json::Checker::keyPath(key, pattern);
+      Pattern entry;
+      int64_t integer;
+      if (isRank ? !check.expectInteger(value, path, integer, 1)
+                 : !check.expectNumber(value, path, entry.value, true))
+        return false;
+      if (isRank)
+        entry.value = static_cast<double>(integer);
+      // PEFT's get_pattern_key: the key matches a "."-separated suffix of
+      // the module name.
+      try {
+        entry.regex = std::regex("(.*\\.)?(" + pattern + ")");
+      } catch (const std::regex_error &regexError) {
+        return check.fail(value, path,
+                          "the key is not a valid regular expression: " +
+                              std::string(regexError.what()));
+      }
+      patterns.push_back(std::move(entry));
+    }
+    return true;
+  }
+
+  /// The value of the first pattern matching `module`, else `fallback`.
+  static double lookup(const std::vector<Pattern> &patterns,
+                       const std::string &module, double fallback) {
+    for (const Pattern &pattern : patterns)
+      if (std::regex_match(module, pattern.regex))
+        return pattern.value;
+    return fallback;
+  }
+
+  int64_t rank = 8;
+  double alpha = 8;
+  bool useRslora = false;
+  std::vector<Pattern> rankPattern, alphaPattern;
+};
+
+//===----------------------------------------------------------------------===//
+// adapter_model.safetensors
+//===----------------------------------------------------------------------===//
+
+/// A tensor key split into its parts:
+/// base_model.model.<module>.lora_{A,B}[.<adapter name>].weight.
+struct LoraKey {
+  std::string module;
+  bool isA = true;
+  std::string adapterName; // Empty when the key has none.
+};
+
+bool parseLoraKey(const std::string &key, LoraKey &result) {
+  const std::string prefix = "base_model.model.";
+  if (key.compare(0, prefix.size(), prefix) != 0)
+    return false;
+  std::string rest = key.substr(prefix.size());
+  for (bool isA : {true, false}) {
+    std::string marker = isA ? ".lora_A." : ".lora_B.";
+    size_t pos = rest.rfind(marker);
+    if (pos == std::string::npos || pos == 0)
+      continue;
+    std::string tail = rest.substr(pos + marker.size());
+    if (tail == "weight") {
+      result.adapterName.clear();
+    } else {
+      size_t dot = tail.find('.');
+      if (dot == 0 || dot == std::string::npos || tail.substr(dot) != ".weight")
+        return false;
+      result.adapterName = tail.substr(0, dot);
+    }
+    result.module = rest.substr(0, pos);
+    result.isA = isA;
+    return true;
+  }
+  return false;
+}
+
+std::string joinNames(const std::vector<std::string> &names) {
+  std::string text;
+  for (size_t i = 0; i < names.size(); ++i)
+    text += (i ? ", " : "") + names[i];
+  return text;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Model
+//===----------------------------------------------------------------------===//
+
+Model::~Model() = default;
+
+std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error) {
+  struct stat status;
+  if (stat(dir.c_str(), &status) != 0 || !S_ISDIR(status.st_mode)) {
+    error = "artifact folder '" + dir + "' does not exist";
+    return nullptr;
+  }
+  std::unique_ptr<Model> model(new Model());
+  model->directory = dir;
+  Manifest &info = model->info;
+  std::string manifestPath = joinPath(dir, "manifest.json");
+  if (!readManifest(manifestPath, info, error))
+    return nullptr;
+
+  std::string weightsPath = joinPath(dir, info.weightsFile);
+  if (!MappedFile::open(weightsPath, MappedFile::Access::CopyOnWrite,
+                        model->weights, error))
+    return nullptr;
+  if (model->weights.size() != info.weightsBytes) {
+    error = "'" + weightsPath + "' has " +
+            std::to_string(model->weights.size()) + " bytes, but " +
+            manifestPath +
+            " says weights.bytes = " + std::to_string(info.weightsBytes);
+    return nullptr;
+  }
+
+  std::string libraryPath = joinPath(dir, info.library);
+  if (!isRegularFile(libraryPath)) {
+    error = "cannot find '" + libraryPath + "' (\"library\" in " +
+            manifestPath + ")";
+    return nullptr;
+  }
+  model->function = CompiledFunction::load(
+      libraryPath, info.function, info.argumentSpecs(), info.outputs, error);
+  if (!model->function)
+    return nullptr;
+  const char *compiled = model->function->librarySignature();
+  if (!compiled) {
+    error = "'" + libraryPath + "' has no 'lora_signature_" + info.function +
+            "'; it was not written by lora-compile";
+    return nullptr;
+  }
+  std::string described = info.signature();
+  if (described != compiled) {
+    error = manifestPath + " does not match " + libraryPath +
+            ": the manifest describes `" + described +
+            "`, the library was compiled for `" + compiled + "`";
+    return nullptr;
+  }
+
+  model->parameters.resize(info.arguments.size());
+  for (size_t i = 0; i < info.arguments.size(); ++i) {
+    const ArgumentSpec &argument = info.arguments[i];
+    if (argument.kind == ArgumentKind::Input)
+      model->inputSpecs.push_back(argument.tensor);
+    if (argument.kind == ArgumentKind::LoraA ||
+        argument.kind == ArgumentKind::LoraB)
+      model->parameters[i].assign(argument.tensor.numBytes(), 0);
+  }
+
+  if (info.hasLora && !info.merged && !info.loraModules.empty() &&
+      !info.adapter.empty()) {
+    std::string adapterError;
+    if (!model->setAdapter(joinPath(dir, info.adapter), adapterError)) {
+      error =
+          "cannot load the initial adapter of '" + dir + "': " + adapterError;
+      return nullptr;
+    }
+  }
+  return model;
+}
+
+bool Model::setAdapter(const std::string &dir, std::string &error) {
+  if (!info.hasLora || info.merged) {
+    error =
+        "cannot set adapter '" + dir + "': the model in '" + directory +
+        (info.merged ? "' was compiled with --merge, so its adapter is part of "
+                       "the frozen weights; compile without --merge to swap "
+                       "adapters"
+                     : "' has no LoRA parameters (\"lora\" is null in its "
+                       "manifest.json)");
+    return false;
+  }
+  AdapterConfig config;
+  if (!config.read(joinPath(dir, "adapter_config.json"), error))
+    return false;
+  std::string weightsPath = joinPath(dir, "adapter_model.safetensors");
+  if (!isRegularFile(weightsPath) &&
+      isRegularFile(joinPath(dir, "adapter_model.bin"))) {
+    error = "cannot open '" + weightsPath + "': '" + dir +
+            "' holds adapter_model.bin, a pickle; re-save the adapter with "
+            "save_pretrained(..., safe_serialization=True)";
+    return false;
+  }
+  std::unique_ptr<SafetensorsFile> file =
+      SafetensorsFile::open(weightsPath, error);
+  if (!file)
+    return false;
+
+  // The adapter's A and B of each module.
+  struct Pair {
+    const SafetensorsTensor *a = nullptr, *b = nullptr;
+  };
+  std::map<std::string, Pair> found;
+  std::vector<std::string> unsupported;
+  std::string adapterName;
+  for (const SafetensorsTensor &tensor : file->tensors()) {
+    LoraKey key;
+    if (!parseLoraKey(tensor.name, key)) {
+      unsupported.push_back(tensor.name);
+      continue;
+    }
+    if (!key.adapterName.empty()) {
+      if (!adapterName.empty() && adapterName != key.adapterName) {
+        error = weightsPath + ": holds the weights of several adapters ('" +
+                adapterName + "', '" + key.adapterName +
+                "'); save one adapter per folder";
+        return false;
+      }
+      adapterName = key.adapterName;
+    }
+    const SafetensorsTensor *&slot =
+        key.isA ? found[key.module].a : found[key.module].b;
+    if (slot) {
+      error = weightsPath + ": module '" + key.module + "' has two " +
+              (key.isA ? "lora_A" : "lora_B") + " tensors: '" + slot->name +
+              "' and '" + tensor.name + "'";
+      return false;
+    }
+    slot = &tensor;
+  }
+  if (!unsupported.empty()) {
+    error = weightsPath +
+            ": tensors that are not LoRA weights (base_model.model.<module>"
+            ".lora_A/lora_B.weight): " +
+            joinNames(unsupported);
+    return false;
+  }
+  std::map<std::string, size_t> compiled;
+  for (size_t i = 0; i < info.loraModules.size(); ++i)
+    compiled[info.loraModules[i].name] = i;
+  // An adapter module matches the compiled module of the same name, or the
+  // one compiled module whose name ends with "." + its name (the ONNX export
+  // may have wrapped the model PEFT adapted), as in lora-insert.
+  std::map<std::string, Pair> byCompiled;
+  std::map<std::string, std::string> adapterNameOf;
+  std::vector<std::string> unknown;
+  for (const auto &[name, pair] : found) {
+    std::vector<std::string> matches;
+    if (compiled.count(name)) {
+      matches.push_back(name);
+    } else {
+      for (const auto &entry : compiled) {
+        const std::string &candidate = entry.first;
+        if (candidate.size() > name.size() &&
+            candidate.compare(candidate.size() - name.size(), name.size(),
+                              name) == 0 &&
+            candidate[candidate.size() - name.size() - 1] == '.')
+          matches.push_back(candidate);
+      }
+    }
+    if (matches.empty()) {
+      unknown.push_back(name);
+      continue;
+    }
+    if (matches.size() > 1) {
+      error = "adapter '" + dir + "': module '" + name +
+              "' matches several compiled modules: " + joinNames(matches);
+      return false;
+    }
+    if (byCompiled.count(matches.front())) {
+      error = "adapter '" + dir + "': modules '" +
+              adapterNameOf[matches.front()] + "' and '" + name +
+              "' both match the compiled module '" + matches.front() + "'";
+      return false;
+    }
+    byCompiled[matches.front()] = pair;
+    adapterNameOf[matches.front()] = name;
+  }
+  if (!unknown.empty()) {
+    error =
+        "adapter '" + dir +
+        "' has modules the model was not compiled with: " + joinNames(unknown);
+    return false;
+  }
+  found.swap(byCompiled);
+
+  // Stage every parameter (zero for modules the adapter lacks); nothing the
+  // model uses changes until all of them are ready.
+  std::vector<std::vector<uint8_t>> staged(info.arguments.size());
+  std::vector<size_t> indexA(info.loraModules.size()),
+      indexB(info.loraModules.size());
+  for (size_t i = 0; i < info.arguments.size(); ++i) {
+    const ArgumentSpec &argument = info.arguments[i];
+    if (argument.kind != ArgumentKind::LoraA &&
+        argument.kind != ArgumentKind::LoraB)
+      continue;
+    staged[i].assign(argument.tensor.numBytes(), 0);
+    size_t module = compiled[argument.module];
+    (argument.kind == ArgumentKind::LoraA ? indexA : indexB)[module] = i;
+  }
+  std::vector<double> a, b;
+  for (size_t m = 0; m < info.loraModules.size(); ++m) {
+    const LoraModuleSpec &module = info.loraModules[m];
+    auto it = found.find(module.name);
+    if (it == found.end())
+      continue;
+    auto fail = [&](const std::string &message) {
+      error = "adapter '" + dir + "': module '" + module.name + "': " + message;
+      return false;
+    };
+    const Pair &pair = it->second;
+    if (!pair.a || !pair.b)
+      return fail(pair.a ? "has lora_A but no lora_B"
+                         : "has lora_B but no lora_A");
+    int64_t rank = module.rank, k = module.inFeatures, n = module.outFeatures;
+    // PEFT stores torch nn.Linear weights: lora_A [r, K], lora_B [N, r].
+    for (const SafetensorsTensor *tensor : {pair.a, pair.b}) {
+      std::vector<int64_t> expected = tensor == pair.a
+                                          ? std::vector<int64_t>{rank, k}
+                                          : std::vector<int64_t>{n, rank};
+      if (tensor->shape != expected)
+        return fail("tensor '" + tensor->name + "' has shape " +
+                    formatShape(tensor->shape) + ", expected " +
+                    formatShape(expected) +
+                    (tensor == pair.a ? " (rank x in_features"
+                                      : " (out_features x rank") +
+                    " of the compiled module: rank " + std::to_string(rank) +
+                    ", in_features " + std::to_string(k) + ", out_features " +
+                    std::to_string(n) + ")");
+    }
+    const std::string &adapterModule = adapterNameOf[module.name];
+    if (config.rankOf(adapterModule) != rank)
+      return fail("adapter_config.json gives it rank " +
+                  std::to_string(config.rankOf(adapterModule)) +
+                  " (r / rank_pattern), but its tensors have rank " +
+                  std::to_string(rank));
+    if (!file->readDoubles(*pair.a, a, error) ||
+        !file->readDoubles(*pair.b, b, error))
+      return false;
+    double scale = config.scaleOf(adapterModule);
+    double ratio = 1;
+    if (std::fabs(scale - module.scale) > 1e-12 * module.scale)
+      ratio = scale / module.scale;
+
+    const ArgumentSpec &argA = info.arguments[indexA[m]];
+    const ArgumentSpec &argB = info.arguments[indexB[m]];
+    size_t sizeA = dtypeSize(argA.tensor.dtype);
+    size_t sizeB = dtypeSize(argB.tensor.dtype);
+    uint8_t *outA = staged[indexA[m]].data();
+    uint8_t *outB = staged[indexB[m]].data();
+    // Transpose into ONNX orientation: A [K, r], B [r, N].
+    for (int64_t j = 0; j < rank; ++j)
+      for (int64_t i = 0; i < k; ++i)
+        storeFloat(a[j * k + i], argA.tensor.dtype,
+                   outA + (i * rank + j) * sizeA);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < rank; ++j)
+        storeFloat(b[i * rank + j] * ratio, argB.tensor.dtype,
+                   outB + (j * n + i) * sizeB);
+  }
+
+  // `staged` has the layout of `parameters`: empty but for LoRA parameters.
+  parameters.swap(staged);
+  return true;
+}
+
+int64_t Model::findArgument(const std::string &name) const {
+  for (size_t i = 0; i < info.arguments.size(); ++i)
+    if (info.arguments[i].tensor.name == name)
+      return static_cast<int64_t>(i);
+  return -1;
+}
+
+bool Model::checkParameter(const std::string &name, int64_t index,
+                           size_t numBytes, std::string &error) const {
+  if (index < 0) {
+    error = "the model has no parameter '" + name + "'";
+    return false;
+  }
+  const ArgumentSpec &argument = info.arguments[index];
+  if (argument.kind != ArgumentKind::LoraA &&
+      argument.kind != ArgumentKind::LoraB) {
+    error = "'" + name + "' is " +
+            (argument.kind == ArgumentKind::Input ? "a graph input"
+                                                  : "a frozen weight") +
+            "; only LoRA parameters (lora_a, lora_b) can be set";
+    return false;
+  }
+  if (numBytes != argument.tensor.numBytes()) {
+    error = "parameter '" + name + "' (" +
+            formatTensorType(argument.tensor.dtype, argument.tensor.shape) +
+            ") has " + std::to_string(argument.tensor.numBytes()) +
+            " bytes, got " + std::to_string(numBytes);
+    return false;
+  }
+  return true;
+}
+
+bool Model::setParameter(const std::string &name, const Tensor &value,
+                         std::string &error) {
+  int64_t index = findArgument(name);
+  if (!checkParameter(name, index, value.data.size(), error))
+    return false;
+  const TensorSpec &spec = info.arguments[index].tensor;
+  if (value.dtype != spec.dtype || value.shape != spec.shape) {
+    error = "parameter '" + name + "' must be " +
+            formatTensorType(spec.dtype, spec.shape) + ", got " +
+            formatTensorType(value.dtype, value.shape);
+    return false;
+  }
+  return setParameter(name, value.data.data(), value.data.size(), error);
+}
+
+bool Model::setParameter(const std::string &name, const void *data,
+                         size_t numBytes, std::string &error) {
+  int64_t index = findArgument(name);
+  if (!checkParameter(name, index, numBytes, error))
+    return false;
+  if (numBytes != 0 && !data) {
+    error = "the data for parameter '" + name + "' is null";
+    return false;
+  }
+  if (numBytes != 0)
+    std::memcpy(parameters[index].data(), data, numBytes);
+  return true;
+}
+
+bool Model::run(const std::vector<const Tensor *> &inputs,
+                std::vector<Tensor> &outputs, std::string &error) {
+  if (inputs.size() != inputSpecs.size()) {
+    error = "the model takes " + std::to_string(inputSpecs.size()) +
+            " inputs, got " + std::to_string(inputs.size());
+    return false;
+  }
+  std::vector<const void *> inputData;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const TensorSpec &spec = inputSpecs[i];
+    if (!inputs[i] || inputs[i]->dtype != spec.dtype ||
+        inputs[i]->shape != spec.shape) {
+      error = "input '" + spec.name + "' must be " +
+              formatTensorType(spec.dtype, spec.shape) + ", got " +
+              (inputs[i] ? formatTensorType(inputs[i]->dtype, inputs[i]->shape)
+                         : std::string("null"));
+      return false;
+    }
+    inputData.push_back(inputs[i]->data.data());
+  }
+  std::vector<Tensor> results;
+  std::vector<void *> outputData;
+  for (const TensorSpec &spec : info.outputs) {
+    results.push_back(Tensor::zeros(spec.dtype, spec.shape));
+    outputData.push_back(results.back().data.data());
+  }
+  if (!run(inputData.data(), outputData.data(), error))
+    return false;
+  outputs = std::move(results);
+  return true;
+}
+
+bool Model::run(const void *const *inputs, void *const *outputs,
+                std::string &error) {
+  if ((!inputs && !inputSpecs.empty()) || (!outputs && !info.outputs.empty())) {
+    error = !inputs ? "the input array is null" : "the output array is null";
+    return false;
+  }
+  for (size_t i = 0; i < inputSpecs.size(); ++i)
+    if (!inputs[i] && inputSpecs[i].numBytes() != 0) {
+      error = "input '" + inputSpecs[i].name + "' is null";
+      return false;
+    }
+  for (size_t i = 0; i < info.outputs.size(); ++i)
+    if (!outputs[i] && info.outputs[i].numBytes() != 0) {
+      error = "output '" + info.outputs[i].name + "' is null";
+      return false;
+    }
+  std::vector<const void *> arguments;
+  size_t nextInput = 0;
+  for (size_t i = 0; i < info.arguments.size(); ++i) {
+    const ArgumentSpec &argument = info.arguments[i];
+    switch (argument.kind) {
+    case ArgumentKind::Input:
+      arguments.push_back(inputs[nextInput++]);
+      break;
+    case ArgumentKind::Weight:
+      arguments.push_back(weights.data() ? weights.data() + argument.offset
+                                         : nullptr);
+      break;
+    case ArgumentKind::LoraA:
+    case ArgumentKind::LoraB:
+      arguments.push_back(parameters[i].data());
+      break;
+    }
+  }
+  function->call(arguments.data(), outputs);
+  return true;
+}

@@ -1,0 +1,302 @@
+"""lora-opt from Python: compile ONNX models with LoRA, load the compiled
+artifacts, swap PEFT adapters without recompiling, and run them on numpy
+arrays.
+
+    import lora_opt
+    out = lora_opt.compile("model.onnx", targets=["q_proj", "v_proj"],
+                           rank=8, alpha=16, input_shape={"input_ids": (1, 8)})
+    m = lora_opt.load(out)
+    logits = m(input_ids=ids)["logits"]
+    m.set_adapter("peft_adapter_dir")      # no recompile
+
+The package is a thin layer over lora-opt's C API: liblora_runtime.so (loads
+and runs artifacts, no MLIR/LLVM inside) and liblora_compiler.so (the
+compiler, loaded on the first compile() or run_passes()). Both are copied
+into the package when it is installed (`pip install ./python_bindings`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["LoraOptError", "TensorInfo", "Model", "compile", "load",
+           "run_passes", "compiler_version"]
+
+__version__ = "0.1.0"
+
+
+class LoraOptError(RuntimeError):
+    """A failure reported by lora-opt's compiler or runtime."""
+
+
+def _library_dir() -> Path:
+    override = os.environ.get("LORA_OPT_LIB_DIR")
+    return Path(override) if override else Path(__file__).resolve().parent / "_lib"
+
+
+def _open(name: str) -> ctypes.CDLL:
+    path = _library_dir() / name
+    if not path.exists():
+        raise LoraOptError(
+            f"{path} is missing: install the package with "
+            "`pip install ./python_bindings` after building lora-opt")
+    return ctypes.CDLL(str(path))
+
+
+# --- runtime -----------------------------------------------------------------
+
+_rt = _open("liblora_runtime.so")
+_i64p = ctypes.POINTER(ctypes.c_int64)
+for _name, _res, _args in [
+        ("loraGetLastError", ctypes.c_char_p, []),
+        ("loraModelLoad", ctypes.c_void_p, [ctypes.c_char_p]),
+        ("loraModelDestroy", None, [ctypes.c_void_p]),
+        ("loraModelGetNumInputs", ctypes.c_size_t, [ctypes.c_void_p]),
+        ("loraModelGetNumOutputs", ctypes.c_size_t, [ctypes.c_void_p]),
+        ("loraModelGetInputName", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelGetInputDType", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelGetInputRank", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelGetInputShape", _i64p, [ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelGetOutputName", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelGetOutputDType", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelGetOutputRank", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelGetOutputShape", _i64p, [ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelSetAdapter", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p]),
+        ("loraModelSetParameter", ctypes.c_int,
+         [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t]),
+        ("loraModelRun", ctypes.c_int,
+         [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p),
+          ctypes.POINTER(ctypes.c_void_p)]),
+]:
+    _fn = getattr(_rt, _name)
+    _fn.restype, _fn.argtypes = _res, _args
+
+
+def _runtime_error() -> LoraOptError:
+    return LoraOptError(_rt.loraGetLastError().decode())
+
+
+def _bfloat16():
+    try:
+        import ml_dtypes
+        return np.dtype(ml_dtypes.bfloat16)
+    except ImportError:  # bf16 tensors then need ml_dtypes
+        return None
+
+
+# LoraDType order (lora-c/Runtime.h).
+_DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16),
+           _bfloat16(), np.dtype(np.int64), np.dtype(np.int32),
+           np.dtype(np.int16), np.dtype(np.int8), np.dtype(np.uint8),
+           np.dtype(np.bool_)]
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Name, element type and static shape of an input or output."""
+    name: str
+    dtype: np.dtype
+    shape: tuple
+
+
+def _as_path(path) -> bytes:
+    return os.fsencode(os.fspath(path))
+
+
+class Model:
+    """A loaded artifact (see load()). Use it from one thread at a time."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        handle = _rt.loraModelLoad(_as_path(self.path))
+        if not handle:
+            raise _runtime_error()
+        self._handle = ctypes.c_void_p(handle)
+        self.manifest = json.loads((self.path / "manifest.json").read_text())
+        self.inputs = [self._info(i, True) for i in
+                       range(_rt.loraModelGetNumInputs(self._handle))]
+        self.outputs = [self._info(i, False) for i in
+                        range(_rt.loraModelGetNumOutputs(self._handle))]
+
+    def _info(self, i: int, is_input: bool) -> TensorInfo:
+        kind = "Input" if is_input else "Output"
+        name = getattr(_rt, f"loraModelGet{kind}Name")(self._handle, i).decode()
+        code = getattr(_rt, f"loraModelGet{kind}DType")(self._handle, i)
+        rank = getattr(_rt, f"loraModelGet{kind}Rank")(self._handle, i)
+        dims = getattr(_rt, f"loraModelGet{kind}Shape")(self._handle, i)
+        dtype = _DTYPES[code]
+        if dtype is None:
+            raise LoraOptError(f"'{name}' is bf16, which needs the ml_dtypes "
+                               "package")
+        return TensorInfo(name, dtype, tuple(dims[d] for d in range(rank)))
+
+    @property
+    def lora_modules(self) -> list:
+        """The LoRA modules the model was compiled with (manifest entries)."""
+        lora = self.manifest.get("lora")
+        return list(lora["modules"]) if lora else []
+
+    def set_adapter(self, path) -> None:
+        """Loads a PEFT adapter folder into the LoRA parameters (no
+        recompile). On failure the previous adapter stays."""
+        if _rt.loraModelSetAdapter(self._handle, _as_path(path)):
+            raise _runtime_error()
+
+    def set_parameter(self, name: str, value) -> None:
+        """Replaces one LoRA parameter (manifest name; ONNX orientation:
+        A [K, r], B [r, N]) with `value`."""
+        spec = next((a for a in self.manifest["arguments"]
+                     if a["name"] == name), None)
+        dtype = None
+        if spec is not None and spec["kind"] in ("lora_a", "lora_b"):
+            dtype = _DTYPES[["f32", "f64", "f16", "bf16", "i64", "i32", "i16",
+                             "i8", "u8", "bool"].index(spec["dtype"])]
+        array = np.ascontiguousarray(value, dtype=dtype)
+        if _rt.loraModelSetParameter(self._handle, name.encode(),
+                                     array.ctypes.data, array.nbytes):
+            raise _runtime_error()
+
+    def __call__(self, *args, **kwargs) -> dict:
+        """Runs the model: inputs by position or by name (numpy arrays of the
+        exact dtype and shape); returns {output name: array}."""
+        if len(args) > len(self.inputs):
+            raise LoraOptError(f"the model has {len(self.inputs)} inputs, "
+                               f"got {len(args)} positional arguments")
+        given = {info.name: a for info, a in zip(self.inputs, args)}
+        for name, value in kwargs.items():
+            if name in given:
+                raise LoraOptError(f"input '{name}' given twice")
+            given[name] = value
+        names = {info.name for info in self.inputs}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise LoraOptError(f"unknown inputs {unknown}; the model's inputs "
+                               f"are {[i.name for i in self.inputs]}")
+        arrays = []
+        for info in self.inputs:
+            if info.name not in given:
+                raise LoraOptError(f"missing input '{info.name}'")
+            array = np.asarray(given[info.name])
+            if array.dtype != info.dtype or tuple(array.shape) != info.shape:
+                raise LoraOptError(
+                    f"input '{info.name}' must be {info.dtype} {list(info.shape)}, "
+                    f"got {array.dtype} {list(array.shape)}")
+            arrays.append(np.ascontiguousarray(array))
+        outputs = [np.empty(info.shape, dtype=info.dtype) for info in self.outputs]
+        in_ptrs = (ctypes.c_void_p * max(1, len(arrays)))(
+            *[a.ctypes.data for a in arrays])
+        out_ptrs = (ctypes.c_void_p * max(1, len(outputs)))(
+            *[o.ctypes.data for o in outputs])
+        if _rt.loraModelRun(self._handle, in_ptrs, out_ptrs):
+            raise _runtime_error()
+        return {info.name: o for info, o in zip(self.outputs, outputs)}
+
+    def close(self) -> None:
+        if getattr(self, "_handle", None):
+            _rt.loraModelDestroy(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def load(path) -> Model:
+    """Loads an artifact folder written by lora-compile or compile()."""
+    return Model(path)
+
+
+# --- compiler ----------------------------------------------------------------
+
+_compiler = None
+
+
+def _compiler_lib() -> ctypes.CDLL:
+    global _compiler
+    if _compiler is None:
+        lib = _open("liblora_compiler.so")
+        lib.loraCompilerGetLastError.restype = ctypes.c_char_p
+        lib.loraCompilerGetVersion.restype = ctypes.c_char_p
+        lib.loraCompile.restype = ctypes.c_int
+        lib.loraCompile.argtypes = [ctypes.c_char_p] * 3
+        lib.loraRunPasses.restype = ctypes.c_void_p
+        lib.loraRunPasses.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        lib.loraFreeString.argtypes = [ctypes.c_void_p]
+        _compiler = lib
+    return _compiler
+
+
+def _compiler_error() -> LoraOptError:
+    return LoraOptError(_compiler_lib().loraCompilerGetLastError().decode())
+
+
+def compiler_version() -> str:
+    return _compiler_lib().loraCompilerGetVersion().decode()
+
+
+def _shape_spec(input_shape) -> str:
+    if input_shape is None or isinstance(input_shape, str):
+        return input_shape or ""
+    return ",".join(f"{name}:" + "x".join(str(int(d)) for d in dims)
+                    for name, dims in input_shape.items())
+
+
+def compile(model, out=None, *, targets: Sequence[str] | None = None,
+            rank: int = 8, alpha: float = 8.0, target: str = "cpu",
+            adapter=None, merge: bool = False,
+            input_shape: Mapping[str, Sequence[int]] | str | None = None,
+            **options) -> Path:
+    """Compiles `model` (an .onnx file or MLIR) like `lora-compile` and
+    returns the artifact folder: `out`, or a new temporary folder.
+
+    `targets` are PEFT target_modules (names or '.'-suffixes); `adapter` a
+    PEFT adapter folder whose targets, ranks and weights are used instead.
+    Further keyword options are lora-compile's (see lora-c/Compiler.h):
+    targets_regex, exclude, exclude_regex, all_linear, rank_pattern,
+    alpha_pattern (dicts), rslora, init, seed, function, emit, opt_level,
+    min_weight_bytes, timing.
+    """
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="lora_opt-")) / Path(model).stem
+    config = {"rank": int(rank), "alpha": float(alpha), "target": target,
+              "merge": bool(merge), **options}
+    if targets:
+        config["targets"] = [targets] if isinstance(targets, str) else list(targets)
+    if adapter is not None:
+        config["adapter"] = os.fspath(adapter)
+    shape = _shape_spec(input_shape)
+    if shape:
+        config["input_shape"] = shape
+    lib = _compiler_lib()
+    if lib.loraCompile(_as_path(model), _as_path(out),
+                       json.dumps(config).encode()):
+        raise _compiler_error()
+    return Path(out)
+
+
+def run_passes(mlir_text: str, pipeline: str) -> str:
+    """Runs a textual pass pipeline (lora-opt's passes and MLIR's) on MLIR
+    text and returns the result, e.g.
+    run_passes(text, "builtin.module(lora-insert{targets=q_proj}, "
+                     "func.func(lora-fuse))")."""
+    lib = _compiler_lib()
+    result = lib.loraRunPasses(mlir_text.encode(), pipeline.encode())
+    if not result:
+        raise _compiler_error()
+    try:
+        return ctypes.string_at(result).decode()
+    finally:
+        lib.loraFreeString(result)
