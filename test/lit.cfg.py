@@ -14,7 +14,7 @@ config.test_exec_root = os.path.join(config.lora_obj_root, "test")
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["lora-opt", "lora-translate", "lora-run"], [config.lora_tools_dir])
+    ["lora-opt", "lora-translate", "lora-run", "lora-compile"], [config.lora_tools_dir])
 
 # Upstream mlir-opt, by its full path so no other mlir-opt on PATH is taken,
 # and our plugin for it (test/lib/Plugin).

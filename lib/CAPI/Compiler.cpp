@@ -271,11 +271,19 @@ char *loraRunPasses(const char *mlirText, const char *pipeline) {
   }
   std::string pipelineErrors;
   llvm::raw_string_ostream errorStream(pipelineErrors);
-  PassManager pm(&compiler.context);
-  if (failed(parsePassPipeline(pipeline, pm, errorStream))) {
+  // The text names its anchor, e.g. builtin.module(...).
+  FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, errorStream);
+  if (failed(parsed)) {
     lastError = "invalid pass pipeline: " + pipelineErrors;
     return nullptr;
   }
+  if (parsed->getOpAnchorName() != ModuleOp::getOperationName()) {
+    lastError = "the pass pipeline must be anchored on builtin.module, as in "
+                "'builtin.module(func.func(lora-fuse))'";
+    return nullptr;
+  }
+  PassManager pm(&compiler.context, ModuleOp::getOperationName());
+  static_cast<OpPassManager &>(pm) = *parsed;
   if (failed(pm.run(*op))) {
     compiler.fail("the pass pipeline failed");
     return nullptr;

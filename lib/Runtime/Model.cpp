@@ -165,6 +165,54 @@ bool parseLoraKey(const std::string &key, LoraKey &result) {
   return false;
 }
 
+/// The first difference between two signatures (`t0,t1,...->r0,...`), named
+/// after the manifest's argument or output.
+std::string describeSignatureMismatch(const Manifest &manifest,
+                                      const std::string &described,
+                                      const std::string &compiled) {
+  auto split = [](const std::string &signature) {
+    std::vector<std::string> inputs, outputs;
+    size_t arrow = signature.find("->");
+    auto splitList = [](const std::string &list,
+                        std::vector<std::string> &out) {
+      size_t start = 0;
+      while (start <= list.size() && !list.empty()) {
+        size_t comma = list.find(',', start);
+        out.push_back(list.substr(start, comma - start));
+        if (comma == std::string::npos)
+          break;
+        start = comma + 1;
+      }
+    };
+    splitList(signature.substr(0, arrow), inputs);
+    if (arrow != std::string::npos)
+      splitList(signature.substr(arrow + 2), outputs);
+    return std::make_pair(inputs, outputs);
+  };
+  auto [manifestArgs, manifestResults] = split(described);
+  auto [libraryArgs, libraryResults] = split(compiled);
+  if (manifestArgs.size() != libraryArgs.size())
+    return "the manifest lists " + std::to_string(manifestArgs.size()) +
+           " arguments, the library takes " +
+           std::to_string(libraryArgs.size());
+  if (manifestResults.size() != libraryResults.size())
+    return "the manifest lists " + std::to_string(manifestResults.size()) +
+           " outputs, the library returns " +
+           std::to_string(libraryResults.size());
+  for (size_t i = 0; i < manifestArgs.size(); ++i)
+    if (manifestArgs[i] != libraryArgs[i])
+      return "argument " + std::to_string(i) + " ('" +
+             manifest.arguments[i].tensor.name + "') is " + manifestArgs[i] +
+             " in the manifest but " + libraryArgs[i] + " in the library";
+  for (size_t i = 0; i < manifestResults.size(); ++i)
+    if (manifestResults[i] != libraryResults[i])
+      return "output " + std::to_string(i) + " ('" +
+             manifest.outputs[i].name + "') is " + manifestResults[i] +
+             " in the manifest but " + libraryResults[i] + " in the library";
+  return "the manifest describes `" + described +
+         "`, the library was compiled for `" + compiled + "`";
+}
+
 std::string joinNames(const std::vector<std::string> &names) {
   std::string text;
   for (size_t i = 0; i < names.size(); ++i)
@@ -223,9 +271,8 @@ std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error) {
   }
   std::string described = info.signature();
   if (described != compiled) {
-    error = manifestPath + " does not match " + libraryPath +
-            ": the manifest describes `" + described +
-            "`, the library was compiled for `" + compiled + "`";
+    error = manifestPath + " does not match " + libraryPath + ": " +
+            describeSignatureMismatch(info, described, compiled);
     return nullptr;
   }
 

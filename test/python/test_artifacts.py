@@ -1,0 +1,462 @@
+"""Compiled artifacts end to end: `lora-compile` and `lora_opt.compile` write
+out/{model.so, manifest.json, weights.bin, adapter/}; `lora-run out/` and the
+Python package load it with the runtime, and must give PEFT's logits (fp32,
+relative error <= 1e-5) for the adapter compiled in, and for other PEFT
+adapters swapped in while the model stays loaded (no recompile). Swapping
+back must give the first adapter's outputs again, bit for bit.
+
+Also: the artifact equals the lora-opt | lora-run pipeline of the LoRA
+passes issue, a merged artifact equals PEFT's merge_and_unload(), and every
+bad input (adapter of the wrong shape or for another model, edited manifest,
+missing weights, wrong input shape or dtype, failing or killed compile) gives
+a clear error and leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import onnx_models
+from conftest import output_file_name, rel_err, tool
+from test_lora_peft import (MIN_ADAPTER_EFFECT, TARGETS, compile_adapter,
+                            run_mlir, torch_logits)
+
+lora_opt = pytest.importorskip(
+    "lora_opt", reason="the lora_opt package is installed by scripts/setup.sh")
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Could not find a config file:UserWarning")
+
+TOL = 1e-5
+
+
+class Adapter:
+    """A PEFT LoRA adapter with seeded random A and B, saved to `path`."""
+
+    def __init__(self, family, path, seed, r=8, alpha=16, targets=None):
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        base = onnx_models.build_model(family, seed=0)
+        config = LoraConfig(target_modules=targets or TARGETS[family], r=r,
+                            lora_alpha=alpha, lora_dropout=0.0,
+                            fan_in_fan_out=(family == "gpt2"))
+        self.model = get_peft_model(base, config)
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in sorted(self.model.named_parameters()):
+                if "lora_A" in name or "lora_B" in name:
+                    p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+        self.model.eval()
+        self.family = family
+        self.path = str(path)
+        self.model.save_pretrained(self.path)
+
+    def logits(self, inputs):
+        return torch_logits(self.model, self.family, inputs)
+
+    def base_logits(self, inputs):
+        with self.model.disable_adapter():
+            return torch_logits(self.model, self.family, inputs)
+
+    def merged_logits(self, inputs):
+        import copy
+        merged = copy.deepcopy(self.model).merge_and_unload()
+        merged.eval()
+        return torch_logits(merged, self.family, inputs)
+
+
+@pytest.fixture(scope="module")
+def adapters(tmp_path_factory):
+    """adapters(family) -> (first, second, wrong rank): the second has
+    another seed and alpha (so a different scale, which the runtime folds
+    into B), the third rank 4 instead of 8."""
+    cache = {}
+
+    def get(family):
+        if family not in cache:
+            d = tmp_path_factory.mktemp(f"adapters_{family}")
+            cache[family] = (Adapter(family, d / "first", seed=1),
+                             Adapter(family, d / "second", seed=2, alpha=40),
+                             Adapter(family, d / "rank4", seed=3, r=4))
+        return cache[family]
+
+    return get
+
+
+def lora_compile(*args, check=True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([tool("lora-compile"), "--quiet", *map(str, args)],
+                          capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def lora_run(artifact, inputs: dict, tmp_path, *args, check=True):
+    """lora-run on an artifact folder; returns (process, {output: array})."""
+    out_dir = Path(tmp_path) / f"run_{len(list(Path(tmp_path).iterdir()))}"
+    cmd = [tool("lora-run"), str(artifact), "--quiet", f"--output-dir={out_dir}",
+           *map(str, args)]
+    for name, value in inputs.items():
+        npy = Path(tmp_path) / f"{output_file_name(name)}.in.npy"
+        np.save(npy, value)
+        cmd += ["--input", f"{name}={npy}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    outputs = {p.stem: np.load(p) for p in out_dir.glob("*.npy")} if out_dir.exists() else {}
+    return proc, outputs
+
+
+@pytest.fixture(scope="module")
+def llama_artifact(exported, adapters, tmp_path_factory):
+    """The dynamo Llama export compiled by lora-compile with the first PEFT
+    adapter: (onnx path, artifact folder)."""
+    path = exported("llama", "dynamo")
+    first, _, _ = adapters("llama")
+    out = tmp_path_factory.mktemp("artifacts") / "llama"
+    lora_compile(path, f"--adapter={first.path}", "-o", out)
+    return path, out
+
+
+def test_artifact_layout_and_manifest(llama_artifact, adapters):
+    _, out = llama_artifact
+    assert sorted(p.name for p in out.iterdir()) == [
+        "adapter", "manifest.json", "model.so", "weights.bin"]
+    assert sorted(p.name for p in (out / "adapter").iterdir()) == [
+        "adapter_config.json", "adapter_model.safetensors"]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["format"] == "lora-opt-artifact" and m["format_version"] == 1
+    assert m["compiler"]["version"].startswith("lora-opt ")
+    assert "lora-insert{adapter=" in m["compiler"]["pipeline"]
+    assert "lora-outline-weights" in m["compiler"]["pipeline"]
+    kinds = [a["kind"] for a in m["arguments"]]
+    assert kinds.count("input") == 2  # input_ids, attention_mask
+    # Every weight is in weights.bin, aligned, and the .so holds none of them.
+    weights = [a for a in m["arguments"] if a["kind"] == "weight"]
+    total = (out / "weights.bin").stat().st_size
+    assert total == m["weights"]["bytes"]
+    assert all(w["offset"] % 64 == 0 and w["offset"] + w["bytes"] <= total
+               for w in weights)
+    assert sum(w["bytes"] for w in weights) > 0.95 * total
+    assert (out / "model.so").stat().st_size < total
+    # The frozen weights of the linear layers are named like PyTorch's
+    # (adapted layers after the adapter's module names).
+    names = {w["name"] for w in weights}
+    for layer in ("self_attn.q_proj", "self_attn.k_proj", "mlp.down_proj"):
+        assert any(n.endswith(f"model.layers.0.{layer}.weight") for n in names), names
+    # One LoRA module per PEFT LoraLayer, with PEFT's rank and scale.
+    first, _, _ = adapters("llama")
+    from peft.tuners.lora import LoraLayer
+    peft_layers = {n: l for n, l in first.model.named_modules()
+                   if isinstance(l, LoraLayer)}
+    modules = m["lora"]["modules"]
+    assert len(modules) == len(peft_layers)
+    for module in modules:
+        assert module["rank"] == 8 and module["scale"] == pytest.approx(2.0)
+        assert any(module["name"].endswith(n.removeprefix("base_model.model."))
+                   for n in peft_layers)
+    # out/adapter is a PEFT adapter that PEFT itself loads.
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == 8
+    assert config["lora_alpha"] == 16
+
+
+def test_artifact_matches_peft_and_the_pass_pipeline(llama_artifact, adapters,
+                                                     tmp_path):
+    path, out = llama_artifact
+    first, second, _ = adapters("llama")
+    inputs = onnx_models.make_inputs("llama", path=path)
+    expected = first.logits(inputs)
+    assert rel_err(expected, first.base_logits(inputs)) > MIN_ADAPTER_EFFECT
+
+    _, outputs = lora_run(out, inputs, tmp_path)
+    err = rel_err(outputs["logits"], expected)
+    print(f"lora-run artifact vs PEFT: {err:.2e}")
+    assert err <= TOL
+
+    # The same numbers as lora-opt --lora-insert=adapter --lora-fuse | lora-run.
+    compile_adapter(path, first.path, tmp_path / "m.mlir")
+    pipeline = run_mlir(tmp_path / "m.mlir", inputs, tmp_path)
+    assert rel_err(outputs["logits"], pipeline) <= 1e-6
+
+    # The Python API gives lora-run's outputs exactly.
+    model = lora_opt.load(out)
+    assert [i.name for i in model.inputs] == list(inputs)
+    logits = model(**inputs)["logits"]
+    np.testing.assert_array_equal(logits, outputs["logits"])
+
+    # lora-run --adapter swaps at load time.
+    _, swapped = lora_run(out, inputs, tmp_path, f"--adapter={second.path}")
+    err = rel_err(swapped["logits"], second.logits(inputs))
+    print(f"lora-run --adapter=second vs PEFT: {err:.2e}")
+    assert err <= TOL
+
+
+def test_swap_adapters_without_recompiling(llama_artifact, adapters):
+    path, out = llama_artifact
+    first, second, _ = adapters("llama")
+    inputs = onnx_models.make_inputs("llama", path=path)
+    so = out / "model.so"
+    before = so.stat().st_mtime_ns
+
+    model = lora_opt.load(out)
+    y1 = model(**inputs)["logits"]
+    assert rel_err(y1, first.logits(inputs)) <= TOL
+    model.set_adapter(second.path)  # alpha 40: scale 5 vs the compiled 2
+    y2 = model(**inputs)["logits"]
+    err2 = rel_err(y2, second.logits(inputs))
+    print(f"swapped to the second adapter: {err2:.2e}")
+    assert err2 <= TOL
+    assert rel_err(y2, y1) > MIN_ADAPTER_EFFECT
+    model.set_adapter(first.path)
+    np.testing.assert_array_equal(model(**inputs)["logits"], y1)
+    # The initial adapter that lora-compile wrote is PEFT's first adapter.
+    model.set_adapter(second.path)
+    model.set_adapter(out / "adapter")
+    np.testing.assert_array_equal(model(**inputs)["logits"], y1)
+    assert so.stat().st_mtime_ns == before  # nothing was recompiled
+
+
+def test_bad_adapters_keep_the_current_one(llama_artifact, adapters, exported,
+                                           tmp_path):
+    path, out = llama_artifact
+    first, _, rank4 = adapters("llama")
+    gpt2_first, _, _ = adapters("gpt2")
+    inputs = onnx_models.make_inputs("llama", path=path)
+    model = lora_opt.load(out)
+    y1 = model(**inputs)["logits"]
+
+    with pytest.raises(lora_opt.LoraOptError, match=r"q_proj.*has shape 4x64, expected 8x64 \(rank x in_features"):
+        model.set_adapter(rank4.path)
+    # An adapter for another model (GPT-2's c_attn).
+    with pytest.raises(lora_opt.LoraOptError,
+                       match=r"has modules the model was not compiled with: transformer\.h\.0\.attn\.c_attn"):
+        model.set_adapter(gpt2_first.path)
+    with pytest.raises(lora_opt.LoraOptError, match=r"adapter_config\.json"):
+        model.set_adapter(tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(first.path, broken)
+    st = broken / "adapter_model.safetensors"
+    st.write_bytes(st.read_bytes()[:-100])
+    with pytest.raises(lora_opt.LoraOptError, match=r"adapter_model\.safetensors"):
+        model.set_adapter(broken)
+    np.testing.assert_array_equal(model(**inputs)["logits"], y1)
+
+    proc, _ = lora_run(out, inputs, tmp_path, f"--adapter={rank4.path}", check=False)
+    assert proc.returncode != 0
+    assert "lora-run: error: adapter" in proc.stderr and "expected 8x64" in proc.stderr
+
+
+def test_bad_inputs(llama_artifact, tmp_path):
+    path, out = llama_artifact
+    inputs = onnx_models.make_inputs("llama", path=path)
+    model = lora_opt.load(out)
+    with pytest.raises(lora_opt.LoraOptError, match=r"input 'input_ids' must be int64 \[2, 16\], got int32"):
+        model(**{**inputs, "input_ids": inputs["input_ids"].astype(np.int32)})
+    with pytest.raises(lora_opt.LoraOptError, match=r"must be int64 \[2, 16\], got int64 \[2, 8\]"):
+        model(**{**inputs, "input_ids": inputs["input_ids"][:, :8]})
+    with pytest.raises(lora_opt.LoraOptError, match="missing input 'attention_mask'"):
+        model(input_ids=inputs["input_ids"])
+    with pytest.raises(lora_opt.LoraOptError, match="unknown inputs"):
+        model(**inputs, pixels=inputs["input_ids"])
+
+    bad = {**inputs, "input_ids": inputs["input_ids"].astype(np.int32)}
+    proc, _ = lora_run(out, bad, tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "input 'input_ids' must be i64[2x16], got i32[2x16]" in proc.stderr, proc.stderr
+
+
+def test_damaged_artifacts(llama_artifact, tmp_path):
+    _, out = llama_artifact
+
+    def damaged(name, edit):
+        d = tmp_path / name
+        shutil.copytree(out, d)
+        edit(d)
+        return d
+
+    def manifest_edit(change):
+        def edit(d):
+            m = json.loads((d / "manifest.json").read_text())
+            change(m)
+            (d / "manifest.json").write_text(json.dumps(m))
+        return edit
+
+    def shape_edit(m):
+        m["arguments"][0]["shape"] = [2, 17]
+
+    cases = {
+        "no_manifest": (lambda d: (d / "manifest.json").unlink(), r"manifest\.json"),
+        "no_library": (lambda d: (d / "model.so").unlink(), r"model\.so"),
+        "no_weights": (lambda d: (d / "weights.bin").unlink(), r"weights\.bin"),
+        "short_weights": (lambda d: os.truncate(d / "weights.bin", 1000),
+                          r"weights\.bin"),
+        "mismatch": (manifest_edit(shape_edit),
+                     r"manifest\.json does not match .*model\.so: argument 0 \('input_ids'\) is i64\[2x17\] in the manifest but i64\[2x16\] in the library"),
+        "version": (manifest_edit(lambda m: m.update(format_version=2)),
+                    r"format_version"),
+        "no_adapter": (lambda d: shutil.rmtree(d / "adapter"), r"adapter"),
+    }
+    for name, (edit, pattern) in cases.items():
+        d = damaged(name, edit)
+        with pytest.raises(lora_opt.LoraOptError, match=pattern):
+            lora_opt.load(d)
+        proc = subprocess.run([tool("lora-run"), str(d), "--quiet"],
+                              capture_output=True, text=True)
+        assert proc.returncode != 0, name
+        assert "lora-run: error:" in proc.stderr, (name, proc.stderr)
+
+
+def test_python_compile_gpt2_and_swap(exported, adapters, tmp_path):
+    """lora_opt.compile with an adapter on GPT-2 (Conv1D, fan_in_fan_out),
+    then swap."""
+    path = exported("gpt2", "dynamo")
+    first, second, _ = adapters("gpt2")
+    inputs = onnx_models.make_inputs("gpt2", path=path)
+    out = lora_opt.compile(path, tmp_path / "gpt2", adapter=first.path)
+    assert out == tmp_path / "gpt2"
+    model = lora_opt.load(out)
+    err1 = rel_err(model(**inputs)["logits"], first.logits(inputs))
+    model.set_adapter(second.path)
+    err2 = rel_err(model(**inputs)["logits"], second.logits(inputs))
+    print(f"gpt2: first {err1:.2e}, second {err2:.2e}")
+    assert err1 <= TOL and err2 <= TOL
+
+
+def test_python_compile_targets_starts_at_the_base_model(tmp_path):
+    """compile(targets=..., rank, alpha): B starts at zero, so the output is
+    the base model's; parameters can then be set one by one."""
+    example = Path(__file__).resolve().parents[2] / "examples"
+    ids = np.load(example / "input_ids.npy")
+    base = np.load(example / "expected_logits.npy")
+    out = lora_opt.compile(example / "tiny_llama.onnx", targets=["q_proj", "v_proj"],
+                           rank=4, alpha=8, input_shape={"input_ids": ids.shape},
+                           opt_level=1)
+    model = lora_opt.load(out)
+    assert len(model.lora_modules) == 4
+    assert all(m["rank"] == 4 and m["scale"] == 2.0 for m in model.lora_modules)
+    y = model(input_ids=ids)["logits"]
+    assert rel_err(y, base) <= TOL
+    name = next(a["name"] for a in model.manifest["arguments"] if a["kind"] == "lora_b")
+    shape = next(a["shape"] for a in model.manifest["arguments"] if a["name"] == name)
+    model.set_parameter(name, np.full(shape, 0.5, np.float32))
+    assert rel_err(model(input_ids=ids)["logits"], base) > MIN_ADAPTER_EFFECT
+    with pytest.raises(lora_opt.LoraOptError, match="input_ids"):
+        model.set_parameter("input_ids", ids)
+
+
+def test_merged_artifact(exported, adapters, tmp_path):
+    path = exported("llama", "dynamo")
+    first, second, _ = adapters("llama")
+    inputs = onnx_models.make_inputs("llama", path=path)
+    out = tmp_path / "merged"
+    lora_compile(path, f"--adapter={first.path}", "--merge", "-o", out)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["lora"]["merged"] is True
+    assert not [a for a in m["arguments"] if a["kind"].startswith("lora")]
+    model = lora_opt.load(out)
+    err = rel_err(model(**inputs)["logits"], first.merged_logits(inputs))
+    print(f"merged artifact vs merge_and_unload: {err:.2e}")
+    assert err <= TOL
+    with pytest.raises(lora_opt.LoraOptError, match="--merge"):
+        model.set_adapter(second.path)
+
+
+def test_failed_compile_leaves_nothing(tmp_path):
+    example = Path(__file__).resolve().parents[2] / "examples" / "tiny_llama.onnx"
+    out = tmp_path / "out"
+    cases = [
+        (["--lora-targets=q_prj"], "matched none of the 15 linear layers"),
+        (["--lora-targets=q_proj", "--lora-rank=0"], "rank"),
+        (["--target=cuda"], "--target=cuda is not available yet"),
+        (["--merge"], "--merge needs an adapter or LoRA targets"),
+        (["--adapter=" + str(tmp_path / "none")], "adapter_config.json"),
+    ]
+    for args, message in cases:
+        proc = lora_compile(example, *args, "-o", out, check=False)
+        assert proc.returncode != 0, args
+        assert message in proc.stderr, (args, proc.stderr)
+        assert list(tmp_path.iterdir()) == [], (args, list(tmp_path.iterdir()))
+    with pytest.raises(lora_opt.LoraOptError, match="matched none"):
+        lora_opt.compile(example, out, targets=["q_prj"])
+    with pytest.raises(lora_opt.LoraOptError, match="unknown option 'rnak'"):
+        lora_opt.compile(example, out, rnak=4)
+    assert list(tmp_path.iterdir()) == []
+
+    # An existing folder that is not an artifact is never replaced...
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    proc = lora_compile(example, "-o", out, "--opt-level=0", check=False)
+    assert "is not a lora-compile artifact" in proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    assert (out / "notes.txt").read_text() == "mine"
+    # ...but an earlier artifact is, in one rename.
+    shutil.rmtree(out)
+    lora_compile(example, "-o", out, "--opt-level=0")
+    lora_compile(example, "-o", out, "--opt-level=0", "--lora-targets=q_proj")
+    assert json.loads((out / "manifest.json").read_text())["lora"] is not None
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL],
+                         ids=["SIGTERM", "SIGINT", "SIGKILL"])
+def test_killed_compile_leaves_no_output(tmp_path, sig):
+    """A compile killed while it generates code leaves no out/ (and, for the
+    signals it can catch, no temporary folder either)."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "tiny_llama.onnx"
+    out = tmp_path / "out"
+    proc = subprocess.Popen([tool("lora-compile"), str(example), "-o", str(out),
+                             "--lora-all-linear"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    # Wait for the weights (written before code generation), then kill.
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        temps = list(tmp_path.glob(".out.lora-compile-*"))
+        if temps and (temps[0] / "weights.bin").exists():
+            break
+        time.sleep(0.02)
+    else:
+        proc.kill()
+        pytest.fail("lora-compile never wrote weights.bin")
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not out.exists()
+    if sig != signal.SIGKILL:
+        assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+
+
+def test_run_passes():
+    text = """
+func.func @main(%x: tensor<1x4x16xf32>) -> tensor<1x4x8xf32> {
+  %w = "tosa.const"() <{values = dense<0.5> : tensor<1x16x8xf32>}> : () -> tensor<1x16x8xf32>
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  %y = tosa.matmul %x, %w, %zp, %zp : (tensor<1x4x16xf32>, tensor<1x16x8xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x4x8xf32> loc("layers.0.up_proj")
+  return %y : tensor<1x4x8xf32>
+}
+"""
+    result = lora_opt.run_passes(
+        text, "builtin.module(lora-insert{targets=up_proj rank=2 alpha=4}, "
+              "func.func(lora-fuse))")
+    assert result.count("lora.linear") == 1
+    assert 'lora.param = "base_model.model.layers.0.up_proj.lora_A.weight"' in result
+    assert "scale = 2.0" in result
+    with pytest.raises(lora_opt.LoraOptError, match="invalid pass pipeline"):
+        lora_opt.run_passes(text, "builtin.module(no-such-pass)")
+    with pytest.raises(lora_opt.LoraOptError, match="anchored on builtin.module"):
+        lora_opt.run_passes(text, "func.func(cse)")
+    with pytest.raises(lora_opt.LoraOptError, match="matched none"):
+        lora_opt.run_passes(text, "builtin.module(lora-insert{targets=q_proj})")
+    with pytest.raises(lora_opt.LoraOptError, match="expected"):
+        lora_opt.run_passes("func.func @f(", "builtin.module(cse)")
