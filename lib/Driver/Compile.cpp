@@ -19,6 +19,7 @@
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Signals.h"
@@ -29,6 +30,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <sys/mman.h>
 #include <unistd.h>
 
 using namespace mlir;
@@ -397,6 +399,25 @@ ArrayRef<char> getRawBytes(ElementsAttr value) {
   return {};
 }
 
+/// Asks the kernel to reclaim the pages of `bytes` once they are written:
+/// weights imported from external data are file-backed mappings, and
+/// reading 4 GB of them would otherwise keep 4 GB resident. MADV_PAGEOUT
+/// never loses data (file pages are read again on access; anonymous memory
+/// without swap stays), so it is safe for heap blobs too.
+void releasePages(ArrayRef<char> bytes) {
+#ifdef MADV_PAGEOUT
+  static const uintptr_t pageSize = ::sysconf(_SC_PAGESIZE);
+  auto begin = reinterpret_cast<uintptr_t>(bytes.data());
+  uintptr_t first = (begin + pageSize - 1) & ~(pageSize - 1);
+  uintptr_t last = (begin + bytes.size()) & ~(pageSize - 1);
+  if (last > first)
+    (void)::madvise(reinterpret_cast<void *>(first), last - first,
+                    MADV_PAGEOUT);
+#else
+  (void)bytes;
+#endif
+}
+
 constexpr uint64_t kWeightAlignment = 64;
 
 /// Writes every weight argument to `file`, 64-byte aligned, and records
@@ -428,7 +449,15 @@ LogicalResult writeWeights(Location loc, StringRef file,
     offset += padding;
     arg.offset = offset;
     arg.bytes = bytes.size();
-    os.write(bytes.data(), bytes.size());
+    // In slices, each released once written: peak memory stays at one
+    // slice whatever the size of the weight.
+    constexpr size_t kSlice = 64 << 20;
+    for (size_t start = 0; start < bytes.size(); start += kSlice) {
+      ArrayRef<char> slice =
+          bytes.slice(start, std::min(kSlice, bytes.size() - start));
+      os.write(slice.data(), slice.size());
+      releasePages(slice);
+    }
     offset += bytes.size();
   }
   os.close();
@@ -775,7 +804,7 @@ LogicalResult lora::compileModel(MLIRContext &context,
     if (failed(
             writeWeights(loc, out.file("weights.bin"), arguments, weightBytes)))
       return failure();
-    progress.finish(std::to_string(weightBytes >> 20) + " MiB");
+    progress.finish(llvm::formatv("{0:f1} MiB", weightBytes / double(1 << 20)).str());
     if (!modules.empty() &&
         failed(writeAdapter(loc, out.file("adapter"), modules, adapterConfig)))
       return failure();
