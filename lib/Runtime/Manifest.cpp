@@ -68,13 +68,13 @@ private:
                             " is not supported; this runtime reads format "
                             "version " +
                             std::to_string(kFormatVersion));
-    // Informational; only their types are checked.
+    // "compiler" is informational; only its type is checked. "target"
+    // picks the runtime's device.
     const json::Value *compiler;
-    std::string target;
     if (!check.find(root, "", "compiler", false, compiler) ||
         (compiler &&
          !check.expectKind(*compiler, "compiler", json::Value::Kind::Object)) ||
-        !check.getString(root, "", "target", target, false))
+        !check.getString(root, "", "target", manifest.target, false))
       return false;
 
     if (!check.getString(root, "", "library", manifest.library) ||

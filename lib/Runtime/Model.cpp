@@ -228,7 +228,8 @@ std::string joinNames(const std::vector<std::string> &names) {
 
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error) {
+std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error,
+                                   std::unique_ptr<Device> device) {
   struct stat status;
   if (stat(dir.c_str(), &status) != 0 || !S_ISDIR(status.st_mode)) {
     error = "artifact folder '" + dir + "' does not exist";
@@ -240,18 +241,26 @@ std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error) {
   std::string manifestPath = joinPath(dir, "manifest.json");
   if (!readManifest(manifestPath, info, error))
     return nullptr;
+  if (!device) {
+    device = createDevice(info.target, error);
+    if (!device) {
+      error = manifestPath + ": " + error;
+      return nullptr;
+    }
+  }
+  model->device = std::move(device);
 
   std::string weightsPath = joinPath(dir, info.weightsFile);
-  if (!MappedFile::open(weightsPath, MappedFile::Access::CopyOnWrite,
-                        model->weights, error))
-    return nullptr;
-  if (model->weights.size() != info.weightsBytes) {
-    error = "'" + weightsPath + "' has " +
-            std::to_string(model->weights.size()) + " bytes, but " +
-            manifestPath +
+  if (stat(weightsPath.c_str(), &status) == 0 &&
+      static_cast<uint64_t>(status.st_size) != info.weightsBytes) {
+    error = "'" + weightsPath + "' has " + std::to_string(status.st_size) +
+            " bytes, but " + manifestPath +
             " says weights.bytes = " + std::to_string(info.weightsBytes);
     return nullptr;
   }
+  if (!model->device->loadWeights(weightsPath, info.weightsBytes,
+                                  model->weights, error))
+    return nullptr;
 
   std::string libraryPath = joinPath(dir, info.library);
   if (!isRegularFile(libraryPath)) {
@@ -281,9 +290,11 @@ std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error) {
     const ArgumentSpec &argument = info.arguments[i];
     if (argument.kind == ArgumentKind::Input)
       model->inputSpecs.push_back(argument.tensor);
-    if (argument.kind == ArgumentKind::LoraA ||
-        argument.kind == ArgumentKind::LoraB)
-      model->parameters[i].assign(argument.tensor.numBytes(), 0);
+    if ((argument.kind == ArgumentKind::LoraA ||
+         argument.kind == ArgumentKind::LoraB) &&
+        !DeviceBuffer::allocate(*model->device, argument.tensor.numBytes(),
+                                model->parameters[i], error))
+      return nullptr;
   }
 
   if (info.hasLora && !info.merged && !info.loraModules.empty() &&
@@ -489,7 +500,17 @@ bool Model::setAdapter(const std::string &dir, std::string &error) {
   }
 
   // `staged` has the layout of `parameters`: empty but for LoRA parameters.
-  parameters.swap(staged);
+  // Each goes to a new device buffer; the old ones stay until all arrived.
+  std::vector<DeviceBuffer> buffers(staged.size());
+  for (size_t i = 0; i < staged.size(); ++i) {
+    if (staged[i].empty())
+      continue;
+    if (!DeviceBuffer::allocate(*device, staged[i].size(), buffers[i], error) ||
+        !device->upload(buffers[i].data(), staged[i].data(), staged[i].size(),
+                        error))
+      return false;
+  }
+  parameters.swap(buffers);
   return true;
 }
 
@@ -549,9 +570,8 @@ bool Model::setParameter(const std::string &name, const void *data,
     error = "the data for parameter '" + name + "' is null";
     return false;
   }
-  if (numBytes != 0)
-    std::memcpy(parameters[index].data(), data, numBytes);
-  return true;
+  return numBytes == 0 ||
+         device->upload(parameters[index].data(), data, numBytes, error);
 }
 
 bool Model::run(const std::vector<const Tensor *> &inputs,
@@ -602,17 +622,39 @@ bool Model::run(const void *const *inputs, void *const *outputs,
       error = "output '" + info.outputs[i].name + "' is null";
       return false;
     }
+  // Inputs and outputs go to the device unless it reads host memory.
+  bool staging = !device->sharesHostMemory();
+  std::vector<DeviceBuffer> inputBuffers(inputSpecs.size()),
+      outputBuffers(info.outputs.size());
+  std::vector<const void *> deviceInputs(inputs, inputs + inputSpecs.size());
+  std::vector<void *> deviceOutputs(outputs, outputs + info.outputs.size());
+  if (staging) {
+    for (size_t i = 0; i < inputSpecs.size(); ++i) {
+      size_t bytes = inputSpecs[i].numBytes();
+      if (!DeviceBuffer::allocate(*device, bytes, inputBuffers[i], error) ||
+          (bytes &&
+           !device->upload(inputBuffers[i].data(), inputs[i], bytes, error)))
+        return false;
+      deviceInputs[i] = inputBuffers[i].data();
+    }
+    for (size_t i = 0; i < info.outputs.size(); ++i) {
+      if (!DeviceBuffer::allocate(*device, info.outputs[i].numBytes(),
+                                  outputBuffers[i], error))
+        return false;
+      deviceOutputs[i] = outputBuffers[i].data();
+    }
+  }
+
   std::vector<const void *> arguments;
   size_t nextInput = 0;
   for (size_t i = 0; i < info.arguments.size(); ++i) {
     const ArgumentSpec &argument = info.arguments[i];
     switch (argument.kind) {
     case ArgumentKind::Input:
-      arguments.push_back(inputs[nextInput++]);
+      arguments.push_back(deviceInputs[nextInput++]);
       break;
     case ArgumentKind::Weight:
-      arguments.push_back(weights.data() ? weights.data() + argument.offset
-                                         : nullptr);
+      arguments.push_back(weights ? weights + argument.offset : nullptr);
       break;
     case ArgumentKind::LoraA:
     case ArgumentKind::LoraB:
@@ -620,6 +662,13 @@ bool Model::run(const void *const *inputs, void *const *outputs,
       break;
     }
   }
-  function->call(arguments.data(), outputs);
+  if (!device->call(*function, arguments.data(), deviceOutputs.data(), error))
+    return false;
+  if (staging)
+    for (size_t i = 0; i < info.outputs.size(); ++i)
+      if (size_t bytes = info.outputs[i].numBytes();
+          bytes &&
+          !device->download(outputs[i], outputBuffers[i].data(), bytes, error))
+        return false;
   return true;
 }

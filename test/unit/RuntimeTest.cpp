@@ -28,7 +28,9 @@
 #include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
+#include <set>
 #include <thread>
 
 namespace rt = lora_runtime;
@@ -368,6 +370,101 @@ TEST_F(RuntimeModel, SwapsAdaptersAndBack) {
   std::string error;
   ASSERT_TRUE(model->setAdapter(dir / "out/adapter", error)) << error;
   EXPECT_EQ(run(*model), first);
+}
+
+/// A device with memory of its own, as a GPU has: buffers live in its heap,
+/// poisoned on allocation and release, and counted; the code may not see
+/// host pointers (sharesHostMemory is false), so the model must stage inputs
+/// and outputs through upload/download.
+class StagingDevice final : public rt::Device {
+public:
+  const char *name() const override { return "staging"; }
+  bool loadWeights(const std::string &path, uint64_t expectedBytes,
+                   const uint8_t *&base, std::string &error) override {
+    std::ifstream in(path, std::ios::binary);
+    weights.assign(std::istreambuf_iterator<char>(in), {});
+    if (weights.size() != expectedBytes) {
+      error = "short weights";
+      return false;
+    }
+    base = weights.data();
+    return true;
+  }
+  void *allocate(size_t bytes, std::string &) override {
+    ++allocations;
+    auto *buffer = new uint8_t[bytes];
+    std::memset(buffer, 0, bytes);
+    live.insert(buffer);
+    return buffer;
+  }
+  void release(void *buffer) override {
+    ++releases;
+    live.erase(static_cast<uint8_t *>(buffer));
+    delete[] static_cast<uint8_t *>(buffer);
+  }
+  bool upload(void *buffer, const void *host, size_t bytes,
+              std::string &) override {
+    EXPECT_TRUE(live.count(static_cast<uint8_t *>(buffer)));
+    ++uploads;
+    std::memcpy(buffer, host, bytes);
+    return true;
+  }
+  bool download(void *host, const void *buffer, size_t bytes,
+                std::string &) override {
+    EXPECT_TRUE(live.count(static_cast<uint8_t *>(const_cast<void *>(buffer))));
+    ++downloads;
+    std::memcpy(host, buffer, bytes);
+    return true;
+  }
+  bool sharesHostMemory() const override { return false; }
+  bool call(rt::CompiledFunction &function, const void *const *arguments,
+            void *const *outputs, std::string &) override {
+    ++calls;
+    function.call(arguments, outputs);
+    return true;
+  }
+
+  std::vector<uint8_t> weights;
+  std::set<uint8_t *> live;
+  int allocations = 0, releases = 0, uploads = 0, downloads = 0, calls = 0;
+};
+
+TEST_F(RuntimeModel, DeviceWithItsOwnMemory) {
+  auto owned = std::make_unique<StagingDevice>();
+  StagingDevice &device = *owned;
+  std::string error;
+  {
+    auto model = rt::Model::load(dir / "out", error, std::move(owned));
+    ASSERT_TRUE(model) << error;
+    // The initial adapter: one upload per LoRA parameter.
+    EXPECT_EQ(device.uploads, 2);
+    expectClose(run(*model), reference(kA1, kB1, kCompiledScale));
+    EXPECT_EQ(device.calls, 1);
+    EXPECT_EQ(device.uploads, 3);   // the input
+    EXPECT_EQ(device.downloads, 1); // the output
+    EXPECT_EQ(
+        setAdapter(*model, "second", peftConfig(2, 4), peftTensors(kA2, kB2)),
+        "");
+    EXPECT_EQ(device.uploads, 5);
+    expectClose(run(*model), reference(kA2, kB2, kCompiledScale));
+    // A failing swap touches no device memory.
+    int uploads = device.uploads;
+    EXPECT_NE(
+        setAdapter(*model, "bad", peftConfig(3, 4), peftTensors(kA2, kB2)), "");
+    EXPECT_EQ(device.uploads, uploads);
+    expectClose(run(*model), reference(kA2, kB2, kCompiledScale));
+    // Only the two current parameters stay allocated between runs.
+    EXPECT_EQ(device.live.size(), 2u);
+  }
+}
+
+TEST_F(RuntimeModel, TargetWithoutADevice) {
+  writeFile(dir / "out/manifest.json",
+            replaceOnce(mainManifest(), "\"target\": \"cpu\"",
+                        "\"target\": \"tpu\""));
+  EXPECT_EQ(loadError(), dir / "out/manifest.json" +
+                             ": this runtime has no device for target 'tpu' "
+                             "(it has: cpu)");
 }
 
 TEST_F(RuntimeModel, FoldsAnotherScaleIntoB) {

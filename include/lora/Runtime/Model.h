@@ -9,8 +9,9 @@
 //   model->setAdapter("other-adapter", error);
 //   model->run({&inputIds}, outputs, error);
 //
-// Frozen weights are used in place in a private mapping of weights.bin; the
-// LoRA parameters live in buffers the model owns, in the dtype and ONNX
+// Where the buffers live is the Device's business (Device.h): on the CPU,
+// frozen weights are used in place in a private mapping of weights.bin and
+// the LoRA parameters are host buffers the model owns, in the dtype and ONNX
 // orientation (A: [K, r], B: [r, N]) the code was compiled for.
 //
 //===----------------------------------------------------------------------===//
@@ -18,8 +19,8 @@
 #ifndef LORA_RUNTIME_MODEL_H
 #define LORA_RUNTIME_MODEL_H
 
+#include "lora/Runtime/Device.h"
 #include "lora/Runtime/Manifest.h"
-#include "lora/Runtime/MappedFile.h"
 #include "lora/Runtime/Runtime.h"
 
 #include <cstdint>
@@ -38,8 +39,10 @@ public:
   /// manifest, maps the weights file, and, when the model has unmerged LoRA
   /// parameters, loads the initial adapter from `dir`/<lora.adapter>. Errors
   /// name the file at fault.
-  static std::unique_ptr<Model> load(const std::string &dir,
-                                     std::string &error);
+  /// The device comes from the manifest's "target" (createDevice), unless
+  /// `device` is given.
+  static std::unique_ptr<Model> load(const std::string &dir, std::string &error,
+                                     std::unique_ptr<Device> device = nullptr);
   ~Model();
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
@@ -98,11 +101,13 @@ private:
   std::string directory;
   Manifest info;
   std::vector<TensorSpec> inputSpecs;
+  std::unique_ptr<Device> device;
   std::unique_ptr<CompiledFunction> function;
-  MappedFile weights;
-  /// The storage of each LoRA parameter, indexed like the arguments (empty
-  /// for the other arguments).
-  std::vector<std::vector<uint8_t>> parameters;
+  /// weights.bin on the device.
+  const uint8_t *weights = nullptr;
+  /// The device buffer of each LoRA parameter, indexed like the arguments
+  /// (empty for the other arguments).
+  std::vector<DeviceBuffer> parameters;
 };
 
 } // namespace lora_runtime
