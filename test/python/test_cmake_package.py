@@ -33,3 +33,18 @@ def test_find_package_consumer(tmp_path):
     out = run(build / "consumer")
     assert "lora.linear" in out and "scale = 2.000000e+00" in out, out
     assert "tosa.matmul" not in out, out
+
+    # The C deployment program runs an artifact through liblora_runtime.so,
+    # which needs no MLIR or LLVM library.
+    libs = run("ldd", prefix / "lib" / "liblora_runtime.so")
+    assert "MLIR" not in libs and "LLVM" not in libs, libs
+    artifact = tmp_path / "artifact"
+    run(BUILD / "bin" / "lora-compile", "--quiet", ROOT / "test" / "tools" / "lora-compile.mlir",
+        "--lora-targets=up_proj", "--lora-rank=2", "--lora-alpha=4", "--opt-level=0",
+        "-o", artifact)
+    out = run(build / "deploy", artifact)
+    # x = 1: y[0] = sum over k of W[k, 0] = 30 (B starts at zero).
+    assert "input x: 64 elements" in out and "output logits: first value 30.0000" in out, out
+    proc = subprocess.run([str(build / "deploy"), str(tmp_path / "none")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "does not exist" in proc.stderr, proc.stderr
