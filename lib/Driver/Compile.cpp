@@ -538,8 +538,8 @@ llvm::json::Array toJson(ArrayRef<int64_t> shape) {
 }
 
 LogicalResult writeManifest(Location loc, StringRef file,
-                            const CompileOptions &options, StringRef pipeline,
-                            ArrayRef<ArgumentInfo> args,
+                            const CompileOptions &options, bool rslora,
+                            StringRef pipeline, ArrayRef<ArgumentInfo> args,
                             ArrayRef<ArgumentInfo> outputs,
                             uint64_t weightBytes,
                             ArrayRef<LoraModuleInfo> modules) {
@@ -574,9 +574,31 @@ LogicalResult writeManifest(Location loc, StringRef file,
                                         {"rank", m.rank},
                                         {"alpha", m.alpha},
                                         {"scale", m.scale}});
+    auto strings = [](ArrayRef<std::string> values) {
+      llvm::json::Array array;
+      for (const std::string &value : values)
+        array.push_back(value);
+      return array;
+    };
+    // How the modules were chosen: lora-compile's options as given.
+    const LoraInsertOptions &insert = options.insert;
+    llvm::json::Object selection{
+        {"targets", strings(insert.targets)},
+        {"targets_regex", insert.targetsRegex},
+        {"exclude", strings(insert.exclude)},
+        {"exclude_regex", insert.excludeRegex},
+        {"all_linear", insert.allLinear},
+        {"rank", insert.rank},
+        {"alpha", insert.alpha},
+        {"rank_pattern", strings(insert.rankPattern)},
+        {"alpha_pattern", strings(insert.alphaPattern)},
+        {"init", insert.init},
+        {"seed", int64_t(insert.seed)},
+        {"adapter", insert.adapter}};
     lora = llvm::json::Object{{"merged", options.merge},
                               {"adapter", "adapter"},
-                              {"rslora", options.insert.rslora},
+                              {"rslora", rslora},
+                              {"options", std::move(selection)},
                               {"modules", std::move(list)}};
   }
   llvm::json::Object manifest{
@@ -804,7 +826,8 @@ LogicalResult lora::compileModel(MLIRContext &context,
     if (failed(
             writeWeights(loc, out.file("weights.bin"), arguments, weightBytes)))
       return failure();
-    progress.finish(llvm::formatv("{0:f1} MiB", weightBytes / double(1 << 20)).str());
+    progress.finish(
+        llvm::formatv("{0:f1} MiB", weightBytes / double(1 << 20)).str());
     if (!modules.empty() &&
         failed(writeAdapter(loc, out.file("adapter"), modules, adapterConfig)))
       return failure();
@@ -845,7 +868,7 @@ LogicalResult lora::compileModel(MLIRContext &context,
       return failure();
   }
   progress.finish();
-  if (failed(writeManifest(loc, out.file("manifest.json"), options,
+  if (failed(writeManifest(loc, out.file("manifest.json"), options, rslora,
                            "builtin.module(" + pipelineText + ")", arguments,
                            outputs, weightBytes, modules)))
     return failure();

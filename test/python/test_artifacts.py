@@ -165,10 +165,18 @@ def test_artifact_layout_and_manifest(llama_artifact, adapters):
         assert module["rank"] == 8 and module["scale"] == pytest.approx(2.0)
         assert any(module["name"].endswith(n.removeprefix("base_model.model."))
                    for n in peft_layers)
-    # out/adapter is a PEFT adapter that PEFT itself loads.
+    assert m["lora"]["options"]["adapter"] == first.path
+    # out/adapter is a PEFT adapter that PEFT itself loads, and it is the
+    # adapter the model was compiled with.
     config = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] == 8
     assert config["lora_alpha"] == 16
+    from peft import PeftModel
+    reloaded = PeftModel.from_pretrained(onnx_models.build_model("llama", seed=0),
+                                         str(out / "adapter"))
+    reloaded.eval()
+    inputs = onnx_models.make_inputs("llama", path=llama_artifact[0])
+    assert rel_err(torch_logits(reloaded, "llama", inputs), first.logits(inputs)) <= 1e-6
 
 
 def test_artifact_matches_peft_and_the_pass_pipeline(llama_artifact, adapters,
