@@ -27,8 +27,9 @@ using namespace mlir;
 namespace {
 constexpr StringLiteral kSignatureAttrName = "lora.signature";
 
-/// The runtime's name of an element type ("" for types it cannot pass).
-StringRef getDTypeName(Type type) {
+} // namespace
+
+StringRef lora::getRuntimeDTypeName(Type type) {
   if (type.isF32())
     return "f32";
   if (type.isF64())
@@ -41,14 +42,18 @@ StringRef getDTypeName(Type type) {
     return "bool";
   if (type.isUnsignedInteger(8))
     return "u8";
-  for (unsigned width : {8, 16, 32, 64})
-    if (type.isSignlessInteger(width) || type.isSignedInteger(width))
-      return width == 8    ? "i8"
-             : width == 16 ? "i16"
-             : width == 32 ? "i32"
-                           : "i64";
+  if (type.isSignlessInteger(8) || type.isSignedInteger(8))
+    return "i8";
+  if (type.isSignlessInteger(16) || type.isSignedInteger(16))
+    return "i16";
+  if (type.isSignlessInteger(32) || type.isSignedInteger(32))
+    return "i32";
+  if (type.isSignlessInteger(64) || type.isSignedInteger(64))
+    return "i64";
   return "";
 }
+
+namespace {
 
 /// `dtype[d0xd1...]` for each type, joined by ','; fails for dynamic shapes
 /// and unsupported element types.
@@ -59,7 +64,7 @@ FailureOr<std::string> getSignature(TypeRange types) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor || !tensor.hasStaticShape())
       return failure();
-    StringRef dtype = getDTypeName(tensor.getElementType());
+    StringRef dtype = lora::getRuntimeDTypeName(tensor.getElementType());
     if (dtype.empty())
       return failure();
     os << (i ? "," : "") << dtype << "[";
@@ -77,6 +82,13 @@ struct LoraMarkEntryPointsPass
       return;
     func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                   UnitAttr::get(&getContext()));
+    // The caller's inputs, the mmapped weights and the LoRA parameters are
+    // read-only: one-shot-bufferize must copy before writing into any of
+    // them (it would otherwise update them in place, run after run).
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+      if (isa<TensorType>(func.getArgumentTypes()[i]))
+        func.setArgAttr(i, "bufferization.writable",
+                        BoolAttr::get(&getContext(), false));
     FailureOr<std::string> inputs = getSignature(func.getArgumentTypes());
     FailureOr<std::string> outputs = getSignature(func.getResultTypes());
     if (succeeded(inputs) && succeeded(outputs))

@@ -38,7 +38,7 @@ ElementsAttr getConstantValue(Operation *op) {
 /// splat; 0 otherwise.
 int64_t getOutlinedBytes(ElementsAttr attr) {
   Type element = attr.getElementType();
-  if (!isa<FloatType, IntegerType>(element) || element.isInteger(1))
+  if (getRuntimeDTypeName(element).empty() || element.isInteger(1))
     return 0;
   if (auto dense = dyn_cast<DenseElementsAttr>(attr); dense && dense.isSplat())
     return 0;

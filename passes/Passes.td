@@ -229,7 +229,8 @@ def LoraOutlineWeights : Pass<"lora-outline-weights", "ModuleOp"> {
     Compiled artifacts load their weights at run time from `weights.bin`
     instead of embedding them in `model.so`. This pass makes that possible:
     every constant (`arith.constant`, `tosa.const`) of a public function
-    that is not a splat, has a numeric element type other than i1, and
+    that is not a splat, has an element type the runtime can pass other
+    than i1 (f32, f64, f16, bf16, i8-i64, ui8), and
     holds at least `min-bytes` bytes becomes a new trailing argument of the
     function with
       - `lora.weight`: its name: `<module>.weight` for the weight of a

@@ -122,16 +122,28 @@ llvm::Error parseOptions(llvm::StringRef json, lora::CompileOptions &options) {
     }
     return llvm::Error::success();
   };
+  // lora-insert takes patterns as "regex=value": ranks as integers, alphas
+  // with every digit of the double.
   auto patterns = [&](const llvm::json::Value &v, llvm::StringRef key,
+                      bool integers,
                       llvm::SmallVector<std::string> &out) -> llvm::Error {
     const llvm::json::Object *dict = v.getAsObject();
     if (!dict)
       return error(key, "an object {regex: value}");
     for (const auto &[k, item] : *dict) {
-      std::optional<double> number = item.getAsNumber();
-      if (!number)
-        return error(key, "an object {regex: number}");
-      out.push_back(k.str() + "=" + llvm::formatv("{0}", *number).str());
+      std::string value;
+      if (integers) {
+        std::optional<int64_t> rank = item.getAsInteger();
+        if (!rank)
+          return error(key, "an object {regex: integer}");
+        value = std::to_string(*rank);
+      } else {
+        std::optional<double> number = item.getAsNumber();
+        if (!number)
+          return error(key, "an object {regex: number}");
+        value = llvm::formatv("{0}", llvm::format("%.17g", *number)).str();
+      }
+      out.push_back(k.str() + "=" + value);
     }
     return llvm::Error::success();
   };
@@ -180,9 +192,9 @@ llvm::Error parseOptions(llvm::StringRef json, lora::CompileOptions &options) {
       err = d ? (options.insert.alpha = *d, llvm::Error::success())
               : error(key, "a number");
     } else if (key == "rank_pattern")
-      err = patterns(v, key, options.insert.rankPattern);
+      err = patterns(v, key, /*integers=*/true, options.insert.rankPattern);
     else if (key == "alpha_pattern")
-      err = patterns(v, key, options.insert.alphaPattern);
+      err = patterns(v, key, /*integers=*/false, options.insert.alphaPattern);
     else if (key == "rslora")
       err = boolean(options.insert.rslora);
     else if (key == "init")

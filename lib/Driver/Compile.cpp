@@ -26,10 +26,14 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
+#include <mutex>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -64,29 +68,47 @@ bool CompileOptions::insertsLora() const {
 
 namespace {
 
-/// The temporary folder of the compile in progress, for the interrupt
-/// handler (SIGINT, SIGTERM, ...), which removes what it can: the files
-/// lora-compile names itself, then the folder. Renaming it to `out` is the
-/// last step, so an interrupted compile never leaves `out`.
-char interruptedTempDir[4096];
+/// What the signal handler of enableOutputCleanupOnSignals() removes: the
+/// files lora-compile names itself in the temporary folder of the compile in
+/// progress, then the folder, as absolute paths prepared beforehand (the
+/// handler only calls unlink and rmdir).
+constexpr size_t kMaxPath = 4096;
+constexpr const char *kOutputFiles[] = {"model.so",
+                                        "model.so.tmp",
+                                        "manifest.json",
+                                        "weights.bin",
+                                        "adapter/adapter_config.json",
+                                        "adapter/adapter_model.safetensors",
+                                        "adapter"};
+constexpr size_t kNumOutputFiles = std::size(kOutputFiles);
+char signalPaths[kNumOutputFiles + 1][kMaxPath];
+std::atomic<bool> signalPathsReady{false};
+std::atomic<bool> cleanupOnSignals{false};
 
-void removeTempDirOnInterrupt() {
-  if (!interruptedTempDir[0])
-    return;
-  static const char *const files[] = {"model.so",
-                                      "model.so.tmp",
-                                      "manifest.json",
-                                      "weights.bin",
-                                      "adapter/adapter_config.json",
-                                      "adapter/adapter_model.safetensors"};
-  char file[sizeof(interruptedTempDir) + 64];
-  for (const char *name : files) {
-    std::snprintf(file, sizeof(file), "%s/%s", interruptedTempDir, name);
-    ::unlink(file);
+void removeOutputOnSignal(int sig) {
+  llvm::sys::RunInterruptHandlers(); // files registered by RemoveFileOnSignal
+  if (signalPathsReady.exchange(false)) {
+    for (size_t i = 0; i < kNumOutputFiles; ++i)
+      if (::unlink(signalPaths[i]) != 0)
+        ::rmdir(signalPaths[i]);
+    ::rmdir(signalPaths[kNumOutputFiles]);
   }
-  std::snprintf(file, sizeof(file), "%s/adapter", interruptedTempDir);
-  ::rmdir(file);
-  ::rmdir(interruptedTempDir);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+/// Makes the signal handler remove `dir` (absolute) and its known files.
+void setSignalPaths(StringRef dir) {
+  signalPathsReady = false;
+  if (!cleanupOnSignals || dir.size() + 64 >= kMaxPath)
+    return;
+  for (size_t i = 0; i < kNumOutputFiles; ++i) {
+    std::string file = (dir + "/" + kOutputFiles[i]).str();
+    std::memcpy(signalPaths[i], file.c_str(), file.size() + 1);
+  }
+  std::memcpy(signalPaths[kNumOutputFiles], dir.data(), dir.size());
+  signalPaths[kNumOutputFiles][dir.size()] = 0;
+  signalPathsReady = true;
 }
 
 /// A folder next to `out` that becomes `out` on commit() and is removed
@@ -104,11 +126,7 @@ public:
       if (!ec) {
         SmallString<256> absolute(tempPath);
         fs::make_absolute(absolute);
-        if (absolute.size() < sizeof(interruptedTempDir)) {
-          std::memcpy(interruptedTempDir, absolute.c_str(),
-                      absolute.size() + 1);
-          llvm::sys::SetInterruptFunction(removeTempDirOnInterrupt);
-        }
+        setSignalPaths(absolute);
         return success();
       }
       if (ec != std::errc::file_exists)
@@ -120,9 +138,9 @@ public:
   }
 
   ~TempOutputDir() {
+    signalPathsReady = false;
     if (!tempPath.empty() && !committed)
       (void)fs::remove_directories(tempPath);
-    interruptedTempDir[0] = 0;
   }
 
   StringRef getPath() const { return tempPath; }
@@ -133,10 +151,12 @@ public:
   }
 
   /// Replaces `out` by the temporary folder. An existing `out` is replaced
-  /// only when it is an earlier artifact (it has a manifest.json) or empty.
+  /// only when it is an earlier artifact (it has a manifest.json) or empty,
+  /// in one step (the two folders are exchanged), so a concurrent reader
+  /// sees the old or the new artifact, never none.
   LogicalResult commit(Location loc) {
-    SmallString<256> old;
-    if (fs::exists(finalPath)) {
+    bool replace = fs::exists(finalPath);
+    if (replace) {
       SmallString<256> manifest(finalPath);
       path::append(manifest, "manifest.json");
       std::error_code ec;
@@ -145,24 +165,22 @@ public:
           fs::directory_iterator(finalPath, ec) == fs::directory_iterator();
       if (!fs::is_directory(finalPath) || (!empty && !fs::exists(manifest)))
         return emitError(loc) << "'" << finalPath
-                              << "' exists and is not a lora-compile artifact; "
-                                 "not replacing it";
-      old = tempPath;
-      old += ".old";
-      if (std::error_code ec = fs::rename(finalPath, old))
-        return emitError(loc) << "cannot move the old '" << finalPath
-                              << "' aside: " << ec.message();
+                              << "' exists and is not a lora-compile "
+                                 "artifact; not replacing it";
     }
-    if (std::error_code ec = fs::rename(tempPath, finalPath)) {
-      if (!old.empty())
-        (void)fs::rename(old, finalPath);
-      return emitError(loc) << "cannot rename the output to '" << finalPath
-                            << "': " << ec.message();
+    signalPathsReady = false;
+    if (!replace) {
+      if (std::error_code ec = fs::rename(tempPath, finalPath))
+        return emitError(loc) << "cannot rename the output to '" << finalPath
+                              << "': " << ec.message();
+      committed = true;
+      return success();
     }
-    committed = true;
-    interruptedTempDir[0] = 0;
-    if (!old.empty())
-      (void)fs::remove_directories(old);
+    if (::renameat2(AT_FDCWD, tempPath.c_str(), AT_FDCWD, finalPath.c_str(),
+                    RENAME_EXCHANGE) != 0)
+      return emitError(loc) << "cannot replace '" << finalPath
+                            << "': " << std::strerror(errno);
+    // tempPath now holds the old artifact, which the destructor removes.
     return success();
   }
 
@@ -175,31 +193,6 @@ private:
 //===----------------------------------------------------------------------===//
 // What the manifest describes
 //===----------------------------------------------------------------------===//
-
-/// The runtime's name of an element type ("" when it has none).
-StringRef getDTypeName(Type type) {
-  if (type.isF32())
-    return "f32";
-  if (type.isF64())
-    return "f64";
-  if (type.isF16())
-    return "f16";
-  if (type.isBF16())
-    return "bf16";
-  if (type.isInteger(1))
-    return "bool";
-  if (type.isUnsignedInteger(8))
-    return "u8";
-  if (type.isInteger(8))
-    return "i8";
-  if (type.isInteger(16))
-    return "i16";
-  if (type.isInteger(32))
-    return "i32";
-  if (type.isInteger(64))
-    return "i64";
-  return "";
-}
 
 enum class ArgumentKind { Input, Weight, LoraA, LoraB };
 
@@ -244,7 +237,7 @@ FailureOr<RankedTensorType> checkRuntimeType(Location loc, Type type,
     return emitError(loc) << what << " has type " << type
                           << "; compiled models need static shapes (give "
                              "--input-shape for dynamic ONNX inputs)";
-  if (getDTypeName(tensor.getElementType()).empty())
+  if (getRuntimeDTypeName(tensor.getElementType()).empty())
     return emitError(loc) << what << " has element type "
                           << tensor.getElementType()
                           << ", which the runtime cannot pass";
@@ -461,9 +454,11 @@ LogicalResult writeWeights(Location loc, StringRef file,
     offset += bytes.size();
   }
   os.close();
-  if (os.has_error())
-    return emitError(loc) << "cannot write '" << file
-                          << "': " << os.error().message();
+  if (os.has_error()) {
+    std::error_code ec = os.error();
+    os.clear_error(); // else the stream's destructor aborts the process
+    return emitError(loc) << "cannot write '" << file << "': " << ec.message();
+  }
   totalBytes = offset;
   return success();
 }
@@ -545,10 +540,11 @@ LogicalResult writeManifest(Location loc, StringRef file,
                             ArrayRef<LoraModuleInfo> modules) {
   llvm::json::Array arguments;
   for (const ArgumentInfo &arg : args) {
-    llvm::json::Object entry{{"name", arg.name},
-                             {"kind", kindName(arg.kind)},
-                             {"dtype", getDTypeName(arg.type.getElementType())},
-                             {"shape", toJson(arg.type.getShape())}};
+    llvm::json::Object entry{
+        {"name", arg.name},
+        {"kind", kindName(arg.kind)},
+        {"dtype", getRuntimeDTypeName(arg.type.getElementType())},
+        {"shape", toJson(arg.type.getShape())}};
     if (arg.kind == ArgumentKind::Weight) {
       entry["offset"] = int64_t(arg.offset);
       entry["bytes"] = int64_t(arg.bytes);
@@ -559,10 +555,10 @@ LogicalResult writeManifest(Location loc, StringRef file,
   }
   llvm::json::Array results;
   for (const ArgumentInfo &out : outputs)
-    results.push_back(
-        llvm::json::Object{{"name", out.name},
-                           {"dtype", getDTypeName(out.type.getElementType())},
-                           {"shape", toJson(out.type.getShape())}});
+    results.push_back(llvm::json::Object{
+        {"name", out.name},
+        {"dtype", getRuntimeDTypeName(out.type.getElementType())},
+        {"shape", toJson(out.type.getShape())}});
 
   llvm::json::Value lora = nullptr;
   if (!modules.empty()) {
@@ -624,9 +620,11 @@ LogicalResult writeManifest(Location loc, StringRef file,
     return emitError(loc) << "cannot write '" << file << "': " << ec.message();
   os << llvm::formatv("{0:2}", llvm::json::Value(std::move(manifest))) << "\n";
   os.close();
-  if (os.has_error())
-    return emitError(loc) << "cannot write '" << file
-                          << "': " << os.error().message();
+  if (os.has_error()) {
+    std::error_code ec = os.error();
+    os.clear_error();
+    return emitError(loc) << "cannot write '" << file << "': " << ec.message();
+  }
   return success();
 }
 
@@ -678,6 +676,18 @@ private:
 
 } // namespace
 
+void lora::enableOutputCleanupOnSignals() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    cleanupOnSignals = true;
+    struct sigaction action = {};
+    action.sa_handler = removeOutputOnSignal;
+    sigemptyset(&action.sa_mask);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP})
+      ::sigaction(sig, &action, nullptr);
+  });
+}
+
 //===----------------------------------------------------------------------===//
 // The driver
 //===----------------------------------------------------------------------===//
@@ -698,6 +708,18 @@ LogicalResult lora::compileModel(MLIRContext &context,
     return emitError(loc) << "--merge needs an adapter or LoRA targets";
   if (options.optLevel > 3)
     return emitError(loc) << "--opt-level must be 0 to 3";
+  // The library exports lora_entry_<function>: a C identifier.
+  if (options.function.empty() || llvm::isDigit(options.function[0]) ||
+      !llvm::all_of(options.function,
+                    [](char c) { return llvm::isAlnum(c) || c == '_'; }))
+    return emitError(loc) << "--function must be a C identifier (the "
+                             "library exports lora_entry_<function>), got '"
+                          << options.function << "'";
+  // `out/` and `out` are the same folder.
+  std::string outPathStorage = outPath.str();
+  while (outPathStorage.size() > 1 && outPathStorage.back() == '/')
+    outPathStorage.pop_back();
+  outPath = outPathStorage;
 
   DefaultTimingManager timing;
   timing.setEnabled(options.timing);

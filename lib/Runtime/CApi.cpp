@@ -59,6 +59,8 @@ template <typename Body> int guard(Body body) {
       return 0;
   } catch (const std::exception &exception) {
     error = std::string("internal error: ") + exception.what();
+  } catch (...) {
+    error = "internal error: unknown exception";
   }
   lastError = error;
   return 1;
@@ -95,6 +97,8 @@ LoraModel *loraModelLoad(const char *dir) {
   } catch (const std::exception &exception) {
     return failWith<LoraModel *>(
         std::string("internal error: ") + exception.what(), nullptr);
+  } catch (...) {
+    return failWith<LoraModel *>("internal error: unknown exception", nullptr);
   }
 }
 

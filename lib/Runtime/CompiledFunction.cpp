@@ -10,15 +10,39 @@
 
 #include "lora/Runtime/Runtime.h"
 
+#include <cstdlib>
 #include <dlfcn.h>
+#include <unistd.h>
 
 using namespace lora_runtime;
+
+/// dlopen of a path the process has loaded before returns the library loaded
+/// then, even when the file was replaced since (an artifact recompiled in
+/// place): glibc matches the name before it looks at the file. A symlink
+/// with a name of its own makes glibc compare the file itself, so a new
+/// file is loaded and the same file is shared.
+static void *openLibrary(const std::string &soPath) {
+  char dir[] = "/tmp/lora-runtime-XXXXXX";
+  char *real = ::realpath(soPath.c_str(), nullptr);
+  if (!real || !::mkdtemp(dir)) {
+    std::free(real);
+    return dlopen(soPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  }
+  std::string link = std::string(dir) + "/model.so";
+  void *handle = ::symlink(real, link.c_str()) == 0
+                     ? dlopen(link.c_str(), RTLD_NOW | RTLD_LOCAL)
+                     : dlopen(soPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  std::free(real);
+  ::unlink(link.c_str());
+  ::rmdir(dir);
+  return handle;
+}
 
 std::unique_ptr<CompiledFunction>
 CompiledFunction::load(const std::string &soPath, const std::string &name,
                        std::vector<TensorSpec> inputs,
                        std::vector<TensorSpec> outputs, std::string &error) {
-  void *handle = dlopen(soPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  void *handle = openLibrary(soPath);
   if (!handle) {
     const char *reason = dlerror();
     error = "cannot load '" + soPath + "': " + (reason ? reason : "unknown");

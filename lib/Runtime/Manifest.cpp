@@ -99,10 +99,19 @@ private:
   /// is a string.
   bool checkRelativePath(const json::Value &value, const std::string &path) {
     const std::string &text = *value.getString();
-    if (text.empty() || text[0] == '/')
+    // No absolute path and no ".." component: the files stay inside the
+    // artifact folder.
+    bool parent = false;
+    for (size_t start = 0; start <= text.size();) {
+      size_t slash = text.find('/', start);
+      if (slash == std::string::npos)
+        slash = text.size();
+      parent |= text.compare(start, slash - start, "..") == 0;
+      start = slash + 1;
+    }
+    if (text.empty() || text[0] == '/' || parent)
       return check.fail(value, path,
-                        "expected a path relative to the artifact folder, "
-                        "got " +
+                        "expected a path inside the artifact folder, got " +
                             value.describe());
     return true;
   }
@@ -258,7 +267,8 @@ private:
         static_cast<uint64_t>(offset) > manifest.weightsBytes - bytes)
       return check.fail(*object.get("offset"), Checker::keyPath(path, "offset"),
                         "bytes [" + std::to_string(offset) + ", " +
-                            std::to_string(offset + bytes) +
+                            std::to_string(offset) + " + " +
+                            std::to_string(bytes) +
                             ") reach past the end of " + manifest.weightsFile +
                             " (weights.bytes = " +
                             std::to_string(manifest.weightsBytes) + ")");

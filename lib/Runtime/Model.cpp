@@ -585,7 +585,8 @@ bool Model::run(const std::vector<const Tensor *> &inputs,
   for (size_t i = 0; i < inputs.size(); ++i) {
     const TensorSpec &spec = inputSpecs[i];
     if (!inputs[i] || inputs[i]->dtype != spec.dtype ||
-        inputs[i]->shape != spec.shape) {
+        inputs[i]->shape != spec.shape ||
+        inputs[i]->data.size() != spec.numBytes()) {
       error = "input '" + spec.name + "' must be " +
               formatTensorType(spec.dtype, spec.shape) + ", got " +
               (inputs[i] ? formatTensorType(inputs[i]->dtype, inputs[i]->shape)

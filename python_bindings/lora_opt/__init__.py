@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,7 @@ for _name, _res, _args in [
 
 
 def _runtime_error() -> LoraOptError:
-    return LoraOptError(_rt.loraGetLastError().decode())
+    return LoraOptError(_rt.loraGetLastError().decode(errors="replace"))
 
 
 def _bfloat16():
@@ -92,7 +93,9 @@ def _bfloat16():
         return None
 
 
-# LoraDType order (lora-c/Runtime.h).
+# LoraDType order (lora-c/Runtime.h) and the manifest's names.
+_DTYPE_NAMES = ["f32", "f64", "f16", "bf16", "i64", "i32", "i16", "i8", "u8",
+                "bool"]
 _DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16),
            _bfloat16(), np.dtype(np.int64), np.dtype(np.int32),
            np.dtype(np.int16), np.dtype(np.int8), np.dtype(np.uint8),
@@ -120,7 +123,8 @@ class Model:
         if not handle:
             raise _runtime_error()
         self._handle = ctypes.c_void_p(handle)
-        self.manifest = json.loads((self.path / "manifest.json").read_text())
+        self.manifest = json.loads(
+            (self.path / "manifest.json").read_text(encoding="utf-8"))
         self.inputs = [self._info(i, True) for i in
                        range(_rt.loraModelGetNumInputs(self._handle))]
         self.outputs = [self._info(i, False) for i in
@@ -152,14 +156,20 @@ class Model:
 
     def set_parameter(self, name: str, value) -> None:
         """Replaces one LoRA parameter (manifest name; ONNX orientation:
-        A [K, r], B [r, N]) with `value`."""
+        A [K, r], B [r, N], not PEFT's lora_A.weight [r, K]) with `value`,
+        an array of exactly its dtype and shape."""
         spec = next((a for a in self.manifest["arguments"]
                      if a["name"] == name), None)
-        dtype = None
-        if spec is not None and spec["kind"] in ("lora_a", "lora_b"):
-            dtype = _DTYPES[["f32", "f64", "f16", "bf16", "i64", "i32", "i16",
-                             "i8", "u8", "bool"].index(spec["dtype"])]
-        array = np.ascontiguousarray(value, dtype=dtype)
+        if spec is None or spec["kind"] not in ("lora_a", "lora_b"):
+            raise LoraOptError(f"'{name}' is not a LoRA parameter of the model")
+        dtype = _DTYPES[_DTYPE_NAMES.index(spec["dtype"])]
+        shape = tuple(spec["shape"])
+        array = np.asarray(value)
+        if array.dtype != dtype or array.shape != shape:
+            raise LoraOptError(
+                f"parameter '{name}' must be {dtype} {list(shape)} (ONNX "
+                f"orientation), got {array.dtype} {list(array.shape)}")
+        array = np.ascontiguousarray(array)
         if _rt.loraModelSetParameter(self._handle, name.encode(),
                                      array.ctypes.data, array.nbytes):
             raise _runtime_error()
@@ -240,7 +250,8 @@ def _compiler_lib() -> ctypes.CDLL:
 
 
 def _compiler_error() -> LoraOptError:
-    return LoraOptError(_compiler_lib().loraCompilerGetLastError().decode())
+    return LoraOptError(
+        _compiler_lib().loraCompilerGetLastError().decode(errors="replace"))
 
 
 def compiler_version() -> str:
@@ -250,7 +261,7 @@ def compiler_version() -> str:
 def _shape_spec(input_shape) -> str:
     if input_shape is None or isinstance(input_shape, str):
         return input_shape or ""
-    return ",".join(f"{name}:" + "x".join(str(int(d)) for d in dims)
+    return ",".join(f"{name}:" + ("x".join(str(int(d)) for d in dims) or "scalar")
                     for name, dims in input_shape.items())
 
 
@@ -269,8 +280,10 @@ def compile(model, out=None, *, targets: Sequence[str] | None = None,
     alpha_pattern (dicts), rslora, init, seed, function, emit, opt_level,
     min_weight_bytes, timing.
     """
+    made = None
     if out is None:
-        out = Path(tempfile.mkdtemp(prefix="lora_opt-")) / Path(model).stem
+        made = Path(tempfile.mkdtemp(prefix="lora_opt-"))
+        out = made / Path(model).stem
     config = {"rank": int(rank), "alpha": float(alpha), "target": target,
               "merge": bool(merge), **options}
     if targets:
@@ -283,7 +296,10 @@ def compile(model, out=None, *, targets: Sequence[str] | None = None,
     lib = _compiler_lib()
     if lib.loraCompile(_as_path(model), _as_path(out),
                        json.dumps(config).encode()):
-        raise _compiler_error()
+        error = _compiler_error()
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise error
     return Path(out)
 
 

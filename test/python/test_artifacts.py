@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -359,8 +360,29 @@ def test_python_compile_targets_starts_at_the_base_model(tmp_path):
     shape = next(a["shape"] for a in model.manifest["arguments"] if a["name"] == name)
     model.set_parameter(name, np.full(shape, 0.5, np.float32))
     assert rel_err(model(input_ids=ids)["logits"], base) > MIN_ADAPTER_EFFECT
-    with pytest.raises(lora_opt.LoraOptError, match="input_ids"):
+    with pytest.raises(lora_opt.LoraOptError, match="'input_ids' is not a LoRA parameter"):
         model.set_parameter("input_ids", ids)
+    # PEFT's orientation, another dtype or a flat array are refused.
+    for bad in (np.ones(shape[::-1], np.float32), np.ones(shape, np.float64),
+                np.ones(shape[0] * shape[1], np.float32)):
+        with pytest.raises(lora_opt.LoraOptError, match=r"must be float32 \[4, 64\] \(ONNX orientation\)"):
+            model.set_parameter(name, bad)
+
+
+def test_python_compile_patterns(tmp_path):
+    """rank_pattern / alpha_pattern go through the C API intact (integers,
+    and alphas with every digit)."""
+    example = Path(__file__).resolve().parents[2] / "examples"
+    out = lora_opt.compile(example / "tiny_llama.onnx", tmp_path / "p",
+                           targets=["q_proj"], rank=8, alpha=16,
+                           rank_pattern={r"layers\.1\..*": 4},
+                           alpha_pattern={r"layers\.0\..*": 0.1234567},
+                           input_shape={"input_ids": (1, 8)}, opt_level=0)
+    modules = {m["name"]: m for m in lora_opt.load(out).lora_modules}
+    layer0 = modules["m.model.layers.0.self_attn.q_proj"]
+    layer1 = modules["m.model.layers.1.self_attn.q_proj"]
+    assert layer0["rank"] == 8 and layer0["scale"] == pytest.approx(0.1234567 / 8, rel=1e-6)  # the fused scale is f32
+    assert layer1["rank"] == 4 and layer1["scale"] == pytest.approx(16 / 4)
 
 
 def test_merged_artifact(exported, adapters, tmp_path):
@@ -408,10 +430,11 @@ def test_failed_compile_leaves_nothing(tmp_path):
     assert "is not a lora-compile artifact" in proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
     assert (out / "notes.txt").read_text() == "mine"
-    # ...but an earlier artifact is, in one rename.
+    # ...but an earlier artifact is, in one step (the folders are exchanged).
+    # `out/` and `out` are the same folder.
     shutil.rmtree(out)
-    lora_compile(example, "-o", out, "--opt-level=0")
-    lora_compile(example, "-o", out, "--opt-level=0", "--lora-targets=q_proj")
+    lora_compile(example, "-o", f"{out}/", "--opt-level=0")
+    lora_compile(example, "-o", f"{out}/", "--opt-level=0", "--lora-targets=q_proj")
     assert json.loads((out / "manifest.json").read_text())["lora"] is not None
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
@@ -427,7 +450,9 @@ def test_killed_compile_leaves_no_output(tmp_path, sig):
                              "--lora-all-linear"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    # Wait for the weights (written before code generation), then kill.
+    # Wait for the weights (written before code generation), then kill: the
+    # temporary object file of code generation goes too.
+    objects = set(Path(tempfile.gettempdir()).glob("lora-model-*.o"))
     deadline = time.time() + 60
     while time.time() < deadline:
         temps = list(tmp_path.glob(".out.lora-compile-*"))
@@ -438,11 +463,12 @@ def test_killed_compile_leaves_no_output(tmp_path, sig):
         proc.kill()
         pytest.fail("lora-compile never wrote weights.bin")
     proc.send_signal(sig)
-    proc.wait(timeout=60)
-    assert proc.returncode != 0
+    proc.wait(timeout=10)  # dies of the signal, not at some later failure
+    assert proc.returncode == -sig, proc.stderr.read()
     assert not out.exists()
     if sig != signal.SIGKILL:
         assert list(tmp_path.iterdir()) == [], list(tmp_path.iterdir())
+        assert set(Path(tempfile.gettempdir()).glob("lora-model-*.o")) <= objects
 
 
 def test_run_passes():

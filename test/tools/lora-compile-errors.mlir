@@ -7,6 +7,7 @@
 // RUN: not lora-compile --quiet %s -o %t/out --merge 2>&1 | FileCheck %s --check-prefix=MERGE
 // RUN: not lora-compile --quiet %s -o %t/out --opt-level=4 2>&1 | FileCheck %s --check-prefix=OPT
 // RUN: not lora-compile --quiet %s -o %t/out --function=nope 2>&1 | FileCheck %s --check-prefix=FUNC
+// RUN: not lora-compile --quiet %s -o %t/out --function=my.fn 2>&1 | FileCheck %s --check-prefix=IDENT
 // RUN: not lora-compile --quiet %s -o %t/out --function=dynamic 2>&1 | FileCheck %s --check-prefix=DYNAMIC
 // RUN: not lora-compile --quiet %s -o %t/out --input-shape=x:1x2 2>&1 | FileCheck %s --check-prefix=SHAPE
 // RUN: not lora-compile --quiet %s -o %t/out --lora-targets=down_proj 2>&1 | FileCheck %s --check-prefix=TARGETS
@@ -24,6 +25,7 @@
 // MERGE: error: --merge needs an adapter or LoRA targets
 // OPT: error: --opt-level must be 0 to 3
 // FUNC: error: the model has no function 'nope'
+// IDENT: error: --function must be a C identifier (the library exports lora_entry_<function>), got 'my.fn'
 // DYNAMIC: error: argument 'arg0' of 'dynamic' has type 'tensor<?x16xf32>'; compiled models need static shapes (give --input-shape for dynamic ONNX inputs)
 // SHAPE: error: --input-shape applies to .onnx input only
 // TARGETS: error: targets [down_proj] matched none of the 1 linear layers

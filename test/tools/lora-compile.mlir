@@ -18,7 +18,7 @@
 // LORA: func.func @main(%arg0: tensor<1x4x16xf32> {onnx.name = "x"}, %arg1: tensor<16x2xf32> {lora.init = {{.*}}, lora.param = "base_model.model.layers.0.up_proj.lora_A.weight"}, %arg2: tensor<2x8xf32> {lora.init = dense<0.000000e+00> : tensor<2x8xf32>, lora.param = "base_model.model.layers.0.up_proj.lora_B.weight"})
 // LORA: lora.linear %arg0, %{{.*}}, %arg1, %arg2 {rank = 2 : i64, scale = 2.000000e+00 : f64}
 
-// LINALG: func.func @main(%arg0: tensor<1x4x16xf32> {onnx.name = "x"}, %arg1: tensor<16x2xf32>, %arg2: tensor<2x8xf32>, %arg3: tensor<16x8xf32>) -> (tensor<1x4x8xf32> {onnx.name = "logits"}) attributes {llvm.emit_c_interface, lora.signature = "f32[1x4x16],f32[16x2],f32[2x8],f32[16x8]->f32[1x4x8]"}
+// LINALG: func.func @main(%arg0: tensor<1x4x16xf32> {bufferization.writable = false, onnx.name = "x"}, %arg1: tensor<16x2xf32> {bufferization.writable = false}, %arg2: tensor<2x8xf32> {bufferization.writable = false}, %arg3: tensor<16x8xf32> {bufferization.writable = false}) -> (tensor<1x4x8xf32> {onnx.name = "logits"}) attributes {llvm.emit_c_interface, lora.signature = "f32[1x4x16],f32[16x2],f32[2x8],f32[16x8]->f32[1x4x8]"}
 // LINALG: linalg.generic
 // LINALG-NOT: tosa.
 // LINALG-NOT: lora.linear

@@ -684,8 +684,12 @@ TEST(RuntimeManifest, Errors) {
             "out/manifest.json:1:1: missing key \"library\"");
   EXPECT_EQ(manifestError("\"library\": \"model.so\"",
                           "\"library\": \"/abs/model.so\""),
-            "out/manifest.json:6:14: library: expected a path relative to "
-            "the artifact folder, got \"/abs/model.so\"");
+            "out/manifest.json:6:14: library: expected a path inside the "
+            "artifact folder, got \"/abs/model.so\"");
+  EXPECT_EQ(manifestError("\"library\": \"model.so\"",
+                          "\"library\": \"../other/model.so\""),
+            "out/manifest.json:6:14: library: expected a path inside the "
+            "artifact folder, got \"../other/model.so\"");
   EXPECT_EQ(manifestError("\"function\": \"main\"", "\"function\": \"a-b\""),
             "out/manifest.json:7:15: function: expected a C identifier (the "
             "library exports lora_entry_<function>), got \"a-b\"");
@@ -707,8 +711,8 @@ TEST(RuntimeManifest, Errors) {
             "out/manifest.json:10:33: arguments[0].offset: offset 32 is not "
             "a multiple of weights.alignment (64) and of the element size");
   EXPECT_EQ(manifestError("\"bytes\": 112", "\"bytes\": 100"),
-            "out/manifest.json:10:33: arguments[0].offset: bytes [64, 112) "
-            "reach past the end of weights.bin (weights.bytes = 100)");
+            "out/manifest.json:10:33: arguments[0].offset: bytes [64, 64 + "
+            "48) reach past the end of weights.bin (weights.bytes = 100)");
   EXPECT_EQ(manifestError("\"alignment\": 64", "\"alignment\": 48"),
             "out/manifest.json:18:65: weights.alignment: expected a power of "
             "two, got 48");

@@ -150,6 +150,7 @@ int main(int argc, char **argv) {
   }
   options.emit = *stage;
 
+  lora::enableOutputCleanupOnSignals();
   DialectRegistry registry;
   lora::registerLoraDialects(registry);
   lora::registerCpuTranslations(registry);

@@ -35,7 +35,7 @@ enum class EmitStage { Onnx, Tosa, Lora, Linalg, LLVM, Artifact };
 /// Parses "onnx", "tosa", "lora", "linalg", "llvm" or "artifact".
 std::optional<EmitStage> parseEmitStage(llvm::StringRef name);
 
-/// The version string recorded in manifests ("lora-opt 0.1.0 (MLIR 22)").
+/// The version string recorded in manifests ("lora-opt 0.1.0 (MLIR 22.1.8)").
 std::string getCompilerVersion();
 
 struct CompileOptions {
@@ -67,6 +67,13 @@ struct CompileOptions {
   /// True when lora-insert has something to do.
   bool insertsLora() const;
 };
+
+/// For command-line tools: on SIGINT, SIGTERM and SIGHUP, remove the
+/// temporary output folder of the compile in progress (and the temporary
+/// files of code generation), then die of the signal as usual. Libraries
+/// leave signal handling to their host: there, an interrupted compile may
+/// leave its hidden temporary folder next to `out`, but never `out`.
+void enableOutputCleanupOnSignals();
 
 /// Compiles `options.inputPath` and writes `outPath`: the artifact folder, or
 /// for an `emit` stage other than Artifact the MLIR text of that stage ("-"

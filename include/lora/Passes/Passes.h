@@ -27,6 +27,11 @@ void populateOnnxToTosaConversionPatterns(RewritePatternSet &patterns);
 /// `linalg.matmul`s and one `linalg.generic` epilogue).
 void populateLoraToLinalgConversionPatterns(RewritePatternSet &patterns);
 
+/// The name the runtime and artifact manifests give an element type ("f32",
+/// "bf16", "i64", "u8", "bool", ...), or "" for a type compiled entry points
+/// cannot take.
+StringRef getRuntimeDTypeName(Type type);
+
 #define GEN_PASS_REGISTRATION
 #include "lora/Passes/Passes.h.inc"
 

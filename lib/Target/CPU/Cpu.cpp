@@ -6,6 +6,7 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -13,6 +14,7 @@
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
+#include "llvm/Support/Signals.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Target/TargetMachine.h"
@@ -74,6 +76,10 @@ LogicalResult lora::emitCpuSharedLibrary(ModuleOp module, StringRef soPath,
     return module.emitError("cannot create a temporary object file: ")
            << ec.message();
   llvm::FileRemover removeObject(objectPath);
+  // An interrupted compile removes these too (see llvm::sys::Signals).
+  llvm::sys::RemoveFileOnSignal(objectPath);
+  llvm::scope_exit forgetObject(
+      [&] { llvm::sys::DontRemoveFileOnSignal(objectPath); });
   {
     llvm::raw_fd_ostream objectStream(objectFd, /*shouldClose=*/true);
     llvm::legacy::PassManager codegen;
@@ -88,6 +94,8 @@ LogicalResult lora::emitCpuSharedLibrary(ModuleOp module, StringRef soPath,
     return module.emitError("cannot find the system C compiler 'cc' to link ")
            << soPath;
   std::string tmpSo = (soPath + ".tmp").str();
+  llvm::sys::RemoveFileOnSignal(tmpSo);
+  llvm::scope_exit forgetSo([&] { llvm::sys::DontRemoveFileOnSignal(tmpSo); });
   SmallVector<StringRef> args = {*cc,     "-shared", "-o",  tmpSo,
                                  objectPath, "-lm"};
   std::string message;
