@@ -20,3 +20,14 @@ llvm_config.add_tool_substitutions(
 # and our plugin for it (test/lib/Plugin).
 llvm_config.add_tool_substitutions(["mlir-opt"], [config.llvm_tools_dir])
 config.substitutions.append(("%lora_plugin", config.lora_plugin))
+
+# ptxas from the CUDA toolkit, for tests that build cubins (REQUIRES: ptxas);
+# MLIR's NVVM target looks for it on PATH.
+cuda_bin = "/usr/local/cuda/bin"
+if os.path.exists(os.path.join(cuda_bin, "ptxas")):
+    config.available_features.add("ptxas")
+    llvm_config.with_environment("PATH", cuda_bin, append_path=True)
+
+# The PTX of a gpu.binary printed with format=isa: its `assembly` string,
+# unescaped by one sed (MLIR prints newline, tab, '"' and '\' as \0A, \09, \22, \5C).
+config.substitutions.append(("%extract_ptx", r"""sed -n -e '/assembly = "/{s/.*assembly = "\([^"]*\)".*/\1/; s/\\0A/\n/g; s/\\09/\t/g; s/\\22/"/g; s/\\5C/\\/g; p}'"""))
