@@ -14,16 +14,17 @@ Device::~Device() = default;
 
 namespace {
 
-/// Host memory: weights.bin mapped privately (compiled code can never change
-/// the file), buffers from calloc, the caller's inputs and outputs as they
-/// are.
+/// Host memory: weights.bin mapped read-only (compiled entry points never
+/// write their arguments, see lora-mark-entry-points; a stray write would
+/// fault instead of changing the weights for later runs), aligned buffers,
+/// the caller's inputs and outputs as they are.
 class CpuDevice final : public Device {
 public:
   const char *name() const override { return "cpu"; }
 
   bool loadWeights(const std::string &path, uint64_t expectedBytes,
                    const uint8_t *&base, std::string &error) override {
-    if (!MappedFile::open(path, MappedFile::Access::CopyOnWrite, weights,
+    if (!MappedFile::open(path, MappedFile::Access::ReadOnly, weights,
                           error))
       return false;
     if (weights.size() != expectedBytes) {

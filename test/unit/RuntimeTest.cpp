@@ -554,7 +554,7 @@ TEST_F(RuntimeModel, SetParameterTakesOnnxOrientation) {
   expectClose(run(*model), reference(kA2, kB2, kCompiledScale));
 }
 
-TEST_F(RuntimeModel, WeightsAreMappedPrivately) {
+TEST_F(RuntimeModel, WeightsFileIsUnchanged) {
   auto model = load();
   ASSERT_TRUE(model);
   run(*model);

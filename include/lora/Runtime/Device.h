@@ -5,7 +5,7 @@
 // adapters, argument order, input and output checks. A Device owns the memory
 // the compiled code reads and writes, and how bytes get there:
 //
-//   - the CPU device uses host memory: weights.bin is a private mapping that
+//   - the CPU device uses host memory: weights.bin is a read-only mapping that
 //     the code reads in place, LoRA parameters are host buffers, and inputs
 //     and outputs are the caller's own buffers (no copies);
 //   - a GPU device (the CUDA target) uploads weights.bin once, keeps LoRA

@@ -10,7 +10,7 @@
 //   model->run({&inputIds}, outputs, error);
 //
 // Where the buffers live is the Device's business (Device.h): on the CPU,
-// frozen weights are used in place in a private mapping of weights.bin and
+// frozen weights are used in place in a read-only mapping of weights.bin and
 // the LoRA parameters are host buffers the model owns, in the dtype and ONNX
 // orientation (A: [K, r], B: [r, N]) the code was compiled for.
 //
