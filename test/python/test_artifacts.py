@@ -450,18 +450,20 @@ def test_killed_compile_leaves_no_output(tmp_path, sig):
                              "--lora-all-linear"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    # Wait for the weights (written before code generation), then kill: the
-    # temporary object file of code generation goes too.
+    # Wait for the weights and the adapter (written before code generation,
+    # which takes seconds), then kill: the temporary object file of code
+    # generation goes too.
     objects = set(Path(tempfile.gettempdir()).glob("lora-model-*.o"))
     deadline = time.time() + 60
     while time.time() < deadline:
         temps = list(tmp_path.glob(".out.lora-compile-*"))
-        if temps and (temps[0] / "weights.bin").exists():
+        if temps and (temps[0] / "adapter" / "adapter_model.safetensors").exists():
             break
         time.sleep(0.02)
     else:
         proc.kill()
-        pytest.fail("lora-compile never wrote weights.bin")
+        pytest.fail("lora-compile never wrote its adapter")
+    time.sleep(0.5)  # into code generation
     proc.send_signal(sig)
     proc.wait(timeout=10)  # dies of the signal, not at some later failure
     assert proc.returncode == -sig, proc.stderr.read()
