@@ -22,6 +22,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Regex.h"
 #include "llvm/Support/Signals.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -489,20 +490,11 @@ LogicalResult writeAdapter(Location loc, StringRef dir,
   config.excludeModules = PeftModuleSpec::none();
   config.rankPattern.clear();
   config.alphaPattern.clear();
-  auto exactPattern = [](StringRef name) {
-    std::string escaped;
-    for (char c : name) {
-      if (StringRef(".^$*+?()[]{}|\\").contains(c))
-        escaped += '\\';
-      escaped += c;
-    }
-    return escaped;
-  };
   for (const LoraModuleInfo &m : modules) {
     if (m.rank != config.r)
-      config.rankPattern.emplace_back(exactPattern(m.name), m.rank);
+      config.rankPattern.emplace_back(llvm::Regex::escape(m.name), m.rank);
     if (m.alpha != config.loraAlpha)
-      config.alphaPattern.emplace_back(exactPattern(m.name), m.alpha);
+      config.alphaPattern.emplace_back(llvm::Regex::escape(m.name), m.alpha);
   }
 
   std::vector<std::vector<float>> storage;
