@@ -19,23 +19,12 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("LORA_BUILD_DIR", ROOT / "build"))
+from large_model import BUILD, DEFAULT_DIR, ensure_model, measure
+
 VENV_PYTHON = Path(os.environ.get("LORA_VENV", Path.home() / ".cache/lora-opt/venv")) / "bin/python"
-
-
-def measure(cmd):
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
-    return os.waitstatus_to_exitcode(status), seconds, usage.ru_maxrss / 1024.0, out, err
 
 
 LOAD = """
@@ -55,19 +44,14 @@ print(line)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--dir", default=os.environ.get("LORA_BENCH_DIR", "/tmp/lora-bench-large"))
+    p.add_argument("--dir", default=DEFAULT_DIR)
     p.add_argument("--layers", type=int, default=10)
     p.add_argument("--opt-level", type=int, default=3)
     p.add_argument("--run", action="store_true")
     args = p.parse_args(argv)
-    model = Path(args.dir) / "model.onnx"
-    if not model.exists():
-        subprocess.run([sys.executable, str(ROOT / "bench/make_large_model.py"), args.dir,
-                        "--layers", str(args.layers)], check=True)
-    weights = (Path(args.dir) / "weights.bin").stat().st_size
+    model, weights = ensure_model(args.dir, args.layers)
     out = Path(args.dir) / "artifact"
     shutil.rmtree(out, ignore_errors=True)
-    print(f"model: {model} ({weights / 2**30:.2f} GiB of external fp16 weights)")
 
     cmd = [str(BUILD / "bin/lora-compile"), str(model), "--input-shape=input_ids:1x16",
            "--lora-targets=q_proj,v_proj", "--lora-rank=16", "--lora-alpha=32",

@@ -11,37 +11,16 @@ the weights' size.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILD = Path(os.environ.get("LORA_BUILD_DIR", ROOT / "build"))
-
-
-def measure(cmd):
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    stderr = proc.stderr.read().decode()
-    rc = os.waitstatus_to_exitcode(status)
-    return rc, seconds, usage.ru_maxrss / 1024.0, stderr
+from large_model import BUILD, DEFAULT_DIR, ensure_model, measure
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--dir", default=os.environ.get("LORA_BENCH_DIR", "/tmp/lora-bench-large"))
+    p.add_argument("--dir", default=DEFAULT_DIR)
     p.add_argument("--layers", type=int, default=10)
     args = p.parse_args(argv)
-    model = Path(args.dir) / "model.onnx"
-    if not model.exists():
-        subprocess.run([sys.executable, str(ROOT / "bench/make_large_model.py"), args.dir,
-                        "--layers", str(args.layers)], check=True)
-    weights = (Path(args.dir) / "weights.bin").stat().st_size
-    print(f"model: {model} ({weights / 2**30:.2f} GiB of external fp16 weights)")
+    model, weights = ensure_model(args.dir, args.layers)
     shape = "--input-shape=input_ids:1x16"
     # Printing would hex-encode every weight, so the timed runs print nothing.
     lora_opt = str(BUILD / "bin/lora-opt")
@@ -51,7 +30,7 @@ def main(argv=None):
     }
     print(f"{'step':44} {'rc':>3} {'wall s':>8} {'peak RSS MiB':>13} {'RSS / weights':>14}")
     for name, cmd in runs.items():
-        rc, seconds, rss, stderr = measure(cmd)
+        rc, seconds, rss, _, stderr = measure(cmd)
         print(f"{name:44} {rc:>3} {seconds:8.2f} {rss:13.1f} {rss * 2**20 / weights:14.4f}")
         if rc != 0:
             print("   " + stderr.strip().splitlines()[0][:300] if stderr.strip() else "   (no message)")
