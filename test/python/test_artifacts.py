@@ -28,7 +28,7 @@ import pytest
 
 import onnx_models
 from conftest import output_file_name, rel_err, tool
-from test_lora_peft import (MIN_ADAPTER_EFFECT, TARGETS, compile_adapter,
+from test_lora_peft import (MIN_ADAPTER_EFFECT, PeftCase, compile_adapter,
                             run_mlir, torch_logits)
 
 lora_opt = pytest.importorskip(
@@ -38,42 +38,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Could not find a config file:UserWarning")
 
 TOL = 1e-5
-
-
-class Adapter:
-    """A PEFT LoRA adapter with seeded random A and B, saved to `path`."""
-
-    def __init__(self, family, path, seed, r=8, alpha=16, targets=None):
-        import torch
-        from peft import LoraConfig, get_peft_model
-
-        base = onnx_models.build_model(family, seed=0)
-        config = LoraConfig(target_modules=targets or TARGETS[family], r=r,
-                            lora_alpha=alpha, lora_dropout=0.0,
-                            fan_in_fan_out=(family == "gpt2"))
-        self.model = get_peft_model(base, config)
-        gen = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for name, p in sorted(self.model.named_parameters()):
-                if "lora_A" in name or "lora_B" in name:
-                    p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-        self.model.eval()
-        self.family = family
-        self.path = str(path)
-        self.model.save_pretrained(self.path)
-
-    def logits(self, inputs):
-        return torch_logits(self.model, self.family, inputs)
-
-    def base_logits(self, inputs):
-        with self.model.disable_adapter():
-            return torch_logits(self.model, self.family, inputs)
-
-    def merged_logits(self, inputs):
-        import copy
-        merged = copy.deepcopy(self.model).merge_and_unload()
-        merged.eval()
-        return torch_logits(merged, self.family, inputs)
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +50,9 @@ def adapters(tmp_path_factory):
     def get(family):
         if family not in cache:
             d = tmp_path_factory.mktemp(f"adapters_{family}")
-            cache[family] = (Adapter(family, d / "first", seed=1),
-                             Adapter(family, d / "second", seed=2, alpha=40),
-                             Adapter(family, d / "rank4", seed=3, r=4))
+            cache[family] = (PeftCase(family, "plain", d / "first", seed=1),
+                             PeftCase(family, "plain", d / "second", seed=2, lora_alpha=40),
+                             PeftCase(family, "plain", d / "rank4", seed=3, r=4))
         return cache[family]
 
     return get
@@ -125,7 +89,7 @@ def llama_artifact(exported, adapters, tmp_path_factory):
     path = exported("llama", "dynamo")
     first, _, _ = adapters("llama")
     out = tmp_path_factory.mktemp("artifacts") / "llama"
-    lora_compile(path, f"--adapter={first.path}", "-o", out)
+    lora_compile(path, f"--adapter={first.adapter}", "-o", out)
     return path, out
 
 
@@ -166,7 +130,7 @@ def test_artifact_layout_and_manifest(llama_artifact, adapters):
         assert module["rank"] == 8 and module["scale"] == pytest.approx(2.0)
         assert any(module["name"].endswith(n.removeprefix("base_model.model."))
                    for n in peft_layers)
-    assert m["lora"]["options"]["adapter"] == first.path
+    assert m["lora"]["options"]["adapter"] == first.adapter
     # out/adapter is a PEFT adapter that PEFT itself loads, and it is the
     # adapter the model was compiled with.
     config = json.loads((out / "adapter" / "adapter_config.json").read_text())
@@ -194,7 +158,7 @@ def test_artifact_matches_peft_and_the_pass_pipeline(llama_artifact, adapters,
     assert err <= TOL
 
     # The same numbers as lora-opt --lora-insert=adapter --lora-fuse | lora-run.
-    compile_adapter(path, first.path, tmp_path / "m.mlir")
+    compile_adapter(path, first.adapter, tmp_path / "m.mlir")
     pipeline = run_mlir(tmp_path / "m.mlir", inputs, tmp_path)
     assert rel_err(outputs["logits"], pipeline) <= 1e-6
 
@@ -205,7 +169,7 @@ def test_artifact_matches_peft_and_the_pass_pipeline(llama_artifact, adapters,
     np.testing.assert_array_equal(logits, outputs["logits"])
 
     # lora-run --adapter swaps at load time.
-    _, swapped = lora_run(out, inputs, tmp_path, f"--adapter={second.path}")
+    _, swapped = lora_run(out, inputs, tmp_path, f"--adapter={second.adapter}")
     err = rel_err(swapped["logits"], second.logits(inputs))
     print(f"lora-run --adapter=second vs PEFT: {err:.2e}")
     assert err <= TOL
@@ -221,16 +185,16 @@ def test_swap_adapters_without_recompiling(llama_artifact, adapters):
     model = lora_opt.load(out)
     y1 = model(**inputs)["logits"]
     assert rel_err(y1, first.logits(inputs)) <= TOL
-    model.set_adapter(second.path)  # alpha 40: scale 5 vs the compiled 2
+    model.set_adapter(second.adapter)  # alpha 40: scale 5 vs the compiled 2
     y2 = model(**inputs)["logits"]
     err2 = rel_err(y2, second.logits(inputs))
     print(f"swapped to the second adapter: {err2:.2e}")
     assert err2 <= TOL
     assert rel_err(y2, y1) > MIN_ADAPTER_EFFECT
-    model.set_adapter(first.path)
+    model.set_adapter(first.adapter)
     np.testing.assert_array_equal(model(**inputs)["logits"], y1)
     # The initial adapter that lora-compile wrote is PEFT's first adapter.
-    model.set_adapter(second.path)
+    model.set_adapter(second.adapter)
     model.set_adapter(out / "adapter")
     np.testing.assert_array_equal(model(**inputs)["logits"], y1)
     assert so.stat().st_mtime_ns == before  # nothing was recompiled
@@ -246,22 +210,22 @@ def test_bad_adapters_keep_the_current_one(llama_artifact, adapters, exported,
     y1 = model(**inputs)["logits"]
 
     with pytest.raises(lora_opt.LoraOptError, match=r"q_proj.*has shape 4x64, expected 8x64 \(rank x in_features"):
-        model.set_adapter(rank4.path)
+        model.set_adapter(rank4.adapter)
     # An adapter for another model (GPT-2's c_attn).
     with pytest.raises(lora_opt.LoraOptError,
                        match=r"has modules the model was not compiled with: transformer\.h\.0\.attn\.c_attn"):
-        model.set_adapter(gpt2_first.path)
+        model.set_adapter(gpt2_first.adapter)
     with pytest.raises(lora_opt.LoraOptError, match=r"adapter_config\.json"):
         model.set_adapter(tmp_path)
     broken = tmp_path / "broken"
-    shutil.copytree(first.path, broken)
+    shutil.copytree(first.adapter, broken)
     st = broken / "adapter_model.safetensors"
     st.write_bytes(st.read_bytes()[:-100])
     with pytest.raises(lora_opt.LoraOptError, match=r"adapter_model\.safetensors"):
         model.set_adapter(broken)
     np.testing.assert_array_equal(model(**inputs)["logits"], y1)
 
-    proc, _ = lora_run(out, inputs, tmp_path, f"--adapter={rank4.path}", check=False)
+    proc, _ = lora_run(out, inputs, tmp_path, f"--adapter={rank4.adapter}", check=False)
     assert proc.returncode != 0
     assert "lora-run: error: adapter" in proc.stderr and "expected 8x64" in proc.stderr
 
@@ -332,11 +296,11 @@ def test_python_compile_gpt2_and_swap(exported, adapters, tmp_path):
     path = exported("gpt2", "dynamo")
     first, second, _ = adapters("gpt2")
     inputs = onnx_models.make_inputs("gpt2", path=path)
-    out = lora_opt.compile(path, tmp_path / "gpt2", adapter=first.path)
+    out = lora_opt.compile(path, tmp_path / "gpt2", adapter=first.adapter)
     assert out == tmp_path / "gpt2"
     model = lora_opt.load(out)
     err1 = rel_err(model(**inputs)["logits"], first.logits(inputs))
-    model.set_adapter(second.path)
+    model.set_adapter(second.adapter)
     err2 = rel_err(model(**inputs)["logits"], second.logits(inputs))
     print(f"gpt2: first {err1:.2e}, second {err2:.2e}")
     assert err1 <= TOL and err2 <= TOL
@@ -390,7 +354,7 @@ def test_merged_artifact(exported, adapters, tmp_path):
     first, second, _ = adapters("llama")
     inputs = onnx_models.make_inputs("llama", path=path)
     out = tmp_path / "merged"
-    lora_compile(path, f"--adapter={first.path}", "--merge", "-o", out)
+    lora_compile(path, f"--adapter={first.adapter}", "--merge", "-o", out)
     m = json.loads((out / "manifest.json").read_text())
     assert m["lora"]["merged"] is True
     assert not [a for a in m["arguments"] if a["kind"].startswith("lora")]
@@ -399,7 +363,7 @@ def test_merged_artifact(exported, adapters, tmp_path):
     print(f"merged artifact vs merge_and_unload: {err:.2e}")
     assert err <= TOL
     with pytest.raises(lora_opt.LoraOptError, match="--merge"):
-        model.set_adapter(second.path)
+        model.set_adapter(second.adapter)
 
 
 def test_failed_compile_leaves_nothing(tmp_path):

@@ -90,14 +90,15 @@ def main_arg_count(text: str) -> int:
 # PEFT side
 # ----------------------------------------------------------------------------
 
-def build_peft(family: str, variant: str = "plain", seed: int = 1234):
+def build_peft(family: str, variant: str = "plain", seed: int = 1234,
+               r: int = 8, lora_alpha: float = 16):
     """PEFT LoRA model on onnx_models.build_model(family, seed=0), with every
     lora_A / lora_B set to seeded 0.1*randn values, in eval mode."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     base = onnx_models.build_model(family, seed=0)
-    config = LoraConfig(target_modules=TARGETS[family], r=8, lora_alpha=16,
+    config = LoraConfig(target_modules=TARGETS[family], r=r, lora_alpha=lora_alpha,
                         lora_dropout=0.0, fan_in_fan_out=(family == "gpt2"),
                         **variant_options(family, variant))
     model = get_peft_model(base, config)
@@ -141,10 +142,11 @@ def torch_logits(model, family: str, inputs: dict) -> np.ndarray:
 class PeftCase:
     """One PEFT model, its saved adapter directory and its references."""
 
-    def __init__(self, family: str, variant: str, adapter_dir: Path):
+    def __init__(self, family: str, variant: str, adapter_dir: Path, **peft):
+        """`peft`: build_peft's seed, r and lora_alpha."""
         self.family = family
         self.variant = variant
-        self.model = build_peft(family, variant)
+        self.model = build_peft(family, variant, **peft)
         self.adapter = str(adapter_dir)
         self.model.save_pretrained(self.adapter)
         self.n_modules = len(lora_layers(self.model))
@@ -243,6 +245,19 @@ def check_effect(case: PeftCase, inputs: dict, expected: np.ndarray):
         "base model): the comparison would prove nothing")
 
 
+def check_adapter_applied(case: PeftCase, path, inputs: dict, expected: np.ndarray,
+                          tmp_path, label: str):
+    """lora-insert=adapter + lora-fuse on `path`: one lora.linear per PEFT
+    module with PEFT's ranks and scales, and `expected` logits to TOL."""
+    text = compile_adapter(path, case.adapter, tmp_path / "m.mlir")
+    assert count_ops(text, "lora.linear") == case.n_modules
+    assert_ranks_scales(text, case.ranks_scales)
+    actual = run_mlir(tmp_path / "m.mlir", inputs, tmp_path)
+    err = rel_err(actual, expected)
+    print(f"{label}: rel_err {err:.3e}")
+    assert err <= TOL
+
+
 # ----------------------------------------------------------------------------
 # 1. Adapter applied to the base export
 # ----------------------------------------------------------------------------
@@ -258,13 +273,7 @@ def test_adapter_matches_peft(exported, peft_case, tmp_path, family, exporter):
     expected = case.logits(inputs)
     check_effect(case, inputs, expected)
 
-    text = compile_adapter(path, case.adapter, tmp_path / "m.mlir")
-    assert count_ops(text, "lora.linear") == case.n_modules
-    assert_ranks_scales(text, case.ranks_scales)
-    actual = run_mlir(tmp_path / "m.mlir", inputs, tmp_path)
-    err = rel_err(actual, expected)
-    print(f"{family}-{exporter}: rel_err {err:.3e}")
-    assert err <= TOL
+    check_adapter_applied(case, path, inputs, expected, tmp_path, f"{family}-{exporter}")
 
 
 VARIANTS = [(f, v) for f in FAMILIES for v in ("rslora", "patterns")]
@@ -282,13 +291,7 @@ def test_adapter_variant_matches_peft(exported, peft_case, tmp_path, family, var
     # Differs from the plain adapter, so the options are not ignored.
     assert rel_err(expected, peft_case(family).logits(inputs)) > MIN_ADAPTER_EFFECT
 
-    text = compile_adapter(path, case.adapter, tmp_path / "m.mlir")
-    assert count_ops(text, "lora.linear") == case.n_modules
-    assert_ranks_scales(text, case.ranks_scales)
-    actual = run_mlir(tmp_path / "m.mlir", inputs, tmp_path)
-    err = rel_err(actual, expected)
-    print(f"{family}-{variant}: rel_err {err:.3e}")
-    assert err <= TOL
+    check_adapter_applied(case, path, inputs, expected, tmp_path, f"{family}-{variant}")
 
 
 @pytest.mark.parametrize("family,exporter", [("llama", "dynamo"), ("gpt2", "torchscript")],
