@@ -5,6 +5,10 @@
 #include "lora/Runtime/MappedFile.h"
 #include "lora/Runtime/Runtime.h"
 
+#if LORA_ENABLE_CUDA
+#include "CudaDriver.h"
+#endif
+
 #include <cstdlib>
 #include <cstring>
 
@@ -81,8 +85,22 @@ std::unique_ptr<Device> lora_runtime::createDevice(const std::string &target,
                                                    std::string &error) {
   if (target == "cpu")
     return std::make_unique<CpuDevice>();
-  error =
-      "this runtime has no device for target '" + target + "' (it has: cpu)";
+  if (target == "cuda") {
+#if LORA_ENABLE_CUDA
+    return cuda::createCudaDevice(error);
+#else
+    error = "target 'cuda': this runtime was built without CUDA support "
+            "(cuda.h was not found when it was configured)";
+    return nullptr;
+#endif
+  }
+#if LORA_ENABLE_CUDA
+  const char *devices = "cpu, cuda";
+#else
+  const char *devices = "cpu";
+#endif
+  error = "this runtime has no device for target '" + target +
+          "' (it has: " + devices + ")";
   return nullptr;
 }
 

@@ -1,0 +1,651 @@
+//===- CudaRuntimeWrappers.cpp - the mgpu* functions of generated code ----===//
+//
+// liblora_cuda_runtime.so: the functions that host code lowered by MLIR 22's
+// gpu-to-llvm (gpu-lower-to-nvvm-pipeline) calls, with the signatures of its
+// declarations (`declare ptr @mgpuMemAlloc(i64, ptr, i8)`, ...). The
+// semantics are those of upstream's mlir/lib/ExecutionEngine/
+// CudaRuntimeWrappers.cpp; the differences:
+//
+//   - libcuda is loaded at first use (CudaDriver.h), so the library loads,
+//     and fails cleanly, on machines without a driver;
+//   - nothing aborts: an error prints one line to stderr, naming the mgpu*
+//     function and the CUDA error, and becomes this thread's last error
+//     (loraCudaGetLastError), which the CUDA device checks after each call;
+//   - mgpuTensorMapEncodeTiledMemref caches the device copy of each tensor
+//     map instead of allocating one per call (see there), and honours the
+//     memref's offset and strides;
+//   - mgpuSetDefaultDevice takes effect for later calls (upstream keeps the
+//     context of the first device it saw).
+//
+// Only mgpu* and loraCuda* are exported (see CMakeLists.txt's version
+// script): the model library must bind to these and nothing else of ours.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaDriver.h"
+
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <initializer_list>
+#include <map>
+#include <mutex>
+#include <string>
+
+using namespace lora_runtime::cuda;
+
+#define LORA_CUDA_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+/// The device mgpu* calls on this thread use (mgpuSetDefaultDevice).
+thread_local int32_t defaultDevice = 0;
+
+/// This thread's last error; empty when none since the last clear.
+thread_local std::string lastError;
+
+void reportError(const char *function, const std::string &message) {
+  lastError = std::string(function) + ": " + message;
+  std::fprintf(stderr, "lora_cuda_runtime: %s\n", lastError.c_str());
+}
+
+/// One mgpu* call: finds the driver and, for calls that need one, makes the
+/// primary context of the default device current until it is destroyed
+/// (pushed and popped, so a context the caller made current is kept).
+/// `false` when the driver or the context is missing, after reporting why.
+class Call {
+public:
+  enum class Context { Push, None };
+
+  explicit Call(const char *function, Context context = Context::Push)
+      : function(function) {
+    std::string error;
+    const Driver *loaded = getDriver(&error);
+    if (!loaded) {
+      reportError(function, error);
+      return;
+    }
+    if (context == Context::Push) {
+      CUcontext primary = getPrimaryContext(*loaded, defaultDevice, error);
+      if (!primary) {
+        reportError(function, error);
+        return;
+      }
+      if (!check(LORA_CUDA_CALL(*loaded, cuCtxPushCurrent, primary)))
+        return;
+      pushed = true;
+    }
+    driver = loaded;
+  }
+
+  ~Call() {
+    CUcontext popped = nullptr;
+    if (pushed)
+      check(LORA_CUDA_CALL(*driver, cuCtxPopCurrent, &popped));
+  }
+
+  Call(const Call &) = delete;
+  Call &operator=(const Call &) = delete;
+
+  explicit operator bool() const { return driver != nullptr; }
+
+  /// Reports `error` (a callDriver message) unless it is empty.
+  bool check(const std::string &error) const {
+    if (error.empty())
+      return true;
+    reportError(function, error);
+    return false;
+  }
+
+  void fail(const std::string &message) const {
+    reportError(function, message);
+  }
+
+  const Driver *driver = nullptr;
+
+private:
+  const char *function;
+  bool pushed = false;
+};
+
+/// Calls driver function `name` for `call` and reports its error.
+#define LORA_CHECKED(call, name, ...)                                          \
+  (call).check(LORA_CUDA_CALL(*(call).driver, name, __VA_ARGS__))
+
+/// Dynamic shared memory above this needs the kernel's opt-in
+/// (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES); below it the attribute
+/// need not be set, which saves a driver call per launch.
+constexpr int32_t kDefaultMaxDynamicSharedBytes = 48 * 1024;
+
+/// Sets up `function` for `smem` bytes of dynamic shared memory.
+bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
+  if (smem < 0) {
+    call.fail("invalid dynamic shared memory size " + std::to_string(smem));
+    return false;
+  }
+  if (smem <= kDefaultMaxDynamicSharedBytes)
+    return true;
+  CUdevice device = 0;
+  int maxShared = 0;
+  if (!LORA_CHECKED(call, cuDeviceGet, &device, defaultDevice) ||
+      !LORA_CHECKED(call, cuDeviceGetAttribute, &maxShared,
+                    CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                    device))
+    return false;
+  if (smem > maxShared) {
+    call.fail("the kernel asks for " + std::to_string(smem) +
+              " bytes of dynamic shared memory, but device " +
+              std::to_string(defaultDevice) + " allows at most " +
+              std::to_string(maxShared));
+    return false;
+  }
+  return LORA_CHECKED(call, cuFuncSetAttribute, function,
+                      CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem);
+}
+
+/// Checks that launch dimensions (MLIR index values) fit the driver's
+/// `unsigned int`.
+bool checkDimensions(const Call &call, const char *what,
+                     std::initializer_list<intptr_t> dims) {
+  for (intptr_t dim : dims)
+    if (dim < 1 || static_cast<uint64_t>(dim) > UINT32_MAX) {
+      call.fail(std::string("invalid ") + what + " dimension " +
+                std::to_string(dim));
+      return false;
+    }
+  return true;
+}
+
+/// The head of a ranked memref descriptor; `rank` sizes and then `rank`
+/// strides (in elements) follow it.
+struct MemRefHead {
+  char *allocated;
+  char *aligned;
+  int64_t offset;
+};
+
+const int64_t *sizesOf(const MemRefHead *descriptor) {
+  return reinterpret_cast<const int64_t *>(descriptor + 1);
+}
+
+/// Bytes from the first to one past the last element a strided memref can
+/// address (not its allocation: a view may cover part of one).
+uint64_t spanBytes(int64_t rank, const MemRefHead *descriptor,
+                   int64_t elementBytes) {
+  const int64_t *sizes = sizesOf(descriptor), *strides = sizes + rank;
+  int64_t lastElement = 0;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (sizes[i] == 0)
+      return 0;
+    lastElement += (sizes[i] - 1) * strides[i];
+  }
+  return static_cast<uint64_t>(lastElement + 1) * elementBytes;
+}
+
+/// Bytes per element of a tensor map type; 0 for types whose elements are
+/// not whole bytes (the packed 4- and 6-bit types), which the memref entry
+/// point cannot describe.
+int64_t tensorMapElementBytes(int64_t dataType) {
+  switch (dataType) {
+  case CU_TENSOR_MAP_DATA_TYPE_UINT8:
+    return 1;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT16:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT16:
+  case CU_TENSOR_MAP_DATA_TYPE_BFLOAT16:
+    return 2;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT32:
+  case CU_TENSOR_MAP_DATA_TYPE_INT32:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ:
+  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32:
+  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ:
+    return 4;
+  case CU_TENSOR_MAP_DATA_TYPE_UINT64:
+  case CU_TENSOR_MAP_DATA_TYPE_INT64:
+  case CU_TENSOR_MAP_DATA_TYPE_FLOAT64:
+    return 8;
+  default:
+    return 0;
+  }
+}
+
+/// Everything a tensor map encodes, plus the device it lives on.
+using TensorMapKey = std::array<uint64_t, 22>;
+
+/// Device copies of tensor maps, by everything they encode. Generated host
+/// code encodes a tensor map before every launch that uses TMA; a fresh
+/// cuMemAlloc per call would leak 128 bytes of device memory per launch.
+/// Equal keys give equal maps (a map holds only what is in the key), so a
+/// cached copy stays correct even when the buffer at its address was freed
+/// and another allocated there. Entries live for the process: a map may be
+/// in use by a kernel still running, and host code may keep the pointer.
+/// The cache grows with the number of distinct (address, shape, box, type)
+/// combinations, 128 bytes each; a model with fixed buffers has a fixed set.
+struct TensorMapCache {
+  std::mutex mutex;
+  std::map<TensorMapKey, CUdeviceptr> maps;
+};
+
+TensorMapCache &getTensorMapCache() {
+  static TensorMapCache *cache = new TensorMapCache(); // Never destroyed:
+  return *cache; // model destructors may still run after ours.
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Error reporting
+//===----------------------------------------------------------------------===//
+
+/// The last error of an mgpu* function on this thread, e.g. "mgpuMemAlloc:
+/// cuMemAlloc failed with CUDA_ERROR_OUT_OF_MEMORY (out of memory)", or null
+/// when there was none since the last loraCudaClearLastError. Valid until
+/// the next mgpu* call on this thread.
+LORA_CUDA_EXPORT const char *loraCudaGetLastError() {
+  return lastError.empty() ? nullptr : lastError.c_str();
+}
+
+/// Forgets this thread's last error.
+LORA_CUDA_EXPORT void loraCudaClearLastError() { lastError.clear(); }
+
+//===----------------------------------------------------------------------===//
+// Modules and kernels
+//===----------------------------------------------------------------------===//
+
+/// Loads a cubin or fatbin (`size` is unused: both formats carry theirs).
+LORA_CUDA_EXPORT CUmodule mgpuModuleLoad(void *data, size_t /*size*/) {
+  Call call(__func__);
+  CUmodule module = nullptr;
+  if (call)
+    LORA_CHECKED(call, cuModuleLoadData, &module, data);
+  return module;
+}
+
+/// Loads NUL-terminated PTX, compiled by the driver at `optLevel` (0-4).
+LORA_CUDA_EXPORT CUmodule mgpuModuleLoadJIT(void *data, int optLevel) {
+  Call call(__func__);
+  CUmodule module = nullptr;
+  if (!call)
+    return nullptr;
+  char log[4096] = {0};
+  CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER,
+                            CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                            CU_JIT_OPTIMIZATION_LEVEL};
+  // The driver reads each option's value from the pointer-sized slot itself.
+  void *values[] = {log, reinterpret_cast<void *>(sizeof(log)),
+                    reinterpret_cast<void *>(static_cast<intptr_t>(optLevel))};
+  std::string error = LORA_CUDA_CALL(*call.driver, cuModuleLoadDataEx, &module,
+                                     data, 3, options, values);
+  if (!error.empty()) {
+    // The log has one line per ptxas message; the report stays one line.
+    std::string message = log;
+    for (char &c : message)
+      if (c == '\n')
+        c = ' ';
+    call.check(error + (message.empty() ? "" : ": " + message));
+  }
+  return module;
+}
+
+/// Unloads `module` (null: nothing, its load failed and was reported).
+/// Generated code calls this from the model library's destructors, which at
+/// process exit may run after the driver shut down: that is not an error.
+LORA_CUDA_EXPORT void mgpuModuleUnload(CUmodule module) {
+  if (!module)
+    return;
+  Call call(__func__, Call::Context::None);
+  if (!call)
+    return;
+  if (!call.driver->cuModuleUnload) {
+    call.fail("the CUDA driver has no cuModuleUnload");
+    return;
+  }
+  CUresult result = call.driver->cuModuleUnload(module);
+  if (result != CUDA_SUCCESS && result != CUDA_ERROR_DEINITIALIZED)
+    call.fail("cuModuleUnload failed with " +
+              describeResult(*call.driver, result));
+}
+
+LORA_CUDA_EXPORT CUfunction mgpuModuleGetFunction(CUmodule module,
+                                                  const char *name) {
+  Call call(__func__);
+  CUfunction function = nullptr;
+  if (!call)
+    return nullptr;
+  if (!module) {
+    call.fail(std::string("no module to find '") + (name ? name : "") +
+              "' in (its load failed)");
+    return nullptr;
+  }
+  LORA_CHECKED(call, cuModuleGetFunction, &function, module, name);
+  return function;
+}
+
+/// Launches `function`. Grid and block sizes are MLIR index values
+/// (intptr_t); `paramsCount`, the number of `params`, is unused, as the
+/// driver knows the kernel's parameters.
+LORA_CUDA_EXPORT void mgpuLaunchKernel(CUfunction function, intptr_t gridX,
+                                       intptr_t gridY, intptr_t gridZ,
+                                       intptr_t blockX, intptr_t blockY,
+                                       intptr_t blockZ, int32_t smem,
+                                       CUstream stream, void **params,
+                                       void **extra, size_t /*paramsCount*/) {
+  Call call(__func__);
+  if (!call)
+    return;
+  if (!function) {
+    call.fail("no kernel to launch (its lookup failed)");
+    return;
+  }
+  if (!checkDimensions(call, "grid", {gridX, gridY, gridZ}) ||
+      !checkDimensions(call, "block", {blockX, blockY, blockZ}) ||
+      !prepareSharedMemory(call, function, smem))
+    return;
+  LORA_CHECKED(call, cuLaunchKernel, function, static_cast<unsigned>(gridX),
+               static_cast<unsigned>(gridY), static_cast<unsigned>(gridZ),
+               static_cast<unsigned>(blockX), static_cast<unsigned>(blockY),
+               static_cast<unsigned>(blockZ), static_cast<unsigned>(smem),
+               stream, params, extra);
+}
+
+/// Launches `function` in thread block clusters of clusterX x clusterY x
+/// clusterZ blocks (sm_90+); `grid` counts blocks, as in mgpuLaunchKernel.
+LORA_CUDA_EXPORT void
+mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
+                        intptr_t clusterY, intptr_t clusterZ, intptr_t gridX,
+                        intptr_t gridY, intptr_t gridZ, intptr_t blockX,
+                        intptr_t blockY, intptr_t blockZ, int32_t smem,
+                        CUstream stream, void **params, void **extra) {
+  Call call(__func__);
+  if (!call)
+    return;
+  if (!function) {
+    call.fail("no kernel to launch (its lookup failed)");
+    return;
+  }
+  if (!checkDimensions(call, "cluster", {clusterX, clusterY, clusterZ}) ||
+      !checkDimensions(call, "grid", {gridX, gridY, gridZ}) ||
+      !checkDimensions(call, "block", {blockX, blockY, blockZ}) ||
+      !prepareSharedMemory(call, function, smem))
+    return;
+  // Clusters of more than 8 blocks are "non-portable" and need an opt-in.
+  constexpr intptr_t kMaxPortableClusterSize = 8;
+  if (clusterX * clusterY * clusterZ > kMaxPortableClusterSize &&
+      !LORA_CHECKED(call, cuFuncSetAttribute, function,
+                    CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1))
+    return;
+  CUlaunchAttribute attributes[2] = {};
+  attributes[0].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+  attributes[0].value.clusterDim.x = static_cast<unsigned>(clusterX);
+  attributes[0].value.clusterDim.y = static_cast<unsigned>(clusterY);
+  attributes[0].value.clusterDim.z = static_cast<unsigned>(clusterZ);
+  // Spread a cluster's blocks over the SMs of its GPC, as upstream does.
+  attributes[1].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE;
+  attributes[1].value.clusterSchedulingPolicyPreference =
+      CU_CLUSTER_SCHEDULING_POLICY_SPREAD;
+  CUlaunchConfig config = {};
+  config.gridDimX = static_cast<unsigned>(gridX);
+  config.gridDimY = static_cast<unsigned>(gridY);
+  config.gridDimZ = static_cast<unsigned>(gridZ);
+  config.blockDimX = static_cast<unsigned>(blockX);
+  config.blockDimY = static_cast<unsigned>(blockY);
+  config.blockDimZ = static_cast<unsigned>(blockZ);
+  config.sharedMemBytes = static_cast<unsigned>(smem);
+  config.hStream = stream;
+  config.attrs = attributes;
+  config.numAttrs = 2;
+  LORA_CHECKED(call, cuLaunchKernelEx, &config, function, params, extra);
+}
+
+//===----------------------------------------------------------------------===//
+// Streams and events
+//===----------------------------------------------------------------------===//
+
+/// A stream that does not synchronize with the legacy default stream.
+LORA_CUDA_EXPORT CUstream mgpuStreamCreate() {
+  Call call(__func__);
+  CUstream stream = nullptr;
+  if (call)
+    LORA_CHECKED(call, cuStreamCreate, &stream, CU_STREAM_NON_BLOCKING);
+  return stream;
+}
+
+LORA_CUDA_EXPORT void mgpuStreamDestroy(CUstream stream) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuStreamDestroy, stream);
+}
+
+LORA_CUDA_EXPORT void mgpuStreamSynchronize(CUstream stream) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuStreamSynchronize, stream);
+}
+
+LORA_CUDA_EXPORT void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuStreamWaitEvent, stream, event, /*flags=*/0u);
+}
+
+/// An event for ordering only (no timing, which is cheaper to record).
+LORA_CUDA_EXPORT CUevent mgpuEventCreate() {
+  Call call(__func__);
+  CUevent event = nullptr;
+  if (call)
+    LORA_CHECKED(call, cuEventCreate, &event, CU_EVENT_DISABLE_TIMING);
+  return event;
+}
+
+LORA_CUDA_EXPORT void mgpuEventDestroy(CUevent event) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuEventDestroy, event);
+}
+
+LORA_CUDA_EXPORT void mgpuEventSynchronize(CUevent event) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuEventSynchronize, event);
+}
+
+LORA_CUDA_EXPORT void mgpuEventRecord(CUevent event, CUstream stream) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuEventRecord, event, stream);
+}
+
+//===----------------------------------------------------------------------===//
+// Memory
+//===----------------------------------------------------------------------===//
+
+/// `sizeBytes` of device memory, or of managed memory (reachable from host
+/// and device) when `isHostShared`; null for 0 bytes. The allocation is not
+/// stream-ordered, so `stream` is unused.
+LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
+                                    bool isHostShared) {
+  Call call(__func__);
+  CUdeviceptr pointer = 0;
+  if (!call || sizeBytes == 0)
+    return nullptr;
+  bool allocated = isHostShared
+                       ? LORA_CHECKED(call, cuMemAllocManaged, &pointer,
+                                      sizeBytes, CU_MEM_ATTACH_GLOBAL)
+                       : LORA_CHECKED(call, cuMemAlloc, &pointer, sizeBytes);
+  return allocated ? reinterpret_cast<void *>(pointer) : nullptr;
+}
+
+/// Frees memory of mgpuMemAlloc (null: nothing).
+LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream /*stream*/) {
+  if (!pointer)
+    return;
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(pointer));
+}
+
+/// Copies `sizeBytes` on `stream`; either side may be host or device memory
+/// (unified addressing tells them apart).
+LORA_CUDA_EXPORT void mgpuMemcpy(void *dst, void *src, size_t sizeBytes,
+                                 CUstream stream) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuMemcpyAsync, reinterpret_cast<CUdeviceptr>(dst),
+                 reinterpret_cast<CUdeviceptr>(src), sizeBytes, stream);
+}
+
+/// Sets `count` 32-bit words at `dst` to `value` on `stream`.
+LORA_CUDA_EXPORT void mgpuMemset32(void *dst, unsigned int value, size_t count,
+                                   CUstream stream) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuMemsetD32Async, reinterpret_cast<CUdeviceptr>(dst),
+                 value, count, stream);
+}
+
+/// Sets `count` 16-bit words at `dst` to `value` on `stream`.
+LORA_CUDA_EXPORT void mgpuMemset16(void *dst, unsigned short value,
+                                   size_t count, CUstream stream) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuMemsetD16Async, reinterpret_cast<CUdeviceptr>(dst),
+                 value, count, stream);
+}
+
+/// Page-locks host memory so the device can reach it (gpu.host_register).
+LORA_CUDA_EXPORT void mgpuMemHostRegister(void *pointer, uint64_t sizeBytes) {
+  Call call(__func__);
+  if (call && sizeBytes != 0)
+    LORA_CHECKED(call, cuMemHostRegister, pointer, sizeBytes, /*flags=*/0u);
+}
+
+/// mgpuMemHostRegister of the elements a memref addresses; `descriptor` is
+/// a ranked memref descriptor of rank `rank`.
+LORA_CUDA_EXPORT void mgpuMemHostRegisterMemRef(int64_t rank,
+                                                MemRefHead *descriptor,
+                                                int64_t elementSizeBytes) {
+  char *first = descriptor->aligned + descriptor->offset * elementSizeBytes;
+  mgpuMemHostRegister(first, spanBytes(rank, descriptor, elementSizeBytes));
+}
+
+LORA_CUDA_EXPORT void mgpuMemHostUnregister(void *pointer) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuMemHostUnregister, pointer);
+}
+
+LORA_CUDA_EXPORT void mgpuMemHostUnregisterMemRef(int64_t /*rank*/,
+                                                  MemRefHead *descriptor,
+                                                  int64_t elementSizeBytes) {
+  mgpuMemHostUnregister(descriptor->aligned +
+                        descriptor->offset * elementSizeBytes);
+}
+
+/// Makes later mgpu* calls of this thread use device `device`.
+LORA_CUDA_EXPORT void mgpuSetDefaultDevice(int32_t device) {
+  defaultDevice = device;
+}
+
+//===----------------------------------------------------------------------===//
+// Tensor maps (TMA descriptors, sm_90+)
+//===----------------------------------------------------------------------===//
+
+/// cuTensorMapEncodeTiled into host memory `tensorMap`.
+LORA_CUDA_EXPORT void mgpuTensorMapEncodeTiled(
+    CUtensorMap *tensorMap, CUtensorMapDataType dataType, cuuint32_t rank,
+    void *globalAddress, const cuuint64_t *globalDim,
+    const cuuint64_t *globalStrides, const cuuint32_t *boxDim,
+    const cuuint32_t *elementStrides, CUtensorMapInterleave interleave,
+    CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2Promotion,
+    CUtensorMapFloatOOBfill oobFill) {
+  Call call(__func__);
+  if (call)
+    LORA_CHECKED(call, cuTensorMapEncodeTiled, tensorMap, dataType, rank,
+                 globalAddress, globalDim, globalStrides, boxDim,
+                 elementStrides, interleave, swizzle, l2Promotion, oobFill);
+}
+
+/// The device address of a tensor map for memref `descriptor` (rank `rank`)
+/// with box `boxDims` (outermost first, like the memref's sizes), or null
+/// after reporting an error. The enum arguments arrive as i64 from the
+/// lowering. Maps are cached (see TensorMapCache): the same arguments give
+/// the same device address, and no allocation after the first.
+LORA_CUDA_EXPORT void *mgpuTensorMapEncodeTiledMemref(
+    int64_t rank, MemRefHead *descriptor, int64_t dataType, int64_t interleave,
+    int64_t swizzle, int64_t l2Promotion, int64_t oobFill, int64_t *boxDims) {
+  Call call(__func__);
+  if (!call)
+    return nullptr;
+  constexpr int64_t kMaxRank = 5; // The most cuTensorMapEncodeTiled takes.
+  int64_t elementBytes = tensorMapElementBytes(dataType);
+  if (rank < 1 || rank > kMaxRank || elementBytes == 0) {
+    call.fail("cannot describe a rank-" + std::to_string(rank) +
+              " memref of tensor map data type " + std::to_string(dataType) +
+              " (rank 1 to 5, whole-byte element types only)");
+    return nullptr;
+  }
+  // The driver counts dimensions innermost first; a memref's sizes and
+  // strides are outermost first. globalStrides[i] is the byte stride of
+  // dimension i + 1 (dimension 0 must be contiguous).
+  const int64_t *sizes = sizesOf(descriptor), *strides = sizes + rank;
+  cuuint64_t globalDim[kMaxRank] = {}, globalStrides[kMaxRank - 1] = {};
+  cuuint32_t boxDim[kMaxRank] = {}, elementStrides[kMaxRank] = {};
+  for (int64_t i = 0; i < rank; ++i) {
+    globalDim[i] = static_cast<cuuint64_t>(sizes[rank - 1 - i]);
+    boxDim[i] = static_cast<cuuint32_t>(boxDims[rank - 1 - i]);
+    elementStrides[i] = 1;
+  }
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    globalStrides[i] =
+        static_cast<cuuint64_t>(strides[rank - 2 - i] * elementBytes);
+  char *globalAddress = descriptor->aligned + descriptor->offset * elementBytes;
+
+  TensorMapKey key = {};
+  size_t next = 0;
+  key[next++] = static_cast<uint64_t>(defaultDevice);
+  key[next++] = reinterpret_cast<uintptr_t>(globalAddress);
+  key[next++] = static_cast<uint64_t>(rank);
+  for (cuuint64_t dim : globalDim)
+    key[next++] = dim;
+  for (cuuint64_t stride : globalStrides)
+    key[next++] = stride;
+  for (cuuint32_t box : boxDim)
+    key[next++] = box;
+  for (int64_t value : {dataType, interleave, swizzle, l2Promotion, oobFill})
+    key[next++] = static_cast<uint64_t>(value);
+
+  TensorMapCache &cache = getTensorMapCache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  auto found = cache.maps.find(key);
+  if (found != cache.maps.end())
+    return reinterpret_cast<void *>(found->second);
+
+  // The driver requires 64-byte alignment of a CUtensorMap (cuda.h declares
+  // the type so); device allocations are aligned to at least 256 bytes.
+  CUtensorMap tensorMap;
+  if (!LORA_CHECKED(call, cuTensorMapEncodeTiled, &tensorMap,
+                    static_cast<CUtensorMapDataType>(dataType),
+                    static_cast<cuuint32_t>(rank), globalAddress, globalDim,
+                    globalStrides, boxDim, elementStrides,
+                    static_cast<CUtensorMapInterleave>(interleave),
+                    static_cast<CUtensorMapSwizzle>(swizzle),
+                    static_cast<CUtensorMapL2promotion>(l2Promotion),
+                    static_cast<CUtensorMapFloatOOBfill>(oobFill)))
+    return nullptr;
+  CUdeviceptr deviceMap = 0;
+  if (!LORA_CHECKED(call, cuMemAlloc, &deviceMap, sizeof(CUtensorMap)))
+    return nullptr;
+  // A copy from pageable memory may return before its DMA is done, and the
+  // kernel that reads the map runs on a stream that does not wait for the
+  // legacy stream the copy uses: wait for that stream before handing out
+  // the map (once per map, thanks to the cache).
+  if (!LORA_CHECKED(call, cuMemcpyHtoD, deviceMap, &tensorMap,
+                    sizeof(CUtensorMap)) ||
+      !LORA_CHECKED(call, cuStreamSynchronize, nullptr)) {
+    if (call.driver->cuMemFree)
+      call.driver->cuMemFree(deviceMap);
+    return nullptr;
+  }
+  cache.maps.emplace(key, deviceMap);
+  return reinterpret_cast<void *>(deviceMap);
+}
