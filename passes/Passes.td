@@ -247,4 +247,40 @@ def LoraOutlineWeights : Pass<"lora-outline-weights", "ModuleOp"> {
   let dependentDialects = ["::mlir::lora::LoraDialect"];
 }
 
+def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
+  let summary = "Generate sm_90a tensor-core kernels for lora.linear and matmuls";
+  let description = [{
+    The CUDA target's kernel generator. Every `lora.linear` and every
+    `linalg.matmul` whose result is a fresh tensor (`tensor.empty` or a zero
+    `linalg.fill`), on bf16 or f16 operands with K, N and the rank multiples
+    of 8, gets
+      - a `gpu.module @lora_kernels_<n>` with warp-specialized Hopper kernels
+        (TMA, mbarrier pipeline, wgmma; lib/Target/CUDA/GemmKernel.cpp has
+        the design): `lora_down` (t = scale·x·A) and `lora_linear`
+        ([x | t]·[W ; B] + bias) for `lora.linear`, `matmul` otherwise. Each
+        kernel carries its launch interface as JSON in `lora.abi`;
+      - a private host function `@lora_kernels_<n>_launch` on memrefs
+        (device buffers) that encodes the tensor maps and launches them;
+      - in place of the op: the operands as buffers, the result and the t
+        workspace from `gpu.alloc`, a call to the launcher, the result as a
+        tensor again (leading batch dims are collapsed into M and restored).
+    M (the rows of x) may be dynamic; K, N and the rank must be static. Ops
+    that do not qualify are left alone. `tile-n` and `max-stages` override
+    the tiling chosen from the shapes.
+  }];
+  let options = [
+    Option<"tileN", "tile-n", "int64_t", /*default=*/"0",
+           "Columns of the output tile: 64, 128, 192 or 256 (0: from N)">,
+    Option<"maxStages", "max-stages", "int64_t", /*default=*/"0",
+           "At most this many pipeline stages (0: as many as fit, up to 8)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect", "::mlir::nvgpu::NVGPUDialect",
+    "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect"];
+}
+
 #endif // LORA_PASSES_PASSES_TD

@@ -11,6 +11,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -83,5 +84,8 @@ void lora::registerLoraPipelines() {
 void lora::registerLoraDialects(DialectRegistry &registry) {
   registerAllDialects(registry);
   registerAllExtensions(registry);
+  // gpu-module-to-binary (in gpu-lower-to-nvvm-pipeline) translates kernels
+  // to LLVM IR inside the pass pipeline.
+  registerAllToLLVMIRTranslations(registry);
   registry.insert<LoraDialect, onnx::OnnxDialect>();
 }

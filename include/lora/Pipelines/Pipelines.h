@@ -24,7 +24,8 @@ void buildCpuLinalgToLLVMPipeline(OpPassManager &pm);
 /// Registers the pipelines above with the pass registry.
 void registerLoraPipelines();
 
-/// Registers every dialect lora-opt's pipelines touch.
+/// Registers every dialect lora-opt's pipelines touch, with their
+/// translations to LLVM IR.
 void registerLoraDialects(DialectRegistry &registry);
 
 } // namespace mlir::lora

@@ -1,0 +1,109 @@
+//===- Cuda.h - generated tensor-core kernels for sm_90a --------*- C++ -*-===//
+//
+// The kernel generator of the CUDA target: warp-specialized Hopper GEMMs
+// (TMA loads into 128B-swizzled shared memory, mbarrier pipeline, wgmma) for
+// `lora.linear` and plain matmuls, built as `gpu.func`s from the problem's
+// shapes. lib/Target/CUDA/GemmKernel.cpp has the kernel design, with its
+// byte and flop counts; the `lora-generate-cuda-kernels` pass uses it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LORA_TARGET_CUDA_H
+#define LORA_TARGET_CUDA_H
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+
+#include <string>
+
+namespace mlir::lora::cuda {
+
+/// What a generated kernel computes. Matrices are row-major; M (rows of x) is
+/// known only at run time, everything else at compile time.
+enum class GemmKind {
+  /// y[M,N] = x[M,K]·w[K,N].
+  Matmul,
+  /// t[M,r] = round(scale · x[M,K]·a[K,r]): the LoRA down-projection, run
+  /// once per call before LoraLinear.
+  LoraDown,
+  /// y[M,N] = x[M,K]·w[K,N] + t[M,r]·b[r,N] (+ bias[N]): the frozen matmul
+  /// and the LoRA up-projection as one K loop over [x | t]·[w ; b].
+  LoraLinear,
+};
+
+/// One kernel to generate: the problem and its tiling.
+struct GemmKernelSpec {
+  GemmKind kind = GemmKind::Matmul;
+  /// bf16 or f16: x, w, a, b, t and bias.
+  Type elementType;
+  /// Element type of the output: bf16, f16 or f32 (LoraDown: elementType).
+  Type resultType;
+  /// Contraction size, output columns and LoRA rank (0 for Matmul). For
+  /// LoraDown, `n` is the rank.
+  int64_t k = 0, n = 0, rank = 0;
+  bool hasBias = false;
+  /// LoraDown's multiplier (alpha/r or alpha/sqrt(r)).
+  double scale = 1.0;
+
+  /// Consumer warpgroups; each owns 64 rows of the tile, so tileM is
+  /// 64 · consumers. One more warpgroup is the TMA producer.
+  int64_t consumers = 2;
+  /// Columns of the output tile (a multiple of 64, at most 256) and the depth
+  /// of the shared-memory pipeline.
+  int64_t tileN = 128, stages = 4;
+
+  int64_t tileM() const { return 64 * consumers; }
+  int64_t blockThreads() const { return 128 * (consumers + 1); }
+};
+
+/// Why `spec`'s problem cannot be generated (element types, alignment of
+/// rows to 16 bytes, sizes), or "" when it can.
+std::string checkGemmProblem(const GemmKernelSpec &spec);
+
+/// Fills in the tiling of `spec` from its problem: tileN from N (overridden
+/// by a non-zero `tileN`), the consumer count from the kind, and the deepest
+/// pipeline that fits in shared memory (at most `maxStages` when non-zero).
+void chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN = 0,
+                      int64_t maxStages = 0);
+
+/// One kernel parameter: a pointer to a CUtensorMap (in device memory) that
+/// describes a row-major tensor and the box one TMA copy moves.
+struct TensorMapParam {
+  /// "x", "w", "a", "t", "b", "bias" or "y".
+  std::string role;
+  Type elementType;
+  /// Shape of the tensor; ShapedType::kDynamic stands for M.
+  SmallVector<int64_t, 2> dims;
+  /// Shape of one box, same order as `dims`.
+  SmallVector<int64_t, 2> box;
+  /// 0 or 128 (bytes).
+  int64_t swizzle = 0;
+};
+
+/// The kernel's parameters, in order.
+SmallVector<TensorMapParam> getGemmKernelParams(const GemmKernelSpec &spec);
+
+/// Bytes of dynamic shared memory the kernel needs at launch.
+int64_t getGemmDynamicSharedMemory(const GemmKernelSpec &spec);
+
+/// The kernel's launch interface as JSON (kind, block, dynamic_smem, tile,
+/// scale, params with dims/box/swizzle): what a launcher written outside
+/// MLIR (bench/gpu/run.py) needs. Attached to the kernel as `lora.abi`.
+std::string getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
+                             StringRef name);
+
+/// Builds the kernel `name` for `spec` at the end of `module`.
+gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
+                               gpu::GPUModuleOp module, StringRef name,
+                               const GemmKernelSpec &spec);
+
+/// Emits host code at `builder`'s insertion point that encodes the tensor
+/// maps of `kernel` for `memrefs` (device buffers, one per parameter of
+/// getGemmKernelParams, row-major, M in dim 0 where dynamic) and launches it
+/// for `m` rows.
+void buildGemmLaunch(OpBuilder &builder, Location loc, gpu::GPUFuncOp kernel,
+                     const GemmKernelSpec &spec, ValueRange memrefs, Value m);
+
+} // namespace mlir::lora::cuda
+
+#endif // LORA_TARGET_CUDA_H

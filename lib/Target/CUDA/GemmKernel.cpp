@@ -1,0 +1,672 @@
+//===- GemmKernel.cpp - warp-specialized Hopper GEMM kernels
+//---------------===//
+//
+// The kernels `lora-generate-cuda-kernels` emits, built from the problem's
+// shapes with gpu, nvgpu and nvvm ops; upstream's gpu-lower-to-nvvm-pipeline
+// takes them to PTX and cubin for sm_90a.
+//
+// Design of one CTA (tile tileM x tileN of the output, K in steps of 64):
+//
+//   warpgroup 0 (producer): one thread issues TMA copies into a ring of
+//     `stages` shared-memory stages. Stage s holds x[tileM x 64] and
+//     w[64 x tileN] (tileN/64 boxes of 64x64: 128B swizzle caps a box row at
+//     128 bytes), both 128B-swizzled, as wgmma wants them. Before filling a
+//     stage it waits on empty[s]; the copies complete on full[s] (expect_tx
+//     = the stage's bytes; boxes past the tensor's edge are zero-filled and
+//     still count).
+//   warpgroups 1..consumers: each waits on full[s], issues wgmma for its 64
+//     rows (64 x tileN x 64 as m64nNk16 instructions), keeps one wgmma
+//     group in flight and releases the previous stage on empty[s]. The
+//     accumulator lives in registers (tileN/2 f32 per thread).
+//   epilogue: each consumer stores its accumulator to shared memory (reusing
+//     the stages), scales / adds the bias / converts in registers, and one
+//     thread TMA-stores the tile; TMA clips rows past M and columns past N,
+//     so no shape needs to divide the tile.
+//
+// LoRA, y = x·W + s·(x·A)·B, in two kernels:
+//   LoraDown   t = s·(x·A), t: [M, r] in the input type. tileM 64 (one
+//              consumer), tileN 64: the A box is 64 wide and zero-filled past
+//              r. Bytes: 2·M·K (x) + 2·K·r + 2·M·r; flops 2·M·K·64 on the
+//              tensor cores (r ≤ 64), memory-bound.
+//   LoraLinear the main kernel with ceil(r/64) more K steps that load t
+//              [tileM x 64] and B [64 x tileN] (zero-filled past r) into the
+//              same stage slots: [x | t]·[W ; B]. Extra work over x·W alone:
+//              (ceil(r/64)·64)/K of the K loop (1.6% at K = 4096, r ≤ 64);
+//              extra bytes 2·M·r + 2·r·N.
+// So the LoRA forward costs x·W plus one read of x (LoraDown), instead of the
+// three matmuls, the intermediate round trips and the add of PEFT's eager
+// code. Rejected alternative: computing t = x·A inside every output tile
+// from the x stages already in shared memory saves the second read of x but
+// repeats x·A once per column tile: r/tileN more tensor-core work (25% at
+// r = 64, tileN = 256).
+//
+// Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
+// loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lora/Target/Cuda.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MathExtras.h"
+
+using namespace mlir;
+using namespace mlir::lora;
+using namespace mlir::lora::cuda;
+
+/// K step of one stage: 64 elements = 128 bytes, the 128B swizzle span.
+static constexpr int64_t kTileK = 64;
+/// Shared memory a CTA may use on sm_90 (227 KiB), less 2 KiB for the
+/// static part (mbarriers, padded to the 1024-aligned dynamic base).
+static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
+/// The dynamic shared-memory base: a public uninitialised workgroup global
+/// becomes `.extern .shared .align 1024` (gpu.dynamic_shared_memory does not,
+/// see test/Target/CUDA/wgmma-tma-sm90a.mlir).
+static constexpr StringLiteral kDynamicSmemName = "__lora_dyn_smem";
+
+static int64_t byteWidth(Type type) { return type.getIntOrFloatBitWidth() / 8; }
+
+static StringRef getDTypeName(Type type) {
+  if (type.isBF16())
+    return "bf16";
+  if (type.isF16())
+    return "f16";
+  if (type.isF32())
+    return "f32";
+  return "";
+}
+
+static StringRef getKindName(GemmKind kind) {
+  switch (kind) {
+  case GemmKind::Matmul:
+    return "matmul";
+  case GemmKind::LoraDown:
+    return "lora_down";
+  case GemmKind::LoraLinear:
+    return "lora_linear";
+  }
+  llvm_unreachable("unknown GemmKind");
+}
+
+/// Columns of the output tile one TMA store writes: LoraDown's t is only r
+/// wide.
+static int64_t getOutputBoxColumns(const GemmKernelSpec &spec) {
+  return spec.kind == GemmKind::LoraDown ? spec.n : spec.tileN;
+}
+
+/// Number of K steps over x·w, and over t·b after them.
+static int64_t getMainSteps(const GemmKernelSpec &spec) {
+  return llvm::divideCeil(spec.k, kTileK);
+}
+static int64_t getLoraSteps(const GemmKernelSpec &spec) {
+  return spec.kind == GemmKind::LoraLinear ? llvm::divideCeil(spec.rank, kTileK)
+                                           : 0;
+}
+
+static int64_t getStageBytes(const GemmKernelSpec &spec) {
+  return (spec.tileM() + spec.tileN) * kTileK * byteWidth(spec.elementType);
+}
+
+/// Bytes of the epilogue's staging: the f32 accumulator tile, then the
+/// converted output tile (none when the output is f32: converted in place).
+static int64_t getEpilogueBytes(const GemmKernelSpec &spec) {
+  int64_t bytes = spec.tileM() * spec.tileN * 4;
+  if (!spec.resultType.isF32())
+    bytes +=
+        spec.tileM() * getOutputBoxColumns(spec) * byteWidth(spec.resultType);
+  return bytes;
+}
+
+/// Offset of the bias tile: after the stages and the epilogue, which share
+/// the front of shared memory.
+static int64_t getBiasOffset(const GemmKernelSpec &spec) {
+  return llvm::alignTo(
+      std::max(spec.stages * getStageBytes(spec), getEpilogueBytes(spec)), 128);
+}
+
+int64_t cuda::getGemmDynamicSharedMemory(const GemmKernelSpec &spec) {
+  return getBiasOffset(spec) +
+         (spec.hasBias ? spec.tileN * byteWidth(spec.elementType) : 0);
+}
+
+std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
+  Type type = spec.elementType;
+  if (!type || !(type.isBF16() || type.isF16()))
+    return "the generated kernels take bf16 or f16 operands";
+  Type result = spec.resultType;
+  if (!result || !(result == type || result.isF32()))
+    return "the output must be f32 or the operands' type";
+  if (spec.kind == GemmKind::LoraDown && result != type)
+    return "t is stored in the operands' type";
+  // TMA needs every row stride to be a multiple of 16 bytes, and the
+  // epilogue converts 8 columns at a time.
+  auto aligned = [&](int64_t elements) {
+    return elements > 0 && elements % 8 == 0;
+  };
+  if (!aligned(spec.k))
+    return "K must be a positive multiple of 8";
+  if (!aligned(spec.n))
+    return "N must be a positive multiple of 8";
+  if (spec.kind != GemmKind::Matmul && !aligned(spec.rank))
+    return "the LoRA rank must be a multiple of 8";
+  if (spec.kind == GemmKind::LoraDown && spec.rank > 64)
+    return "LoraDown covers ranks up to 64 in one tile";
+  return "";
+}
+
+void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
+                            int64_t maxStages) {
+  if (spec.kind == GemmKind::LoraDown) {
+    // Skinny and memory-bound: small row tiles give more CTAs.
+    spec.consumers = 1;
+    spec.tileN = 64;
+  } else {
+    spec.consumers = 2;
+    // 128x256 tiles give 85 flop per shared-memory byte; on narrow layers
+    // (N < 4096) they leave too few CTAs per wave at moderate M, so 128.
+    spec.tileN = tileN ? tileN : (spec.n >= 4096 ? 256 : 128);
+  }
+  int64_t stages = kSharedMemoryBudget / getStageBytes(spec);
+  if (spec.hasBias)
+    stages = (kSharedMemoryBudget - spec.tileN * byteWidth(spec.elementType)) /
+             getStageBytes(spec);
+  // LoraDown is memory-bound: four stages keep enough bytes in flight and
+  // let three CTAs share an SM.
+  int64_t cap = spec.kind == GemmKind::LoraDown ? 4 : 8;
+  if (maxStages)
+    cap = std::min(cap, maxStages);
+  spec.stages = std::clamp<int64_t>(stages, 2, cap);
+}
+
+SmallVector<TensorMapParam>
+cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
+  constexpr int64_t kM = ShapedType::kDynamic;
+  Type elem = spec.elementType;
+  int64_t tileM = spec.tileM();
+  SmallVector<TensorMapParam> params;
+  params.push_back({"x", elem, {kM, spec.k}, {tileM, kTileK}, 128});
+  switch (spec.kind) {
+  case GemmKind::Matmul:
+    params.push_back({"w", elem, {spec.k, spec.n}, {kTileK, kTileK}, 128});
+    break;
+  case GemmKind::LoraDown:
+    params.push_back({"a", elem, {spec.k, spec.n}, {kTileK, kTileK}, 128});
+    break;
+  case GemmKind::LoraLinear:
+    params.push_back({"w", elem, {spec.k, spec.n}, {kTileK, kTileK}, 128});
+    params.push_back({"t", elem, {kM, spec.rank}, {tileM, kTileK}, 128});
+    params.push_back({"b", elem, {spec.rank, spec.n}, {kTileK, kTileK}, 128});
+    if (spec.hasBias)
+      params.push_back({"bias", elem, {spec.n}, {spec.tileN}, 0});
+    break;
+  }
+  // Each consumer warpgroup stores its own 64 rows.
+  params.push_back({spec.kind == GemmKind::LoraDown ? "t" : "y",
+                    spec.resultType,
+                    {kM, spec.n},
+                    {64, getOutputBoxColumns(spec)},
+                    0});
+  return params;
+}
+
+std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
+                                   StringRef name) {
+  llvm::json::Array params;
+  for (const TensorMapParam &param : getGemmKernelParams(spec)) {
+    llvm::json::Array dims, box;
+    for (int64_t dim : param.dims)
+      dims.push_back(ShapedType::isDynamic(dim) ? llvm::json::Value("M")
+                                                : llvm::json::Value(dim));
+    for (int64_t dim : param.box)
+      box.push_back(dim);
+    params.push_back(
+        llvm::json::Object{{"role", param.role},
+                           {"dtype", getDTypeName(param.elementType)},
+                           {"dims", std::move(dims)},
+                           {"box", std::move(box)},
+                           {"swizzle", param.swizzle}});
+  }
+  llvm::json::Object abi{
+      {"kind", getKindName(spec.kind)},
+      {"module", module},
+      {"name", name},
+      {"block", llvm::json::Array{spec.blockThreads(), 1, 1}},
+      {"dynamic_smem", getGemmDynamicSharedMemory(spec)},
+      {"tile", llvm::json::Array{spec.tileM(), spec.tileN}},
+      {"stages", spec.stages},
+      {"k", spec.k},
+      {"n", spec.n},
+      {"rank", spec.rank},
+      {"scale", spec.scale},
+      {"params", std::move(params)}};
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::json::Value(std::move(abi));
+  return text;
+}
+
+namespace {
+
+/// Builds one kernel body; holds the values every part of it uses.
+class GemmKernelBuilder {
+public:
+  GemmKernelBuilder(ImplicitLocOpBuilder &b, const GemmKernelSpec &spec)
+      : b(b), spec(spec), ctx(b.getContext()),
+        smemSpace(
+            gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup)) {}
+
+  void build(gpu::GPUFuncOp func);
+
+private:
+  Value index(int64_t value) {
+    return arith::ConstantIndexOp::create(b, value);
+  }
+  Value i32(int64_t value) {
+    return arith::ConstantIntOp::create(b, value, 32);
+  }
+  MemRefType smemType(ArrayRef<int64_t> shape, Type elem) {
+    return MemRefType::get(shape, elem, MemRefLayoutAttrInterface(), smemSpace);
+  }
+  /// A view of dynamic shared memory at byte `offset`.
+  Value view(Value offset, ArrayRef<int64_t> shape, Type elem) {
+    return memref::ViewOp::create(b, smemType(shape, elem), smem, offset,
+                                  ValueRange());
+  }
+  Type tensorMapType(const TensorMapParam &param) {
+    return nvgpu::TensorMapDescriptorType::get(
+        ctx, smemType(param.box, param.elementType),
+        param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
+                             : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
+        nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
+        nvgpu::TensorMapOOBKind::OOB_ZERO,
+        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+  }
+  Value parity(Value k, bool flip);
+  void buildProducer();
+  void buildConsumer(Value consumer);
+  void buildEpilogue(Value consumer, Value acc);
+
+  ImplicitLocOpBuilder &b;
+  const GemmKernelSpec &spec;
+  MLIRContext *ctx;
+  gpu::AddressSpaceAttr smemSpace;
+
+  Value smem, full, empty, biasBarrier, threadInWarpgroup;
+  Value m0, n0;
+  /// Tensor maps by role.
+  llvm::StringMap<Value> maps;
+};
+
+} // namespace
+
+/// Parity of the phase of a stage barrier at step `k`: stage k % stages is
+/// on its (k / stages)-th use. The producer waits for the previous use to be
+/// released (`flip`): on a fresh barrier that returns at once.
+Value GemmKernelBuilder::parity(Value k, bool flip) {
+  Value use = arith::DivUIOp::create(b, k, index(spec.stages));
+  Value bit = arith::AndIOp::create(b, use, index(1));
+  if (flip)
+    bit = arith::XOrIOp::create(b, bit, index(1));
+  return arith::IndexCastOp::create(b, b.getI1Type(), bit);
+}
+
+void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
+  b.setInsertionPointToStart(&func.getBody().front());
+  SmallVector<TensorMapParam> params = getGemmKernelParams(spec);
+  for (auto [param, arg] : llvm::zip(params, func.getArguments()))
+    maps[param.role] =
+        UnrealizedConversionCastOp::create(b, tensorMapType(param), arg)
+            .getResult(0);
+
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  n0 = arith::MulIOp::create(b, gpu::BlockIdOp::create(b, gpu::Dimension::x),
+                             index(spec.tileN));
+  m0 = arith::MulIOp::create(b, gpu::BlockIdOp::create(b, gpu::Dimension::y),
+                             index(spec.tileM()));
+  smem = memref::GetGlobalOp::create(b, smemType({0}, b.getI8Type()),
+                                     kDynamicSmemName);
+  auto group = [&](int64_t count) {
+    return nvgpu::MBarrierCreateOp::create(
+        b, nvgpu::MBarrierGroupType::get(ctx, smemSpace, count));
+  };
+  full = group(spec.stages);
+  empty = group(spec.stages);
+  if (spec.hasBias)
+    biasBarrier = group(1);
+
+  // Thread 0 initialises the barriers: full[s] completes on the producer's
+  // arrive plus the TMA bytes, empty[s] when every consumer thread arrived.
+  Value leader =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, index(0));
+  scf::IfOp::create(b, leader, [&](OpBuilder &, Location) {
+    for (int64_t s = 0; s < spec.stages; ++s) {
+      nvgpu::MBarrierInitOp::create(b, full, index(1), index(s), Value());
+      nvgpu::MBarrierInitOp::create(b, empty, index(128 * spec.consumers),
+                                    index(s), Value());
+    }
+    if (spec.hasBias)
+      nvgpu::MBarrierInitOp::create(b, biasBarrier, index(1), index(0),
+                                    Value());
+    for (const TensorMapParam &param : params)
+      nvgpu::TmaPrefetchOp::create(b, maps[param.role], Value());
+    // Make the initialised barriers visible to the TMA unit.
+    NVVM::FenceMbarrierInitOp::create(b);
+    scf::YieldOp::create(b);
+  });
+  gpu::BarrierOp::create(b);
+
+  // The warpgroup index, read from lane 0 with a shuffle: ptxas then knows it
+  // is warp-uniform. Computed as tid / 128 alone, the role branch looks
+  // divergent and ptxas serializes every wgmma (warning C7520), as it
+  // would in CUTLASS without canonical_warp_group_idx().
+  Value warpgroupI32 = arith::IndexCastUIOp::create(
+      b, b.getI32Type(), arith::DivUIOp::create(b, tid, index(128)));
+  Value warpgroup = arith::IndexCastUIOp::create(
+      b, b.getIndexType(),
+      gpu::ShuffleOp::create(b, warpgroupI32, i32(0), i32(32),
+                             gpu::ShuffleMode::IDX)
+          .getShuffleResult());
+  threadInWarpgroup = arith::RemUIOp::create(b, tid, index(128));
+  Value isProducer =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpgroup, index(0));
+  scf::IfOp::create(
+      b, isProducer,
+      [&](OpBuilder &, Location) {
+        buildProducer();
+        scf::YieldOp::create(b);
+      },
+      [&](OpBuilder &, Location) {
+        buildConsumer(arith::SubIOp::create(b, warpgroup, index(1)));
+        scf::YieldOp::create(b);
+      });
+  gpu::ReturnOp::create(b);
+}
+
+void GemmKernelBuilder::buildProducer() {
+  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                         threadInWarpgroup, index(0));
+  int64_t stageBytes = getStageBytes(spec);
+  int64_t aBytes = spec.tileM() * kTileK * byteWidth(spec.elementType);
+  int64_t boxBytes = kTileK * kTileK * byteWidth(spec.elementType);
+  Type elem = spec.elementType;
+  bool lora = spec.kind == GemmKind::LoraLinear;
+  StringRef bRole = spec.kind == GemmKind::LoraDown ? "a" : "w";
+
+  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+    if (spec.hasBias) {
+      nvgpu::MBarrierArriveExpectTxOp::create(
+          b, biasBarrier, index(spec.tileN * byteWidth(elem)), index(0),
+          Value());
+      nvgpu::TmaAsyncLoadOp::create(
+          b, view(index(getBiasOffset(spec)), {spec.tileN}, elem), biasBarrier,
+          maps["bias"], ValueRange{n0}, index(0), Value(), Value());
+    }
+    int64_t steps = getMainSteps(spec) + getLoraSteps(spec);
+    scf::ForOp::create(
+        b, index(0), index(steps), index(1), ValueRange(),
+        [&](OpBuilder &, Location, Value k, ValueRange) {
+          Value s = arith::RemUIOp::create(b, k, index(spec.stages));
+          nvgpu::MBarrierTryWaitParityOp::create(
+              b, empty, parity(k, /*flip=*/true), index(10000000), s);
+          nvgpu::MBarrierArriveExpectTxOp::create(b, full, index(stageBytes), s,
+                                                  Value());
+          Value base = arith::MulIOp::create(b, s, index(stageBytes));
+          // Loads the x-side box at column `kk` of `aMap` and the
+          // tileN/64 w-side boxes at row `kk` of `bMap`.
+          auto load = [&](Value aMap, Value bMap, Value kk) {
+            nvgpu::TmaAsyncLoadOp::create(
+                b, view(base, {spec.tileM(), kTileK}, elem), full, aMap,
+                ValueRange{kk, m0}, s, Value(), Value());
+            for (int64_t j = 0; j < spec.tileN / kTileK; ++j) {
+              Value offset =
+                  arith::AddIOp::create(b, base, index(aBytes + j * boxBytes));
+              Value col = arith::AddIOp::create(b, n0, index(j * kTileK));
+              nvgpu::TmaAsyncLoadOp::create(
+                  b, view(offset, {kTileK, kTileK}, elem), full, bMap,
+                  ValueRange{col, kk}, s, Value(), Value());
+            }
+          };
+          Value kk = arith::MulIOp::create(b, k, index(kTileK));
+          if (!lora) {
+            load(maps["x"], maps[bRole], kk);
+          } else {
+            // Steps past K read [t | B] in the same slots.
+            Value isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                                 k, index(getMainSteps(spec)));
+            scf::IfOp::create(
+                b, isMain,
+                [&](OpBuilder &, Location) {
+                  load(maps["x"], maps["w"], kk);
+                  scf::YieldOp::create(b);
+                },
+                [&](OpBuilder &, Location) {
+                  Value kr = arith::SubIOp::create(
+                      b, kk, index(getMainSteps(spec) * kTileK));
+                  load(maps["t"], maps["b"], kr);
+                  scf::YieldOp::create(b);
+                });
+          }
+          scf::YieldOp::create(b);
+        });
+    scf::YieldOp::create(b);
+  });
+}
+
+void GemmKernelBuilder::buildConsumer(Value consumer) {
+  Type elem = spec.elementType;
+  int64_t stageBytes = getStageBytes(spec);
+  int64_t aBytes = spec.tileM() * kTileK * byteWidth(elem);
+  auto accType = nvgpu::WarpgroupAccumulatorType::get(
+      ctx, VectorType::get({64, spec.tileN}, b.getF32Type()));
+  MemRefType aType = smemType({64, kTileK}, elem);
+  MemRefType bType = smemType({kTileK, spec.tileN}, elem);
+  StringRef bRole = spec.kind == GemmKind::LoraDown ? "a" : "w";
+  // Both x and t (w and b) have the same tensor map type, which is all
+  // generate.descriptor reads from it (the swizzle).
+  Value aMap = maps["x"], bMap = maps[bRole];
+  Value rowOffset =
+      arith::MulIOp::create(b, consumer, index(64 * kTileK * byteWidth(elem)));
+
+  Value acc0 = nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, accType);
+  int64_t steps = getMainSteps(spec) + getLoraSteps(spec);
+  auto loop = scf::ForOp::create(
+      b, index(0), index(steps), index(1), ValueRange{acc0},
+      [&](OpBuilder &, Location, Value k, ValueRange iterArgs) {
+        Value s = arith::RemUIOp::create(b, k, index(spec.stages));
+        nvgpu::MBarrierTryWaitParityOp::create(
+            b, full, parity(k, /*flip=*/false), index(10000000), s);
+        Value base = arith::MulIOp::create(b, s, index(stageBytes));
+        Value aView = view(arith::AddIOp::create(b, base, rowOffset),
+                           aType.getShape(), elem);
+        Value bView = view(arith::AddIOp::create(b, base, index(aBytes)),
+                           bType.getShape(), elem);
+        Value aDesc = nvgpu::WarpgroupGenerateDescriptorOp::create(
+            b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, aType), aView,
+            aMap);
+        Value bDesc = nvgpu::WarpgroupGenerateDescriptorOp::create(
+            b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, bType), bView,
+            bMap);
+        // waitGroup 1: this step's wgmma may still run, the previous one has
+        // finished reading its stage, which can be refilled.
+        Value acc = nvgpu::WarpgroupMmaOp::create(
+            b, accType, aDesc, bDesc, b.getI64IntegerAttr(1), UnitAttr(),
+            b.getUnitAttr(), iterArgs[0]);
+        Value hasPrevious =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, k, index(0));
+        scf::IfOp::create(b, hasPrevious, [&](OpBuilder &, Location) {
+          Value previous = arith::RemUIOp::create(
+              b, arith::AddIOp::create(b, k, index(spec.stages - 1)),
+              index(spec.stages));
+          nvgpu::MBarrierArriveOp::create(b, empty, previous);
+          scf::YieldOp::create(b);
+        });
+        scf::YieldOp::create(b, acc);
+      });
+  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  // The epilogue reuses the stages: every consumer must be done reading.
+  NVVM::BarrierOp::create(b, Type(), i32(1), i32(128 * spec.consumers),
+                          NVVM::BarrierReductionAttr(), Value());
+  buildEpilogue(consumer, loop.getResult(0));
+}
+
+void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
+  Type elem = spec.elementType;
+  Type result = spec.resultType;
+  int64_t tileN = spec.tileN;
+  int64_t outCols = getOutputBoxColumns(spec);
+  Value barrierId = arith::AddIOp::create(
+      b, arith::IndexCastOp::create(b, b.getI32Type(), consumer), i32(2));
+  auto syncWarpgroup = [&] {
+    NVVM::BarrierOp::create(b, Type(), barrierId, i32(128),
+                            NVVM::BarrierReductionAttr(), Value());
+  };
+
+  // This warpgroup's 64 rows of the f32 tile.
+  Value f32Offset = arith::MulIOp::create(b, consumer, index(64 * tileN * 4));
+  Value staging = view(f32Offset, {64, tileN}, b.getF32Type());
+  nvgpu::WarpgroupMmaStoreOp::create(b, acc, staging);
+  syncWarpgroup();
+
+  Value out = staging;
+  if (!result.isF32()) {
+    Value outOffset = arith::AddIOp::create(
+        b, index(spec.tileM() * tileN * 4),
+        arith::MulIOp::create(b, consumer,
+                              index(64 * outCols * byteWidth(result))));
+    out = view(outOffset, {64, outCols}, result);
+  }
+  Value bias;
+  if (spec.hasBias) {
+    nvgpu::MBarrierTryWaitParityOp::create(
+        b, biasBarrier, arith::ConstantIntOp::create(b, 0, 1), index(10000000),
+        index(0));
+    bias = view(index(getBiasOffset(spec)), {tileN}, elem);
+  }
+
+  // 8 columns per thread and step: chunk i is row i / (outCols/8), columns
+  // 8·(i % (outCols/8)) and on.
+  auto f32x8 = VectorType::get({8}, b.getF32Type());
+  int64_t chunksPerRow = outCols / 8;
+  scf::ForOp::create(
+      b, threadInWarpgroup, index(64 * chunksPerRow), index(128), ValueRange(),
+      [&](OpBuilder &, Location, Value i, ValueRange) {
+        Value row = arith::DivUIOp::create(b, i, index(chunksPerRow));
+        Value col = arith::MulIOp::create(
+            b, arith::RemUIOp::create(b, i, index(chunksPerRow)), index(8));
+        Value v =
+            vector::LoadOp::create(b, f32x8, staging, ValueRange{row, col});
+        if (spec.kind == GemmKind::LoraDown) {
+          Attribute scale = b.getF32FloatAttr(static_cast<float>(spec.scale));
+          v = arith::MulFOp::create(
+              b, v,
+              arith::ConstantOp::create(
+                  b, DenseElementsAttr::get(f32x8, ArrayRef(scale))));
+        }
+        if (bias) {
+          Value bv = vector::LoadOp::create(b, VectorType::get({8}, elem), bias,
+                                            ValueRange{col});
+          v = arith::AddFOp::create(b, v, arith::ExtFOp::create(b, f32x8, bv));
+        }
+        if (!result.isF32())
+          v = arith::TruncFOp::create(b, VectorType::get({8}, result), v);
+        vector::StoreOp::create(b, v, out, ValueRange{row, col});
+        scf::YieldOp::create(b);
+      });
+  // The TMA store reads shared memory through the async proxy.
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+  syncWarpgroup();
+  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                         threadInWarpgroup, index(0));
+  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+    Value row = arith::AddIOp::create(
+        b, m0, arith::MulIOp::create(b, consumer, index(64)));
+    nvgpu::TmaAsyncStoreOp::create(
+        b, out, maps[spec.kind == GemmKind::LoraDown ? "t" : "y"],
+        ValueRange{n0, row}, Value());
+    NVVM::CpAsyncBulkCommitGroupOp::create(b);
+    // Shared memory must stay valid until the store has read it.
+    NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
+                                         b.getUnitAttr());
+    scf::YieldOp::create(b);
+  });
+}
+
+gpu::GPUFuncOp cuda::buildGemmKernel(OpBuilder &builder, Location loc,
+                                     gpu::GPUModuleOp module, StringRef name,
+                                     const GemmKernelSpec &spec) {
+  ImplicitLocOpBuilder b(loc, builder);
+  OpBuilder::InsertionGuard guard(b);
+  MLIRContext *ctx = b.getContext();
+  b.setInsertionPointToEnd(module.getBody());
+  if (!module.lookupSymbol(kDynamicSmemName)) {
+    auto type = MemRefType::get(
+        {0}, b.getI8Type(), MemRefLayoutAttrInterface(),
+        gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
+    memref::GlobalOp::create(b, kDynamicSmemName,
+                             /*sym_visibility=*/StringAttr(), type,
+                             /*initial_value=*/Attribute(),
+                             /*constant=*/false, b.getI64IntegerAttr(1024));
+  }
+  SmallVector<Type> args(getGemmKernelParams(spec).size(),
+                         LLVM::LLVMPointerType::get(ctx));
+  auto func = gpu::GPUFuncOp::create(b, name, b.getFunctionType(args, {}));
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(spec.blockThreads()), 1, 1}));
+  func->setAttr("lora.abi", b.getStringAttr(getGemmKernelAbi(
+                                spec, module.getName(), name)));
+  GemmKernelBuilder(b, spec).build(func);
+  return func;
+}
+
+void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
+                           gpu::GPUFuncOp kernel, const GemmKernelSpec &spec,
+                           ValueRange memrefs, Value m) {
+  ImplicitLocOpBuilder b(loc, builder);
+  MLIRContext *ctx = b.getContext();
+  auto smemSpace =
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  SmallVector<Value> args;
+  for (auto [param, memref] : llvm::zip(getGemmKernelParams(spec), memrefs)) {
+    auto boxType = MemRefType::get(param.box, param.elementType,
+                                   MemRefLayoutAttrInterface(), smemSpace);
+    auto mapType = nvgpu::TensorMapDescriptorType::get(
+        ctx, boxType,
+        param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
+                             : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
+        nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
+        nvgpu::TensorMapOOBKind::OOB_ZERO,
+        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+    Value unranked = memref::CastOp::create(
+        b, UnrankedMemRefType::get(param.elementType, Attribute()), memref);
+    SmallVector<Value> box;
+    for (int64_t dim : param.box)
+      box.push_back(arith::ConstantIndexOp::create(b, dim));
+    Value map = nvgpu::TmaCreateDescriptorOp::create(b, mapType, unranked, box);
+    // gpu.func cannot take tensor map types through the NVVM lowering; the
+    // kernel casts the pointer back.
+    args.push_back(UnrealizedConversionCastOp::create(
+                       b, LLVM::LLVMPointerType::get(ctx), map)
+                       .getResult(0));
+  }
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  Value gridX =
+      arith::ConstantIndexOp::create(b, llvm::divideCeil(spec.n, spec.tileN));
+  Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
+  Value gridY = arith::CeilDivUIOp::create(b, m, tileM);
+  Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
+  Value smem =
+      arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
+  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, one},
+                            gpu::KernelDim3{block, one, one}, smem, args);
+}

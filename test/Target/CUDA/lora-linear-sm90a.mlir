@@ -1,0 +1,77 @@
+// A LoRA layer through the CUDA target's kernel generator and upstream's
+// NVVM pipeline to PTX for sm_90a: what lora-generate-cuda-kernels emits must
+// become Hopper code (TMA, mbarrier, wgmma, TMA store), not just verify.
+// The cubin half, with ptxas -v, is lora-linear-sm90a-cubin.test.
+
+// RUN: lora-opt %s --lora-generate-cuda-kernels --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --gpu-lower-to-nvvm-pipeline="cubin-chip=sm_90a cubin-features=+ptx80 opt-level=3 cubin-format=isa" -o %t.mlir
+// RUN: FileCheck %s --check-prefix=HOST < %t.mlir
+// RUN: %extract_ptx %t.mlir > %t.ptx
+// RUN: FileCheck %s --check-prefix=DOWN < %t.ptx
+// RUN: FileCheck %s --check-prefix=MAIN < %t.ptx
+
+// Host: 3 + 5 tensor maps through the runtime's wrapper, two launches, the
+// t workspace and y from mgpuMemAlloc.
+// HOST-LABEL: llvm.func @lora(
+// HOST: llvm.call @mgpuMemAlloc(
+// HOST: llvm.call @mgpuMemAlloc(
+// HOST: llvm.call @lora_kernels_0_launch(
+// HOST: llvm.call @mgpuMemFree(
+// HOST: gpu.binary @lora_kernels_0 [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">
+// HOST-LABEL: llvm.func @lora_kernels_0_launch(
+// HOST-COUNT-3: llvm.call @mgpuTensorMapEncodeTiledMemref(
+// HOST: gpu.launch_func @lora_kernels_0::@lora_down
+// HOST-COUNT-5: llvm.call @mgpuTensorMapEncodeTiledMemref(
+// HOST: gpu.launch_func @lora_kernels_0::@lora_linear
+
+// The PTX's block order is LLVM's (the producer branch may come after the
+// consumer's), so the instructions of each kernel are checked as a set.
+// DOWN: .target sm_90a
+// DOWN: .extern .shared .align 1024 .b8 __lora_dyn_smem[];
+// DOWN-LABEL: .visible .entry lora_down(
+// DOWN: .maxntid 256, 1, 1
+// DOWN-COUNT-8: mbarrier.init.shared.b64
+// DOWN-COUNT-3: prefetch.tensormap
+// DOWN: fence.mbarrier_init.release.cluster;
+// DOWN-DAG: shfl.sync.idx.b32
+// DOWN-DAG: mbarrier.arrive.expect_tx.shared.b64
+// DOWN-DAG: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+// DOWN-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// DOWN-DAG: mbarrier.arrive.shared.b64
+// DOWN-DAG: wgmma.wait_group.sync.aligned 0;
+// DOWN-DAG: bar.sync 1, 128;
+// DOWN-DAG: fence.proxy.async.shared::cta;
+// DOWN-DAG: cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group
+// DOWN-DAG: cp.async.bulk.commit_group;
+// DOWN-DAG: cp.async.bulk.wait_group.read 0;
+// DOWN-LABEL: .visible .entry lora_linear(
+
+// The main kernel: 384 threads; each stage is 128x64 of x (or t) and four
+// 64x64 boxes of W (or B); each consumer warpgroup issues m64n256k16 four
+// times per stage and keeps one group in flight. The role branch reads the
+// warpgroup index through a shuffle, so that ptxas sees it warp-uniform.
+// MAIN-LABEL: .visible .entry lora_linear(
+// MAIN: .maxntid 384, 1, 1
+// MAIN-COUNT-5: prefetch.tensormap
+// MAIN-DAG: shfl.sync.idx.b32
+// MAIN-DAG: mbarrier.try_wait.parity.shared.b64
+// MAIN-DAG: mbarrier.arrive.expect_tx.shared.b64
+// MAIN-DAG: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+// MAIN-DAG: wgmma.fence.sync.aligned;
+// MAIN-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+// MAIN-DAG: wgmma.commit_group.sync.aligned;
+// MAIN-DAG: wgmma.wait_group.sync.aligned 1;
+// MAIN-DAG: mbarrier.arrive.shared.b64
+// MAIN-DAG: wgmma.wait_group.sync.aligned 0;
+// MAIN-DAG: bar.sync 1, 256;
+// MAIN-DAG: fence.proxy.async.shared::cta;
+// MAIN-DAG: cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group
+// MAIN-NOT: st.global
+
+func.func @lora(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
+                %a: tensor<4096x16xbf16>, %b: tensor<16x4096xbf16>)
+    -> tensor<?x4096xbf16> {
+  %y = lora.linear %x, %w, %a, %b {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x4096xbf16>, tensor<4096x4096xbf16>, tensor<4096x16xbf16>,
+         tensor<16x4096xbf16>) -> tensor<?x4096xbf16>
+  return %y : tensor<?x4096xbf16>
+}

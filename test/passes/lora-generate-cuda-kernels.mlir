@@ -1,0 +1,158 @@
+// RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels | FileCheck %s
+
+// A LoRA layer with a dynamic row count: the op becomes buffers, two
+// gpu.allocs (t, y; async, as gpu-to-llvm lowers only those), a call of the launcher and the result as a tensor.
+// CHECK-LABEL: func.func @lora_dynamic_rows(
+// CHECK-SAME: %[[X:.*]]: tensor<?x4096xbf16>, %[[W:.*]]: tensor<4096x4096xbf16>, %[[A:.*]]: tensor<4096x16xbf16>, %[[B:.*]]: tensor<16x4096xbf16>)
+// CHECK-DAG: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only
+// CHECK-DAG: %[[WB:.*]] = bufferization.to_buffer %[[W]] read_only
+// CHECK-DAG: %[[AB:.*]] = bufferization.to_buffer %[[A]] read_only
+// CHECK-DAG: %[[BB:.*]] = bufferization.to_buffer %[[B]] read_only
+// CHECK: %[[M:.*]] = memref.dim %[[XB]], %{{.*}} : memref<?x4096xbf16>
+// CHECK: %[[T:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[M]]) : memref<?x16xbf16>
+// CHECK: %[[Y:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[M]]) : memref<?x4096xbf16>
+// CHECK: call @lora_kernels_0_launch(%[[XB]], %[[WB]], %[[AB]], %[[BB]], %[[T]], %[[Y]])
+// CHECK: gpu.dealloc async [%{{.*}}] %[[T]]
+// CHECK: %[[R:.*]] = bufferization.to_tensor %[[Y]] restrict writable
+// CHECK: return %[[R]]
+//
+// Kernels: t = 2·x·A with one consumer warpgroup (64 rows) and 4 stages of
+// 16 KiB; the main kernel with a producer and two consumers (128x256 tiles
+// for N = 4096), 4 stages of 48 KiB reused by the epilogue.
+// CHECK: gpu.module @lora_kernels_0 {
+// CHECK: memref.global @__lora_dyn_smem : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 1024 : i64}
+// CHECK: gpu.func @lora_down(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
+// CHECK-SAME: \22dynamic_smem\22:65536
+// CHECK-SAME: \22kind\22:\22lora_down\22
+// CHECK-SAME: \22scale\22:2
+// CHECK-SAME: \22tile\22:[64,64]
+// CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 4>
+// CHECK: nvgpu.warpgroup.mma {{.*}} {transposeB} : <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <fragmented = vector<64x64xf32>>
+// CHECK: arith.mulf {{.*}} : vector<8xf32>
+// CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
+// CHECK: nvgpu.tma.async.store {{.*}} : memref<64x16xbf16, #gpu.address_space<workgroup>>
+// CHECK: gpu.func @lora_linear(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: known_block_size = array<i32: 384, 1, 1>
+// CHECK-SAME: \22dynamic_smem\22:196608
+// CHECK-SAME: \22kind\22:\22lora_linear\22
+// CHECK-SAME: \22stages\22:4
+// CHECK-SAME: \22tile\22:[128,256]
+// The producer's K loop: 64 steps over [x; W] and one over [t; B].
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %c65 step
+// CHECK: nvgpu.mbarrier.try_wait.parity
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}, %c49152
+// CHECK: arith.cmpi ult, %[[K]], %c64
+// CHECK-COUNT-5: nvgpu.tma.async.load
+// CHECK: } else {
+// CHECK-COUNT-5: nvgpu.tma.async.load
+// The consumers' loop: wgmma on 64x256 per warpgroup, the previous stage
+// released after it.
+// CHECK: nvgpu.warpgroup.mma {{.*}} {transposeB} : <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<64x256xbf16, #gpu.address_space<workgroup>>>, <fragmented = vector<64x256xf32>>
+// CHECK: nvgpu.mbarrier.arrive
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK: nvvm.barrier id = %{{.*}} number_of_threads = %{{.*}}
+// CHECK: nvgpu.warpgroup.mma.store {{.*}} to memref<64x256xf32, #gpu.address_space<workgroup>>
+// CHECK: nvvm.fence.proxy
+// CHECK: nvgpu.tma.async.store {{.*}} : memref<64x256xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.cp.async.bulk.commit.group
+// CHECK: nvvm.cp.async.bulk.wait_group 0 {read}
+//
+// The launcher: tensor maps for x, A, t, then x, W, t, B, y; two launches.
+// CHECK: func.func private @lora_kernels_0_launch(%{{.*}}: memref<?x4096xbf16>, %{{.*}}: memref<4096x4096xbf16>, %{{.*}}: memref<4096x16xbf16>, %{{.*}}: memref<16x4096xbf16>, %{{.*}}: memref<?x16xbf16>, %{{.*}}: memref<?x4096xbf16>)
+// CHECK-COUNT-3: nvgpu.tma.create.descriptor
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c256, {{.*}}) dynamic_shared_memory_size %c65536_i32
+// CHECK-COUNT-5: nvgpu.tma.create.descriptor
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_linear blocks in (%c16{{.*}}, %{{.*}}, %{{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c196608_i32
+func.func @lora_dynamic_rows(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
+                             %a: tensor<4096x16xbf16>, %b: tensor<16x4096xbf16>)
+    -> tensor<?x4096xbf16> {
+  %y = lora.linear %x, %w, %a, %b {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x4096xbf16>, tensor<4096x4096xbf16>, tensor<4096x16xbf16>,
+         tensor<16x4096xbf16>) -> tensor<?x4096xbf16>
+  return %y : tensor<?x4096xbf16>
+}
+
+// -----
+
+// Batch dims fold into M and come back; the bias is a sixth tensor map,
+// loaded once per CTA; N = 1024 gets 128-wide tiles.
+// CHECK-LABEL: func.func @lora_batch_bias(
+// CHECK: %[[X2:.*]] = tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2]] : tensor<2x16x512xf16> into tensor<32x512xf16>
+// CHECK: %[[XB:.*]] = bufferization.to_buffer %[[X2]] read_only : tensor<32x512xf16> to memref<32x512xf16>
+// CHECK: memref.cast %[[XB]] : memref<32x512xf16> to memref<?x512xf16>
+// CHECK: call @lora_kernels_0_launch(
+// CHECK: %[[R:.*]] = bufferization.to_tensor
+// CHECK: %[[S:.*]] = tensor.cast %[[R]] : tensor<?x1024xf16> to tensor<32x1024xf16>
+// CHECK: %[[E:.*]] = tensor.expand_shape %[[S]] {{\[}}[0, 1], [2]] output_shape [2, 16, 1024] : tensor<32x1024xf16> into tensor<2x16x1024xf16>
+// CHECK: return %[[E]]
+// CHECK: gpu.func @lora_linear(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: \22role\22:\22bias\22
+// CHECK-SAME: \22tile\22:[128,128]
+// CHECK: nvgpu.tma.async.load {{.*}} -> memref<128xf16, #gpu.address_space<workgroup>>
+// CHECK: arith.extf {{.*}} : vector<8xf16> to vector<8xf32>
+// CHECK: func.func private @lora_kernels_0_launch(%{{.*}}: memref<?x512xf16>, %{{.*}}: memref<512x1024xf16>, %{{.*}}: memref<512x8xf16>, %{{.*}}: memref<8x1024xf16>, %{{.*}}: memref<1024xf16>, %{{.*}}: memref<?x8xf16>, %{{.*}}: memref<?x1024xf16>)
+func.func @lora_batch_bias(%x: tensor<2x16x512xf16>, %w: tensor<512x1024xf16>,
+                           %a: tensor<512x8xf16>, %b: tensor<8x1024xf16>,
+                           %bias: tensor<1024xf16>) -> tensor<2x16x1024xf16> {
+  %y = lora.linear %x, %w, %a, %b bias(%bias) {rank = 8 : i64, scale = 0.5}
+      : (tensor<2x16x512xf16>, tensor<512x1024xf16>, tensor<512x8xf16>,
+         tensor<8x1024xf16>, tensor<1024xf16>) -> tensor<2x16x1024xf16>
+  return %y : tensor<2x16x1024xf16>
+}
+
+// -----
+
+// A plain matmul into a fresh f32 tensor: one kernel, x, w, y; the f32
+// output is converted in place (no second epilogue tile).
+// CHECK-LABEL: func.func @matmul_f32_out(
+// CHECK-NOT: linalg.matmul
+// CHECK: call @lora_kernels_0_launch(
+// CHECK: gpu.func @matmul(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: \22kind\22:\22matmul\22
+// CHECK-SAME: \22dtype\22:\22f32\22
+// CHECK-NOT: arith.truncf
+// CHECK: nvgpu.tma.async.store {{.*}} : memref<64x256xf32, #gpu.address_space<workgroup>>
+func.func @matmul_f32_out(%x: tensor<?x4096xbf16>, %w: tensor<4096x8192xbf16>)
+    -> tensor<?x8192xf32> {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  %m = tensor.dim %x, %c0 : tensor<?x4096xbf16>
+  %e = tensor.empty(%m) : tensor<?x8192xf32>
+  %init = linalg.fill ins(%zero : f32) outs(%e : tensor<?x8192xf32>) -> tensor<?x8192xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<?x4096xbf16>, tensor<4096x8192xbf16>)
+                     outs(%init : tensor<?x8192xf32>) -> tensor<?x8192xf32>
+  return %y : tensor<?x8192xf32>
+}
+
+// -----
+
+// Not for the tensor cores: f32 operands, a K that breaks the 16-byte row
+// alignment TMA needs, a matmul that accumulates into its argument.
+// CHECK-LABEL: func.func @no_f32(
+// CHECK: lora.linear
+// CHECK-LABEL: func.func @no_unaligned_k(
+// CHECK: lora.linear
+// CHECK-LABEL: func.func @no_accumulate(
+// CHECK: linalg.matmul
+// CHECK-NOT: gpu.module
+func.func @no_f32(%x: tensor<4x64xf32>, %w: tensor<64x64xf32>,
+                  %a: tensor<64x8xf32>, %b: tensor<8x64xf32>) -> tensor<4x64xf32> {
+  %y = lora.linear %x, %w, %a, %b {rank = 8 : i64, scale = 2.0}
+      : (tensor<4x64xf32>, tensor<64x64xf32>, tensor<64x8xf32>, tensor<8x64xf32>)
+      -> tensor<4x64xf32>
+  return %y : tensor<4x64xf32>
+}
+func.func @no_unaligned_k(%x: tensor<4x60xbf16>, %w: tensor<60x64xbf16>,
+                          %a: tensor<60x8xbf16>, %b: tensor<8x64xbf16>) -> tensor<4x64xbf16> {
+  %y = lora.linear %x, %w, %a, %b {rank = 8 : i64, scale = 2.0}
+      : (tensor<4x60xbf16>, tensor<60x64xbf16>, tensor<60x8xbf16>, tensor<8x64xbf16>)
+      -> tensor<4x64xbf16>
+  return %y : tensor<4x64xbf16>
+}
+func.func @no_accumulate(%x: tensor<4x64xbf16>, %w: tensor<64x64xbf16>,
+                         %acc: tensor<4x64xf32>) -> tensor<4x64xf32> {
+  %y = linalg.matmul ins(%x, %w : tensor<4x64xbf16>, tensor<64x64xbf16>)
+                     outs(%acc : tensor<4x64xf32>) -> tensor<4x64xf32>
+  return %y : tensor<4x64xf32>
+}
