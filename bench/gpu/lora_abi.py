@@ -1,0 +1,383 @@
+"""What prepare.py (here, with our build) and run.py (on the GPU machine) share:
+reading lora-opt's printed IR (MLIR string escapes, `lora.abi`, `gpu.binary`),
+checking a cubin, the case list, and the launch ABI of the generated kernels
+(grid, block, dynamic smem, and the cuTensorMapEncodeTiled arguments of every
+parameter). Standard library only: run.py's --dry-run imports no torch.
+
+The ABI, as the kernel generator states it (one `lora.abi` JSON per gpu.func):
+every kernel parameter is one 8-byte pointer, in "params" order, to a 128-byte,
+64-byte-aligned CUtensorMap in device global memory, encoded with
+cuTensorMapEncodeTiled from the param's dtype, dims (outermost first, "M" = the
+run-time rows), box (outermost first) and swizzle (bytes); grid =
+(ceil(N / tile[1]), ceil(M / tile[0]), 1) with N the last dim of the output
+("y", or "t" for lora_down); block as given; dynamic smem = "dynamic_smem".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import struct
+
+# --- MLIR string literals ----------------------------------------------------
+
+_HEX = "0123456789abcdefABCDEF"
+
+
+def mlir_unescape(body: str) -> bytes:
+    """The bytes of an MLIR string literal's body (without the quotes).
+
+    MLIR prints a string with llvm::printEscapedString: printable ASCII stays
+    except `"` and `\\`; `\\` is printed as two backslashes; every other byte
+    (including `"`) as `\\XX`, two hex digits. The lexer also reads `\\"`,
+    `\\n` and `\\t`, and some writers print `\\` as `\\5C`; all are accepted.
+    """
+    out = bytearray()
+    i, n = 0, len(body)
+    while i < n:
+        c = body[i]
+        if c != "\\":
+            # The printer only leaves printable ASCII; anything else is taken
+            # as UTF-8 text (a hand-written file), byte for byte.
+            out += c.encode("utf-8")
+            i += 1
+            continue
+        if i + 1 >= n:
+            raise ValueError(f"dangling backslash at offset {i}")
+        d = body[i + 1]
+        if d in "\\\"":
+            out.append(ord(d))
+            i += 2
+        elif d == "n":
+            out.append(0x0A)
+            i += 2
+        elif d == "t":
+            out.append(0x09)
+            i += 2
+        elif d in _HEX and i + 2 < n and body[i + 2] in _HEX:
+            out.append(int(body[i + 1:i + 3], 16))
+            i += 3
+        else:
+            raise ValueError(f"bad escape {body[i:i + 3]!r} at offset {i}")
+    return bytes(out)
+
+
+def mlir_escape(data: bytes, backslash_as_hex: bool = False) -> str:
+    """llvm::printEscapedString, the writer's rule (for tests)."""
+    out = []
+    for b in data:
+        if b == 0x5C:
+            out.append("\\5C" if backslash_as_hex else "\\\\")
+        elif 0x20 <= b <= 0x7E and b != 0x22:
+            out.append(chr(b))
+        else:
+            out.append("\\%02X" % b)
+    return "".join(out)
+
+
+def scan_string(text: str, start: int) -> tuple[str, int]:
+    """`text[start]` is an opening quote: (the body, index after the closing
+    quote). A quote preceded by a backslash is part of an escape."""
+    assert text[start] == '"', text[start:start + 10]
+    i = start + 1
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            return text[start + 1:i], i + 1
+        if c == "\n":
+            break
+        i += 1
+    raise ValueError(f"unterminated string literal at offset {start}")
+
+
+_BINARY = re.compile(r'gpu\.binary\s+@(?:"([^"]*)"|([A-Za-z_$.][\w$.\-]*))')
+
+
+def find_binaries(text: str) -> dict[str, bytes]:
+    """{gpu.binary symbol: decoded `bin` of its (first) object}."""
+    result = {}
+    for m in _BINARY.finditer(text):
+        name = m.group(1) if m.group(1) is not None else m.group(2)
+        i, n = m.end(), len(text)
+        plain = ""  # text since the last string literal
+        found = None
+        while i < n:
+            c = text[i]
+            if c == '"':
+                body, j = scan_string(text, i)
+                if re.search(r"\bbin\s*=\s*$", plain):
+                    found = body
+                    break
+                plain, i = "", j
+                continue
+            if c == "\n":
+                break
+            plain += c
+            i += 1
+        if found is None:
+            raise ValueError(f"gpu.binary @{name} has no `bin = \"...\"` "
+                             "(was cubin-format=bin used?)")
+        if name in result:
+            raise ValueError(f"two gpu.binary ops named @{name}")
+        result[name] = mlir_unescape(found)
+    return result
+
+
+_ABI = re.compile(r'lora\.abi\s*=\s*"')
+
+
+def find_abis(text: str) -> list[dict]:
+    """Every `lora.abi = "..."` attribute, parsed as JSON, in textual order."""
+    abis = []
+    for m in _ABI.finditer(text):
+        body, _ = scan_string(text, m.end() - 1)
+        raw = mlir_unescape(body).decode("utf-8")
+        try:
+            abis.append(json.loads(raw))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"lora.abi is not JSON ({e}): {raw[:300]}") from e
+    return abis
+
+
+# --- cubin -------------------------------------------------------------------
+
+def elf_symbols(data: bytes) -> list[str]:
+    """Checks that `data` is a whole little-endian ELF64 file (the section
+    table lies inside it) and returns the names in its symbol tables."""
+    if data[:4] != b"\x7fELF":
+        raise ValueError(f"not an ELF file (starts with {data[:8]!r})")
+    if len(data) < 64 or data[4] != 2 or data[5] != 1:
+        raise ValueError("not a little-endian ELF64 file")
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    if shentsize != 64 or shoff + shnum * shentsize > len(data):
+        raise ValueError(f"truncated ELF: section table at {shoff}+{shnum}x"
+                         f"{shentsize} > {len(data)} bytes")
+    sections = []
+    for k in range(shnum):
+        (_name, sh_type, _flags, _addr, off, size, link, _info, _align,
+         entsize) = struct.unpack_from("<IIQQQQIIQQ", data, shoff + k * 64)
+        if sh_type != 8 and off + size > len(data):  # 8 = SHT_NOBITS
+            raise ValueError(f"truncated ELF: section {k} ends past the file")
+        sections.append((sh_type, off, size, link, entsize))
+    names = []
+    for sh_type, off, size, link, entsize in sections:
+        if sh_type != 2 or not entsize:  # SHT_SYMTAB
+            continue
+        _, str_off, str_size, _, _ = sections[link]
+        strtab = data[str_off:str_off + str_size]
+        for e in range(off, off + size, entsize):
+            (st_name,) = struct.unpack_from("<I", data, e)
+            end = strtab.find(b"\0", st_name)
+            if st_name and end > st_name:
+                names.append(strtab[st_name:end].decode("utf-8", "replace"))
+    return names
+
+
+# --- cases -------------------------------------------------------------------
+
+SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 1024)]
+RANKS = [8, 16, 64]
+DTYPE = "bf16"
+
+
+def lora_id(K: int, N: int, r: int) -> str:
+    return f"lora_{K}x{N}_r{r}"
+
+
+def matmul_id(K: int, N: int) -> str:
+    return f"matmul_{K}x{N}"
+
+
+def default_cases() -> list[dict]:
+    cases = []
+    for K, N in SHAPES:
+        for r in RANKS:
+            cases.append(dict(id=lora_id(K, N, r), op="lora", K=K, N=N, r=r,
+                              scale=2.0, dtype=DTYPE))
+        cases.append(dict(id=matmul_id(K, N), op="matmul", K=K, N=N, r=None,
+                          scale=None, dtype=DTYPE))
+    return cases
+
+
+_SPEC = re.compile(r"^(\d+)x(\d+)(?::(mm|matmul|\d+))?$")
+
+
+def parse_case_spec(specs: str | None) -> list[dict]:
+    """Cases from a comma-separated list: `KxN:r` (one LoRA case, scale 2.0
+    i.e. alpha = 2r), `KxN:mm` (the plain matmul), `KxN` (LoRA at every
+    default rank and the matmul). None: the default cases."""
+    if not specs:
+        return default_cases()
+    cases, seen = [], set()
+    for spec in filter(None, (s.strip() for s in specs.split(","))):
+        m = _SPEC.match(spec)
+        if not m:
+            raise ValueError(f"bad case spec {spec!r}: want KxN, KxN:r or KxN:mm")
+        K, N, what = int(m.group(1)), int(m.group(2)), m.group(3)
+        ranks = RANKS if what is None else [] if what in ("mm", "matmul") else [int(what)]
+        new = [dict(id=lora_id(K, N, r), op="lora", K=K, N=N, r=r, scale=2.0,
+                    dtype=DTYPE) for r in ranks]
+        if what is None or what in ("mm", "matmul"):
+            new.append(dict(id=matmul_id(K, N), op="matmul", K=K, N=N, r=None,
+                            scale=None, dtype=DTYPE))
+        for c in new:
+            if c["id"] not in seen:
+                seen.add(c["id"])
+                cases.append(c)
+    return cases
+
+
+def select_cases(cases: list[dict], patterns: str | None) -> list[dict]:
+    """The cases whose id matches one of the comma-separated patterns: an id
+    glob (`lora_4096x*_r16`, `matmul_*`) or a spec as parse_case_spec reads it."""
+    if not patterns:
+        return list(cases)
+    wanted_ids, globs = set(), []
+    for p in filter(None, (s.strip() for s in patterns.split(","))):
+        if _SPEC.match(p):
+            wanted_ids.update(c["id"] for c in parse_case_spec(p))
+        else:
+            globs.append(p)
+    return [c for c in cases if c["id"] in wanted_ids
+            or any(fnmatch.fnmatchcase(c["id"], g) for g in globs)]
+
+
+# --- launch ABI --------------------------------------------------------------
+
+# dtype name -> (CUtensorMapDataType, element bytes); values from cuda.h.
+TENSORMAP_DTYPE = {"bf16": (9, 2), "f16": (6, 2), "f32": (7, 4)}
+# swizzle bytes -> CUtensorMapSwizzle
+TENSORMAP_SWIZZLE = {0: 0, 32: 1, 64: 2, 128: 3}
+CU_TENSOR_MAP_INTERLEAVE_NONE = 0
+CU_TENSOR_MAP_L2_PROMOTION_NONE = 0
+CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0
+TENSORMAP_BYTES = 128
+TENSORMAP_ALIGN = 64
+
+KERNEL_ORDER = {"lora_down": 0, "lora_linear": 1, "matmul": 0}
+OUTPUT_ROLE = {"lora_down": "t", "lora_linear": "y", "matmul": "y"}
+ROLES = {"lora_down": ("x", "a", "t"),
+         "lora_linear": ("x", "w", "t", "b", "bias", "y"),
+         "matmul": ("x", "w", "y")}
+
+
+def expected_dims(role: str, K: int, N: int, r: int | None) -> list:
+    return {"x": ["M", K], "w": [K, N], "a": [K, r], "t": ["M", r],
+            "b": [r, N], "bias": [N], "y": ["M", N]}[role]
+
+
+def check_kernel(abi: dict, case: dict) -> list[str]:
+    """What in a kernel's ABI disagrees with the case (empty when none)."""
+    errors = []
+    kind = abi.get("kind")
+    if kind not in ROLES:
+        return [f"unknown kind {kind!r}"]
+    if (case["op"] == "matmul") != (kind == "matmul"):
+        errors.append(f"kind {kind} in a {case['op']} case")
+    for key in ("name", "module", "block", "dynamic_smem", "tile", "params"):
+        if key not in abi:
+            errors.append(f"no {key!r}")
+    if errors:
+        return errors
+    roles = [p.get("role") for p in abi["params"]]
+    for need in ROLES[kind]:
+        if need != "bias" and need not in roles:
+            errors.append(f"no {need!r} param")
+    if len(set(roles)) != len(roles):
+        errors.append(f"repeated roles {roles}")
+    for p in abi["params"]:
+        role = p.get("role")
+        if role not in ROLES[kind]:
+            errors.append(f"unexpected role {role!r}")
+            continue
+        want = expected_dims(role, case["K"], case["N"], case["r"])
+        if list(p.get("dims", [])) != want:
+            errors.append(f"{role}: dims {p.get('dims')} != {want}")
+        if p.get("dtype") not in TENSORMAP_DTYPE:
+            errors.append(f"{role}: dtype {p.get('dtype')!r} unsupported")
+        if p.get("swizzle", 0) not in TENSORMAP_SWIZZLE:
+            errors.append(f"{role}: swizzle {p.get('swizzle')!r}")
+        if len(p.get("box", [])) != len(want):
+            errors.append(f"{role}: box {p.get('box')} has not rank {len(want)}")
+    if kind == "lora_down" and case.get("scale") is not None \
+            and abi.get("scale") is not None and float(abi["scale"]) != case["scale"]:
+        errors.append(f"scale {abi['scale']} != the case's {case['scale']}")
+    block = abi["block"]
+    if len(block) != 3 or block[0] * block[1] * block[2] > 1024:
+        errors.append(f"block {block}")
+    if len(abi["tile"]) != 2 or min(abi["tile"]) <= 0:
+        errors.append(f"tile {abi['tile']}")
+    return errors
+
+
+def param_shape(param: dict, M: int) -> list[int]:
+    """The param's tensor shape, outermost first, with "M" = M."""
+    shape = []
+    for d in param["dims"]:
+        if d == "M":
+            shape.append(M)
+        elif isinstance(d, int):
+            shape.append(d)
+        else:
+            raise ValueError(f"{param['role']}: unknown dim {d!r}")
+    return shape
+
+
+def tensormap_args(param: dict, M: int, address: int) -> dict:
+    """The arguments of cuTensorMapEncodeTiled for `param` on a contiguous
+    row-major tensor at `address` with M rows, checked against the limits
+    that cuda.h states for cuTensorMapEncodeTiled. Raises ValueError."""
+    dtype, esize = TENSORMAP_DTYPE[param["dtype"]]
+    shape = param_shape(param, M)
+    rank = len(shape)
+    global_dim = list(reversed(shape))
+    # Row strides in bytes of the contiguous tensor, innermost-first, without
+    # the innermost dimension's (it is the element size).
+    strides, acc = [], esize
+    for d in global_dim[:-1]:
+        acc *= d
+        strides.append(acc)
+    box = list(reversed(param["box"]))
+    swizzle = TENSORMAP_SWIZZLE[param.get("swizzle", 0)]
+    args = dict(role=param["role"], dataType=dtype, rank=rank, globalAddress=address,
+                globalDim=global_dim, globalStrides=strides, boxDim=box,
+                elementStrides=[1] * rank, interleave=CU_TENSOR_MAP_INTERLEAVE_NONE,
+                swizzle=swizzle, l2Promotion=CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                oobFill=CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE)
+    where = f"{param['role']} (dims {param['dims']}, box {param['box']}, M={M})"
+    if not 1 <= rank <= 5:
+        raise ValueError(f"{where}: rank {rank} not in 1..5")
+    if address % 16:
+        raise ValueError(f"{where}: address {address:#x} not 16-byte aligned")
+    if any(not 0 < d <= 2**32 for d in global_dim):
+        raise ValueError(f"{where}: globalDim {global_dim} not in 1..2^32")
+    if any(s % 16 or s >= 2**40 for s in strides):
+        raise ValueError(f"{where}: globalStrides {strides} not multiples of 16 below 2^40")
+    if len(box) != rank or any(not 0 < b <= 256 for b in box):
+        raise ValueError(f"{where}: boxDim {box} not in 1..256")
+    if box[0] * esize % 16:
+        raise ValueError(f"{where}: inner box {box[0]}x{esize} bytes not a multiple of 16")
+    if swizzle and box[0] * esize > param["swizzle"]:
+        raise ValueError(f"{where}: inner box {box[0] * esize} bytes > swizzle "
+                         f"{param['swizzle']}")
+    return args
+
+
+def launch_plan(abi: dict, M: int) -> dict:
+    """grid, block and dynamic smem of a kernel at M rows."""
+    out = next(p for p in abi["params"] if p["role"] == OUTPUT_ROLE[abi["kind"]])
+    N = param_shape(out, M)[-1]
+    tm, tn = abi["tile"]
+    return dict(grid=[-(-N // tn), -(-M // tm), 1], block=list(abi["block"]),
+                smem=int(abi["dynamic_smem"]))
+
+
+def flops(K: int, N: int, M: int, r: int | None) -> tuple[int, int]:
+    """(2·M·K·N of x·W, 2·M·r·(K+N) of the LoRA branch)."""
+    return 2 * M * K * N, (2 * M * r * (K + N) if r else 0)

@@ -1,0 +1,1074 @@
+#!/usr/bin/env python3
+"""Runs the kernels that prepare.py compiled, on an H100/H200 (sm_90a):
+correctness against a float64 reference, then timings against cuBLAS, a
+PEFT-style eager LoRA layer and torch.compile of it. See README.md.
+
+    python3 bench/gpu/run.py [--artifacts DIR] [--out DIR] [--quick]
+                             [--only-correctness] [--cases PATTERNS] [--dry-run]
+
+Needs only the standard library, numpy-free torch and the CUDA driver
+(libcuda, through ctypes). --dry-run needs neither torch nor a GPU.
+
+The work runs in a worker process (this file with --worker) that the main
+process watches: a kernel that faults or hangs costs its own job, the worker
+is restarted and the remaining jobs go on.
+Exit code: 0 all correct, 1 some check failed or crashed, 2 cannot run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import lora_abi  # noqa: E402
+
+CHECK_MS = [128, 2048, 1000]       # 1000: a multiple of no tile
+TIME_MS = [128, 2048, 8192, 16384]
+TOL = 1e-2
+L2_FLUSH_BYTES = 256 << 20          # > 5x the H200's 50 MiB L2
+GUARD_VALUE = -7.0                  # rows after M that no kernel may write
+COMPILE_AUTOTUNE_LIMIT_S = 60.0
+DEVICE = "cuda"                     # tests run the worker on "cpu" with a fake driver
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+# --- artifacts -----------------------------------------------------------------
+
+def load_manifest(artifacts: Path) -> dict:
+    path = artifacts / "kernels.json"
+    if not path.exists():
+        raise SystemExit(f"run.py: {path} is missing: run bench/gpu/prepare.py on "
+                         "the build machine and bring bench/gpu/artifacts along "
+                         "(the device tool's carry)")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != 1:
+        raise SystemExit(f"run.py: {path}: unknown format {manifest.get('format')}")
+    return manifest
+
+
+def check_artifacts(manifest: dict, artifacts: Path) -> list[str]:
+    """Problems with the cubins and ABIs (empty when none)."""
+    problems = []
+    for case in manifest["cases"]:
+        for k in case["kernels"]:
+            where = f"{case['id']}/{k.get('name')}"
+            path = artifacts / k["cubin"]
+            if not path.exists():
+                problems.append(f"{where}: {path} missing")
+                continue
+            data = path.read_bytes()
+            if data[:4] != b"\x7fELF":
+                problems.append(f"{where}: {path} is not ELF")
+                continue
+            try:
+                if k["name"] not in lora_abi.elf_symbols(data):
+                    problems.append(f"{where}: no symbol {k['name']} in {path.name}")
+            except ValueError as e:
+                problems.append(f"{where}: {e}")
+            problems += [f"{where}: {e}" for e in lora_abi.check_kernel(k, case)]
+    return problems
+
+
+def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
+    """The launches of one case at M rows: per kernel its grid, block, smem and
+    the cuTensorMapEncodeTiled arguments of each param (in param order), with
+    `addresses[role]` as the tensors' addresses."""
+    plans = []
+    for k in case["kernels"]:
+        plan = lora_abi.launch_plan(k, M)
+        plan["name"] = k["name"]
+        plan["kind"] = k["kind"]
+        plan["tensormaps"] = [lora_abi.tensormap_args(p, M, addresses[p["role"]])
+                              for p in k["params"]]
+        plans.append(plan)
+    return plans
+
+
+def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int]) -> int:
+    problems = check_artifacts(manifest, artifacts)
+    prov = manifest.get("provenance", {})
+    log(f"artifacts: {artifacts} (commit {prov.get('commit', '?')[:12]}"
+        f"{' dirty' if prov.get('dirty') else ''}, {prov.get('created', '?')})")
+    fake = {role: 0x7F0000000000 + (i << 32) for i, role in
+            enumerate(("x", "w", "a", "t", "b", "bias", "y"))}
+    for case in cases:
+        log(f"{case['id']}: K={case['K']} N={case['N']} r={case['r']} "
+            f"scale={case['scale']} {case['dtype']}")
+        for M in ms:
+            try:
+                plans = plan_case(case, M, fake)
+            except (ValueError, KeyError, StopIteration) as e:
+                problems.append(f"{case['id']} M={M}: {e!r}")
+                continue
+            for p in plans:
+                log(f"  M={M:<6} {p['name']} ({p['kind']}): grid {p['grid']} block "
+                    f"{p['block']} smem {p['smem']}")
+                for t in p["tensormaps"]:
+                    log(f"    {t['role']:<4} type {t['dataType']} rank {t['rank']} "
+                        f"dim {t['globalDim']} strides {t['globalStrides']} box "
+                        f"{t['boxDim']} swizzle {t['swizzle']}")
+    for p in problems:
+        log(f"PROBLEM: {p}")
+    log(f"dry run: {len(cases)} cases, {len(problems)} problems")
+    return 1 if problems else 0
+
+
+# --- the CUDA driver through ctypes (worker only) --------------------------------
+
+class Driver:
+    """The few driver calls we need, on torch's (primary) context."""
+
+    def __init__(self):
+        import ctypes
+        import torch
+        self.ct = ct = ctypes
+        torch.cuda.init()
+        torch.zeros(1, device=DEVICE)            # makes the primary context current
+        lib = None
+        for name in ("libcuda.so.1", "libcuda.so"):
+            try:
+                lib = ct.CDLL(name)
+                break
+            except OSError:
+                pass
+        if lib is None:
+            raise RuntimeError("cannot load libcuda.so.1")
+        self.lib = lib
+        P, U, I, VP = ct.POINTER, ct.c_uint, ct.c_int, ct.c_void_p
+        sig = {
+            "cuInit": [U],
+            "cuDriverGetVersion": [P(I)],
+            "cuGetErrorName": [I, P(ct.c_char_p)],
+            "cuGetErrorString": [I, P(ct.c_char_p)],
+            "cuCtxGetCurrent": [P(VP)],
+            "cuCtxSetCurrent": [VP],
+            "cuDeviceGet": [P(I), I],
+            "cuDeviceGetAttribute": [P(I), I, I],
+            "cuDevicePrimaryCtxRetain": [P(VP), I],
+            "cuModuleLoadData": [P(VP), VP],
+            "cuModuleGetFunction": [P(VP), VP, ct.c_char_p],
+            "cuFuncSetAttribute": [VP, I, I],
+            "cuFuncGetAttribute": [P(I), I, VP],
+            "cuTensorMapEncodeTiled": [VP, I, ct.c_uint32, VP, P(ct.c_uint64),
+                                       P(ct.c_uint64), P(ct.c_uint32), P(ct.c_uint32),
+                                       I, I, I, I],
+            "cuLaunchKernel": [VP, U, U, U, U, U, U, U, VP, P(VP), P(VP)],
+        }
+        for fn, argtypes in sig.items():
+            f = getattr(lib, fn)
+            f.argtypes = argtypes
+            f.restype = I
+        self.check(lib.cuInit(0), "cuInit")
+        ctx = VP()
+        self.check(lib.cuCtxGetCurrent(ct.byref(ctx)), "cuCtxGetCurrent")
+        if not ctx.value:
+            dev = I()
+            self.check(lib.cuDeviceGet(ct.byref(dev), torch.cuda.current_device()),
+                       "cuDeviceGet")
+            self.check(lib.cuDevicePrimaryCtxRetain(ct.byref(ctx), dev.value),
+                       "cuDevicePrimaryCtxRetain")
+            self.check(lib.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+        self.ctx = ctx
+        v = I()
+        self.check(lib.cuDriverGetVersion(ct.byref(v)), "cuDriverGetVersion")
+        self.driver_version = v.value
+        dev = I()
+        self.check(lib.cuDeviceGet(ct.byref(dev), torch.cuda.current_device()), "cuDeviceGet")
+        smem = I()
+        self.check(lib.cuDeviceGetAttribute(ct.byref(smem), 97, dev.value),  # ..._OPTIN
+                   "cuDeviceGetAttribute")
+        self.max_smem_optin = smem.value
+        self._map_host = (ct.c_uint8 * (lora_abi.TENSORMAP_BYTES + lora_abi.TENSORMAP_ALIGN))()
+
+    def check(self, rc: int, what: str) -> None:
+        if rc != 0:
+            ct = self.ct
+            name, text = ct.c_char_p(), ct.c_char_p()
+            self.lib.cuGetErrorName(rc, ct.byref(name))
+            self.lib.cuGetErrorString(rc, ct.byref(text))
+            raise RuntimeError(f"{what}: CUDA error {rc} "
+                               f"{(name.value or b'?').decode()}: "
+                               f"{(text.value or b'').decode()}")
+
+    def load_module(self, image: bytes):
+        """cuModuleLoadData; the image buffer is kept with the module."""
+        ct = self.ct
+        mod = ct.c_void_p()
+        buf = ct.create_string_buffer(image, len(image))
+        self.check(self.lib.cuModuleLoadData(ct.byref(mod), buf), "cuModuleLoadData")
+        return (mod, buf)
+
+    def get_function(self, module, name: str, smem: int):
+        """(function, its attributes) with the dynamic smem limit raised."""
+        ct = self.ct
+        fn = ct.c_void_p()
+        self.check(self.lib.cuModuleGetFunction(ct.byref(fn), module[0], name.encode()),
+                   f"cuModuleGetFunction({name})")
+        if smem > self.max_smem_optin:
+            raise RuntimeError(f"{name}: dynamic smem {smem} > the device's opt-in "
+                               f"limit {self.max_smem_optin}")
+        if smem > 48 * 1024:
+            self.check(self.lib.cuFuncSetAttribute(fn, 8, smem),  # MAX_DYNAMIC_SHARED_SIZE_BYTES
+                       f"cuFuncSetAttribute({name}, {smem})")
+        info = {}
+        for key, attr in (("max_threads", 0), ("static_smem", 1), ("local_bytes", 3),
+                          ("regs", 4)):
+            v = ct.c_int()
+            self.check(self.lib.cuFuncGetAttribute(ct.byref(v), attr, fn), "cuFuncGetAttribute")
+            info[key] = v.value
+        return fn, info
+
+    def encode(self, a: dict) -> bytes:
+        """cuTensorMapEncodeTiled from lora_abi.tensormap_args' dict: the 128
+        bytes of the CUtensorMap (encoded into a 64-byte-aligned host buffer)."""
+        ct = self.ct
+        rank = a["rank"]
+        U64, U32 = ct.c_uint64, ct.c_uint32
+        gdim = (U64 * rank)(*a["globalDim"])
+        gstr = (U64 * max(1, rank - 1))(*(a["globalStrides"] or [0]))
+        box = (U32 * rank)(*a["boxDim"])
+        est = (U32 * rank)(*a["elementStrides"])
+        base = ct.addressof(self._map_host)
+        aligned = (base + lora_abi.TENSORMAP_ALIGN - 1) & ~(lora_abi.TENSORMAP_ALIGN - 1)
+        ct.memset(aligned, 0, lora_abi.TENSORMAP_BYTES)
+        self.check(self.lib.cuTensorMapEncodeTiled(
+            ct.c_void_p(aligned), a["dataType"], rank, ct.c_void_p(a["globalAddress"]),
+            gdim, gstr, box, est, a["interleave"], a["swizzle"], a["l2Promotion"],
+            a["oobFill"]), f"cuTensorMapEncodeTiled({a['role']}: {a})")
+        return ct.string_at(aligned, lora_abi.TENSORMAP_BYTES)
+
+    def launch(self, fn, grid, block, smem, stream: int, params) -> None:
+        self.check(self.lib.cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0],
+                                           block[1], block[2], smem,
+                                           self.ct.c_void_p(stream), params, None),
+                   "cuLaunchKernel")
+
+
+# --- worker --------------------------------------------------------------------
+
+class Worker:
+    def __init__(self, manifest: dict, artifacts: Path, args, driver=None):
+        import torch
+        self.torch = torch
+        self.args = args
+        self.cases = {c["id"]: c for c in manifest["cases"]}
+        self.artifacts = artifacts
+        self.drv = driver or Driver()
+        self.modules = {}        # cubin file -> (CUmodule, image buffer)
+        self.functions = {}      # (case, kernel name) -> (CUfunction, attributes)
+        self.kernel_info = {}    # "case/kernel" -> attributes (registers, ...)
+        self.cache_key = None    # (K, N): the tensors below belong to it
+        self.cache = {}
+        self.flush = None
+        self.compile_mode = args.compile_mode
+        self.compiled = None     # ((K, N), mode, compiled fn)
+
+    # environment and buffers
+
+    def env(self) -> dict:
+        torch = self.torch
+        p = torch.cuda.get_device_properties(torch.cuda.current_device())
+        return dict(gpu=p.name, capability=f"{p.major}.{p.minor}", sms=p.multi_processor_count,
+                    memory_gib=round(p.total_memory / 2**30, 1),
+                    driver=self.drv.driver_version, torch=torch.__version__,
+                    torch_cuda=torch.version.cuda, max_smem_optin=self.drv.max_smem_optin,
+                    python=sys.version.split()[0])
+
+    def function(self, case: dict, k: dict):
+        """(CUfunction, attributes) of kernel k; modules loaded once per cubin."""
+        key = (case["id"], k["name"])
+        if key not in self.functions:
+            if k["cubin"] not in self.modules:
+                image = (self.artifacts / k["cubin"]).read_bytes()
+                self.modules[k["cubin"]] = self.drv.load_module(image)
+            self.functions[key] = self.drv.get_function(self.modules[k["cubin"]], k["name"],
+                                                        int(k["dynamic_smem"]))
+            self.kernel_info[f"{case['id']}/{k['name']}"] = self.functions[key][1]
+        return self.functions[key]
+
+    def group(self, K: int, N: int) -> dict:
+        """The tensor cache of one (K, N); switching frees the previous one."""
+        if self.cache_key != (K, N):
+            self.cache.clear()
+            self.cache_key = (K, N)
+            if DEVICE == "cuda":
+                self.torch.cuda.empty_cache()
+        return self.cache
+
+    def gen(self, *key) -> "object":
+        g = self.torch.Generator(device=DEVICE)
+        g.manual_seed(_stable_seed(key))
+        return g
+
+    def inputs(self, K, N, r, M, dtype, bias=False) -> dict:
+        """x [M,K], w [K,N] (and a [K,r], b [r,N], bias [N]) as the issue
+        draws them: x ~ N(0,1), W, A ~ N(0,1)/sqrt(K), B ~ N(0,1)/sqrt(r)."""
+        torch = self.torch
+        cache = self.group(K, N)
+        dt = torch_dtype(torch, dtype)
+
+        def randn(shape, std, *key):
+            ck = ("rand", tuple(shape), std, dtype) + key
+            if ck not in cache:
+                g = self.gen(*ck)
+                cache[ck] = (torch.randn(shape, generator=g, device=DEVICE,
+                                         dtype=torch.float32) * std).to(dt)
+            return cache[ck]
+
+        out = dict(x=randn((M, K), 1.0, "x"), w=randn((K, N), 1 / math.sqrt(K), "w"))
+        if r:
+            out["a"] = randn((K, r), 1 / math.sqrt(K), "a")
+            out["b"] = randn((r, N), 1 / math.sqrt(r), "b")
+        if bias:
+            out["bias"] = randn((N,), 1.0, "bias")
+        return out
+
+    def ours(self, case: dict, M: int, bufs: dict):
+        """A callable that launches the case's kernels on the current stream,
+        with outputs (t, y) allocated with guard rows; returns (fn, bufs, keep)."""
+        torch = self.torch
+        dt = torch_dtype(torch, case["dtype"])
+        bufs = dict(bufs)
+        guards = {}
+        params_by_role = {p["role"]: p for k in case["kernels"] for p in k["params"]}
+        for role in ("t", "y"):
+            if role in params_by_role:
+                shape = lora_abi.param_shape(params_by_role[role], M)
+                tile_m = max(k["tile"][0] for k in case["kernels"])
+                storage = torch.full((shape[0] + tile_m,) + tuple(shape[1:]),
+                                     GUARD_VALUE, dtype=dt, device=DEVICE)
+                bufs[role] = storage[:shape[0]]
+                guards[role] = storage[shape[0]:]
+        for role, p in params_by_role.items():
+            if role not in bufs:
+                raise RuntimeError(f"{case['id']}: no buffer for param role {role!r}")
+            want = lora_abi.param_shape(p, M)
+            if list(bufs[role].shape) != want or not bufs[role].is_contiguous():
+                raise RuntimeError(f"{case['id']}: {role} is {list(bufs[role].shape)}, "
+                                   f"the kernel wants contiguous {want}")
+        addresses = {role: t.data_ptr() for role, t in bufs.items()}
+        plans = plan_case(case, M, addresses)
+        blobs = b"".join(self.drv.encode(t) for p in plans for t in p["tensormaps"])
+        maps = torch.empty(len(blobs), dtype=torch.uint8, device=DEVICE)
+        maps.copy_(torch.frombuffer(bytearray(blobs), dtype=torch.uint8))
+        ct = self.drv.ct
+        launches, keep, off = [], [maps, bufs, guards], maps.data_ptr()
+        for k, p in zip(case["kernels"], plans):
+            fn, info = self.function(case, k)
+            if p["block"][0] * p["block"][1] * p["block"][2] > info["max_threads"]:
+                raise RuntimeError(f"{k['name']}: block {p['block']} > the cubin's "
+                                   f"max {info['max_threads']} threads")
+            values = []
+            for _ in p["tensormaps"]:
+                assert off % lora_abi.TENSORMAP_ALIGN == 0
+                values.append(ct.c_uint64(off))
+                off += lora_abi.TENSORMAP_BYTES
+            params = (ct.c_void_p * len(values))(
+                *[ct.cast(ct.pointer(v), ct.c_void_p) for v in values])
+            keep += [values, params]
+            launches.append((fn, p["grid"], p["block"], p["smem"], params))
+        drv = self.drv
+
+        def run():
+            stream = torch.cuda.current_stream().cuda_stream if DEVICE == "cuda" else 0
+            for fn, grid, block, smem, params in launches:
+                drv.launch(fn, grid, block, smem, stream, params)
+
+        return run, bufs, guards, keep, plans
+
+    # jobs
+
+    def check(self, job: dict) -> dict:
+        torch = self.torch
+        case = self.cases[job["case"]]
+        M = job["M"]
+        K, N, r = case["K"], case["N"], case["r"]
+        has_bias = any(p["role"] == "bias" for k in case["kernels"] for p in k["params"])
+        bufs = self.inputs(K, N, r, M, case["dtype"], bias=has_bias)
+        run, bufs, guards, keep, plans = self.ours(case, M, bufs)
+        for role in ("t", "y"):
+            if role in bufs:
+                bufs[role].fill_(float("nan"))
+        sync(torch)
+        run()
+        sync(torch)
+        d = {k: v.double() for k, v in bufs.items()}
+        res = dict(M=M, launches=[dict(name=p["name"], grid=p["grid"], block=p["block"],
+                                       smem=p["smem"]) for p in plans])
+        res["kernel_attrs"] = {k["name"]: self.kernel_info.get(f"{case['id']}/{k['name']}")
+                               for k in case["kernels"]}
+        y = d["y"]
+        res["y_nan"] = int(torch.isnan(y).sum())
+        tile_m = max(k["tile"][0] for k in case["kernels"])
+        tail = (M // tile_m) * tile_m
+        res["y_nan_tail_rows"] = int(torch.isnan(y[tail:]).sum()) if tail < M else 0
+        res["guard_ok"] = all(bool((g == GUARD_VALUE).all()) for g in guards.values())
+        base = d["x"] @ d["w"]
+        if r:
+            scale = float(case["scale"])
+            xa = d["x"] @ d["a"]
+            t_exact = scale * xa
+            t_round = t_exact.to(torch_dtype(torch, case["dtype"])).double()
+            lora_round = t_round @ d["b"]
+            y_ref = base + lora_round
+            y_ref_exact = base + t_exact @ d["b"]
+            if "bias" in d:
+                y_ref = y_ref + d["bias"]
+                y_ref_exact = y_ref_exact + d["bias"]
+            t = d["t"]
+            res["t_nan"] = int(torch.isnan(t).sum())
+            res["t_err"] = rel(torch, t, t_round)
+            res["y_err_exact_t"] = rel(torch, y, y_ref_exact)
+            # Hints for a kernel that disagrees with the ABI's meaning of t.
+            res["t_err_vs_unscaled"] = rel(torch, t, xa)
+            res["y_err_vs_no_lora"] = rel(torch, y, base + (d["bias"] if "bias" in d else 0))
+        else:
+            y_ref = base
+        res["y_err"] = rel(torch, y, y_ref)
+        res["reference"] = ("float64 from the bf16 inputs; t rounded to "
+                            f"{case['dtype']} as the kernel stores it" if r else
+                            "float64 from the bf16 inputs")
+        ok = (res["y_nan"] == 0 and res["y_err"] <= TOL and res["guard_ok"])
+        res["status"] = "PASS" if ok else "FAIL"
+        if r:
+            res["t_ok"] = res["t_nan"] == 0 and res["t_err"] <= TOL
+        del keep
+        return res
+
+    def bench(self, fn, warmup: int, iters: int) -> dict:
+        """Median/min of `iters` runs of fn timed with CUDA events, each after
+        a 256 MiB memset that evicts the L2 (so every run starts cold), after
+        `warmup` runs. A GPU sleep first lets the host enqueue ahead of the GPU,
+        so launch overhead on the host does not leak into the events."""
+        torch = self.torch
+        if self.flush is None:
+            self.flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device=DEVICE)
+        for _ in range(warmup):
+            fn()
+        sync(torch)
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
+        try:
+            torch.cuda._sleep(int(iters * 300_000))      # ~150 us per iteration
+        except Exception:
+            pass
+        for s, e in zip(starts, ends):
+            self.flush.zero_()
+            s.record()
+            fn()
+            e.record()
+        sync(torch)
+        us = sorted(s.elapsed_time(e) * 1000.0 for s, e in zip(starts, ends))
+        return dict(median_us=us[len(us) // 2] if len(us) % 2 else
+                    0.5 * (us[len(us) // 2 - 1] + us[len(us) // 2]),
+                    min_us=us[0], p90_us=us[min(len(us) - 1, int(0.9 * len(us)))], n=len(us))
+
+    def time_ours(self, job: dict) -> dict:
+        case = self.cases[job["case"]]
+        M = job["M"]
+        bufs = self.inputs(case["K"], case["N"], case["r"], M, case["dtype"],
+                           bias=any(p["role"] == "bias" for k in case["kernels"]
+                                    for p in k["params"]))
+        run, _, _, keep, _ = self.ours(case, M, bufs)
+        res = self.bench(run, self.args.warmup, self.args.iters)
+        del keep
+        return res
+
+    def time_cublas(self, job: dict) -> dict:
+        torch = self.torch
+        b = self.inputs(job["K"], job["N"], None, job["M"], job["dtype"])
+        x, w = b["x"], b["w"]
+        y = torch.empty((x.shape[0], w.shape[1]), dtype=x.dtype, device=DEVICE)
+        return self.bench(lambda: torch.mm(x, w, out=y), self.args.warmup, self.args.iters)
+
+    def time_eager(self, job: dict) -> dict:
+        b = self.inputs(job["K"], job["N"], job["r"], job["M"], job["dtype"])
+        fn = peft_forward(job["scale"])
+        x, w, a, bb = b["x"], b["w"], b["a"], b["b"]
+        return self.bench(lambda: fn(x, w, a, bb), self.args.warmup, self.args.iters)
+
+    def time_compile(self, job: dict) -> dict:
+        """torch.compile of the eager layer, one graph per (K, N) with M and r
+        dynamic (compiled at the first M); mode max-autotune-no-cudagraphs
+        while compiles take <= 60 s, else default."""
+        torch = self.torch
+        import torch._dynamo
+        b = self.inputs(job["K"], job["N"], job["r"], job["M"], job["dtype"])
+        x, w, a, bb = b["x"], b["w"], b["a"], b["b"]
+        mark = getattr(torch._dynamo, "maybe_mark_dynamic", torch._dynamo.mark_dynamic)
+        mark(x, 0)
+        mark(a, 1)
+        mark(bb, 0)
+        mode = job.get("mode") or self.compile_mode
+        if mode == "auto":
+            mode = "max-autotune-no-cudagraphs"
+        res = {}
+        key = ((job["K"], job["N"]), mode)
+        if self.compiled is None or self.compiled[:2] != key:
+            torch._dynamo.reset()
+            fn = torch.compile(peft_forward(job["scale"]), mode=None if mode == "default" else mode)
+            self.compiled = (key[0], mode, fn)
+            res["compiled_here"] = True
+        fn = self.compiled[2]
+        t0 = time.perf_counter()
+        fn(x, w, a, bb)
+        sync(torch)
+        res["first_call_s"] = round(time.perf_counter() - t0, 2)
+        if (res.get("compiled_here") and mode != "default"
+                and res["first_call_s"] > COMPILE_AUTOTUNE_LIMIT_S
+                and self.compile_mode == "auto"):
+            self.compile_mode = "default"            # for the next shapes
+            res["switch_to_default"] = True
+        res["mode"] = mode
+        res.update(self.bench(lambda: fn(x, w, a, bb), self.args.warmup, self.args.iters))
+        return res
+
+
+def sync(torch) -> None:
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def context_healthy(torch) -> bool:
+    """False after a sticky CUDA error (a faulting kernel): every later call fails."""
+    if DEVICE != "cuda":
+        return True
+    try:
+        torch.cuda.synchronize()
+        return float(torch.ones(1, device="cuda").sum().item()) == 1.0
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _stable_seed(key) -> int:
+    import zlib
+    return zlib.crc32(repr(key).encode()) & 0x7FFFFFFF
+
+
+def torch_dtype(torch, name: str):
+    return {"bf16": torch.bfloat16, "f16": torch.float16, "f32": torch.float32}[name]
+
+
+def rel(torch, a, b) -> float:
+    """||a - b|| / ||b|| (Frobenius); inf when a has NaN."""
+    if bool(torch.isnan(a).any()):
+        return float("inf")
+    den = float(torch.linalg.vector_norm(b))
+    return float(torch.linalg.vector_norm(a - b)) / max(den, 1e-300)
+
+
+def peft_forward(scale: float):
+    """What peft.tuners.lora.Linear.forward computes (dropout 0, one adapter):
+    base_layer(x) + lora_B(lora_A(x)) * scaling, with W, A, B as [K,N],
+    [K,r], [r,N]: three matmuls, a mul and an add."""
+    def forward(x, w, a, b):
+        result = x @ w
+        return result + ((x @ a) @ b) * scale
+    return forward
+
+
+def worker_main(args) -> int:
+    artifacts = Path(args.artifacts)
+    manifest = load_manifest(artifacts)
+    jobs = json.loads(Path(args.worker).read_text())
+    out = open(args.worker_out, "a")
+
+    def emit(event: dict) -> None:
+        out.write(json.dumps(event) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+    w = Worker(manifest, artifacts, args)
+    emit(dict(event="env", env=w.env()))
+    for idx, job in jobs:
+        emit(dict(event="start", i=idx))
+        now = time.time()
+        if now > args.deadline and (job["type"] == "compile" or now > args.hard_deadline):
+            emit(dict(event="done", i=idx, result=dict(status="skipped",
+                                                       error="time budget spent")))
+            continue
+        t0 = time.perf_counter()
+        try:
+            res = getattr(w, {"check": "check", "ours": "time_ours", "cublas": "time_cublas",
+                              "eager": "time_eager", "compile": "time_compile"}[job["type"]])(job)
+            res.setdefault("status", "ok")
+            if res.pop("switch_to_default", False):
+                emit(dict(event="compile_mode", mode="default"))
+        except Exception as e:  # noqa: BLE001 - reported, and the worker restarts
+            import traceback
+            res = dict(status="error", error=f"{type(e).__name__}: {e}",
+                       trace=traceback.format_exc()[-3000:])
+            res["seconds"] = round(time.perf_counter() - t0, 2)
+            emit(dict(event="done", i=idx, result=res))
+            if not context_healthy(w.torch):
+                return 3           # e.g. a kernel faulted: start afresh
+            continue
+        res["seconds"] = round(time.perf_counter() - t0, 2)
+        emit(dict(event="done", i=idx, result=res))
+    return 0
+
+
+# --- main process: jobs, watchdog, tables ----------------------------------------
+
+def make_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
+    """Correctness jobs, then (unless --only-correctness) timing jobs grouped
+    by (K, N), then the torch.compile jobs."""
+    return check_jobs(cases, args) + ([] if args.only_correctness else
+                                      timing_jobs(cases, args, skip_ours))
+
+
+def check_jobs(cases: list[dict], args) -> list[dict]:
+    return [dict(type="check", case=c["id"], M=M) for c in cases for M in args.check_ms]
+
+
+def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
+    """`skip_ours`: cases whose kernels crashed or hung in the check; their
+    timing jobs are marked skip=True (listed, not run)."""
+    jobs, shapes = [], []
+    for c in cases:
+        if (c["K"], c["N"]) not in shapes:
+            shapes.append((c["K"], c["N"]))
+    for K, N in shapes:
+        group = [c for c in cases if (c["K"], c["N"]) == (K, N)]
+        dtype = group[0]["dtype"]
+        for M in args.time_ms:
+            jobs.append(dict(type="cublas", K=K, N=N, M=M, dtype=dtype))
+            for c in group:
+                job = dict(type="ours", case=c["id"], K=K, N=N, M=M)
+                if c["id"] in skip_ours:
+                    job["skip"] = True
+                jobs.append(job)
+                if c["op"] == "lora":
+                    jobs.append(dict(type="eager", K=K, N=N, r=c["r"], M=M,
+                                     scale=c["scale"], dtype=dtype))
+    if args.compile_mode != "off":
+        for K, N in shapes:
+            for c in cases:
+                if (c["K"], c["N"]) == (K, N) and c["op"] == "lora":
+                    for M in args.time_ms:
+                        jobs.append(dict(type="compile", K=K, N=N, r=c["r"], M=M,
+                                         scale=c["scale"], dtype=c["dtype"]))
+    return jobs
+
+
+class Runner:
+    """Runs jobs in worker processes, restarting after a crash or a hang."""
+
+    def __init__(self, args, out: Path):
+        self.args = args
+        self.out = out
+        self.results: dict[int, dict] = {}
+        self.env = None
+        self.compile_mode = args.compile_mode
+        self.t0 = time.perf_counter()
+        self.starts = 0
+
+    def timeout(self, job: dict) -> float:
+        if job["type"] == "compile":
+            return self.args.compile_timeout_s
+        return self.args.job_timeout_s
+
+    def worker_cmd(self, jobfile, resfile, deadline, hard_deadline) -> list[str]:
+        return [sys.executable, str(Path(__file__).resolve()), "--worker", str(jobfile),
+                "--worker-out", str(resfile), "--artifacts", str(self.args.artifacts),
+                "--warmup", str(self.args.warmup), "--iters", str(self.args.iters),
+                "--compile-mode", self.compile_mode, "--deadline", repr(deadline),
+                "--hard-deadline", repr(hard_deadline)]
+
+    def run(self, jobs: list[dict], on_done, indices=None) -> None:
+        """Runs jobs[i] for i in `indices` (default: all); jobs with skip=True
+        are reported as skipped without running."""
+        pending = []
+        for i in (range(len(jobs)) if indices is None else indices):
+            if jobs[i].get("skip"):
+                self.results[i] = dict(status="skipped",
+                                       error="its correctness check crashed or hung")
+                on_done(i, jobs[i], self.results[i])
+            else:
+                pending.append(i)
+        deadline = time.time() + self.args.budget_s - (time.perf_counter() - self.t0)
+        hard_deadline = deadline + 0.5 * self.args.budget_s
+        fruitless = 0        # worker runs in a row that finished no job
+        requeued = set()
+        while pending:
+            self.starts += 1
+            work = self.out / "work"
+            jobfile = work / f"jobs-{self.starts}.json"
+            resfile = work / f"events-{self.starts}.jsonl"
+            logfile = work / f"worker-{self.starts}.log"
+            jobfile.write_text(json.dumps([[i, jobs[i]] for i in pending]))
+            resfile.write_bytes(b"")
+            cmd = self.worker_cmd(jobfile, resfile, deadline, hard_deadline)
+            current, since, offset, partial = None, time.perf_counter(), 0, b""
+            got_env, reason, finished = False, None, 0
+
+            def read_events():
+                nonlocal offset, partial
+                with open(resfile, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                partial += chunk
+                *lines, partial = partial.split(b"\n")
+                return [json.loads(line) for line in lines if line.strip()]
+
+            with open(logfile, "wb") as logf:
+                proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+                while True:
+                    rc = proc.poll()               # before reading: no event is lost
+                    for ev in read_events():
+                        if ev["event"] == "env":
+                            got_env = True
+                            self.env = ev["env"]
+                            e = ev["env"]
+                            log(f"worker {self.starts}: {e['gpu']}, driver {e['driver']}, "
+                                f"torch {e['torch']}")
+                        elif ev["event"] == "start":
+                            current, since = ev["i"], time.perf_counter()
+                        elif ev["event"] == "compile_mode":
+                            self.compile_mode = ev["mode"]
+                            log(f"torch.compile: mode {ev['mode']} from now on (a "
+                                f"max-autotune compile took > {COMPILE_AUTOTUNE_LIMIT_S:.0f} s)")
+                        elif ev["event"] == "done":
+                            i = ev["i"]
+                            self.results[i] = ev["result"]
+                            pending.remove(i)
+                            finished += 1
+                            on_done(i, jobs[i], ev["result"])
+                            current, since = None, time.perf_counter()
+                    if rc is not None:
+                        if current is not None:
+                            reason = f"worker died (exit {rc}) during the job"
+                        elif not got_env:
+                            reason = f"worker could not start (exit {rc})"
+                        break
+                    now = time.perf_counter()
+                    if current is not None and now - since > self.timeout(jobs[current]):
+                        reason = f"timed out after {self.timeout(jobs[current]):.0f} s"
+                        break
+                    if current is None and now - since > self.args.startup_timeout_s:
+                        reason = f"worker idle for {self.args.startup_timeout_s:.0f} s"
+                        break
+                    time.sleep(0.1)
+                if proc.poll() is None:
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)   # the worker's own group
+                    except ProcessLookupError:
+                        pass
+                    proc.wait()
+            tail = logfile.read_text(errors="replace")[-2000:]
+            if reason and current is not None:
+                job = jobs[current]
+                if (job["type"] == "compile" and self.args.compile_mode == "auto"
+                        and self.compile_mode != "default" and current not in requeued):
+                    self.compile_mode = "default"
+                    requeued.add(current)
+                    log(f"torch.compile {job}: {reason}; again in default mode")
+                    fruitless = 0
+                    continue
+                self.results[current] = dict(status="crash", error=reason, log_tail=tail)
+                pending.remove(current)
+                on_done(current, job, self.results[current])
+                fruitless = 0
+                continue
+            if reason:
+                log(f"worker {self.starts}: {reason}\n{tail}")
+            fruitless = 0 if finished else fruitless + 1
+            if pending and (fruitless >= 2 or not got_env):
+                why = reason or f"worker exited ({proc.returncode}) without progress"
+                log(f"giving up on {len(pending)} jobs: {why}")
+                for i in list(pending):
+                    self.results[i] = dict(status="crash", error=why, log_tail=tail)
+                    on_done(i, jobs[i], self.results[i])
+                pending = []
+
+
+def fmt_err(x):
+    return f"{x:.2e}" if isinstance(x, (int, float)) else "-"
+
+
+def fmt_us(x):
+    return f"{x:9.1f}" if isinstance(x, (int, float)) else f"{'-':>9}"
+
+
+def tflops(fl, us):
+    return fl / (us * 1e-6) / 1e12 if isinstance(us, (int, float)) and us > 0 else None
+
+
+def build_report(cases, jobs, results, env, manifest, args) -> tuple[dict, str]:
+    by = {}
+    for i, job in enumerate(jobs):
+        by[json.dumps({k: v for k, v in job.items()
+                       if k not in ("scale", "dtype", "mode", "skip")},
+                      sort_keys=True)] = results.get(i, dict(status="not run"))
+
+    def get(**key):
+        return by.get(json.dumps(key, sort_keys=True), {})
+
+    lines = []
+    prov = manifest.get("provenance", {})
+    lines.append(f"lora-opt GPU benchmark  {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    if env:
+        lines.append(f"device: {env['gpu']} (sm_{env['capability'].replace('.', '')}, "
+                     f"{env['sms']} SMs), driver {env['driver']}, torch {env['torch']} "
+                     f"(CUDA {env['torch_cuda']})")
+    lines.append(f"kernels: commit {prov.get('commit', '?')[:12]}"
+                 f"{' (dirty)' if prov.get('dirty') else ''}, {prov.get('created', '?')}")
+    lines.append("")
+    lines.append(f"Correctness: ||y - y_ref|| / ||y_ref|| <= {TOL:g}, y_ref in float64 from "
+                 "the same bf16 inputs with t = bf16(scale*x*A) rounded as the kernel stores "
+                 "it (y_err_t64: with t unrounded); no NaN in y (outputs poisoned with NaN); "
+                 "guard rows after M untouched.")
+    lines.append(f"{'case':<22}{'M':>6}  {'status':<6}{'y_err':>10}{'y_err_t64':>11}"
+                 f"{'t_err':>10}{'NaN y/t':>10}{'tailNaN':>8}{'guard':>7}")
+    correct = {}
+    for c in cases:
+        ok = True
+        for M in args.check_ms:
+            r = get(type="check", case=c["id"], M=M)
+            st = r.get("status", "not run")
+            ok = ok and st == "PASS"
+            if st in ("PASS", "FAIL"):
+                lines.append(
+                    f"{c['id']:<22}{M:>6}  {st:<6}{r['y_err']:>10.2e}"
+                    f"{fmt_err(r.get('y_err_exact_t')):>11}{fmt_err(r.get('t_err')):>10}"
+                    f"{str(r['y_nan']) + '/' + str(r.get('t_nan', '-')):>10}"
+                    f"{r['y_nan_tail_rows']:>8}{'ok' if r['guard_ok'] else 'BAD':>7}")
+                if c["r"] and not r.get("t_ok", True):
+                    lines.append(f"{'':<28}t check failed: t_err {r['t_err']:.2e}; t vs x*A "
+                                 f"without scale {r['t_err_vs_unscaled']:.2e}")
+                if st == "FAIL" and c["r"]:
+                    lines.append(f"{'':<28}y vs x*W alone: {r['y_err_vs_no_lora']:.2e}")
+            else:
+                lines.append(f"{c['id']:<22}{M:>6}  {st.upper():<6}  "
+                             f"{(r.get('error') or '')[:200]}")
+        correct[c["id"]] = ok
+    n_ok = sum(correct.values())
+    lines.append(f"{n_ok} of {len(cases)} cases pass at M in {args.check_ms}")
+
+    rows = []
+    if not args.only_correctness:
+        lines.append("")
+        lines.append("Timings: median of %d runs after %d warm-up runs, CUDA events around "
+                     "each run, L2 flushed before each (256 MiB memset, outside the events). "
+                     "TF/s counts 2MKN for x*W plus 2Mr(K+N) for the LoRA branch. Ratios "
+                     "are time ours / time theirs (< 1: ours faster). ! = the case failed "
+                     "correctness." % (args.iters, args.warmup))
+        hdr = (f"{'K':>6}{'N':>7}{'r':>4}{'M':>7} | {'ours us':>9}{'TF/s':>6} | "
+               f"{'cuBLAS xW':>9}{'TF/s':>6} | {'eager':>9}{'TF/s':>6} | {'compile':>9}{'TF/s':>6}"
+               f" | {'/cuBLAS':>7}{'/eager':>7}{'/compile':>9}")
+        lines.append(hdr)
+        lines.append("-" * len(hdr))
+        for c in [c for c in cases if c["op"] == "lora"]:
+            K, N, r = c["K"], c["N"], c["r"]
+            for M in args.time_ms:
+                ours = get(type="ours", case=c["id"], K=K, N=N, M=M)
+                cub = get(type="cublas", K=K, N=N, M=M)
+                eag = get(type="eager", K=K, N=N, r=r, M=M)
+                com = get(type="compile", K=K, N=N, r=r, M=M)
+                base, extra = lora_abi.flops(K, N, M, r)
+                t = {n: v.get("median_us") for n, v in
+                     (("ours", ours), ("cublas", cub), ("eager", eag), ("compile", com))}
+                row = dict(K=K, N=N, r=r, M=M, case=c["id"], correct=correct[c["id"]],
+                           flops=base + extra, flops_xw=base,
+                           **{f"{n}_us": v for n, v in t.items()},
+                           **{f"{n}_status": v.get("status", "not run") for n, v in
+                              (("ours", ours), ("cublas", cub), ("eager", eag),
+                               ("compile", com))},
+                           compile_mode=com.get("mode"))
+
+                def ratio(a, b):
+                    return a / b if a and b else None
+                row["ours_over_cublas"] = ratio(t["ours"], t["cublas"])
+                row["ours_over_eager"] = ratio(t["ours"], t["eager"])
+                row["ours_over_compile"] = ratio(t["ours"], t["compile"])
+                rows.append(row)
+
+                def tf(us, fl):
+                    v = tflops(fl, us)
+                    return f"{v:6.0f}" if v is not None else f"{'-':>6}"
+
+                def rt(v):
+                    return f"{v:7.2f}" if v else f"{'-':>7}"
+                lines.append(
+                    f"{K:>6}{N:>7}{r:>4}{M:>7} | {fmt_us(t['ours'])}{tf(t['ours'], base + extra)}"
+                    f" | {fmt_us(t['cublas'])}{tf(t['cublas'], base)}"
+                    f" | {fmt_us(t['eager'])}{tf(t['eager'], base + extra)}"
+                    f" | {fmt_us(t['compile'])}{tf(t['compile'], base + extra)}"
+                    f" | {rt(row['ours_over_cublas'])}{rt(row['ours_over_eager'])}"
+                    f"{rt(row['ours_over_compile']):>9}{'' if correct[c['id']] else '  !'}")
+        mm = [c for c in cases if c["op"] == "matmul"]
+        if mm:
+            lines.append("")
+            lines.append("Plain matmul y = x*W (bf16 out):")
+            hdr = (f"{'K':>6}{'N':>7}{'M':>7} | {'ours us':>9}{'TF/s':>6} | "
+                   f"{'cuBLAS':>9}{'TF/s':>6} | {'/cuBLAS':>7}")
+            lines.append(hdr)
+            lines.append("-" * len(hdr))
+            for c in mm:
+                K, N = c["K"], c["N"]
+                for M in args.time_ms:
+                    ours = get(type="ours", case=c["id"], K=K, N=N, M=M).get("median_us")
+                    cub = get(type="cublas", K=K, N=N, M=M).get("median_us")
+                    base, _ = lora_abi.flops(K, N, M, None)
+                    rat = ours / cub if ours and cub else None
+                    rows.append(dict(K=K, N=N, r=None, M=M, case=c["id"],
+                                     correct=correct[c["id"]], flops=base, ours_us=ours,
+                                     cublas_us=cub, ours_over_cublas=rat))
+                    tfo, tfc = tflops(base, ours), tflops(base, cub)
+                    lines.append(
+                        f"{K:>6}{N:>7}{M:>7} | {fmt_us(ours)}"
+                        f"{(f'{tfo:6.0f}' if tfo else '     -')} | {fmt_us(cub)}"
+                        f"{(f'{tfc:6.0f}' if tfc else '     -')} | "
+                        f"{(f'{rat:7.2f}' if rat else '      -')}"
+                        f"{'' if correct[c['id']] else '  !'}")
+        problems = [(jobs[i], r) for i, r in sorted(results.items())
+                    if r.get("status") in ("error", "crash", "skipped")
+                    and jobs[i]["type"] != "check"]
+        if problems:
+            lines.append("")
+            lines.append("Jobs that did not give a time:")
+            for job, r in problems:
+                lines.append(f"  {job}: {r['status']}: {(r.get('error') or '')[:300]}")
+    report = dict(env=env, provenance=prov,
+                  config=dict(check_ms=args.check_ms, time_ms=args.time_ms, iters=args.iters,
+                              warmup=args.warmup, tol=TOL, l2_flush_bytes=L2_FLUSH_BYTES,
+                              compile_mode=args.compile_mode, quick=args.quick),
+                  correct=correct, rows=rows,
+                  jobs=[dict(job=jobs[i], result=results.get(i)) for i in range(len(jobs))])
+    return report, "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Correctness and timings of lora-opt's "
+                                 "generated CUDA kernels (see bench/gpu/README.md)")
+    ap.add_argument("--artifacts", default=str(HERE / "artifacts"))
+    ap.add_argument("--out", default=os.environ.get("OUT") or "./bench-gpu-out")
+    ap.add_argument("--quick", action="store_true",
+                    help="two shapes, r=16, fewer M and runs, torch.compile default mode")
+    ap.add_argument("--only-correctness", action="store_true")
+    ap.add_argument("--cases", help="comma-separated id globs (lora_4096x*_r16, matmul_*) "
+                    "or specs (4096x4096:16, 4096x1024:mm, 4096x4096)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="check the artifacts and print the launch plan; no GPU needed")
+    ap.add_argument("--iters", type=int)
+    ap.add_argument("--warmup", type=int)
+    ap.add_argument("--compile-mode", default=None,
+                    choices=["auto", "max-autotune-no-cudagraphs", "default", "off"])
+    ap.add_argument("--budget-s", type=float, default=270.0,
+                    help="after this many seconds torch.compile jobs are skipped "
+                    "(everything after 1.5x)")
+    ap.add_argument("--job-timeout-s", type=float, default=60.0)
+    ap.add_argument("--compile-timeout-s", type=float, default=150.0)
+    ap.add_argument("--startup-timeout-s", type=float, default=120.0)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--worker-out", help=argparse.SUPPRESS)
+    ap.add_argument("--deadline", type=float, default=float("inf"), help=argparse.SUPPRESS)
+    ap.add_argument("--hard-deadline", type=float, default=float("inf"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    args.artifacts = Path(args.artifacts).resolve()
+
+    if args.worker:
+        args.warmup = args.warmup if args.warmup is not None else 10
+        args.iters = args.iters if args.iters is not None else 50
+        args.compile_mode = args.compile_mode or "auto"
+        return worker_main(args)
+
+    manifest = load_manifest(args.artifacts)
+    cases = manifest["cases"]
+    if args.quick:
+        cases = [c for c in cases if (c["K"], c["N"]) in ((4096, 4096), (4096, 14336))
+                 and c["r"] in (None, 16)]
+    try:
+        cases = lora_abi.select_cases(cases, args.cases)
+    except ValueError as e:
+        print(f"run.py: {e}", file=sys.stderr)
+        return 2
+    if not cases:
+        print("run.py: no case matches --cases", file=sys.stderr)
+        return 2
+    args.check_ms = [128, 1000] if args.quick else list(CHECK_MS)
+    args.time_ms = [128, 2048, 8192] if args.quick else list(TIME_MS)
+    args.iters = args.iters or (20 if args.quick else 50)
+    args.warmup = args.warmup or (5 if args.quick else 10)
+    args.compile_mode = args.compile_mode or ("default" if args.quick else "auto")
+
+    if args.dry_run:
+        return dry_run(manifest, args.artifacts, cases, sorted(set(args.check_ms + args.time_ms)))
+
+    problems = check_artifacts(manifest, args.artifacts)
+    if problems:
+        print("run.py: bad artifacts:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    try:
+        import torch
+    except ImportError:
+        print("run.py: torch is not installed: this needs a GPU machine with PyTorch "
+              "(--dry-run checks the artifacts without one)", file=sys.stderr)
+        return 2
+    if not torch.cuda.is_available():
+        print("run.py: no CUDA GPU here (torch.cuda.is_available() is False); "
+              "--dry-run checks the artifacts without one", file=sys.stderr)
+        return 2
+    cap = torch.cuda.get_device_capability()
+    if cap != (9, 0):
+        print(f"run.py: the kernels are sm_90a (H100/H200); this GPU is sm_{cap[0]}{cap[1]}",
+              file=sys.stderr)
+        return 2
+
+    out = Path(args.out)
+    (out / "work").mkdir(parents=True, exist_ok=True)
+    jobs = check_jobs(cases, args)
+    log(f"{len(cases)} cases, {len(jobs)} correctness checks; output in {out}")
+    runner = Runner(args, out)
+    done = [0]
+
+    def on_done(i, job, res):
+        done[0] += 1
+        what = " ".join(f"{k}={v}" for k, v in job.items()
+                        if k not in ("scale", "dtype", "skip"))
+        if job["type"] == "check":
+            detail = (f"y_err {res['y_err']:.2e}" if "y_err" in res else res.get("error", ""))
+        else:
+            detail = (f"{res['median_us']:.1f} us" if "median_us" in res
+                      else res.get("error", ""))
+            if res.get("first_call_s") is not None:
+                detail += f" (first call {res['first_call_s']} s, {res.get('mode')})"
+        log(f"[{done[0]} {time.perf_counter() - runner.t0:5.0f}s] {what}: "
+            f"{res.get('status')} {detail}"[:400])
+
+    runner.run(jobs, on_done)
+    if not args.only_correctness:
+        crashed = {jobs[i]["case"] for i, r in runner.results.items()
+                   if r.get("status") in ("crash", "error")}
+        first = len(jobs)
+        jobs += timing_jobs(cases, args, skip_ours=crashed)
+        log(f"{len(jobs) - first} timing jobs")
+        runner.run(jobs, on_done, indices=range(first, len(jobs)))
+    report, text = build_report(cases, jobs, runner.results, runner.env, manifest, args)
+    report["seconds"] = round(time.perf_counter() - runner.t0, 1)
+    (out / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
+    (out / "results.txt").write_text(text)
+    log("")
+    log(text)
+    log(f"wrote {out / 'results.txt'} and {out / 'results.json'} "
+        f"({report['seconds']} s)")
+    return 0 if all(report["correct"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,608 @@
+"""bench/gpu: what can be checked without a GPU.
+
+- the MLIR string decoder (bytes 0..255 round trip), the ELF reader, the
+  tensormap arguments, the case selection;
+- prepare.py and run.py --dry-run against a fake lora-opt (always), and
+  against the real one for one small case (skipped when the build has no
+  --lora-generate-cuda-kernels or ptxas is missing);
+- run.py's worker on the CPU with a fake CUDA driver that carries out each
+  kernel from the tensormaps it is launched with (the pointer plumbing, the
+  reference and the report);
+- run.py's watchdog with a fake worker that crashes and hangs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("LORA_BUILD_DIR", ROOT / "build"))
+GPU_DIR = ROOT / "bench" / "gpu"
+sys.path.insert(0, str(GPU_DIR))
+
+import lora_abi  # noqa: E402
+import prepare  # noqa: E402
+import run as bench_run  # noqa: E402
+
+
+# --- MLIR strings --------------------------------------------------------------
+
+@pytest.mark.parametrize("backslash_as_hex", [False, True])
+def test_unescape_round_trips_every_byte(backslash_as_hex):
+    data = bytes(range(256)) + b'\\\\"\\5C\\n"' + bytes(range(255, -1, -1))
+    text = lora_abi.mlir_escape(data, backslash_as_hex=backslash_as_hex)
+    assert '"' not in text and all(0x20 <= ord(c) <= 0x7E for c in text)
+    assert lora_abi.mlir_unescape(text) == data
+    # Inside a printed op, scan_string finds the end of the literal.
+    line = f'x = "{text}", y = "z"'
+    body, end = lora_abi.scan_string(line, line.index('"'))
+    assert body == text and line[end:] == ', y = "z"'
+
+
+def test_unescape_lexer_forms_and_errors():
+    assert lora_abi.mlir_unescape(r'a\"b\n\t\\\0A\22\5c') == b'a"b\n\t\\\n"\\'
+    for bad in ("\\", "\\q1", "\\4"):
+        with pytest.raises(ValueError):
+            lora_abi.mlir_unescape(bad)
+
+
+def make_elf(symbols: list[str], payload: bytes = bytes(range(256))) -> bytes:
+    """A minimal little-endian ELF64 with a symbol table naming `symbols` and a
+    section holding `payload`."""
+    shstr = b"\0.shstrtab\0.strtab\0.symtab\0.data\0"
+    strtab = b"\0" + b"".join(s.encode() + b"\0" for s in symbols)
+    syms = [b"\0" * 24]
+    pos = 1
+    for s in symbols:
+        syms.append(struct.pack("<IBBHQQ", pos, 0x12, 0, 5, 0, 0))
+        pos += len(s) + 1
+    symtab = b"".join(syms)
+    blobs = [shstr, strtab, symtab, payload]
+    offsets, off = [], 64
+    for b in blobs:
+        offsets.append(off)
+        off += len(b)
+    shoff = (off + 7) & ~7
+    body = b"".join(blobs).ljust(shoff - 64, b"\0")
+    sh = [b"\0" * 64]
+    # name, type, flags, addr, offset, size, link, info, align, entsize
+    sh.append(struct.pack("<IIQQQQIIQQ", 1, 3, 0, 0, offsets[0], len(shstr), 0, 0, 1, 0))
+    sh.append(struct.pack("<IIQQQQIIQQ", 11, 3, 0, 0, offsets[1], len(strtab), 0, 0, 1, 0))
+    sh.append(struct.pack("<IIQQQQIIQQ", 19, 2, 0, 0, offsets[2], len(symtab), 2, 1, 8, 24))
+    sh.append(struct.pack("<IIQQQQIIQQ", 27, 1, 3, 0, offsets[3], len(payload), 0, 0, 1, 0))
+    header = (b"\x7fELF" + bytes([2, 1, 1, 0x33, 7]) + b"\0" * 7
+              + struct.pack("<HHIQQQIHHHHHH", 2, 190, 1, 0, 0, shoff, 0x5a0590, 64, 56,
+                            0, 64, len(sh), 1))
+    assert len(header) == 64
+    return header + body + b"".join(sh)
+
+
+def test_elf_symbols():
+    elf = make_elf(["lora_down", "lora_linear"])
+    assert lora_abi.elf_symbols(elf) == ["lora_down", "lora_linear"]
+    with pytest.raises(ValueError, match="truncated"):
+        lora_abi.elf_symbols(elf[:-10])
+    with pytest.raises(ValueError, match="not an ELF"):
+        lora_abi.elf_symbols(b"\0" + elf)
+
+
+# --- the ABI -------------------------------------------------------------------
+
+def fake_abis(case: dict, module: str = "lora_kernels_0") -> list[dict]:
+    """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams)."""
+    K, N, r = case["K"], case["N"], case["r"]
+
+    def kernel(kind, tile_m, tile_n, out_cols, params):
+        consumers = tile_m // 64
+        return dict(kind=kind, module=module, name=kind, block=[128 * (consumers + 1), 1, 1],
+                    dynamic_smem=197632 if tile_m == 128 else 99328, tile=[tile_m, tile_n],
+                    stages=4, k=K, n=N if kind != "lora_down" else r, rank=r or 0,
+                    scale=case["scale"] if kind == "lora_down" else 1.0, params=params)
+
+    def p(role, dims, box, swizzle):
+        return dict(role=role, dtype="bf16", dims=dims, box=box, swizzle=swizzle)
+
+    if case["op"] == "matmul":
+        return [kernel("matmul", 128, 256, 256, [
+            p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
+            p("y", ["M", N], [64, 256], 0)])]
+    return [
+        kernel("lora_down", 64, 64, r, [
+            p("x", ["M", K], [64, 64], 128), p("a", [K, r], [64, 64], 128),
+            p("t", ["M", r], [64, r], 0)]),
+        kernel("lora_linear", 128, 256, 256, [
+            p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
+            p("t", ["M", r], [128, 64], 128), p("b", [r, N], [64, 64], 128),
+            p("y", ["M", N], [64, 256], 0)]),
+    ]
+
+
+def test_tensormap_args_and_launch_plan():
+    case = lora_abi.parse_case_spec("4096x14336:8")[0]
+    down, linear = fake_abis(case)
+    assert lora_abi.check_kernel(down, case) == []
+    assert lora_abi.check_kernel(linear, case) == []
+    x = lora_abi.tensormap_args(linear["params"][0], 1000, 0x10000)
+    assert x["dataType"] == 9 and x["rank"] == 2
+    assert x["globalDim"] == [4096, 1000] and x["globalStrides"] == [8192]
+    assert x["boxDim"] == [64, 128] and x["elementStrides"] == [1, 1]
+    assert (x["interleave"], x["swizzle"], x["l2Promotion"], x["oobFill"]) == (0, 3, 0, 0)
+    t_out = lora_abi.tensormap_args(down["params"][2], 1000, 0x10000)
+    assert t_out["globalDim"] == [8, 1000] and t_out["globalStrides"] == [16]
+    assert t_out["boxDim"] == [8, 64] and t_out["swizzle"] == 0
+    bias = lora_abi.tensormap_args(dict(role="bias", dtype="f16", dims=[14336],
+                                        box=[256], swizzle=0), 7, 0x10000)
+    assert (bias["dataType"], bias["globalDim"], bias["globalStrides"]) == (6, [14336], [])
+    assert lora_abi.launch_plan(linear, 1000) == dict(grid=[56, 8, 1], block=[384, 1, 1],
+                                                      smem=197632)
+    assert lora_abi.launch_plan(down, 1000)["grid"] == [1, 16, 1]
+    # The limits of cuTensorMapEncodeTiled are enforced.
+    with pytest.raises(ValueError, match="swizzle"):
+        lora_abi.tensormap_args(dict(role="x", dtype="bf16", dims=["M", 4096],
+                                     box=[128, 128], swizzle=128), 10, 0)
+    with pytest.raises(ValueError, match="aligned"):
+        lora_abi.tensormap_args(linear["params"][0], 10, 8)
+    with pytest.raises(ValueError, match="globalStrides"):
+        lora_abi.tensormap_args(dict(role="t", dtype="bf16", dims=["M", 4], box=[64, 4],
+                                     swizzle=0), 10, 0)
+    bad = json.loads(json.dumps(linear))
+    bad["params"][1]["dims"] = [4096, 4096]
+    assert any("w: dims" in e for e in lora_abi.check_kernel(bad, case))
+
+
+def test_enum_values_match_cuda_h():
+    header = Path("/usr/local/cuda/include/cuda.h")
+    if not header.exists():
+        pytest.skip("no /usr/local/cuda/include/cuda.h")
+    text = header.read_text(errors="replace")
+
+    def enum(name):
+        body = re.search(r"typedef enum %s_enum \{(.*?)\}" % name, text, re.S).group(1)
+        values, nxt = {}, 0
+        for item in body.split(","):
+            item = re.sub(r"/\*.*?\*/|//[^\n]*", "", item, flags=re.S).strip()
+            if not item:
+                continue
+            key, _, val = item.partition("=")
+            nxt = int(val, 0) if val.strip() else nxt
+            values[key.strip()] = nxt
+            nxt += 1
+        return values
+    dt = enum("CUtensorMapDataType")
+    assert {k: v[0] for k, v in lora_abi.TENSORMAP_DTYPE.items()} == {
+        "bf16": dt["CU_TENSOR_MAP_DATA_TYPE_BFLOAT16"],
+        "f16": dt["CU_TENSOR_MAP_DATA_TYPE_FLOAT16"],
+        "f32": dt["CU_TENSOR_MAP_DATA_TYPE_FLOAT32"]}
+    sw = enum("CUtensorMapSwizzle")
+    assert lora_abi.TENSORMAP_SWIZZLE == {0: sw["CU_TENSOR_MAP_SWIZZLE_NONE"],
+                                          32: sw["CU_TENSOR_MAP_SWIZZLE_32B"],
+                                          64: sw["CU_TENSOR_MAP_SWIZZLE_64B"],
+                                          128: sw["CU_TENSOR_MAP_SWIZZLE_128B"]}
+    assert enum("CUtensorMapInterleave")["CU_TENSOR_MAP_INTERLEAVE_NONE"] == 0
+    assert enum("CUtensorMapL2promotion")["CU_TENSOR_MAP_L2_PROMOTION_NONE"] == 0
+    assert enum("CUtensorMapFloatOOBfill")["CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE"] == 0
+    assert re.search(r"CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES\s*=\s*8,", text)
+    assert re.search(r"CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN\s*=\s*97,", text)
+    assert re.search(r"#define CU_TENSOR_MAP_NUM_QWORDS 16\b", text)
+
+
+def test_case_selection():
+    cases = lora_abi.default_cases()
+    assert len(cases) == 16
+    assert [c["id"] for c in lora_abi.parse_case_spec("1024x512:16,1024x512:mm")] == [
+        "lora_1024x512_r16", "matmul_1024x512"]
+    assert len(lora_abi.parse_case_spec("4096x1024")) == 4
+    with pytest.raises(ValueError):
+        lora_abi.parse_case_spec("4096*1024")
+    sel = lora_abi.select_cases(cases, "matmul_*,4096x14336:64")
+    assert [c["id"] for c in sel] == ["matmul_4096x4096", "lora_4096x14336_r64",
+                                      "matmul_4096x14336", "matmul_14336x4096",
+                                      "matmul_4096x1024"]
+
+
+# --- prepare.py and run.py --dry-run with a fake lora-opt --------------------------
+
+FAKE_LORA_OPT = r'''
+import json, re, sys
+sys.path.insert(0, {gpu_dir!r}); sys.path.insert(0, {test_dir!r})
+import lora_abi
+from test_bench_gpu import fake_abis, make_elf
+args = sys.argv[1:]
+if "--help" in args:
+    print("  --lora-generate-cuda-kernels   - the pass"); sys.exit(0)
+if "--version" in args:
+    print("fake lora-opt"); sys.exit(0)
+src = open([a for a in args if not a.startswith("--")][0]).read()
+m = re.search(r"func\.func @(lora|matmul)_(\d+)x(\d+)(?:_r(\d+))?", src)
+r = int(m.group(4)) if m.group(4) else None
+case = dict(op="lora" if m.group(1) == "lora" else "matmul", K=int(m.group(2)),
+            N=int(m.group(3)), r=r, scale=2.0 if r else None)
+abis = fake_abis(case)
+if not any(a.startswith("--gpu-lower-to-nvvm-pipeline=") for a in args):
+    print("gpu.module @lora_kernels_0 {{")
+    for abi in abis:
+        print('  gpu.func @%s(%%arg0: !llvm.ptr) kernel attributes {{lora.abi = "%s"}} {{'
+              % (abi["name"], lora_abi.mlir_escape(json.dumps(abi).encode())))
+        print("  }}")
+    print("}}")
+else:
+    elf = make_elf([a["name"] for a in abis])
+    note = r'"bin = \22x\\"'   # a string that mentions `bin = "` before the real one
+    print('gpu.binary @lora_kernels_0  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", '
+          'features = "+ptx80">, properties = {{note = ' + note + '}}, bin = "%s">]'
+          % lora_abi.mlir_escape(elf))
+'''
+
+
+@pytest.fixture
+def fake_lora_opt(tmp_path):
+    path = tmp_path / "fake-lora-opt"
+    path.write_text(f"#!{sys.executable}\n" + FAKE_LORA_OPT.format(
+        gpu_dir=str(GPU_DIR), test_dir=str(Path(__file__).resolve().parent)))
+    path.chmod(0o755)
+    return path
+
+
+def run_py(*args, **kw):
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                          **kw)
+
+
+def test_prepare_and_dry_run_with_fake_lora_opt(tmp_path, fake_lora_opt, monkeypatch):
+    if not prepare.find_ptxas():
+        # prepare.py insists on ptxas (the real lora-opt needs it); the fake
+        # does not, so give it one.
+        ptxas = tmp_path / "bin" / "ptxas"
+        ptxas.parent.mkdir()
+        ptxas.write_text("#!/bin/sh\necho ptxas fake\n")
+        ptxas.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{ptxas.parent}{os.pathsep}{os.environ['PATH']}")
+    out = tmp_path / "artifacts"
+    proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", fake_lora_opt, "--out", out,
+                  "--cases", "1024x1024:16,4096x1024:mm", env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "kernels.json").read_text())
+    assert [c["id"] for c in manifest["cases"]] == ["lora_1024x1024_r16", "matmul_4096x1024"]
+    lora = manifest["cases"][0]
+    assert [k["kind"] for k in lora["kernels"]] == ["lora_down", "lora_linear"]
+    assert lora["kernels"][0]["cubin"] == lora["kernels"][1]["cubin"]
+    cubin = (out / lora["kernels"][0]["cubin"]).read_bytes()
+    assert cubin == make_elf(["lora_down", "lora_linear"])
+    assert manifest["provenance"]["lora_opt_version"] == "fake lora-opt"
+    assert "lora.linear" in (out / lora["source"]).read_text()
+
+    proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "lora_linear (lora_linear): grid [4, 8, 1] block [384, 1, 1] smem 197632" in proc.stdout
+    assert "0 problems" in proc.stdout
+    proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out, "--cases", "matmul_*")
+    assert proc.returncode == 0 and "lora_down" not in proc.stdout
+
+    # A broken cubin is a problem the dry run reports.
+    (out / lora["kernels"][0]["cubin"]).write_bytes(cubin[:100])
+    proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
+    assert proc.returncode == 1 and "truncated ELF" in proc.stdout
+
+
+def test_prepare_fails_clearly_without_the_pass(tmp_path):
+    fake = tmp_path / "lora-opt"
+    fake.write_text("#!/bin/sh\necho '  --canonicalize'\n")
+    fake.chmod(0o755)
+    proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", fake, "--out", tmp_path / "a",
+                  "--cases", "1024x1024:16")
+    assert proc.returncode == 2 and "no --lora-generate-cuda-kernels" in proc.stderr
+    proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", tmp_path / "missing",
+                  "--out", tmp_path / "a")
+    assert proc.returncode == 2 and "lora-opt not found" in proc.stderr
+
+
+def test_run_without_gpu_exits_2(tmp_path):
+    try:
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is here")
+    except ImportError:
+        pass
+    out = tmp_path / "artifacts"
+    out.mkdir()
+    (out / "kernels.json").write_text(json.dumps(cpu_manifest(out, "256x512:16")))
+    proc = run_py(GPU_DIR / "run.py", "--artifacts", out, "--out", tmp_path / "o")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--dry-run" in proc.stderr
+    proc = run_py(GPU_DIR / "run.py", "--artifacts", tmp_path / "none")
+    assert proc.returncode != 0 and "prepare.py" in proc.stderr
+
+
+# --- the real lora-opt -------------------------------------------------------------
+
+def real_lora_opt_or_skip() -> str:
+    lora_opt = BUILD / "bin" / "lora-opt"
+    if not lora_opt.exists():
+        pytest.skip(f"{lora_opt} is missing")
+    helptext = subprocess.run([str(lora_opt), "--help"], capture_output=True,
+                              text=True).stdout
+    if "--lora-generate-cuda-kernels" not in helptext:
+        pytest.skip("lora-opt has no --lora-generate-cuda-kernels")
+    if not prepare.find_ptxas():
+        pytest.skip("ptxas is missing")
+    return str(lora_opt)
+
+
+def test_prepare_and_dry_run_with_lora_opt(tmp_path):
+    lora_opt = real_lora_opt_or_skip()
+    out = tmp_path / "artifacts"
+    proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", lora_opt, "--out", out,
+                  "--cases", "1024x1024:16")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = json.loads((out / "kernels.json").read_text())
+    (case,) = manifest["cases"]
+    assert (case["K"], case["N"], case["r"], case["scale"]) == (1024, 1024, 16, 2.0)
+    assert [k["kind"] for k in case["kernels"]] == ["lora_down", "lora_linear"]
+    for k in case["kernels"]:
+        data = (out / k["cubin"]).read_bytes()
+        assert data[:4] == b"\x7fELF"
+        assert k["name"] in lora_abi.elf_symbols(data)
+        assert lora_abi.check_kernel(k, case) == []
+    proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 problems" in proc.stdout
+
+
+# --- the worker on the CPU, with a fake driver ----------------------------------------
+
+class FakeDriver:
+    """Stands for run.Driver: encode() hands out numbered maps, launch() reads
+    the map numbers back through the kernel-parameter pointers and computes
+    the kernel from the tensormap arguments (address, dims) with torch."""
+
+    def __init__(self, scale: float, bug: str | None = None):
+        self.ct = ctypes
+        self.driver_version = 0
+        self.max_smem_optin = 232448
+        self.maps = []
+        self.launches = []
+        self.scale = scale
+        self.bug = bug
+
+    def load_module(self, image):
+        assert image[:4] == b"\x7fELF"
+        return ("module", image)
+
+    def get_function(self, module, name, smem):
+        assert name.encode() in module[1]
+        return name, dict(max_threads=1024, static_smem=0, local_bytes=0, regs=168)
+
+    def encode(self, a):
+        self.maps.append(dict(a))
+        return struct.pack("<Q", len(self.maps) - 1).ljust(128, b"\0")
+
+    def view(self, a):
+        import torch
+        dims = list(reversed(a["globalDim"]))
+        n = 1
+        for d in dims:
+            n *= d
+        assert a["globalStrides"] == [s * 2 for s in _row_strides(dims)]
+        raw = (ctypes.c_uint8 * (2 * n)).from_address(a["globalAddress"])
+        return torch.frombuffer(raw, dtype=torch.bfloat16).view(dims)
+
+    def launch(self, fn, grid, block, smem, stream, params):
+        import torch
+        maps = {}
+        for k in range(len(params)):
+            map_address = ctypes.c_uint64.from_address(params[k]).value
+            assert map_address % 64 == 0
+            index = ctypes.c_uint64.from_address(map_address).value
+            a = self.maps[index]
+            maps[a["role"]] = self.view(a)
+        self.launches.append((fn, grid, block, smem, sorted(maps)))
+        f = {k: v.double() for k, v in maps.items()}
+        if fn == "lora_down":
+            maps["t"].copy_((self.scale * f["x"] @ f["a"]).to(torch.bfloat16))
+        elif fn == "lora_linear":
+            y = f["x"] @ f["w"] + (0 if self.bug == "no_lora" else f["t"] @ f["b"])
+            maps["y"].copy_(y.to(torch.bfloat16))
+            if self.bug == "tail":
+                maps["y"][-3:] = float("nan")
+        else:
+            maps["y"].copy_((f["x"] @ f["w"]).to(torch.bfloat16))
+
+
+def _row_strides(dims):
+    """Element strides of the outer dims of a row-major tensor, innermost first."""
+    strides, acc = [], 1
+    for d in reversed(dims[1:]):
+        acc *= d
+        strides.append(acc)
+    return strides
+
+
+def cpu_manifest(tmp_path, specs):
+    cases = []
+    for case in lora_abi.parse_case_spec(specs):
+        kernels = []
+        abis = fake_abis(case)
+        name = f"{case['id']}.lora_kernels_0.cubin"
+        (tmp_path / name).write_bytes(make_elf([a["name"] for a in abis]))
+        for abi in abis:
+            kernels.append(dict(abi, cubin=name))
+        cases.append(dict(case, kernels=kernels))
+    return dict(format=1, provenance=dict(commit="0" * 40), cases=cases)
+
+
+@pytest.mark.parametrize("bug", [None, "no_lora", "tail"])
+def test_worker_on_cpu(tmp_path, monkeypatch, bug):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(bench_run, "DEVICE", "cpu")
+    manifest = cpu_manifest(tmp_path, "256x512:16,256x512:mm")
+    args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=False,
+                           check_ms=[200, 100], time_ms=[64], quick=False)
+    drv = FakeDriver(2.0, bug)
+    worker = bench_run.Worker(manifest, tmp_path, args, driver=drv)
+
+    def fake_bench(self, fn, warmup, iters):
+        for _ in range(warmup + iters):
+            fn()
+        return dict(median_us=10.0, min_us=9.0, p90_us=11.0, n=iters)
+    monkeypatch.setattr(bench_run.Worker, "bench", fake_bench)
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: fn)
+
+    cases = manifest["cases"]
+    jobs = bench_run.make_jobs(cases, args)
+    assert [j["type"] for j in jobs].count("compile") == 1
+    results = {}
+    for i, job in enumerate(jobs):
+        method = {"check": worker.check, "ours": worker.time_ours, "cublas": worker.time_cublas,
+                  "eager": worker.time_eager, "compile": worker.time_compile}[job["type"]]
+        results[i] = method(job)
+        results[i].setdefault("status", "ok")
+
+    checks = {(j["case"], j["M"]): results[i] for i, j in enumerate(jobs)
+              if j["type"] == "check"}
+    lora = checks[("lora_256x512_r16", 200)]
+    assert lora["t_nan"] == 0 and lora["t_err"] < 1e-6 and lora["guard_ok"]
+    assert lora["launches"][0]["grid"] == [1, 4, 1]          # lora_down, tile 64
+    assert lora["launches"][1]["grid"] == [2, 2, 1]          # lora_linear, tile 128x256
+    if bug is None:
+        assert all(r["status"] == "PASS" for r in checks.values()), checks
+        assert lora["y_err"] < 1e-2 and lora["y_err_exact_t"] < 1e-2
+    elif bug == "no_lora":
+        assert lora["status"] == "FAIL" and lora["y_err_vs_no_lora"] < 1e-2
+        assert checks[("matmul_256x512", 200)]["status"] == "PASS"
+    else:
+        assert checks[("lora_256x512_r16", 100)]["y_nan_tail_rows"] == 3 * 512
+        assert lora["status"] == "FAIL"
+    # Kernel parameters: one map per param, in ABI order.
+    assert drv.launches[0][4] == ["a", "t", "x"] and drv.launches[1][4] == ["b", "t", "w", "x", "y"]
+    assert worker.compiled[1] == "max-autotune-no-cudagraphs"
+
+    report, text = bench_run.build_report(cases, jobs, results, dict(
+        gpu="H200", capability="9.0", sms=132, driver=13000, torch="x", torch_cuda="13"),
+        manifest, args)
+    assert json.dumps(report, default=str)
+    row = next(r for r in report["rows"] if r["case"] == "lora_256x512_r16")
+    assert row["ours_us"] == 10.0 and row["ours_over_cublas"] == 1.0
+    assert row["flops"] == 2 * 64 * 256 * 512 + 2 * 64 * 16 * (256 + 512)
+    lora_line = next(line for line in text.splitlines() if line.startswith("   256    512  16"))
+    assert lora_line.endswith("!") == (bug is not None)
+    assert "Plain matmul" in text
+    assert report["correct"]["lora_256x512_r16"] == (bug is None)
+
+
+# --- the watchdog ----------------------------------------------------------------
+
+FAKE_WORKER = r'''
+import json, os, sys, time
+args = sys.argv[1:]
+jobs = json.load(open(args[args.index("--worker") + 1]))
+out = open(args[args.index("--worker-out") + 1], "a")
+mode = args[args.index("--compile-mode") + 1]
+def emit(e):
+    out.write(json.dumps(e) + "\n"); out.flush()
+emit(dict(event="env", env=dict(gpu="fake", driver=1, torch="0")))
+for i, job in jobs:
+    emit(dict(event="start", i=i))
+    what = job.get("case", "")
+    if what == "crash":
+        os._exit(7)
+    if what == "hang" or (job["type"] == "compile" and mode != "default"):
+        time.sleep(60)
+    emit(dict(event="done", i=i, result=dict(status="ok", mode=mode, median_us=1.0)))
+'''
+
+
+def test_watchdog_restarts_after_crash_and_hang(tmp_path):
+    fake = tmp_path / "fake_worker.py"
+    fake.write_text(FAKE_WORKER)
+
+    class Runner(bench_run.Runner):
+        def worker_cmd(self, jobfile, resfile, deadline, hard_deadline):
+            return [sys.executable, str(fake), "--worker", str(jobfile), "--worker-out",
+                    str(resfile), "--compile-mode", self.compile_mode]
+
+    args = SimpleNamespace(artifacts=tmp_path, warmup=1, iters=1, compile_mode="auto",
+                           budget_s=100.0, job_timeout_s=1.5, compile_timeout_s=1.5,
+                           startup_timeout_s=20.0)
+    (tmp_path / "work").mkdir()
+    jobs = [dict(type="check", case="a"), dict(type="check", case="crash"),
+            dict(type="check", case="b"), dict(type="ours", case="hang"),
+            dict(type="compile", case="c"), dict(type="check", case="d")]
+    seen = []
+    runner = Runner(args, tmp_path)
+    runner.run(jobs, lambda i, job, res: seen.append(i))
+    status = {i: runner.results[i]["status"] for i in range(len(jobs))}
+    assert status == {0: "ok", 1: "crash", 2: "ok", 3: "crash", 4: "ok", 5: "ok"}, \
+        runner.results
+    assert "exit 7" in runner.results[1]["error"]
+    assert "timed out" in runner.results[3]["error"]
+    # The compile that hung in max-autotune ran again in default mode.
+    assert runner.results[4]["mode"] == "default" and runner.compile_mode == "default"
+    assert sorted(seen) == list(range(len(jobs)))
+
+
+FAKE_WORKER_RESULTS = r'''
+import json, os, sys
+args = sys.argv[1:]
+jobs = json.load(open(args[args.index("--worker") + 1]))
+out = open(args[args.index("--worker-out") + 1], "a")
+def emit(e):
+    out.write(json.dumps(e) + "\n"); out.flush()
+emit(dict(event="env", env=dict(gpu="NVIDIA H200", capability="9.0", sms=132, driver=13000,
+                                torch="2.9", torch_cuda="12.8")))
+for i, job in jobs:
+    emit(dict(event="start", i=i))
+    if job["type"] == "check" and job["case"].startswith("matmul") and job["M"] == 1000:
+        os._exit(9)
+    if job["type"] == "ours" and job["case"].startswith("matmul"):
+        raise SystemExit("skipped jobs must not run")
+    if job["type"] == "check":
+        res = dict(status="PASS", y_err=1e-3, y_nan=0, y_nan_tail_rows=0, guard_ok=True)
+        if job["case"].startswith("lora"):
+            res.update(y_err_exact_t=2e-3, t_err=1e-3, t_nan=0, t_ok=True)
+    else:
+        res = dict(status="ok", median_us=100.0 if job["type"] == "ours" else 150.0)
+        if job["type"] == "compile":
+            res.update(mode="default", first_call_s=1.0)
+    emit(dict(event="done", i=i, result=res))
+'''
+
+
+def test_main_end_to_end_with_fake_worker(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    fake = tmp_path / "fake_worker.py"
+    fake.write_text(FAKE_WORKER_RESULTS)
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    (art / "kernels.json").write_text(json.dumps(cpu_manifest(art, "4096x4096:16,4096x4096:mm")))
+    monkeypatch.setattr(bench_run.Runner, "worker_cmd",
+                        lambda self, jobfile, resfile, d, h: [
+                            sys.executable, str(fake), "--worker", str(jobfile),
+                            "--worker-out", str(resfile)])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    out = tmp_path / "out"
+    rc = bench_run.main(["--artifacts", str(art), "--out", str(out), "--quick"])
+    assert rc == 1                                  # the matmul check crashed
+    report = json.loads((out / "results.json").read_text())
+    text = (out / "results.txt").read_text()
+    assert report["correct"] == {"lora_4096x4096_r16": True, "matmul_4096x4096": False}
+    assert "CRASH" in text and "worker died (exit 9)" in text
+    rows = [r for r in report["rows"] if r["r"] == 16]
+    assert [r["M"] for r in rows] == [128, 2048, 8192]
+    assert rows[0]["ours_over_cublas"] == pytest.approx(100 / 150)
+    assert rows[0]["compile_mode"] == "default"
+    skipped = [j for j in report["jobs"] if j["job"].get("skip")]
+    assert len(skipped) == 3 and all(j["result"]["status"] == "skipped" for j in skipped)
+    assert "Jobs that did not give a time" in text
