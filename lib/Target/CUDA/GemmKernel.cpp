@@ -1,5 +1,4 @@
-//===- GemmKernel.cpp - warp-specialized Hopper GEMM kernels
-//---------------===//
+//===- GemmKernel.cpp - warp-specialized Hopper GEMM kernels --------------===//
 //
 // The kernels `lora-generate-cuda-kernels` emits, built from the problem's
 // shapes with gpu, nvgpu and nvvm ops; upstream's gpu-lower-to-nvvm-pipeline
@@ -7,21 +6,29 @@
 //
 // Design of one CTA (tile tileM x tileN of the output, K in steps of 64):
 //
-//   warpgroup 0 (producer): one thread issues TMA copies into a ring of
+//   the last warpgroup (producer): one thread issues TMA copies into a ring of
 //     `stages` shared-memory stages. Stage s holds x[tileM x 64] and
 //     w[64 x tileN] (tileN/64 boxes of 64x64: 128B swizzle caps a box row at
 //     128 bytes), both 128B-swizzled, as wgmma wants them. Before filling a
 //     stage it waits on empty[s]; the copies complete on full[s] (expect_tx
 //     = the stage's bytes; boxes past the tensor's edge are zero-filled and
 //     still count).
-//   warpgroups 1..consumers: each waits on full[s], issues wgmma for its 64
+//   warpgroups 0..consumers-1: each waits on full[s], issues wgmma for its 64
 //     rows (64 x tileN x 64 as m64nNk16 instructions), keeps one wgmma
 //     group in flight and releases the previous stage on empty[s]. The
 //     accumulator lives in registers (tileN/2 f32 per thread).
 //   epilogue: each consumer stores its accumulator to shared memory (reusing
-//     the stages), scales / adds the bias / converts in registers, and one
-//     thread TMA-stores the tile; TMA clips rows past M and columns past N,
-//     so no shape needs to divide the tile.
+//     the stages; rows padded by 8 floats, so that the 8 rows a warp writes
+//     at once fall in different banks), scales / adds the bias / converts in
+//     registers, and one thread TMA-stores the tile; TMA clips rows past M
+//     and columns past N, so no shape needs to divide the tile.
+//
+// Consumers come first because MLIR 22 lowers nvgpu.warpgroup.mma.store with
+// the row 16·(tid.x / 32) + lane / 4 from the raw thread id, not the id in
+// the warpgroup: consumer c's fragment lands 64·c rows below the view it is
+// given. Every consumer therefore stores through the same view at row 0 of
+// the tile, and finds its rows at 64·c (test/Target/CUDA/
+// nvgpu-mma-store-rows.mlir pins that lowering).
 //
 // LoRA, y = x·W + s·(x·A)·B, in two kernels:
 //   LoraDown   t = s·(x·A), t: [M, r] in the input type. tileM 64 (one
@@ -64,6 +71,8 @@ using namespace mlir::lora::cuda;
 
 /// K step of one stage: 64 elements = 128 bytes, the 128B swizzle span.
 static constexpr int64_t kTileK = 64;
+static_assert(kTileK * 2 == 128, "a K step of 16-bit elements must span the "
+                                 "128B swizzle (see buildConsumer)");
 /// Shared memory a CTA may use on sm_90 (227 KiB), less 2 KiB for the
 /// static part (mbarriers, padded to the 1024-aligned dynamic base).
 static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
@@ -115,10 +124,18 @@ static int64_t getStageBytes(const GemmKernelSpec &spec) {
   return (spec.tileM() + spec.tileN) * kTileK * byteWidth(spec.elementType);
 }
 
+/// Row pitch, in floats, of the f32 staging tile. Padding by 8 floats puts
+/// the 8 rows a warp's mma.store writes together in different banks; an f32
+/// output is converted in place and TMA-stored from the tile itself, which
+/// must then be dense.
+static int64_t getStagingPitch(const GemmKernelSpec &spec) {
+  return spec.tileN + (spec.resultType.isF32() ? 0 : 8);
+}
+
 /// Bytes of the epilogue's staging: the f32 accumulator tile, then the
 /// converted output tile (none when the output is f32: converted in place).
 static int64_t getEpilogueBytes(const GemmKernelSpec &spec) {
-  int64_t bytes = spec.tileM() * spec.tileN * 4;
+  int64_t bytes = spec.tileM() * getStagingPitch(spec) * 4;
   if (!spec.resultType.isF32())
     bytes +=
         spec.tileM() * getOutputBoxColumns(spec) * byteWidth(spec.resultType);
@@ -375,8 +392,8 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
                              gpu::ShuffleMode::IDX)
           .getShuffleResult());
   threadInWarpgroup = arith::RemUIOp::create(b, tid, index(128));
-  Value isProducer =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warpgroup, index(0));
+  Value isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                           warpgroup, index(spec.consumers));
   scf::IfOp::create(
       b, isProducer,
       [&](OpBuilder &, Location) {
@@ -384,7 +401,7 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
         scf::YieldOp::create(b);
       },
       [&](OpBuilder &, Location) {
-        buildConsumer(arith::SubIOp::create(b, warpgroup, index(1)));
+        buildConsumer(warpgroup);
         scf::YieldOp::create(b);
       });
   gpu::ReturnOp::create(b);
@@ -469,8 +486,11 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
   MemRefType aType = smemType({64, kTileK}, elem);
   MemRefType bType = smemType({kTileK, spec.tileN}, elem);
   StringRef bRole = spec.kind == GemmKind::LoraDown ? "a" : "w";
-  // Both x and t (w and b) have the same tensor map type, which is all
-  // generate.descriptor reads from it (the swizzle).
+  // Both x and t (w and b) have the same tensor map type. generate.descriptor
+  // reads the swizzle from it and the leading byte offset from its box: for
+  // w, 64 rows x 128 B = 8 KiB, the distance between the 64-column boxes of a
+  // stage (for x, K-major and swizzled, wgmma ignores it). Its K step for B
+  // assumes a box row of kTileK elements spans the 128 B swizzle.
   Value aMap = maps["x"], bMap = maps[bRole];
   Value rowOffset =
       arith::MulIOp::create(b, consumer, index(64 * kTileK * byteWidth(elem)));
@@ -529,16 +549,24 @@ void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
                             NVVM::BarrierReductionAttr(), Value());
   };
 
-  // This warpgroup's 64 rows of the f32 tile.
-  Value f32Offset = arith::MulIOp::create(b, consumer, index(64 * tileN * 4));
-  Value staging = view(f32Offset, {64, tileN}, b.getF32Type());
-  nvgpu::WarpgroupMmaStoreOp::create(b, acc, staging);
+  // The f32 tile, tileM x pitch; every consumer stores through its first 64
+  // rows and its fragment lands at rows 64·c (see the header).
+  int64_t pitch = getStagingPitch(spec);
+  Value tile = view(index(0), {spec.tileM(), pitch}, b.getF32Type());
+  auto rows = [&](Value first) -> Value {
+    SmallVector<OpFoldResult> offsets{first, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(64), b.getIndexAttr(tileN)};
+    SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
+    return memref::SubViewOp::create(b, tile, offsets, sizes, strides);
+  };
+  nvgpu::WarpgroupMmaStoreOp::create(b, acc, rows(index(0)));
   syncWarpgroup();
+  Value staging = rows(arith::MulIOp::create(b, consumer, index(64)));
 
   Value out = staging;
   if (!result.isF32()) {
     Value outOffset = arith::AddIOp::create(
-        b, index(spec.tileM() * tileN * 4),
+        b, index(spec.tileM() * pitch * 4),
         arith::MulIOp::create(b, consumer,
                               index(64 * outCols * byteWidth(result))));
     out = view(outOffset, {64, outCols}, result);
@@ -667,6 +695,12 @@ void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
   Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
   Value smem =
       arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
-  gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, one},
-                            gpu::KernelDim3{block, one, one}, smem, args);
+  // No rows, no launch (a grid of 0 is an error).
+  Value hasRows = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, m,
+                                        arith::ConstantIndexOp::create(b, 0));
+  scf::IfOp::create(b, hasRows, [&](OpBuilder &, Location) {
+    gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, one},
+                              gpu::KernelDim3{block, one, one}, smem, args);
+    scf::YieldOp::create(b);
+  });
 }
