@@ -4,14 +4,16 @@
 // launches of kernels built by lora/Target/Cuda.h. The op becomes
 //
 //   %xb = bufferization.to_buffer %x          (batch dims collapsed into M)
-//   %t  = gpu.alloc(%m)                       (LoRA only: the [M, r] workspace)
-//   %yb = gpu.alloc(%m)
+//   %t  = memref.alloc(%m)                    (LoRA only: the [M, r] workspace)
+//   %yb = memref.alloc(%m)
 //   call @lora_kernels_<n>_launch(%xb, %wb, ..., %t, %yb)
-//   gpu.dealloc %t
 //   %y  = bufferization.to_tensor %yb restrict
 //
 // so the function still bufferizes with one-shot-bufferize, and the launcher,
-// on memrefs, is a function of its own that other host code can call.
+// on memrefs, is a function of its own that other host code can call. Where
+// buffers live is lora-cuda-device-memory's business (device memory, after
+// bufferization), and t and y are freed by the deallocation pipeline like
+// any other buffer (it refuses IR that frees buffers itself).
 //
 //===----------------------------------------------------------------------===//
 
@@ -250,15 +252,11 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
       operands.push_back(toBuffer(c.bias, cast<MemRefType>(argTypes[4])));
   }
   Value m = memref::DimOp::create(b, operands[0], 0);
-  // gpu-to-llvm lowers device allocations only in their async form: each
-  // one waits on a fresh token and is waited for at once.
-  auto tokenType = gpu::AsyncTokenType::get(ctx);
+  // Plain allocations, not freed here: lora-cuda-device-memory puts every
+  // buffer of the host code in device memory, the deallocation pipeline
+  // frees them.
   auto alloc = [&](Type type) -> Value {
-    Value ready = gpu::WaitOp::create(b, tokenType, ValueRange()).getResult(0);
-    auto op = gpu::AllocOp::create(b, type, tokenType, ValueRange{ready},
-                                   ValueRange{m}, ValueRange(), UnitAttr());
-    gpu::WaitOp::create(b, Type(), ValueRange{op.getAsyncToken()});
-    return op.getMemref();
+    return memref::AllocOp::create(b, cast<MemRefType>(type), ValueRange{m});
   };
   Value t;
   if (down) {
@@ -268,12 +266,6 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   Value y = alloc(argTypes.back());
   operands.push_back(y);
   func::CallOp::create(b, launcher, operands);
-  if (t) {
-    Value ready = gpu::WaitOp::create(b, tokenType, ValueRange()).getResult(0);
-    Value done = gpu::DeallocOp::create(b, tokenType, ValueRange{ready}, t)
-                     .getAsyncToken();
-    gpu::WaitOp::create(b, Type(), ValueRange{done});
-  }
   Value result = bufferization::ToTensorOp::create(
       b, RankedTensorType::get({dyn, c.main.n}, c.main.resultType), y,
       b.getUnitAttr(), b.getUnitAttr());

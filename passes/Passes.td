@@ -262,7 +262,8 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
       - a private host function `@lora_kernels_<n>_launch` on memrefs
         (device buffers) that encodes the tensor maps and launches them;
       - in place of the op: the operands as buffers, the result and the t
-        workspace from `gpu.alloc`, a call to the launcher, the result as a
+        workspace from `memref.alloc` (lora-cuda-device-memory later puts
+        them in device memory), a call to the launcher, the result as a
         tensor again (leading batch dims are collapsed into M and restored).
     M (the rows of x) may be dynamic; K, N and the rank must be static. Ops
     that do not qualify are left alone. `tile-n` and `max-stages` override
@@ -281,6 +282,24 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     "::mlir::NVVM::NVVMDialect", "::mlir::nvgpu::NVGPUDialect",
     "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
     "::mlir::vector::VectorDialect"];
+}
+
+def LoraCudaDeviceMemory : Pass<"lora-cuda-device-memory", "ModuleOp"> {
+  let summary = "Put the host functions' buffers in device memory (CUDA target)";
+  let description = [{
+    For the CUDA target, after bufferization and kernel outlining: in every
+    `func.func` of the module (the host code), each `memref.alloc` that is
+    not returned is freed after the last op of its block that uses it or a
+    view of it (host code is straight-line and its launches complete before
+    they return; upstream's deallocation pipeline rejects `gpu.launch_func`),
+    then `memref.alloc`/`dealloc` become `gpu.alloc`/`gpu.dealloc`, `memref.copy` becomes `gpu.memcpy`,
+    and a constant read with `memref.get_global` is copied to device memory
+    where it is read and freed before each return; all in async form, waited
+    for at once. Any other host op that reads or writes a buffer is an error
+    that names it: buffers are in device memory, and the CPU cannot touch
+    them.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
 #endif // LORA_PASSES_PASSES_TD

@@ -22,6 +22,7 @@
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/Regex.h"
 #include "llvm/Support/Signals.h"
 #include "llvm/Support/SourceMgr.h"
@@ -680,6 +681,50 @@ void lora::enableOutputCleanupOnSignals() {
   });
 }
 
+/// The CUDA toolkit the CUDA target compiles with: the first of CUDA_ROOT,
+/// CUDA_HOME, CUDA_PATH, the folder above the `ptxas` on PATH, and
+/// /usr/local/cuda that has bin/ptxas. MLIR's gpu-module-to-binary looks for
+/// ptxas on PATH but for libdevice (math functions) only under CUDA_ROOT and
+/// friends, so CUDA_ROOT is set to it for this process when unset. Fails
+/// with a message when there is none or it lacks libdevice.
+static LogicalResult findCudaToolkit(Location loc) {
+  auto hasPtxas = [](StringRef root) {
+    SmallString<256> ptxas(root);
+    path::append(ptxas, "bin", "ptxas");
+    return llvm::sys::fs::can_execute(ptxas);
+  };
+  std::string root;
+  for (const char *var : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"}) {
+    const char *value = std::getenv(var);
+    if (value && *value && hasPtxas(value)) {
+      root = value;
+      break;
+    }
+  }
+  if (root.empty()) {
+    if (auto ptxas = llvm::sys::findProgramByName("ptxas")) {
+      SmallString<256> real;
+      if (!llvm::sys::fs::real_path(*ptxas, real))
+        root = path::parent_path(path::parent_path(real)).str();
+    }
+  }
+  if (root.empty() && hasPtxas("/usr/local/cuda"))
+    root = "/usr/local/cuda";
+  if (root.empty())
+    return emitError(loc)
+           << "--target=cuda needs ptxas from the CUDA toolkit to build "
+              "sm_90a cubins; it is not in CUDA_ROOT, CUDA_HOME, CUDA_PATH, "
+              "PATH or /usr/local/cuda/bin";
+  SmallString<256> libdevice(root);
+  path::append(libdevice, "nvvm", "libdevice", "libdevice.10.bc");
+  if (!llvm::sys::fs::exists(libdevice))
+    return emitError(loc) << "--target=cuda needs libdevice from the CUDA "
+                             "toolkit (math functions in kernels); "
+                          << libdevice << " does not exist";
+  ::setenv("CUDA_ROOT", root.c_str(), /*overwrite=*/0);
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // The driver
 //===----------------------------------------------------------------------===//
@@ -688,14 +733,12 @@ LogicalResult lora::compileModel(MLIRContext &context,
                                  const CompileOptions &options,
                                  StringRef outPath) {
   Location loc = FileLineColLoc::get(&context, options.inputPath, 0, 0);
-  if (options.target != "cpu") {
-    if (options.target == "cuda")
-      return emitError(loc)
-             << "--target=cuda is not available yet: the generated sm_90a "
-                "kernels and the CUDA runtime are not built; use --target=cpu";
+  bool cuda = options.target == "cuda";
+  if (options.target != "cpu" && !cuda)
     return emitError(loc) << "unknown target '" << options.target
                           << "' (expected cpu or cuda)";
-  }
+  if (cuda && failed(findCudaToolkit(loc)))
+    return failure();
   if (options.merge && !options.insertsLora())
     return emitError(loc) << "--merge needs an adapter or LoRA targets";
   if (options.optLevel > 3)
@@ -857,7 +900,10 @@ LogicalResult lora::compileModel(MLIRContext &context,
   // Lowering.
   progress.stage("lowering to linalg");
   PassManager linalgPm(&context);
-  buildCpuToLinalgPipeline(linalgPm);
+  if (cuda)
+    buildCudaToLinalgPipeline(linalgPm);
+  else
+    buildCpuToLinalgPipeline(linalgPm);
   if (failed(runPasses(linalgPm, *module, "lower to linalg")))
     return failure();
   if (options.emit == EmitStage::Linalg) {
@@ -866,7 +912,10 @@ LogicalResult lora::compileModel(MLIRContext &context,
   }
   progress.stage("lowering to LLVM");
   PassManager llvmPm(&context);
-  buildCpuLinalgToLLVMPipeline(llvmPm);
+  if (cuda)
+    buildCudaLinalgToLLVMPipeline(llvmPm);
+  else
+    buildCpuLinalgToLLVMPipeline(llvmPm);
   if (failed(runPasses(llvmPm, *module, "lower to LLVM")))
     return failure();
   if (options.emit == EmitStage::LLVM) {

@@ -44,6 +44,24 @@ static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
     "convert-index-to-llvm, convert-cf-to-llvm, convert-func-to-llvm, "
     "reconcile-unrealized-casts, lora-emit-entry-point";
 
+/// Everything in device memory (lora-cuda-device-memory, which also frees
+/// the buffers); the generic kernels are parallel loops tiled
+/// so that the innermost of up to three dims gives the threads of a block
+/// (scf-parallel-loop-tiling tiles dims it is given no size for by 1).
+static constexpr llvm::StringLiteral kCudaLinalgToLLVM =
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map}, "
+    "buffer-results-to-out-params{hoist-static-allocs "
+    "modify-public-functions}, "
+    "func.func(lora-cpu-copies-to-linalg, convert-linalg-to-parallel-loops, "
+    "scf-parallel-loop-tiling{parallel-loop-tile-sizes=1,1,128 "
+    "no-min-max-bounds}, "
+    "gpu-map-parallel-loops, convert-parallel-loops-to-gpu), "
+    "gpu-kernel-outlining, lora-cuda-device-memory, "
+    "gpu-lower-to-nvvm-pipeline{cubin-chip=sm_90a cubin-features=+ptx80 "
+    "opt-level=3 cubin-format=bin}, "
+    "lora-emit-entry-point";
+
 void lora::buildCpuToLinalgPipeline(OpPassManager &pm) {
   // lora.linear becomes linalg on tensors first, so that the cleanups after
   // tosa-to-linalg (canonicalize, elementwise fusion, cse) see it together
@@ -69,6 +87,21 @@ void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
   buildCpuLinalgToLLVMPipeline(pm);
 }
 
+void lora::buildCudaToLinalgPipeline(OpPassManager &pm) {
+  pm.addPass(lora::createLoraGenerateCudaKernels());
+  buildCpuToLinalgPipeline(pm);
+}
+
+void lora::buildCudaLinalgToLLVMPipeline(OpPassManager &pm) {
+  if (failed(parsePassPipeline(kCudaLinalgToLLVM, pm, llvm::errs())))
+    llvm::report_fatal_error("invalid built-in CUDA lowering pipeline");
+}
+
+void lora::buildCudaLoweringPipeline(OpPassManager &pm) {
+  buildCudaToLinalgPipeline(pm);
+  buildCudaLinalgToLLVMPipeline(pm);
+}
+
 void lora::registerLoraPipelines() {
   PassPipelineRegistration<>(
       "lora-onnx-to-tosa-pipeline",
@@ -79,6 +112,12 @@ void lora::registerLoraPipelines() {
       "Lower TOSA, lora.linear and linalg on tensors to the LLVM dialect "
       "for the host CPU",
       buildCpuLoweringPipeline);
+  PassPipelineRegistration<>(
+      "lora-cuda-pipeline",
+      "Lower TOSA, lora.linear and linalg on tensors to host LLVM with "
+      "embedded sm_90a cubins (generated tensor-core kernels for bf16/f16 "
+      "lora.linear and matmuls)",
+      buildCudaLoweringPipeline);
 }
 
 void lora::registerLoraDialects(DialectRegistry &registry) {

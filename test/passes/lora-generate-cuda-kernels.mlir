@@ -1,7 +1,8 @@
 // RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels | FileCheck %s
 
 // A LoRA layer with a dynamic row count: the op becomes buffers, two
-// gpu.allocs (t, y; async, as gpu-to-llvm lowers only those), a call of the launcher and the result as a tensor.
+// allocations (t, y: lora-cuda-device-memory puts them on the device and
+// frees them), a call of the launcher and the result as a tensor.
 // CHECK-LABEL: func.func @lora_dynamic_rows(
 // CHECK-SAME: %[[X:.*]]: tensor<?x4096xbf16>, %[[W:.*]]: tensor<4096x4096xbf16>, %[[A:.*]]: tensor<4096x16xbf16>, %[[B:.*]]: tensor<16x4096xbf16>)
 // CHECK-DAG: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only
@@ -9,10 +10,10 @@
 // CHECK-DAG: %[[AB:.*]] = bufferization.to_buffer %[[A]] read_only
 // CHECK-DAG: %[[BB:.*]] = bufferization.to_buffer %[[B]] read_only
 // CHECK: %[[M:.*]] = memref.dim %[[XB]], %{{.*}} : memref<?x4096xbf16>
-// CHECK: %[[T:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[M]]) : memref<?x16xbf16>
-// CHECK: %[[Y:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] (%[[M]]) : memref<?x4096xbf16>
+// CHECK: %[[T:.*]] = memref.alloc(%[[M]]) : memref<?x16xbf16>
+// CHECK: %[[Y:.*]] = memref.alloc(%[[M]]) : memref<?x4096xbf16>
 // CHECK: call @lora_kernels_0_launch(%[[XB]], %[[WB]], %[[AB]], %[[BB]], %[[T]], %[[Y]])
-// CHECK: gpu.dealloc async [%{{.*}}] %[[T]]
+// CHECK-NOT: memref.dealloc
 // CHECK: %[[R:.*]] = bufferization.to_tensor %[[Y]] restrict writable
 // CHECK: return %[[R]]
 //

@@ -372,7 +372,7 @@ def test_failed_compile_leaves_nothing(tmp_path):
     cases = [
         (["--lora-targets=q_prj"], "matched none of the 15 linear layers"),
         (["--lora-targets=q_proj", "--lora-rank=0"], "rank"),
-        (["--target=cuda"], "--target=cuda is not available yet"),
+        (["--target=tpu"], "unknown target 'tpu'"),
         (["--merge"], "--merge needs an adapter or LoRA targets"),
         (["--adapter=" + str(tmp_path / "none")], "adapter_config.json"),
     ]

@@ -1,7 +1,8 @@
 // Every failing lora-compile prints one clear error, exits non-zero and
 // leaves nothing at -o.
 // RUN: rm -rf %t && mkdir -p %t
-// RUN: not lora-compile --quiet %s -o %t/out --target=cuda 2>&1 | FileCheck %s --check-prefix=CUDA
+// RUN: rm -rf %t.cuda && mkdir -p %t.cuda/bin && touch %t.cuda/bin/ptxas && chmod +x %t.cuda/bin/ptxas
+// RUN: env CUDA_ROOT=%t.cuda not lora-compile --quiet %s -o %t/out --target=cuda 2>&1 | FileCheck %s --check-prefix=CUDA
 // RUN: not lora-compile --quiet %s -o %t/out --target=tpu 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: not lora-compile --quiet %s -o %t/out --emit=asm 2>&1 | FileCheck %s --check-prefix=EMIT
 // RUN: not lora-compile --quiet %s -o %t/out --merge 2>&1 | FileCheck %s --check-prefix=MERGE
@@ -19,7 +20,7 @@
 // RUN: test -f %t/out/notes.txt
 // RUN: ls -A %t | FileCheck %s --check-prefix=LEFT
 
-// CUDA: error: --target=cuda is not available yet: the generated sm_90a kernels and the CUDA runtime are not built; use --target=cpu
+// CUDA: error: --target=cuda needs libdevice from the CUDA toolkit (math functions in kernels); {{.*}}.cuda/nvvm/libdevice/libdevice.10.bc does not exist
 // TARGET: error: unknown target 'tpu' (expected cpu or cuda)
 // EMIT: lora-compile: error: unknown --emit=asm (expected onnx, tosa, lora, linalg, llvm or artifact)
 // MERGE: error: --merge needs an adapter or LoRA targets

@@ -21,6 +21,17 @@ void buildCpuLoweringPipeline(OpPassManager &pm);
 void buildCpuToLinalgPipeline(OpPassManager &pm);
 void buildCpuLinalgToLLVMPipeline(OpPassManager &pm);
 
+/// The CUDA target (`lora-cuda-pipeline`): lora.linear and matmuls on bf16 or
+/// f16 become generated sm_90a tensor-core kernels
+/// (lora-generate-cuda-kernels); the rest goes to linalg as on the CPU, then
+/// to parallel loops mapped to blocks and threads, outlined kernels, device
+/// buffers (lora-cuda-device-memory), and through upstream's
+/// gpu-lower-to-nvvm-pipeline to host LLVM with embedded cubins. Needs
+/// `ptxas` (PATH or CUDA_ROOT).
+void buildCudaLoweringPipeline(OpPassManager &pm);
+void buildCudaToLinalgPipeline(OpPassManager &pm);
+void buildCudaLinalgToLLVMPipeline(OpPassManager &pm);
+
 /// Registers the pipelines above with the pass registry.
 void registerLoraPipelines();
 

@@ -3,7 +3,7 @@
 // become Hopper code (TMA, mbarrier, wgmma, TMA store), not just verify.
 // The cubin half, with ptxas -v, is lora-linear-sm90a-cubin.test.
 
-// RUN: lora-opt %s --lora-generate-cuda-kernels --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --gpu-lower-to-nvvm-pipeline="cubin-chip=sm_90a cubin-features=+ptx80 opt-level=3 cubin-format=isa" -o %t.mlir
+// RUN: lora-opt %s --lora-generate-cuda-kernels --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --lora-cuda-device-memory --gpu-lower-to-nvvm-pipeline="cubin-chip=sm_90a cubin-features=+ptx80 opt-level=3 cubin-format=isa" -o %t.mlir
 // RUN: FileCheck %s --check-prefix=HOST < %t.mlir
 // RUN: %extract_ptx %t.mlir > %t.ptx
 // RUN: FileCheck %s --check-prefix=DOWN < %t.ptx
