@@ -1,5 +1,7 @@
 """Builds the `lora_opt` package: copies the C API libraries of a lora-opt
-CMake build (liblora_runtime.so, liblora_compiler.so) into the package.
+CMake build (liblora_runtime.so, liblora_compiler.so) into the package, and
+liblora_cuda_runtime.so when the build has it (cuda.h was found): the
+runtime's CUDA device loads it from the folder of liblora_runtime.so.
 
 The build folder is $LORA_BUILD_DIR, else ../build next to this folder (what
 scripts/setup.sh makes). The two targets are (re)built with `cmake --build`
@@ -18,6 +20,14 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 LIBRARIES = {"LoraRuntimeC": "liblora_runtime.so",
              "LoraCompilerC": "liblora_compiler.so"}
+OPTIONAL_LIBRARIES = {"LoraCudaRuntime": "liblora_cuda_runtime.so"}
+
+
+def has_target(build: Path, target: str) -> bool:
+    """True when the CMake build defines `target` (ninja knows it)."""
+    proc = subprocess.run(["cmake", "--build", str(build), "--target", "help"],
+                          capture_output=True, text=True)
+    return proc.returncode == 0 and f"{target}:" in proc.stdout
 
 
 def build_dir() -> Path:
@@ -32,12 +42,15 @@ def build_dir() -> Path:
 class BuildWithLibraries(build_py):
     def run(self):
         build = build_dir()
+        libraries = dict(LIBRARIES)
+        libraries.update({t: name for t, name in OPTIONAL_LIBRARIES.items()
+                          if has_target(build, t)})
         subprocess.run(["cmake", "--build", str(build), "--target",
-                        *LIBRARIES.keys()], check=True)
+                        *libraries.keys()], check=True)
         super().run()
         target = Path(self.build_lib) / "lora_opt" / "_lib"
         target.mkdir(parents=True, exist_ok=True)
-        for name in LIBRARIES.values():
+        for name in libraries.values():
             shutil.copy2(build / "lib" / name, target / name)
 
 
