@@ -158,3 +158,23 @@ func.func @no_accumulate(%x: tensor<4x64xbf16>, %w: tensor<64x64xbf16>,
                      outs(%acc : tensor<4x64xf32>) -> tensor<4x64xf32>
   return %y : tensor<4x64xf32>
 }
+
+// -----
+
+// Rank 128: t is computed in one 64x128 tile (two A boxes per stage) and
+// read back in two extra K steps of the main kernel.
+// CHECK-LABEL: func.func @lora_rank_128(
+// CHECK: gpu.func @lora_down(
+// CHECK-SAME: \22tile\22:[64,128]
+// CHECK: nvgpu.warpgroup.mma {{.*}} -> <fragmented = vector<64x128xf32>>
+// CHECK: nvgpu.tma.async.store {{.*}} : memref<64x128xbf16, #gpu.address_space<workgroup>>
+// CHECK: gpu.func @lora_linear(
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c10 step
+func.func @lora_rank_128(%x: tensor<?x512xbf16>, %w: tensor<512x512xbf16>,
+                         %a: tensor<512x128xbf16>, %b: tensor<128x512xbf16>)
+    -> tensor<?x512xbf16> {
+  %y = lora.linear %x, %w, %a, %b {rank = 128 : i64, scale = 0.25}
+      : (tensor<?x512xbf16>, tensor<512x512xbf16>, tensor<512x128xbf16>,
+         tensor<128x512xbf16>) -> tensor<?x512xbf16>
+  return %y : tensor<?x512xbf16>
+}

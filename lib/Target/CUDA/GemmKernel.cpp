@@ -32,9 +32,9 @@
 //
 // LoRA, y = x·W + s·(x·A)·B, in two kernels:
 //   LoraDown   t = s·(x·A), t: [M, r] in the input type. tileM 64 (one
-//              consumer), tileN 64: the A box is 64 wide and zero-filled past
-//              r. Bytes: 2·M·K (x) + 2·K·r + 2·M·r; flops 2·M·K·64 on the
-//              tensor cores (r ≤ 64), memory-bound.
+//              consumer), tileN r rounded up to 64: the A boxes are 64 wide
+//              and zero-filled past r. Bytes: 2·M·K (x) + 2·K·r + 2·M·r;
+//              flops 2·M·K·tileN on the tensor cores, memory-bound.
 //   LoraLinear the main kernel with ceil(r/64) more K steps that load t
 //              [tileM x 64] and B [64 x tileN] (zero-filled past r) into the
 //              same stage slots: [x | t]·[W ; B]. Extra work over x·W alone:
@@ -174,17 +174,19 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
     return "N must be a positive multiple of 8";
   if (spec.kind != GemmKind::Matmul && !aligned(spec.rank))
     return "the LoRA rank must be a multiple of 8";
-  if (spec.kind == GemmKind::LoraDown && spec.rank > 64)
-    return "LoraDown covers ranks up to 64 in one tile";
+  // LoraDown computes all of t's columns in one tile.
+  if (spec.kind != GemmKind::Matmul && spec.rank > 256)
+    return "the LoRA rank must be at most 256";
   return "";
 }
 
 void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
                             int64_t maxStages) {
   if (spec.kind == GemmKind::LoraDown) {
-    // Skinny and memory-bound: small row tiles give more CTAs.
+    // Skinny and memory-bound: small row tiles give more CTAs; all of t's
+    // r columns in one tile.
     spec.consumers = 1;
-    spec.tileN = 64;
+    spec.tileN = llvm::alignTo(spec.rank, kTileK);
   } else {
     spec.consumers = 2;
     // 128x256 tiles give 85 flop per shared-memory byte; on narrow layers
