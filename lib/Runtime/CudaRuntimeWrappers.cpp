@@ -220,7 +220,8 @@ using TensorMapKey = std::array<uint64_t, 22>;
 /// and another allocated there. Entries live for the process: a map may be
 /// in use by a kernel still running, and host code may keep the pointer.
 /// The cache grows with the number of distinct (address, shape, box, type)
-/// combinations, 128 bytes each; a model with fixed buffers has a fixed set.
+/// combinations, 128 bytes each; a model with fixed buffers has a fixed set,
+/// and mgpuMemFree drops the maps of the buffer it frees (by base address).
 struct TensorMapCache {
   std::mutex mutex;
   std::map<TensorMapKey, CUdeviceptr> maps;
@@ -476,12 +477,32 @@ LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
 }
 
 /// Frees memory of mgpuMemAlloc (null: nothing).
+/// Frees the cached tensor maps of the buffer at `base`: once the buffer
+/// is freed no kernel can be using them, and generated code that allocates
+/// its buffers per call (a new address each time) would otherwise grow the
+/// cache by one map per buffer and call.
+static void forgetTensorMaps(const Driver &driver, void *base) {
+  TensorMapCache &cache = getTensorMapCache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  for (auto it = cache.maps.begin(); it != cache.maps.end();) {
+    if (it->first[1] != reinterpret_cast<uintptr_t>(base)) {
+      ++it;
+      continue;
+    }
+    if (driver.cuMemFree)
+      driver.cuMemFree(it->second);
+    it = cache.maps.erase(it);
+  }
+}
+
 LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream /*stream*/) {
   if (!pointer)
     return;
   Call call(__func__);
-  if (call)
-    LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(pointer));
+  if (!call)
+    return;
+  forgetTensorMaps(*call.driver, pointer);
+  LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(pointer));
 }
 
 /// Copies `sizeBytes` on `stream`; either side may be host or device memory
