@@ -15,7 +15,16 @@ and writes into the output folder (default bench/gpu/artifacts):
     kernels.json                 the cases, each kernel's ABI + its cubin, and
                                  where the kernels came from (commit, lora-opt)
 
+and (unless --no-model) the whole-model check in model/: the CUDA artifact of
+examples/tiny_llama.onnx (lora-compile --target=cuda), the logits of its CPU
+artifact for examples/input_ids.npy with seeded random LoRA parameters, the
+runtime libraries and a copy of the lora_opt Python package (see MODEL_FILES).
+The kernel part needs only the standard library; the model's CPU reference is
+computed in a python with numpy (--python; default this one if it has numpy,
+else ~/.cache/lora-opt/venv/bin/python).
+
     python3 bench/gpu/prepare.py [--cases 4096x4096:16,4096x1024:mm] [--out DIR]
+                                 [--no-model]
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ sys.path.insert(0, str(HERE))
 import lora_abi  # noqa: E402
 
 PASS = "lora-generate-cuda-kernels"
+BUILD = Path(os.environ.get("LORA_BUILD_DIR", ROOT / "build"))
+VENV_PYTHON = Path.home() / ".cache" / "lora-opt" / "venv" / "bin" / "python"
 PIPELINE = ("gpu-lower-to-nvvm-pipeline=cubin-chip=sm_90a cubin-features=+ptx80 "
             "opt-level=3 cubin-format=bin")
 TIMEOUT_S = 600
@@ -210,7 +221,188 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
     return entry
 
 
+# --- the whole-model check ---------------------------------------------------------
+
+MODEL_ONNX = ROOT / "examples" / "tiny_llama.onnx"
+MODEL_INPUT = ROOT / "examples" / "input_ids.npy"
+MODEL_ARGS = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--lora-alpha=16",
+              "--input-shape=input_ids:1x8"]
+MODEL_SEED = 0
+MODEL_PARAM_STD = 0.02
+RUNTIME_LIBS = ("liblora_runtime.so", "liblora_cuda_runtime.so")
+# What run.py reads from <out>/model (run.py's MODEL_FILES must list the same).
+MODEL_FILES = ["model.json", "input_ids.npy", "lora_params.npz", "cpu_logits.npy",
+               "cuda/manifest.json", "cuda/model.so", "cuda/weights.bin",
+               "lib/liblora_runtime.so", "lib/liblora_cuda_runtime.so",
+               "lora_opt/__init__.py"]
+
+
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def find_numpy_python(explicit: str | None) -> str:
+    """A python that imports numpy: --python, this one, or the project venv's."""
+    cands = [explicit] if explicit else [sys.executable, str(VENV_PYTHON)]
+    for py in cands:
+        if not py or not os.path.exists(py):
+            continue
+        try:
+            ok = subprocess.run([py, "-c", "import numpy"], capture_output=True,
+                                timeout=120).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if ok:
+            return py
+    raise PrepareError(f"no python with numpy ({', '.join(c for c in cands if c)}): pass "
+                       "--python PATH (e.g. the venv of scripts/setup.sh) or --no-model")
+
+
+def model_reference(model_dir: Path, cpu_dir: Path, seed: int, std: float) -> dict:
+    """Runs in the numpy python (prepare.py --model-reference): with the copied
+    lora_opt package and runtime in model_dir, loads the CPU artifact, sets
+    every LoRA parameter to seeded N(0, std) values and writes
+    lora_params.npz and cpu_logits.npy. Returns facts for model.json."""
+    import numpy as np
+    os.environ["LORA_OPT_LIB_DIR"] = str(model_dir / "lib")
+    sys.path.insert(0, str(model_dir))
+    import lora_opt
+    if Path(lora_opt.__file__).resolve().parent != (model_dir / "lora_opt").resolve():
+        raise PrepareError(f"imported {lora_opt.__file__}, not the copy in {model_dir}")
+    x = np.load(model_dir / "input_ids.npy")
+    rng = np.random.default_rng(seed)
+    with lora_opt.load(cpu_dir) as m:
+        if len(m.inputs) != 1 or len(m.outputs) != 1:
+            raise PrepareError(f"expected one input and one output, got {m.inputs} "
+                               f"and {m.outputs}")
+        inp, outp = m.inputs[0].name, m.outputs[0].name
+        base = m(**{inp: x})[outp]
+        params = {}
+        for a in m.manifest["arguments"]:
+            if a["kind"] in ("lora_a", "lora_b"):
+                dtype = lora_opt._DTYPES[lora_opt._DTYPE_NAMES.index(a["dtype"])]
+                params[a["name"]] = (std * rng.standard_normal(a["shape"])).astype(dtype)
+        if not params:
+            raise PrepareError(f"{cpu_dir}: no lora_a/lora_b arguments in the manifest")
+        for name, value in params.items():
+            m.set_parameter(name, value)
+        logits = m(**{inp: x})[outp]
+        again = m(**{inp: x})[outp]
+    if not np.isfinite(logits).all():
+        raise PrepareError("the CPU logits are not finite")
+    if logits.tobytes() != again.tobytes():
+        raise PrepareError("two runs of the CPU artifact differ")
+    effect = float(np.max(np.abs(logits.astype(np.float64) - base)))
+    if effect <= 1e-3 * max(1.0, float(np.max(np.abs(logits)))):
+        raise PrepareError(f"the random LoRA parameters barely change the logits "
+                           f"(max abs {effect:.3g}): the check would not see them")
+    np.savez(model_dir / "lora_params.npz", **params)
+    np.save(model_dir / "cpu_logits.npy", logits)
+    return dict(input=inp, output=outp, output_shape=list(logits.shape),
+                output_dtype=str(logits.dtype), parameters=len(params),
+                cpu_logits_max_abs=float(np.max(np.abs(logits))),
+                lora_effect_max_abs=effect)
+
+
+def prepare_model(out: Path, lora_compile: str, lib_dir: Path, python: str, env: dict,
+                  ptxas: str) -> dict:
+    """Writes out/model (via out/model.tmp, so a failure leaves no half folder)."""
+    if not (os.path.isfile(lora_compile) and os.access(lora_compile, os.X_OK)):
+        raise PrepareError(f"lora-compile not found at {lora_compile}: build the project "
+                           "or pass --lora-compile PATH (or --no-model)")
+    for lib in RUNTIME_LIBS:
+        if not (lib_dir / lib).exists():
+            raise PrepareError(f"{lib_dir / lib} is missing: build the project or pass "
+                               "--runtime-lib-dir DIR (or --no-model)")
+    for f in (MODEL_ONNX, MODEL_INPUT):
+        if not f.exists():
+            raise PrepareError(f"{f} is missing")
+    final, tmp = out / "model", out / "model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "lib").mkdir(parents=True)
+    base = [lora_compile, "--quiet", str(MODEL_ONNX), *MODEL_ARGS]
+    cmds = {"cuda": base + ["--target=cuda", "-o", str(tmp / "cuda")],
+            "cpu": base + ["--target=cpu", "-o", str(tmp / "cpu")]}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {t: pool.submit(run_tool, cmd, env) for t, cmd in cmds.items()}
+        for f in futures.values():
+            f.result()
+    for target in cmds:
+        m = json.loads((tmp / target / "manifest.json").read_text())
+        if m.get("target") != target:
+            raise PrepareError(f"{tmp / target}: manifest target {m.get('target')!r}, "
+                               f"expected {target!r}")
+    for lib in RUNTIME_LIBS:
+        shutil.copy2(lib_dir / lib, tmp / "lib" / lib)
+    shutil.copytree(ROOT / "python_bindings" / "lora_opt", tmp / "lora_opt",
+                    ignore=shutil.ignore_patterns("_lib", "__pycache__", "*.pyc"))
+    shutil.copy2(MODEL_INPUT, tmp / "input_ids.npy")
+    env_py = dict(os.environ)
+    env_py.pop("LORA_OPT_LIB_DIR", None)
+    proc = subprocess.run([python, str(Path(__file__).resolve()), "--model-reference",
+                           str(tmp), str(tmp / "cpu"), str(MODEL_SEED), repr(MODEL_PARAM_STD)],
+                          capture_output=True, text=True, env=env_py, timeout=TIMEOUT_S)
+    if proc.returncode != 0:
+        raise PrepareError(f"the CPU reference failed ({proc.returncode}, {python}):\n"
+                           f"{(proc.stdout + proc.stderr)[-4000:]}")
+    facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    # The CPU artifact stays in model/cpu: where the reference came from (and
+    # what tests run the model job on).
+    info = dict(
+        format=1,
+        onnx=str(MODEL_ONNX.relative_to(ROOT)),
+        input_file="input_ids.npy",
+        lora_compile_args=[str(MODEL_ONNX.relative_to(ROOT)), *MODEL_ARGS, "--target=cuda"],
+        param_seed=MODEL_SEED, param_std=MODEL_PARAM_STD,
+        param_values=f"numpy default_rng({MODEL_SEED}).standard_normal(shape) * "
+                     f"{MODEL_PARAM_STD}, in manifest order of the lora_a/lora_b arguments",
+        tolerance="max |cuda - cpu| <= 1e-3 * max(1, max |cpu|), no NaN",
+        reference_python=python,
+        **facts,
+        provenance=dict(
+            commit=_git("rev-parse", "HEAD"),
+            dirty=bool(_git("status", "--porcelain", "--untracked-files=no")),
+            lora_compile=os.path.abspath(lora_compile),
+            lora_compile_sha256=sha256(lora_compile),
+            runtime_sha256={lib: sha256(tmp / "lib" / lib) for lib in RUNTIME_LIBS},
+            ptxas=ptxas,
+            created=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds")),
+    )
+    (tmp / "model.json").write_text(json.dumps(info, indent=1) + "\n")
+    missing = [f for f in MODEL_FILES if not (tmp / f).exists()]
+    if missing:
+        raise PrepareError(f"model files missing after the model step: {missing}")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return info
+
+
+def _git(*args) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True,
+                              text=True, timeout=60).stdout.strip()
+    except OSError:
+        return ""
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["--model-reference"]:      # internal: runs in the numpy python
+        _, model_dir, cpu_dir, seed, std = argv
+        try:
+            facts = model_reference(Path(model_dir), Path(cpu_dir), int(seed), float(std))
+        except PrepareError as e:
+            print(f"prepare.py: {e}", file=sys.stderr)
+            return 1
+        print(json.dumps(facts))
+        return 0
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lora-opt", default=str(Path(os.environ.get(
         "LORA_BUILD_DIR", ROOT / "build")) / "bin" / "lora-opt"))
@@ -218,11 +410,18 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", help="comma-separated KxN:r (LoRA), KxN:mm "
                     "(matmul) or KxN (both, every rank); default: the issue's shapes")
     ap.add_argument("--jobs", type=int, default=2, help="parallel lora-opt runs (1 or 2)")
+    ap.add_argument("--no-model", action="store_true",
+                    help="skip the whole-model check (and remove an earlier <out>/model)")
+    ap.add_argument("--lora-compile", default=str(BUILD / "bin" / "lora-compile"))
+    ap.add_argument("--runtime-lib-dir", default=str(BUILD / "lib"),
+                    help="where liblora_runtime.so and liblora_cuda_runtime.so are")
+    ap.add_argument("--python", help="a python with numpy for the model's CPU reference")
     args = ap.parse_args(argv)
 
     try:
         cases = lora_abi.parse_case_spec(args.cases)
         env, ptxas = check_tools(args.lora_opt)
+        python = None if args.no_model else find_numpy_python(args.python)
     except (ValueError, PrepareError) as e:
         print(f"prepare.py: {e}", file=sys.stderr)
         return 2
@@ -230,6 +429,7 @@ def main(argv=None) -> int:
     (out / "src").mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.cubin"):
         old.unlink()
+    shutil.rmtree(out / "model", ignore_errors=True)     # made anew below (or not at all)
     manifest_path = out / "kernels.json"
     if manifest_path.exists():
         manifest_path.unlink()
@@ -259,6 +459,21 @@ def main(argv=None) -> int:
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"wrote {manifest_path} ({len(cases)} cases, "
           f"{sum(len(e['kernels']) for e in manifest['cases'])} kernels)")
+
+    if args.no_model:
+        shutil.rmtree(out / "model", ignore_errors=True)
+        return 0
+    try:
+        info = prepare_model(out, args.lora_compile, Path(args.runtime_lib_dir), python,
+                             env, ptxas)
+    except (PrepareError, OSError, ValueError) as e:
+        shutil.rmtree(out / "model.tmp", ignore_errors=True)
+        print(f"prepare.py: the model step failed (--no-model skips it): {e}",
+              file=sys.stderr)
+        return 1
+    print(f"wrote {out / 'model'} ({info['onnx']} for CUDA, {info['parameters']} LoRA "
+          f"parameters, CPU logits {info['output_shape']}, LoRA effect "
+          f"{info['lora_effect_max_abs']:.3g})")
     return 0
 
 

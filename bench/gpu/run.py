@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Runs the kernels that prepare.py compiled, on an H100/H200 (sm_90a):
 correctness against a float64 reference, then timings against cuBLAS, a
-PEFT-style eager LoRA layer and torch.compile of it. See README.md.
+PEFT-style eager LoRA layer and torch.compile of it. First, when prepare.py
+wrote artifacts/model, the whole-model check: the `lora-compile --target=cuda`
+artifact of examples/tiny_llama.onnx, loaded with the copied lora_opt package
+and runtime, must give the CPU artifact's logits. See README.md.
 
     python3 bench/gpu/run.py [--artifacts DIR] [--out DIR] [--quick]
                              [--only-correctness] [--cases PATTERNS] [--dry-run]
+                             [--no-model]
 
-Needs only the standard library, numpy-free torch and the CUDA driver
-(libcuda, through ctypes). --dry-run needs neither torch nor a GPU.
+Needs only the standard library, torch and the CUDA driver (libcuda, through
+ctypes) for the kernels; the whole-model check also numpy (the copied lora_opt
+package imports it). --dry-run needs neither torch nor a GPU.
 
 The work runs in a worker process (this file with --worker) that the main
 process watches: a kernel that faults or hangs costs its own job, the worker
@@ -38,6 +43,14 @@ L2_FLUSH_BYTES = 256 << 20          # > 5x the H200's 50 MiB L2
 GUARD_VALUE = -7.0                  # rows after M that no kernel may write
 COMPILE_AUTOTUNE_LIMIT_S = 60.0
 DEVICE = "cuda"                     # tests run the worker on "cpu" with a fake driver
+MODEL_DIR = "model"                 # under the artifacts folder (prepare.py's model step)
+MODEL_ARTIFACT = "cuda"             # tests run the model job on the "cpu" artifact
+MODEL_FILES = ["model.json", "input_ids.npy", "lora_params.npz", "cpu_logits.npy",
+               "cuda/manifest.json", "cuda/model.so", "cuda/weights.bin",
+               "lib/liblora_runtime.so", "lib/liblora_cuda_runtime.so",
+               "lora_opt/__init__.py"]
+MODEL_TOL = 1e-3                    # max |gpu - cpu| <= MODEL_TOL * max(1, max |cpu|)
+MODEL_WARMUP, MODEL_ITERS = 3, 20
 
 
 def log(msg: str) -> None:
@@ -81,6 +94,125 @@ def check_artifacts(manifest: dict, artifacts: Path) -> list[str]:
     return problems
 
 
+# --- the whole model -------------------------------------------------------------
+
+def import_model_package(model_dir: Path):
+    """The lora_opt package prepare.py copied into model_dir, with its runtime
+    libraries from model_dir/lib (LORA_OPT_LIB_DIR)."""
+    os.environ["LORA_OPT_LIB_DIR"] = str(model_dir / "lib")
+    sys.path.insert(0, str(model_dir))
+    import lora_opt
+    where = Path(lora_opt.__file__).resolve().parent
+    if where != (model_dir / "lora_opt").resolve():
+        raise RuntimeError(f"imported lora_opt from {where}, not the copy in {model_dir}")
+    return lora_opt
+
+
+def model_static_problems(model_dir: Path) -> list[str]:
+    """What can be checked of model_dir without a GPU (needs numpy): the
+    copied package imports, the CUDA runtime library loads, and the saved
+    parameters, input and logits fit the artifact's manifest."""
+    import ctypes
+    import numpy as np
+    problems = []
+    lora_opt = import_model_package(model_dir)
+    ctypes.CDLL(str(model_dir / "lib" / "liblora_cuda_runtime.so"))
+    info = json.loads((model_dir / "model.json").read_text())
+    manifest = json.loads((model_dir / MODEL_ARTIFACT / "manifest.json").read_text())
+    if manifest.get("target") != MODEL_ARTIFACT:
+        problems.append(f"{MODEL_ARTIFACT}/manifest.json: target {manifest.get('target')!r}")
+    weights = (model_dir / MODEL_ARTIFACT / "weights.bin").stat().st_size
+    if weights != manifest.get("weights", {}).get("bytes"):
+        problems.append(f"{MODEL_ARTIFACT}/weights.bin: {weights} bytes, the manifest "
+                        f"says {manifest.get('weights', {}).get('bytes')}")
+
+    def np_dtype(name):
+        return lora_opt._DTYPES[lora_opt._DTYPE_NAMES.index(name)]
+    args = manifest["arguments"]
+    lora = {a["name"]: a for a in args if a["kind"] in ("lora_a", "lora_b")}
+    with np.load(model_dir / "lora_params.npz") as params:
+        if sorted(params.files) != sorted(lora):
+            problems.append(f"lora_params.npz has {sorted(params.files)}, the manifest's "
+                            f"LoRA parameters are {sorted(lora)}")
+        for name in set(params.files) & set(lora):
+            v, a = params[name], lora[name]
+            if v.dtype != np_dtype(a["dtype"]) or list(v.shape) != a["shape"]:
+                problems.append(f"lora_params.npz[{name}]: {v.dtype} {list(v.shape)}, "
+                                f"the model wants {a['dtype']} {a['shape']}")
+            elif not np.any(v):
+                problems.append(f"lora_params.npz[{name}] is all zero")
+    inputs = [a for a in args if a["kind"] == "input"]
+    x = np.load(model_dir / "input_ids.npy")
+    if (len(inputs) != 1 or inputs[0]["name"] != info.get("input")
+            or x.dtype != np_dtype(inputs[0]["dtype"]) or list(x.shape) != inputs[0]["shape"]):
+        problems.append(f"input_ids.npy ({x.dtype} {list(x.shape)}) does not fit the "
+                        f"model's inputs {inputs}")
+    outputs = manifest.get("outputs", [])
+    ref = np.load(model_dir / "cpu_logits.npy")
+    if (len(outputs) != 1 or outputs[0]["name"] != info.get("output")
+            or list(ref.shape) != outputs[0]["shape"]):
+        problems.append(f"cpu_logits.npy {list(ref.shape)} does not fit the model's "
+                        f"outputs {outputs}")
+    elif not np.isfinite(ref).all():
+        problems.append("cpu_logits.npy is not finite")
+    return problems
+
+
+def check_model_artifacts(model_dir: Path) -> list[str]:
+    """Problems with artifacts/model (empty when none): every file is there,
+    and (in a child python, as the worker will) the copied package imports
+    and the saved arrays fit the artifact."""
+    missing = [f for f in MODEL_FILES if not (model_dir / f).exists()]
+    if missing:
+        return [f"model: {model_dir / f} missing" for f in missing]
+    try:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()),
+                               "--model-static-check", str(model_dir)],
+                              capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return ["model: the static check timed out"]
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        err = (proc.stderr or proc.stdout).strip()
+        last = err.splitlines()[-1] if err else ""
+        return [f"model: the copied lora_opt package does not import or the model files "
+                f"do not check out (exit {proc.returncode}, {sys.executable}): {last}\n"
+                f"{err[-1200:]}"]
+    return [f"model: {p}" for p in json.loads(lines[-1])]
+
+
+def model_state(args) -> tuple[str, list[str]]:
+    """("run" | "absent" | "off", problems) for the whole-model check."""
+    model_dir = Path(args.artifacts) / MODEL_DIR
+    if getattr(args, "no_model", False):
+        return "off", []
+    if not model_dir.exists():
+        return "absent", []
+    return "run", check_model_artifacts(model_dir)
+
+
+def compare_logits(y, ref) -> dict:
+    """Our logits against the CPU artifact's: max abs diff, max abs diff over
+    max |ref| (max_rel_diff), ||y - ref|| / ||ref||, NaNs, and PASS/FAIL with
+    max abs diff <= MODEL_TOL * max(1, max |ref|) and no NaN."""
+    import numpy as np
+    y = np.asarray(y, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if y.shape != ref.shape:
+        return dict(status="FAIL", error=f"shape {list(y.shape)}, expected {list(ref.shape)}")
+    nan = int(np.isnan(y).sum())
+    ref_max = float(np.max(np.abs(ref))) if ref.size else 0.0
+    diff = np.abs(y - ref)
+    max_abs = float("inf") if nan else float(np.max(diff)) if diff.size else 0.0
+    tol = MODEL_TOL * max(1.0, ref_max)
+    den = float(np.linalg.norm(ref))
+    return dict(status="PASS" if nan == 0 and max_abs <= tol else "FAIL",
+                max_abs_diff=max_abs, max_rel_diff=max_abs / ref_max if ref_max else max_abs,
+                rel_l2=(float("inf") if nan else float(np.linalg.norm(y - ref)) / den
+                        if den else 0.0),
+                tol=tol, nan=nan, ref_max_abs=ref_max, shape=list(y.shape))
+
+
 def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
     """The launches of one case at M rows: per kernel its grid, block, smem and
     the cuTensorMapEncodeTiled arguments of each param (in param order), with
@@ -96,11 +228,27 @@ def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
     return plans
 
 
-def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int]) -> int:
+def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
+            model: tuple[str, list[str]] = ("off", [])) -> int:
     problems = check_artifacts(manifest, artifacts)
     prov = manifest.get("provenance", {})
     log(f"artifacts: {artifacts} (commit {prov.get('commit', '?')[:12]}"
         f"{' dirty' if prov.get('dirty') else ''}, {prov.get('created', '?')})")
+    state, model_problems = model
+    if state == "run":
+        problems += model_problems
+        info = {}
+        try:
+            info = json.loads((artifacts / MODEL_DIR / "model.json").read_text())
+        except (OSError, ValueError):
+            pass
+        log(f"model: {artifacts / MODEL_DIR / MODEL_ARTIFACT} ({info.get('onnx', '?')}, "
+            f"{info.get('parameters', '?')} LoRA parameters, logits "
+            f"{info.get('output_shape', '?')}): "
+            f"{'files ok, the copied lora_opt imports' if not model_problems else 'PROBLEMS'}")
+    elif state == "absent":
+        log(f"model: {artifacts / MODEL_DIR} not prepared (prepare.py --no-model): "
+            "no whole-model check")
     fake = {role: 0x7F0000000000 + (i << 32) for i, role in
             enumerate(("x", "w", "a", "t", "b", "bias", "y"))}
     for case in cases:
@@ -447,6 +595,54 @@ class Worker:
         del keep
         return res
 
+    def model(self, job: dict) -> dict:
+        """The whole model: artifacts/model/cuda through the copied lora_opt
+        package with the saved LoRA parameters, against the CPU logits; then
+        the model call timed on the host (median of MODEL_ITERS after
+        MODEL_WARMUP; numpy in and out, so copies included)."""
+        import numpy as np
+        model_dir = self.artifacts / MODEL_DIR
+        lora_opt = import_model_package(model_dir)
+        info = json.loads((model_dir / "model.json").read_text())
+        x = np.load(model_dir / "input_ids.npy")
+        ref = np.load(model_dir / "cpu_logits.npy")
+        t0 = time.perf_counter()
+        m = lora_opt.load(model_dir / MODEL_ARTIFACT)
+        res = dict(artifact=f"{MODEL_DIR}/{MODEL_ARTIFACT}",
+                   target=m.manifest.get("target"), load_s=round(time.perf_counter() - t0, 3))
+        try:
+            with np.load(model_dir / "lora_params.npz") as params:
+                for name in params.files:
+                    m.set_parameter(name, params[name])
+                res["parameters"] = len(params.files)
+            inputs = {info["input"]: x}
+            out = info["output"]
+            t0 = time.perf_counter()
+            y = m(**inputs)[out]
+            res["first_call_s"] = round(time.perf_counter() - t0, 3)
+            again = m(**inputs)[out]
+            res.update(compare_logits(y, ref))
+            res["repeat_identical"] = bool(y.tobytes() == again.tobytes())
+            if not res["repeat_identical"]:
+                res["status"] = "FAIL"
+                res["repeat_max_abs_diff"] = float(np.nanmax(np.abs(
+                    y.astype(np.float64) - again)))
+            for _ in range(MODEL_WARMUP):
+                m(**inputs)
+            times = []
+            for _ in range(MODEL_ITERS):
+                t0 = time.perf_counter()
+                m(**inputs)
+                times.append((time.perf_counter() - t0) * 1e6)
+            times.sort()
+            n = len(times)
+            res.update(median_us=times[n // 2] if n % 2 else
+                       0.5 * (times[n // 2 - 1] + times[n // 2]),
+                       min_us=times[0], max_us=times[-1], n=n, warmup=MODEL_WARMUP)
+        finally:
+            m.close()
+        return res
+
     def bench(self, fn, warmup: int, iters: int) -> dict:
         """Median/min of `iters` runs of fn timed with CUDA events, each after
         a 256 MiB memset that evicts the L2 (so every run starts cold), after
@@ -602,7 +798,8 @@ def worker_main(args) -> int:
         t0 = time.perf_counter()
         try:
             res = getattr(w, {"check": "check", "ours": "time_ours", "cublas": "time_cublas",
-                              "eager": "time_eager", "compile": "time_compile"}[job["type"]])(job)
+                              "eager": "time_eager", "compile": "time_compile",
+                              "model": "model"}[job["type"]])(job)
             res.setdefault("status", "ok")
             if res.pop("switch_to_default", False):
                 emit(dict(event="compile_mode", mode="default"))
@@ -678,6 +875,8 @@ class Runner:
     def timeout(self, job: dict) -> float:
         if job["type"] == "compile":
             return self.args.compile_timeout_s
+        if job["type"] == "model":
+            return getattr(self.args, "model_timeout_s", 120.0)
         return self.args.job_timeout_s
 
     def worker_cmd(self, jobfile, resfile, deadline, hard_deadline) -> list[str]:
@@ -808,7 +1007,37 @@ def tflops(fl, us):
     return fl / (us * 1e-6) / 1e12 if isinstance(us, (int, float)) and us > 0 else None
 
 
-def build_report(cases, jobs, results, env, manifest, args) -> tuple[dict, str]:
+def model_lines(model: dict | None) -> list[str]:
+    """The results.txt lines of the whole-model check."""
+    if not model:
+        return []
+    info = model.get("info") or {}
+    what = (f"{info.get('onnx', '?')}, lora-compile --target=cuda, LoRA "
+            f"{' '.join(a for a in info.get('lora_compile_args', []) if a.startswith('--lora'))}")
+    st = model.get("status", "not run")
+    lines = [f"Whole model ({what}): {st}"]
+    if st in ("PASS", "FAIL") and "max_abs_diff" in model:
+        lines.append(
+            f"  {info.get('output', 'output')} {model.get('shape')} vs the CPU artifact: max abs "
+            f"diff {model['max_abs_diff']:.2e} (tol {model['tol']:.2e} = {MODEL_TOL:g} * "
+            f"max(1, max |cpu| = {model['ref_max_abs']:.3g})), max rel diff "
+            f"{model['max_rel_diff']:.2e}, rel L2 {model['rel_l2']:.2e}, NaN {model['nan']}, "
+            f"second call {'identical' if model.get('repeat_identical') else 'DIFFERENT'}")
+        if "median_us" in model:
+            lines.append(
+                f"  model call: median {model['median_us']:.1f} us (min {model['min_us']:.1f}), "
+                f"{model['n']} calls after {model['warmup']} warm-ups, host wall time with "
+                f"numpy in/out; load {model.get('load_s')} s, first call "
+                f"{model.get('first_call_s')} s")
+    elif st in ("PASS", "FAIL"):
+        lines.append(f"  {model.get('error', '')}"[:400])
+    elif model.get("error"):
+        lines.append(f"  {model['error']}"[:600])
+    return lines
+
+
+def build_report(cases, jobs, results, env, manifest, args,
+                 model: dict | None = None) -> tuple[dict, str]:
     by = {}
     for i, job in enumerate(jobs):
         by[json.dumps({k: v for k, v in job.items()
@@ -828,6 +1057,9 @@ def build_report(cases, jobs, results, env, manifest, args) -> tuple[dict, str]:
     lines.append(f"kernels: commit {prov.get('commit', '?')[:12]}"
                  f"{' (dirty)' if prov.get('dirty') else ''}, {prov.get('created', '?')}")
     lines.append("")
+    if model:
+        lines += model_lines(model)
+        lines.append("")
     lines.append(f"Correctness: ||y - y_ref|| / ||y_ref|| <= {TOL:g}, y_ref in float64 from "
                  "the same bf16 inputs with t = bf16(scale*x*A) rounded as the kernel stores "
                  "it (y_err_t64: with t unrounded); no NaN in y (outputs poisoned with NaN); "
@@ -937,7 +1169,7 @@ def build_report(cases, jobs, results, env, manifest, args) -> tuple[dict, str]:
                         f"{'' if correct[c['id']] else '  !'}")
         problems = [(jobs[i], r) for i, r in sorted(results.items())
                     if r.get("status") in ("error", "crash", "skipped")
-                    and jobs[i]["type"] != "check"]
+                    and jobs[i]["type"] not in ("check", "model")]
         if problems:
             lines.append("")
             lines.append("Jobs that did not give a time:")
@@ -947,7 +1179,7 @@ def build_report(cases, jobs, results, env, manifest, args) -> tuple[dict, str]:
                   config=dict(check_ms=args.check_ms, time_ms=args.time_ms, iters=args.iters,
                               warmup=args.warmup, tol=TOL, l2_flush_bytes=L2_FLUSH_BYTES,
                               compile_mode=args.compile_mode, quick=args.quick),
-                  correct=correct, rows=rows,
+                  correct=correct, rows=rows, model=model,
                   jobs=[dict(job=jobs[i], result=results.get(i)) for i in range(len(jobs))])
     return report, "\n".join(lines) + "\n"
 
@@ -974,6 +1206,10 @@ def main(argv=None) -> int:
     ap.add_argument("--job-timeout-s", type=float, default=60.0)
     ap.add_argument("--compile-timeout-s", type=float, default=150.0)
     ap.add_argument("--startup-timeout-s", type=float, default=120.0)
+    ap.add_argument("--model-timeout-s", type=float, default=120.0)
+    ap.add_argument("--no-model", action="store_true",
+                    help="skip the whole-model check (artifacts/model)")
+    ap.add_argument("--model-static-check", help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-out", help=argparse.SUPPRESS)
     ap.add_argument("--deadline", type=float, default=float("inf"), help=argparse.SUPPRESS)
@@ -982,6 +1218,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.artifacts = Path(args.artifacts).resolve()
 
+    if args.model_static_check:          # internal: a child of check_model_artifacts
+        print(json.dumps(model_static_problems(Path(args.model_static_check).resolve())))
+        return 0
     if args.worker:
         args.warmup = args.warmup if args.warmup is not None else 10
         args.iters = args.iters if args.iters is not None else 50
@@ -1007,8 +1246,10 @@ def main(argv=None) -> int:
     args.warmup = args.warmup or (5 if args.quick else 10)
     args.compile_mode = args.compile_mode or ("default" if args.quick else "auto")
 
+    model = model_state(args)
     if args.dry_run:
-        return dry_run(manifest, args.artifacts, cases, sorted(set(args.check_ms + args.time_ms)))
+        return dry_run(manifest, args.artifacts, cases, sorted(set(args.check_ms + args.time_ms)),
+                       model)
 
     problems = check_artifacts(manifest, args.artifacts)
     if problems:
@@ -1032,8 +1273,28 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     (out / "work").mkdir(parents=True, exist_ok=True)
-    jobs = check_jobs(cases, args)
-    log(f"{len(cases)} cases, {len(jobs)} correctness checks; output in {out}")
+    state, model_problems = model
+    model_info = None
+    if state != "off" and (args.artifacts / MODEL_DIR / "model.json").exists():
+        try:
+            model_info = json.loads((args.artifacts / MODEL_DIR / "model.json").read_text())
+        except ValueError:
+            pass
+    if state == "off":
+        model_result = dict(status="skipped", error="--no-model")
+    elif state == "absent":
+        model_result = dict(status="not prepared",
+                            error=f"{args.artifacts / MODEL_DIR} is missing (prepare.py "
+                            "--no-model): no whole-model check")
+    elif model_problems:
+        model_result = dict(status="error", error="bad model artifacts: "
+                            + "; ".join(model_problems))
+    else:
+        model_result = None                  # the model job runs first, in the worker
+    jobs = ([] if model_result else [dict(type="model")]) + check_jobs(cases, args)
+    log(f"{len(cases)} cases, {len(jobs)} correctness checks "
+        f"(whole model: {model_result['status'] if model_result else 'first'}); "
+        f"output in {out}")
     runner = Runner(args, out)
     done = [0]
 
@@ -1043,6 +1304,11 @@ def main(argv=None) -> int:
                         if k not in ("scale", "dtype", "skip"))
         if job["type"] == "check":
             detail = (f"y_err {res['y_err']:.2e}" if "y_err" in res else res.get("error", ""))
+        elif job["type"] == "model":
+            detail = (f"max abs diff {res['max_abs_diff']:.2e} (tol {res['tol']:.2e}), "
+                      f"second call {'identical' if res.get('repeat_identical') else 'differs'}"
+                      + (f", median {res['median_us']:.1f} us" if "median_us" in res else "")
+                      if "max_abs_diff" in res else res.get("error", ""))
         else:
             detail = (f"{res['median_us']:.1f} us" if "median_us" in res
                       else res.get("error", ""))
@@ -1054,12 +1320,16 @@ def main(argv=None) -> int:
     runner.run(jobs, on_done)
     if not args.only_correctness:
         crashed = {jobs[i]["case"] for i, r in runner.results.items()
-                   if r.get("status") in ("crash", "error")}
+                   if r.get("status") in ("crash", "error") and jobs[i]["type"] == "check"}
         first = len(jobs)
         jobs += timing_jobs(cases, args, skip_ours=crashed)
         log(f"{len(jobs) - first} timing jobs")
         runner.run(jobs, on_done, indices=range(first, len(jobs)))
-    report, text = build_report(cases, jobs, runner.results, runner.env, manifest, args)
+    if model_result is None:
+        model_result = dict(runner.results.get(0, dict(status="not run")))
+    model_result["info"] = model_info
+    report, text = build_report(cases, jobs, runner.results, runner.env, manifest, args,
+                                model=model_result)
     report["seconds"] = round(time.perf_counter() - runner.t0, 1)
     (out / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     (out / "results.txt").write_text(text)
@@ -1067,7 +1337,8 @@ def main(argv=None) -> int:
     log(text)
     log(f"wrote {out / 'results.txt'} and {out / 'results.json'} "
         f"({report['seconds']} s)")
-    return 0 if all(report["correct"].values()) else 1
+    model_ok = model_result.get("status") in ("PASS", "skipped", "not prepared")
+    return 0 if all(report["correct"].values()) and model_ok else 1
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 # root with bench/gpu/artifacts carried (made here by bench/gpu/prepare.py):
 #   bash bench/gpu/run.sh [run.py options, e.g. --quick]
 # Results go to $OUT (the device tool's output folder; bench/gpu/bench-gpu-out if unset).
+# With bench/gpu/artifacts/model (prepare.py's model step) the whole-model check
+# runs first; it needs numpy (the copied lora_opt package imports it).
 set -u
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-bench/gpu/bench-gpu-out}"

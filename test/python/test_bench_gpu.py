@@ -3,8 +3,10 @@
 - the MLIR string decoder (bytes 0..255 round trip), the ELF reader, the
   tensormap arguments, the case selection;
 - prepare.py and run.py --dry-run against a fake lora-opt (always), and
-  against the real one for one small case (skipped when the build has no
-  --lora-generate-cuda-kernels or ptxas is missing);
+  against the real one for one small case plus the whole-model step
+  (lora-compile --target=cuda of examples/tiny_llama.onnx, the CPU reference;
+  skipped when the build has no --lora-generate-cuda-kernels or ptxas is
+  missing), and the worker's model job on that model's CPU artifact;
 - run.py's worker on the CPU with a fake CUDA driver that carries out each
   kernel from the tensormaps it is launched with (the pointer plumbing, the
   reference and the report);
@@ -270,9 +272,11 @@ def test_prepare_and_dry_run_with_fake_lora_opt(tmp_path, fake_lora_opt, monkeyp
         ptxas.chmod(0o755)
         monkeypatch.setenv("PATH", f"{ptxas.parent}{os.pathsep}{os.environ['PATH']}")
     out = tmp_path / "artifacts"
+    (out / "model").mkdir(parents=True)          # from an earlier prepare: removed
     proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", fake_lora_opt, "--out", out,
-                  "--cases", "1024x1024:16,4096x1024:mm", env=dict(os.environ))
+                  "--cases", "1024x1024:16,4096x1024:mm", "--no-model", env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
+    assert not (out / "model").exists()
     manifest = json.loads((out / "kernels.json").read_text())
     assert [c["id"] for c in manifest["cases"]] == ["lora_1024x1024_r16", "matmul_4096x1024"]
     lora = manifest["cases"][0]
@@ -287,6 +291,7 @@ def test_prepare_and_dry_run_with_fake_lora_opt(tmp_path, fake_lora_opt, monkeyp
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lora_linear (lora_linear): grid [4, 8, 1] block [384, 1, 1] smem 197632" in proc.stdout
     assert "0 problems" in proc.stdout
+    assert "model: " in proc.stdout and "not prepared" in proc.stdout
     proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out, "--cases", "matmul_*")
     assert proc.returncode == 0 and "lora_down" not in proc.stdout
 
@@ -340,8 +345,43 @@ def real_lora_opt_or_skip() -> str:
     return str(lora_opt)
 
 
+MODEL_WORKER = r'''
+import json, sys
+from pathlib import Path
+from types import SimpleNamespace
+sys.path.insert(0, {gpu_dir!r}); sys.path.insert(0, {test_dir!r})
+import run
+from test_bench_gpu import FakeDriver
+run.DEVICE = "cpu"
+run.MODEL_ARTIFACT = sys.argv[2]
+art = Path(sys.argv[1])
+w = run.Worker(json.loads((art / "kernels.json").read_text()), art,
+               SimpleNamespace(compile_mode="auto"), driver=FakeDriver(2.0))
+try:
+    res = w.model(dict(type="model"))
+except Exception as e:
+    res = dict(status="error", error=f"{{type(e).__name__}}: {{e}}")
+print(json.dumps(res))
+'''
+
+
+def run_model_job(tmp_path, artifacts, which: str) -> dict:
+    """run.py's worker model job (in a child python: it imports the copied
+    lora_opt package) on artifacts/model/<which>, with a fake kernel driver."""
+    script = tmp_path / "model_worker.py"
+    script.write_text(MODEL_WORKER.format(gpu_dir=str(GPU_DIR),
+                                          test_dir=str(Path(__file__).resolve().parent)))
+    env = {k: v for k, v in os.environ.items() if k != "LORA_OPT_LIB_DIR"}
+    proc = run_py(script, artifacts, which, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     lora_opt = real_lora_opt_or_skip()
+    if not (BUILD / "bin" / "lora-compile").exists():
+        pytest.skip("lora-compile is missing")
+    np = pytest.importorskip("numpy")
     out = tmp_path / "artifacts"
     proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", lora_opt, "--out", out,
                   "--cases", "1024x1024:16")
@@ -358,6 +398,104 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 problems" in proc.stdout
+    assert "files ok, the copied lora_opt imports" in proc.stdout
+
+    # The model step: the CUDA artifact, the runtime, the package, the reference.
+    model = out / "model"
+    assert not (out / "model.tmp").exists()
+    for f in bench_run.MODEL_FILES:
+        assert (model / f).exists(), f
+    assert not (model / "lora_opt" / "_lib").exists()
+    info = json.loads((model / "model.json").read_text())
+    cuda = json.loads((model / "cuda" / "manifest.json").read_text())
+    cpu = json.loads((model / "cpu" / "manifest.json").read_text())
+    assert cuda["target"] == "cuda" and cpu["target"] == "cpu"
+    assert cuda["arguments"] == cpu["arguments"]
+    assert info["lora_compile_args"][-1] == "--target=cuda" and info["parameters"] == 8
+    for lib in ("liblora_runtime.so", "liblora_cuda_runtime.so"):
+        assert (model / "lib" / lib).read_bytes() == (BUILD / "lib" / lib).read_bytes()
+    lora = {a["name"]: a for a in cuda["arguments"] if a["kind"] in ("lora_a", "lora_b")}
+    with np.load(model / "lora_params.npz") as params:
+        assert sorted(params.files) == sorted(lora)
+        rng = np.random.default_rng(info["param_seed"])
+        for a in cuda["arguments"]:
+            if a["kind"] in ("lora_a", "lora_b"):
+                want = (info["param_std"] * rng.standard_normal(a["shape"])).astype(np.float32)
+                assert np.array_equal(params[a["name"]], want)
+    logits = np.load(model / "cpu_logits.npy")
+    assert logits.shape == (1, 8, 128) and logits.dtype == np.float32
+    assert np.array_equal(np.load(model / "input_ids.npy"), np.load(ROOT / "examples" /
+                                                                   "input_ids.npy"))
+    # The LoRA parameters matter: the logits are not the base model's.
+    base = np.load(ROOT / "examples" / "expected_logits.npy")
+    assert np.abs(logits - base).max() > 10 * 1e-3 * max(1.0, np.abs(logits).max())
+    assert info["lora_effect_max_abs"] == pytest.approx(
+        float(np.abs(logits.astype(np.float64) - base).max()), rel=0.05, abs=1e-3)
+
+    # The worker's model job, on the CPU artifact (same runtime, same code
+    # path): matches the reference exactly and times the call. On the CUDA
+    # artifact without a GPU it reports the runtime's error.
+    res = run_model_job(tmp_path, out, "cpu")
+    assert res["status"] == "PASS" and res["max_abs_diff"] == 0.0, res
+    assert res["repeat_identical"] and res["n"] == 20 and res["median_us"] > 0
+    assert res["parameters"] == 8 and res["target"] == "cpu"
+    if not gpu_here():
+        res = run_model_job(tmp_path, out, "cuda")
+        assert res["status"] == "error" and "libcuda" in res["error"], res
+
+    # What the dry run finds wrong with the model files.
+    (model / "lora_opt" / "__init__.py").write_text("raise ImportError('broken copy')\n")
+    proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
+    assert proc.returncode == 1 and "broken copy" in proc.stdout, proc.stdout
+    proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out, "--no-model")
+    assert proc.returncode == 0 and "\nmodel: " not in proc.stdout, proc.stdout
+    (model / "cpu_logits.npy").unlink()
+    proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
+    assert proc.returncode == 1 and "cpu_logits.npy missing" in proc.stdout
+
+
+def gpu_here() -> bool:
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def test_model_static_check_finds_mismatches(tmp_path):
+    """The dry run's model check with a hand-made model folder (no compile):
+    parameters of the wrong shape, a missing one, a bad input."""
+    np = pytest.importorskip("numpy")
+    for lib in ("liblora_runtime.so", "liblora_cuda_runtime.so"):
+        if not (BUILD / "lib" / lib).exists():
+            pytest.skip(f"{BUILD / 'lib' / lib} is missing")
+    model = tmp_path / "model"
+    (model / "cuda").mkdir(parents=True)
+    (model / "lib").mkdir()
+    for lib in ("liblora_runtime.so", "liblora_cuda_runtime.so"):
+        shutil.copy2(BUILD / "lib" / lib, model / "lib" / lib)
+    shutil.copytree(ROOT / "python_bindings" / "lora_opt", model / "lora_opt",
+                    ignore=shutil.ignore_patterns("_lib", "__pycache__"))
+    args = [dict(name="ids", kind="input", dtype="i64", shape=[1, 4]),
+            dict(name="a", kind="lora_a", dtype="f32", shape=[8, 2]),
+            dict(name="b", kind="lora_b", dtype="f32", shape=[2, 8])]
+    (model / "cuda" / "manifest.json").write_text(json.dumps(dict(
+        target="cuda", arguments=args, weights=dict(bytes=64),
+        outputs=[dict(name="logits", dtype="f32", shape=[1, 4, 8])])))
+    (model / "cuda" / "model.so").write_bytes(b"ELF")
+    (model / "cuda" / "weights.bin").write_bytes(bytes(64))
+    (model / "model.json").write_text(json.dumps(dict(input="ids", output="logits")))
+    np.save(model / "input_ids.npy", np.zeros((1, 4), np.int64))
+    np.save(model / "cpu_logits.npy", np.ones((1, 4, 8), np.float32))
+    np.savez(model / "lora_params.npz", a=np.ones((8, 2), np.float32),
+             b=np.ones((2, 8), np.float32))
+    assert bench_run.check_model_artifacts(model) == []
+    np.savez(model / "lora_params.npz", a=np.ones((2, 8), np.float32))
+    np.save(model / "input_ids.npy", np.zeros((1, 4), np.int32))
+    problems = "\n".join(bench_run.check_model_artifacts(model))
+    assert "lora_params.npz has ['a']" in problems
+    assert "lora_params.npz[a]: float32 [2, 8]" in problems
+    assert "input_ids.npy (int32 [1, 4])" in problems
 
 
 # --- the worker on the CPU, with a fake driver ----------------------------------------
@@ -563,6 +701,14 @@ emit(dict(event="env", env=dict(gpu="NVIDIA H200", capability="9.0", sms=132, dr
                                 torch="2.9", torch_cuda="12.8")))
 for i, job in jobs:
     emit(dict(event="start", i=i))
+    if job["type"] == "model":
+        if os.environ.get("FAKE_MODEL") == "crash":
+            os._exit(11)
+        emit(dict(event="done", i=i, result=dict(
+            status="PASS", max_abs_diff=2e-6, max_rel_diff=1e-6, rel_l2=1e-7, tol=1.3e-3,
+            nan=0, ref_max_abs=1.3, shape=[1, 8, 128], repeat_identical=True,
+            median_us=321.0, min_us=300.0, n=20, warmup=3, load_s=0.5, first_call_s=0.1)))
+        continue
     if job["type"] == "check" and job["case"].startswith("matmul") and job["M"] == 1000:
         os._exit(9)
     if job["type"] == "ours" and job["case"].startswith("matmul"):
@@ -606,3 +752,50 @@ def test_main_end_to_end_with_fake_worker(tmp_path, monkeypatch):
     skipped = [j for j in report["jobs"] if j["job"].get("skip")]
     assert len(skipped) == 3 and all(j["result"]["status"] == "skipped" for j in skipped)
     assert "Jobs that did not give a time" in text
+    assert report["model"]["status"] == "not prepared" and "not prepared" in text
+    assert all(j["job"]["type"] != "model" for j in report["jobs"])
+
+
+@pytest.mark.parametrize("fake_model", ["pass", "crash"])
+def test_main_runs_the_model_first(tmp_path, monkeypatch, fake_model):
+    torch = pytest.importorskip("torch")
+    fake = tmp_path / "fake_worker.py"
+    fake.write_text(FAKE_WORKER_RESULTS)
+    art = tmp_path / "artifacts"
+    (art / "model").mkdir(parents=True)
+    (art / "model" / "model.json").write_text(json.dumps(dict(
+        onnx="examples/tiny_llama.onnx", output="logits",
+        lora_compile_args=["--lora-targets=q_proj,v_proj", "--lora-rank=8"])))
+    (art / "kernels.json").write_text(json.dumps(cpu_manifest(art, "4096x4096:16")))
+    monkeypatch.setattr(bench_run, "check_model_artifacts", lambda d: [])
+    monkeypatch.setattr(bench_run.Runner, "worker_cmd",
+                        lambda self, jobfile, resfile, d, h: [
+                            sys.executable, str(fake), "--worker", str(jobfile),
+                            "--worker-out", str(resfile)])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: (9, 0))
+    monkeypatch.setenv("FAKE_MODEL", fake_model)
+    out = tmp_path / "out"
+    rc = bench_run.main(["--artifacts", str(art), "--out", str(out), "--quick"])
+    report = json.loads((out / "results.json").read_text())
+    text = (out / "results.txt").read_text()
+    assert report["jobs"][0]["job"] == {"type": "model"}
+    assert report["correct"] == {"lora_4096x4096_r16": True}    # the kernels ran anyway
+    assert report["model"]["info"]["onnx"] == "examples/tiny_llama.onnx"
+    if fake_model == "pass":
+        assert rc == 0
+        assert report["model"]["status"] == "PASS" and report["model"]["median_us"] == 321.0
+        assert "Whole model (examples/tiny_llama.onnx" in text and ": PASS" in text
+        assert "max abs diff 2.00e-06" in text and "median 321.0 us" in text
+    else:
+        assert rc == 1
+        assert report["model"]["status"] == "crash"
+        assert "worker died (exit 11)" in report["model"]["error"]
+        assert "Whole model (examples/tiny_llama.onnx" in text and "): crash" in text
+        assert "worker died (exit 11)" in text
+    # --no-model: no model job at all.
+    rc = bench_run.main(["--artifacts", str(art), "--out", str(tmp_path / "o2"), "--quick",
+                         "--no-model", "--only-correctness"])
+    report = json.loads((tmp_path / "o2" / "results.json").read_text())
+    assert rc == 0 and report["model"]["status"] == "skipped"
+    assert all(j["job"]["type"] != "model" for j in report["jobs"])
