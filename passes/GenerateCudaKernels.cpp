@@ -12,8 +12,8 @@
 // so the function still bufferizes with one-shot-bufferize, and the launcher,
 // on memrefs, is a function of its own that other host code can call. Where
 // buffers live is lora-cuda-device-memory's business (device memory, after
-// bufferization), and t and y are freed by the deallocation pipeline like
-// any other buffer (it refuses IR that frees buffers itself).
+// bufferization), and it frees t and y after their last use like any other
+// buffer of the host code.
 //
 //===----------------------------------------------------------------------===//
 
@@ -253,8 +253,8 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   }
   Value m = memref::DimOp::create(b, operands[0], 0);
   // Plain allocations, not freed here: lora-cuda-device-memory puts every
-  // buffer of the host code in device memory, the deallocation pipeline
-  // frees them.
+  // buffer of the host code in device memory and frees it after its last
+  // use.
   auto alloc = [&](Type type) -> Value {
     return memref::AllocOp::create(b, cast<MemRefType>(type), ValueRange{m});
   };
@@ -280,6 +280,6 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
         result, reassociation);
   if (result.getType() != yType)
     result = tensor::CastOp::create(b, yType, result);
-  c.op->getResult(0).replaceAllUsesWith(result);
-  c.op->erase();
+  IRRewriter rewriter(b);
+  rewriter.replaceOp(c.op, result);
 }
