@@ -3,12 +3,21 @@
 // `y = x·W + s·(x·A)·B (+ bias)` for x: [..., K], W: [K, N], A: [K, r],
 // B: [r, N] becomes, with M the product of x's leading dims:
 //
-//   x2  = x viewed as [M, K]      (tensor.collapse_shape; [K] expands to [1,
-//   K]) xw  = x2·W   : [M, N] acc     linalg.matmul into a zero-filled init t
-//   = x2·A   : [M, r] acc     linalg.matmul into a zero-filled init u   = t·B
-//   : [M, N] acc     linalg.matmul into a zero-filled init y2  = elem(xw + s·u
-//   (+ bias[n]))   one linalg.generic, rounded once y   = y2 viewed as x's
-//   leading dims × N
+//   x2 = x viewed as [M, K]   tensor.collapse_shape ([K] expands to [1, K])
+//   xw = x2·W  : [M, N] acc   linalg.matmul into a zero-filled init
+//   t  = x2·A  : [M, r] acc   linalg.matmul into a zero-filled init
+//   u  = t·B   : [M, N] acc   linalg.matmul into a zero-filled init
+//   y2 = elem(xw + s·u (+ bias[n]))   one linalg.generic, rounded once
+//   y  = y2 viewed as x's leading dims × N
+//
+// lora.linear_grad (t = x·A, g = dL/dy viewed as [M, N]) becomes five
+// contractions (linalg.generic, reduction innermost) and their epilogues:
+//
+//   dB = elem(s · tᵀ·g)      [r, N]     dt = s · g·Bᵀ   [M, r] acc
+//   dA = elem(x2ᵀ·dt)        [K, r]     dx = elem(g·Wᵀ + dt·Aᵀ)  [M, K]
+//
+// 2MKN + 6MKr + 4MNr flops; 4MKr + 4MNr when dx is unused (a LoRA layer
+// whose input needs no gradient), which is then not computed.
 //
 // acc is f32 for element types narrower than f32 (f16, bf16): a linalg.matmul
 // whose init is f32 extends its f16 operands, so every product and sum is
@@ -56,6 +65,107 @@ SmallVector<ReassociationIndices> allDims(int64_t rank) {
   return {llvm::to_vector(llvm::seq<int64_t>(0, rank))};
 }
 
+/// acc[i, j] (+)= Σ_l elem(lhs)·elem(rhs) over the iteration space
+/// (i, j, l), l innermost; `lhsMap` and `rhsMap` index the operands by it.
+/// Into `init` when given, else a zero-filled [sizes] tensor of `acc`.
+Value contract(OpBuilder &b, Location loc, Value lhs, AffineMap lhsMap,
+               Value rhs, AffineMap rhsMap, ArrayRef<OpFoldResult> sizes,
+               FloatType acc, Value init = {}) {
+  if (!init) {
+    Value zero = arith::ConstantOp::create(b, loc, acc, b.getZeroAttr(acc));
+    Value empty = tensor::EmptyOp::create(b, loc, sizes, acc);
+    init = linalg::FillOp::create(b, loc, ValueRange{zero}, ValueRange{empty})
+               .getResult(0);
+  }
+  AffineMap out = AffineMap::get(
+      3, 0, {b.getAffineDimExpr(0), b.getAffineDimExpr(1)}, b.getContext());
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{init.getType()}, ValueRange{lhs, rhs},
+             ValueRange{init}, ArrayRef<AffineMap>{lhsMap, rhsMap, out},
+             {utils::IteratorType::parallel, utils::IteratorType::parallel,
+              utils::IteratorType::reduction},
+             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+               auto extend = [&](Value v) -> Value {
+                 return v.getType() == acc
+                            ? v
+                            : arith::ExtFOp::create(nested, nestedLoc, acc, v);
+               };
+               Value product = arith::MulFOp::create(
+                   nested, nestedLoc, extend(args[0]), extend(args[1]));
+               linalg::YieldOp::create(
+                   nested, nestedLoc,
+                   arith::AddFOp::create(nested, nestedLoc, args[2], product)
+                       .getResult());
+             })
+      .getResult(0);
+}
+
+/// elem(scale · value) elementwise, for a 2-D `value` of the accumulator
+/// type; `element` may be the accumulator type itself.
+Value scaleAndRound(OpBuilder &b, Location loc, Value value, double scale,
+                    FloatType element) {
+  auto type = cast<RankedTensorType>(value.getType());
+  auto acc = cast<FloatType>(type.getElementType());
+  if (scale == 1.0 && acc == element)
+    return value;
+  Value out = tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, value), element);
+  AffineMap identity = b.getMultiDimIdentityMap(2);
+  Value factor;
+  if (scale != 1.0)
+    factor = arith::ConstantOp::create(b, loc, acc, b.getFloatAttr(acc, scale));
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{out.getType()}, ValueRange{value},
+             ValueRange{out}, ArrayRef<AffineMap>{identity, identity},
+             {utils::IteratorType::parallel, utils::IteratorType::parallel},
+             [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+               Value v = args[0];
+               if (factor)
+                 v = arith::MulFOp::create(nested, nestedLoc, factor, v);
+               if (acc != element)
+                 v = arith::TruncFOp::create(nested, nestedLoc, element, v);
+               linalg::YieldOp::create(nested, nestedLoc, v);
+             })
+      .getResult(0);
+}
+
+/// `value` ([..., D]) viewed as [M, D]: leading dims collapsed, or a 1-D
+/// value as one row.
+Value asMatrix(OpBuilder &b, Location loc, Value value) {
+  auto type = cast<RankedTensorType>(value.getType());
+  int64_t rank = type.getRank();
+  if (rank == 1) {
+    OpFoldResult d = tensor::getMixedSize(b, loc, value, 0);
+    auto matrix =
+        RankedTensorType::get({1, type.getDimSize(0)}, type.getElementType());
+    return tensor::ExpandShapeOp::create(b, loc, matrix, value, allDims(2),
+                                         {b.getIndexAttr(1), d});
+  }
+  if (rank > 2)
+    return tensor::CollapseShapeOp::create(b, loc, value,
+                                           leadingDimsTogether(rank));
+  return value;
+}
+
+/// The inverse of asMatrix: `matrix` ([M, D]) back to `like`'s leading dims
+/// with D as the last dim.
+Value asShapeOf(OpBuilder &b, Location loc, Value matrix, Value like) {
+  auto likeType = cast<RankedTensorType>(like.getType());
+  auto matrixType = cast<RankedTensorType>(matrix.getType());
+  int64_t rank = likeType.getRank();
+  if (rank == 1)
+    return tensor::CollapseShapeOp::create(b, loc, matrix, allDims(2));
+  if (rank == 2)
+    return matrix;
+  SmallVector<OpFoldResult> shape = tensor::getMixedSizes(b, loc, like);
+  shape.back() = tensor::getMixedSize(b, loc, matrix, 1);
+  SmallVector<int64_t> staticShape(likeType.getShape());
+  staticShape.back() = matrixType.getDimSize(1);
+  return tensor::ExpandShapeOp::create(
+      b, loc, RankedTensorType::get(staticShape, matrixType.getElementType()),
+      matrix, leadingDimsTogether(rank), shape);
+}
+
 struct LinearOpLowering : OpConversionPattern<lora::LinearOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -69,19 +179,9 @@ struct LinearOpLowering : OpConversionPattern<lora::LinearOp> {
     auto xType = cast<RankedTensorType>(x.getType());
     auto element = cast<FloatType>(xType.getElementType());
     FloatType acc = element.getWidth() < 32 ? rewriter.getF32Type() : element;
-    int64_t rank = xType.getRank();
 
     // x as [M, K].
-    Value x2 = x;
-    if (rank == 1) {
-      OpFoldResult k = tensor::getMixedSize(rewriter, loc, x, 0);
-      auto type = RankedTensorType::get({1, xType.getDimSize(0)}, element);
-      x2 = tensor::ExpandShapeOp::create(rewriter, loc, type, x, allDims(2),
-                                         {rewriter.getIndexAttr(1), k});
-    } else if (rank > 2) {
-      x2 = tensor::CollapseShapeOp::create(rewriter, loc, x,
-                                           leadingDimsTogether(rank));
-    }
+    Value x2 = asMatrix(rewriter, loc, x);
     OpFoldResult m = tensor::getMixedSize(rewriter, loc, x2, 0);
     OpFoldResult n = tensor::getMixedSize(rewriter, loc, w, 1);
     OpFoldResult r = tensor::getMixedSize(rewriter, loc, a, 1);
@@ -142,22 +242,77 @@ struct LinearOpLowering : OpConversionPattern<lora::LinearOp> {
             .getResult(0);
 
     // Back to x's leading dims × N.
-    Value y = y2;
-    if (rank == 1) {
-      y = tensor::CollapseShapeOp::create(rewriter, loc, y2, allDims(2));
-    } else if (rank > 2) {
-      SmallVector<OpFoldResult> shape = tensor::getMixedSizes(rewriter, loc, x);
-      shape.back() = n;
-      SmallVector<int64_t> staticShape(xType.getShape());
-      staticShape.back() = cast<RankedTensorType>(y2.getType()).getDimSize(1);
-      y = tensor::ExpandShapeOp::create(
-          rewriter, loc, RankedTensorType::get(staticShape, element), y2,
-          leadingDimsTogether(rank), shape);
-    }
+    Value y = asShapeOf(rewriter, loc, y2, x);
     // The result type may know a dim that x or W leaves dynamic.
     if (y.getType() != op.getType())
       y = tensor::CastOp::create(rewriter, loc, op.getType(), y);
     rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+struct LinearGradOpLowering : OpConversionPattern<lora::LinearGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(lora::LinearGradOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput(), w = adaptor.getWeight(),
+          a = adaptor.getLoraA(), b = adaptor.getLoraB(),
+          g = adaptor.getResultGrad();
+    auto element =
+        cast<FloatType>(cast<RankedTensorType>(x.getType()).getElementType());
+    FloatType acc = element.getWidth() < 32 ? rewriter.getF32Type() : element;
+    double scale = op.getScale().convertToDouble();
+
+    Value x2 = asMatrix(rewriter, loc, x), g2 = asMatrix(rewriter, loc, g);
+    OpFoldResult m = tensor::getMixedSize(rewriter, loc, x2, 0);
+    OpFoldResult k = tensor::getMixedSize(rewriter, loc, w, 0);
+    OpFoldResult n = tensor::getMixedSize(rewriter, loc, w, 1);
+    OpFoldResult r = tensor::getMixedSize(rewriter, loc, a, 1);
+    // Operand maps over the iteration space (d0, d1, d2), d2 reduced.
+    auto map = [&](unsigned i, unsigned j) {
+      return AffineMap::get(
+          3, 0, {rewriter.getAffineDimExpr(i), rewriter.getAffineDimExpr(j)},
+          rewriter.getContext());
+    };
+    AffineMap rowRed = map(0, 2), redCol = map(2, 1), redRow = map(2, 0),
+              colRed = map(1, 2);
+
+    // t[m, r] = Σ_k x[m, k]·A[k, r]
+    Value t = contract(rewriter, loc, x2, rowRed, a, redCol, {m, r}, acc);
+    // dB[r, n] = s·Σ_m t[m, r]·g[m, n]
+    Value dbAcc = contract(rewriter, loc, t, redRow, g2, redCol, {r, n}, acc);
+    Value db = scaleAndRound(rewriter, loc, dbAcc, scale, element);
+    // dt[m, r] = s·Σ_n g[m, n]·B[r, n]
+    Value dt = scaleAndRound(
+        rewriter, loc,
+        contract(rewriter, loc, g2, rowRed, b, colRed, {m, r}, acc), scale,
+        acc);
+    // dA[k, r] = Σ_m x[m, k]·dt[m, r]
+    Value da = scaleAndRound(
+        rewriter, loc,
+        contract(rewriter, loc, x2, redRow, dt, redCol, {k, r}, acc), 1.0,
+        element);
+
+    // dx[m, k] = Σ_n g[m, n]·W[k, n] + Σ_r dt[m, r]·A[k, r]
+    Value dx;
+    if (op.getInputGrad().use_empty()) {
+      dx = tensor::EmptyOp::create(
+          rewriter, loc, tensor::getMixedSizes(rewriter, loc, x), element);
+    } else {
+      Value dxAcc = contract(rewriter, loc, g2, rowRed, w, colRed, {m, k}, acc);
+      dxAcc =
+          contract(rewriter, loc, dt, rowRed, a, colRed, {m, k}, acc, dxAcc);
+      dx = asShapeOf(rewriter, loc,
+                     scaleAndRound(rewriter, loc, dxAcc, 1.0, element), x);
+    }
+    SmallVector<Value> results{dx, da, db};
+    for (auto [value, type] : llvm::zip(results, op.getResultTypes()))
+      if (value.getType() != type)
+        value = tensor::CastOp::create(rewriter, loc, type, value);
+    rewriter.replaceOp(op, results);
     return success();
   }
 };
@@ -167,7 +322,7 @@ struct ConvertLoraToLinalgPass
   using Base::Base;
   void runOnOperation() override {
     ConversionTarget target(getContext());
-    target.addIllegalOp<lora::LinearOp>();
+    target.addIllegalOp<lora::LinearOp, lora::LinearGradOp>();
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            tensor::TensorDialect>();
     RewritePatternSet patterns(&getContext());
@@ -180,5 +335,5 @@ struct ConvertLoraToLinalgPass
 } // namespace
 
 void lora::populateLoraToLinalgConversionPatterns(RewritePatternSet &patterns) {
-  patterns.add<LinearOpLowering>(patterns.getContext());
+  patterns.add<LinearOpLowering, LinearGradOpLowering>(patterns.getContext());
 }

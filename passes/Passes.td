@@ -208,7 +208,7 @@ def LoraUnmerge : Pass<"lora-unmerge", "ModuleOp"> {
 }
 
 def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
-  let summary = "Lower lora.linear to linalg on tensors (CPU path)";
+  let summary = "Lower lora.linear and lora.linear_grad to linalg on tensors";
   let description = [{
     `x·W`, `x·A` and `(x·A)·B` become `linalg.matmul`s on an `[M, K]` view
     of the input (`tensor.collapse_shape`; a rank-1 input is one row) into
@@ -217,6 +217,9 @@ def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
     leading dims. Types narrower than f32 (f16, bf16) accumulate in f32,
     `x·A` included, and are rounded once at the end of the generic.
     Dynamic dims are supported: sizes come from `tensor.dim`.
+    `lora.linear_grad` becomes five contractions (`linalg.generic`s with
+    the reduction innermost) with the same accumulation rule; `dx` is
+    computed only when used.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect",

@@ -115,6 +115,65 @@ LogicalResult LinearOp::verify() {
   return success();
 }
 
+LogicalResult LinearGradOp::verify() {
+  RankedTensorType x = getInput().getType(), w = getWeight().getType(),
+                   a = getLoraA().getType(), b = getLoraB().getType(),
+                   g = getResultGrad().getType(), dx = getInputGrad().getType(),
+                   da = getLoraAGrad().getType(), db = getLoraBGrad().getType();
+  Type element = x.getElementType();
+  if (!isa<FloatType>(element))
+    return emitOpError("requires a floating-point element type, got ")
+           << element;
+  for (RankedTensorType t : {w, a, b, g, dx, da, db})
+    if (t.getElementType() != element)
+      return emitOpError("requires all operands and results to have "
+                         "element type ")
+             << element << ", got " << t;
+  if (x.getRank() < 1 || w.getRank() != 2 || a.getRank() != 2 ||
+      b.getRank() != 2)
+    return emitOpError("requires an input of rank >= 1 and a 2-D weight, "
+                       "lora_a and lora_b");
+  auto mismatch = [](int64_t lhs, int64_t rhs) {
+    return !ShapedType::isDynamic(lhs) && !ShapedType::isDynamic(rhs) &&
+           lhs != rhs;
+  };
+  int64_t k = w.getDimSize(0), n = w.getDimSize(1), r = getRank();
+  if (mismatch(x.getDimSize(x.getRank() - 1), k))
+    return emitOpError("input ")
+           << x << " does not match weight " << w << " in K";
+  if (mismatch(a.getDimSize(0), k) || mismatch(a.getDimSize(1), r))
+    return emitOpError("lora_a must be [K, r] = [")
+           << k << ", " << r << "], got " << a;
+  if (mismatch(b.getDimSize(0), r) || mismatch(b.getDimSize(1), n))
+    return emitOpError("lora_b must be [r, N] = [")
+           << r << ", " << n << "], got " << b;
+  if (g.getRank() != x.getRank() || mismatch(g.getDimSize(g.getRank() - 1), n))
+    return emitOpError("result_grad must be the input's shape with N = ")
+           << n << " as last dim, got " << g;
+  for (int64_t i = 0; i + 1 < x.getRank(); ++i)
+    if (mismatch(x.getDimSize(i), g.getDimSize(i)))
+      return emitOpError("result_grad ")
+             << g << " does not match input " << x << " in dim " << i;
+  if (dx.getRank() != x.getRank() ||
+      llvm::any_of(llvm::seq<int64_t>(0, x.getRank()), [&](int64_t i) {
+        return mismatch(dx.getDimSize(i), x.getDimSize(i));
+      }))
+    return emitOpError("input_grad must have the input's shape ")
+           << x << ", got " << dx;
+  if (da.getRank() != 2 || mismatch(da.getDimSize(0), k) ||
+      mismatch(da.getDimSize(1), r))
+    return emitOpError("lora_a_grad must be [K, r] = [")
+           << k << ", " << r << "], got " << da;
+  if (db.getRank() != 2 || mismatch(db.getDimSize(0), r) ||
+      mismatch(db.getDimSize(1), n))
+    return emitOpError("lora_b_grad must be [r, N] = [")
+           << r << ", " << n << "], got " << db;
+  if (!(getScale().convertToDouble() > 0.0))
+    return emitOpError("requires a positive scale, got ")
+           << getScale().convertToDouble();
+  return success();
+}
+
 FailureOr<Value> lora::buildTosaLinear(RewriterBase &rewriter, Location loc,
                                        Value input, Value weight, Value bias,
                                        RankedTensorType resultType,

@@ -56,4 +56,48 @@ def Lora_LinearOp : Lora_Op<"linear", [Pure]> {
   let hasCanonicalizer = 1;
 }
 
+def Lora_LinearGradOp : Lora_Op<"linear_grad", [Pure]> {
+  let summary = "The backward of lora.linear for its LoRA parameters and input";
+  let description = [{
+    Given the operands of a `lora.linear` (`x: [..., K]`, `W: [K, N]`,
+    `A: [K, r]`, `B: [r, N]`) and `g = dL/dy: [..., N]`, computes with
+    `t = x·A`:
+
+        dB = s · tᵀ·g        dt = s · g·Bᵀ        dA = xᵀ·dt
+        dx = g·Wᵀ + dt·Aᵀ
+
+    (leading dims of x and g are summed over in dA and dB). W and the bias
+    are frozen: there is no dW, and the bias does not enter. One op, so that
+    a target can fuse the five products (the CUDA target's kernels, the CPU
+    target's linalg); `dx` is computed only when it is used. Products
+    accumulate in at least f32 and each result is rounded once.
+
+    Example:
+
+    ```mlir
+    %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 8 : i64, scale = 2.0}
+        : (tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x8xf32>,
+           tensor<8x32xf32>, tensor<2x16x32xf32>)
+        -> (tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>)
+    ```
+  }];
+
+  let arguments = (ins AnyRankedTensor:$input,
+                       AnyRankedTensor:$weight,
+                       AnyRankedTensor:$lora_a,
+                       AnyRankedTensor:$lora_b,
+                       AnyRankedTensor:$result_grad,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$rank,
+                       F64Attr:$scale);
+  let results = (outs AnyRankedTensor:$input_grad,
+                      AnyRankedTensor:$lora_a_grad,
+                      AnyRankedTensor:$lora_b_grad);
+
+  let assemblyFormat = [{
+    $input `,` $weight `,` $lora_a `,` $lora_b `,` $result_grad
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // LORA_DIALECT_LORA_LORAOPS_TD

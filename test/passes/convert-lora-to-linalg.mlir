@@ -1,5 +1,10 @@
 // RUN: lora-opt %s --convert-lora-to-linalg | FileCheck %s
 
+// The contraction maps of lora.linear_grad (@linear_grad_bf16).
+// CHECK-DAG: #[[ROW_RED:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-DAG: #[[RED_COL:.*]] = affine_map<(d0, d1, d2) -> (d2, d1)>
+// CHECK-DAG: #[[RED_ROW:.*]] = affine_map<(d0, d1, d2) -> (d2, d0)>
+// CHECK-DAG: #[[COL_RED:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
 // CHECK-DAG: #[[ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
 // CHECK-DAG: #[[COL:.*]] = affine_map<(d0, d1) -> (d1)>
 
@@ -111,4 +116,48 @@ func.func @static_result(%x: tensor<?x16xf32>, %w: tensor<16x12xf32>, %a: tensor
 func.func @no_lora(%x: tensor<4xf32>) -> tensor<4xf32> {
   %y = tosa.add %x, %x : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
   return %y : tensor<4xf32>
+}
+
+// lora.linear_grad: t = x·A, dB = s·tᵀ·g, dt = s·g·Bᵀ, dA = xᵀ·dt and
+// dx = g·Wᵀ + dt·Aᵀ as contractions (reduction innermost) in f32 for bf16,
+// each result rounded once; dx accumulates both products in one f32 tensor.
+// CHECK-LABEL: func.func @linear_grad_bf16(
+// CHECK-SAME: %[[X:.*]]: tensor<2x3x8xbf16>, %[[W:.*]]: tensor<8x6xbf16>, %[[A:.*]]: tensor<8x2xbf16>, %[[B:.*]]: tensor<2x6xbf16>, %[[G:.*]]: tensor<2x3x6xbf16>)
+// CHECK: %[[X2:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0, 1], [2]] : tensor<2x3x8xbf16> into tensor<6x8xbf16>
+// CHECK: %[[G2:.*]] = tensor.collapse_shape %[[G]] {{\[\[}}0, 1], [2]] : tensor<2x3x6xbf16> into tensor<6x6xbf16>
+// CHECK: %[[T:.*]] = linalg.generic {indexing_maps = [#[[ROW_RED]], #[[RED_COL]], #{{.*}}], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[X2]], %[[A]] : tensor<6x8xbf16>, tensor<8x2xbf16>) outs(%{{.*}} : tensor<6x2xf32>)
+// CHECK: %[[DB_ACC:.*]] = linalg.generic {indexing_maps = [#[[RED_ROW]], #[[RED_COL]], #{{.*}}], {{.*}} ins(%[[T]], %[[G2]] : tensor<6x2xf32>, tensor<6x6xbf16>) outs(%{{.*}} : tensor<2x6xf32>)
+// CHECK: %[[DB:.*]] = linalg.generic {{.*}} ins(%[[DB_ACC]] : tensor<2x6xf32>) outs(%{{.*}} : tensor<2x6xbf16>)
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: %[[DT_ACC:.*]] = linalg.generic {indexing_maps = [#[[ROW_RED]], #[[COL_RED]], #{{.*}}], {{.*}} ins(%[[G2]], %[[B]] : tensor<6x6xbf16>, tensor<2x6xbf16>) outs(%{{.*}} : tensor<6x2xf32>)
+// CHECK: %[[DT:.*]] = linalg.generic {{.*}} ins(%[[DT_ACC]] : tensor<6x2xf32>) outs(%{{.*}} : tensor<6x2xf32>)
+// CHECK: %[[DA_ACC:.*]] = linalg.generic {indexing_maps = [#[[RED_ROW]], #[[RED_COL]], #{{.*}}], {{.*}} ins(%[[X2]], %[[DT]] : tensor<6x8xbf16>, tensor<6x2xf32>) outs(%{{.*}} : tensor<8x2xf32>)
+// CHECK: %[[DA:.*]] = linalg.generic {{.*}} ins(%[[DA_ACC]] : tensor<8x2xf32>) outs(%{{.*}} : tensor<8x2xbf16>)
+// CHECK: %[[DX_W:.*]] = linalg.generic {indexing_maps = [#[[ROW_RED]], #[[COL_RED]], #{{.*}}], {{.*}} ins(%[[G2]], %[[W]] : tensor<6x6xbf16>, tensor<8x6xbf16>) outs(%{{.*}} : tensor<6x8xf32>)
+// CHECK: %[[DX_ACC:.*]] = linalg.generic {indexing_maps = [#[[ROW_RED]], #[[COL_RED]], #{{.*}}], {{.*}} ins(%[[DT]], %[[A]] : tensor<6x2xf32>, tensor<8x2xbf16>) outs(%[[DX_W]] : tensor<6x8xf32>)
+// CHECK: %[[DX2:.*]] = linalg.generic {{.*}} ins(%[[DX_ACC]] : tensor<6x8xf32>) outs(%{{.*}} : tensor<6x8xbf16>)
+// CHECK: %[[DX:.*]] = tensor.expand_shape %[[DX2]] {{\[\[}}0, 1], [2]] output_shape [2, 3, 8] : tensor<6x8xbf16> into tensor<2x3x8xbf16>
+// CHECK: return %[[DX]], %[[DA]], %[[DB]]
+func.func @linear_grad_bf16(%x: tensor<2x3x8xbf16>, %w: tensor<8x6xbf16>, %a: tensor<8x2xbf16>,
+    %b: tensor<2x6xbf16>, %g: tensor<2x3x6xbf16>)
+    -> (tensor<2x3x8xbf16>, tensor<8x2xbf16>, tensor<2x6xbf16>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 2 : i64, scale = 0.5 : f64}
+      : (tensor<2x3x8xbf16>, tensor<8x6xbf16>, tensor<8x2xbf16>, tensor<2x6xbf16>, tensor<2x3x6xbf16>)
+      -> (tensor<2x3x8xbf16>, tensor<8x2xbf16>, tensor<2x6xbf16>)
+  return %dx, %da, %db : tensor<2x3x8xbf16>, tensor<8x2xbf16>, tensor<2x6xbf16>
+}
+
+// Without a use of dx, only t, dB, dt and dA are computed; f32 needs no
+// rounding epilogue for dA.
+// CHECK-LABEL: func.func @no_input_grad(
+// CHECK-COUNT-4: iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK-NOT: iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK: return
+func.func @no_input_grad(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>,
+    %b: tensor<2x6xf32>, %g: tensor<4x6xf32>) -> (tensor<8x2xf32>, tensor<2x6xf32>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 2 : i64, scale = 1.0 : f64}
+      : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<4x6xf32>)
+      -> (tensor<4x8xf32>, tensor<8x2xf32>, tensor<2x6xf32>)
+  return %da, %db : tensor<8x2xf32>, tensor<2x6xf32>
 }

@@ -23,8 +23,9 @@ namespace lora {
 /// Adds the pattern that converts supported `onnx.node` ops to TOSA.
 void populateOnnxToTosaConversionPatterns(RewritePatternSet &patterns);
 
-/// Adds the pattern that lowers `lora.linear` to linalg on tensors (three
-/// `linalg.matmul`s and one `linalg.generic` epilogue).
+/// Adds the patterns that lower `lora.linear` (three `linalg.matmul`s and
+/// one `linalg.generic` epilogue) and `lora.linear_grad` (five contractions
+/// as `linalg.generic`s and their epilogues) to linalg on tensors.
 void populateLoraToLinalgConversionPatterns(RewritePatternSet &patterns);
 
 /// The name the runtime and artifact manifests give an element type ("f32",

@@ -106,3 +106,19 @@ func.func @negative_init_type(%a: tensor<4x2xf32> {lora.init = dense<0.0> : tens
 func.func @negative_unknown_attr(%a: tensor<4x2xf32> {lora.rank = 2 : i64}) {
   return
 }
+
+// -----
+
+func.func @negative_grad_shape(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>, %g: tensor<3x6xf32>) {
+  // expected-error @+1 {{'lora.linear_grad' op result_grad 'tensor<3x6xf32>' does not match input 'tensor<4x8xf32>' in dim 0}}
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<3x6xf32>) -> (tensor<4x8xf32>, tensor<8x2xf32>, tensor<2x6xf32>)
+  return
+}
+
+// -----
+
+func.func @negative_grad_result(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>, %g: tensor<4x6xf32>) {
+  // expected-error @+1 {{'lora.linear_grad' op lora_b_grad must be [r, N] = [2, 6], got 'tensor<6x2xf32>'}}
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<4x6xf32>) -> (tensor<4x8xf32>, tensor<8x2xf32>, tensor<6x2xf32>)
+  return
+}

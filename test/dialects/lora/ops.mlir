@@ -27,3 +27,14 @@ func.func @bias_f16_vector(%x: tensor<64xf16>, %w: tensor<64x32xf16>,
 func.func @init(%a: tensor<4x2xf32> {lora.param = "base_model.model.fc.lora_A.weight", lora.init = dense<1.0> : tensor<4x2xf32>}) -> tensor<4x2xf32> {
   return %a : tensor<4x2xf32>
 }
+
+// CHECK-LABEL: func.func @linear_grad
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}} = lora.linear_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {rank = 8 : i64, scale = 2.000000e+00 : f64} : (tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x8xf32>, tensor<8x32xf32>, tensor<2x16x32xf32>) -> (tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>)
+func.func @linear_grad(%x: tensor<2x16x64xf32>, %w: tensor<64x32xf32>, %a: tensor<64x8xf32>,
+    %b: tensor<8x32xf32>, %g: tensor<2x16x32xf32>)
+    -> (tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 8 : i64, scale = 2.0 : f64}
+      : (tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x8xf32>, tensor<8x32xf32>, tensor<2x16x32xf32>)
+      -> (tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>)
+  return %dx, %da, %db : tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>
+}
