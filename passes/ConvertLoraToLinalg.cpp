@@ -40,6 +40,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -317,14 +318,182 @@ struct LinearGradOpLowering : OpConversionPattern<lora::LinearGradOp> {
   }
 };
 
+/// A linalg.generic over `tensors` (all of one shape; identity maps) and
+/// 0-d `scalars` (broadcast), with `numResults` results of the tensors' type;
+/// `body` gets the block arguments (tensors, then scalars) and yields.
+SmallVector<Value> elementwise(
+    OpBuilder &b, Location loc, ValueRange tensors, ValueRange scalars,
+    unsigned numResults,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)> body) {
+  auto type = cast<RankedTensorType>(tensors.front().getType());
+  int64_t rank = type.getRank();
+  AffineMap identity = b.getMultiDimIdentityMap(rank);
+  AffineMap scalar = AffineMap::get(rank, 0, {}, b.getContext());
+  SmallVector<AffineMap> maps(tensors.size(), identity);
+  maps.append(scalars.size(), scalar);
+  maps.append(numResults, identity);
+  SmallVector<Value> inputs(tensors);
+  llvm::append_range(inputs, scalars);
+  SmallVector<Value> outputs;
+  for (unsigned i = 0; i < numResults; ++i)
+    outputs.push_back(tensor::EmptyOp::create(
+        b, loc, tensor::getMixedSizes(b, loc, tensors.front()),
+        type.getElementType()));
+  auto op = linalg::GenericOp::create(
+      b, loc, TypeRange(ValueRange(outputs)), inputs, outputs, maps,
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        linalg::YieldOp::create(nested, nestedLoc,
+                                body(nested, nestedLoc, args));
+      });
+  return SmallVector<Value>(op.getResults());
+}
+
+/// Optimizer math in at least f32: converts between the element type and
+/// the compute type, and makes constants.
+struct ComputeTypes {
+  ComputeTypes(OpBuilder &b, Location loc, Type element)
+      : b(b), loc(loc), element(cast<FloatType>(element)),
+        compute(this->element.getWidth() < 32 ? b.getF32Type()
+                                              : this->element) {}
+  Value in(Value v) const {
+    return v.getType() == compute ? v
+                                  : arith::ExtFOp::create(b, loc, compute, v);
+  }
+  Value out(Value v) const {
+    return v.getType() == element ? v
+                                  : arith::TruncFOp::create(b, loc, element, v);
+  }
+  /// An f64 value (a scalar computed in f64, as PyTorch does in Python) in
+  /// the compute type.
+  Value fromF64(Value v) const {
+    return compute.isF64() ? v : arith::TruncFOp::create(b, loc, compute, v);
+  }
+  Value constant(double value) const {
+    return arith::ConstantOp::create(b, loc, compute,
+                                     b.getFloatAttr(compute, value));
+  }
+  Value f64(double value) const {
+    return arith::ConstantOp::create(b, loc, b.getF64Type(),
+                                     b.getF64FloatAttr(value));
+  }
+  Value toF64(Value v) const {
+    return v.getType().isF64()
+               ? v
+               : arith::ExtFOp::create(b, loc, b.getF64Type(), v);
+  }
+  OpBuilder &b;
+  Location loc;
+  FloatType element, compute;
+};
+
+struct AdamWOpLowering : OpConversionPattern<lora::AdamWOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(lora::AdamWOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    double beta1 = op.getBeta1().convertToDouble(),
+           beta2 = op.getBeta2().convertToDouble(),
+           eps = op.getEps().convertToDouble(),
+           decay = op.getWeightDecay().convertToDouble();
+    Type element = op.getParam().getType().getElementType();
+    SmallVector<Value> results = elementwise(
+        rewriter, op.getLoc(),
+        {adaptor.getParam(), adaptor.getGrad(), adaptor.getExpAvg(),
+         adaptor.getExpAvgSq()},
+        {adaptor.getLr(), adaptor.getStep()}, 3,
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          ComputeTypes t(b, loc, element);
+          Value p = t.in(args[0]), g = t.in(args[1]), m = t.in(args[2]),
+                v = t.in(args[3]);
+          // Scalars in f64, as torch computes them in Python floats.
+          Value lr = t.toF64(args[4]);
+          Value step = arith::SIToFPOp::create(b, loc, b.getF64Type(), args[5]);
+          Value keep = arith::SubFOp::create(
+              b, loc, t.f64(1.0),
+              arith::MulFOp::create(b, loc, lr, t.f64(decay)));
+          p = arith::MulFOp::create(b, loc, p, t.fromF64(keep));
+          // m.lerp_(g, 1 - beta1)
+          m = arith::AddFOp::create(
+              b, loc, m,
+              arith::MulFOp::create(b, loc, t.constant(1.0 - beta1),
+                                    arith::SubFOp::create(b, loc, g, m)));
+          v = arith::AddFOp::create(
+              b, loc, arith::MulFOp::create(b, loc, v, t.constant(beta2)),
+              arith::MulFOp::create(b, loc, t.constant(1.0 - beta2),
+                                    arith::MulFOp::create(b, loc, g, g)));
+          auto correction = [&](double beta) {
+            return arith::SubFOp::create(
+                b, loc, t.f64(1.0),
+                math::PowFOp::create(b, loc, t.f64(beta), step));
+          };
+          Value stepSize =
+              t.fromF64(arith::DivFOp::create(b, loc, lr, correction(beta1)));
+          Value root2 =
+              t.fromF64(math::SqrtOp::create(b, loc, correction(beta2)));
+          Value denom = arith::AddFOp::create(
+              b, loc,
+              arith::DivFOp::create(b, loc, math::SqrtOp::create(b, loc, v),
+                                    root2),
+              t.constant(eps));
+          p = arith::SubFOp::create(
+              b, loc, p,
+              arith::MulFOp::create(b, loc, stepSize,
+                                    arith::DivFOp::create(b, loc, m, denom)));
+          return SmallVector<Value>{t.out(p), t.out(m), t.out(v)};
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+struct SgdOpLowering : OpConversionPattern<lora::SgdOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(lora::SgdOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    double momentum = op.getMomentum().convertToDouble(),
+           decay = op.getWeightDecay().convertToDouble();
+    bool nesterov = op.getNesterov();
+    Type element = op.getParam().getType().getElementType();
+    SmallVector<Value> results = elementwise(
+        rewriter, op.getLoc(),
+        {adaptor.getParam(), adaptor.getGrad(), adaptor.getMomentumBuffer()},
+        {adaptor.getLr()}, 2, [&](OpBuilder &b, Location loc, ValueRange args) {
+          ComputeTypes t(b, loc, element);
+          Value p = t.in(args[0]), d = t.in(args[1]), buf = t.in(args[2]);
+          Value lr = t.fromF64(t.toF64(args[3]));
+          if (decay != 0.0)
+            d = arith::AddFOp::create(
+                b, loc, d, arith::MulFOp::create(b, loc, t.constant(decay), p));
+          if (momentum != 0.0) {
+            buf = arith::AddFOp::create(
+                b, loc,
+                arith::MulFOp::create(b, loc, t.constant(momentum), buf), d);
+            d = nesterov ? arith::AddFOp::create(
+                               b, loc, d,
+                               arith::MulFOp::create(b, loc,
+                                                     t.constant(momentum), buf))
+                         : buf;
+          }
+          p = arith::SubFOp::create(b, loc, p,
+                                    arith::MulFOp::create(b, loc, lr, d));
+          return SmallVector<Value>{t.out(p), t.out(buf)};
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
 struct ConvertLoraToLinalgPass
     : lora::impl::ConvertLoraToLinalgBase<ConvertLoraToLinalgPass> {
   using Base::Base;
   void runOnOperation() override {
     ConversionTarget target(getContext());
-    target.addIllegalOp<lora::LinearOp, lora::LinearGradOp>();
+    target.addIllegalOp<lora::LinearOp, lora::LinearGradOp, lora::AdamWOp,
+                        lora::SgdOp>();
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
-                           tensor::TensorDialect>();
+                           math::MathDialect, tensor::TensorDialect>();
     RewritePatternSet patterns(&getContext());
     lora::populateLoraToLinalgConversionPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target,
@@ -335,5 +504,6 @@ struct ConvertLoraToLinalgPass
 } // namespace
 
 void lora::populateLoraToLinalgConversionPatterns(RewritePatternSet &patterns) {
-  patterns.add<LinearOpLowering, LinearGradOpLowering>(patterns.getContext());
+  patterns.add<LinearOpLowering, LinearGradOpLowering, AdamWOpLowering,
+               SgdOpLowering>(patterns.getContext());
 }

@@ -208,7 +208,7 @@ def LoraUnmerge : Pass<"lora-unmerge", "ModuleOp"> {
 }
 
 def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
-  let summary = "Lower lora.linear and lora.linear_grad to linalg on tensors";
+  let summary = "Lower lora.linear, lora.linear_grad and the optimizer ops to linalg";
   let description = [{
     `x·W`, `x·A` and `(x·A)·B` become `linalg.matmul`s on an `[M, K]` view
     of the input (`tensor.collapse_shape`; a rank-1 input is one row) into
@@ -219,9 +219,11 @@ def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
     Dynamic dims are supported: sizes come from `tensor.dim`.
     `lora.linear_grad` becomes five contractions (`linalg.generic`s with
     the reduction innermost) with the same accumulation rule; `dx` is
-    computed only when used.
+    computed only when used. `lora.adamw` and `lora.sgd` become one
+    elementwise `linalg.generic` each.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
                            "::mlir::tensor::TensorDialect",
                            "::mlir::arith::ArithDialect"];
 }

@@ -174,6 +174,34 @@ LogicalResult LinearGradOp::verify() {
   return success();
 }
 
+LogicalResult AdamWOp::verify() {
+  if (!isa<FloatType>(getParam().getType().getElementType()))
+    return emitOpError("requires a floating-point parameter, got ")
+           << getParam().getType();
+  double beta1 = getBeta1().convertToDouble(),
+         beta2 = getBeta2().convertToDouble();
+  if (!(beta1 >= 0.0 && beta1 < 1.0) || !(beta2 >= 0.0 && beta2 < 1.0))
+    return emitOpError("requires betas in [0, 1), got ")
+           << beta1 << " and " << beta2;
+  if (!(getEps().convertToDouble() > 0.0))
+    return emitOpError("requires a positive eps");
+  if (!(getWeightDecay().convertToDouble() >= 0.0))
+    return emitOpError("requires a non-negative weight_decay");
+  return success();
+}
+
+LogicalResult SgdOp::verify() {
+  if (!isa<FloatType>(getParam().getType().getElementType()))
+    return emitOpError("requires a floating-point parameter, got ")
+           << getParam().getType();
+  if (!(getMomentum().convertToDouble() >= 0.0) ||
+      !(getWeightDecay().convertToDouble() >= 0.0))
+    return emitOpError("requires a non-negative momentum and weight_decay");
+  if (getNesterov() && getMomentum().convertToDouble() == 0.0)
+    return emitOpError("nesterov needs a momentum");
+  return success();
+}
+
 FailureOr<Value> lora::buildTosaLinear(RewriterBase &rewriter, Location loc,
                                        Value input, Value weight, Value bias,
                                        RankedTensorType resultType,

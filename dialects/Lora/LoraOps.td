@@ -100,4 +100,88 @@ def Lora_LinearGradOp : Lora_Op<"linear_grad", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Lora_AdamWOp : Lora_Op<"adamw", [Pure, AllTypesMatch<["param", "grad",
+    "exp_avg", "exp_avg_sq", "new_param", "new_exp_avg", "new_exp_avg_sq"]>]> {
+  let summary = "One AdamW step for a parameter (PyTorch's torch.optim.AdamW)";
+  let description = [{
+    Updates `param` with its gradient and Adam state the way
+    `torch.optim.AdamW` does (the single-tensor path, what PEFT and
+    transformers' Trainer use): with `lr` a 0-d float tensor (a run-time
+    input, so that schedules work) and `step` the 0-d integer step number
+    (1 on the first step):
+
+        p  = p · (1 - lr·weight_decay)
+        m  = m + (1 - beta1)·(g - m)
+        v  = v·beta2 + (1 - beta2)·g²
+        p  = p - lr / (1 - beta1^step) · m / (sqrt(v) / sqrt(1 - beta2^step) + eps)
+
+    The results are the new parameter and state; bufferization writes them
+    in place of the operands when nothing else reads those. Elementwise math
+    is in the parameter's type (at least f32), bias corrections in f64.
+
+    Example:
+
+    ```mlir
+    %p, %m, %v = lora.adamw %param, %grad, %m0, %v0, %lr, %step
+        {beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8, weight_decay = 0.01}
+        : (tensor<64x8xf32>, tensor<64x8xf32>, tensor<64x8xf32>,
+           tensor<64x8xf32>, tensor<f64>, tensor<i64>)
+        -> (tensor<64x8xf32>, tensor<64x8xf32>, tensor<64x8xf32>)
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$param, AnyRankedTensor:$grad,
+                       AnyRankedTensor:$exp_avg, AnyRankedTensor:$exp_avg_sq,
+                       0DTensorOf<[AnyFloat]>:$lr,
+                       0DTensorOf<[AnySignlessInteger]>:$step,
+                       DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+                       DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+                       DefaultValuedAttr<F64Attr, "1.0e-8">:$eps,
+                       DefaultValuedAttr<F64Attr, "0.01">:$weight_decay);
+  let results = (outs AnyRankedTensor:$new_param,
+                      AnyRankedTensor:$new_exp_avg,
+                      AnyRankedTensor:$new_exp_avg_sq);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $lr `,` $step
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Lora_SgdOp : Lora_Op<"sgd", [Pure, AllTypesMatch<["param", "grad",
+    "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
+  let summary = "One SGD step with momentum (PyTorch's torch.optim.SGD)";
+  let description = [{
+    With `lr` a 0-d float tensor, as `torch.optim.SGD` without dampening:
+
+        d   = g + weight_decay·p
+        buf = momentum·buf + d          (buf starts at zero)
+        d   = d + momentum·buf if nesterov, else buf (d when momentum = 0)
+        p   = p - lr·d
+
+    A zero-initialized buffer gives PyTorch's first step exactly (it starts
+    the buffer at d). Results: the new parameter and buffer.
+
+    Example:
+
+    ```mlir
+    %p, %buf = lora.sgd %param, %grad, %buf0, %lr {momentum = 0.9}
+        : (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<f64>)
+        -> (tensor<8x64xf32>, tensor<8x64xf32>)
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$param, AnyRankedTensor:$grad,
+                       AnyRankedTensor:$momentum_buffer,
+                       0DTensorOf<[AnyFloat]>:$lr,
+                       DefaultValuedAttr<F64Attr, "0.0">:$momentum,
+                       DefaultValuedAttr<F64Attr, "0.0">:$weight_decay,
+                       UnitAttr:$nesterov);
+  let results = (outs AnyRankedTensor:$new_param,
+                      AnyRankedTensor:$new_momentum_buffer);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $momentum_buffer `,` $lr attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // LORA_DIALECT_LORA_LORAOPS_TD

@@ -161,3 +161,23 @@ func.func @no_input_grad(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x
       -> (tensor<4x8xf32>, tensor<8x2xf32>, tensor<2x6xf32>)
   return %da, %db : tensor<8x2xf32>, tensor<2x6xf32>
 }
+
+// The optimizer ops are one elementwise generic each; the 0-d learning rate
+// and step are broadcast, and the bias corrections use math.powf in f64.
+// CHECK-LABEL: func.func @adamw_sgd(
+// CHECK: %[[ADAM:.*]]:3 = linalg.generic {{.*}} iterator_types = ["parallel"]} ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<f64>, tensor<i64>)
+// CHECK: arith.sitofp %{{.*}} : i64 to f64
+// CHECK: math.powf %{{.*}}, %{{.*}} : f64
+// CHECK: math.sqrt %{{.*}} : f32
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+// CHECK: %[[SGD:.*]]:2 = linalg.generic {{.*}} ins(%[[ADAM]]#0, %{{.*}}, %{{.*}}, %{{.*}} : tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<f64>)
+// CHECK: return %[[SGD]]#0, %[[SGD]]#1
+func.func @adamw_sgd(%p: tensor<8xbf16>, %g: tensor<8xbf16>, %m: tensor<8xbf16>,
+    %v: tensor<8xbf16>, %lr: tensor<f64>, %step: tensor<i64>) -> (tensor<8xbf16>, tensor<8xbf16>) {
+  %p2, %m2, %v2 = lora.adamw %p, %g, %m, %v, %lr, %step
+      : (tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<f64>, tensor<i64>)
+      -> (tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>)
+  %p3, %buf = lora.sgd %p2, %g, %m2, %lr {momentum = 0.9}
+      : (tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<f64>) -> (tensor<8xbf16>, tensor<8xbf16>)
+  return %p3, %buf : tensor<8xbf16>, tensor<8xbf16>
+}

@@ -122,3 +122,27 @@ func.func @negative_grad_result(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: te
   %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<4x6xf32>) -> (tensor<4x8xf32>, tensor<8x2xf32>, tensor<6x2xf32>)
   return
 }
+
+// -----
+
+func.func @negative_adamw_beta(%p: tensor<4xf32>, %lr: tensor<f64>, %step: tensor<i64>) {
+  // expected-error @+1 {{'lora.adamw' op requires betas in [0, 1), got 1.000000e+00 and 9.990000e-01}}
+  %p2, %m2, %v2 = lora.adamw %p, %p, %p, %p, %lr, %step {beta1 = 1.0} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f64>, tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @negative_sgd_nesterov(%p: tensor<4xf32>, %lr: tensor<f64>) {
+  // expected-error @+1 {{'lora.sgd' op nesterov needs a momentum}}
+  %p2, %b2 = lora.sgd %p, %p, %p, %lr {nesterov} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<f64>) -> (tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @negative_adamw_state_type(%p: tensor<4xf32>, %m: tensor<4xf16>, %lr: tensor<f64>, %step: tensor<i64>) {
+  // expected-error @+1 {{'lora.adamw' op failed to verify that all of {param, grad, exp_avg, exp_avg_sq, new_param, new_exp_avg, new_exp_avg_sq} have same type}}
+  %p2, %m2, %v2 = lora.adamw %p, %p, %m, %p, %lr, %step : (tensor<4xf32>, tensor<4xf32>, tensor<4xf16>, tensor<4xf32>, tensor<f64>, tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
+  return
+}

@@ -38,3 +38,17 @@ func.func @linear_grad(%x: tensor<2x16x64xf32>, %w: tensor<64x32xf32>, %a: tenso
       -> (tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>)
   return %dx, %da, %db : tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>
 }
+
+// CHECK-LABEL: func.func @optimizers
+// CHECK: lora.adamw %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {weight_decay = 0.000000e+00 : f64} : (tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<f64>, tensor<i64>) -> (tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>)
+// CHECK: lora.sgd %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {momentum = 9.000000e-01 : f64, nesterov} : (tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<f64>) -> (tensor<4x2xf32>, tensor<4x2xf32>)
+func.func @optimizers(%p: tensor<4x2xf32>, %g: tensor<4x2xf32>, %m: tensor<4x2xf32>,
+    %v: tensor<4x2xf32>, %lr: tensor<f64>, %step: tensor<i64>)
+    -> (tensor<4x2xf32>, tensor<4x2xf32>) {
+  %p2, %m2, %v2 = lora.adamw %p, %g, %m, %v, %lr, %step {weight_decay = 0.0}
+      : (tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<f64>, tensor<i64>)
+      -> (tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>)
+  %p3, %buf = lora.sgd %p2, %g, %m2, %lr {momentum = 0.9, nesterov}
+      : (tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<f64>) -> (tensor<4x2xf32>, tensor<4x2xf32>)
+  return %p3, %buf : tensor<4x2xf32>, tensor<4x2xf32>
+}
