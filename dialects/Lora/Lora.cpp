@@ -61,58 +61,85 @@ LogicalResult LoraDialect::verifyRegionArgAttribute(Operation *op,
                          << attr.getName().getValue() << "'";
 }
 
+/// True when two dims are both static and differ.
+static bool mismatch(int64_t lhs, int64_t rhs) {
+  return !ShapedType::isDynamic(lhs) && !ShapedType::isDynamic(rhs) &&
+         lhs != rhs;
+}
+
+/// What lora.linear and lora.linear_grad check alike: one floating-point
+/// element type for `x` and every tensor of `others` (named by `what` in the
+/// error), x: [..., K], 2-D W: [K, N], A: [K, r], B: [r, N], and a positive
+/// scale.
+static LogicalResult verifyLoraOperands(Operation *op, RankedTensorType x,
+                                        RankedTensorType w, RankedTensorType a,
+                                        RankedTensorType b,
+                                        ArrayRef<RankedTensorType> others,
+                                        StringRef what, int64_t r,
+                                        double scale) {
+  Type element = x.getElementType();
+  if (!isa<FloatType>(element))
+    return op->emitOpError("requires a floating-point element type, got ")
+           << element;
+  for (RankedTensorType t : others)
+    if (t.getElementType() != element)
+      return op->emitOpError("requires all ")
+             << what << " to have element type " << element << ", got " << t;
+  if (x.getRank() < 1)
+    return op->emitOpError("requires an input of rank >= 1, got ") << x;
+  if (w.getRank() != 2 || a.getRank() != 2 || b.getRank() != 2)
+    return op->emitOpError("requires a 2-D weight, lora_a and lora_b, got ")
+           << w << ", " << a << " and " << b;
+  int64_t k = w.getDimSize(0), n = w.getDimSize(1);
+  if (mismatch(x.getDimSize(x.getRank() - 1), k))
+    return op->emitOpError("input ")
+           << x << " does not match weight " << w << " in K";
+  if (mismatch(a.getDimSize(0), k) || mismatch(a.getDimSize(1), r))
+    return op->emitOpError("lora_a must be [K, r] = [")
+           << k << ", " << r << "], got " << a;
+  if (mismatch(b.getDimSize(0), r) || mismatch(b.getDimSize(1), n))
+    return op->emitOpError("lora_b must be [r, N] = [")
+           << r << ", " << n << "], got " << b;
+  if (!(scale > 0.0))
+    return op->emitOpError("requires a positive scale, got ") << scale;
+  return success();
+}
+
+/// Checks that `other` has `x`'s leading dims (all but the last) and last
+/// dim `last` (called `lastName`), naming it `name` in the error.
+static LogicalResult verifyRowsOf(Operation *op, RankedTensorType x,
+                                  RankedTensorType other, StringRef name,
+                                  StringRef lastName, int64_t last) {
+  if (other.getRank() != x.getRank() ||
+      mismatch(other.getDimSize(other.getRank() - 1), last))
+    return op->emitOpError()
+           << name << " must be the input's shape with " << lastName << " = "
+           << last << " as last dim, got " << other;
+  for (int64_t i = 0; i + 1 < x.getRank(); ++i)
+    if (mismatch(x.getDimSize(i), other.getDimSize(i)))
+      return op->emitOpError()
+             << name << " " << other << " does not match input " << x
+             << " in dim " << i;
+  return success();
+}
+
 LogicalResult LinearOp::verify() {
   RankedTensorType x = getInput().getType(), w = getWeight().getType(),
                    a = getLoraA().getType(), b = getLoraB().getType(),
                    y = getResult().getType();
-  Type element = x.getElementType();
-  if (!isa<FloatType>(element))
-    return emitOpError("requires a floating-point element type, got ")
-           << element;
-  for (RankedTensorType t : {w, a, b, y})
-    if (t.getElementType() != element)
-      return emitOpError("requires all operands and the result to have "
-                         "element type ")
-             << element << ", got " << t;
-  if (x.getRank() < 1)
-    return emitOpError("requires an input of rank >= 1, got ") << x;
-  if (w.getRank() != 2 || a.getRank() != 2 || b.getRank() != 2)
-    return emitOpError("requires a 2-D weight, lora_a and lora_b, got ")
-           << w << ", " << a << " and " << b;
-
-  // Dims must agree where both are static.
-  auto mismatch = [](int64_t lhs, int64_t rhs) {
-    return !ShapedType::isDynamic(lhs) && !ShapedType::isDynamic(rhs) &&
-           lhs != rhs;
-  };
-  int64_t k = w.getDimSize(0), n = w.getDimSize(1), r = getRank();
-  if (mismatch(x.getDimSize(x.getRank() - 1), k))
-    return emitOpError("input ")
-           << x << " does not match weight " << w << " in K";
-  if (mismatch(a.getDimSize(0), k) || mismatch(a.getDimSize(1), r))
-    return emitOpError("lora_a must be [K, r] = [")
-           << k << ", " << r << "], got " << a;
-  if (mismatch(b.getDimSize(0), r) || mismatch(b.getDimSize(1), n))
-    return emitOpError("lora_b must be [r, N] = [")
-           << r << ", " << n << "], got " << b;
+  if (failed(verifyLoraOperands(*this, x, w, a, b, {w, a, b, y},
+                                "operands and the result", getRank(),
+                                getScale().convertToDouble())))
+    return failure();
+  int64_t n = w.getDimSize(1);
   if (Value bias = getBias()) {
     auto biasType = cast<RankedTensorType>(bias.getType());
-    if (biasType.getElementType() != element || biasType.getRank() != 1 ||
-        mismatch(biasType.getDimSize(0), n))
+    if (biasType.getElementType() != x.getElementType() ||
+        biasType.getRank() != 1 || mismatch(biasType.getDimSize(0), n))
       return emitOpError("bias must be [N] = [")
-             << n << "] of " << element << ", got " << biasType;
+             << n << "] of " << x.getElementType() << ", got " << biasType;
   }
-  if (y.getRank() != x.getRank() || mismatch(y.getDimSize(y.getRank() - 1), n))
-    return emitOpError("result must be the input's shape with N = ")
-           << n << " as last dim, got " << y;
-  for (int64_t i = 0; i + 1 < x.getRank(); ++i)
-    if (mismatch(x.getDimSize(i), y.getDimSize(i)))
-      return emitOpError("result ")
-             << y << " does not match input " << x << " in dim " << i;
-  if (!(getScale().convertToDouble() > 0.0))
-    return emitOpError("requires a positive scale, got ")
-           << getScale().convertToDouble();
-  return success();
+  return verifyRowsOf(*this, x, y, "result", "N", n);
 }
 
 LogicalResult LinearGradOp::verify() {
@@ -120,46 +147,14 @@ LogicalResult LinearGradOp::verify() {
                    a = getLoraA().getType(), b = getLoraB().getType(),
                    g = getResultGrad().getType(), dx = getInputGrad().getType(),
                    da = getLoraAGrad().getType(), db = getLoraBGrad().getType();
-  Type element = x.getElementType();
-  if (!isa<FloatType>(element))
-    return emitOpError("requires a floating-point element type, got ")
-           << element;
-  for (RankedTensorType t : {w, a, b, g, dx, da, db})
-    if (t.getElementType() != element)
-      return emitOpError("requires all operands and results to have "
-                         "element type ")
-             << element << ", got " << t;
-  if (x.getRank() < 1 || w.getRank() != 2 || a.getRank() != 2 ||
-      b.getRank() != 2)
-    return emitOpError("requires an input of rank >= 1 and a 2-D weight, "
-                       "lora_a and lora_b");
-  auto mismatch = [](int64_t lhs, int64_t rhs) {
-    return !ShapedType::isDynamic(lhs) && !ShapedType::isDynamic(rhs) &&
-           lhs != rhs;
-  };
   int64_t k = w.getDimSize(0), n = w.getDimSize(1), r = getRank();
-  if (mismatch(x.getDimSize(x.getRank() - 1), k))
-    return emitOpError("input ")
-           << x << " does not match weight " << w << " in K";
-  if (mismatch(a.getDimSize(0), k) || mismatch(a.getDimSize(1), r))
-    return emitOpError("lora_a must be [K, r] = [")
-           << k << ", " << r << "], got " << a;
-  if (mismatch(b.getDimSize(0), r) || mismatch(b.getDimSize(1), n))
-    return emitOpError("lora_b must be [r, N] = [")
-           << r << ", " << n << "], got " << b;
-  if (g.getRank() != x.getRank() || mismatch(g.getDimSize(g.getRank() - 1), n))
-    return emitOpError("result_grad must be the input's shape with N = ")
-           << n << " as last dim, got " << g;
-  for (int64_t i = 0; i + 1 < x.getRank(); ++i)
-    if (mismatch(x.getDimSize(i), g.getDimSize(i)))
-      return emitOpError("result_grad ")
-             << g << " does not match input " << x << " in dim " << i;
-  if (dx.getRank() != x.getRank() ||
-      llvm::any_of(llvm::seq<int64_t>(0, x.getRank()), [&](int64_t i) {
-        return mismatch(dx.getDimSize(i), x.getDimSize(i));
-      }))
-    return emitOpError("input_grad must have the input's shape ")
-           << x << ", got " << dx;
+  if (failed(verifyLoraOperands(*this, x, w, a, b, {w, a, b, g, dx, da, db},
+                                "operands and results", r,
+                                getScale().convertToDouble())) ||
+      failed(verifyRowsOf(*this, x, g, "result_grad", "N", n)) ||
+      failed(verifyRowsOf(*this, x, dx, "input_grad", "K",
+                          x.getDimSize(x.getRank() - 1))))
+    return failure();
   if (da.getRank() != 2 || mismatch(da.getDimSize(0), k) ||
       mismatch(da.getDimSize(1), r))
     return emitOpError("lora_a_grad must be [K, r] = [")
@@ -168,9 +163,6 @@ LogicalResult LinearGradOp::verify() {
       mismatch(db.getDimSize(1), n))
     return emitOpError("lora_b_grad must be [r, N] = [")
            << r << ", " << n << "], got " << db;
-  if (!(getScale().convertToDouble() > 0.0))
-    return emitOpError("requires a positive scale, got ")
-           << getScale().convertToDouble();
   return success();
 }
 

@@ -32,6 +32,18 @@ def tool(name: str) -> str:
     return str(path)
 
 
+def compile_mlir(tmp_path, name: str, source: str):
+    """Writes `source` (MLIR with a public @main) to tmp_path, compiles it
+    with lora-compile for the CPU into tmp_path/name and loads the folder."""
+    import lora_opt  # noqa: PLC0415 (tests without it need not have it)
+    path = tmp_path / f"{name}.mlir"
+    path.write_text(source)
+    out = tmp_path / name
+    subprocess.run([tool("lora-compile"), "--quiet", str(path),
+                    "--target=cpu", "-o", str(out)], check=True)
+    return lora_opt.load(out)
+
+
 def output_file_name(name: str) -> str:
     """The .npy name lora-run gives an output (see tools/lora-run)."""
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "output"

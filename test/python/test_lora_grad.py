@@ -2,13 +2,10 @@
 against the formulas in float64 numpy, and against central finite
 differences of the compiled forward (L = sum(g * y))."""
 
-import subprocess
-
 import numpy as np
 import pytest
 
-import lora_opt
-from conftest import tool
+from conftest import compile_mlir
 
 SHAPES = dict(x=(2, 3, 8), w=(8, 6), a=(8, 2), b=(2, 6), g=(2, 3, 6))
 SCALE = 0.5
@@ -18,15 +15,6 @@ def signature(dtype: str) -> str:
     def t(shape):
         return "tensor<" + "x".join(map(str, shape)) + "x" + dtype + ">"
     return t
-
-
-def compile_func(tmp_path, name: str, body: str) -> lora_opt.Model:
-    source = tmp_path / f"{name}.mlir"
-    source.write_text(body)
-    out = tmp_path / name
-    subprocess.run([tool("lora-compile"), "--quiet", str(source),
-                    "--target=cpu", "-o", str(out)], check=True)
-    return lora_opt.load(out)
 
 
 def forward_source(dtype: str) -> str:
@@ -82,7 +70,7 @@ def random_values(dtype, seed=0):
 @pytest.mark.parametrize("dtype,tol", [("f64", 1e-12), ("f32", 1e-5)])
 def test_linear_grad_matches_formulas(tmp_path, dtype, tol):
     np_dtype = {"f64": np.float64, "f32": np.float32}[dtype]
-    grad = compile_func(tmp_path, "grad", grad_source(dtype))
+    grad = compile_mlir(tmp_path, "grad", grad_source(dtype))
     v = random_values(np_dtype)
     out = grad(**v)
     for name, expected in zip(("dx", "da", "db"), reference(v)):
@@ -93,8 +81,8 @@ def test_linear_grad_matches_formulas(tmp_path, dtype, tol):
 
 
 def test_linear_grad_matches_finite_differences(tmp_path):
-    forward = compile_func(tmp_path, "forward", forward_source("f64"))
-    grad = compile_func(tmp_path, "grad", grad_source("f64"))
+    forward = compile_mlir(tmp_path, "forward", forward_source("f64"))
+    grad = compile_mlir(tmp_path, "grad", grad_source("f64"))
     v = random_values(np.float64, seed=1)
     g = v["g"]
     params = {k: v[k] for k in ("x", "w", "a", "b")}

@@ -2,29 +2,17 @@
 torch.optim.AdamW and torch.optim.SGD on the same parameters and gradients
 (issue 6: the optimizer ops the train step will use)."""
 
-import subprocess
-
 import numpy as np
 import pytest
 import torch
 
-import lora_opt
-from conftest import tool
+from conftest import compile_mlir
 
 SHAPE = (16, 8)
 
 
 def tensor(dtype: str) -> str:
     return "tensor<" + "x".join(map(str, SHAPE)) + "x" + dtype + ">"
-
-
-def compile_source(tmp_path, name: str, source: str) -> lora_opt.Model:
-    path = tmp_path / f"{name}.mlir"
-    path.write_text(source)
-    out = tmp_path / name
-    subprocess.run([tool("lora-compile"), "--quiet", str(path),
-                    "--target=cpu", "-o", str(out)], check=True)
-    return lora_opt.load(out)
 
 
 def adamw_source(attrs: str) -> str:
@@ -66,7 +54,7 @@ def gradients(steps: int, seed: int):
 def test_adamw_matches_torch(tmp_path, weight_decay):
     attrs = (f"{{beta1 = 0.9, beta2 = 0.999, eps = 1.0e-8, "
              f"weight_decay = {weight_decay}}}")
-    model = compile_source(tmp_path, "adamw", adamw_source(attrs))
+    model = compile_mlir(tmp_path, "adamw", adamw_source(attrs))
     rng = np.random.default_rng(0)
     start = rng.standard_normal(SHAPE).astype(np.float32)
     param = torch.nn.Parameter(torch.from_numpy(start.copy()))
@@ -98,7 +86,7 @@ def test_adamw_matches_torch(tmp_path, weight_decay):
 def test_sgd_matches_torch(tmp_path, momentum, weight_decay, nesterov):
     attrs = (f"{{momentum = {momentum}, weight_decay = {weight_decay}"
              + (", nesterov" if nesterov else "") + "}")
-    model = compile_source(tmp_path, "sgd", sgd_source(attrs))
+    model = compile_mlir(tmp_path, "sgd", sgd_source(attrs))
     rng = np.random.default_rng(3)
     start = rng.standard_normal(SHAPE).astype(np.float32)
     param = torch.nn.Parameter(torch.from_numpy(start.copy()))
