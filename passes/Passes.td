@@ -207,6 +207,63 @@ def LoraUnmerge : Pass<"lora-unmerge", "ModuleOp"> {
                            "::mlir::tosa::TosaDialect"];
 }
 
+def LoraAutodiff : Pass<"lora-autodiff", "ModuleOp"> {
+  let summary = "Build a train step: a loss and its gradients for the LoRA parameters";
+  let description = [{
+    Clones the forward function `function` twice, appends a loss to its
+    result number `output`, and builds:
+
+    * `train-function(args..., [labels]) -> (loss, dL/dP for every LoRA
+      parameter P)`, by reverse-mode differentiation with respect to the
+      arguments that carry `lora.param` only: W and every other weight are
+      frozen, so only the gradients that reach an A or a B are built (no dW,
+      nothing through integer values such as embedding indices). The
+      gradient of each op comes from its rule (GradientRules.cpp);
+      `lora.linear` becomes one `lora.linear_grad`. The backward reads the
+      forward's values where a rule needs them, so the forward is not
+      recomputed.
+    * `eval-function(args..., [labels]) -> loss`.
+
+    The loss (an f32 0-d tensor; f64 for an f64 model) is one of:
+
+    * `output`: the result itself, which must hold one float element;
+    * `cross-entropy`: mean over the tokens of -log softmax(logits)[label],
+      with logits `[..., V]` and a new `labels` argument `[...]` (i64);
+      tokens whose label is `ignore-index` do not count (PyTorch's
+      `cross_entropy`, so all-ignored labels give NaN like it);
+    * `causal-lm`: cross-entropy with the shift of causal language models
+      (transformers' `ForCausalLMLoss`): logits at position i predict the
+      label at i + 1 along the sequence dim (the one before V);
+    * `mse`: mean of (output - targets)² with a new `targets` argument of
+      the output's type.
+
+    The new results are named (`onnx.name`) `loss` and `<param>.grad`.
+
+    Errors: no function `function`, no LoRA parameters, an `output` index
+    out of range, a non-scalar output with `loss=output`, logits that the
+    loss cannot take, and an op on the path from a LoRA parameter to the
+    loss that has no gradient rule (named with its ONNX node).
+  }];
+  let options = [
+    Option<"function", "function", "std::string", /*default=*/"\"main\"",
+           "The forward function">,
+    Option<"loss", "loss", "std::string", /*default=*/"\"output\"",
+           "output, cross-entropy, causal-lm or mse">,
+    Option<"output", "output", "unsigned", /*default=*/"0",
+           "The result of the forward function that the loss reads">,
+    Option<"ignoreIndex", "ignore-index", "int64_t", /*default=*/"-100",
+           "Labels equal to this do not count (cross-entropy, causal-lm)">,
+    Option<"trainFunction", "train-function", "std::string",
+           /*default=*/"\"train_step\"",
+           "Name of the function returning the loss and the gradients">,
+    Option<"evalFunction", "eval-function", "std::string",
+           /*default=*/"\"eval_step\"",
+           "Name of the function returning the loss only (\"\" for none)">
+  ];
+  let dependentDialects = ["::mlir::lora::LoraDialect",
+                           "::mlir::tosa::TosaDialect"];
+}
+
 def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
   let summary = "Lower lora.linear, lora.linear_grad and the optimizer ops to linalg";
   let description = [{
