@@ -25,7 +25,10 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/RegionUtils.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringSwitch.h"
 
 namespace mlir::lora {
@@ -227,9 +230,17 @@ buildGradients(OpBuilder &b, Block &body, ArrayRef<BlockArgument> params,
   for (Operation &op : body.without_terminator())
     ops.push_back(&op);
 
+  // What an op reads: its operands, and the values its regions use from
+  // above (no rule differentiates through a region, so those make the op
+  // fail below instead of being missed).
+  auto inputsOf = [](Operation *op) {
+    llvm::SetVector<Value> inputs(op->operand_begin(), op->operand_end());
+    getUsedValuesDefinedAbove(op->getRegions(), inputs);
+    return inputs;
+  };
   llvm::DenseSet<Value> varied(params.begin(), params.end());
   for (Operation *op : ops) {
-    if (llvm::none_of(op->getOperands(),
+    if (llvm::none_of(inputsOf(op),
                       [&](Value v) { return varied.contains(v); }))
       continue;
     for (Value result : op->getResults())
@@ -240,8 +251,13 @@ buildGradients(OpBuilder &b, Block &body, ArrayRef<BlockArgument> params,
   llvm::DenseSet<Value> useful{seed};
   for (Operation *op : llvm::reverse(ops))
     if (llvm::any_of(op->getResults(),
-                     [&](Value v) { return useful.contains(v); }))
-      useful.insert(op->operand_begin(), op->operand_end());
+                     [&](Value v) { return useful.contains(v); })) {
+      llvm::SetVector<Value> inputs = inputsOf(op);
+      useful.insert(inputs.begin(), inputs.end());
+    }
+  auto isActive = [&](Value v) {
+    return varied.contains(v) && useful.contains(v);
+  };
 
   DenseMap<Value, Value> grads{{seed, seedGrad}};
   auto accumulate = [&](Value value, Value grad) {
@@ -254,9 +270,23 @@ buildGradients(OpBuilder &b, Block &body, ArrayRef<BlockArgument> params,
       resultGrads.push_back(grads.lookup(result));
     if (llvm::all_of(resultGrads, [](Value g) { return !g; }))
       continue;
+    llvm::SetVector<Value> captured;
+    getUsedValuesDefinedAbove(op->getRegions(), captured);
+    if (llvm::any_of(captured, isActive))
+      return op->emitError()
+             << describe(op)
+             << " is on the path from a LoRA parameter to the loss, but its "
+                "regions have no gradient rule";
     SmallVector<bool> wanted;
-    for (Value operand : op->getOperands())
-      wanted.push_back(varied.contains(operand) && useful.contains(operand));
+    for (Value operand : op->getOperands()) {
+      wanted.push_back(isActive(operand));
+      auto type = dyn_cast<RankedTensorType>(operand.getType());
+      if (wanted.back() && !type.hasStaticShape())
+        return op->emitError()
+               << describe(op) << " has operand " << operand.getType()
+               << " on the path to the loss; lora-autodiff needs static "
+                  "shapes (give them with --input-shape)";
+    }
     std::string whyNot;
     FailureOr<SmallVector<Value>> operandGrads =
         buildOperandGradients(b, op, resultGrads, wanted, whyNot);
@@ -317,12 +347,26 @@ struct LoraAutodiffPass : lora::impl::LoraAutodiffBase<LoraAutodiffPass> {
     auto ret = cast<func::ReturnOp>(forward.getBody().front().getTerminator());
     if (output >= ret.getNumOperands()) {
       forward.emitError() << "'" << function << "' has " << ret.getNumOperands()
-                          << " results; there is no output " << output;
+                          << " results; there is no output "
+                          << static_cast<unsigned>(output);
       return signalPassFailure();
     }
     bool hasParams = false;
-    for (unsigned i = 0; i < forward.getNumArguments(); ++i)
-      hasParams |= bool(forward.getArgAttr(i, LoraDialect::getParamAttrName()));
+    for (BlockArgument arg : forward.getArguments()) {
+      if (!forward.getArgAttr(arg.getArgNumber(),
+                              LoraDialect::getParamAttrName()))
+        continue;
+      hasParams = true;
+      auto type = dyn_cast<RankedTensorType>(arg.getType());
+      if (!type || !type.hasStaticShape() ||
+          !isa<FloatType>(type.getElementType())) {
+        forward.emitError() << "LoRA parameter #" << arg.getArgNumber()
+                            << " of '" << function << "' is " << arg.getType()
+                            << "; lora-autodiff needs float tensors of "
+                               "static shape";
+        return signalPassFailure();
+      }
+    }
     if (!hasParams) {
       forward.emitError() << "'" << function
                           << "' has no LoRA parameters (arguments with "
@@ -379,6 +423,14 @@ struct LoraAutodiffPass : lora::impl::LoraAutodiffBase<LoraAutodiffPass> {
 
     func::ReturnOp::create(b, ret.getLoc(), results);
     ret.erase();
+    // What the loss does not need (other outputs; the loss's own gradient
+    // in an eval step) goes.
+    SmallVector<Operation *> ops;
+    for (Operation &op : body.without_terminator())
+      ops.push_back(&op);
+    for (Operation *op : llvm::reverse(ops))
+      if (isOpTriviallyDead(op))
+        op->erase();
     MLIRContext *context = module.getContext();
     step.setFunctionType(FunctionType::get(context, step.getArgumentTypes(),
                                            ValueRange(results).getTypes()));

@@ -276,8 +276,6 @@ static LogicalResult sliceRule(RuleContext &c, tosa::SliceOp op) {
 }
 
 static LogicalResult padRule(RuleContext &c, tosa::PadOp op) {
-  if (!c.wants(0))
-    return success();
   FailureOr<SmallVector<int64_t>> padding = constShape(op.getPadding());
   if (failed(padding)) {
     c.whyNot = "its padding is not a constant";
@@ -287,7 +285,19 @@ static LogicalResult padRule(RuleContext &c, tosa::PadOp op) {
   SmallVector<int64_t> starts;
   for (int64_t i = 0; i < inType.getRank(); ++i)
     starts.push_back((*padding)[2 * i]);
-  c.grads[0] = sliceValue(c.b, c.loc, c.grad(), starts, inType.getShape());
+  Value g = c.grad();
+  Value inside = sliceValue(c.b, c.loc, g, starts, inType.getShape());
+  if (c.wants(0))
+    c.grads[0] = inside;
+  if (c.wants(2)) {
+    // The pad value fills everything outside: its gradient is the sum of g
+    // there, sum(g) - sum(g inside).
+    auto all = llvm::to_vector(llvm::seq<int64_t>(0, inType.getRank()));
+    Value outside =
+        binary<tosa::SubOp>(c.b, c.loc, reduceSum(c.b, c.loc, g, all),
+                            reduceSum(c.b, c.loc, inside, all));
+    c.grads[2] = unbroadcast(c.b, c.loc, outside, c.operand(2).getType());
+  }
   return success();
 }
 
@@ -332,17 +342,20 @@ static LogicalResult reduceSumRule(RuleContext &c) {
   return success();
 }
 
-/// The gradient goes to every element equal to the maximum. (Where the max
-/// feeds a softmax, as in attention, the total gradient through it is zero
-/// whichever elements get it.)
-static LogicalResult reduceMaxRule(RuleContext &c) {
+/// The gradient is shared evenly by the elements equal to the maximum, as
+/// in PyTorch's amax.
+static LogicalResult reduceMaxRule(RuleContext &c, tosa::ReduceMaxOp op) {
   if (!c.wants(0))
     return success();
   Value x = c.operand(0);
   Value isMax =
       binary<tosa::EqualOp>(c.b, c.loc, x, c.result(), c.b.getI1Type());
-  c.grads[0] = selectOrZero(
-      c, isMax, broadcastTo(c.b, c.loc, c.grad(), tensorType(x).getShape()));
+  Value share = tosa::SelectOp::create(c.b, c.loc, x.getType(), isMax,
+                                       c.constLike(x, 1.0), c.zeroLike(x));
+  Value ties = reduceSum(c.b, c.loc, share, {op.getAxis()});
+  Value perTie =
+      mul(c.b, c.loc, c.grad(), unary<tosa::ReciprocalOp>(c.b, c.loc, ties));
+  c.grads[0] = mul(c.b, c.loc, share, perTie);
   return success();
 }
 
@@ -472,7 +485,7 @@ static LogicalResult applyRule(RuleContext &c) {
       .Case<tosa::ConcatOp>([&](auto op) { return concatRule(c, op); })
       .Case<tosa::TileOp>([&](auto) { return tileRule(c); })
       .Case<tosa::ReduceSumOp>([&](auto) { return reduceSumRule(c); })
-      .Case<tosa::ReduceMaxOp>([&](auto) { return reduceMaxRule(c); })
+      .Case<tosa::ReduceMaxOp>([&](auto op) { return reduceMaxRule(c, op); })
       .Case<tosa::SelectOp>([&](auto) { return selectRule(c); })
       .Case<tosa::MatMulOp>([&](auto) { return matmulRule(c); })
       .Case<LinearOp>([&](auto op) { return linearRule(c, op); })

@@ -264,6 +264,47 @@ def LoraAutodiff : Pass<"lora-autodiff", "ModuleOp"> {
                            "::mlir::tosa::TosaDialect"];
 }
 
+def LoraOptimizer : Pass<"lora-optimizer", "ModuleOp"> {
+  let summary = "Turn a train step's gradients into SGD or AdamW updates";
+  let description = [{
+    Rewrites `function` (lora-autodiff's train step, returning the loss and
+    one gradient per LoRA parameter) into one optimizer step:
+
+        train_step(args..., lr: tensor<f64>, [step: tensor<i64>], state...)
+            -> (loss, new parameters..., new state...)
+
+    with one `lora.adamw` (AdamW: `exp_avg`, `exp_avg_sq` per parameter,
+    and the 1-based step number for the bias correction) or `lora.sgd`
+    (SGD: `momentum_buffer` per parameter when momentum > 0) per parameter.
+    The learning rate and the step are run-time inputs (`onnx.name` "lr"
+    and "step"), so that schedules need no recompiling. State arguments
+    carry `lora.state = "<param>.exp_avg"` (etc.) and start at zero. Each
+    new value is returned under the name of the argument it replaces
+    (`onnx.name` = the parameter's `lora.param` or the state's name): a
+    runtime updates parameters and state in place by name.
+
+    Defaults are those of transformers' `TrainingArguments` (what PEFT
+    training uses): betas 0.9/0.999, eps 1e-8, weight decay 0.
+  }];
+  let options = [
+    Option<"function", "function", "std::string",
+           /*default=*/"\"train_step\"", "The train step to rewrite">,
+    Option<"optimizer", "optimizer", "std::string", /*default=*/"\"adamw\"",
+           "adamw or sgd">,
+    Option<"beta1", "beta1", "double", /*default=*/"0.9", "AdamW beta1">,
+    Option<"beta2", "beta2", "double", /*default=*/"0.999", "AdamW beta2">,
+    Option<"eps", "eps", "double", /*default=*/"1e-8", "AdamW epsilon">,
+    Option<"weightDecay", "weight-decay", "double", /*default=*/"0.0",
+           "Decoupled (AdamW) or L2 (SGD) weight decay">,
+    Option<"momentum", "momentum", "double", /*default=*/"0.0",
+           "SGD momentum">,
+    Option<"nesterov", "nesterov", "bool", /*default=*/"false",
+           "SGD Nesterov momentum">
+  ];
+  let dependentDialects = ["::mlir::lora::LoraDialect",
+                           "::mlir::tosa::TosaDialect"];
+}
+
 def ConvertLoraToLinalg : Pass<"convert-lora-to-linalg", "func::FuncOp"> {
   let summary = "Lower lora.linear, lora.linear_grad and the optimizer ops to linalg";
   let description = [{

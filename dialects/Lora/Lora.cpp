@@ -35,7 +35,8 @@ LogicalResult LoraDialect::verifyRegionArgAttribute(Operation *op,
     return region.getArgument(argIndex).getType();
   };
   if (attr.getName() == getParamAttrName() ||
-      attr.getName() == getWeightAttrName()) {
+      attr.getName() == getWeightAttrName() ||
+      attr.getName() == getStateAttrName()) {
     auto name = dyn_cast<StringAttr>(attr.getValue());
     if (!name || name.getValue().empty())
       return op->emitError()

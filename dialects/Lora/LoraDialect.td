@@ -29,6 +29,11 @@ def Lora_Dialect : Dialect {
     * `lora.init` (elements attribute, optional): the parameter's initial
       value in the argument's (ONNX) orientation, e.g. PEFT's `lora_A.weight`
       transposed to `[K, r]`.
+
+    A train step (lora-optimizer) also takes optimizer state, named by
+    `lora.state` (string), and returns every updated parameter and state
+    under its own name (`onnx.name` of the result), so that a runtime can
+    update them in place.
   }];
   let cppNamespace = "::mlir::lora";
   let hasRegionArgAttrVerify = 1;
@@ -42,6 +47,10 @@ def Lora_Dialect : Dialect {
     /// lora-outline-weights turned into an argument (a StringAttr); its
     /// value is the argument's `lora.init`.
     static ::llvm::StringRef getWeightAttrName() { return "lora.weight"; }
+    /// The argument attribute naming an optimizer state tensor that
+    /// lora-optimizer added (a StringAttr: `<param>.exp_avg`,
+    /// `<param>.exp_avg_sq` or `<param>.momentum_buffer`); it starts at zero.
+    static ::llvm::StringRef getStateAttrName() { return "lora.state"; }
   }];
 }
 
