@@ -1,4 +1,4 @@
-//===- Safetensors.h - read .safetensors files in the runtime ---*- C++ -*-===//
+//===- Safetensors.h - read and write .safetensors files --------*- C++ -*-===//
 //
 // The safetensors format (https://github.com/huggingface/safetensors):
 //
@@ -6,8 +6,8 @@
 //
 // The header maps each tensor name to {"dtype", "shape", "data_offsets":
 // [begin, end]}, offsets relative to the first byte of the data section; the
-// "__metadata__" entry is ignored. lib/Adapter has a reader too, but it links
-// LLVM, which the runtime must not.
+// reader ignores the "__metadata__" entry. lib/Adapter has a reader and a
+// writer too, but it links LLVM, which the runtime must not.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,8 +15,10 @@
 #define LORA_RUNTIME_SAFETENSORS_H
 
 #include "lora/Runtime/MappedFile.h"
+#include "lora/Runtime/Runtime.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -70,6 +72,37 @@ private:
   std::vector<SafetensorsTensor> entries;
   std::unordered_map<std::string, size_t> indexByName;
 };
+
+/// One tensor to write: its name, element type, shape and little-endian,
+/// row-major bytes (numBytes of them at data, which may be nullptr when
+/// numBytes is 0).
+struct SafetensorsEntry {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const void *data = nullptr;
+  size_t numBytes = 0;
+};
+
+/// Writes `entries`, and `metadata` as the "__metadata__" object (omitted
+/// when empty), to `path` the way the Python safetensors library does: the
+/// compact JSON header lists "__metadata__" first, then the tensors by
+/// descending dtype (U64, I64, F64, F32, ..., I8, U8, BOOL: the library's
+/// order) and by name (bytewise) within a dtype, each as {"dtype", "shape",
+/// "data_offsets"}; the data section follows in the same order. The header
+/// is padded with spaces so that the data starts 8-byte aligned. Metadata
+/// keys are written in sorted order (the library's order is a hash order).
+///
+/// The file is written to a temporary file in the folder of `path`, synced
+/// and renamed over `path`: on failure `path` is left as it was and the
+/// temporary file is removed. Fails, with `error` naming `path` and the
+/// tensor at fault, on an empty, duplicate or "__metadata__" name, a name or
+/// metadata string that is not valid UTF-8, a negative dim, numBytes other
+/// than numel * dtype size, and any I/O error.
+bool writeSafetensors(const std::string &path,
+                      const std::vector<SafetensorsEntry> &entries,
+                      const std::map<std::string, std::string> &metadata,
+                      std::string &error);
 
 } // namespace lora_runtime
 
