@@ -319,11 +319,16 @@ struct LinearGradOpLowering : OpConversionPattern<lora::LinearGradOp> {
 };
 
 /// A linalg.generic over `tensors` (all of one shape; identity maps) and
-/// 0-d `scalars` (broadcast), with `numResults` results of the tensors' type;
-/// `body` gets the block arguments (tensors, then scalars) and yields.
+/// 0-d `scalars` (broadcast) that updates `inits` (same shape), one result
+/// each: destination-passing style, as an optimizer step writes its
+/// parameter and state. The body reads the inits through their block
+/// arguments: were they unused, elementwise fusion would swap them for
+/// tensor.empty, CSE would merge those, and bufferization could then put
+/// every result in one buffer. `body` gets the block arguments (tensors,
+/// scalars, inits) and yields the new values.
 SmallVector<Value> elementwise(
     OpBuilder &b, Location loc, ValueRange tensors, ValueRange scalars,
-    unsigned numResults,
+    ValueRange inits,
     function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange)> body) {
   auto type = cast<RankedTensorType>(tensors.front().getType());
   int64_t rank = type.getRank();
@@ -331,16 +336,11 @@ SmallVector<Value> elementwise(
   AffineMap scalar = AffineMap::get(rank, 0, {}, b.getContext());
   SmallVector<AffineMap> maps(tensors.size(), identity);
   maps.append(scalars.size(), scalar);
-  maps.append(numResults, identity);
+  maps.append(inits.size(), identity);
   SmallVector<Value> inputs(tensors);
   llvm::append_range(inputs, scalars);
-  SmallVector<Value> outputs;
-  for (unsigned i = 0; i < numResults; ++i)
-    outputs.push_back(tensor::EmptyOp::create(
-        b, loc, tensor::getMixedSizes(b, loc, tensors.front()),
-        type.getElementType()));
   auto op = linalg::GenericOp::create(
-      b, loc, TypeRange(ValueRange(outputs)), inputs, outputs, maps,
+      b, loc, TypeRange(inits), inputs, inits, maps,
       SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         linalg::YieldOp::create(nested, nestedLoc,
@@ -398,17 +398,16 @@ struct AdamWOpLowering : OpConversionPattern<lora::AdamWOp> {
            decay = op.getWeightDecay().convertToDouble();
     Type element = op.getParam().getType().getElementType();
     SmallVector<Value> results = elementwise(
-        rewriter, op.getLoc(),
-        {adaptor.getParam(), adaptor.getGrad(), adaptor.getExpAvg(),
-         adaptor.getExpAvgSq()},
-        {adaptor.getLr(), adaptor.getStep()}, 3,
+        rewriter, op.getLoc(), {adaptor.getGrad()},
+        {adaptor.getLr(), adaptor.getStep()},
+        {adaptor.getParam(), adaptor.getExpAvg(), adaptor.getExpAvgSq()},
         [&](OpBuilder &b, Location loc, ValueRange args) {
           ComputeTypes t(b, loc, element);
-          Value p = t.in(args[0]), g = t.in(args[1]), m = t.in(args[2]),
-                v = t.in(args[3]);
+          Value g = t.in(args[0]), p = t.in(args[3]), m = t.in(args[4]),
+                v = t.in(args[5]);
           // Scalars in f64, as torch computes them in Python floats.
-          Value lr = t.toF64(args[4]);
-          Value step = arith::SIToFPOp::create(b, loc, b.getF64Type(), args[5]);
+          Value lr = t.toF64(args[1]);
+          Value step = arith::SIToFPOp::create(b, loc, b.getF64Type(), args[2]);
           Value keep = arith::SubFOp::create(
               b, loc, t.f64(1.0),
               arith::MulFOp::create(b, loc, lr, t.f64(decay)));
@@ -457,12 +456,12 @@ struct SgdOpLowering : OpConversionPattern<lora::SgdOp> {
     bool nesterov = op.getNesterov();
     Type element = op.getParam().getType().getElementType();
     SmallVector<Value> results = elementwise(
-        rewriter, op.getLoc(),
-        {adaptor.getParam(), adaptor.getGrad(), adaptor.getMomentumBuffer()},
-        {adaptor.getLr()}, 2, [&](OpBuilder &b, Location loc, ValueRange args) {
+        rewriter, op.getLoc(), {adaptor.getGrad()}, {adaptor.getLr()},
+        {adaptor.getParam(), adaptor.getMomentumBuffer()},
+        [&](OpBuilder &b, Location loc, ValueRange args) {
           ComputeTypes t(b, loc, element);
-          Value p = t.in(args[0]), d = t.in(args[1]), buf = t.in(args[2]);
-          Value lr = t.fromF64(t.toF64(args[3]));
+          Value d = t.in(args[0]), p = t.in(args[2]), buf = t.in(args[3]);
+          Value lr = t.fromF64(t.toF64(args[1]));
           if (decay != 0.0)
             d = arith::AddFOp::create(
                 b, loc, d, arith::MulFOp::create(b, loc, t.constant(decay), p));

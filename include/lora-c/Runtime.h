@@ -81,6 +81,27 @@ int loraModelSetParameter(LoraModel *model, const char *name,
 int loraModelRun(LoraModel *model, const void *const *inputs,
                  void *const *outputs);
 
+/// Training artifacts (lora-compile --mode=train).
+/// 1 when the model is a train step, else 0.
+int loraModelIsTraining(const LoraModel *model);
+/// Optimizer steps taken (since load, or as restored from a checkpoint).
+int64_t loraModelGetStep(const LoraModel *model);
+/// One optimizer step: `inputs` as for loraModelRun, except that the entries
+/// of the learning-rate and step inputs are ignored (the model passes `lr`
+/// and its step count + 1; the manifest's "train" names them). Updates the
+/// LoRA parameters and the optimizer state in place; `*loss` receives the
+/// loss before the update. Out-of-range labels fail before anything runs.
+int loraModelTrainStep(LoraModel *model, const void *const *inputs, double lr,
+                       double *loss);
+/// Writes the current LoRA parameters to the folder `dir` as a PEFT adapter.
+int loraModelSaveAdapter(LoraModel *model, const char *dir);
+/// Saves adapter, optimizer state and step count to `dir`; a failed save
+/// leaves a previous checkpoint there intact.
+int loraModelSaveCheckpoint(LoraModel *model, const char *dir);
+/// Restores a checkpoint of this model (another model's is refused and
+/// changes nothing).
+int loraModelLoadCheckpoint(LoraModel *model, const char *dir);
+
 #ifdef __cplusplus
 }
 #endif

@@ -196,7 +196,7 @@ private:
 // What the manifest describes
 //===----------------------------------------------------------------------===//
 
-enum class ArgumentKind { Input, Weight, LoraA, LoraB };
+enum class ArgumentKind { Input, Weight, LoraA, LoraB, State };
 
 struct ArgumentInfo {
   std::string name;
@@ -227,6 +227,8 @@ StringRef kindName(ArgumentKind kind) {
     return "lora_a";
   case ArgumentKind::LoraB:
     return "lora_b";
+  case ArgumentKind::State:
+    return "state";
   }
   llvm_unreachable("unknown argument kind");
 }
@@ -264,6 +266,10 @@ LogicalResult describeFunction(func::FuncOp func,
       info.module = getModuleOfParam(param).str();
       info.kind = param.getValue().contains(".lora_A") ? ArgumentKind::LoraA
                                                        : ArgumentKind::LoraB;
+    } else if (auto state = func.getArgAttrOfType<StringAttr>(
+                   i, LoraDialect::getStateAttrName())) {
+      info.name = state.str();
+      info.kind = ArgumentKind::State;
     } else if (auto name = func.getArgAttrOfType<StringAttr>(i, "onnx.name")) {
       info.name = name.str();
     } else {
@@ -525,9 +531,40 @@ llvm::json::Array toJson(ArrayRef<int64_t> shape) {
   return result;
 }
 
+/// The manifest's "train" object: how the train step was built and the
+/// names of its run-time optimizer inputs; null for inference artifacts.
+llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses) {
+  if (!options.train)
+    return nullptr;
+  const LoraAutodiffOptions &loss = options.autodiff;
+  const LoraOptimizerOptions &opt = options.optimizer;
+  llvm::json::Object optimizer{{"name", opt.optimizer},
+                               {"weight_decay", opt.weightDecay}};
+  if (opt.optimizer == "adamw") {
+    optimizer["beta1"] = double(opt.beta1);
+    optimizer["beta2"] = double(opt.beta2);
+    optimizer["eps"] = double(opt.eps);
+  } else {
+    optimizer["momentum"] = double(opt.momentum);
+    optimizer["nesterov"] = bool(opt.nesterov);
+  }
+  return llvm::json::Object{
+      {"loss", loss.loss},
+      {"ignore_index", int64_t(loss.ignoreIndex)},
+      {"num_classes", numClasses},
+      {"optimizer", std::move(optimizer)},
+      {"lr_input", "lr"},
+      {"step_input", opt.optimizer == "adamw" ? llvm::json::Value("step")
+                                              : llvm::json::Value(nullptr)},
+      {"eval_function", loss.evalFunction.empty()
+                            ? llvm::json::Value(nullptr)
+                            : llvm::json::Value(loss.evalFunction)}};
+}
+
 LogicalResult writeManifest(Location loc, StringRef file,
-                            const CompileOptions &options, bool rslora,
-                            StringRef pipeline, ArrayRef<ArgumentInfo> args,
+                            const CompileOptions &options, StringRef function,
+                            int64_t numClasses, bool rslora, StringRef pipeline,
+                            ArrayRef<ArgumentInfo> args,
                             ArrayRef<ArgumentInfo> outputs,
                             uint64_t weightBytes,
                             ArrayRef<LoraModuleInfo> modules) {
@@ -600,13 +637,14 @@ LogicalResult writeManifest(Location loc, StringRef file,
                           {"opt_level", int64_t(options.optLevel)}}},
       {"target", options.target},
       {"library", "model.so"},
-      {"function", options.function},
+      {"function", function},
       {"arguments", std::move(arguments)},
       {"outputs", std::move(results)},
       {"weights", llvm::json::Object{{"file", "weights.bin"},
                                      {"bytes", int64_t(weightBytes)},
                                      {"alignment", int64_t(kWeightAlignment)}}},
-      {"lora", std::move(lora)}};
+      {"lora", std::move(lora)},
+      {"train", trainJson(options, numClasses)}};
   std::error_code ec;
   llvm::raw_fd_ostream os(file, ec);
   if (ec)
@@ -856,6 +894,34 @@ LogicalResult lora::compileModel(MLIRContext &context,
   if (failed(collectLoraModules(func, rslora, modules)))
     return failure();
   progress.finish(std::to_string(modules.size()) + " LoRA modules");
+  // Labels of a cross-entropy loss index the classes: the last dim of the
+  // forward's output, which the runtime checks them against.
+  int64_t numClasses = 0;
+  if (options.train) {
+    // The artifact runs the train step; the forward is only its source.
+    StringRef loss = options.autodiff.loss;
+    unsigned output = options.autodiff.output;
+    if ((loss == "cross-entropy" || loss == "causal-lm") &&
+        output < func.getNumResults())
+      if (auto type = dyn_cast<RankedTensorType>(func.getResultTypes()[output]);
+          type && type.getRank() > 0 && !type.isDynamicDim(type.getRank() - 1))
+        numClasses = type.getShape().back();
+    LoraAutodiffOptions autodiff = options.autodiff;
+    autodiff.function = options.function;
+    LoraOptimizerOptions optimizer = options.optimizer;
+    optimizer.function = autodiff.trainFunction;
+    PassManager trainPm(&context);
+    trainPm.addPass(createLoraAutodiff(autodiff));
+    trainPm.addPass(createLoraOptimizer(optimizer));
+    progress.stage("train step (autodiff, " + Twine(optimizer.optimizer) + ")");
+    if (failed(runPasses(trainPm, *module, "train step")))
+      return failure();
+    progress.finish();
+    func.erase();
+    func = module->lookupSymbol<func::FuncOp>(autodiff.trainFunction);
+  }
+  // `func` does not survive the lowering to LLVM.
+  std::string functionName = func.getName().str();
   if (options.emit == EmitStage::Lora)
     return writeModule(*module, outPath);
 
@@ -895,6 +961,7 @@ LogicalResult lora::compileModel(MLIRContext &context,
     func.removeArgAttr(i, LoraDialect::getParamAttrName());
     func.removeArgAttr(i, LoraDialect::getInitAttrName());
     func.removeArgAttr(i, LoraDialect::getWeightAttrName());
+    func.removeArgAttr(i, LoraDialect::getStateAttrName());
   }
 
   // Lowering.
@@ -931,7 +998,8 @@ LogicalResult lora::compileModel(MLIRContext &context,
       return failure();
   }
   progress.finish();
-  if (failed(writeManifest(loc, out.file("manifest.json"), options, rslora,
+  if (failed(writeManifest(loc, out.file("manifest.json"), options,
+                           functionName, numClasses, rslora,
                            "builtin.module(" + pipelineText + ")", arguments,
                            outputs, weightBytes, modules)))
     return failure();

@@ -183,3 +183,52 @@ int loraModelRun(LoraModel *model, const void *const *inputs,
     return model->model->run(inputs, outputs, error);
   });
 }
+
+int loraModelIsTraining(const LoraModel *model) {
+  return model && model->model->isTraining() ? 1 : 0;
+}
+
+int64_t loraModelGetStep(const LoraModel *model) {
+  return model ? model->model->getStep() : 0;
+}
+
+int loraModelTrainStep(LoraModel *model, const void *const *inputs, double lr,
+                       double *loss) {
+  return guard([&](std::string &error) {
+    if (!model || !loss) {
+      error = !model ? "model is NULL" : "loss is NULL";
+      return false;
+    }
+    return model->model->trainStep(inputs, lr, *loss, error);
+  });
+}
+
+/// The folder operations: `dir` must not be NULL.
+template <typename Fn>
+static int withFolder(LoraModel *model, const char *dir, Fn fn) {
+  return guard([&](std::string &error) {
+    if (!model || !dir) {
+      error = !model ? "model is NULL" : "dir is NULL";
+      return false;
+    }
+    return fn(*model->model, std::string(dir), error);
+  });
+}
+
+int loraModelSaveAdapter(LoraModel *model, const char *dir) {
+  return withFolder(model, dir,
+                    [](lora_runtime::Model &m, const std::string &d,
+                       std::string &e) { return m.saveAdapter(d, e); });
+}
+
+int loraModelSaveCheckpoint(LoraModel *model, const char *dir) {
+  return withFolder(model, dir,
+                    [](lora_runtime::Model &m, const std::string &d,
+                       std::string &e) { return m.saveCheckpoint(d, e); });
+}
+
+int loraModelLoadCheckpoint(LoraModel *model, const char *dir) {
+  return withFolder(model, dir,
+                    [](lora_runtime::Model &m, const std::string &d,
+                       std::string &e) { return m.loadCheckpoint(d, e); });
+}

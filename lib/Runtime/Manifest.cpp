@@ -4,6 +4,7 @@
 
 #include "lora/Runtime/Json.h"
 
+#include <limits>
 #include <map>
 
 using namespace lora_runtime;
@@ -24,7 +25,7 @@ public:
   bool run() {
     manifest = Manifest();
     if (!check.expectKind(root, "", json::Value::Kind::Object) ||
-        !checkHeader() || !checkWeights() || !checkLora())
+        !checkHeader() || !checkWeights() || !checkLora() || !checkTrain())
       return false;
     const json::Value *arguments, *outputs;
     if (!check.find(root, "", "arguments", true, arguments) ||
@@ -176,6 +177,32 @@ private:
     return true;
   }
 
+  bool checkTrain() {
+    const json::Value *train;
+    if (!check.find(root, "", "train", false, train, /*nullable=*/true))
+      return false;
+    if (!train || train->isNull())
+      return true;
+    TrainSpec spec;
+    const json::Value *optimizer;
+    if (!check.expectKind(*train, "train", json::Value::Kind::Object) ||
+        !check.getString(*train, "train", "loss", spec.loss) ||
+        !check.getInteger(*train, "train", "ignore_index", spec.ignoreIndex,
+                          std::numeric_limits<int64_t>::min()) ||
+        !check.getInteger(*train, "train", "num_classes", spec.numClasses, 0,
+                          false) ||
+        !check.getString(*train, "train", "lr_input", spec.lrInput) ||
+        !check.getString(*train, "train", "step_input", spec.stepInput,
+                         false) ||
+        !check.find(*train, "train", "optimizer", true, optimizer) ||
+        !check.expectKind(*optimizer, "train.optimizer",
+                          json::Value::Kind::Object) ||
+        !check.getString(*optimizer, "train.optimizer", "name", spec.optimizer))
+      return false;
+    manifest.train = std::move(spec);
+    return true;
+  }
+
   /// name, dtype and shape of an argument or output.
   bool checkTensor(const json::Value &object, const std::string &path,
                    TensorSpec &spec) {
@@ -225,6 +252,8 @@ private:
       argument.kind = ArgumentKind::Weight;
       if (!checkWeight(object, path, argument))
         return false;
+    } else if (kind == "state") {
+      argument.kind = ArgumentKind::State;
     } else if (kind == "lora_a" || kind == "lora_b") {
       argument.kind =
           kind == "lora_a" ? ArgumentKind::LoraA : ArgumentKind::LoraB;
@@ -238,7 +267,8 @@ private:
     } else {
       return check.fail(kindValue, kindPath,
                         "unknown kind '" + kind +
-                            "'; expected input, weight, lora_a or lora_b");
+                            "'; expected input, weight, lora_a, lora_b or "
+                            "state");
     }
     manifest.arguments.push_back(std::move(argument));
     return true;

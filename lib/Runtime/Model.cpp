@@ -5,11 +5,15 @@
 #include "lora/Runtime/Json.h"
 #include "lora/Runtime/Safetensors.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <dirent.h>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <sys/stat.h>
+#include <unistd.h>
 
 using namespace lora_runtime;
 
@@ -295,6 +299,20 @@ std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error,
         !DeviceBuffer::allocate(*model->device, argument.tensor.numBytes(),
                                 model->parameters[i], error))
       return nullptr;
+    // Optimizer state starts at zero.
+    if (argument.kind == ArgumentKind::State) {
+      std::vector<uint8_t> zeros(argument.tensor.numBytes());
+      if (!DeviceBuffer::allocate(*model->device, zeros.size(),
+                                  model->parameters[i], error) ||
+          (!zeros.empty() &&
+           !model->device->upload(model->parameters[i].data(), zeros.data(),
+                                  zeros.size(), error)))
+        return nullptr;
+    }
+  }
+  if (model->isTraining() && !model->prepareTraining(error)) {
+    error = manifestPath + ": " + error;
+    return nullptr;
   }
 
   if (info.hasLora && !info.merged && !info.loraModules.empty() &&
@@ -501,6 +519,7 @@ bool Model::setAdapter(const std::string &dir, std::string &error) {
 
   // `staged` has the layout of `parameters`: empty but for LoRA parameters.
   // Each goes to a new device buffer; the old ones stay until all arrived.
+  // (Optimizer state buffers are not the adapter's and stay.)
   std::vector<DeviceBuffer> buffers(staged.size());
   for (size_t i = 0; i < staged.size(); ++i) {
     if (staged[i].empty())
@@ -510,7 +529,9 @@ bool Model::setAdapter(const std::string &dir, std::string &error) {
                         error))
       return false;
   }
-  parameters.swap(buffers);
+  for (size_t i = 0; i < staged.size(); ++i)
+    if (!staged[i].empty())
+      parameters[i] = std::move(buffers[i]);
   return true;
 }
 
@@ -531,8 +552,9 @@ bool Model::checkParameter(const std::string &name, int64_t index,
   if (argument.kind != ArgumentKind::LoraA &&
       argument.kind != ArgumentKind::LoraB) {
     error = "'" + name + "' is " +
-            (argument.kind == ArgumentKind::Input ? "a graph input"
-                                                  : "a frozen weight") +
+            (argument.kind == ArgumentKind::Input   ? "a graph input"
+             : argument.kind == ArgumentKind::State ? "optimizer state"
+                                                    : "a frozen weight") +
             "; only LoRA parameters (lora_a, lora_b) can be set";
     return false;
   }
@@ -659,6 +681,7 @@ bool Model::run(const void *const *inputs, void *const *outputs,
       break;
     case ArgumentKind::LoraA:
     case ArgumentKind::LoraB:
+    case ArgumentKind::State:
       arguments.push_back(parameters[i].data());
       break;
     }
@@ -671,5 +694,347 @@ bool Model::run(const void *const *inputs, void *const *outputs,
           bytes &&
           !device->download(outputs[i], outputBuffers[i].data(), bytes, error))
         return false;
+  return true;
+}
+
+//===----------------------------------------------------------------------===//
+// Training
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// `rows` x `cols` elements of `size` bytes, transposed.
+std::vector<uint8_t> transposeBytes(const std::vector<uint8_t> &in,
+                                    int64_t rows, int64_t cols, size_t size) {
+  std::vector<uint8_t> out(in.size());
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      std::memcpy(&out[(j * rows + i) * size], &in[(i * cols + j) * size],
+                  size);
+  return out;
+}
+
+/// `text` as a JSON string literal.
+std::string jsonQuote(const std::string &text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+/// Creates the folder `dir` unless it exists.
+bool makeFolder(const std::string &dir, std::string &error) {
+  struct stat status;
+  if (stat(dir.c_str(), &status) == 0) {
+    if (S_ISDIR(status.st_mode))
+      return true;
+    error = "'" + dir + "' exists and is not a folder";
+    return false;
+  }
+  if (mkdir(dir.c_str(), 0777) != 0) {
+    error = "cannot create '" + dir + "': " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+/// Removes the folder `dir` and the plain files in it.
+void removeFolder(const std::string &dir) {
+  if (DIR *handle = opendir(dir.c_str())) {
+    while (dirent *entry = readdir(handle))
+      if (std::strcmp(entry->d_name, ".") && std::strcmp(entry->d_name, ".."))
+        unlink(joinPath(dir, entry->d_name).c_str());
+    closedir(handle);
+  }
+  rmdir(dir.c_str());
+}
+
+bool copyFile(const std::string &from, const std::string &to,
+              std::string &error) {
+  std::ifstream in(from, std::ios::binary);
+  std::ofstream out(to, std::ios::binary | std::ios::trunc);
+  if (!in || !out || !(out << in.rdbuf()) || !out.flush()) {
+    error = "cannot copy '" + from + "' to '" + to + "'";
+    return false;
+  }
+  return true;
+}
+
+constexpr const char *kCheckpointFile = "checkpoint.json";
+constexpr const char *kOptimizerFile = "optimizer.safetensors";
+
+} // namespace
+
+bool Model::prepareTraining(std::string &error) {
+  const TrainSpec &train = *info.train;
+  auto findInput = [&](const std::string &name) -> int64_t {
+    for (size_t i = 0; i < inputSpecs.size(); ++i)
+      if (inputSpecs[i].name == name)
+        return static_cast<int64_t>(i);
+    return -1;
+  };
+  lrInput = findInput(train.lrInput);
+  if (lrInput < 0 || inputSpecs[lrInput].dtype != DType::F64 ||
+      !inputSpecs[lrInput].shape.empty()) {
+    error = "train.lr_input '" + train.lrInput +
+            "' is not an f64 scalar input of the function";
+    return false;
+  }
+  if (!train.stepInput.empty()) {
+    stepInput = findInput(train.stepInput);
+    if (stepInput < 0 || inputSpecs[stepInput].dtype != DType::I64 ||
+        !inputSpecs[stepInput].shape.empty()) {
+      error = "train.step_input '" + train.stepInput +
+              "' is not an i64 scalar input of the function";
+      return false;
+    }
+  }
+  if (train.numClasses > 0) {
+    labelsInput = findInput("labels");
+    if (labelsInput < 0 || inputSpecs[labelsInput].dtype != DType::I64) {
+      error = "the " + train.loss + " loss has no i64 'labels' input";
+      return false;
+    }
+  }
+  if (info.outputs.empty() || info.outputs[0].numBytes() == 0 ||
+      (info.outputs[0].dtype != DType::F32 &&
+       info.outputs[0].dtype != DType::F64)) {
+    error = "the first output of a train step must be the f32 or f64 loss";
+    return false;
+  }
+  // Every parameter and state tensor has an output of the same name.
+  for (size_t i = 0; i < info.arguments.size(); ++i) {
+    const ArgumentSpec &argument = info.arguments[i];
+    if (argument.kind != ArgumentKind::LoraA &&
+        argument.kind != ArgumentKind::LoraB &&
+        argument.kind != ArgumentKind::State)
+      continue;
+    size_t j = 1;
+    while (j < info.outputs.size() &&
+           info.outputs[j].name != argument.tensor.name)
+      ++j;
+    if (j == info.outputs.size() ||
+        info.outputs[j].dtype != argument.tensor.dtype ||
+        info.outputs[j].shape != argument.tensor.shape) {
+      error = "the train step returns no new value of '" +
+              argument.tensor.name +
+              "' (an output of the same name, dtype "
+              "and shape)";
+      return false;
+    }
+    updates.push_back({j, i});
+  }
+  return true;
+}
+
+bool Model::checkLabels(const void *labels, std::string &error) const {
+  const TrainSpec &train = *info.train;
+  const TensorSpec &spec = inputSpecs[labelsInput];
+  const auto *values = static_cast<const int64_t *>(labels);
+  for (int64_t i = 0, e = spec.numBytes() / sizeof(int64_t); i < e; ++i)
+    if (values[i] != train.ignoreIndex &&
+        (values[i] < 0 || values[i] >= train.numClasses)) {
+      error = "labels[" + std::to_string(i) +
+              "] = " + std::to_string(values[i]) + " is not a class in [0, " +
+              std::to_string(train.numClasses) + ") nor the ignore index " +
+              std::to_string(train.ignoreIndex);
+      return false;
+    }
+  return true;
+}
+
+bool Model::trainStep(const void *const *inputs, double lr, double &loss,
+                      std::string &error) {
+  if (!isTraining()) {
+    error = "the model in '" + directory +
+            "' is not a train step; compile it with lora-compile "
+            "--mode=train";
+    return false;
+  }
+  if (!inputs && !inputSpecs.empty()) {
+    error = "the input array is null";
+    return false;
+  }
+  if (!std::isfinite(lr)) {
+    error = "the learning rate is not finite";
+    return false;
+  }
+  std::vector<const void *> all(inputs, inputs + inputSpecs.size());
+  int64_t step = stepCount + 1;
+  all[lrInput] = &lr;
+  if (stepInput >= 0)
+    all[stepInput] = &step;
+  if (labelsInput >= 0 && all[labelsInput] &&
+      !checkLabels(all[labelsInput], error))
+    return false;
+  std::vector<std::vector<uint8_t>> results;
+  std::vector<void *> outputs;
+  for (const TensorSpec &spec : info.outputs) {
+    results.emplace_back(spec.numBytes());
+    outputs.push_back(results.back().data());
+  }
+  if (!run(all.data(), outputs.data(), error))
+    return false;
+  for (auto [output, argument] : updates)
+    if (!results[output].empty() &&
+        !device->upload(parameters[argument].data(), results[output].data(),
+                        results[output].size(), error))
+      return false;
+  loss = info.outputs[0].dtype == DType::F64
+             ? *reinterpret_cast<const double *>(results[0].data())
+             : *reinterpret_cast<const float *>(results[0].data());
+  stepCount = step;
+  return true;
+}
+
+bool Model::saveAdapter(const std::string &dir, std::string &error) {
+  if (!info.hasLora || info.merged || info.adapter.empty()) {
+    error = "the model in '" + directory + "' has no LoRA parameters to save";
+    return false;
+  }
+  // Host copies of every parameter, transposed to PEFT's [r, K] and [N, r].
+  std::vector<std::vector<uint8_t>> data;
+  std::vector<SafetensorsEntry> entries;
+  data.reserve(info.arguments.size());
+  for (size_t i = 0; i < info.arguments.size(); ++i) {
+    const ArgumentSpec &argument = info.arguments[i];
+    if (argument.kind != ArgumentKind::LoraA &&
+        argument.kind != ArgumentKind::LoraB)
+      continue;
+    const TensorSpec &spec = argument.tensor;
+    std::vector<uint8_t> bytes(spec.numBytes());
+    if (!bytes.empty() && !device->download(bytes.data(), parameters[i].data(),
+                                            bytes.size(), error))
+      return false;
+    data.push_back(transposeBytes(bytes, spec.shape[0], spec.shape[1],
+                                  dtypeSize(spec.dtype)));
+    entries.push_back({spec.name,
+                       spec.dtype,
+                       {spec.shape[1], spec.shape[0]},
+                       data.back().data(),
+                       data.back().size()});
+  }
+  if (!makeFolder(dir, error) ||
+      !copyFile(
+          joinPath(joinPath(directory, info.adapter), "adapter_config.json"),
+          joinPath(dir, "adapter_config.json"), error))
+    return false;
+  return writeSafetensors(joinPath(dir, "adapter_model.safetensors"), entries,
+                          {}, error);
+}
+
+bool Model::saveCheckpoint(const std::string &dir, std::string &error) {
+  if (!isTraining()) {
+    error = "the model in '" + directory + "' is not a train step";
+    return false;
+  }
+  std::string staging = dir + ".saving";
+  removeFolder(staging);
+  auto fail = [&]() {
+    removeFolder(staging);
+    return false;
+  };
+  if (!saveAdapter(staging, error))
+    return fail();
+  std::vector<std::vector<uint8_t>> data;
+  std::vector<SafetensorsEntry> entries;
+  data.reserve(info.arguments.size());
+  for (size_t i = 0; i < info.arguments.size(); ++i) {
+    const ArgumentSpec &argument = info.arguments[i];
+    if (argument.kind != ArgumentKind::State)
+      continue;
+    data.emplace_back(argument.tensor.numBytes());
+    if (!data.back().empty() &&
+        !device->download(data.back().data(), parameters[i].data(),
+                          data.back().size(), error))
+      return fail();
+    entries.push_back({argument.tensor.name, argument.tensor.dtype,
+                       argument.tensor.shape, data.back().data(),
+                       data.back().size()});
+  }
+  if (!writeSafetensors(joinPath(staging, kOptimizerFile), entries, {}, error))
+    return fail();
+  {
+    std::ofstream out(joinPath(staging, kCheckpointFile), std::ios::trunc);
+    out << "{\"format\": \"lora-opt-checkpoint\", \"signature\": "
+        << jsonQuote(info.signature())
+        << ", \"optimizer\": " << jsonQuote(info.train->optimizer)
+        << ", \"step\": " << stepCount << "}\n";
+    if (!out.flush()) {
+      error = "cannot write '" + joinPath(staging, kCheckpointFile) + "'";
+      return fail();
+    }
+  }
+  // Swap the new checkpoint in; the old one goes only after that worked.
+  std::string old = dir + ".old";
+  removeFolder(old);
+  struct stat status;
+  bool hadOld = stat(dir.c_str(), &status) == 0;
+  if (hadOld && rename(dir.c_str(), old.c_str()) != 0) {
+    error = "cannot replace '" + dir + "': " + std::strerror(errno);
+    return fail();
+  }
+  if (rename(staging.c_str(), dir.c_str()) != 0) {
+    error = "cannot write '" + dir + "': " + std::strerror(errno);
+    if (hadOld)
+      rename(old.c_str(), dir.c_str());
+    return fail();
+  }
+  removeFolder(old);
+  return true;
+}
+
+bool Model::loadCheckpoint(const std::string &dir, std::string &error) {
+  if (!isTraining()) {
+    error = "the model in '" + directory + "' is not a train step";
+    return false;
+  }
+  std::string metaPath = joinPath(dir, kCheckpointFile);
+  json::Value meta;
+  if (!json::parseFile(metaPath, meta, error))
+    return false;
+  const json::Value *signature = meta.get("signature");
+  const json::Value *step = meta.get("step");
+  if (!signature || !signature->getString() || !step || !step->getNumber()) {
+    error = "'" + metaPath + "' is not a lora-opt checkpoint";
+    return false;
+  }
+  if (*signature->getString() != info.signature()) {
+    error = "'" + dir +
+            "' is a checkpoint of another model: it was saved "
+            "for `" +
+            *signature->getString() + "`, the model in '" + directory +
+            "' is `" + info.signature() + "`";
+    return false;
+  }
+  auto optimizer = SafetensorsFile::open(joinPath(dir, kOptimizerFile), error);
+  if (!optimizer)
+    return false;
+  std::vector<std::pair<size_t, const SafetensorsTensor *>> states;
+  for (size_t i = 0; i < info.arguments.size(); ++i) {
+    const ArgumentSpec &argument = info.arguments[i];
+    if (argument.kind != ArgumentKind::State)
+      continue;
+    const SafetensorsTensor *tensor = optimizer->find(argument.tensor.name);
+    if (!tensor || tensor->shape != argument.tensor.shape ||
+        tensor->numBytes != argument.tensor.numBytes()) {
+      error = "'" + optimizer->path() + "' has no " +
+              formatTensorType(argument.tensor.dtype, argument.tensor.shape) +
+              " tensor '" + argument.tensor.name + "'";
+      return false;
+    }
+    states.push_back({i, tensor});
+  }
+  if (!setAdapter(dir, error))
+    return false;
+  for (auto [index, tensor] : states)
+    if (tensor->numBytes &&
+        !device->upload(parameters[index].data(), tensor->data,
+                        tensor->numBytes, error))
+      return false;
+  stepCount = static_cast<int64_t>(*step->getNumber());
   return true;
 }

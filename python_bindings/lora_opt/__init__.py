@@ -76,6 +76,16 @@ for _name, _res, _args in [
         ("loraModelRun", ctypes.c_int,
          [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p),
           ctypes.POINTER(ctypes.c_void_p)]),
+        ("loraModelIsTraining", ctypes.c_int, [ctypes.c_void_p]),
+        ("loraModelGetStep", ctypes.c_int64, [ctypes.c_void_p]),
+        ("loraModelTrainStep", ctypes.c_int,
+         [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_double,
+          ctypes.POINTER(ctypes.c_double)]),
+        ("loraModelSaveAdapter", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p]),
+        ("loraModelSaveCheckpoint", ctypes.c_int,
+         [ctypes.c_void_p, ctypes.c_char_p]),
+        ("loraModelLoadCheckpoint", ctypes.c_int,
+         [ctypes.c_void_p, ctypes.c_char_p]),
 ]:
     _fn = getattr(_rt, _name)
     _fn.restype, _fn.argtypes = _res, _args
@@ -177,29 +187,7 @@ class Model:
     def __call__(self, *args, **kwargs) -> dict:
         """Runs the model: inputs by position or by name (numpy arrays of the
         exact dtype and shape); returns {output name: array}."""
-        if len(args) > len(self.inputs):
-            raise LoraOptError(f"the model has {len(self.inputs)} inputs, "
-                               f"got {len(args)} positional arguments")
-        given = {info.name: a for info, a in zip(self.inputs, args)}
-        for name, value in kwargs.items():
-            if name in given:
-                raise LoraOptError(f"input '{name}' given twice")
-            given[name] = value
-        names = {info.name for info in self.inputs}
-        unknown = sorted(set(given) - names)
-        if unknown:
-            raise LoraOptError(f"unknown inputs {unknown}; the model's inputs "
-                               f"are {[i.name for i in self.inputs]}")
-        arrays = []
-        for info in self.inputs:
-            if info.name not in given:
-                raise LoraOptError(f"missing input '{info.name}'")
-            array = np.asarray(given[info.name])
-            if array.dtype != info.dtype or tuple(array.shape) != info.shape:
-                raise LoraOptError(
-                    f"input '{info.name}' must be {info.dtype} {list(info.shape)}, "
-                    f"got {array.dtype} {list(array.shape)}")
-            arrays.append(np.ascontiguousarray(array))
+        arrays = self._input_arrays(args, kwargs)
         outputs = [np.empty(info.shape, dtype=info.dtype) for info in self.outputs]
         in_ptrs = (ctypes.c_void_p * max(1, len(arrays)))(
             *[a.ctypes.data for a in arrays])
@@ -208,6 +196,84 @@ class Model:
         if _rt.loraModelRun(self._handle, in_ptrs, out_ptrs):
             raise _runtime_error()
         return {info.name: o for info, o in zip(self.outputs, outputs)}
+
+    # --- training (lora-compile --mode=train) ---
+
+    @property
+    def is_training(self) -> bool:
+        return bool(_rt.loraModelIsTraining(self._handle))
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken."""
+        return int(_rt.loraModelGetStep(self._handle))
+
+    def train_step(self, *args, lr: float, **kwargs) -> float:
+        """One optimizer step on a batch (the graph inputs and the labels, by
+        position or name; not the learning rate or the step, which the model
+        passes): updates the LoRA parameters and the optimizer state in
+        place and returns the loss before the update."""
+        train = self.manifest.get("train")
+        if not train:
+            raise LoraOptError(f"'{self.path}' is not a train step; compile "
+                               "it with lora-compile --mode=train")
+        filled = {train["lr_input"], train.get("step_input")}
+        arrays = self._input_arrays(args, kwargs, skip=filled)
+        in_ptrs = (ctypes.c_void_p * max(1, len(arrays)))(
+            *[None if a is None else a.ctypes.data for a in arrays])
+        loss = ctypes.c_double()
+        if _rt.loraModelTrainStep(self._handle, in_ptrs, float(lr),
+                                  ctypes.byref(loss)):
+            raise _runtime_error()
+        return loss.value
+
+    def save_adapter(self, path) -> None:
+        """Writes the current LoRA parameters as a PEFT adapter folder."""
+        if _rt.loraModelSaveAdapter(self._handle, _as_path(path)):
+            raise _runtime_error()
+
+    def save_checkpoint(self, path) -> None:
+        """Saves adapter, optimizer state and step count to a folder; a
+        failed save leaves a previous checkpoint there intact."""
+        if _rt.loraModelSaveCheckpoint(self._handle, _as_path(path)):
+            raise _runtime_error()
+
+    def load_checkpoint(self, path) -> None:
+        """Restores a checkpoint of this model (another model's is
+        refused)."""
+        if _rt.loraModelLoadCheckpoint(self._handle, _as_path(path)):
+            raise _runtime_error()
+
+    def _input_arrays(self, args, kwargs, skip=frozenset()) -> list:
+        """The inputs in model order as contiguous arrays checked against
+        their specs; None for the names in `skip`, which are not given."""
+        inputs = [i for i in self.inputs if i.name not in skip]
+        if len(args) > len(inputs):
+            raise LoraOptError(f"the model has {len(inputs)} inputs, "
+                               f"got {len(args)} positional arguments")
+        given = {info.name: a for info, a in zip(inputs, args)}
+        for name, value in kwargs.items():
+            if name in given:
+                raise LoraOptError(f"input '{name}' given twice")
+            given[name] = value
+        unknown = sorted(set(given) - {info.name for info in inputs})
+        if unknown:
+            raise LoraOptError(f"unknown inputs {unknown}; the model's inputs "
+                               f"are {[i.name for i in inputs]}")
+        arrays = []
+        for info in self.inputs:
+            if info.name in skip:
+                arrays.append(None)
+                continue
+            if info.name not in given:
+                raise LoraOptError(f"missing input '{info.name}'")
+            array = np.asarray(given[info.name])
+            if array.dtype != info.dtype or tuple(array.shape) != info.shape:
+                raise LoraOptError(
+                    f"input '{info.name}' must be {info.dtype} {list(info.shape)}, "
+                    f"got {array.dtype} {list(array.shape)}")
+            arrays.append(np.ascontiguousarray(array))
+        return arrays
 
     def close(self) -> None:
         if getattr(self, "_handle", None):

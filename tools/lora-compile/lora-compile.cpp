@@ -85,6 +85,40 @@ static cl::opt<std::string>
 static cl::opt<bool>
     merge("merge", cl::desc("Merge the adapter into the frozen weights"),
           cl::init(false), cl::cat(category));
+static cl::opt<std::string>
+    mode("mode",
+         cl::desc("infer (the forward) or train (train_step: loss, "
+                  "gradients of the LoRA parameters, optimizer update; and "
+                  "eval_step)"),
+         cl::init("infer"), cl::cat(category));
+static cl::opt<std::string>
+    loss("loss",
+         cl::desc("Training loss: output (the model's scalar output), "
+                  "cross-entropy, causal-lm or mse"),
+         cl::init("output"), cl::cat(category));
+static cl::opt<int64_t>
+    ignoreIndex("ignore-index",
+                cl::desc("Labels that do not count in cross-entropy"),
+                cl::init(-100), cl::cat(category));
+static cl::opt<std::string>
+    optimizer("optimizer",
+              cl::desc("Training optimizer: adamw or "
+                       "sgd (learning rate at run time)"),
+              cl::init("adamw"), cl::cat(category));
+static cl::opt<double> beta1("adam-beta1", cl::desc("AdamW beta1"),
+                             cl::init(0.9), cl::cat(category));
+static cl::opt<double> beta2("adam-beta2", cl::desc("AdamW beta2"),
+                             cl::init(0.999), cl::cat(category));
+static cl::opt<double> eps("adam-eps", cl::desc("AdamW epsilon"),
+                           cl::init(1e-8), cl::cat(category));
+static cl::opt<double>
+    weightDecay("weight-decay",
+                cl::desc("Weight decay (AdamW: decoupled; SGD: L2)"),
+                cl::init(0.0), cl::cat(category));
+static cl::opt<double> momentum("momentum", cl::desc("SGD momentum"),
+                                cl::init(0.0), cl::cat(category));
+static cl::opt<bool> nesterov("nesterov", cl::desc("SGD Nesterov momentum"),
+                              cl::init(false), cl::cat(category));
 static cl::opt<std::string> target("target", cl::desc("cpu or cuda"),
                                    cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string>
@@ -135,6 +169,21 @@ int main(int argc, char **argv) {
   options.insert.init = init;
   options.insert.seed = seed;
   options.merge = merge;
+  if (mode != "infer" && mode != "train") {
+    llvm::errs() << "lora-compile: error: unknown --mode=" << mode
+                 << " (expected infer or train)\n";
+    return 1;
+  }
+  options.train = mode == "train";
+  options.autodiff.loss = loss;
+  options.autodiff.ignoreIndex = ignoreIndex;
+  options.optimizer.optimizer = optimizer;
+  options.optimizer.beta1 = beta1;
+  options.optimizer.beta2 = beta2;
+  options.optimizer.eps = eps;
+  options.optimizer.weightDecay = weightDecay;
+  options.optimizer.momentum = momentum;
+  options.optimizer.nesterov = nesterov;
   options.target = target;
   options.optLevel = optLevel;
   options.minWeightBytes = minWeightBytes;

@@ -50,6 +50,14 @@ struct CompileOptions {
   LoraInsertOptions insert;
   /// Merge the adapter into the weights (no LoRA parameters remain).
   bool merge = false;
+  /// Build a training artifact: `function` becomes lora-autodiff's
+  /// train_step (loss, then `optimizer`'s update of the LoRA parameters and
+  /// the optimizer state) and eval_step (loss); the forward itself goes.
+  bool train = false;
+  /// lora-autodiff's loss options (its `function` is `function`).
+  LoraAutodiffOptions autodiff;
+  /// lora-optimizer's options (its `function` is autodiff's train function).
+  LoraOptimizerOptions optimizer;
   /// "cpu" (the CUDA target comes with the generated kernels).
   std::string target = "cpu";
   EmitStage emit = EmitStage::Artifact;

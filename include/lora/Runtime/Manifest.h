@@ -15,6 +15,7 @@
 #include "lora/Runtime/Runtime.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,24 @@ enum class ArgumentKind {
   /// B of a LoRA module in ONNX orientation, [r, N]: the transpose of PEFT's
   /// lora_B.weight ("lora_b").
   LoraB,
+  /// Optimizer state of a train step, zero at load, updated in place by
+  /// each step ("state").
+  State,
+};
+
+/// How a train step was built (lora-compile --mode=train): the "train"
+/// object of the manifest.
+struct TrainSpec {
+  /// The loss (output, cross-entropy, causal-lm, mse) and its ignore index.
+  std::string loss;
+  int64_t ignoreIndex = -100;
+  /// Classes of the cross-entropy losses (labels must be below), else 0.
+  int64_t numClasses = 0;
+  /// adamw or sgd.
+  std::string optimizer;
+  /// The inputs the model fills itself: the learning rate (f64) and, for
+  /// AdamW, the 1-based step number (i64; empty when there is none).
+  std::string lrInput, stepInput;
 };
 
 /// One argument of the compiled function.
@@ -88,6 +107,9 @@ struct Manifest {
   /// at zero).
   std::string adapter;
   std::vector<LoraModuleSpec> loraModules;
+  /// Set for training artifacts: every lora_a, lora_b and state argument
+  /// then has an output of the same name, its new value.
+  std::optional<TrainSpec> train;
 
   /// The specs of all arguments, in order.
   std::vector<TensorSpec> argumentSpecs() const;

@@ -90,8 +90,39 @@ public:
   /// inputs() and outputs(). Only null pointers can be detected.
   bool run(const void *const *inputs, void *const *outputs, std::string &error);
 
+  /// The artifact is a train step (lora-compile --mode=train).
+  bool isTraining() const { return info.train.has_value(); }
+  /// Optimizer steps taken since load (or restored by loadCheckpoint()).
+  int64_t getStep() const { return stepCount; }
+  /// One optimizer step on a batch: `inputs` holds every graph input in
+  /// inputs() order, except that the learning-rate and step entries are
+  /// ignored (they may be null): the model passes `lr` and its step count
+  /// + 1. Labels of a cross-entropy loss must be class indices or the
+  /// ignore index; they are checked before anything runs. The LoRA
+  /// parameters and the optimizer state are updated in place; `loss` is the
+  /// batch's loss before the update.
+  bool trainStep(const void *const *inputs, double lr, double &loss,
+                 std::string &error);
+  /// Writes the current LoRA parameters to the folder `dir` (created if
+  /// needed) as a PEFT adapter: the artifact's adapter_config.json and
+  /// adapter_model.safetensors with lora_A.weight [r, K] and lora_B.weight
+  /// [N, r], loadable by PEFT and by setAdapter().
+  bool saveAdapter(const std::string &dir, std::string &error);
+  /// Saves the adapter, the optimizer state and the step count to `dir`.
+  /// Everything is written to a sibling folder first, which then replaces
+  /// `dir`: a failed save leaves the previous checkpoint as it was.
+  bool saveCheckpoint(const std::string &dir, std::string &error);
+  /// Restores a checkpoint saveCheckpoint() wrote. Everything is checked
+  /// first: a checkpoint of another model (another signature), or a missing
+  /// or misshapen state tensor, changes nothing.
+  bool loadCheckpoint(const std::string &dir, std::string &error);
+
 private:
   Model() = default;
+  /// Resolves the training inputs and the output -> argument updates.
+  bool prepareTraining(std::string &error);
+  /// Checks the labels input against the loss's classes.
+  bool checkLabels(const void *labels, std::string &error) const;
   /// The index of the argument called `name`, or -1.
   int64_t findArgument(const std::string &name) const;
   /// Checks that argument `index` is a LoRA parameter of `numBytes` bytes.
@@ -108,6 +139,12 @@ private:
   /// The device buffer of each LoRA parameter, indexed like the arguments
   /// (empty for the other arguments).
   std::vector<DeviceBuffer> parameters;
+  /// Training: (output index, argument index) of each in-place update, and
+  /// the positions in inputs() of the learning rate, the step and the
+  /// labels (-1 when absent).
+  std::vector<std::pair<size_t, size_t>> updates;
+  int64_t lrInput = -1, stepInput = -1, labelsInput = -1;
+  int64_t stepCount = 0;
 };
 
 } // namespace lora_runtime
