@@ -700,7 +700,7 @@ TEST(RuntimeManifest, Errors) {
             "library exports lora_entry_<function>), got \"a-b\"");
   EXPECT_EQ(manifestError("\"kind\": \"input\"", "\"kind\": \"output\""),
             "out/manifest.json:11:27: arguments[1].kind: unknown kind "
-            "'output'; expected input, weight, lora_a or lora_b");
+            "'output'; expected input, weight, lora_a, lora_b or state");
   EXPECT_EQ(manifestError("\"kind\": \"input\", \"dtype\": \"f32\"",
                           "\"kind\": \"input\", \"dtype\": \"f8\""),
             "out/manifest.json:11:45: arguments[1].dtype: unknown dtype 'f8'; "
