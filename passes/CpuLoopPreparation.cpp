@@ -69,6 +69,10 @@ struct LoraCpuCopiesToLinalgPass
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
     getOperation().walk([&](memref::CopyOp copy) {
+      // A 0-d copy is contiguous (an llvm.memcpy without the library), and
+      // as linalg it would have no loop to put in a GPU kernel.
+      if (copy.getSource().getType().getRank() == 0)
+        return;
       rewriter.setInsertionPoint(copy);
       rewriter.replaceOpWithNewOp<linalg::CopyOp>(copy, copy.getSource(),
                                                   copy.getTarget());

@@ -56,7 +56,8 @@ def LoraCpuCopiesToLinalg : Pass<"lora-cpu-copies-to-linalg", "func::FuncOp"> {
     `memrefCopy` from MLIR's C runner utilities. Compiled models must not
     depend on that library, so every copy becomes a `linalg.copy`, which
     `convert-linalg-to-loops` turns into plain loops (LLVM recognizes the
-    contiguous ones as memcpy).
+    contiguous ones as memcpy). 0-d copies stay: they are contiguous, and
+    the CUDA pipeline turns them into device copies.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }

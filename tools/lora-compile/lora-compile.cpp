@@ -175,6 +175,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.train = mode == "train";
+  for (const cl::Option *trainOption :
+       std::initializer_list<const cl::Option *>{
+           &loss, &ignoreIndex, &optimizer, &beta1, &beta2, &eps, &weightDecay,
+           &momentum, &nesterov})
+    if (!options.train && trainOption->getNumOccurrences()) {
+      llvm::errs() << "lora-compile: error: --" << trainOption->ArgStr
+                   << " configures training; it needs --mode=train\n";
+      return 1;
+    }
   options.autodiff.loss = loss;
   options.autodiff.ignoreIndex = ignoreIndex;
   options.optimizer.optimizer = optimizer;

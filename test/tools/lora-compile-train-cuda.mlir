@@ -1,0 +1,31 @@
+// The train step compiles for the CUDA target: forward, backward
+// (lora.linear_grad) and AdamW update as sm_90a kernels in model.so. This
+// f32 layer goes through the generic linalg → gpu path; running it needs a
+// GPU.
+// REQUIRES: ptxas
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: lora-compile --quiet %s --mode=train --loss=mse --target=cuda --emit=llvm -o %t/model.mlir
+// RUN: FileCheck %s < %t/model.mlir
+// RUN: lora-compile --quiet %s --mode=train --loss=mse --target=cuda -o %t/out
+// RUN: nm -D %t/out/model.so | FileCheck %s --check-prefix=SYMBOLS
+
+// CHECK-DAG: gpu.binary @train_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
+// CHECK-DAG: gpu.binary @eval_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
+// CHECK-DAG: gpu.launch_func{{ +}}@train_step_kernel
+// The loss, a 0-d value, comes back with a device copy.
+// CHECK-DAG: llvm.call @mgpuMemcpy(
+// CHECK-DAG: llvm.func @lora_entry_train_step(
+
+// SYMBOLS-DAG: T lora_entry_train_step
+// SYMBOLS-DAG: R lora_signature_train_step
+// SYMBOLS-DAG: U mgpuLaunchKernel
+func.func @main(%x: tensor<1x2x4xf32> {onnx.name = "x"},
+                %a: tensor<4x2xf32> {lora.param = "base_model.model.l.lora_A.weight", lora.init = dense<0.5> : tensor<4x2xf32>},
+                %b: tensor<2x4xf32> {lora.param = "base_model.model.l.lora_B.weight", lora.init = dense<0.25> : tensor<2x4xf32>})
+    -> (tensor<1x2x4xf32> {onnx.name = "y"}) {
+  %w = arith.constant dense<0.1> : tensor<4x4xf32>
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64}
+      : (tensor<1x2x4xf32>, tensor<4x4xf32>, tensor<4x2xf32>, tensor<2x4xf32>)
+      -> tensor<1x2x4xf32>
+  return %y : tensor<1x2x4xf32>
+}
