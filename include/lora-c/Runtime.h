@@ -93,6 +93,10 @@ int64_t loraModelGetStep(const LoraModel *model);
 /// loss before the update. Out-of-range labels fail before anything runs.
 int loraModelTrainStep(LoraModel *model, const void *const *inputs, double lr,
                        double *loss);
+/// The loss on a batch with the current parameters, changing nothing
+/// (inputs as for loraModelTrainStep).
+int loraModelEvalStep(LoraModel *model, const void *const *inputs,
+                      double *loss);
 /// Writes the current LoRA parameters to the folder `dir` as a PEFT adapter.
 int loraModelSaveAdapter(LoraModel *model, const char *dir);
 /// Saves adapter, optimizer state and step count to `dir`; a failed save

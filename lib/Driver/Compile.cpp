@@ -533,7 +533,9 @@ llvm::json::Array toJson(ArrayRef<int64_t> shape) {
 
 /// The manifest's "train" object: how the train step was built and the
 /// names of its run-time optimizer inputs; null for inference artifacts.
-llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses) {
+llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses,
+                            ArrayRef<std::string> evalArguments,
+                            ArrayRef<ArgumentInfo> evalOutputs) {
   if (!options.train)
     return nullptr;
   const LoraAutodiffOptions &loss = options.autodiff;
@@ -548,6 +550,14 @@ llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses) {
     optimizer["momentum"] = double(opt.momentum);
     optimizer["nesterov"] = bool(opt.nesterov);
   }
+  llvm::json::Array names, outputs;
+  for (const std::string &name : evalArguments)
+    names.push_back(name);
+  for (const ArgumentInfo &out : evalOutputs)
+    outputs.push_back(llvm::json::Object{
+        {"name", out.name},
+        {"dtype", getRuntimeDTypeName(out.type.getElementType())},
+        {"shape", toJson(out.type.getShape())}});
   return llvm::json::Object{
       {"loss", loss.loss},
       {"ignore_index", int64_t(loss.ignoreIndex)},
@@ -556,18 +566,19 @@ llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses) {
       {"lr_input", "lr"},
       {"step_input", opt.optimizer == "adamw" ? llvm::json::Value("step")
                                               : llvm::json::Value(nullptr)},
-      {"eval_function", loss.evalFunction.empty()
-                            ? llvm::json::Value(nullptr)
-                            : llvm::json::Value(loss.evalFunction)}};
+      {"eval", loss.evalFunction.empty()
+                   ? llvm::json::Value(nullptr)
+                   : llvm::json::Object{{"function", loss.evalFunction},
+                                        {"arguments", std::move(names)},
+                                        {"outputs", std::move(outputs)}}}};
 }
 
-LogicalResult writeManifest(Location loc, StringRef file,
-                            const CompileOptions &options, StringRef function,
-                            int64_t numClasses, bool rslora, StringRef pipeline,
-                            ArrayRef<ArgumentInfo> args,
-                            ArrayRef<ArgumentInfo> outputs,
-                            uint64_t weightBytes,
-                            ArrayRef<LoraModuleInfo> modules) {
+LogicalResult writeManifest(
+    Location loc, StringRef file, const CompileOptions &options,
+    StringRef function, int64_t numClasses, ArrayRef<std::string> evalArguments,
+    ArrayRef<ArgumentInfo> evalOutputs, bool rslora, StringRef pipeline,
+    ArrayRef<ArgumentInfo> args, ArrayRef<ArgumentInfo> outputs,
+    uint64_t weightBytes, ArrayRef<LoraModuleInfo> modules) {
   llvm::json::Array arguments;
   for (const ArgumentInfo &arg : args) {
     llvm::json::Object entry{
@@ -644,7 +655,7 @@ LogicalResult writeManifest(Location loc, StringRef file,
                                      {"bytes", int64_t(weightBytes)},
                                      {"alignment", int64_t(kWeightAlignment)}}},
       {"lora", std::move(lora)},
-      {"train", trainJson(options, numClasses)}};
+      {"train", trainJson(options, numClasses, evalArguments, evalOutputs)}};
   std::error_code ec;
   llvm::raw_fd_ostream os(file, ec);
   if (ec)
@@ -935,6 +946,28 @@ LogicalResult lora::compileModel(MLIRContext &context,
   SmallVector<ArgumentInfo> arguments, outputs;
   if (failed(describeFunction(func, arguments, outputs)))
     return failure();
+  // The eval step takes a subset of the train step's arguments (no
+  // optimizer inputs): the runtime passes it those by name.
+  SmallVector<func::FuncOp> functions{func};
+  SmallVector<std::string> evalArguments;
+  SmallVector<ArgumentInfo> evalOutputs;
+  if (options.train && !options.autodiff.evalFunction.empty()) {
+    auto eval =
+        module->lookupSymbol<func::FuncOp>(options.autodiff.evalFunction);
+    SmallVector<ArgumentInfo> evalArgs;
+    if (!eval || failed(describeFunction(eval, evalArgs, evalOutputs)))
+      return failure();
+    for (const ArgumentInfo &arg : evalArgs) {
+      const ArgumentInfo *match = llvm::find_if(
+          arguments, [&](const ArgumentInfo &a) { return a.name == arg.name; });
+      if (match == arguments.end() || match->type != arg.type)
+        return emitError(loc)
+               << "argument '" << arg.name << "' of '" << eval.getName()
+               << "' is not one of '" << func.getName() << "''s";
+      evalArguments.push_back(arg.name);
+    }
+    functions.push_back(eval);
+  }
 
   // The output folder, then the weights and the adapter, whose values the
   // lowering below no longer needs.
@@ -957,12 +990,13 @@ LogicalResult lora::compileModel(MLIRContext &context,
   }
   for (ArgumentInfo &arg : arguments)
     arg.value = {};
-  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
-    func.removeArgAttr(i, LoraDialect::getParamAttrName());
-    func.removeArgAttr(i, LoraDialect::getInitAttrName());
-    func.removeArgAttr(i, LoraDialect::getWeightAttrName());
-    func.removeArgAttr(i, LoraDialect::getStateAttrName());
-  }
+  for (func::FuncOp f : functions)
+    for (unsigned i = 0, e = f.getNumArguments(); i < e; ++i) {
+      f.removeArgAttr(i, LoraDialect::getParamAttrName());
+      f.removeArgAttr(i, LoraDialect::getInitAttrName());
+      f.removeArgAttr(i, LoraDialect::getWeightAttrName());
+      f.removeArgAttr(i, LoraDialect::getStateAttrName());
+    }
 
   // Lowering.
   progress.stage("lowering to linalg");
@@ -999,9 +1033,9 @@ LogicalResult lora::compileModel(MLIRContext &context,
   }
   progress.finish();
   if (failed(writeManifest(loc, out.file("manifest.json"), options,
-                           functionName, numClasses, rslora,
-                           "builtin.module(" + pipelineText + ")", arguments,
-                           outputs, weightBytes, modules)))
+                           functionName, numClasses, evalArguments, evalOutputs,
+                           rslora, "builtin.module(" + pipelineText + ")",
+                           arguments, outputs, weightBytes, modules)))
     return failure();
   if (failed(out.commit(loc)))
     return failure();

@@ -203,6 +203,17 @@ int loraModelTrainStep(LoraModel *model, const void *const *inputs, double lr,
   });
 }
 
+int loraModelEvalStep(LoraModel *model, const void *const *inputs,
+                      double *loss) {
+  return guard([&](std::string &error) {
+    if (!model || !loss) {
+      error = !model ? "model is NULL" : "loss is NULL";
+      return false;
+    }
+    return model->model->evalStep(inputs, *loss, error);
+  });
+}
+
 /// The folder operations: `dir` must not be NULL.
 template <typename Fn>
 static int withFolder(LoraModel *model, const char *dir, Fn fn) {

@@ -199,6 +199,39 @@ private:
                           json::Value::Kind::Object) ||
         !check.getString(*optimizer, "train.optimizer", "name", spec.optimizer))
       return false;
+    const json::Value *eval;
+    if (!check.find(*train, "train", "eval", false, eval, /*nullable=*/true))
+      return false;
+    if (eval && !eval->isNull()) {
+      const json::Value *arguments, *outputs;
+      if (!check.expectKind(*eval, "train.eval", json::Value::Kind::Object) ||
+          !check.getString(*eval, "train.eval", "function",
+                           spec.evalFunction) ||
+          !check.find(*eval, "train.eval", "arguments", true, arguments) ||
+          !check.expectKind(*arguments, "train.eval.arguments",
+                            json::Value::Kind::Array) ||
+          !check.find(*eval, "train.eval", "outputs", true, outputs) ||
+          !check.expectKind(*outputs, "train.eval.outputs",
+                            json::Value::Kind::Array))
+        return false;
+      for (size_t i = 0; i < arguments->getArray()->size(); ++i) {
+        const json::Value &name = (*arguments->getArray())[i];
+        if (!check.expectKind(name,
+                              Checker::indexPath("train.eval.arguments", i),
+                              json::Value::Kind::String))
+          return false;
+        spec.evalArguments.push_back(*name.getString());
+      }
+      for (size_t i = 0; i < outputs->getArray()->size(); ++i) {
+        const json::Value &output = (*outputs->getArray())[i];
+        std::string path = Checker::indexPath("train.eval.outputs", i);
+        TensorSpec tensor;
+        if (!check.expectKind(output, path, json::Value::Kind::Object) ||
+            !checkTensor(output, path, tensor))
+          return false;
+        spec.evalOutputs.push_back(std::move(tensor));
+      }
+    }
     manifest.train = std::move(spec);
     return true;
   }

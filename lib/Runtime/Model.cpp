@@ -631,37 +631,59 @@ bool Model::run(const std::vector<const Tensor *> &inputs,
 
 bool Model::run(const void *const *inputs, void *const *outputs,
                 std::string &error) {
-  if ((!inputs && !inputSpecs.empty()) || (!outputs && !info.outputs.empty())) {
+  std::vector<size_t> all(info.arguments.size());
+  for (size_t i = 0; i < all.size(); ++i)
+    all[i] = i;
+  return call(*function, all, info.outputs, inputs, outputs, error);
+}
+
+bool Model::call(CompiledFunction &fn,
+                 const std::vector<size_t> &argumentIndices,
+                 const std::vector<TensorSpec> &outputSpecs,
+                 const void *const *inputs, void *const *outputs,
+                 std::string &error) {
+  // Which graph input each argument is, for the arguments that are inputs.
+  std::vector<int64_t> inputOf(info.arguments.size(), -1);
+  for (size_t i = 0, next = 0; i < info.arguments.size(); ++i)
+    if (info.arguments[i].kind == ArgumentKind::Input)
+      inputOf[i] = static_cast<int64_t>(next++);
+  std::vector<bool> used(inputSpecs.size());
+  for (size_t index : argumentIndices)
+    if (inputOf[index] >= 0)
+      used[inputOf[index]] = true;
+  if ((!inputs && !inputSpecs.empty()) || (!outputs && !outputSpecs.empty())) {
     error = !inputs ? "the input array is null" : "the output array is null";
     return false;
   }
   for (size_t i = 0; i < inputSpecs.size(); ++i)
-    if (!inputs[i] && inputSpecs[i].numBytes() != 0) {
+    if (used[i] && !inputs[i] && inputSpecs[i].numBytes() != 0) {
       error = "input '" + inputSpecs[i].name + "' is null";
       return false;
     }
-  for (size_t i = 0; i < info.outputs.size(); ++i)
-    if (!outputs[i] && info.outputs[i].numBytes() != 0) {
-      error = "output '" + info.outputs[i].name + "' is null";
+  for (size_t i = 0; i < outputSpecs.size(); ++i)
+    if (!outputs[i] && outputSpecs[i].numBytes() != 0) {
+      error = "output '" + outputSpecs[i].name + "' is null";
       return false;
     }
   // Inputs and outputs go to the device unless it reads host memory.
   bool staging = !device->sharesHostMemory();
   std::vector<DeviceBuffer> inputBuffers(inputSpecs.size()),
-      outputBuffers(info.outputs.size());
+      outputBuffers(outputSpecs.size());
   std::vector<const void *> deviceInputs(inputs, inputs + inputSpecs.size());
-  std::vector<void *> deviceOutputs(outputs, outputs + info.outputs.size());
+  std::vector<void *> deviceOutputs(outputs, outputs + outputSpecs.size());
   if (staging) {
     for (size_t i = 0; i < inputSpecs.size(); ++i) {
       size_t bytes = inputSpecs[i].numBytes();
+      if (!used[i])
+        continue;
       if (!DeviceBuffer::allocate(*device, bytes, inputBuffers[i], error) ||
           (bytes &&
            !device->upload(inputBuffers[i].data(), inputs[i], bytes, error)))
         return false;
       deviceInputs[i] = inputBuffers[i].data();
     }
-    for (size_t i = 0; i < info.outputs.size(); ++i) {
-      if (!DeviceBuffer::allocate(*device, info.outputs[i].numBytes(),
+    for (size_t i = 0; i < outputSpecs.size(); ++i) {
+      if (!DeviceBuffer::allocate(*device, outputSpecs[i].numBytes(),
                                   outputBuffers[i], error))
         return false;
       deviceOutputs[i] = outputBuffers[i].data();
@@ -669,12 +691,11 @@ bool Model::run(const void *const *inputs, void *const *outputs,
   }
 
   std::vector<const void *> arguments;
-  size_t nextInput = 0;
-  for (size_t i = 0; i < info.arguments.size(); ++i) {
+  for (size_t i : argumentIndices) {
     const ArgumentSpec &argument = info.arguments[i];
     switch (argument.kind) {
     case ArgumentKind::Input:
-      arguments.push_back(deviceInputs[nextInput++]);
+      arguments.push_back(deviceInputs[inputOf[i]]);
       break;
     case ArgumentKind::Weight:
       arguments.push_back(weights ? weights + argument.offset : nullptr);
@@ -686,11 +707,11 @@ bool Model::run(const void *const *inputs, void *const *outputs,
       break;
     }
   }
-  if (!device->call(*function, arguments.data(), deviceOutputs.data(), error))
+  if (!device->call(fn, arguments.data(), deviceOutputs.data(), error))
     return false;
   if (staging)
-    for (size_t i = 0; i < info.outputs.size(); ++i)
-      if (size_t bytes = info.outputs[i].numBytes();
+    for (size_t i = 0; i < outputSpecs.size(); ++i)
+      if (size_t bytes = outputSpecs[i].numBytes();
           bytes &&
           !device->download(outputs[i], outputBuffers[i].data(), bytes, error))
         return false;
@@ -805,6 +826,37 @@ bool Model::prepareTraining(std::string &error) {
     error = "the first output of a train step must be the f32 or f64 loss";
     return false;
   }
+  if (!train.evalFunction.empty()) {
+    std::vector<TensorSpec> specs;
+    for (const std::string &name : train.evalArguments) {
+      int64_t index = findArgument(name);
+      if (index < 0) {
+        error = "train.eval.arguments names '" + name +
+                "', which is not an argument of '" + info.function + "'";
+        return false;
+      }
+      evalArguments.push_back(static_cast<size_t>(index));
+      specs.push_back(info.arguments[index].tensor);
+    }
+    if (train.evalOutputs.empty() ||
+        (train.evalOutputs[0].dtype != DType::F32 &&
+         train.evalOutputs[0].dtype != DType::F64) ||
+        !train.evalOutputs[0].shape.empty()) {
+      error = "the first output of the eval step must be the f32 or f64 loss";
+      return false;
+    }
+    evalFunction = CompiledFunction::load(joinPath(directory, info.library),
+                                          train.evalFunction, specs,
+                                          train.evalOutputs, error);
+    if (!evalFunction)
+      return false;
+    const char *compiled = evalFunction->librarySignature();
+    if (!compiled || formatSignature(specs, train.evalOutputs) != compiled) {
+      error = "train.eval does not match '" + train.evalFunction +
+              "' in the library";
+      return false;
+    }
+  }
   // Every parameter and state tensor has an output of the same name.
   for (size_t i = 0; i < info.arguments.size(); ++i) {
     const ArgumentSpec &argument = info.arguments[i];
@@ -887,6 +939,36 @@ bool Model::trainStep(const void *const *inputs, double lr, double &loss,
              ? *reinterpret_cast<const double *>(results[0].data())
              : *reinterpret_cast<const float *>(results[0].data());
   stepCount = step;
+  return true;
+}
+
+bool Model::evalStep(const void *const *inputs, double &loss,
+                     std::string &error) {
+  if (!evalFunction) {
+    error = "the model in '" + directory + "' has no eval step" +
+            (isTraining() ? "" : "; compile it with lora-compile --mode=train");
+    return false;
+  }
+  if (!inputs && !inputSpecs.empty()) {
+    error = "the input array is null";
+    return false;
+  }
+  if (labelsInput >= 0 && inputs[labelsInput] &&
+      !checkLabels(inputs[labelsInput], error))
+    return false;
+  const std::vector<TensorSpec> &outputSpecs = info.train->evalOutputs;
+  std::vector<std::vector<uint8_t>> results;
+  std::vector<void *> outputs;
+  for (const TensorSpec &spec : outputSpecs) {
+    results.emplace_back(spec.numBytes());
+    outputs.push_back(results.back().data());
+  }
+  if (!call(*evalFunction, evalArguments, outputSpecs, inputs, outputs.data(),
+            error))
+    return false;
+  loss = outputSpecs[0].dtype == DType::F64
+             ? *reinterpret_cast<const double *>(results[0].data())
+             : *reinterpret_cast<const float *>(results[0].data());
   return true;
 }
 

@@ -81,6 +81,9 @@ for _name, _res, _args in [
         ("loraModelTrainStep", ctypes.c_int,
          [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_double,
           ctypes.POINTER(ctypes.c_double)]),
+        ("loraModelEvalStep", ctypes.c_int,
+         [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p),
+          ctypes.POINTER(ctypes.c_double)]),
         ("loraModelSaveAdapter", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p]),
         ("loraModelSaveCheckpoint", ctypes.c_int,
          [ctypes.c_void_p, ctypes.c_char_p]),
@@ -208,19 +211,34 @@ class Model:
         """Optimizer steps taken."""
         return int(_rt.loraModelGetStep(self._handle))
 
-    def train_step(self, *args, lr: float, **kwargs) -> float:
-        """One optimizer step on a batch (the graph inputs and the labels, by
-        position or name; not the learning rate or the step, which the model
-        passes): updates the LoRA parameters and the optimizer state in
-        place and returns the loss before the update."""
+    def _train_inputs(self, args, kwargs):
+        """The batch as input pointers, with None for the inputs the model
+        fills itself (learning rate, step)."""
         train = self.manifest.get("train")
         if not train:
             raise LoraOptError(f"'{self.path}' is not a train step; compile "
                                "it with lora-compile --mode=train")
         filled = {train["lr_input"], train.get("step_input")}
         arrays = self._input_arrays(args, kwargs, skip=filled)
-        in_ptrs = (ctypes.c_void_p * max(1, len(arrays)))(
+        pointers = (ctypes.c_void_p * max(1, len(arrays)))(
             *[None if a is None else a.ctypes.data for a in arrays])
+        return arrays, pointers
+
+    def eval_step(self, *args, **kwargs) -> float:
+        """The loss on a batch (graph inputs and labels) with the current
+        parameters; nothing changes."""
+        arrays, in_ptrs = self._train_inputs(args, kwargs)
+        loss = ctypes.c_double()
+        if _rt.loraModelEvalStep(self._handle, in_ptrs, ctypes.byref(loss)):
+            raise _runtime_error()
+        return loss.value
+
+    def train_step(self, *args, lr: float, **kwargs) -> float:
+        """One optimizer step on a batch (the graph inputs and the labels, by
+        position or name; not the learning rate or the step, which the model
+        passes): updates the LoRA parameters and the optimizer state in
+        place and returns the loss before the update."""
+        arrays, in_ptrs = self._train_inputs(args, kwargs)
         loss = ctypes.c_double()
         if _rt.loraModelTrainStep(self._handle, in_ptrs, float(lr),
                                   ctypes.byref(loss)):

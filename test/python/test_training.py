@@ -143,9 +143,9 @@ class TrainCase:
                                 labels=self.labels if labels is None else labels)
 
     def current_loss(self, model) -> float:
-        """The loss at the current parameters: an AdamW step with lr 0 does
-        not move them (it does advance the optimizer state and step)."""
-        return self.step(model, lr=0.0)
+        """The loss at the current parameters (the eval step, which changes
+        nothing)."""
+        return model.eval_step(**self.inputs, labels=self.labels)
 
 
 @pytest.fixture(scope="session")
@@ -206,6 +206,9 @@ def test_adamw_steps_match_peft(llama_train, tmp_path):
     ours_now = llama_train.current_loss(model)
     assert abs(peft_loss - ours_now) <= TOL * abs(ours_now), (peft_loss, ours_now)
     assert abs(trained_loss - ours_now) <= TOL * abs(ours_now), (trained_loss, ours_now)
+    # eval_step changed nothing: the next train step starts from that loss.
+    assert model.step == ADAMW_STEPS
+    assert llama_train.step(model) == pytest.approx(ours_now, rel=1e-7)
 
 
 # ----------------------------------------------------------------------------
@@ -399,7 +402,7 @@ def test_negative_labels_out_of_range(llama_train, bad):
         llama_train.step(model, labels=labels)
     assert f"labels[{index}] = {bad}" in str(error.value)
     assert f"[0, {onnx_models.VOCAB})" in str(error.value)
-    assert model.step == 2
+    assert model.step == 1
     assert llama_train.current_loss(model) == before
 
 

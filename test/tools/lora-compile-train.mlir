@@ -32,7 +32,14 @@
 // MANIFEST: "name": "base_model.model.l.lora_A.weight"
 // MANIFEST: "name": "base_model.model.l.lora_B.weight.exp_avg_sq"
 // MANIFEST: "train": {
-// MANIFEST-DAG: "eval_function": "eval_step"
+// MANIFEST: "eval": {
+// MANIFEST-NEXT: "arguments": [
+// MANIFEST-NEXT: "x",
+// MANIFEST-NEXT: "base_model.model.l.lora_A.weight",
+// MANIFEST-NEXT: "base_model.model.l.lora_B.weight",
+// MANIFEST-NEXT: "targets"
+// MANIFEST-NEXT: ],
+// MANIFEST-NEXT: "function": "eval_step",
 // MANIFEST-DAG: "loss": "mse"
 // MANIFEST-DAG: "lr_input": "lr"
 // MANIFEST-DAG: "step_input": "step"

@@ -52,6 +52,12 @@ struct TrainSpec {
   /// The inputs the model fills itself: the learning rate (f64) and, for
   /// AdamW, the 1-based step number (i64; empty when there is none).
   std::string lrInput, stepInput;
+  /// The eval step (loss only; empty when there is none): the library
+  /// function, the names of the train step's arguments it takes, in order,
+  /// and its outputs.
+  std::string evalFunction;
+  std::vector<std::string> evalArguments;
+  std::vector<TensorSpec> evalOutputs;
 };
 
 /// One argument of the compiled function.

@@ -103,6 +103,10 @@ public:
   /// batch's loss before the update.
   bool trainStep(const void *const *inputs, double lr, double &loss,
                  std::string &error);
+  /// The loss on a batch with the current parameters, changing nothing
+  /// (the artifact's eval step): `inputs` as for trainStep(), whose
+  /// learning-rate and step entries are not read.
+  bool evalStep(const void *const *inputs, double &loss, std::string &error);
   /// Writes the current LoRA parameters to the folder `dir` (created if
   /// needed) as a PEFT adapter: the artifact's adapter_config.json and
   /// adapter_model.safetensors with lora_A.weight [r, K] and lora_B.weight
@@ -119,6 +123,13 @@ public:
 
 private:
   Model() = default;
+  /// Runs `fn` on the arguments `argumentIndices` (into the manifest's
+  /// arguments), graph inputs from `inputs` (in inputs() order; those `fn`
+  /// does not take may be null), writing `outputSpecs` to `outputs`.
+  bool call(CompiledFunction &fn, const std::vector<size_t> &argumentIndices,
+            const std::vector<TensorSpec> &outputSpecs,
+            const void *const *inputs, void *const *outputs,
+            std::string &error);
   /// Resolves the training inputs and the output -> argument updates.
   bool prepareTraining(std::string &error);
   /// Checks the labels input against the loss's classes.
@@ -145,6 +156,9 @@ private:
   std::vector<std::pair<size_t, size_t>> updates;
   int64_t lrInput = -1, stepInput = -1, labelsInput = -1;
   int64_t stepCount = 0;
+  /// The eval step and the manifest arguments it takes, in order.
+  std::unique_ptr<CompiledFunction> evalFunction;
+  std::vector<size_t> evalArguments;
 };
 
 } // namespace lora_runtime
