@@ -63,9 +63,17 @@ static int64_t numElements(Value value) {
   return tensorType(value).getNumElements();
 }
 
-/// Appends an argument named `name` of `type` to `func`.
+/// Appends an argument named `name` of `type` to `func`; null (with an
+/// error) when an input has that name already.
 static Value addInput(func::FuncOp func, Type type, StringRef name,
                       Location loc) {
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+    if (auto taken = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
+        taken && taken.getValue() == name) {
+      func.emitError() << "the loss needs an input named '" << name
+                       << "', but argument #" << i << " has that name";
+      return {};
+    }
   unsigned index = func.getNumArguments();
   if (failed(func.insertArgument(
           index, type,
@@ -115,12 +123,16 @@ static std::pair<Value, Value> crossEntropy(OpBuilder &b, Location loc,
   Value ignored = binary<tosa::EqualOp>(
       b, loc, labels, scalar(b, loc, b.getI64Type(), ignoreIndex, 2), i1);
   Value weight = select(ignored, zero, one);
-  Value perToken =
-      unary<tosa::ReciprocalOp>(b, loc, reduceSum(b, loc, weight, {0}));
-  Value loss = mul(
-      b, loc, reduceSum(b, loc, mul(b, loc, tokenLoss, weight), {0}), perToken);
+  Value count = reduceSum(b, loc, weight, {0});
+  Value loss =
+      mul(b, loc, reduceSum(b, loc, mul(b, loc, tokenLoss, weight), {0}),
+          unary<tosa::ReciprocalOp>(b, loc, count));
 
-  // d loss / d l = (softmax(l) - onehot(label)) · weight / count.
+  // d loss / d l = (softmax(l) - onehot(label)) · weight / count. With every
+  // label ignored the loss is 0/0 = NaN, as in PyTorch, whose gradient is
+  // zero then: hence max(count, 1).
+  Value perToken = unary<tosa::ReciprocalOp>(
+      b, loc, binary<tosa::MaximumOp>(b, loc, count, one));
   Value softmax = mul(b, loc, exps, unary<tosa::ReciprocalOp>(b, loc, sums));
   Value onehot = select(isLabel, one, zero);
   Value grad = mul(b, loc, binary<tosa::SubOp>(b, loc, softmax, onehot),
@@ -158,6 +170,8 @@ static FailureOr<Loss> buildLoss(OpBuilder &b, func::FuncOp func, Value output,
   }
   case LossKind::Mse: {
     Value targets = addInput(func, type, "targets", loc);
+    if (!targets)
+      return failure();
     loss.seed = castTo(b, loc, output, computeType);
     Value diff = binary<tosa::SubOp>(b, loc, loss.seed,
                                      castTo(b, loc, targets, computeType));
@@ -189,6 +203,8 @@ static FailureOr<Loss> buildLoss(OpBuilder &b, func::FuncOp func, Value output,
                                  "2 tokens (each predicts the next)";
     Value labels = addInput(
         func, RankedTensorType::get(labelShape, b.getI64Type()), "labels", loc);
+    if (!labels)
+      return failure();
     Value logits = output;
     if (causal) {
       // Position i predicts the label at i + 1.

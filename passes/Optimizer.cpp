@@ -85,6 +85,13 @@ struct LoraOptimizerPass : lora::impl::LoraOptimizerBase<LoraOptimizerPass> {
     MLIRContext *context = step.getContext();
     Location loc = step.getLoc();
     bool adamw = optimizer == "adamw";
+    for (unsigned i = 0, e = step.getNumArguments(); i < e; ++i)
+      if (auto name = step.getArgAttrOfType<StringAttr>(i, "onnx.name");
+          name &&
+          (name.getValue() == "lr" || (adamw && name.getValue() == "step")))
+        return step.emitError()
+               << "the optimizer needs an input named '" << name.getValue()
+               << "', but argument #" << i << " has that name";
     auto addArg = [&](Type type, StringRef attr, StringRef name) {
       unsigned index = step.getNumArguments();
       (void)step.insertArgument(index, type, namedDict(context, attr, name),

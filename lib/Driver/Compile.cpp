@@ -963,7 +963,7 @@ LogicalResult lora::compileModel(MLIRContext &context,
       if (match == arguments.end() || match->type != arg.type)
         return emitError(loc)
                << "argument '" << arg.name << "' of '" << eval.getName()
-               << "' is not one of '" << func.getName() << "''s";
+               << "' is not an argument of '" << func.getName() << "'";
       evalArguments.push_back(arg.name);
     }
     functions.push_back(eval);

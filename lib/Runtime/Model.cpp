@@ -930,11 +930,18 @@ bool Model::trainStep(const void *const *inputs, double lr, double &loss,
   }
   if (!run(all.data(), outputs.data(), error))
     return false;
-  for (auto [output, argument] : updates)
-    if (!results[output].empty() &&
-        !device->upload(parameters[argument].data(), results[output].data(),
-                        results[output].size(), error))
+  // New buffers first, swapped in once all arrived: a failed upload leaves
+  // the parameters and the state of the previous step.
+  std::vector<DeviceBuffer> staged(updates.size());
+  for (size_t u = 0; u < updates.size(); ++u) {
+    const std::vector<uint8_t> &value = results[updates[u].first];
+    if (!DeviceBuffer::allocate(*device, value.size(), staged[u], error) ||
+        (!value.empty() &&
+         !device->upload(staged[u].data(), value.data(), value.size(), error)))
       return false;
+  }
+  for (size_t u = 0; u < updates.size(); ++u)
+    parameters[updates[u].second] = std::move(staged[u]);
   loss = info.outputs[0].dtype == DType::F64
              ? *reinterpret_cast<const double *>(results[0].data())
              : *reinterpret_cast<const float *>(results[0].data());
@@ -1013,7 +1020,11 @@ bool Model::saveCheckpoint(const std::string &dir, std::string &error) {
     error = "the model in '" + directory + "' is not a train step";
     return false;
   }
-  std::string staging = dir + ".saving";
+  // Sibling names of the folder itself, whatever slashes `dir` ends with.
+  std::string folder = dir;
+  while (folder.size() > 1 && folder.back() == '/')
+    folder.pop_back();
+  std::string staging = folder + ".saving";
   removeFolder(staging);
   auto fail = [&]() {
     removeFolder(staging);
@@ -1051,18 +1062,18 @@ bool Model::saveCheckpoint(const std::string &dir, std::string &error) {
     }
   }
   // Swap the new checkpoint in; the old one goes only after that worked.
-  std::string old = dir + ".old";
+  std::string old = folder + ".old";
   removeFolder(old);
   struct stat status;
-  bool hadOld = stat(dir.c_str(), &status) == 0;
-  if (hadOld && rename(dir.c_str(), old.c_str()) != 0) {
-    error = "cannot replace '" + dir + "': " + std::strerror(errno);
+  bool hadOld = stat(folder.c_str(), &status) == 0;
+  if (hadOld && rename(folder.c_str(), old.c_str()) != 0) {
+    error = "cannot replace '" + folder + "': " + std::strerror(errno);
     return fail();
   }
-  if (rename(staging.c_str(), dir.c_str()) != 0) {
-    error = "cannot write '" + dir + "': " + std::strerror(errno);
-    if (hadOld)
-      rename(old.c_str(), dir.c_str());
+  if (rename(staging.c_str(), folder.c_str()) != 0) {
+    error = "cannot write '" + folder + "': " + std::strerror(errno);
+    if (hadOld && rename(old.c_str(), folder.c_str()) != 0)
+      error += "; the previous checkpoint is in '" + old + "'";
     return fail();
   }
   removeFolder(old);
@@ -1080,7 +1091,9 @@ bool Model::loadCheckpoint(const std::string &dir, std::string &error) {
     return false;
   const json::Value *signature = meta.get("signature");
   const json::Value *step = meta.get("step");
-  if (!signature || !signature->getString() || !step || !step->getNumber()) {
+  if (!signature || !signature->getString() || !step || !step->getNumber() ||
+      *step->getNumber() < 0 ||
+      *step->getNumber() != std::floor(*step->getNumber())) {
     error = "'" + metaPath + "' is not a lora-opt checkpoint";
     return false;
   }
@@ -1102,6 +1115,7 @@ bool Model::loadCheckpoint(const std::string &dir, std::string &error) {
       continue;
     const SafetensorsTensor *tensor = optimizer->find(argument.tensor.name);
     if (!tensor || tensor->shape != argument.tensor.shape ||
+        tensor->dtype != safetensorsDTypeName(argument.tensor.dtype) ||
         tensor->numBytes != argument.tensor.numBytes()) {
       error = "'" + optimizer->path() + "' has no " +
               formatTensorType(argument.tensor.dtype, argument.tensor.shape) +

@@ -215,10 +215,7 @@ bool SafetensorsFile::readDoubles(const SafetensorsTensor &tensor,
 // Writer
 //===----------------------------------------------------------------------===//
 
-namespace {
-
-/// The format's name of `dtype`, or nullptr for a value outside the enum.
-const char *safetensorsName(DType dtype) {
+const char *lora_runtime::safetensorsDTypeName(DType dtype) {
   switch (dtype) {
   case DType::F32:
     return "F32";
@@ -243,6 +240,8 @@ const char *safetensorsName(DType dtype) {
   }
   return nullptr;
 }
+
+namespace {
 
 /// Appends `text` as a JSON string, escaped like serde_json (which the
 /// Python library uses) escapes it: `"`, `\`, \b \t \n \f \r, other control
@@ -398,7 +397,7 @@ bool lora_runtime::writeSafetensors(
       return fail("the name is not valid UTF-8");
     if (!names.insert(entry.name).second)
       return fail("the name appears twice");
-    const char *dtype = safetensorsName(entry.dtype);
+    const char *dtype = safetensorsDTypeName(entry.dtype);
     if (!dtype)
       return fail("unknown dtype " +
                   std::to_string(static_cast<int>(entry.dtype)));

@@ -223,3 +223,12 @@ func.func @main(%p: tensor<5xf32> {lora.param = "p"}) -> tensor<5xf32> {
 func.func @main(%p: tensor<2x1x5xf32> {lora.param = "p"}) -> tensor<2x1x5xf32> {
   return %p : tensor<2x1x5xf32>
 }
+
+//--- name-taken.mlir
+// RUN: lora-opt %t/name-taken.mlir -verify-diagnostics --lora-autodiff="loss=mse"
+
+// The loss's new input would shadow one the model has.
+// expected-error @+1 {{the loss needs an input named 'targets', but argument #1 has that name}}
+func.func @main(%p: tensor<2xf32> {lora.param = "p"}, %t: tensor<2xf32> {onnx.name = "targets"}) -> tensor<2xf32> {
+  return %p : tensor<2xf32>
+}

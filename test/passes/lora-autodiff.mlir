@@ -739,10 +739,14 @@ func.func @no_integer_path(%p: tensor<1x2xf32> {lora.param = "p"}, %table: tenso
 // CHECK: %[[IGNORED:.*]] = tosa.equal %[[LAB]], %[[IGNORE]]
 // CHECK: %[[W:.*]] = tosa.select %[[IGNORED]], %[[ZERO]], %[[ONE]]
 // CHECK: %[[COUNT:.*]] = tosa.reduce_sum %[[W]] {axis = 0 : i32}
-// CHECK: %[[PERTOKEN:.*]] = tosa.reciprocal %[[COUNT]]
+// CHECK: %[[RCOUNT:.*]] = tosa.reciprocal %[[COUNT]]
 // CHECK: %[[WL:.*]] = tosa.mul %[[TOKLOSS]], %[[W]]
 // CHECK: %[[WLSUM:.*]] = tosa.reduce_sum %[[WL]] {axis = 0 : i32}
-// CHECK: %[[MEAN:.*]] = tosa.mul %[[WLSUM]], %[[PERTOKEN]]
+// CHECK: %[[MEAN:.*]] = tosa.mul %[[WLSUM]], %[[RCOUNT]]
+// The gradient divides by max(count, 1): zero, not NaN, when every label is
+// ignored (PyTorch's).
+// CHECK: %[[ATLEAST1:.*]] = tosa.maximum %[[COUNT]], %[[ONE]]
+// CHECK: %[[PERTOKEN:.*]] = tosa.reciprocal %[[ATLEAST1]]
 // CHECK: %[[RSUM:.*]] = tosa.reciprocal %[[SUM]]
 // CHECK: %[[SOFTMAX:.*]] = tosa.mul %[[E]], %[[RSUM]]
 // CHECK: %[[ONEHOT:.*]] = tosa.select %[[ISLABEL]], %[[ONE]], %[[ZERO]]

@@ -55,3 +55,12 @@ func.func @train_step(%p: tensor<2xf32> {lora.param = "p"}) -> (tensor<f32> {onn
   %c = "tosa.const"() <{values = dense<0.0> : tensor<f32>}> : () -> tensor<f32>
   return %c, %p : tensor<f32>, tensor<2xf32>
 }
+
+//--- name-taken.mlir
+// RUN: lora-opt %t/name-taken.mlir -verify-diagnostics --lora-optimizer
+
+// expected-error @+1 {{the optimizer needs an input named 'lr', but argument #1 has that name}}
+func.func @train_step(%p: tensor<2xf32> {lora.param = "p"}, %lr: tensor<f32> {onnx.name = "lr"}) -> (tensor<f32> {onnx.name = "loss"}, tensor<2xf32> {onnx.name = "p.grad"}) {
+  %c = "tosa.const"() <{values = dense<0.0> : tensor<f32>}> : () -> tensor<f32>
+  return %c, %p : tensor<f32>, tensor<2xf32>
+}

@@ -73,6 +73,10 @@ private:
   std::unordered_map<std::string, size_t> indexByName;
 };
 
+/// The format's name of `dtype` ("F32", "BF16", ...), or nullptr for a
+/// value outside the enum.
+const char *safetensorsDTypeName(DType dtype);
+
 /// One tensor to write: its name, element type, shape and little-endian,
 /// row-major bytes (numBytes of them at data, which may be nullptr when
 /// numBytes is 0).

@@ -1,0 +1,115 @@
+"""Peak memory and time of the compiled CPU train step against the compiled
+forward alone, on a transformers Llama export (random weights), side by
+side in one run.
+
+    python bench/train_memory.py [--batch 4] [--seq 64] [--repeat 10]
+
+Both artifacts come from the same ONNX file with LoRA on q_proj and v_proj
+(rank 8): `lora-compile` for the forward, `lora-compile --mode=train
+--loss=causal-lm` (AdamW) for the train step. Each is measured in a fresh
+process: how much the first call after loading raises the peak resident
+set size (VmHWM: what the call's buffers add on top of the loaded model), and the median time of `--repeat` calls after it. The train step also keeps
+the forward's activations that its backward reads; the ratio says what
+that costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = Path(os.environ.get("LORA_BUILD_DIR", ROOT / "build"))
+sys.path.insert(0, str(ROOT / "test" / "python"))
+
+# Runs in a fresh interpreter: load, one measured call (the growth of the
+# peak RSS, VmHWM), then timed calls.
+_MEASURE = r"""
+import json, sys, time
+import numpy as np
+import lora_opt
+def peak_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+artifact, batch_path, mode, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+batch = dict(np.load(batch_path))
+model = lora_opt.load(artifact)
+if mode == "train":
+    call = lambda: model.train_step(**batch, lr=1e-3)
+else:
+    batch.pop("labels")
+    call = lambda: model(**batch)
+before = peak_kib()
+call()
+after = peak_kib()
+times = []
+for _ in range(repeat):
+    start = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - start)
+print(json.dumps({"loaded_kib": before, "peak_kib": after,
+                  "call_kib": after - before,
+                  "median_ms": 1e3 * sorted(times)[len(times) // 2]}))
+"""
+
+
+def measure(artifact: Path, batch: Path, mode: str, repeat: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(artifact),
+                          str(batch), mode, str(repeat)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--seq", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+
+    import numpy as np
+    import onnx_models
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = tmp / "llama.onnx"
+        onnx_models.export_model("llama", "dynamo", str(model),
+                                 batch=args.batch, seq=args.seq)
+        inputs = onnx_models.make_inputs("llama", batch=args.batch,
+                                         seq=args.seq, path=str(model))
+        labels = np.random.default_rng(0).integers(
+            0, onnx_models.VOCAB, size=inputs["input_ids"].shape)
+        batch = tmp / "batch.npz"
+        np.savez(batch, labels=labels, **inputs)
+        lora = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--quiet"]
+        forward, train = tmp / "forward", tmp / "train"
+        lora_compile = str(BUILD / "bin" / "lora-compile")
+        subprocess.run([lora_compile, str(model), *lora, "-o", str(forward)],
+                       check=True)
+        subprocess.run([lora_compile, str(model), *lora, "--mode=train",
+                        "--loss=causal-lm", "-o", str(train)], check=True)
+        results = {"forward": measure(forward, batch, "forward", args.repeat),
+                   "train_step": measure(train, batch, "train", args.repeat)}
+
+    f, t = results["forward"], results["train_step"]
+    print(f"Llama export (tiny config), batch {args.batch} x seq {args.seq}, "
+          "LoRA q_proj,v_proj r=8, CPU, one thread")
+    print(f"{'':12} {'call peak (MiB)':>16} {'loaded (MiB)':>13} "
+          f"{'median (ms)':>12}")
+    for name, r in results.items():
+        print(f"{name:12} {r['call_kib'] / 1024:16.2f} "
+              f"{r['loaded_kib'] / 1024:13.1f} {r['median_ms']:12.2f}")
+    ratio = t["call_kib"] / max(f["call_kib"], 1)
+    print(f"train step / forward: {ratio:.2f}x call peak, "
+          f"{t['median_ms'] / f['median_ms']:.2f}x time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
