@@ -162,15 +162,19 @@ func.func @no_input_grad(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x
   return %da, %db : tensor<8x2xf32>, tensor<2x6xf32>
 }
 
-// The optimizer ops are one elementwise generic each; the 0-d learning rate
-// and step are broadcast, and the bias corrections use math.powf in f64.
+// The optimizer ops are one elementwise generic each that updates the
+// parameter and the state in destination-passing style (outs = param,
+// exp_avg, exp_avg_sq, each read through its block argument: distinct inits,
+// so bufferization cannot give the results one buffer); the 0-d learning
+// rate and step are broadcast, and the bias corrections use math.powf in f64.
 // CHECK-LABEL: func.func @adamw_sgd(
-// CHECK: %[[ADAM:.*]]:3 = linalg.generic {{.*}} iterator_types = ["parallel"]} ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<f64>, tensor<i64>)
+// CHECK-SAME: %[[P:[^:]*]]: tensor<8xbf16>, %[[G:[^:]*]]: tensor<8xbf16>, %[[M:[^:]*]]: tensor<8xbf16>, %[[V:[^:]*]]: tensor<8xbf16>, %[[LR:[^:]*]]: tensor<f64>, %[[STEP:[^:]*]]: tensor<i64>)
+// CHECK: %[[ADAM:.*]]:3 = linalg.generic {{.*}} iterator_types = ["parallel"]} ins(%[[G]], %[[LR]], %[[STEP]] : tensor<8xbf16>, tensor<f64>, tensor<i64>) outs(%[[P]], %[[M]], %[[V]] : tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>)
 // CHECK: arith.sitofp %{{.*}} : i64 to f64
 // CHECK: math.powf %{{.*}}, %{{.*}} : f64
 // CHECK: math.sqrt %{{.*}} : f32
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
-// CHECK: %[[SGD:.*]]:2 = linalg.generic {{.*}} ins(%[[ADAM]]#0, %{{.*}}, %{{.*}}, %{{.*}} : tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<f64>)
+// CHECK: %[[SGD:.*]]:2 = linalg.generic {{.*}} ins(%[[G]], %[[LR]] : tensor<8xbf16>, tensor<f64>) outs(%[[ADAM]]#0, %[[ADAM]]#1 : tensor<8xbf16>, tensor<8xbf16>)
 // CHECK: return %[[SGD]]#0, %[[SGD]]#1
 func.func @adamw_sgd(%p: tensor<8xbf16>, %g: tensor<8xbf16>, %m: tensor<8xbf16>,
     %v: tensor<8xbf16>, %lr: tensor<f64>, %step: tensor<i64>) -> (tensor<8xbf16>, tensor<8xbf16>) {
