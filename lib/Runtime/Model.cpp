@@ -784,6 +784,25 @@ bool copyFile(const std::string &from, const std::string &to,
   return true;
 }
 
+/// Host buffers for the outputs of a train or eval step, whose first
+/// output is the f32 or f64 loss.
+struct HostOutputs {
+  explicit HostOutputs(const std::vector<TensorSpec> &specs) : specs(specs) {
+    for (const TensorSpec &spec : specs) {
+      data.emplace_back(spec.numBytes());
+      pointers.push_back(data.back().data());
+    }
+  }
+  double loss() const {
+    return specs[0].dtype == DType::F64
+               ? *reinterpret_cast<const double *>(data[0].data())
+               : *reinterpret_cast<const float *>(data[0].data());
+  }
+  const std::vector<TensorSpec> &specs;
+  std::vector<std::vector<uint8_t>> data;
+  std::vector<void *> pointers;
+};
+
 constexpr const char *kCheckpointFile = "checkpoint.json";
 constexpr const char *kOptimizerFile = "optimizer.safetensors";
 
@@ -797,22 +816,21 @@ bool Model::prepareTraining(std::string &error) {
         return static_cast<int64_t>(i);
     return -1;
   };
-  lrInput = findInput(train.lrInput);
-  if (lrInput < 0 || inputSpecs[lrInput].dtype != DType::F64 ||
-      !inputSpecs[lrInput].shape.empty()) {
-    error = "train.lr_input '" + train.lrInput +
-            "' is not an f64 scalar input of the function";
+  // The inputs the model fills itself: a scalar of `dtype` named `name`.
+  auto findScalar = [&](const char *key, const std::string &name, DType dtype,
+                        int64_t &index) {
+    index = findInput(name);
+    if (index >= 0 && inputSpecs[index].dtype == dtype &&
+        inputSpecs[index].shape.empty())
+      return true;
+    error = std::string("train.") + key + " '" + name + "' is not an " +
+            dtypeName(dtype) + " scalar input of the function";
     return false;
-  }
-  if (!train.stepInput.empty()) {
-    stepInput = findInput(train.stepInput);
-    if (stepInput < 0 || inputSpecs[stepInput].dtype != DType::I64 ||
-        !inputSpecs[stepInput].shape.empty()) {
-      error = "train.step_input '" + train.stepInput +
-              "' is not an i64 scalar input of the function";
-      return false;
-    }
-  }
+  };
+  if (!findScalar("lr_input", train.lrInput, DType::F64, lrInput) ||
+      (!train.stepInput.empty() &&
+       !findScalar("step_input", train.stepInput, DType::I64, stepInput)))
+    return false;
   if (train.numClasses > 0) {
     labelsInput = findInput("labels");
     if (labelsInput < 0 || inputSpecs[labelsInput].dtype != DType::I64) {
@@ -922,19 +940,14 @@ bool Model::trainStep(const void *const *inputs, double lr, double &loss,
   if (labelsInput >= 0 && all[labelsInput] &&
       !checkLabels(all[labelsInput], error))
     return false;
-  std::vector<std::vector<uint8_t>> results;
-  std::vector<void *> outputs;
-  for (const TensorSpec &spec : info.outputs) {
-    results.emplace_back(spec.numBytes());
-    outputs.push_back(results.back().data());
-  }
-  if (!run(all.data(), outputs.data(), error))
+  HostOutputs results(info.outputs);
+  if (!run(all.data(), results.pointers.data(), error))
     return false;
   // New buffers first, swapped in once all arrived: a failed upload leaves
   // the parameters and the state of the previous step.
   std::vector<DeviceBuffer> staged(updates.size());
   for (size_t u = 0; u < updates.size(); ++u) {
-    const std::vector<uint8_t> &value = results[updates[u].first];
+    const std::vector<uint8_t> &value = results.data[updates[u].first];
     if (!DeviceBuffer::allocate(*device, value.size(), staged[u], error) ||
         (!value.empty() &&
          !device->upload(staged[u].data(), value.data(), value.size(), error)))
@@ -942,9 +955,7 @@ bool Model::trainStep(const void *const *inputs, double lr, double &loss,
   }
   for (size_t u = 0; u < updates.size(); ++u)
     parameters[updates[u].second] = std::move(staged[u]);
-  loss = info.outputs[0].dtype == DType::F64
-             ? *reinterpret_cast<const double *>(results[0].data())
-             : *reinterpret_cast<const float *>(results[0].data());
+  loss = results.loss();
   stepCount = step;
   return true;
 }
@@ -964,18 +975,11 @@ bool Model::evalStep(const void *const *inputs, double &loss,
       !checkLabels(inputs[labelsInput], error))
     return false;
   const std::vector<TensorSpec> &outputSpecs = info.train->evalOutputs;
-  std::vector<std::vector<uint8_t>> results;
-  std::vector<void *> outputs;
-  for (const TensorSpec &spec : outputSpecs) {
-    results.emplace_back(spec.numBytes());
-    outputs.push_back(results.back().data());
-  }
-  if (!call(*evalFunction, evalArguments, outputSpecs, inputs, outputs.data(),
-            error))
+  HostOutputs results(outputSpecs);
+  if (!call(*evalFunction, evalArguments, outputSpecs, inputs,
+            results.pointers.data(), error))
     return false;
-  loss = outputSpecs[0].dtype == DType::F64
-             ? *reinterpret_cast<const double *>(results[0].data())
-             : *reinterpret_cast<const float *>(results[0].data());
+  loss = results.loss();
   return true;
 }
 
