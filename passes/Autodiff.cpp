@@ -64,13 +64,14 @@ static int64_t numElements(Value value) {
 }
 
 /// Appends an argument named `name` of `type` to `func`; null (with an
-/// error) when an input has that name already.
+/// error naming `user`, what needs the input) when an input has that name
+/// already.
 static Value addInput(func::FuncOp func, Type type, StringRef name,
-                      Location loc) {
+                      Location loc, StringRef user = "the loss") {
   for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
     if (auto taken = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
         taken && taken.getValue() == name) {
-      func.emitError() << "the loss needs an input named '" << name
+      func.emitError() << user << " needs an input named '" << name
                        << "', but argument #" << i << " has that name";
       return {};
     }
@@ -228,6 +229,45 @@ static FailureOr<Loss> buildLoss(OpBuilder &b, func::FuncOp func, Value output,
   }
   }
   llvm_unreachable("unknown loss");
+}
+
+/// LoRA dropout (PEFT's `lora_B(lora_A(dropout(x)))`): every lora.linear
+/// whose A is a LoRA parameter reads `lora.dropout` of its input in its
+/// branch, seeded by a new `dropout_seed` argument. The stream of a layer
+/// is the position of its A among the LoRA parameter arguments (plus their
+/// count for each earlier use of the same A), so every layer draws its own
+/// mask and a runtime or a test can tell which.
+static LogicalResult insertDropout(func::FuncOp func, double rate) {
+  SmallVector<LinearOp> linears;
+  func.walk([&](LinearOp op) { linears.push_back(op); });
+  DenseMap<unsigned, int64_t> paramIndex;
+  for (BlockArgument arg : func.getArguments())
+    if (func.getArgAttr(arg.getArgNumber(), LoraDialect::getParamAttrName()))
+      paramIndex.try_emplace(arg.getArgNumber(), paramIndex.size());
+  int64_t numParams = paramIndex.size();
+  Value seed;
+  DenseMap<unsigned, int64_t> uses;
+  for (LinearOp op : linears) {
+    auto a = dyn_cast<BlockArgument>(op.getLoraA());
+    if (!a || !paramIndex.count(a.getArgNumber()) || op.getLoraInput())
+      continue;
+    if (!seed) {
+      seed = addInput(
+          func,
+          RankedTensorType::get({}, IntegerType::get(func.getContext(), 64)),
+          "dropout_seed", func.getLoc(), "LoRA dropout");
+      if (!seed)
+        return failure();
+    }
+    int64_t stream = paramIndex.lookup(a.getArgNumber()) +
+                     numParams * uses[a.getArgNumber()]++;
+    OpBuilder b(op);
+    Value dropped = DropoutOp::create(
+        b, op.getLoc(), op.getInput().getType(), op.getInput(), seed,
+        b.getF64FloatAttr(rate), b.getI64IntegerAttr(stream));
+    op.getLoraInputMutable().assign(dropped);
+  }
+  return success();
 }
 
 /// The name of `op`'s ONNX node, for errors.
@@ -390,6 +430,11 @@ struct LoraAutodiffPass : lora::impl::LoraAutodiffBase<LoraAutodiffPass> {
                              "first";
       return signalPassFailure();
     }
+    if (!(dropout >= 0.0 && dropout < 1.0)) {
+      module.emitError() << "lora-autodiff: dropout must be in [0, 1), not "
+                         << static_cast<double>(dropout);
+      return signalPassFailure();
+    }
 
     if (failed(buildStep(module, forward, *kind, trainFunction,
                          /*withGradients=*/true)))
@@ -412,6 +457,9 @@ struct LoraAutodiffPass : lora::impl::LoraAutodiffBase<LoraAutodiffPass> {
     step.setPublic();
     SymbolTable(module).insert(step);
 
+    // The eval step is the model in eval mode: no dropout.
+    if (withGradients && dropout > 0.0 && failed(insertDropout(step, dropout)))
+      return failure();
     Block &body = step.getBody().front();
     auto ret = cast<func::ReturnOp>(body.getTerminator());
     OpBuilder b(ret);

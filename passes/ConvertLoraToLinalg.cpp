@@ -176,7 +176,7 @@ struct LinearOpLowering : OpConversionPattern<lora::LinearOp> {
     Location loc = op.getLoc();
     Value x = adaptor.getInput(), w = adaptor.getWeight(),
           a = adaptor.getLoraA(), b = adaptor.getLoraB(),
-          bias = adaptor.getBias();
+          bias = adaptor.getBias(), branch = adaptor.getLoraInput();
     auto xType = cast<RankedTensorType>(x.getType());
     auto element = cast<FloatType>(xType.getElementType());
     FloatType acc = element.getWidth() < 32 ? rewriter.getF32Type() : element;
@@ -199,7 +199,7 @@ struct LinearOpLowering : OpConversionPattern<lora::LinearOp> {
           .getResult(0);
     };
     Value xw = matmul(x2, w, {m, n});
-    Value t = matmul(x2, a, {m, r});
+    Value t = matmul(branch ? asMatrix(rewriter, loc, branch) : x2, a, {m, r});
     Value u = matmul(t, b, {m, n});
 
     // Epilogue: y2[m, n] = elem(xw[m, n] + s·u[m, n] (+ bias[n])).
@@ -261,13 +261,15 @@ struct LinearGradOpLowering : OpConversionPattern<lora::LinearGradOp> {
     Location loc = op.getLoc();
     Value x = adaptor.getInput(), w = adaptor.getWeight(),
           a = adaptor.getLoraA(), b = adaptor.getLoraB(),
-          g = adaptor.getResultGrad();
+          g = adaptor.getResultGrad(), branch = adaptor.getLoraInput();
     auto element =
         cast<FloatType>(cast<RankedTensorType>(x.getType()).getElementType());
     FloatType acc = element.getWidth() < 32 ? rewriter.getF32Type() : element;
     double scale = op.getScale().convertToDouble();
 
     Value x2 = asMatrix(rewriter, loc, x), g2 = asMatrix(rewriter, loc, g);
+    // What the branch read (x itself without lora_input).
+    Value xl2 = branch ? asMatrix(rewriter, loc, branch) : x2;
     OpFoldResult m = tensor::getMixedSize(rewriter, loc, x2, 0);
     OpFoldResult k = tensor::getMixedSize(rewriter, loc, w, 0);
     OpFoldResult n = tensor::getMixedSize(rewriter, loc, w, 1);
@@ -282,7 +284,7 @@ struct LinearGradOpLowering : OpConversionPattern<lora::LinearGradOp> {
               colRed = map(1, 2);
 
     // t[m, r] = Σ_k x[m, k]·A[k, r]
-    Value t = contract(rewriter, loc, x2, rowRed, a, redCol, {m, r}, acc);
+    Value t = contract(rewriter, loc, xl2, rowRed, a, redCol, {m, r}, acc);
     // dB[r, n] = s·Σ_m t[m, r]·g[m, n]
     Value dbAcc = contract(rewriter, loc, t, redRow, g2, redCol, {r, n}, acc);
     Value db = scaleAndRound(rewriter, loc, dbAcc, scale, element);
@@ -294,26 +296,138 @@ struct LinearGradOpLowering : OpConversionPattern<lora::LinearGradOp> {
     // dA[k, r] = Σ_m x[m, k]·dt[m, r]
     Value da = scaleAndRound(
         rewriter, loc,
-        contract(rewriter, loc, x2, redRow, dt, redCol, {k, r}, acc), 1.0,
+        contract(rewriter, loc, xl2, redRow, dt, redCol, {k, r}, acc), 1.0,
         element);
 
-    // dx[m, k] = Σ_n g[m, n]·W[k, n] + Σ_r dt[m, r]·A[k, r]
-    Value dx;
-    if (op.getInputGrad().use_empty()) {
-      dx = tensor::EmptyOp::create(
+    // dx[m, k] = Σ_n g[m, n]·W[k, n] + Σ_r dt[m, r]·A[k, r]; with lora_input
+    // the two sums are its own results: dx = g·Wᵀ, dxl = dt·Aᵀ. An unused
+    // result is not computed.
+    auto unused = [&] {
+      return tensor::EmptyOp::create(
           rewriter, loc, tensor::getMixedSizes(rewriter, loc, x), element);
-    } else {
+    };
+    auto finish = [&](Value accumulated) {
+      return asShapeOf(rewriter, loc,
+                       scaleAndRound(rewriter, loc, accumulated, 1.0, element),
+                       x);
+    };
+    Value dx = unused(), dxl;
+    if (!op.getInputGrad().use_empty()) {
       Value dxAcc = contract(rewriter, loc, g2, rowRed, w, colRed, {m, k}, acc);
-      dxAcc =
-          contract(rewriter, loc, dt, rowRed, a, colRed, {m, k}, acc, dxAcc);
-      dx = asShapeOf(rewriter, loc,
-                     scaleAndRound(rewriter, loc, dxAcc, 1.0, element), x);
+      if (!branch)
+        dxAcc =
+            contract(rewriter, loc, dt, rowRed, a, colRed, {m, k}, acc, dxAcc);
+      dx = finish(dxAcc);
     }
+    if (branch)
+      dxl = op.getLoraInputGrad().use_empty()
+                ? unused()
+                : finish(contract(rewriter, loc, dt, rowRed, a, colRed, {m, k},
+                                  acc));
     SmallVector<Value> results{dx, da, db};
+    if (dxl)
+      results.push_back(dxl);
     for (auto [value, type] : llvm::zip(results, op.getResultTypes()))
       if (value.getType() != type)
         value = tensor::CastOp::create(rewriter, loc, type, value);
     rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// splitmix64's finalizer on i64 values (arith's integer ops wrap).
+Value splitmixFinalize(OpBuilder &b, Location loc, Value z) {
+  auto constant = [&](uint64_t value) -> Value {
+    return arith::ConstantOp::create(b, loc, b.getI64Type(),
+                                     b.getI64IntegerAttr(value));
+  };
+  auto xorShift = [&](Value v, uint64_t shift) -> Value {
+    return arith::XOrIOp::create(
+        b, loc, v, arith::ShRUIOp::create(b, loc, v, constant(shift)));
+  };
+  z = arith::MulIOp::create(b, loc, xorShift(z, 30),
+                            constant(0xBF58476D1CE4E5B9ULL));
+  z = arith::MulIOp::create(b, loc, xorShift(z, 27),
+                            constant(0x94D049BB133111EBULL));
+  return xorShift(z, 31);
+}
+
+constexpr uint64_t kSplitmixIncrement = 0x9E3779B97F4A7C15ULL;
+
+/// lora.dropout as one linalg.generic: the element's row-major index
+/// (linalg.index) hashed with the key of (seed, stream); see the op's
+/// description. The key is computed once, outside the loop.
+struct DropoutOpLowering : OpConversionPattern<lora::DropoutOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(lora::DropoutOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    auto element = cast<FloatType>(type.getElementType());
+    int64_t rank = type.getRank();
+    double rate = op.getRate().convertToDouble();
+    auto i64 = [&](uint64_t value) -> Value {
+      return arith::ConstantOp::create(rewriter, loc, rewriter.getI64Type(),
+                                       rewriter.getI64IntegerAttr(value));
+    };
+    uint64_t stream = op.getStreamAttr().getInt();
+    Value seed = tensor::ExtractOp::create(rewriter, loc, adaptor.getSeed(),
+                                           ValueRange{});
+    Value key = splitmixFinalize(
+        rewriter, loc,
+        arith::AddIOp::create(rewriter, loc, seed,
+                              i64((stream + 1) * kSplitmixIncrement)));
+    Value threshold = i64(static_cast<uint64_t>(std::llround(rate * 0x1p24)));
+    Value keepScale = arith::ConstantOp::create(
+        rewriter, loc, element,
+        rewriter.getFloatAttr(element, 1.0 / (1.0 - rate)));
+    Value zero = arith::ConstantOp::create(rewriter, loc, element,
+                                           rewriter.getZeroAttr(element));
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < rank; ++d)
+      sizes.push_back(tensor::DimOp::create(rewriter, loc, x, d));
+    Value init = tensor::EmptyOp::create(
+        rewriter, loc, tensor::getMixedSizes(rewriter, loc, x), element);
+    AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    Value result =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{init.getType()}, ValueRange{x},
+            ValueRange{init}, ArrayRef<AffineMap>{identity, identity},
+            SmallVector<utils::IteratorType>(rank,
+                                             utils::IteratorType::parallel),
+            [&](OpBuilder &b, Location nestedLoc, ValueRange args) {
+              // i = ((i0·s1 + i1)·s2 + i2)…, then h = mix(key + (i+1)·G).
+              Value index = arith::ConstantIndexOp::create(b, nestedLoc, 0);
+              for (int64_t d = 0; d < rank; ++d) {
+                if (d > 0)
+                  index = arith::MulIOp::create(b, nestedLoc, index, sizes[d]);
+                index = arith::AddIOp::create(
+                    b, nestedLoc, index,
+                    linalg::IndexOp::create(b, nestedLoc, d));
+              }
+              Value i = arith::IndexCastUIOp::create(b, nestedLoc,
+                                                     b.getI64Type(), index);
+              Value counter = arith::AddIOp::create(
+                  b, nestedLoc, key,
+                  arith::MulIOp::create(
+                      b, nestedLoc,
+                      arith::AddIOp::create(b, nestedLoc, i, i64(1)),
+                      i64(kSplitmixIncrement)));
+              Value h = splitmixFinalize(b, nestedLoc, counter);
+              Value keep = arith::CmpIOp::create(
+                  b, nestedLoc, arith::CmpIPredicate::uge,
+                  arith::ShRUIOp::create(b, nestedLoc, h, i64(40)), threshold);
+              Value kept =
+                  arith::MulFOp::create(b, nestedLoc, args[0], keepScale);
+              linalg::YieldOp::create(
+                  b, nestedLoc,
+                  arith::SelectOp::create(b, nestedLoc, keep, kept, zero)
+                      .getResult());
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, result);
     return success();
   }
 };
@@ -489,8 +603,8 @@ struct ConvertLoraToLinalgPass
   using Base::Base;
   void runOnOperation() override {
     ConversionTarget target(getContext());
-    target.addIllegalOp<lora::LinearOp, lora::LinearGradOp, lora::AdamWOp,
-                        lora::SgdOp>();
+    target.addIllegalOp<lora::LinearOp, lora::LinearGradOp, lora::DropoutOp,
+                        lora::AdamWOp, lora::SgdOp>();
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, tensor::TensorDialect>();
     RewritePatternSet patterns(&getContext());
@@ -503,6 +617,6 @@ struct ConvertLoraToLinalgPass
 } // namespace
 
 void lora::populateLoraToLinalgConversionPatterns(RewritePatternSet &patterns) {
-  patterns.add<LinearOpLowering, LinearGradOpLowering, AdamWOpLowering,
-               SgdOpLowering>(patterns.getContext());
+  patterns.add<LinearOpLowering, LinearGradOpLowering, DropoutOpLowering,
+               AdamWOpLowering, SgdOpLowering>(patterns.getContext());
 }

@@ -9,7 +9,9 @@
 //   call @lora_kernels_<n>_launch(%xb, %wb, ..., %t, %yb)
 //   %y  = bufferization.to_tensor %yb restrict
 //
-// so the function still bufferizes with one-shot-bufferize, and the launcher,
+// (a lora.linear with a lora_input passes that too: lora_down reads it
+// instead of x), so the function still bufferizes with one-shot-bufferize,
+// and the launcher,
 // on memrefs, is a function of its own that other host code can call. Where
 // buffers live is lora-cuda-device-memory's business (device memory, after
 // bufferization), and it frees t and y after their last use like any other
@@ -43,11 +45,12 @@ using cuda::GemmKind;
 
 namespace {
 
-/// One op to replace: its problem and its operands as tensors.
+/// One op to replace: its problem and its operands as tensors (`branch`:
+/// lora.linear's lora_input, what lora_down reads instead of x).
 struct Candidate {
   Operation *op;
   GemmKernelSpec main;
-  Value x, w, a, b, bias;
+  Value x, w, a, b, bias, branch;
 };
 
 /// True when `init` is a tensor the matmul overwrites: tensor.empty, or a
@@ -75,7 +78,8 @@ static std::optional<Candidate> matchLinear(lora::LinearOp op) {
               op.getWeight(),
               op.getLoraA(),
               op.getLoraB(),
-              op.getBias()};
+              op.getBias(),
+              op.getLoraInput()};
   c.main.kind = GemmKind::LoraLinear;
   c.main.elementType = wType.getElementType();
   c.main.resultType = op.getType().getElementType();
@@ -100,7 +104,7 @@ static std::optional<Candidate> matchMatmul(linalg::MatmulOp op) {
   if (!wType.hasStaticShape() ||
       xType.getElementType() != wType.getElementType())
     return std::nullopt;
-  Candidate c{op, {}, op.getInputs()[0], op.getInputs()[1], {}, {}, {}};
+  Candidate c{op, {}, op.getInputs()[0], op.getInputs()[1], {}, {}, {}, {}};
   c.main.kind = GemmKind::Matmul;
   c.main.elementType = wType.getElementType();
   c.main.resultType = yType.getElementType();
@@ -178,7 +182,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
       builder, loc, kernels,
       c.main.kind == GemmKind::Matmul ? "matmul" : "lora_linear", c.main);
 
-  // The launcher: x, w[, a, b[, bias], t], y as device memrefs.
+  // The launcher: x, w[, a, b[, bias][, branch], t], y as device memrefs.
   Type elem = c.main.elementType;
   int64_t dyn = ShapedType::kDynamic;
   auto memref = [](ArrayRef<int64_t> shape, Type type) {
@@ -191,6 +195,8 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     argTypes.push_back(memref({c.main.rank, c.main.n}, elem));
     if (c.main.hasBias)
       argTypes.push_back(memref({c.main.n}, elem));
+    if (c.branch)
+      argTypes.push_back(memref({dyn, c.main.k}, elem));
     argTypes.push_back(memref({dyn, c.main.rank}, elem));
   }
   argTypes.push_back(memref({dyn, c.main.n}, c.main.resultType));
@@ -206,9 +212,10 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     ValueRange args = body->getArguments();
     Value m = memref::DimOp::create(builder, loc, args[0], 0);
     if (down) {
-      // x, a -> t.
+      // x (or the branch input), a -> t.
+      Value branch = c.branch ? args[args.size() - 3] : args[0];
       cuda::buildGemmLaunch(builder, loc, downKernel, *down,
-                            {args[0], args[2], args[args.size() - 2]}, m);
+                            {branch, args[2], args[args.size() - 2]}, m);
       SmallVector<Value> mainArgs{args[0], args[1], args[args.size() - 2],
                                   args[3]};
       if (c.main.hasBias)
@@ -225,7 +232,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   ImplicitLocOpBuilder b(loc, c.op);
   auto xType = cast<RankedTensorType>(c.x.getType());
   auto yType = cast<RankedTensorType>(c.op->getResult(0).getType());
-  Value x = c.x;
+  Value x = c.x, branch = c.branch;
   SmallVector<ReassociationIndices> reassociation;
   if (xType.getRank() > 2) {
     ReassociationIndices batch;
@@ -233,6 +240,8 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
       batch.push_back(d);
     reassociation = {batch, {xType.getRank() - 1}};
     x = tensor::CollapseShapeOp::create(b, x, reassociation);
+    if (branch)
+      branch = tensor::CollapseShapeOp::create(b, branch, reassociation);
   }
   auto toBuffer = [&](Value tensor, MemRefType type) -> Value {
     auto tensorType = cast<RankedTensorType>(tensor.getType());
@@ -250,6 +259,9 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     operands.push_back(toBuffer(c.b, cast<MemRefType>(argTypes[3])));
     if (c.bias)
       operands.push_back(toBuffer(c.bias, cast<MemRefType>(argTypes[4])));
+    if (branch)
+      operands.push_back(
+          toBuffer(branch, cast<MemRefType>(argTypes[operands.size()])));
   }
   Value m = memref::DimOp::create(b, operands[0], 0);
   // Plain allocations, not freed here: lora-cuda-device-memory puts every

@@ -389,23 +389,42 @@ static LogicalResult matmulRule(RuleContext &c) {
 }
 
 static LogicalResult linearRule(RuleContext &c, LinearOp op) {
-  if (c.wants(1) || (op.getBias() && c.wants(4))) {
+  // Operands: x, W, A, B, then lora_input and bias when present.
+  unsigned branchIndex = 4;
+  unsigned biasIndex = op.getLoraInput() ? 5 : 4;
+  bool branchWanted = op.getLoraInput() && c.wants(branchIndex);
+  if (c.wants(1) || (op.getBias() && c.wants(biasIndex))) {
     c.whyNot = "its frozen weight and bias get no gradient";
     return failure();
   }
-  if (!c.wants(0) && !c.wants(2) && !c.wants(3))
+  if (!c.wants(0) && !c.wants(2) && !c.wants(3) && !branchWanted)
     return success();
+  Type branchGradType = op.getLoraInput() ? op.getInput().getType() : Type();
   auto grad = LinearGradOp::create(
       c.b, c.loc, op.getInput().getType(), op.getLoraA().getType(),
-      op.getLoraB().getType(), op.getInput(), op.getWeight(), op.getLoraA(),
-      op.getLoraB(), c.grad(), op.getRankAttr(), op.getScaleAttr());
-  // linear_grad computes dx only when it is used.
+      op.getLoraB().getType(), branchGradType, op.getInput(), op.getWeight(),
+      op.getLoraA(), op.getLoraB(), c.grad(), op.getLoraInput(),
+      op.getRankAttr(), op.getScaleAttr());
+  // linear_grad computes dx (and the branch input's gradient) only when it
+  // is used.
   if (c.wants(0))
     c.grads[0] = grad.getInputGrad();
   if (c.wants(2))
     c.grads[2] = grad.getLoraAGrad();
   if (c.wants(3))
     c.grads[3] = grad.getLoraBGrad();
+  if (branchWanted)
+    c.grads[branchIndex] = grad.getLoraInputGrad();
+  return success();
+}
+
+/// The mask is a function of the seed, the stream and the index: the same
+/// op applied to g is g·mask/(1 - rate).
+static LogicalResult dropoutRule(RuleContext &c, DropoutOp op) {
+  if (c.wants(0))
+    c.grads[0] =
+        DropoutOp::create(c.b, c.loc, c.grad().getType(), c.grad(),
+                          op.getSeed(), op.getRateAttr(), op.getStreamAttr());
   return success();
 }
 
@@ -489,6 +508,7 @@ static LogicalResult applyRule(RuleContext &c) {
       .Case<tosa::SelectOp>([&](auto) { return selectRule(c); })
       .Case<tosa::MatMulOp>([&](auto) { return matmulRule(c); })
       .Case<LinearOp>([&](auto op) { return linearRule(c, op); })
+      .Case<DropoutOp>([&](auto op) { return dropoutRule(c, op); })
       .Default([&](Operation *) {
         c.whyNot = "it has no gradient rule";
         return failure();

@@ -59,6 +59,9 @@ struct LoraMergePass : lora::impl::LoraMergeBase<LoraMergePass> {
   LogicalResult merge(LinearOp op, IRRewriter &rewriter) {
     int64_t k = op.getInputSize(), n = op.getOutputSize(), r = op.getRank();
     double scale = op.getScale().convertToDouble();
+    if (op.getLoraInput())
+      return op.emitError("lora-merge cannot merge a branch that reads its "
+                          "own input (lora_input, e.g. LoRA dropout) into W");
     FailureOr<SmallVector<double>> w = readConstantValues(op.getWeight());
     if (failed(w))
       return op.emitError("lora-merge needs a constant weight");

@@ -240,6 +240,13 @@ def LoraAutodiff : Pass<"lora-autodiff", "ModuleOp"> {
 
     The new results are named (`onnx.name`) `loss` and `<param>.grad`.
 
+    With `dropout` > 0 (PEFT's `lora_dropout`), the train function's LoRA
+    branches read `lora.dropout` of their layer's input (`lora.linear`'s
+    `lora_input`), seeded by a new argument `dropout_seed: tensor<i64>`;
+    each layer has its own stream: the position of its A among the LoRA
+    parameter arguments. The backward regenerates the masks from the seed.
+    The eval function has no dropout (the model in eval mode).
+
     Errors: no function `function`, no LoRA parameters, an `output` index
     out of range, a non-scalar output with `loss=output`, logits that the
     loss cannot take, and an op on the path from a LoRA parameter to the
@@ -259,7 +266,9 @@ def LoraAutodiff : Pass<"lora-autodiff", "ModuleOp"> {
            "Name of the function returning the loss and the gradients">,
     Option<"evalFunction", "eval-function", "std::string",
            /*default=*/"\"eval_step\"",
-           "Name of the function returning the loss only (\"\" for none)">
+           "Name of the function returning the loss only (\"\" for none)">,
+    Option<"dropout", "dropout", "double", /*default=*/"0.0",
+           "LoRA dropout rate of the train step's branches, in [0, 1)">
   ];
   let dependentDialects = ["::mlir::lora::LoraDialect",
                            "::mlir::tosa::TosaDialect"];

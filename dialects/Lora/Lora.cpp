@@ -140,6 +140,9 @@ LogicalResult LinearOp::verify() {
       return emitOpError("bias must be [N] = [")
              << n << "] of " << x.getElementType() << ", got " << biasType;
   }
+  if (Value branch = getLoraInput(); branch && branch.getType() != x)
+    return emitOpError("lora_input must have the input's type ")
+           << x << ", got " << branch.getType();
   return verifyRowsOf(*this, x, y, "result", "N", n);
 }
 
@@ -164,7 +167,34 @@ LogicalResult LinearGradOp::verify() {
       mismatch(db.getDimSize(1), n))
     return emitOpError("lora_b_grad must be [r, N] = [")
            << r << ", " << n << "], got " << db;
+  Value branch = getLoraInput(), branchGrad = getLoraInputGrad();
+  if (static_cast<bool>(branch) != static_cast<bool>(branchGrad))
+    return emitOpError("has a lora_input_grad result exactly when it has a "
+                       "lora_input operand");
+  if (branch && branch.getType() != x)
+    return emitOpError("lora_input must have the input's type ")
+           << x << ", got " << branch.getType();
+  if (branchGrad && branchGrad.getType() != dx)
+    return emitOpError("lora_input_grad must have input_grad's type ")
+           << dx << ", got " << branchGrad.getType();
   return success();
+}
+
+LogicalResult DropoutOp::verify() {
+  if (!isa<FloatType>(getInput().getType().getElementType()))
+    return emitOpError("requires a floating-point input, got ")
+           << getInput().getType();
+  double rate = getRate().convertToDouble();
+  if (!(rate >= 0.0 && rate < 1.0))
+    return emitOpError("requires a rate in [0, 1), got ") << rate;
+  if (getStreamAttr().getInt() < 0)
+    return emitOpError("requires a non-negative stream, got ")
+           << getStreamAttr().getInt();
+  return success();
+}
+
+OpFoldResult DropoutOp::fold(FoldAdaptor) {
+  return getRate().isZero() ? getInput() : Value();
 }
 
 LogicalResult AdamWOp::verify() {

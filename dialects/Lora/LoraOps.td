@@ -9,7 +9,7 @@ include "mlir/IR/CommonAttrConstraints.td"
 include "mlir/IR/CommonTypeConstraints.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
-def Lora_LinearOp : Lora_Op<"linear", [Pure]> {
+def Lora_LinearOp : Lora_Op<"linear", [Pure, AttrSizedOperandSegments]> {
   let summary = "A linear layer with a LoRA branch: x·W + s·(x·A)·B + bias";
   let description = [{
     Computes `y = x·W + scale·(x·A)·B`, plus `bias` when present, for `x` of
@@ -22,6 +22,11 @@ def Lora_LinearOp : Lora_Op<"linear", [Pure]> {
     LoRA scale `alpha/r` (or `alpha/sqrt(r)` for rsLoRA) and must be
     positive. A branch that is known to be zero (`A` or `B` a zero constant)
     canonicalizes to the plain matmul.
+
+    `lora_input`, when present, is what the branch reads instead of `x`
+    (same type): `y = x·W + scale·(lora_input·A)·B`. A train step with LoRA
+    dropout passes `lora.dropout` of `x` there, as PEFT's
+    `lora_B(lora_A(dropout(x)))` does.
 
     Example:
 
@@ -36,21 +41,38 @@ def Lora_LinearOp : Lora_Op<"linear", [Pure]> {
                        AnyRankedTensor:$weight,
                        AnyRankedTensor:$lora_a,
                        AnyRankedTensor:$lora_b,
+                       Optional<AnyRankedTensor>:$lora_input,
                        Optional<AnyRankedTensor>:$bias,
                        ConfinedAttr<I64Attr, [IntPositive]>:$rank,
                        F64Attr:$scale);
   let results = (outs AnyRankedTensor:$result);
 
   let assemblyFormat = [{
-    $input `,` $weight `,` $lora_a `,` $lora_b (`bias` `(` $bias^ `)`)?
+    $input `,` $weight `,` $lora_a `,` $lora_b
+    (`lora_input` `(` $lora_input^ `)`)? (`bias` `(` $bias^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
+
+  let builders = [
+    // Without lora_input: the branch reads x.
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input,
+                   "::mlir::Value":$weight, "::mlir::Value":$lora_a,
+                   "::mlir::Value":$lora_b, "::mlir::Value":$bias,
+                   "::mlir::IntegerAttr":$rank, "::mlir::FloatAttr":$scale), [{
+      build($_builder, $_state, result, input, weight, lora_a, lora_b,
+            /*lora_input=*/::mlir::Value(), bias, rank, scale);
+    }]>
+  ];
 
   let extraClassDeclaration = [{
     /// K: the contraction size (the last dim of the input).
     int64_t getInputSize() { return getWeight().getType().getDimSize(0); }
     /// N: the output features.
     int64_t getOutputSize() { return getWeight().getType().getDimSize(1); }
+    /// What the LoRA branch reads: lora_input when present, else x.
+    ::mlir::Value getBranchInput() {
+      return getLoraInput() ? getLoraInput() : getInput();
+    }
   }];
   let hasVerifier = 1;
   let hasCanonicalizer = 1;
@@ -72,6 +94,11 @@ def Lora_LinearGradOp : Lora_Op<"linear_grad", [Pure]> {
     target's linalg); `dx` is computed only when it is used. Products
     accumulate in at least f32 and each result is rounded once.
 
+    With `lora_input` (`xl`, the branch's own input; see `lora.linear`),
+    `t = xl·A` and `dA = xlᵀ·dt`, and the two paths to the inputs stay
+    apart: `input_grad = g·Wᵀ` and the extra result
+    `lora_input_grad = dt·Aᵀ`.
+
     Example:
 
     ```mlir
@@ -87,17 +114,73 @@ def Lora_LinearGradOp : Lora_Op<"linear_grad", [Pure]> {
                        AnyRankedTensor:$lora_a,
                        AnyRankedTensor:$lora_b,
                        AnyRankedTensor:$result_grad,
+                       Optional<AnyRankedTensor>:$lora_input,
                        ConfinedAttr<I64Attr, [IntPositive]>:$rank,
                        F64Attr:$scale);
   let results = (outs AnyRankedTensor:$input_grad,
                       AnyRankedTensor:$lora_a_grad,
-                      AnyRankedTensor:$lora_b_grad);
+                      AnyRankedTensor:$lora_b_grad,
+                      Optional<AnyRankedTensor>:$lora_input_grad);
 
   let assemblyFormat = [{
     $input `,` $weight `,` $lora_a `,` $lora_b `,` $result_grad
+    (`lora_input` `(` $lora_input^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
+
+  let extraClassDeclaration = [{
+    /// What the LoRA branch read: lora_input when present, else x.
+    ::mlir::Value getBranchInput() {
+      return getLoraInput() ? getLoraInput() : getInput();
+    }
+  }];
   let hasVerifier = 1;
+}
+
+def Lora_DropoutOp : Lora_Op<"dropout", [Pure, AllTypesMatch<["input",
+    "result"]>]> {
+  let summary = "Dropout with a counter-based mask: the same seed, the same mask";
+  let description = [{
+    Zeroes each element of `input` with probability `rate` and scales the
+    others by `1/(1 - rate)`, as `torch.nn.functional.dropout` in training.
+    The mask is a function of the 0-d `seed`, the `stream` attribute and
+    the element's row-major index `i`, nothing else, so the backward (and
+    any recomputation) regenerates it instead of storing it. With
+    `mix(z)` the splitmix64 finalizer
+
+        z = (z ^ (z >> 30)) · 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) · 0x94D049BB133111EB
+        mix(z) = z ^ (z >> 31)
+
+    and `G = 0x9E3779B97F4A7C15`, all mod 2⁶⁴:
+
+        key  = mix(seed + (stream + 1)·G)
+        h(i) = mix(key + (i + 1)·G)
+        keep(i) = (h(i) >> 40) >= round(rate · 2²⁴)
+
+    that is, element `i` draws the `(i+1)`-th output of splitmix64 seeded
+    with the `(stream+1)`-th output of splitmix64 seeded with `seed`, and
+    keeps the top 24 bits as a uniform number in [0, 1). Distinct streams
+    give independent masks for one seed; `rate` is in [0, 1), and a rate
+    of 0 folds to the input.
+
+    Example:
+
+    ```mlir
+    %y = lora.dropout %x, %seed {rate = 0.1, stream = 3 : i64}
+        : (tensor<2x16x64xf32>, tensor<i64>) -> tensor<2x16x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input,
+                       0DTensorOf<[I64]>:$seed,
+                       F64Attr:$rate,
+                       I64Attr:$stream);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $seed attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def Lora_AdamWOp : Lora_Op<"adamw", [Pure, AllTypesMatch<["param", "grad",

@@ -34,7 +34,11 @@ const char *loraCompilerGetVersion(void);
 ///    "alpha_pattern": {"regex": 32}, "rslora": false, "init": "kaiming",
 ///    "seed": 0, "adapter": "PEFT_DIR", "merge": false, "target": "cpu",
 ///    "emit": "artifact", "opt_level": 3, "min_weight_bytes": 256,
-///    "timing": false}
+///    "timing": false, "lora_dropout": 0.05,
+///    "mode": "infer"|"train", and for "train" (as lora-compile's flags):
+///    "loss": "causal-lm", "ignore_index": -100, "optimizer": "adamw",
+///    "adam_beta1": 0.9, "adam_beta2": 0.999, "adam_eps": 1e-8,
+///    "weight_decay": 0, "momentum": 0, "nesterov": false}
 /// Unknown keys are an error. Nothing is left at `outPath` on failure.
 int loraCompile(const char *inputPath, const char *outPath,
                 const char *optionsJson);

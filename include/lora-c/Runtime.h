@@ -86,9 +86,14 @@ int loraModelRun(LoraModel *model, const void *const *inputs,
 int loraModelIsTraining(const LoraModel *model);
 /// Optimizer steps taken (since load, or as restored from a checkpoint).
 int64_t loraModelGetStep(const LoraModel *model);
+/// The seed of LoRA dropout's masks (the manifest's train.dropout.seed at
+/// load; saved and restored with checkpoints), and setting it.
+uint64_t loraModelGetDropoutSeed(const LoraModel *model);
+void loraModelSetDropoutSeed(LoraModel *model, uint64_t seed);
 /// One optimizer step: `inputs` as for loraModelRun, except that the entries
-/// of the learning-rate and step inputs are ignored (the model passes `lr`
-/// and its step count + 1; the manifest's "train" names them). Updates the
+/// of the learning-rate, step and dropout seed inputs are ignored (the model
+/// passes `lr`, its step count + 1 and the step's dropout seed; the
+/// manifest's "train" names them). Updates the
 /// LoRA parameters and the optimizer state in place; `*loss` receives the
 /// loss before the update. Out-of-range labels fail before anything runs.
 int loraModelTrainStep(LoraModel *model, const void *const *inputs, double lr,

@@ -147,6 +147,7 @@ llvm::Error parseOptions(llvm::StringRef json, lora::CompileOptions &options) {
     }
     return llvm::Error::success();
   };
+  std::string firstTrainKey;
   for (const auto &[keyRef, v] : *object) {
     llvm::StringRef key = keyRef;
     auto string = [&](std::string &out) -> llvm::Error {
@@ -170,8 +171,54 @@ llvm::Error parseOptions(llvm::StringRef json, lora::CompileOptions &options) {
       out = *i;
       return llvm::Error::success();
     };
+    auto number = [&](auto &out) -> llvm::Error {
+      std::optional<double> d = v.getAsNumber();
+      if (!d)
+        return error(key, "a number");
+      out = *d;
+      return llvm::Error::success();
+    };
+    // Options of the train step (they need "mode": "train").
+    bool trainKey = true;
     llvm::Error err = llvm::Error::success();
-    if (key == "input_shape")
+    if (key == "loss")
+      err = string(options.autodiff.loss);
+    else if (key == "ignore_index")
+      err = integer(options.autodiff.ignoreIndex);
+    else if (key == "optimizer")
+      err = string(options.optimizer.optimizer);
+    else if (key == "adam_beta1")
+      err = number(options.optimizer.beta1);
+    else if (key == "adam_beta2")
+      err = number(options.optimizer.beta2);
+    else if (key == "adam_eps")
+      err = number(options.optimizer.eps);
+    else if (key == "weight_decay")
+      err = number(options.optimizer.weightDecay);
+    else if (key == "momentum")
+      err = number(options.optimizer.momentum);
+    else if (key == "nesterov")
+      err = boolean(options.optimizer.nesterov);
+    else
+      trainKey = false;
+    if (trainKey) {
+      if (err)
+        return err;
+      if (firstTrainKey.empty())
+        firstTrainKey = key.str();
+      continue;
+    }
+    if (key == "mode") {
+      std::string mode;
+      err = string(mode);
+      if (!err && mode != "infer" && mode != "train")
+        err = error(key, "\"infer\" or \"train\"");
+      options.train = mode == "train";
+    } else if (key == "lora_dropout") {
+      double rate = 0;
+      err = number(rate);
+      options.loraDropout = rate;
+    } else if (key == "input_shape")
       err = string(options.inputShape);
     else if (key == "function")
       err = string(options.function);
@@ -228,6 +275,10 @@ llvm::Error parseOptions(llvm::StringRef json, lora::CompileOptions &options) {
     if (err)
       return err;
   }
+  if (!options.train && !firstTrainKey.empty())
+    return llvm::createStringError("option '" + firstTrainKey +
+                                   "' configures training; it needs "
+                                   "\"mode\": \"train\"");
   return llvm::Error::success();
 }
 

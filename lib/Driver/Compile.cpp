@@ -531,11 +531,22 @@ llvm::json::Array toJson(ArrayRef<int64_t> shape) {
   return result;
 }
 
+/// What the manifest's "train" object says beyond the options.
+struct TrainInfo {
+  /// The classes labels index (cross-entropy, causal-lm), else 0.
+  int64_t numClasses = 0;
+  /// The eval step's arguments (by name, a subset of the train step's) and
+  /// outputs.
+  SmallVector<std::string> evalArguments;
+  SmallVector<ArgumentInfo> evalOutputs;
+  /// The LoRA dropout rate of the train step.
+  double dropout = 0;
+};
+
 /// The manifest's "train" object: how the train step was built and the
 /// names of its run-time optimizer inputs; null for inference artifacts.
-llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses,
-                            ArrayRef<std::string> evalArguments,
-                            ArrayRef<ArgumentInfo> evalOutputs) {
+llvm::json::Value trainJson(const CompileOptions &options,
+                            const TrainInfo &info) {
   if (!options.train)
     return nullptr;
   const LoraAutodiffOptions &loss = options.autodiff;
@@ -551,9 +562,9 @@ llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses,
     optimizer["nesterov"] = bool(opt.nesterov);
   }
   llvm::json::Array names, outputs;
-  for (const std::string &name : evalArguments)
+  for (const std::string &name : info.evalArguments)
     names.push_back(name);
-  for (const ArgumentInfo &out : evalOutputs)
+  for (const ArgumentInfo &out : info.evalOutputs)
     outputs.push_back(llvm::json::Object{
         {"name", out.name},
         {"dtype", getRuntimeDTypeName(out.type.getElementType())},
@@ -561,11 +572,17 @@ llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses,
   return llvm::json::Object{
       {"loss", loss.loss},
       {"ignore_index", int64_t(loss.ignoreIndex)},
-      {"num_classes", numClasses},
+      {"num_classes", info.numClasses},
       {"optimizer", std::move(optimizer)},
       {"lr_input", "lr"},
       {"step_input", opt.optimizer == "adamw" ? llvm::json::Value("step")
                                               : llvm::json::Value(nullptr)},
+      {"dropout", info.dropout > 0.0
+                      ? llvm::json::Value(llvm::json::Object{
+                            {"rate", info.dropout},
+                            {"seed_input", "dropout_seed"},
+                            {"seed", int64_t(options.insert.seed)}})
+                      : llvm::json::Value(nullptr)},
       {"eval", loss.evalFunction.empty()
                    ? llvm::json::Value(nullptr)
                    : llvm::json::Object{{"function", loss.evalFunction},
@@ -573,12 +590,13 @@ llvm::json::Value trainJson(const CompileOptions &options, int64_t numClasses,
                                         {"outputs", std::move(outputs)}}}};
 }
 
-LogicalResult writeManifest(
-    Location loc, StringRef file, const CompileOptions &options,
-    StringRef function, int64_t numClasses, ArrayRef<std::string> evalArguments,
-    ArrayRef<ArgumentInfo> evalOutputs, bool rslora, StringRef pipeline,
-    ArrayRef<ArgumentInfo> args, ArrayRef<ArgumentInfo> outputs,
-    uint64_t weightBytes, ArrayRef<LoraModuleInfo> modules) {
+LogicalResult writeManifest(Location loc, StringRef file,
+                            const CompileOptions &options, StringRef function,
+                            const TrainInfo &train, bool rslora,
+                            StringRef pipeline, ArrayRef<ArgumentInfo> args,
+                            ArrayRef<ArgumentInfo> outputs,
+                            uint64_t weightBytes,
+                            ArrayRef<LoraModuleInfo> modules) {
   llvm::json::Array arguments;
   for (const ArgumentInfo &arg : args) {
     llvm::json::Object entry{
@@ -655,7 +673,7 @@ LogicalResult writeManifest(
                                      {"bytes", int64_t(weightBytes)},
                                      {"alignment", int64_t(kWeightAlignment)}}},
       {"lora", std::move(lora)},
-      {"train", trainJson(options, numClasses, evalArguments, evalOutputs)}};
+      {"train", trainJson(options, train)}};
   std::error_code ec;
   llvm::raw_fd_ostream os(file, ec);
   if (ec)
@@ -902,12 +920,22 @@ LogicalResult lora::compileModel(MLIRContext &context,
     }
   }
   adapterConfig.useRslora = rslora;
+  double dropout = options.loraDropout.value_or(adapterConfig.loraDropout);
+  if (!(dropout >= 0.0 && dropout < 1.0))
+    return emitError(loc)
+           << "the LoRA dropout must be in [0, 1), not "
+           << llvm::formatv("{0}", llvm::format("%g", dropout)).str()
+           << (options.loraDropout ? ""
+                                   : " (the adapter's "
+                                     "lora_dropout)");
+  adapterConfig.loraDropout = dropout;
   if (failed(collectLoraModules(func, rslora, modules)))
     return failure();
   progress.finish(std::to_string(modules.size()) + " LoRA modules");
   // Labels of a cross-entropy loss index the classes: the last dim of the
   // forward's output, which the runtime checks them against.
-  int64_t numClasses = 0;
+  TrainInfo train;
+  train.dropout = dropout;
   if (options.train) {
     // The artifact runs the train step; the forward is only its source.
     StringRef loss = options.autodiff.loss;
@@ -916,9 +944,10 @@ LogicalResult lora::compileModel(MLIRContext &context,
         output < func.getNumResults())
       if (auto type = dyn_cast<RankedTensorType>(func.getResultTypes()[output]);
           type && type.getRank() > 0 && !type.isDynamicDim(type.getRank() - 1))
-        numClasses = type.getShape().back();
+        train.numClasses = type.getShape().back();
     LoraAutodiffOptions autodiff = options.autodiff;
     autodiff.function = options.function;
+    autodiff.dropout = dropout;
     LoraOptimizerOptions optimizer = options.optimizer;
     optimizer.function = autodiff.trainFunction;
     PassManager trainPm(&context);
@@ -949,13 +978,11 @@ LogicalResult lora::compileModel(MLIRContext &context,
   // The eval step takes a subset of the train step's arguments (no
   // optimizer inputs): the runtime passes it those by name.
   SmallVector<func::FuncOp> functions{func};
-  SmallVector<std::string> evalArguments;
-  SmallVector<ArgumentInfo> evalOutputs;
   if (options.train && !options.autodiff.evalFunction.empty()) {
     auto eval =
         module->lookupSymbol<func::FuncOp>(options.autodiff.evalFunction);
     SmallVector<ArgumentInfo> evalArgs;
-    if (!eval || failed(describeFunction(eval, evalArgs, evalOutputs)))
+    if (!eval || failed(describeFunction(eval, evalArgs, train.evalOutputs)))
       return failure();
     for (const ArgumentInfo &arg : evalArgs) {
       const ArgumentInfo *match = llvm::find_if(
@@ -964,7 +991,7 @@ LogicalResult lora::compileModel(MLIRContext &context,
         return emitError(loc)
                << "argument '" << arg.name << "' of '" << eval.getName()
                << "' is not an argument of '" << func.getName() << "'";
-      evalArguments.push_back(arg.name);
+      train.evalArguments.push_back(arg.name);
     }
     functions.push_back(eval);
   }
@@ -1033,9 +1060,9 @@ LogicalResult lora::compileModel(MLIRContext &context,
   }
   progress.finish();
   if (failed(writeManifest(loc, out.file("manifest.json"), options,
-                           functionName, numClasses, evalArguments, evalOutputs,
-                           rslora, "builtin.module(" + pipelineText + ")",
-                           arguments, outputs, weightBytes, modules)))
+                           functionName, train, rslora,
+                           "builtin.module(" + pipelineText + ")", arguments,
+                           outputs, weightBytes, modules)))
     return failure();
   if (failed(out.commit(loc)))
     return failure();

@@ -192,6 +192,15 @@ int64_t loraModelGetStep(const LoraModel *model) {
   return model ? model->model->getStep() : 0;
 }
 
+uint64_t loraModelGetDropoutSeed(const LoraModel *model) {
+  return model ? model->model->getDropoutSeed() : 0;
+}
+
+void loraModelSetDropoutSeed(LoraModel *model, uint64_t seed) {
+  if (model)
+    model->model->setDropoutSeed(seed);
+}
+
 int loraModelTrainStep(LoraModel *model, const void *const *inputs, double lr,
                        double *loss) {
   return guard([&](std::string &error) {

@@ -199,6 +199,25 @@ private:
                           json::Value::Kind::Object) ||
         !check.getString(*optimizer, "train.optimizer", "name", spec.optimizer))
       return false;
+    const json::Value *dropout;
+    if (!check.find(*train, "train", "dropout", false, dropout,
+                    /*nullable=*/true))
+      return false;
+    if (dropout && !dropout->isNull()) {
+      int64_t seed = 0;
+      if (!check.expectKind(*dropout, "train.dropout",
+                            json::Value::Kind::Object) ||
+          !check.getNumber(*dropout, "train.dropout", "rate", spec.dropout,
+                           /*positive=*/true) ||
+          !check.getString(*dropout, "train.dropout", "seed_input",
+                           spec.dropoutSeedInput) ||
+          !check.getInteger(*dropout, "train.dropout", "seed", seed,
+                            std::numeric_limits<int64_t>::min()))
+        return false;
+      if (!(spec.dropout < 1.0))
+        return check.fail(*dropout, "train.dropout.rate", "must be below 1");
+      spec.dropoutSeed = static_cast<uint64_t>(seed);
+    }
     const json::Value *eval;
     if (!check.find(*train, "train", "eval", false, eval, /*nullable=*/true))
       return false;

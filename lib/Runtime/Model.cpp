@@ -5,12 +5,15 @@
 #include "lora/Runtime/Json.h"
 #include "lora/Runtime/Safetensors.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <dirent.h>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -808,6 +811,13 @@ constexpr const char *kOptimizerFile = "optimizer.safetensors";
 
 } // namespace
 
+uint64_t Model::dropoutSeedOfStep(uint64_t seed, int64_t step) {
+  uint64_t z = seed + static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
 bool Model::prepareTraining(std::string &error) {
   const TrainSpec &train = *info.train;
   auto findInput = [&](const std::string &name) -> int64_t {
@@ -829,8 +839,12 @@ bool Model::prepareTraining(std::string &error) {
   };
   if (!findScalar("lr_input", train.lrInput, DType::F64, lrInput) ||
       (!train.stepInput.empty() &&
-       !findScalar("step_input", train.stepInput, DType::I64, stepInput)))
+       !findScalar("step_input", train.stepInput, DType::I64, stepInput)) ||
+      (!train.dropoutSeedInput.empty() &&
+       !findScalar("dropout.seed_input", train.dropoutSeedInput, DType::I64,
+                   dropoutSeedInput)))
     return false;
+  dropoutSeed = train.dropoutSeed;
   if (train.numClasses > 0) {
     labelsInput = findInput("labels");
     if (labelsInput < 0 || inputSpecs[labelsInput].dtype != DType::I64) {
@@ -937,6 +951,9 @@ bool Model::trainStep(const void *const *inputs, double lr, double &loss,
   all[lrInput] = &lr;
   if (stepInput >= 0)
     all[stepInput] = &step;
+  uint64_t stepSeed = dropoutSeedOfStep(dropoutSeed, step);
+  if (dropoutSeedInput >= 0)
+    all[dropoutSeedInput] = &stepSeed;
   if (labelsInput >= 0 && all[labelsInput] &&
       !checkLabels(all[labelsInput], error))
     return false;
@@ -1059,7 +1076,11 @@ bool Model::saveCheckpoint(const std::string &dir, std::string &error) {
     out << "{\"format\": \"lora-opt-checkpoint\", \"signature\": "
         << jsonQuote(info.signature())
         << ", \"optimizer\": " << jsonQuote(info.train->optimizer)
-        << ", \"step\": " << stepCount << "}\n";
+        << ", \"step\": " << stepCount;
+    // A decimal string: JSON numbers are doubles, seeds 64 bits.
+    if (dropoutSeedInput >= 0)
+      out << ", \"dropout_seed\": \"" << dropoutSeed << "\"";
+    out << "}\n";
     if (!out.flush()) {
       error = "cannot write '" + joinPath(staging, kCheckpointFile) + "'";
       return fail();
@@ -1101,6 +1122,24 @@ bool Model::loadCheckpoint(const std::string &dir, std::string &error) {
     error = "'" + metaPath + "' is not a lora-opt checkpoint";
     return false;
   }
+  // Checkpoints of steps without dropout have no seed; one with dropout
+  // has it as a decimal string.
+  std::optional<uint64_t> savedSeed;
+  if (dropoutSeedInput >= 0) {
+    const json::Value *seed = meta.get("dropout_seed");
+    const std::string *text = seed ? seed->getString() : nullptr;
+    char *end = nullptr;
+    errno = 0;
+    unsigned long long value =
+        text && !text->empty() && std::isdigit((*text)[0])
+            ? std::strtoull(text->c_str(), &end, 10)
+            : 0;
+    if (!end || *end || errno) {
+      error = "'" + metaPath + "' has no dropout_seed (a decimal string)";
+      return false;
+    }
+    savedSeed = value;
+  }
   if (*signature->getString() != info.signature()) {
     error = "'" + dir +
             "' is a checkpoint of another model: it was saved "
@@ -1136,5 +1175,7 @@ bool Model::loadCheckpoint(const std::string &dir, std::string &error) {
                         tensor->numBytes, error))
       return false;
   stepCount = static_cast<int64_t>(*step->getNumber());
+  if (savedSeed)
+    dropoutSeed = *savedSeed;
   return true;
 }

@@ -78,6 +78,8 @@ for _name, _res, _args in [
           ctypes.POINTER(ctypes.c_void_p)]),
         ("loraModelIsTraining", ctypes.c_int, [ctypes.c_void_p]),
         ("loraModelGetStep", ctypes.c_int64, [ctypes.c_void_p]),
+        ("loraModelGetDropoutSeed", ctypes.c_uint64, [ctypes.c_void_p]),
+        ("loraModelSetDropoutSeed", None, [ctypes.c_void_p, ctypes.c_uint64]),
         ("loraModelTrainStep", ctypes.c_int,
          [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_double,
           ctypes.POINTER(ctypes.c_double)]),
@@ -211,14 +213,27 @@ class Model:
         """Optimizer steps taken."""
         return int(_rt.loraModelGetStep(self._handle))
 
+    @property
+    def dropout_seed(self) -> int:
+        """The seed of LoRA dropout's masks (lora-compile --lora-seed at
+        load; saved and restored with checkpoints). Step n passes the train
+        step splitmix64's n-th output for this seed; see lora.dropout."""
+        return int(_rt.loraModelGetDropoutSeed(self._handle))
+
+    @dropout_seed.setter
+    def dropout_seed(self, seed: int) -> None:
+        _rt.loraModelSetDropoutSeed(self._handle, int(seed) % (1 << 64))
+
     def _train_inputs(self, args, kwargs):
         """The batch as input pointers, with None for the inputs the model
-        fills itself (learning rate, step)."""
+        fills itself (learning rate, step, dropout seed)."""
         train = self.manifest.get("train")
         if not train:
             raise LoraOptError(f"'{self.path}' is not a train step; compile "
                                "it with lora-compile --mode=train")
-        filled = {train["lr_input"], train.get("step_input")}
+        dropout = train.get("dropout") or {}
+        filled = {train["lr_input"], train.get("step_input"),
+                  dropout.get("seed_input")}
         arrays = self._input_arrays(args, kwargs, skip=filled)
         pointers = (ctypes.c_void_p * max(1, len(arrays)))(
             *[None if a is None else a.ctypes.data for a in arrays])
@@ -362,7 +377,9 @@ def compile(model, out=None, *, targets: Sequence[str] | None = None,
     Further keyword options are lora-compile's (see lora-c/Compiler.h):
     targets_regex, exclude, exclude_regex, all_linear, rank_pattern,
     alpha_pattern (dicts), rslora, init, seed, function, emit, opt_level,
-    min_weight_bytes, timing.
+    min_weight_bytes, timing, lora_dropout; mode="train" builds a train
+    step, with loss, ignore_index, optimizer, adam_beta1, adam_beta2,
+    adam_eps, weight_decay, momentum, nesterov.
     """
     made = None
     if out is None:

@@ -78,6 +78,11 @@ static cl::opt<std::string>
          cl::init("kaiming"), cl::cat(category));
 static cl::opt<uint64_t> seed("lora-seed", cl::desc("Seed of the initial A"),
                               cl::init(0), cl::cat(category));
+static cl::opt<double> loraDropout(
+    "lora-dropout",
+    cl::desc("LoRA dropout of the train step's branches (PEFT's lora_dropout; "
+             "default: the adapter's, else 0)"),
+    cl::init(0.0), cl::cat(category));
 static cl::opt<std::string>
     adapter("adapter",
             cl::desc("A PEFT adapter folder: its targets, ranks and weights"),
@@ -169,6 +174,8 @@ int main(int argc, char **argv) {
   options.insert.init = init;
   options.insert.seed = seed;
   options.merge = merge;
+  if (loraDropout.getNumOccurrences())
+    options.loraDropout = loraDropout;
   if (mode != "infer" && mode != "train") {
     llvm::errs() << "lora-compile: error: unknown --mode=" << mode
                  << " (expected infer or train)\n";

@@ -58,6 +58,10 @@ struct CompileOptions {
   LoraAutodiffOptions autodiff;
   /// lora-optimizer's options (its `function` is autodiff's train function).
   LoraOptimizerOptions optimizer;
+  /// PEFT's `lora_dropout`: applied to the LoRA branches of the train step
+  /// (`autodiff.dropout` is set from it) and recorded in the artifact's
+  /// adapter_config.json. Unset: the adapter's (`insert.adapter`), else 0.
+  std::optional<double> loraDropout;
   /// "cpu" (the CUDA target comes with the generated kernels).
   std::string target = "cpu";
   EmitStage emit = EmitStage::Artifact;

@@ -52,6 +52,12 @@ struct TrainSpec {
   /// The inputs the model fills itself: the learning rate (f64) and, for
   /// AdamW, the 1-based step number (i64; empty when there is none).
   std::string lrInput, stepInput;
+  /// LoRA dropout (0: none). The model fills the i64 input
+  /// `dropoutSeedInput` each step from its dropout seed, which starts at
+  /// `dropoutSeed` (lora-compile's --lora-seed).
+  double dropout = 0;
+  std::string dropoutSeedInput;
+  uint64_t dropoutSeed = 0;
   /// The eval step (loss only; empty when there is none): the library
   /// function, the names of the train step's arguments it takes, in order,
   /// and its outputs.

@@ -94,13 +94,22 @@ public:
   bool isTraining() const { return info.train.has_value(); }
   /// Optimizer steps taken since load (or restored by loadCheckpoint()).
   int64_t getStep() const { return stepCount; }
+  /// The seed of LoRA dropout's masks (train steps with dropout): the
+  /// manifest's at load, restored by loadCheckpoint(). Step n (1-based)
+  /// passes the train step's seed input dropoutSeedOfStep(seed, n), so a
+  /// run is reproducible and a resumed one continues the same masks.
+  uint64_t getDropoutSeed() const { return dropoutSeed; }
+  void setDropoutSeed(uint64_t seed) { dropoutSeed = seed; }
+  /// The n-th output of splitmix64 seeded with `seed`: the value of the
+  /// dropout seed input at step `step` (lora.dropout hashes it further).
+  static uint64_t dropoutSeedOfStep(uint64_t seed, int64_t step);
   /// One optimizer step on a batch: `inputs` holds every graph input in
-  /// inputs() order, except that the learning-rate and step entries are
-  /// ignored (they may be null): the model passes `lr` and its step count
-  /// + 1. Labels of a cross-entropy loss must be class indices or the
-  /// ignore index; they are checked before anything runs. The LoRA
-  /// parameters and the optimizer state are updated in place; `loss` is the
-  /// batch's loss before the update.
+  /// inputs() order, except that the learning-rate, step and dropout seed
+  /// entries are ignored (they may be null): the model passes `lr`, its
+  /// step count + 1 and that step's dropout seed. Labels of a cross-entropy
+  /// loss must be class indices or the ignore index; they are checked before
+  /// anything runs. The LoRA parameters and the optimizer state are updated in
+  /// place; `loss` is the batch's loss before the update.
   bool trainStep(const void *const *inputs, double lr, double &loss,
                  std::string &error);
   /// The loss on a batch with the current parameters, changing nothing
@@ -155,7 +164,9 @@ private:
   /// labels (-1 when absent).
   std::vector<std::pair<size_t, size_t>> updates;
   int64_t lrInput = -1, stepInput = -1, labelsInput = -1;
+  int64_t dropoutSeedInput = -1;
   int64_t stepCount = 0;
+  uint64_t dropoutSeed = 0;
   /// The eval step and the manifest arguments it takes, in order.
   std::unique_ptr<CompiledFunction> evalFunction;
   std::vector<size_t> evalArguments;

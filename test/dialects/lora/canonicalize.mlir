@@ -50,3 +50,16 @@ func.func @no_fold_dynamic(%x: tensor<?x8xf32>, %w: tensor<8x6xf32>, %a: tensor<
   %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<?x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>) -> tensor<?x6xf32>
   return %y : tensor<?x6xf32>
 }
+
+// -----
+
+// Dropout at rate 0 is the identity; any other rate stays.
+// CHECK-LABEL: func.func @dropout_rate_zero
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<4xf32>, %[[SEED:[^:]*]]: tensor<i64>)
+// CHECK: %[[KEPT:.*]] = lora.dropout %[[X]], %[[SEED]] {rate = 5.000000e-01 : f64, stream = 0 : i64}
+// CHECK: return %[[X]], %[[KEPT]]
+func.func @dropout_rate_zero(%x: tensor<4xf32>, %seed: tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %y = lora.dropout %x, %seed {rate = 0.0, stream = 0 : i64} : (tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  %z = lora.dropout %x, %seed {rate = 0.5, stream = 0 : i64} : (tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  return %y, %z : tensor<4xf32>, tensor<4xf32>
+}

@@ -146,3 +146,59 @@ func.func @negative_adamw_state_type(%p: tensor<4xf32>, %m: tensor<4xf16>, %lr: 
   %p2, %m2, %v2 = lora.adamw %p, %p, %m, %p, %lr, %step : (tensor<4xf32>, tensor<4xf32>, tensor<4xf16>, tensor<4xf32>, tensor<f64>, tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>)
   return
 }
+
+// -----
+
+func.func @negative_dropout_rate(%x: tensor<4xf32>, %seed: tensor<i64>) {
+  // expected-error @+1 {{'lora.dropout' op requires a rate in [0, 1), got 1.000000e+00}}
+  %y = lora.dropout %x, %seed {rate = 1.0, stream = 0 : i64} : (tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @negative_dropout_stream(%x: tensor<4xf32>, %seed: tensor<i64>) {
+  // expected-error @+1 {{'lora.dropout' op requires a non-negative stream, got -1}}
+  %y = lora.dropout %x, %seed {rate = 0.5, stream = -1 : i64} : (tensor<4xf32>, tensor<i64>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @negative_dropout_integer(%x: tensor<4xi32>, %seed: tensor<i64>) {
+  // expected-error @+1 {{'lora.dropout' op requires a floating-point input, got 'tensor<4xi32>'}}
+  %y = lora.dropout %x, %seed {rate = 0.5, stream = 0 : i64} : (tensor<4xi32>, tensor<i64>) -> tensor<4xi32>
+  return
+}
+
+// -----
+
+func.func @negative_dropout_seed(%x: tensor<4xf32>, %seed: tensor<i32>) {
+  // expected-error @+1 {{'lora.dropout' op operand #1 must be 0D tensor of 64-bit signless integer values}}
+  %y = lora.dropout %x, %seed {rate = 0.5, stream = 0 : i64} : (tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @negative_lora_input_type(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>, %xl: tensor<4x8xf16>) {
+  // expected-error @+1 {{'lora.linear' op lora_input must have the input's type 'tensor<4x8xf32>', got 'tensor<4x8xf16>'}}
+  %y = lora.linear %x, %w, %a, %b lora_input(%xl) {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<4x8xf16>) -> tensor<4x6xf32>
+  return
+}
+
+// -----
+
+func.func @negative_grad_lora_input_result(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>, %g: tensor<4x6xf32>) {
+  // expected-error @+1 {{'lora.linear_grad' op has a lora_input_grad result exactly when it has a lora_input operand}}
+  %dx, %da, %db, %dxl = lora.linear_grad %x, %w, %a, %b, %g {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<4x6xf32>) -> (tensor<4x8xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<4x8xf32>)
+  return
+}
+
+// -----
+
+func.func @negative_grad_lora_input_grad_type(%x: tensor<4x8xf32>, %w: tensor<8x6xf32>, %a: tensor<8x2xf32>, %b: tensor<2x6xf32>, %g: tensor<4x6xf32>) {
+  // expected-error @+1 {{'lora.linear_grad' op lora_input_grad must have input_grad's type 'tensor<4x8xf32>', got 'tensor<8x4xf32>'}}
+  %dx, %da, %db, %dxl = lora.linear_grad %x, %w, %a, %b, %g lora_input(%x) {rank = 2 : i64, scale = 1.0 : f64} : (tensor<4x8xf32>, tensor<8x6xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<4x6xf32>, tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<8x2xf32>, tensor<2x6xf32>, tensor<8x4xf32>)
+  return
+}

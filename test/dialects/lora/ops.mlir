@@ -52,3 +52,24 @@ func.func @optimizers(%p: tensor<4x2xf32>, %g: tensor<4x2xf32>, %m: tensor<4x2xf
       : (tensor<4x2xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<f64>) -> (tensor<4x2xf32>, tensor<4x2xf32>)
   return %p3, %buf : tensor<4x2xf32>, tensor<4x2xf32>
 }
+
+// LoRA dropout: the branch reads its own input; linear_grad then returns
+// that input's gradient apart.
+// CHECK-LABEL: func.func @dropout_branch
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<2x16x64xf32>, %[[W:[^:]*]]: tensor<64x32xf32>, %[[A:[^:]*]]: tensor<64x8xf32>, %[[B:[^:]*]]: tensor<8x32xf32>, %[[BIAS:[^:]*]]: tensor<32xf32>, %[[G:[^:]*]]: tensor<2x16x32xf32>, %[[SEED:[^:]*]]: tensor<i64>)
+// CHECK: %[[XD:.*]] = lora.dropout %[[X]], %[[SEED]] {rate = 1.000000e-01 : f64, stream = 3 : i64} : (tensor<2x16x64xf32>, tensor<i64>) -> tensor<2x16x64xf32>
+// CHECK: lora.linear %[[X]], %[[W]], %[[A]], %[[B]] lora_input(%[[XD]]) bias(%[[BIAS]]) {rank = 8 : i64, scale = 2.000000e+00 : f64} : (tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x8xf32>, tensor<8x32xf32>, tensor<2x16x64xf32>, tensor<32xf32>) -> tensor<2x16x32xf32>
+// CHECK: lora.linear_grad %[[X]], %[[W]], %[[A]], %[[B]], %[[G]] lora_input(%[[XD]]) {rank = 8 : i64, scale = 2.000000e+00 : f64} : (tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x8xf32>, tensor<8x32xf32>, tensor<2x16x32xf32>, tensor<2x16x64xf32>) -> (tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>, tensor<2x16x64xf32>)
+func.func @dropout_branch(%x: tensor<2x16x64xf32>, %w: tensor<64x32xf32>,
+    %a: tensor<64x8xf32>, %b: tensor<8x32xf32>, %bias: tensor<32xf32>,
+    %g: tensor<2x16x32xf32>, %seed: tensor<i64>)
+    -> (tensor<2x16x32xf32>, tensor<2x16x64xf32>) {
+  %xd = lora.dropout %x, %seed {rate = 0.1, stream = 3 : i64}
+      : (tensor<2x16x64xf32>, tensor<i64>) -> tensor<2x16x64xf32>
+  %y = lora.linear %x, %w, %a, %b lora_input(%xd) bias(%bias) {rank = 8 : i64, scale = 2.0 : f64}
+      : (tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x8xf32>, tensor<8x32xf32>, tensor<2x16x64xf32>, tensor<32xf32>) -> tensor<2x16x32xf32>
+  %dx, %da, %db, %dxd = lora.linear_grad %x, %w, %a, %b, %g lora_input(%xd) {rank = 8 : i64, scale = 2.0 : f64}
+      : (tensor<2x16x64xf32>, tensor<64x32xf32>, tensor<64x8xf32>, tensor<8x32xf32>, tensor<2x16x32xf32>, tensor<2x16x64xf32>)
+      -> (tensor<2x16x64xf32>, tensor<64x8xf32>, tensor<8x32xf32>, tensor<2x16x64xf32>)
+  return %y, %dxd : tensor<2x16x32xf32>, tensor<2x16x64xf32>
+}
