@@ -356,7 +356,9 @@ constexpr uint64_t kSplitmixIncrement = 0x9E3779B97F4A7C15ULL;
 
 /// lora.dropout as one linalg.generic: the element's row-major index
 /// (linalg.index) hashed with the key of (seed, stream); see the op's
-/// description. The key is computed once, outside the loop.
+/// description. The seed is a 0-d input of the generic, not a host read:
+/// on the CUDA target the whole op is one kernel whose threads each derive
+/// the key (a few integer ops) before hashing their index.
 struct DropoutOpLowering : OpConversionPattern<lora::DropoutOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -373,12 +375,6 @@ struct DropoutOpLowering : OpConversionPattern<lora::DropoutOp> {
                                        rewriter.getI64IntegerAttr(value));
     };
     uint64_t stream = op.getStreamAttr().getInt();
-    Value seed = tensor::ExtractOp::create(rewriter, loc, adaptor.getSeed(),
-                                           ValueRange{});
-    Value key = splitmixFinalize(
-        rewriter, loc,
-        arith::AddIOp::create(rewriter, loc, seed,
-                              i64((stream + 1) * kSplitmixIncrement)));
     Value threshold = i64(static_cast<uint64_t>(std::llround(rate * 0x1p24)));
     Value keepScale = arith::ConstantOp::create(
         rewriter, loc, element,
@@ -391,13 +387,20 @@ struct DropoutOpLowering : OpConversionPattern<lora::DropoutOp> {
     Value init = tensor::EmptyOp::create(
         rewriter, loc, tensor::getMixedSizes(rewriter, loc, x), element);
     AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    AffineMap scalar = AffineMap::get(rank, 0, {}, rewriter.getContext());
     Value result =
         linalg::GenericOp::create(
-            rewriter, loc, TypeRange{init.getType()}, ValueRange{x},
-            ValueRange{init}, ArrayRef<AffineMap>{identity, identity},
+            rewriter, loc, TypeRange{init.getType()},
+            ValueRange{x, adaptor.getSeed()}, ValueRange{init},
+            ArrayRef<AffineMap>{identity, scalar, identity},
             SmallVector<utils::IteratorType>(rank,
                                              utils::IteratorType::parallel),
             [&](OpBuilder &b, Location nestedLoc, ValueRange args) {
+              Value key =
+                  splitmixFinalize(b, nestedLoc,
+                                   arith::AddIOp::create(
+                                       b, nestedLoc, args[1],
+                                       i64((stream + 1) * kSplitmixIncrement)));
               // i = ((i0·s1 + i1)·s2 + i2)…, then h = mix(key + (i+1)·G).
               Value index = arith::ConstantIndexOp::create(b, nestedLoc, 0);
               for (int64_t d = 0; d < rank; ++d) {

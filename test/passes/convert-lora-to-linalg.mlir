@@ -7,6 +7,7 @@
 // CHECK-DAG: #[[COL_RED:.*]] = affine_map<(d0, d1, d2) -> (d1, d2)>
 // CHECK-DAG: #[[ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
 // CHECK-DAG: #[[COL:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-DAG: #[[SCALAR:.*]] = affine_map<(d0, d1, d2) -> ()>
 
 // x is viewed as [M, K]; three matmuls into zero-filled inits; one generic
 // adds x·W + s·(x·A)·B + bias; the result is viewed back as [2, 5, N].
@@ -184,4 +185,75 @@ func.func @adamw_sgd(%p: tensor<8xbf16>, %g: tensor<8xbf16>, %m: tensor<8xbf16>,
   %p3, %buf = lora.sgd %p2, %g, %m2, %lr {momentum = 0.9}
       : (tensor<8xbf16>, tensor<8xbf16>, tensor<8xbf16>, tensor<f64>) -> (tensor<8xbf16>, tensor<8xbf16>)
   return %p3, %buf : tensor<8xbf16>, tensor<8xbf16>
+}
+
+// lora.dropout: one generic over x and the 0-d seed (no host read of the
+// seed: the CUDA target runs the whole op on the device). Per element: the
+// key mix(seed + (stream+1)·G) (here (5+1)·G mod 2⁶⁴ as a signed i64), the
+// row-major index i, h = mix(key + (i+1)·G), kept when h >> 40 reaches
+// round(0.25·2²⁴) = 4194304, scaled by 1/(1 - 0.25).
+// CHECK-LABEL: func.func @dropout(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<2x3x8xf32>, %[[SEED:[^:]*]]: tensor<i64>)
+// CHECK-NOT: tensor.extract
+// CHECK: %[[THRESHOLD:.*]] = arith.constant 4194304 : i64
+// CHECK: %[[SCALE:.*]] = arith.constant 1.33333337 : f32
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[SCALAR]], #{{.*}}], iterator_types = ["parallel", "parallel", "parallel"]} ins(%[[X]], %[[SEED]] : tensor<2x3x8xf32>, tensor<i64>)
+// CHECK: ^bb0(%[[IN:.*]]: f32, %[[S:.*]]: i64, %{{.*}}: f32):
+// CHECK: %[[STREAM:.*]] = arith.constant -5382687378899015554 : i64
+// CHECK: %[[Z:.*]] = arith.addi %[[S]], %[[STREAM]] : i64
+// CHECK: arith.constant -4658895280553007687 : i64
+// CHECK: arith.constant -7723592293110705685 : i64
+// CHECK: arith.constant 31 : i64
+// CHECK: arith.shrui
+// CHECK: %[[KEY:.*]] = arith.xori
+// CHECK: linalg.index 0
+// CHECK: linalg.index 1
+// CHECK: linalg.index 2
+// CHECK: %[[I:.*]] = arith.index_castui %{{.*}} : index to i64
+// CHECK: %[[G:.*]] = arith.constant -7046029254386353131 : i64
+// CHECK: %[[I1:.*]] = arith.addi %[[I]], %{{.*}} : i64
+// CHECK: %[[IG:.*]] = arith.muli %[[I1]], %[[G]] : i64
+// CHECK: %[[C:.*]] = arith.addi %[[KEY]], %[[IG]] : i64
+// CHECK: arith.shrui %[[C]]
+// CHECK: arith.constant 31 : i64
+// CHECK: arith.shrui
+// CHECK: %[[H:.*]] = arith.xori
+// CHECK: %[[TOP:.*]] = arith.shrui %[[H]], %{{.*}} : i64
+// CHECK: %[[KEEP:.*]] = arith.cmpi uge, %[[TOP]], %[[THRESHOLD]] : i64
+// CHECK: %[[KEPT:.*]] = arith.mulf %[[IN]], %[[SCALE]] : f32
+// CHECK: %[[OUT:.*]] = arith.select %[[KEEP]], %[[KEPT]], %{{.*}} : f32
+// CHECK: linalg.yield %[[OUT]] : f32
+func.func @dropout(%x: tensor<2x3x8xf32>, %seed: tensor<i64>) -> tensor<2x3x8xf32> {
+  %y = lora.dropout %x, %seed {rate = 0.25, stream = 5 : i64} : (tensor<2x3x8xf32>, tensor<i64>) -> tensor<2x3x8xf32>
+  return %y : tensor<2x3x8xf32>
+}
+
+// lora.linear with a lora_input: the branch's t = xl·A, x·W as before.
+// CHECK-LABEL: func.func @linear_branch_input(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<6x8xf32>, %[[W:[^:]*]]: tensor<8x4xf32>, %[[A:[^:]*]]: tensor<8x2xf32>, %[[B:[^:]*]]: tensor<2x4xf32>, %[[XL:[^:]*]]: tensor<6x8xf32>)
+// CHECK: linalg.matmul ins(%[[X]], %[[W]] :
+// CHECK: %[[T:.*]] = linalg.matmul ins(%[[XL]], %[[A]] :
+// CHECK: linalg.matmul ins(%[[T]], %[[B]] :
+func.func @linear_branch_input(%x: tensor<6x8xf32>, %w: tensor<8x4xf32>, %a: tensor<8x2xf32>, %b: tensor<2x4xf32>, %xl: tensor<6x8xf32>) -> tensor<6x4xf32> {
+  %y = lora.linear %x, %w, %a, %b lora_input(%xl) {rank = 2 : i64, scale = 1.0 : f64} : (tensor<6x8xf32>, tensor<8x4xf32>, tensor<8x2xf32>, tensor<2x4xf32>, tensor<6x8xf32>) -> tensor<6x4xf32>
+  return %y : tensor<6x4xf32>
+}
+
+// lora.linear_grad with a lora_input xl: t = xl·A and dA = xlᵀ·dt; the
+// paths to the inputs stay apart: dx = g·Wᵀ, dxl = dt·Aᵀ (six contractions,
+// none accumulating into another's result).
+// CHECK-LABEL: func.func @linear_grad_branch_input(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<6x8xf32>, %[[W:[^:]*]]: tensor<8x4xf32>, %[[A:[^:]*]]: tensor<8x2xf32>, %[[B:[^:]*]]: tensor<2x4xf32>, %[[G:[^:]*]]: tensor<6x4xf32>, %[[XL:[^:]*]]: tensor<6x8xf32>)
+// CHECK: %[[T:.*]] = linalg.generic {indexing_maps = [#[[ROW_RED]], #[[RED_COL]], #{{.*}}], {{.*}} ins(%[[XL]], %[[A]] :
+// CHECK: ins(%[[T]], %[[G]] :
+// CHECK: %[[DT:.*]] = linalg.generic {{.*}} ins(%[[G]], %[[B]] :
+// CHECK: %[[DA:.*]] = linalg.generic {indexing_maps = [#[[RED_ROW]], #[[RED_COL]], #{{.*}}], {{.*}} ins(%[[XL]], %[[DT]] :
+// CHECK: %[[DX_INIT:.*]] = linalg.fill
+// CHECK: %[[DX:.*]] = linalg.generic {{.*}} ins(%[[G]], %[[W]] : tensor<6x4xf32>, tensor<8x4xf32>) outs(%[[DX_INIT]] : tensor<6x8xf32>)
+// CHECK: %[[DXL_INIT:.*]] = linalg.fill
+// CHECK: %[[DXL:.*]] = linalg.generic {{.*}} ins(%[[DT]], %[[A]] : tensor<6x2xf32>, tensor<8x2xf32>) outs(%[[DXL_INIT]] : tensor<6x8xf32>)
+// CHECK: return %[[DX]], %[[DA]], %[[DXL]]
+func.func @linear_grad_branch_input(%x: tensor<6x8xf32>, %w: tensor<8x4xf32>, %a: tensor<8x2xf32>, %b: tensor<2x4xf32>, %g: tensor<6x4xf32>, %xl: tensor<6x8xf32>) -> (tensor<6x8xf32>, tensor<8x2xf32>, tensor<6x8xf32>) {
+  %dx, %da, %db, %dxl = lora.linear_grad %x, %w, %a, %b, %g lora_input(%xl) {rank = 2 : i64, scale = 1.0 : f64} : (tensor<6x8xf32>, tensor<8x4xf32>, tensor<8x2xf32>, tensor<2x4xf32>, tensor<6x4xf32>, tensor<6x8xf32>) -> (tensor<6x8xf32>, tensor<8x2xf32>, tensor<2x4xf32>, tensor<6x8xf32>)
+  return %dx, %da, %dxl : tensor<6x8xf32>, tensor<8x2xf32>, tensor<6x8xf32>
 }

@@ -232,3 +232,24 @@ func.func @main(%p: tensor<2x1x5xf32> {lora.param = "p"}) -> tensor<2x1x5xf32> {
 func.func @main(%p: tensor<2xf32> {lora.param = "p"}, %t: tensor<2xf32> {onnx.name = "targets"}) -> tensor<2xf32> {
   return %p : tensor<2xf32>
 }
+
+//--- dropout-rate.mlir
+// RUN: lora-opt %t/dropout-rate.mlir -verify-diagnostics --lora-autodiff="dropout=1.0"
+
+// expected-error @below {{lora-autodiff: dropout must be in [0, 1), not 1}}
+module {
+  func.func @main(%p: tensor<2xf32> {lora.param = "p"}) -> tensor<1xf32> {
+    %s = tosa.reduce_sum %p {axis = 0 : i32} : (tensor<2xf32>) -> tensor<1xf32>
+    return %s : tensor<1xf32>
+  }
+}
+
+//--- dropout-name-taken.mlir
+// RUN: lora-opt %t/dropout-name-taken.mlir -verify-diagnostics --lora-autodiff="loss=mse dropout=0.1"
+
+// The seed input would shadow one the model has.
+// expected-error @+1 {{LoRA dropout needs an input named 'dropout_seed', but argument #4 has that name}}
+func.func @main(%x: tensor<3x4xf32>, %a: tensor<4x2xf32> {lora.param = "l.lora_A.weight"}, %b: tensor<2x4xf32> {lora.param = "l.lora_B.weight"}, %w: tensor<4x4xf32>, %s: tensor<i64> {onnx.name = "dropout_seed"}) -> tensor<3x4xf32> {
+  %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<3x4xf32>, tensor<4x4xf32>, tensor<4x2xf32>, tensor<2x4xf32>) -> tensor<3x4xf32>
+  return %y : tensor<3x4xf32>
+}

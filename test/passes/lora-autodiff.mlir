@@ -823,3 +823,51 @@ func.func @main(%x: tensor<2x3xf16>, %p: tensor<2x3xf16> {lora.param = "p"}) -> 
   %y = tosa.add %x, %p : (tensor<2x3xf16>, tensor<2x3xf16>) -> tensor<2x3xf16>
   return %y : tensor<2x3xf16>
 }
+
+//--- dropout.mlir
+// RUN: lora-opt %t/dropout.mlir --lora-autodiff="loss=mse dropout=0.25" | FileCheck %t/dropout.mlir
+
+// LoRA dropout: each branch reads lora.dropout of its layer's input, with
+// the stream of its A (0 and 2: the positions of l1's and l2's A among the
+// LoRA parameters) and a new dropout_seed argument. The backward applies
+// the same dropout (same seed and stream) to the branch input's gradient,
+// which joins g·Wᵀ; the first layer's input is frozen, so its gradients
+// through x have no use. The eval step has no dropout.
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<1x3x4xf32>, %[[A1:[^:]*]]: tensor<4x2xf32> {lora.param = "l1.lora_A.weight"}, %[[B1:[^:]*]]: tensor<2x4xf32> {lora.param = "l1.lora_B.weight"}, %[[A2:[^:]*]]: tensor<4x2xf32> {lora.param = "l2.lora_A.weight"}, %[[B2:[^:]*]]: tensor<2x1xf32> {lora.param = "l2.lora_B.weight"}, %[[W1:[^:]*]]: tensor<4x4xf32>, %[[W2:[^:]*]]: tensor<4x1xf32>, %[[SEED:[^:]*]]: tensor<i64> {onnx.name = "dropout_seed"}, %{{[^:]*}}: tensor<1x3x1xf32> {onnx.name = "targets"})
+// CHECK: %[[XD:.*]] = lora.dropout %[[X]], %[[SEED]] {rate = 2.500000e-01 : f64, stream = 0 : i64}
+// CHECK: %[[H:.*]] = lora.linear %[[X]], %[[W1]], %[[A1]], %[[B1]] lora_input(%[[XD]])
+// CHECK: %[[HD:.*]] = lora.dropout %[[H]], %[[SEED]] {rate = 2.500000e-01 : f64, stream = 2 : i64}
+// CHECK: lora.linear %[[H]], %[[W2]], %[[A2]], %[[B2]] lora_input(%[[HD]])
+// CHECK: %[[DH:[^,]*]], %[[DA2:[^,]*]], %[[DB2:[^,]*]], %[[DHD:[^ ]*]] = lora.linear_grad %[[H]], %[[W2]], %[[A2]], %[[B2]], %{{.*}} lora_input(%[[HD]])
+// CHECK: %[[DHD2:.*]] = lora.dropout %[[DHD]], %[[SEED]] {rate = 2.500000e-01 : f64, stream = 2 : i64}
+// CHECK: %[[DHSUM:.*]] = tosa.add %[[DH]], %[[DHD2]]
+// CHECK: %{{[^,]*}}, %[[DA1:[^,]*]], %[[DB1:[^,]*]], %{{[^ ]*}} = lora.linear_grad %[[X]], %[[W1]], %[[A1]], %[[B1]], %[[DHSUM]] lora_input(%[[XD]])
+// CHECK: return %{{.*}}, %[[DA1]], %[[DB1]], %[[DA2]], %[[DB2]] :
+// CHECK-LABEL: func.func @eval_step(
+// CHECK-NOT: dropout
+// CHECK: return
+func.func @main(%x: tensor<1x3x4xf32>, %a1: tensor<4x2xf32> {lora.param = "l1.lora_A.weight"}, %b1: tensor<2x4xf32> {lora.param = "l1.lora_B.weight"}, %a2: tensor<4x2xf32> {lora.param = "l2.lora_A.weight"}, %b2: tensor<2x1xf32> {lora.param = "l2.lora_B.weight"}, %w1: tensor<4x4xf32>, %w2: tensor<4x1xf32>) -> tensor<1x3x1xf32> {
+  %h = lora.linear %x, %w1, %a1, %b1 {rank = 2 : i64, scale = 2.0 : f64} : (tensor<1x3x4xf32>, tensor<4x4xf32>, tensor<4x2xf32>, tensor<2x4xf32>) -> tensor<1x3x4xf32>
+  %y = lora.linear %h, %w2, %a2, %b2 {rank = 2 : i64, scale = 0.5 : f64} : (tensor<1x3x4xf32>, tensor<4x1xf32>, tensor<4x2xf32>, tensor<2x1xf32>) -> tensor<1x3x1xf32>
+  return %y : tensor<1x3x1xf32>
+}
+
+//--- dropout-shared.mlir
+// RUN: lora-opt %t/dropout-shared.mlir --lora-autodiff="loss=mse dropout=0.5 eval-function=" | FileCheck %t/dropout-shared.mlir
+
+// One adapter applied twice: each use draws its own mask, stream 0 and
+// then 0 + 2 (the number of LoRA parameters). A branch of constants (no
+// LoRA parameter) gets no dropout.
+// CHECK-LABEL: func.func @train_step(
+// CHECK: lora.dropout %{{.*}}, %{{.*}} {rate = 5.000000e-01 : f64, stream = 0 : i64}
+// CHECK: lora.dropout %{{.*}}, %{{.*}} {rate = 5.000000e-01 : f64, stream = 2 : i64}
+// CHECK-NOT: stream = 4
+// CHECK: lora.linear_grad
+func.func @main(%x: tensor<3x4xf32>, %a: tensor<4x2xf32> {lora.param = "l.lora_A.weight"}, %b: tensor<2x4xf32> {lora.param = "l.lora_B.weight"}, %w: tensor<4x4xf32>) -> tensor<3x4xf32> {
+  %h = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<3x4xf32>, tensor<4x4xf32>, tensor<4x2xf32>, tensor<2x4xf32>) -> tensor<3x4xf32>
+  %y = lora.linear %h, %w, %a, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<3x4xf32>, tensor<4x4xf32>, tensor<4x2xf32>, tensor<2x4xf32>) -> tensor<3x4xf32>
+  %ca = arith.constant dense<0.5> : tensor<4x2xf32>
+  %z = lora.linear %y, %w, %ca, %b {rank = 2 : i64, scale = 1.0 : f64} : (tensor<3x4xf32>, tensor<4x4xf32>, tensor<4x2xf32>, tensor<2x4xf32>) -> tensor<3x4xf32>
+  return %z : tensor<3x4xf32>
+}

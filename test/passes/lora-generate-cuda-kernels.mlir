@@ -178,3 +178,34 @@ func.func @lora_rank_128(%x: tensor<?x512xbf16>, %w: tensor<512x512xbf16>,
          tensor<128x512xbf16>) -> tensor<?x512xbf16>
   return %y : tensor<?x512xbf16>
 }
+
+// -----
+
+// LoRA dropout's branch input (lora_input): collapsed like x and passed to
+// the launcher after the bias; lora_down reads it, the main kernel x.
+// CHECK-LABEL: func.func @lora_branch_input(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<2x16x512xbf16>, %{{[^:]*}}: tensor<512x1024xbf16>, %{{[^:]*}}: tensor<512x8xbf16>, %{{[^:]*}}: tensor<8x1024xbf16>, %{{[^:]*}}: tensor<1024xbf16>, %[[XL:[^:]*]]: tensor<2x16x512xbf16>)
+// CHECK-DAG: %[[X2:.*]] = tensor.collapse_shape %[[X]]
+// CHECK-DAG: %[[XL2:.*]] = tensor.collapse_shape %[[XL]]
+// CHECK-DAG: %[[XB:.*]] = bufferization.to_buffer %[[X2]] read_only
+// CHECK-DAG: %[[XLB:.*]] = bufferization.to_buffer %[[XL2]] read_only
+// CHECK-DAG: %[[XC:.*]] = memref.cast %[[XB]] : memref<32x512xbf16> to memref<?x512xbf16>
+// CHECK-DAG: %[[XLC:.*]] = memref.cast %[[XLB]] : memref<32x512xbf16> to memref<?x512xbf16>
+// CHECK: call @lora_kernels_0_launch(%[[XC]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[XLC]], %{{.*}}, %{{.*}})
+// CHECK: func.func private @lora_kernels_0_launch(%[[LX:[^:]*]]: memref<?x512xbf16>, %[[LW:[^:]*]]: memref<512x1024xbf16>, %[[LA:[^:]*]]: memref<512x8xbf16>, %[[LB:[^:]*]]: memref<8x1024xbf16>, %[[LBIAS:[^:]*]]: memref<1024xbf16>, %[[LXL:[^:]*]]: memref<?x512xbf16>, %[[LT:[^:]*]]: memref<?x8xbf16>, %[[LY:[^:]*]]: memref<?x1024xbf16>)
+// lora_down's first descriptor is the branch input's; lora_linear's is x's.
+// CHECK: %[[XLU:.*]] = memref.cast %[[LXL]] : memref<?x512xbf16> to memref<*xbf16>
+// CHECK: nvgpu.tma.create.descriptor %[[XLU]] box[
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_down
+// CHECK: %[[XU:.*]] = memref.cast %[[LX]] : memref<?x512xbf16> to memref<*xbf16>
+// CHECK: nvgpu.tma.create.descriptor %[[XU]] box[
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_linear
+func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16>,
+                             %a: tensor<512x8xbf16>, %b: tensor<8x1024xbf16>,
+                             %bias: tensor<1024xbf16>, %xl: tensor<2x16x512xbf16>)
+    -> tensor<2x16x1024xbf16> {
+  %y = lora.linear %x, %w, %a, %b lora_input(%xl) bias(%bias) {rank = 8 : i64, scale = 0.5}
+      : (tensor<2x16x512xbf16>, tensor<512x1024xbf16>, tensor<512x8xbf16>,
+         tensor<8x1024xbf16>, tensor<2x16x512xbf16>, tensor<1024xbf16>) -> tensor<2x16x1024xbf16>
+  return %y : tensor<2x16x1024xbf16>
+}

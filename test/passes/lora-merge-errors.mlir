@@ -16,3 +16,14 @@ func.func @negative_weight_argument(%x: tensor<1x3x4xf32>, %w: tensor<4x2xf32>) 
   %y = lora.linear %x, %w, %a, %b {rank = 2 : i64, scale = 2.0 : f64} : (tensor<1x3x4xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<2x2xf32>) -> tensor<1x3x2xf32>
   return %y : tensor<1x3x2xf32>
 }
+
+// -----
+
+func.func @negative_branch_input(%x: tensor<1x3x4xf32>, %xl: tensor<1x3x4xf32>) -> tensor<1x3x2xf32> {
+  %w = arith.constant dense<1.0> : tensor<4x2xf32>
+  %a = arith.constant dense<1.0> : tensor<4x2xf32>
+  %b = arith.constant dense<1.0> : tensor<2x2xf32>
+  // expected-error @+1 {{lora-merge cannot merge a branch that reads its own input (lora_input, e.g. LoRA dropout) into W}}
+  %y = lora.linear %x, %w, %a, %b lora_input(%xl) {rank = 2 : i64, scale = 2.0 : f64} : (tensor<1x3x4xf32>, tensor<4x2xf32>, tensor<4x2xf32>, tensor<2x2xf32>, tensor<1x3x4xf32>) -> tensor<1x3x2xf32>
+  return %y : tensor<1x3x2xf32>
+}

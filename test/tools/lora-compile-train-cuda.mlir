@@ -8,6 +8,10 @@
 // RUN: FileCheck %s < %t/model.mlir
 // RUN: lora-compile --quiet %s --mode=train --loss=mse --target=cuda -o %t/out
 // RUN: nm -D %t/out/model.so | FileCheck %s --check-prefix=SYMBOLS
+// With LoRA dropout the masks are made on the device too (the generic
+// path's kernels hash the seed and the index).
+// RUN: lora-compile --quiet %s --mode=train --loss=mse --target=cuda --lora-dropout=0.1 --emit=llvm -o %t/dropout.mlir
+// RUN: FileCheck %s --check-prefix=DROPOUT < %t/dropout.mlir
 
 // CHECK-DAG: gpu.binary @train_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
 // CHECK-DAG: gpu.binary @eval_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
@@ -15,6 +19,9 @@
 // The loss, a 0-d value, comes back with a device copy.
 // CHECK-DAG: llvm.call @mgpuMemcpy(
 // CHECK-DAG: llvm.func @lora_entry_train_step(
+
+// DROPOUT: gpu.binary @train_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
+// DROPOUT: llvm.func @lora_entry_train_step(
 
 // SYMBOLS-DAG: T lora_entry_train_step
 // SYMBOLS-DAG: R lora_signature_train_step

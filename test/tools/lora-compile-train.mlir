@@ -10,6 +10,11 @@
 // RUN: not ls %t/scalar
 // RUN: not lora-compile --quiet %s --mode=fit -o %t/fit 2>&1 | FileCheck %s --check-prefix=MODE
 // RUN: not lora-compile --quiet %s --loss=mse -o %t/infer 2>&1 | FileCheck %s --check-prefix=INFER
+// RUN: lora-compile --quiet %s --mode=train --loss=mse --lora-dropout=0.5 --lora-seed=7 --opt-level=0 -o %t/dropout
+// RUN: FileCheck %s --check-prefix=DROPOUT < %t/dropout/manifest.json
+// RUN: FileCheck %s --check-prefix=DROPOUT-CONFIG < %t/dropout/adapter/adapter_config.json
+// RUN: not lora-compile --quiet %s --mode=train --loss=mse --lora-dropout=-0.1 -o %t/bad-dropout 2>&1 | FileCheck %s --check-prefix=BAD-DROPOUT
+// RUN: not ls %t/bad-dropout
 
 // (manifest keys are sorted)
 // MANIFEST: "kind": "lora_a",
@@ -60,6 +65,22 @@
 // MODE: lora-compile: error: unknown --mode=fit (expected infer or train)
 
 // INFER: lora-compile: error: --loss configures training; it needs --mode=train
+
+// The train step takes the dropout seed, which the runtime fills; the eval
+// step does not.
+// DROPOUT: "name": "dropout_seed",
+// DROPOUT-NEXT: "shape": []
+// DROPOUT: "dropout": {
+// DROPOUT-NEXT: "rate": 0.5,
+// DROPOUT-NEXT: "seed": 7,
+// DROPOUT-NEXT: "seed_input": "dropout_seed"
+// DROPOUT-NEXT: },
+// DROPOUT-NOT: "dropout_seed"
+// DROPOUT: "function": "eval_step"
+
+// DROPOUT-CONFIG: "lora_dropout": 0.5,
+
+// BAD-DROPOUT: error: the LoRA dropout must be in [0, 1), not -0.1
 func.func @main(%x: tensor<1x2x4xf32> {onnx.name = "x"},
                 %a: tensor<4x2xf32> {lora.param = "base_model.model.l.lora_A.weight", lora.init = dense<0.5> : tensor<4x2xf32>},
                 %b: tensor<2x4xf32> {lora.param = "base_model.model.l.lora_B.weight", lora.init = dense<0.25> : tensor<2x4xf32>})

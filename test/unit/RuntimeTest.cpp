@@ -759,6 +759,67 @@ TEST(RuntimeManifest, Errors) {
             "end of input");
 }
 
+/// The main manifest with a "train" object whose "dropout" is `dropout`.
+std::string trainManifest(const std::string &dropout) {
+  return replaceOnce(mainManifest(), "\"future_key\"",
+                     R"("train": {"loss": "mse", "ignore_index": -100,
+    "num_classes": 0, "optimizer": {"name": "sgd"}, "lr_input": "lr",
+    "step_input": null, "dropout": )" +
+                         dropout + R"(, "eval": null},
+  "future_key")");
+}
+
+TEST(RuntimeManifest, TrainDropout) {
+  rt::Manifest manifest;
+  std::string error;
+  ASSERT_TRUE(rt::parseManifest(
+      trainManifest(R"({"rate": 0.1, "seed_input": "dropout_seed",
+                        "seed": 42})"),
+      "manifest.json", manifest, error))
+      << error;
+  ASSERT_TRUE(manifest.train.has_value());
+  EXPECT_EQ(manifest.train->dropout, 0.1);
+  EXPECT_EQ(manifest.train->dropoutSeedInput, "dropout_seed");
+  EXPECT_EQ(manifest.train->dropoutSeed, 42u);
+  // A negative seed is the two's complement of a 64-bit one.
+  ASSERT_TRUE(rt::parseManifest(
+      trainManifest(R"({"rate": 0.5, "seed_input": "s", "seed": -1})"),
+      "manifest.json", manifest, error))
+      << error;
+  EXPECT_EQ(manifest.train->dropoutSeed, ~uint64_t(0));
+  ASSERT_TRUE(rt::parseManifest(trainManifest("null"), "manifest.json",
+                                manifest, error))
+      << error;
+  EXPECT_EQ(manifest.train->dropout, 0.0);
+  EXPECT_TRUE(manifest.train->dropoutSeedInput.empty());
+
+  auto parseError = [](const std::string &dropout) {
+    rt::Manifest manifest;
+    std::string error;
+    EXPECT_FALSE(
+        rt::parseManifest(trainManifest(dropout), "m.json", manifest, error));
+    return error;
+  };
+  EXPECT_NE(parseError(R"({"rate": 1.5, "seed_input": "s", "seed": 0})")
+                .find("train.dropout.rate: must be below 1"),
+            std::string::npos);
+  EXPECT_NE(parseError(R"({"rate": 0, "seed_input": "s", "seed": 0})")
+                .find("train.dropout.rate: expected a number > 0, got 0"),
+            std::string::npos);
+  EXPECT_NE(parseError(R"({"rate": 0.1, "seed": 0})")
+                .find("missing key \"seed_input\""),
+            std::string::npos);
+}
+
+TEST(RuntimeModelTraining, DropoutSeedOfStepIsSplitmix64) {
+  // splitmix64's known outputs from seed 0, and the step-th from a seed.
+  EXPECT_EQ(rt::Model::dropoutSeedOfStep(0, 1), 0xE220A8397B1DCDAFULL);
+  EXPECT_EQ(rt::Model::dropoutSeedOfStep(0, 2), 0x6E789E6AA1B965F4ULL);
+  EXPECT_EQ(rt::Model::dropoutSeedOfStep(0, 3), 0x06C45D188009454FULL);
+  EXPECT_NE(rt::Model::dropoutSeedOfStep(1, 1),
+            rt::Model::dropoutSeedOfStep(0, 1));
+}
+
 TEST(RuntimeManifest, LoraBWithoutLoraA) {
   std::string text = replaceOnce(
       mainManifest(),
