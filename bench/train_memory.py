@@ -6,7 +6,8 @@ side in one run.
 
 Both artifacts come from the same ONNX file with LoRA on q_proj and v_proj
 (rank 8): `lora-compile` for the forward, `lora-compile --mode=train
---loss=causal-lm` (AdamW) for the train step. Each is measured in a fresh
+--loss=causal-lm` (AdamW) for the train step, and the same with
+`--lora-dropout` (default 0.1). Each is measured in a fresh
 process: how much the first call after loading raises the peak resident
 set size (VmHWM: what the call's buffers add on top of the loaded model), and the median time of `--repeat` calls after it. The train step also keeps
 the forward's activations that its backward reads; the ratio says what
@@ -71,6 +72,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seq", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--dropout", type=float, default=0.1,
+                        help="LoRA dropout of the third artifact")
     args = parser.parse_args()
 
     import numpy as np
@@ -89,13 +92,18 @@ def main() -> int:
         np.savez(batch, labels=labels, **inputs)
         lora = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--quiet"]
         forward, train = tmp / "forward", tmp / "train"
+        dropout = tmp / "train_dropout"
         lora_compile = str(BUILD / "bin" / "lora-compile")
         subprocess.run([lora_compile, str(model), *lora, "-o", str(forward)],
                        check=True)
         subprocess.run([lora_compile, str(model), *lora, "--mode=train",
                         "--loss=causal-lm", "-o", str(train)], check=True)
+        subprocess.run([lora_compile, str(model), *lora, "--mode=train",
+                        "--loss=causal-lm", f"--lora-dropout={args.dropout}",
+                        "-o", str(dropout)], check=True)
         results = {"forward": measure(forward, batch, "forward", args.repeat),
-                   "train_step": measure(train, batch, "train", args.repeat)}
+                   "train_step": measure(train, batch, "train", args.repeat),
+                   "+dropout": measure(dropout, batch, "train", args.repeat)}
 
     f, t = results["forward"], results["train_step"]
     print(f"Llama export (tiny config), batch {args.batch} x seq {args.seq}, "
@@ -108,6 +116,10 @@ def main() -> int:
     ratio = t["call_kib"] / max(f["call_kib"], 1)
     print(f"train step / forward: {ratio:.2f}x call peak, "
           f"{t['median_ms'] / f['median_ms']:.2f}x time")
+    d = results["+dropout"]
+    print(f"train step with LoRA dropout {args.dropout} / without: "
+          f"{d['call_kib'] / max(t['call_kib'], 1):.2f}x call peak, "
+          f"{d['median_ms'] / t['median_ms']:.2f}x time")
     return 0
 
 

@@ -18,6 +18,7 @@
 
 #include "ConvertOnnxToTosa/OnnxToTosa.h"
 #include "GradientRules.h"
+#include "LinearLayers.h"
 
 #include "lora/Dialect/Lora/Lora.h"
 #include "lora/Passes/Passes.h"
@@ -63,28 +64,12 @@ static int64_t numElements(Value value) {
   return tensorType(value).getNumElements();
 }
 
-/// Appends an argument named `name` of `type` to `func`; null (with an
-/// error naming `user`, what needs the input) when an input has that name
-/// already.
+/// Appends an input named `name` of `type` to `func`; null (with an error
+/// naming `user`, what needs the input) when an input has that name already.
 static Value addInput(func::FuncOp func, Type type, StringRef name,
                       Location loc, StringRef user = "the loss") {
-  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
-    if (auto taken = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
-        taken && taken.getValue() == name) {
-      func.emitError() << user << " needs an input named '" << name
-                       << "', but argument #" << i << " has that name";
-      return {};
-    }
-  unsigned index = func.getNumArguments();
-  if (failed(func.insertArgument(
-          index, type,
-          DictionaryAttr::get(
-              func.getContext(),
-              {NamedAttribute(StringAttr::get(func.getContext(), "onnx.name"),
-                              StringAttr::get(func.getContext(), name))}),
-          loc)))
-    return {};
-  return func.getArgument(index);
+  FailureOr<BlockArgument> arg = addNamedInput(func, type, name, loc, user);
+  return succeeded(arg) ? Value(*arg) : Value();
 }
 
 /// Mean cross-entropy of `logits` [T, V] against `labels` [T, 1] (i64),
@@ -109,12 +94,8 @@ static std::pair<Value, Value> crossEntropy(OpBuilder &b, Location loc,
       b, loc, columnsType,
       DenseElementsAttr::get(columnsType, ArrayRef<int64_t>(columnIndices)));
   Value isLabel = binary<tosa::EqualOp>(b, loc, columns, labels, i1);
-  auto select = [&](Value pred, Value onTrue, Value onFalse) -> Value {
-    auto shape = broadcastShape(tensorType(pred).getShape(),
-                                tensorType(onTrue).getShape());
-    return tosa::SelectOp::create(
-        b, loc, RankedTensorType::get(*shape, type.getElementType()), pred,
-        onTrue, onFalse);
+  auto select = [&](Value pred, Value onTrue, Value onFalse) {
+    return selectBroadcast(b, loc, pred, onTrue, onFalse);
   };
   Value one = scalarLike(b, loc, logits, 1.0);
   Value zero = scalarLike(b, loc, logits, 0.0);
@@ -499,9 +480,7 @@ struct LoraAutodiffPass : lora::impl::LoraAutodiffBase<LoraAutodiffPass> {
     step.setFunctionType(FunctionType::get(context, step.getArgumentTypes(),
                                            ValueRange(results).getTypes()));
     auto nameAttr = [&](StringRef value) {
-      return DictionaryAttr::get(
-          context, {NamedAttribute(StringAttr::get(context, "onnx.name"),
-                                   StringAttr::get(context, value))});
+      return getOnnxNameDict(context, value);
     };
     SmallVector<Attribute> resultAttrs{nameAttr("loss")};
     for (StringAttr param : paramNames)

@@ -74,29 +74,12 @@ static Value unbroadcast(OpBuilder &b, Location loc, Value g, Type type) {
   return castTo(b, loc, g, target.getElementType());
 }
 
-/// `value` repeated along its size-1 dims up to `shape`.
-static Value broadcastTo(OpBuilder &b, Location loc, Value value,
-                         ArrayRef<int64_t> shape) {
-  RankedTensorType type = tensorType(value);
-  if (type.getShape() == shape)
-    return value;
-  SmallVector<int64_t> multiples;
-  for (auto [have, want] : llvm::zip_equal(type.getShape(), shape))
-    multiples.push_back(have == want ? 1 : want);
-  return tosa::TileOp::create(b, loc, type.clone(shape), value,
-                              shapeValue(b, loc, multiples));
-}
-
 /// `pred ? value : 0`, broadcast to the shape of `value` and `pred`.
 static Value selectOrZero(RuleContext &c, Value pred, Value value,
                           bool zeroWhenTrue = false) {
   Value zero = c.zeroLike(value);
-  Value onTrue = zeroWhenTrue ? zero : value;
-  Value onFalse = zeroWhenTrue ? value : zero;
-  auto shape =
-      broadcastShape(tensorType(pred).getShape(), tensorType(value).getShape());
-  auto type = RankedTensorType::get(*shape, tensorType(value).getElementType());
-  return tosa::SelectOp::create(c.b, c.loc, type, pred, onTrue, onFalse);
+  return zeroWhenTrue ? selectBroadcast(c.b, c.loc, pred, zero, value)
+                      : selectBroadcast(c.b, c.loc, pred, value, zero);
 }
 
 static Value neg(OpBuilder &b, Location loc, Value x) {

@@ -248,6 +248,27 @@ ElementsAttr lora::makeFloatElements(RankedTensorType type,
   return DenseElementsAttr::getFromRawBuffer(type, bytes);
 }
 
+DictionaryAttr lora::getOnnxNameDict(MLIRContext *context, StringRef name) {
+  Builder b(context);
+  return b.getDictionaryAttr(
+      b.getNamedAttr("onnx.name", b.getStringAttr(name)));
+}
+
+FailureOr<BlockArgument> lora::addNamedInput(FunctionOpInterface func,
+                                             Type type, StringRef name,
+                                             Location loc, StringRef user) {
+  for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i)
+    if (auto taken = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
+        taken && taken.getValue() == name)
+      return func.emitError() << user << " needs an input named '" << name
+                              << "', but argument #" << i << " has that name";
+  unsigned index = func.getNumArguments();
+  if (failed(func.insertArgument(
+          index, type, getOnnxNameDict(func.getContext(), name), loc)))
+    return failure();
+  return func.getArgument(index);
+}
+
 FailureOr<BlockArgument>
 lora::addLoraParam(FunctionOpInterface func, RankedTensorType type,
                    StringRef name, ArrayRef<double> init, Location loc) {

@@ -83,6 +83,16 @@ FailureOr<SmallVector<double>> readConstantValues(Value value);
 ElementsAttr makeFloatElements(RankedTensorType type, ArrayRef<double> values,
                                StringRef blobName);
 
+/// {`onnx.name` = `name`}: the attributes of a named argument or result.
+DictionaryAttr getOnnxNameDict(MLIRContext *context, StringRef name);
+
+/// Appends an input argument of `type` named `name` (`onnx.name`) to
+/// `func`; fails with an error "<user> needs an input named ..." when an
+/// argument has that name already.
+FailureOr<BlockArgument> addNamedInput(FunctionOpInterface func, Type type,
+                                       StringRef name, Location loc,
+                                       StringRef user);
+
 /// Appends a LoRA parameter argument to `func`: `lora.param` = `name`,
 /// `lora.init` = `init` (row-major, rounded to `type`).
 FailureOr<BlockArgument> addLoraParam(FunctionOpInterface func,

@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LinearLayers.h"
+
 #include "lora/Dialect/Lora/Lora.h"
 #include "lora/Passes/Passes.h"
 
@@ -22,14 +24,6 @@ namespace mlir::lora {
 
 using namespace mlir;
 using namespace mlir::lora;
-
-/// A dictionary {`name` = `value`} for argument and result attributes.
-static DictionaryAttr namedDict(MLIRContext *context, StringRef name,
-                                StringRef value) {
-  return DictionaryAttr::get(context,
-                             {NamedAttribute(StringAttr::get(context, name),
-                                             StringAttr::get(context, value))});
-}
 
 namespace {
 struct LoraOptimizerPass : lora::impl::LoraOptimizerBase<LoraOptimizerPass> {
@@ -85,26 +79,21 @@ struct LoraOptimizerPass : lora::impl::LoraOptimizerBase<LoraOptimizerPass> {
     MLIRContext *context = step.getContext();
     Location loc = step.getLoc();
     bool adamw = optimizer == "adamw";
-    for (unsigned i = 0, e = step.getNumArguments(); i < e; ++i)
-      if (auto name = step.getArgAttrOfType<StringAttr>(i, "onnx.name");
-          name &&
-          (name.getValue() == "lr" || (adamw && name.getValue() == "step")))
-        return step.emitError()
-               << "the optimizer needs an input named '" << name.getValue()
-               << "', but argument #" << i << " has that name";
-    auto addArg = [&](Type type, StringRef attr, StringRef name) {
-      unsigned index = step.getNumArguments();
-      (void)step.insertArgument(index, type, namedDict(context, attr, name),
-                                loc);
-      return step.getArgument(index);
-    };
-    Value lr = addArg(RankedTensorType::get({}, Float64Type::get(context)),
-                      "onnx.name", "lr");
+    FailureOr<BlockArgument> lrArg = addNamedInput(
+        step, RankedTensorType::get({}, Float64Type::get(context)), "lr", loc,
+        "the optimizer");
+    if (failed(lrArg))
+      return failure();
+    Value lr = *lrArg;
     Value stepNumber;
-    if (adamw)
-      stepNumber =
-          addArg(RankedTensorType::get({}, IntegerType::get(context, 64)),
-                 "onnx.name", "step");
+    if (adamw) {
+      FailureOr<BlockArgument> arg = addNamedInput(
+          step, RankedTensorType::get({}, IntegerType::get(context, 64)),
+          "step", loc, "the optimizer");
+      if (failed(arg))
+        return failure();
+      stepNumber = *arg;
+    }
 
     Block &body = step.getBody().front();
     auto ret = cast<func::ReturnOp>(body.getTerminator());
@@ -114,10 +103,15 @@ struct LoraOptimizerPass : lora::impl::LoraOptimizerBase<LoraOptimizerPass> {
     for (auto [i, param] : llvm::enumerate(*params)) {
       auto [value, name] = param;
       Value grad = ret.getOperand(i + 1);
-      auto state = [&](StringRef suffix) {
+      auto state = [&](StringRef suffix) -> Value {
         stateNames.push_back((name + "." + suffix).str());
-        return addArg(value.getType(), LoraDialect::getStateAttrName(),
-                      stateNames.back());
+        unsigned index = step.getNumArguments();
+        (void)step.insertArgument(index, value.getType(),
+                                  b.getDictionaryAttr(b.getNamedAttr(
+                                      LoraDialect::getStateAttrName(),
+                                      b.getStringAttr(stateNames.back()))),
+                                  loc);
+        return step.getArgument(index);
       };
       Operation *update;
       if (adamw) {
@@ -159,11 +153,11 @@ struct LoraOptimizerPass : lora::impl::LoraOptimizerBase<LoraOptimizerPass> {
     ret.erase();
     step.setFunctionType(FunctionType::get(context, step.getArgumentTypes(),
                                            ValueRange(results).getTypes()));
-    SmallVector<Attribute> names{namedDict(context, "onnx.name", "loss")};
+    SmallVector<Attribute> names{getOnnxNameDict(context, "loss")};
     for (auto &param : *params)
-      names.push_back(namedDict(context, "onnx.name", param.second));
+      names.push_back(getOnnxNameDict(context, param.second));
     for (StringRef state : stateNames)
-      names.push_back(namedDict(context, "onnx.name", state));
+      names.push_back(getOnnxNameDict(context, state));
     step.setAllResultAttrs(names);
     return success();
   }

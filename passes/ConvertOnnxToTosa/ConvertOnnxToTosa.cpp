@@ -579,3 +579,32 @@ void mlir::lora::populateOnnxToTosaConversionPatterns(
     RewritePatternSet &patterns) {
   patterns.add<ConvertNode, ConvertReturn>(patterns.getContext());
 }
+
+Value onnx_to_tosa::broadcastTo(OpBuilder &b, Location loc, Value value,
+                                ArrayRef<int64_t> shape) {
+  RankedTensorType type = tensorType(value);
+  if (type.getShape() == shape)
+    return value;
+  SmallVector<int64_t> multiples;
+  for (auto [have, want] : llvm::zip_equal(type.getShape(), shape))
+    multiples.push_back(have == want ? 1 : want);
+  return tosa::TileOp::create(b, loc, type.clone(shape), value,
+                              shapeValue(b, loc, multiples));
+}
+
+Value onnx_to_tosa::selectBroadcast(OpBuilder &b, Location loc, Value cond,
+                                    Value onTrue, Value onFalse) {
+  // Pairwise rank equalization leaves all three at the greatest rank.
+  equalizeRanks(b, loc, cond, onTrue);
+  equalizeRanks(b, loc, cond, onFalse);
+  equalizeRanks(b, loc, onTrue, onFalse);
+  auto shape = broadcastShape(tensorType(cond).getShape(),
+                              tensorType(onTrue).getShape());
+  assert(succeeded(shape) && "caller checks broadcastability");
+  shape = broadcastShape(*shape, tensorType(onFalse).getShape());
+  assert(succeeded(shape) && "caller checks broadcastability");
+  return tosa::SelectOp::create(
+      b, loc,
+      RankedTensorType::get(*shape, tensorType(onTrue).getElementType()), cond,
+      onTrue, onFalse);
+}

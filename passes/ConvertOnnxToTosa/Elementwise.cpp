@@ -126,24 +126,6 @@ static LogicalResult checkSameElementType(Node &node, unsigned i, unsigned j) {
 // Building blocks
 //===----------------------------------------------------------------------===//
 
-/// `tosa.select` with numpy broadcasting of all three operands.
-static Value selectBroadcast(OpBuilder &b, Location loc, Value cond,
-                             Value onTrue, Value onFalse) {
-  // Pairwise rank equalization leaves all three at the greatest rank.
-  equalizeRanks(b, loc, cond, onTrue);
-  equalizeRanks(b, loc, cond, onFalse);
-  equalizeRanks(b, loc, onTrue, onFalse);
-  auto shape = broadcastShape(tensorType(cond).getShape(),
-                              tensorType(onTrue).getShape());
-  assert(succeeded(shape) && "caller checks broadcastability");
-  shape = broadcastShape(*shape, tensorType(onFalse).getShape());
-  assert(succeeded(shape) && "caller checks broadcastability");
-  return tosa::SelectOp::create(
-      b, loc,
-      RankedTensorType::get(*shape, tensorType(onTrue).getElementType()), cond,
-      onTrue, onFalse);
-}
-
 /// `lhs >= rhs` (and friends) as i1 tensors.
 template <typename OpTy>
 static Value compare(OpBuilder &b, Location loc, Value lhs, Value rhs) {

@@ -17,27 +17,6 @@ using namespace mlir;
 using namespace mlir::lora;
 using namespace mlir::lora::onnx_to_tosa;
 
-/// Broadcasts `value` (rank = batch.size() + 2) to `batch` x its last two dims.
-static Value broadcastBatch(OpBuilder &b, Location loc, Value value,
-                            ArrayRef<int64_t> batch) {
-  RankedTensorType type = tensorType(value);
-  SmallVector<int64_t> multiples;
-  bool needed = false;
-  for (auto [i, dim] : llvm::enumerate(batch)) {
-    int64_t have = type.getDimSize(i);
-    multiples.push_back(have == dim ? 1 : dim);
-    needed |= have != dim;
-  }
-  if (!needed)
-    return value;
-  multiples.append({1, 1});
-  SmallVector<int64_t> shape(batch);
-  shape.append({type.getDimSize(type.getRank() - 2),
-                type.getDimSize(type.getRank() - 1)});
-  return tosa::TileOp::create(b, loc, type.clone(shape), value,
-                              shapeValue(b, loc, multiples));
-}
-
 /// a x b with numpy matmul semantics, in `accumulatorType` of the operands'
 /// element type. Float operands of the same type, or signless i32/i64.
 static FailureOr<Value> buildMatMul(Node &node, Value a, Value b) {
@@ -106,7 +85,9 @@ static FailureOr<Value> buildMatMul(Node &node, Value a, Value b) {
     auto expand = [&](Value v, ArrayRef<int64_t> vShape) {
       SmallVector<int64_t> shape(batch->size() + 2 - vShape.size(), 1);
       llvm::append_range(shape, vShape);
-      return broadcastBatch(rw, loc, reshape(rw, loc, v, shape), *batch);
+      SmallVector<int64_t> full(*batch);
+      full.append(shape.end() - 2, shape.end());
+      return broadcastTo(rw, loc, reshape(rw, loc, v, shape), full);
     };
     Value a3 = reshape(rw, loc, expand(a, aShape), {batchSize, m, k});
     Value b3 = reshape(rw, loc, expand(b, bShape), {batchSize, k, n});

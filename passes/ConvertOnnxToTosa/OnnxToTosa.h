@@ -197,6 +197,14 @@ Value sliceValue(OpBuilder &b, Location loc, Value value,
 /// Sums `value` over `axes`, keeping them as size-1 dims.
 Value reduceSum(OpBuilder &b, Location loc, Value value,
                 ArrayRef<int64_t> axes);
+/// `value` repeated along its size-1 dims up to `shape` (same rank) with
+/// `tosa.tile`; no-op when it has that shape.
+Value broadcastTo(OpBuilder &b, Location loc, Value value,
+                  ArrayRef<int64_t> shape);
+/// `tosa.select` with numpy broadcasting of all three operands, which the
+/// caller has checked are broadcastable.
+Value selectBroadcast(OpBuilder &b, Location loc, Value cond, Value onTrue,
+                      Value onFalse);
 
 } // namespace mlir::lora::onnx_to_tosa
 
