@@ -438,3 +438,96 @@ def test_negative_train_compile_options(llama_train, tmp_path, options, message)
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-3000:]
     assert not out.exists(), "lora-compile left an output folder behind"
+
+
+def test_negative_learning_rate_not_finite(sgd_case):
+    model = sgd_case.load()
+    sgd_case.step(model, 0.05)
+    for lr in (float("nan"), float("inf")):
+        with pytest.raises(lora_opt.LoraOptError,
+                           match="the learning rate is not finite"):
+            sgd_case.step(model, lr)
+    assert model.step == 1
+
+
+def edited_artifact(sgd_case, tmp_path, edit) -> Path:
+    """A copy of the SGD artifact whose manifest `edit` changes."""
+    import json
+    import shutil
+    copy = tmp_path / "edited"
+    shutil.copytree(sgd_case.artifact, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    edit(manifest)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_negative_hand_edited_train_manifest(sgd_case, tmp_path):
+    def set_key(path, value):
+        def edit(manifest):
+            node = manifest
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        return edit
+
+    cases = [
+        (("train", "lr_input"), "x",
+         "train.lr_input 'x' is not an f64 scalar input of the function"),
+        (("train", "eval", "arguments"), ["x", "nope"],
+         "train.eval.arguments names 'nope', which is not an argument of "
+         "'train_step'"),
+        (("train", "eval", "outputs"),
+         [{"name": "loss", "dtype": "i64", "shape": []}],
+         "the first output of the eval step must be the f32 or f64 loss"),
+    ]
+    for i, (path, value, message) in enumerate(cases):
+        folder = edited_artifact(sgd_case, tmp_path / str(i), set_key(path, value))
+        with pytest.raises(lora_opt.LoraOptError) as error:
+            lora_opt.load(folder)
+        assert message in str(error.value), (path, str(error.value))
+
+
+def test_negative_hand_edited_checkpoint(sgd_case, tmp_path):
+    import json
+    from safetensors.numpy import load_file, save_file
+
+    model = sgd_case.load()
+    sgd_case.step(model, 0.05)
+    model.save_checkpoint(tmp_path / "ckpt")
+    meta = json.loads((tmp_path / "ckpt" / "checkpoint.json").read_text())
+
+    bad_step = tmp_path / "bad_step"
+    import shutil
+    shutil.copytree(tmp_path / "ckpt", bad_step)
+    (bad_step / "checkpoint.json").write_text(json.dumps({**meta, "step": -1}))
+    with pytest.raises(lora_opt.LoraOptError, match="is not a lora-opt checkpoint"):
+        sgd_case.load().load_checkpoint(bad_step)
+
+    bad_dtype = tmp_path / "bad_dtype"
+    shutil.copytree(tmp_path / "ckpt", bad_dtype)
+    state = load_file(str(bad_dtype / "optimizer.safetensors"))
+    name = f"{A_NAME}.momentum_buffer"
+    assert state[name].dtype == np.float32
+    state[name] = state[name].astype(np.float64)
+    save_file(state, str(bad_dtype / "optimizer.safetensors"))
+    fresh = sgd_case.load()
+    with pytest.raises(lora_opt.LoraOptError) as error:
+        fresh.load_checkpoint(bad_dtype)
+    assert f"has no f32[{K}x{RANK}] tensor '{name}'" in str(error.value)
+    assert fresh.step == 0
+
+
+def test_negative_save_adapter_without_lora(tmp_path):
+    plain = tmp_path / "plain.mlir"
+    plain.write_text("""
+func.func @main(%x: tensor<2xf32> {onnx.name = "x"}) -> (tensor<2xf32> {onnx.name = "y"}) {
+  %y = tosa.add %x, %x : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  return %y : tensor<2xf32>
+}
+""")
+    lora_compile(plain, "-o", tmp_path / "plain")
+    model = lora_opt.load(tmp_path / "plain")
+    with pytest.raises(lora_opt.LoraOptError, match="has no LoRA parameters to save"):
+        model.save_adapter(tmp_path / "adapter")
+    assert not (tmp_path / "adapter").exists()
