@@ -644,7 +644,10 @@ bool Model::call(CompiledFunction &fn,
                  const std::vector<size_t> &argumentIndices,
                  const std::vector<TensorSpec> &outputSpecs,
                  const void *const *inputs, void *const *outputs,
-                 std::string &error) {
+                 std::string &error, const std::vector<void *> &directOutputs) {
+  auto direct = [&](size_t i) -> void * {
+    return i < directOutputs.size() ? directOutputs[i] : nullptr;
+  };
   // Which graph input each argument is, for the arguments that are inputs.
   std::vector<int64_t> inputOf(info.arguments.size(), -1);
   for (size_t i = 0, next = 0; i < info.arguments.size(); ++i)
@@ -664,7 +667,7 @@ bool Model::call(CompiledFunction &fn,
       return false;
     }
   for (size_t i = 0; i < outputSpecs.size(); ++i)
-    if (!outputs[i] && outputSpecs[i].numBytes() != 0) {
+    if (!outputs[i] && !direct(i) && outputSpecs[i].numBytes() != 0) {
       error = "output '" + outputSpecs[i].name + "' is null";
       return false;
     }
@@ -686,12 +689,17 @@ bool Model::call(CompiledFunction &fn,
       deviceInputs[i] = inputBuffers[i].data();
     }
     for (size_t i = 0; i < outputSpecs.size(); ++i) {
+      if (direct(i))
+        continue;
       if (!DeviceBuffer::allocate(*device, outputSpecs[i].numBytes(),
                                   outputBuffers[i], error))
         return false;
       deviceOutputs[i] = outputBuffers[i].data();
     }
   }
+  for (size_t i = 0; i < outputSpecs.size(); ++i)
+    if (direct(i))
+      deviceOutputs[i] = direct(i);
 
   std::vector<const void *> arguments;
   for (size_t i : argumentIndices) {
@@ -715,7 +723,7 @@ bool Model::call(CompiledFunction &fn,
   if (staging)
     for (size_t i = 0; i < outputSpecs.size(); ++i)
       if (size_t bytes = outputSpecs[i].numBytes();
-          bytes &&
+          bytes && !direct(i) &&
           !device->download(outputs[i], outputBuffers[i].data(), bytes, error))
         return false;
   return true;
@@ -790,10 +798,14 @@ bool copyFile(const std::string &from, const std::string &to,
 /// Host buffers for the outputs of a train or eval step, whose first
 /// output is the f32 or f64 loss.
 struct HostOutputs {
-  explicit HostOutputs(const std::vector<TensorSpec> &specs) : specs(specs) {
-    for (const TensorSpec &spec : specs) {
-      data.emplace_back(spec.numBytes());
-      pointers.push_back(data.back().data());
+  /// Host memory for every output without a `direct` device buffer.
+  explicit HostOutputs(const std::vector<TensorSpec> &specs,
+                       const std::vector<void *> &direct = {})
+      : specs(specs) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      bool onDevice = i < direct.size() && direct[i];
+      data.emplace_back(onDevice ? 0 : specs[i].numBytes());
+      pointers.push_back(onDevice ? nullptr : data.back().data());
     }
   }
   double loss() const {
@@ -957,19 +969,25 @@ bool Model::trainStep(const void *const *inputs, double lr, double &loss,
   if (labelsInput >= 0 && all[labelsInput] &&
       !checkLabels(all[labelsInput], error))
     return false;
-  HostOutputs results(info.outputs);
-  if (!run(all.data(), results.pointers.data(), error))
-    return false;
-  // New buffers first, swapped in once all arrived: a failed upload leaves
-  // the parameters and the state of the previous step.
+  // The new parameters and state go straight into new device buffers (no
+  // round trip through the host), which replace the old ones once the step
+  // has run: a failed step leaves those of the previous one.
   std::vector<DeviceBuffer> staged(updates.size());
+  std::vector<void *> direct(info.outputs.size(), nullptr);
   for (size_t u = 0; u < updates.size(); ++u) {
-    const std::vector<uint8_t> &value = results.data[updates[u].first];
-    if (!DeviceBuffer::allocate(*device, value.size(), staged[u], error) ||
-        (!value.empty() &&
-         !device->upload(staged[u].data(), value.data(), value.size(), error)))
+    size_t output = updates[u].first;
+    if (!DeviceBuffer::allocate(*device, info.outputs[output].numBytes(),
+                                staged[u], error))
       return false;
+    direct[output] = staged[u].data();
   }
+  HostOutputs results(info.outputs, direct);
+  std::vector<size_t> allArguments(info.arguments.size());
+  for (size_t i = 0; i < allArguments.size(); ++i)
+    allArguments[i] = i;
+  if (!call(*function, allArguments, info.outputs, all.data(),
+            results.pointers.data(), error, direct))
+    return false;
   for (size_t u = 0; u < updates.size(); ++u)
     parameters[updates[u].second] = std::move(staged[u]);
   loss = results.loss();

@@ -134,11 +134,14 @@ private:
   Model() = default;
   /// Runs `fn` on the arguments `argumentIndices` (into the manifest's
   /// arguments), graph inputs from `inputs` (in inputs() order; those `fn`
-  /// does not take may be null), writing `outputSpecs` to `outputs`.
+  /// does not take may be null), writing `outputSpecs` to `outputs`. An
+  /// output with a non-null `deviceOutputs` entry (device memory of its
+  /// size) is written there instead and never reaches the host; its
+  /// `outputs` entry is not read.
   bool call(CompiledFunction &fn, const std::vector<size_t> &argumentIndices,
             const std::vector<TensorSpec> &outputSpecs,
-            const void *const *inputs, void *const *outputs,
-            std::string &error);
+            const void *const *inputs, void *const *outputs, std::string &error,
+            const std::vector<void *> &deviceOutputs = {});
   /// Resolves the training inputs and the output -> argument updates.
   bool prepareTraining(std::string &error);
   /// Checks the labels input against the loss's classes.
