@@ -199,6 +199,19 @@ private:
                           json::Value::Kind::Object) ||
         !check.getString(*optimizer, "train.optimizer", "name", spec.optimizer))
       return false;
+    for (size_t i = 0; i < optimizer->getNumMembers(); ++i) {
+      const json::Value &member = optimizer->getMember(i);
+      if (optimizer->getKey(i) == "name")
+        continue;
+      std::optional<double> number = member.getNumber();
+      if (std::optional<bool> flag = member.getBool())
+        number = *flag ? 1.0 : 0.0;
+      if (!number)
+        return check.fail(
+            member, Checker::keyPath("train.optimizer", optimizer->getKey(i)),
+            "expected a number or a boolean, got " + member.describe());
+      spec.optimizerOptions.push_back({optimizer->getKey(i), *number});
+    }
     const json::Value *dropout;
     if (!check.find(*train, "train", "dropout", false, dropout,
                     /*nullable=*/true))

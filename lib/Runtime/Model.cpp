@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <regex>
+#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -823,6 +824,17 @@ constexpr const char *kOptimizerFile = "optimizer.safetensors";
 
 } // namespace
 
+std::string Model::hyperparameters() const {
+  const TrainSpec &train = *info.train;
+  std::ostringstream out;
+  out << train.optimizer;
+  for (const auto &[name, value] : train.optimizerOptions)
+    out << " " << name << "=" << value;
+  if (train.dropout > 0)
+    out << " lora_dropout=" << train.dropout;
+  return out.str();
+}
+
 uint64_t Model::dropoutSeedOfStep(uint64_t seed, int64_t step) {
   uint64_t z = seed + static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ULL;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -1094,7 +1106,8 @@ bool Model::saveCheckpoint(const std::string &dir, std::string &error) {
     out << "{\"format\": \"lora-opt-checkpoint\", \"signature\": "
         << jsonQuote(info.signature())
         << ", \"optimizer\": " << jsonQuote(info.train->optimizer)
-        << ", \"step\": " << stepCount;
+        << ", \"step\": " << stepCount
+        << ", \"hyperparameters\": " << jsonQuote(hyperparameters());
     // A decimal string: JSON numbers are doubles, seeds 64 bits.
     if (dropoutSeedInput >= 0)
       out << ", \"dropout_seed\": \"" << dropoutSeed << "\"";
@@ -1140,6 +1153,23 @@ bool Model::loadCheckpoint(const std::string &dir, std::string &error) {
     error = "'" + metaPath + "' is not a lora-opt checkpoint";
     return false;
   }
+  if (*signature->getString() != info.signature()) {
+    error = "'" + dir +
+            "' is a checkpoint of another model: it was saved "
+            "for `" +
+            *signature->getString() + "`, the model in '" + directory +
+            "' is `" + info.signature() + "`";
+    return false;
+  }
+  // The state only continues the same optimizer: torch would restore the
+  // saved hyper-parameters, a compiled step cannot.
+  if (const json::Value *saved = meta.get("hyperparameters");
+      saved && saved->getString() && *saved->getString() != hyperparameters()) {
+    error = "'" + dir + "' was saved by a train step with " +
+            *saved->getString() + "; the model in '" + directory + "' has " +
+            hyperparameters();
+    return false;
+  }
   // Checkpoints of steps without dropout have no seed; one with dropout
   // has it as a decimal string.
   std::optional<uint64_t> savedSeed;
@@ -1157,14 +1187,6 @@ bool Model::loadCheckpoint(const std::string &dir, std::string &error) {
       return false;
     }
     savedSeed = value;
-  }
-  if (*signature->getString() != info.signature()) {
-    error = "'" + dir +
-            "' is a checkpoint of another model: it was saved "
-            "for `" +
-            *signature->getString() + "`, the model in '" + directory +
-            "' is `" + info.signature() + "`";
-    return false;
   }
   auto optimizer = SafetensorsFile::open(joinPath(dir, kOptimizerFile), error);
   if (!optimizer)

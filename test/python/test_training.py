@@ -531,3 +531,27 @@ func.func @main(%x: tensor<2xf32> {onnx.name = "x"}) -> (tensor<2xf32> {onnx.nam
     with pytest.raises(lora_opt.LoraOptError, match="has no LoRA parameters to save"):
         model.save_adapter(tmp_path / "adapter")
     assert not (tmp_path / "adapter").exists()
+
+
+def test_negative_checkpoint_of_other_hyperparameters(sgd_case, tmp_path):
+    # Same graph, same signature, another momentum: torch would restore the
+    # saved hyper-parameters; a compiled step cannot, so it refuses.
+    other = tmp_path / "other"
+    lora_compile(sgd_case.mlir, "--mode=train", "--loss=mse", "--optimizer=sgd",
+                 "--momentum=0.5", f"--weight-decay={SGD_OPTIONS['weight_decay']}",
+                 "--nesterov", "-o", other)
+    model = sgd_case.load()
+    sgd_case.step(model, 0.05)
+    model.save_checkpoint(tmp_path / "ckpt")
+    meta = (tmp_path / "ckpt" / "checkpoint.json").read_text()
+    assert "momentum=0.9" in meta and "nesterov=1" in meta
+    resumed = lora_opt.load(other)
+    with pytest.raises(lora_opt.LoraOptError) as error:
+        resumed.load_checkpoint(tmp_path / "ckpt")
+    assert "was saved by a train step with sgd" in str(error.value)
+    assert "momentum=0.9" in str(error.value) and "momentum=0.5" in str(error.value)
+    assert resumed.step == 0
+    # The same settings load.
+    again = sgd_case.load()
+    again.load_checkpoint(tmp_path / "ckpt")
+    assert again.step == 1

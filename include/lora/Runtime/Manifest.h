@@ -47,8 +47,10 @@ struct TrainSpec {
   int64_t ignoreIndex = -100;
   /// Classes of the cross-entropy losses (labels must be below), else 0.
   int64_t numClasses = 0;
-  /// adamw or sgd.
+  /// adamw or sgd, and its hyper-parameters in manifest order (booleans
+  /// as 0 and 1): what a checkpoint records and a resume must match.
   std::string optimizer;
+  std::vector<std::pair<std::string, double>> optimizerOptions;
   /// The inputs the model fills itself: the learning rate (f64) and, for
   /// AdamW, the 1-based step number (i64; empty when there is none).
   std::string lrInput, stepInput;

@@ -126,8 +126,9 @@ public:
   /// `dir`: a failed save leaves the previous checkpoint as it was.
   bool saveCheckpoint(const std::string &dir, std::string &error);
   /// Restores a checkpoint saveCheckpoint() wrote. Everything is checked
-  /// first: a checkpoint of another model (another signature), or a missing
-  /// or misshapen state tensor, changes nothing.
+  /// first: a checkpoint of another model (another signature), of a train
+  /// step with other optimizer hyper-parameters or dropout rate, or with a
+  /// missing or misshapen state tensor, changes nothing.
   bool loadCheckpoint(const std::string &dir, std::string &error);
 
 private:
@@ -144,6 +145,9 @@ private:
             const std::vector<void *> &deviceOutputs = {});
   /// Resolves the training inputs and the output -> argument updates.
   bool prepareTraining(std::string &error);
+  /// The optimizer and its hyper-parameters, and the dropout rate, as one
+  /// line ("adamw beta1=0.9 ..."): what checkpoints record and compare.
+  std::string hyperparameters() const;
   /// Checks the labels input against the loss's classes.
   bool checkLabels(const void *labels, std::string &error) const;
   /// The index of the argument called `name`, or -1.
