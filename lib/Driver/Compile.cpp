@@ -920,8 +920,11 @@ LogicalResult lora::compileModel(MLIRContext &context,
     }
   }
   adapterConfig.useRslora = rslora;
+  // An adapter's dropout only matters to a train step: inference keeps
+  // whatever its config says.
   double dropout = options.loraDropout.value_or(adapterConfig.loraDropout);
-  if (!(dropout >= 0.0 && dropout < 1.0))
+  if ((options.loraDropout || options.train) &&
+      !(dropout >= 0.0 && dropout < 1.0))
     return emitError(loc)
            << "the LoRA dropout must be in [0, 1), not "
            << llvm::formatv("{0}", llvm::format("%g", dropout)).str()
