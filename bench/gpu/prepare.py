@@ -17,8 +17,10 @@ and writes into the output folder (default bench/gpu/artifacts):
 
 and (unless --no-model) the whole-model check in model/: the CUDA artifact of
 examples/tiny_llama.onnx (lora-compile --target=cuda), the logits of its CPU
-artifact for examples/input_ids.npy with seeded random LoRA parameters, the
-runtime libraries and a copy of the lora_opt Python package (see MODEL_FILES).
+artifact for examples/input_ids.npy with seeded random LoRA parameters, its
+train step for CUDA (--mode=train, AdamW, LoRA dropout) with the CPU train
+step's losses from the same parameters, the runtime libraries and a copy of
+the lora_opt Python package (see MODEL_FILES).
 The kernel part needs only the standard library; the model's CPU reference is
 computed in a python with numpy (--python; default this one if it has numpy,
 else ~/.cache/lora-opt/venv/bin/python).
@@ -229,12 +231,19 @@ MODEL_ARGS = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--lora-alpha=16"
               "--input-shape=input_ids:1x8"]
 MODEL_SEED = 0
 MODEL_PARAM_STD = 0.02
+# The train step of the same model (AdamW, LoRA dropout, labels = the input
+# ids, causal-LM shift): TRAIN_STEPS steps at TRAIN_LR from the saved
+# parameters, then the eval loss; run.py repeats them on the GPU.
+MODEL_TRAIN_ARGS = ["--mode=train", "--loss=causal-lm", "--lora-dropout=0.1"]
+TRAIN_STEPS = 5
+TRAIN_LR = 1e-2
 RUNTIME_LIBS = ("liblora_runtime.so", "liblora_cuda_runtime.so")
 # What run.py reads from <out>/model (run.py's MODEL_FILES must list the same).
 MODEL_FILES = ["model.json", "input_ids.npy", "lora_params.npz", "cpu_logits.npy",
                "cuda/manifest.json", "cuda/model.so", "cuda/weights.bin",
                "lib/liblora_runtime.so", "lib/liblora_cuda_runtime.so",
-               "lora_opt/__init__.py"]
+               "lora_opt/__init__.py", "train_cuda/manifest.json", "train_cuda/model.so",
+               "train_cuda/weights.bin", "train_reference.json"]
 
 
 def sha256(path) -> str:
@@ -302,6 +311,19 @@ def model_reference(model_dir: Path, cpu_dir: Path, seed: int, std: float) -> di
                            f"(max abs {effect:.3g}): the check would not see them")
     np.savez(model_dir / "lora_params.npz", **params)
     np.save(model_dir / "cpu_logits.npy", logits)
+    # The train step on the CPU from the same parameters.
+    with lora_opt.load(cpu_dir.parent / "train_cpu") as t:
+        for name, value in params.items():
+            t.set_parameter(name, value)
+        losses = [t.train_step(**{inp: x}, labels=x, lr=TRAIN_LR)
+                  for _ in range(TRAIN_STEPS)]
+        eval_loss = t.eval_step(**{inp: x}, labels=x)
+    if not np.isfinite(losses + [eval_loss]).all() or not eval_loss < losses[0]:
+        raise PrepareError(f"the CPU train steps do not train: losses {losses}, "
+                           f"then {eval_loss}")
+    (model_dir / "train_reference.json").write_text(json.dumps(dict(
+        steps=TRAIN_STEPS, lr=TRAIN_LR, labels="the input ids", losses=losses,
+        eval_loss=eval_loss)) + "\n")
     return dict(input=inp, output=outp, output_shape=list(logits.shape),
                 output_dtype=str(logits.dtype), parameters=len(params),
                 cpu_logits_max_abs=float(np.max(np.abs(logits))),
@@ -326,15 +348,20 @@ def prepare_model(out: Path, lora_compile: str, lib_dir: Path, python: str, env:
     (tmp / "lib").mkdir(parents=True)
     base = [lora_compile, "--quiet", str(MODEL_ONNX), *MODEL_ARGS]
     cmds = {"cuda": base + ["--target=cuda", "-o", str(tmp / "cuda")],
-            "cpu": base + ["--target=cpu", "-o", str(tmp / "cpu")]}
+            "cpu": base + ["--target=cpu", "-o", str(tmp / "cpu")],
+            "train_cuda": base + MODEL_TRAIN_ARGS + ["--target=cuda", "-o",
+                                                     str(tmp / "train_cuda")],
+            "train_cpu": base + MODEL_TRAIN_ARGS + ["--target=cpu", "-o",
+                                                    str(tmp / "train_cpu")]}
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {t: pool.submit(run_tool, cmd, env) for t, cmd in cmds.items()}
         for f in futures.values():
             f.result()
-    for target in cmds:
-        m = json.loads((tmp / target / "manifest.json").read_text())
+    for name in cmds:
+        target = name.removeprefix("train_")
+        m = json.loads((tmp / name / "manifest.json").read_text())
         if m.get("target") != target:
-            raise PrepareError(f"{tmp / target}: manifest target {m.get('target')!r}, "
+            raise PrepareError(f"{tmp / name}: manifest target {m.get('target')!r}, "
                                f"expected {target!r}")
     for lib in RUNTIME_LIBS:
         shutil.copy2(lib_dir / lib, tmp / "lib" / lib)
@@ -361,6 +388,9 @@ def prepare_model(out: Path, lora_compile: str, lib_dir: Path, python: str, env:
         param_values=f"numpy default_rng({MODEL_SEED}).standard_normal(shape) * "
                      f"{MODEL_PARAM_STD}, in manifest order of the lora_a/lora_b arguments",
         tolerance="max |cuda - cpu| <= 1e-3 * max(1, max |cpu|), no NaN",
+        train_compile_args=[str(MODEL_ONNX.relative_to(ROOT)), *MODEL_ARGS,
+                            *MODEL_TRAIN_ARGS, "--target=cuda"],
+        train_tolerance="every loss within 1e-3 relative of the CPU train step's",
         reference_python=python,
         **facts,
         provenance=dict(

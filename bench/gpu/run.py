@@ -4,7 +4,8 @@ correctness against a float64 reference, then timings against cuBLAS, a
 PEFT-style eager LoRA layer and torch.compile of it. First, when prepare.py
 wrote artifacts/model, the whole-model check: the `lora-compile --target=cuda`
 artifact of examples/tiny_llama.onnx, loaded with the copied lora_opt package
-and runtime, must give the CPU artifact's logits. See README.md.
+and runtime, must give the CPU artifact's logits, and its train step the CPU
+train step's losses. See README.md.
 
     python3 bench/gpu/run.py [--artifacts DIR] [--out DIR] [--quick]
                              [--only-correctness] [--cases PATTERNS] [--dry-run]
@@ -48,8 +49,10 @@ MODEL_ARTIFACT = "cuda"             # tests run the model job on the "cpu" artif
 MODEL_FILES = ["model.json", "input_ids.npy", "lora_params.npz", "cpu_logits.npy",
                "cuda/manifest.json", "cuda/model.so", "cuda/weights.bin",
                "lib/liblora_runtime.so", "lib/liblora_cuda_runtime.so",
-               "lora_opt/__init__.py"]
+               "lora_opt/__init__.py", "train_cuda/manifest.json", "train_cuda/model.so",
+               "train_cuda/weights.bin", "train_reference.json"]
 MODEL_TOL = 1e-3                    # max |gpu - cpu| <= MODEL_TOL * max(1, max |cpu|)
+TRAIN_TOL = 1e-3                    # each train-step loss within TRAIN_TOL relative
 MODEL_WARMUP, MODEL_ITERS = 3, 20
 
 
@@ -121,6 +124,10 @@ def model_static_problems(model_dir: Path) -> list[str]:
     manifest = json.loads((model_dir / MODEL_ARTIFACT / "manifest.json").read_text())
     if manifest.get("target") != MODEL_ARTIFACT:
         problems.append(f"{MODEL_ARTIFACT}/manifest.json: target {manifest.get('target')!r}")
+    train = json.loads((model_dir / f"train_{MODEL_ARTIFACT}" / "manifest.json").read_text())
+    if train.get("target") != MODEL_ARTIFACT or not train.get("train"):
+        problems.append(f"train_{MODEL_ARTIFACT}/manifest.json: not a {MODEL_ARTIFACT} "
+                        "train step")
     weights = (model_dir / MODEL_ARTIFACT / "weights.bin").stat().st_size
     if weights != manifest.get("weights", {}).get("bytes"):
         problems.append(f"{MODEL_ARTIFACT}/weights.bin: {weights} bytes, the manifest "
@@ -271,6 +278,23 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
         log(f"PROBLEM: {p}")
     log(f"dry run: {len(cases)} cases, {len(problems)} problems")
     return 1 if problems else 0
+
+
+def host_timing(fn) -> dict:
+    """Median, min and max host wall time (us) of MODEL_ITERS calls of fn
+    after MODEL_WARMUP."""
+    for _ in range(MODEL_WARMUP):
+        fn()
+    times = []
+    for _ in range(MODEL_ITERS):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e6)
+    times.sort()
+    n = len(times)
+    return dict(median_us=times[n // 2] if n % 2 else
+                0.5 * (times[n // 2 - 1] + times[n // 2]),
+                min_us=times[0], max_us=times[-1], n=n, warmup=MODEL_WARMUP)
 
 
 # --- the CUDA driver through ctypes (worker only) --------------------------------
@@ -627,18 +651,37 @@ class Worker:
                 res["status"] = "FAIL"
                 res["repeat_max_abs_diff"] = float(np.nanmax(np.abs(
                     y.astype(np.float64) - again)))
-            for _ in range(MODEL_WARMUP):
-                m(**inputs)
-            times = []
-            for _ in range(MODEL_ITERS):
-                t0 = time.perf_counter()
-                m(**inputs)
-                times.append((time.perf_counter() - t0) * 1e6)
-            times.sort()
-            n = len(times)
-            res.update(median_us=times[n // 2] if n % 2 else
-                       0.5 * (times[n // 2 - 1] + times[n // 2]),
-                       min_us=times[0], max_us=times[-1], n=n, warmup=MODEL_WARMUP)
+            res.update(host_timing(lambda: m(**inputs)))
+        finally:
+            m.close()
+        res["train"] = self.train(lora_opt, model_dir, info, x)
+        if res["train"].get("status") != "PASS" and res.get("status") == "PASS":
+            res["status"] = "FAIL"
+        return res
+
+    def train(self, lora_opt, model_dir: Path, info: dict, x) -> dict:
+        """The train step (artifacts/model/train_<artifact>): the CPU train
+        step's steps from the same parameters, each loss within TRAIN_TOL
+        relative, then the eval loss; then one step timed on the host."""
+        import numpy as np
+        ref = json.loads((model_dir / "train_reference.json").read_text())
+        t0 = time.perf_counter()
+        m = lora_opt.load(model_dir / f"train_{MODEL_ARTIFACT}")
+        res = dict(artifact=f"{MODEL_DIR}/train_{MODEL_ARTIFACT}",
+                   load_s=round(time.perf_counter() - t0, 3))
+        try:
+            with np.load(model_dir / "lora_params.npz") as params:
+                for name in params.files:
+                    m.set_parameter(name, params[name])
+            batch = {info["input"]: x, "labels": x}
+            losses = [m.train_step(**batch, lr=ref["lr"]) for _ in range(ref["steps"])]
+            losses.append(m.eval_step(**batch))
+            want = ref["losses"] + [ref["eval_loss"]]
+            errors = [abs(a - b) / max(abs(b), 1e-30) for a, b in zip(losses, want)]
+            ok = all(np.isfinite(losses)) and max(errors) <= TRAIN_TOL
+            res.update(status="PASS" if ok else "FAIL", losses=losses, reference=want,
+                       max_rel_diff=max(errors), tol=TRAIN_TOL)
+            res.update(host_timing(lambda: m.train_step(**batch, lr=0.0)))
         finally:
             m.close()
         return res
@@ -1033,6 +1076,22 @@ def model_lines(model: dict | None) -> list[str]:
         lines.append(f"  {model.get('error', '')}"[:400])
     elif model.get("error"):
         lines.append(f"  {model['error']}"[:600])
+    train = model.get("train")
+    if train:
+        lines.append(f"  train step ({' '.join(info.get('train_compile_args', [])[1:])}): "
+                     f"{train.get('status', 'not run')}")
+        if "losses" in train:
+            lines.append(
+                f"    losses {' '.join(f'{v:.6f}' for v in train['losses'])} vs the CPU "
+                f"train step's {' '.join(f'{v:.6f}' for v in train['reference'])} (last: "
+                f"eval step): max rel diff {train['max_rel_diff']:.2e} (tol {train['tol']:g})")
+        if "median_us" in train:
+            lines.append(
+                f"    train step: median {train['median_us']:.1f} us (min "
+                f"{train['min_us']:.1f}), {train['n']} steps after {train['warmup']} "
+                f"warm-ups, host wall time with numpy in/out")
+        if train.get("error"):
+            lines.append(f"    {train['error']}"[:600])
     return lines
 
 

@@ -439,6 +439,16 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     assert res["status"] == "PASS" and res["max_abs_diff"] == 0.0, res
     assert res["repeat_identical"] and res["n"] == 20 and res["median_us"] > 0
     assert res["parameters"] == 8 and res["target"] == "cpu"
+    # The train step: the CPU train artifact repeats the reference exactly
+    # (5 AdamW steps with dropout, then the eval loss, which is lower).
+    train = res["train"]
+    assert train["status"] == "PASS" and train["max_rel_diff"] == 0.0, train
+    reference = json.loads((model / "train_reference.json").read_text())
+    assert train["losses"] == reference["losses"] + [reference["eval_loss"]]
+    assert reference["eval_loss"] < reference["losses"][0]
+    assert train["n"] == 20 and train["median_us"] > 0
+    train_cuda = json.loads((model / "train_cuda" / "manifest.json").read_text())
+    assert train_cuda["target"] == "cuda" and train_cuda["train"]["dropout"]["rate"] == 0.1
     if not gpu_here():
         res = run_model_job(tmp_path, out, "cuda")
         assert res["status"] == "error" and "libcuda" in res["error"], res
@@ -489,13 +499,21 @@ def test_model_static_check_finds_mismatches(tmp_path):
     np.save(model / "cpu_logits.npy", np.ones((1, 4, 8), np.float32))
     np.savez(model / "lora_params.npz", a=np.ones((8, 2), np.float32),
              b=np.ones((2, 8), np.float32))
+    (model / "train_cuda").mkdir()
+    (model / "train_cuda" / "manifest.json").write_text(json.dumps(dict(
+        target="cuda", train=dict(loss="causal-lm"))))
+    (model / "train_cuda" / "model.so").write_bytes(b"ELF")
+    (model / "train_cuda" / "weights.bin").write_bytes(bytes(64))
+    (model / "train_reference.json").write_text(json.dumps(dict(losses=[1.0])))
     assert bench_run.check_model_artifacts(model) == []
     np.savez(model / "lora_params.npz", a=np.ones((2, 8), np.float32))
     np.save(model / "input_ids.npy", np.zeros((1, 4), np.int32))
+    (model / "train_cuda" / "manifest.json").write_text(json.dumps(dict(target="cuda")))
     problems = "\n".join(bench_run.check_model_artifacts(model))
     assert "lora_params.npz has ['a']" in problems
     assert "lora_params.npz[a]: float32 [2, 8]" in problems
     assert "input_ids.npy (int32 [1, 4])" in problems
+    assert "train_cuda/manifest.json: not a cuda train step" in problems
 
 
 # --- the worker on the CPU, with a fake driver ----------------------------------------
@@ -707,7 +725,10 @@ for i, job in jobs:
         emit(dict(event="done", i=i, result=dict(
             status="PASS", max_abs_diff=2e-6, max_rel_diff=1e-6, rel_l2=1e-7, tol=1.3e-3,
             nan=0, ref_max_abs=1.3, shape=[1, 8, 128], repeat_identical=True,
-            median_us=321.0, min_us=300.0, n=20, warmup=3, load_s=0.5, first_call_s=0.1)))
+            median_us=321.0, min_us=300.0, n=20, warmup=3, load_s=0.5, first_call_s=0.1,
+            train=dict(status="PASS", losses=[4.9, 4.8, 4.7], reference=[4.9, 4.8, 4.7001],
+                       max_rel_diff=2.1e-5, tol=1e-3, median_us=654.0, min_us=600.0,
+                       n=20, warmup=3))))
         continue
     if job["type"] == "check" and job["case"].startswith("matmul") and job["M"] == 1000:
         os._exit(9)
@@ -787,6 +808,8 @@ def test_main_runs_the_model_first(tmp_path, monkeypatch, fake_model):
         assert report["model"]["status"] == "PASS" and report["model"]["median_us"] == 321.0
         assert "Whole model (examples/tiny_llama.onnx" in text and ": PASS" in text
         assert "max abs diff 2.00e-06" in text and "median 321.0 us" in text
+        assert "train step (" in text and "max rel diff 2.10e-05 (tol 0.001)" in text
+        assert "train step: median 654.0 us" in text
     else:
         assert rc == 1
         assert report["model"]["status"] == "crash"
