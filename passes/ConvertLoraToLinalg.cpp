@@ -39,6 +39,7 @@
 #include "lora/Passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -335,20 +336,23 @@ struct LinearGradOpLowering : OpConversionPattern<lora::LinearGradOp> {
   }
 };
 
+/// An i64 constant with the bits of `value`.
+Value i64Constant(OpBuilder &b, Location loc, uint64_t value) {
+  return arith::ConstantOp::create(b, loc, b.getI64Type(),
+                                   b.getI64IntegerAttr(value));
+}
+
 /// splitmix64's finalizer on i64 values (arith's integer ops wrap).
 Value splitmixFinalize(OpBuilder &b, Location loc, Value z) {
-  auto constant = [&](uint64_t value) -> Value {
-    return arith::ConstantOp::create(b, loc, b.getI64Type(),
-                                     b.getI64IntegerAttr(value));
-  };
   auto xorShift = [&](Value v, uint64_t shift) -> Value {
     return arith::XOrIOp::create(
-        b, loc, v, arith::ShRUIOp::create(b, loc, v, constant(shift)));
+        b, loc, v,
+        arith::ShRUIOp::create(b, loc, v, i64Constant(b, loc, shift)));
   };
   z = arith::MulIOp::create(b, loc, xorShift(z, 30),
-                            constant(0xBF58476D1CE4E5B9ULL));
+                            i64Constant(b, loc, 0xBF58476D1CE4E5B9ULL));
   z = arith::MulIOp::create(b, loc, xorShift(z, 27),
-                            constant(0x94D049BB133111EBULL));
+                            i64Constant(b, loc, 0x94D049BB133111EBULL));
   return xorShift(z, 31);
 }
 
@@ -370,22 +374,16 @@ struct DropoutOpLowering : OpConversionPattern<lora::DropoutOp> {
     auto element = cast<FloatType>(type.getElementType());
     int64_t rank = type.getRank();
     double rate = op.getRate().convertToDouble();
-    auto i64 = [&](uint64_t value) -> Value {
-      return arith::ConstantOp::create(rewriter, loc, rewriter.getI64Type(),
-                                       rewriter.getI64IntegerAttr(value));
-    };
     uint64_t stream = op.getStreamAttr().getInt();
-    Value threshold = i64(static_cast<uint64_t>(std::llround(rate * 0x1p24)));
+    Value threshold = i64Constant(
+        rewriter, loc, static_cast<uint64_t>(std::llround(rate * 0x1p24)));
     Value keepScale = arith::ConstantOp::create(
         rewriter, loc, element,
         rewriter.getFloatAttr(element, 1.0 / (1.0 - rate)));
     Value zero = arith::ConstantOp::create(rewriter, loc, element,
                                            rewriter.getZeroAttr(element));
-    SmallVector<Value> sizes;
-    for (int64_t d = 0; d < rank; ++d)
-      sizes.push_back(tensor::DimOp::create(rewriter, loc, x, d));
-    Value init = tensor::EmptyOp::create(
-        rewriter, loc, tensor::getMixedSizes(rewriter, loc, x), element);
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, x);
+    Value init = tensor::EmptyOp::create(rewriter, loc, sizes, element);
     AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
     AffineMap scalar = AffineMap::get(rank, 0, {}, rewriter.getContext());
     Value result =
@@ -396,20 +394,26 @@ struct DropoutOpLowering : OpConversionPattern<lora::DropoutOp> {
             SmallVector<utils::IteratorType>(rank,
                                              utils::IteratorType::parallel),
             [&](OpBuilder &b, Location nestedLoc, ValueRange args) {
+              auto i64 = [&](uint64_t value) {
+                return i64Constant(b, nestedLoc, value);
+              };
               Value key =
                   splitmixFinalize(b, nestedLoc,
                                    arith::AddIOp::create(
                                        b, nestedLoc, args[1],
                                        i64((stream + 1) * kSplitmixIncrement)));
               // i = ((i0·s1 + i1)·s2 + i2)…, then h = mix(key + (i+1)·G).
-              Value index = arith::ConstantIndexOp::create(b, nestedLoc, 0);
-              for (int64_t d = 0; d < rank; ++d) {
-                if (d > 0)
-                  index = arith::MulIOp::create(b, nestedLoc, index, sizes[d]);
+              Value index =
+                  rank == 0
+                      ? Value(arith::ConstantIndexOp::create(b, nestedLoc, 0))
+                      : Value(linalg::IndexOp::create(b, nestedLoc, 0));
+              for (int64_t d = 1; d < rank; ++d)
                 index = arith::AddIOp::create(
-                    b, nestedLoc, index,
+                    b, nestedLoc,
+                    arith::MulIOp::create(b, nestedLoc, index,
+                                          getValueOrCreateConstantIndexOp(
+                                              b, nestedLoc, sizes[d])),
                     linalg::IndexOp::create(b, nestedLoc, d));
-              }
               Value i = arith::IndexCastUIOp::create(b, nestedLoc,
                                                      b.getI64Type(), index);
               Value counter = arith::AddIOp::create(

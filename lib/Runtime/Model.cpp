@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -633,12 +634,15 @@ bool Model::run(const std::vector<const Tensor *> &inputs,
   return true;
 }
 
+std::vector<size_t> Model::allArguments() const {
+  std::vector<size_t> indices(info.arguments.size());
+  std::iota(indices.begin(), indices.end(), 0);
+  return indices;
+}
+
 bool Model::run(const void *const *inputs, void *const *outputs,
                 std::string &error) {
-  std::vector<size_t> all(info.arguments.size());
-  for (size_t i = 0; i < all.size(); ++i)
-    all[i] = i;
-  return call(*function, all, info.outputs, inputs, outputs, error);
+  return call(*function, allArguments(), info.outputs, inputs, outputs, error);
 }
 
 bool Model::call(CompiledFunction &fn,
@@ -994,10 +998,7 @@ bool Model::trainStep(const void *const *inputs, double lr, double &loss,
     direct[output] = staged[u].data();
   }
   HostOutputs results(info.outputs, direct);
-  std::vector<size_t> allArguments(info.arguments.size());
-  for (size_t i = 0; i < allArguments.size(); ++i)
-    allArguments[i] = i;
-  if (!call(*function, allArguments, info.outputs, all.data(),
+  if (!call(*function, allArguments(), info.outputs, all.data(),
             results.pointers.data(), error, direct))
     return false;
   for (size_t u = 0; u < updates.size(); ++u)

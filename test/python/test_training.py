@@ -480,6 +480,9 @@ def test_negative_hand_edited_train_manifest(sgd_case, tmp_path):
         (("train", "eval", "outputs"),
          [{"name": "loss", "dtype": "i64", "shape": []}],
          "the first output of the eval step must be the f32 or f64 loss"),
+        (("train", "dropout"), {"rate": 0.1, "seed_input": "x", "seed": 0},
+         "train.dropout.seed_input 'x' is not an i64 scalar input of the "
+         "function"),
     ]
     for i, (path, value, message) in enumerate(cases):
         folder = edited_artifact(sgd_case, tmp_path / str(i), set_key(path, value))

@@ -809,6 +809,17 @@ TEST(RuntimeManifest, TrainDropout) {
   EXPECT_NE(parseError(R"({"rate": 0.1, "seed": 0})")
                 .find("missing key \"seed_input\""),
             std::string::npos);
+  // Optimizer hyper-parameters are numbers or booleans (checkpoints compare
+  // them).
+  rt::Manifest other;
+  EXPECT_FALSE(rt::parseManifest(
+      replaceOnce(trainManifest("null"), "{\"name\": \"sgd\"}",
+                  "{\"name\": \"sgd\", \"momentum\": \"high\"}"),
+      "m.json", other, error));
+  EXPECT_NE(error.find("train.optimizer.momentum: expected a number or a "
+                       "boolean, got \"high\""),
+            std::string::npos)
+      << error;
 }
 
 TEST(RuntimeModelTraining, DropoutSeedOfStepIsSplitmix64) {

@@ -143,6 +143,8 @@ private:
             const std::vector<TensorSpec> &outputSpecs,
             const void *const *inputs, void *const *outputs, std::string &error,
             const std::vector<void *> &deviceOutputs = {});
+  /// 0, 1, ..., one per manifest argument: what the main function takes.
+  std::vector<size_t> allArguments() const;
   /// Resolves the training inputs and the output -> argument updates.
   bool prepareTraining(std::string &error);
   /// The optimizer and its hyper-parameters, and the dropout rate, as one
