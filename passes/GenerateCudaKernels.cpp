@@ -17,6 +17,29 @@
 // bufferization), and it frees t and y after their last use like any other
 // buffer of the host code.
 //
+// `lora.linear_grad` becomes six kernels, each with a launcher of its own
+// (`@lora_kernels_<n>_<kernel>_launch`), called in this order on buffers of
+// the tensors (t = x·A with x the branch input where there is one; M the
+// token count, batch dims collapsed):
+//
+//   lora_down         ts = s·(x·A)              [M, r]  (the forward's kernel)
+//   lora_t_grad       dt = s·(g·Bᵀ)             [M, r]  B read as stored
+//   lora_b_grad       dB = tsᵀ·g                [r, N]  contraction over M
+//   lora_a_grad       dA = xᵀ·dt                [K, r]  contraction over M
+//   lora_input_grad   dx = g·Wᵀ + dt·Aᵀ         [M, K]  [g | dt]·[Wᵀ ; Aᵀ]
+//
+// or, with a lora_input, `dx = g·Wᵀ` and `lora_branch_grad` dxl = dt·Aᵀ;
+// an unused dx or dxl is not computed. W, A and B are read in the layout the
+// forward stores them (the kernels take transposed operands), and the
+// token-major t, g, x and dt are read as they are: nothing is transposed in
+// memory. ts and dt are rounded to the element type, as a bf16 autograd
+// rounds them; the rest accumulates in f32.
+//
+// Work: dx is the forward's flops again (2MNK + 2MrK); dt, dA, dB and ts add
+// 2Mr(N + K) each pair. The weight gradients contract over M with small
+// outputs, in 64x64 tiles (64 CTAs for 4096 x 16); splitting M across more
+// CTAs is not done.
+//
 //===----------------------------------------------------------------------===//
 
 #include "lora/Passes/Passes.h"
@@ -113,6 +136,66 @@ static std::optional<Candidate> matchMatmul(linalg::MatmulOp op) {
   return c;
 }
 
+/// A lora.linear_grad whose kernels can be generated: its specs by kernel
+/// name, in launch order.
+struct GradCandidate {
+  lora::LinearGradOp op;
+  SmallVector<std::pair<StringRef, GemmKernelSpec>> kernels;
+};
+
+static std::optional<GradCandidate> matchLinearGrad(lora::LinearGradOp op) {
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  auto wType = cast<RankedTensorType>(op.getWeight().getType());
+  auto gType = cast<RankedTensorType>(op.getResultGrad().getType());
+  if (xType.getRank() < 2 || gType.getRank() != xType.getRank() ||
+      !wType.hasStaticShape() ||
+      gType.getElementType() != wType.getElementType())
+    return std::nullopt;
+  for (int64_t d = 0; d + 2 < xType.getRank(); ++d)
+    if (xType.isDynamicDim(d) || gType.isDynamicDim(d))
+      return std::nullopt;
+  Type elem = wType.getElementType();
+  int64_t k = wType.getDimSize(0), n = wType.getDimSize(1), r = op.getRank();
+  double scale = op.getScale().convertToDouble();
+  auto spec = [&](GemmKind kind, int64_t m, int64_t kk, int64_t nn,
+                  bool transposedA, bool transposedB) {
+    GemmKernelSpec s;
+    s.kind = kind;
+    s.elementType = s.resultType = elem;
+    s.m = m;
+    s.k = kk;
+    s.n = nn;
+    s.rank = kind == GemmKind::Matmul ? 0 : r;
+    s.scale = kind == GemmKind::LoraDown ? scale : 1.0;
+    s.transposedA = transposedA;
+    s.transposedB = transposedB;
+    return s;
+  };
+  constexpr int64_t kTokens = ShapedType::kDynamic;
+  GradCandidate c{op, {}};
+  c.kernels.push_back(
+      {"lora_down", spec(GemmKind::LoraDown, kTokens, k, r, false, false)});
+  c.kernels.push_back(
+      {"lora_t_grad", spec(GemmKind::LoraDown, kTokens, n, r, false, true)});
+  c.kernels.push_back(
+      {"lora_b_grad", spec(GemmKind::Matmul, r, kTokens, n, true, false)});
+  c.kernels.push_back(
+      {"lora_a_grad", spec(GemmKind::Matmul, k, kTokens, r, true, false)});
+  bool branch = static_cast<bool>(op.getLoraInput());
+  if (!op.getInputGrad().use_empty())
+    c.kernels.push_back(
+        {"lora_input_grad",
+         branch ? spec(GemmKind::Matmul, kTokens, n, k, false, true)
+                : spec(GemmKind::LoraLinear, kTokens, n, k, false, true)});
+  if (branch && !op.getLoraInputGrad().use_empty())
+    c.kernels.push_back({"lora_branch_grad",
+                         spec(GemmKind::Matmul, kTokens, r, k, false, true)});
+  for (auto &[name, s] : c.kernels)
+    if (!cuda::checkGemmProblem(s).empty())
+      return std::nullopt;
+  return c;
+}
+
 struct GenerateCudaKernelsPass
     : lora::impl::LoraGenerateCudaKernelsBase<GenerateCudaKernelsPass> {
   using Base::Base;
@@ -126,28 +209,37 @@ struct GenerateCudaKernelsPass
       return signalPassFailure();
     }
     SmallVector<Candidate> candidates;
+    SmallVector<GradCandidate> grads;
     module.walk([&](Operation *op) {
       std::optional<Candidate> c;
       if (auto linear = dyn_cast<lora::LinearOp>(op))
         c = matchLinear(linear);
       else if (auto matmul = dyn_cast<linalg::MatmulOp>(op))
         c = matchMatmul(matmul);
+      else if (auto grad = dyn_cast<lora::LinearGradOp>(op))
+        if (std::optional<GradCandidate> g = matchLinearGrad(grad))
+          grads.push_back(std::move(*g));
       if (c && cuda::checkGemmProblem(c->main).empty())
         candidates.push_back(*c);
     });
-    if (candidates.empty())
+    if (candidates.empty() && grads.empty())
       return;
 
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(module.getContext()));
     SymbolTable symbols(module);
-    for (auto [i, c] : llvm::enumerate(candidates))
-      rewrite(c, ("lora_kernels_" + Twine(i)).str(), symbols);
+    int64_t next = 0;
+    for (Candidate &c : candidates)
+      rewrite(c, ("lora_kernels_" + Twine(next++)).str(), symbols);
+    for (GradCandidate &g : grads)
+      rewriteGrad(g, ("lora_kernels_" + Twine(next++)).str(), symbols);
   }
 
   /// Builds the kernels (in gpu.module `name`) and the launcher of `c` and
   /// replaces its op.
   void rewrite(Candidate &c, StringRef name, SymbolTable &symbols);
+  /// The same for a lora.linear_grad: one launcher per kernel.
+  void rewriteGrad(GradCandidate &c, StringRef name, SymbolTable &symbols);
 };
 
 } // namespace
@@ -294,4 +386,179 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     result = tensor::CastOp::create(b, yType, result);
   IRRewriter rewriter(b);
   rewriter.replaceOp(c.op, result);
+}
+
+/// A private host function `name` that launches `kernel` on memrefs, one per
+/// tensor-map parameter of `spec` (the token count is the size of the first
+/// dynamic dim among them).
+static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
+                                  StringRef name, gpu::GPUFuncOp kernel,
+                                  const GemmKernelSpec &spec,
+                                  SymbolTable &symbols) {
+  SmallVector<cuda::TensorMapParam> params = cuda::getGemmKernelParams(spec);
+  SmallVector<Type> argTypes;
+  for (const cuda::TensorMapParam &param : params)
+    argTypes.push_back(MemRefType::get(param.dims, param.elementType));
+  auto launcher = func::FuncOp::create(
+      builder, loc, name,
+      FunctionType::get(builder.getContext(), argTypes, {}));
+  launcher.setPrivate();
+  symbols.insert(launcher);
+  OpBuilder::InsertionGuard guard(builder);
+  Block *body = launcher.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  Value tokens;
+  for (auto [param, arg] : llvm::zip(params, body->getArguments())) {
+    auto it = llvm::find_if(param.dims, ShapedType::isDynamic);
+    if (it != param.dims.end()) {
+      tokens = memref::DimOp::create(builder, loc, arg,
+                                     std::distance(param.dims.begin(), it));
+      break;
+    }
+  }
+  cuda::buildGemmLaunch(builder, loc, kernel, spec, body->getArguments(),
+                        tokens);
+  // A weight gradient over no tokens is zero; the kernel does not run then.
+  if (ShapedType::isDynamic(spec.k)) {
+    Value none =
+        arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, tokens,
+                              arith::ConstantIndexOp::create(builder, loc, 0));
+    scf::IfOp::create(builder, loc, none, [&](OpBuilder &b, Location l) {
+      Value zero = arith::ConstantOp::create(b, l, spec.resultType,
+                                             b.getZeroAttr(spec.resultType));
+      // In async form on a fresh token, the form gpu-to-llvm lowers.
+      auto token = gpu::AsyncTokenType::get(b.getContext());
+      Value ready = gpu::WaitOp::create(b, l, token, ValueRange()).getResult(0);
+      Value done = gpu::MemsetOp::create(b, l, token, ValueRange{ready},
+                                         body->getArguments().back(), zero)
+                       .getAsyncToken();
+      gpu::WaitOp::create(b, l, Type(), ValueRange{done});
+      scf::YieldOp::create(b, l);
+    });
+  }
+  func::ReturnOp::create(builder, loc);
+  return launcher;
+}
+
+void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
+                                          StringRef moduleName,
+                                          SymbolTable &symbols) {
+  ModuleOp module = getOperation();
+  lora::LinearGradOp op = c.op;
+  Location loc = op.getLoc();
+
+  // The kernels and their launchers.
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
+  symbols.insert(kernels);
+  llvm::StringMap<std::pair<func::FuncOp, GemmKernelSpec>> launchers;
+  for (auto &[name, spec] : c.kernels) {
+    cuda::chooseGemmTiling(spec, 0, maxStages);
+    gpu::GPUFuncOp kernel =
+        cuda::buildGemmKernel(builder, loc, kernels, name, spec);
+    builder.setInsertionPointToEnd(module.getBody());
+    launchers[name] = {
+        buildLauncher(builder, loc,
+                      (kernels.getName() + "_" + name + "_launch").str(),
+                      kernel, spec, symbols),
+        spec};
+  }
+
+  // The op: token-major operands as [M, D] matrices, one call per kernel.
+  ImplicitLocOpBuilder b(loc, op);
+  auto xType = cast<RankedTensorType>(op.getInput().getType());
+  SmallVector<ReassociationIndices> reassociation;
+  if (xType.getRank() > 2) {
+    ReassociationIndices batch;
+    for (int64_t d = 0; d + 1 < xType.getRank(); ++d)
+      batch.push_back(d);
+    reassociation = {batch, {xType.getRank() - 1}};
+  }
+  auto matrix = [&](Value tensor) -> Value {
+    if (reassociation.empty())
+      return tensor;
+    return tensor::CollapseShapeOp::create(b, tensor, reassociation);
+  };
+  Value x = matrix(op.getInput()), g = matrix(op.getResultGrad());
+  Value xl = op.getLoraInput() ? matrix(op.getLoraInput()) : x;
+  Value tokens = tensor::DimOp::create(b, x, 0);
+  // Launches `name` on `inputs` (tensors) and returns its output as a
+  // tensor.
+  auto launch = [&](StringRef name, ValueRange inputs) -> Value {
+    auto &[launcher, spec] = launchers[name];
+    FunctionType type = launcher.getFunctionType();
+    SmallVector<Value> operands;
+    for (auto [input, argType] : llvm::zip(inputs, type.getInputs())) {
+      auto tensorType = cast<RankedTensorType>(input.getType());
+      Value buffer = bufferization::ToBufferOp::create(
+          b,
+          MemRefType::get(tensorType.getShape(), tensorType.getElementType()),
+          input, b.getUnitAttr());
+      if (buffer.getType() != argType)
+        buffer = memref::CastOp::create(b, argType, buffer);
+      operands.push_back(buffer);
+    }
+    auto outType = cast<MemRefType>(type.getInputs().back());
+    SmallVector<Value> dynamicSizes;
+    if (outType.isDynamicDim(0))
+      dynamicSizes.push_back(tokens);
+    Value out = memref::AllocOp::create(b, outType, dynamicSizes);
+    operands.push_back(out);
+    func::CallOp::create(b, launcher, operands);
+    return bufferization::ToTensorOp::create(
+        b, RankedTensorType::get(outType.getShape(), outType.getElementType()),
+        out, b.getUnitAttr(), b.getUnitAttr());
+  };
+  // `matrix` ([M, D]) with the shape of `like`'s leading dims, as `type`.
+  auto restore = [&](Value matrix, Value like, Type type) -> Value {
+    if (!reassociation.empty()) {
+      auto likeType = cast<RankedTensorType>(like.getType());
+      SmallVector<int64_t> shape(likeType.getShape());
+      shape.back() = cast<RankedTensorType>(matrix.getType()).getDimSize(1);
+      matrix = tensor::ExpandShapeOp::create(
+          b, RankedTensorType::get(shape, likeType.getElementType()), matrix,
+          reassociation);
+    }
+    return matrix.getType() == type ? matrix
+                                    : tensor::CastOp::create(b, type, matrix);
+  };
+
+  Value w = op.getWeight(), a = op.getLoraA(), bw = op.getLoraB();
+  Value ts = launch("lora_down", {xl, a});
+  Value dt = launch("lora_t_grad", {g, bw});
+  Value db = launch("lora_b_grad", {ts, g});
+  Value da = launch("lora_a_grad", {xl, dt});
+  auto castTo = [&](Value value, Type type) -> Value {
+    if (value.getType() == type)
+      return value;
+    return tensor::CastOp::create(b, type, value);
+  };
+  // What an unused dx or dxl becomes: nothing reads it.
+  auto unused = [&](Value like, Type type) -> Value {
+    return castTo(tensor::EmptyOp::create(
+                      b, tensor::getMixedSizes(b, loc, like),
+                      cast<RankedTensorType>(like.getType()).getElementType()),
+                  type);
+  };
+  Type dxType = op.getInputGrad().getType();
+  SmallVector<Value> results;
+  if (!launchers.count("lora_input_grad"))
+    results.push_back(unused(op.getInput(), dxType));
+  else if (op.getLoraInput())
+    results.push_back(
+        restore(launch("lora_input_grad", {g, w}), op.getInput(), dxType));
+  else
+    results.push_back(restore(launch("lora_input_grad", {g, w, dt, a}),
+                              op.getInput(), dxType));
+  results.push_back(castTo(da, op.getLoraAGrad().getType()));
+  results.push_back(castTo(db, op.getLoraBGrad().getType()));
+  if (Value branch = op.getLoraInput()) {
+    Type dxlType = op.getLoraInputGrad().getType();
+    results.push_back(
+        launchers.count("lora_branch_grad")
+            ? restore(launch("lora_branch_grad", {dt, a}), branch, dxlType)
+            : unused(branch, dxlType));
+  }
+  IRRewriter rewriter(b);
+  rewriter.replaceOp(op, results);
 }

@@ -378,6 +378,10 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
         workspace from `memref.alloc` (lora-cuda-device-memory later puts
         them in device memory), a call to the launcher, the result as a
         tensor again (leading batch dims are collapsed into M and restored).
+    Every `lora.linear_grad` on such operands gets the backward's kernels
+    (`lora_down`, `lora_t_grad`, `lora_b_grad`, `lora_a_grad`,
+    `lora_input_grad`, `lora_branch_grad`; GenerateCudaKernels.cpp lists what
+    each computes), one launcher `@lora_kernels_<n>_<kernel>_launch` each.
     M (the rows of x) may be dynamic; K, N and the rank must be static. Ops
     that do not qualify are left alone. `tile-n` and `max-stages` override
     the tiling chosen from the shapes.

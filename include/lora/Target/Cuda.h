@@ -18,8 +18,10 @@
 
 namespace mlir::lora::cuda {
 
-/// What a generated kernel computes. Matrices are row-major; M (rows of x) is
-/// known only at run time, everything else at compile time.
+/// What a generated kernel computes. Matrices are row-major. One size, the
+/// token count, is known only at run time: M (rows of x and y) for the
+/// forward and dx, K (the contraction) for the weight gradients; everything
+/// else is known at compile time.
 enum class GemmKind {
   /// y[M,N] = x[M,K]·w[K,N].
   Matmul,
@@ -38,9 +40,21 @@ struct GemmKernelSpec {
   Type elementType;
   /// Element type of the output: bf16, f16 or f32 (LoraDown: elementType).
   Type resultType;
-  /// Contraction size, output columns and LoRA rank (0 for Matmul). For
-  /// LoraDown, `n` is the rank.
+  /// Rows of x and y: ShapedType::kDynamic (the token count) or, for the
+  /// weight gradients, a static size such as the LoRA rank.
+  int64_t m = ShapedType::kDynamic;
+  /// Contraction size (ShapedType::kDynamic: the token count, passed to the
+  /// kernel as an index argument; then `m` is static), output columns and
+  /// LoRA rank (0 for Matmul). For LoraDown, `n` is the rank.
   int64_t k = 0, n = 0, rank = 0;
+  /// x is stored transposed, [k, m] row-major, and the kernel computes
+  /// xᵀ·w (Matmul only): the weight gradients tᵀ·g and xᵀ·dt read the
+  /// token-major activations as they are.
+  bool transposedA = false;
+  /// The right-hand operands (w, a, b) are stored transposed, [n, k] and
+  /// [n, rank] row-major, and the kernel computes x·wᵀ: the backward's
+  /// g·Wᵀ, dt·Aᵀ and g·Bᵀ read the weights as the forward stores them.
+  bool transposedB = false;
   bool hasBias = false;
   /// LoraDown's multiplier (alpha/r or alpha/sqrt(r)).
   double scale = 1.0;
@@ -72,7 +86,7 @@ struct TensorMapParam {
   /// "x", "w", "a", "t", "b", "bias" or "y".
   std::string role;
   Type elementType;
-  /// Shape of the tensor; ShapedType::kDynamic stands for M.
+  /// Shape of the tensor; ShapedType::kDynamic stands for the token count.
   SmallVector<int64_t, 2> dims;
   /// Shape of one box, same order as `dims`.
   SmallVector<int64_t, 2> box;
@@ -80,7 +94,9 @@ struct TensorMapParam {
   int64_t swizzle = 0;
 };
 
-/// The kernel's parameters, in order.
+/// The kernel's tensor-map parameters, in order. A kernel whose contraction
+/// is dynamic takes one more parameter after them: the contraction size, as
+/// an index.
 SmallVector<TensorMapParam> getGemmKernelParams(const GemmKernelSpec &spec);
 
 /// Bytes of dynamic shared memory the kernel needs at launch.
@@ -99,10 +115,11 @@ gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
 
 /// Emits host code at `builder`'s insertion point that encodes the tensor
 /// maps of `kernel` for `memrefs` (device buffers, one per parameter of
-/// getGemmKernelParams, row-major, M in dim 0 where dynamic) and launches it
-/// for `m` rows.
+/// getGemmKernelParams, row-major) and launches it for `tokens`, the run-time
+/// size (an index: M, or K where the contraction is dynamic).
 void buildGemmLaunch(OpBuilder &builder, Location loc, gpu::GPUFuncOp kernel,
-                     const GemmKernelSpec &spec, ValueRange memrefs, Value m);
+                     const GemmKernelSpec &spec, ValueRange memrefs,
+                     Value tokens);
 
 } // namespace mlir::lora::cuda
 

@@ -111,10 +111,7 @@ static int64_t getOutputBoxColumns(const GemmKernelSpec &spec) {
   return spec.kind == GemmKind::LoraDown ? spec.n : spec.tileN;
 }
 
-/// Number of K steps over x·w, and over t·b after them.
-static int64_t getMainSteps(const GemmKernelSpec &spec) {
-  return llvm::divideCeil(spec.k, kTileK);
-}
+/// Number of K steps over t·b after the main ones.
 static int64_t getLoraSteps(const GemmKernelSpec &spec) {
   return spec.kind == GemmKind::LoraLinear ? llvm::divideCeil(spec.rank, kTileK)
                                            : 0;
@@ -168,7 +165,20 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
   auto aligned = [&](int64_t elements) {
     return elements > 0 && elements % 8 == 0;
   };
-  if (!aligned(spec.k))
+  // One size, the token count, is dynamic: M, or K for the weight gradients
+  // (which read the token-major activations as a transposed x).
+  bool dynamicM = ShapedType::isDynamic(spec.m);
+  bool dynamicK = ShapedType::isDynamic(spec.k);
+  if (dynamicM == dynamicK)
+    return "exactly one of M and K must be dynamic";
+  if (dynamicK &&
+      (spec.kind != GemmKind::Matmul || !spec.transposedA || spec.transposedB))
+    return "a dynamic K needs a Matmul whose x is transposed and w is not";
+  if (spec.transposedA && spec.kind != GemmKind::Matmul)
+    return "only a Matmul reads x transposed";
+  if (!dynamicM && !aligned(spec.m))
+    return "M must be a positive multiple of 8";
+  if (!dynamicK && !aligned(spec.k))
     return "K must be a positive multiple of 8";
   if (!aligned(spec.n))
     return "N must be a positive multiple of 8";
@@ -187,6 +197,11 @@ void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
     // r columns in one tile.
     spec.consumers = 1;
     spec.tileN = llvm::alignTo(spec.rank, kTileK);
+  } else if (ShapedType::isDynamic(spec.k)) {
+    // A weight gradient: a small output ([K, r] or [r, N]) over a long token
+    // contraction. 64x64 tiles give the most CTAs (64 for 4096 x 16).
+    spec.consumers = 1;
+    spec.tileN = tileN ? tileN : kTileK;
   } else {
     spec.consumers = 2;
     // 128x256 tiles give 85 flop per shared-memory byte; on narrow layers
@@ -207,22 +222,34 @@ void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
 
 SmallVector<TensorMapParam>
 cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
-  constexpr int64_t kM = ShapedType::kDynamic;
   Type elem = spec.elementType;
   int64_t tileM = spec.tileM();
   SmallVector<TensorMapParam> params;
-  params.push_back({"x", elem, {kM, spec.k}, {tileM, kTileK}, 128});
+  // x: tileM x 64 boxes, or 64 x 64 boxes of the transposed x.
+  if (spec.transposedA)
+    params.push_back({"x", elem, {spec.k, spec.m}, {kTileK, kTileK}, 128});
+  else
+    params.push_back({"x", elem, {spec.m, spec.k}, {tileM, kTileK}, 128});
+  // A right-hand operand [k, n] in 64 x 64 boxes, or transposed in one
+  // tileN x 64 box.
+  auto right = [&](StringRef role, int64_t k) {
+    if (spec.transposedB)
+      params.push_back(
+          {role.str(), elem, {spec.n, k}, {spec.tileN, kTileK}, 128});
+    else
+      params.push_back({role.str(), elem, {k, spec.n}, {kTileK, kTileK}, 128});
+  };
   switch (spec.kind) {
   case GemmKind::Matmul:
-    params.push_back({"w", elem, {spec.k, spec.n}, {kTileK, kTileK}, 128});
+    right("w", spec.k);
     break;
   case GemmKind::LoraDown:
-    params.push_back({"a", elem, {spec.k, spec.n}, {kTileK, kTileK}, 128});
+    right("a", spec.k);
     break;
   case GemmKind::LoraLinear:
-    params.push_back({"w", elem, {spec.k, spec.n}, {kTileK, kTileK}, 128});
-    params.push_back({"t", elem, {kM, spec.rank}, {tileM, kTileK}, 128});
-    params.push_back({"b", elem, {spec.rank, spec.n}, {kTileK, kTileK}, 128});
+    right("w", spec.k);
+    params.push_back({"t", elem, {spec.m, spec.rank}, {tileM, kTileK}, 128});
+    right("b", spec.rank);
     if (spec.hasBias)
       params.push_back({"bias", elem, {spec.n}, {spec.tileN}, 0});
     break;
@@ -230,7 +257,7 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
   // Each consumer warpgroup stores its own 64 rows.
   params.push_back({spec.kind == GemmKind::LoraDown ? "t" : "y",
                     spec.resultType,
-                    {kM, spec.n},
+                    {spec.m, spec.n},
                     {64, getOutputBoxColumns(spec)},
                     0});
   return params;
@@ -261,7 +288,12 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"dynamic_smem", getGemmDynamicSharedMemory(spec)},
       {"tile", llvm::json::Array{spec.tileM(), spec.tileN}},
       {"stages", spec.stages},
-      {"k", spec.k},
+      {"m", ShapedType::isDynamic(spec.m) ? llvm::json::Value("M")
+                                          : llvm::json::Value(spec.m)},
+      {"k", ShapedType::isDynamic(spec.k) ? llvm::json::Value("M")
+                                          : llvm::json::Value(spec.k)},
+      {"transposed_a", spec.transposedA},
+      {"transposed_b", spec.transposedB},
       {"n", spec.n},
       {"rank", spec.rank},
       {"scale", spec.scale},
@@ -320,6 +352,8 @@ private:
 
   Value smem, full, empty, biasBarrier, threadInWarpgroup;
   Value m0, n0;
+  /// K steps over x·w, and in all (then over t·b).
+  Value mainSteps, steps;
   /// Tensor maps by role.
   llvm::StringMap<Value> maps;
 };
@@ -344,6 +378,16 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
     maps[param.role] =
         UnrealizedConversionCastOp::create(b, tensorMapType(param), arg)
             .getResult(0);
+  // A dynamic K arrives after the tensor maps.
+  if (ShapedType::isDynamic(spec.k)) {
+    mainSteps = arith::CeilDivUIOp::create(b, func.getArguments().back(),
+                                           index(kTileK));
+    steps = mainSteps; // Only a Matmul has a dynamic K.
+  } else {
+    int64_t main = llvm::divideCeil(spec.k, kTileK);
+    mainSteps = index(main);
+    steps = index(main + getLoraSteps(spec));
+  }
 
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   n0 = arith::MulIOp::create(b, gpu::BlockIdOp::create(b, gpu::Dimension::x),
@@ -428,9 +472,8 @@ void GemmKernelBuilder::buildProducer() {
           b, view(index(getBiasOffset(spec)), {spec.tileN}, elem), biasBarrier,
           maps["bias"], ValueRange{n0}, index(0), Value(), Value());
     }
-    int64_t steps = getMainSteps(spec) + getLoraSteps(spec);
     scf::ForOp::create(
-        b, index(0), index(steps), index(1), ValueRange(),
+        b, index(0), steps, index(1), ValueRange(),
         [&](OpBuilder &, Location, Value k, ValueRange) {
           Value s = arith::RemUIOp::create(b, k, index(spec.stages));
           nvgpu::MBarrierTryWaitParityOp::create(
@@ -438,19 +481,33 @@ void GemmKernelBuilder::buildProducer() {
           nvgpu::MBarrierArriveExpectTxOp::create(b, full, index(stageBytes), s,
                                                   Value());
           Value base = arith::MulIOp::create(b, s, index(stageBytes));
-          // Loads the x-side box at column `kk` of `aMap` and the
-          // tileN/64 w-side boxes at row `kk` of `bMap`.
+          // Loads K step `kk` of the x side from `aMap` (a tileM x 64
+          // box at column kk, or tileM/64 64 x 64 boxes at row kk of a
+          // transposed x) and of the w side from `bMap` (tileN/64 64 x 64
+          // boxes at row kk, or one tileN x 64 box at column kk of a
+          // transposed w).
           auto load = [&](Value aMap, Value bMap, Value kk) {
-            nvgpu::TmaAsyncLoadOp::create(
-                b, view(base, {spec.tileM(), kTileK}, elem), full, aMap,
-                ValueRange{kk, m0}, s, Value(), Value());
-            for (int64_t j = 0; j < spec.tileN / kTileK; ++j) {
-              Value offset =
-                  arith::AddIOp::create(b, base, index(aBytes + j * boxBytes));
-              Value col = arith::AddIOp::create(b, n0, index(j * kTileK));
+            auto box = [&](int64_t offset, ArrayRef<int64_t> shape, Value map,
+                           Value col, Value row) {
               nvgpu::TmaAsyncLoadOp::create(
-                  b, view(offset, {kTileK, kTileK}, elem), full, bMap,
-                  ValueRange{col, kk}, s, Value(), Value());
+                  b,
+                  view(arith::AddIOp::create(b, base, index(offset)), shape,
+                       elem),
+                  full, map, ValueRange{col, row}, s, Value(), Value());
+            };
+            if (spec.transposedA) {
+              for (int64_t i = 0; i < spec.consumers; ++i)
+                box(i * boxBytes, {kTileK, kTileK}, aMap,
+                    arith::AddIOp::create(b, m0, index(i * 64)), kk);
+            } else {
+              box(0, {spec.tileM(), kTileK}, aMap, kk, m0);
+            }
+            if (spec.transposedB) {
+              box(aBytes, {spec.tileN, kTileK}, bMap, kk, n0);
+            } else {
+              for (int64_t j = 0; j < spec.tileN / kTileK; ++j)
+                box(aBytes + j * boxBytes, {kTileK, kTileK}, bMap,
+                    arith::AddIOp::create(b, n0, index(j * kTileK)), kk);
             }
           };
           Value kk = arith::MulIOp::create(b, k, index(kTileK));
@@ -459,7 +516,7 @@ void GemmKernelBuilder::buildProducer() {
           } else {
             // Steps past K read [t | B] in the same slots.
             Value isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
-                                                 k, index(getMainSteps(spec)));
+                                                 k, mainSteps);
             scf::IfOp::create(
                 b, isMain,
                 [&](OpBuilder &, Location) {
@@ -468,7 +525,8 @@ void GemmKernelBuilder::buildProducer() {
                 },
                 [&](OpBuilder &, Location) {
                   Value kr = arith::SubIOp::create(
-                      b, kk, index(getMainSteps(spec) * kTileK));
+                      b, kk,
+                      arith::MulIOp::create(b, mainSteps, index(kTileK)));
                   load(maps["t"], maps["b"], kr);
                   scf::YieldOp::create(b);
                 });
@@ -498,29 +556,61 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
       arith::MulIOp::create(b, consumer, index(64 * kTileK * byteWidth(elem)));
 
   Value acc0 = nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, accType);
-  int64_t steps = getMainSteps(spec) + getLoraSteps(spec);
   auto loop = scf::ForOp::create(
-      b, index(0), index(steps), index(1), ValueRange{acc0},
+      b, index(0), steps, index(1), ValueRange{acc0},
       [&](OpBuilder &, Location, Value k, ValueRange iterArgs) {
         Value s = arith::RemUIOp::create(b, k, index(spec.stages));
         nvgpu::MBarrierTryWaitParityOp::create(
             b, full, parity(k, /*flip=*/false), index(10000000), s);
         Value base = arith::MulIOp::create(b, s, index(stageBytes));
-        Value aView = view(arith::AddIOp::create(b, base, rowOffset),
-                           aType.getShape(), elem);
-        Value bView = view(arith::AddIOp::create(b, base, index(aBytes)),
-                           bType.getShape(), elem);
-        Value aDesc = nvgpu::WarpgroupGenerateDescriptorOp::create(
-            b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, aType), aView,
-            aMap);
-        Value bDesc = nvgpu::WarpgroupGenerateDescriptorOp::create(
-            b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, bType), bView,
-            bMap);
-        // waitGroup 1: this step's wgmma may still run, the previous one has
-        // finished reading its stage, which can be refilled.
-        Value acc = nvgpu::WarpgroupMmaOp::create(
-            b, accType, aDesc, bDesc, b.getI64IntegerAttr(1), UnitAttr(),
-            b.getUnitAttr(), iterArgs[0]);
+        Value aBase = arith::AddIOp::create(b, base, rowOffset);
+        Value bBase = arith::AddIOp::create(b, base, index(aBytes));
+        auto descriptor = [&](Value offset, MemRefType type, Value map) {
+          return nvgpu::WarpgroupGenerateDescriptorOp::create(
+              b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, type),
+              view(offset, type.getShape(), elem), map);
+        };
+        Value acc = iterArgs[0];
+        if (!spec.transposedA && !spec.transposedB) {
+          // One op for the whole step; upstream's lowering steps its
+          // descriptors through K for a K-major x and an N-major w.
+          // waitGroup 1: this step's wgmma may still run, the previous one
+          // has finished reading its stage, which can be refilled.
+          acc = nvgpu::WarpgroupMmaOp::create(
+              b, accType, descriptor(aBase, aType, aMap),
+              descriptor(bBase, bType, bMap), b.getI64IntegerAttr(1),
+              UnitAttr(), b.getUnitAttr(), acc);
+        } else {
+          // One op per k16 instruction, at descriptors of our own: upstream
+          // steps a descriptor through K only for those two layouts. A
+          // K-major operand (x, or a transposed w) advances 16 elements
+          // (32 B) along its swizzled 128 B rows, an MN-major one (a
+          // transposed x, or w) 16 rows of 128 B. Each op commits its own
+          // group; the last waits for all but this step's four, as
+          // waitGroup 1 does above.
+          constexpr int64_t kInstrK = 16;
+          int64_t width = byteWidth(elem);
+          int64_t aStep =
+              spec.transposedA ? kInstrK * kTileK * width : kInstrK * width;
+          int64_t bStep =
+              spec.transposedB ? kInstrK * width : kInstrK * kTileK * width;
+          MemRefType aStepType = smemType({64, kInstrK}, elem);
+          MemRefType bStepType = smemType({kInstrK, spec.tileN}, elem);
+          int64_t perStep = kTileK / kInstrK;
+          for (int64_t j = 0; j < perStep; ++j) {
+            Value aDesc =
+                descriptor(arith::AddIOp::create(b, aBase, index(j * aStep)),
+                           aStepType, aMap);
+            Value bDesc =
+                descriptor(arith::AddIOp::create(b, bBase, index(j * bStep)),
+                           bStepType, bMap);
+            int64_t waitGroup = j + 1 == perStep ? perStep : 2 * perStep - 1;
+            acc = nvgpu::WarpgroupMmaOp::create(
+                b, accType, aDesc, bDesc, b.getI64IntegerAttr(waitGroup),
+                spec.transposedA ? b.getUnitAttr() : UnitAttr(),
+                spec.transposedB ? UnitAttr() : b.getUnitAttr(), acc);
+          }
+        }
         Value hasPrevious =
             arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, k, index(0));
         scf::IfOp::create(b, hasPrevious, [&](OpBuilder &, Location) {
@@ -649,6 +739,8 @@ gpu::GPUFuncOp cuda::buildGemmKernel(OpBuilder &builder, Location loc,
   }
   SmallVector<Type> args(getGemmKernelParams(spec).size(),
                          LLVM::LLVMPointerType::get(ctx));
+  if (ShapedType::isDynamic(spec.k))
+    args.push_back(b.getIndexType());
   auto func = gpu::GPUFuncOp::create(b, name, b.getFunctionType(args, {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
@@ -661,7 +753,7 @@ gpu::GPUFuncOp cuda::buildGemmKernel(OpBuilder &builder, Location loc,
 
 void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
                            gpu::GPUFuncOp kernel, const GemmKernelSpec &spec,
-                           ValueRange memrefs, Value m) {
+                           ValueRange memrefs, Value tokens) {
   ImplicitLocOpBuilder b(loc, builder);
   MLIRContext *ctx = b.getContext();
   auto smemSpace =
@@ -693,12 +785,20 @@ void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
   Value gridX =
       arith::ConstantIndexOp::create(b, llvm::divideCeil(spec.n, spec.tileN));
   Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
-  Value gridY = arith::CeilDivUIOp::create(b, m, tileM);
+  Value gridY = ShapedType::isDynamic(spec.m)
+                    ? arith::CeilDivUIOp::create(b, tokens, tileM).getResult()
+                    : arith::ConstantIndexOp::create(
+                          b, llvm::divideCeil(spec.m, spec.tileM()))
+                          .getResult();
+  if (ShapedType::isDynamic(spec.k))
+    args.push_back(tokens);
   Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
   Value smem =
       arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
-  // No rows, no launch (a grid of 0 is an error).
-  Value hasRows = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, m,
+  // No tokens, no launch: a grid of 0 is an error, and so is a tensor map
+  // with a dim of 0. (A weight gradient over no tokens is zero; its caller
+  // fills it.)
+  Value hasRows = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, tokens,
                                         arith::ConstantIndexOp::create(b, 0));
   scf::IfOp::create(b, hasRows, [&](OpBuilder &, Location) {
     gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, one},
