@@ -505,9 +505,18 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
     Value out = memref::AllocOp::create(b, outType, dynamicSizes);
     operands.push_back(out);
     func::CallOp::create(b, launcher, operands);
-    return bufferization::ToTensorOp::create(
+    Value result = bufferization::ToTensorOp::create(
         b, RankedTensorType::get(outType.getShape(), outType.getElementType()),
         out, b.getUnitAttr(), b.getUnitAttr());
+    // Static rows again where x has them.
+    int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
+    if (outType.isDynamicDim(0) && !ShapedType::isDynamic(rows))
+      result = tensor::CastOp::create(
+          b,
+          RankedTensorType::get({rows, outType.getDimSize(1)},
+                                outType.getElementType()),
+          result);
+    return result;
   };
   // `matrix` ([M, D]) with the shape of `like`'s leading dims, as `type`.
   auto restore = [&](Value matrix, Value like, Type type) -> Value {

@@ -209,3 +209,161 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
          tensor<8x1024xbf16>, tensor<2x16x512xbf16>, tensor<1024xbf16>) -> tensor<2x16x1024xbf16>
   return %y : tensor<2x16x1024xbf16>
 }
+
+// -----
+
+// lora.linear_grad: five kernels, one launcher each, called in order on the
+// token-major operands as they are (batch dims collapsed): ts = s·x·A, then
+// dt = s·g·Bᵀ, dB = tsᵀ·g, dA = xᵀ·dt, dx = [g | dt]·[Wᵀ ; Aᵀ]. The weight
+// gradients have static shapes; dx gets x's batch dims back.
+// CHECK-LABEL: func.func @grad_batch(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<2x8x512xbf16>, %[[W:[^:]*]]: tensor<512x1024xbf16>, %[[A:[^:]*]]: tensor<512x8xbf16>, %[[B:[^:]*]]: tensor<8x1024xbf16>, %[[G:[^:]*]]: tensor<2x8x1024xbf16>)
+// CHECK-DAG: %[[X2:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0, 1], [2]] : tensor<2x8x512xbf16> into tensor<16x512xbf16>
+// CHECK-DAG: %[[G2:.*]] = tensor.collapse_shape %[[G]] {{\[\[}}0, 1], [2]] : tensor<2x8x1024xbf16> into tensor<16x1024xbf16>
+// CHECK: %[[TS:.*]] = memref.alloc(%{{.*}}) : memref<?x8xbf16>
+// CHECK: call @lora_kernels_0_lora_down_launch(%{{.*}}, %{{.*}}, %[[TS]])
+// CHECK: %[[DT:.*]] = memref.alloc(%{{.*}}) : memref<?x8xbf16>
+// CHECK: call @lora_kernels_0_lora_t_grad_launch(%{{.*}}, %{{.*}}, %[[DT]])
+// CHECK: %[[DB:.*]] = memref.alloc() : memref<8x1024xbf16>
+// CHECK: call @lora_kernels_0_lora_b_grad_launch(%{{.*}}, %{{.*}}, %[[DB]])
+// CHECK: %[[DBT:.*]] = bufferization.to_tensor %[[DB]] restrict writable
+// CHECK: %[[DA:.*]] = memref.alloc() : memref<512x8xbf16>
+// CHECK: call @lora_kernels_0_lora_a_grad_launch(%{{.*}}, %{{.*}}, %[[DA]])
+// CHECK: %[[DAT:.*]] = bufferization.to_tensor %[[DA]] restrict writable
+// CHECK: %[[DX:.*]] = memref.alloc(%{{.*}}) : memref<?x512xbf16>
+// CHECK: call @lora_kernels_0_lora_input_grad_launch(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[DX]])
+// CHECK: %[[DXT:.*]] = bufferization.to_tensor %[[DX]] restrict writable
+// CHECK: %[[DXS:.*]] = tensor.cast %[[DXT]] : tensor<?x512xbf16> to tensor<16x512xbf16>
+// CHECK: %[[DXE:.*]] = tensor.expand_shape %[[DXS]] {{\[\[}}0, 1], [2]] output_shape [2, 8, 512]
+// CHECK: return %[[DXE]], %[[DAT]], %[[DBT]]
+//
+// The kernels: the forward's lora_down; lora_t_grad, a LoRA down-projection
+// reading B [r, N] transposed; the weight gradients, matmuls over the token
+// count (an index argument) that read ts and x transposed; dx, the forward's
+// LoRA kernel reading W and A transposed.
+// CHECK: gpu.module @lora_kernels_0 {
+// CHECK: gpu.func @lora_down(
+// CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:false
+// CHECK: gpu.func @lora_t_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: \22k\22:1024,\22kind\22:\22lora_down\22,\22m\22:\22M\22
+// CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22role\22:\22a\22
+// CHECK-SAME: \22scale\22:0.5
+// CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:true
+// CHECK: gpu.func @lora_b_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: index) kernel
+// CHECK-SAME: \22k\22:\22M\22,\22kind\22:\22matmul\22,\22m\22:8
+// CHECK-SAME: \22dims\22:[\22M\22,8],\22dtype\22:\22bf16\22,\22role\22:\22x\22
+// CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22role\22:\22y\22
+// CHECK-SAME: \22tile\22:[64,64],\22transposed_a\22:true,\22transposed_b\22:false
+// CHECK: gpu.func @lora_a_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: index) kernel
+// CHECK-SAME: \22k\22:\22M\22,\22kind\22:\22matmul\22,\22m\22:512
+// CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22role\22:\22y\22
+// CHECK-SAME: \22transposed_a\22:true,\22transposed_b\22:false
+// Four wgmma ops per K step, one per k16, with descriptors 2048 B apart
+// (16 rows of an MN-major x) and waits 7, 7, 7, 4.
+// CHECK: scf.for
+// CHECK: nvgpu.warpgroup.mma {{.*}} {transposeA, transposeB, waitGroup = 7 : i64}
+// CHECK-SAME: memref<64x16xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.warpgroup.mma {{.*}} {transposeA, transposeB, waitGroup = 7 : i64}
+// CHECK: nvgpu.warpgroup.mma {{.*}} {transposeA, transposeB, waitGroup = 7 : i64}
+// CHECK: nvgpu.warpgroup.mma {{.*}} {transposeA, transposeB, waitGroup = 4 : i64}
+// CHECK: gpu.func @lora_input_grad(
+// CHECK-SAME: \22k\22:1024,\22kind\22:\22lora_linear\22,\22m\22:\22M\22
+// CHECK-SAME: \22dims\22:[512,1024],\22dtype\22:\22bf16\22,\22role\22:\22w\22
+// CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22role\22:\22b\22
+// CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:true
+// CHECK-NOT: transposeB
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 7 : i64}
+// CHECK: gpu.return
+//
+// A weight gradient's launcher passes the token count to the kernel and
+// zero-fills its output when there are no tokens (no launch then).
+// CHECK-LABEL: func.func private @lora_kernels_0_lora_b_grad_launch(
+// CHECK-SAME: %[[BX:[^:]*]]: memref<?x8xbf16>, %{{[^:]*}}: memref<?x1024xbf16>, %[[BY:[^:]*]]: memref<8x1024xbf16>)
+// CHECK: %[[TOKENS:.*]] = memref.dim %[[BX]], %{{.*}} : memref<?x8xbf16>
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in ({{.*}}) dynamic_shared_memory_size %{{.*}} args({{.*}}, %[[TOKENS]] : index)
+// CHECK: %[[NONE:.*]] = arith.cmpi eq, %[[TOKENS]], %{{.*}}
+// CHECK: scf.if %[[NONE]] {
+// CHECK: gpu.memset async [%{{.*}}] %[[BY]], %{{.*}} : memref<8x1024xbf16>, bf16
+func.func @grad_batch(%x: tensor<2x8x512xbf16>, %w: tensor<512x1024xbf16>,
+                      %a: tensor<512x8xbf16>, %b: tensor<8x1024xbf16>,
+                      %g: tensor<2x8x1024xbf16>)
+    -> (tensor<2x8x512xbf16>, tensor<512x8xbf16>, tensor<8x1024xbf16>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 8 : i64, scale = 0.5 : f64}
+      : (tensor<2x8x512xbf16>, tensor<512x1024xbf16>, tensor<512x8xbf16>, tensor<8x1024xbf16>, tensor<2x8x1024xbf16>)
+      -> (tensor<2x8x512xbf16>, tensor<512x8xbf16>, tensor<8x1024xbf16>)
+  return %dx, %da, %db : tensor<2x8x512xbf16>, tensor<512x8xbf16>, tensor<8x1024xbf16>
+}
+
+// -----
+
+// With a lora_input (dropout on the branch): t and dA read the branch's
+// input, dx = g·Wᵀ is a plain transposed matmul and dxl = dt·Aᵀ another.
+// An unused dx is not computed: only the weight gradients then.
+// CHECK-LABEL: func.func @grad_branch(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<?x512xf16>, %{{[^:]*}}: tensor<512x512xf16>, %{{[^:]*}}: tensor<512x16xf16>, %{{[^:]*}}: tensor<16x512xf16>, %{{[^:]*}}: tensor<?x512xf16>, %[[XL:[^:]*]]: tensor<?x512xf16>)
+// CHECK: %[[XLB:.*]] = bufferization.to_buffer %[[XL]] read_only
+// CHECK: call @lora_kernels_0_lora_down_launch(%[[XLB]],
+// CHECK: call @lora_kernels_0_lora_t_grad_launch(
+// CHECK: call @lora_kernels_0_lora_b_grad_launch(
+// CHECK: %[[XLB2:.*]] = bufferization.to_buffer %[[XL]] read_only
+// CHECK: call @lora_kernels_0_lora_a_grad_launch(%[[XLB2]],
+// CHECK: call @lora_kernels_0_lora_input_grad_launch(%{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}})
+// CHECK: call @lora_kernels_0_lora_branch_grad_launch(%{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}})
+// CHECK-LABEL: func.func @grad_weights_only(
+// CHECK: call @lora_kernels_1_lora_a_grad_launch(
+// CHECK-NOT: lora_input_grad_launch
+// CHECK: return
+// CHECK: gpu.module @lora_kernels_0
+// CHECK: gpu.func @lora_input_grad(
+// CHECK-SAME: \22kind\22:\22matmul\22
+// CHECK-SAME: \22transposed_b\22:true
+// CHECK: gpu.func @lora_branch_grad(
+// CHECK-SAME: \22k\22:16,\22kind\22:\22matmul\22
+// CHECK-SAME: \22transposed_b\22:true
+// CHECK: gpu.module @lora_kernels_1
+// CHECK-NOT: gpu.func @lora_input_grad
+// CHECK: func.func private
+func.func @grad_branch(%x: tensor<?x512xf16>, %w: tensor<512x512xf16>,
+                       %a: tensor<512x16xf16>, %b: tensor<16x512xf16>,
+                       %g: tensor<?x512xf16>, %xl: tensor<?x512xf16>)
+    -> (tensor<?x512xf16>, tensor<512x16xf16>, tensor<16x512xf16>, tensor<?x512xf16>) {
+  %dx, %da, %db, %dxl = lora.linear_grad %x, %w, %a, %b, %g lora_input(%xl) {rank = 16 : i64, scale = 1.0 : f64}
+      : (tensor<?x512xf16>, tensor<512x512xf16>, tensor<512x16xf16>, tensor<16x512xf16>, tensor<?x512xf16>, tensor<?x512xf16>)
+      -> (tensor<?x512xf16>, tensor<512x16xf16>, tensor<16x512xf16>, tensor<?x512xf16>)
+  return %dx, %da, %db, %dxl : tensor<?x512xf16>, tensor<512x16xf16>, tensor<16x512xf16>, tensor<?x512xf16>
+}
+func.func @grad_weights_only(%x: tensor<?x512xf16>, %w: tensor<512x512xf16>,
+                             %a: tensor<512x16xf16>, %b: tensor<16x512xf16>,
+                             %g: tensor<?x512xf16>)
+    -> (tensor<512x16xf16>, tensor<16x512xf16>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 16 : i64, scale = 1.0 : f64}
+      : (tensor<?x512xf16>, tensor<512x512xf16>, tensor<512x16xf16>, tensor<16x512xf16>, tensor<?x512xf16>)
+      -> (tensor<?x512xf16>, tensor<512x16xf16>, tensor<16x512xf16>)
+  return %da, %db : tensor<512x16xf16>, tensor<16x512xf16>
+}
+
+// -----
+
+// Left to the generic path: f32, and a rank that TMA cannot stride (6
+// bf16 = 12 bytes per row of t).
+// CHECK-LABEL: func.func @grad_f32(
+// CHECK: lora.linear_grad
+// CHECK-LABEL: func.func @grad_rank_6(
+// CHECK: lora.linear_grad
+// CHECK-NOT: gpu.module
+func.func @grad_f32(%x: tensor<4x64xf32>, %w: tensor<64x64xf32>,
+                    %a: tensor<64x8xf32>, %b: tensor<8x64xf32>, %g: tensor<4x64xf32>)
+    -> (tensor<4x64xf32>, tensor<64x8xf32>, tensor<8x64xf32>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 8 : i64, scale = 1.0 : f64}
+      : (tensor<4x64xf32>, tensor<64x64xf32>, tensor<64x8xf32>, tensor<8x64xf32>, tensor<4x64xf32>)
+      -> (tensor<4x64xf32>, tensor<64x8xf32>, tensor<8x64xf32>)
+  return %dx, %da, %db : tensor<4x64xf32>, tensor<64x8xf32>, tensor<8x64xf32>
+}
+func.func @grad_rank_6(%x: tensor<4x64xbf16>, %w: tensor<64x64xbf16>,
+                       %a: tensor<64x6xbf16>, %b: tensor<6x64xbf16>, %g: tensor<4x64xbf16>)
+    -> (tensor<4x64xbf16>, tensor<64x6xbf16>, tensor<6x64xbf16>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 6 : i64, scale = 1.0 : f64}
+      : (tensor<4x64xbf16>, tensor<64x64xbf16>, tensor<64x6xbf16>, tensor<6x64xbf16>, tensor<4x64xbf16>)
+      -> (tensor<4x64xbf16>, tensor<64x6xbf16>, tensor<6x64xbf16>)
+  return %dx, %da, %db : tensor<4x64xbf16>, tensor<64x6xbf16>, tensor<6x64xbf16>
+}

@@ -12,6 +12,11 @@
 // path's kernels hash the seed and the index).
 // RUN: lora-compile --quiet %s --mode=train --loss=mse --target=cuda --lora-dropout=0.1 --emit=llvm -o %t/dropout.mlir
 // RUN: FileCheck %s --check-prefix=DROPOUT < %t/dropout.mlir
+// A bf16 layer gets the generated kernels, the backward's too: the train
+// step launches the forward's pair and the weight gradients' four (x is an
+// input, so no dx); the eval step only the forward's.
+// RUN: lora-compile --quiet %S/Inputs/train-bf16-layer.mlir --mode=train --loss=mse --target=cuda --emit=llvm -o %t/bf16.mlir
+// RUN: FileCheck %s --check-prefix=BF16 < %t/bf16.mlir
 
 // CHECK-DAG: gpu.binary @train_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
 // CHECK-DAG: gpu.binary @eval_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
@@ -22,6 +27,13 @@
 
 // DROPOUT: gpu.binary @train_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
 // DROPOUT: llvm.func @lora_entry_train_step(
+
+// BF16-DAG: gpu.launch_func{{ +}}@lora_kernels_{{[0-9]+}}::@lora_linear
+// BF16-DAG: gpu.launch_func{{ +}}@lora_kernels_[[GRAD:[0-9]+]]::@lora_t_grad
+// BF16-DAG: gpu.launch_func{{ +}}@lora_kernels_[[GRAD]]::@lora_b_grad
+// BF16-DAG: gpu.launch_func{{ +}}@lora_kernels_[[GRAD]]::@lora_a_grad
+// BF16-DAG: gpu.binary @lora_kernels_[[GRAD]] [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
+// BF16-NOT: @lora_input_grad
 
 // SYMBOLS-DAG: T lora_entry_train_step
 // SYMBOLS-DAG: R lora_signature_train_step
