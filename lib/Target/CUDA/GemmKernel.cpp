@@ -50,6 +50,25 @@
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
 //
+// Transposed operands (the backward of lora.linear reads every tensor in the
+// layout the forward stores it, see GenerateCudaKernels.cpp):
+//   transposedB  w, a, b stored [n, k]: one tileN x 64 box per stage, which
+//                is wgmma's K-major B (trans-b 0). dx = g·Wᵀ + dt·Aᵀ is the
+//                LoraLinear kernel on [g | dt] and [Wᵀ ; Aᵀ] this way, and
+//                dt = s·g·Bᵀ a LoraDown.
+//   transposedA  x stored [k, m]: tileM/64 boxes of 64 x 64 per stage, an
+//                M-major A (trans-a 1), one box per consumer. The weight
+//                gradients dB = tsᵀ·g and dA = xᵀ·dt contract over the
+//                token count this way: a dynamic K (an index argument),
+//                static M, 64x64 tiles for more CTAs.
+// Upstream's nvgpu.warpgroup.mma lowering steps its descriptors through K
+// only for a K-major A and an M/N-major B, so these kernels issue one op per
+// k16 instruction on descriptors of their own (K-major: +32 B along the
+// swizzled row; M/N-major: +16 rows of 128 B). Bytes per stage, stage count
+// and epilogue are the same as above. dx costs what the forward does; the
+// weight gradients read g (or x) once more each, 2·M·N·2 + 2·M·K·2 bytes,
+// for 2·M·r·(N + K) flops: memory-bound, like LoraDown.
+//
 //===----------------------------------------------------------------------===//
 
 #include "lora/Target/Cuda.h"
