@@ -276,10 +276,14 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
 // CHECK: gpu.return
 //
 // A weight gradient's launcher passes the token count to the kernel and
-// zero-fills its output when there are no tokens (no launch then).
+// zero-fills its output when there are no tokens: no tensor maps (a dim of
+// 0 is an error) and no launch then.
 // CHECK-LABEL: func.func private @lora_kernels_0_lora_b_grad_launch(
 // CHECK-SAME: %[[BX:[^:]*]]: memref<?x8xbf16>, %{{[^:]*}}: memref<?x1024xbf16>, %[[BY:[^:]*]]: memref<8x1024xbf16>)
 // CHECK: %[[TOKENS:.*]] = memref.dim %[[BX]], %{{.*}} : memref<?x8xbf16>
+// CHECK: %[[SOME:.*]] = arith.cmpi ne, %[[TOKENS]], %{{.*}}
+// CHECK-NEXT: scf.if %[[SOME]] {
+// CHECK-COUNT-3: nvgpu.tma.create.descriptor
 // CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in ({{.*}}) dynamic_shared_memory_size %{{.*}} args({{.*}}, %[[TOKENS]] : index)
 // CHECK: %[[NONE:.*]] = arith.cmpi eq, %[[TOKENS]], %{{.*}}
 // CHECK: scf.if %[[NONE]] {

@@ -103,8 +103,10 @@ SmallVector<TensorMapParam> getGemmKernelParams(const GemmKernelSpec &spec);
 int64_t getGemmDynamicSharedMemory(const GemmKernelSpec &spec);
 
 /// The kernel's launch interface as JSON (kind, block, dynamic_smem, tile,
-/// scale, params with dims/box/swizzle): what a launcher written outside
-/// MLIR (bench/gpu/run.py) needs. Attached to the kernel as `lora.abi`.
+/// m/k/n/rank with "M" for the token count, scale, transposed_a/b, params
+/// with dims/box/swizzle, index_params after them): what a launcher written
+/// outside MLIR (bench/gpu/run.py) needs. Attached to the kernel as
+/// `lora.abi`.
 std::string getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
                              StringRef name);
 

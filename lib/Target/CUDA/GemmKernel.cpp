@@ -193,8 +193,10 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
   if (dynamicK &&
       (spec.kind != GemmKind::Matmul || !spec.transposedA || spec.transposedB))
     return "a dynamic K needs a Matmul whose x is transposed and w is not";
-  if (spec.transposedA && spec.kind != GemmKind::Matmul)
-    return "only a Matmul reads x transposed";
+  // A transposed x is [K, M] with M static: its row stride is M elements.
+  // Upstream's wgmma verifier takes a transposed A only with an M/N-major B.
+  if (spec.transposedA && (!dynamicK || spec.transposedB))
+    return "a transposed x needs a dynamic K and a w that is not transposed";
   if (!dynamicM && !aligned(spec.m))
     return "M must be a positive multiple of 8";
   if (!dynamicK && !aligned(spec.k))
@@ -313,6 +315,9 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
                                           : llvm::json::Value(spec.k)},
       {"transposed_a", spec.transposedA},
       {"transposed_b", spec.transposedB},
+      // Kernel parameters after the tensor maps: a dynamic K, as a u64.
+      {"index_params", ShapedType::isDynamic(spec.k) ? llvm::json::Array{"K"}
+                                                     : llvm::json::Array{}},
       {"n", spec.n},
       {"rank", spec.rank},
       {"scale", spec.scale},
@@ -777,49 +782,50 @@ void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
   MLIRContext *ctx = b.getContext();
   auto smemSpace =
       gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  SmallVector<Value> args;
-  for (auto [param, memref] : llvm::zip(getGemmKernelParams(spec), memrefs)) {
-    auto boxType = MemRefType::get(param.box, param.elementType,
-                                   MemRefLayoutAttrInterface(), smemSpace);
-    auto mapType = nvgpu::TensorMapDescriptorType::get(
-        ctx, boxType,
-        param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
-                             : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
-        nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
-        nvgpu::TensorMapOOBKind::OOB_ZERO,
-        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
-    Value unranked = memref::CastOp::create(
-        b, UnrankedMemRefType::get(param.elementType, Attribute()), memref);
-    SmallVector<Value> box;
-    for (int64_t dim : param.box)
-      box.push_back(arith::ConstantIndexOp::create(b, dim));
-    Value map = nvgpu::TmaCreateDescriptorOp::create(b, mapType, unranked, box);
-    // gpu.func cannot take tensor map types through the NVVM lowering; the
-    // kernel casts the pointer back.
-    args.push_back(UnrealizedConversionCastOp::create(
-                       b, LLVM::LLVMPointerType::get(ctx), map)
-                       .getResult(0));
-  }
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  Value gridX =
-      arith::ConstantIndexOp::create(b, llvm::divideCeil(spec.n, spec.tileN));
-  Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
-  Value gridY = ShapedType::isDynamic(spec.m)
-                    ? arith::CeilDivUIOp::create(b, tokens, tileM).getResult()
-                    : arith::ConstantIndexOp::create(
-                          b, llvm::divideCeil(spec.m, spec.tileM()))
-                          .getResult();
-  if (ShapedType::isDynamic(spec.k))
-    args.push_back(tokens);
-  Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
-  Value smem =
-      arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
   // No tokens, no launch: a grid of 0 is an error, and so is a tensor map
-  // with a dim of 0. (A weight gradient over no tokens is zero; its caller
-  // fills it.)
+  // with a dim of 0, so the maps too are made only when there are tokens.
+  // (A weight gradient over no tokens is zero; its caller fills it.)
   Value hasRows = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, tokens,
                                         arith::ConstantIndexOp::create(b, 0));
   scf::IfOp::create(b, hasRows, [&](OpBuilder &, Location) {
+    SmallVector<Value> args;
+    for (auto [param, memref] : llvm::zip(getGemmKernelParams(spec), memrefs)) {
+      auto boxType = MemRefType::get(param.box, param.elementType,
+                                     MemRefLayoutAttrInterface(), smemSpace);
+      auto mapType = nvgpu::TensorMapDescriptorType::get(
+          ctx, boxType,
+          param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
+                               : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
+          nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
+          nvgpu::TensorMapOOBKind::OOB_ZERO,
+          nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+      Value unranked = memref::CastOp::create(
+          b, UnrankedMemRefType::get(param.elementType, Attribute()), memref);
+      SmallVector<Value> box;
+      for (int64_t dim : param.box)
+        box.push_back(arith::ConstantIndexOp::create(b, dim));
+      Value map =
+          nvgpu::TmaCreateDescriptorOp::create(b, mapType, unranked, box);
+      // gpu.func cannot take tensor map types through the NVVM lowering; the
+      // kernel casts the pointer back.
+      args.push_back(UnrealizedConversionCastOp::create(
+                         b, LLVM::LLVMPointerType::get(ctx), map)
+                         .getResult(0));
+    }
+    if (ShapedType::isDynamic(spec.k))
+      args.push_back(tokens);
+    Value one = arith::ConstantIndexOp::create(b, 1);
+    Value gridX =
+        arith::ConstantIndexOp::create(b, llvm::divideCeil(spec.n, spec.tileN));
+    Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
+    Value gridY = ShapedType::isDynamic(spec.m)
+                      ? arith::CeilDivUIOp::create(b, tokens, tileM).getResult()
+                      : arith::ConstantIndexOp::create(
+                            b, llvm::divideCeil(spec.m, spec.tileM()))
+                            .getResult();
+    Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
+    Value smem =
+        arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
     gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, one},
                               gpu::KernelDim3{block, one, one}, smem, args);
     scf::YieldOp::create(b);
