@@ -5,12 +5,15 @@ checking a cubin, the case list, and the launch ABI of the generated kernels
 parameter). Standard library only: run.py's --dry-run imports no torch.
 
 The ABI, as the kernel generator states it (one `lora.abi` JSON per gpu.func):
-every kernel parameter is one 8-byte pointer, in "params" order, to a 128-byte,
+every tensor parameter is one 8-byte pointer, in "params" order, to a 128-byte,
 64-byte-aligned CUtensorMap in device global memory, encoded with
 cuTensorMapEncodeTiled from the param's dtype, dims (outermost first, "M" = the
-run-time rows), box (outermost first) and swizzle (bytes); grid =
-(ceil(N / tile[1]), ceil(M / tile[0]), 1) with N the last dim of the output
-("y", or "t" for lora_down); block as given; dynamic smem = "dynamic_smem".
+token count, known at run time), box (outermost first) and swizzle (bytes);
+after them one u64 per "index_params" entry ("K": a contraction over the
+tokens, i.e. the token count); grid = (ceil(N / tile[1]), ceil(rows / tile[0]),
+1) with N the last dim of the output ("y", or "t" for lora_down) and rows the
+token count, or "m" where that is static (the weight gradients); block as
+given; dynamic smem = "dynamic_smem".
 """
 
 from __future__ import annotations
@@ -183,6 +186,7 @@ def elf_symbols(data: bytes) -> list[str]:
 
 SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 1024)]
 RANKS = [8, 16, 64]
+GRAD_RANK = 16
 DTYPE = "bf16"
 
 
@@ -194,38 +198,62 @@ def matmul_id(K: int, N: int) -> str:
     return f"matmul_{K}x{N}"
 
 
+def grad_id(K: int, N: int, r: int) -> str:
+    return f"grad_{K}x{N}_r{r}"
+
+
+def lora_case(K: int, N: int, r: int) -> dict:
+    """y = x·W + scale·(x·A)·B with scale 2.0 (alpha = 2r)."""
+    return dict(id=lora_id(K, N, r), op="lora", K=K, N=N, r=r, scale=2.0, dtype=DTYPE)
+
+
+def matmul_case(K: int, N: int) -> dict:
+    return dict(id=matmul_id(K, N), op="matmul", K=K, N=N, r=None, scale=None,
+                dtype=DTYPE)
+
+
+def grad_case(K: int, N: int, r: int) -> dict:
+    """The forward and backward of one LoRA layer (lora.linear and
+    lora.linear_grad), scale 2.0."""
+    return dict(id=grad_id(K, N, r), op="grad", K=K, N=N, r=r, scale=2.0, dtype=DTYPE)
+
+
+def shape_cases(K: int, N: int) -> list[dict]:
+    """The default cases of one (K, N): LoRA at every rank, the matmul, and
+    the forward+backward at GRAD_RANK."""
+    return ([lora_case(K, N, r) for r in RANKS] + [matmul_case(K, N)]
+            + [grad_case(K, N, GRAD_RANK)])
+
+
 def default_cases() -> list[dict]:
-    cases = []
-    for K, N in SHAPES:
-        for r in RANKS:
-            cases.append(dict(id=lora_id(K, N, r), op="lora", K=K, N=N, r=r,
-                              scale=2.0, dtype=DTYPE))
-        cases.append(dict(id=matmul_id(K, N), op="matmul", K=K, N=N, r=None,
-                          scale=None, dtype=DTYPE))
-    return cases
+    return [c for K, N in SHAPES for c in shape_cases(K, N)]
 
 
-_SPEC = re.compile(r"^(\d+)x(\d+)(?::(mm|matmul|\d+))?$")
+_SPEC = re.compile(r"^(\d+)x(\d+)(?::(mm|matmul|g\d+|\d+))?$")
 
 
 def parse_case_spec(specs: str | None) -> list[dict]:
     """Cases from a comma-separated list: `KxN:r` (one LoRA case, scale 2.0
-    i.e. alpha = 2r), `KxN:mm` (the plain matmul), `KxN` (LoRA at every
-    default rank and the matmul). None: the default cases."""
+    i.e. alpha = 2r), `KxN:gR` (the forward+backward at rank R), `KxN:mm`
+    (the plain matmul), `KxN` (the shape's default cases: LoRA at every
+    default rank, the matmul and the forward+backward at GRAD_RANK). None:
+    the default cases."""
     if not specs:
         return default_cases()
     cases, seen = [], set()
     for spec in filter(None, (s.strip() for s in specs.split(","))):
         m = _SPEC.match(spec)
         if not m:
-            raise ValueError(f"bad case spec {spec!r}: want KxN, KxN:r or KxN:mm")
+            raise ValueError(f"bad case spec {spec!r}: want KxN, KxN:r, KxN:gR or KxN:mm")
         K, N, what = int(m.group(1)), int(m.group(2)), m.group(3)
-        ranks = RANKS if what is None else [] if what in ("mm", "matmul") else [int(what)]
-        new = [dict(id=lora_id(K, N, r), op="lora", K=K, N=N, r=r, scale=2.0,
-                    dtype=DTYPE) for r in ranks]
-        if what is None or what in ("mm", "matmul"):
-            new.append(dict(id=matmul_id(K, N), op="matmul", K=K, N=N, r=None,
-                            scale=None, dtype=DTYPE))
+        if what is None:
+            new = shape_cases(K, N)
+        elif what in ("mm", "matmul"):
+            new = [matmul_case(K, N)]
+        elif what.startswith("g"):
+            new = [grad_case(K, N, int(what[1:]))]
+        else:
+            new = [lora_case(K, N, int(what))]
         for c in new:
             if c["id"] not in seen:
                 seen.add(c["id"])
@@ -235,7 +263,8 @@ def parse_case_spec(specs: str | None) -> list[dict]:
 
 def select_cases(cases: list[dict], patterns: str | None) -> list[dict]:
     """The cases whose id matches one of the comma-separated patterns: an id
-    glob (`lora_4096x*_r16`, `matmul_*`) or a spec as parse_case_spec reads it."""
+    glob (`lora_4096x*_r16`, `matmul_*`, `grad_*`) or a spec as
+    parse_case_spec reads it."""
     if not patterns:
         return list(cases)
     wanted_ids, globs = set(), []
@@ -260,31 +289,121 @@ CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0
 TENSORMAP_BYTES = 128
 TENSORMAP_ALIGN = 64
 
-KERNEL_ORDER = {"lora_down": 0, "lora_linear": 1, "matmul": 0}
 OUTPUT_ROLE = {"lora_down": "t", "lora_linear": "y", "matmul": "y"}
 ROLES = {"lora_down": ("x", "a", "t"),
          "lora_linear": ("x", "w", "t", "b", "bias", "y"),
          "matmul": ("x", "w", "y")}
 
+# A grad case's kernels in launch order, as (step, kernel name), with the
+# case's tensor each param role binds: x, w, a, b and g (dL/dy) are the
+# inputs; t and y the forward's outputs; ts (t again: the backward recomputes
+# it), dt = scale·g·Bᵀ, db, da and dx the backward's. The forward is the
+# lora.linear's gpu.module, the backward the lora.linear_grad's
+# (passes/GenerateCudaKernels.cpp). In a lora or matmul case every role is
+# its own tensor.
+GRAD_TENSORS = {
+    ("forward", "lora_down"): dict(x="x", a="a", t="t"),
+    ("forward", "lora_linear"): dict(x="x", w="w", t="t", b="b", y="y"),
+    ("backward", "lora_down"): dict(x="x", a="a", t="ts"),
+    ("backward", "lora_t_grad"): dict(x="g", a="b", t="dt"),
+    ("backward", "lora_b_grad"): dict(x="ts", w="g", y="db"),
+    ("backward", "lora_a_grad"): dict(x="x", w="dt", y="da"),
+    ("backward", "lora_input_grad"): dict(x="g", w="w", t="dt", b="a", y="dx"),
+}
+# A grad case's kernels by name: (kind, transposed_a, transposed_b). A
+# transposed x is stored [k, m] (the weight gradients read the token-major
+# ts, x and dt as they are); transposed w, a, b are stored [n, k] (W, A and B
+# as the forward stores them).
+GRAD_LAYOUT = {"lora_down": ("lora_down", False, False),
+               "lora_linear": ("lora_linear", False, False),
+               "lora_t_grad": ("lora_down", False, True),
+               "lora_b_grad": ("matmul", True, False),
+               "lora_a_grad": ("matmul", True, False),
+               "lora_input_grad": ("lora_linear", False, True)}
 
-def expected_dims(role: str, K: int, N: int, r: int | None) -> list:
-    return {"x": ["M", K], "w": [K, N], "a": [K, r], "t": ["M", r],
-            "b": [r, N], "bias": [N], "y": ["M", N]}[role]
+
+def tensor_dims(name: str, K: int, N: int, r: int | None) -> list:
+    """The dims of a case's tensor (see GRAD_TENSORS), outermost first, "M"
+    for the token count."""
+    return {"x": ["M", K], "w": [K, N], "a": [K, r], "b": [r, N], "bias": [N],
+            "g": ["M", N], "t": ["M", r], "ts": ["M", r], "dt": ["M", r],
+            "y": ["M", N], "db": [r, N], "da": [K, r], "dx": ["M", K]}[name]
 
 
-def check_kernel(abi: dict, case: dict) -> list[str]:
-    """What in a kernel's ABI disagrees with the case (empty when none)."""
+def kernel_label(k: dict) -> str:
+    """module/name: unique within a case (a grad case has two lora_down)."""
+    return f"{k['module']}/{k['name']}"
+
+
+def grad_steps(kernels: list[dict]) -> dict[str, str]:
+    """{gpu.module: "forward" or "backward"} of a grad case's kernels: the
+    module with lora_linear is the forward's, the one with lora_input_grad the
+    backward's. Raises ValueError for a module with neither."""
+    steps = {k["module"]: "forward" if k["name"] == "lora_linear" else "backward"
+             for k in kernels if k["name"] in ("lora_linear", "lora_input_grad")}
+    for k in kernels:
+        if k["module"] not in steps:
+            raise ValueError(f"gpu.module {k['module']} has neither lora_linear nor "
+                             "lora_input_grad")
+    return steps
+
+
+def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
+    """(each kernel's key, the keys in launch order): the kind for a lora or
+    matmul case, (step, name) for a grad case."""
+    if case["op"] == "grad":
+        steps = grad_steps(kernels)
+        return [(steps[k["module"]], k["name"]) for k in kernels], list(GRAD_TENSORS)
+    want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]
+    return [k.get("kind") for k in kernels], want
+
+
+def launch_order(case: dict, kernels: list[dict]) -> list[dict]:
+    """The case's kernels in launch order. Raises ValueError unless they are
+    the kernels its op is generated as, each once."""
+    keys, want = _kernel_keys(case, kernels)
+    if sorted(keys) != sorted(want):
+        raise ValueError(f"kernels {keys}, expected {want}")
+    return [k for _, k in sorted(zip(map(want.index, keys), kernels), key=lambda p: p[0])]
+
+
+def kernel_tensors(case: dict, kernels: list[dict]) -> list[dict[str, str]]:
+    """Per kernel (same order): {param role: the case's tensor it binds}."""
+    if case["op"] != "grad":
+        return [{p["role"]: p["role"] for p in k["params"]} for k in kernels]
+    keys, _ = _kernel_keys(case, kernels)
+    unknown = [key for key in keys if key not in GRAD_TENSORS]
+    if unknown:
+        raise ValueError(f"unexpected kernels {unknown} in a grad case")
+    return [GRAD_TENSORS[key] for key in keys]
+
+
+def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
+    """What in a kernel's ABI disagrees with the case (empty when none);
+    `tensors` is the kernel's entry of kernel_tensors."""
     errors = []
     kind = abi.get("kind")
     if kind not in ROLES:
         return [f"unknown kind {kind!r}"]
-    if (case["op"] == "matmul") != (kind == "matmul"):
+    transposed = (False, False)
+    if case["op"] == "grad":
+        if abi.get("name") not in GRAD_LAYOUT:
+            return [f"unexpected kernel {abi.get('name')!r} in a grad case"]
+        want_kind, *layout = GRAD_LAYOUT[abi["name"]]
+        transposed = tuple(layout)
+        if kind != want_kind:
+            errors.append(f"kind {kind}, expected {want_kind}")
+    elif (case["op"] == "matmul") != (kind == "matmul"):
         errors.append(f"kind {kind} in a {case['op']} case")
     for key in ("name", "module", "block", "dynamic_smem", "tile", "params"):
         if key not in abi:
             errors.append(f"no {key!r}")
     if errors:
         return errors
+    stated = (abi.get("transposed_a", False), abi.get("transposed_b", False))
+    if stated != transposed:
+        errors.append(f"transposed_a/b {stated[0]}/{stated[1]}, "
+                      f"expected {transposed[0]}/{transposed[1]}")
     roles = [p.get("role") for p in abi["params"]]
     for need in ROLES[kind]:
         if need != "bias" and need not in roles:
@@ -293,18 +412,29 @@ def check_kernel(abi: dict, case: dict) -> list[str]:
         errors.append(f"repeated roles {roles}")
     for p in abi["params"]:
         role = p.get("role")
-        if role not in ROLES[kind]:
+        if role not in ROLES[kind] or role not in tensors:
             errors.append(f"unexpected role {role!r}")
             continue
-        want = expected_dims(role, case["K"], case["N"], case["r"])
+        want = tensor_dims(tensors[role], case["K"], case["N"], case["r"])
         if list(p.get("dims", [])) != want:
-            errors.append(f"{role}: dims {p.get('dims')} != {want}")
+            errors.append(f"{role}: dims {p.get('dims')} != {want} ({tensors[role]})")
         if p.get("dtype") not in TENSORMAP_DTYPE:
             errors.append(f"{role}: dtype {p.get('dtype')!r} unsupported")
         if p.get("swizzle", 0) not in TENSORMAP_SWIZZLE:
             errors.append(f"{role}: swizzle {p.get('swizzle')!r}")
         if len(p.get("box", [])) != len(want):
             errors.append(f"{role}: box {p.get('box')} has not rank {len(want)}")
+    if not errors:
+        # The output's rows are the token count or static; a kernel with
+        # static rows (a weight gradient) contracts over the tokens instead
+        # and takes their count as its index param "K".
+        out = next(p for p in abi["params"] if p["role"] == OUTPUT_ROLE[kind])
+        rows = out["dims"][0]
+        if abi.get("m", "M") != rows:
+            errors.append(f"m {abi.get('m')!r}, expected {rows!r} (the output's rows)")
+        want_index = [] if rows == "M" else ["K"]
+        if list(abi.get("index_params", [])) != want_index:
+            errors.append(f"index_params {abi.get('index_params')}, expected {want_index}")
     if kind == "lora_down" and case.get("scale") is not None \
             and abi.get("scale") is not None and float(abi["scale"]) != case["scale"]:
         errors.append(f"scale {abi['scale']} != the case's {case['scale']}")
@@ -370,14 +500,29 @@ def tensormap_args(param: dict, M: int, address: int) -> dict:
 
 
 def launch_plan(abi: dict, M: int) -> dict:
-    """grid, block and dynamic smem of a kernel at M rows."""
+    """grid, block and dynamic smem of a kernel at M tokens, and the values
+    of its index params (the u64s after the tensor maps)."""
     out = next(p for p in abi["params"] if p["role"] == OUTPUT_ROLE[abi["kind"]])
     N = param_shape(out, M)[-1]
+    rows = M if abi.get("m", "M") == "M" else int(abi["m"])
     tm, tn = abi["tile"]
-    return dict(grid=[-(-N // tn), -(-M // tm), 1], block=list(abi["block"]),
-                smem=int(abi["dynamic_smem"]))
+    index = []
+    for name in abi.get("index_params", []):
+        if name != "K":
+            raise ValueError(f"{abi['name']}: unknown index param {name!r}")
+        index.append(M)
+    return dict(grid=[-(-N // tn), -(-rows // tm), 1], block=list(abi["block"]),
+                smem=int(abi["dynamic_smem"]), index=index)
 
 
 def flops(K: int, N: int, M: int, r: int | None) -> tuple[int, int]:
     """(2·M·K·N of x·W, 2·M·r·(K+N) of the LoRA branch)."""
     return 2 * M * K * N, (2 * M * r * (K + N) if r else 0)
+
+
+def grad_flops(K: int, N: int, M: int, r: int) -> tuple[int, int]:
+    """The forward and backward of a LoRA layer with W frozen, as autograd
+    computes them: (4·M·K·N of x·W and g·Wᵀ, 6·M·r·(K+N) of the LoRA terms:
+    x·A, t·B; g·Bᵀ, dt·Aᵀ, xᵀ·dt, tᵀ·g). Our backward's recomputed
+    t = x·A (2·M·K·r) is not counted: it is our cost, not the layer's work."""
+    return 4 * M * K * N, 6 * M * r * (K + N)

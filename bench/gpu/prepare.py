@@ -2,8 +2,9 @@
 """Compiles the kernels that bench/gpu/run.py measures on a GPU machine.
 
 Runs here, with our build (the GPU machine has no LLVM/MLIR). For each case
-(one lora.linear, or one plain linalg.matmul, on bf16 with a dynamic row
-count M) it writes a small MLIR file, runs
+(one lora.linear, one lora.linear with its lora.linear_grad, or one plain
+linalg.matmul, on bf16 with a dynamic row count M) it writes a small MLIR
+file, runs
 
     lora-opt --lora-generate-cuda-kernels            (for the lora.abi JSON)
     lora-opt --lora-generate-cuda-kernels --gpu-lower-to-nvvm-pipeline=...   (cubins)
@@ -25,8 +26,8 @@ The kernel part needs only the standard library; the model's CPU reference is
 computed in a python with numpy (--python; default this one if it has numpy,
 else ~/.cache/lora-opt/venv/bin/python).
 
-    python3 bench/gpu/prepare.py [--cases 4096x4096:16,4096x1024:mm] [--out DIR]
-                                 [--no-model]
+    python3 bench/gpu/prepare.py [--cases 4096x4096:16,4096x1024:g16,4096x1024:mm]
+                                 [--out DIR] [--no-model]
 """
 
 from __future__ import annotations
@@ -67,6 +68,23 @@ def lora_mlir(K: int, N: int, r: int, scale: float, dt: str) -> str:
 func.func @lora_{K}x{N}_r{r}(%x: {x}, %w: {w}, %a: {a}, %b: {b}) -> {y} {{
   %y = lora.linear %x, %w, %a, %b {{rank = {r} : i64, scale = {scale!r} : f64}} : ({x}, {w}, {a}, {b}) -> {y}
   return %y : {y}
+}}
+"""
+
+
+def grad_mlir(K: int, N: int, r: int, scale: float, dt: str) -> str:
+    """One LoRA layer's forward and backward: lora.linear and lora.linear_grad
+    of the same operands, with g = dL/dy; returns y, dx, dA, dB."""
+    x, y = f"tensor<?x{K}x{dt}>", f"tensor<?x{N}x{dt}>"
+    w, a, b = f"tensor<{K}x{N}x{dt}>", f"tensor<{K}x{r}x{dt}>", f"tensor<{r}x{N}x{dt}>"
+    attrs = f"{{rank = {r} : i64, scale = {scale!r} : f64}}"
+    return f"""\
+// y = x·W + {scale}·(x·A)·B and its backward for g = dL/dy: dx = g·Wᵀ + {scale}·(g·Bᵀ)·Aᵀ,
+// dA = {scale}·xᵀ·(g·Bᵀ), dB = {scale}·(x·A)ᵀ·g (alpha = {scale * r:g}, r = {r}); written by bench/gpu/prepare.py
+func.func @lora_grad_{K}x{N}_r{r}(%x: {x}, %w: {w}, %a: {a}, %b: {b}, %g: {y}) -> ({y}, {x}, {a}, {b}) {{
+  %y = lora.linear %x, %w, %a, %b {attrs} : ({x}, {w}, {a}, {b}) -> {y}
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {attrs} : ({x}, {w}, {a}, {b}, {y}) -> ({x}, {a}, {b})
+  return %y, %dx, %da, %db : {y}, {x}, {a}, {b}
 }}
 """
 
@@ -168,6 +186,8 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
     """Compiles one case; returns its kernels.json entry."""
     if case["op"] == "lora":
         sources = [lora_mlir(case["K"], case["N"], case["r"], case["scale"], case["dtype"])]
+    elif case["op"] == "grad":
+        sources = [grad_mlir(case["K"], case["N"], case["r"], case["scale"], case["dtype"])]
     else:
         # The zero-filled accumulator is what y = x·W means; tensor.empty is
         # tried second in case the generator only matches that form.
@@ -184,22 +204,23 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
     if not abis:
         raise PrepareError(f"{case['id']}: --{PASS} generated no kernel with a "
                            f"lora.abi attribute (input {src_path})")
-    for abi in abis:
-        errors = lora_abi.check_kernel(abi, case)
+    try:
+        abis = lora_abi.launch_order(case, abis)
+        bindings = lora_abi.kernel_tensors(case, abis)
+    except (KeyError, ValueError) as e:
+        raise PrepareError(f"{case['id']}: {e}")
+    for abi, tensors in zip(abis, bindings):
+        errors = lora_abi.check_kernel(abi, case, tensors)
         if errors:
-            raise PrepareError(f"{case['id']}: kernel {abi.get('name')}: "
+            raise PrepareError(f"{case['id']}: kernel {lora_abi.kernel_label(abi)}: "
                                + "; ".join(errors) + f"\nabi: {json.dumps(abi)}")
         if f"gpu.func @{abi['name']}" not in gen:
             raise PrepareError(f"{case['id']}: no gpu.func @{abi['name']} in the output")
-    kinds = sorted(a["kind"] for a in abis)
-    want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]
-    if kinds != want:
-        raise PrepareError(f"{case['id']}: kernels {kinds}, expected {want}")
 
     lowered = run_tool([lora_opt, f"--{PASS}", f"--{PIPELINE}", str(src_path)], env)
     binaries = lora_abi.find_binaries(lowered)
     kernels = []
-    for abi in sorted(abis, key=lambda a: lora_abi.KERNEL_ORDER[a["kind"]]):
+    for abi in abis:
         module = abi["module"]
         if module not in binaries:
             raise PrepareError(f"{case['id']}: no gpu.binary @{module} for kernel "
@@ -437,8 +458,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lora-opt", default=str(Path(os.environ.get(
         "LORA_BUILD_DIR", ROOT / "build")) / "bin" / "lora-opt"))
     ap.add_argument("--out", default=str(HERE / "artifacts"))
-    ap.add_argument("--cases", help="comma-separated KxN:r (LoRA), KxN:mm "
-                    "(matmul) or KxN (both, every rank); default: the issue's shapes")
+    ap.add_argument("--cases", help="comma-separated KxN:r (LoRA), KxN:gR (LoRA "
+                    "forward+backward), KxN:mm (matmul) or KxN (the shape's default "
+                    "cases); default: the issue's shapes")
     ap.add_argument("--jobs", type=int, default=2, help="parallel lora-opt runs (1 or 2)")
     ap.add_argument("--no-model", action="store_true",
                     help="skip the whole-model check (and remove an earlier <out>/model)")
@@ -474,7 +496,7 @@ def main(argv=None) -> int:
                 entries[case["id"]] = fut.result()
                 ks = entries[case["id"]]["kernels"]
                 print(f"{case['id']}: " + ", ".join(
-                    f"{k['name']} ({k['kind']}, tile {k['tile']}, block {k['block']}, "
+                    f"{lora_abi.kernel_label(k)} ({k['kind']}, tile {k['tile']}, block {k['block']}, "
                     f"smem {k['dynamic_smem']}, {k['cubin_bytes']} B)" for k in ks),
                     flush=True)
             except PrepareError as e:

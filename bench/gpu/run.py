@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Runs the kernels that prepare.py compiled, on an H100/H200 (sm_90a):
 correctness against a float64 reference, then timings against cuBLAS, a
-PEFT-style eager LoRA layer and torch.compile of it. First, when prepare.py
+PEFT-style eager LoRA layer and torch.compile of it (for a grad case, the
+layer's forward and backward: our 7 launches against cuBLAS x·W + g·Wᵀ and
+autograd). First, when prepare.py
 wrote artifacts/model, the whole-model check: the `lora-compile --target=cuda`
 artifact of examples/tiny_llama.onnx, loaded with the copied lora_opt package
 and runtime, must give the CPU artifact's logits, and its train step the CPU
@@ -40,6 +42,10 @@ import lora_abi  # noqa: E402
 CHECK_MS = [128, 2048, 1000]       # 1000: a multiple of no tile
 TIME_MS = [128, 2048, 8192, 16384]
 TOL = 1e-2
+GRAD_OUTPUTS = ("y", "dx", "da", "db")  # what a grad case's check compares
+QUEUE_US = 150                      # bench's GPU sleep per run: the host's lead
+GRAD_QUEUE_US = 600                 # the same for autograd, which does more on the host
+GRAD_BAR = 1.10                     # goal: ours (forward+backward) <= 1.10x cuBLAS xW + gWt
 L2_FLUSH_BYTES = 256 << 20          # > 5x the H200's 50 MiB L2
 GUARD_VALUE = -7.0                  # rows after M that no kernel may write
 COMPILE_AUTOTUNE_LIMIT_S = 60.0
@@ -78,8 +84,15 @@ def check_artifacts(manifest: dict, artifacts: Path) -> list[str]:
     """Problems with the cubins and ABIs (empty when none)."""
     problems = []
     for case in manifest["cases"]:
-        for k in case["kernels"]:
-            where = f"{case['id']}/{k.get('name')}"
+        try:
+            if lora_abi.launch_order(case, case["kernels"]) != case["kernels"]:
+                problems.append(f"{case['id']}: kernels not in launch order")
+            bindings = lora_abi.kernel_tensors(case, case["kernels"])
+        except (KeyError, ValueError) as e:
+            problems.append(f"{case['id']}: {e}")
+            continue
+        for k, tensors in zip(case["kernels"], bindings):
+            where = f"{case['id']}/{lora_abi.kernel_label(k)}"
             path = artifacts / k["cubin"]
             if not path.exists():
                 problems.append(f"{where}: {path} missing")
@@ -93,7 +106,7 @@ def check_artifacts(manifest: dict, artifacts: Path) -> list[str]:
                     problems.append(f"{where}: no symbol {k['name']} in {path.name}")
             except ValueError as e:
                 problems.append(f"{where}: {e}")
-            problems += [f"{where}: {e}" for e in lora_abi.check_kernel(k, case)]
+            problems += [f"{where}: {e}" for e in lora_abi.check_kernel(k, case, tensors)]
     return problems
 
 
@@ -221,16 +234,19 @@ def compare_logits(y, ref) -> dict:
 
 
 def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
-    """The launches of one case at M rows: per kernel its grid, block, smem and
-    the cuTensorMapEncodeTiled arguments of each param (in param order), with
-    `addresses[role]` as the tensors' addresses."""
+    """The launches of one case at M rows: per kernel its grid, block, smem,
+    index param values and the cuTensorMapEncodeTiled arguments of each param
+    (in param order, with the case's tensor it binds as "tensor"), with
+    `addresses[tensor]` as the tensors' addresses."""
     plans = []
-    for k in case["kernels"]:
+    for k, tensors in zip(case["kernels"], lora_abi.kernel_tensors(case, case["kernels"])):
         plan = lora_abi.launch_plan(k, M)
         plan["name"] = k["name"]
+        plan["label"] = lora_abi.kernel_label(k)
         plan["kind"] = k["kind"]
-        plan["tensormaps"] = [lora_abi.tensormap_args(p, M, addresses[p["role"]])
-                              for p in k["params"]]
+        plan["tensormaps"] = [
+            dict(lora_abi.tensormap_args(p, M, addresses[tensors[p["role"]]]),
+                 tensor=tensors[p["role"]]) for p in k["params"]]
         plans.append(plan)
     return plans
 
@@ -256,10 +272,10 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
     elif state == "absent":
         log(f"model: {artifacts / MODEL_DIR} not prepared (prepare.py --no-model): "
             "no whole-model check")
-    fake = {role: 0x7F0000000000 + (i << 32) for i, role in
-            enumerate(("x", "w", "a", "t", "b", "bias", "y"))}
+    names = ("x", "w", "a", "t", "b", "bias", "y", "g", "ts", "dt", "db", "da", "dx")
+    fake = {name: 0x7F0000000000 + (i << 32) for i, name in enumerate(names)}
     for case in cases:
-        log(f"{case['id']}: K={case['K']} N={case['N']} r={case['r']} "
+        log(f"{case['id']}: {case['op']} K={case['K']} N={case['N']} r={case['r']} "
             f"scale={case['scale']} {case['dtype']}")
         for M in ms:
             try:
@@ -268,10 +284,12 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
                 problems.append(f"{case['id']} M={M}: {e!r}")
                 continue
             for p in plans:
-                log(f"  M={M:<6} {p['name']} ({p['kind']}): grid {p['grid']} block "
-                    f"{p['block']} smem {p['smem']}")
+                index = f" index {p['index']}" if p["index"] else ""
+                log(f"  M={M:<6} {p['label']} ({p['kind']}): grid {p['grid']} block "
+                    f"{p['block']} smem {p['smem']}{index}")
                 for t in p["tensormaps"]:
-                    log(f"    {t['role']:<4} type {t['dataType']} rank {t['rank']} "
+                    what = t["role"] if t["tensor"] == t["role"] else f"{t['role']}={t['tensor']}"
+                    log(f"    {what:<5} type {t['dataType']} rank {t['rank']} "
                         f"dim {t['globalDim']} strides {t['globalStrides']} box "
                         f"{t['boxDim']} swizzle {t['swizzle']}")
     for p in problems:
@@ -439,13 +457,13 @@ class Worker:
         self.artifacts = artifacts
         self.drv = driver or Driver()
         self.modules = {}        # cubin file -> (CUmodule, image buffer)
-        self.functions = {}      # (case, kernel name) -> (CUfunction, attributes)
-        self.kernel_info = {}    # "case/kernel" -> attributes (registers, ...)
+        self.functions = {}      # (case, kernel label) -> (CUfunction, attributes)
+        self.kernel_info = {}    # "case/module/kernel" -> attributes (registers, ...)
         self.cache_key = None    # (K, N): the tensors below belong to it
         self.cache = {}
         self.flush = None
         self.compile_mode = args.compile_mode
-        self.compiled = None     # ((K, N), mode, compiled fn)
+        self.compiled = None     # ((K, N, op), mode, compiled fn)
 
     # environment and buffers
 
@@ -460,14 +478,14 @@ class Worker:
 
     def function(self, case: dict, k: dict):
         """(CUfunction, attributes) of kernel k; modules loaded once per cubin."""
-        key = (case["id"], k["name"])
+        key = (case["id"], lora_abi.kernel_label(k))
         if key not in self.functions:
             if k["cubin"] not in self.modules:
                 image = (self.artifacts / k["cubin"]).read_bytes()
                 self.modules[k["cubin"]] = self.drv.load_module(image)
             self.functions[key] = self.drv.get_function(self.modules[k["cubin"]], k["name"],
                                                         int(k["dynamic_smem"]))
-            self.kernel_info[f"{case['id']}/{k['name']}"] = self.functions[key][1]
+            self.kernel_info["/".join(key)] = self.functions[key][1]
         return self.functions[key]
 
     def group(self, K: int, N: int) -> dict:
@@ -484,9 +502,10 @@ class Worker:
         g.manual_seed(_stable_seed(key))
         return g
 
-    def inputs(self, K, N, r, M, dtype, bias=False) -> dict:
-        """x [M,K], w [K,N] (and a [K,r], b [r,N], bias [N]) as the issue
-        draws them: x ~ N(0,1), W, A ~ N(0,1)/sqrt(K), B ~ N(0,1)/sqrt(r)."""
+    def inputs(self, K, N, r, M, dtype, bias=False, grad=False) -> dict:
+        """x [M,K], w [K,N] (and a [K,r], b [r,N], bias [N], g = dL/dy [M,N])
+        as the issue draws them: x ~ N(0,1), W, A ~ N(0,1)/sqrt(K),
+        B ~ N(0,1)/sqrt(r), g ~ N(0,1) like x."""
         torch = self.torch
         cache = self.group(K, N)
         dt = torch_dtype(torch, dtype)
@@ -505,32 +524,48 @@ class Worker:
             out["b"] = randn((r, N), 1 / math.sqrt(r), "b")
         if bias:
             out["bias"] = randn((N,), 1.0, "bias")
+        if grad:
+            out["g"] = randn((M, N), 1.0, "g")
         return out
+
+    def case_inputs(self, case: dict, M: int) -> dict:
+        """The inputs of the case's kernels at M rows."""
+        return self.inputs(case["K"], case["N"], case["r"], M, case["dtype"],
+                           bias=any(p["role"] == "bias" for k in case["kernels"]
+                                    for p in k["params"]),
+                           grad=case["op"] == "grad")
 
     def ours(self, case: dict, M: int, bufs: dict):
         """A callable that launches the case's kernels on the current stream,
-        with outputs (t, y) allocated with guard rows; returns (fn, bufs, keep)."""
+        with every kernel's output (t, y; for a grad case also ts, dt, db,
+        da, dx) allocated with a tile of guard rows after it; returns (fn,
+        bufs, guards, keep, plans)."""
         torch = self.torch
         dt = torch_dtype(torch, case["dtype"])
         bufs = dict(bufs)
         guards = {}
-        params_by_role = {p["role"]: p for k in case["kernels"] for p in k["params"]}
-        for role in ("t", "y"):
-            if role in params_by_role:
-                shape = lora_abi.param_shape(params_by_role[role], M)
-                tile_m = max(k["tile"][0] for k in case["kernels"])
-                storage = torch.full((shape[0] + tile_m,) + tuple(shape[1:]),
-                                     GUARD_VALUE, dtype=dt, device=DEVICE)
-                bufs[role] = storage[:shape[0]]
-                guards[role] = storage[shape[0]:]
-        for role, p in params_by_role.items():
-            if role not in bufs:
-                raise RuntimeError(f"{case['id']}: no buffer for param role {role!r}")
-            want = lora_abi.param_shape(p, M)
-            if list(bufs[role].shape) != want or not bufs[role].is_contiguous():
-                raise RuntimeError(f"{case['id']}: {role} is {list(bufs[role].shape)}, "
-                                   f"the kernel wants contiguous {want}")
-        addresses = {role: t.data_ptr() for role, t in bufs.items()}
+        tile_m = max(k["tile"][0] for k in case["kernels"])
+        uses = {}                # tensor -> [(kernel, param)]
+        for k, tensors in zip(case["kernels"], lora_abi.kernel_tensors(case, case["kernels"])):
+            for p in k["params"]:
+                tensor = tensors[p["role"]]
+                uses.setdefault(tensor, []).append((k, p))
+                if p["role"] == lora_abi.OUTPUT_ROLE[k["kind"]] and tensor not in guards:
+                    shape = lora_abi.param_shape(p, M)
+                    storage = torch.full((shape[0] + tile_m,) + tuple(shape[1:]),
+                                         GUARD_VALUE, dtype=dt, device=DEVICE)
+                    bufs[tensor] = storage[:shape[0]]
+                    guards[tensor] = storage[shape[0]:]
+        for tensor, used in uses.items():
+            if tensor not in bufs:
+                raise RuntimeError(f"{case['id']}: no buffer for tensor {tensor!r}")
+            for k, p in used:
+                want = lora_abi.param_shape(p, M)
+                if list(bufs[tensor].shape) != want or not bufs[tensor].is_contiguous():
+                    raise RuntimeError(f"{case['id']}: {tensor} is "
+                                       f"{list(bufs[tensor].shape)}, {k['name']}'s "
+                                       f"{p['role']} wants contiguous {want}")
+        addresses = {name: t.data_ptr() for name, t in bufs.items()}
         plans = plan_case(case, M, addresses)
         blobs = b"".join(self.drv.encode(t) for p in plans for t in p["tensormaps"])
         maps = torch.empty(len(blobs), dtype=torch.uint8, device=DEVICE)
@@ -547,6 +582,7 @@ class Worker:
                 assert off % lora_abi.TENSORMAP_ALIGN == 0
                 values.append(ct.c_uint64(off))
                 off += lora_abi.TENSORMAP_BYTES
+            values += [ct.c_uint64(v) for v in p["index"]]
             params = (ct.c_void_p * len(values))(
                 *[ct.cast(ct.pointer(v), ct.c_void_p) for v in values])
             keep += [values, params]
@@ -565,28 +601,30 @@ class Worker:
     def check(self, job: dict) -> dict:
         torch = self.torch
         case = self.cases[job["case"]]
-        M = job["M"]
-        K, N, r = case["K"], case["N"], case["r"]
-        has_bias = any(p["role"] == "bias" for k in case["kernels"] for p in k["params"])
-        bufs = self.inputs(K, N, r, M, case["dtype"], bias=has_bias)
-        run, bufs, guards, keep, plans = self.ours(case, M, bufs)
-        for role in ("t", "y"):
-            if role in bufs:
-                bufs[role].fill_(float("nan"))
+        M, r = job["M"], case["r"]
+        run, bufs, guards, keep, plans = self.ours(case, M, self.case_inputs(case, M))
+        for name in guards:                       # every output
+            bufs[name].fill_(float("nan"))
         sync(torch)
         run()
         sync(torch)
         d = {k: v.double() for k, v in bufs.items()}
-        res = dict(M=M, launches=[dict(name=p["name"], grid=p["grid"], block=p["block"],
-                                       smem=p["smem"]) for p in plans])
-        res["kernel_attrs"] = {k["name"]: self.kernel_info.get(f"{case['id']}/{k['name']}")
-                               for k in case["kernels"]}
+        res = dict(M=M, launches=[dict(name=p["label"], grid=p["grid"], block=p["block"],
+                                       smem=p["smem"], index=p["index"]) for p in plans])
+        res["kernel_attrs"] = {
+            lora_abi.kernel_label(k): self.kernel_info.get(
+                f"{case['id']}/{lora_abi.kernel_label(k)}") for k in case["kernels"]}
         y = d["y"]
         res["y_nan"] = int(torch.isnan(y).sum())
         tile_m = max(k["tile"][0] for k in case["kernels"])
         tail = (M // tile_m) * tile_m
         res["y_nan_tail_rows"] = int(torch.isnan(y[tail:]).sum()) if tail < M else 0
         res["guard_ok"] = all(bool((g == GUARD_VALUE).all()) for g in guards.values())
+        if case["op"] == "grad":
+            ok = self.check_grad(case, d, res)
+            res["status"] = "PASS" if ok and res["guard_ok"] else "FAIL"
+            del keep
+            return res
         base = d["x"] @ d["w"]
         if r:
             scale = float(case["scale"])
@@ -618,6 +656,39 @@ class Worker:
             res["t_ok"] = res["t_nan"] == 0 and res["t_err"] <= TOL
         del keep
         return res
+
+    def check_grad(self, case: dict, d: dict, res: dict) -> bool:
+        """A grad case's outputs (float64 copies in `d`, with its inputs)
+        against float64 references from the same bf16 inputs, with t and dt
+        rounded to the dtype as the kernels store them (as a bf16 autograd
+        does): y = x·W + t·B, dx = g·Wᵀ + dt·Aᵀ, dA = xᵀ·dt, dB = tᵀ·g with
+        t = scale·x·A, dt = scale·g·Bᵀ. Adds each output's error (also against
+        the references with t and dt unrounded, `*_err_exact`), t's, ts's and
+        dt's, and every output's NaNs to `res`; True when y, dx, dA and dB
+        are within TOL and no output has a NaN."""
+        torch = self.torch
+        dtype = torch_dtype(torch, case["dtype"])
+        scale = float(case["scale"])
+        x, w, a, b, g = (d[name] for name in ("x", "w", "a", "b", "g"))
+        t_exact, dt_exact = scale * (x @ a), scale * (g @ b.t())
+        t_round, dt_round = (v.to(dtype).double() for v in (t_exact, dt_exact))
+        xw, gw = x @ w, g @ w.t()
+
+        def refs(t, dt):
+            return dict(y=xw + t @ b, dx=gw + dt @ a.t(), da=x.t() @ dt, db=t.t() @ g)
+        exact = refs(t_exact, dt_exact)
+        for name, ref in refs(t_round, dt_round).items():
+            res[f"{name}_err"] = rel(torch, d[name], ref)
+            res[f"{name}_err_exact"] = rel(torch, d[name], exact[name])
+        res["t_err"] = rel(torch, d["t"], t_round)
+        res["ts_err"] = rel(torch, d["ts"], t_round)
+        res["dt_err"] = rel(torch, d["dt"], dt_round)
+        res["nan"] = {name: int(torch.isnan(d[name]).sum())
+                      for name in ("t", "y", "ts", "dt", "db", "da", "dx")}
+        res["reference"] = ("float64 from the bf16 inputs; t and dt rounded to "
+                            f"{case['dtype']} as the kernels store them")
+        return (all(res[f"{name}_err"] <= TOL for name in GRAD_OUTPUTS)
+                and not any(res["nan"].values()))
 
     def model(self, job: dict) -> dict:
         """The whole model: artifacts/model/cuda through the copied lora_opt
@@ -686,11 +757,13 @@ class Worker:
             m.close()
         return res
 
-    def bench(self, fn, warmup: int, iters: int) -> dict:
+    def bench(self, fn, warmup: int, iters: int, queue_us: int = QUEUE_US) -> dict:
         """Median/min of `iters` runs of fn timed with CUDA events, each after
         a 256 MiB memset that evicts the L2 (so every run starts cold), after
-        `warmup` runs. A GPU sleep first lets the host enqueue ahead of the GPU,
-        so launch overhead on the host does not leak into the events."""
+        `warmup` runs. A GPU sleep first (`queue_us` per run: more where the
+        host does more per run, as autograd does) lets the host enqueue ahead
+        of the GPU, so launch overhead on the host does not leak into the
+        events."""
         torch = self.torch
         if self.flush is None:
             self.flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device=DEVICE)
@@ -700,7 +773,7 @@ class Worker:
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
         try:
-            torch.cuda._sleep(int(iters * 300_000))      # ~150 us per iteration
+            torch.cuda._sleep(int(iters * queue_us * 2000))      # cycles at ~2 GHz
         except Exception:
             pass
         for s, e in zip(starts, ends):
@@ -715,54 +788,84 @@ class Worker:
                     min_us=us[0], p90_us=us[min(len(us) - 1, int(0.9 * len(us)))], n=len(us))
 
     def time_ours(self, job: dict) -> dict:
+        """The case's kernels, all launches (a grad case: the forward's two
+        and the backward's five)."""
         case = self.cases[job["case"]]
         M = job["M"]
-        bufs = self.inputs(case["K"], case["N"], case["r"], M, case["dtype"],
-                           bias=any(p["role"] == "bias" for k in case["kernels"]
-                                    for p in k["params"]))
-        run, _, _, keep, _ = self.ours(case, M, bufs)
+        run, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M))
         res = self.bench(run, self.args.warmup, self.args.iters)
         del keep
         return res
 
     def time_cublas(self, job: dict) -> dict:
+        """torch.mm(x, W): the frozen layer without LoRA; for op "grad" also
+        torch.mm(g, Wᵀ), the frozen layer's forward and backward."""
         torch = self.torch
-        b = self.inputs(job["K"], job["N"], None, job["M"], job["dtype"])
+        grad = job.get("op") == "grad"
+        b = self.inputs(job["K"], job["N"], None, job["M"], job["dtype"], grad=grad)
         x, w = b["x"], b["w"]
         y = torch.empty((x.shape[0], w.shape[1]), dtype=x.dtype, device=DEVICE)
-        return self.bench(lambda: torch.mm(x, w, out=y), self.args.warmup, self.args.iters)
+        if not grad:
+            return self.bench(lambda: torch.mm(x, w, out=y), self.args.warmup,
+                              self.args.iters)
+        g, wt = b["g"], w.t()
+        dx = torch.empty_like(x)
+
+        def fwd_bwd():
+            torch.mm(x, w, out=y)
+            torch.mm(g, wt, out=dx)
+        return self.bench(fwd_bwd, self.args.warmup, self.args.iters)
+
+    def layer(self, job: dict, forward):
+        """(a callable that runs the LoRA layer `forward` on the job's inputs,
+        the tensors of M and r: x, A, B). For op "grad" the callable is a
+        training step's share of the layer: the forward, then the backward for
+        g with W frozen and x, A, B requiring gradients, through
+        torch.autograd.grad (so nothing accumulates between runs)."""
+        torch = self.torch
+        grad = job.get("op") == "grad"
+        b = self.inputs(job["K"], job["N"], job["r"], job["M"], job["dtype"], grad=grad)
+        x, w, a, bb = b["x"], b["w"], b["a"], b["b"]
+        if not grad:
+            return (lambda: forward(x, w, a, bb)), (x, a, bb)
+        x, a, bb = (v.detach().requires_grad_() for v in (x, a, bb))
+        g = b["g"]
+
+        def step():
+            y = forward(x, w, a, bb)
+            return (y,) + torch.autograd.grad(y, (x, a, bb), g)
+        return step, (x, a, bb)
 
     def time_eager(self, job: dict) -> dict:
-        b = self.inputs(job["K"], job["N"], job["r"], job["M"], job["dtype"])
-        fn = peft_forward(job["scale"])
-        x, w, a, bb = b["x"], b["w"], b["a"], b["b"]
-        return self.bench(lambda: fn(x, w, a, bb), self.args.warmup, self.args.iters)
+        run, _ = self.layer(job, peft_forward(job["scale"]))
+        return self.bench(run, self.args.warmup, self.args.iters,
+                          GRAD_QUEUE_US if job.get("op") == "grad" else QUEUE_US)
 
     def time_compile(self, job: dict) -> dict:
-        """torch.compile of the eager layer, one graph per (K, N) with M and r
-        dynamic (compiled at the first M); mode max-autotune-no-cudagraphs
-        while compiles take <= 60 s, else default."""
+        """torch.compile of the eager layer, one graph per (K, N) and op with
+        M and r dynamic (compiled at the first M; for op "grad" AOTAutograd
+        compiles the backward too, at the first backward); mode
+        max-autotune-no-cudagraphs while compiles take <= 60 s, else
+        default."""
         torch = self.torch
         import torch._dynamo
-        b = self.inputs(job["K"], job["N"], job["r"], job["M"], job["dtype"])
-        x, w, a, bb = b["x"], b["w"], b["a"], b["b"]
-        mark = getattr(torch._dynamo, "maybe_mark_dynamic", torch._dynamo.mark_dynamic)
-        mark(x, 0)
-        mark(a, 1)
-        mark(bb, 0)
         mode = job.get("mode") or self.compile_mode
         if mode == "auto":
             mode = "max-autotune-no-cudagraphs"
         res = {}
-        key = ((job["K"], job["N"]), mode)
+        key = ((job["K"], job["N"], job.get("op", "lora")), mode)
         if self.compiled is None or self.compiled[:2] != key:
             torch._dynamo.reset()
             fn = torch.compile(peft_forward(job["scale"]), mode=None if mode == "default" else mode)
             self.compiled = (key[0], mode, fn)
             res["compiled_here"] = True
-        fn = self.compiled[2]
+        run, (x, a, bb) = self.layer(job, self.compiled[2])
+        mark = getattr(torch._dynamo, "maybe_mark_dynamic", torch._dynamo.mark_dynamic)
+        mark(x, 0)
+        mark(a, 1)
+        mark(bb, 0)
         t0 = time.perf_counter()
-        fn(x, w, a, bb)
+        run()
         sync(torch)
         res["first_call_s"] = round(time.perf_counter() - t0, 2)
         if (res.get("compiled_here") and mode != "default"
@@ -771,7 +874,8 @@ class Worker:
             self.compile_mode = "default"            # for the next shapes
             res["switch_to_default"] = True
         res["mode"] = mode
-        res.update(self.bench(lambda: fn(x, w, a, bb), self.args.warmup, self.args.iters))
+        res.update(self.bench(run, self.args.warmup, self.args.iters,
+                              GRAD_QUEUE_US if job.get("op") == "grad" else QUEUE_US))
         return res
 
 
@@ -875,31 +979,40 @@ def check_jobs(cases: list[dict], args) -> list[dict]:
 
 def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
     """`skip_ours`: cases whose kernels crashed or hung in the check; their
-    timing jobs are marked skip=True (listed, not run)."""
+    timing jobs are marked skip=True (listed, not run). The baselines of a
+    grad case (the forward and backward) are jobs with op="grad"; the
+    torch.compile jobs come last, the forward's of a shape before its
+    forward+backward's (one compiled function each)."""
     jobs, shapes = [], []
     for c in cases:
         if (c["K"], c["N"]) not in shapes:
             shapes.append((c["K"], c["N"]))
+
+    def layer(kind, c, M):
+        job = dict(type=kind, K=c["K"], N=c["N"], r=c["r"], M=M, scale=c["scale"],
+                   dtype=c["dtype"])
+        return dict(job, op="grad") if c["op"] == "grad" else job
     for K, N in shapes:
         group = [c for c in cases if (c["K"], c["N"]) == (K, N)]
         dtype = group[0]["dtype"]
         for M in args.time_ms:
-            jobs.append(dict(type="cublas", K=K, N=N, M=M, dtype=dtype))
+            if any(c["op"] != "grad" for c in group):
+                jobs.append(dict(type="cublas", K=K, N=N, M=M, dtype=dtype))
+            if any(c["op"] == "grad" for c in group):
+                jobs.append(dict(type="cublas", op="grad", K=K, N=N, M=M, dtype=dtype))
             for c in group:
                 job = dict(type="ours", case=c["id"], K=K, N=N, M=M)
                 if c["id"] in skip_ours:
                     job["skip"] = True
                 jobs.append(job)
-                if c["op"] == "lora":
-                    jobs.append(dict(type="eager", K=K, N=N, r=c["r"], M=M,
-                                     scale=c["scale"], dtype=dtype))
+                if c["op"] != "matmul":
+                    jobs.append(layer("eager", c, M))
     if args.compile_mode != "off":
         for K, N in shapes:
-            for c in cases:
-                if (c["K"], c["N"]) == (K, N) and c["op"] == "lora":
-                    for M in args.time_ms:
-                        jobs.append(dict(type="compile", K=K, N=N, r=c["r"], M=M,
-                                         scale=c["scale"], dtype=c["dtype"]))
+            for op in ("lora", "grad"):
+                for c in cases:
+                    if (c["K"], c["N"]) == (K, N) and c["op"] == op:
+                        jobs += [layer("compile", c, M) for M in args.time_ms]
     return jobs
 
 
@@ -1125,28 +1238,49 @@ def build_report(cases, jobs, results, env, manifest, args,
                  "guard rows after M untouched.")
     lines.append(f"{'case':<22}{'M':>6}  {'status':<6}{'y_err':>10}{'y_err_t64':>11}"
                  f"{'t_err':>10}{'NaN y/t':>10}{'tailNaN':>8}{'guard':>7}")
+    grad_lines = [
+        "", f"LoRA forward+backward correctness: y, dx, dA, dB each ||out - ref|| / ||ref|| "
+        f"<= {TOL:g}, refs in float64 from the same bf16 inputs (g ~ N(0,1)) with "
+        "t = bf16(scale*x*A) and dt = bf16(scale*g*B^T) rounded as the kernels store them "
+        "(on a FAIL also the errors with t, dt unrounded); no NaN in any output (all "
+        "poisoned with NaN); guard rows after every output untouched.",
+        f"{'case':<22}{'M':>6}  {'status':<6}{'y_err':>10}{'dx_err':>10}{'dA_err':>10}"
+        f"{'dB_err':>10}{'ts/dt_err':>19}{'NaN':>6}{'guard':>7}"]
     correct = {}
     for c in cases:
         ok = True
+        out = grad_lines if c["op"] == "grad" else lines
         for M in args.check_ms:
             r = get(type="check", case=c["id"], M=M)
             st = r.get("status", "not run")
             ok = ok and st == "PASS"
-            if st in ("PASS", "FAIL"):
-                lines.append(
+            if st in ("PASS", "FAIL") and c["op"] == "grad":
+                out.append(
+                    f"{c['id']:<22}{M:>6}  {st:<6}"
+                    + "".join(f"{r[f'{n}_err']:>10.2e}" for n in GRAD_OUTPUTS)
+                    + f"{r['ts_err']:>10.2e}/{r['dt_err']:.2e}{sum(r['nan'].values()):>6}"
+                    f"{'ok' if r['guard_ok'] else 'BAD':>7}")
+                if st == "FAIL":
+                    out.append(f"{'':<28}unrounded t, dt: " + " ".join(
+                        f"{n}_err {r[f'{n}_err_exact']:.2e}" for n in GRAD_OUTPUTS)
+                        + f"; t_err {r['t_err']:.2e}; NaN {r['nan']}")
+            elif st in ("PASS", "FAIL"):
+                out.append(
                     f"{c['id']:<22}{M:>6}  {st:<6}{r['y_err']:>10.2e}"
                     f"{fmt_err(r.get('y_err_exact_t')):>11}{fmt_err(r.get('t_err')):>10}"
                     f"{str(r['y_nan']) + '/' + str(r.get('t_nan', '-')):>10}"
                     f"{r['y_nan_tail_rows']:>8}{'ok' if r['guard_ok'] else 'BAD':>7}")
                 if c["r"] and not r.get("t_ok", True):
-                    lines.append(f"{'':<28}t check failed: t_err {r['t_err']:.2e}; t vs x*A "
-                                 f"without scale {r['t_err_vs_unscaled']:.2e}")
+                    out.append(f"{'':<28}t check failed: t_err {r['t_err']:.2e}; t vs x*A "
+                               f"without scale {r['t_err_vs_unscaled']:.2e}")
                 if st == "FAIL" and c["r"]:
-                    lines.append(f"{'':<28}y vs x*W alone: {r['y_err_vs_no_lora']:.2e}")
+                    out.append(f"{'':<28}y vs x*W alone: {r['y_err_vs_no_lora']:.2e}")
             else:
-                lines.append(f"{c['id']:<22}{M:>6}  {st.upper():<6}  "
-                             f"{(r.get('error') or '')[:200]}")
+                out.append(f"{c['id']:<22}{M:>6}  {st.upper():<6}  "
+                           f"{(r.get('error') or '')[:200]}")
         correct[c["id"]] = ok
+    if any(c["op"] == "grad" for c in cases):
+        lines += grad_lines
     n_ok = sum(correct.values())
     lines.append(f"{n_ok} of {len(cases)} cases pass at M in {args.check_ms}")
 
@@ -1158,49 +1292,75 @@ def build_report(cases, jobs, results, env, manifest, args,
                      "TF/s counts 2MKN for x*W plus 2Mr(K+N) for the LoRA branch. Ratios "
                      "are time ours / time theirs (< 1: ours faster). ! = the case failed "
                      "correctness." % (args.iters, args.warmup))
-        hdr = (f"{'K':>6}{'N':>7}{'r':>4}{'M':>7} | {'ours us':>9}{'TF/s':>6} | "
-               f"{'cuBLAS xW':>9}{'TF/s':>6} | {'eager':>9}{'TF/s':>6} | {'compile':>9}{'TF/s':>6}"
-               f" | {'/cuBLAS':>7}{'/eager':>7}{'/compile':>9}")
-        lines.append(hdr)
-        lines.append("-" * len(hdr))
-        for c in [c for c in cases if c["op"] == "lora"]:
-            K, N, r = c["K"], c["N"], c["r"]
-            for M in args.time_ms:
-                ours = get(type="ours", case=c["id"], K=K, N=N, M=M)
-                cub = get(type="cublas", K=K, N=N, M=M)
-                eag = get(type="eager", K=K, N=N, r=r, M=M)
-                com = get(type="compile", K=K, N=N, r=r, M=M)
-                base, extra = lora_abi.flops(K, N, M, r)
-                t = {n: v.get("median_us") for n, v in
-                     (("ours", ours), ("cublas", cub), ("eager", eag), ("compile", com))}
-                row = dict(K=K, N=N, r=r, M=M, case=c["id"], correct=correct[c["id"]],
-                           flops=base + extra, flops_xw=base,
-                           **{f"{n}_us": v for n, v in t.items()},
-                           **{f"{n}_status": v.get("status", "not run") for n, v in
-                              (("ours", ours), ("cublas", cub), ("eager", eag),
-                               ("compile", com))},
-                           compile_mode=com.get("mode"))
-
-                def ratio(a, b):
-                    return a / b if a and b else None
-                row["ours_over_cublas"] = ratio(t["ours"], t["cublas"])
-                row["ours_over_eager"] = ratio(t["ours"], t["eager"])
-                row["ours_over_compile"] = ratio(t["ours"], t["compile"])
-                rows.append(row)
-
-                def tf(us, fl):
-                    v = tflops(fl, us)
-                    return f"{v:6.0f}" if v is not None else f"{'-':>6}"
-
-                def rt(v):
-                    return f"{v:7.2f}" if v else f"{'-':>7}"
+        for op in ("lora", "grad"):
+            group = [c for c in cases if c["op"] == op]
+            if not group:
+                continue
+            if op == "grad":
+                lines.append("")
                 lines.append(
-                    f"{K:>6}{N:>7}{r:>4}{M:>7} | {fmt_us(t['ours'])}{tf(t['ours'], base + extra)}"
-                    f" | {fmt_us(t['cublas'])}{tf(t['cublas'], base)}"
-                    f" | {fmt_us(t['eager'])}{tf(t['eager'], base + extra)}"
-                    f" | {fmt_us(t['compile'])}{tf(t['compile'], base + extra)}"
-                    f" | {rt(row['ours_over_cublas'])}{rt(row['ours_over_eager'])}"
-                    f"{rt(row['ours_over_compile']):>9}{'' if correct[c['id']] else '  !'}")
+                    "LoRA forward+backward (W frozen; dx, dA, dB): ours = the 7 launches "
+                    "(forward lora_down, lora_linear; backward lora_down, lora_t_grad, "
+                    "lora_b_grad, lora_a_grad, lora_input_grad); cuBLAS = torch.mm(x, W) + "
+                    "torch.mm(g, W^T), the frozen layer's forward and backward; eager = the "
+                    "PEFT layer's forward then torch.autograd.grad for x, A, B; compile = "
+                    "the same with the forward torch.compile'd (AOTAutograd compiles the "
+                    "backward). TF/s counts 4MKN (cuBLAS: all of its work) plus 6Mr(K+N) "
+                    f"for the LoRA terms. The bar: /cuBLAS <= {GRAD_BAR:.2f}.")
+            base_name = "xW+gWt" if op == "grad" else "cuBLAS xW"
+            hdr = (f"{'K':>6}{'N':>7}{'r':>4}{'M':>7} | {'ours us':>9}{'TF/s':>6} | "
+                   f"{base_name:>9}{'TF/s':>6} | {'eager':>9}{'TF/s':>6} | "
+                   f"{'compile':>9}{'TF/s':>6} | {'/cuBLAS':>7}{'/eager':>7}{'/compile':>9}")
+            lines.append(hdr)
+            lines.append("-" * len(hdr))
+            key = dict(op="grad") if op == "grad" else {}
+            count = lora_abi.grad_flops if op == "grad" else lora_abi.flops
+            within = []
+            for c in group:
+                K, N, r = c["K"], c["N"], c["r"]
+                for M in args.time_ms:
+                    ours = get(type="ours", case=c["id"], K=K, N=N, M=M)
+                    cub = get(type="cublas", K=K, N=N, M=M, **key)
+                    eag = get(type="eager", K=K, N=N, r=r, M=M, **key)
+                    com = get(type="compile", K=K, N=N, r=r, M=M, **key)
+                    base, extra = count(K, N, M, r)
+                    t = {n: v.get("median_us") for n, v in
+                         (("ours", ours), ("cublas", cub), ("eager", eag), ("compile", com))}
+                    row = dict(op=op, K=K, N=N, r=r, M=M, case=c["id"],
+                               correct=correct[c["id"]], flops=base + extra, flops_xw=base,
+                               **{f"{n}_us": v for n, v in t.items()},
+                               **{f"{n}_status": v.get("status", "not run") for n, v in
+                                  (("ours", ours), ("cublas", cub), ("eager", eag),
+                                   ("compile", com))},
+                               compile_mode=com.get("mode"))
+
+                    def ratio(a, b):
+                        return a / b if a and b else None
+                    row["ours_over_cublas"] = ratio(t["ours"], t["cublas"])
+                    row["ours_over_eager"] = ratio(t["ours"], t["eager"])
+                    row["ours_over_compile"] = ratio(t["ours"], t["compile"])
+                    rows.append(row)
+                    if op == "grad":
+                        within.append(correct[c["id"]] and row["ours_over_cublas"] is not None
+                                      and row["ours_over_cublas"] <= GRAD_BAR)
+
+                    def tf(us, fl):
+                        v = tflops(fl, us)
+                        return f"{v:6.0f}" if v is not None else f"{'-':>6}"
+
+                    def rt(v):
+                        return f"{v:7.2f}" if v else f"{'-':>7}"
+                    lines.append(
+                        f"{K:>6}{N:>7}{r:>4}{M:>7} | {fmt_us(t['ours'])}"
+                        f"{tf(t['ours'], base + extra)}"
+                        f" | {fmt_us(t['cublas'])}{tf(t['cublas'], base)}"
+                        f" | {fmt_us(t['eager'])}{tf(t['eager'], base + extra)}"
+                        f" | {fmt_us(t['compile'])}{tf(t['compile'], base + extra)}"
+                        f" | {rt(row['ours_over_cublas'])}{rt(row['ours_over_eager'])}"
+                        f"{rt(row['ours_over_compile']):>9}{'' if correct[c['id']] else '  !'}")
+            if op == "grad":
+                lines.append(f"{sum(within)} of {len(within)} rows correct and within "
+                             f"{GRAD_BAR:.2f}x of cuBLAS x*W + g*W^T")
         mm = [c for c in cases if c["op"] == "matmul"]
         if mm:
             lines.append("")
@@ -1216,7 +1376,7 @@ def build_report(cases, jobs, results, env, manifest, args,
                     cub = get(type="cublas", K=K, N=N, M=M).get("median_us")
                     base, _ = lora_abi.flops(K, N, M, None)
                     rat = ours / cub if ours and cub else None
-                    rows.append(dict(K=K, N=N, r=None, M=M, case=c["id"],
+                    rows.append(dict(op="matmul", K=K, N=N, r=None, M=M, case=c["id"],
                                      correct=correct[c["id"]], flops=base, ours_us=ours,
                                      cublas_us=cub, ours_over_cublas=rat))
                     tfo, tfc = tflops(base, ours), tflops(base, cub)
@@ -1251,8 +1411,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="two shapes, r=16, fewer M and runs, torch.compile default mode")
     ap.add_argument("--only-correctness", action="store_true")
-    ap.add_argument("--cases", help="comma-separated id globs (lora_4096x*_r16, matmul_*) "
-                    "or specs (4096x4096:16, 4096x1024:mm, 4096x4096)")
+    ap.add_argument("--cases", help="comma-separated id globs (lora_4096x*_r16, matmul_*, "
+                    "grad_*) or specs (4096x4096:16, 4096x1024:g16, 4096x1024:mm, 4096x4096)")
     ap.add_argument("--dry-run", action="store_true",
                     help="check the artifacts and print the launch plan; no GPU needed")
     ap.add_argument("--iters", type=int)
@@ -1362,7 +1522,8 @@ def main(argv=None) -> int:
         what = " ".join(f"{k}={v}" for k, v in job.items()
                         if k not in ("scale", "dtype", "skip"))
         if job["type"] == "check":
-            detail = (f"y_err {res['y_err']:.2e}" if "y_err" in res else res.get("error", ""))
+            detail = (" ".join(f"{n}_err {res[f'{n}_err']:.2e}" for n in GRAD_OUTPUTS
+                               if f"{n}_err" in res) or res.get("error", ""))
         elif job["type"] == "model":
             detail = (f"max abs diff {res['max_abs_diff']:.2e} (tol {res['tol']:.2e}), "
                       f"second call {'identical' if res.get('repeat_identical') else 'differs'}"

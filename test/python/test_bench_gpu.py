@@ -102,40 +102,67 @@ def test_elf_symbols():
 
 # --- the ABI -------------------------------------------------------------------
 
-def fake_abis(case: dict, module: str = "lora_kernels_0") -> list[dict]:
-    """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams)."""
+def fake_abis(case: dict) -> list[dict]:
+    """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams,
+    getGemmKernelAbi), in launch order: gpu.module lora_kernels_0, and for a
+    grad case the backward's lora_kernels_1."""
     K, N, r = case["K"], case["N"], case["r"]
 
-    def kernel(kind, tile_m, tile_n, out_cols, params):
+    def kernel(kind, tile_m, tile_n, params, name=None, module="lora_kernels_0", **layout):
         consumers = tile_m // 64
-        return dict(kind=kind, module=module, name=kind, block=[128 * (consumers + 1), 1, 1],
+        return dict(kind=kind, module=module, name=name or kind,
+                    block=[128 * (consumers + 1), 1, 1],
                     dynamic_smem=197632 if tile_m == 128 else 99328, tile=[tile_m, tile_n],
                     stages=4, k=K, n=N if kind != "lora_down" else r, rank=r or 0,
-                    scale=case["scale"] if kind == "lora_down" else 1.0, params=params)
+                    scale=case["scale"] if kind == "lora_down" else 1.0, params=params,
+                    **layout)
 
     def p(role, dims, box, swizzle):
         return dict(role=role, dtype="bf16", dims=dims, box=box, swizzle=swizzle)
 
+    def down(module="lora_kernels_0"):
+        return kernel("lora_down", 64, 64, [
+            p("x", ["M", K], [64, 64], 128), p("a", [K, r], [64, 64], 128),
+            p("t", ["M", r], [64, r], 0)], module=module)
+
     if case["op"] == "matmul":
-        return [kernel("matmul", 128, 256, 256, [
+        return [kernel("matmul", 128, 256, [
             p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
             p("y", ["M", N], [64, 256], 0)])]
-    return [
-        kernel("lora_down", 64, 64, r, [
-            p("x", ["M", K], [64, 64], 128), p("a", [K, r], [64, 64], 128),
-            p("t", ["M", r], [64, r], 0)]),
-        kernel("lora_linear", 128, 256, 256, [
-            p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
-            p("t", ["M", r], [128, 64], 128), p("b", [r, N], [64, 64], 128),
-            p("y", ["M", N], [64, 256], 0)]),
+    forward = [down(), kernel("lora_linear", 128, 256, [
+        p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
+        p("t", ["M", r], [128, 64], 128), p("b", [r, N], [64, 64], 128),
+        p("y", ["M", N], [64, 256], 0)])]
+    if case["op"] == "lora":
+        return forward
+    bwd = "lora_kernels_1"
+    return forward + [
+        down(bwd),
+        kernel("lora_down", 64, 64, [
+            p("x", ["M", N], [64, 64], 128), p("a", [r, N], [64, 64], 128),
+            p("t", ["M", r], [64, r], 0)], "lora_t_grad", bwd, transposed_b=True),
+        kernel("matmul", 64, 64, [
+            p("x", ["M", r], [64, 64], 128), p("w", ["M", N], [64, 64], 128),
+            p("y", [r, N], [64, 64], 0)], "lora_b_grad", bwd, m=r, transposed_a=True,
+            index_params=["K"]),
+        kernel("matmul", 64, 64, [
+            p("x", ["M", K], [64, 64], 128), p("w", ["M", r], [64, 64], 128),
+            p("y", [K, r], [64, 64], 0)], "lora_a_grad", bwd, m=K, transposed_a=True,
+            index_params=["K"]),
+        kernel("lora_linear", 128, 256, [
+            p("x", ["M", N], [128, 64], 128), p("w", [K, N], [256, 64], 128),
+            p("t", ["M", r], [128, 64], 128), p("b", [K, r], [256, 64], 128),
+            p("y", ["M", K], [64, 256], 0)], "lora_input_grad", bwd, transposed_b=True),
     ]
 
 
 def test_tensormap_args_and_launch_plan():
     case = lora_abi.parse_case_spec("4096x14336:8")[0]
     down, linear = fake_abis(case)
-    assert lora_abi.check_kernel(down, case) == []
-    assert lora_abi.check_kernel(linear, case) == []
+    assert lora_abi.kernel_tensors(case, [down, linear]) == [
+        dict(x="x", a="a", t="t"), dict(x="x", w="w", t="t", b="b", y="y")]
+    assert lora_abi.check_kernel(down, case, dict(x="x", a="a", t="t")) == []
+    assert lora_abi.check_kernel(linear, case, dict(x="x", w="w", t="t", b="b", y="y")) == []
     x = lora_abi.tensormap_args(linear["params"][0], 1000, 0x10000)
     assert x["dataType"] == 9 and x["rank"] == 2
     assert x["globalDim"] == [4096, 1000] and x["globalStrides"] == [8192]
@@ -148,7 +175,7 @@ def test_tensormap_args_and_launch_plan():
                                         box=[256], swizzle=0), 7, 0x10000)
     assert (bias["dataType"], bias["globalDim"], bias["globalStrides"]) == (6, [14336], [])
     assert lora_abi.launch_plan(linear, 1000) == dict(grid=[56, 8, 1], block=[384, 1, 1],
-                                                      smem=197632)
+                                                      smem=197632, index=[])
     assert lora_abi.launch_plan(down, 1000)["grid"] == [1, 16, 1]
     # The limits of cuTensorMapEncodeTiled are enforced.
     with pytest.raises(ValueError, match="swizzle"):
@@ -161,7 +188,49 @@ def test_tensormap_args_and_launch_plan():
                                      swizzle=0), 10, 0)
     bad = json.loads(json.dumps(linear))
     bad["params"][1]["dims"] = [4096, 4096]
-    assert any("w: dims" in e for e in lora_abi.check_kernel(bad, case))
+    assert any("w: dims" in e for e in lora_abi.check_kernel(
+        bad, case, lora_abi.kernel_tensors(case, [bad])[0]))
+
+
+def test_grad_kernels_abi():
+    """The backward's kernels: the tensors they bind, their transposed dims,
+    a static output row count and the token count as an index param."""
+    case = lora_abi.parse_case_spec("4096x1024:g16")[0]
+    abis = fake_abis(case)
+    assert lora_abi.launch_order(case, abis[::-1]) == abis
+    bindings = lora_abi.kernel_tensors(case, abis)
+    assert [b[lora_abi.OUTPUT_ROLE[a["kind"]]] for a, b in zip(abis, bindings)] == [
+        "t", "y", "ts", "dt", "db", "da", "dx"]
+    for abi, tensors in zip(abis, bindings):
+        assert lora_abi.check_kernel(abi, case, tensors) == [], abi["name"]
+    by_name = {a["name"]: a for a in abis[2:]}
+    assert lora_abi.launch_plan(by_name["lora_b_grad"], 1000) == dict(
+        grid=[16, 1, 1], block=[256, 1, 1], smem=99328, index=[1000])
+    assert lora_abi.launch_plan(by_name["lora_a_grad"], 1000)["grid"] == [1, 64, 1]
+    assert lora_abi.launch_plan(by_name["lora_input_grad"], 1000)["grid"] == [16, 8, 1]
+    assert lora_abi.launch_plan(by_name["lora_t_grad"], 1000)["grid"] == [1, 16, 1]
+    # dB's x is ts [M, r], read transposed: globalDim is innermost first.
+    ts = lora_abi.tensormap_args(by_name["lora_b_grad"]["params"][0], 1000, 0x10000)
+    assert ts["globalDim"] == [16, 1000] and ts["globalStrides"] == [32]
+
+    def errors(name, **change):
+        bad = json.loads(json.dumps(by_name[name]))
+        bad.update(change)
+        i = abis.index(by_name[name])
+        return "; ".join(lora_abi.check_kernel(bad, case, bindings[i]))
+    assert "transposed_a/b False/False, expected False/True" in errors(
+        "lora_t_grad", transposed_b=False)
+    assert "index_params [], expected ['K']" in errors("lora_b_grad", index_params=[])
+    assert "m 'M', expected 4096" in errors("lora_a_grad", m="M")
+    assert "kind matmul, expected lora_linear" in errors("lora_input_grad", kind="matmul")
+    assert "w: dims [1024, 4096] != [4096, 1024] (w)" in errors(
+        "lora_input_grad", params=[dict(p, dims=[1024, 4096]) if p["role"] == "w" else p
+                                   for p in by_name["lora_input_grad"]["params"]])
+    # The two lora_down are told apart by their gpu.module.
+    with pytest.raises(ValueError, match="expected"):
+        lora_abi.launch_order(case, abis[:2] + abis[:1] + abis[3:])
+    with pytest.raises(ValueError, match="neither lora_linear nor lora_input_grad"):
+        lora_abi.kernel_tensors(case, [dict(abis[2], module="lora_kernels_2")] + abis)
 
 
 def test_enum_values_match_cuda_h():
@@ -202,16 +271,29 @@ def test_enum_values_match_cuda_h():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    assert len(cases) == 16
-    assert [c["id"] for c in lora_abi.parse_case_spec("1024x512:16,1024x512:mm")] == [
-        "lora_1024x512_r16", "matmul_1024x512"]
-    assert len(lora_abi.parse_case_spec("4096x1024")) == 4
-    with pytest.raises(ValueError):
-        lora_abi.parse_case_spec("4096*1024")
+    assert len(cases) == 20
+    assert [c["id"] for c in cases if c["op"] == "grad"] == [
+        "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
+        "grad_4096x1024_r16"]
+    assert [c["id"] for c in lora_abi.parse_case_spec("1024x512:16,1024x512:mm,1024x512:g8")] == [
+        "lora_1024x512_r16", "matmul_1024x512", "grad_1024x512_r8"]
+    (grad,) = lora_abi.parse_case_spec("1024x512:g8")
+    assert (grad["op"], grad["K"], grad["N"], grad["r"], grad["scale"]) == (
+        "grad", 1024, 512, 8, 2.0)
+    assert [c["id"] for c in lora_abi.parse_case_spec("4096x1024")] == [
+        "lora_4096x1024_r8", "lora_4096x1024_r16", "lora_4096x1024_r64", "matmul_4096x1024",
+        "grad_4096x1024_r16"]
+    for bad in ("4096*1024", "4096x1024:g", "4096x1024:r16"):
+        with pytest.raises(ValueError):
+            lora_abi.parse_case_spec(bad)
     sel = lora_abi.select_cases(cases, "matmul_*,4096x14336:64")
     assert [c["id"] for c in sel] == ["matmul_4096x4096", "lora_4096x14336_r64",
                                       "matmul_4096x14336", "matmul_14336x4096",
                                       "matmul_4096x1024"]
+    assert [c["id"] for c in lora_abi.select_cases(cases, "grad_4096x*,14336x4096:g16")] == [
+        "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
+        "grad_4096x1024_r16"]
+    assert lora_abi.select_cases(cases, "4096x1024:g64") == []
 
 
 # --- prepare.py and run.py --dry-run with a fake lora-opt --------------------------
@@ -227,24 +309,27 @@ if "--help" in args:
 if "--version" in args:
     print("fake lora-opt"); sys.exit(0)
 src = open([a for a in args if not a.startswith("--")][0]).read()
-m = re.search(r"func\.func @(lora|matmul)_(\d+)x(\d+)(?:_r(\d+))?", src)
+m = re.search(r"func\.func @(lora_grad|lora|matmul)_(\d+)x(\d+)(?:_r(\d+))?", src)
 r = int(m.group(4)) if m.group(4) else None
-case = dict(op="lora" if m.group(1) == "lora" else "matmul", K=int(m.group(2)),
+case = dict(op={{"lora_grad": "grad"}}.get(m.group(1), m.group(1)), K=int(m.group(2)),
             N=int(m.group(3)), r=r, scale=2.0 if r else None)
-abis = fake_abis(case)
-if not any(a.startswith("--gpu-lower-to-nvvm-pipeline=") for a in args):
-    print("gpu.module @lora_kernels_0 {{")
-    for abi in abis:
-        print('  gpu.func @%s(%%arg0: !llvm.ptr) kernel attributes {{lora.abi = "%s"}} {{'
-              % (abi["name"], lora_abi.mlir_escape(json.dumps(abi).encode())))
-        print("  }}")
-    print("}}")
-else:
-    elf = make_elf([a["name"] for a in abis])
-    note = r'"bin = \22x\\"'   # a string that mentions `bin = "` before the real one
-    print('gpu.binary @lora_kernels_0  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", '
-          'features = "+ptx80">, properties = {{note = ' + note + '}}, bin = "%s">]'
-          % lora_abi.mlir_escape(elf))
+modules = {{}}
+for abi in fake_abis(case):
+    modules.setdefault(abi["module"], []).append(abi)
+for module, abis in modules.items():
+    if not any(a.startswith("--gpu-lower-to-nvvm-pipeline=") for a in args):
+        print("gpu.module @%s {{" % module)
+        for abi in abis:
+            print('  gpu.func @%s(%%arg0: !llvm.ptr) kernel attributes {{lora.abi = "%s"}} {{'
+                  % (abi["name"], lora_abi.mlir_escape(json.dumps(abi).encode())))
+            print("  }}")
+        print("}}")
+    else:
+        elf = make_elf([a["name"] for a in abis])
+        note = r'"bin = \22x\\"'   # a string that mentions `bin = "` before the real one
+        print('gpu.binary @%s  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", '
+              'features = "+ptx80">, properties = {{note = ' % module + note
+              + '}}, bin = "%s">]' % lora_abi.mlir_escape(elf))
 '''
 
 
@@ -274,11 +359,13 @@ def test_prepare_and_dry_run_with_fake_lora_opt(tmp_path, fake_lora_opt, monkeyp
     out = tmp_path / "artifacts"
     (out / "model").mkdir(parents=True)          # from an earlier prepare: removed
     proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", fake_lora_opt, "--out", out,
-                  "--cases", "1024x1024:16,4096x1024:mm", "--no-model", env=dict(os.environ))
+                  "--cases", "1024x1024:16,4096x1024:mm,1024x512:g16", "--no-model",
+                  env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr
     assert not (out / "model").exists()
     manifest = json.loads((out / "kernels.json").read_text())
-    assert [c["id"] for c in manifest["cases"]] == ["lora_1024x1024_r16", "matmul_4096x1024"]
+    assert [c["id"] for c in manifest["cases"]] == ["lora_1024x1024_r16", "matmul_4096x1024",
+                                                    "grad_1024x512_r16"]
     lora = manifest["cases"][0]
     assert [k["kind"] for k in lora["kernels"]] == ["lora_down", "lora_linear"]
     assert lora["kernels"][0]["cubin"] == lora["kernels"][1]["cubin"]
@@ -286,14 +373,35 @@ def test_prepare_and_dry_run_with_fake_lora_opt(tmp_path, fake_lora_opt, monkeyp
     assert cubin == make_elf(["lora_down", "lora_linear"])
     assert manifest["provenance"]["lora_opt_version"] == "fake lora-opt"
     assert "lora.linear" in (out / lora["source"]).read_text()
+    # The grad case: both gpu.modules, in launch order, one cubin each.
+    grad = manifest["cases"][2]
+    assert [lora_abi.kernel_label(k) for k in grad["kernels"]] == [
+        "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear", "lora_kernels_1/lora_down",
+        "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad",
+        "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad"]
+    assert [k["cubin"] for k in grad["kernels"]] == (
+        ["grad_1024x512_r16.lora_kernels_0.cubin"] * 2
+        + ["grad_1024x512_r16.lora_kernels_1.cubin"] * 5)
+    assert (out / grad["kernels"][2]["cubin"]).read_bytes() == make_elf(
+        ["lora_down", "lora_t_grad", "lora_b_grad", "lora_a_grad", "lora_input_grad"])
+    assert "lora.linear_grad" in (out / grad["source"]).read_text()
 
     proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "lora_linear (lora_linear): grid [4, 8, 1] block [384, 1, 1] smem 197632" in proc.stdout
+    assert ("M=1000   lora_kernels_1/lora_b_grad (matmul): grid [8, 1, 1] block [256, 1, 1] "
+            "smem 99328 index [1000]") in proc.stdout
+    assert "    x=ts  type 9 rank 2 dim [16, 1000] strides [32]" in proc.stdout
     assert "0 problems" in proc.stdout
     assert "model: " in proc.stdout and "not prepared" in proc.stdout
     proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out, "--cases", "matmul_*")
     assert proc.returncode == 0 and "lora_down" not in proc.stdout
+
+    # Kernels out of launch order are a problem.
+    grad["kernels"][2:4] = grad["kernels"][3:1:-1]
+    (out / "kernels.json").write_text(json.dumps(manifest))
+    proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
+    assert proc.returncode == 1 and "grad_1024x512_r16: kernels not in launch order" in proc.stdout
 
     # A broken cubin is a problem the dry run reports.
     (out / lora["kernels"][0]["cubin"]).write_bytes(cubin[:100])
@@ -384,20 +492,31 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     np = pytest.importorskip("numpy")
     out = tmp_path / "artifacts"
     proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", lora_opt, "--out", out,
-                  "--cases", "1024x1024:16")
+                  "--cases", "1024x1024:16,1024x512:g16")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = json.loads((out / "kernels.json").read_text())
-    (case,) = manifest["cases"]
+    case, grad = manifest["cases"]
     assert (case["K"], case["N"], case["r"], case["scale"]) == (1024, 1024, 16, 2.0)
     assert [k["kind"] for k in case["kernels"]] == ["lora_down", "lora_linear"]
-    for k in case["kernels"]:
-        data = (out / k["cubin"]).read_bytes()
-        assert data[:4] == b"\x7fELF"
-        assert k["name"] in lora_abi.elf_symbols(data)
-        assert lora_abi.check_kernel(k, case) == []
+    # The forward and backward: the generator's two gpu.modules, launch order.
+    assert (grad["op"], grad["K"], grad["N"], grad["r"]) == ("grad", 1024, 512, 16)
+    assert [lora_abi.kernel_label(k) for k in grad["kernels"]] == [
+        "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear", "lora_kernels_1/lora_down",
+        "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad",
+        "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad"]
+    assert [k.get("index_params") for k in grad["kernels"]] == [[], [], [], [], ["K"], ["K"], []]
+    for c in (case, grad):
+        for k, tensors in zip(c["kernels"], lora_abi.kernel_tensors(c, c["kernels"])):
+            data = (out / k["cubin"]).read_bytes()
+            assert data[:4] == b"\x7fELF"
+            assert k["name"] in lora_abi.elf_symbols(data)
+            assert lora_abi.check_kernel(k, c, tensors) == []
     proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 problems" in proc.stdout
+    # dA [1024, 16]: one column of tiles, the token count as the index param.
+    assert re.search(r"M=1000 +lora_kernels_1/lora_a_grad \(matmul\): grid \[1, \d+, 1\] "
+                     r".* index \[1000\]\n", proc.stdout), proc.stdout
     assert "files ok, the copied lora_opt imports" in proc.stdout
 
     # The model step: the CUDA artifact, the runtime, the package, the reference.
@@ -520,8 +639,12 @@ def test_model_static_check_finds_mismatches(tmp_path):
 
 class FakeDriver:
     """Stands for run.Driver: encode() hands out numbered maps, launch() reads
-    the map numbers back through the kernel-parameter pointers and computes
-    the kernel from the tensormap arguments (address, dims) with torch."""
+    the map numbers (and the weight gradients' token count) back through the
+    kernel-parameter pointers and computes the kernel from the tensormap
+    arguments (address, dims) with torch, reading the operands the ABI says
+    are transposed as stored."""
+
+    INDEX_KERNELS = ("lora_b_grad", "lora_a_grad")   # one u64 after the maps
 
     def __init__(self, scale: float, bug: str | None = None):
         self.ct = ctypes
@@ -557,23 +680,37 @@ class FakeDriver:
     def launch(self, fn, grid, block, smem, stream, params):
         import torch
         maps = {}
-        for k in range(len(params)):
+        n_maps = len(params) - (fn in self.INDEX_KERNELS)
+        for k in range(n_maps):
             map_address = ctypes.c_uint64.from_address(params[k]).value
             assert map_address % 64 == 0
             index = ctypes.c_uint64.from_address(map_address).value
             a = self.maps[index]
             maps[a["role"]] = self.view(a)
+        tokens = maps["x"].shape[0]
+        if fn in self.INDEX_KERNELS:
+            assert ctypes.c_uint64.from_address(params[n_maps]).value == tokens, fn
         self.launches.append((fn, grid, block, smem, sorted(maps)))
         f = {k: v.double() for k, v in maps.items()}
+        bf16 = torch.bfloat16
         if fn == "lora_down":
-            maps["t"].copy_((self.scale * f["x"] @ f["a"]).to(torch.bfloat16))
+            maps["t"].copy_((self.scale * f["x"] @ f["a"]).to(bf16))
+        elif fn == "lora_t_grad":                  # a is B, [r, N]
+            maps["t"].copy_((self.scale * f["x"] @ f["a"].t()).to(bf16))
+        elif fn in self.INDEX_KERNELS:             # x is [tokens, m]: y = xᵀ·w
+            x = f["x"]
+            if self.bug == "db_tail" and fn == "lora_b_grad":
+                x[tokens // 64 * 64:] = 0          # the last partial tile of tokens lost
+            maps["y"].copy_((x.t() @ f["w"]).to(bf16))
+        elif fn == "lora_input_grad":              # w is W [K, N], b is A [K, r]
+            maps["y"].copy_((f["x"] @ f["w"].t() + f["t"] @ f["b"].t()).to(bf16))
         elif fn == "lora_linear":
             y = f["x"] @ f["w"] + (0 if self.bug == "no_lora" else f["t"] @ f["b"])
-            maps["y"].copy_(y.to(torch.bfloat16))
+            maps["y"].copy_(y.to(bf16))
             if self.bug == "tail":
                 maps["y"][-3:] = float("nan")
         else:
-            maps["y"].copy_((f["x"] @ f["w"]).to(torch.bfloat16))
+            maps["y"].copy_((f["x"] @ f["w"]).to(bf16))
 
 
 def _row_strides(dims):
@@ -586,29 +723,32 @@ def _row_strides(dims):
 
 
 def cpu_manifest(tmp_path, specs):
+    """kernels.json as prepare.py writes it, with fake_abis and one ELF per
+    gpu.module."""
     cases = []
     for case in lora_abi.parse_case_spec(specs):
         kernels = []
         abis = fake_abis(case)
-        name = f"{case['id']}.lora_kernels_0.cubin"
-        (tmp_path / name).write_bytes(make_elf([a["name"] for a in abis]))
         for abi in abis:
+            name = f"{case['id']}.{abi['module']}.cubin"
+            (tmp_path / name).write_bytes(make_elf([a["name"] for a in abis
+                                                    if a["module"] == abi["module"]]))
             kernels.append(dict(abi, cubin=name))
         cases.append(dict(case, kernels=kernels))
     return dict(format=1, provenance=dict(commit="0" * 40), cases=cases)
 
 
-@pytest.mark.parametrize("bug", [None, "no_lora", "tail"])
+@pytest.mark.parametrize("bug", [None, "no_lora", "tail", "db_tail"])
 def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(bench_run, "DEVICE", "cpu")
-    manifest = cpu_manifest(tmp_path, "256x512:16,256x512:mm")
+    manifest = cpu_manifest(tmp_path, "256x512:16,256x512:mm,256x512:g16")
     args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=False,
                            check_ms=[200, 100], time_ms=[64], quick=False)
     drv = FakeDriver(2.0, bug)
     worker = bench_run.Worker(manifest, tmp_path, args, driver=drv)
 
-    def fake_bench(self, fn, warmup, iters):
+    def fake_bench(self, fn, warmup, iters, queue_us=None):
         for _ in range(warmup + iters):
             fn()
         return dict(median_us=10.0, min_us=9.0, p90_us=11.0, n=iters)
@@ -617,7 +757,8 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
 
     cases = manifest["cases"]
     jobs = bench_run.make_jobs(cases, args)
-    assert [j["type"] for j in jobs].count("compile") == 1
+    assert [j.get("op", "lora") for j in jobs if j["type"] == "compile"] == ["lora", "grad"]
+    assert {j["type"] for j in jobs if j.get("op") == "grad"} == {"cublas", "eager", "compile"}
     results = {}
     for i, job in enumerate(jobs):
         method = {"check": worker.check, "ours": worker.time_ours, "cublas": worker.time_cublas,
@@ -631,15 +772,39 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     assert lora["t_nan"] == 0 and lora["t_err"] < 1e-6 and lora["guard_ok"]
     assert lora["launches"][0]["grid"] == [1, 4, 1]          # lora_down, tile 64
     assert lora["launches"][1]["grid"] == [2, 2, 1]          # lora_linear, tile 128x256
+    grad = checks[("grad_256x512_r16", 200)]
+    assert [(g["name"], g["grid"], g["index"]) for g in grad["launches"]] == [
+        ("lora_kernels_0/lora_down", [1, 4, 1], []),
+        ("lora_kernels_0/lora_linear", [2, 2, 1], []),
+        ("lora_kernels_1/lora_down", [1, 4, 1], []),
+        ("lora_kernels_1/lora_t_grad", [1, 4, 1], []),
+        ("lora_kernels_1/lora_b_grad", [8, 1, 1], [200]),      # dB [16, 512]
+        ("lora_kernels_1/lora_a_grad", [1, 4, 1], [200]),      # dA [256, 16]
+        ("lora_kernels_1/lora_input_grad", [1, 2, 1], [])]     # dx [200, 256]
+    assert grad["guard_ok"] and grad["ts_err"] < 1e-6 and grad["dt_err"] < 1e-6
+    assert len(grad["kernel_attrs"]) == 7
     if bug is None:
         assert all(r["status"] == "PASS" for r in checks.values()), checks
         assert lora["y_err"] < 1e-2 and lora["y_err_exact_t"] < 1e-2
+        for name in ("y", "dx", "da", "db"):
+            assert grad[f"{name}_err"] < 1e-2 and grad[f"{name}_err_exact"] < 1e-2, name
+        assert not any(grad["nan"].values())
     elif bug == "no_lora":
         assert lora["status"] == "FAIL" and lora["y_err_vs_no_lora"] < 1e-2
         assert checks[("matmul_256x512", 200)]["status"] == "PASS"
-    else:
+        assert grad["status"] == "FAIL" and grad["y_err"] > 1e-2 and grad["dx_err"] < 1e-2
+    elif bug == "tail":
         assert checks[("lora_256x512_r16", 100)]["y_nan_tail_rows"] == 3 * 512
         assert lora["status"] == "FAIL"
+        assert grad["status"] == "FAIL" and grad["nan"]["y"] == 3 * 512
+    else:
+        # dB over the tokens of whole 64-token tiles only: caught at M = 200
+        # and 100, not at a multiple of the tile.
+        assert lora["status"] == "PASS"
+        for M in (200, 100):
+            g = checks[("grad_256x512_r16", M)]
+            assert g["status"] == "FAIL" and g["db_err"] > 1e-2, g
+            assert max(g[f"{n}_err"] for n in ("y", "dx", "da")) < 1e-2, g
     # Kernel parameters: one map per param, in ABI order.
     assert drv.launches[0][4] == ["a", "t", "x"] and drv.launches[1][4] == ["b", "t", "w", "x", "y"]
     assert worker.compiled[1] == "max-autotune-no-cudagraphs"
@@ -652,9 +817,24 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     assert row["ours_us"] == 10.0 and row["ours_over_cublas"] == 1.0
     assert row["flops"] == 2 * 64 * 256 * 512 + 2 * 64 * 16 * (256 + 512)
     lora_line = next(line for line in text.splitlines() if line.startswith("   256    512  16"))
-    assert lora_line.endswith("!") == (bug is not None)
+    assert lora_line.endswith("!") == (bug in ("no_lora", "tail"))
     assert "Plain matmul" in text
-    assert report["correct"]["lora_256x512_r16"] == (bug is None)
+    assert report["correct"]["lora_256x512_r16"] == (bug in (None, "db_tail"))
+    assert report["correct"]["grad_256x512_r16"] == (bug is None)
+    grad_row = next(r for r in report["rows"] if r["case"] == "grad_256x512_r16")
+    assert grad_row["op"] == "grad" and grad_row["ours_over_cublas"] == 1.0
+    assert grad_row["cublas_status"] == grad_row["eager_status"] == "ok"
+    assert grad_row["compile_status"] == "ok"
+    assert grad_row["flops"] == 4 * 64 * 256 * 512 + 6 * 64 * 16 * (256 + 512)
+    grad_table = text[text.index("LoRA forward+backward (W frozen"):]
+    grad_line = next(line for line in grad_table.splitlines()
+                     if line.startswith("   256    512  16"))
+    assert grad_line.endswith("!") == (bug is not None)
+    assert f"{int(bug is None)} of 1 rows correct and within 1.10x" in grad_table
+    checks_text = text[text.index("LoRA forward+backward correctness"):]
+    assert ("grad_256x512_r16         200  " + ("PASS" if bug is None else "FAIL")) in checks_text
+    if bug == "db_tail":
+        assert "unrounded t, dt:" in checks_text
 
 
 # --- the watchdog ----------------------------------------------------------------
@@ -738,6 +918,9 @@ for i, job in jobs:
         res = dict(status="PASS", y_err=1e-3, y_nan=0, y_nan_tail_rows=0, guard_ok=True)
         if job["case"].startswith("lora"):
             res.update(y_err_exact_t=2e-3, t_err=1e-3, t_nan=0, t_ok=True)
+        if job["case"].startswith("grad"):
+            res.update(dx_err=2e-3, da_err=3e-3, db_err=4e-3, ts_err=0.0, dt_err=1e-3,
+                       nan=dict(y=0, dx=0))
     else:
         res = dict(status="ok", median_us=100.0 if job["type"] == "ours" else 150.0)
         if job["type"] == "compile":
@@ -752,7 +935,8 @@ def test_main_end_to_end_with_fake_worker(tmp_path, monkeypatch):
     fake.write_text(FAKE_WORKER_RESULTS)
     art = tmp_path / "artifacts"
     art.mkdir()
-    (art / "kernels.json").write_text(json.dumps(cpu_manifest(art, "4096x4096:16,4096x4096:mm")))
+    (art / "kernels.json").write_text(json.dumps(cpu_manifest(
+        art, "4096x4096:16,4096x4096:mm,4096x4096:g16")))
     monkeypatch.setattr(bench_run.Runner, "worker_cmd",
                         lambda self, jobfile, resfile, d, h: [
                             sys.executable, str(fake), "--worker", str(jobfile),
@@ -764,12 +948,16 @@ def test_main_end_to_end_with_fake_worker(tmp_path, monkeypatch):
     assert rc == 1                                  # the matmul check crashed
     report = json.loads((out / "results.json").read_text())
     text = (out / "results.txt").read_text()
-    assert report["correct"] == {"lora_4096x4096_r16": True, "matmul_4096x4096": False}
+    assert report["correct"] == {"lora_4096x4096_r16": True, "matmul_4096x4096": False,
+                                 "grad_4096x4096_r16": True}
     assert "CRASH" in text and "worker died (exit 9)" in text
-    rows = [r for r in report["rows"] if r["r"] == 16]
-    assert [r["M"] for r in rows] == [128, 2048, 8192]
-    assert rows[0]["ours_over_cublas"] == pytest.approx(100 / 150)
-    assert rows[0]["compile_mode"] == "default"
+    for op in ("lora", "grad"):
+        rows = [r for r in report["rows"] if r["op"] == op]
+        assert [r["M"] for r in rows] == [128, 2048, 8192]
+        assert rows[0]["ours_over_cublas"] == pytest.approx(100 / 150)
+        assert rows[0]["compile_mode"] == "default"
+    assert "grad_4096x4096_r16      1000  PASS    1.00e-03  2.00e-03  3.00e-03  4.00e-03" in text
+    assert "3 of 3 rows correct and within 1.10x of cuBLAS x*W + g*W^T" in text
     skipped = [j for j in report["jobs"] if j["job"].get("skip")]
     assert len(skipped) == 3 and all(j["result"]["status"] == "skipped" for j in skipped)
     assert "Jobs that did not give a time" in text
