@@ -5,7 +5,8 @@ side in one run.
     python bench/train_memory.py [--batch 4] [--seq 64] [--repeat 10]
 
 Both artifacts come from the same ONNX file with LoRA on q_proj and v_proj
-(rank 8): `lora-compile` for the forward, `lora-compile --mode=train
+(rank 8), and PyTorch eager with PEFT on the same model is measured the same
+way as the yardstick: `lora-compile` for the forward, `lora-compile --mode=train
 --loss=causal-lm` (AdamW) for the train step, and the same with
 `--lora-dropout` (default 0.1). Each is measured in a fresh
 process: how much the first call after loading raises the peak resident
@@ -60,6 +61,62 @@ print(json.dumps({"loaded_kib": before, "peak_kib": after,
 """
 
 
+# The same measurement of PyTorch eager on the same model (transformers Llama,
+# same config and seed, PEFT LoRA on q_proj and v_proj, rank 8): the forward
+# under no_grad, and forward + causal-LM loss + backward + AdamW step. Its
+# ratio is the yardstick for ours: what autograd keeps for the backward.
+_TORCH_MEASURE = r"""
+import json, sys, time
+import numpy as np
+import torch
+sys.path.insert(0, sys.argv[4])
+import onnx_models
+from peft import LoraConfig, get_peft_model
+torch.set_num_threads(1)
+def peak_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+batch_path, mode, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+batch = {k: torch.from_numpy(v) for k, v in np.load(batch_path).items()}
+labels = batch.pop("labels")
+model = onnx_models.build_model("llama", attn_implementation="eager")
+model = get_peft_model(model, LoraConfig(r=8, lora_alpha=8,
+                                         target_modules=["q_proj", "v_proj"]))
+if mode == "train":
+    model.train()
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    def call():
+        loss = model(**batch, labels=labels, use_cache=False).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+else:
+    def call():
+        with torch.no_grad():
+            model(**batch, use_cache=False)
+before = peak_kib()
+call()
+after = peak_kib()
+times = []
+for _ in range(repeat):
+    start = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - start)
+print(json.dumps({"loaded_kib": before, "peak_kib": after,
+                  "call_kib": after - before,
+                  "median_ms": 1e3 * sorted(times)[len(times) // 2]}))
+"""
+
+
+def measure_torch(batch: Path, mode: str, repeat: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", _TORCH_MEASURE, str(batch), mode,
+                          str(repeat), str(ROOT / "test" / "python")],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def measure(artifact: Path, batch: Path, mode: str, repeat: int) -> dict:
     out = subprocess.run([sys.executable, "-c", _MEASURE, str(artifact),
                           str(batch), mode, str(repeat)],
@@ -104,6 +161,8 @@ def main() -> int:
         results = {"forward": measure(forward, batch, "forward", args.repeat),
                    "train_step": measure(train, batch, "train", args.repeat),
                    "+dropout": measure(dropout, batch, "train", args.repeat)}
+        torch_results = {"forward": measure_torch(batch, "forward", args.repeat),
+                         "train_step": measure_torch(batch, "train", args.repeat)}
 
     f, t = results["forward"], results["train_step"]
     print(f"Llama export (tiny config), batch {args.batch} x seq {args.seq}, "
@@ -116,6 +175,18 @@ def main() -> int:
     ratio = t["call_kib"] / max(f["call_kib"], 1)
     print(f"train step / forward: {ratio:.2f}x call peak, "
           f"{t['median_ms'] / f['median_ms']:.2f}x time")
+    tf, tt = torch_results["forward"], torch_results["train_step"]
+    print("PyTorch eager + PEFT, same model and batch (dropout 0), one thread:")
+    for name, r in torch_results.items():
+        print(f"{name:12} {r['call_kib'] / 1024:16.2f} "
+              f"{r['loaded_kib'] / 1024:13.1f} {r['median_ms']:12.2f}")
+    print(f"PyTorch train step / forward: "
+          f"{tt['call_kib'] / max(tf['call_kib'], 1):.2f}x call peak, "
+          f"{tt['median_ms'] / tf['median_ms']:.2f}x time")
+    print(f"ours / PyTorch: forward {f['call_kib'] / max(tf['call_kib'], 1):.2f}x, "
+          f"train step {t['call_kib'] / max(tt['call_kib'], 1):.2f}x call peak; "
+          f"time {f['median_ms'] / tf['median_ms']:.2f}x, "
+          f"{t['median_ms'] / tt['median_ms']:.2f}x")
     d = results["+dropout"]
     print(f"train step with LoRA dropout {args.dropout} / without: "
           f"{d['call_kib'] / max(t['call_kib'], 1):.2f}x call peak, "

@@ -412,6 +412,84 @@ static LogicalResult dropoutRule(RuleContext &c, DropoutOp op) {
 }
 
 //===----------------------------------------------------------------------===//
+// Softmax as one rule
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// A matched softmax or log-softmax: its input and axis.
+struct SoftmaxMatch {
+  Value input;
+  int64_t axis;
+};
+} // namespace
+
+/// `d = x - reduce_max(x, axis)`: x and the axis, or nothing.
+static std::optional<SoftmaxMatch> matchShiftedInput(Value d) {
+  auto sub = d.getDefiningOp<tosa::SubOp>();
+  if (!sub)
+    return std::nullopt;
+  auto max = sub.getInput2().getDefiningOp<tosa::ReduceMaxOp>();
+  if (!max || max.getInput() != sub.getInput1() ||
+      sub.getInput1().getType() != d.getType())
+    return std::nullopt;
+  return SoftmaxMatch{sub.getInput1(), static_cast<int64_t>(max.getAxis())};
+}
+
+/// `reduce_sum(exp(d), axis)` with d as above: the match, or nothing.
+static std::optional<SoftmaxMatch> matchSumOfExp(Value sum, Value *expOut) {
+  auto reduce = sum.getDefiningOp<tosa::ReduceSumOp>();
+  if (!reduce)
+    return std::nullopt;
+  auto exp = reduce.getInput().getDefiningOp<tosa::ExpOp>();
+  if (!exp)
+    return std::nullopt;
+  std::optional<SoftmaxMatch> match = matchShiftedInput(exp.getInput1());
+  if (!match || match->axis != static_cast<int64_t>(reduce.getAxis()))
+    return std::nullopt;
+  if (expOut)
+    *expOut = exp.getResult();
+  return match;
+}
+
+FailureOr<std::pair<Value, Value>>
+mlir::lora::buildSoftmaxGradient(OpBuilder &b, Operation *op, Value g) {
+  Location loc = op->getLoc();
+  if (auto mulOp = dyn_cast<tosa::MulOp>(op)) {
+    // exp(d) * reciprocal(sum(exp(d))), in either order.
+    for (auto [e, r] : {std::pair(mulOp.getInput1(), mulOp.getInput2()),
+                        std::pair(mulOp.getInput2(), mulOp.getInput1())}) {
+      auto reciprocal = r.getDefiningOp<tosa::ReciprocalOp>();
+      Value exp;
+      std::optional<SoftmaxMatch> match =
+          reciprocal ? matchSumOfExp(reciprocal.getInput1(), &exp)
+                     : std::nullopt;
+      if (!match || exp != e || op->getResult(0).getType() != e.getType())
+        continue;
+      Value y = op->getResult(0);
+      Value dot = reduceSum(b, loc, mul(b, loc, g, y), {match->axis});
+      return std::pair(match->input,
+                       mul(b, loc, y, binary<tosa::SubOp>(b, loc, g, dot)));
+    }
+    return failure();
+  }
+  if (auto subOp = dyn_cast<tosa::SubOp>(op)) {
+    // d - log(sum(exp(d))).
+    auto log = subOp.getInput2().getDefiningOp<tosa::LogOp>();
+    std::optional<SoftmaxMatch> match =
+        log ? matchSumOfExp(log.getInput1(), nullptr) : std::nullopt;
+    std::optional<SoftmaxMatch> shifted = matchShiftedInput(subOp.getInput1());
+    if (!match || !shifted || shifted->input != match->input)
+      return failure();
+    Value y = op->getResult(0);
+    Value sum = reduceSum(b, loc, g, {match->axis});
+    Value probs = unary<tosa::ExpOp>(b, loc, y);
+    return std::pair(match->input,
+                     binary<tosa::SubOp>(b, loc, g, mul(b, loc, probs, sum)));
+  }
+  return failure();
+}
+
+//===----------------------------------------------------------------------===//
 // Dispatch
 //===----------------------------------------------------------------------===//
 

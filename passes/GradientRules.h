@@ -29,6 +29,21 @@ FailureOr<SmallVector<Value>> buildOperandGradients(OpBuilder &b, Operation *op,
                                                     ArrayRef<bool> wanted,
                                                     std::string &whyNot);
 
+/// When `op` ends a softmax or log-softmax as the ONNX importer builds them
+/// (`d = x - reduce_max(x)`, then `exp(d) * reciprocal(reduce_sum(exp(d)))`
+/// or `d - log(reduce_sum(exp(d)))`, over one axis), returns x and builds
+/// at `b`'s insertion point its gradient from `resultGrad` by the fused
+/// rules, which read only the result y:
+///
+///   softmax      dx = y ⊙ (g - Σ_axis g ⊙ y)
+///   log-softmax  dx = g - exp(y) ⊙ Σ_axis g
+///
+/// Differentiated op by op, the same function keeps exp(d), x and the
+/// argmax mask for the backward as well; the fused rule lets lora-autodiff
+/// skip the inner ops. Returns failure, building nothing, for any other op.
+FailureOr<std::pair<Value, Value>>
+buildSoftmaxGradient(OpBuilder &b, Operation *op, Value resultGrad);
+
 } // namespace mlir::lora
 
 #endif // LORA_PASSES_GRADIENTRULES_H

@@ -571,6 +571,66 @@ func.func @main(%x: tensor<1x3x4xf32>, %a1: tensor<4x2xf32> {lora.param = "a1"},
   return %s : tensor<1x1x1xf32>
 }
 
+// -----
+
+// A softmax (as the ONNX importer builds it) is one op to lora-autodiff:
+// dp = y·(g - Σ g·y), from the result y alone; no argmax mask, no second
+// exp, nothing from the inner ops.
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[P:[^:]*]]: tensor<2x3xf32> {lora.param = "p"}, %[[X:[^:]*]]: tensor<2x3xf32>)
+// CHECK: %[[Y:.*]] = tosa.mul %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x3xf32>, tensor<2x1xf32>, tensor<1xi8>) -> tensor<2x3xf32>
+// CHECK: %[[G:.*]] = tosa.tile {{.*}} -> tensor<2x3xf32>
+// CHECK: %[[GY:.*]] = tosa.mul %[[G]], %[[X]], %{{.*}} :
+// CHECK: %[[GYY:.*]] = tosa.mul %[[GY]], %[[Y]], %{{.*}} :
+// CHECK: %[[DOT:.*]] = tosa.reduce_sum %[[GYY]] {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+// CHECK: %[[DIFF:.*]] = tosa.sub %[[GY]], %[[DOT]] :
+// CHECK: %[[DP:.*]] = tosa.mul %[[Y]], %[[DIFF]], %{{.*}} :
+// CHECK-NOT: tosa.equal
+// CHECK-NOT: tosa.exp
+// CHECK: return %{{.*}}, %[[DP]] :
+func.func @main(%p: tensor<2x3xf32> {lora.param = "p"}, %x: tensor<2x3xf32>) -> tensor<1x1xf32> {
+  %m = tosa.reduce_max %p {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+  %d = tosa.sub %p, %m : (tensor<2x3xf32>, tensor<2x1xf32>) -> tensor<2x3xf32>
+  %e = tosa.exp %d : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %s = tosa.reduce_sum %e {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+  %r = tosa.reciprocal %s : (tensor<2x1xf32>) -> tensor<2x1xf32>
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  %y = tosa.mul %e, %r, %shift : (tensor<2x3xf32>, tensor<2x1xf32>, tensor<1xi8>) -> tensor<2x3xf32>
+  %z = tosa.mul %y, %x, %shift : (tensor<2x3xf32>, tensor<2x3xf32>, tensor<1xi8>) -> tensor<2x3xf32>
+  %s0 = tosa.reduce_sum %z {axis = 0 : i32} : (tensor<2x3xf32>) -> tensor<1x3xf32>
+  %l = tosa.reduce_sum %s0 {axis = 1 : i32} : (tensor<1x3xf32>) -> tensor<1x1xf32>
+  return %l : tensor<1x1xf32>
+}
+
+// -----
+
+// A log-softmax likewise: dp = g - exp(y)·Σ g, from y alone.
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[P:[^:]*]]: tensor<2x3xf32> {lora.param = "p"}, %[[X:[^:]*]]: tensor<2x3xf32>)
+// CHECK: tosa.log
+// CHECK: %[[Y:.*]] = tosa.sub %{{.*}}, %{{.*}} : (tensor<2x3xf32>, tensor<2x1xf32>) -> tensor<2x3xf32>
+// CHECK: %[[G:.*]] = tosa.tile {{.*}} -> tensor<2x3xf32>
+// CHECK: %[[GY:.*]] = tosa.mul %[[G]], %[[X]], %{{.*}} :
+// CHECK: %[[SUM:.*]] = tosa.reduce_sum %[[GY]] {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+// CHECK: %[[PROBS:.*]] = tosa.exp %[[Y]] :
+// CHECK: %[[SHARE:.*]] = tosa.mul %[[PROBS]], %[[SUM]], %{{.*}} :
+// CHECK: %[[DP:.*]] = tosa.sub %[[GY]], %[[SHARE]] :
+// CHECK-NOT: tosa.equal
+// CHECK: return %{{.*}}, %[[DP]] :
+func.func @main(%p: tensor<2x3xf32> {lora.param = "p"}, %x: tensor<2x3xf32>) -> tensor<1x1xf32> {
+  %m = tosa.reduce_max %p {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+  %d = tosa.sub %p, %m : (tensor<2x3xf32>, tensor<2x1xf32>) -> tensor<2x3xf32>
+  %e = tosa.exp %d : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %s = tosa.reduce_sum %e {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+  %lg = tosa.log %s : (tensor<2x1xf32>) -> tensor<2x1xf32>
+  %y = tosa.sub %d, %lg : (tensor<2x3xf32>, tensor<2x1xf32>) -> tensor<2x3xf32>
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  %z = tosa.mul %y, %x, %shift : (tensor<2x3xf32>, tensor<2x3xf32>, tensor<1xi8>) -> tensor<2x3xf32>
+  %s0 = tosa.reduce_sum %z {axis = 0 : i32} : (tensor<2x3xf32>) -> tensor<1x3xf32>
+  %l = tosa.reduce_sum %s0 {axis = 1 : i32} : (tensor<1x3xf32>) -> tensor<1x1xf32>
+  return %l : tensor<1x1xf32>
+}
+
 //--- steps.mlir
 // RUN: lora-opt %t/steps.mlir -split-input-file --lora-autodiff | FileCheck %t/steps.mlir
 

@@ -278,6 +278,49 @@ RULES = [
          f"  %e = tosa.exp %m : ({t((3, 4))}) -> {t((3, 4))}\n"
          f"  %r = tosa.add %e, %m : ({t((3, 4))}, {t((3, 4))}) -> {t((3, 4))}",
          (3, 4), lambda v: np.exp(v["p0"] * v["p1"]) + v["p0"] * v["p1"]),
+    # Softmax and log-softmax as the ONNX importer builds them, along axis
+    # 1 of 3: lora-autodiff differentiates each as one op (fused rules that
+    # read only the result), not op by op.
+    Rule("softmax", {"p": ((2, 3, 4), normal)},
+         f"%m = tosa.reduce_max %p {{axis = 1 : i32}} : ({t((2, 3, 4))}) -> "
+         f"{t((2, 1, 4))}\n"
+         f"  %d = tosa.sub %p, %m : ({t((2, 3, 4))}, {t((2, 1, 4))}) -> "
+         f"{t((2, 3, 4))}\n"
+         f"  %e = tosa.exp %d : ({t((2, 3, 4))}) -> {t((2, 3, 4))}\n"
+         f"  %s = tosa.reduce_sum %e {{axis = 1 : i32}} : ({t((2, 3, 4))}) -> "
+         f"{t((2, 1, 4))}\n"
+         f"  %inv = tosa.reciprocal %s : ({t((2, 1, 4))}) -> {t((2, 1, 4))}\n"
+         f"  %r = tosa.mul %e, %inv, %shift : ({t((2, 3, 4))}, {t((2, 1, 4))}, "
+         f"tensor<1xi8>) -> {t((2, 3, 4))}", (2, 3, 4),
+         lambda v: np.exp(v["p"]) / np.exp(v["p"]).sum(1, keepdims=True)),
+    Rule("log_softmax", {"p": ((2, 3, 4), normal)},
+         f"%m = tosa.reduce_max %p {{axis = 1 : i32}} : ({t((2, 3, 4))}) -> "
+         f"{t((2, 1, 4))}\n"
+         f"  %d = tosa.sub %p, %m : ({t((2, 3, 4))}, {t((2, 1, 4))}) -> "
+         f"{t((2, 3, 4))}\n"
+         f"  %e = tosa.exp %d : ({t((2, 3, 4))}) -> {t((2, 3, 4))}\n"
+         f"  %s = tosa.reduce_sum %e {{axis = 1 : i32}} : ({t((2, 3, 4))}) -> "
+         f"{t((2, 1, 4))}\n"
+         f"  %l = tosa.log %s : ({t((2, 1, 4))}) -> {t((2, 1, 4))}\n"
+         f"  %r = tosa.sub %d, %l : ({t((2, 3, 4))}, {t((2, 1, 4))}) -> "
+         f"{t((2, 3, 4))}", (2, 3, 4),
+         lambda v: v["p"] - np.log(np.exp(v["p"]).sum(1, keepdims=True))),
+    # A softmax whose exp is also used outside it: the fused rule covers the
+    # path through the softmax, exp's own rule the other.
+    Rule("softmax_shared_exp", {"p": ((3, 4), normal)},
+         f"%m = tosa.reduce_max %p {{axis = 1 : i32}} : ({t((3, 4))}) -> "
+         f"{t((3, 1))}\n"
+         f"  %d = tosa.sub %p, %m : ({t((3, 4))}, {t((3, 1))}) -> {t((3, 4))}\n"
+         f"  %e = tosa.exp %d : ({t((3, 4))}) -> {t((3, 4))}\n"
+         f"  %s = tosa.reduce_sum %e {{axis = 1 : i32}} : ({t((3, 4))}) -> "
+         f"{t((3, 1))}\n"
+         f"  %inv = tosa.reciprocal %s : ({t((3, 1))}) -> {t((3, 1))}\n"
+         f"  %y = tosa.mul %inv, %e, %shift : ({t((3, 1))}, {t((3, 4))}, "
+         f"tensor<1xi8>) -> {t((3, 4))}\n"
+         f"  %r = tosa.add %y, %e : ({t((3, 4))}, {t((3, 4))}) -> {t((3, 4))}",
+         (3, 4),
+         lambda v: (np.exp(v["p"]) / np.exp(v["p"]).sum(1, keepdims=True)
+                    + np.exp(v["p"] - v["p"].max(1, keepdims=True)))),
     # The pad value's gradient is the sum of g outside the padded tensor.
     Rule("pad_value", {"p": ((2, 3), normal), "q": ((1,), normal)},
          const_shape("padding", [1, 0, 2, 1]) + "\n"
