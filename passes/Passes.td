@@ -48,6 +48,21 @@ def LoraCpuContractionLoopOrder
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def LoraUntieInits : Pass<"lora-untie-inits", "func::FuncOp"> {
+  let summary = "Give every later user of a shared constant fill its own";
+  let description = [{
+    CSE merges identical constant `linalg.fill`s (zero accumulators) into one
+    value that many ops use as their init; one-shot bufferization then gives
+    it one buffer, copied for every writer but one and kept until its last
+    user. This pass gives each user of a shared constant fill but the first
+    a fill of its own into a fresh `tensor.empty`, built right before the
+    user, so that every accumulator bufferizes in place and nothing is
+    copied. Run it just before `one-shot-bufferize`.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def LoraCpuCopiesToLinalg : Pass<"lora-cpu-copies-to-linalg", "func::FuncOp"> {
   let summary = "Rewrite memref.copy as linalg.copy";
   let description = [{

@@ -30,6 +30,7 @@ static constexpr llvm::StringLiteral kCpuToLinalgCleanup =
     "canonicalize, linalg-fuse-elementwise-ops, cse, "
     "lora-mark-entry-points)";
 static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
+    "func.func(lora-untie-inits), "
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
     "buffer-results-to-out-params{hoist-static-allocs "
@@ -51,6 +52,7 @@ static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
 /// so that the innermost of up to three dims gives the threads of a block
 /// (scf-parallel-loop-tiling tiles dims it is given no size for by 1).
 static constexpr llvm::StringLiteral kCudaLinalgToLLVM =
+    "func.func(lora-untie-inits), "
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
     "buffer-results-to-out-params{hoist-static-allocs "
