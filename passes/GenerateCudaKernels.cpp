@@ -17,7 +17,7 @@
 // bufferization), and it frees t and y after their last use like any other
 // buffer of the host code.
 //
-// `lora.linear_grad` becomes six kernels, each with a launcher of its own
+// `lora.linear_grad` becomes five kernels, each with a launcher of its own
 // (`@lora_kernels_<n>_<kernel>_launch`), called in this order on buffers of
 // the tensors (t = x·A with x the branch input where there is one; M the
 // token count, batch dims collapsed):
@@ -35,10 +35,10 @@
 // memory. ts and dt are rounded to the element type, as a bf16 autograd
 // rounds them; the rest accumulates in f32.
 //
-// Work: dx is the forward's flops again (2MNK + 2MrK); dt, dA, dB and ts add
-// 2Mr(N + K) each pair. The weight gradients contract over M with small
-// outputs, in 64x64 tiles (64 CTAs for 4096 x 16); splitting M across more
-// CTAs is not done.
+// Work: dx is the forward's flops again (2MNK + 2MrK); ts and dA add 2MKr
+// each, dt and dB 2MNr each, and each of those four reads x or g once. The
+// weight gradients contract over M with small outputs, in 64x64 tiles (64
+// CTAs for 4096 x 16); splitting M across more CTAs is not done.
 //
 //===----------------------------------------------------------------------===//
 
@@ -451,17 +451,15 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
   auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
   symbols.insert(kernels);
-  llvm::StringMap<std::pair<func::FuncOp, GemmKernelSpec>> launchers;
+  llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, spec] : c.kernels) {
     cuda::chooseGemmTiling(spec, 0, maxStages);
     gpu::GPUFuncOp kernel =
         cuda::buildGemmKernel(builder, loc, kernels, name, spec);
     builder.setInsertionPointToEnd(module.getBody());
-    launchers[name] = {
-        buildLauncher(builder, loc,
-                      (kernels.getName() + "_" + name + "_launch").str(),
-                      kernel, spec, symbols),
-        spec};
+    launchers[name] = buildLauncher(
+        builder, loc, (kernels.getName() + "_" + name + "_launch").str(),
+        kernel, spec, symbols);
   }
 
   // The op: token-major operands as [M, D] matrices, one call per kernel.
@@ -485,7 +483,7 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   // Launches `name` on `inputs` (tensors) and returns its output as a
   // tensor.
   auto launch = [&](StringRef name, ValueRange inputs) -> Value {
-    auto &[launcher, spec] = launchers[name];
+    func::FuncOp launcher = launchers.lookup(name);
     FunctionType type = launcher.getFunctionType();
     SmallVector<Value> operands;
     for (auto [input, argType] : llvm::zip(inputs, type.getInputs())) {
