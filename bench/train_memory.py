@@ -29,24 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD = Path(os.environ.get("LORA_BUILD_DIR", ROOT / "build"))
 sys.path.insert(0, str(ROOT / "test" / "python"))
 
-# Runs in a fresh interpreter: load, one measured call (the growth of the
-# peak RSS, VmHWM), then timed calls.
-_MEASURE = r"""
-import json, sys, time
-import numpy as np
-import lora_opt
+# The end of both scripts below, which run in a fresh interpreter and define
+# `call` and `repeat`: how much the first call raises the peak RSS (VmHWM:
+# what its buffers add on top of the loaded model), then the median time of
+# `repeat` more calls.
+_MEASURE_CALL = r"""
 def peak_kib():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
-artifact, batch_path, mode, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-batch = dict(np.load(batch_path))
-model = lora_opt.load(artifact)
-if mode == "train":
-    call = lambda: model.train_step(**batch, lr=1e-3)
-else:
-    batch.pop("labels")
-    call = lambda: model(**batch)
 before = peak_kib()
 call()
 after = peak_kib()
@@ -58,6 +49,21 @@ for _ in range(repeat):
 print(json.dumps({"loaded_kib": before, "peak_kib": after,
                   "call_kib": after - before,
                   "median_ms": 1e3 * sorted(times)[len(times) // 2]}))
+"""
+
+# Our artifact's forward or train step.
+_MEASURE = r"""
+import json, sys, time
+import numpy as np
+import lora_opt
+artifact, batch_path, mode, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+batch = dict(np.load(batch_path))
+model = lora_opt.load(artifact)
+if mode == "train":
+    call = lambda: model.train_step(**batch, lr=1e-3)
+else:
+    batch.pop("labels")
+    call = lambda: model(**batch)
 """
 
 
@@ -73,10 +79,6 @@ sys.path.insert(0, sys.argv[4])
 import onnx_models
 from peft import LoraConfig, get_peft_model
 torch.set_num_threads(1)
-def peak_kib():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
 batch_path, mode, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
 batch = {k: torch.from_numpy(v) for k, v in np.load(batch_path).items()}
 labels = batch.pop("labels")
@@ -96,30 +98,20 @@ else:
     def call():
         with torch.no_grad():
             model(**batch, use_cache=False)
-before = peak_kib()
-call()
-after = peak_kib()
-times = []
-for _ in range(repeat):
-    start = time.perf_counter()
-    call()
-    times.append(time.perf_counter() - start)
-print(json.dumps({"loaded_kib": before, "peak_kib": after,
-                  "call_kib": after - before,
-                  "median_ms": 1e3 * sorted(times)[len(times) // 2]}))
 """
 
 
 def measure_torch(batch: Path, mode: str, repeat: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", _TORCH_MEASURE, str(batch), mode,
-                          str(repeat), str(ROOT / "test" / "python")],
+    out = subprocess.run([sys.executable, "-c", _TORCH_MEASURE + _MEASURE_CALL,
+                          str(batch), mode, str(repeat),
+                          str(ROOT / "test" / "python")],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def measure(artifact: Path, batch: Path, mode: str, repeat: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(artifact),
-                          str(batch), mode, str(repeat)],
+    out = subprocess.run([sys.executable, "-c", _MEASURE + _MEASURE_CALL,
+                          str(artifact), str(batch), mode, str(repeat)],
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 

@@ -196,6 +196,17 @@ static std::optional<GradCandidate> matchLinearGrad(lora::LinearGradOp op) {
   return c;
 }
 
+/// Reassociation that collapses every dim of a rank-`rank` tensor but the
+/// last into one (the batch dims into M); empty for rank 2.
+static SmallVector<ReassociationIndices> batchIntoRows(int64_t rank) {
+  if (rank <= 2)
+    return {};
+  ReassociationIndices batch;
+  for (int64_t d = 0; d + 1 < rank; ++d)
+    batch.push_back(d);
+  return {batch, {rank - 1}};
+}
+
 struct GenerateCudaKernelsPass
     : lora::impl::LoraGenerateCudaKernelsBase<GenerateCudaKernelsPass> {
   using Base::Base;
@@ -325,12 +336,9 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   auto xType = cast<RankedTensorType>(c.x.getType());
   auto yType = cast<RankedTensorType>(c.op->getResult(0).getType());
   Value x = c.x, branch = c.branch;
-  SmallVector<ReassociationIndices> reassociation;
-  if (xType.getRank() > 2) {
-    ReassociationIndices batch;
-    for (int64_t d = 0; d + 1 < xType.getRank(); ++d)
-      batch.push_back(d);
-    reassociation = {batch, {xType.getRank() - 1}};
+  SmallVector<ReassociationIndices> reassociation =
+      batchIntoRows(xType.getRank());
+  if (!reassociation.empty()) {
     x = tensor::CollapseShapeOp::create(b, x, reassociation);
     if (branch)
       branch = tensor::CollapseShapeOp::create(b, branch, reassociation);
@@ -465,13 +473,8 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   // The op: token-major operands as [M, D] matrices, one call per kernel.
   ImplicitLocOpBuilder b(loc, op);
   auto xType = cast<RankedTensorType>(op.getInput().getType());
-  SmallVector<ReassociationIndices> reassociation;
-  if (xType.getRank() > 2) {
-    ReassociationIndices batch;
-    for (int64_t d = 0; d + 1 < xType.getRank(); ++d)
-      batch.push_back(d);
-    reassociation = {batch, {xType.getRank() - 1}};
-  }
+  SmallVector<ReassociationIndices> reassociation =
+      batchIntoRows(xType.getRank());
   auto matrix = [&](Value tensor) -> Value {
     if (reassociation.empty())
       return tensor;

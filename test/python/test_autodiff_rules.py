@@ -177,6 +177,18 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def shifted_exp_sum(shape, axis) -> str:
+    """The importer's softmax prefix on %p: %d = p - max(p), %e = exp(%d),
+    %s = sum(%e), over `axis`; each line ends with a newline."""
+    kept = tuple(1 if i == axis else d for i, d in enumerate(shape))
+    return (f"%m = tosa.reduce_max %p {{axis = {axis} : i32}} : ({t(shape)}) -> "
+            f"{t(kept)}\n"
+            f"  %d = tosa.sub %p, %m : ({t(shape)}, {t(kept)}) -> {t(shape)}\n"
+            f"  %e = tosa.exp %d : ({t(shape)}) -> {t(shape)}\n"
+            f"  %s = tosa.reduce_sum %e {{axis = {axis} : i32}} : ({t(shape)}) -> "
+            f"{t(kept)}\n")
+
+
 RULES = [
     # Binary ops, with an operand of shape 1xN or Mx1 broadcast against MxN.
     binary_rule("add_broadcast", "add", np.add, (1, 4), (3, 4)),
@@ -282,25 +294,13 @@ RULES = [
     # 1 of 3: lora-autodiff differentiates each as one op (fused rules that
     # read only the result), not op by op.
     Rule("softmax", {"p": ((2, 3, 4), normal)},
-         f"%m = tosa.reduce_max %p {{axis = 1 : i32}} : ({t((2, 3, 4))}) -> "
-         f"{t((2, 1, 4))}\n"
-         f"  %d = tosa.sub %p, %m : ({t((2, 3, 4))}, {t((2, 1, 4))}) -> "
-         f"{t((2, 3, 4))}\n"
-         f"  %e = tosa.exp %d : ({t((2, 3, 4))}) -> {t((2, 3, 4))}\n"
-         f"  %s = tosa.reduce_sum %e {{axis = 1 : i32}} : ({t((2, 3, 4))}) -> "
-         f"{t((2, 1, 4))}\n"
+         shifted_exp_sum((2, 3, 4), 1) +
          f"  %inv = tosa.reciprocal %s : ({t((2, 1, 4))}) -> {t((2, 1, 4))}\n"
          f"  %r = tosa.mul %e, %inv, %shift : ({t((2, 3, 4))}, {t((2, 1, 4))}, "
          f"tensor<1xi8>) -> {t((2, 3, 4))}", (2, 3, 4),
          lambda v: np.exp(v["p"]) / np.exp(v["p"]).sum(1, keepdims=True)),
     Rule("log_softmax", {"p": ((2, 3, 4), normal)},
-         f"%m = tosa.reduce_max %p {{axis = 1 : i32}} : ({t((2, 3, 4))}) -> "
-         f"{t((2, 1, 4))}\n"
-         f"  %d = tosa.sub %p, %m : ({t((2, 3, 4))}, {t((2, 1, 4))}) -> "
-         f"{t((2, 3, 4))}\n"
-         f"  %e = tosa.exp %d : ({t((2, 3, 4))}) -> {t((2, 3, 4))}\n"
-         f"  %s = tosa.reduce_sum %e {{axis = 1 : i32}} : ({t((2, 3, 4))}) -> "
-         f"{t((2, 1, 4))}\n"
+         shifted_exp_sum((2, 3, 4), 1) +
          f"  %l = tosa.log %s : ({t((2, 1, 4))}) -> {t((2, 1, 4))}\n"
          f"  %r = tosa.sub %d, %l : ({t((2, 3, 4))}, {t((2, 1, 4))}) -> "
          f"{t((2, 3, 4))}", (2, 3, 4),
@@ -308,12 +308,7 @@ RULES = [
     # A softmax whose exp is also used outside it: the fused rule covers the
     # path through the softmax, exp's own rule the other.
     Rule("softmax_shared_exp", {"p": ((3, 4), normal)},
-         f"%m = tosa.reduce_max %p {{axis = 1 : i32}} : ({t((3, 4))}) -> "
-         f"{t((3, 1))}\n"
-         f"  %d = tosa.sub %p, %m : ({t((3, 4))}, {t((3, 1))}) -> {t((3, 4))}\n"
-         f"  %e = tosa.exp %d : ({t((3, 4))}) -> {t((3, 4))}\n"
-         f"  %s = tosa.reduce_sum %e {{axis = 1 : i32}} : ({t((3, 4))}) -> "
-         f"{t((3, 1))}\n"
+         shifted_exp_sum((3, 4), 1) +
          f"  %inv = tosa.reciprocal %s : ({t((3, 1))}) -> {t((3, 1))}\n"
          f"  %y = tosa.mul %inv, %e, %shift : ({t((3, 1))}, {t((3, 4))}, "
          f"tensor<1xi8>) -> {t((3, 4))}\n"
