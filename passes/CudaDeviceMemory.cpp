@@ -17,6 +17,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BufferLifetimes.h"
+
 #include "lora/Passes/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -218,38 +220,21 @@ void CudaDeviceMemoryPass::freeConstantCopies(func::FuncOp func) {
 }
 
 /// Host code of the CUDA target is straight-line: allocations, launches that
-/// complete before they return, views. So a buffer can be freed after the
-/// last op of its block that uses it or a view of it. (The ownership-based
-/// deallocation pipeline does the same for the CPU, but it rejects
-/// gpu.launch_func, whose memory effects are not declared.)
+/// complete before they return, views. So a buffer can be allocated right
+/// before the first op of its block that uses it and freed after the last.
+/// (Upstream's ownership-based deallocation pipeline, which the CPU target
+/// runs, rejects gpu.launch_func, whose memory effects are not declared.)
 void CudaDeviceMemoryPass::freeAfterLastUse(func::FuncOp func) {
   SmallVector<memref::AllocOp> allocs;
   func.walk([&](memref::AllocOp alloc) { allocs.push_back(alloc); });
   IRRewriter rewriter(func.getContext());
   for (memref::AllocOp alloc : allocs) {
-    Block *block = alloc->getBlock();
-    Operation *last = alloc;
-    bool escapes = false;
-    SmallVector<Value> worklist{alloc.getResult()};
-    while (!worklist.empty()) {
-      Value value = worklist.pop_back_val();
-      for (OpOperand &use : value.getUses()) {
-        Operation *user = block->findAncestorOpInBlock(*use.getOwner());
-        if (!user || isa<func::ReturnOp>(use.getOwner()) ||
-            isa<memref::DeallocOp>(use.getOwner())) {
-          escapes = true;
-          continue;
-        }
-        if (last->isBeforeInBlock(user))
-          last = user;
-        // Views and casts alias the buffer.
-        if (isa<ViewLikeOpInterface, memref::CastOp>(use.getOwner()))
-          llvm::append_range(worklist, use.getOwner()->getResults());
-      }
-    }
-    if (escapes)
+    lora::BufferUses uses = lora::findBufferUses(alloc);
+    if (uses.escapes || !uses.deallocs.empty())
       continue;
-    rewriter.setInsertionPointAfter(last);
+    if (uses.first != alloc)
+      alloc->moveBefore(uses.first);
+    rewriter.setInsertionPointAfter(uses.last);
     memref::DeallocOp::create(rewriter, alloc.getLoc(), alloc.getResult());
   }
 }

@@ -49,18 +49,36 @@ def LoraCpuContractionLoopOrder
 }
 
 def LoraUntieInits : Pass<"lora-untie-inits", "func::FuncOp"> {
-  let summary = "Give every later user of a shared constant fill its own";
+  let summary = "Give every later user of a shared fill or empty its own";
   let description = [{
-    CSE merges identical constant `linalg.fill`s (zero accumulators) into one
-    value that many ops use as their init; one-shot bufferization then gives
-    it one buffer, copied for every writer but one and kept until its last
-    user. This pass gives each user of a shared constant fill but the first
-    a fill of its own into a fresh `tensor.empty`, built right before the
-    user, so that every accumulator bufferizes in place and nothing is
-    copied. Run it just before `one-shot-bufferize`.
+    CSE merges identical constant `linalg.fill`s (zero accumulators) and
+    `tensor.empty`s into one value that many ops use as their init;
+    one-shot bufferization then gives it one buffer: a fill is copied for
+    every writer but one, and an empty's buffer is reused by a later writer,
+    which keeps it allocated from its first use to its last. This pass gives
+    each user of a shared constant fill or empty but the first an init of
+    its own, built right before the user, so that every accumulator
+    bufferizes in place and every buffer lives only as long as its value.
+    Run it just before `one-shot-bufferize`.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
+}
+
+def LoraShrinkBufferLifetimes
+    : Pass<"lora-shrink-buffer-lifetimes", "func::FuncOp"> {
+  let summary = "Allocate each buffer at its first use, free it after its last";
+  let description = [{
+    Upstream's ownership-based deallocation frees every buffer at the end of
+    the block it was allocated in, so a compiled forward holds every
+    activation of every layer until it returns. Run after
+    `buffer-deallocation-pipeline`, this pass moves each `memref.alloc` right
+    before the first op of its block that uses the buffer or an alias of it
+    (any memref an op makes from it), and the buffer's `memref.dealloc`
+    right after the last one. Buffers that outlive their block (returned,
+    yielded, used or freed in another block) and buffers freed more than
+    once are left alone.
+  }];
 }
 
 def LoraCpuCopiesToLinalg : Pass<"lora-cpu-copies-to-linalg", "func::FuncOp"> {

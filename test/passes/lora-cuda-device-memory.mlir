@@ -1,17 +1,18 @@
 // RUN: lora-opt %s --split-input-file --lora-cuda-device-memory --verify-diagnostics | FileCheck %s
 
-// Buffers of the host code go to device memory: allocations, frees after the
-// last use of the buffer or a view of it, copies, and constants (copied to
-// the device, freed before the return). The returned buffer is not freed.
+// Buffers of the host code go to device memory: allocations, moved to the
+// first use of the buffer or a view of it, frees after the last, copies,
+// and constants (copied to the device, freed before the return). The
+// returned buffer is neither moved nor freed.
 // CHECK-LABEL: func.func @host(
 // CHECK-SAME: %[[ARG:.*]]: memref<4x8xf32>)
-// CHECK: %[[T0:.*]] = gpu.wait async
-// CHECK: %[[A:.*]], %[[T1:.*]] = gpu.alloc async [%[[T0]]] () : memref<4x8xf32>
-// CHECK: gpu.wait [%[[T1]]]
 // CHECK: %[[C:.*]] = memref.get_global @table : memref<8xf32>
 // CHECK: %[[D:.*]], %[[T2:.*]] = gpu.alloc async [%{{.*}}] () : memref<8xf32>
 // CHECK: %[[T3:.*]] = gpu.memcpy async [%{{.*}}] %[[D]], %[[C]] : memref<8xf32>, memref<8xf32>
 // CHECK: gpu.wait [%[[T3]]]
+// CHECK: %[[T0:.*]] = gpu.wait async
+// CHECK: %[[A:.*]], %[[T1:.*]] = gpu.alloc async [%[[T0]]] () : memref<4x8xf32>
+// CHECK: gpu.wait [%[[T1]]]
 // CHECK: %[[V:.*]] = memref.expand_shape %[[A]]
 // CHECK: gpu.memcpy async [%{{.*}}] %[[ARG]], %[[A]] : memref<4x8xf32>, memref<4x8xf32>
 // CHECK: call @use(%[[V]], %[[D]])

@@ -31,12 +31,13 @@ func.func @shared_accumulator(%a: tensor<4x4xf32>, %b: tensor<4x4xf32>)
 // -----
 
 // Left alone: a fill with one use, and a fill of a value that is not a
-// constant.
+// constant; the empty the two fills share is untied.
 // CHECK-LABEL: func.func @left_alone(
-// CHECK: tensor.empty
-// CHECK-NEXT: linalg.fill
+// CHECK: %[[E1:.*]] = tensor.empty
+// CHECK-NEXT: linalg.fill ins(%{{.*}} : f32) outs(%[[E1]] : tensor<4x4xf32>)
 // CHECK-NEXT: linalg.matmul
-// CHECK-NEXT: linalg.fill
+// CHECK-NEXT: %[[E2:.*]] = tensor.empty
+// CHECK-NEXT: linalg.fill ins(%{{.*}} : f32) outs(%[[E2]] : tensor<4x4xf32>)
 // CHECK-NOT: linalg.fill
 // CHECK: return
 func.func @left_alone(%a: tensor<4x4xf32>, %v: f32)
@@ -49,4 +50,28 @@ func.func @left_alone(%a: tensor<4x4xf32>, %v: f32)
   %n1 = linalg.matmul ins(%a, %a : tensor<4x4xf32>, tensor<4x4xf32>) outs(%filled : tensor<4x4xf32>) -> tensor<4x4xf32>
   %n2 = linalg.matmul ins(%m, %a : tensor<4x4xf32>, tensor<4x4xf32>) outs(%filled : tensor<4x4xf32>) -> tensor<4x4xf32>
   return %m, %n1, %n2 : tensor<4x4xf32>, tensor<4x4xf32>, tensor<4x4xf32>
+}
+
+// -----
+
+// One empty (dynamic sizes) shared by two writers: the second gets its own,
+// built right before it from the same sizes. Bufferized, each writes its own
+// buffer.
+// CHECK-LABEL: func.func @shared_empty(
+// CHECK: %[[D:.*]] = tensor.dim
+// CHECK: %[[E1:.*]] = tensor.empty(%[[D]]) : tensor<?x4xf32>
+// CHECK: linalg.exp ins(%{{.*}} : tensor<?x4xf32>) outs(%[[E1]] : tensor<?x4xf32>)
+// CHECK: %[[E2:.*]] = tensor.empty(%[[D]]) : tensor<?x4xf32>
+// CHECK: linalg.abs ins(%{{.*}} : tensor<?x4xf32>) outs(%[[E2]] : tensor<?x4xf32>)
+// BUF-LABEL: func.func @shared_empty(
+// BUF-COUNT-2: memref.alloc
+// BUF-NOT: memref.copy
+// BUF: return
+func.func @shared_empty(%a: tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %d = tensor.dim %a, %c0 : tensor<?x4xf32>
+  %e = tensor.empty(%d) : tensor<?x4xf32>
+  %x = linalg.exp ins(%a : tensor<?x4xf32>) outs(%e : tensor<?x4xf32>) -> tensor<?x4xf32>
+  %y = linalg.abs ins(%x : tensor<?x4xf32>) outs(%e : tensor<?x4xf32>) -> tensor<?x4xf32>
+  return %x, %y : tensor<?x4xf32>, tensor<?x4xf32>
 }

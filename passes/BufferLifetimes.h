@@ -1,0 +1,36 @@
+//===- BufferLifetimes.h - where a buffer is used ---------------*- C++ -*-===//
+//
+// What lora-shrink-buffer-lifetimes and lora-cuda-device-memory share:
+// the span of a block in which an allocated buffer is used.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LORA_PASSES_BUFFERLIFETIMES_H
+#define LORA_PASSES_BUFFERLIFETIMES_H
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+namespace mlir::lora {
+
+/// The ops of an allocation's block that use the buffer, directly, through
+/// an op nested in them, or through an alias (any memref an op makes from
+/// it: views, casts, metadata, and conservatively every other memref result
+/// of an op that reads it).
+struct BufferUses {
+  /// The first and the last of them; the allocation itself when unused.
+  Operation *first = nullptr;
+  Operation *last = nullptr;
+  /// The deallocations of the buffer or an alias in the same block.
+  SmallVector<memref::DeallocOp> deallocs;
+  /// Whether the buffer outlives the block: an alias is returned or
+  /// yielded, or used (deallocated included) outside the block.
+  bool escapes = false;
+};
+
+/// Finds where `alloc` is used in its block; the deallocations are not
+/// counted as uses.
+BufferUses findBufferUses(memref::AllocOp alloc);
+
+} // namespace mlir::lora
+
+#endif // LORA_PASSES_BUFFERLIFETIMES_H
