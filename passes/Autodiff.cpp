@@ -307,9 +307,10 @@ buildGradients(OpBuilder &b, Block &body, ArrayRef<BlockArgument> params,
       resultGrads.push_back(grads.lookup(result));
     if (llvm::all_of(resultGrads, [](Value g) { return !g; }))
       continue;
-    // A softmax is differentiated as one op: its fused rule reads only its
-    // result, so exp(d), x and the argmax mask need not be kept, and the
-    // ops inside get no gradient from it.
+    // A softmax (or its NaN guard) is differentiated as one op: its fused
+    // rule reads only its result, so exp(d), x, the argmax mask (and the
+    // unguarded softmax and NaN mask) need not be kept, and the ops inside
+    // get no gradient from it.
     if (op->getNumResults() == 1 && isActive(op->getResult(0))) {
       FailureOr<std::pair<Value, Value>> softmax =
           buildSoftmaxGradient(b, op, resultGrads[0]);

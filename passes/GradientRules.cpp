@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include "llvm/Support/MathExtras.h"
@@ -451,26 +452,53 @@ static std::optional<SoftmaxMatch> matchSumOfExp(Value sum, Value *expOut) {
   return match;
 }
 
+/// `exp(d) * reciprocal(reduce_sum(exp(d)))`, in either order: the match.
+static std::optional<SoftmaxMatch> matchSoftmax(tosa::MulOp mul) {
+  for (auto [e, r] : {std::pair(mul.getInput1(), mul.getInput2()),
+                      std::pair(mul.getInput2(), mul.getInput1())}) {
+    auto reciprocal = r.getDefiningOp<tosa::ReciprocalOp>();
+    Value exp;
+    std::optional<SoftmaxMatch> match =
+        reciprocal ? matchSumOfExp(reciprocal.getInput1(), &exp) : std::nullopt;
+    if (match && exp == e && mul.getType() == e.getType())
+      return match;
+  }
+  return std::nullopt;
+}
+
+/// The softmax rule dx = y ⊙ (g - Σ_axis g ⊙ y).
+static Value softmaxRule(OpBuilder &b, Location loc, Value y, Value g,
+                         int64_t axis) {
+  Value dot = reduceSum(b, loc, mul(b, loc, g, y), {axis});
+  return mul(b, loc, y, binary<tosa::SubOp>(b, loc, g, dot));
+}
+
 FailureOr<std::pair<Value, Value>>
 mlir::lora::buildSoftmaxGradient(OpBuilder &b, Operation *op, Value g) {
   Location loc = op->getLoc();
   if (auto mulOp = dyn_cast<tosa::MulOp>(op)) {
-    // exp(d) * reciprocal(sum(exp(d))), in either order.
-    for (auto [e, r] : {std::pair(mulOp.getInput1(), mulOp.getInput2()),
-                        std::pair(mulOp.getInput2(), mulOp.getInput1())}) {
-      auto reciprocal = r.getDefiningOp<tosa::ReciprocalOp>();
-      Value exp;
-      std::optional<SoftmaxMatch> match =
-          reciprocal ? matchSumOfExp(reciprocal.getInput1(), &exp)
-                     : std::nullopt;
-      if (!match || exp != e || op->getResult(0).getType() != e.getType())
-        continue;
-      Value y = op->getResult(0);
-      Value dot = reduceSum(b, loc, mul(b, loc, g, y), {match->axis});
-      return std::pair(match->input,
-                       mul(b, loc, y, binary<tosa::SubOp>(b, loc, g, dot)));
-    }
-    return failure();
+    std::optional<SoftmaxMatch> match = matchSoftmax(mulOp);
+    if (!match)
+      return failure();
+    return std::pair(match->input,
+                     softmaxRule(b, loc, mulOp.getResult(), g, match->axis));
+  }
+  if (auto select = dyn_cast<tosa::SelectOp>(op)) {
+    // select(y == y, y, 0) of a softmax's y: where y is a number the guard
+    // passes it and its gradient through, and a row of NaNs (a row masked
+    // entirely, -inf everywhere) holds zeros, which the rule maps to a zero
+    // gradient, the derivative of that constant row.
+    auto equal = select.getInput1().getDefiningOp<tosa::EqualOp>();
+    Value y = select.getInput2();
+    auto mulOp = y.getDefiningOp<tosa::MulOp>();
+    std::optional<SoftmaxMatch> match =
+        mulOp ? matchSoftmax(mulOp) : std::nullopt;
+    if (!match || !equal || equal.getInput1() != y || equal.getInput2() != y ||
+        !matchPattern(select.getInput3(), m_AnyZeroFloat()) ||
+        select.getType() != y.getType())
+      return failure();
+    return std::pair(match->input,
+                     softmaxRule(b, loc, select.getResult(), g, match->axis));
   }
   if (auto subOp = dyn_cast<tosa::SubOp>(op)) {
     // d - log(sum(exp(d))).

@@ -40,7 +40,12 @@ FailureOr<SmallVector<Value>> buildOperandGradients(OpBuilder &b, Operation *op,
 ///
 /// Differentiated op by op, the same function keeps exp(d), x and the
 /// argmax mask for the backward as well; the fused rule lets lora-autodiff
-/// skip the inner ops. Returns failure, building nothing, for any other op.
+/// skip the inner ops. `op` may also be the NaN guard that exporters put
+/// after a softmax, `y' = select(y == y, y, 0)` (torch.onnx's attention):
+/// the softmax rule then reads y' in place of y, which is the same where y
+/// is a number and gives a zero gradient for a row masked entirely (NaNs
+/// in y, zeros in y'), so neither y nor the mask is kept. Returns failure,
+/// building nothing, for any other op.
 FailureOr<std::pair<Value, Value>>
 buildSoftmaxGradient(OpBuilder &b, Operation *op, Value resultGrad);
 

@@ -604,6 +604,43 @@ func.func @main(%p: tensor<2x3xf32> {lora.param = "p"}, %x: tensor<2x3xf32>) -> 
 
 // -----
 
+// The NaN guard torch.onnx puts after an attention softmax,
+// y' = select(y == y, y, 0), is part of it: the rule reads y' in place of y
+// (equal where y is a number, and a zero gradient for a row of NaNs), so the
+// backward keeps neither y nor the mask.
+// CHECK-LABEL: func.func @train_step(
+// CHECK-SAME: %[[P:[^:]*]]: tensor<2x3xf32> {lora.param = "p"}, %[[X:[^:]*]]: tensor<2x3xf32>)
+// CHECK: %[[Y:.*]] = tosa.mul %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x3xf32>, tensor<2x1xf32>, tensor<1xi8>) -> tensor<2x3xf32>
+// CHECK: %[[EQ:.*]] = tosa.equal %[[Y]], %[[Y]]
+// CHECK: %[[YG:.*]] = tosa.select %[[EQ]], %[[Y]], %{{.*}}
+// CHECK: %[[G:.*]] = tosa.tile {{.*}} -> tensor<2x3xf32>
+// CHECK: %[[GY:.*]] = tosa.mul %[[G]], %[[X]], %{{.*}} :
+// CHECK: %[[GYY:.*]] = tosa.mul %[[GY]], %[[YG]], %{{.*}} :
+// CHECK: %[[DOT:.*]] = tosa.reduce_sum %[[GYY]] {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+// CHECK: %[[DIFF:.*]] = tosa.sub %[[GY]], %[[DOT]] :
+// CHECK: %[[DP:.*]] = tosa.mul %[[YG]], %[[DIFF]], %{{.*}} :
+// CHECK-NOT: tosa.select
+// CHECK-NOT: tosa.exp
+// CHECK: return %{{.*}}, %[[DP]] :
+func.func @main(%p: tensor<2x3xf32> {lora.param = "p"}, %x: tensor<2x3xf32>) -> tensor<1x1xf32> {
+  %m = tosa.reduce_max %p {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+  %d = tosa.sub %p, %m : (tensor<2x3xf32>, tensor<2x1xf32>) -> tensor<2x3xf32>
+  %e = tosa.exp %d : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  %s = tosa.reduce_sum %e {axis = 1 : i32} : (tensor<2x3xf32>) -> tensor<2x1xf32>
+  %r = tosa.reciprocal %s : (tensor<2x1xf32>) -> tensor<2x1xf32>
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  %y = tosa.mul %e, %r, %shift : (tensor<2x3xf32>, tensor<2x1xf32>, tensor<1xi8>) -> tensor<2x3xf32>
+  %eq = tosa.equal %y, %y : (tensor<2x3xf32>, tensor<2x3xf32>) -> tensor<2x3xi1>
+  %zero = "tosa.const"() <{values = dense<0.0> : tensor<1x1xf32>}> : () -> tensor<1x1xf32>
+  %yg = tosa.select %eq, %y, %zero : (tensor<2x3xi1>, tensor<2x3xf32>, tensor<1x1xf32>) -> tensor<2x3xf32>
+  %z = tosa.mul %yg, %x, %shift : (tensor<2x3xf32>, tensor<2x3xf32>, tensor<1xi8>) -> tensor<2x3xf32>
+  %s0 = tosa.reduce_sum %z {axis = 0 : i32} : (tensor<2x3xf32>) -> tensor<1x3xf32>
+  %l = tosa.reduce_sum %s0 {axis = 1 : i32} : (tensor<1x3xf32>) -> tensor<1x1xf32>
+  return %l : tensor<1x1xf32>
+}
+
+// -----
+
 // A log-softmax likewise: dp = g - exp(y)·Σ g, from y alone.
 // CHECK-LABEL: func.func @train_step(
 // CHECK-SAME: %[[P:[^:]*]]: tensor<2x3xf32> {lora.param = "p"}, %[[X:[^:]*]]: tensor<2x3xf32>)

@@ -75,3 +75,26 @@ func.func @shared_empty(%a: tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32
   %y = linalg.abs ins(%x : tensor<?x4xf32>) outs(%e : tensor<?x4xf32>) -> tensor<?x4xf32>
   return %x, %y : tensor<?x4xf32>, tensor<?x4xf32>
 }
+
+// -----
+
+// An empty seen through a reshape is untied with its reshape: the second
+// writer gets a fresh empty and a fresh expand_shape of it.
+// CHECK-LABEL: func.func @shared_reshaped_empty(
+// CHECK: %[[E1:.*]] = tensor.empty() : tensor<8xf32>
+// CHECK: %[[R1:.*]] = tensor.expand_shape %[[E1]]
+// CHECK: linalg.exp ins(%{{.*}} : tensor<2x4xf32>) outs(%[[R1]] : tensor<2x4xf32>)
+// CHECK: %[[E2:.*]] = tensor.empty() : tensor<8xf32>
+// CHECK: %[[R2:.*]] = tensor.expand_shape %[[E2]]
+// CHECK: linalg.abs ins(%{{.*}} : tensor<2x4xf32>) outs(%[[R2]] : tensor<2x4xf32>)
+// BUF-LABEL: func.func @shared_reshaped_empty(
+// BUF-COUNT-2: memref.alloc
+// BUF-NOT: memref.copy
+// BUF: return
+func.func @shared_reshaped_empty(%a: tensor<2x4xf32>) -> (tensor<2x4xf32>, tensor<2x4xf32>) {
+  %e = tensor.empty() : tensor<8xf32>
+  %r = tensor.expand_shape %e [[0, 1]] output_shape [2, 4] : tensor<8xf32> into tensor<2x4xf32>
+  %x = linalg.exp ins(%a : tensor<2x4xf32>) outs(%r : tensor<2x4xf32>) -> tensor<2x4xf32>
+  %y = linalg.abs ins(%x : tensor<2x4xf32>) outs(%r : tensor<2x4xf32>) -> tensor<2x4xf32>
+  return %x, %y : tensor<2x4xf32>, tensor<2x4xf32>
+}

@@ -177,6 +177,21 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def with_masked_row(rng, shape):
+    """Normal values, with the softmax row p[0, :, 1] (axis 1) all -inf."""
+    p = normal(rng, shape)
+    p[0, :, 1] = -np.inf
+    return p
+
+
+def guarded_softmax(p, axis):
+    """softmax(p) along `axis`, NaN (a row of -inf) replaced by 0."""
+    with np.errstate(invalid="ignore"):
+        e = np.exp(p - p.max(axis, keepdims=True))
+        y = e / e.sum(axis, keepdims=True)
+    return np.where(np.isnan(y), 0.0, y)
+
+
 def shifted_exp_sum(shape, axis) -> str:
     """The importer's softmax prefix on %p: %d = p - max(p), %e = exp(%d),
     %s = sum(%e), over `axis`; each line ends with a newline."""
@@ -316,6 +331,22 @@ RULES = [
          (3, 4),
          lambda v: (np.exp(v["p"]) / np.exp(v["p"]).sum(1, keepdims=True)
                     + np.exp(v["p"] - v["p"].max(1, keepdims=True)))),
+    # A softmax with the NaN guard torch.onnx puts after an attention
+    # softmax, select(y == y, y, 0), one op to lora-autodiff as well. One
+    # row is masked entirely (-inf): its probabilities are NaN, guarded to
+    # zeros, and its gradient is zero, the derivative of that constant row.
+    Rule("softmax_nan_guard", {"p": ((2, 3, 4), with_masked_row)},
+         shifted_exp_sum((2, 3, 4), 1) +
+         f"  %inv = tosa.reciprocal %s : ({t((2, 1, 4))}) -> {t((2, 1, 4))}\n"
+         f"  %y = tosa.mul %e, %inv, %shift : ({t((2, 3, 4))}, {t((2, 1, 4))}, "
+         f"tensor<1xi8>) -> {t((2, 3, 4))}\n"
+         f"  %eq = tosa.equal %y, %y : ({t((2, 3, 4))}, {t((2, 3, 4))}) -> "
+         f"{t((2, 3, 4), 'i1')}\n"
+         f"  %zero = \"tosa.const\"() <{{values = dense<0.0> : {t((1, 1, 1))}}}> "
+         f": () -> {t((1, 1, 1))}\n"
+         f"  %r = tosa.select %eq, %y, %zero : ({t((2, 3, 4), 'i1')}, "
+         f"{t((2, 3, 4))}, {t((1, 1, 1))}) -> {t((2, 3, 4))}", (2, 3, 4),
+         lambda v: guarded_softmax(v["p"], 1)),
     # The pad value's gradient is the sum of g outside the padded tensor.
     Rule("pad_value", {"p": ((2, 3), normal), "q": ((1,), normal)},
          const_shape("padding", [1, 0, 2, 1]) + "\n"
