@@ -26,6 +26,14 @@ namespace mlir::lora {
 
 using namespace mlir;
 
+/// Whether `result` of `op`, which uses a buffer, may hold the buffer's
+/// address: anything but a number (a view, a cast, a TMA descriptor, a
+/// pointer), and the address as an index.
+static bool mayHoldAddress(Operation *op, Value result) {
+  return isa<memref::ExtractAlignedPointerAsIndexOp>(op) ||
+         !result.getType().isIntOrIndexOrFloat();
+}
+
 lora::BufferUses lora::findBufferUses(memref::AllocOp alloc) {
   BufferUses uses;
   uses.first = uses.last = alloc;
@@ -54,7 +62,7 @@ lora::BufferUses lora::findBufferUses(memref::AllocOp alloc) {
       if (uses.last->isBeforeInBlock(user))
         uses.last = user;
       for (Value result : owner->getResults())
-        if (isa<BaseMemRefType>(result.getType()) && seen.insert(result).second)
+        if (mayHoldAddress(owner, result) && seen.insert(result).second)
           worklist.push_back(result);
     }
   }

@@ -13,9 +13,10 @@
 namespace mlir::lora {
 
 /// The ops of an allocation's block that use the buffer, directly, through
-/// an op nested in them, or through an alias (any memref an op makes from
-/// it: views, casts, metadata, and conservatively every other memref result
-/// of an op that reads it).
+/// an op nested in them, or through a value that may hold its address:
+/// every result of an op using it that is not a number (views, casts, TMA
+/// descriptors, and conservatively the memrefs a call returns), and the
+/// address taken as an index.
 struct BufferUses {
   /// The first and the last of them; the allocation itself when unused.
   Operation *first = nullptr;

@@ -73,8 +73,9 @@ def LoraShrinkBufferLifetimes
     the block it was allocated in, so a compiled forward holds every
     activation of every layer until it returns. Run after
     `buffer-deallocation-pipeline`, this pass moves each `memref.alloc` right
-    before the first op of its block that uses the buffer or an alias of it
-    (any memref an op makes from it), and the buffer's `memref.dealloc`
+    before the first op of its block that uses the buffer or a value that
+    may hold its address (any result of such an op but a number), and the
+    buffer's `memref.dealloc`
     right after the last one. Buffers that outlive their block (returned,
     yielded, used or freed in another block) and buffers freed more than
     once are left alone.

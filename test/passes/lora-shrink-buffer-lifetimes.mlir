@@ -43,8 +43,9 @@ func.func @straight_line(%in: memref<4x8xf32>, %out: memref<4x8xf32>) {
 
 // -----
 
-// A memref that a call makes from the buffer may alias it: the buffer lives
-// until that memref's last use. A buffer never used is freed at once.
+// A memref that a call makes from the buffer may alias it, and an index may
+// be its address: the buffer lives until their last use, but not until the
+// last use of a size read from it. A buffer never used is freed at once.
 // CHECK-LABEL: func.func @call_result(
 // CHECK: %[[A:.*]] = memref.alloc() : memref<8xf32>
 // CHECK-NEXT: memref.dealloc %[[A]]
@@ -52,13 +53,27 @@ func.func @straight_line(%in: memref<4x8xf32>, %out: memref<4x8xf32>) {
 // CHECK-NEXT: %[[R:.*]] = call @view_of(%[[B]])
 // CHECK-NEXT: linalg.copy ins(%[[R]] : {{.*}})
 // CHECK-NEXT: memref.dealloc %[[B]]
+// CHECK-NEXT: %[[C:.*]] = memref.alloc() : memref<8xf32>
+// CHECK-NEXT: %[[N:.*]] = memref.dim %[[C]]
+// CHECK-NEXT: %[[P:.*]] = memref.extract_aligned_pointer_as_index %[[C]]
+// CHECK-NEXT: call @consume(%[[P]])
+// CHECK-NEXT: memref.dealloc %[[C]]
+// CHECK-NEXT: call @consume(%[[N]])
 // CHECK-NEXT: return
 func.func private @view_of(memref<8xf32>) -> memref<8xf32>
+func.func private @consume(index)
 func.func @call_result(%out: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
   %a = memref.alloc() : memref<8xf32>
   %b = memref.alloc() : memref<8xf32>
+  %c = memref.alloc() : memref<8xf32>
   %r = func.call @view_of(%b) : (memref<8xf32>) -> memref<8xf32>
   linalg.copy ins(%r : memref<8xf32>) outs(%out : memref<8xf32>)
+  %n = memref.dim %c, %c0 : memref<8xf32>
+  %p = memref.extract_aligned_pointer_as_index %c : memref<8xf32> -> index
+  func.call @consume(%p) : (index) -> ()
+  func.call @consume(%n) : (index) -> ()
+  memref.dealloc %c : memref<8xf32>
   memref.dealloc %b : memref<8xf32>
   memref.dealloc %a : memref<8xf32>
   return
