@@ -15,18 +15,23 @@
 //     map instead of allocating one per call (see there), and honours the
 //     memref's offset and strides;
 //   - mgpuSetDefaultDevice takes effect for later calls (upstream keeps the
-//     context of the first device it saw).
+//     context of the first device it saw);
+//   - mgpuMemFree keeps device blocks for reuse by later mgpuMemAlloc calls
+//     (CudaBlockCache.h; LORA_CUDA_CACHING=0 turns that off), so that a
+//     model's calls after the first allocate nothing from the driver.
 //
 // Only mgpu* and loraCuda* are exported (see CMakeLists.txt's version
 // script): the model library must bind to these and nothing else of ours.
 //
 //===----------------------------------------------------------------------===//
 
+#include "CudaBlockCache.h"
 #include "CudaDriver.h"
 
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 #include <map>
 #include <mutex>
@@ -460,27 +465,9 @@ LORA_CUDA_EXPORT void mgpuEventRecord(CUevent event, CUstream stream) {
 // Memory
 //===----------------------------------------------------------------------===//
 
-/// `sizeBytes` of device memory, or of managed memory (reachable from host
-/// and device) when `isHostShared`; null for 0 bytes. The allocation is not
-/// stream-ordered, so `stream` is unused.
-LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
-                                    bool isHostShared) {
-  Call call(__func__);
-  CUdeviceptr pointer = 0;
-  if (!call || sizeBytes == 0)
-    return nullptr;
-  bool allocated = isHostShared
-                       ? LORA_CHECKED(call, cuMemAllocManaged, &pointer,
-                                      sizeBytes, CU_MEM_ATTACH_GLOBAL)
-                       : LORA_CHECKED(call, cuMemAlloc, &pointer, sizeBytes);
-  return allocated ? reinterpret_cast<void *>(pointer) : nullptr;
-}
-
-/// Frees memory of mgpuMemAlloc (null: nothing).
 /// Frees the cached tensor maps of the buffer at `base`: once the buffer
-/// is freed no kernel can be using them, and generated code that allocates
-/// its buffers per call (a new address each time) would otherwise grow the
-/// cache by one map per buffer and call.
+/// is given back to the driver no kernel can be using them, and another
+/// allocation may get the address.
 static void forgetTensorMaps(const Driver &driver, void *base) {
   TensorMapCache &cache = getTensorMapCache();
   std::lock_guard<std::mutex> lock(cache.mutex);
@@ -495,14 +482,97 @@ static void forgetTensorMaps(const Driver &driver, void *base) {
   }
 }
 
+/// Whether freed device blocks are kept for reuse; LORA_CUDA_CACHING=0
+/// gives each one back to the driver at once (for memory checkers such as
+/// compute-sanitizer).
+static bool cachingEnabled() {
+  static const bool enabled = [] {
+    const char *value = std::getenv("LORA_CUDA_CACHING");
+    return !value || std::string(value) != "0";
+  }();
+  return enabled;
+}
+
+/// The blocks of mgpuMemAlloc (CudaBlockCache.h). The driver functions it
+/// calls run inside an mgpu* call, which made the device's context current;
+/// a block given back to the driver from loraCudaEmptyCache gets its
+/// device's context made current for it.
+static BlockCache &getBlockCache() {
+  static BlockCache *cache = new BlockCache( // Never destroyed, like the
+      [](size_t bytes) -> void * {           // tensor maps.
+        const Driver *driver = getDriver(nullptr);
+        CUdeviceptr pointer = 0;
+        if (!driver || !driver->cuMemAlloc ||
+            driver->cuMemAlloc(&pointer, bytes) != CUDA_SUCCESS)
+          return nullptr;
+        return reinterpret_cast<void *>(pointer);
+      },
+      [](int device, void *block) {
+        int32_t current = defaultDevice;
+        defaultDevice = device;
+        {
+          Call call("mgpuMemFree");
+          if (call) {
+            forgetTensorMaps(*call.driver, block);
+            LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(block));
+          }
+        }
+        defaultDevice = current;
+      });
+  return *cache;
+}
+
+/// `sizeBytes` of device memory, or of managed memory (reachable from host
+/// and device) when `isHostShared`; null for 0 bytes. Device memory comes
+/// from the block cache; neither kind is stream-ordered, so `stream` is
+/// unused.
+LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
+                                    bool isHostShared) {
+  Call call(__func__);
+  CUdeviceptr pointer = 0;
+  if (!call || sizeBytes == 0)
+    return nullptr;
+  if (isHostShared)
+    return LORA_CHECKED(call, cuMemAllocManaged, &pointer, sizeBytes,
+                        CU_MEM_ATTACH_GLOBAL)
+               ? reinterpret_cast<void *>(pointer)
+               : nullptr;
+  if (!cachingEnabled())
+    return LORA_CHECKED(call, cuMemAlloc, &pointer, sizeBytes)
+               ? reinterpret_cast<void *>(pointer)
+               : nullptr;
+  void *block = getBlockCache().allocate(defaultDevice, sizeBytes);
+  if (!block)
+    call.fail("cuMemAlloc of " + std::to_string(sizeBytes) +
+              " bytes failed, also after freeing the " +
+              "blocks cached for reuse (out of device memory?)");
+  return block;
+}
+
+/// Frees memory of mgpuMemAlloc (null: nothing): a device block is kept
+/// for reuse, anything else goes back to the driver.
 LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream /*stream*/) {
-  if (!pointer)
+  if (!pointer || (cachingEnabled() && getBlockCache().release(pointer)))
     return;
   Call call(__func__);
   if (!call)
     return;
   forgetTensorMaps(*call.driver, pointer);
   LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(pointer));
+}
+
+/// Gives the device blocks kept for reuse back to the driver.
+LORA_CUDA_EXPORT void loraCudaEmptyCache() { getBlockCache().emptyCache(); }
+
+/// The bytes of device blocks handed out by mgpuMemAlloc and not freed, and
+/// of freed ones kept for reuse; either pointer may be null.
+LORA_CUDA_EXPORT void loraCudaMemoryStats(uint64_t *inUseBytes,
+                                          uint64_t *cachedBytes) {
+  BlockCache::Stats stats = getBlockCache().stats();
+  if (inUseBytes)
+    *inUseBytes = stats.inUseBytes;
+  if (cachedBytes)
+    *cachedBytes = stats.cachedBytes;
 }
 
 /// Copies `sizeBytes` on `stream`; either side may be host or device memory

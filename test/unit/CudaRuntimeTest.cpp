@@ -390,7 +390,24 @@ TEST_F(CudaRuntimeLibrary, MemoryFunctionsOnAGpu) {
   EXPECT_NE(second, first);
   EXPECT_EQ(getLastError(), nullptr) << lastError();
 
+  // A freed block is kept, with its tensor maps, and handed out again for
+  // the same size; loraCudaEmptyCache gives it back to the driver.
+  using StatsFn = void (*)(uint64_t *, uint64_t *);
+  auto stats = get<StatsFn>("loraCudaMemoryStats");
+  auto emptyCache = get<void (*)()>("loraCudaEmptyCache");
+  uint64_t inUseBefore = 0, cachedBefore = 0, inUse = 0, cached = 0;
+  stats(&inUseBefore, &cachedBefore);
   memFree(data, stream);
+  stats(&inUse, &cached);
+  EXPECT_EQ(inUse, inUseBefore - 4096); // 4000 bytes, in 512-byte steps
+  EXPECT_EQ(cached, cachedBefore + 4096);
+  void *again = memAlloc(kWords * 4, stream, false);
+  EXPECT_EQ(again, data);
+  EXPECT_EQ(tensorMap(2, descriptor, 6, 0, 0, 0, 0, box), first);
+  memFree(again, stream);
+  emptyCache();
+  stats(&inUse, &cached);
+  EXPECT_EQ(cached, 0u);
   streamDestroy(stream);
   EXPECT_EQ(getLastError(), nullptr) << lastError();
 }

@@ -1,0 +1,86 @@
+//===- CudaBlockCache.h - reuse of freed device blocks ----------*- C++ -*-===//
+//
+// Generated host code allocates its buffers on every call and frees each one
+// after its last use (lora-cuda-device-memory). cuMemAlloc and cuMemFree
+// cost microseconds to milliseconds each, cuMemFree waits for the whole
+// device, and a new address on every call also misses the tensor-map cache.
+// BlockCache keeps freed blocks, per device, and hands them out again, like
+// PyTorch's caching allocator without splitting blocks: a request takes the
+// smallest free block of its device that is at least its size rounded up to
+// 512 bytes and at most a quarter larger. Free blocks go back to the driver
+// when an allocation fails (which is then retried) and on emptyCache().
+//
+// Handing a freed block out again at once is safe because generated host
+// code waits for every launch, copy and memset before it frees what they
+// use. The cache knows nothing of CUDA: it calls the functions it is given,
+// so that it is tested without a GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LORA_RUNTIME_CUDABLOCKCACHE_H
+#define LORA_RUNTIME_CUDABLOCKCACHE_H
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+namespace lora_runtime::cuda {
+
+class BlockCache {
+public:
+  /// Allocates `bytes` on the current device: the block, or null.
+  using AllocateFn = std::function<void *(size_t bytes)>;
+  /// Gives `block` of `device` back to the driver.
+  using FreeFn = std::function<void(int device, void *block)>;
+
+  BlockCache(AllocateFn allocate, FreeFn free)
+      : allocateBlock(std::move(allocate)), freeBlock(std::move(free)) {}
+
+  /// A block of at least `bytes` (> 0) on `device`, the current one: a free
+  /// one that fits, else a new one; when that fails, the device's free
+  /// blocks go back to the driver and allocation is tried once more. Null
+  /// when it fails again.
+  void *allocate(int device, size_t bytes);
+
+  /// Keeps `block` for reuse; false, doing nothing, when it is not a block
+  /// of this cache in use.
+  bool release(void *block);
+
+  /// Gives every free block back to the driver.
+  void emptyCache();
+
+  struct Stats {
+    size_t inUseBytes = 0;  ///< Blocks handed out and not released.
+    size_t cachedBytes = 0; ///< Free blocks kept for reuse.
+    size_t allocations = 0; ///< Blocks the driver gave, over all time.
+  };
+  Stats stats() const;
+
+  /// The size a request of `bytes` is rounded up to.
+  static size_t roundUp(size_t bytes) {
+    return (bytes + kGranularity - 1) / kGranularity * kGranularity;
+  }
+  static constexpr size_t kGranularity = 512;
+
+private:
+  /// Gives the free blocks of `device` (every device: -1) back to the
+  /// driver; the lock is held.
+  void releaseFree(int device);
+
+  AllocateFn allocateBlock;
+  FreeFn freeBlock;
+  mutable std::mutex mutex;
+  /// Free blocks by (device, size).
+  std::multimap<std::pair<int, size_t>, void *> free;
+  /// Blocks in use: their device and size.
+  std::unordered_map<void *, std::pair<int, size_t>> inUse;
+  Stats counts;
+};
+
+} // namespace lora_runtime::cuda
+
+#endif // LORA_RUNTIME_CUDABLOCKCACHE_H

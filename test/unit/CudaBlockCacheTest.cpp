@@ -1,0 +1,163 @@
+//===- CudaBlockCacheTest.cpp - reuse of freed device blocks --------------===//
+//
+// The block cache of liblora_cuda_runtime.so over a fake driver: malloc
+// within a byte budget, standing for device memory.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CudaBlockCache.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <set>
+#include <utility>
+#include <vector>
+
+using lora_runtime::cuda::BlockCache;
+
+namespace {
+
+/// Device memory of `budget` bytes; records what the cache asked for and
+/// gave back.
+struct FakeDriver {
+  explicit FakeDriver(size_t budget) : budget(budget) {}
+  ~FakeDriver() {
+    for (auto [block, bytes] : live)
+      std::free(block);
+  }
+
+  BlockCache makeCache() {
+    return BlockCache(
+        [this](size_t bytes) -> void * {
+          if (used + bytes > budget)
+            return nullptr;
+          used += bytes;
+          allocated.push_back(bytes);
+          void *block = std::malloc(bytes);
+          live.emplace(block, bytes);
+          return block;
+        },
+        [this](int device, void *block) {
+          freed.emplace_back(device, block);
+          auto it = live.find({block, 0});
+          used -= it->second;
+          live.erase(it);
+          std::free(block);
+        });
+  }
+
+  struct ByBlock {
+    bool operator()(const std::pair<void *, size_t> &a,
+                    const std::pair<void *, size_t> &b) const {
+      return a.first < b.first;
+    }
+  };
+
+  size_t budget;
+  size_t used = 0;
+  std::vector<size_t> allocated;
+  std::vector<std::pair<int, void *>> freed;
+  std::set<std::pair<void *, size_t>, ByBlock> live;
+};
+
+TEST(CudaBlockCache, ReusesAFreedBlockOfTheSameSize) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  void *a = cache.allocate(0, 1000);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(driver.allocated, std::vector<size_t>{1024}); // 512-byte steps
+  EXPECT_TRUE(cache.release(a));
+  EXPECT_EQ(cache.stats().inUseBytes, 0u);
+  EXPECT_EQ(cache.stats().cachedBytes, 1024u);
+  // The next call of the same model asks for the same sizes and gets the
+  // same blocks, from the cache.
+  EXPECT_EQ(cache.allocate(0, 1000), a);
+  EXPECT_EQ(cache.stats().allocations, 1u);
+  EXPECT_EQ(cache.stats().inUseBytes, 1024u);
+  EXPECT_EQ(cache.stats().cachedBytes, 0u);
+  EXPECT_TRUE(driver.freed.empty());
+}
+
+TEST(CudaBlockCache, TakesTheSmallestFreeBlockAtMostAQuarterLarger) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  void *small = cache.allocate(0, 1024);
+  void *large = cache.allocate(0, 4096);
+  cache.release(small);
+  cache.release(large);
+  EXPECT_EQ(cache.allocate(0, 900), small);  // 1024 fits 1024
+  EXPECT_EQ(cache.allocate(0, 3500), large); // 4096 <= 3584 + 896
+  EXPECT_EQ(driver.allocated.size(), 2u);
+  cache.release(large);
+  void *other = cache.allocate(0, 2048); // 4096 > 2048 + 512: a new block
+  EXPECT_NE(other, large);
+  EXPECT_EQ(driver.allocated.back(), 2048u);
+  EXPECT_EQ(cache.stats().cachedBytes, 4096u);
+}
+
+TEST(CudaBlockCache, KeepsDevicesApart) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  void *a = cache.allocate(0, 512);
+  cache.release(a);
+  void *b = cache.allocate(1, 512);
+  EXPECT_NE(b, a);
+  EXPECT_EQ(cache.allocate(0, 512), a);
+}
+
+TEST(CudaBlockCache, WhenTheDriverFailsFreesTheDevicesBlocksAndRetries) {
+  FakeDriver driver(5120);
+  BlockCache cache = driver.makeCache();
+  void *onZero = cache.allocate(0, 2048);
+  void *onOne = cache.allocate(1, 2048);
+  cache.release(onZero);
+  cache.release(onOne);
+  // 4096 of 5120 bytes are cached; 3072 more fit only once device 0's free
+  // block is given back. Device 1's stays.
+  void *block = cache.allocate(0, 3072);
+  ASSERT_NE(block, nullptr);
+  ASSERT_EQ(driver.freed.size(), 1u);
+  EXPECT_EQ(driver.freed[0], std::make_pair(0, onZero));
+  EXPECT_EQ(cache.stats().cachedBytes, 2048u);
+  EXPECT_EQ(cache.allocate(1, 2048), onOne);
+}
+
+TEST(CudaBlockCache, FailsWhenTheRetryFailsToo) {
+  FakeDriver driver(4096);
+  BlockCache cache = driver.makeCache();
+  void *held = cache.allocate(0, 2048);
+  ASSERT_NE(held, nullptr);
+  EXPECT_EQ(cache.allocate(0, 3072), nullptr);
+  EXPECT_EQ(cache.stats().inUseBytes, 2048u);
+  EXPECT_EQ(cache.stats().allocations, 1u);
+}
+
+TEST(CudaBlockCache, ReleasesOnlyItsBlocksInUse) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  int notABlock = 0;
+  EXPECT_FALSE(cache.release(&notABlock));
+  void *a = cache.allocate(0, 512);
+  EXPECT_TRUE(cache.release(a));
+  EXPECT_FALSE(cache.release(a)); // already free
+  EXPECT_EQ(cache.stats().cachedBytes, 512u);
+}
+
+TEST(CudaBlockCache, EmptyCacheGivesBackEveryFreeBlockButNoneInUse) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  void *a = cache.allocate(0, 512);
+  void *b = cache.allocate(1, 1024);
+  void *c = cache.allocate(0, 2048);
+  cache.release(a);
+  cache.release(b);
+  cache.emptyCache();
+  EXPECT_EQ(driver.freed.size(), 2u);
+  EXPECT_EQ(cache.stats().cachedBytes, 0u);
+  EXPECT_EQ(cache.stats().inUseBytes, 2048u);
+  EXPECT_TRUE(cache.release(c));
+  EXPECT_EQ(driver.live.size(), 1u);
+}
+
+} // namespace
