@@ -18,7 +18,8 @@
 //     context of the first device it saw);
 //   - mgpuMemFree keeps device blocks for reuse by later mgpuMemAlloc calls
 //     (CudaBlockCache.h; LORA_CUDA_CACHING=0 turns that off), so that a
-//     model's calls after the first allocate nothing from the driver.
+//     model's calls after the first allocate nothing from the driver;
+//   - mgpuStreamDestroy keeps the stream for the next mgpuStreamCreate.
 //
 // Only mgpu* and loraCuda* are exported (see CMakeLists.txt's version
 // script): the model library must bind to these and nothing else of ours.
@@ -36,6 +37,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 using namespace lora_runtime::cuda;
 
@@ -407,16 +409,59 @@ mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
 // Streams and events
 //===----------------------------------------------------------------------===//
 
-/// A stream that does not synchronize with the legacy default stream.
+/// The streams of mgpuStreamCreate, kept by mgpuStreamDestroy for the next
+/// mgpuStreamCreate: host code lowered by gpu-to-llvm creates and destroys
+/// a stream around every launch, copy and allocation that it waits for,
+/// and creating and destroying one costs more than a launch. A stream may
+/// still have work queued when it is handed out again; that only orders
+/// the new work after it.
+struct StreamPool {
+  std::mutex mutex;
+  /// Every stream of the pool, handed out or idle, and its device.
+  std::map<CUstream, int32_t> devices;
+  std::map<int32_t, std::vector<CUstream>> idle;
+};
+
+static StreamPool &getStreamPool() {
+  static StreamPool *pool = new StreamPool(); // Never destroyed, like the
+  return *pool;                               // caches above.
+}
+
+/// A stream of the default device that does not synchronize with the
+/// legacy default stream: an idle one of the pool, else a new one.
 LORA_CUDA_EXPORT CUstream mgpuStreamCreate() {
   Call call(__func__);
+  if (!call)
+    return nullptr;
+  StreamPool &pool = getStreamPool();
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    std::vector<CUstream> &idle = pool.idle[defaultDevice];
+    if (!idle.empty()) {
+      CUstream stream = idle.back();
+      idle.pop_back();
+      return stream;
+    }
+  }
   CUstream stream = nullptr;
-  if (call)
-    LORA_CHECKED(call, cuStreamCreate, &stream, CU_STREAM_NON_BLOCKING);
+  if (!LORA_CHECKED(call, cuStreamCreate, &stream, CU_STREAM_NON_BLOCKING))
+    return nullptr;
+  std::lock_guard<std::mutex> lock(pool.mutex);
+  pool.devices[stream] = defaultDevice;
   return stream;
 }
 
+/// Returns a stream of mgpuStreamCreate to the pool; destroys any other.
 LORA_CUDA_EXPORT void mgpuStreamDestroy(CUstream stream) {
+  StreamPool &pool = getStreamPool();
+  {
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    auto it = pool.devices.find(stream);
+    if (it != pool.devices.end()) {
+      pool.idle[it->second].push_back(stream);
+      return;
+    }
+  }
   Call call(__func__);
   if (call)
     LORA_CHECKED(call, cuStreamDestroy, stream);

@@ -408,7 +408,11 @@ TEST_F(CudaRuntimeLibrary, MemoryFunctionsOnAGpu) {
   emptyCache();
   stats(&inUse, &cached);
   EXPECT_EQ(cached, 0u);
+  // A destroyed stream is kept for the next mgpuStreamCreate.
   streamDestroy(stream);
+  void *reused = streamCreate();
+  EXPECT_EQ(reused, stream);
+  streamDestroy(reused);
   EXPECT_EQ(getLastError(), nullptr) << lastError();
 }
 
