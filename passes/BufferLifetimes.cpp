@@ -16,8 +16,9 @@
 
 #include "lora/Passes/Passes.h"
 
-#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 namespace mlir::lora {
 #define GEN_PASS_DEF_LORASHRINKBUFFERLIFETIMES
@@ -26,20 +27,24 @@ namespace mlir::lora {
 
 using namespace mlir;
 
-/// Whether `result` of `op`, which uses a buffer, may hold the buffer's
-/// address: anything but a number (a view, a cast, a TMA descriptor, a
-/// pointer), and the address as an index.
-static bool mayHoldAddress(Operation *op, Value result) {
-  return isa<memref::ExtractAlignedPointerAsIndexOp>(op) ||
+/// Whether `result` of `op`, which uses `value`, may hold the address of
+/// the buffer `value` is or holds. Of a buffer (a memref): anything but a
+/// number (a view, a cast, a TMA descriptor, a token of an op reading it),
+/// and its address as an index. Of anything else that holds the address (a
+/// descriptor, a token, the address itself): every result.
+static bool mayHoldAddress(Value value, Operation *op, Value result) {
+  return !isa<BaseMemRefType>(value.getType()) ||
+         isa<memref::ExtractAlignedPointerAsIndexOp>(op) ||
          !result.getType().isIntOrIndexOrFloat();
 }
 
-lora::BufferUses lora::findBufferUses(memref::AllocOp alloc) {
+lora::BufferUses lora::findBufferUses(Value buffer) {
   BufferUses uses;
-  uses.first = uses.last = alloc;
-  Block *block = alloc->getBlock();
-  SmallVector<Value> worklist{alloc.getResult()};
-  llvm::SmallPtrSet<Value, 8> seen{alloc.getResult()};
+  Operation *start = buffer.getDefiningOp();
+  uses.first = uses.last = start;
+  Block *block = start->getBlock();
+  SmallVector<Value> worklist{buffer};
+  llvm::SmallPtrSet<Value, 8> seen{buffer};
   while (!worklist.empty()) {
     Value value = worklist.pop_back_val();
     for (OpOperand &use : value.getUses()) {
@@ -50,6 +55,14 @@ lora::BufferUses lora::findBufferUses(memref::AllocOp alloc) {
         uses.escapes = true;
         continue;
       }
+      // What holds the address must not be written to memory (a store of
+      // the address, a token added to a group), where it is not followed.
+      if (!isa<BaseMemRefType>(value.getType()) &&
+          !isa<gpu::GPUDialect>(owner->getDialect()) &&
+          mightHaveEffect<MemoryEffects::Write>(owner)) {
+        uses.escapes = true;
+        continue;
+      }
       if (auto dealloc = dyn_cast<memref::DeallocOp>(owner)) {
         if (dealloc->getBlock() == block)
           uses.deallocs.push_back(dealloc);
@@ -57,13 +70,21 @@ lora::BufferUses lora::findBufferUses(memref::AllocOp alloc) {
           uses.escapes = true;
         continue;
       }
-      if (uses.first == alloc || user->isBeforeInBlock(uses.first))
+      if (uses.first == start || user->isBeforeInBlock(uses.first))
         uses.first = user;
       if (uses.last->isBeforeInBlock(user))
         uses.last = user;
-      for (Value result : owner->getResults())
-        if (mayHoldAddress(owner, result) && seen.insert(result).second)
-          worklist.push_back(result);
+      // The results of the op that uses it and, for a use in a region, of
+      // the op of the block that holds the region (a token that says when
+      // the region has run).
+      for (Operation *op : {owner, user}) {
+        for (Value result : op->getResults())
+          if (mayHoldAddress(value, owner, result) &&
+              seen.insert(result).second)
+            worklist.push_back(result);
+        if (owner == user)
+          break;
+      }
     }
   }
   return uses;
@@ -78,7 +99,7 @@ struct LoraShrinkBufferLifetimesPass
     getOperation().walk(
         [&](memref::AllocOp alloc) { allocs.push_back(alloc); });
     for (memref::AllocOp alloc : allocs) {
-      lora::BufferUses uses = lora::findBufferUses(alloc);
+      lora::BufferUses uses = lora::findBufferUses(alloc.getResult());
       // A buffer that outlives its block, or is freed more than once along
       // some path (only under conditions this pass does not see), stays.
       if (uses.escapes || uses.deallocs.size() != 1)

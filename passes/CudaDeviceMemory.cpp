@@ -8,7 +8,8 @@
 //   memref.alloc      -> gpu.alloc
 //   memref.dealloc    -> gpu.dealloc
 //   memref.copy       -> gpu.memcpy (identity layouts only)
-//   memref.get_global -> a device copy of the constant, freed before return
+//   memref.get_global -> a device copy of the constant, freed after its
+//                        last use
 //
 // each in async form on a fresh token and waited for at once, the only form
 // gpu-to-llvm lowers. Anything else on the host that reads or writes a
@@ -97,7 +98,7 @@ struct CopyToDevice : OpRewritePattern<memref::CopyOp> {
 };
 
 /// A constant global read on the host: copied to device memory where it is
-/// read, freed before every return of the function.
+/// read, freed after its last use (freeConstantCopies).
 struct GlobalToDevice : OpRewritePattern<memref::GetGlobalOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(memref::GetGlobalOp op,
@@ -182,7 +183,7 @@ struct CudaDeviceMemoryPass
     }
   }
 
-  /// Frees the device copies of constants before each return.
+  /// Frees each device copy of a constant after its last use.
   void freeConstantCopies(func::FuncOp func);
 
   /// Adds a memref.dealloc after the last use of each allocation that is
@@ -201,22 +202,21 @@ void CudaDeviceMemoryPass::freeConstantCopies(func::FuncOp func) {
       if (auto memcpy = dyn_cast<gpu::MemcpyOp>(user))
         copies.push_back(memcpy.getDst());
   });
-  if (copies.empty())
-    return;
   IRRewriter rewriter(func.getContext());
   auto tokenType = gpu::AsyncTokenType::get(func.getContext());
-  func.walk([&](func::ReturnOp ret) {
-    rewriter.setInsertionPoint(ret);
-    for (Value copy : copies) {
-      Value ready =
-          gpu::WaitOp::create(rewriter, ret.getLoc(), tokenType, ValueRange())
-              .getResult(0);
-      Value done = gpu::DeallocOp::create(rewriter, ret.getLoc(), tokenType,
-                                          ValueRange{ready}, copy)
-                       .getAsyncToken();
-      gpu::WaitOp::create(rewriter, ret.getLoc(), Type(), ValueRange{done});
-    }
-  });
+  for (Value copy : copies) {
+    lora::BufferUses uses = lora::findBufferUses(copy);
+    if (uses.escapes)
+      continue; // Returned: the caller's to free.
+    Location loc = copy.getLoc();
+    rewriter.setInsertionPointAfter(uses.last);
+    Value ready = gpu::WaitOp::create(rewriter, loc, tokenType, ValueRange())
+                      .getResult(0);
+    Value done = gpu::DeallocOp::create(rewriter, loc, tokenType,
+                                        ValueRange{ready}, copy)
+                     .getAsyncToken();
+    gpu::WaitOp::create(rewriter, loc, Type(), ValueRange{done});
+  }
 }
 
 /// Host code of the CUDA target is straight-line: allocations, launches that
@@ -229,7 +229,7 @@ void CudaDeviceMemoryPass::freeAfterLastUse(func::FuncOp func) {
   func.walk([&](memref::AllocOp alloc) { allocs.push_back(alloc); });
   IRRewriter rewriter(func.getContext());
   for (memref::AllocOp alloc : allocs) {
-    lora::BufferUses uses = lora::findBufferUses(alloc);
+    lora::BufferUses uses = lora::findBufferUses(alloc.getResult());
     if (uses.escapes || !uses.deallocs.empty())
       continue;
     if (uses.first != alloc)

@@ -445,7 +445,7 @@ def LoraCudaDeviceMemory : Pass<"lora-cuda-device-memory", "ModuleOp"> {
     they return; upstream's deallocation pipeline rejects `gpu.launch_func`),
     then `memref.alloc`/`dealloc` become `gpu.alloc`/`gpu.dealloc`, `memref.copy` becomes `gpu.memcpy`,
     and a constant read with `memref.get_global` is copied to device memory
-    where it is read and freed before each return; all in async form, waited
+    where it is read and freed after its last use; all in async form, waited
     for at once. Any other host op that reads or writes a buffer is an error
     that names it: buffers are in device memory, and the CPU cannot touch
     them.
