@@ -22,7 +22,7 @@
 // CHECK: %[[B:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<2xf32>
 // CHECK-NOT: gpu.dealloc
 // CHECK: return %[[B]]
-// CHECK-NOT: memref.
+// CHECK-NOT: memref.{{alloc|dealloc|copy}}
 memref.global "private" constant @table : memref<8xf32> = dense<[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]>
 func.func private @use(memref<1x4x8xf32>, memref<8xf32>)
 func.func @host(%out: memref<4x8xf32>) -> memref<2xf32> {
@@ -52,5 +52,31 @@ func.func @negative_strided_copy(%arg: memref<4x8xf32>, %out: memref<4x4xf32>) {
   %s = memref.subview %arg[0, 0] [4, 4] [1, 1] : memref<4x8xf32> to memref<4x4xf32, strided<[8, 1]>>
   // expected-error @below {{the CUDA target copies buffers with gpu.memcpy, which needs contiguous buffers}}
   memref.copy %s, %out : memref<4x4xf32, strided<[8, 1]>> to memref<4x4xf32>
+  return
+}
+
+// -----
+
+// A constant read in a loop: each iteration's device copy is freed in the
+// iteration, after its last use.
+// CHECK-LABEL: func.func @constant_in_loop(
+// CHECK: scf.for
+// CHECK: %[[C:.*]] = memref.get_global @weights
+// CHECK: %[[D:.*]], %{{.*}} = gpu.alloc async [%{{.*}}] () : memref<4xf32>
+// CHECK: gpu.memcpy async [%{{.*}}] %[[D]], %[[C]]
+// CHECK: func.call @consume(%[[D]])
+// CHECK: gpu.dealloc async [%{{.*}}] %[[D]]
+// CHECK: }
+// CHECK-NOT: gpu.dealloc
+// CHECK: return
+memref.global "private" constant @weights : memref<4xf32> = dense<1.0>
+func.func private @consume(memref<4xf32>)
+func.func @constant_in_loop(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
+    %w = memref.get_global @weights : memref<4xf32>
+    func.call @consume(%w) : (memref<4xf32>) -> ()
+  }
   return
 }
