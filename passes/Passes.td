@@ -48,6 +48,23 @@ def LoraCpuContractionLoopOrder
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def LoraFuseElementwiseOps
+    : Pass<"lora-fuse-elementwise-ops", "func::FuncOp"> {
+  let summary = "Fuse elementwise producers where nothing is recomputed";
+  let description = [{
+    `linalg-fuse-elementwise-ops` with one difference: an elementwise
+    producer is fused into its only user only when that user computes each
+    producer element once, that is, when every loop the fused operand's
+    indexing map leaves out has extent 1. Upstream also fuses into a
+    contraction or a broadcasting read, which recomputes the producer for
+    every step of the loops its operand does not depend on (a rotary
+    embedding inside an attention matmul, 128 times per element).
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::affine::AffineDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def LoraUntieInits : Pass<"lora-untie-inits", "func::FuncOp"> {
   let summary = "Give every later user of a shared fill or empty its own";
   let description = [{

@@ -27,7 +27,7 @@ void lora::buildOnnxToTosaPipeline(OpPassManager &pm) {
 /// same as the `lora-opt` command line that reproduces them.
 static constexpr llvm::StringLiteral kCpuToLinalgCleanup =
     "func.func(tosa-to-arith{include-apply-rescale}, tosa-to-tensor, "
-    "canonicalize, linalg-fuse-elementwise-ops, cse, "
+    "canonicalize, lora-fuse-elementwise-ops, cse, "
     "lora-mark-entry-points)";
 static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
     "func.func(lora-untie-inits), "
