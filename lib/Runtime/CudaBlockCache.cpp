@@ -11,35 +11,39 @@ void *BlockCache::allocate(int device, size_t bytes) {
   if (fit != free.end() && fit->first.first == device &&
       fit->first.second <= size + size / 4) {
     void *block = fit->second;
-    inUse[block] = fit->first;
+    blocks[block].free = false;
     counts.cachedBytes -= fit->first.second;
     counts.inUseBytes += fit->first.second;
     free.erase(fit);
     return block;
   }
-  void *block = allocateBlock(size);
-  if (!block) {
+  bool outOfMemory = false;
+  void *block = allocateBlock(size, outOfMemory);
+  if (!block && outOfMemory) {
     releaseFree(device);
-    block = allocateBlock(size);
-    if (!block)
-      return nullptr;
+    block = allocateBlock(size, outOfMemory);
   }
-  inUse[block] = {device, size};
+  if (!block)
+    return nullptr;
+  blocks[block] = {device, size, /*free=*/false};
   counts.inUseBytes += size;
   ++counts.allocations;
   return block;
 }
 
-bool BlockCache::release(void *block) {
+BlockCache::Release BlockCache::release(void *block) {
   std::lock_guard<std::mutex> lock(mutex);
-  auto it = inUse.find(block);
-  if (it == inUse.end())
-    return false;
-  counts.inUseBytes -= it->second.second;
-  counts.cachedBytes += it->second.second;
-  free.emplace(it->second, block);
-  inUse.erase(it);
-  return true;
+  auto it = blocks.find(block);
+  if (it == blocks.end())
+    return Release::Unknown;
+  Block &info = it->second;
+  if (info.free)
+    return Release::AlreadyFree;
+  info.free = true;
+  counts.inUseBytes -= info.size;
+  counts.cachedBytes += info.size;
+  free.emplace(std::make_pair(info.device, info.size), block);
+  return Release::Kept;
 }
 
 void BlockCache::emptyCache() {
@@ -60,6 +64,7 @@ void BlockCache::releaseFree(int device) {
     }
     freeBlock(it->first.first, it->second);
     counts.cachedBytes -= it->first.second;
+    blocks.erase(it->second);
     it = free.erase(it);
   }
 }

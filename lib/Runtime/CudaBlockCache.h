@@ -32,8 +32,9 @@ namespace lora_runtime::cuda {
 
 class BlockCache {
 public:
-  /// Allocates `bytes` on the current device: the block, or null.
-  using AllocateFn = std::function<void *(size_t bytes)>;
+  /// Allocates `bytes` on the current device: the block, or null, with
+  /// `outOfMemory` set when that is why (only then is a retry worth it).
+  using AllocateFn = std::function<void *(size_t bytes, bool &outOfMemory)>;
   /// Gives `block` of `device` back to the driver.
   using FreeFn = std::function<void(int device, void *block)>;
 
@@ -41,14 +42,18 @@ public:
       : allocateBlock(std::move(allocate)), freeBlock(std::move(free)) {}
 
   /// A block of at least `bytes` (> 0) on `device`, the current one: a free
-  /// one that fits, else a new one; when that fails, the device's free
-  /// blocks go back to the driver and allocation is tried once more. Null
-  /// when it fails again.
+  /// one that fits, else a new one; when the device is out of memory, its
+  /// free blocks go back to the driver and allocation is tried once more.
+  /// Null when allocation fails.
   void *allocate(int device, size_t bytes);
 
-  /// Keeps `block` for reuse; false, doing nothing, when it is not a block
-  /// of this cache in use.
-  bool release(void *block);
+  enum class Release {
+    Kept,        ///< The block is kept for reuse.
+    AlreadyFree, ///< A block of the cache that was released before.
+    Unknown,     ///< Not a block of the cache.
+  };
+  /// Keeps `block` for reuse, unless it is not a block in use.
+  Release release(void *block);
 
   /// Gives every free block back to the driver.
   void emptyCache();
@@ -74,10 +79,15 @@ private:
   AllocateFn allocateBlock;
   FreeFn freeBlock;
   mutable std::mutex mutex;
-  /// Free blocks by (device, size).
+  struct Block {
+    int device;
+    size_t size;
+    bool free;
+  };
+  /// Every block the driver gave and the cache still holds.
+  std::unordered_map<void *, Block> blocks;
+  /// The free ones, by (device, size).
   std::multimap<std::pair<int, size_t>, void *> free;
-  /// Blocks in use: their device and size.
-  std::unordered_map<void *, std::pair<int, size_t>> inUse;
   Stats counts;
 };
 

@@ -54,17 +54,23 @@ private:
 
 using GetLastErrorFn = const char *(*)();
 using ClearLastErrorFn = void (*)();
+using EmptyCacheFn = void (*)();
 
 class CudaDevice final : public Device {
 public:
   CudaDevice(const Driver &driver, CUcontext context,
-             GetLastErrorFn getLastError, ClearLastErrorFn clearLastError)
+             GetLastErrorFn getLastError, ClearLastErrorFn clearLastError,
+             EmptyCacheFn emptyCache)
       : driver(driver), context(context), getRuntimeError(getLastError),
-        clearRuntimeError(clearLastError) {}
+        clearRuntimeError(clearLastError), emptyRuntimeCache(emptyCache) {}
 
+  /// Also gives the device blocks that liblora_cuda_runtime keeps for reuse
+  /// back to the driver: the compiled code's buffers, which no other user
+  /// of the device (PyTorch, another model) could otherwise get.
   ~CudaDevice() override {
     if (weights)
       release(reinterpret_cast<void *>(weights));
+    emptyRuntimeCache();
   }
 
   const char *name() const override { return "cuda"; }
@@ -86,7 +92,14 @@ public:
   void *allocate(size_t bytes, std::string &error) override {
     ContextScope scope(driver, context);
     CUdeviceptr pointer = 0;
-    if (!check(scope.error, error) ||
+    if (!check(scope.error, error))
+      return nullptr;
+    // Out of memory: the blocks the compiled code freed may be what fills
+    // the device; give them back and try again.
+    if (driver.cuMemAlloc &&
+        driver.cuMemAlloc(&pointer, bytes) == CUDA_ERROR_OUT_OF_MEMORY)
+      emptyRuntimeCache();
+    if (!pointer &&
         !check(LORA_CUDA_CALL(driver, cuMemAlloc, &pointer, bytes), error,
                "cannot allocate " + std::to_string(bytes) +
                    " bytes on the CUDA device"))
@@ -213,6 +226,7 @@ private:
   CUcontext context;
   GetLastErrorFn getRuntimeError;
   ClearLastErrorFn clearRuntimeError;
+  EmptyCacheFn emptyRuntimeCache;
   CUdeviceptr weights = 0;
 };
 
@@ -279,11 +293,15 @@ std::unique_ptr<Device> cuda::createCudaDevice(std::string &error) {
       reinterpret_cast<GetLastErrorFn>(dlsym(runtime, "loraCudaGetLastError"));
   auto clearLastError = reinterpret_cast<ClearLastErrorFn>(
       dlsym(runtime, "loraCudaClearLastError"));
-  if (!getLastError || !clearLastError) {
+  auto emptyCache =
+      reinterpret_cast<EmptyCacheFn>(dlsym(runtime, "loraCudaEmptyCache"));
+  if (!getLastError || !clearLastError || !emptyCache) {
     error = std::string("target 'cuda': ") + kRuntimeLibraryName +
-            " has no loraCudaGetLastError; it is not lora-opt's CUDA runtime";
+            " has no loraCudaGetLastError, loraCudaClearLastError or "
+            "loraCudaEmptyCache; it is not this version of lora-opt's CUDA "
+            "runtime";
     return nullptr;
   }
   return std::make_unique<CudaDevice>(*driver, context, getLastError,
-                                      clearLastError);
+                                      clearLastError, emptyCache);
 }

@@ -227,8 +227,9 @@ using TensorMapKey = std::array<uint64_t, 22>;
 /// and another allocated there. Entries live for the process: a map may be
 /// in use by a kernel still running, and host code may keep the pointer.
 /// The cache grows with the number of distinct (address, shape, box, type)
-/// combinations, 128 bytes each; a model with fixed buffers has a fixed set,
-/// and mgpuMemFree drops the maps of the buffer it frees (by base address).
+/// combinations, 128 bytes each; a model with fixed buffers has a fixed set
+/// (the block cache gives them the same addresses on every call), and a
+/// block given back to the driver drops its maps (by base address).
 struct TensorMapCache {
   std::mutex mutex;
   std::map<TensorMapKey, CUdeviceptr> maps;
@@ -417,8 +418,8 @@ mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
 /// the new work after it.
 struct StreamPool {
   std::mutex mutex;
-  /// Every stream of the pool, handed out or idle, and its device.
-  std::map<CUstream, int32_t> devices;
+  /// Every stream of the pool: its device, and whether it is idle.
+  std::map<CUstream, std::pair<int32_t, bool>> streams;
   std::map<int32_t, std::vector<CUstream>> idle;
 };
 
@@ -440,6 +441,7 @@ LORA_CUDA_EXPORT CUstream mgpuStreamCreate() {
     if (!idle.empty()) {
       CUstream stream = idle.back();
       idle.pop_back();
+      pool.streams[stream].second = false;
       return stream;
     }
   }
@@ -447,7 +449,7 @@ LORA_CUDA_EXPORT CUstream mgpuStreamCreate() {
   if (!LORA_CHECKED(call, cuStreamCreate, &stream, CU_STREAM_NON_BLOCKING))
     return nullptr;
   std::lock_guard<std::mutex> lock(pool.mutex);
-  pool.devices[stream] = defaultDevice;
+  pool.streams[stream] = {defaultDevice, false};
   return stream;
 }
 
@@ -456,9 +458,16 @@ LORA_CUDA_EXPORT void mgpuStreamDestroy(CUstream stream) {
   StreamPool &pool = getStreamPool();
   {
     std::lock_guard<std::mutex> lock(pool.mutex);
-    auto it = pool.devices.find(stream);
-    if (it != pool.devices.end()) {
-      pool.idle[it->second].push_back(stream);
+    auto it = pool.streams.find(stream);
+    if (it != pool.streams.end()) {
+      auto &[device, idle] = it->second;
+      if (idle) {
+        // Pooled twice, it would be handed to two callers at once.
+        reportError(__func__, "stream destroyed twice");
+        return;
+      }
+      idle = true;
+      pool.idle[device].push_back(stream);
       return;
     }
   }
@@ -538,18 +547,30 @@ static bool cachingEnabled() {
   return enabled;
 }
 
+/// Why the block cache's last cuMemAlloc on this thread failed.
+thread_local std::string allocationError;
+
 /// The blocks of mgpuMemAlloc (CudaBlockCache.h). The driver functions it
 /// calls run inside an mgpu* call, which made the device's context current;
 /// a block given back to the driver from loraCudaEmptyCache gets its
 /// device's context made current for it.
 static BlockCache &getBlockCache() {
   static BlockCache *cache = new BlockCache( // Never destroyed, like the
-      [](size_t bytes) -> void * {           // tensor maps.
+      [](size_t bytes, bool &outOfMemory) -> void * { // tensor maps.
         const Driver *driver = getDriver(nullptr);
         CUdeviceptr pointer = 0;
-        if (!driver || !driver->cuMemAlloc ||
-            driver->cuMemAlloc(&pointer, bytes) != CUDA_SUCCESS)
+        if (!driver || !driver->cuMemAlloc) {
+          allocationError = "the CUDA driver has no cuMemAlloc";
           return nullptr;
+        }
+        CUresult result = driver->cuMemAlloc(&pointer, bytes);
+        if (result != CUDA_SUCCESS) {
+          outOfMemory = result == CUDA_ERROR_OUT_OF_MEMORY;
+          allocationError = "cuMemAlloc of " + std::to_string(bytes) +
+                            " bytes failed with " +
+                            describeResult(*driver, result);
+          return nullptr;
+        }
         return reinterpret_cast<void *>(pointer);
       },
       [](int device, void *block) {
@@ -588,17 +609,25 @@ LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
                : nullptr;
   void *block = getBlockCache().allocate(defaultDevice, sizeBytes);
   if (!block)
-    call.fail("cuMemAlloc of " + std::to_string(sizeBytes) +
-              " bytes failed, also after freeing the " +
-              "blocks cached for reuse (out of device memory?)");
+    call.fail(allocationError);
   return block;
 }
 
 /// Frees memory of mgpuMemAlloc (null: nothing): a device block is kept
 /// for reuse, anything else goes back to the driver.
 LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream /*stream*/) {
-  if (!pointer || (cachingEnabled() && getBlockCache().release(pointer)))
+  if (!pointer)
     return;
+  if (cachingEnabled()) {
+    BlockCache::Release released = getBlockCache().release(pointer);
+    if (released == BlockCache::Release::Kept)
+      return;
+    if (released == BlockCache::Release::AlreadyFree) {
+      // Giving it to the driver would let the cache hand it out again.
+      reportError(__func__, "device memory freed twice");
+      return;
+    }
+  }
   Call call(__func__);
   if (!call)
     return;

@@ -29,9 +29,15 @@ struct FakeDriver {
 
   BlockCache makeCache() {
     return BlockCache(
-        [this](size_t bytes) -> void * {
-          if (used + bytes > budget)
+        [this](size_t bytes, bool &outOfMemory) -> void * {
+          if (failure) {
+            outOfMemory = false;
             return nullptr;
+          }
+          if (used + bytes > budget) {
+            outOfMemory = true;
+            return nullptr;
+          }
           used += bytes;
           allocated.push_back(bytes);
           void *block = std::malloc(bytes);
@@ -55,6 +61,9 @@ struct FakeDriver {
   };
 
   size_t budget;
+  /// Every allocation fails, and not for want of memory (a driver in a
+  /// sticky error state after a kernel fault).
+  bool failure = false;
   size_t used = 0;
   std::vector<size_t> allocated;
   std::vector<std::pair<int, void *>> freed;
@@ -67,7 +76,7 @@ TEST(CudaBlockCache, ReusesAFreedBlockOfTheSameSize) {
   void *a = cache.allocate(0, 1000);
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(driver.allocated, std::vector<size_t>{1024}); // 512-byte steps
-  EXPECT_TRUE(cache.release(a));
+  EXPECT_EQ(cache.release(a), BlockCache::Release::Kept);
   EXPECT_EQ(cache.stats().inUseBytes, 0u);
   EXPECT_EQ(cache.stats().cachedBytes, 1024u);
   // The next call of the same model asks for the same sizes and gets the
@@ -133,15 +142,29 @@ TEST(CudaBlockCache, FailsWhenTheRetryFailsToo) {
   EXPECT_EQ(cache.stats().allocations, 1u);
 }
 
+TEST(CudaBlockCache, RetriesOnlyWhenOutOfMemory) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  cache.release(cache.allocate(0, 2048));
+  driver.failure = true;
+  EXPECT_EQ(cache.allocate(0, 4096), nullptr);
+  EXPECT_TRUE(driver.freed.empty()); // the cached block stays
+  EXPECT_EQ(cache.stats().cachedBytes, 2048u);
+}
+
 TEST(CudaBlockCache, ReleasesOnlyItsBlocksInUse) {
   FakeDriver driver(1 << 20);
   BlockCache cache = driver.makeCache();
   int notABlock = 0;
-  EXPECT_FALSE(cache.release(&notABlock));
+  EXPECT_EQ(cache.release(&notABlock), BlockCache::Release::Unknown);
   void *a = cache.allocate(0, 512);
-  EXPECT_TRUE(cache.release(a));
-  EXPECT_FALSE(cache.release(a)); // already free
+  EXPECT_EQ(cache.release(a), BlockCache::Release::Kept);
+  // A second free is told apart from a foreign block: the caller must not
+  // give the block to the driver, which would hand it out twice.
+  EXPECT_EQ(cache.release(a), BlockCache::Release::AlreadyFree);
   EXPECT_EQ(cache.stats().cachedBytes, 512u);
+  cache.emptyCache();
+  EXPECT_EQ(cache.release(a), BlockCache::Release::Unknown);
 }
 
 TEST(CudaBlockCache, EmptyCacheGivesBackEveryFreeBlockButNoneInUse) {
@@ -156,7 +179,7 @@ TEST(CudaBlockCache, EmptyCacheGivesBackEveryFreeBlockButNoneInUse) {
   EXPECT_EQ(driver.freed.size(), 2u);
   EXPECT_EQ(cache.stats().cachedBytes, 0u);
   EXPECT_EQ(cache.stats().inUseBytes, 2048u);
-  EXPECT_TRUE(cache.release(c));
+  EXPECT_EQ(cache.release(c), BlockCache::Release::Kept);
   EXPECT_EQ(driver.live.size(), 1u);
 }
 

@@ -405,6 +405,11 @@ TEST_F(CudaRuntimeLibrary, MemoryFunctionsOnAGpu) {
   EXPECT_EQ(again, data);
   EXPECT_EQ(tensorMap(2, descriptor, 6, 0, 0, 0, 0, box), first);
   memFree(again, stream);
+  // A second free is an error, not a block handed out twice.
+  memFree(again, stream);
+  ASSERT_NE(getLastError(), nullptr);
+  EXPECT_NE(std::string(getLastError()).find("freed twice"), std::string::npos);
+  clearLastError();
   emptyCache();
   stats(&inUse, &cached);
   EXPECT_EQ(cached, 0u);
