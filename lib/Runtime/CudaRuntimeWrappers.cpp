@@ -536,6 +536,13 @@ static void forgetTensorMaps(const Driver &driver, void *base) {
   }
 }
 
+/// Gives `block` back to the driver (in `call`'s context), with its tensor
+/// maps.
+static void freeOnDevice(const Call &call, void *block) {
+  forgetTensorMaps(*call.driver, block);
+  LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(block));
+}
+
 /// Whether freed device blocks are kept for reuse; LORA_CUDA_CACHING=0
 /// gives each one back to the driver at once (for memory checkers such as
 /// compute-sanitizer).
@@ -578,10 +585,8 @@ static BlockCache &getBlockCache() {
         defaultDevice = device;
         {
           Call call("mgpuMemFree");
-          if (call) {
-            forgetTensorMaps(*call.driver, block);
-            LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(block));
-          }
+          if (call)
+            freeOnDevice(call, block);
         }
         defaultDevice = current;
       });
@@ -629,10 +634,8 @@ LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream /*stream*/) {
     }
   }
   Call call(__func__);
-  if (!call)
-    return;
-  forgetTensorMaps(*call.driver, pointer);
-  LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(pointer));
+  if (call)
+    freeOnDevice(call, pointer);
 }
 
 /// Gives the device blocks kept for reuse back to the driver.
