@@ -470,4 +470,37 @@ def LoraCudaDeviceMemory : Pass<"lora-cuda-device-memory", "ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def LoraCudaStreamOrder : Pass<"lora-cuda-stream-order", "ModuleOp"> {
+  let summary = "Order the host's GPU work on one stream per block, waited "
+                "for once (CUDA target)";
+  let description = [{
+    After `lora-cuda-device-memory`: in every block of every `func.func` of
+    the module (the host code), the launches, allocations, copies, memsets
+    and frees become one chain of async ops on one stream (one token
+    threaded through them, each op depending on the one before), and the
+    host waits once, before the first op that could observe the work or
+    run beside it: the block's terminator, a call, an op with regions, or
+    any op with memory effects (`nvgpu.tma.create.descriptor`, which reads
+    only the buffer's address and shape, excepted). The per-op waits of
+    `lora-cuda-device-memory` and host waits for tokens of a chain merge
+    into that one wait; a wait for other tokens joins them into the chain.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def LoraCudaCollapseParallelLoops
+    : Pass<"lora-cuda-collapse-parallel-loops", "::mlir::func::FuncOp"> {
+  let summary = "Collapse the dims of each outermost scf.parallel into one "
+                "(CUDA target)";
+  let description = [{
+    Before the CUDA target tiles parallel loops into blocks of threads: the
+    parallel dims of every outermost `scf.parallel` become one, in
+    row-major order (the innermost dim varies fastest), so that tiling by
+    one size gives full blocks on a 1-d grid for a loop of any rank and
+    extents, within the device's limits on block dims.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 #endif // LORA_PASSES_PASSES_TD

@@ -49,9 +49,11 @@ static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
     "reconcile-unrealized-casts, lora-emit-entry-point";
 
 /// Everything in device memory (lora-cuda-device-memory, which also frees
-/// the buffers); the generic kernels are parallel loops tiled
-/// so that the innermost of up to three dims gives the threads of a block
-/// (scf-parallel-loop-tiling tiles dims it is given no size for by 1).
+/// the buffers); the generic kernels are parallel loops collapsed to one
+/// dim and tiled into blocks of 256 threads on a 1-d grid, with the
+/// constants they use moved into them.
+/// lora-cuda-stream-order then puts a function's GPU work on one stream,
+/// waited for once.
 static constexpr llvm::StringLiteral kCudaLinalgToLLVM =
     "func.func(lora-untie-inits), "
     "one-shot-bufferize{bufferize-function-boundaries "
@@ -59,10 +61,12 @@ static constexpr llvm::StringLiteral kCudaLinalgToLLVM =
     "buffer-results-to-out-params{hoist-static-allocs "
     "modify-public-functions}, "
     "func.func(lora-cpu-copies-to-linalg, convert-linalg-to-parallel-loops, "
-    "scf-parallel-loop-tiling{parallel-loop-tile-sizes=1,1,128 "
+    "lora-cuda-collapse-parallel-loops, "
+    "scf-parallel-loop-tiling{parallel-loop-tile-sizes=256 "
     "no-min-max-bounds}, "
-    "gpu-map-parallel-loops, convert-parallel-loops-to-gpu), "
-    "gpu-kernel-outlining, lora-cuda-device-memory, "
+    "gpu-map-parallel-loops, convert-parallel-loops-to-gpu, "
+    "gpu-launch-sink-index-computations), "
+    "gpu-kernel-outlining, lora-cuda-device-memory, lora-cuda-stream-order, "
     "gpu-lower-to-nvvm-pipeline{cubin-chip=sm_90a cubin-features=+ptx80 "
     "opt-level=3 cubin-format=bin}, "
     "lora-emit-entry-point";

@@ -2,18 +2,43 @@
 
 #include "CudaBlockCache.h"
 
+#include <vector>
+
 using namespace lora_runtime::cuda;
 
-void *BlockCache::allocate(int device, size_t bytes) {
+std::multimap<BlockCache::FreeKey, void *>::iterator
+BlockCache::findFit(int device, const void *stream, size_t size) {
+  auto fits = [&](std::multimap<FreeKey, void *>::iterator it,
+                  const void *owner) {
+    if (it == free.end())
+      return false;
+    auto [blockDevice, blockStream, blockSize] = it->first;
+    return blockDevice == device && blockStream == owner &&
+           blockSize <= size + size / 4;
+  };
+  auto idle = free.lower_bound({device, nullptr, size});
+  if (!fits(idle, nullptr))
+    idle = free.end();
+  if (!stream)
+    return idle;
+  auto own = free.lower_bound({device, stream, size});
+  if (!fits(own, stream))
+    return idle;
+  if (idle == free.end() || std::get<2>(own->first) <= std::get<2>(idle->first))
+    return own;
+  return idle;
+}
+
+void *BlockCache::allocate(int device, size_t bytes, const void *stream) {
   size_t size = roundUp(bytes);
   std::lock_guard<std::mutex> lock(mutex);
-  auto fit = free.lower_bound({device, size});
-  if (fit != free.end() && fit->first.first == device &&
-      fit->first.second <= size + size / 4) {
+  auto fit = findFit(device, stream, size);
+  if (fit != free.end()) {
     void *block = fit->second;
+    size_t blockSize = std::get<2>(fit->first);
     blocks[block].free = false;
-    counts.cachedBytes -= fit->first.second;
-    counts.inUseBytes += fit->first.second;
+    counts.cachedBytes -= blockSize;
+    counts.inUseBytes += blockSize;
     free.erase(fit);
     return block;
   }
@@ -31,7 +56,7 @@ void *BlockCache::allocate(int device, size_t bytes) {
   return block;
 }
 
-BlockCache::Release BlockCache::release(void *block) {
+BlockCache::Release BlockCache::release(void *block, const void *stream) {
   std::lock_guard<std::mutex> lock(mutex);
   auto it = blocks.find(block);
   if (it == blocks.end())
@@ -42,8 +67,25 @@ BlockCache::Release BlockCache::release(void *block) {
   info.free = true;
   counts.inUseBytes -= info.size;
   counts.cachedBytes += info.size;
-  free.emplace(std::make_pair(info.device, info.size), block);
+  free.emplace(FreeKey{info.device, stream, info.size}, block);
   return Release::Kept;
+}
+
+void BlockCache::synchronized(const void *stream) {
+  if (!stream)
+    return;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::vector<std::pair<FreeKey, void *>> idle;
+  for (auto it = free.begin(); it != free.end();) {
+    auto [device, owner, size] = it->first;
+    if (owner != stream) {
+      ++it;
+      continue;
+    }
+    idle.push_back({FreeKey{device, nullptr, size}, it->second});
+    it = free.erase(it);
+  }
+  free.insert(idle.begin(), idle.end());
 }
 
 void BlockCache::emptyCache() {
@@ -58,12 +100,13 @@ BlockCache::Stats BlockCache::stats() const {
 
 void BlockCache::releaseFree(int device) {
   for (auto it = free.begin(); it != free.end();) {
-    if (device >= 0 && it->first.first != device) {
+    auto [blockDevice, stream, size] = it->first;
+    if (device >= 0 && blockDevice != device) {
       ++it;
       continue;
     }
-    freeBlock(it->first.first, it->second);
-    counts.cachedBytes -= it->first.second;
+    freeBlock(blockDevice, it->second);
+    counts.cachedBytes -= size;
     blocks.erase(it->second);
     it = free.erase(it);
   }

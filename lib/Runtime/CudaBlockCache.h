@@ -10,10 +10,12 @@
 // 512 bytes and at most a quarter larger. Free blocks go back to the driver
 // when an allocation fails (which is then retried) and on emptyCache().
 //
-// Handing a freed block out again at once is safe because generated host
-// code waits for every launch, copy and memset before it frees what they
-// use. The cache knows nothing of CUDA: it calls the functions it is given,
-// so that it is tested without a GPU.
+// Generated host code frees a buffer on the stream that its launches use
+// (lora-cuda-stream-order), without waiting for them. Such a block is handed
+// out again on that stream only, where new work is ordered after the
+// launches that may still use it, until the stream is synchronized; then
+// on any. The cache knows nothing of CUDA: it calls the functions it is
+// given, so that it is tested without a GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -41,21 +44,29 @@ public:
   BlockCache(AllocateFn allocate, FreeFn free)
       : allocateBlock(std::move(allocate)), freeBlock(std::move(free)) {}
 
-  /// A block of at least `bytes` (> 0) on `device`, the current one: a free
-  /// one that fits, else a new one; when the device is out of memory, its
-  /// free blocks go back to the driver and allocation is tried once more.
-  /// Null when allocation fails.
-  void *allocate(int device, size_t bytes);
+  /// A block of at least `bytes` (> 0) on `device`, the current one, for
+  /// work on `stream` (null: none): a free one that fits, freed on no
+  /// stream or on `stream`, else a new one; when the device is out of
+  /// memory, its free blocks go back to the driver and allocation is tried
+  /// once more. Null when allocation fails.
+  void *allocate(int device, size_t bytes, const void *stream = nullptr);
 
   enum class Release {
     Kept,        ///< The block is kept for reuse.
     AlreadyFree, ///< A block of the cache that was released before.
     Unknown,     ///< Not a block of the cache.
   };
-  /// Keeps `block` for reuse, unless it is not a block in use.
-  Release release(void *block);
+  /// Keeps `block` for reuse, unless it is not a block in use. Work queued
+  /// on `stream` (null: none) may still use it: until
+  /// `synchronized(stream)`, it is handed out for work on `stream` only.
+  Release release(void *block, const void *stream = nullptr);
 
-  /// Gives every free block back to the driver.
+  /// The work queued on `stream` so far is done: its freed blocks may go
+  /// to any stream.
+  void synchronized(const void *stream);
+
+  /// Gives every free block back to the driver (whose free waits for the
+  /// device, so blocks freed on a stream with work queued are safe to give).
   void emptyCache();
 
   struct Stats {
@@ -86,8 +97,13 @@ private:
   };
   /// Every block the driver gave and the cache still holds.
   std::unordered_map<void *, Block> blocks;
-  /// The free ones, by (device, size).
-  std::multimap<std::pair<int, size_t>, void *> free;
+  /// The free ones, by device, the stream that may still use them (null:
+  /// none) and size.
+  using FreeKey = std::tuple<int, const void *, size_t>;
+  std::multimap<FreeKey, void *> free;
+  /// The free block of `device` for `stream` that fits `size` best, or end.
+  std::multimap<FreeKey, void *>::iterator
+  findFit(int device, const void *stream, size_t size);
   Stats counts;
 };
 

@@ -410,12 +410,14 @@ mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
 // Streams and events
 //===----------------------------------------------------------------------===//
 
+static BlockCache &getBlockCache();
+
 /// The streams of mgpuStreamCreate, kept by mgpuStreamDestroy for the next
-/// mgpuStreamCreate: host code lowered by gpu-to-llvm creates and destroys
-/// a stream around every launch, copy and allocation that it waits for,
-/// and creating and destroying one costs more than a launch. A stream may
-/// still have work queued when it is handed out again; that only orders
-/// the new work after it.
+/// mgpuStreamCreate: host code creates a stream for the GPU work of each
+/// block (lora-cuda-stream-order) and destroys it once it has waited for
+/// it, at least once per call, and creating and destroying one costs more
+/// than a launch. A stream may still have work queued when it is handed out
+/// again; that only orders the new work after it.
 struct StreamPool {
   std::mutex mutex;
   /// Every stream of the pool: its device, and whether it is idle.
@@ -476,10 +478,12 @@ LORA_CUDA_EXPORT void mgpuStreamDestroy(CUstream stream) {
     LORA_CHECKED(call, cuStreamDestroy, stream);
 }
 
+/// Waits for the work queued on `stream`; the blocks freed on it may then
+/// go to work on any stream.
 LORA_CUDA_EXPORT void mgpuStreamSynchronize(CUstream stream) {
   Call call(__func__);
-  if (call)
-    LORA_CHECKED(call, cuStreamSynchronize, stream);
+  if (call && LORA_CHECKED(call, cuStreamSynchronize, stream))
+    getBlockCache().synchronized(stream);
 }
 
 LORA_CUDA_EXPORT void mgpuStreamWaitEvent(CUstream stream, CUevent event) {
@@ -595,9 +599,9 @@ static BlockCache &getBlockCache() {
 
 /// `sizeBytes` of device memory, or of managed memory (reachable from host
 /// and device) when `isHostShared`; null for 0 bytes. Device memory comes
-/// from the block cache; neither kind is stream-ordered, so `stream` is
-/// unused.
-LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
+/// from the block cache: a block freed on `stream` whose work may still be
+/// queued, or one that no work uses.
+LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream stream,
                                     bool isHostShared) {
   Call call(__func__);
   CUdeviceptr pointer = 0;
@@ -612,19 +616,21 @@ LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
     return LORA_CHECKED(call, cuMemAlloc, &pointer, sizeBytes)
                ? reinterpret_cast<void *>(pointer)
                : nullptr;
-  void *block = getBlockCache().allocate(defaultDevice, sizeBytes);
+  void *block = getBlockCache().allocate(defaultDevice, sizeBytes, stream);
   if (!block)
     call.fail(allocationError);
   return block;
 }
 
-/// Frees memory of mgpuMemAlloc (null: nothing): a device block is kept
-/// for reuse, anything else goes back to the driver.
-LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream /*stream*/) {
+/// Frees memory of mgpuMemAlloc (null: nothing) that work queued on
+/// `stream` may still use: a device block is kept for reuse on `stream`
+/// until it is synchronized; anything else goes back to the driver, whose
+/// cuMemFree waits for the device.
+LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream stream) {
   if (!pointer)
     return;
   if (cachingEnabled()) {
-    BlockCache::Release released = getBlockCache().release(pointer);
+    BlockCache::Release released = getBlockCache().release(pointer, stream);
     if (released == BlockCache::Release::Kept)
       return;
     if (released == BlockCache::Release::AlreadyFree) {

@@ -7,6 +7,7 @@
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: lora-compile --quiet %s --target=cuda --emit=llvm -o %t/model.mlir
 // RUN: FileCheck %s --check-prefix=LLVM < %t/model.mlir
+// RUN: FileCheck %s --check-prefix=HOST < %t/model.mlir
 // RUN: lora-compile --quiet %s --target=cuda -o %t/out
 // RUN: FileCheck %s --check-prefix=MANIFEST < %t/out/manifest.json
 // RUN: nm -D %t/out/model.so | FileCheck %s --check-prefix=SYMBOLS
@@ -15,11 +16,28 @@
 // mgpuMemAlloc.
 // LLVM-DAG: gpu.binary @lora_kernels_0 [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
 // LLVM-DAG: gpu.binary @main_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
-// LLVM-DAG: gpu.launch_func @lora_kernels_0::@lora_down
-// LLVM-DAG: gpu.launch_func @lora_kernels_0::@lora_linear
-// LLVM-DAG: gpu.launch_func @main_kernel::@main_kernel
 // LLVM-DAG: llvm.call @mgpuMemAlloc(
 // LLVM-DAG: llvm.func @lora_entry_main(
+
+// The host code queues all its work on one stream (the launchers inlined,
+// allocations and frees on the stream too) and waits once, at the end.
+// HOST-LABEL: llvm.func @main(
+// HOST: %[[S:.*]] = llvm.call @mgpuStreamCreate()
+// HOST-NOT: mgpuStream
+// HOST: llvm.call @mgpuMemAlloc(%{{.*}}, %[[S]], %{{.*}})
+// HOST-NOT: mgpuStream
+// HOST: gpu.launch_func <%[[S]] : !llvm.ptr> @lora_kernels_0::@lora_down
+// HOST-NOT: mgpuStream
+// HOST: gpu.launch_func <%[[S]] : !llvm.ptr> @lora_kernels_0::@lora_linear
+// HOST-NOT: mgpuStream
+// HOST: llvm.call @mgpuMemFree(%{{.*}}, %[[S]])
+// HOST-NOT: mgpuStream
+// HOST: gpu.launch_func <%[[S]] : !llvm.ptr> @main_kernel::@main_kernel
+// HOST-NOT: mgpuStream
+// HOST: llvm.call @mgpuStreamSynchronize(%[[S]])
+// HOST-NEXT: llvm.call @mgpuStreamDestroy(%[[S]])
+// HOST-NEXT: llvm.return
+// HOST-NOT: @lora_kernels_0_launch
 
 // MANIFEST: "dtype": "bf16"
 // MANIFEST: "target": "cuda"

@@ -20,7 +20,7 @@
 
 // CHECK-DAG: gpu.binary @train_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
 // CHECK-DAG: gpu.binary @eval_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
-// CHECK-DAG: gpu.launch_func{{ +}}@train_step_kernel
+// CHECK-DAG: gpu.launch_func <%{{[0-9]+}} : !llvm.ptr> @train_step_kernel
 // The loss, a 0-d value, comes back with a device copy.
 // CHECK-DAG: llvm.call @mgpuMemcpy(
 // CHECK-DAG: llvm.func @lora_entry_train_step(
@@ -28,10 +28,10 @@
 // DROPOUT: gpu.binary @train_step_kernel [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
 // DROPOUT: llvm.func @lora_entry_train_step(
 
-// BF16-DAG: gpu.launch_func{{ +}}@lora_kernels_{{[0-9]+}}::@lora_linear
-// BF16-DAG: gpu.launch_func{{ +}}@lora_kernels_[[GRAD:[0-9]+]]::@lora_t_grad
-// BF16-DAG: gpu.launch_func{{ +}}@lora_kernels_[[GRAD]]::@lora_b_grad
-// BF16-DAG: gpu.launch_func{{ +}}@lora_kernels_[[GRAD]]::@lora_a_grad
+// BF16-DAG: gpu.launch_func <%{{[0-9]+}} : !llvm.ptr> @lora_kernels_{{[0-9]+}}::@lora_linear
+// BF16-DAG: gpu.launch_func <%{{[0-9]+}} : !llvm.ptr> @lora_kernels_[[GRAD:[0-9]+]]::@lora_t_grad
+// BF16-DAG: gpu.launch_func <%{{[0-9]+}} : !llvm.ptr> @lora_kernels_[[GRAD]]::@lora_b_grad
+// BF16-DAG: gpu.launch_func <%{{[0-9]+}} : !llvm.ptr> @lora_kernels_[[GRAD]]::@lora_a_grad
 // BF16-DAG: gpu.binary @lora_kernels_[[GRAD]] [#gpu.object<#nvvm.target<O = 3, chip = "sm_90a", features = "+ptx80">, {{.*}}bin = "\7FELF
 // BF16-NOT: @lora_input_grad
 

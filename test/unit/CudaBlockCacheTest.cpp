@@ -183,4 +183,65 @@ TEST(CudaBlockCache, EmptyCacheGivesBackEveryFreeBlockButNoneInUse) {
   EXPECT_EQ(driver.live.size(), 1u);
 }
 
+// Generated host code frees a buffer on its stream while launches queued
+// there may still use it: no other stream may get it until that stream is
+// synchronized.
+TEST(CudaBlockCache, BlockFreedOnAStreamStaysWithItUntilSynchronized) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  int streamStorage[2] = {};
+  const void *one = &streamStorage[0];
+  const void *two = &streamStorage[1];
+  void *a = cache.allocate(0, 1000, one);
+  EXPECT_EQ(cache.release(a, one), BlockCache::Release::Kept);
+  void *onTwo = cache.allocate(0, 1000, two);
+  EXPECT_NE(onTwo, a);
+  void *onNone = cache.allocate(0, 1000);
+  EXPECT_NE(onNone, a);
+  EXPECT_NE(onNone, onTwo);
+  // The same stream orders its new work after the old: it may reuse it.
+  EXPECT_EQ(cache.allocate(0, 1000, one), a);
+  EXPECT_EQ(cache.release(a, one), BlockCache::Release::Kept);
+  cache.synchronized(two); // Another stream's wait frees nothing of one's.
+  EXPECT_NE(cache.allocate(0, 1000, two), a);
+  cache.synchronized(one);
+  EXPECT_EQ(cache.allocate(0, 1000, two), a);
+  EXPECT_EQ(cache.stats().allocations, 4u);
+}
+
+TEST(CudaBlockCache, TakesTheSmallerFitOfItsStreamAndOfNone) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  int streamStorage = 0;
+  const void *stream = &streamStorage;
+  // A request of 4096 bytes takes blocks of 4096 and 4608 (a quarter more
+  // is 5120).
+  void *idleLarge = cache.allocate(0, 4608);
+  void *ownSmall = cache.allocate(0, 4096, stream);
+  cache.release(idleLarge);
+  cache.release(ownSmall, stream);
+  EXPECT_EQ(cache.allocate(0, 4000, stream), ownSmall);
+  EXPECT_EQ(cache.allocate(0, 4000, stream), idleLarge);
+  void *idleSmall = cache.allocate(0, 4096);
+  void *ownLarge = cache.allocate(0, 4608, stream);
+  cache.release(idleSmall);
+  cache.release(ownLarge, stream);
+  EXPECT_EQ(cache.allocate(0, 4000, stream), idleSmall);
+  EXPECT_EQ(cache.allocate(0, 4000, stream), ownLarge);
+  EXPECT_EQ(cache.stats().allocations, 4u);
+}
+
+// Giving blocks back goes through the driver's free, which waits for the
+// device: blocks freed on a stream go back too.
+TEST(CudaBlockCache, EmptyCacheGivesBackBlocksFreedOnAStream) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  int streamStorage = 0;
+  void *a = cache.allocate(0, 512, &streamStorage);
+  cache.release(a, &streamStorage);
+  cache.emptyCache();
+  EXPECT_EQ(driver.freed.size(), 1u);
+  EXPECT_EQ(cache.stats().cachedBytes, 0u);
+}
+
 } // namespace

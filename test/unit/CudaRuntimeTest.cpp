@@ -19,6 +19,7 @@
 #include <elf.h>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -410,6 +411,20 @@ TEST_F(CudaRuntimeLibrary, MemoryFunctionsOnAGpu) {
   ASSERT_NE(getLastError(), nullptr);
   EXPECT_NE(std::string(getLastError()).find("freed twice"), std::string::npos);
   clearLastError();
+  // Freed on a stream whose queued work may still use it, a block goes to
+  // work on that stream only, until the stream is synchronized.
+  void *block = memAlloc(kWords * 4, stream, false);
+  memFree(block, stream);
+  void *elsewhere = memAlloc(kWords * 4, nullptr, false);
+  EXPECT_NE(elsewhere, block);
+  memFree(elsewhere, nullptr);
+  streamSynchronize(stream);
+  std::set<void *> idle = {memAlloc(kWords * 4, nullptr, false),
+                           memAlloc(kWords * 4, nullptr, false)};
+  EXPECT_EQ(idle, (std::set<void *>{block, elsewhere}));
+  for (void *pointer : idle)
+    memFree(pointer, nullptr);
+  EXPECT_EQ(getLastError(), nullptr) << lastError();
   emptyCache();
   stats(&inUse, &cached);
   EXPECT_EQ(cached, 0u);
