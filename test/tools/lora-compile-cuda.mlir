@@ -21,7 +21,11 @@
 
 // The host code queues all its work on one stream (the launchers inlined,
 // allocations and frees on the stream too) and waits once, at the end.
+// The sigmoid's 256x256 elements are one dim of 256 blocks of 256
+// threads.
 // HOST-LABEL: llvm.func @main(
+// HOST-DAG: %[[B:[0-9]+]] = llvm.mlir.constant(256 : index) : i64
+// HOST-DAG: %[[ONE:[0-9]+]] = llvm.mlir.constant(1 : index) : i64
 // HOST: %[[S:.*]] = llvm.call @mgpuStreamCreate()
 // HOST-NOT: mgpuStream
 // HOST: llvm.call @mgpuMemAlloc(%{{.*}}, %[[S]], %{{.*}})
@@ -32,7 +36,7 @@
 // HOST-NOT: mgpuStream
 // HOST: llvm.call @mgpuMemFree(%{{.*}}, %[[S]])
 // HOST-NOT: mgpuStream
-// HOST: gpu.launch_func <%[[S]] : !llvm.ptr> @main_kernel::@main_kernel
+// HOST: gpu.launch_func <%[[S]] : !llvm.ptr> @main_kernel::@main_kernel blocks in (%[[B]], %[[ONE]], %[[ONE]]) threads in (%[[B]], %[[ONE]], %[[ONE]])
 // HOST-NOT: mgpuStream
 // HOST: llvm.call @mgpuStreamSynchronize(%[[S]])
 // HOST-NEXT: llvm.call @mgpuStreamDestroy(%[[S]])
