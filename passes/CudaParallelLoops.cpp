@@ -14,7 +14,9 @@
 // a function into one, in row-major order, so that tiling it by one size
 // gives full blocks along a 1-d grid whatever the loop's rank and extents.
 // Consecutive threads take consecutive elements of the innermost dim, so
-// loads and stores along it coalesce.
+// loads and stores along it coalesce. (A loop with another `scf.parallel`
+// inside, from a linalg op whose parallel dims are not all outermost, is
+// still tiled by scf-parallel-loop-tiling at its innermost loop only.)
 //
 //===----------------------------------------------------------------------===//
 
@@ -55,9 +57,8 @@ struct CudaCollapseParallelLoopsPass
       collapseParallelLoops(rewriter, loop, {dims});
     }
     // The collapsed bound is a product of the old ones: fold it to a
-    // constant, which gpu-launch-sink-index-computations moves into the
-    // kernel, so that the index math divides by constants, not by kernel
-    // arguments.
+    // constant, so that the grid size and the kernel's bounds check are
+    // constants too.
     SmallVector<Operation *> arith;
     getOperation().walk([&](Operation *op) {
       if (isa<arith::ArithDialect>(op->getDialect()))

@@ -12,18 +12,24 @@
 // the stream, every launch, allocation, copy, memset and free depends on
 // the op before it (one token, threaded through), and the host waits once,
 // before the first op that could observe the work or run beside it: the
-// block's terminator, a call, an op with regions, anything whose memory
-// effects are not known to be none. Waits for tokens of the chain become
-// that one wait. A TMA descriptor is built on the host from the buffer's
-// address and shape only, so it does not wait.
+// block's terminator, or any op whose memory effects are not known to be
+// none (a call, an op with regions holding a call or a launch, ...). An op
+// with regions gets chains of its own in its blocks, except the `scf.if`
+// by which a launcher guards a launch against an empty grid: its launch
+// joins the chain (threadThrough). Waits for tokens of the chain become
+// that one wait; the host waits for any other token before the op that
+// depends on it. A TMA descriptor is built on the host from the buffer's
+// address and shape only, so it does not wait. The launchers of the
+// generated kernels (private functions of one block) are inlined first, so
+// that their launches join their caller's stream.
 //
 // Freeing on the stream is safe because the runtime's block cache hands a
 // block freed on a stream out again only on that stream (where the new
 // work is ordered after the old) until the stream is synchronized.
 //
 // Unlike upstream's gpu-async-region, this pass also merges the waits that
-// lora-cuda-device-memory put around each op, and does not wait before the
-// host-only TMA descriptors.
+// lora-cuda-device-memory put around each op, threads the launchers'
+// guards, and does not wait before the host-only TMA descriptors.
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,8 +66,12 @@ static bool needsHostWait(Operation *op) {
   return !isMemoryEffectFree(op);
 }
 
-/// The async dependencies of the GPU ops that host code holds, to replace.
+/// The async dependencies of the GPU ops that the pass chains, to replace;
+/// none for any other op.
 static std::optional<MutableOperandRange> dependenciesOf(Operation *op) {
+  // gpu-to-llvm lowers host-shared (managed) allocations synchronously only.
+  if (auto alloc = dyn_cast<gpu::AllocOp>(op); alloc && alloc.getHostShared())
+    return std::nullopt;
   return TypeSwitch<Operation *, std::optional<MutableOperandRange>>(op)
       .Case<gpu::LaunchFuncOp, gpu::AllocOp, gpu::DeallocOp, gpu::MemcpyOp,
             gpu::MemsetOp>(
@@ -91,7 +101,11 @@ private:
   /// launchers guard each launch by M != 0); see threadThrough.
   void threadThrough(scf::IfOp ifOp);
   /// Makes `op` depend on the chain alone and its token the current one.
-  void append(gpu::AsyncOpInterface op);
+  void append(Operation *op, MutableOperandRange dependencies);
+  /// Whether the current token is that of an op that queued work.
+  bool hasQueuedWork() const;
+  void waitForOthers(Location loc, ArrayRef<Value> others);
+  SmallVector<Value> unordered(ValueRange dependencies) const;
   Value startChain(Location loc);
   void endChain(Location loc);
   /// Whether work behind `token` is ordered before the current op already:
@@ -131,7 +145,8 @@ void StreamChain::run(Block &block) {
       visit(&op);
       continue;
     }
-    if (auto ifOp = dyn_cast<scf::IfOp>(op); ifOp && canThreadThrough(ifOp)) {
+    if (auto ifOp = dyn_cast<scf::IfOp>(op);
+        ifOp && hasQueuedWork() && canThreadThrough(ifOp)) {
       builder.setInsertionPoint(ifOp);
       threadThrough(ifOp);
       continue;
@@ -158,9 +173,12 @@ void StreamChain::run(Block &block) {
 /// branch's work too. (An `scf.if` yielding its token would reach
 /// gpu-to-llvm as a block argument, which it takes for an event, and
 /// convert-nvgpu-to-nvvm's type converter rejects it before that.)
+///
+/// The chain must have queued work before the `scf.if` (hasQueuedWork):
+/// had it only its `gpu.wait async`, and nothing after the `scf.if`, the
+/// wait at its end would wait for that token alone, which the canonicalizer
+/// rightly drops as waiting for nothing, and with it the branch's work.
 void StreamChain::threadThrough(scf::IfOp ifOp) {
-  if (!current)
-    startChain(ifOp.getLoc());
   Value before = current;
   for (Region &branch : ifOp->getRegions()) {
     for (Block &block : branch)
@@ -169,6 +187,23 @@ void StreamChain::threadThrough(scf::IfOp ifOp) {
         visit(&op);
     current = before;
   }
+}
+
+bool StreamChain::hasQueuedWork() const {
+  if (!current)
+    return false;
+  auto wait = current.getDefiningOp<gpu::WaitOp>();
+  return !wait || !wait.getAsyncDependencies().empty();
+}
+
+/// Other work (a token the chain does not order): the host waits for it
+/// first, so the chain stays one stream (gpu-to-llvm would lower a join to
+/// a new stream that waits on events).
+void StreamChain::waitForOthers(Location loc, ArrayRef<Value> others) {
+  if (others.empty())
+    return;
+  gpu::WaitOp::create(builder, loc, Type(), others);
+  ordered.insert(others.begin(), others.end());
 }
 
 Value StreamChain::startChain(Location loc) {
@@ -183,61 +218,53 @@ void StreamChain::endChain(Location loc) {
   current = nullptr;
 }
 
+/// The tokens of `dependencies` that the chain does not order.
+SmallVector<Value> StreamChain::unordered(ValueRange dependencies) const {
+  SmallVector<Value> others;
+  for (Value token : dependencies)
+    if (!isOrdered(token))
+      others.push_back(token);
+  return others;
+}
+
 void StreamChain::visit(Operation *op) {
   builder.setInsertionPoint(op);
   if (auto wait = dyn_cast<gpu::WaitOp>(op)) {
-    SmallVector<Value> others;
-    for (Value token : wait.getAsyncDependencies())
-      if (!isOrdered(token))
-        others.push_back(token);
+    SmallVector<Value> others = unordered(wait.getAsyncDependencies());
     if (!wait.getAsyncToken()) {
       // A host wait for work of this chain (the wait at its end does that)
-      // or of one the host waited for already.
+      // or of one the host waited for already goes; any other stays.
       if (others.empty())
         wait.erase();
+      else
+        ordered.insert(others.begin(), others.end());
       return;
     }
-    if (others.empty() && current) {
+    waitForOthers(op->getLoc(), others);
+    if (current) {
       // A fresh stream for one op (lora-cuda-device-memory): the chain's.
       wait.getAsyncToken().replaceAllUsesWith(current);
       wait.erase();
       return;
     }
-    // The start of a chain, or a join of other streams that it continues.
-    if (current)
-      others.insert(others.begin(), current);
-    wait.getAsyncDependenciesMutable().assign(others);
+    wait.getAsyncDependenciesMutable().clear();
     current = wait.getAsyncToken();
     ordered.insert(current);
     return;
   }
-  if (auto async = dyn_cast<gpu::AsyncOpInterface>(op))
-    return append(async);
+  std::optional<MutableOperandRange> dependencies = dependenciesOf(op);
+  if (dependencies)
+    return append(op, *dependencies);
   if (current && needsHostWait(op))
     endChain(op->getLoc());
 }
 
-void StreamChain::append(gpu::AsyncOpInterface async) {
-  Operation *op = async.getOperation();
+void StreamChain::append(Operation *op, MutableOperandRange dependencies) {
+  waitForOthers(op->getLoc(), unordered(OperandRange(dependencies)));
   if (!current)
     startChain(op->getLoc());
-  // Tokens of the chain are ordered before `current` already; any other
-  // is joined with it first (gpu-to-llvm lowers one dependency per op).
-  SmallVector<Value> others;
-  for (Value token : async.getAsyncDependencies())
-    if (!isOrdered(token))
-      others.push_back(token);
-  if (!others.empty()) {
-    others.insert(others.begin(), current);
-    current = gpu::WaitOp::create(builder, op->getLoc(), tokenType, others)
-                  .getAsyncToken();
-    ordered.insert(current);
-  }
-  if (std::optional<MutableOperandRange> dependencies = dependenciesOf(op))
-    dependencies->assign(current);
-  else if (!llvm::is_contained(async.getAsyncDependencies(), current))
-    async.addAsyncDependency(current);
-  if (Value token = async.getAsyncToken()) {
+  dependencies.assign(current);
+  if (Value token = cast<gpu::AsyncOpInterface>(op).getAsyncToken()) {
     current = token;
     ordered.insert(current);
     return;

@@ -474,16 +474,21 @@ def LoraCudaStreamOrder : Pass<"lora-cuda-stream-order", "ModuleOp"> {
   let summary = "Order the host's GPU work on one stream per block, waited "
                 "for once (CUDA target)";
   let description = [{
-    After `lora-cuda-device-memory`: in every block of every `func.func` of
-    the module (the host code), the launches, allocations, copies, memsets
-    and frees become one chain of async ops on one stream (one token
-    threaded through them, each op depending on the one before), and the
-    host waits once, before the first op that could observe the work or
-    run beside it: the block's terminator, a call, an op with regions, or
-    any op with memory effects (`nvgpu.tma.create.descriptor`, which reads
-    only the buffer's address and shape, excepted). The per-op waits of
-    `lora-cuda-device-memory` and host waits for tokens of a chain merge
-    into that one wait; a wait for other tokens joins them into the chain.
+    After `lora-cuda-device-memory`: the calls of private functions of one
+    block (the launchers of `lora-generate-cuda-kernels`) are inlined; then
+    in every block of every `func.func` of the module (the host code), the
+    launches, allocations, copies, memsets and frees become one chain of
+    async ops on one stream (one token threaded through them, each op
+    depending on the one before), and the host waits once, before the first
+    op that could observe the work or run beside it: the block's terminator
+    or any op with memory effects (a call, an op with regions that holds a
+    call or a launch; `nvgpu.tma.create.descriptor`, which reads only the
+    buffer's address and shape, excepted). The launches in an `scf.if`
+    that holds only GPU ops and ops without effects join the chain when it
+    has work queued; any other op with regions has chains of its own in its
+    blocks. The per-op waits of `lora-cuda-device-memory` and host waits for
+    tokens of a chain merge into that one wait; the host waits for any
+    other token before the op that depends on it.
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
@@ -496,8 +501,10 @@ def LoraCudaCollapseParallelLoops
     Before the CUDA target tiles parallel loops into blocks of threads: the
     parallel dims of every outermost `scf.parallel` become one, in
     row-major order (the innermost dim varies fastest), so that tiling by
-    one size gives full blocks on a 1-d grid for a loop of any rank and
-    extents, within the device's limits on block dims.
+    one size gives full blocks on a 1-d grid, within the device's limits on
+    block dims, for a loop of any rank and extents that holds no other
+    `scf.parallel` (linalg ops whose parallel dims are not all outermost
+    give nested loops, which this pass leaves as they are).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect"];

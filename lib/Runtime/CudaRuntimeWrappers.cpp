@@ -332,13 +332,16 @@ LORA_CUDA_EXPORT CUfunction mgpuModuleGetFunction(CUmodule module,
 
 /// Launches `function`. Grid and block sizes are MLIR index values
 /// (intptr_t); `paramsCount`, the number of `params`, is unused, as the
-/// driver knows the kernel's parameters.
+/// driver knows the kernel's parameters. A grid without blocks (a generic
+/// kernel over a dynamic extent of 0) launches nothing.
 LORA_CUDA_EXPORT void mgpuLaunchKernel(CUfunction function, intptr_t gridX,
                                        intptr_t gridY, intptr_t gridZ,
                                        intptr_t blockX, intptr_t blockY,
                                        intptr_t blockZ, int32_t smem,
                                        CUstream stream, void **params,
                                        void **extra, size_t /*paramsCount*/) {
+  if (gridX == 0 || gridY == 0 || gridZ == 0)
+    return;
   Call call(__func__);
   if (!call)
     return;

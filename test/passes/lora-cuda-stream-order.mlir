@@ -1,4 +1,6 @@
 // RUN: lora-opt %s --split-input-file --lora-cuda-stream-order | FileCheck %s
+// The canonicalizer (gpu-lower-to-nvvm-pipeline runs it) keeps every wait.
+// RUN: lora-opt %s --split-input-file --lora-cuda-stream-order --canonicalize | FileCheck %s --check-prefix=CANON
 
 // What lora-cuda-device-memory and kernel outlining leave (each op on a
 // stream of its own, waited for at once; a synchronous launch) becomes one
@@ -90,15 +92,16 @@ module attributes {gpu.container_module} {
 
 // -----
 
-// Work behind a token from elsewhere (here an argument) is joined into the
-// chain with a `gpu.wait async` on both; a host wait for it stays.
-// CHECK-LABEL: func.func @join(
+// Work behind a token from elsewhere (here an argument): the host waits
+// for it before the op that depends on it, which stays on the chain's one
+// stream (gpu-to-llvm would make a join a new stream); the host wait for
+// it that follows goes.
+// CHECK-LABEL: func.func @other_work(
 // CHECK-SAME: %[[OTHER:[^:]*]]: !gpu.async.token
 // CHECK: %[[T0:.*]] = gpu.wait async
 // CHECK-NEXT: %[[T1:.*]] = gpu.launch_func async [%[[T0]]] @kernels::@fill
-// CHECK-NEXT: %[[J:.*]] = gpu.wait async [%[[T1]], %[[OTHER]]]
-// CHECK-NEXT: %[[T2:.*]] = gpu.launch_func async [%[[J]]] @kernels::@fill
 // CHECK-NEXT: gpu.wait [%[[OTHER]]]
+// CHECK-NEXT: %[[T2:.*]] = gpu.launch_func async [%[[T1]]] @kernels::@fill
 // CHECK-NEXT: gpu.wait [%[[T2]]]
 // CHECK-NEXT: return
 module attributes {gpu.container_module} {
@@ -107,7 +110,7 @@ module attributes {gpu.container_module} {
       gpu.return
     }
   }
-  func.func @join(%arg: memref<8xf32>, %other: !gpu.async.token) {
+  func.func @other_work(%arg: memref<8xf32>, %other: !gpu.async.token) {
     %c1 = arith.constant 1 : index
     gpu.launch_func @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<8xf32>)
     %t = gpu.launch_func async [%other] @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<8xf32>)
@@ -125,18 +128,39 @@ module attributes {gpu.container_module} {
 // call is waited for like any op that might touch memory.
 // CHECK-NOT: func.func private @launcher
 // CHECK-LABEL: func.func @inlined(
+// CHECK: %[[T0:.*]] = gpu.wait async
+// CHECK-NEXT: %[[Q:.*]] = gpu.launch_func async [%[[T0]]] @kernels::@fill
 // CHECK: memref.dim
 // CHECK-NEXT: arith.cmpi
-// CHECK-NEXT: %[[T0:.*]] = gpu.wait async
 // CHECK-NEXT: scf.if
-// CHECK-NEXT: %{{.*}} = gpu.launch_func async [%[[T0]]] @kernels::@fill
+// CHECK-NEXT: %{{.*}} = gpu.launch_func async [%[[Q]]] @kernels::@fill
 // CHECK-NEXT: }
-// CHECK-NEXT: %[[T1:.*]] = gpu.launch_func async [%[[T0]]] @kernels::@fill
+// CHECK-NEXT: %[[T1:.*]] = gpu.launch_func async [%[[Q]]] @kernels::@fill
 // CHECK-NEXT: gpu.wait [%[[T1]]]
 // CHECK-NEXT: scf.if
 // CHECK-NEXT: call @other
 // CHECK-NEXT: }
 // CHECK-NEXT: return
+// CANON-LABEL: func.func @inlined(
+// CANON: scf.if
+// CANON: }
+// CANON-NEXT: %[[T1:.*]] = gpu.launch_func async
+// CANON-NEXT: gpu.wait [%[[T1]]]
+
+// A guarded launch that would start the chain keeps a chain of its own
+// inside the scf.if: the chain's only token would be its `gpu.wait async`,
+// which the canonicalizer drops from the wait at the end as waiting for
+// nothing, and the launch with it.
+// CHECK-LABEL: func.func @guard_first(
+// CHECK: scf.if
+// CHECK-NEXT: %[[T0:.*]] = gpu.wait async
+// CHECK-NEXT: %[[T1:.*]] = gpu.launch_func async [%[[T0]]] @kernels::@fill
+// CHECK-NEXT: gpu.wait [%[[T1]]]
+// CHECK-NEXT: }
+// CHECK-NEXT: return
+// CANON-LABEL: func.func @guard_first(
+// CANON: %[[T1:.*]] = gpu.launch_func async
+// CANON-NEXT: gpu.wait [%[[T1]]]
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     gpu.func @fill(%arg: memref<?xf32>) kernel {
@@ -156,10 +180,18 @@ module attributes {gpu.container_module} {
   }
   func.func @inlined(%arg: memref<?xf32>, %flag: i1) {
     %c1 = arith.constant 1 : index
+    gpu.launch_func @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
     call @launcher(%arg) : (memref<?xf32>) -> ()
     gpu.launch_func @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
     scf.if %flag {
       func.call @other(%arg) : (memref<?xf32>) -> ()
+    }
+    return
+  }
+  func.func @guard_first(%arg: memref<?xf32>, %flag: i1) {
+    %c1 = arith.constant 1 : index
+    scf.if %flag {
+      gpu.launch_func @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
     }
     return
   }

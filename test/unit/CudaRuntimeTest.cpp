@@ -255,6 +255,17 @@ TEST_F(CudaRuntimeLibrary, CallsWithoutADriverFailCleanly) {
   EXPECT_EQ(tensorMap(2, descriptor, /*FLOAT16=*/6, 0, 0, 0, 0, box), nullptr);
   EXPECT_EQ(lastError().rfind("mgpuTensorMapEncodeTiledMemref: ", 0), 0u);
 
+  // A grid without blocks (a dynamic extent of 0) is no work: it needs no
+  // driver and reports nothing.
+  using LaunchFn =
+      void (*)(void *, intptr_t, intptr_t, intptr_t, intptr_t, intptr_t,
+               intptr_t, int32_t, void *, void **, void **, size_t);
+  auto launch = get<LaunchFn>("mgpuLaunchKernel");
+  ASSERT_TRUE(launch);
+  clearLastError();
+  launch(nullptr, 0, 1, 1, 256, 1, 1, 0, nullptr, nullptr, nullptr, 0);
+  EXPECT_EQ(getLastError(), nullptr) << lastError();
+
   // Each failed call printed one line, the first with the message above.
   std::string printed = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(printed.rfind("lora_cuda_runtime: " + error + "\n", 0), 0u)
