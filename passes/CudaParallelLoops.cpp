@@ -1,4 +1,5 @@
-//===- CudaParallelLoops.cpp - lora-cuda-collapse-parallel-loops ----------===//
+//===- CudaParallelLoops.cpp - parallel loops for the CUDA target
+//----------===//
 //
 // The CUDA target's generic kernels come from the `scf.parallel` loops of
 // convert-linalg-to-parallel-loops: the loop is tiled into blocks of
@@ -14,9 +15,14 @@
 // a function into one, in row-major order, so that tiling it by one size
 // gives full blocks along a 1-d grid whatever the loop's rank and extents.
 // Consecutive threads take consecutive elements of the innermost dim, so
-// loads and stores along it coalesce. (A loop with another `scf.parallel`
-// inside, from a linalg op whose parallel dims are not all outermost, is
-// still tiled by scf-parallel-loop-tiling at its innermost loop only.)
+// loads and stores along it coalesce.
+//
+// A linalg op with a reduction dim before a parallel one (a sum over the
+// middle dim) would become an `scf.parallel` with an `scf.for` and another
+// `scf.parallel` inside, which scf-parallel-loop-tiling tiles at the inner
+// loop only. lora-cuda-parallel-dims-first therefore reorders the loops of
+// such ops first, parallel dims outermost: each thread then reduces its
+// elements' sums alone, in the same order as before.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +30,8 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/PatternMatch.h"
@@ -34,6 +42,7 @@
 
 namespace mlir::lora {
 #define GEN_PASS_DEF_LORACUDACOLLAPSEPARALLELLOOPS
+#define GEN_PASS_DEF_LORACUDAPARALLELDIMSFIRST
 #include "lora/Passes/Passes.h.inc"
 } // namespace mlir::lora
 
@@ -67,6 +76,38 @@ struct CudaCollapseParallelLoopsPass
     OperationFolder folder(&getContext());
     for (Operation *op : arith)
       (void)folder.tryToFold(op);
+  }
+};
+
+struct CudaParallelDimsFirstPass
+    : lora::impl::LoraCudaParallelDimsFirstBase<CudaParallelDimsFirstPass> {
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> ops;
+    getOperation().walk([&](linalg::LinalgOp op) { ops.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (linalg::LinalgOp op : ops) {
+      // The parallel dims, then the others, each in their order.
+      SmallVector<unsigned> order;
+      SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+      for (auto [dim, kind] : llvm::enumerate(iterators))
+        if (kind == utils::IteratorType::parallel)
+          order.push_back(dim);
+      for (auto [dim, kind] : llvm::enumerate(iterators))
+        if (kind != utils::IteratorType::parallel)
+          order.push_back(dim);
+      if (llvm::equal(order, llvm::seq<unsigned>(0, order.size())))
+        continue;
+      rewriter.setInsertionPoint(op);
+      auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+      if (!generic) {
+        FailureOr<linalg::GenericOp> generalized =
+            linalg::generalizeNamedOp(rewriter, op);
+        if (failed(generalized))
+          continue;
+        generic = *generalized;
+      }
+      (void)linalg::interchangeGenericOp(rewriter, generic, order);
+    }
   }
 };
 } // namespace

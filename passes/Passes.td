@@ -493,6 +493,23 @@ def LoraCudaStreamOrder : Pass<"lora-cuda-stream-order", "ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def LoraCudaParallelDimsFirst
+    : Pass<"lora-cuda-parallel-dims-first", "::mlir::func::FuncOp"> {
+  let summary = "Put the parallel loops of every linalg op outermost "
+                "(CUDA target)";
+  let description = [{
+    Before `convert-linalg-to-parallel-loops` on the CUDA target: every
+    linalg op with a reduction loop before a parallel one is generalized and
+    its loops interchanged, parallel loops first, each group in its order,
+    so that it becomes one `scf.parallel` over its parallel loops with the
+    reductions sequential inside (a sum over a middle dim would otherwise
+    give an `scf.parallel` in an `scf.for` in an `scf.parallel`, which is
+    tiled into blocks of threads at its inner loop only). Each element's
+    sum is formed in the same order as before.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def LoraCudaCollapseParallelLoops
     : Pass<"lora-cuda-collapse-parallel-loops", "::mlir::func::FuncOp"> {
   let summary = "Collapse the dims of each outermost scf.parallel into one "
@@ -503,8 +520,8 @@ def LoraCudaCollapseParallelLoops
     row-major order (the innermost dim varies fastest), so that tiling by
     one size gives full blocks on a 1-d grid, within the device's limits on
     block dims, for a loop of any rank and extents that holds no other
-    `scf.parallel` (linalg ops whose parallel dims are not all outermost
-    give nested loops, which this pass leaves as they are).
+    `scf.parallel` (`lora-cuda-parallel-dims-first` sees to that for loops
+    from linalg).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::scf::SCFDialect"];

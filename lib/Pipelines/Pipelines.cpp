@@ -49,8 +49,9 @@ static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
     "reconcile-unrealized-casts, lora-emit-entry-point";
 
 /// Everything in device memory (lora-cuda-device-memory, which also frees
-/// the buffers); the generic kernels are parallel loops collapsed to one
-/// dim and tiled into blocks of 256 threads on a 1-d grid, with the
+/// the buffers); the generic kernels are parallel loops (parallel dims
+/// outermost) collapsed to one dim and tiled into blocks of 256 threads on
+/// a 1-d grid, with the
 /// constants they use moved into them.
 /// lora-cuda-stream-order then puts a function's GPU work on one stream,
 /// waited for once.
@@ -60,8 +61,8 @@ static constexpr llvm::StringLiteral kCudaLinalgToLLVM =
     "function-boundary-type-conversion=identity-layout-map}, "
     "buffer-results-to-out-params{hoist-static-allocs "
     "modify-public-functions}, "
-    "func.func(lora-cpu-copies-to-linalg, convert-linalg-to-parallel-loops, "
-    "lora-cuda-collapse-parallel-loops, "
+    "func.func(lora-cpu-copies-to-linalg, lora-cuda-parallel-dims-first, "
+    "convert-linalg-to-parallel-loops, lora-cuda-collapse-parallel-loops, "
     "scf-parallel-loop-tiling{parallel-loop-tile-sizes=256 "
     "no-min-max-bounds}, "
     "gpu-map-parallel-loops, convert-parallel-loops-to-gpu, "
