@@ -59,6 +59,10 @@ def LoraFuseElementwiseOps
     contraction or a broadcasting read, which recomputes the producer for
     every step of the loops its operand does not depend on (a rotary
     embedding inside an attention matmul, 128 times per element).
+
+    A `linalg.transpose` is folded into the linalg ops other than
+    contractions that read it: they read its input through the permuted
+    map instead (named ops are generalized for that).
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect",
                            "::mlir::affine::AffineDialect",

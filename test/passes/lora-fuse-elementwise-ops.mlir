@@ -109,3 +109,43 @@ func.func @broadcast_over_unit_loop(%x: tensor<4xf32>, %y: tensor<4x1xf32>) -> t
   } -> tensor<4x1xf32>
   return %r : tensor<4x1xf32>
 }
+
+// -----
+
+// A transpose read by an elementwise op and by a reduction (generalized):
+// both read its input through the permuted map, and the transpose goes.
+// A matmul keeps reading a transposed copy (its innermost loop would read
+// the operand with a stride).
+// CHECK-DAG: #[[SWAP:.*]] = affine_map<(d0, d1) -> (d1, d0)>
+// CHECK-DAG: #[[ID:.*]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG: #[[ROW:.*]] = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @transposes(
+// CHECK-SAME: %[[K:[^:]*]]: tensor<32x16xf32>
+// CHECK: %[[T:.*]] = linalg.transpose ins(%[[K]] : tensor<32x16xf32>)
+// CHECK: linalg.generic {indexing_maps = [#[[SWAP]], #[[ID]]], iterator_types = ["parallel", "parallel"]} ins(%[[K]] : tensor<32x16xf32>)
+// CHECK: math.exp
+// CHECK: linalg.generic {indexing_maps = [#[[SWAP]], #[[ROW]]], iterator_types = ["parallel", "reduction"]} ins(%[[K]] : tensor<32x16xf32>)
+// CHECK: arith.addf
+// CHECK-NOT: linalg.transpose
+// CHECK: linalg.matmul ins(%{{.*}}, %[[T]] : tensor<8x16xf32>, tensor<16x32xf32>)
+func.func @transposes(%k: tensor<32x16xf32>, %x: tensor<8x16xf32>) -> (tensor<16x32xf32>, tensor<16xf32>, tensor<8x32xf32>) {
+  %e = tensor.empty() : tensor<16x32xf32>
+  %t = linalg.transpose ins(%k : tensor<32x16xf32>) outs(%e : tensor<16x32xf32>) permutation = [1, 0]
+  %exp = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%t : tensor<16x32xf32>) outs(%e : tensor<16x32xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %y = math.exp %in : f32
+    linalg.yield %y : f32
+  } -> tensor<16x32xf32>
+  %zero = arith.constant 0.0 : f32
+  %r0 = tensor.empty() : tensor<16xf32>
+  %rf = linalg.fill ins(%zero : f32) outs(%r0 : tensor<16xf32>) -> tensor<16xf32>
+  %sum = linalg.reduce ins(%t : tensor<16x32xf32>) outs(%rf : tensor<16xf32>) dimensions = [1]
+    (%in: f32, %acc: f32) {
+      %s = arith.addf %in, %acc : f32
+      linalg.yield %s : f32
+    }
+  %m0 = tensor.empty() : tensor<8x32xf32>
+  %mf = linalg.fill ins(%zero : f32) outs(%m0 : tensor<8x32xf32>) -> tensor<8x32xf32>
+  %mm = linalg.matmul ins(%x, %t : tensor<8x16xf32>, tensor<16x32xf32>) outs(%mf : tensor<8x32xf32>) -> tensor<8x32xf32>
+  return %exp, %sum, %mm : tensor<16x32xf32>, tensor<16xf32>, tensor<8x32xf32>
+}
