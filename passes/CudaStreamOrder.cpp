@@ -123,14 +123,17 @@ private:
 } // namespace
 
 /// Whether `op`'s GPU work can join a chain with no host wait: an `scf.if`
-/// without results whose branches hold only GPU ops and ops that need no
-/// wait, none with regions.
+/// without results whose branches hold only the GPU ops that the chain
+/// takes in and ops that need no wait, none with regions.
 static bool canThreadThrough(scf::IfOp op) {
   if (op.getNumResults() != 0)
     return false;
   WalkResult result = op->walk([&](Operation *nested) {
-    if (nested == op || isa<scf::YieldOp>(nested) ||
-        isa<gpu::WaitOp, gpu::AsyncOpInterface>(nested))
+    // Only ops that the chain takes in: any other would end the chain
+    // inside the branch, destroying the stream that the ops after the
+    // `scf.if` go on with.
+    if (nested == op || isa<scf::YieldOp, gpu::WaitOp>(nested) ||
+        dependenciesOf(nested))
       return WalkResult::advance();
     if (nested->getNumRegions() != 0 || needsHostWait(nested))
       return WalkResult::interrupt();

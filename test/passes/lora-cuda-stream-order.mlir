@@ -161,6 +161,16 @@ module attributes {gpu.container_module} {
 // CANON-LABEL: func.func @guard_first(
 // CANON: %[[T1:.*]] = gpu.launch_func async
 // CANON-NEXT: gpu.wait [%[[T1]]]
+
+// An scf.if holding an op that the chain does not take in (a host-shared
+// allocation, which gpu-to-llvm lowers only synchronously) is waited for
+// before, like any op with effects.
+// CHECK-LABEL: func.func @not_threaded(
+// CHECK: %[[T1:.*]] = gpu.launch_func async
+// CHECK-NEXT: gpu.wait [%[[T1]]]
+// CHECK-NEXT: scf.if
+// CHECK-NEXT: gpu.alloc  host_shared
+// CHECK: return
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     gpu.func @fill(%arg: memref<?xf32>) kernel {
@@ -192,6 +202,14 @@ module attributes {gpu.container_module} {
     %c1 = arith.constant 1 : index
     scf.if %flag {
       gpu.launch_func @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
+    }
+    return
+  }
+  func.func @not_threaded(%arg: memref<?xf32>, %flag: i1) {
+    %c1 = arith.constant 1 : index
+    gpu.launch_func @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
+    scf.if %flag {
+      %m = gpu.alloc host_shared () : memref<4xf32>
     }
     return
   }
