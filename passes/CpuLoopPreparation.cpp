@@ -9,6 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LoopOrder.h"
+
 #include "lora/Passes/Passes.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -48,18 +50,7 @@ struct LoraCpuContractionLoopOrderPass
       SmallVector<unsigned> order(parallel.begin(), parallel.end() - 1);
       order.append(reduction.begin(), reduction.end());
       order.push_back(parallel.back());
-      if (llvm::equal(order, llvm::seq<unsigned>(0, order.size())))
-        continue;
-      rewriter.setInsertionPoint(op);
-      auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-      if (!generic) {
-        FailureOr<linalg::GenericOp> generalized =
-            linalg::generalizeNamedOp(rewriter, op);
-        if (failed(generalized))
-          continue;
-        generic = *generalized;
-      }
-      (void)linalg::interchangeGenericOp(rewriter, generic, order);
+      lora::reorderLoops(rewriter, op, order);
     }
   }
 };

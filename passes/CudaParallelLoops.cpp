@@ -26,6 +26,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LoopOrder.h"
+
 #include "lora/Passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -36,7 +38,6 @@
 #include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/FoldUtils.h"
-#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <numeric>
 
@@ -95,18 +96,7 @@ struct CudaParallelDimsFirstPass
       for (auto [dim, kind] : llvm::enumerate(iterators))
         if (kind != utils::IteratorType::parallel)
           order.push_back(dim);
-      if (llvm::equal(order, llvm::seq<unsigned>(0, order.size())))
-        continue;
-      rewriter.setInsertionPoint(op);
-      auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
-      if (!generic) {
-        FailureOr<linalg::GenericOp> generalized =
-            linalg::generalizeNamedOp(rewriter, op);
-        if (failed(generalized))
-          continue;
-        generic = *generalized;
-      }
-      (void)linalg::interchangeGenericOp(rewriter, generic, order);
+      lora::reorderLoops(rewriter, op, order);
     }
   }
 };

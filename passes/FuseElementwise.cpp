@@ -16,6 +16,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "LoopOrder.h"
+
 #include "lora/Passes/Passes.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -79,15 +81,11 @@ struct FoldTransposeIntoConsumers : OpRewritePattern<linalg::TransposeOp> {
     for (OpOperand *read : reads) {
       unsigned operandNumber = read->getOperandNumber();
       auto consumer = cast<linalg::LinalgOp>(read->getOwner());
-      auto generic = dyn_cast<linalg::GenericOp>(consumer.getOperation());
-      if (!generic) {
-        rewriter.setInsertionPoint(consumer);
-        FailureOr<linalg::GenericOp> generalized =
-            linalg::generalizeNamedOp(rewriter, consumer);
-        if (failed(generalized))
-          continue;
-        generic = *generalized;
-      }
+      FailureOr<linalg::GenericOp> generalized =
+          lora::asGeneric(rewriter, consumer);
+      if (failed(generalized))
+        continue;
+      linalg::GenericOp generic = *generalized;
       // result[i] = input[permutation[i]] elementwise in the indices: the
       // consumer's index i into the result is index permutation[i] of the
       // input.
