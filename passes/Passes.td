@@ -531,4 +531,28 @@ def LoraCudaCollapseParallelLoops
                            "::mlir::scf::SCFDialect"];
 }
 
+def LoraCudaEmulateOnHost : Pass<"lora-cuda-emulate-on-host", "ModuleOp"> {
+  let summary = "Run the CUDA target's host code and generic kernels on the "
+                "CPU (--target=cuda-emulated)";
+  let description = [{
+    In place of the NVVM lowering, after `lora-cuda-stream-order`: each
+    kernel of the `gpu.module`s becomes a private `func.func` that takes the
+    kernel's arguments and the grid and block sizes and runs the kernel's
+    body once per thread, in loops over the blocks and the threads of a
+    block (`gpu.block_id`, `thread_id`, `grid_dim` and `block_dim` become the
+    loops' values); `gpu.launch_func` becomes a call of it, `gpu.alloc`
+    `memref.alloc`, `gpu.memcpy` `memref.copy`, and `gpu.dealloc` sets every
+    element of a float buffer to NaN before its `memref.dealloc`, so that a
+    read after the free shows in the results. Waits and tokens are dropped:
+    the host runs the work in order. The `gpu.module`s are erased. A kernel
+    whose threads synchronize or share memory (a barrier, a shuffle,
+    workgroup memory, an nvgpu or NVVM op), or a launch with clusters or
+    dynamic shared memory, is an error that names it.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 #endif // LORA_PASSES_PASSES_TD

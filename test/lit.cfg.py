@@ -31,3 +31,12 @@ if os.path.exists(os.path.join(cuda_bin, "ptxas")):
 # The PTX of a gpu.binary printed with format=isa: its `assembly` string,
 # unescaped by one sed (MLIR prints newline, tab, '"' and '\' as \0A, \09, \22, \5C).
 config.substitutions.append(("%extract_ptx", r"""sed -n -e '/assembly = "/{s/.*assembly = "\([^"]*\)".*/\1/; s/\\0A/\n/g; s/\\09/\t/g; s/\\22/"/g; s/\\5C/\\/g; p}'"""))
+
+# mlir-runner runs host code of the CUDA target emulated on the CPU
+# (lora-cuda-emulate-on-host), printing with MLIR's runner utilities.
+llvm_config.add_tool_substitutions(["mlir-runner"], [config.llvm_tools_dir])
+mlir_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
+config.substitutions.append(
+    ("%mlir_runner_utils", os.path.join(mlir_lib_dir, "libmlir_runner_utils.so")))
+config.substitutions.append(
+    ("%mlir_c_runner_utils", os.path.join(mlir_lib_dir, "libmlir_c_runner_utils.so")))

@@ -801,9 +801,10 @@ LogicalResult lora::compileModel(MLIRContext &context,
                                  StringRef outPath) {
   Location loc = FileLineColLoc::get(&context, options.inputPath, 0, 0);
   bool cuda = options.target == "cuda";
-  if (options.target != "cpu" && !cuda)
+  bool cudaEmulated = options.target == "cuda-emulated";
+  if (options.target != "cpu" && !cuda && !cudaEmulated)
     return emitError(loc) << "unknown target '" << options.target
-                          << "' (expected cpu or cuda)";
+                          << "' (expected cpu, cuda or cuda-emulated)";
   if (cuda && failed(findCudaToolkit(loc)))
     return failure();
   if (options.merge && !options.insertsLora())
@@ -1045,6 +1046,8 @@ LogicalResult lora::compileModel(MLIRContext &context,
   PassManager llvmPm(&context);
   if (cuda)
     buildCudaLinalgToLLVMPipeline(llvmPm);
+  else if (cudaEmulated)
+    buildCudaEmulatedLinalgToLLVMPipeline(llvmPm);
   else
     buildCpuLinalgToLLVMPipeline(llvmPm);
   if (failed(runPasses(llvmPm, *module, "lower to LLVM")))

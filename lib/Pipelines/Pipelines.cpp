@@ -38,8 +38,11 @@ static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
     "buffer-deallocation-pipeline, "
     "func.func(lora-shrink-buffer-lifetimes, lora-cpu-copies-to-linalg, "
     "lora-cpu-contraction-loop-order, "
-    "convert-linalg-to-loops, "
-    "math-extend-to-supported-types, math-expand-ops{ops=rsqrt}, "
+    "convert-linalg-to-loops), ";
+/// From loops and memrefs to the host's LLVM: shared by the CPU target and
+/// the CUDA target's emulation on the host.
+static constexpr llvm::StringLiteral kCpuLoopsToLLVM =
+    "func.func(math-extend-to-supported-types, math-expand-ops{ops=rsqrt}, "
     "arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}, "
     "arith-expand{include-bf16}), "
     "lower-affine, convert-scf-to-cf, "
@@ -51,11 +54,10 @@ static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
 /// Everything in device memory (lora-cuda-device-memory, which also frees
 /// the buffers); the generic kernels are parallel loops (parallel dims
 /// outermost) collapsed to one dim and tiled into blocks of 256 threads on
-/// a 1-d grid, with the
-/// constants they use moved into them.
+/// a 1-d grid, with the constants they use moved into them.
 /// lora-cuda-stream-order then puts a function's GPU work on one stream,
 /// waited for once.
-static constexpr llvm::StringLiteral kCudaLinalgToLLVM =
+static constexpr llvm::StringLiteral kCudaLinalgToKernels =
     "func.func(lora-untie-inits), "
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
@@ -67,10 +69,23 @@ static constexpr llvm::StringLiteral kCudaLinalgToLLVM =
     "no-min-max-bounds}, "
     "gpu-map-parallel-loops, convert-parallel-loops-to-gpu, "
     "gpu-launch-sink-index-computations), "
-    "gpu-kernel-outlining, lora-cuda-device-memory, lora-cuda-stream-order, "
+    "gpu-kernel-outlining, lora-cuda-device-memory, lora-cuda-stream-order, ";
+static constexpr llvm::StringLiteral kCudaKernelsToLLVM =
     "gpu-lower-to-nvvm-pipeline{cubin-chip=sm_90a cubin-features=+ptx80 "
     "opt-level=3 cubin-format=bin}, "
     "lora-emit-entry-point";
+/// The CUDA target's host code and kernels run on the CPU instead.
+static constexpr llvm::StringLiteral kCudaKernelsToHost =
+    "lora-cuda-emulate-on-host, ";
+
+/// Parses the concatenation of `parts` into `pm`.
+static void addPipeline(OpPassManager &pm, ArrayRef<StringRef> parts) {
+  std::string text;
+  for (StringRef part : parts)
+    text += part;
+  if (failed(parsePassPipeline(text, pm, llvm::errs())))
+    llvm::report_fatal_error("invalid built-in lowering pipeline");
+}
 
 void lora::buildCpuToLinalgPipeline(OpPassManager &pm) {
   // lora.linear becomes linalg on tensors first, so that the cleanups after
@@ -88,8 +103,7 @@ void lora::buildCpuToLinalgPipeline(OpPassManager &pm) {
 }
 
 void lora::buildCpuLinalgToLLVMPipeline(OpPassManager &pm) {
-  if (failed(parsePassPipeline(kCpuLinalgToLLVM, pm, llvm::errs())))
-    llvm::report_fatal_error("invalid built-in CPU lowering pipeline");
+  addPipeline(pm, {kCpuLinalgToLLVM, kCpuLoopsToLLVM});
 }
 
 void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
@@ -103,13 +117,21 @@ void lora::buildCudaToLinalgPipeline(OpPassManager &pm) {
 }
 
 void lora::buildCudaLinalgToLLVMPipeline(OpPassManager &pm) {
-  if (failed(parsePassPipeline(kCudaLinalgToLLVM, pm, llvm::errs())))
-    llvm::report_fatal_error("invalid built-in CUDA lowering pipeline");
+  addPipeline(pm, {kCudaLinalgToKernels, kCudaKernelsToLLVM});
+}
+
+void lora::buildCudaEmulatedLinalgToLLVMPipeline(OpPassManager &pm) {
+  addPipeline(pm, {kCudaLinalgToKernels, kCudaKernelsToHost, kCpuLoopsToLLVM});
 }
 
 void lora::buildCudaLoweringPipeline(OpPassManager &pm) {
   buildCudaToLinalgPipeline(pm);
   buildCudaLinalgToLLVMPipeline(pm);
+}
+
+void lora::buildCudaEmulatedLoweringPipeline(OpPassManager &pm) {
+  buildCpuToLinalgPipeline(pm);
+  buildCudaEmulatedLinalgToLLVMPipeline(pm);
 }
 
 void lora::registerLoraPipelines() {
@@ -128,6 +150,11 @@ void lora::registerLoraPipelines() {
       "embedded sm_90a cubins (generated tensor-core kernels for bf16/f16 "
       "lora.linear and matmuls)",
       buildCudaLoweringPipeline);
+  PassPipelineRegistration<>(
+      "lora-cuda-emulated-pipeline",
+      "Lower TOSA, lora.linear and linalg on tensors as the CUDA target "
+      "does, then run its host code and generic kernels on the CPU",
+      buildCudaEmulatedLoweringPipeline);
 }
 
 void lora::registerLoraDialects(DialectRegistry &registry) {

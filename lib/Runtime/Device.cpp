@@ -83,7 +83,8 @@ private:
 
 std::unique_ptr<Device> lora_runtime::createDevice(const std::string &target,
                                                    std::string &error) {
-  if (target == "cpu")
+  // The CUDA target emulated on the host is host code like the CPU's.
+  if (target == "cpu" || target == "cuda-emulated")
     return std::make_unique<CpuDevice>();
   if (target == "cuda") {
 #if LORA_ENABLE_CUDA
@@ -95,9 +96,9 @@ std::unique_ptr<Device> lora_runtime::createDevice(const std::string &target,
 #endif
   }
 #if LORA_ENABLE_CUDA
-  const char *devices = "cpu, cuda";
+  const char *devices = "cpu, cuda-emulated, cuda";
 #else
-  const char *devices = "cpu";
+  const char *devices = "cpu, cuda-emulated";
 #endif
   error = "this runtime has no device for target '" + target +
           "' (it has: " + devices + ")";

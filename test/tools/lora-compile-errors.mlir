@@ -21,7 +21,7 @@
 // RUN: ls -A %t | FileCheck %s --check-prefix=LEFT
 
 // CUDA: error: --target=cuda needs libdevice from the CUDA toolkit (math functions in kernels); {{.*}}.cuda/nvvm/libdevice/libdevice.10.bc does not exist
-// TARGET: error: unknown target 'tpu' (expected cpu or cuda)
+// TARGET: error: unknown target 'tpu' (expected cpu, cuda or cuda-emulated)
 // EMIT: lora-compile: error: unknown --emit=asm (expected onnx, tosa, lora, linalg, llvm or artifact)
 // MERGE: error: --merge needs an adapter or LoRA targets
 // OPT: error: --opt-level must be 0 to 3

@@ -124,8 +124,12 @@ static cl::opt<double> momentum("momentum", cl::desc("SGD momentum"),
                                 cl::init(0.0), cl::cat(category));
 static cl::opt<bool> nesterov("nesterov", cl::desc("SGD Nesterov momentum"),
                               cl::init(false), cl::cat(category));
-static cl::opt<std::string> target("target", cl::desc("cpu or cuda"),
-                                   cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string>
+    target("target",
+           cl::desc("cpu, cuda (sm_90a), or cuda-emulated (the CUDA "
+                    "target's host code and generic kernels run on the CPU, "
+                    "to check its numerics without a GPU)"),
+           cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string>
     emit("emit",
          cl::desc("Stop after a stage and write its MLIR: onnx, tosa, lora, "

@@ -62,7 +62,8 @@ public:
                     void *const *outputs, std::string &error) = 0;
 };
 
-/// The device for a manifest's "target": "cpu", or "cuda" (an error that
+/// The device for a manifest's "target": "cpu" (also for "cuda-emulated",
+/// the CUDA target emulated on the host), or "cuda" (an error that
 /// says why when no CUDA driver or GPU can be used); other targets are an
 /// error that says which devices this runtime has.
 std::unique_ptr<Device> createDevice(const std::string &target,

@@ -95,8 +95,8 @@ struct LoraModuleSpec {
 
 /// What the runtime reads from manifest.json (format version 1).
 struct Manifest {
-  /// The device the code was compiled for ("cpu", "cuda"); "cpu" when the
-  /// manifest does not say.
+  /// The device the code was compiled for ("cpu", "cuda", "cuda-emulated");
+  /// "cpu" when the manifest does not say.
   std::string target = "cpu";
   /// The compiled library, relative to the artifact folder ("model.so").
   std::string library;
