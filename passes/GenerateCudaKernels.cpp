@@ -74,6 +74,11 @@ struct Candidate {
   Operation *op;
   GemmKernelSpec main;
   Value x, w, a, b, bias, branch;
+  /// A tosa.matmul's f32 result rounded to the operands' type by this cast
+  /// (through `castReshape` where there is one): the kernel stores the
+  /// rounded result instead, and the cast is replaced.
+  Operation *fusedCast = nullptr;
+  Operation *castReshape = nullptr;
 };
 
 /// True when `init` is a tensor the matmul overwrites: tensor.empty, or a
@@ -133,6 +138,69 @@ static std::optional<Candidate> matchMatmul(linalg::MatmulOp op) {
   c.main.resultType = yType.getElementType();
   c.main.k = wType.getDimSize(0);
   c.main.n = wType.getDimSize(1);
+  return c;
+}
+
+/// A `tosa.matmul` `[1, M, K] x [1, K, N]` on bf16/f16 with zero zero-points:
+/// ONNX MatMul and Gemm with a weight (the frozen layers LoRA does not
+/// adapt), where the right side may be a `[0, 2, 1]` transpose of a stored
+/// `[1, N, K]` (the backward's g·Wᵀ), read as stored. A cast of the f32
+/// result to the operands' type, directly or after one reshape, is fused.
+static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
+  auto xType = dyn_cast<RankedTensorType>(op.getA().getType());
+  auto rhsType = dyn_cast<RankedTensorType>(op.getB().getType());
+  auto yType = dyn_cast<RankedTensorType>(op.getType());
+  if (!xType || !rhsType || !yType || xType.getRank() != 3 ||
+      xType.getDimSize(0) != 1 || xType.isDynamicDim(2) ||
+      !rhsType.hasStaticShape() || rhsType.getDimSize(0) != 1)
+    return std::nullopt;
+  if (!matchPattern(op.getAZp(), m_AnyZeroFloat()) ||
+      !matchPattern(op.getBZp(), m_AnyZeroFloat()))
+    return std::nullopt;
+  Value w = op.getB();
+  bool transposedB = false;
+  if (auto transpose = w.getDefiningOp<tosa::TransposeOp>();
+      transpose && transpose.getPerms() == ArrayRef<int32_t>{0, 2, 1}) {
+    w = transpose.getInput1();
+    transposedB = true;
+  }
+  Type elem = xType.getElementType();
+  if (rhsType.getElementType() != elem)
+    return std::nullopt;
+  Candidate c{op, {}, op.getA(), w, {}, {}, {}, {}};
+  c.main.kind = GemmKind::Matmul;
+  c.main.elementType = elem;
+  c.main.resultType = yType.getElementType();
+  c.main.k = rhsType.getDimSize(1);
+  c.main.n = rhsType.getDimSize(2);
+  c.main.transposedB = transposedB;
+
+  // The rounding cast, in the same block.
+  auto roundedBy = [&](Value v) -> tosa::CastOp {
+    if (!v.hasOneUse())
+      return {};
+    auto cast = dyn_cast<tosa::CastOp>(*v.getUsers().begin());
+    if (!cast || cast->getBlock() != op->getBlock() ||
+        cast.getType().getElementType() != elem)
+      return {};
+    return cast;
+  };
+  if (c.main.resultType != elem) {
+    tosa::CastOp cast = roundedBy(op.getResult());
+    Operation *reshape = nullptr;
+    if (!cast && op->hasOneUse()) {
+      if (auto r = dyn_cast<tosa::ReshapeOp>(*op->getUsers().begin());
+          r && r->getBlock() == op->getBlock()) {
+        cast = roundedBy(r.getResult());
+        reshape = r;
+      }
+    }
+    if (cast) {
+      c.fusedCast = cast;
+      c.castReshape = reshape;
+      c.main.resultType = elem;
+    }
+  }
   return c;
 }
 
@@ -227,6 +295,8 @@ struct GenerateCudaKernelsPass
         c = matchLinear(linear);
       else if (auto matmul = dyn_cast<linalg::MatmulOp>(op))
         c = matchMatmul(matmul);
+      else if (auto matmul = dyn_cast<tosa::MatMulOp>(op))
+        c = matchTosaMatmul(matmul);
       else if (auto grad = dyn_cast<lora::LinearGradOp>(op))
         if (std::optional<GradCandidate> g = matchLinearGrad(grad))
           grads.push_back(std::move(*g));
@@ -236,8 +306,9 @@ struct GenerateCudaKernelsPass
     if (candidates.empty() && grads.empty())
       return;
 
-    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                    UnitAttr::get(module.getContext()));
+    if (!referenceLaunchers)
+      module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                      UnitAttr::get(module.getContext()));
     SymbolTable symbols(module);
     int64_t next = 0;
     for (Candidate &c : candidates)
@@ -271,19 +342,31 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     cuda::chooseGemmTiling(*down, 0, maxStages);
   }
 
-  // The kernels, in a gpu.module of their own.
+  // The kernels, in a gpu.module of their own (none for reference
+  // launchers).
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
   Location loc = c.op->getLoc();
-  auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
-  symbols.insert(kernels);
-  StringRef name = kernels.getName();
-  gpu::GPUFuncOp downKernel;
-  if (down)
-    downKernel =
-        cuda::buildGemmKernel(builder, loc, kernels, "lora_down", *down);
-  gpu::GPUFuncOp mainKernel = cuda::buildGemmKernel(
-      builder, loc, kernels,
-      c.main.kind == GemmKind::Matmul ? "matmul" : "lora_linear", c.main);
+  std::string name = moduleName.str();
+  gpu::GPUFuncOp downKernel, mainKernel;
+  if (!referenceLaunchers) {
+    auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
+    symbols.insert(kernels);
+    name = kernels.getName().str();
+    if (down)
+      downKernel =
+          cuda::buildGemmKernel(builder, loc, kernels, "lora_down", *down);
+    mainKernel = cuda::buildGemmKernel(
+        builder, loc, kernels,
+        c.main.kind == GemmKind::Matmul ? "matmul" : "lora_linear", c.main);
+  }
+  // Launches a kernel, or computes what it would.
+  auto launch = [&](gpu::GPUFuncOp kernel, const GemmKernelSpec &spec,
+                    ValueRange memrefs, Value m) {
+    if (referenceLaunchers)
+      cuda::buildGemmReference(builder, loc, spec, memrefs);
+    else
+      cuda::buildGemmLaunch(builder, loc, kernel, spec, memrefs, m);
+  };
 
   // The launcher: x, w[, a, b[, bias][, branch], t], y as device memrefs.
   Type elem = c.main.elementType;
@@ -292,7 +375,9 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     return MemRefType::get(shape, type);
   };
   SmallVector<Type> argTypes{memref({dyn, c.main.k}, elem),
-                             memref({c.main.k, c.main.n}, elem)};
+                             c.main.transposedB
+                                 ? memref({c.main.n, c.main.k}, elem)
+                                 : memref({c.main.k, c.main.n}, elem)};
   if (down) {
     argTypes.push_back(memref({c.main.k, c.main.rank}, elem));
     argTypes.push_back(memref({c.main.rank, c.main.n}, elem));
@@ -304,7 +389,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   }
   argTypes.push_back(memref({dyn, c.main.n}, c.main.resultType));
   builder.setInsertionPointToEnd(module.getBody());
-  auto launcher = func::FuncOp::create(builder, loc, (name + "_launch").str(),
+  auto launcher = func::FuncOp::create(builder, loc, name + "_launch",
                                        FunctionType::get(ctx, argTypes, {}));
   launcher.setPrivate();
   symbols.insert(launcher);
@@ -317,25 +402,30 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     if (down) {
       // x (or the branch input), a -> t.
       Value branch = c.branch ? args[args.size() - 3] : args[0];
-      cuda::buildGemmLaunch(builder, loc, downKernel, *down,
-                            {branch, args[2], args[args.size() - 2]}, m);
+      launch(downKernel, *down, {branch, args[2], args[args.size() - 2]}, m);
       SmallVector<Value> mainArgs{args[0], args[1], args[args.size() - 2],
                                   args[3]};
       if (c.main.hasBias)
         mainArgs.push_back(args[4]);
       mainArgs.push_back(args.back());
-      cuda::buildGemmLaunch(builder, loc, mainKernel, c.main, mainArgs, m);
+      launch(mainKernel, c.main, mainArgs, m);
     } else {
-      cuda::buildGemmLaunch(builder, loc, mainKernel, c.main, args, m);
+      launch(mainKernel, c.main, args, m);
     }
     func::ReturnOp::create(builder, loc);
   }
 
-  // The op itself.
-  ImplicitLocOpBuilder b(loc, c.op);
+  // The op itself (at its fused cast, after every operand).
+  ImplicitLocOpBuilder b(loc, c.fusedCast ? c.fusedCast : c.op);
   auto xType = cast<RankedTensorType>(c.x.getType());
   auto yType = cast<RankedTensorType>(c.op->getResult(0).getType());
-  Value x = c.x, branch = c.branch;
+  if (c.fusedCast)
+    yType = RankedTensorType::get(yType.getShape(), c.main.resultType);
+  Value x = c.x, w = c.w, branch = c.branch;
+  // A tosa.matmul's [1, K, N] weight.
+  if (cast<RankedTensorType>(w.getType()).getRank() == 3)
+    w = tensor::CollapseShapeOp::create(
+        b, w, SmallVector<ReassociationIndices>{{0, 1}, {2}});
   SmallVector<ReassociationIndices> reassociation =
       batchIntoRows(xType.getRank());
   if (!reassociation.empty()) {
@@ -353,7 +443,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     return buffer;
   };
   SmallVector<Value> operands{toBuffer(x, cast<MemRefType>(argTypes[0])),
-                              toBuffer(c.w, cast<MemRefType>(argTypes[1]))};
+                              toBuffer(w, cast<MemRefType>(argTypes[1]))};
   if (down) {
     operands.push_back(toBuffer(c.a, cast<MemRefType>(argTypes[2])));
     operands.push_back(toBuffer(c.b, cast<MemRefType>(argTypes[3])));
@@ -393,12 +483,23 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   if (result.getType() != yType)
     result = tensor::CastOp::create(b, yType, result);
   IRRewriter rewriter(b);
-  rewriter.replaceOp(c.op, result);
+  if (!c.fusedCast) {
+    rewriter.replaceOp(c.op, result);
+    return;
+  }
+  if (auto reshape = dyn_cast_or_null<tosa::ReshapeOp>(c.castReshape))
+    result = tosa::ReshapeOp::create(b, c.fusedCast->getResult(0).getType(),
+                                     result, reshape.getShape());
+  rewriter.replaceOp(c.fusedCast, result);
+  if (c.castReshape)
+    rewriter.eraseOp(c.castReshape);
+  rewriter.eraseOp(c.op);
 }
 
 /// A private host function `name` that launches `kernel` on memrefs, one per
 /// tensor-map parameter of `spec` (the token count is the size of the first
-/// dynamic dim among them).
+/// dynamic dim among them), or computes its result with linalg when
+/// `kernel` is null.
 static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
                                   StringRef name, gpu::GPUFuncOp kernel,
                                   const GemmKernelSpec &spec,
@@ -423,6 +524,13 @@ static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
                                      std::distance(param.dims.begin(), it));
       break;
     }
+  }
+  if (!kernel) {
+    // A reference launcher: the kernel's math in linalg (zero for no
+    // tokens, too).
+    cuda::buildGemmReference(builder, loc, spec, body->getArguments());
+    func::ReturnOp::create(builder, loc);
+    return launcher;
   }
   cuda::buildGemmLaunch(builder, loc, kernel, spec, body->getArguments(),
                         tokens);
@@ -455,19 +563,25 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   lora::LinearGradOp op = c.op;
   Location loc = op.getLoc();
 
-  // The kernels and their launchers.
+  // The kernels and their launchers (no kernels for reference launchers).
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-  auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
-  symbols.insert(kernels);
+  gpu::GPUModuleOp kernels;
+  std::string prefix = moduleName.str();
+  if (!referenceLaunchers) {
+    kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
+    symbols.insert(kernels);
+    prefix = kernels.getName().str();
+  }
   llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, spec] : c.kernels) {
     cuda::chooseGemmTiling(spec, 0, maxStages);
-    gpu::GPUFuncOp kernel =
-        cuda::buildGemmKernel(builder, loc, kernels, name, spec);
+    gpu::GPUFuncOp kernel;
+    if (kernels)
+      kernel = cuda::buildGemmKernel(builder, loc, kernels, name, spec);
     builder.setInsertionPointToEnd(module.getBody());
-    launchers[name] = buildLauncher(
-        builder, loc, (kernels.getName() + "_" + name + "_launch").str(),
-        kernel, spec, symbols);
+    launchers[name] =
+        buildLauncher(builder, loc, (prefix + "_" + name + "_launch").str(),
+                      kernel, spec, symbols);
   }
 
   // The op: token-major operands as [M, D] matrices, one call per kernel.

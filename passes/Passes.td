@@ -418,10 +418,14 @@ def LoraOutlineWeights : Pass<"lora-outline-weights", "ModuleOp"> {
 def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
   let summary = "Generate sm_90a tensor-core kernels for lora.linear and matmuls";
   let description = [{
-    The CUDA target's kernel generator. Every `lora.linear` and every
-    `linalg.matmul` whose result is a fresh tensor (`tensor.empty` or a zero
-    `linalg.fill`), on bf16 or f16 operands with K, N and the rank multiples
-    of 8, gets
+    The CUDA target's kernel generator. Every `lora.linear`, every
+    `tosa.matmul` `[1, M, K] x [1, K, N]` with zero zero-points (ONNX MatMul
+    and Gemm with a weight: the layers LoRA does not adapt; a `[0, 2, 1]`
+    transpose of its right side is read as stored, and a cast of its f32
+    result to the operands' type, directly or after one reshape, is done by
+    the kernel) and every `linalg.matmul` whose result is a fresh tensor
+    (`tensor.empty` or a zero `linalg.fill`), on bf16 or f16 operands with
+    K, N and the rank multiples of 8, gets
       - a `gpu.module @lora_kernels_<n>` with warp-specialized Hopper kernels
         (TMA, mbarrier pipeline, wgmma; lib/Target/CUDA/GemmKernel.cpp has
         the design): `lora_down` (t = scale·x·A) and `lora_linear`
@@ -439,21 +443,30 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     each computes), one launcher `@lora_kernels_<n>_<kernel>_launch` each.
     M (the rows of x) may be dynamic; K, N and the rank must be static. Ops
     that do not qualify are left alone. `tile-n` and `max-stages` override
-    the tiling chosen from the shapes.
+    the tiling chosen from the shapes. With `reference-launchers` the call
+    sites are the same but no kernel is built: each launcher computes the
+    kernel's result with linalg on its memrefs (products summed in f32,
+    converted once), for `--target=cuda-emulated`.
   }];
   let options = [
     Option<"tileN", "tile-n", "int64_t", /*default=*/"0",
            "Columns of the output tile: 64, 128, 192 or 256 (0: from N)">,
     Option<"maxStages", "max-stages", "int64_t", /*default=*/"0",
            "At most this many pipeline stages (0: as many as fit, up to 8)">,
+    Option<"referenceLaunchers", "reference-launchers", "bool",
+           /*default=*/"false",
+           "Launchers compute what the kernels would with linalg on their "
+           "memrefs, and no kernel is built (--target=cuda-emulated runs "
+           "every call site of the kernels on the CPU this way)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::func::FuncDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::linalg::LinalgDialect",
     "::mlir::LLVM::LLVMDialect", "::mlir::memref::MemRefDialect",
     "::mlir::NVVM::NVVMDialect", "::mlir::nvgpu::NVGPUDialect",
     "::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
-    "::mlir::vector::VectorDialect"];
+    "::mlir::tosa::TosaDialect", "::mlir::vector::VectorDialect"];
 }
 
 def LoraCudaDeviceMemory : Pass<"lora-cuda-device-memory", "ModuleOp"> {

@@ -1034,6 +1034,8 @@ LogicalResult lora::compileModel(MLIRContext &context,
   PassManager linalgPm(&context);
   if (cuda)
     buildCudaToLinalgPipeline(linalgPm);
+  else if (cudaEmulated)
+    buildCudaEmulatedToLinalgPipeline(linalgPm);
   else
     buildCpuToLinalgPipeline(linalgPm);
   if (failed(runPasses(linalgPm, *module, "lower to linalg")))

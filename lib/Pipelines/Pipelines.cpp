@@ -129,8 +129,15 @@ void lora::buildCudaLoweringPipeline(OpPassManager &pm) {
   buildCudaLinalgToLLVMPipeline(pm);
 }
 
-void lora::buildCudaEmulatedLoweringPipeline(OpPassManager &pm) {
+void lora::buildCudaEmulatedToLinalgPipeline(OpPassManager &pm) {
+  LoraGenerateCudaKernelsOptions options;
+  options.referenceLaunchers = true;
+  pm.addPass(lora::createLoraGenerateCudaKernels(options));
   buildCpuToLinalgPipeline(pm);
+}
+
+void lora::buildCudaEmulatedLoweringPipeline(OpPassManager &pm) {
+  buildCudaEmulatedToLinalgPipeline(pm);
   buildCudaEmulatedLinalgToLLVMPipeline(pm);
 }
 

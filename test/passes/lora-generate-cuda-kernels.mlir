@@ -371,3 +371,76 @@ func.func @grad_rank_6(%x: tensor<4x64xbf16>, %w: tensor<64x64xbf16>,
       -> (tensor<4x64xbf16>, tensor<64x6xbf16>, tensor<6x64xbf16>)
   return %dx, %da, %db : tensor<4x64xbf16>, tensor<64x6xbf16>, tensor<6x64xbf16>
 }
+
+// -----
+
+// The frozen layers of an ONNX model: a tosa.matmul [1, M, K] x [1, K, N]
+// (a reshaped weight) whose f32 result is reshaped and rounded to bf16.
+// One matmul kernel computes it and stores bf16: the weight is collapsed
+// to [K, N], x to [M, K], and the result is reshaped like the cast's.
+// CHECK-LABEL: func.func @tosa_matmul_cast(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<1x32x64xbf16>, %[[W:[^:]*]]: tensor<64x128xbf16>
+// CHECK-NOT: tosa.matmul
+// CHECK-NOT: tosa.cast
+// CHECK: %[[W3:.*]] = tosa.reshape %[[W]]
+// CHECK: %[[WC:.*]] = tensor.collapse_shape %[[W3]] {{\[}}[0, 1], [2]] : tensor<1x64x128xbf16> into tensor<64x128xbf16>
+// CHECK: %[[XC:.*]] = tensor.collapse_shape %[[X]] {{\[}}[0, 1], [2]] : tensor<1x32x64xbf16> into tensor<32x64xbf16>
+// CHECK: %[[XB:.*]] = bufferization.to_buffer %[[XC]]
+// CHECK: %[[WB:.*]] = bufferization.to_buffer %[[WC]]
+// CHECK: %[[Y:.*]] = memref.alloc(%{{.*}}) : memref<?x128xbf16>
+// CHECK: call @lora_kernels_0_launch(%{{.*}}, %{{.*}}, %[[Y]]) : (memref<?x64xbf16>, memref<64x128xbf16>, memref<?x128xbf16>) -> ()
+// CHECK: %[[E:.*]] = tensor.expand_shape %{{.*}} {{\[}}[0, 1], [2]] output_shape [1, 32, 128] : tensor<32x128xbf16> into tensor<1x32x128xbf16>
+// CHECK: %[[R:.*]] = tosa.reshape %[[E]], %{{.*}} : (tensor<1x32x128xbf16>, !tosa.shape<3>) -> tensor<2x16x128xbf16>
+// CHECK: return %[[R]]
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22kind\22:\22matmul\22
+// CHECK-SAME: \22dtype\22:\22bf16\22
+func.func @tosa_matmul_cast(%x: tensor<1x32x64xbf16>, %w: tensor<64x128xbf16>) -> tensor<2x16x128xbf16> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %s3 = tosa.const_shape {values = dense<[1, 64, 128]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %w3 = tosa.reshape %w, %s3 : (tensor<64x128xbf16>, !tosa.shape<3>) -> tensor<1x64x128xbf16>
+  %y = tosa.matmul %x, %w3, %zp, %zp : (tensor<1x32x64xbf16>, tensor<1x64x128xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x32x128xf32>
+  %s = tosa.const_shape {values = dense<[2, 16, 128]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %r = tosa.reshape %y, %s : (tensor<1x32x128xf32>, !tosa.shape<3>) -> tensor<2x16x128xf32>
+  %c = tosa.cast %r : (tensor<2x16x128xf32>) -> tensor<2x16x128xbf16>
+  return %c : tensor<2x16x128xbf16>
+}
+
+// -----
+
+// The backward's g·Wᵀ: the right side is a [0, 2, 1] transpose of the
+// stored [1, N, K] weight, which the kernel reads as stored (w is [N, K]);
+// the f32 result, used as it is, stays f32.
+// CHECK-LABEL: func.func @tosa_matmul_transposed_weight(
+// CHECK-NOT: tosa.matmul
+// CHECK: call @lora_kernels_0_launch(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<?x128xbf16>, memref<64x128xbf16>, memref<?x64xf32>) -> ()
+// CHECK: return %{{.*}} : tensor<1x32x64xf32>
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22dtype\22:\22f32\22
+// CHECK-SAME: \22transposed_b\22:true
+func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1x64x128xbf16>) -> tensor<1x32x64xf32> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %wt = tosa.transpose %w {perms = array<i32: 0, 2, 1>} : (tensor<1x64x128xbf16>) -> tensor<1x128x64xbf16>
+  %y = tosa.matmul %g, %wt, %zp, %zp : (tensor<1x32x128xbf16>, tensor<1x128x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x32x64xf32>
+  return %y : tensor<1x32x64xf32>
+}
+
+// -----
+
+// Left to linalg: a batch of more than one (attention's matmuls), f32
+// operands.
+// CHECK-LABEL: func.func @tosa_matmul_batched(
+// CHECK: tosa.matmul
+// CHECK-LABEL: func.func @tosa_matmul_f32(
+// CHECK: tosa.matmul
+// CHECK-NOT: gpu.module
+func.func @tosa_matmul_batched(%q: tensor<8x16x16xbf16>, %k: tensor<8x16x16xbf16>) -> tensor<8x16x16xf32> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %y = tosa.matmul %q, %k, %zp, %zp : (tensor<8x16x16xbf16>, tensor<8x16x16xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<8x16x16xf32>
+  return %y : tensor<8x16x16xf32>
+}
+func.func @tosa_matmul_f32(%x: tensor<1x32x64xf32>, %w: tensor<1x64x128xf32>) -> tensor<1x32x128xf32> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
+  %y = tosa.matmul %x, %w, %zp, %zp : (tensor<1x32x64xf32>, tensor<1x64x128xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x32x128xf32>
+  return %y : tensor<1x32x128xf32>
+}

@@ -6,25 +6,28 @@ blocks of 256 threads with bounds checks, kernel outlining, device memory
 with early frees, one stream per function). `cuda-emulated` runs exactly
 that host code and those kernels on the CPU (lora-cuda-emulate-on-host:
 each kernel as loops over its blocks and threads; a freed float buffer is
-set to NaN first, so a read after a free shows), which checks all of it
-without a GPU:
+set to NaN first, so a read after a free shows), and builds the call sites
+of the tensor-core kernels as the CUDA target does, with reference
+launchers that compute the kernels' math in linalg. Without a GPU it checks:
 
-* GPT-2, BERT and Llama (torch.onnx dynamo exports) with a PEFT adapter:
-  the logits match PEFT + torch to 1e-5 relative error, like the CPU target.
-* The Llama train step (AdamW, LoRA dropout, causal-LM loss): 8 steps give
-  the CPU artifact's losses, eval loss and saved adapter to 1e-6 relative
-  error, and the loss falls.
+* f32 GPT-2, BERT and Llama (torch.onnx dynamo exports) with a PEFT
+  adapter: the logits match PEFT + torch to 1e-5 relative error.
+* The f32 Llama train step (AdamW, LoRA dropout, causal-LM loss): 8 steps
+  give the CPU artifact's losses, eval loss and saved adapter to 1e-6.
+* bf16 Llama, where every linear layer goes to the generated kernels (LoRA
+  layers, frozen layers, the fused backward, g·Wᵀ): forward and train step
+  match the CPU target to bf16 tolerances, with the call sites counted.
 
-What it does not check: the NVVM lowering, the generated tensor-core
-kernels (bf16/f16 lora.linear and matmuls; the emulation lowers those
-through linalg like the CPU), the runtime's CUDA driver calls and the
-concurrency of the GPU (the host runs the work in order).
+What it does not check: the kernels themselves (bench/gpu/ on a GPU does),
+the NVVM lowering, the runtime's CUDA driver calls and the concurrency of
+the GPU (the host runs the work in order).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -41,6 +44,7 @@ lora_opt = pytest.importorskip(
     "lora_opt", reason="the lora_opt package is installed by scripts/setup.sh")
 torch = pytest.importorskip("torch")
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
+ml_dtypes = pytest.importorskip("ml_dtypes")
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Could not find a config file:UserWarning")
@@ -94,6 +98,12 @@ def train(artifact: Path, inputs: dict, labels: np.ndarray, steps: int):
     return losses, eval_loss, adapter
 
 
+def train_steps(artifact: Path, inputs: dict, labels: np.ndarray, steps: int):
+    with lora_opt.load(artifact) as model:
+        return [model.train_step(**inputs, labels=labels, lr=1e-2)
+                for _ in range(steps)]
+
+
 def test_train_step_matches_cpu(exported, tmp_path):
     path = exported("llama", "dynamo")
     inputs = onnx_models.make_inputs("llama", path=path)
@@ -115,3 +125,89 @@ def test_train_step_matches_cpu(exported, tmp_path):
     assert sorted(adapter) == sorted(cpu_adapter) and adapter
     for name, value in adapter.items():
         assert rel_err(value, cpu_adapter[name]) <= SAME_TOL, name
+
+
+# ----------------------------------------------------------------------------
+# bf16: the call sites of the generated tensor-core kernels
+# ----------------------------------------------------------------------------
+#
+# In bf16 every LoRA layer (lora.linear, and lora.linear_grad in the train
+# step) and every frozen linear layer (tosa.matmul with a weight, g·Wᵀ in
+# the backward) goes to the generated kernels. cuda-emulated builds the same
+# call sites with reference launchers (the kernels' math in linalg), so the
+# glue around every kernel runs here: operand order, layouts, collapsed batch
+# dims, the fused f32 -> bf16 casts. The CPU target lowers the same graph
+# through linalg with its own rounding points, hence bf16 tolerances.
+
+BF16_TOL = 2e-2
+
+
+@pytest.fixture(scope="module")
+def llama_bf16(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bf16") / "llama_bf16.onnx"
+    model = onnx_models.build_model("llama", 0).to(torch.bfloat16)
+    onnx_models.export_model("llama", "dynamo", str(path), model=model)
+    return str(path)
+
+
+LORA_ARGS = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--lora-alpha=16"]
+
+
+def kernel_call_sites(onnx_path, tmp_path, *args) -> dict:
+    """{launcher kind: count} in the cuda-emulated linalg of the model."""
+    out = tmp_path / "sites.mlir"
+    lora_compile(onnx_path, *LORA_ARGS, *args, "--target=cuda-emulated",
+                 "--emit=linalg", "-o", out)
+    text = out.read_text()
+    assert "gpu.module" not in text
+    sites = re.findall(r"call @lora_kernels_\d+(_\w+)?_launch\(", text)
+    return {kind or "forward": sites.count(kind) for kind in set(sites)}
+
+
+def test_bf16_forward_matches_cpu(llama_bf16, tmp_path):
+    # 2 layers x (q, v with LoRA; k, o, gate, up, down frozen) + lm_head.
+    assert kernel_call_sites(llama_bf16, tmp_path) == {"forward": 15}
+    inputs = onnx_models.make_inputs("llama", path=llama_bf16)
+    logits = {}
+    for target in ("cpu", "cuda-emulated"):
+        out = tmp_path / target
+        lora_compile(llama_bf16, *LORA_ARGS, f"--target={target}",
+                     "--opt-level=1", "-o", out)
+        with lora_opt.load(out) as model:
+            base = model(**inputs)["logits"].astype(np.float64)
+            rng = np.random.default_rng(0)
+            for a in model.manifest["arguments"]:
+                if a["kind"] in ("lora_a", "lora_b"):
+                    model.set_parameter(a["name"], (0.05 * rng.standard_normal(
+                        a["shape"])).astype(ml_dtypes.bfloat16))
+            logits[target] = (base, model(**inputs)["logits"].astype(np.float64))
+    (cpu_base, cpu), (base, emulated) = logits["cpu"], logits["cuda-emulated"]
+    assert not np.isnan(emulated).any()
+    err = rel_err(emulated, cpu)
+    print(f"bf16 forward: rel_err {err:.3e} against the CPU target")
+    assert err <= BF16_TOL
+    assert rel_err(base, cpu_base) <= BF16_TOL
+    assert rel_err(cpu, cpu_base) > 5 * BF16_TOL, "LoRA hardly changes the logits"
+
+
+def test_bf16_train_step_matches_cpu(llama_bf16, tmp_path):
+    train = ["--mode=train", "--loss=causal-lm"]
+    sites = kernel_call_sites(llama_bf16, tmp_path, *train)
+    # Each of the 4 LoRA layers' backward as lora_down, lora_t_grad,
+    # lora_b_grad and lora_a_grad, and dx (lora_input_grad) for layer 1's
+    # two, which pass gradients on to layer 0's; the forwards of the train
+    # and eval steps (15 each) and 10 frozen g·Wᵀ of the backward.
+    assert sites == {"forward": 40, "_lora_down": 4, "_lora_t_grad": 4,
+                     "_lora_b_grad": 4, "_lora_a_grad": 4,
+                     "_lora_input_grad": 2}, sites
+    inputs = onnx_models.make_inputs("llama", path=llama_bf16)
+    labels = make_labels(inputs)
+    results = {}
+    for target in ("cpu", "cuda-emulated"):
+        lora_compile(llama_bf16, *LORA_ARGS, *train, f"--target={target}",
+                     "--opt-level=1", "-o", tmp_path / target)
+        results[target] = train_steps(tmp_path / target, inputs, labels, steps=8)
+    cpu, emulated = results["cpu"], results["cuda-emulated"]
+    print("cpu:", cpu, "\ncuda-emulated:", emulated)
+    assert np.isfinite(emulated).all() and emulated[-1] < 0.9 * emulated[0]
+    assert rel_err(emulated, cpu) <= 5e-3

@@ -33,12 +33,13 @@ void buildCudaToLinalgPipeline(OpPassManager &pm);
 void buildCudaLinalgToLLVMPipeline(OpPassManager &pm);
 
 /// The CUDA target emulated on the host (`lora-cuda-emulated-pipeline`,
-/// `lora-compile --target=cuda-emulated`): the CPU's lowering to linalg
-/// (no generated tensor-core kernels), then the CUDA target's generic
-/// kernels, device memory and stream order, then lora-cuda-emulate-on-host
-/// and the CPU's lowering to LLVM. The result runs on the CPU and checks
-/// the CUDA lowering's numerics without a GPU.
+/// `lora-compile --target=cuda-emulated`): the CUDA target's pipeline with
+/// reference launchers in place of the tensor-core kernels (the same call
+/// sites, computing with linalg), lora-cuda-emulate-on-host in place of
+/// NVVM, and the CPU's lowering to LLVM. The result runs on the CPU and
+/// checks the CUDA lowering's numerics without a GPU.
 void buildCudaEmulatedLoweringPipeline(OpPassManager &pm);
+void buildCudaEmulatedToLinalgPipeline(OpPassManager &pm);
 void buildCudaEmulatedLinalgToLLVMPipeline(OpPassManager &pm);
 
 /// Registers the pipelines above with the pass registry.

@@ -123,6 +123,14 @@ void buildGemmLaunch(OpBuilder &builder, Location loc, gpu::GPUFuncOp kernel,
                      const GemmKernelSpec &spec, ValueRange memrefs,
                      Value tokens);
 
+/// Emits at `builder`'s insertion point what `spec`'s kernel computes, as
+/// linalg on `memrefs` (host buffers, one per parameter of
+/// getGemmKernelParams, row-major): the reference launchers of
+/// `--target=cuda-emulated`. Products are summed in f32 and converted to
+/// the output type once, as the kernel does.
+void buildGemmReference(OpBuilder &builder, Location loc,
+                        const GemmKernelSpec &spec, ValueRange memrefs);
+
 } // namespace mlir::lora::cuda
 
 #endif // LORA_TARGET_CUDA_H

@@ -1,0 +1,115 @@
+//===- GemmReference.cpp - the generated kernels' math in linalg ----------===//
+//
+// What each generated kernel computes, as linalg on the same memrefs: the
+// launchers of `lora-generate-cuda-kernels{reference-launchers}` call this
+// instead of launching, so that `--target=cuda-emulated` runs every call
+// site of the tensor-core kernels (operand order, layouts, collapsed batch
+// dims, fused casts) on the CPU. It follows the kernels' numerics: products
+// of the bf16/f16 operands summed in f32, then scaled (LoraDown), the bias
+// added (LoraLinear) and the sum converted to the output type once; only
+// the order of the f32 sums differs.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lora/Target/Cuda.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+using namespace mlir;
+using namespace mlir::lora;
+using namespace mlir::lora::cuda;
+
+/// acc[m, n] += lhs · rhs over the third loop, with the operands' maps in
+/// the loops (m, n, k); the operands are widened to f32.
+static void accumulate(ImplicitLocOpBuilder &b, Value lhs, AffineMap lhsMap,
+                       Value rhs, AffineMap rhsMap, Value acc) {
+  MLIRContext *ctx = b.getContext();
+  AffineMap accMap = AffineMap::get(
+      3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx);
+  Type f32 = b.getF32Type();
+  linalg::GenericOp::create(
+      b, TypeRange(), ValueRange{lhs, rhs}, ValueRange{acc},
+      ArrayRef<AffineMap>{lhsMap, rhsMap, accMap},
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::parallel,
+                                    utils::IteratorType::reduction},
+      [&](OpBuilder &nb, Location loc, ValueRange args) {
+        Value l = arith::ExtFOp::create(nb, loc, f32, args[0]);
+        Value r = arith::ExtFOp::create(nb, loc, f32, args[1]);
+        Value product = arith::MulFOp::create(nb, loc, l, r);
+        Value sum = arith::AddFOp::create(nb, loc, product, args[2]);
+        linalg::YieldOp::create(nb, loc, sum);
+      });
+}
+
+void cuda::buildGemmReference(OpBuilder &builder, Location loc,
+                              const GemmKernelSpec &spec, ValueRange memrefs) {
+  ImplicitLocOpBuilder b(loc, builder);
+  MLIRContext *ctx = b.getContext();
+  SmallVector<TensorMapParam> params = getGemmKernelParams(spec);
+  assert(params.size() == memrefs.size() && "one memref per parameter");
+  llvm::StringMap<Value> byRole;
+  for (auto [param, memref] : llvm::zip(params, memrefs))
+    byRole[param.role] = memref;
+  // The output is the last parameter (t for LoraDown, which has no t input).
+  Value out = memrefs.back();
+  auto outType = cast<MemRefType>(out.getType());
+
+  // The f32 accumulator, shaped like the output.
+  SmallVector<Value> dynamicSizes;
+  for (int64_t d = 0; d < outType.getRank(); ++d)
+    if (outType.isDynamicDim(d))
+      dynamicSizes.push_back(memref::DimOp::create(b, out, d));
+  Type f32 = b.getF32Type();
+  Value acc = memref::AllocOp::create(
+      b, MemRefType::get(outType.getShape(), f32), dynamicSizes);
+  Value zero = arith::ConstantOp::create(b, f32, b.getZeroAttr(f32));
+  linalg::FillOp::create(b, ValueRange{zero}, ValueRange{acc});
+
+  AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
+             k = getAffineDimExpr(2, ctx);
+  auto map = [&](AffineExpr row, AffineExpr col) {
+    return AffineMap::get(3, 0, {row, col}, ctx);
+  };
+  AffineMap xMap = spec.transposedA ? map(k, m) : map(m, k);
+  AffineMap rightMap = spec.transposedB ? map(n, k) : map(k, n);
+  Value right = byRole.lookup(spec.kind == GemmKind::LoraDown ? "a" : "w");
+  accumulate(b, byRole.lookup("x"), xMap, right, rightMap, acc);
+  if (spec.kind == GemmKind::LoraLinear)
+    accumulate(b, byRole.lookup("t"), map(m, k), byRole.lookup("b"), rightMap,
+               acc);
+
+  // The epilogue: scale, bias, conversion to the output type.
+  Type resultType = spec.resultType;
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(2, ctx);
+  SmallVector<Value> inputs{acc};
+  SmallVector<AffineMap> maps{identity};
+  Value bias = byRole.lookup("bias");
+  if (bias) {
+    inputs.push_back(bias);
+    maps.push_back(AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx));
+  }
+  maps.push_back(identity);
+  double scale = spec.kind == GemmKind::LoraDown ? spec.scale : 1.0;
+  linalg::GenericOp::create(
+      b, TypeRange(), inputs, ValueRange{out}, maps,
+      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                    utils::IteratorType::parallel},
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value v = args[0];
+        if (scale != 1.0)
+          v = arith::MulFOp::create(
+              nb, l, v,
+              arith::ConstantOp::create(nb, l, f32, nb.getF32FloatAttr(scale)));
+        if (bias)
+          v = arith::AddFOp::create(
+              nb, l, v, arith::ExtFOp::create(nb, l, f32, args[1]));
+        if (resultType != f32)
+          v = arith::TruncFOp::create(nb, l, resultType, v);
+        linalg::YieldOp::create(nb, l, v);
+      });
+  memref::DeallocOp::create(b, acc);
+}
