@@ -1,11 +1,15 @@
 //===- CudaEmulateOnHost.cpp - lora-cuda-emulate-on-host ------------------===//
 //
 // Runs the CUDA target's host code and generic kernels on the CPU, so that
-// the numerics of everything the CUDA pipeline does before NVVM (the
+// the numerics of what the CUDA pipeline does before NVVM (the
 // parallel-dims-first interchange, the collapse of parallel loops, the
 // tiling into blocks of threads and its bounds checks, kernel outlining,
-// device memory, allocation, freeing, stream order) can be checked on a
-// machine without a GPU (`lora-compile --target=cuda-emulated`).
+// device memory, where buffers are allocated and freed) can be checked on a
+// machine without a GPU (`lora-compile --target=cuda-emulated`). What it
+// cannot show: a missing dependency between GPU ops (the host runs them in
+// program order), races between threads (they run one after another),
+// out-of-bounds accesses that land in other memory, and differences
+// between libdevice's math and the host's libm.
 //
 // After lora-cuda-stream-order, in place of the NVVM lowering:
 //
@@ -15,17 +19,18 @@
 //                            gpu.block_id / thread_id / grid_dim /
 //                            block_dim replaced by the loops' values
 //   gpu.launch_func       -> func.call of that function
-//   gpu.alloc             -> memref.alloc
-//   gpu.dealloc           -> every element of a float buffer set to NaN,
-//                            then memref.dealloc
+//   gpu.alloc             -> memref.alloc, every element of a float buffer
+//                            set to NaN
+//   gpu.dealloc           -> the same NaN fill, then memref.dealloc
 //   gpu.memcpy            -> memref.copy
 //   gpu.wait, tokens      -> dropped (the host runs the work in order)
 //
-// The NaN fill makes a read of a freed buffer show in the results instead
-// of reading stale data that happens to be right. Threads run one after
-// another, so only kernels whose threads do not synchronize or share memory
-// can be emulated: a barrier, shuffle, workgroup memory, nvgpu or NVVM op
-// (the generated tensor-core kernels) is an error that names the kernel.
+// The NaN fills make a read of a buffer before its first write or after its
+// free show in the results, instead of reading memory that happens to hold
+// the right values. Threads run one after another, so only kernels whose
+// threads do not synchronize or share memory can be emulated: a barrier,
+// shuffle, workgroup memory, nvgpu or NVVM op (the generated tensor-core
+// kernels) is an error that names the kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,15 +54,32 @@ namespace mlir::lora {
 
 using namespace mlir;
 
-/// The ops of a kernel body the host cannot run with one thread after
-/// another, or at all.
+/// Whether the host can run `op` of a kernel body with one thread after
+/// another: not a GPU op (barriers, shuffles, nvgpu, NVVM), not a use of a
+/// symbol (those of the gpu.module go with it), no memref outside the
+/// default memory space (workgroup memory), no stack allocation (the
+/// threads' loops are not an allocation scope).
 static bool isEmulatable(Operation *op) {
   if (isa<gpu::BlockIdOp, gpu::ThreadIdOp, gpu::GridDimOp, gpu::BlockDimOp,
           gpu::ReturnOp>(op))
     return true;
   StringRef dialect = op->getName().getDialectNamespace();
-  return dialect != gpu::GPUDialect::getDialectNamespace() &&
-         dialect != "nvgpu" && dialect != "nvvm" && dialect != "llvm";
+  if (dialect == gpu::GPUDialect::getDialectNamespace() || dialect == "nvgpu" ||
+      dialect == "nvvm" || dialect == "llvm")
+    return false;
+  if (isa<memref::AllocaOp>(op))
+    return false;
+  if (llvm::any_of(op->getAttrs(), [](NamedAttribute attr) {
+        return isa<SymbolRefAttr>(attr.getValue());
+      }))
+    return false;
+  auto inDefaultSpace = [](Type type) {
+    auto memref = dyn_cast<BaseMemRefType>(type);
+    return !memref || !memref.getMemorySpace() ||
+           matchPattern(memref.getMemorySpace(), m_Zero());
+  };
+  return llvm::all_of(op->getOperandTypes(), inDefaultSpace) &&
+         llvm::all_of(op->getResultTypes(), inDefaultSpace);
 }
 
 /// The value of a block or grid size: the function's argument for `dim`.
@@ -85,7 +107,9 @@ static FailureOr<func::FuncOp> emulateKernel(gpu::GPUFuncOp kernel,
     op->emitError() << "cannot emulate kernel '" << kernel.getName()
                     << "' on the host: its threads run one after another "
                        "there, and '"
-                    << op->getName() << "' needs the GPU";
+                    << op->getName()
+                    << "' needs the GPU (a GPU op, a symbol, workgroup "
+                       "memory or a stack allocation)";
     return WalkResult::interrupt();
   });
   if (walk.wasInterrupted())
@@ -155,8 +179,8 @@ static FailureOr<func::FuncOp> emulateKernel(gpu::GPUFuncOp kernel,
   return func;
 }
 
-/// Sets every element of a float buffer to NaN (a read after the free then
-/// shows in the results).
+/// Sets every element of a float buffer to NaN (a read before the first
+/// write or after the free then shows in the results).
 static void poison(OpBuilder &b, Location loc, Value buffer) {
   auto type = cast<MemRefType>(buffer.getType());
   auto elementType = dyn_cast<FloatType>(type.getElementType());
@@ -216,7 +240,11 @@ CudaEmulateOnHostPass::emulate(Operation *op,
         SmallVector<Value> operands(launch.getKernelOperands());
         gpu::KernelDim3 grid = launch.getGridSizeOperandValues();
         gpu::KernelDim3 block = launch.getBlockSizeOperandValues();
-        operands.append({grid.x, grid.y, grid.z, block.x, block.y, block.z});
+        for (Value size : {grid.x, grid.y, grid.z, block.x, block.y, block.z})
+          operands.push_back(size.getType().isIndex()
+                                 ? size
+                                 : arith::IndexCastUIOp::create(
+                                       b, loc, b.getIndexType(), size));
         func::CallOp::create(b, loc, it->second, operands);
         return success();
       })
@@ -226,6 +254,7 @@ CudaEmulateOnHostPass::emulate(Operation *op,
             alloc.getDynamicSizes(),
             alloc.getSymbolOperands(), IntegerAttr());
         alloc.getMemref().replaceAllUsesWith(memref);
+        poison(b, loc, memref);
         return success();
       })
       .Case([&](gpu::DeallocOp dealloc) {

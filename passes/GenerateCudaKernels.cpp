@@ -310,9 +310,14 @@ struct GenerateCudaKernelsPass
       module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                       UnitAttr::get(module.getContext()));
     SymbolTable symbols(module);
-    int64_t next = 0;
-    for (Candidate &c : candidates)
-      rewrite(c, ("lora_kernels_" + Twine(next++)).str(), symbols);
+    // Last first: a candidate's operands may be results of earlier ones
+    // (a fused cast feeding the next layer), which their rewrites replace.
+    // Operands come before their users, so rewriting backwards uses every
+    // stored operand while it is still alive.
+    int64_t next = candidates.size();
+    for (Candidate &c : llvm::reverse(candidates))
+      rewrite(c, ("lora_kernels_" + Twine(--next)).str(), symbols);
+    next = candidates.size();
     for (GradCandidate &g : grads)
       rewriteGrad(g, ("lora_kernels_" + Twine(next++)).str(), symbols);
   }
@@ -487,9 +492,16 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     rewriter.replaceOp(c.op, result);
     return;
   }
+  Type castType = c.fusedCast->getResult(0).getType();
   if (auto reshape = dyn_cast_or_null<tosa::ReshapeOp>(c.castReshape))
-    result = tosa::ReshapeOp::create(b, c.fusedCast->getResult(0).getType(),
-                                     result, reshape.getShape());
+    result = tosa::ReshapeOp::create(
+        b,
+        RankedTensorType::get(
+            cast<RankedTensorType>(reshape.getType()).getShape(),
+            c.main.resultType),
+        result, reshape.getShape());
+  if (result.getType() != castType)
+    result = tensor::CastOp::create(b, castType, result);
   rewriter.replaceOp(c.fusedCast, result);
   if (c.castReshape)
     rewriter.eraseOp(c.castReshape);

@@ -419,8 +419,9 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
   let summary = "Generate sm_90a tensor-core kernels for lora.linear and matmuls";
   let description = [{
     The CUDA target's kernel generator. Every `lora.linear`, every
-    `tosa.matmul` `[1, M, K] x [1, K, N]` with zero zero-points (ONNX MatMul
-    and Gemm with a weight: the layers LoRA does not adapt; a `[0, 2, 1]`
+    `tosa.matmul` `[1, M, K] x [1, K, N]` with a static right side and zero
+    zero-points (the form ONNX MatMul and Gemm with a weight take: the
+    layers LoRA does not adapt; a `[0, 2, 1]`
     transpose of its right side is read as stored, and a cast of its f32
     result to the operands' type, directly or after one reshape, is done by
     the kernel) and every `linalg.matmul` whose result is a fresh tensor
@@ -554,13 +555,16 @@ def LoraCudaEmulateOnHost : Pass<"lora-cuda-emulate-on-host", "ModuleOp"> {
     body once per thread, in loops over the blocks and the threads of a
     block (`gpu.block_id`, `thread_id`, `grid_dim` and `block_dim` become the
     loops' values); `gpu.launch_func` becomes a call of it, `gpu.alloc`
-    `memref.alloc`, `gpu.memcpy` `memref.copy`, and `gpu.dealloc` sets every
-    element of a float buffer to NaN before its `memref.dealloc`, so that a
-    read after the free shows in the results. Waits and tokens are dropped:
-    the host runs the work in order. The `gpu.module`s are erased. A kernel
-    whose threads synchronize or share memory (a barrier, a shuffle,
-    workgroup memory, an nvgpu or NVVM op), or a launch with clusters or
-    dynamic shared memory, is an error that names it.
+    `memref.alloc`, `gpu.memcpy` `memref.copy`, `gpu.dealloc`
+    `memref.dealloc`; every element of a float buffer is set to NaN after
+    its allocation and before its free, so that a read before the first
+    write or after the free shows in the results. Waits and tokens are
+    dropped: the host runs the work in program order (a missing dependency
+    or a race between threads does not show). The `gpu.module`s are erased.
+    A kernel whose threads synchronize or share memory (a barrier, a
+    shuffle, workgroup memory, an nvgpu or NVVM op), or that uses a symbol
+    or allocates on the stack, and a launch with clusters or dynamic shared
+    memory, are errors that name them.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::func::FuncDialect",

@@ -5,7 +5,7 @@
 module attributes {gpu.container_module} {
   gpu.module @kernels {
     gpu.func @sync() kernel {
-      // expected-error @below {{cannot emulate kernel 'sync' on the host: its threads run one after another there, and 'gpu.barrier' needs the GPU}}
+      // expected-error @below {{cannot emulate kernel 'sync' on the host: its threads run one after another there, and 'gpu.barrier' needs the GPU (a GPU op, a symbol, workgroup memory or a stack allocation)}}
       gpu.barrier
       gpu.return
     }
@@ -31,7 +31,7 @@ module attributes {gpu.container_module} {
     gpu.func @tensor_cores(%bar: !nvgpu.mbarrier.group<memorySpace = #gpu.address_space<workgroup>>) kernel {
       %c0 = arith.constant 0 : index
       %c1 = arith.constant 1 : index
-      // expected-error @below {{cannot emulate kernel 'tensor_cores' on the host: its threads run one after another there, and 'nvgpu.mbarrier.init' needs the GPU}}
+      // expected-error @below {{cannot emulate kernel 'tensor_cores' on the host: its threads run one after another there, and 'nvgpu.mbarrier.init' needs the GPU (a GPU op, a symbol, workgroup memory or a stack allocation)}}
       nvgpu.mbarrier.init %bar[%c0], %c1 : !nvgpu.mbarrier.group<memorySpace = #gpu.address_space<workgroup>>
       gpu.return
     }
@@ -78,6 +78,49 @@ module attributes {gpu.container_module} {
       scf.yield %t0 : !gpu.async.token
     }
     gpu.wait [%t1]
+    return
+  }
+}
+
+// -----
+
+// Workgroup memory reached through a global of the gpu.module.
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    memref.global "private" @tile : memref<32xf32, #gpu.address_space<workgroup>>
+    gpu.func @global_tile() kernel {
+      // expected-error @below {{cannot emulate kernel 'global_tile' on the host: its threads run one after another there, and 'memref.get_global' needs the GPU (a GPU op, a symbol, workgroup memory or a stack allocation)}}
+      %tile = memref.get_global @tile : memref<32xf32, #gpu.address_space<workgroup>>
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @scratch() kernel {
+      // expected-error @below {{cannot emulate kernel 'scratch' on the host: its threads run one after another there, and 'memref.alloca' needs the GPU (a GPU op, a symbol, workgroup memory or a stack allocation)}}
+      %s = memref.alloca() : memref<4xf32>
+      gpu.return
+    }
+  }
+}
+
+// -----
+
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @empty() kernel {
+      gpu.return
+    }
+  }
+  func.func @cluster() {
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    // expected-error @below {{cannot emulate a launch with thread block clusters on the host}}
+    gpu.launch_func @kernels::@empty clusters in (%c2, %c1, %c1) blocks in (%c2, %c1, %c1) threads in (%c1, %c1, %c1)
     return
   }
 }

@@ -4,14 +4,22 @@
 // loops over the blocks (z, y, x), then over the threads of a block, with
 // the ids and sizes replaced by the loops' values and the function's
 // arguments. The host code's allocation, copy, launch and free become
-// memref ops and a call; a freed float buffer is set to NaN first; waits
-// and tokens go.
+// memref ops and a call; a float buffer is set to NaN when allocated and
+// before its free; waits and tokens go.
+// The container attribute and the gpu.module go.
+// CHECK: {{^}}module {
+// CHECK-NOT: gpu.
 // CHECK-LABEL: func.func @host(
 // CHECK-SAME: %[[ARG:.*]]: memref<4x8xf32>
 // CHECK-NOT: gpu.
 // CHECK: %[[A:.*]] = memref.alloc() : memref<4x8xf32>
-// CHECK-NEXT: memref.copy %[[ARG]], %[[A]]
+// CHECK: %[[NAN0:.*]] = arith.constant 0x7FC00000 : f32
+// CHECK: scf.for %[[I0:.*]] =
+// CHECK-NEXT: scf.for %[[J0:.*]] =
+// CHECK-NEXT: memref.store %[[NAN0]], %[[A]][%[[I0]], %[[J0]]]
+// CHECK: memref.copy %[[ARG]], %[[A]]
 // CHECK-NEXT: call @kernels_scale(%[[A]], %[[C2:.*]], %[[C1:.*]], %[[C1]], %[[C16:.*]], %[[C1]], %[[C1]])
+// CHECK-NEXT: memref.copy %[[A]], %[[ARG]]
 // CHECK: %[[NAN:.*]] = arith.constant 0x7FC00000 : f32
 // CHECK: scf.for %[[I:.*]] =
 // CHECK-NEXT: scf.for %[[J:.*]] =

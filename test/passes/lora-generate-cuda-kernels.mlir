@@ -1,4 +1,5 @@
 // RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels | FileCheck %s
+// RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels | FileCheck %s --check-prefix=GONE
 
 // A LoRA layer with a dynamic row count: the op becomes buffers, two
 // allocations (t, y: lora-cuda-device-memory puts them on the device and
@@ -378,10 +379,12 @@ func.func @grad_rank_6(%x: tensor<4x64xbf16>, %w: tensor<64x64xbf16>,
 // (a reshaped weight) whose f32 result is reshaped and rounded to bf16.
 // One matmul kernel computes it and stores bf16: the weight is collapsed
 // to [K, N], x to [M, K], and the result is reshaped like the cast's.
+// GONE-LABEL: func.func @tosa_matmul_cast(
+// GONE-NOT: tosa.matmul
+// GONE-NOT: tosa.cast
+// GONE: return
 // CHECK-LABEL: func.func @tosa_matmul_cast(
 // CHECK-SAME: %[[X:[^:]*]]: tensor<1x32x64xbf16>, %[[W:[^:]*]]: tensor<64x128xbf16>
-// CHECK-NOT: tosa.matmul
-// CHECK-NOT: tosa.cast
 // CHECK: %[[W3:.*]] = tosa.reshape %[[W]]
 // CHECK: %[[WC:.*]] = tensor.collapse_shape %[[W3]] {{\[}}[0, 1], [2]] : tensor<1x64x128xbf16> into tensor<64x128xbf16>
 // CHECK: %[[XC:.*]] = tensor.collapse_shape %[[X]] {{\[}}[0, 1], [2]] : tensor<1x32x64xbf16> into tensor<32x64xbf16>
@@ -411,8 +414,10 @@ func.func @tosa_matmul_cast(%x: tensor<1x32x64xbf16>, %w: tensor<64x128xbf16>) -
 // The backward's g·Wᵀ: the right side is a [0, 2, 1] transpose of the
 // stored [1, N, K] weight, which the kernel reads as stored (w is [N, K]);
 // the f32 result, used as it is, stays f32.
+// GONE-LABEL: func.func @tosa_matmul_transposed_weight(
+// GONE-NOT: tosa.matmul
+// GONE: return
 // CHECK-LABEL: func.func @tosa_matmul_transposed_weight(
-// CHECK-NOT: tosa.matmul
 // CHECK: call @lora_kernels_0_launch(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<?x128xbf16>, memref<64x128xbf16>, memref<?x64xf32>) -> ()
 // CHECK: return %{{.*}} : tensor<1x32x64xf32>
 // CHECK: gpu.func @matmul(
@@ -443,4 +448,35 @@ func.func @tosa_matmul_f32(%x: tensor<1x32x64xf32>, %w: tensor<1x64x128xf32>) ->
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>
   %y = tosa.matmul %x, %w, %zp, %zp : (tensor<1x32x64xf32>, tensor<1x64x128xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<1x32x128xf32>
   return %y : tensor<1x32x128xf32>
+}
+
+// -----
+
+// Two frozen layers in a row, the first one's rounded result feeding the
+// second: each becomes a kernel, the second reading the first's output.
+// The cast of a result that has another use is not fused: that kernel
+// stores f32 and the cast stays.
+// GONE-LABEL: func.func @tosa_matmul_chain(
+// GONE-NOT: tosa.matmul
+// GONE: return
+// CHECK-LABEL: func.func @tosa_matmul_chain(
+// CHECK: %[[Y0:.*]] = memref.alloc(%{{.*}}) : memref<?x64xbf16>
+// CHECK: call @lora_kernels_0_launch(%{{.*}}, %{{.*}}, %[[Y0]])
+// CHECK: %[[T0:.*]] = bufferization.to_tensor %[[Y0]]
+// CHECK: %[[C0:.*]] = tensor.cast %[[T0]]
+// CHECK: %[[E0:.*]] = tensor.expand_shape %[[C0]]
+// CHECK: %[[X1:.*]] = tensor.collapse_shape %[[E0]]
+// CHECK: %[[B1:.*]] = bufferization.to_buffer %[[X1]]
+// CHECK: %[[Y1:.*]] = memref.alloc(%{{.*}}) : memref<?x64xf32>
+// CHECK: call @lora_kernels_1_launch(%{{.*}}, %{{.*}}, %[[Y1]])
+// CHECK: %[[R1:.*]] = tensor.expand_shape
+// CHECK: %[[CAST:.*]] = tosa.cast %[[R1]] : (tensor<1x32x64xf32>) -> tensor<1x32x64xbf16>
+// CHECK: return %[[CAST]], %[[R1]]
+func.func @tosa_matmul_chain(%x: tensor<1x32x64xbf16>, %w0: tensor<1x64x64xbf16>, %w1: tensor<1x64x64xbf16>) -> (tensor<1x32x64xbf16>, tensor<1x32x64xf32>) {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %y0 = tosa.matmul %x, %w0, %zp, %zp : (tensor<1x32x64xbf16>, tensor<1x64x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x32x64xf32>
+  %h = tosa.cast %y0 : (tensor<1x32x64xf32>) -> tensor<1x32x64xbf16>
+  %y1 = tosa.matmul %h, %w1, %zp, %zp : (tensor<1x32x64xbf16>, tensor<1x64x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x32x64xf32>
+  %c1 = tosa.cast %y1 : (tensor<1x32x64xf32>) -> tensor<1x32x64xbf16>
+  return %c1, %y1 : tensor<1x32x64xbf16>, tensor<1x32x64xf32>
 }

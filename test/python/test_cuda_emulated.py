@@ -5,8 +5,9 @@ own passes (parallel dims first, parallel loops collapsed and tiled into
 blocks of 256 threads with bounds checks, kernel outlining, device memory
 with early frees, one stream per function). `cuda-emulated` runs exactly
 that host code and those kernels on the CPU (lora-cuda-emulate-on-host:
-each kernel as loops over its blocks and threads; a freed float buffer is
-set to NaN first, so a read after a free shows), and builds the call sites
+each kernel as loops over its blocks and threads; a float buffer is set to
+NaN when allocated and before it is freed, so a read before the first write
+or after the free shows), and builds the call sites
 of the tensor-core kernels as the CUDA target does, with reference
 launchers that compute the kernels' math in linalg. Without a GPU it checks:
 
