@@ -103,6 +103,20 @@ def LoraShrinkBufferLifetimes
   }];
 }
 
+def LoraCpuTruncateF64ToBF16
+    : Pass<"lora-cpu-truncate-f64-to-bf16", "func::FuncOp"> {
+  let summary = "Round f64 to bf16 through f32 (rounded to odd), exactly";
+  let description = [{
+    LLVM lowers an f64 -> bf16 `arith.truncf` on x86 to a call of
+    `__truncdfbf2`, which the GCC 12 runtime lacks. This pass rounds the f64
+    to f32 to odd (the f32 rounded to nearest, or its neighbour with an odd
+    significand when that was inexact and even) and then to bf16 with a
+    second `arith.truncf`, which `arith-expand` lowers: the same result as a
+    direct conversion to nearest even.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def LoraCpuCopiesToLinalg : Pass<"lora-cpu-copies-to-linalg", "func::FuncOp"> {
   let summary = "Rewrite memref.copy as linalg.copy";
   let description = [{

@@ -43,6 +43,7 @@ static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
 /// the CUDA target's emulation on the host.
 static constexpr llvm::StringLiteral kCpuLoopsToLLVM =
     "func.func(math-extend-to-supported-types, math-expand-ops{ops=rsqrt}, "
+    "lora-cpu-truncate-f64-to-bf16, "
     "arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}, "
     "arith-expand{include-bf16}), "
     "lower-affine, convert-scf-to-cf, "

@@ -15,9 +15,10 @@ launchers that compute the kernels' math in linalg. Without a GPU it checks:
   adapter: the logits match PEFT + torch to 1e-5 relative error.
 * The f32 Llama train step (AdamW, LoRA dropout, causal-LM loss): 8 steps
   give the CPU artifact's losses, eval loss and saved adapter to 1e-6.
-* bf16 Llama, where every linear layer goes to the generated kernels (LoRA
-  layers, frozen layers, the fused backward, g·Wᵀ): forward and train step
-  match the CPU target to bf16 tolerances, with the call sites counted.
+* bf16 Llama, GPT-2 and BERT, where every linear layer goes to the
+  generated kernels (LoRA layers, frozen layers; in Llama's train step also
+  the fused backward and g·Wᵀ): forward (and Llama's train step) match the
+  CPU target to bf16 tolerances, with the call sites counted.
 
 What it does not check: the kernels themselves (bench/gpu/ on a GPU does),
 the NVVM lowering, the runtime's CUDA driver calls and the concurrency of
@@ -138,17 +139,46 @@ def test_train_step_matches_cpu(exported, tmp_path):
 # call sites with reference launchers (the kernels' math in linalg), so the
 # glue around every kernel runs here: operand order, layouts, collapsed batch
 # dims, the fused f32 -> bf16 casts. The CPU target lowers the same graph
-# through linalg with its own rounding points, hence bf16 tolerances.
+# through linalg with one difference in rounding: the CPU keeps t = s·x·A in
+# f32, the kernels store it in bf16 (as a bf16 autograd would). Hence bf16
+# tolerances: 0.8-1.9% measured with LoRA parameters of std 0.2, where LoRA
+# itself moves the logits by far more.
 
-BF16_TOL = 2e-2
+BF16_TOL = 3e-2
 
 
 @pytest.fixture(scope="module")
-def llama_bf16(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bf16") / "llama_bf16.onnx"
-    model = onnx_models.build_model("llama", 0).to(torch.bfloat16)
-    onnx_models.export_model("llama", "dynamo", str(path), model=model)
-    return str(path)
+def export_bf16(tmp_path_factory):
+    """export_bf16(family) -> the dynamo export of the bf16 model, made once."""
+    cache = {}
+
+    def get(family: str) -> str:
+        if family not in cache:
+            path = tmp_path_factory.mktemp("bf16") / f"{family}_bf16.onnx"
+            model = onnx_models.build_model(family, 0).to(torch.bfloat16)
+            onnx_models.export_model(family, "dynamo", str(path), model=model)
+            cache[family] = str(path)
+        return cache[family]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def llama_bf16(export_bf16):
+    return export_bf16("llama")
+
+
+# LoRA targets, and the generated kernels' call sites of the forward: LoRA
+# layers plus frozen ones (attention, MLP, the LM head; 2 layers each).
+BF16_CASES = {
+    # q, v with LoRA; k, o, gate, up, down frozen; lm_head.
+    "llama": ("q_proj,v_proj", 15),
+    # c_attn, c_fc with LoRA (Gemm with a bias); two c_proj frozen; lm_head.
+    "gpt2": ("c_attn,c_fc", 9),
+    # query, value with LoRA; key, attention output, intermediate, output,
+    # the MLM head's transform and decoder frozen.
+    "bert": ("query,value", 14),
+}
 
 
 LORA_ARGS = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--lora-alpha=16"]
@@ -157,43 +187,50 @@ LORA_ARGS = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--lora-alpha=16"]
 def kernel_call_sites(onnx_path, tmp_path, *args) -> dict:
     """{launcher kind: count} in the cuda-emulated linalg of the model."""
     out = tmp_path / "sites.mlir"
-    lora_compile(onnx_path, *LORA_ARGS, *args, "--target=cuda-emulated",
-                 "--emit=linalg", "-o", out)
+    lora_compile(onnx_path, *args, "--target=cuda-emulated", "--emit=linalg",
+                 "-o", out)
     text = out.read_text()
     assert "gpu.module" not in text
     sites = re.findall(r"call @lora_kernels_\d+(_\w+)?_launch\(", text)
     return {kind or "forward": sites.count(kind) for kind in set(sites)}
 
 
-def test_bf16_forward_matches_cpu(llama_bf16, tmp_path):
-    # 2 layers x (q, v with LoRA; k, o, gate, up, down frozen) + lm_head.
-    assert kernel_call_sites(llama_bf16, tmp_path) == {"forward": 15}
-    inputs = onnx_models.make_inputs("llama", path=llama_bf16)
+@pytest.mark.parametrize("family", list(BF16_CASES))
+def test_bf16_forward_matches_cpu(export_bf16, tmp_path, family):
+    path = export_bf16(family)
+    targets, call_sites = BF16_CASES[family]
+    lora = [f"--lora-targets={targets}", "--lora-rank=8", "--lora-alpha=16"]
+    assert kernel_call_sites(path, tmp_path, *lora) == {"forward": call_sites}
+    inputs = onnx_models.make_inputs(family, path=path)
     logits = {}
     for target in ("cpu", "cuda-emulated"):
         out = tmp_path / target
-        lora_compile(llama_bf16, *LORA_ARGS, f"--target={target}",
-                     "--opt-level=1", "-o", out)
+        lora_compile(path, *lora, f"--target={target}", "--opt-level=1", "-o", out)
         with lora_opt.load(out) as model:
-            base = model(**inputs)["logits"].astype(np.float64)
+            name = model.manifest["outputs"][0]["name"]
+            base = model(**inputs)[name].astype(np.float64)
             rng = np.random.default_rng(0)
             for a in model.manifest["arguments"]:
                 if a["kind"] in ("lora_a", "lora_b"):
-                    model.set_parameter(a["name"], (0.05 * rng.standard_normal(
+                    model.set_parameter(a["name"], (0.2 * rng.standard_normal(
                         a["shape"])).astype(ml_dtypes.bfloat16))
-            logits[target] = (base, model(**inputs)["logits"].astype(np.float64))
+            logits[target] = (base, model(**inputs)[name].astype(np.float64))
     (cpu_base, cpu), (base, emulated) = logits["cpu"], logits["cuda-emulated"]
     assert not np.isnan(emulated).any()
     err = rel_err(emulated, cpu)
-    print(f"bf16 forward: rel_err {err:.3e} against the CPU target")
+    effect = rel_err(cpu, cpu_base)
+    print(f"{family} bf16 forward: rel_err {err:.3e} against the CPU target, "
+          f"LoRA effect {effect:.3e}")
     assert err <= BF16_TOL
     assert rel_err(base, cpu_base) <= BF16_TOL
-    assert rel_err(cpu, cpu_base) > 5 * BF16_TOL, "LoRA hardly changes the logits"
+    # A wrong operand or layout at a call site would move the logits by as
+    # much as LoRA does.
+    assert effect > 5 * err, "LoRA hardly changes the logits"
 
 
 def test_bf16_train_step_matches_cpu(llama_bf16, tmp_path):
     train = ["--mode=train", "--loss=causal-lm"]
-    sites = kernel_call_sites(llama_bf16, tmp_path, *train)
+    sites = kernel_call_sites(llama_bf16, tmp_path, *LORA_ARGS, *train)
     # Each of the 4 LoRA layers' backward as lora_down, lora_t_grad,
     # lora_b_grad and lora_a_grad, and dx (lora_input_grad) for layer 1's
     # two, which pass gradients on to layer 0's; the forwards of the train
