@@ -1,7 +1,9 @@
 //===- GenerateCudaKernels.cpp - lora-generate-cuda-kernels ---------------===//
 //
-// Replaces `lora.linear` and fresh-result `linalg.matmul`s on bf16/f16 with
-// launches of kernels built by lora/Target/Cuda.h. The op becomes
+// Replaces `lora.linear`, `tosa.matmul` [1, M, K] x [1, K, N] (the frozen
+// linear layers of an ONNX model, a rounding cast of the result fused) and
+// fresh-result `linalg.matmul`s on bf16/f16 with launches of kernels built
+// by lora/Target/Cuda.h. The op becomes
 //
 //   %xb = bufferization.to_buffer %x          (batch dims collapsed into M)
 //   %t  = memref.alloc(%m)                    (LoRA only: the [M, r] workspace)
@@ -15,7 +17,9 @@
 // on memrefs, is a function of its own that other host code can call. Where
 // buffers live is lora-cuda-device-memory's business (device memory, after
 // bufferization), and it frees t and y after their last use like any other
-// buffer of the host code.
+// buffer of the host code. With `reference-launchers` (--target=cuda-emulated)
+// no kernel is built and each launcher computes its kernels' results with
+// linalg on the same memrefs (cuda::buildGemmReference).
 //
 // `lora.linear_grad` becomes five kernels, each with a launcher of its own
 // (`@lora_kernels_<n>_<kernel>_launch`), called in this order on buffers of
@@ -141,11 +145,12 @@ static std::optional<Candidate> matchMatmul(linalg::MatmulOp op) {
   return c;
 }
 
-/// A `tosa.matmul` `[1, M, K] x [1, K, N]` on bf16/f16 with zero zero-points:
-/// ONNX MatMul and Gemm with a weight (the frozen layers LoRA does not
-/// adapt), where the right side may be a `[0, 2, 1]` transpose of a stored
-/// `[1, N, K]` (the backward's g·Wᵀ), read as stored. A cast of the f32
-/// result to the operands' type, directly or after one reshape, is fused.
+/// A `tosa.matmul` `[1, M, K] x [1, K, N]` on bf16/f16 with a static right
+/// side and zero zero-points: the form ONNX MatMul and Gemm with a weight
+/// take (the frozen layers LoRA does not adapt). The right side may be a
+/// `[0, 2, 1]` transpose of a stored `[1, N, K]` (the backward's g·Wᵀ), read
+/// as stored. A cast of the f32 result to the operands' type, directly or
+/// after one reshape, is fused.
 static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
   auto xType = dyn_cast<RankedTensorType>(op.getA().getType());
   auto rhsType = dyn_cast<RankedTensorType>(op.getB().getType());
