@@ -493,8 +493,18 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   if (result.getType() != yType)
     result = tensor::CastOp::create(b, yType, result);
   IRRewriter rewriter(b);
+  // The transpose whose input a tosa.matmul's kernel reads as stored goes
+  // with the matmul when nothing else reads it.
+  Operation *transpose = nullptr;
+  if (auto matmul = dyn_cast<tosa::MatMulOp>(c.op))
+    transpose = matmul.getB().getDefiningOp<tosa::TransposeOp>();
+  auto eraseTranspose = [&] {
+    if (transpose && transpose->use_empty())
+      rewriter.eraseOp(transpose);
+  };
   if (!c.fusedCast) {
     rewriter.replaceOp(c.op, result);
+    eraseTranspose();
     return;
   }
   Type castType = c.fusedCast->getResult(0).getType();
@@ -511,6 +521,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   if (c.castReshape)
     rewriter.eraseOp(c.castReshape);
   rewriter.eraseOp(c.op);
+  eraseTranspose();
 }
 
 /// A private host function `name` that launches `kernel` on memrefs, one per
