@@ -15,6 +15,7 @@
 #include "lora/Passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -42,28 +43,23 @@ static Value roundToOddF32(OpBuilder &b, Location loc, Value x) {
   Type type = x.getType();
   Type f32 = withElement(type, b.getF32Type());
   Type i32 = withElement(type, b.getI32Type());
-  auto constant = [&](Type t, TypedAttr value) -> Value {
-    if (auto shaped = dyn_cast<ShapedType>(t))
-      return arith::ConstantOp::create(b, loc,
-                                       DenseElementsAttr::get(shaped, value));
-    return arith::ConstantOp::create(b, loc, value);
-  };
   Value f = arith::TruncFOp::create(b, loc, f32, x);
   Value back = arith::ExtFOp::create(b, loc, type, f);
   // Ordered: a NaN stays what the conversion made of it.
   Value inexact =
       arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE, back, x);
   Value bits = arith::BitcastOp::create(b, loc, i32, f);
-  Value one = constant(i32, b.getI32IntegerAttr(1));
-  Value even = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                     arith::AndIOp::create(b, loc, bits, one),
-                                     constant(i32, b.getI32IntegerAttr(0)));
+  Value one = createScalarOrSplatConstant(b, loc, i32, 1);
+  Value even =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                            arith::AndIOp::create(b, loc, bits, one),
+                            createScalarOrSplatConstant(b, loc, i32, 0));
   // Away from zero: above x for a positive x, below it for a negative one.
   Value above =
       arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, back, x);
   Value positive = arith::CmpFOp::create(
       b, loc, arith::CmpFPredicate::OGT, x,
-      constant(type, b.getFloatAttr(getElementTypeOrSelf(type), 0.0)));
+      createScalarOrSplatConstant(b, loc, type, APFloat(0.0)));
   Value away =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, above, positive);
   Value neighbour = arith::SelectOp::create(

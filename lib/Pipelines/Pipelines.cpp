@@ -29,12 +29,15 @@ static constexpr llvm::StringLiteral kCpuToLinalgCleanup =
     "func.func(tosa-to-arith{include-apply-rescale}, tosa-to-tensor, "
     "canonicalize, lora-fuse-elementwise-ops, cse, "
     "lora-mark-entry-points)";
-static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
+/// Bufferization, results as out parameters: the first steps of both
+/// targets' lowering to LLVM.
+static constexpr llvm::StringLiteral kBufferize =
     "func.func(lora-untie-inits), "
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map}, "
     "buffer-results-to-out-params{hoist-static-allocs "
-    "modify-public-functions}, "
+    "modify-public-functions}, ";
+static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
     "buffer-deallocation-pipeline, "
     "func.func(lora-shrink-buffer-lifetimes, lora-cpu-copies-to-linalg, "
     "lora-cpu-contraction-loop-order, "
@@ -59,11 +62,6 @@ static constexpr llvm::StringLiteral kCpuLoopsToLLVM =
 /// lora-cuda-stream-order then puts a function's GPU work on one stream,
 /// waited for once.
 static constexpr llvm::StringLiteral kCudaLinalgToKernels =
-    "func.func(lora-untie-inits), "
-    "one-shot-bufferize{bufferize-function-boundaries "
-    "function-boundary-type-conversion=identity-layout-map}, "
-    "buffer-results-to-out-params{hoist-static-allocs "
-    "modify-public-functions}, "
     "func.func(lora-cpu-copies-to-linalg, lora-cuda-parallel-dims-first, "
     "convert-linalg-to-parallel-loops, lora-cuda-collapse-parallel-loops, "
     "scf-parallel-loop-tiling{parallel-loop-tile-sizes=256 "
@@ -104,7 +102,7 @@ void lora::buildCpuToLinalgPipeline(OpPassManager &pm) {
 }
 
 void lora::buildCpuLinalgToLLVMPipeline(OpPassManager &pm) {
-  addPipeline(pm, {kCpuLinalgToLLVM, kCpuLoopsToLLVM});
+  addPipeline(pm, {kBufferize, kCpuLinalgToLLVM, kCpuLoopsToLLVM});
 }
 
 void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
@@ -118,11 +116,12 @@ void lora::buildCudaToLinalgPipeline(OpPassManager &pm) {
 }
 
 void lora::buildCudaLinalgToLLVMPipeline(OpPassManager &pm) {
-  addPipeline(pm, {kCudaLinalgToKernels, kCudaKernelsToLLVM});
+  addPipeline(pm, {kBufferize, kCudaLinalgToKernels, kCudaKernelsToLLVM});
 }
 
 void lora::buildCudaEmulatedLinalgToLLVMPipeline(OpPassManager &pm) {
-  addPipeline(pm, {kCudaLinalgToKernels, kCudaKernelsToHost, kCpuLoopsToLLVM});
+  addPipeline(pm, {kBufferize, kCudaLinalgToKernels, kCudaKernelsToHost,
+                   kCpuLoopsToLLVM});
 }
 
 void lora::buildCudaLoweringPipeline(OpPassManager &pm) {
