@@ -124,3 +124,17 @@ module attributes {gpu.container_module} {
     return
   }
 }
+
+// -----
+
+// The threads' loops take one block of ops.
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    // expected-error @below {{cannot emulate kernel 'branches' on the host: its body has more than one block}}
+    gpu.func @branches() kernel {
+      cf.br ^next
+    ^next:
+      gpu.return
+    }
+  }
+}
