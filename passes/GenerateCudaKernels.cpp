@@ -1,11 +1,14 @@
 //===- GenerateCudaKernels.cpp - lora-generate-cuda-kernels ---------------===//
 //
 // Replaces `lora.linear`, `tosa.matmul` [1, M, K] x [1, K, N] (the frozen
-// linear layers of an ONNX model, a rounding cast of the result fused) and
-// fresh-result `linalg.matmul`s on bf16/f16 with launches of kernels built
-// by lora/Target/Cuda.h. The op becomes
+// linear layers of an ONNX model, a rounding cast of the result fused),
+// `tosa.matmul` [B, M, K] x [B, K, N] (the attention's batched matmuls: a
+// batched kernel, B and M from the operands at run time) and fresh-result
+// `linalg.matmul`s on bf16/f16 with launches of kernels built by
+// lora/Target/Cuda.h. The op becomes
 //
-//   %xb = bufferization.to_buffer %x          (batch dims collapsed into M)
+//   %xb = bufferization.to_buffer %x          (batch dims collapsed into M,
+//                                              but for a batched kernel)
 //   %t  = memref.alloc(%m)                    (LoRA only: the [M, r] workspace)
 //   %yb = memref.alloc(%m)
 //   call @lora_kernels_<n>_launch(%xb, %wb, ..., %t, %yb)
@@ -145,19 +148,24 @@ static std::optional<Candidate> matchMatmul(linalg::MatmulOp op) {
   return c;
 }
 
-/// A `tosa.matmul` `[1, M, K] x [1, K, N]` on bf16/f16 with a static right
-/// side and zero zero-points: the form ONNX MatMul and Gemm with a weight
-/// take (the frozen layers LoRA does not adapt). The right side may be a
-/// `[0, 2, 1]` transpose of a stored `[1, N, K]` (the backward's g·Wᵀ), read
-/// as stored. A cast of the f32 result to the operands' type, directly or
-/// after one reshape, is fused.
+/// A `tosa.matmul` on bf16/f16 with zero zero-points and a static K and N:
+/// `[1, M, K] x [1, K, N]` with a static right side, the form ONNX MatMul
+/// and Gemm with a weight take (the frozen layers LoRA does not adapt), or
+/// `[B, M, K] x [B, K, N]` for any other batch size B (the attention's
+/// batched matmuls: a batched kernel). The right side may be a `[0, 2, 1]`
+/// transpose of a stored `[B, N, K]` (the backward's g·Wᵀ, the attention's
+/// q·kᵀ), read as stored. A cast of the f32 result to the operands' type,
+/// directly or after one reshape, is fused.
 static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
   auto xType = dyn_cast<RankedTensorType>(op.getA().getType());
   auto rhsType = dyn_cast<RankedTensorType>(op.getB().getType());
   auto yType = dyn_cast<RankedTensorType>(op.getType());
   if (!xType || !rhsType || !yType || xType.getRank() != 3 ||
-      xType.getDimSize(0) != 1 || xType.isDynamicDim(2) ||
-      !rhsType.hasStaticShape() || rhsType.getDimSize(0) != 1)
+      xType.isDynamicDim(2) || rhsType.isDynamicDim(1) ||
+      rhsType.isDynamicDim(2))
+    return std::nullopt;
+  bool batched = xType.getDimSize(0) != 1;
+  if (!batched && (!rhsType.hasStaticShape() || rhsType.getDimSize(0) != 1))
     return std::nullopt;
   if (!matchPattern(op.getAZp(), m_AnyZeroFloat()) ||
       !matchPattern(op.getBZp(), m_AnyZeroFloat()))
@@ -179,6 +187,7 @@ static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
   c.main.k = rhsType.getDimSize(1);
   c.main.n = rhsType.getDimSize(2);
   c.main.transposedB = transposedB;
+  c.main.batched = batched;
 
   // The rounding cast, in the same block.
   auto roundedBy = [&](Value v) -> tosa::CastOp {
@@ -371,18 +380,24 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   }
   // Launches a kernel, or computes what it would.
   auto launch = [&](gpu::GPUFuncOp kernel, const GemmKernelSpec &spec,
-                    ValueRange memrefs, Value m) {
+                    ValueRange memrefs, Value m, Value batch = {}) {
     if (referenceLaunchers)
       cuda::buildGemmReference(builder, loc, spec, memrefs);
     else
-      cuda::buildGemmLaunch(builder, loc, kernel, spec, memrefs, m);
+      cuda::buildGemmLaunch(builder, loc, kernel, spec, memrefs, m, batch);
   };
 
-  // The launcher: x, w[, a, b[, bias][, branch], t], y as device memrefs.
+  // The launcher: x, w[, a, b[, bias][, branch], t], y as device memrefs,
+  // each with a leading batch dim in a batched kernel.
   Type elem = c.main.elementType;
   int64_t dyn = ShapedType::kDynamic;
-  auto memref = [](ArrayRef<int64_t> shape, Type type) {
-    return MemRefType::get(shape, type);
+  bool batched = c.main.batched;
+  auto memref = [&](ArrayRef<int64_t> shape, Type type) {
+    SmallVector<int64_t> full;
+    if (batched)
+      full.push_back(dyn);
+    full.append(shape.begin(), shape.end());
+    return MemRefType::get(full, type);
   };
   SmallVector<Type> argTypes{memref({dyn, c.main.k}, elem),
                              c.main.transposedB
@@ -408,7 +423,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     Block *body = launcher.addEntryBlock();
     builder.setInsertionPointToStart(body);
     ValueRange args = body->getArguments();
-    Value m = memref::DimOp::create(builder, loc, args[0], 0);
+    Value m = memref::DimOp::create(builder, loc, args[0], batched ? 1 : 0);
     if (down) {
       // x (or the branch input), a -> t.
       Value branch = c.branch ? args[args.size() - 3] : args[0];
@@ -419,6 +434,9 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
         mainArgs.push_back(args[4]);
       mainArgs.push_back(args.back());
       launch(mainKernel, c.main, mainArgs, m);
+    } else if (batched) {
+      launch(mainKernel, c.main, args, m,
+             memref::DimOp::create(builder, loc, args[0], 0));
     } else {
       launch(mainKernel, c.main, args, m);
     }
@@ -433,11 +451,12 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     yType = RankedTensorType::get(yType.getShape(), c.main.resultType);
   Value x = c.x, w = c.w, branch = c.branch;
   // A tosa.matmul's [1, K, N] weight.
-  if (cast<RankedTensorType>(w.getType()).getRank() == 3)
+  if (!batched && cast<RankedTensorType>(w.getType()).getRank() == 3)
     w = tensor::CollapseShapeOp::create(
         b, w, SmallVector<ReassociationIndices>{{0, 1}, {2}});
-  SmallVector<ReassociationIndices> reassociation =
-      batchIntoRows(xType.getRank());
+  SmallVector<ReassociationIndices> reassociation;
+  if (!batched)
+    reassociation = batchIntoRows(xType.getRank());
   if (!reassociation.empty()) {
     x = tensor::CollapseShapeOp::create(b, x, reassociation);
     if (branch)
@@ -463,12 +482,16 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
       operands.push_back(
           toBuffer(branch, cast<MemRefType>(argTypes[operands.size()])));
   }
-  Value m = memref::DimOp::create(b, operands[0], 0);
+  // The run-time sizes of t and y: [batch,] m.
+  SmallVector<Value> sizes;
+  if (batched)
+    sizes.push_back(memref::DimOp::create(b, operands[0], 0));
+  sizes.push_back(memref::DimOp::create(b, operands[0], batched ? 1 : 0));
   // Plain allocations, not freed here: lora-cuda-device-memory puts every
   // buffer of the host code in device memory and frees it after its last
   // use.
   auto alloc = [&](Type type) -> Value {
-    return memref::AllocOp::create(b, cast<MemRefType>(type), ValueRange{m});
+    return memref::AllocOp::create(b, cast<MemRefType>(type), sizes);
   };
   Value t;
   if (down) {
@@ -478,12 +501,14 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   Value y = alloc(argTypes.back());
   operands.push_back(y);
   func::CallOp::create(b, launcher, operands);
+  auto yBufferType = cast<MemRefType>(argTypes.back());
   Value result = bufferization::ToTensorOp::create(
-      b, RankedTensorType::get({dyn, c.main.n}, c.main.resultType), y,
+      b, RankedTensorType::get(yBufferType.getShape(), c.main.resultType), y,
       b.getUnitAttr(), b.getUnitAttr());
-  // Static rows again where x had them, then the batch dims.
+  // Static rows again where x had them, then the batch dims (a batched
+  // kernel's result gets its static sizes from the cast to yType).
   int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
-  if (!ShapedType::isDynamic(rows))
+  if (!batched && !ShapedType::isDynamic(rows))
     result = tensor::CastOp::create(
         b, RankedTensorType::get({rows, c.main.n}, c.main.resultType), result);
   if (!reassociation.empty())

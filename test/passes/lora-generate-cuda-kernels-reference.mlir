@@ -57,3 +57,25 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
   %y = tosa.matmul %g, %wt, %zp, %zp : (tensor<1x32x128xbf16>, tensor<1x128x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x32x64xf32>
   return %y : tensor<1x32x64xf32>
 }
+
+// -----
+
+// A batched kernel's reference: one more loop, the batch, outermost in
+// every operand; q·kᵀ reads k [B, N, K] through the transposed map.
+// CHECK-DAG: #[[QMAP:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+// CHECK-DAG: #[[KTMAP:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d2, d3)>
+// CHECK-DAG: #[[ACC:.*]] = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+// CHECK-LABEL: func.func private @lora_kernels_0_launch(
+// CHECK-SAME: %[[Q:[^:]*]]: memref<?x?x64xbf16>, %[[K:[^:]*]]: memref<?x24x64xbf16>, %[[Y:[^:]*]]: memref<?x?x24xbf16>)
+// CHECK: %[[YACC:.*]] = memref.alloc(%{{.*}}, %{{.*}}) : memref<?x?x24xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[QMAP]], #[[KTMAP]], #[[ACC]]], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%[[Q]], %[[K]] : {{.*}}) outs(%[[YACC]] : memref<?x?x24xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]} ins(%[[YACC]] : memref<?x?x24xf32>) outs(%[[Y]] : memref<?x?x24xbf16>)
+// CHECK: arith.truncf
+// CHECK: memref.dealloc %[[YACC]]
+func.func @tosa_matmul_batched_transposed(%q: tensor<8x16x64xbf16>, %k: tensor<8x24x64xbf16>) -> tensor<8x16x24xbf16> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %kt = tosa.transpose %k {perms = array<i32: 0, 2, 1>} : (tensor<8x24x64xbf16>) -> tensor<8x64x24xbf16>
+  %y = tosa.matmul %q, %kt, %zp, %zp : (tensor<8x16x64xbf16>, tensor<8x64x24xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<8x16x24xf32>
+  %c = tosa.cast %y : (tensor<8x16x24xf32>) -> tensor<8x16x24xbf16>
+  return %c : tensor<8x16x24xbf16>
+}

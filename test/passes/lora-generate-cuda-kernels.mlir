@@ -433,16 +433,94 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
 
 // -----
 
-// Left to linalg: a batch of more than one (attention's matmuls), f32
-// operands.
+// The attention's batched matmuls: [B, M, K] x [B, K, N] with B and M
+// known only at run time. One batched kernel: rank-3 tensor maps with a box
+// of 1 matrix, the grid's z over the batch; the rounding cast after the
+// reshape is fused, as for a frozen layer.
+// GONE-LABEL: func.func @tosa_matmul_batched(
+// GONE-NOT: tosa.matmul
+// GONE-NOT: tosa.cast
+// GONE: return
 // CHECK-LABEL: func.func @tosa_matmul_batched(
+// CHECK-SAME: %[[P:[^:]*]]: tensor<?x16x32xbf16>, %[[V:[^:]*]]: tensor<?x32x64xbf16>
+// CHECK-NOT: tensor.collapse_shape
+// CHECK: %[[PB:.*]] = bufferization.to_buffer %[[P]]
+// CHECK: %[[PC:.*]] = memref.cast %[[PB]] : memref<?x16x32xbf16> to memref<?x?x32xbf16>
+// CHECK: %[[VB:.*]] = bufferization.to_buffer %[[V]]
+// CHECK: %[[B:.*]] = memref.dim %[[PC]], %c0
+// CHECK: %[[M:.*]] = memref.dim %[[PC]], %c1
+// CHECK: %[[Y:.*]] = memref.alloc(%[[B]], %[[M]]) : memref<?x?x64xbf16>
+// CHECK: call @lora_kernels_0_launch(%[[PC]], %[[VB]], %[[Y]]) : (memref<?x?x32xbf16>, memref<?x32x64xbf16>, memref<?x?x64xbf16>) -> ()
+// CHECK: %[[T:.*]] = bufferization.to_tensor %[[Y]]
+// CHECK: %[[TC:.*]] = tensor.cast %[[T]] : tensor<?x?x64xbf16> to tensor<?x16x64xbf16>
+// CHECK: %[[R:.*]] = tosa.reshape %[[TC]], %{{.*}} : (tensor<?x16x64xbf16>, !tosa.shape<4>) -> tensor<2x4x16x64xbf16>
+// CHECK: return %[[R]]
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22batched\22:true
+// CHECK-SAME: {\22box\22:[1,128,64],\22dims\22:[\22B\22,\22M\22,32],\22dtype\22:\22bf16\22,\22role\22:\22x\22,\22swizzle\22:128}
+// CHECK-SAME: {\22box\22:[1,64,64],\22dims\22:[\22B\22,32,64],\22dtype\22:\22bf16\22,\22role\22:\22w\22,\22swizzle\22:128}
+// CHECK-SAME: {\22box\22:[1,64,128],\22dims\22:[\22B\22,\22M\22,64],\22dtype\22:\22bf16\22,\22role\22:\22y\22,\22swizzle\22:0}
+// Each CTA copies boxes of its own matrix (block id z), outermost coordinate.
+// CHECK: %[[Z:.*]] = gpu.block_id z
+// CHECK: nvgpu.tma.async.load %{{.*}}[%{{.*}}, %{{.*}}, %[[Z]]], %{{.*}} to %{{.*}} : {{.*}} -> memref<1x128x64xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.tma.async.load %{{.*}}[%{{.*}}, %{{.*}}, %[[Z]]], %{{.*}} to %{{.*}} : {{.*}} -> memref<1x64x64xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.tma.async.store %{{.*}} to %{{.*}}[%{{.*}}, %{{.*}}, %[[Z]]] : memref<1x64x128xbf16, #gpu.address_space<workgroup>>
+// The launcher: rank-3 descriptors, the batch as the grid's z; nothing is
+// launched for no matrices or no rows.
+// CHECK: func.func private @lora_kernels_0_launch(%[[LX:[^:]*]]: memref<?x?x32xbf16>, %{{[^:]*}}: memref<?x32x64xbf16>, %{{[^:]*}}: memref<?x?x64xbf16>)
+// CHECK-DAG: %[[LM:.*]] = memref.dim %[[LX]], %c1
+// CHECK-DAG: %[[LB:.*]] = memref.dim %[[LX]], %c0
+// CHECK-DAG: %[[HASM:.*]] = arith.cmpi ne, %[[LM]], %c0
+// CHECK-DAG: %[[HASB:.*]] = arith.cmpi ne, %[[LB]], %c0
+// CHECK: %[[ANY:.*]] = arith.andi %[[HASM]], %[[HASB]]
+// CHECK: scf.if %[[ANY]]
+// CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<1x128x64xbf16
+// CHECK: gpu.launch_func @lora_kernels_0::@matmul blocks in (%{{.*}}, %{{.*}}, %[[LB]])
+func.func @tosa_matmul_batched(%p: tensor<?x16x32xbf16>, %v: tensor<?x32x64xbf16>) -> tensor<2x4x16x64xbf16> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %y = tosa.matmul %p, %v, %zp, %zp : (tensor<?x16x32xbf16>, tensor<?x32x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<?x16x64xf32>
+  %s = tosa.const_shape {values = dense<[2, 4, 16, 64]> : tensor<4xindex>} : () -> !tosa.shape<4>
+  %r = tosa.reshape %y, %s : (tensor<?x16x64xf32>, !tosa.shape<4>) -> tensor<2x4x16x64xf32>
+  %c = tosa.cast %r : (tensor<2x4x16x64xf32>) -> tensor<2x4x16x64xbf16>
+  return %c : tensor<2x4x16x64xbf16>
+}
+
+// -----
+
+// q·kᵀ with k stored [B, N, K]: the [0, 2, 1] transpose is read as stored,
+// one tileN x 64 box of the CTA's matrix per stage.
+// GONE-LABEL: func.func @tosa_matmul_batched_transposed(
+// GONE-NOT: tosa.transpose
+// GONE: return
+// CHECK-LABEL: func.func @tosa_matmul_batched_transposed(
+// CHECK: call @lora_kernels_0_launch(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<?x?x64xbf16>, memref<?x24x64xbf16>, memref<?x?x24xf32>) -> ()
+// CHECK: return %{{.*}} : tensor<8x16x24xf32>
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: {\22box\22:[1,128,64],\22dims\22:[\22B\22,24,64],\22dtype\22:\22bf16\22,\22role\22:\22w\22,\22swizzle\22:128}
+// CHECK-SAME: \22transposed_b\22:true
+// CHECK: nvgpu.tma.async.load {{.*}} -> memref<1x128x64xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvgpu.tma.async.load {{.*}} -> memref<1x128x64xbf16, #gpu.address_space<workgroup>>
+// The f32 output is TMA-stored from the staging rows themselves.
+// CHECK: nvgpu.tma.async.store %{{.*}} : memref<1x64x128xf32, #gpu.address_space<workgroup>>
+func.func @tosa_matmul_batched_transposed(%q: tensor<8x16x64xbf16>, %k: tensor<8x24x64xbf16>) -> tensor<8x16x24xf32> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %kt = tosa.transpose %k {perms = array<i32: 0, 2, 1>} : (tensor<8x24x64xbf16>) -> tensor<8x64x24xbf16>
+  %y = tosa.matmul %q, %kt, %zp, %zp : (tensor<8x16x64xbf16>, tensor<8x64x24xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<8x16x24xf32>
+  return %y : tensor<8x16x24xf32>
+}
+
+// -----
+
+// Left to linalg: a batched matmul whose contraction is known only at run
+// time (probabilities·v over a dynamic sequence), f32 operands.
+// CHECK-LABEL: func.func @tosa_matmul_batched_dynamic_k(
 // CHECK: tosa.matmul
 // CHECK-LABEL: func.func @tosa_matmul_f32(
 // CHECK: tosa.matmul
 // CHECK-NOT: gpu.module
-func.func @tosa_matmul_batched(%q: tensor<8x16x16xbf16>, %k: tensor<8x16x16xbf16>) -> tensor<8x16x16xf32> {
+func.func @tosa_matmul_batched_dynamic_k(%p: tensor<8x16x?xbf16>, %v: tensor<8x?x16xbf16>) -> tensor<8x16x16xf32> {
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
-  %y = tosa.matmul %q, %k, %zp, %zp : (tensor<8x16x16xbf16>, tensor<8x16x16xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<8x16x16xf32>
+  %y = tosa.matmul %p, %v, %zp, %zp : (tensor<8x16x?xbf16>, tensor<8x?x16xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<8x16x16xf32>
   return %y : tensor<8x16x16xf32>
 }
 func.func @tosa_matmul_f32(%x: tensor<1x32x64xf32>, %w: tensor<1x64x128xf32>) -> tensor<1x32x128xf32> {

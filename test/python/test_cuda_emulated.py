@@ -169,15 +169,16 @@ def llama_bf16(export_bf16):
 
 
 # LoRA targets, and the generated kernels' call sites of the forward: LoRA
-# layers plus frozen ones (attention, MLP, the LM head; 2 layers each).
+# layers plus frozen ones (attention, MLP, the LM head; 2 layers each), and
+# the attention's batched matmuls (q·kᵀ and probabilities·v, 2 layers).
 BF16_CASES = {
     # q, v with LoRA; k, o, gate, up, down frozen; lm_head.
-    "llama": ("q_proj,v_proj", 15),
+    "llama": ("q_proj,v_proj", 15, 4),
     # c_attn, c_fc with LoRA (Gemm with a bias); two c_proj frozen; lm_head.
-    "gpt2": ("c_attn,c_fc", 9),
+    "gpt2": ("c_attn,c_fc", 9, 4),
     # query, value with LoRA; key, attention output, intermediate, output,
     # the MLM head's transform and decoder frozen.
-    "bert": ("query,value", 14),
+    "bert": ("query,value", 14, 4),
 }
 
 
@@ -191,16 +192,25 @@ def kernel_call_sites(onnx_path, tmp_path, *args) -> dict:
                  "-o", out)
     text = out.read_text()
     assert "gpu.module" not in text
-    sites = re.findall(r"call @lora_kernels_\d+(_\w+)?_launch\(", text)
-    return {kind or "forward": sites.count(kind) for kind in set(sites)}
+    # Batched kernels (the attention's matmuls) take [B, M, K] operands.
+    batched = set(re.findall(
+        r"func\.func private @(lora_kernels_\d+_launch)\(%\w+: memref<\?x\?x",
+        text))
+    sites = [
+        "batched" if f"lora_kernels_{n}_launch" in batched else kind or "forward"
+        for n, kind in re.findall(r"call @lora_kernels_(\d+)(_\w+)?_launch\(",
+                                  text)
+    ]
+    return {kind: sites.count(kind) for kind in set(sites)}
 
 
 @pytest.mark.parametrize("family", list(BF16_CASES))
 def test_bf16_forward_matches_cpu(export_bf16, tmp_path, family):
     path = export_bf16(family)
-    targets, call_sites = BF16_CASES[family]
+    targets, call_sites, batched = BF16_CASES[family]
     lora = [f"--lora-targets={targets}", "--lora-rank=8", "--lora-alpha=16"]
-    assert kernel_call_sites(path, tmp_path, *lora) == {"forward": call_sites}
+    assert kernel_call_sites(path, tmp_path, *lora) == {
+        "forward": call_sites, "batched": batched}
     inputs = onnx_models.make_inputs(family, path=path)
     logits = {}
     for target in ("cpu", "cuda-emulated"):
@@ -234,8 +244,11 @@ def test_bf16_train_step_matches_cpu(llama_bf16, tmp_path):
     # Each of the 4 LoRA layers' backward as lora_down, lora_t_grad,
     # lora_b_grad and lora_a_grad, and dx (lora_input_grad) for layer 1's
     # two, which pass gradients on to layer 0's; the forwards of the train
-    # and eval steps (15 each) and 10 frozen g·Wᵀ of the backward.
-    assert sites == {"forward": 40, "_lora_down": 4, "_lora_t_grad": 4,
+    # and eval steps (15 each) and 10 frozen g·Wᵀ of the backward; the
+    # attention's batched matmuls: 4 in each forward and 7 in the backward
+    # (the gradients on a path to a LoRA parameter).
+    assert sites == {"forward": 40, "batched": 15, "_lora_down": 4,
+                     "_lora_t_grad": 4,
                      "_lora_b_grad": 4, "_lora_a_grad": 4,
                      "_lora_input_grad": 2}, sites
     inputs = onnx_models.make_inputs("llama", path=llama_bf16)

@@ -55,6 +55,13 @@ struct GemmKernelSpec {
   /// [n, rank] row-major, and the kernel computes x·wᵀ: the backward's
   /// g·Wᵀ, dt·Aᵀ and g·Bᵀ read the weights as the forward stores them.
   bool transposedB = false;
+  /// x, w and y carry a leading batch dim, [B, M, K]·[B, K, N] (or w
+  /// [B, N, K] when transposed) -> [B, M, N]: the attention's batched
+  /// matmuls. The batch size is known only at run time, like M; the grid's z
+  /// walks it, and every tensor map is rank 3 with a box of 1 there, so no
+  /// tile crosses from one matrix into the next (TMA zero-fills and clips
+  /// each dimension on its own). Matmul only, with a static K.
+  bool batched = false;
   bool hasBias = false;
   /// LoraDown's multiplier (alpha/r or alpha/sqrt(r)).
   double scale = 1.0;
@@ -86,10 +93,11 @@ struct TensorMapParam {
   /// "x", "w", "a", "t", "b", "bias" or "y".
   std::string role;
   Type elementType;
-  /// Shape of the tensor; ShapedType::kDynamic stands for the token count.
-  SmallVector<int64_t, 2> dims;
+  /// Shape of the tensor; ShapedType::kDynamic stands for the token count
+  /// (and, first in a batched kernel's tensors, for the batch size).
+  SmallVector<int64_t, 3> dims;
   /// Shape of one box, same order as `dims`.
-  SmallVector<int64_t, 2> box;
+  SmallVector<int64_t, 3> box;
   /// 0 or 128 (bytes).
   int64_t swizzle = 0;
 };
@@ -103,8 +111,9 @@ SmallVector<TensorMapParam> getGemmKernelParams(const GemmKernelSpec &spec);
 int64_t getGemmDynamicSharedMemory(const GemmKernelSpec &spec);
 
 /// The kernel's launch interface as JSON (kind, block, dynamic_smem, tile,
-/// m/k/n/rank with "M" for the token count, scale, transposed_a/b, params
-/// with dims/box/swizzle, index_params after them): what a launcher written
+/// m/k/n/rank with "M" for the token count, scale, transposed_a/b, batched,
+/// params with dims/box/swizzle and "B" for a batch size, index_params after
+/// them): what a launcher written
 /// outside MLIR (bench/gpu/run.py) needs. Attached to the kernel as
 /// `lora.abi`.
 std::string getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
@@ -118,10 +127,11 @@ gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
 /// Emits host code at `builder`'s insertion point that encodes the tensor
 /// maps of `kernel` for `memrefs` (device buffers, one per parameter of
 /// getGemmKernelParams, row-major) and launches it for `tokens`, the run-time
-/// size (an index: M, or K where the contraction is dynamic).
+/// size (an index: M, or K where the contraction is dynamic), and for a
+/// batched kernel `batch` matrices (an index).
 void buildGemmLaunch(OpBuilder &builder, Location loc, gpu::GPUFuncOp kernel,
                      const GemmKernelSpec &spec, ValueRange memrefs,
-                     Value tokens);
+                     Value tokens, Value batch = {});
 
 /// Emits at `builder`'s insertion point what `spec`'s kernel computes, as
 /// linalg on `memrefs` (host buffers, one per parameter of

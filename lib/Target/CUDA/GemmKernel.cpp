@@ -61,6 +61,13 @@
 //                gradients dB = tsᵀ·g and dA = xᵀ·dt contract over the
 //                token count this way: a dynamic K (an index argument),
 //                static M, 64x64 tiles for more CTAs.
+// Batched (the attention's q·kᵀ and probabilities·v, [B, M, K]·[B, K, N]):
+// the same kernel with every tensor map rank 3, the batch outermost with a
+// box of 1, and the grid's z over the batch. A CTA's boxes never reach into
+// the next matrix: TMA zero-fills and clips each dimension on its own, so
+// M, N and K need not divide the tile here either. Shared memory, stages
+// and epilogue are unchanged; the copies only gain a coordinate.
+//
 // Upstream's nvgpu.warpgroup.mma lowering steps its descriptors through K
 // only for a K-major A and an M/N-major B, so these kernels issue one op per
 // k16 instruction on descriptors of their own (K-major: +32 B along the
@@ -197,6 +204,10 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
   // Upstream's wgmma verifier takes a transposed A only with an M/N-major B.
   if (spec.transposedA && (!dynamicK || spec.transposedB))
     return "a transposed x needs a dynamic K and a w that is not transposed";
+  if (spec.batched && (spec.kind != GemmKind::Matmul || dynamicK ||
+                       spec.transposedA || spec.hasBias))
+    return "a batched kernel is a Matmul with a static K, x as stored and no "
+           "bias";
   if (!dynamicM && !aligned(spec.m))
     return "M must be a positive multiple of 8";
   if (!dynamicK && !aligned(spec.k))
@@ -281,6 +292,13 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
                     {spec.m, spec.n},
                     {64, getOutputBoxColumns(spec)},
                     0});
+  // A batched kernel's tensors have the batch outermost, one matrix per box.
+  if (spec.batched) {
+    for (TensorMapParam &param : params) {
+      param.dims.insert(param.dims.begin(), ShapedType::kDynamic);
+      param.box.insert(param.box.begin(), 1);
+    }
+  }
   return params;
 }
 
@@ -289,9 +307,12 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
   llvm::json::Array params;
   for (const TensorMapParam &param : getGemmKernelParams(spec)) {
     llvm::json::Array dims, box;
-    for (int64_t dim : param.dims)
-      dims.push_back(ShapedType::isDynamic(dim) ? llvm::json::Value("M")
-                                                : llvm::json::Value(dim));
+    for (auto [i, dim] : llvm::enumerate(param.dims)) {
+      if (!ShapedType::isDynamic(dim))
+        dims.push_back(dim);
+      else
+        dims.push_back(spec.batched && i == 0 ? "B" : "M");
+    }
     for (int64_t dim : param.box)
       box.push_back(dim);
     params.push_back(
@@ -315,6 +336,7 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
                                           : llvm::json::Value(spec.k)},
       {"transposed_a", spec.transposedA},
       {"transposed_b", spec.transposedB},
+      {"batched", spec.batched},
       // Kernel parameters after the tensor maps: a dynamic K, as a u64.
       {"index_params", ShapedType::isDynamic(spec.k) ? llvm::json::Array{"K"}
                                                      : llvm::json::Array{}},
@@ -355,6 +377,23 @@ private:
     return memref::ViewOp::create(b, smemType(shape, elem), smem, offset,
                                   ValueRange());
   }
+  /// The shared-memory side of a TMA copy of a `shape` box at byte
+  /// `offset`: rank 3 with a leading 1 in a batched kernel, like its maps.
+  Value tmaView(Value offset, ArrayRef<int64_t> shape, Type elem) {
+    if (!spec.batched)
+      return view(offset, shape, elem);
+    SmallVector<int64_t> batchShape{1};
+    batchShape.append(shape.begin(), shape.end());
+    return view(offset, batchShape, elem);
+  }
+  /// TMA coordinates (innermost first) of a box at `coords`, with the
+  /// CTA's matrix outermost in a batched kernel.
+  SmallVector<Value> tmaCoords(ArrayRef<Value> coords) {
+    SmallVector<Value> all(coords);
+    if (spec.batched)
+      all.push_back(batchIndex);
+    return all;
+  }
   Type tensorMapType(const TensorMapParam &param) {
     return nvgpu::TensorMapDescriptorType::get(
         ctx, smemType(param.box, param.elementType),
@@ -376,6 +415,8 @@ private:
 
   Value smem, full, empty, biasBarrier, threadInWarpgroup;
   Value m0, n0;
+  /// The matrix of a batched kernel this CTA computes (block id z).
+  Value batchIndex;
   /// K steps over x·w, and in all (then over t·b).
   Value mainSteps, steps;
   /// Tensor maps by role.
@@ -418,6 +459,8 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
                              index(spec.tileN));
   m0 = arith::MulIOp::create(b, gpu::BlockIdOp::create(b, gpu::Dimension::y),
                              index(spec.tileM()));
+  if (spec.batched)
+    batchIndex = gpu::BlockIdOp::create(b, gpu::Dimension::z);
   smem = memref::GetGlobalOp::create(b, smemType({0}, b.getI8Type()),
                                      kDynamicSmemName);
   auto group = [&](int64_t count) {
@@ -515,9 +558,9 @@ void GemmKernelBuilder::buildProducer() {
                            Value col, Value row) {
               nvgpu::TmaAsyncLoadOp::create(
                   b,
-                  view(arith::AddIOp::create(b, base, index(offset)), shape,
-                       elem),
-                  full, map, ValueRange{col, row}, s, Value(), Value());
+                  tmaView(arith::AddIOp::create(b, base, index(offset)), shape,
+                          elem),
+                  full, map, tmaCoords({col, row}), s, Value(), Value());
             };
             if (spec.transposedA) {
               for (int64_t i = 0; i < spec.consumers; ++i)
@@ -679,9 +722,12 @@ void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
   syncWarpgroup();
   Value staging = rows(arith::MulIOp::create(b, consumer, index(64)));
 
+  // The output tile: the staging rows themselves for an f32 output (then
+  // dense, pitch = tileN = outCols), else a tile of its own after them.
   Value out = staging;
+  Value outOffset = arith::MulIOp::create(b, consumer, index(64 * pitch * 4));
   if (!result.isF32()) {
-    Value outOffset = arith::AddIOp::create(
+    outOffset = arith::AddIOp::create(
         b, index(spec.tileM() * pitch * 4),
         arith::MulIOp::create(b, consumer,
                               index(64 * outCols * byteWidth(result))));
@@ -734,9 +780,12 @@ void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
   scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
     Value row = arith::AddIOp::create(
         b, m0, arith::MulIOp::create(b, consumer, index(64)));
+    // A batched kernel's map is rank 3: the same tile through a rank-3 view.
+    Value source =
+        spec.batched ? tmaView(outOffset, {64, outCols}, result) : out;
     nvgpu::TmaAsyncStoreOp::create(
-        b, out, maps[spec.kind == GemmKind::LoraDown ? "t" : "y"],
-        ValueRange{n0, row}, Value());
+        b, source, maps[spec.kind == GemmKind::LoraDown ? "t" : "y"],
+        tmaCoords({n0, row}), Value());
     NVVM::CpAsyncBulkCommitGroupOp::create(b);
     // Shared memory must stay valid until the store has read it.
     NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
@@ -777,7 +826,9 @@ gpu::GPUFuncOp cuda::buildGemmKernel(OpBuilder &builder, Location loc,
 
 void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
                            gpu::GPUFuncOp kernel, const GemmKernelSpec &spec,
-                           ValueRange memrefs, Value tokens) {
+                           ValueRange memrefs, Value tokens, Value batch) {
+  assert(spec.batched == static_cast<bool>(batch) &&
+         "a batch size exactly for a batched kernel");
   ImplicitLocOpBuilder b(loc, builder);
   MLIRContext *ctx = b.getContext();
   auto smemSpace =
@@ -785,8 +836,13 @@ void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
   // No tokens, no launch: a grid of 0 is an error, and so is a tensor map
   // with a dim of 0, so the maps too are made only when there are tokens.
   // (A weight gradient over no tokens is zero; its caller fills it.)
-  Value hasRows = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, tokens,
-                                        arith::ConstantIndexOp::create(b, 0));
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  Value hasRows =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ne, tokens, zero);
+  if (batch)
+    hasRows = arith::AndIOp::create(
+        b, hasRows,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, batch, zero));
   scf::IfOp::create(b, hasRows, [&](OpBuilder &, Location) {
     SmallVector<Value> args;
     for (auto [param, memref] : llvm::zip(getGemmKernelParams(spec), memrefs)) {
@@ -826,7 +882,8 @@ void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
     Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
     Value smem =
         arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
-    gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, one},
+    Value gridZ = batch ? batch : one;
+    gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, gridZ},
                               gpu::KernelDim3{block, one, one}, smem, args);
     scf::YieldOp::create(b);
   });

@@ -22,20 +22,22 @@ using namespace mlir;
 using namespace mlir::lora;
 using namespace mlir::lora::cuda;
 
-/// acc[m, n] += lhs · rhs over the third loop, with the operands' maps in
-/// the loops (m, n, k); the operands are widened to f32.
+/// acc += lhs · rhs over the last loop, with the operands' maps in the
+/// loops ([batch,] m, n, k) and acc indexed by all loops but the last; the
+/// operands are widened to f32.
 static void accumulate(ImplicitLocOpBuilder &b, Value lhs, AffineMap lhsMap,
                        Value rhs, AffineMap rhsMap, Value acc) {
   MLIRContext *ctx = b.getContext();
-  AffineMap accMap = AffineMap::get(
-      3, 0, {getAffineDimExpr(0, ctx), getAffineDimExpr(1, ctx)}, ctx);
+  unsigned loops = lhsMap.getNumDims();
+  AffineMap accMap = AffineMap::getMultiDimIdentityMap(loops - 1, ctx);
+  accMap = AffineMap::get(loops, 0, accMap.getResults(), ctx);
+  SmallVector<utils::IteratorType> iterators(loops - 1,
+                                             utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
   Type f32 = b.getF32Type();
   linalg::GenericOp::create(
       b, TypeRange(), ValueRange{lhs, rhs}, ValueRange{acc},
-      ArrayRef<AffineMap>{lhsMap, rhsMap, accMap},
-      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
-                                    utils::IteratorType::parallel,
-                                    utils::IteratorType::reduction},
+      ArrayRef<AffineMap>{lhsMap, rhsMap, accMap}, iterators,
       [&](OpBuilder &nb, Location loc, ValueRange args) {
         Value l = arith::ExtFOp::create(nb, loc, f32, args[0]);
         Value r = arith::ExtFOp::create(nb, loc, f32, args[1]);
@@ -69,10 +71,18 @@ void cuda::buildGemmReference(OpBuilder &builder, Location loc,
   Value zero = arith::ConstantOp::create(b, f32, b.getZeroAttr(f32));
   linalg::FillOp::create(b, ValueRange{zero}, ValueRange{acc});
 
-  AffineExpr m = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
-             k = getAffineDimExpr(2, ctx);
+  // Loops ([batch,] m, n, k); a batched kernel's operands are indexed by
+  // the batch first.
+  unsigned batchLoops = spec.batched ? 1 : 0;
+  AffineExpr m = getAffineDimExpr(batchLoops, ctx),
+             n = getAffineDimExpr(batchLoops + 1, ctx),
+             k = getAffineDimExpr(batchLoops + 2, ctx);
   auto map = [&](AffineExpr row, AffineExpr col) {
-    return AffineMap::get(3, 0, {row, col}, ctx);
+    SmallVector<AffineExpr> results;
+    if (spec.batched)
+      results.push_back(getAffineDimExpr(0, ctx));
+    results.append({row, col});
+    return AffineMap::get(batchLoops + 3, 0, results, ctx);
   };
   AffineMap xMap = spec.transposedA ? map(k, m) : map(m, k);
   AffineMap rightMap = spec.transposedB ? map(n, k) : map(k, n);
@@ -84,20 +94,21 @@ void cuda::buildGemmReference(OpBuilder &builder, Location loc,
 
   // The epilogue: scale, bias, conversion to the output type.
   Type resultType = spec.resultType;
-  AffineMap identity = AffineMap::getMultiDimIdentityMap(2, ctx);
+  unsigned rank = outType.getRank();
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
   SmallVector<Value> inputs{acc};
   SmallVector<AffineMap> maps{identity};
   Value bias = byRole.lookup("bias");
   if (bias) {
     inputs.push_back(bias);
-    maps.push_back(AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx));
+    maps.push_back(
+        AffineMap::get(rank, 0, {getAffineDimExpr(rank - 1, ctx)}, ctx));
   }
   maps.push_back(identity);
   double scale = spec.kind == GemmKind::LoraDown ? spec.scale : 1.0;
   linalg::GenericOp::create(
       b, TypeRange(), inputs, ValueRange{out}, maps,
-      ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
-                                    utils::IteratorType::parallel},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
       [&](OpBuilder &nb, Location l, ValueRange args) {
         Value v = args[0];
         if (scale != 1.0)
