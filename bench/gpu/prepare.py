@@ -16,15 +16,24 @@ and writes into the output folder (default bench/gpu/artifacts):
     kernels.json                 the cases, each kernel's ABI + its cubin, and
                                  where the kernels came from (commit, lora-opt)
 
-and (unless --no-model) the whole-model check in model/: the CUDA artifact of
-examples/tiny_llama.onnx (lora-compile --target=cuda), the logits of its CPU
-artifact for examples/input_ids.npy with seeded random LoRA parameters, its
-train step for CUDA (--mode=train, AdamW, LoRA dropout) with the CPU train
-step's losses from the same parameters, the runtime libraries and a copy of
-the lora_opt Python package (see MODEL_FILES).
-The kernel part needs only the standard library; the model's CPU reference is
-computed in a python with numpy (--python; default this one if it has numpy,
-else ~/.cache/lora-opt/venv/bin/python).
+and (unless --no-model) the whole-model checks, one folder each (MODELS):
+
+    model/       examples/tiny_llama.onnx (f32), against the CPU target
+    model_bf16/  the same Llama config in bf16, exported here with torch
+                 (test/python/onnx_models.py): every linear layer and the
+                 attention's matmuls run in the generated tensor-core kernels;
+                 against the --target=cuda-emulated artifact (the same call
+                 sites with the kernels' math in linalg, run on the CPU)
+
+Each holds the CUDA artifact (lora-compile --target=cuda), the reference
+artifact's logits for examples/input_ids.npy with seeded random LoRA
+parameters, the train step for CUDA (--mode=train, AdamW, LoRA dropout) with
+the reference train step's losses from the same parameters, the runtime
+libraries and a copy of the lora_opt Python package (see MODEL_FILES).
+The kernel part needs only the standard library; the models' references are
+computed in a python with numpy (and torch, transformers and onnx for the
+bf16 export: --python; default this one if it has numpy, else
+~/.cache/lora-opt/venv/bin/python).
 
     python3 bench/gpu/prepare.py [--cases 4096x4096:16,4096x1024:g16,4096x1024:mm]
                                  [--out DIR] [--no-model]
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -252,6 +262,36 @@ MODEL_ARGS = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--lora-alpha=16"
               "--input-shape=input_ids:1x8"]
 MODEL_SEED = 0
 MODEL_PARAM_STD = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One whole-model check: the folder under <out>, the ONNX file (None:
+    exported here, see export_bf16_model), the artifact whose outputs are the
+    reference, the LoRA parameters' std and run.py's tolerances."""
+    name: str
+    onnx: Path | None
+    reference: str
+    param_std: float
+    logits_tol: float       # max |cuda - ref| <= logits_tol * max(1, max |ref|)
+    train_tol: float        # every loss within train_tol relative
+    note: str
+
+
+MODELS = [
+    ModelSpec("model", MODEL_ONNX, "cpu", MODEL_PARAM_STD, 1e-3, 1e-3,
+              "f32: the generic kernels only, against the CPU target"),
+    # bf16: the kernels round t = s·x·A to bf16 and sum in another order than
+    # the CPU target (whose t stays f32), so the reference is the emulated
+    # CUDA target, which computes the kernels' math at the same call sites.
+    # Measured with it against the CPU target (LoRA std 0.2): logits 9.0e-3
+    # of max |ref|, losses 5.0e-4 relative; the GPU should be closer still.
+    # std 0.2: the LoRA branch moves the logits by 130% of their max, far
+    # above the tolerance.
+    ModelSpec("model_bf16", None, "cuda-emulated", 0.2, 3e-2, 5e-3,
+              "bf16: every linear layer and the attention's matmuls on the "
+              "generated tensor-core kernels, against --target=cuda-emulated"),
+]
 # The train step of the same model (AdamW, LoRA dropout, labels = the input
 # ids, causal-LM shift): TRAIN_STEPS steps at TRAIN_LR from the saved
 # parameters, then the eval loss; run.py repeats them on the GPU.
@@ -259,7 +299,10 @@ MODEL_TRAIN_ARGS = ["--mode=train", "--loss=causal-lm", "--lora-dropout=0.1"]
 TRAIN_STEPS = 5
 TRAIN_LR = 1e-2
 RUNTIME_LIBS = ("liblora_runtime.so", "liblora_cuda_runtime.so")
-# What run.py reads from <out>/model (run.py's MODEL_FILES must list the same).
+# What run.py reads from each model folder, <out>/<ModelSpec.name> (run.py's
+# MODEL_FILES must list the same). cpu_logits.npy holds the reference
+# artifact's logits, computed on this machine's CPU (model.json's
+# reference_target: the CPU target, or the emulated CUDA target).
 MODEL_FILES = ["model.json", "input_ids.npy", "lora_params.npz", "cpu_logits.npy",
                "cuda/manifest.json", "cuda/model.so", "cuda/weights.bin",
                "lib/liblora_runtime.so", "lib/liblora_cuda_runtime.so",
@@ -292,11 +335,38 @@ def find_numpy_python(explicit: str | None) -> str:
                        "--python PATH (e.g. the venv of scripts/setup.sh) or --no-model")
 
 
-def model_reference(model_dir: Path, cpu_dir: Path, seed: int, std: float) -> dict:
+def export_bf16_model(path: Path) -> None:
+    """Runs in the numpy python (prepare.py --export-bf16): the example's
+    Llama config (test/python/onnx_models.py, seed 0) in bf16, exported with
+    the dynamo exporter as examples/make_example.py exports the f32 one
+    (batch 1, 8 tokens, no attention mask)."""
+    sys.path.insert(0, str(ROOT / "test" / "python"))
+    try:
+        import torch
+        import onnx_models
+    except ImportError as e:
+        raise PrepareError(f"the bf16 model is exported with torch, transformers and onnx "
+                           f"({e}): pass --python with them (the venv of "
+                           "scripts/setup.sh) or --no-model")
+    model = onnx_models.build_model("llama", 0).to(torch.bfloat16)
+    onnx_models.export_model("llama", "dynamo", str(path), batch=1, seq=8, seed=0,
+                             with_mask=False, model=model)
+
+
+def stored(array):
+    """How a reference array is saved: bf16 as float32 (exact), which numpy
+    reads without ml_dtypes."""
+    import numpy as np
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
+
+
+def model_reference(model_dir: Path, ref_dir: Path, seed: int, std: float) -> dict:
     """Runs in the numpy python (prepare.py --model-reference): with the copied
-    lora_opt package and runtime in model_dir, loads the CPU artifact, sets
-    every LoRA parameter to seeded N(0, std) values and writes
-    lora_params.npz and cpu_logits.npy. Returns facts for model.json."""
+    lora_opt package and runtime in model_dir, loads the reference artifact
+    ref_dir, sets every LoRA parameter to seeded N(0, std) values (rounded to
+    the parameter's dtype) and writes lora_params.npz and cpu_logits.npy
+    (bf16 stored as float32); then runs the train step of
+    ref_dir.parent / f"train_{ref_dir.name}". Returns facts for model.json."""
     import numpy as np
     os.environ["LORA_OPT_LIB_DIR"] = str(model_dir / "lib")
     sys.path.insert(0, str(model_dir))
@@ -305,55 +375,57 @@ def model_reference(model_dir: Path, cpu_dir: Path, seed: int, std: float) -> di
         raise PrepareError(f"imported {lora_opt.__file__}, not the copy in {model_dir}")
     x = np.load(model_dir / "input_ids.npy")
     rng = np.random.default_rng(seed)
-    with lora_opt.load(cpu_dir) as m:
+    with lora_opt.load(ref_dir) as m:
         if len(m.inputs) != 1 or len(m.outputs) != 1:
             raise PrepareError(f"expected one input and one output, got {m.inputs} "
                                f"and {m.outputs}")
         inp, outp = m.inputs[0].name, m.outputs[0].name
-        base = m(**{inp: x})[outp]
+        base = m(**{inp: x})[outp].astype(np.float64)
         params = {}
         for a in m.manifest["arguments"]:
             if a["kind"] in ("lora_a", "lora_b"):
                 dtype = lora_opt._DTYPES[lora_opt._DTYPE_NAMES.index(a["dtype"])]
                 params[a["name"]] = (std * rng.standard_normal(a["shape"])).astype(dtype)
         if not params:
-            raise PrepareError(f"{cpu_dir}: no lora_a/lora_b arguments in the manifest")
+            raise PrepareError(f"{ref_dir}: no lora_a/lora_b arguments in the manifest")
         for name, value in params.items():
             m.set_parameter(name, value)
         logits = m(**{inp: x})[outp]
         again = m(**{inp: x})[outp]
-    if not np.isfinite(logits).all():
-        raise PrepareError("the CPU logits are not finite")
+    wide = logits.astype(np.float64)
+    if not np.isfinite(wide).all():
+        raise PrepareError(f"the {ref_dir.name} logits are not finite")
     if logits.tobytes() != again.tobytes():
-        raise PrepareError("two runs of the CPU artifact differ")
-    effect = float(np.max(np.abs(logits.astype(np.float64) - base)))
-    if effect <= 1e-3 * max(1.0, float(np.max(np.abs(logits)))):
+        raise PrepareError(f"two runs of the {ref_dir.name} artifact differ")
+    effect = float(np.max(np.abs(wide - base)))
+    if effect <= 1e-3 * max(1.0, float(np.max(np.abs(wide)))):
         raise PrepareError(f"the random LoRA parameters barely change the logits "
                            f"(max abs {effect:.3g}): the check would not see them")
-    np.savez(model_dir / "lora_params.npz", **params)
-    np.save(model_dir / "cpu_logits.npy", logits)
-    # The train step on the CPU from the same parameters.
-    with lora_opt.load(cpu_dir.parent / "train_cpu") as t:
+    np.savez(model_dir / "lora_params.npz", **{k: stored(v) for k, v in params.items()})
+    np.save(model_dir / "cpu_logits.npy", stored(logits))
+    # The reference target's train step from the same parameters.
+    with lora_opt.load(ref_dir.parent / f"train_{ref_dir.name}") as t:
         for name, value in params.items():
             t.set_parameter(name, value)
         losses = [t.train_step(**{inp: x}, labels=x, lr=TRAIN_LR)
                   for _ in range(TRAIN_STEPS)]
         eval_loss = t.eval_step(**{inp: x}, labels=x)
     if not np.isfinite(losses + [eval_loss]).all() or not eval_loss < losses[0]:
-        raise PrepareError(f"the CPU train steps do not train: losses {losses}, "
-                           f"then {eval_loss}")
+        raise PrepareError(f"the {ref_dir.name} train steps do not train: losses "
+                           f"{losses}, then {eval_loss}")
     (model_dir / "train_reference.json").write_text(json.dumps(dict(
         steps=TRAIN_STEPS, lr=TRAIN_LR, labels="the input ids", losses=losses,
         eval_loss=eval_loss)) + "\n")
     return dict(input=inp, output=outp, output_shape=list(logits.shape),
                 output_dtype=str(logits.dtype), parameters=len(params),
-                cpu_logits_max_abs=float(np.max(np.abs(logits))),
+                cpu_logits_max_abs=float(np.max(np.abs(wide))),
                 lora_effect_max_abs=effect)
 
 
-def prepare_model(out: Path, lora_compile: str, lib_dir: Path, python: str, env: dict,
-                  ptxas: str) -> dict:
-    """Writes out/model (via out/model.tmp, so a failure leaves no half folder)."""
+def prepare_model(spec: ModelSpec, out: Path, lora_compile: str, lib_dir: Path,
+                  python: str, env: dict, ptxas: str) -> dict:
+    """Writes out/<spec.name> (via out/<spec.name>.tmp, so a failure leaves no
+    half folder)."""
     if not (os.path.isfile(lora_compile) and os.access(lora_compile, os.X_OK)):
         raise PrepareError(f"lora-compile not found at {lora_compile}: build the project "
                            "or pass --lora-compile PATH (or --no-model)")
@@ -361,19 +433,29 @@ def prepare_model(out: Path, lora_compile: str, lib_dir: Path, python: str, env:
         if not (lib_dir / lib).exists():
             raise PrepareError(f"{lib_dir / lib} is missing: build the project or pass "
                                "--runtime-lib-dir DIR (or --no-model)")
-    for f in (MODEL_ONNX, MODEL_INPUT):
-        if not f.exists():
+    for f in (spec.onnx, MODEL_INPUT):
+        if f is not None and not f.exists():
             raise PrepareError(f"{f} is missing")
-    final, tmp = out / "model", out / "model.tmp"
+    final, tmp = out / spec.name, out / f"{spec.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "lib").mkdir(parents=True)
-    base = [lora_compile, "--quiet", str(MODEL_ONNX), *MODEL_ARGS]
-    cmds = {"cuda": base + ["--target=cuda", "-o", str(tmp / "cuda")],
-            "cpu": base + ["--target=cpu", "-o", str(tmp / "cpu")],
-            "train_cuda": base + MODEL_TRAIN_ARGS + ["--target=cuda", "-o",
-                                                     str(tmp / "train_cuda")],
-            "train_cpu": base + MODEL_TRAIN_ARGS + ["--target=cpu", "-o",
-                                                    str(tmp / "train_cpu")]}
+    env_py = dict(os.environ)
+    env_py.pop("LORA_OPT_LIB_DIR", None)
+    onnx = spec.onnx
+    if onnx is None:
+        onnx = tmp / "model.onnx"
+        proc = subprocess.run([python, str(Path(__file__).resolve()), "--export-bf16",
+                               str(onnx)], capture_output=True, text=True, env=env_py,
+                              timeout=TIMEOUT_S)
+        if proc.returncode != 0 or not onnx.exists():
+            raise PrepareError(f"the bf16 export failed ({proc.returncode}, {python}):\n"
+                               f"{(proc.stdout + proc.stderr)[-4000:]}")
+    base = [lora_compile, "--quiet", str(onnx), *MODEL_ARGS]
+    cmds = {}
+    for target in dict.fromkeys(("cuda", spec.reference)):
+        cmds[target] = base + [f"--target={target}", "-o", str(tmp / target)]
+        cmds[f"train_{target}"] = base + MODEL_TRAIN_ARGS + [
+            f"--target={target}", "-o", str(tmp / f"train_{target}")]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {t: pool.submit(run_tool, cmd, env) for t, cmd in cmds.items()}
         for f in futures.values():
@@ -389,29 +471,37 @@ def prepare_model(out: Path, lora_compile: str, lib_dir: Path, python: str, env:
     shutil.copytree(ROOT / "python_bindings" / "lora_opt", tmp / "lora_opt",
                     ignore=shutil.ignore_patterns("_lib", "__pycache__", "*.pyc"))
     shutil.copy2(MODEL_INPUT, tmp / "input_ids.npy")
-    env_py = dict(os.environ)
-    env_py.pop("LORA_OPT_LIB_DIR", None)
     proc = subprocess.run([python, str(Path(__file__).resolve()), "--model-reference",
-                           str(tmp), str(tmp / "cpu"), str(MODEL_SEED), repr(MODEL_PARAM_STD)],
+                           str(tmp), str(tmp / spec.reference), str(MODEL_SEED),
+                           repr(spec.param_std)],
                           capture_output=True, text=True, env=env_py, timeout=TIMEOUT_S)
     if proc.returncode != 0:
-        raise PrepareError(f"the CPU reference failed ({proc.returncode}, {python}):\n"
-                           f"{(proc.stdout + proc.stderr)[-4000:]}")
+        raise PrepareError(f"the {spec.reference} reference failed ({proc.returncode}, "
+                           f"{python}):\n{(proc.stdout + proc.stderr)[-4000:]}")
     facts = json.loads(proc.stdout.strip().splitlines()[-1])
-    # The CPU artifact stays in model/cpu: where the reference came from (and
-    # what tests run the model job on).
+    # The reference artifact stays in the folder: where the reference came
+    # from (and what tests run the model job on).
+    source = (str(spec.onnx.relative_to(ROOT)) if spec.onnx is not None else
+              f"{spec.name}/model.onnx (bench/gpu/prepare.py --export-bf16)")
     info = dict(
         format=1,
-        onnx=str(MODEL_ONNX.relative_to(ROOT)),
+        name=spec.name,
+        note=spec.note,
+        onnx=source,
         input_file="input_ids.npy",
-        lora_compile_args=[str(MODEL_ONNX.relative_to(ROOT)), *MODEL_ARGS, "--target=cuda"],
-        param_seed=MODEL_SEED, param_std=MODEL_PARAM_STD,
+        lora_compile_args=[source, *MODEL_ARGS, "--target=cuda"],
+        reference_target=spec.reference,
+        param_seed=MODEL_SEED, param_std=spec.param_std,
         param_values=f"numpy default_rng({MODEL_SEED}).standard_normal(shape) * "
-                     f"{MODEL_PARAM_STD}, in manifest order of the lora_a/lora_b arguments",
-        tolerance="max |cuda - cpu| <= 1e-3 * max(1, max |cpu|), no NaN",
-        train_compile_args=[str(MODEL_ONNX.relative_to(ROOT)), *MODEL_ARGS,
-                            *MODEL_TRAIN_ARGS, "--target=cuda"],
-        train_tolerance="every loss within 1e-3 relative of the CPU train step's",
+                     f"{spec.param_std}, in manifest order of the lora_a/lora_b arguments, "
+                     "rounded to their dtype (bf16 stored as float32)",
+        logits_tol=spec.logits_tol,
+        tolerance=f"max |cuda - {spec.reference}| <= {spec.logits_tol:g} * max(1, max "
+                  f"|{spec.reference}|), no NaN",
+        train_compile_args=[source, *MODEL_ARGS, *MODEL_TRAIN_ARGS, "--target=cuda"],
+        train_tol=spec.train_tol,
+        train_tolerance=f"every loss within {spec.train_tol:g} relative of the "
+                        f"{spec.reference} train step's",
         reference_python=python,
         **facts,
         provenance=dict(
@@ -445,13 +535,20 @@ def main(argv=None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] == ["--model-reference"]:      # internal: runs in the numpy python
-        _, model_dir, cpu_dir, seed, std = argv
+        _, model_dir, ref_dir, seed, std = argv
         try:
-            facts = model_reference(Path(model_dir), Path(cpu_dir), int(seed), float(std))
+            facts = model_reference(Path(model_dir), Path(ref_dir), int(seed), float(std))
         except PrepareError as e:
             print(f"prepare.py: {e}", file=sys.stderr)
             return 1
         print(json.dumps(facts))
+        return 0
+    if argv[:1] == ["--export-bf16"]:          # internal: runs in the numpy python
+        try:
+            export_bf16_model(Path(argv[1]))
+        except PrepareError as e:
+            print(f"prepare.py: {e}", file=sys.stderr)
+            return 1
         return 0
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -481,7 +578,8 @@ def main(argv=None) -> int:
     (out / "src").mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.cubin"):
         old.unlink()
-    shutil.rmtree(out / "model", ignore_errors=True)     # made anew below (or not at all)
+    for spec in MODELS:                                   # made anew below (or not at all)
+        shutil.rmtree(out / spec.name, ignore_errors=True)
     manifest_path = out / "kernels.json"
     if manifest_path.exists():
         manifest_path.unlink()
@@ -513,19 +611,19 @@ def main(argv=None) -> int:
           f"{sum(len(e['kernels']) for e in manifest['cases'])} kernels)")
 
     if args.no_model:
-        shutil.rmtree(out / "model", ignore_errors=True)
         return 0
-    try:
-        info = prepare_model(out, args.lora_compile, Path(args.runtime_lib_dir), python,
-                             env, ptxas)
-    except (PrepareError, OSError, ValueError) as e:
-        shutil.rmtree(out / "model.tmp", ignore_errors=True)
-        print(f"prepare.py: the model step failed (--no-model skips it): {e}",
-              file=sys.stderr)
-        return 1
-    print(f"wrote {out / 'model'} ({info['onnx']} for CUDA, {info['parameters']} LoRA "
-          f"parameters, CPU logits {info['output_shape']}, LoRA effect "
-          f"{info['lora_effect_max_abs']:.3g})")
+    for spec in MODELS:
+        try:
+            info = prepare_model(spec, out, args.lora_compile, Path(args.runtime_lib_dir),
+                                 python, env, ptxas)
+        except (PrepareError, OSError, ValueError) as e:
+            shutil.rmtree(out / f"{spec.name}.tmp", ignore_errors=True)
+            print(f"prepare.py: the model step {spec.name} failed (--no-model skips "
+                  f"it): {e}", file=sys.stderr)
+            return 1
+        print(f"wrote {out / spec.name} ({info['onnx']} for CUDA, {info['parameters']} "
+              f"LoRA parameters, {spec.reference} logits {info['output_shape']}, LoRA "
+              f"effect {info['lora_effect_max_abs']:.3g})")
     return 0
 
 

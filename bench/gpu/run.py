@@ -3,11 +3,12 @@
 correctness against a float64 reference, then timings against cuBLAS, a
 PEFT-style eager LoRA layer and torch.compile of it (for a grad case, the
 layer's forward and backward: our 7 launches against cuBLAS x·W + g·Wᵀ and
-autograd). First, when prepare.py
-wrote artifacts/model, the whole-model check: the `lora-compile --target=cuda`
-artifact of examples/tiny_llama.onnx, loaded with the copied lora_opt package
-and runtime, must give the CPU artifact's logits, and its train step the CPU
-train step's losses. See README.md.
+autograd). First, for each model folder prepare.py wrote (MODEL_DIRS), the
+whole-model check: the `lora-compile --target=cuda` artifact (examples/
+tiny_llama.onnx in f32; the same Llama in bf16, on the tensor-core kernels),
+loaded with the copied lora_opt package and runtime, must give the reference
+artifact's logits (the CPU target; the emulated CUDA target for bf16), and
+its train step the reference train step's losses. See README.md.
 
     python3 bench/gpu/run.py [--artifacts DIR] [--out DIR] [--quick]
                              [--only-correctness] [--cases PATTERNS] [--dry-run]
@@ -50,14 +51,16 @@ L2_FLUSH_BYTES = 256 << 20          # > 5x the H200's 50 MiB L2
 GUARD_VALUE = -7.0                  # rows after M that no kernel may write
 COMPILE_AUTOTUNE_LIMIT_S = 60.0
 DEVICE = "cuda"                     # tests run the worker on "cpu" with a fake driver
-MODEL_DIR = "model"                 # under the artifacts folder (prepare.py's model step)
+MODEL_DIRS = ("model", "model_bf16")  # under the artifacts folder (prepare.py's MODELS)
+MODEL_DIR = MODEL_DIRS[0]
 MODEL_ARTIFACT = "cuda"             # tests run the model job on the "cpu" artifact
 MODEL_FILES = ["model.json", "input_ids.npy", "lora_params.npz", "cpu_logits.npy",
                "cuda/manifest.json", "cuda/model.so", "cuda/weights.bin",
                "lib/liblora_runtime.so", "lib/liblora_cuda_runtime.so",
                "lora_opt/__init__.py", "train_cuda/manifest.json", "train_cuda/model.so",
                "train_cuda/weights.bin", "train_reference.json"]
-MODEL_TOL = 1e-3                    # max |gpu - cpu| <= MODEL_TOL * max(1, max |cpu|)
+# Defaults of model.json's logits_tol and train_tol:
+MODEL_TOL = 1e-3                    # max |gpu - ref| <= MODEL_TOL * max(1, max |ref|)
 TRAIN_TOL = 1e-3                    # each train-step loss within TRAIN_TOL relative
 MODEL_WARMUP, MODEL_ITERS = 3, 20
 
@@ -156,7 +159,8 @@ def model_static_problems(model_dir: Path) -> list[str]:
                             f"LoRA parameters are {sorted(lora)}")
         for name in set(params.files) & set(lora):
             v, a = params[name], lora[name]
-            if v.dtype != np_dtype(a["dtype"]) or list(v.shape) != a["shape"]:
+            want = np.dtype(np.float32) if a["dtype"] == "bf16" else np_dtype(a["dtype"])
+            if v.dtype != want or list(v.shape) != a["shape"]:
                 problems.append(f"lora_params.npz[{name}]: {v.dtype} {list(v.shape)}, "
                                 f"the model wants {a['dtype']} {a['shape']}")
             elif not np.any(v):
@@ -201,9 +205,10 @@ def check_model_artifacts(model_dir: Path) -> list[str]:
     return [f"model: {p}" for p in json.loads(lines[-1])]
 
 
-def model_state(args) -> tuple[str, list[str]]:
-    """("run" | "absent" | "off", problems) for the whole-model check."""
-    model_dir = Path(args.artifacts) / MODEL_DIR
+def model_state(args, name: str = MODEL_DIR) -> tuple[str, list[str]]:
+    """("run" | "absent" | "off", problems) for the whole-model check of
+    artifacts/<name>."""
+    model_dir = Path(args.artifacts) / name
     if getattr(args, "no_model", False):
         return "off", []
     if not model_dir.exists():
@@ -211,10 +216,26 @@ def model_state(args) -> tuple[str, list[str]]:
     return "run", check_model_artifacts(model_dir)
 
 
-def compare_logits(y, ref) -> dict:
-    """Our logits against the CPU artifact's: max abs diff, max abs diff over
-    max |ref| (max_rel_diff), ||y - ref|| / ||ref||, NaNs, and PASS/FAIL with
-    max abs diff <= MODEL_TOL * max(1, max |ref|) and no NaN."""
+def model_states(args) -> dict[str, tuple[str, list[str]]]:
+    """model_state of every folder of MODEL_DIRS, by name."""
+    return {name: model_state(args, name) for name in MODEL_DIRS}
+
+
+def set_lora_parameters(lora_opt, m, model_dir: Path) -> None:
+    """Sets m's LoRA parameters from model_dir/lora_params.npz, each in the
+    dtype the manifest gives it (bf16 is stored as float32: exact)."""
+    import numpy as np
+    dtypes = {a["name"]: lora_opt._DTYPES[lora_opt._DTYPE_NAMES.index(a["dtype"])]
+              for a in m.manifest["arguments"]}
+    with np.load(model_dir / "lora_params.npz") as params:
+        for name in params.files:
+            m.set_parameter(name, params[name].astype(dtypes.get(name, params[name].dtype)))
+
+
+def compare_logits(y, ref, tol: float = MODEL_TOL) -> dict:
+    """Our logits against the reference artifact's: max abs diff, max abs
+    diff over max |ref| (max_rel_diff), ||y - ref|| / ||ref||, NaNs, and
+    PASS/FAIL with max abs diff <= tol * max(1, max |ref|) and no NaN."""
     import numpy as np
     y = np.asarray(y, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
@@ -224,7 +245,7 @@ def compare_logits(y, ref) -> dict:
     ref_max = float(np.max(np.abs(ref))) if ref.size else 0.0
     diff = np.abs(y - ref)
     max_abs = float("inf") if nan else float(np.max(diff)) if diff.size else 0.0
-    tol = MODEL_TOL * max(1.0, ref_max)
+    tol = tol * max(1.0, ref_max)
     den = float(np.linalg.norm(ref))
     return dict(status="PASS" if nan == 0 and max_abs <= tol else "FAIL",
                 max_abs_diff=max_abs, max_rel_diff=max_abs / ref_max if ref_max else max_abs,
@@ -252,26 +273,27 @@ def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
 
 
 def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
-            model: tuple[str, list[str]] = ("off", [])) -> int:
+            models: dict[str, tuple[str, list[str]]] | None = None) -> int:
     problems = check_artifacts(manifest, artifacts)
     prov = manifest.get("provenance", {})
     log(f"artifacts: {artifacts} (commit {prov.get('commit', '?')[:12]}"
         f"{' dirty' if prov.get('dirty') else ''}, {prov.get('created', '?')})")
-    state, model_problems = model
-    if state == "run":
-        problems += model_problems
-        info = {}
-        try:
-            info = json.loads((artifacts / MODEL_DIR / "model.json").read_text())
-        except (OSError, ValueError):
-            pass
-        log(f"model: {artifacts / MODEL_DIR / MODEL_ARTIFACT} ({info.get('onnx', '?')}, "
-            f"{info.get('parameters', '?')} LoRA parameters, logits "
-            f"{info.get('output_shape', '?')}): "
-            f"{'files ok, the copied lora_opt imports' if not model_problems else 'PROBLEMS'}")
-    elif state == "absent":
-        log(f"model: {artifacts / MODEL_DIR} not prepared (prepare.py --no-model): "
-            "no whole-model check")
+    for name, (state, model_problems) in (models or {}).items():
+        if state == "run":
+            problems += model_problems
+            info = {}
+            try:
+                info = json.loads((artifacts / name / "model.json").read_text())
+            except (OSError, ValueError):
+                pass
+            log(f"model: {artifacts / name / MODEL_ARTIFACT} ({info.get('onnx', '?')}, "
+                f"{info.get('parameters', '?')} LoRA parameters, logits "
+                f"{info.get('output_shape', '?')}, against "
+                f"{info.get('reference_target', 'cpu')}): "
+                f"{'files ok, the copied lora_opt imports' if not model_problems else 'PROBLEMS'}")
+        elif state == "absent":
+            log(f"model: {artifacts / name} not prepared (prepare.py --no-model): "
+                "no whole-model check")
     names = ("x", "w", "a", "t", "b", "bias", "y", "g", "ts", "dt", "db", "da", "dx")
     fake = {name: 0x7F0000000000 + (i << 32) for i, name in enumerate(names)}
     for case in cases:
@@ -691,32 +713,33 @@ class Worker:
                 and not any(res["nan"].values()))
 
     def model(self, job: dict) -> dict:
-        """The whole model: artifacts/model/cuda through the copied lora_opt
-        package with the saved LoRA parameters, against the CPU logits; then
-        the model call timed on the host (median of MODEL_ITERS after
-        MODEL_WARMUP; numpy in and out, so copies included)."""
+        """A whole model: artifacts/<job's dir>/cuda through the copied
+        lora_opt package with the saved LoRA parameters, against the
+        reference logits (model.json's logits_tol); then the model call timed
+        on the host (median of MODEL_ITERS after MODEL_WARMUP; numpy in and
+        out, so copies included)."""
         import numpy as np
-        model_dir = self.artifacts / MODEL_DIR
+        name = job.get("dir", MODEL_DIR)
+        model_dir = self.artifacts / name
         lora_opt = import_model_package(model_dir)
         info = json.loads((model_dir / "model.json").read_text())
         x = np.load(model_dir / "input_ids.npy")
         ref = np.load(model_dir / "cpu_logits.npy")
         t0 = time.perf_counter()
         m = lora_opt.load(model_dir / MODEL_ARTIFACT)
-        res = dict(artifact=f"{MODEL_DIR}/{MODEL_ARTIFACT}",
+        res = dict(artifact=f"{name}/{MODEL_ARTIFACT}",
                    target=m.manifest.get("target"), load_s=round(time.perf_counter() - t0, 3))
         try:
-            with np.load(model_dir / "lora_params.npz") as params:
-                for name in params.files:
-                    m.set_parameter(name, params[name])
-                res["parameters"] = len(params.files)
+            set_lora_parameters(lora_opt, m, model_dir)
+            res["parameters"] = sum(a["kind"] in ("lora_a", "lora_b")
+                                    for a in m.manifest["arguments"])
             inputs = {info["input"]: x}
             out = info["output"]
             t0 = time.perf_counter()
             y = m(**inputs)[out]
             res["first_call_s"] = round(time.perf_counter() - t0, 3)
             again = m(**inputs)[out]
-            res.update(compare_logits(y, ref))
+            res.update(compare_logits(y, ref, info.get("logits_tol", MODEL_TOL)))
             res["repeat_identical"] = bool(y.tobytes() == again.tobytes())
             if not res["repeat_identical"]:
                 res["status"] = "FAIL"
@@ -725,33 +748,33 @@ class Worker:
             res.update(host_timing(lambda: m(**inputs)))
         finally:
             m.close()
-        res["train"] = self.train(lora_opt, model_dir, info, x)
+        res["train"] = self.train(lora_opt, model_dir, info, x, name)
         if res["train"].get("status") != "PASS" and res.get("status") == "PASS":
             res["status"] = "FAIL"
         return res
 
-    def train(self, lora_opt, model_dir: Path, info: dict, x) -> dict:
-        """The train step (artifacts/model/train_<artifact>): the CPU train
-        step's steps from the same parameters, each loss within TRAIN_TOL
-        relative, then the eval loss; then one step timed on the host."""
+    def train(self, lora_opt, model_dir: Path, info: dict, x, name: str) -> dict:
+        """The train step (artifacts/<name>/train_<artifact>): the reference
+        train step's steps from the same parameters, each loss within
+        model.json's train_tol relative, then the eval loss; then one step
+        timed on the host."""
         import numpy as np
         ref = json.loads((model_dir / "train_reference.json").read_text())
+        tol = info.get("train_tol", TRAIN_TOL)
         t0 = time.perf_counter()
         m = lora_opt.load(model_dir / f"train_{MODEL_ARTIFACT}")
-        res = dict(artifact=f"{MODEL_DIR}/train_{MODEL_ARTIFACT}",
+        res = dict(artifact=f"{name}/train_{MODEL_ARTIFACT}",
                    load_s=round(time.perf_counter() - t0, 3))
         try:
-            with np.load(model_dir / "lora_params.npz") as params:
-                for name in params.files:
-                    m.set_parameter(name, params[name])
+            set_lora_parameters(lora_opt, m, model_dir)
             batch = {info["input"]: x, "labels": x}
             losses = [m.train_step(**batch, lr=ref["lr"]) for _ in range(ref["steps"])]
             losses.append(m.eval_step(**batch))
             want = ref["losses"] + [ref["eval_loss"]]
             errors = [abs(a - b) / max(abs(b), 1e-30) for a, b in zip(losses, want)]
-            ok = all(np.isfinite(losses)) and max(errors) <= TRAIN_TOL
+            ok = all(np.isfinite(losses)) and max(errors) <= tol
             res.update(status="PASS" if ok else "FAIL", losses=losses, reference=want,
-                       max_rel_diff=max(errors), tol=TRAIN_TOL)
+                       max_rel_diff=max(errors), tol=tol)
             res.update(host_timing(lambda: m.train_step(**batch, lr=0.0)))
         finally:
             m.close()
@@ -1164,19 +1187,23 @@ def tflops(fl, us):
 
 
 def model_lines(model: dict | None) -> list[str]:
-    """The results.txt lines of the whole-model check."""
+    """The results.txt lines of one whole-model check."""
     if not model:
         return []
     info = model.get("info") or {}
+    ref = info.get("reference_target", "cpu")
     what = (f"{info.get('onnx', '?')}, lora-compile --target=cuda, LoRA "
             f"{' '.join(a for a in info.get('lora_compile_args', []) if a.startswith('--lora'))}")
     st = model.get("status", "not run")
     lines = [f"Whole model ({what}): {st}"]
+    if info.get("note"):
+        lines.append(f"  {info['note']}")
     if st in ("PASS", "FAIL") and "max_abs_diff" in model:
         lines.append(
-            f"  {info.get('output', 'output')} {model.get('shape')} vs the CPU artifact: max abs "
-            f"diff {model['max_abs_diff']:.2e} (tol {model['tol']:.2e} = {MODEL_TOL:g} * "
-            f"max(1, max |cpu| = {model['ref_max_abs']:.3g})), max rel diff "
+            f"  {info.get('output', 'output')} {model.get('shape')} vs the {ref} artifact: max "
+            f"abs diff {model['max_abs_diff']:.2e} (tol {model['tol']:.2e} = "
+            f"{info.get('logits_tol', MODEL_TOL):g} * max(1, max |{ref}| = "
+            f"{model['ref_max_abs']:.3g})), max rel diff "
             f"{model['max_rel_diff']:.2e}, rel L2 {model['rel_l2']:.2e}, NaN {model['nan']}, "
             f"second call {'identical' if model.get('repeat_identical') else 'DIFFERENT'}")
         if "median_us" in model:
@@ -1195,7 +1222,7 @@ def model_lines(model: dict | None) -> list[str]:
                      f"{train.get('status', 'not run')}")
         if "losses" in train:
             lines.append(
-                f"    losses {' '.join(f'{v:.6f}' for v in train['losses'])} vs the CPU "
+                f"    losses {' '.join(f'{v:.6f}' for v in train['losses'])} vs the {ref} "
                 f"train step's {' '.join(f'{v:.6f}' for v in train['reference'])} (last: "
                 f"eval step): max rel diff {train['max_rel_diff']:.2e} (tol {train['tol']:g})")
         if "median_us" in train:
@@ -1209,7 +1236,7 @@ def model_lines(model: dict | None) -> list[str]:
 
 
 def build_report(cases, jobs, results, env, manifest, args,
-                 model: dict | None = None) -> tuple[dict, str]:
+                 models: dict[str, dict] | None = None) -> tuple[dict, str]:
     by = {}
     for i, job in enumerate(jobs):
         by[json.dumps({k: v for k, v in job.items()
@@ -1229,7 +1256,7 @@ def build_report(cases, jobs, results, env, manifest, args,
     lines.append(f"kernels: commit {prov.get('commit', '?')[:12]}"
                  f"{' (dirty)' if prov.get('dirty') else ''}, {prov.get('created', '?')}")
     lines.append("")
-    if model:
+    for model in (models or {}).values():
         lines += model_lines(model)
         lines.append("")
     lines.append(f"Correctness: ||y - y_ref|| / ||y_ref|| <= {TOL:g}, y_ref in float64 from "
@@ -1398,7 +1425,8 @@ def build_report(cases, jobs, results, env, manifest, args,
                   config=dict(check_ms=args.check_ms, time_ms=args.time_ms, iters=args.iters,
                               warmup=args.warmup, tol=TOL, l2_flush_bytes=L2_FLUSH_BYTES,
                               compile_mode=args.compile_mode, quick=args.quick),
-                  correct=correct, rows=rows, model=model,
+                  correct=correct, rows=rows,
+                  model=(models or {}).get(MODEL_DIR), models=models,
                   jobs=[dict(job=jobs[i], result=results.get(i)) for i in range(len(jobs))])
     return report, "\n".join(lines) + "\n"
 
@@ -1465,10 +1493,10 @@ def main(argv=None) -> int:
     args.warmup = args.warmup or (5 if args.quick else 10)
     args.compile_mode = args.compile_mode or ("default" if args.quick else "auto")
 
-    model = model_state(args)
+    models = model_states(args)
     if args.dry_run:
         return dry_run(manifest, args.artifacts, cases, sorted(set(args.check_ms + args.time_ms)),
-                       model)
+                       models)
 
     problems = check_artifacts(manifest, args.artifacts)
     if problems:
@@ -1492,28 +1520,34 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     (out / "work").mkdir(parents=True, exist_ok=True)
-    state, model_problems = model
-    model_info = None
-    if state != "off" and (args.artifacts / MODEL_DIR / "model.json").exists():
-        try:
-            model_info = json.loads((args.artifacts / MODEL_DIR / "model.json").read_text())
-        except ValueError:
-            pass
-    if state == "off":
-        model_result = dict(status="skipped", error="--no-model")
-    elif state == "absent":
-        model_result = dict(status="not prepared",
-                            error=f"{args.artifacts / MODEL_DIR} is missing (prepare.py "
-                            "--no-model): no whole-model check")
-    elif model_problems:
-        model_result = dict(status="error", error="bad model artifacts: "
-                            + "; ".join(model_problems))
-    else:
-        model_result = None                  # the model job runs first, in the worker
-    jobs = ([] if model_result else [dict(type="model")]) + check_jobs(cases, args)
-    log(f"{len(cases)} cases, {len(jobs)} correctness checks "
-        f"(whole model: {model_result['status'] if model_result else 'first'}); "
-        f"output in {out}")
+    # Each model's result, or None where its job runs (first, in the worker).
+    model_results, model_infos = {}, {}
+    for name, (state, model_problems) in models.items():
+        model_infos[name] = None
+        if state != "off" and (args.artifacts / name / "model.json").exists():
+            try:
+                model_infos[name] = json.loads(
+                    (args.artifacts / name / "model.json").read_text())
+            except ValueError:
+                pass
+        if state == "off":
+            model_results[name] = dict(status="skipped", error="--no-model")
+        elif state == "absent":
+            model_results[name] = dict(
+                status="not prepared", error=f"{args.artifacts / name} is missing "
+                "(prepare.py --no-model): no whole-model check")
+        elif model_problems:
+            model_results[name] = dict(status="error", error="bad model artifacts: "
+                                       + "; ".join(model_problems))
+        else:
+            model_results[name] = None
+    model_jobs = [dict(type="model", dir=name)
+                  for name, result in model_results.items() if result is None]
+    jobs = model_jobs + check_jobs(cases, args)
+    log(f"{len(cases)} cases, {len(jobs)} correctness checks (whole models: "
+        + ", ".join(f"{name} {result['status'] if result else 'first'}"
+                    for name, result in model_results.items())
+        + f"); output in {out}")
     runner = Runner(args, out)
     done = [0]
 
@@ -1545,11 +1579,12 @@ def main(argv=None) -> int:
         jobs += timing_jobs(cases, args, skip_ours=crashed)
         log(f"{len(jobs) - first} timing jobs")
         runner.run(jobs, on_done, indices=range(first, len(jobs)))
-    if model_result is None:
-        model_result = dict(runner.results.get(0, dict(status="not run")))
-    model_result["info"] = model_info
+    for i, job in enumerate(model_jobs):
+        model_results[job["dir"]] = dict(runner.results.get(i, dict(status="not run")))
+    for name, result in model_results.items():
+        result["info"] = model_infos[name]
     report, text = build_report(cases, jobs, runner.results, runner.env, manifest, args,
-                                model=model_result)
+                                models=model_results)
     report["seconds"] = round(time.perf_counter() - runner.t0, 1)
     (out / "results.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
     (out / "results.txt").write_text(text)
@@ -1557,7 +1592,8 @@ def main(argv=None) -> int:
     log(text)
     log(f"wrote {out / 'results.txt'} and {out / 'results.json'} "
         f"({report['seconds']} s)")
-    model_ok = model_result.get("status") in ("PASS", "skipped", "not prepared")
+    model_ok = all(r.get("status") in ("PASS", "skipped", "not prepared")
+                   for r in model_results.values())
     return 0 if all(report["correct"].values()) and model_ok else 1
 
 

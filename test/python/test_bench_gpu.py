@@ -466,21 +466,22 @@ art = Path(sys.argv[1])
 w = run.Worker(json.loads((art / "kernels.json").read_text()), art,
                SimpleNamespace(compile_mode="auto"), driver=FakeDriver(2.0))
 try:
-    res = w.model(dict(type="model"))
+    res = w.model(dict(type="model", dir=sys.argv[3]))
 except Exception as e:
     res = dict(status="error", error=f"{{type(e).__name__}}: {{e}}")
 print(json.dumps(res))
 '''
 
 
-def run_model_job(tmp_path, artifacts, which: str) -> dict:
+def run_model_job(tmp_path, artifacts, which: str, model: str = "model") -> dict:
     """run.py's worker model job (in a child python: it imports the copied
-    lora_opt package) on artifacts/model/<which>, with a fake kernel driver."""
+    lora_opt package) on artifacts/<model>/<which>, with a fake kernel
+    driver."""
     script = tmp_path / "model_worker.py"
     script.write_text(MODEL_WORKER.format(gpu_dir=str(GPU_DIR),
                                           test_dir=str(Path(__file__).resolve().parent)))
     env = {k: v for k, v in os.environ.items() if k != "LORA_OPT_LIB_DIR"}
-    proc = run_py(script, artifacts, which, env=env)
+    proc = run_py(script, artifacts, which, model, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -571,6 +572,41 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     if not gpu_here():
         res = run_model_job(tmp_path, out, "cuda")
         assert res["status"] == "error" and "libcuda" in res["error"], res
+
+    # The bf16 model: exported here, its reference the emulated CUDA target
+    # (the kernels' call sites with their math in linalg); its CUDA artifact
+    # runs every linear layer and the attention's matmuls in generated
+    # kernels. LoRA parameters are bf16, stored as float32.
+    bf16 = out / "model_bf16"
+    for f in bench_run.MODEL_FILES:
+        assert (bf16 / f).exists(), f
+    info = json.loads((bf16 / "model.json").read_text())
+    assert info["reference_target"] == "cuda-emulated" and info["parameters"] == 8
+    assert (info["logits_tol"], info["train_tol"]) == (3e-2, 5e-3)
+    cuda = json.loads((bf16 / "cuda" / "manifest.json").read_text())
+    emulated = json.loads((bf16 / "cuda-emulated" / "manifest.json").read_text())
+    assert emulated["target"] == "cuda-emulated"
+    assert cuda["arguments"] == emulated["arguments"]
+    assert {a["dtype"] for a in cuda["arguments"] if a["kind"] in ("lora_a", "lora_b")} == {
+        "bf16"}
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    with np.load(bf16 / "lora_params.npz") as params:
+        rng = np.random.default_rng(info["param_seed"])
+        for a in cuda["arguments"]:
+            if a["kind"] in ("lora_a", "lora_b"):
+                want = (info["param_std"] * rng.standard_normal(a["shape"])).astype(
+                    ml_dtypes.bfloat16).astype(np.float32)
+                assert params[a["name"]].dtype == np.float32
+                assert np.array_equal(params[a["name"]], want)
+    # The LoRA branch moves the logits far more than the tolerance.
+    logits = np.load(bf16 / "cpu_logits.npy")
+    assert logits.dtype == np.float32 and logits.shape == (1, 8, 128)
+    assert info["lora_effect_max_abs"] > 10 * info["logits_tol"] * max(
+        1.0, info["cpu_logits_max_abs"])
+    res = run_model_job(tmp_path, out, "cuda-emulated", "model_bf16")
+    assert res["status"] == "PASS" and res["max_abs_diff"] == 0.0, res
+    assert res["parameters"] == 8 and res["target"] == "cuda-emulated"
+    assert res["train"]["status"] == "PASS" and res["train"]["max_rel_diff"] == 0.0
 
     # What the dry run finds wrong with the model files.
     (model / "lora_opt" / "__init__.py").write_text("raise ImportError('broken copy')\n")
@@ -988,7 +1024,9 @@ def test_main_runs_the_model_first(tmp_path, monkeypatch, fake_model):
     rc = bench_run.main(["--artifacts", str(art), "--out", str(out), "--quick"])
     report = json.loads((out / "results.json").read_text())
     text = (out / "results.txt").read_text()
-    assert report["jobs"][0]["job"] == {"type": "model"}
+    assert report["jobs"][0]["job"] == {"type": "model", "dir": "model"}
+    # model_bf16 is not there: reported, not a failure.
+    assert report["models"]["model_bf16"]["status"] == "not prepared"
     assert report["correct"] == {"lora_4096x4096_r16": True}    # the kernels ran anyway
     assert report["model"]["info"]["onnx"] == "examples/tiny_llama.onnx"
     if fake_model == "pass":
