@@ -167,6 +167,13 @@ static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
   bool batched = xType.getDimSize(0) != 1;
   if (!batched && (!rhsType.hasStaticShape() || rhsType.getDimSize(0) != 1))
     return std::nullopt;
+  // TOSA's verifier lets the batch sizes differ, which means nothing here
+  // (upstream's linalg lowering rejects it too); dynamic ones are taken to
+  // be equal, as linalg.batch_matmul does.
+  int64_t xBatch = xType.getDimSize(0), rhsBatch = rhsType.getDimSize(0);
+  if (!ShapedType::isDynamic(xBatch) && !ShapedType::isDynamic(rhsBatch) &&
+      xBatch != rhsBatch)
+    return std::nullopt;
   if (!matchPattern(op.getAZp(), m_AnyZeroFloat()) ||
       !matchPattern(op.getBZp(), m_AnyZeroFloat()))
     return std::nullopt;

@@ -1,5 +1,6 @@
 // RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels | FileCheck %s
 // RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels | FileCheck %s --check-prefix=GONE
+// RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels | FileCheck %s --check-prefix=DESC
 
 // A LoRA layer with a dynamic row count: the op becomes buffers, two
 // allocations (t, y: lora-cuda-device-memory puts them on the device and
@@ -435,7 +436,7 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
 
 // The attention's batched matmuls: [B, M, K] x [B, K, N] with B and M
 // known only at run time. One batched kernel: rank-3 tensor maps with a box
-// of 1 matrix, the grid's z over the batch; the rounding cast after the
+// of 1 matrix, the grid's x over the batch's column tiles; the rounding cast after the
 // reshape is fused, as for a frozen layer.
 // GONE-LABEL: func.func @tosa_matmul_batched(
 // GONE-NOT: tosa.matmul
@@ -460,13 +461,23 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
 // CHECK-SAME: {\22box\22:[1,128,64],\22dims\22:[\22B\22,\22M\22,32],\22dtype\22:\22bf16\22,\22role\22:\22x\22,\22swizzle\22:128}
 // CHECK-SAME: {\22box\22:[1,64,64],\22dims\22:[\22B\22,32,64],\22dtype\22:\22bf16\22,\22role\22:\22w\22,\22swizzle\22:128}
 // CHECK-SAME: {\22box\22:[1,64,128],\22dims\22:[\22B\22,\22M\22,64],\22dtype\22:\22bf16\22,\22role\22:\22y\22,\22swizzle\22:0}
-// Each CTA copies boxes of its own matrix (block id z), outermost coordinate.
-// CHECK: %[[Z:.*]] = gpu.block_id z
+// Each CTA copies boxes of its own matrix, the outermost coordinate: block
+// id x over the column tiles of one matrix (1 here: N = 64, tileN = 128).
+// CHECK: %[[BX:.*]] = gpu.block_id x
+// CHECK: %[[Z:.*]] = arith.divui %[[BX]], %c1{{(_[0-9]+)?}} : index
+// CHECK: %[[COL:.*]] = arith.remui %[[BX]], %c1{{(_[0-9]+)?}} : index
+// CHECK: arith.muli %[[COL]], %c128
 // CHECK: nvgpu.tma.async.load %{{.*}}[%{{.*}}, %{{.*}}, %[[Z]]], %{{.*}} to %{{.*}} : {{.*}} -> memref<1x128x64xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.tma.async.load %{{.*}}[%{{.*}}, %{{.*}}, %[[Z]]], %{{.*}} to %{{.*}} : {{.*}} -> memref<1x64x64xbf16, #gpu.address_space<workgroup>>
+// The wgmma descriptors read the maps as rank 2: generate.descriptor takes
+// its leading byte offset (w: 64 rows of 128 B between the 64-column boxes)
+// from the box's first dim, which must not be the batch's 1.
+// CHECK-DAG: nvgpu.warpgroup.generate.descriptor %{{.*}}, %{{.*}} : memref<64x64xbf16, #gpu.address_space<workgroup>>, <tensor = memref<128x64xbf16
+// CHECK-DAG: nvgpu.warpgroup.generate.descriptor %{{.*}}, %{{.*}} : memref<64x128xbf16, #gpu.address_space<workgroup>>, <tensor = memref<64x64xbf16
+// DESC-NOT: nvgpu.warpgroup.generate.descriptor {{.*}}, <tensor = memref<1x
 // CHECK: nvgpu.tma.async.store %{{.*}} to %{{.*}}[%{{.*}}, %{{.*}}, %[[Z]]] : memref<1x64x128xbf16, #gpu.address_space<workgroup>>
-// The launcher: rank-3 descriptors, the batch as the grid's z; nothing is
-// launched for no matrices or no rows.
+// The launcher: rank-3 descriptors, the grid's x the column tiles of every
+// matrix; nothing is launched for no matrices or no rows.
 // CHECK: func.func private @lora_kernels_0_launch(%[[LX:[^:]*]]: memref<?x?x32xbf16>, %{{[^:]*}}: memref<?x32x64xbf16>, %{{[^:]*}}: memref<?x?x64xbf16>)
 // CHECK-DAG: %[[LM:.*]] = memref.dim %[[LX]], %c1
 // CHECK-DAG: %[[LB:.*]] = memref.dim %[[LX]], %c0
@@ -475,7 +486,8 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
 // CHECK: %[[ANY:.*]] = arith.andi %[[HASM]], %[[HASB]]
 // CHECK: scf.if %[[ANY]]
 // CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<1x128x64xbf16
-// CHECK: gpu.launch_func @lora_kernels_0::@matmul blocks in (%{{.*}}, %{{.*}}, %[[LB]])
+// CHECK: %[[GX:.*]] = arith.muli %c1{{(_[0-9]+)?}}, %[[LB]] : index
+// CHECK: gpu.launch_func @lora_kernels_0::@matmul blocks in (%[[GX]], %{{.*}}, %c1{{(_[0-9]+)?}})
 func.func @tosa_matmul_batched(%p: tensor<?x16x32xbf16>, %v: tensor<?x32x64xbf16>) -> tensor<2x4x16x64xbf16> {
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
   %y = tosa.matmul %p, %v, %zp, %zp : (tensor<?x16x32xbf16>, tensor<?x32x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<?x16x64xf32>
@@ -512,8 +524,11 @@ func.func @tosa_matmul_batched_transposed(%q: tensor<8x16x64xbf16>, %k: tensor<8
 // -----
 
 // Left to linalg: a batched matmul whose contraction is known only at run
-// time (probabilities·v over a dynamic sequence), f32 operands.
+// time (probabilities·v over a dynamic sequence), batch sizes that differ
+// (TOSA's verifier lets them), f32 operands.
 // CHECK-LABEL: func.func @tosa_matmul_batched_dynamic_k(
+// CHECK: tosa.matmul
+// CHECK-LABEL: func.func @tosa_matmul_batch_mismatch(
 // CHECK: tosa.matmul
 // CHECK-LABEL: func.func @tosa_matmul_f32(
 // CHECK: tosa.matmul
@@ -522,6 +537,11 @@ func.func @tosa_matmul_batched_dynamic_k(%p: tensor<8x16x?xbf16>, %v: tensor<8x?
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
   %y = tosa.matmul %p, %v, %zp, %zp : (tensor<8x16x?xbf16>, tensor<8x?x16xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<8x16x16xf32>
   return %y : tensor<8x16x16xf32>
+}
+func.func @tosa_matmul_batch_mismatch(%x: tensor<4x16x32xbf16>, %w: tensor<1x32x64xbf16>) -> tensor<4x16x64xf32> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %y = tosa.matmul %x, %w, %zp, %zp : (tensor<4x16x32xbf16>, tensor<1x32x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<4x16x64xf32>
+  return %y : tensor<4x16x64xf32>
 }
 func.func @tosa_matmul_f32(%x: tensor<1x32x64xf32>, %w: tensor<1x64x128xf32>) -> tensor<1x32x128xf32> {
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xf32>}> : () -> tensor<1xf32>

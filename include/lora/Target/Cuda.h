@@ -57,8 +57,9 @@ struct GemmKernelSpec {
   bool transposedB = false;
   /// x, w and y carry a leading batch dim, [B, M, K]·[B, K, N] (or w
   /// [B, N, K] when transposed) -> [B, M, N]: the attention's batched
-  /// matmuls. The batch size is known only at run time, like M; the grid's z
-  /// walks it, and every tensor map is rank 3 with a box of 1 there, so no
+  /// matmuls. The batch size is known only at run time, like M; the grid's x
+  /// walks it with the column tiles, and every tensor map is rank 3 with a
+  /// box of 1 there, so no
   /// tile crosses from one matrix into the next (TMA zero-fills and clips
   /// each dimension on its own). Matmul only, with a static K.
   bool batched = false;

@@ -63,7 +63,10 @@
 //                static M, 64x64 tiles for more CTAs.
 // Batched (the attention's q·kᵀ and probabilities·v, [B, M, K]·[B, K, N]):
 // the same kernel with every tensor map rank 3, the batch outermost with a
-// box of 1, and the grid's z over the batch. A CTA's boxes never reach into
+// box of 1, and the grid's x over the batch's column tiles (block x = batch
+// · column tiles + column tile; z would cap B at 65535). The wgmma
+// descriptors read the same maps as rank 2: generate.descriptor takes its
+// leading byte offset from the box's first dim. A CTA's boxes never reach into
 // the next matrix: TMA zero-fills and clips each dimension on its own, so
 // M, N and K need not divide the tile here either. Shared memory, stages
 // and epilogue are unchanged; the copies only gain a coordinate.
@@ -415,12 +418,14 @@ private:
 
   Value smem, full, empty, biasBarrier, threadInWarpgroup;
   Value m0, n0;
-  /// The matrix of a batched kernel this CTA computes (block id z).
+  /// The matrix of a batched kernel this CTA computes (block id x over the
+  /// column tiles per matrix).
   Value batchIndex;
   /// K steps over x·w, and in all (then over t·b).
   Value mainSteps, steps;
-  /// Tensor maps by role.
-  llvm::StringMap<Value> maps;
+  /// Tensor maps by role, and as the wgmma descriptors read them (the
+  /// matrix's box without a batched kernel's leading 1).
+  llvm::StringMap<Value> maps, descriptorMaps;
 };
 
 } // namespace
@@ -439,10 +444,22 @@ Value GemmKernelBuilder::parity(Value k, bool flip) {
 void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   b.setInsertionPointToStart(&func.getBody().front());
   SmallVector<TensorMapParam> params = getGemmKernelParams(spec);
-  for (auto [param, arg] : llvm::zip(params, func.getArguments()))
+  for (auto [param, arg] : llvm::zip(params, func.getArguments())) {
     maps[param.role] =
         UnrealizedConversionCastOp::create(b, tensorMapType(param), arg)
             .getResult(0);
+    // generate.descriptor takes the leading byte offset from the box's
+    // first dim (see buildConsumer): a batched map's is the batch's 1, so
+    // the wgmma descriptors read the same pointer as a rank-2 map.
+    TensorMapParam matrix = param;
+    if (spec.batched)
+      matrix.box.erase(matrix.box.begin());
+    descriptorMaps[param.role] =
+        spec.batched
+            ? UnrealizedConversionCastOp::create(b, tensorMapType(matrix), arg)
+                  .getResult(0)
+            : maps[param.role];
+  }
   // A dynamic K arrives after the tensor maps.
   if (ShapedType::isDynamic(spec.k)) {
     mainSteps = arith::CeilDivUIOp::create(b, func.getArguments().back(),
@@ -455,12 +472,17 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   }
 
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  n0 = arith::MulIOp::create(b, gpu::BlockIdOp::create(b, gpu::Dimension::x),
-                             index(spec.tileN));
+  // Block x walks the column tiles, in a batched kernel those of every
+  // matrix (grid z would cap the batch at 65535, x allows 2^31 - 1).
+  Value columnTile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  if (spec.batched) {
+    Value columnTiles = index(llvm::divideCeil(spec.n, spec.tileN));
+    batchIndex = arith::DivUIOp::create(b, columnTile, columnTiles);
+    columnTile = arith::RemUIOp::create(b, columnTile, columnTiles);
+  }
+  n0 = arith::MulIOp::create(b, columnTile, index(spec.tileN));
   m0 = arith::MulIOp::create(b, gpu::BlockIdOp::create(b, gpu::Dimension::y),
                              index(spec.tileM()));
-  if (spec.batched)
-    batchIndex = gpu::BlockIdOp::create(b, gpu::Dimension::z);
   smem = memref::GetGlobalOp::create(b, smemType({0}, b.getI8Type()),
                                      kDynamicSmemName);
   auto group = [&](int64_t count) {
@@ -618,7 +640,7 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
   // w, 64 rows x 128 B = 8 KiB, the distance between the 64-column boxes of a
   // stage (for x, K-major and swizzled, wgmma ignores it). Its K step for B
   // assumes a box row of kTileK elements spans the 128 B swizzle.
-  Value aMap = maps["x"], bMap = maps[bRole];
+  Value aMap = descriptorMaps["x"], bMap = descriptorMaps[bRole];
   Value rowOffset =
       arith::MulIOp::create(b, consumer, index(64 * kTileK * byteWidth(elem)));
 
@@ -873,6 +895,8 @@ void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
     Value one = arith::ConstantIndexOp::create(b, 1);
     Value gridX =
         arith::ConstantIndexOp::create(b, llvm::divideCeil(spec.n, spec.tileN));
+    if (batch)
+      gridX = arith::MulIOp::create(b, gridX, batch);
     Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
     Value gridY = ShapedType::isDynamic(spec.m)
                       ? arith::CeilDivUIOp::create(b, tokens, tileM).getResult()
@@ -882,8 +906,7 @@ void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
     Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
     Value smem =
         arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
-    Value gridZ = batch ? batch : one;
-    gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, gridZ},
+    gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, one},
                               gpu::KernelDim3{block, one, one}, smem, args);
     scf::YieldOp::create(b);
   });

@@ -3,7 +3,7 @@
 // through ptxas for sm_90a with -v: q·kᵀ with k read as stored (a
 // transposed B) and the scores' bf16 rounding fused, and probabilities·v
 // into f32. Every TMA copy is rank 3 (one matrix per box, the batch from
-// the block id z). No spills, no serialized wgmma, at most 170 registers
+// the block id x). No spills, no serialized wgmma, at most 170 registers
 // (65536 / 384 threads). One file each (split-file): ptxas takes one module
 // at a time.
 // REQUIRES: ptxas
@@ -16,11 +16,15 @@
 // RUN: FileCheck %s --check-prefix=PTX < %t/context.ptx
 // RUN: ptxas -arch=sm_90a -v %t/context.ptx -o %t/context.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
 
-// PTX-NOT: cp.async.bulk.tensor.2d
+// RUN: FileCheck %s --check-prefix=NO2D < %t/scores.ptx
+// RUN: FileCheck %s --check-prefix=NO2D < %t/context.ptx
+
 // PTX-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
 // PTX-DAG: cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
 // PTX-DAG: cp.async.bulk.tensor.3d.global.shared::cta.tile.bulk_group
-// PTX-NOT: cp.async.bulk.tensor.2d
+// NO2D-NOT: cp.async.bulk.tensor.2d
+// NO2D: .entry matmul
+// NO2D-NOT: cp.async.bulk.tensor.2d
 
 // PTXAS-NOT: wgmma.mma_async instructions are serialized
 // PTXAS: Compiling entry function 'matmul' for 'sm_90a'
