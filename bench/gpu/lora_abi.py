@@ -8,12 +8,13 @@ The ABI, as the kernel generator states it (one `lora.abi` JSON per gpu.func):
 every tensor parameter is one 8-byte pointer, in "params" order, to a 128-byte,
 64-byte-aligned CUtensorMap in device global memory, encoded with
 cuTensorMapEncodeTiled from the param's dtype, dims (outermost first, "M" = the
-token count, known at run time), box (outermost first) and swizzle (bytes);
-after them one u64 per "index_params" entry ("K": a contraction over the
-tokens, i.e. the token count); grid = (ceil(N / tile[1]), ceil(rows / tile[0]),
-1) with N the last dim of the output ("y", or "t" for lora_down) and rows the
-token count, or "m" where that is static (the weight gradients); block as
-given; dynamic smem = "dynamic_smem".
+token count, known at run time; "B" = the batch of a batched kernel), box
+(outermost first) and swizzle (bytes); after them one u64 per "index_params"
+entry ("K": a contraction over the tokens, i.e. the token count); grid =
+(ceil(N / tile[1]) · B, ceil(rows / tile[0]), 1) with N the last dim of the
+output ("y", or "t" for lora_down), B the batch ("batched": true; else 1) and
+rows the token count, or "m" where that is static (the weight gradients);
+block as given; dynamic smem = "dynamic_smem".
 """
 
 from __future__ import annotations
@@ -188,6 +189,10 @@ SHAPES = [(4096, 4096), (4096, 14336), (14336, 4096), (4096, 1024)]
 RANKS = [8, 16, 64]
 GRAD_RANK = 16
 DTYPE = "bf16"
+# The attention's batched matmuls of Llama-8B (32 heads of 128) at 2048
+# keys, one sequence: (B, K, N, transposed w). q·kᵀ reads k [B, N, K] as
+# stored; probabilities·v is [B, M, 2048]·[B, 2048, 128].
+ATTENTION = [(32, 128, 2048, True), (32, 2048, 128, False)]
 
 
 def lora_id(K: int, N: int, r: int) -> str:
@@ -200,6 +205,18 @@ def matmul_id(K: int, N: int) -> str:
 
 def grad_id(K: int, N: int, r: int) -> str:
     return f"grad_{K}x{N}_r{r}"
+
+
+def bmm_id(B: int, K: int, N: int, transposed: bool) -> str:
+    return f"bmm_{B}x{K}x{N}{'_t' if transposed else ''}"
+
+
+def bmm_case(B: int, K: int, N: int, transposed: bool) -> dict:
+    """y[b] = x[b]·w[b] for b < B (w[b] stored [N, K] when transposed): a
+    tosa.matmul [B, M, K] x [B, K, N], bf16 out, as the attention computes
+    q·kᵀ and probabilities·v."""
+    return dict(id=bmm_id(B, K, N, transposed), op="bmm", B=B, K=K, N=N, r=None,
+                scale=None, dtype=DTYPE, transposed=transposed)
 
 
 def lora_case(K: int, N: int, r: int) -> dict:
@@ -226,34 +243,43 @@ def shape_cases(K: int, N: int) -> list[dict]:
 
 
 def default_cases() -> list[dict]:
-    return [c for K, N in SHAPES for c in shape_cases(K, N)]
+    return ([c for K, N in SHAPES for c in shape_cases(K, N)]
+            + [bmm_case(*shape) for shape in ATTENTION])
 
 
 _SPEC = re.compile(r"^(\d+)x(\d+)(?::(mm|matmul|g\d+|\d+))?$")
+_BMM_SPEC = re.compile(r"^(\d+)x(\d+)x(\d+):(bmm|bmmt)$")
 
 
 def parse_case_spec(specs: str | None) -> list[dict]:
     """Cases from a comma-separated list: `KxN:r` (one LoRA case, scale 2.0
     i.e. alpha = 2r), `KxN:gR` (the forward+backward at rank R), `KxN:mm`
     (the plain matmul), `KxN` (the shape's default cases: LoRA at every
-    default rank, the matmul and the forward+backward at GRAD_RANK). None:
-    the default cases."""
+    default rank, the matmul and the forward+backward at GRAD_RANK),
+    `BxKxN:bmm` (a batched matmul), `BxKxN:bmmt` (one reading w [B, N, K]
+    transposed). None: the default cases."""
     if not specs:
         return default_cases()
     cases, seen = [], set()
     for spec in filter(None, (s.strip() for s in specs.split(","))):
         m = _SPEC.match(spec)
-        if not m:
-            raise ValueError(f"bad case spec {spec!r}: want KxN, KxN:r, KxN:gR or KxN:mm")
-        K, N, what = int(m.group(1)), int(m.group(2)), m.group(3)
-        if what is None:
-            new = shape_cases(K, N)
-        elif what in ("mm", "matmul"):
-            new = [matmul_case(K, N)]
-        elif what.startswith("g"):
-            new = [grad_case(K, N, int(what[1:]))]
+        b = _BMM_SPEC.match(spec)
+        if not m and not b:
+            raise ValueError(f"bad case spec {spec!r}: want KxN, KxN:r, KxN:gR, KxN:mm, "
+                             "BxKxN:bmm or BxKxN:bmmt")
+        if b:
+            new = [bmm_case(int(b.group(1)), int(b.group(2)), int(b.group(3)),
+                            b.group(4) == "bmmt")]
         else:
-            new = [lora_case(K, N, int(what))]
+            K, N, what = int(m.group(1)), int(m.group(2)), m.group(3)
+            if what is None:
+                new = shape_cases(K, N)
+            elif what in ("mm", "matmul"):
+                new = [matmul_case(K, N)]
+            elif what.startswith("g"):
+                new = [grad_case(K, N, int(what[1:]))]
+            else:
+                new = [lora_case(K, N, int(what))]
         for c in new:
             if c["id"] not in seen:
                 seen.add(c["id"])
@@ -269,7 +295,7 @@ def select_cases(cases: list[dict], patterns: str | None) -> list[dict]:
         return list(cases)
     wanted_ids, globs = set(), []
     for p in filter(None, (s.strip() for s in patterns.split(","))):
-        if _SPEC.match(p):
+        if _SPEC.match(p) or _BMM_SPEC.match(p):
             wanted_ids.update(c["id"] for c in parse_case_spec(p))
         else:
             globs.append(p)
@@ -322,6 +348,16 @@ GRAD_LAYOUT = {"lora_down": ("lora_down", False, False),
                "lora_input_grad": ("lora_linear", False, True)}
 
 
+def case_tensor_dims(case: dict, name: str) -> list:
+    """The dims of a case's tensor (tensor_dims; for a bmm case x, w, y with
+    the batch "B" first and w [B, N, K] when transposed)."""
+    if case["op"] == "bmm":
+        K, N = case["K"], case["N"]
+        w = ["B", N, K] if case["transposed"] else ["B", K, N]
+        return {"x": ["B", "M", K], "w": w, "y": ["B", "M", N]}[name]
+    return tensor_dims(name, case["K"], case["N"], case["r"])
+
+
 def tensor_dims(name: str, K: int, N: int, r: int | None) -> list:
     """The dims of a case's tensor (see GRAD_TENSORS), outermost first, "M"
     for the token count."""
@@ -354,7 +390,7 @@ def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
     if case["op"] == "grad":
         steps = grad_steps(kernels)
         return [(steps[k["module"]], k["name"]) for k in kernels], list(GRAD_TENSORS)
-    want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]
+    want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]   # mm, bmm
     return [k.get("kind") for k in kernels], want
 
 
@@ -393,8 +429,12 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
         transposed = tuple(layout)
         if kind != want_kind:
             errors.append(f"kind {kind}, expected {want_kind}")
-    elif (case["op"] == "matmul") != (kind == "matmul"):
+    elif (case["op"] in ("matmul", "bmm")) != (kind == "matmul"):
         errors.append(f"kind {kind} in a {case['op']} case")
+    if case["op"] == "bmm":
+        transposed = (False, case["transposed"])
+    if bool(abi.get("batched", False)) != (case["op"] == "bmm"):
+        errors.append(f"batched {abi.get('batched', False)} in a {case['op']} case")
     for key in ("name", "module", "block", "dynamic_smem", "tile", "params"):
         if key not in abi:
             errors.append(f"no {key!r}")
@@ -415,7 +455,7 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
         if role not in ROLES[kind] or role not in tensors:
             errors.append(f"unexpected role {role!r}")
             continue
-        want = tensor_dims(tensors[role], case["K"], case["N"], case["r"])
+        want = case_tensor_dims(case, tensors[role])
         if list(p.get("dims", [])) != want:
             errors.append(f"{role}: dims {p.get('dims')} != {want} ({tensors[role]})")
         if p.get("dtype") not in TENSORMAP_DTYPE:
@@ -429,7 +469,7 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
         # static rows (a weight gradient) contracts over the tokens instead
         # and takes their count as its index param "K".
         out = next(p for p in abi["params"] if p["role"] == OUTPUT_ROLE[kind])
-        rows = out["dims"][0]
+        rows = out["dims"][-2]
         if abi.get("m", "M") != rows:
             errors.append(f"m {abi.get('m')!r}, expected {rows!r} (the output's rows)")
         want_index = [] if rows == "M" else ["K"]
@@ -446,12 +486,15 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
     return errors
 
 
-def param_shape(param: dict, M: int) -> list[int]:
-    """The param's tensor shape, outermost first, with "M" = M."""
+def param_shape(param: dict, M: int, B: int | None = None) -> list[int]:
+    """The param's tensor shape, outermost first, with "M" = M and "B" = B
+    (a batched kernel's batch)."""
     shape = []
     for d in param["dims"]:
         if d == "M":
             shape.append(M)
+        elif d == "B" and B is not None:
+            shape.append(B)
         elif isinstance(d, int):
             shape.append(d)
         else:
@@ -459,12 +502,13 @@ def param_shape(param: dict, M: int) -> list[int]:
     return shape
 
 
-def tensormap_args(param: dict, M: int, address: int) -> dict:
+def tensormap_args(param: dict, M: int, address: int, B: int | None = None) -> dict:
     """The arguments of cuTensorMapEncodeTiled for `param` on a contiguous
-    row-major tensor at `address` with M rows, checked against the limits
-    that cuda.h states for cuTensorMapEncodeTiled. Raises ValueError."""
+    row-major tensor at `address` with M rows (and B matrices), checked
+    against the limits that cuda.h states for cuTensorMapEncodeTiled. Raises
+    ValueError."""
     dtype, esize = TENSORMAP_DTYPE[param["dtype"]]
-    shape = param_shape(param, M)
+    shape = param_shape(param, M, B)
     rank = len(shape)
     global_dim = list(reversed(shape))
     # Row strides in bytes of the contiguous tensor, innermost-first, without
@@ -499,11 +543,17 @@ def tensormap_args(param: dict, M: int, address: int) -> dict:
     return args
 
 
-def launch_plan(abi: dict, M: int) -> dict:
-    """grid, block and dynamic smem of a kernel at M tokens, and the values
-    of its index params (the u64s after the tensor maps)."""
+def launch_plan(abi: dict, M: int, B: int | None = None) -> dict:
+    """grid, block and dynamic smem of a kernel at M tokens (and B matrices
+    for a batched one), and the values of its index params (the u64s after
+    the tensor maps)."""
+    batches = 1
+    if abi.get("batched"):
+        if B is None:
+            raise ValueError(f"{abi['name']}: a batched kernel needs the batch size")
+        batches = B
     out = next(p for p in abi["params"] if p["role"] == OUTPUT_ROLE[abi["kind"]])
-    N = param_shape(out, M)[-1]
+    N = param_shape(out, M, B)[-1]
     rows = M if abi.get("m", "M") == "M" else int(abi["m"])
     tm, tn = abi["tile"]
     index = []
@@ -511,13 +561,18 @@ def launch_plan(abi: dict, M: int) -> dict:
         if name != "K":
             raise ValueError(f"{abi['name']}: unknown index param {name!r}")
         index.append(M)
-    return dict(grid=[-(-N // tn), -(-rows // tm), 1], block=list(abi["block"]),
+    return dict(grid=[-(-N // tn) * batches, -(-rows // tm), 1], block=list(abi["block"]),
                 smem=int(abi["dynamic_smem"]), index=index)
 
 
 def flops(K: int, N: int, M: int, r: int | None) -> tuple[int, int]:
     """(2·M·K·N of x·W, 2·M·r·(K+N) of the LoRA branch)."""
     return 2 * M * K * N, (2 * M * r * (K + N) if r else 0)
+
+
+def bmm_flops(B: int, K: int, N: int, M: int) -> int:
+    """2·B·M·K·N."""
+    return 2 * B * M * K * N
 
 
 def grad_flops(K: int, N: int, M: int, r: int) -> tuple[int, int]:

@@ -121,6 +121,34 @@ func.func @matmul_{K}x{N}(%x: {x}, %w: {w}) -> {y} {{
 """
 
 
+def bmm_mlir(K: int, N: int, transposed: bool, dt: str) -> str:
+    """y[b] = x[b]·w[b], bf16 out, as an ONNX model's attention has it after
+    lora-opt's import: a tosa.matmul [B, M, K] x [B, K, N] whose f32 result is
+    rounded (the cast the kernel fuses), B and M dynamic; with `transposed`,
+    w is a [0, 2, 1] transpose of a stored [B, N, K] (q·kᵀ)."""
+    x, y = f"tensor<?x?x{K}x{dt}>", f"tensor<?x?x{N}x{dt}>"
+    acc = f"tensor<?x?x{N}xf32>"
+    rhs = f"tensor<?x{K}x{N}x{dt}>"
+    stored = f"tensor<?x{N}x{K}x{dt}>" if transposed else rhs
+    zp = f'"tosa.const"() <{{values = dense<0.0> : tensor<1x{dt}>}}> : () -> tensor<1x{dt}>'
+    body = f"  %zp = {zp}\n"
+    w = "%w"
+    if transposed:
+        body += (f"  %wt = tosa.transpose %w {{perms = array<i32: 0, 2, 1>}} : "
+                 f"({stored}) -> {rhs}\n")
+        w = "%wt"
+    body += (f"  %acc = tosa.matmul %x, {w}, %zp, %zp : ({x}, {rhs}, tensor<1x{dt}>, "
+             f"tensor<1x{dt}>) -> {acc}\n"
+             f"  %y = tosa.cast %acc : ({acc}) -> {y}\n")
+    what = "x·wᵀ, w stored [B, N, K]" if transposed else "x·w"
+    return f"""\
+// y[b] = {what} for every b; written by bench/gpu/prepare.py
+func.func @bmm_{K}x{N}{'_t' if transposed else ''}(%x: {x}, %w: {stored}) -> {y} {{
+{body}  return %y : {y}
+}}
+"""
+
+
 def run_tool(cmd: list[str], env: dict) -> str:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
@@ -198,6 +226,8 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
         sources = [lora_mlir(case["K"], case["N"], case["r"], case["scale"], case["dtype"])]
     elif case["op"] == "grad":
         sources = [grad_mlir(case["K"], case["N"], case["r"], case["scale"], case["dtype"])]
+    elif case["op"] == "bmm":
+        sources = [bmm_mlir(case["K"], case["N"], case["transposed"], case["dtype"])]
     else:
         # The zero-filled accumulator is what y = x·W means; tensor.empty is
         # tried second in case the generator only matches that form.
@@ -248,7 +278,8 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
             (out / name).write_bytes(cubin)
         kernels.append(dict(abi, cubin=name, cubin_bytes=len(cubin),
                             cubin_sha256=hashlib.sha256(cubin).hexdigest()))
-    entry = {k: case[k] for k in ("id", "op", "K", "N", "r", "scale", "dtype")}
+    entry = {k: case[k] for k in ("id", "op", "K", "N", "r", "scale", "dtype", "B",
+                                  "transposed") if k in case}
     entry["source"] = f"src/{src_path.name}"
     entry["kernels"] = kernels
     return entry
@@ -556,8 +587,9 @@ def main(argv=None) -> int:
         "LORA_BUILD_DIR", ROOT / "build")) / "bin" / "lora-opt"))
     ap.add_argument("--out", default=str(HERE / "artifacts"))
     ap.add_argument("--cases", help="comma-separated KxN:r (LoRA), KxN:gR (LoRA "
-                    "forward+backward), KxN:mm (matmul) or KxN (the shape's default "
-                    "cases); default: the issue's shapes")
+                    "forward+backward), KxN:mm (matmul), KxN (the shape's default "
+                    "cases) or BxKxN:bmm / BxKxN:bmmt (batched matmul, w transposed); "
+                    "default: the issue's shapes and the attention's matmuls")
     ap.add_argument("--jobs", type=int, default=2, help="parallel lora-opt runs (1 or 2)")
     ap.add_argument("--no-model", action="store_true",
                     help="skip the whole-model check (and remove an earlier <out>/model)")

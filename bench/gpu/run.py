@@ -3,7 +3,8 @@
 correctness against a float64 reference, then timings against cuBLAS, a
 PEFT-style eager LoRA layer and torch.compile of it (for a grad case, the
 layer's forward and backward: our 7 launches against cuBLAS x·W + g·Wᵀ and
-autograd). First, for each model folder prepare.py wrote (MODEL_DIRS), the
+autograd; for a bmm case, the attention's batched matmuls, against
+torch.bmm). First, for each model folder prepare.py wrote (MODEL_DIRS), the
 whole-model check: the `lora-compile --target=cuda` artifact (examples/
 tiny_llama.onnx in f32; the same Llama in bf16, on the tensor-core kernels),
 loaded with the copied lora_opt package and runtime, must give the reference
@@ -260,13 +261,14 @@ def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
     (in param order, with the case's tensor it binds as "tensor"), with
     `addresses[tensor]` as the tensors' addresses."""
     plans = []
+    B = case.get("B")
     for k, tensors in zip(case["kernels"], lora_abi.kernel_tensors(case, case["kernels"])):
-        plan = lora_abi.launch_plan(k, M)
+        plan = lora_abi.launch_plan(k, M, B)
         plan["name"] = k["name"]
         plan["label"] = lora_abi.kernel_label(k)
         plan["kind"] = k["kind"]
         plan["tensormaps"] = [
-            dict(lora_abi.tensormap_args(p, M, addresses[tensors[p["role"]]]),
+            dict(lora_abi.tensormap_args(p, M, addresses[tensors[p["role"]]], B),
                  tensor=tensors[p["role"]]) for p in k["params"]]
         plans.append(plan)
     return plans
@@ -297,7 +299,9 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
     names = ("x", "w", "a", "t", "b", "bias", "y", "g", "ts", "dt", "db", "da", "dx")
     fake = {name: 0x7F0000000000 + (i << 32) for i, name in enumerate(names)}
     for case in cases:
-        log(f"{case['id']}: {case['op']} K={case['K']} N={case['N']} r={case['r']} "
+        batch = (f" B={case['B']}{' w transposed' if case['transposed'] else ''}"
+                 if case["op"] == "bmm" else "")
+        log(f"{case['id']}: {case['op']}{batch} K={case['K']} N={case['N']} r={case['r']} "
             f"scale={case['scale']} {case['dtype']}")
         for M in ms:
             try:
@@ -510,11 +514,12 @@ class Worker:
             self.kernel_info["/".join(key)] = self.functions[key][1]
         return self.functions[key]
 
-    def group(self, K: int, N: int) -> dict:
-        """The tensor cache of one (K, N); switching frees the previous one."""
-        if self.cache_key != (K, N):
+    def group(self, K: int, N: int, B: int | None = None) -> dict:
+        """The tensor cache of one (K, N) (and batch); switching frees the
+        previous one."""
+        if self.cache_key != (K, N, B):
             self.cache.clear()
-            self.cache_key = (K, N)
+            self.cache_key = (K, N, B)
             if DEVICE == "cuda":
                 self.torch.cuda.empty_cache()
         return self.cache
@@ -550,8 +555,29 @@ class Worker:
             out["g"] = randn((M, N), 1.0, "g")
         return out
 
+    def bmm_inputs(self, B, K, N, M, transposed, dtype) -> dict:
+        """x [B, M, K] ~ N(0, 1) and w [B, K, N] ~ N(0, 1)/sqrt(K) (stored
+        [B, N, K] when transposed), as attention's q and k or probabilities
+        and v are scaled."""
+        torch = self.torch
+        cache = self.group(K, N, B)
+        dt = torch_dtype(torch, dtype)
+        out = {}
+        for name, shape, std in (("x", (B, M, K), 1.0),
+                                 ("w", (B, N, K) if transposed else (B, K, N),
+                                  1 / math.sqrt(K))):
+            ck = ("bmm", name, shape, dtype)
+            if ck not in cache:
+                cache[ck] = (torch.randn(shape, generator=self.gen(*ck), device=DEVICE,
+                                         dtype=torch.float32) * std).to(dt)
+            out[name] = cache[ck]
+        return out
+
     def case_inputs(self, case: dict, M: int) -> dict:
         """The inputs of the case's kernels at M rows."""
+        if case["op"] == "bmm":
+            return self.bmm_inputs(case["B"], case["K"], case["N"], M, case["transposed"],
+                                   case["dtype"])
         return self.inputs(case["K"], case["N"], case["r"], M, case["dtype"],
                            bias=any(p["role"] == "bias" for k in case["kernels"]
                                     for p in k["params"]),
@@ -560,21 +586,24 @@ class Worker:
     def ours(self, case: dict, M: int, bufs: dict):
         """A callable that launches the case's kernels on the current stream,
         with every kernel's output (t, y; for a grad case also ts, dt, db,
-        da, dx) allocated with a tile of guard rows after it; returns (fn,
-        bufs, guards, keep, plans)."""
+        da, dx) allocated with a tile of guard rows after it (a batched
+        output: one guard matrix after the last); returns (fn, bufs, guards,
+        keep, plans)."""
         torch = self.torch
         dt = torch_dtype(torch, case["dtype"])
         bufs = dict(bufs)
         guards = {}
+        B = case.get("B")
         tile_m = max(k["tile"][0] for k in case["kernels"])
+        guard = 1 if case["op"] == "bmm" else tile_m
         uses = {}                # tensor -> [(kernel, param)]
         for k, tensors in zip(case["kernels"], lora_abi.kernel_tensors(case, case["kernels"])):
             for p in k["params"]:
                 tensor = tensors[p["role"]]
                 uses.setdefault(tensor, []).append((k, p))
                 if p["role"] == lora_abi.OUTPUT_ROLE[k["kind"]] and tensor not in guards:
-                    shape = lora_abi.param_shape(p, M)
-                    storage = torch.full((shape[0] + tile_m,) + tuple(shape[1:]),
+                    shape = lora_abi.param_shape(p, M, B)
+                    storage = torch.full((shape[0] + guard,) + tuple(shape[1:]),
                                          GUARD_VALUE, dtype=dt, device=DEVICE)
                     bufs[tensor] = storage[:shape[0]]
                     guards[tensor] = storage[shape[0]:]
@@ -582,7 +611,7 @@ class Worker:
             if tensor not in bufs:
                 raise RuntimeError(f"{case['id']}: no buffer for tensor {tensor!r}")
             for k, p in used:
-                want = lora_abi.param_shape(p, M)
+                want = lora_abi.param_shape(p, M, B)
                 if list(bufs[tensor].shape) != want or not bufs[tensor].is_contiguous():
                     raise RuntimeError(f"{case['id']}: {tensor} is "
                                        f"{list(bufs[tensor].shape)}, {k['name']}'s "
@@ -640,14 +669,15 @@ class Worker:
         res["y_nan"] = int(torch.isnan(y).sum())
         tile_m = max(k["tile"][0] for k in case["kernels"])
         tail = (M // tile_m) * tile_m
-        res["y_nan_tail_rows"] = int(torch.isnan(y[tail:]).sum()) if tail < M else 0
+        res["y_nan_tail_rows"] = int(torch.isnan(y[..., tail:, :]).sum()) if tail < M else 0
         res["guard_ok"] = all(bool((g == GUARD_VALUE).all()) for g in guards.values())
         if case["op"] == "grad":
             ok = self.check_grad(case, d, res)
             res["status"] = "PASS" if ok and res["guard_ok"] else "FAIL"
             del keep
             return res
-        base = d["x"] @ d["w"]
+        w = d["w"].transpose(-1, -2) if case.get("transposed") else d["w"]
+        base = d["x"] @ w                         # a bmm case: batched
         if r:
             scale = float(case["scale"])
             xa = d["x"] @ d["a"]
@@ -822,8 +852,17 @@ class Worker:
 
     def time_cublas(self, job: dict) -> dict:
         """torch.mm(x, W): the frozen layer without LoRA; for op "grad" also
-        torch.mm(g, Wᵀ), the frozen layer's forward and backward."""
+        torch.mm(g, Wᵀ), the frozen layer's forward and backward; for op
+        "bmm" torch.bmm(x, w) (w a transposed view of the stored [B, N, K]
+        where the case reads it so: cuBLAS's batched GEMM with op T)."""
         torch = self.torch
+        if job.get("op") == "bmm":
+            b = self.bmm_inputs(job["B"], job["K"], job["N"], job["M"], job["transposed"],
+                                job["dtype"])
+            x, w = b["x"], b["w"].transpose(1, 2) if job["transposed"] else b["w"]
+            y = torch.empty((job["B"], job["M"], job["N"]), dtype=x.dtype, device=DEVICE)
+            return self.bench(lambda: torch.bmm(x, w, out=y), self.args.warmup,
+                              self.args.iters)
         grad = job.get("op") == "grad"
         b = self.inputs(job["K"], job["N"], None, job["M"], job["dtype"], grad=grad)
         x, w = b["x"], b["w"]
@@ -1008,7 +1047,7 @@ def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
     forward+backward's (one compiled function each)."""
     jobs, shapes = [], []
     for c in cases:
-        if (c["K"], c["N"]) not in shapes:
+        if (c["K"], c["N"]) not in shapes and c["op"] != "bmm":
             shapes.append((c["K"], c["N"]))
 
     def layer(kind, c, M):
@@ -1016,7 +1055,7 @@ def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
                    dtype=c["dtype"])
         return dict(job, op="grad") if c["op"] == "grad" else job
     for K, N in shapes:
-        group = [c for c in cases if (c["K"], c["N"]) == (K, N)]
+        group = [c for c in cases if (c["K"], c["N"]) == (K, N) and c["op"] != "bmm"]
         dtype = group[0]["dtype"]
         for M in args.time_ms:
             if any(c["op"] != "grad" for c in group):
@@ -1030,6 +1069,17 @@ def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
                 jobs.append(job)
                 if c["op"] != "matmul":
                     jobs.append(layer("eager", c, M))
+    # Batched matmuls: cuBLAS's batched GEMM and ours, nothing else.
+    for c in cases:
+        if c["op"] != "bmm":
+            continue
+        for M in args.time_ms:
+            jobs.append(dict(type="cublas", op="bmm", B=c["B"], K=c["K"], N=c["N"], M=M,
+                             transposed=c["transposed"], dtype=c["dtype"]))
+            job = dict(type="ours", case=c["id"], K=c["K"], N=c["N"], M=M)
+            if c["id"] in skip_ours:
+                job["skip"] = True
+            jobs.append(job)
     if args.compile_mode != "off":
         for K, N in shapes:
             for op in ("lora", "grad"):
@@ -1413,6 +1463,35 @@ def build_report(cases, jobs, results, env, manifest, args,
                         f"{(f'{tfc:6.0f}' if tfc else '     -')} | "
                         f"{(f'{rat:7.2f}' if rat else '      -')}"
                         f"{'' if correct[c['id']] else '  !'}")
+        bmm = [c for c in cases if c["op"] == "bmm"]
+        if bmm:
+            lines.append("")
+            lines.append("Batched matmul y[b] = x[b]*w[b] (the attention's q*k^T with k read "
+                         "as stored, and probabilities*v; bf16 out); cuBLAS = torch.bmm, w^T "
+                         "a transposed view:")
+            hdr = (f"{'B':>4}{'K':>6}{'N':>7}{'wT':>3}{'M':>7} | {'ours us':>9}{'TF/s':>6} | "
+                   f"{'cuBLAS':>9}{'TF/s':>6} | {'/cuBLAS':>7}")
+            lines.append(hdr)
+            lines.append("-" * len(hdr))
+            for c in bmm:
+                B, K, N = c["B"], c["K"], c["N"]
+                for M in args.time_ms:
+                    ours = get(type="ours", case=c["id"], K=K, N=N, M=M).get("median_us")
+                    cub = get(type="cublas", op="bmm", B=B, K=K, N=N, M=M,
+                              transposed=c["transposed"]).get("median_us")
+                    fl = lora_abi.bmm_flops(B, K, N, M)
+                    rat = ours / cub if ours and cub else None
+                    rows.append(dict(op="bmm", B=B, K=K, N=N, r=None, M=M, case=c["id"],
+                                     transposed=c["transposed"], correct=correct[c["id"]],
+                                     flops=fl, ours_us=ours, cublas_us=cub,
+                                     ours_over_cublas=rat))
+                    tfo, tfc = tflops(fl, ours), tflops(fl, cub)
+                    lines.append(
+                        f"{B:>4}{K:>6}{N:>7}{'T' if c['transposed'] else '-':>3}{M:>7} | "
+                        f"{fmt_us(ours)}{(f'{tfo:6.0f}' if tfo else '     -')} | "
+                        f"{fmt_us(cub)}{(f'{tfc:6.0f}' if tfc else '     -')} | "
+                        f"{(f'{rat:7.2f}' if rat else '      -')}"
+                        f"{'' if correct[c['id']] else '  !'}")
         problems = [(jobs[i], r) for i, r in sorted(results.items())
                     if r.get("status") in ("error", "crash", "skipped")
                     and jobs[i]["type"] not in ("check", "model")]
@@ -1477,8 +1556,8 @@ def main(argv=None) -> int:
     manifest = load_manifest(args.artifacts)
     cases = manifest["cases"]
     if args.quick:
-        cases = [c for c in cases if (c["K"], c["N"]) in ((4096, 4096), (4096, 14336))
-                 and c["r"] in (None, 16)]
+        cases = [c for c in cases if c["op"] == "bmm" or (
+            (c["K"], c["N"]) in ((4096, 4096), (4096, 14336)) and c["r"] in (None, 16))]
     try:
         cases = lora_abi.select_cases(cases, args.cases)
     except ValueError as e:

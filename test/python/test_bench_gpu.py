@@ -125,6 +125,12 @@ def fake_abis(case: dict) -> list[dict]:
             p("x", ["M", K], [64, 64], 128), p("a", [K, r], [64, 64], 128),
             p("t", ["M", r], [64, r], 0)], module=module)
 
+    if case["op"] == "bmm":
+        t = case["transposed"]
+        return [kernel("matmul", 128, 128, [
+            p("x", ["B", "M", K], [1, 128, 64], 128),
+            p("w", ["B", N, K] if t else ["B", K, N], [1, 128, 64] if t else [1, 64, 64], 128),
+            p("y", ["B", "M", N], [1, 64, 128], 0)], batched=True, transposed_b=t)]
     if case["op"] == "matmul":
         return [kernel("matmul", 128, 256, [
             p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
@@ -190,6 +196,36 @@ def test_tensormap_args_and_launch_plan():
     bad["params"][1]["dims"] = [4096, 4096]
     assert any("w: dims" in e for e in lora_abi.check_kernel(
         bad, case, lora_abi.kernel_tensors(case, [bad])[0]))
+
+
+def test_batched_kernel_abi():
+    """A bmm case (the attention's q·kᵀ): rank-3 maps with the batch "B"
+    outermost, the grid's x over every matrix's column tiles."""
+    case = lora_abi.parse_case_spec("32x128x2048:bmmt")[0]
+    assert case == dict(id="bmm_32x128x2048_t", op="bmm", B=32, K=128, N=2048, r=None,
+                        scale=None, dtype="bf16", transposed=True)
+    assert [c["id"] for c in lora_abi.default_cases() if c["op"] == "bmm"] == [
+        "bmm_32x128x2048_t", "bmm_32x2048x128"]
+    (abi,) = fake_abis(case)
+    tensors = lora_abi.kernel_tensors(case, [abi])[0]
+    assert lora_abi.check_kernel(abi, case, tensors) == []
+    x, w, y = (lora_abi.tensormap_args(p, 1000, 0x10000, 32) for p in abi["params"])
+    assert x["rank"] == 3 and x["globalDim"] == [128, 1000, 32]
+    assert x["globalStrides"] == [256, 256 * 1000] and x["boxDim"] == [64, 128, 1]
+    assert w["globalDim"] == [128, 2048, 32] and w["boxDim"] == [64, 128, 1]
+    assert y["globalDim"] == [2048, 1000, 32] and y["globalStrides"] == [4096, 4096 * 1000]
+    assert lora_abi.launch_plan(abi, 1000, 32)["grid"] == [16 * 32, 8, 1]
+    with pytest.raises(ValueError, match="batch size"):
+        lora_abi.launch_plan(abi, 1000)
+    assert lora_abi.bmm_flops(32, 128, 2048, 1000) == 2 * 32 * 1000 * 128 * 2048
+
+    def errors(**change):
+        return "; ".join(lora_abi.check_kernel(dict(abi, **change), case, tensors))
+    assert "batched False in a bmm case" in errors(batched=False)
+    assert "transposed_a/b False/False, expected False/True" in errors(transposed_b=False)
+    assert "w: dims ['B', 128, 2048] != ['B', 2048, 128] (w)" in errors(
+        params=[dict(p, dims=["B", 128, 2048]) if p["role"] == "w" else p
+                for p in abi["params"]])
 
 
 def test_grad_kernels_abi():
@@ -271,7 +307,7 @@ def test_enum_values_match_cuda_h():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    assert len(cases) == 20
+    assert len(cases) == 22                      # 20 of the issue's shapes, 2 attention
     assert [c["id"] for c in cases if c["op"] == "grad"] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16"]
@@ -283,7 +319,11 @@ def test_case_selection():
     assert [c["id"] for c in lora_abi.parse_case_spec("4096x1024")] == [
         "lora_4096x1024_r8", "lora_4096x1024_r16", "lora_4096x1024_r64", "matmul_4096x1024",
         "grad_4096x1024_r16"]
-    for bad in ("4096*1024", "4096x1024:g", "4096x1024:r16"):
+    assert [c["id"] for c in lora_abi.select_cases(cases, "bmm_*")] == [
+        "bmm_32x128x2048_t", "bmm_32x2048x128"]
+    assert [c["id"] for c in lora_abi.select_cases(cases, "32x2048x128:bmm")] == [
+        "bmm_32x2048x128"]
+    for bad in ("4096*1024", "4096x1024:g", "4096x1024:r16", "32x128:bmm", "4x8x8:bmmx"):
         with pytest.raises(ValueError):
             lora_abi.parse_case_spec(bad)
     sel = lora_abi.select_cases(cases, "matmul_*,4096x14336:64")
@@ -493,10 +533,16 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     np = pytest.importorskip("numpy")
     out = tmp_path / "artifacts"
     proc = run_py(GPU_DIR / "prepare.py", "--lora-opt", lora_opt, "--out", out,
-                  "--cases", "1024x1024:16,1024x512:g16")
+                  "--cases", "1024x1024:16,1024x512:g16,4x64x96:bmmt")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = json.loads((out / "kernels.json").read_text())
-    case, grad = manifest["cases"]
+    case, grad, bmm = manifest["cases"]
+    # The batched matmul: one kernel from a tosa.matmul, rank-3 maps.
+    assert (bmm["op"], bmm["B"], bmm["transposed"]) == ("bmm", 4, True)
+    (bmm_kernel,) = bmm["kernels"]
+    assert bmm_kernel["batched"] and bmm_kernel["transposed_b"]
+    assert [p["dims"] for p in bmm_kernel["params"]] == [
+        ["B", "M", 64], ["B", 96, 64], ["B", "M", 96]]
     assert (case["K"], case["N"], case["r"], case["scale"]) == (1024, 1024, 16, 2.0)
     assert [k["kind"] for k in case["kernels"]] == ["lora_down", "lora_linear"]
     # The forward and backward: the generator's two gpu.modules, launch order.
@@ -506,7 +552,7 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
         "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad",
         "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad"]
     assert [k.get("index_params") for k in grad["kernels"]] == [[], [], [], [], ["K"], ["K"], []]
-    for c in (case, grad):
+    for c in (case, grad, bmm):
         for k, tensors in zip(c["kernels"], lora_abi.kernel_tensors(c, c["kernels"])):
             data = (out / k["cubin"]).read_bytes()
             assert data[:4] == b"\x7fELF"
@@ -519,6 +565,9 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     assert re.search(r"M=1000 +lora_kernels_1/lora_a_grad \(matmul\): grid \[1, \d+, 1\] "
                      r".* index \[1000\]\n", proc.stdout), proc.stdout
     assert "files ok, the copied lora_opt imports" in proc.stdout
+    # 4 matrices of one column tile (N = 96), 8 row tiles of 128.
+    assert re.search(r"M=1000 +lora_kernels_0/matmul \(matmul\): grid \[4, 8, 1\]",
+                     proc.stdout), proc.stdout
 
     # The model step: the CUDA artifact, the runtime, the package, the reference.
     model = out / "model"
@@ -715,6 +764,9 @@ class FakeDriver:
 
     def launch(self, fn, grid, block, smem, stream, params):
         import torch
+        if fn == "matmul" and len(self.maps[ctypes.c_uint64.from_address(
+                ctypes.c_uint64.from_address(params[0]).value).value]["globalDim"]) == 3:
+            return self.launch_batched(params)
         maps = {}
         n_maps = len(params) - (fn in self.INDEX_KERNELS)
         for k in range(n_maps):
@@ -749,6 +801,26 @@ class FakeDriver:
             maps["y"].copy_((f["x"] @ f["w"]).to(bf16))
 
 
+    def launch_batched(self, params):
+        """A batched matmul: w is [B, K, N], or [B, N, K] read transposed
+        (told apart by K, which the tests keep apart from N)."""
+        import torch
+        maps = {}
+        for k in range(3):
+            map_address = ctypes.c_uint64.from_address(params[k]).value
+            a = self.maps[ctypes.c_uint64.from_address(map_address).value]
+            maps[a["role"]] = self.view(a)
+        self.launches.append(("matmul", None, None, None, sorted(maps)))
+        x, w = maps["x"].double(), maps["w"].double()
+        if w.shape[-2] != x.shape[-1]:
+            w = w.transpose(-1, -2)
+        y = (x @ w).to(torch.bfloat16)
+        if self.bug == "batch0":                  # every CTA on matrix 0
+            maps["y"][:1].copy_(y[:1])
+        else:
+            maps["y"].copy_(y)
+
+
 def _row_strides(dims):
     """Element strides of the outer dims of a row-major tensor, innermost first."""
     strides, acc = [], 1
@@ -774,11 +846,11 @@ def cpu_manifest(tmp_path, specs):
     return dict(format=1, provenance=dict(commit="0" * 40), cases=cases)
 
 
-@pytest.mark.parametrize("bug", [None, "no_lora", "tail", "db_tail"])
+@pytest.mark.parametrize("bug", [None, "no_lora", "tail", "db_tail", "batch0"])
 def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(bench_run, "DEVICE", "cpu")
-    manifest = cpu_manifest(tmp_path, "256x512:16,256x512:mm,256x512:g16")
+    manifest = cpu_manifest(tmp_path, "256x512:16,256x512:mm,256x512:g16,4x64x96:bmmt")
     args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=False,
                            check_ms=[200, 100], time_ms=[64], quick=False)
     drv = FakeDriver(2.0, bug)
@@ -819,8 +891,16 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
         ("lora_kernels_1/lora_input_grad", [1, 2, 1], [])]     # dx [200, 256]
     assert grad["guard_ok"] and grad["ts_err"] < 1e-6 and grad["dt_err"] < 1e-6
     assert len(grad["kernel_attrs"]) == 7
-    if bug is None:
-        assert all(r["status"] == "PASS" for r in checks.values()), checks
+    bmm = checks[("bmm_4x64x96_t", 200)]
+    assert bmm["launches"][0]["grid"] == [4, 2, 1]          # 1 column tile x 4 matrices
+    assert bmm["guard_ok"]
+    if bug == "batch0":
+        assert bmm["status"] == "FAIL" and bmm["y_nan"] == 3 * 200 * 96
+    else:
+        assert bmm["status"] == "PASS" and bmm["y_err"] < 1e-2 and bmm["y_nan"] == 0
+    if bug in (None, "batch0"):
+        assert all(r["status"] == "PASS" for (case, _), r in checks.items()
+                   if case != "bmm_4x64x96_t"), checks
         assert lora["y_err"] < 1e-2 and lora["y_err_exact_t"] < 1e-2
         for name in ("y", "dx", "da", "db"):
             assert grad[f"{name}_err"] < 1e-2 and grad[f"{name}_err_exact"] < 1e-2, name
@@ -855,8 +935,15 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     lora_line = next(line for line in text.splitlines() if line.startswith("   256    512  16"))
     assert lora_line.endswith("!") == (bug in ("no_lora", "tail"))
     assert "Plain matmul" in text
-    assert report["correct"]["lora_256x512_r16"] == (bug in (None, "db_tail"))
-    assert report["correct"]["grad_256x512_r16"] == (bug is None)
+    assert report["correct"]["lora_256x512_r16"] == (bug in (None, "db_tail", "batch0"))
+    assert report["correct"]["grad_256x512_r16"] == (bug in (None, "batch0"))
+    assert report["correct"]["bmm_4x64x96_t"] == (bug != "batch0")
+    bmm_row = next(r for r in report["rows"] if r["case"] == "bmm_4x64x96_t")
+    assert bmm_row["ours_us"] == bmm_row["cublas_us"] == 10.0
+    assert bmm_row["flops"] == 2 * 4 * 64 * 64 * 96
+    bmm_line = next(line for line in text[text.index("Batched matmul"):].splitlines()
+                    if line.startswith("   4    64     96  T     64"))
+    assert bmm_line.endswith("!") == (bug == "batch0")
     grad_row = next(r for r in report["rows"] if r["case"] == "grad_256x512_r16")
     assert grad_row["op"] == "grad" and grad_row["ours_over_cublas"] == 1.0
     assert grad_row["cublas_status"] == grad_row["eager_status"] == "ok"
@@ -865,10 +952,11 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     grad_table = text[text.index("LoRA forward+backward (W frozen"):]
     grad_line = next(line for line in grad_table.splitlines()
                      if line.startswith("   256    512  16"))
-    assert grad_line.endswith("!") == (bug is not None)
-    assert f"{int(bug is None)} of 1 rows correct and within 1.10x" in grad_table
+    grad_ok = bug in (None, "batch0")
+    assert grad_line.endswith("!") == (not grad_ok)
+    assert f"{int(grad_ok)} of 1 rows correct and within 1.10x" in grad_table
     checks_text = text[text.index("LoRA forward+backward correctness"):]
-    assert ("grad_256x512_r16         200  " + ("PASS" if bug is None else "FAIL")) in checks_text
+    assert ("grad_256x512_r16         200  " + ("PASS" if grad_ok else "FAIL")) in checks_text
     if bug == "db_tail":
         assert "unrounded t, dt:" in checks_text
 
