@@ -59,9 +59,9 @@ struct GemmKernelSpec {
   /// [B, N, K] when transposed) -> [B, M, N]: the attention's batched
   /// matmuls. The batch size is known only at run time, like M; the grid's x
   /// walks it with the column tiles, and every tensor map is rank 3 with a
-  /// box of 1 there, so no
-  /// tile crosses from one matrix into the next (TMA zero-fills and clips
-  /// each dimension on its own). Matmul only, with a static K.
+  /// box of 1 there, so no tile crosses from one matrix into the next (TMA
+  /// zero-fills and clips each dimension on its own). Matmul only, with a
+  /// static K.
   bool batched = false;
   bool hasBias = false;
   /// LoraDown's multiplier (alpha/r or alpha/sqrt(r)).
@@ -114,9 +114,8 @@ int64_t getGemmDynamicSharedMemory(const GemmKernelSpec &spec);
 /// The kernel's launch interface as JSON (kind, block, dynamic_smem, tile,
 /// m/k/n/rank with "M" for the token count, scale, transposed_a/b, batched,
 /// params with dims/box/swizzle and "B" for a batch size, index_params after
-/// them): what a launcher written
-/// outside MLIR (bench/gpu/run.py) needs. Attached to the kernel as
-/// `lora.abi`.
+/// them): what a launcher written outside MLIR (bench/gpu/run.py) needs.
+/// Attached to the kernel as `lora.abi`.
 std::string getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
                              StringRef name);
 

@@ -66,9 +66,9 @@
 // box of 1, and the grid's x over the batch's column tiles (block x = batch
 // · column tiles + column tile; z would cap B at 65535). The wgmma
 // descriptors read the same maps as rank 2: generate.descriptor takes its
-// leading byte offset from the box's first dim. A CTA's boxes never reach into
-// the next matrix: TMA zero-fills and clips each dimension on its own, so
-// M, N and K need not divide the tile here either. Shared memory, stages
+// leading byte offset from the box's first dim. A CTA's boxes never reach
+// into the next matrix: TMA zero-fills and clips each dimension on its own,
+// so M, N and K need not divide the tile here either. Shared memory, stages
 // and epilogue are unchanged; the copies only gain a coordinate.
 //
 // Upstream's nvgpu.warpgroup.mma lowering steps its descriptors through K
