@@ -285,6 +285,20 @@ static std::optional<GradCandidate> matchLinearGrad(lora::LinearGradOp op) {
   return c;
 }
 
+/// The row count of a token-major operand with its batch dims folded into
+/// rows, where every dim but the last is static (a whole model's), else
+/// ShapedType::kDynamic: what chooseGemmTiling sizes the tiles by.
+static int64_t getStaticRows(Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  int64_t rows = 1;
+  for (int64_t d = 0; d + 1 < type.getRank(); ++d) {
+    if (type.isDynamicDim(d))
+      return ShapedType::kDynamic;
+    rows *= type.getDimSize(d);
+  }
+  return rows;
+}
+
 /// Reassociation that collapses every dim of a rank-`rank` tensor but the
 /// last into one (the batch dims into M); empty for rank 2.
 static SmallVector<ReassociationIndices> batchIntoRows(int64_t rank) {
@@ -356,7 +370,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
                                       SymbolTable &symbols) {
   MLIRContext *ctx = c.op->getContext();
   ModuleOp module = getOperation();
-  cuda::chooseGemmTiling(c.main, tileN, maxStages);
+  cuda::chooseGemmTiling(c.main, tileN, maxStages, getStaticRows(c.x));
   std::optional<GemmKernelSpec> down;
   if (c.main.kind == GemmKind::LoraLinear) {
     down = GemmKernelSpec();
@@ -634,7 +648,7 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   }
   llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, spec] : c.kernels) {
-    cuda::chooseGemmTiling(spec, 0, maxStages);
+    cuda::chooseGemmTiling(spec, 0, maxStages, getStaticRows(op.getInput()));
     gpu::GPUFuncOp kernel;
     if (kernels)
       kernel = cuda::buildGemmKernel(builder, loc, kernels, name, spec);

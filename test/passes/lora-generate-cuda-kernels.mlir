@@ -80,7 +80,8 @@ func.func @lora_dynamic_rows(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>
 // -----
 
 // Batch dims fold into M and come back; the bias is a sixth tensor map,
-// loaded once per CTA; N = 1024 gets 128-wide tiles.
+// loaded once per CTA. 32 rows: 64x64 tiles and one consumer (128x128
+// tiles would be 8 CTAs).
 // CHECK-LABEL: func.func @lora_batch_bias(
 // CHECK: %[[X2:.*]] = tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2]] : tensor<2x16x512xf16> into tensor<32x512xf16>
 // CHECK: %[[XB:.*]] = bufferization.to_buffer %[[X2]] read_only : tensor<32x512xf16> to memref<32x512xf16>
@@ -91,9 +92,10 @@ func.func @lora_dynamic_rows(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>
 // CHECK: %[[E:.*]] = tensor.expand_shape %[[S]] {{\[}}[0, 1], [2]] output_shape [2, 16, 1024] : tensor<32x1024xf16> into tensor<2x16x1024xf16>
 // CHECK: return %[[E]]
 // CHECK: gpu.func @lora_linear(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: \22block\22:[256,1,1]
 // CHECK-SAME: \22role\22:\22bias\22
-// CHECK-SAME: \22tile\22:[128,128]
-// CHECK: nvgpu.tma.async.load {{.*}} -> memref<128xf16, #gpu.address_space<workgroup>>
+// CHECK-SAME: \22tile\22:[64,64]
+// CHECK: nvgpu.tma.async.load {{.*}} -> memref<64xf16, #gpu.address_space<workgroup>>
 // CHECK: arith.extf {{.*}} : vector<8xf16> to vector<8xf32>
 // CHECK: func.func private @lora_kernels_0_launch(%{{.*}}: memref<?x512xf16>, %{{.*}}: memref<512x1024xf16>, %{{.*}}: memref<512x8xf16>, %{{.*}}: memref<8x1024xf16>, %{{.*}}: memref<1024xf16>, %{{.*}}: memref<?x8xf16>, %{{.*}}: memref<?x1024xf16>)
 func.func @lora_batch_bias(%x: tensor<2x16x512xf16>, %w: tensor<512x1024xf16>,
@@ -430,6 +432,35 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
   %wt = tosa.transpose %w {perms = array<i32: 0, 2, 1>} : (tensor<1x64x128xbf16>) -> tensor<1x128x64xbf16>
   %y = tosa.matmul %g, %wt, %zp, %zp : (tensor<1x32x128xbf16>, tensor<1x128x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x32x64xf32>
   return %y : tensor<1x32x64xf32>
+}
+
+// -----
+
+// Tiles by the static row count (a whole model's): 512 rows of N = 4096 in
+// 128x256 tiles would be 4 x 16 = 64 CTAs, under half of 132 SMs: 64x64
+// tiles (8 x 64). 640 rows give 5 x 16 = 80: 128x256. Dynamic rows: 128x256.
+// (The kernels' modules come last first.)
+// CHECK-LABEL: func.func @tile_by_rows(
+// CHECK: gpu.module @lora_kernels_2
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22block\22:[384,1,1]
+// CHECK-SAME: \22tile\22:[128,256]
+// CHECK: gpu.module @lora_kernels_1
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22block\22:[384,1,1]
+// CHECK-SAME: \22tile\22:[128,256]
+// CHECK: gpu.module @lora_kernels_0
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22block\22:[256,1,1]
+// CHECK-SAME: \22tile\22:[64,64]
+func.func @tile_by_rows(%x512: tensor<1x512x1024xbf16>, %x640: tensor<1x640x1024xbf16>,
+                        %xdyn: tensor<1x?x1024xbf16>, %w: tensor<1x1024x4096xbf16>)
+    -> (tensor<1x512x4096xf32>, tensor<1x640x4096xf32>, tensor<1x?x4096xf32>) {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %a = tosa.matmul %x512, %w, %zp, %zp : (tensor<1x512x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x512x4096xf32>
+  %b = tosa.matmul %x640, %w, %zp, %zp : (tensor<1x640x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x640x4096xf32>
+  %c = tosa.matmul %xdyn, %w, %zp, %zp : (tensor<1x?x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x?x4096xf32>
+  return %a, %b, %c : tensor<1x512x4096xf32>, tensor<1x640x4096xf32>, tensor<1x?x4096xf32>
 }
 
 // -----

@@ -85,8 +85,13 @@ std::string checkGemmProblem(const GemmKernelSpec &spec);
 /// Fills in the tiling of `spec` from its problem: tileN from N (overridden
 /// by a non-zero `tileN`), the consumer count from the kind, and the deepest
 /// pipeline that fits in shared memory (at most `maxStages` when non-zero).
+/// `rows` is the row count where the call site knows it (a whole model's
+/// static token count; ShapedType::kDynamic where it does not): where the
+/// 128-row tiles would give fewer CTAs than half the SMs of an H100/H200,
+/// the kernel takes 64x64 tiles, up to 8x the CTAs.
 void chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN = 0,
-                      int64_t maxStages = 0);
+                      int64_t maxStages = 0,
+                      int64_t rows = ShapedType::kDynamic);
 
 /// One kernel parameter: a pointer to a CUtensorMap (in device memory) that
 /// describes a row-major tensor and the box one TMA copy moves.

@@ -50,6 +50,14 @@
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
 //
+// Tiles (chooseGemmTiling): 128x256 for N >= 4096, else 128x128; where the
+// call site knows the row count (a whole model, compiled for its token
+// count) and those tiles would give fewer CTAs than half the 132 SMs, 64x64
+// tiles with one consumer: M = 128, N = 4096 runs 128 CTAs instead of 16.
+// Few rows make the kernel bound by reading W, and only more CTAs read it
+// faster; the smaller tiles read W once per 64 rows (from L2 after the
+// first). This is a rule of thumb from the SM count, not tuned on a GPU.
+//
 // Transposed operands (the backward of lora.linear reads every tensor in the
 // layout the forward stores it, see GenerateCudaKernels.cpp):
 //   transposedB  w, a, b stored [n, k]: one tileN x 64 box per stage, which
@@ -109,6 +117,9 @@ static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
 /// becomes `.extern .shared .align 1024` (gpu.dynamic_shared_memory does not,
 /// see test/Target/CUDA/wgmma-tma-sm90a.mlir).
 static constexpr StringLiteral kDynamicSmemName = "__lora_dyn_smem";
+/// Half the SMs of an H100/H200 (132): a grid of fewer CTAs than this takes
+/// smaller tiles where the row count is known (chooseGemmTiling).
+static constexpr int64_t kSmallGridCtas = 66;
 
 static int64_t byteWidth(Type type) { return type.getIntOrFloatBitWidth() / 8; }
 
@@ -226,7 +237,7 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
 }
 
 void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
-                            int64_t maxStages) {
+                            int64_t maxStages, int64_t rows) {
   if (spec.kind == GemmKind::LoraDown) {
     // Skinny and memory-bound: small row tiles give more CTAs; all of t's
     // r columns in one tile.
@@ -242,6 +253,17 @@ void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
     // 128x256 tiles give 85 flop per shared-memory byte; on narrow layers
     // (N < 4096) they leave too few CTAs per wave at moderate M, so 128.
     spec.tileN = tileN ? tileN : (spec.n >= 4096 ? 256 : 128);
+    // Few rows (a short prompt, a small batch): 128x256 tiles would leave
+    // most SMs idle (M = 128, N = 4096: 16 CTAs), and the kernel is bound by
+    // reading W, which only more CTAs read faster. 64x64 tiles give 128
+    // CTAs there; W is read once per 64 rows, from L2 after the first.
+    if (!spec.batched && !ShapedType::isDynamic(rows) && rows > 0 &&
+        llvm::divideCeil(rows, spec.tileM()) *
+                llvm::divideCeil(spec.n, spec.tileN) <
+            kSmallGridCtas) {
+      spec.consumers = 1;
+      spec.tileN = tileN ? tileN : kTileK;
+    }
   }
   int64_t stages = kSharedMemoryBudget / getStageBytes(spec);
   if (spec.hasBias)
