@@ -36,7 +36,7 @@ bf16 export: --python; default this one if it has numpy, else
 ~/.cache/lora-opt/venv/bin/python).
 
     python3 bench/gpu/prepare.py [--cases 4096x4096:16,4096x1024:g16,4096x1024:mm]
-                                 [--out DIR] [--no-model]
+                                 [--out DIR] [--no-model | --models NAMES]
 """
 
 from __future__ import annotations
@@ -147,6 +147,15 @@ func.func @bmm_{K}x{N}{'_t' if transposed else ''}(%x: {x}, %w: {stored}) -> {y}
 {body}  return %y : {y}
 }}
 """
+
+
+def run_python(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
+    """A child python of the model step; a timeout is a PrepareError."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, env=env,
+                              timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise PrepareError(f"timed out after {TIMEOUT_S} s: {' '.join(cmd)}")
 
 
 def run_tool(cmd: list[str], env: dict) -> str:
@@ -475,9 +484,8 @@ def prepare_model(spec: ModelSpec, out: Path, lora_compile: str, lib_dir: Path,
     onnx = spec.onnx
     if onnx is None:
         onnx = tmp / "model.onnx"
-        proc = subprocess.run([python, str(Path(__file__).resolve()), "--export-bf16",
-                               str(onnx)], capture_output=True, text=True, env=env_py,
-                              timeout=TIMEOUT_S)
+        proc = run_python([python, str(Path(__file__).resolve()), "--export-bf16",
+                           str(onnx)], env_py)
         if proc.returncode != 0 or not onnx.exists():
             raise PrepareError(f"the bf16 export failed ({proc.returncode}, {python}):\n"
                                f"{(proc.stdout + proc.stderr)[-4000:]}")
@@ -502,10 +510,9 @@ def prepare_model(spec: ModelSpec, out: Path, lora_compile: str, lib_dir: Path,
     shutil.copytree(ROOT / "python_bindings" / "lora_opt", tmp / "lora_opt",
                     ignore=shutil.ignore_patterns("_lib", "__pycache__", "*.pyc"))
     shutil.copy2(MODEL_INPUT, tmp / "input_ids.npy")
-    proc = subprocess.run([python, str(Path(__file__).resolve()), "--model-reference",
-                           str(tmp), str(tmp / spec.reference), str(MODEL_SEED),
-                           repr(spec.param_std)],
-                          capture_output=True, text=True, env=env_py, timeout=TIMEOUT_S)
+    proc = run_python([python, str(Path(__file__).resolve()), "--model-reference",
+                       str(tmp), str(tmp / spec.reference), str(MODEL_SEED),
+                       repr(spec.param_std)], env_py)
     if proc.returncode != 0:
         raise PrepareError(f"the {spec.reference} reference failed ({proc.returncode}, "
                            f"{python}):\n{(proc.stdout + proc.stderr)[-4000:]}")
@@ -591,18 +598,28 @@ def main(argv=None) -> int:
                     "cases) or BxKxN:bmm / BxKxN:bmmt (batched matmul, w transposed); "
                     "default: the issue's shapes and the attention's matmuls")
     ap.add_argument("--jobs", type=int, default=2, help="parallel lora-opt runs (1 or 2)")
+    ap.add_argument("--models", help="comma-separated model folders to prepare (default: "
+                    + ",".join(m.name for m in MODELS) + ")")
     ap.add_argument("--no-model", action="store_true",
-                    help="skip the whole-model check (and remove an earlier <out>/model)")
+                    help="skip the whole-model checks (and remove earlier model folders)")
     ap.add_argument("--lora-compile", default=str(BUILD / "bin" / "lora-compile"))
     ap.add_argument("--runtime-lib-dir", default=str(BUILD / "lib"),
                     help="where liblora_runtime.so and liblora_cuda_runtime.so are")
-    ap.add_argument("--python", help="a python with numpy for the model's CPU reference")
+    ap.add_argument("--python", help="a python with numpy for the models' references (and "
+                    "torch, transformers, onnx for the bf16 export)")
     args = ap.parse_args(argv)
 
     try:
         cases = lora_abi.parse_case_spec(args.cases)
+        names = [m.name for m in MODELS]
+        wanted = (names if not args.models else
+                  [n.strip() for n in args.models.split(",") if n.strip()])
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise ValueError(f"unknown model folders {unknown}: the models are {names}")
+        models = [] if args.no_model else [m for m in MODELS if m.name in wanted]
         env, ptxas = check_tools(args.lora_opt)
-        python = None if args.no_model else find_numpy_python(args.python)
+        python = find_numpy_python(args.python) if models else None
     except (ValueError, PrepareError) as e:
         print(f"prepare.py: {e}", file=sys.stderr)
         return 2
@@ -642,9 +659,7 @@ def main(argv=None) -> int:
     print(f"wrote {manifest_path} ({len(cases)} cases, "
           f"{sum(len(e['kernels']) for e in manifest['cases'])} kernels)")
 
-    if args.no_model:
-        return 0
-    for spec in MODELS:
+    for spec in models:
         try:
             info = prepare_model(spec, out, args.lora_compile, Path(args.runtime_lib_dir),
                                  python, env, ptxas)

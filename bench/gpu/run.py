@@ -751,6 +751,14 @@ class Worker:
         import numpy as np
         name = job.get("dir", MODEL_DIR)
         model_dir = self.artifacts / name
+        manifest = json.loads((model_dir / MODEL_ARTIFACT / "manifest.json").read_text())
+        if any(a.get("dtype") == "bf16" for a in manifest.get("arguments", [])
+               + manifest.get("outputs", [])):
+            try:
+                import ml_dtypes  # noqa: F401 - lora_opt's bf16 arrays need it
+            except ImportError:
+                return dict(status="skipped", error=f"{name} has bf16 tensors, which the "
+                            "lora_opt package reads with ml_dtypes: pip install ml_dtypes")
         lora_opt = import_model_package(model_dir)
         info = json.loads((model_dir / "model.json").read_text())
         x = np.load(model_dir / "input_ids.npy")
@@ -1312,7 +1320,7 @@ def build_report(cases, jobs, results, env, manifest, args,
     lines.append(f"Correctness: ||y - y_ref|| / ||y_ref|| <= {TOL:g}, y_ref in float64 from "
                  "the same bf16 inputs with t = bf16(scale*x*A) rounded as the kernel stores "
                  "it (y_err_t64: with t unrounded); no NaN in y (outputs poisoned with NaN); "
-                 "guard rows after M untouched.")
+                 "guard rows after M (a bmm case: a guard matrix after the last) untouched.")
     lines.append(f"{'case':<22}{'M':>6}  {'status':<6}{'y_err':>10}{'y_err_t64':>11}"
                  f"{'t_err':>10}{'NaN y/t':>10}{'tailNaN':>8}{'guard':>7}")
     grad_lines = [
@@ -1519,7 +1527,8 @@ def main(argv=None) -> int:
                     help="two shapes, r=16, fewer M and runs, torch.compile default mode")
     ap.add_argument("--only-correctness", action="store_true")
     ap.add_argument("--cases", help="comma-separated id globs (lora_4096x*_r16, matmul_*, "
-                    "grad_*) or specs (4096x4096:16, 4096x1024:g16, 4096x1024:mm, 4096x4096)")
+                    "grad_*, bmm_*) or specs (4096x4096:16, 4096x1024:g16, 4096x1024:mm, "
+                    "4096x4096, 32x128x2048:bmmt)")
     ap.add_argument("--dry-run", action="store_true",
                     help="check the artifacts and print the launch plan; no GPU needed")
     ap.add_argument("--iters", type=int)
@@ -1534,7 +1543,7 @@ def main(argv=None) -> int:
     ap.add_argument("--startup-timeout-s", type=float, default=120.0)
     ap.add_argument("--model-timeout-s", type=float, default=120.0)
     ap.add_argument("--no-model", action="store_true",
-                    help="skip the whole-model check (artifacts/model)")
+                    help="skip the whole-model checks (artifacts/model, artifacts/model_bf16)")
     ap.add_argument("--model-static-check", help=argparse.SUPPRESS)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -1650,7 +1659,11 @@ def main(argv=None) -> int:
         log(f"[{done[0]} {time.perf_counter() - runner.t0:5.0f}s] {what}: "
             f"{res.get('status')} {detail}"[:400])
 
-    runner.run(jobs, on_done)
+    # Each model in a worker of its own: a process imports one copied
+    # lora_opt package and loads one runtime library.
+    for i in range(len(model_jobs)):
+        runner.run(jobs, on_done, indices=[i])
+    runner.run(jobs, on_done, indices=range(len(model_jobs), len(jobs)))
     if not args.only_correctness:
         crashed = {jobs[i]["case"] for i, r in runner.results.items()
                    if r.get("status") in ("crash", "error") and jobs[i]["type"] == "check"}

@@ -436,11 +436,16 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
 
 // -----
 
-// Tiles by the static row count (a whole model's): 512 rows of N = 4096 in
-// 128x256 tiles would be 4 x 16 = 64 CTAs, under half of 132 SMs: 64x64
-// tiles (8 x 64). 640 rows give 5 x 16 = 80: 128x256. Dynamic rows: 128x256.
-// (The kernels' modules come last first.)
+// Tiles by the static row count (a whole model's), N = 4096: 256 rows in
+// 128x256 tiles would be 2 x 16 = 32 CTAs, under half of 132 SMs, and in
+// 128x128 tiles 2 x 32 = 64: 64x64 tiles (4 x 64). 512 rows: 4 x 16 = 64,
+// then 4 x 32 = 128: 128x128. 640 rows: 5 x 16 = 80: 128x256. Dynamic
+// rows: 128x256. (The kernels' modules come last first.)
 // CHECK-LABEL: func.func @tile_by_rows(
+// CHECK: gpu.module @lora_kernels_3
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22block\22:[384,1,1]
+// CHECK-SAME: \22tile\22:[128,256]
 // CHECK: gpu.module @lora_kernels_2
 // CHECK: gpu.func @matmul(
 // CHECK-SAME: \22block\22:[384,1,1]
@@ -448,19 +453,22 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
 // CHECK: gpu.module @lora_kernels_1
 // CHECK: gpu.func @matmul(
 // CHECK-SAME: \22block\22:[384,1,1]
-// CHECK-SAME: \22tile\22:[128,256]
+// CHECK-SAME: \22tile\22:[128,128]
 // CHECK: gpu.module @lora_kernels_0
 // CHECK: gpu.func @matmul(
 // CHECK-SAME: \22block\22:[256,1,1]
 // CHECK-SAME: \22tile\22:[64,64]
-func.func @tile_by_rows(%x512: tensor<1x512x1024xbf16>, %x640: tensor<1x640x1024xbf16>,
-                        %xdyn: tensor<1x?x1024xbf16>, %w: tensor<1x1024x4096xbf16>)
-    -> (tensor<1x512x4096xf32>, tensor<1x640x4096xf32>, tensor<1x?x4096xf32>) {
+func.func @tile_by_rows(%x256: tensor<1x256x1024xbf16>, %x512: tensor<1x512x1024xbf16>,
+                        %x640: tensor<1x640x1024xbf16>, %xdyn: tensor<1x?x1024xbf16>,
+                        %w: tensor<1x1024x4096xbf16>)
+    -> (tensor<1x256x4096xf32>, tensor<1x512x4096xf32>, tensor<1x640x4096xf32>,
+        tensor<1x?x4096xf32>) {
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
-  %a = tosa.matmul %x512, %w, %zp, %zp : (tensor<1x512x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x512x4096xf32>
-  %b = tosa.matmul %x640, %w, %zp, %zp : (tensor<1x640x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x640x4096xf32>
-  %c = tosa.matmul %xdyn, %w, %zp, %zp : (tensor<1x?x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x?x4096xf32>
-  return %a, %b, %c : tensor<1x512x4096xf32>, tensor<1x640x4096xf32>, tensor<1x?x4096xf32>
+  %a = tosa.matmul %x256, %w, %zp, %zp : (tensor<1x256x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x256x4096xf32>
+  %b = tosa.matmul %x512, %w, %zp, %zp : (tensor<1x512x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x512x4096xf32>
+  %c = tosa.matmul %x640, %w, %zp, %zp : (tensor<1x640x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x640x4096xf32>
+  %d = tosa.matmul %xdyn, %w, %zp, %zp : (tensor<1x?x1024xbf16>, tensor<1x1024x4096xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x?x4096xf32>
+  return %a, %b, %c, %d : tensor<1x256x4096xf32>, tensor<1x512x4096xf32>, tensor<1x640x4096xf32>, tensor<1x?x4096xf32>
 }
 
 // -----

@@ -87,8 +87,9 @@ std::string checkGemmProblem(const GemmKernelSpec &spec);
 /// pipeline that fits in shared memory (at most `maxStages` when non-zero).
 /// `rows` is the row count where the call site knows it (a whole model's
 /// static token count; ShapedType::kDynamic where it does not): where the
-/// 128-row tiles would give fewer CTAs than half the SMs of an H100/H200,
-/// the kernel takes 64x64 tiles, up to 8x the CTAs.
+/// 128x256 tiles would give fewer CTAs than half the SMs of an H100/H200,
+/// the kernel takes 128x128 tiles, or where those still would, 64x64 tiles
+/// (up to 8x the CTAs).
 void chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN = 0,
                       int64_t maxStages = 0,
                       int64_t rows = ShapedType::kDynamic);

@@ -52,8 +52,9 @@
 //
 // Tiles (chooseGemmTiling): 128x256 for N >= 4096, else 128x128; where the
 // call site knows the row count (a whole model, compiled for its token
-// count) and those tiles would give fewer CTAs than half the 132 SMs, 64x64
-// tiles with one consumer: M = 128, N = 4096 runs 128 CTAs instead of 16.
+// count) and those tiles would give fewer CTAs than half the 132 SMs,
+// 128x128 tiles, and where those still would, 64x64 tiles with one
+// consumer: M = 128, N = 4096 runs 128 CTAs instead of 16.
 // Few rows make the kernel bound by reading W, and only more CTAs read it
 // faster; the smaller tiles read W once per 64 rows (from L2 after the
 // first). This is a rule of thumb from the SM count, not tuned on a GPU.
@@ -255,14 +256,20 @@ void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
     spec.tileN = tileN ? tileN : (spec.n >= 4096 ? 256 : 128);
     // Few rows (a short prompt, a small batch): 128x256 tiles would leave
     // most SMs idle (M = 128, N = 4096: 16 CTAs), and the kernel is bound by
-    // reading W, which only more CTAs read faster. 64x64 tiles give 128
-    // CTAs there; W is read once per 64 rows, from L2 after the first.
-    if (!spec.batched && !ShapedType::isDynamic(rows) && rows > 0 &&
-        llvm::divideCeil(rows, spec.tileM()) *
-                llvm::divideCeil(spec.n, spec.tileN) <
-            kSmallGridCtas) {
-      spec.consumers = 1;
-      spec.tileN = tileN ? tileN : kTileK;
+    // reading W, which only more CTAs read faster. 128x128 tiles first, then
+    // 64x64 (128 CTAs there); W is read once per tile row, from L2 after the
+    // first.
+    auto ctas = [&] {
+      return llvm::divideCeil(rows, spec.tileM()) *
+             llvm::divideCeil(spec.n, spec.tileN);
+    };
+    if (!spec.batched && !ShapedType::isDynamic(rows) && rows > 0) {
+      if (!tileN && spec.tileN > 128 && ctas() < kSmallGridCtas)
+        spec.tileN = 128;
+      if (ctas() < kSmallGridCtas) {
+        spec.consumers = 1;
+        spec.tileN = tileN ? tileN : kTileK;
+      }
     }
   }
   int64_t stages = kSharedMemoryBudget / getStageBytes(spec);
