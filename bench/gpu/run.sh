@@ -4,7 +4,8 @@
 #   bash bench/gpu/run.sh [run.py options, e.g. --quick]
 # Results go to $OUT (the device tool's output folder; bench/gpu/bench-gpu-out if unset).
 # With bench/gpu/artifacts/model (prepare.py's model step) the whole-model check
-# runs first; it needs numpy (the copied lora_opt package imports it).
+# runs first; it needs numpy (the copied lora_opt package imports it), and the
+# bf16 model ml_dtypes.
 set -u
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-bench/gpu/bench-gpu-out}"
