@@ -289,14 +289,10 @@ static std::optional<GradCandidate> matchLinearGrad(lora::LinearGradOp op) {
 /// rows, where every dim but the last is static (a whole model's), else
 /// ShapedType::kDynamic: what chooseGemmTiling sizes the tiles by.
 static int64_t getStaticRows(Value tensor) {
-  auto type = cast<RankedTensorType>(tensor.getType());
-  int64_t rows = 1;
-  for (int64_t d = 0; d + 1 < type.getRank(); ++d) {
-    if (type.isDynamicDim(d))
-      return ShapedType::kDynamic;
-    rows *= type.getDimSize(d);
-  }
-  return rows;
+  ArrayRef<int64_t> rows =
+      cast<RankedTensorType>(tensor.getType()).getShape().drop_back();
+  return ShapedType::isDynamicShape(rows) ? ShapedType::kDynamic
+                                          : ShapedType::getNumElements(rows);
 }
 
 /// Reassociation that collapses every dim of a rank-`rank` tensor but the
@@ -455,11 +451,10 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
         mainArgs.push_back(args[4]);
       mainArgs.push_back(args.back());
       launch(mainKernel, c.main, mainArgs, m);
-    } else if (batched) {
-      launch(mainKernel, c.main, args, m,
-             memref::DimOp::create(builder, loc, args[0], 0));
     } else {
-      launch(mainKernel, c.main, args, m);
+      Value batch =
+          batched ? memref::DimOp::create(builder, loc, args[0], 0) : Value();
+      launch(mainKernel, c.main, args, m, batch);
     }
     func::ReturnOp::create(builder, loc);
   }

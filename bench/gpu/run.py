@@ -128,6 +128,12 @@ def import_model_package(model_dir: Path):
     return lora_opt
 
 
+def manifest_dtype(lora_opt, name: str):
+    """The numpy dtype of a manifest dtype name, as the lora_opt package
+    reads it (bf16: ml_dtypes' bfloat16, None without ml_dtypes)."""
+    return lora_opt._DTYPES[lora_opt._DTYPE_NAMES.index(name)]
+
+
 def model_static_problems(model_dir: Path) -> list[str]:
     """What can be checked of model_dir without a GPU (needs numpy): the
     copied package imports, the CUDA runtime library loads, and the saved
@@ -150,8 +156,6 @@ def model_static_problems(model_dir: Path) -> list[str]:
         problems.append(f"{MODEL_ARTIFACT}/weights.bin: {weights} bytes, the manifest "
                         f"says {manifest.get('weights', {}).get('bytes')}")
 
-    def np_dtype(name):
-        return lora_opt._DTYPES[lora_opt._DTYPE_NAMES.index(name)]
     args = manifest["arguments"]
     lora = {a["name"]: a for a in args if a["kind"] in ("lora_a", "lora_b")}
     with np.load(model_dir / "lora_params.npz") as params:
@@ -160,7 +164,8 @@ def model_static_problems(model_dir: Path) -> list[str]:
                             f"LoRA parameters are {sorted(lora)}")
         for name in set(params.files) & set(lora):
             v, a = params[name], lora[name]
-            want = np.dtype(np.float32) if a["dtype"] == "bf16" else np_dtype(a["dtype"])
+            want = (np.dtype(np.float32) if a["dtype"] == "bf16"
+                    else manifest_dtype(lora_opt, a["dtype"]))
             if v.dtype != want or list(v.shape) != a["shape"]:
                 problems.append(f"lora_params.npz[{name}]: {v.dtype} {list(v.shape)}, "
                                 f"the model wants {a['dtype']} {a['shape']}")
@@ -169,7 +174,8 @@ def model_static_problems(model_dir: Path) -> list[str]:
     inputs = [a for a in args if a["kind"] == "input"]
     x = np.load(model_dir / "input_ids.npy")
     if (len(inputs) != 1 or inputs[0]["name"] != info.get("input")
-            or x.dtype != np_dtype(inputs[0]["dtype"]) or list(x.shape) != inputs[0]["shape"]):
+            or x.dtype != manifest_dtype(lora_opt, inputs[0]["dtype"])
+            or list(x.shape) != inputs[0]["shape"]):
         problems.append(f"input_ids.npy ({x.dtype} {list(x.shape)}) does not fit the "
                         f"model's inputs {inputs}")
     outputs = manifest.get("outputs", [])
@@ -226,7 +232,7 @@ def set_lora_parameters(lora_opt, m, model_dir: Path) -> None:
     """Sets m's LoRA parameters from model_dir/lora_params.npz, each in the
     dtype the manifest gives it (bf16 is stored as float32: exact)."""
     import numpy as np
-    dtypes = {a["name"]: lora_opt._DTYPES[lora_opt._DTYPE_NAMES.index(a["dtype"])]
+    dtypes = {a["name"]: manifest_dtype(lora_opt, a["dtype"])
               for a in m.manifest["arguments"]}
     with np.load(model_dir / "lora_params.npz") as params:
         for name in params.files:
@@ -533,17 +539,10 @@ class Worker:
         """x [M,K], w [K,N] (and a [K,r], b [r,N], bias [N], g = dL/dy [M,N])
         as the issue draws them: x ~ N(0,1), W, A ~ N(0,1)/sqrt(K),
         B ~ N(0,1)/sqrt(r), g ~ N(0,1) like x."""
-        torch = self.torch
         cache = self.group(K, N)
-        dt = torch_dtype(torch, dtype)
 
         def randn(shape, std, *key):
-            ck = ("rand", tuple(shape), std, dtype) + key
-            if ck not in cache:
-                g = self.gen(*ck)
-                cache[ck] = (torch.randn(shape, generator=g, device=DEVICE,
-                                         dtype=torch.float32) * std).to(dt)
-            return cache[ck]
+            return self.randn(cache, shape, std, dtype, *key)
 
         out = dict(x=randn((M, K), 1.0, "x"), w=randn((K, N), 1 / math.sqrt(K), "w"))
         if r:
@@ -559,19 +558,20 @@ class Worker:
         """x [B, M, K] ~ N(0, 1) and w [B, K, N] ~ N(0, 1)/sqrt(K) (stored
         [B, N, K] when transposed), as attention's q and k or probabilities
         and v are scaled."""
-        torch = self.torch
         cache = self.group(K, N, B)
-        dt = torch_dtype(torch, dtype)
-        out = {}
-        for name, shape, std in (("x", (B, M, K), 1.0),
-                                 ("w", (B, N, K) if transposed else (B, K, N),
-                                  1 / math.sqrt(K))):
-            ck = ("bmm", name, shape, dtype)
-            if ck not in cache:
-                cache[ck] = (torch.randn(shape, generator=self.gen(*ck), device=DEVICE,
-                                         dtype=torch.float32) * std).to(dt)
-            out[name] = cache[ck]
-        return out
+        w = (B, N, K) if transposed else (B, K, N)
+        return dict(x=self.randn(cache, (B, M, K), 1.0, dtype, "x"),
+                    w=self.randn(cache, w, 1 / math.sqrt(K), dtype, "w"))
+
+    def randn(self, cache: dict, shape, std: float, dtype: str, *key):
+        """N(0, std²) of `shape` in `dtype`, drawn once per (shape, std,
+        dtype, key) from a generator seeded by them, and kept in `cache`."""
+        torch = self.torch
+        ck = ("rand", tuple(shape), std, dtype) + key
+        if ck not in cache:
+            cache[ck] = (torch.randn(shape, generator=self.gen(*ck), device=DEVICE,
+                                     dtype=torch.float32) * std).to(torch_dtype(torch, dtype))
+        return cache[ck]
 
     def case_inputs(self, case: dict, M: int) -> dict:
         """The inputs of the case's kernels at M rows."""

@@ -56,7 +56,7 @@
 // 128x128 tiles, and where those still would, 64x64 tiles with one
 // consumer: M = 128, N = 4096 runs 128 CTAs instead of 16.
 // Few rows make the kernel bound by reading W, and only more CTAs read it
-// faster; the smaller tiles read W once per 64 rows (from L2 after the
+// faster; the smaller tiles read W once per row of tiles (from L2 after the
 // first). This is a rule of thumb from the SM count, not tuned on a GPU.
 //
 // Transposed operands (the backward of lora.linear reads every tensor in the
