@@ -1158,3 +1158,27 @@ def test_main_runs_the_model_first(tmp_path, monkeypatch, fake_model):
     report = json.loads((tmp_path / "o2" / "results.json").read_text())
     assert rc == 0 and report["model"]["status"] == "skipped"
     assert all(j["job"]["type"] != "model" for j in report["jobs"])
+
+
+def test_prepare_rejects_an_unknown_model_folder(capsys):
+    assert prepare.main(["--models", "model,model_fp8", "--no-model"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model folders ['model_fp8']: the models are ['model', 'model_bf16']" in err
+
+
+def test_bf16_model_job_without_ml_dtypes_is_skipped(tmp_path, monkeypatch):
+    """The GPU machine's python may lack ml_dtypes, which the lora_opt package
+    reads bf16 arrays with: the model job says so instead of failing."""
+    pytest.importorskip("torch")
+    monkeypatch.setattr(bench_run, "DEVICE", "cpu")
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)       # import raises
+    model = tmp_path / "model_bf16" / "cuda"
+    model.mkdir(parents=True)
+    (model / "manifest.json").write_text(json.dumps(dict(
+        target="cuda", arguments=[dict(name="a", kind="lora_a", dtype="bf16", shape=[8, 2])],
+        outputs=[dict(name="logits", dtype="bf16", shape=[1, 4, 8])])))
+    worker = bench_run.Worker(dict(cases=[]), tmp_path, SimpleNamespace(compile_mode="auto"),
+                              driver=FakeDriver(2.0))
+    res = worker.model(dict(type="model", dir="model_bf16"))
+    assert res["status"] == "skipped"
+    assert "model_bf16 has bf16 tensors" in res["error"] and "pip install ml_dtypes" in res["error"]
