@@ -287,7 +287,7 @@ static std::optional<GradCandidate> matchLinearGrad(lora::LinearGradOp op) {
 
 /// The row count of a token-major operand with its batch dims folded into
 /// rows, where every dim but the last is static (a whole model's), else
-/// ShapedType::kDynamic: what chooseGemmTiling sizes the tiles by.
+/// ShapedType::kDynamic: what chooseGemmTilings sizes the tiles by.
 static int64_t getStaticRows(Value tensor) {
   ArrayRef<int64_t> rows =
       cast<RankedTensorType>(tensor.getType()).getShape().drop_back();
@@ -366,7 +366,11 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
                                       SymbolTable &symbols) {
   MLIRContext *ctx = c.op->getContext();
   ModuleOp module = getOperation();
-  cuda::chooseGemmTiling(c.main, tileN, maxStages, getStaticRows(c.x));
+  // One tiling for a static row count, else one kernel per tiling that
+  // some M gets, launched by M.
+  SmallVector<GemmKernelSpec> mains =
+      cuda::chooseGemmTilings(c.main, tileN, maxStages, getStaticRows(c.x));
+  c.main = mains.front();
   std::optional<GemmKernelSpec> down;
   if (c.main.kind == GemmKind::LoraLinear) {
     down = GemmKernelSpec();
@@ -375,7 +379,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     down->k = c.main.k;
     down->n = down->rank = c.main.rank;
     down->scale = c.main.scale;
-    cuda::chooseGemmTiling(*down, 0, maxStages);
+    down = cuda::chooseGemmTilings(*down, 0, maxStages).front();
   }
 
   // The kernels, in a gpu.module of their own (none for reference
@@ -383,25 +387,26 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
   Location loc = c.op->getLoc();
   std::string name = moduleName.str();
-  gpu::GPUFuncOp downKernel, mainKernel;
+  SmallVector<cuda::GemmKernel> downKernels, mainKernels;
   if (!referenceLaunchers) {
     auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
     symbols.insert(kernels);
     name = kernels.getName().str();
     if (down)
-      downKernel =
-          cuda::buildGemmKernel(builder, loc, kernels, "lora_down", *down);
-    mainKernel = cuda::buildGemmKernel(
+      downKernels =
+          cuda::buildGemmKernels(builder, loc, kernels, "lora_down", *down);
+    mainKernels = cuda::buildGemmKernels(
         builder, loc, kernels,
-        c.main.kind == GemmKind::Matmul ? "matmul" : "lora_linear", c.main);
+        c.main.kind == GemmKind::Matmul ? "matmul" : "lora_linear", mains);
   }
-  // Launches a kernel, or computes what it would.
-  auto launch = [&](gpu::GPUFuncOp kernel, const GemmKernelSpec &spec,
-                    ValueRange memrefs, Value m, Value batch = {}) {
+  // Launches a kernel (the variant for m), or computes what it would.
+  auto launch = [&](ArrayRef<cuda::GemmKernel> kernels,
+                    const GemmKernelSpec &spec, ValueRange memrefs, Value m,
+                    Value batch = {}) {
     if (referenceLaunchers)
       cuda::buildGemmReference(builder, loc, spec, memrefs);
     else
-      cuda::buildGemmLaunch(builder, loc, kernel, spec, memrefs, m, batch);
+      cuda::buildGemmLaunch(builder, loc, kernels, memrefs, m, batch);
   };
 
   // The launcher: x, w[, a, b[, bias][, branch], t], y as device memrefs,
@@ -444,17 +449,17 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     if (down) {
       // x (or the branch input), a -> t.
       Value branch = c.branch ? args[args.size() - 3] : args[0];
-      launch(downKernel, *down, {branch, args[2], args[args.size() - 2]}, m);
+      launch(downKernels, *down, {branch, args[2], args[args.size() - 2]}, m);
       SmallVector<Value> mainArgs{args[0], args[1], args[args.size() - 2],
                                   args[3]};
       if (c.main.hasBias)
         mainArgs.push_back(args[4]);
       mainArgs.push_back(args.back());
-      launch(mainKernel, c.main, mainArgs, m);
+      launch(mainKernels, c.main, mainArgs, m);
     } else {
       Value batch =
           batched ? memref::DimOp::create(builder, loc, args[0], 0) : Value();
-      launch(mainKernel, c.main, args, m, batch);
+      launch(mainKernels, c.main, args, m, batch);
     }
     func::ReturnOp::create(builder, loc);
   }
@@ -565,12 +570,13 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   eraseTranspose();
 }
 
-/// A private host function `name` that launches `kernel` on memrefs, one per
-/// tensor-map parameter of `spec` (the token count is the size of the first
-/// dynamic dim among them), or computes its result with linalg when
-/// `kernel` is null.
+/// A private host function `name` that launches one of `kernels` (the
+/// variants of `spec`'s kernel) on memrefs, one per tensor-map parameter of
+/// `spec` (the token count is the size of the first dynamic dim among them),
+/// or computes its result with linalg when there are no kernels.
 static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
-                                  StringRef name, gpu::GPUFuncOp kernel,
+                                  StringRef name,
+                                  ArrayRef<cuda::GemmKernel> kernels,
                                   const GemmKernelSpec &spec,
                                   SymbolTable &symbols) {
   SmallVector<cuda::TensorMapParam> params = cuda::getGemmKernelParams(spec);
@@ -594,15 +600,14 @@ static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
       break;
     }
   }
-  if (!kernel) {
+  if (kernels.empty()) {
     // A reference launcher: the kernel's math in linalg (zero for no
     // tokens, too).
     cuda::buildGemmReference(builder, loc, spec, body->getArguments());
     func::ReturnOp::create(builder, loc);
     return launcher;
   }
-  cuda::buildGemmLaunch(builder, loc, kernel, spec, body->getArguments(),
-                        tokens);
+  cuda::buildGemmLaunch(builder, loc, kernels, body->getArguments(), tokens);
   // A weight gradient over no tokens is zero; the kernel does not run then.
   if (ShapedType::isDynamic(spec.k)) {
     Value none =
@@ -642,15 +647,16 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
     prefix = kernels.getName().str();
   }
   llvm::StringMap<func::FuncOp> launchers;
-  for (auto &[name, spec] : c.kernels) {
-    cuda::chooseGemmTiling(spec, 0, maxStages, getStaticRows(op.getInput()));
-    gpu::GPUFuncOp kernel;
+  for (auto &[name, problem] : c.kernels) {
+    SmallVector<GemmKernelSpec> variants = cuda::chooseGemmTilings(
+        problem, 0, maxStages, getStaticRows(op.getInput()));
+    SmallVector<cuda::GemmKernel> built;
     if (kernels)
-      kernel = cuda::buildGemmKernel(builder, loc, kernels, name, spec);
+      built = cuda::buildGemmKernels(builder, loc, kernels, name, variants);
     builder.setInsertionPointToEnd(module.getBody());
     launchers[name] =
         buildLauncher(builder, loc, (prefix + "_" + name + "_launch").str(),
-                      kernel, spec, symbols);
+                      built, variants.front(), symbols);
   }
 
   // The op: token-major operands as [M, D] matrices, one call per kernel.

@@ -15,6 +15,12 @@ entry ("K": a contraction over the tokens, i.e. the token count); grid =
 output ("y", or "t" for lora_down), B the batch ("batched": true; else 1) and
 rows the token count, or "m" where that is static (the weight gradients);
 block as given; dynamic smem = "dynamic_smem".
+
+One kernel of an op may come in variants, one per tiling, each a gpu.func
+of its own ("name") with the same "kernel" (the name of the first) and the
+token counts it is launched for, "rows": [min, max] (max null: no bound);
+the variants of one kernel cover every count from 1, without overlap, and a
+launcher launches the one whose rows hold M (kernels_at).
 """
 
 from __future__ import annotations
@@ -371,12 +377,71 @@ def kernel_label(k: dict) -> str:
     return f"{k['module']}/{k['name']}"
 
 
+def kernel_name(k: dict) -> str:
+    """The kernel a variant is of (its "kernel"; "name" in an ABI without
+    one): what the kernel computes in its op, e.g. lora_input_grad."""
+    return k.get("kernel", k["name"])
+
+
+def row_range(k: dict) -> tuple[int, float]:
+    """(min, max) of the token counts kernel k is launched for; max is
+    infinity for no bound (an ABI without "rows": every count)."""
+    rows = k.get("rows", [1, None])
+    if not isinstance(rows, list) or len(rows) != 2 or not isinstance(rows[0], int) \
+            or not (rows[1] is None or isinstance(rows[1], int)):
+        raise ValueError(f"{kernel_label(k)}: rows {rows!r} is not [min, max or null]")
+    return rows[0], float("inf") if rows[1] is None else rows[1]
+
+
+def check_row_variants(kernels: list[dict]) -> list[str]:
+    """What is wrong with the row ranges of the variants of each kernel
+    (module and "kernel"): they must cover every token count from 1, each
+    count once (empty when nothing is)."""
+    groups: dict[tuple, list] = {}
+    errors = []
+    for k in kernels:
+        try:
+            groups.setdefault((k["module"], kernel_name(k)), []).append((row_range(k), k))
+        except ValueError as e:
+            errors.append(str(e))
+    for (module, name), variants in groups.items():
+        variants.sort(key=lambda v: v[0][0])
+        start = 1
+        for (lo, hi), k in variants:
+            if lo != start or hi < lo:
+                errors.append(f"{module}/{name}: variant {k['name']} is for rows "
+                              f"{k.get('rows')}, expected it from {start}: the "
+                              "variants must cover every row count once")
+                break
+            start = hi + 1
+        else:
+            if start != float("inf"):
+                errors.append(f"{module}/{name}: no variant for {start} rows or more")
+    return errors
+
+
+def kernels_at(case: dict, M: int) -> list[dict]:
+    """The kernels a case launches at M tokens, in launch order: of each
+    kernel the variant whose rows hold M. Raises ValueError unless that is
+    one variant of every kernel the case's op is generated as."""
+    chosen = []
+    for k in case["kernels"]:
+        lo, hi = row_range(k)
+        if lo <= M <= hi:
+            chosen.append(k)
+    keys, want = _kernel_keys(case, chosen)
+    if sorted(keys) != sorted(want):
+        raise ValueError(f"{case['id']}: at M={M} the kernels {keys}, expected {want} "
+                         "(one variant each)")
+    return launch_order(case, chosen)
+
+
 def grad_steps(kernels: list[dict]) -> dict[str, str]:
     """{gpu.module: "forward" or "backward"} of a grad case's kernels: the
     module with lora_linear is the forward's, the one with lora_input_grad the
     backward's. Raises ValueError for a module with neither."""
-    steps = {k["module"]: "forward" if k["name"] == "lora_linear" else "backward"
-             for k in kernels if k["name"] in ("lora_linear", "lora_input_grad")}
+    steps = {k["module"]: "forward" if kernel_name(k) == "lora_linear" else "backward"
+             for k in kernels if kernel_name(k) in ("lora_linear", "lora_input_grad")}
     for k in kernels:
         if k["module"] not in steps:
             raise ValueError(f"gpu.module {k['module']} has neither lora_linear nor "
@@ -389,16 +454,17 @@ def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
     matmul case, (step, name) for a grad case."""
     if case["op"] == "grad":
         steps = grad_steps(kernels)
-        return [(steps[k["module"]], k["name"]) for k in kernels], list(GRAD_TENSORS)
+        return [(steps[k["module"]], kernel_name(k)) for k in kernels], list(GRAD_TENSORS)
     want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]   # mm, bmm
     return [k.get("kind") for k in kernels], want
 
 
 def launch_order(case: dict, kernels: list[dict]) -> list[dict]:
-    """The case's kernels in launch order. Raises ValueError unless they are
-    the kernels its op is generated as, each once."""
+    """The case's kernels in launch order (the variants of one kernel
+    together, in their order). Raises ValueError unless they are the kernels
+    its op is generated as, each at least once."""
     keys, want = _kernel_keys(case, kernels)
-    if sorted(keys) != sorted(want):
+    if sorted(set(keys)) != sorted(want) or len(set(want)) != len(want):
         raise ValueError(f"kernels {keys}, expected {want}")
     return [k for _, k in sorted(zip(map(want.index, keys), kernels), key=lambda p: p[0])]
 
@@ -423,9 +489,9 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
         return [f"unknown kind {kind!r}"]
     transposed = (False, False)
     if case["op"] == "grad":
-        if abi.get("name") not in GRAD_LAYOUT:
-            return [f"unexpected kernel {abi.get('name')!r} in a grad case"]
-        want_kind, *layout = GRAD_LAYOUT[abi["name"]]
+        if abi.get("kernel", abi.get("name")) not in GRAD_LAYOUT:
+            return [f"unexpected kernel {abi.get('kernel', abi.get('name'))!r} in a grad case"]
+        want_kind, *layout = GRAD_LAYOUT[kernel_name(abi)]
         transposed = tuple(layout)
         if kind != want_kind:
             errors.append(f"kind {kind}, expected {want_kind}")
@@ -483,6 +549,12 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
         errors.append(f"block {block}")
     if len(abi["tile"]) != 2 or min(abi["tile"]) <= 0:
         errors.append(f"tile {abi['tile']}")
+    try:
+        lo, hi = row_range(abi)
+        if lo < 1 or hi < lo:
+            errors.append(f"rows {abi.get('rows')}: not a range from 1 up")
+    except ValueError as e:
+        errors.append(str(e))
     return errors
 
 

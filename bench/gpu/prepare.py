@@ -258,6 +258,9 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
         bindings = lora_abi.kernel_tensors(case, abis)
     except (KeyError, ValueError) as e:
         raise PrepareError(f"{case['id']}: {e}")
+    variant_errors = lora_abi.check_row_variants(abis)
+    if variant_errors:
+        raise PrepareError(f"{case['id']}: " + "; ".join(variant_errors))
     for abi, tensors in zip(abis, bindings):
         errors = lora_abi.check_kernel(abi, case, tensors)
         if errors:

@@ -41,7 +41,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import lora_abi  # noqa: E402
 
-CHECK_MS = [128, 2048, 1000]       # 1000: a multiple of no tile
+# 1000: a multiple of no tile. With K = N = 4096, 128 rows run the 64x64
+# variant, 384 the 128x128 one, 1000 and 2048 the 128x256 one.
+CHECK_MS = [128, 384, 2048, 1000]
 TIME_MS = [128, 2048, 8192, 16384]
 TOL = 1e-2
 GRAD_OUTPUTS = ("y", "dx", "da", "db")  # what a grad case's check compares
@@ -92,6 +94,12 @@ def check_artifacts(manifest: dict, artifacts: Path) -> list[str]:
             if lora_abi.launch_order(case, case["kernels"]) != case["kernels"]:
                 problems.append(f"{case['id']}: kernels not in launch order")
             bindings = lora_abi.kernel_tensors(case, case["kernels"])
+            variant_problems = lora_abi.check_row_variants(case["kernels"])
+            problems += [f"{case['id']}: {e}" for e in variant_problems]
+            if not variant_problems:
+                # Every set of variants some M launches.
+                for M in sorted({lora_abi.row_range(k)[0] for k in case["kernels"]}):
+                    lora_abi.kernels_at(case, M)
         except (KeyError, ValueError) as e:
             problems.append(f"{case['id']}: {e}")
             continue
@@ -268,7 +276,8 @@ def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
     `addresses[tensor]` as the tensors' addresses."""
     plans = []
     B = case.get("B")
-    for k, tensors in zip(case["kernels"], lora_abi.kernel_tensors(case, case["kernels"])):
+    kernels = lora_abi.kernels_at(case, M)
+    for k, tensors in zip(kernels, lora_abi.kernel_tensors(case, kernels)):
         plan = lora_abi.launch_plan(k, M, B)
         plan["name"] = k["name"]
         plan["label"] = lora_abi.kernel_label(k)
@@ -594,10 +603,11 @@ class Worker:
         bufs = dict(bufs)
         guards = {}
         B = case.get("B")
-        tile_m = max(k["tile"][0] for k in case["kernels"])
+        kernels = lora_abi.kernels_at(case, M)
+        tile_m = max(k["tile"][0] for k in kernels)
         guard = 1 if case["op"] == "bmm" else tile_m
         uses = {}                # tensor -> [(kernel, param)]
-        for k, tensors in zip(case["kernels"], lora_abi.kernel_tensors(case, case["kernels"])):
+        for k, tensors in zip(kernels, lora_abi.kernel_tensors(case, kernels)):
             for p in k["params"]:
                 tensor = tensors[p["role"]]
                 uses.setdefault(tensor, []).append((k, p))
@@ -623,7 +633,7 @@ class Worker:
         maps.copy_(torch.frombuffer(bytearray(blobs), dtype=torch.uint8))
         ct = self.drv.ct
         launches, keep, off = [], [maps, bufs, guards], maps.data_ptr()
-        for k, p in zip(case["kernels"], plans):
+        for k, p in zip(kernels, plans):
             fn, info = self.function(case, k)
             if p["block"][0] * p["block"][1] * p["block"][2] > info["max_threads"]:
                 raise RuntimeError(f"{k['name']}: block {p['block']} > the cubin's "
@@ -662,12 +672,13 @@ class Worker:
         d = {k: v.double() for k, v in bufs.items()}
         res = dict(M=M, launches=[dict(name=p["label"], grid=p["grid"], block=p["block"],
                                        smem=p["smem"], index=p["index"]) for p in plans])
+        kernels = lora_abi.kernels_at(case, M)
         res["kernel_attrs"] = {
             lora_abi.kernel_label(k): self.kernel_info.get(
-                f"{case['id']}/{lora_abi.kernel_label(k)}") for k in case["kernels"]}
+                f"{case['id']}/{lora_abi.kernel_label(k)}") for k in kernels}
         y = d["y"]
         res["y_nan"] = int(torch.isnan(y).sum())
-        tile_m = max(k["tile"][0] for k in case["kernels"])
+        tile_m = max(k["tile"][0] for k in kernels)
         tail = (M // tile_m) * tile_m
         res["y_nan_tail_rows"] = int(torch.isnan(y[..., tail:, :]).sum()) if tail < M else 0
         res["guard_ok"] = all(bool((g == GUARD_VALUE).all()) for g in guards.values())
@@ -1293,6 +1304,17 @@ def model_lines(model: dict | None) -> list[str]:
     return lines
 
 
+def main_tile(case: dict, M: int) -> str:
+    """The tile of the kernel doing x·W (the forward's lora_linear, or the
+    matmul) at M rows, as "128x256": the variant that M picks."""
+    try:
+        k = next(k for k in lora_abi.kernels_at(case, M)
+                 if lora_abi.kernel_name(k) in ("lora_linear", "matmul"))
+    except (ValueError, KeyError, StopIteration):
+        return "-"
+    return f"{k['tile'][0]}x{k['tile'][1]}"
+
+
 def build_report(cases, jobs, results, env, manifest, args,
                  models: dict[str, dict] | None = None) -> tuple[dict, str]:
     by = {}
@@ -1393,7 +1415,7 @@ def build_report(cases, jobs, results, env, manifest, args,
                     "backward). TF/s counts 4MKN (cuBLAS: all of its work) plus 6Mr(K+N) "
                     f"for the LoRA terms. The bar: /cuBLAS <= {GRAD_BAR:.2f}.")
             base_name = "xW+gWt" if op == "grad" else "cuBLAS xW"
-            hdr = (f"{'K':>6}{'N':>7}{'r':>4}{'M':>7} | {'ours us':>9}{'TF/s':>6} | "
+            hdr = (f"{'K':>6}{'N':>7}{'r':>4}{'M':>7}{'tile':>8} | {'ours us':>9}{'TF/s':>6} | "
                    f"{base_name:>9}{'TF/s':>6} | {'eager':>9}{'TF/s':>6} | "
                    f"{'compile':>9}{'TF/s':>6} | {'/cuBLAS':>7}{'/eager':>7}{'/compile':>9}")
             lines.append(hdr)
@@ -1417,7 +1439,7 @@ def build_report(cases, jobs, results, env, manifest, args,
                                **{f"{n}_status": v.get("status", "not run") for n, v in
                                   (("ours", ours), ("cublas", cub), ("eager", eag),
                                    ("compile", com))},
-                               compile_mode=com.get("mode"))
+                               compile_mode=com.get("mode"), tile=main_tile(c, M))
 
                     def ratio(a, b):
                         return a / b if a and b else None
@@ -1436,7 +1458,7 @@ def build_report(cases, jobs, results, env, manifest, args,
                     def rt(v):
                         return f"{v:7.2f}" if v else f"{'-':>7}"
                     lines.append(
-                        f"{K:>6}{N:>7}{r:>4}{M:>7} | {fmt_us(t['ours'])}"
+                        f"{K:>6}{N:>7}{r:>4}{M:>7}{row['tile']:>8} | {fmt_us(t['ours'])}"
                         f"{tf(t['ours'], base + extra)}"
                         f" | {fmt_us(t['cublas'])}{tf(t['cublas'], base)}"
                         f" | {fmt_us(t['eager'])}{tf(t['eager'], base + extra)}"
@@ -1450,7 +1472,7 @@ def build_report(cases, jobs, results, env, manifest, args,
         if mm:
             lines.append("")
             lines.append("Plain matmul y = x*W (bf16 out):")
-            hdr = (f"{'K':>6}{'N':>7}{'M':>7} | {'ours us':>9}{'TF/s':>6} | "
+            hdr = (f"{'K':>6}{'N':>7}{'M':>7}{'tile':>8} | {'ours us':>9}{'TF/s':>6} | "
                    f"{'cuBLAS':>9}{'TF/s':>6} | {'/cuBLAS':>7}")
             lines.append(hdr)
             lines.append("-" * len(hdr))
@@ -1461,12 +1483,13 @@ def build_report(cases, jobs, results, env, manifest, args,
                     cub = get(type="cublas", K=K, N=N, M=M).get("median_us")
                     base, _ = lora_abi.flops(K, N, M, None)
                     rat = ours / cub if ours and cub else None
+                    tile = main_tile(c, M)
                     rows.append(dict(op="matmul", K=K, N=N, r=None, M=M, case=c["id"],
                                      correct=correct[c["id"]], flops=base, ours_us=ours,
-                                     cublas_us=cub, ours_over_cublas=rat))
+                                     cublas_us=cub, ours_over_cublas=rat, tile=tile))
                     tfo, tfc = tflops(base, ours), tflops(base, cub)
                     lines.append(
-                        f"{K:>6}{N:>7}{M:>7} | {fmt_us(ours)}"
+                        f"{K:>6}{N:>7}{M:>7}{tile:>8} | {fmt_us(ours)}"
                         f"{(f'{tfo:6.0f}' if tfo else '     -')} | {fmt_us(cub)}"
                         f"{(f'{tfc:6.0f}' if tfc else '     -')} | "
                         f"{(f'{rat:7.2f}' if rat else '      -')}"

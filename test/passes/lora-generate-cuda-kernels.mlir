@@ -29,6 +29,7 @@
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
 // CHECK-SAME: \22dynamic_smem\22:65536
 // CHECK-SAME: \22kind\22:\22lora_down\22
+// CHECK-SAME: \22rows\22:[1,null]
 // CHECK-SAME: \22scale\22:2
 // CHECK-SAME: \22tile\22:[64,64]
 // CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 4>
@@ -39,7 +40,9 @@
 // CHECK: gpu.func @lora_linear(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
 // CHECK-SAME: known_block_size = array<i32: 384, 1, 1>
 // CHECK-SAME: \22dynamic_smem\22:200704
+// CHECK-SAME: \22kernel\22:\22lora_linear\22
 // CHECK-SAME: \22kind\22:\22lora_linear\22
+// CHECK-SAME: \22rows\22:[513,null]
 // CHECK-SAME: \22stages\22:4
 // CHECK-SAME: \22tile\22:[128,256]
 // The producer's K loop: 64 steps over [x; W] and one over [t; B].
@@ -62,12 +65,52 @@
 // CHECK: nvvm.cp.async.bulk.commit.group
 // CHECK: nvvm.cp.async.bulk.wait_group 0 {read}
 //
-// The launcher: tensor maps for x, A, t, then x, W, t, B, y; two launches.
+// M is known only at run time, so the main kernel comes in one variant per
+// tiling some M gets (the grid of 128x256 tiles is 16 column tiles wide):
+// from 513 rows 128x256 (5 row tiles, 80 CTAs, at least half of 132 SMs);
+// 257 to 512 rows 128x128 (7 stages of 32 KiB; 3 x 32 = 96 CTAs at 257);
+// up to 256 rows 64x64 with one consumer (at 128 rows: 2 x 64 CTAs instead
+// of 16).
+// CHECK: gpu.func @lora_linear_128x128(
+// CHECK-SAME: known_block_size = array<i32: 384, 1, 1>
+// CHECK-SAME: \22kernel\22:\22lora_linear\22
+// CHECK-SAME: \22name\22:\22lora_linear_128x128\22
+// CHECK-SAME: \22rows\22:[257,512]
+// CHECK-SAME: \22stages\22:7
+// CHECK-SAME: \22tile\22:[128,128]
+// CHECK: nvgpu.warpgroup.mma {{.*}} <fragmented = vector<64x128xf32>>
+// CHECK: gpu.func @lora_linear_64x64(
+// CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
+// CHECK-SAME: \22kernel\22:\22lora_linear\22
+// CHECK-SAME: \22rows\22:[1,256]
+// CHECK-SAME: \22tile\22:[64,64]
+// CHECK: nvgpu.warpgroup.mma {{.*}} <fragmented = vector<64x64xf32>>
+//
+// The launcher: tensor maps for x, A, t, then x, W, t, B, y for the variant
+// that M picks; each launch its own scf.if on its rows, nothing for M = 0.
 // CHECK: func.func private @lora_kernels_0_launch(%{{.*}}: memref<?x4096xbf16>, %{{.*}}: memref<4096x4096xbf16>, %{{.*}}: memref<4096x16xbf16>, %{{.*}}: memref<16x4096xbf16>, %{{.*}}: memref<?x16xbf16>, %{{.*}}: memref<?x4096xbf16>)
+// CHECK: %[[LM:.*]] = memref.dim
+// CHECK: %[[DOWN:.*]] = arith.cmpi uge, %[[LM]], %c1
+// CHECK: scf.if %[[DOWN]] {
 // CHECK-COUNT-3: nvgpu.tma.create.descriptor
-// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c256, {{.*}}) dynamic_shared_memory_size %c65536_i32
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}}, {{.*}}) dynamic_shared_memory_size %c65536_i32
+// CHECK: %[[BIG:.*]] = arith.cmpi uge, %[[LM]], %c513
+// CHECK: scf.if %[[BIG]] {
 // CHECK-COUNT-5: nvgpu.tma.create.descriptor
 // CHECK: gpu.launch_func @lora_kernels_0::@lora_linear blocks in (%c16{{.*}}, %{{.*}}, %{{.*}}) threads in (%c384, {{.*}}) dynamic_shared_memory_size %c200704_i32
+// CHECK: %[[FROM:.*]] = arith.cmpi uge, %[[LM]], %c257
+// CHECK: %[[TO:.*]] = arith.cmpi ule, %[[LM]], %c512
+// CHECK: %[[MID:.*]] = arith.andi %[[FROM]], %[[TO]]
+// CHECK: scf.if %[[MID]] {
+// CHECK-COUNT-5: nvgpu.tma.create.descriptor
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_linear_128x128 blocks in (%c32, %{{.*}}, %{{.*}}) threads in (%c384{{.*}}) dynamic_shared_memory_size %c229376_i32
+// CHECK: %[[TO2:.*]] = arith.cmpi ule, %[[LM]], %c256
+// CHECK: %[[FEW:.*]] = arith.andi %{{.*}}, %[[TO2]]
+// CHECK: scf.if %[[FEW]] {
+// CHECK-COUNT-5: nvgpu.tma.create.descriptor
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_linear_64x64 blocks in (%c64{{(_[0-9]+)?}}, %{{.*}}, %{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c131072_i32
+// CHECK-NOT: gpu.launch_func
+// CHECK: return
 func.func @lora_dynamic_rows(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
                              %a: tensor<4096x16xbf16>, %b: tensor<16x4096xbf16>)
     -> tensor<?x4096xbf16> {
@@ -249,17 +292,17 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
 // CHECK: gpu.func @lora_down(
 // CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:false
 // CHECK: gpu.func @lora_t_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
-// CHECK-SAME: \22k\22:1024,\22kind\22:\22lora_down\22,\22m\22:\22M\22
+// CHECK-SAME: \22k\22:1024,\22kernel\22:\22lora_t_grad\22,\22kind\22:\22lora_down\22,\22m\22:\22M\22
 // CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22role\22:\22a\22
 // CHECK-SAME: \22scale\22:0.5
 // CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:true
 // CHECK: gpu.func @lora_b_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: index) kernel
-// CHECK-SAME: \22k\22:\22M\22,\22kind\22:\22matmul\22,\22m\22:8
+// CHECK-SAME: \22k\22:\22M\22,\22kernel\22:\22lora_b_grad\22,\22kind\22:\22matmul\22,\22m\22:8
 // CHECK-SAME: \22dims\22:[\22M\22,8],\22dtype\22:\22bf16\22,\22role\22:\22x\22
 // CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22role\22:\22y\22
 // CHECK-SAME: \22tile\22:[64,64],\22transposed_a\22:true,\22transposed_b\22:false
 // CHECK: gpu.func @lora_a_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: index) kernel
-// CHECK-SAME: \22k\22:\22M\22,\22kind\22:\22matmul\22,\22m\22:512
+// CHECK-SAME: \22k\22:\22M\22,\22kernel\22:\22lora_a_grad\22,\22kind\22:\22matmul\22,\22m\22:512
 // CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22role\22:\22y\22
 // CHECK-SAME: \22transposed_a\22:true,\22transposed_b\22:false
 // Four wgmma ops per K step, one per k16, with descriptors 2048 B apart
@@ -271,7 +314,7 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
 // CHECK: nvgpu.warpgroup.mma {{.*}} {transposeA, transposeB, waitGroup = 7 : i64}
 // CHECK: nvgpu.warpgroup.mma {{.*}} {transposeA, transposeB, waitGroup = 4 : i64}
 // CHECK: gpu.func @lora_input_grad(
-// CHECK-SAME: \22k\22:1024,\22kind\22:\22lora_linear\22,\22m\22:\22M\22
+// CHECK-SAME: \22k\22:1024,\22kernel\22:\22lora_input_grad\22,\22kind\22:\22lora_linear\22,\22m\22:\22M\22
 // CHECK-SAME: \22dims\22:[512,1024],\22dtype\22:\22bf16\22,\22role\22:\22w\22
 // CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22role\22:\22b\22
 // CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:true
@@ -285,7 +328,7 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
 // CHECK-LABEL: func.func private @lora_kernels_0_lora_b_grad_launch(
 // CHECK-SAME: %[[BX:[^:]*]]: memref<?x8xbf16>, %{{[^:]*}}: memref<?x1024xbf16>, %[[BY:[^:]*]]: memref<8x1024xbf16>)
 // CHECK: %[[TOKENS:.*]] = memref.dim %[[BX]], %{{.*}} : memref<?x8xbf16>
-// CHECK: %[[SOME:.*]] = arith.cmpi ne, %[[TOKENS]], %{{.*}}
+// CHECK: %[[SOME:.*]] = arith.cmpi uge, %[[TOKENS]], %c1
 // CHECK-NEXT: scf.if %[[SOME]] {
 // CHECK-COUNT-3: nvgpu.tma.create.descriptor
 // CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in ({{.*}}) dynamic_shared_memory_size %{{.*}} args({{.*}}, %[[TOKENS]] : index)
@@ -326,7 +369,7 @@ func.func @grad_batch(%x: tensor<2x8x512xbf16>, %w: tensor<512x1024xbf16>,
 // CHECK-SAME: \22kind\22:\22matmul\22
 // CHECK-SAME: \22transposed_b\22:true
 // CHECK: gpu.func @lora_branch_grad(
-// CHECK-SAME: \22k\22:16,\22kind\22:\22matmul\22
+// CHECK-SAME: \22k\22:16,\22kernel\22:\22lora_branch_grad\22,\22kind\22:\22matmul\22
 // CHECK-SAME: \22transposed_b\22:true
 // CHECK: gpu.module @lora_kernels_1
 // CHECK-NOT: gpu.func @lora_input_grad
@@ -439,13 +482,22 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
 // Tiles by the static row count (a whole model's), N = 4096: 256 rows in
 // 128x256 tiles would be 2 x 16 = 32 CTAs, under half of 132 SMs, and in
 // 128x128 tiles 2 x 32 = 64: 64x64 tiles (4 x 64). 512 rows: 4 x 16 = 64,
-// then 4 x 32 = 128: 128x128. 640 rows: 5 x 16 = 80: 128x256. Dynamic
-// rows: 128x256. (The kernels' modules come last first.)
+// then 4 x 32 = 128: 128x128. 640 rows: 5 x 16 = 80: 128x256. Each is one
+// kernel, launched for any rows. Dynamic rows: all three, each for the rows
+// that would pick it. (The kernels' modules come last first.)
 // CHECK-LABEL: func.func @tile_by_rows(
 // CHECK: gpu.module @lora_kernels_3
 // CHECK: gpu.func @matmul(
 // CHECK-SAME: \22block\22:[384,1,1]
+// CHECK-SAME: \22rows\22:[513,null]
 // CHECK-SAME: \22tile\22:[128,256]
+// CHECK: gpu.func @matmul_128x128(
+// CHECK-SAME: \22rows\22:[257,512]
+// CHECK-SAME: \22tile\22:[128,128]
+// CHECK: gpu.func @matmul_64x64(
+// CHECK-SAME: \22block\22:[256,1,1]
+// CHECK-SAME: \22rows\22:[1,256]
+// CHECK-SAME: \22tile\22:[64,64]
 // CHECK: gpu.module @lora_kernels_2
 // CHECK: gpu.func @matmul(
 // CHECK-SAME: \22block\22:[384,1,1]
@@ -457,7 +509,10 @@ func.func @tosa_matmul_transposed_weight(%g: tensor<1x32x128xbf16>, %w: tensor<1
 // CHECK: gpu.module @lora_kernels_0
 // CHECK: gpu.func @matmul(
 // CHECK-SAME: \22block\22:[256,1,1]
+// CHECK-SAME: \22rows\22:[1,null]
 // CHECK-SAME: \22tile\22:[64,64]
+// CHECK-NOT: gpu.func @matmul_
+// CHECK: func.func private @lora_kernels_0_launch
 func.func @tile_by_rows(%x256: tensor<1x256x1024xbf16>, %x512: tensor<1x512x1024xbf16>,
                         %x640: tensor<1x640x1024xbf16>, %xdyn: tensor<1x?x1024xbf16>,
                         %w: tensor<1x1024x4096xbf16>)
@@ -520,7 +575,7 @@ func.func @tile_by_rows(%x256: tensor<1x256x1024xbf16>, %x512: tensor<1x512x1024
 // CHECK: func.func private @lora_kernels_0_launch(%[[LX:[^:]*]]: memref<?x?x32xbf16>, %{{[^:]*}}: memref<?x32x64xbf16>, %{{[^:]*}}: memref<?x?x64xbf16>)
 // CHECK-DAG: %[[LM:.*]] = memref.dim %[[LX]], %c1
 // CHECK-DAG: %[[LB:.*]] = memref.dim %[[LX]], %c0
-// CHECK-DAG: %[[HASM:.*]] = arith.cmpi ne, %[[LM]], %c0
+// CHECK-DAG: %[[HASM:.*]] = arith.cmpi uge, %[[LM]], %c1
 // CHECK-DAG: %[[HASB:.*]] = arith.cmpi ne, %[[LB]], %c0
 // CHECK: %[[ANY:.*]] = arith.andi %[[HASM]], %[[HASB]]
 // CHECK: scf.if %[[ANY]]

@@ -102,10 +102,11 @@ def test_elf_symbols():
 
 # --- the ABI -------------------------------------------------------------------
 
-def fake_abis(case: dict) -> list[dict]:
+def fake_abis(case: dict, variants: bool = False) -> list[dict]:
     """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams,
     getGemmKernelAbi), in launch order: gpu.module lora_kernels_0, and for a
-    grad case the backward's lora_kernels_1."""
+    grad case the backward's lora_kernels_1. With `variants`, the forward's
+    lora_linear is 128x256 from 129 rows and lora_linear_64x64 below."""
     K, N, r = case["K"], case["N"], case["r"]
 
     def kernel(kind, tile_m, tile_n, params, name=None, module="lora_kernels_0", **layout):
@@ -139,6 +140,13 @@ def fake_abis(case: dict) -> list[dict]:
         p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
         p("t", ["M", r], [128, 64], 128), p("b", [r, N], [64, 64], 128),
         p("y", ["M", N], [64, 256], 0)])]
+    if variants:
+        forward[1].update(kernel="lora_linear", rows=[129, None])
+        forward.append(kernel("lora_linear", 64, 64, [
+            p("x", ["M", K], [64, 64], 128), p("w", [K, N], [64, 64], 128),
+            p("t", ["M", r], [64, 64], 128), p("b", [r, N], [64, 64], 128),
+            p("y", ["M", N], [64, 64], 0)], "lora_linear_64x64", kernel="lora_linear",
+            rows=[1, 128]))
     if case["op"] == "lora":
         return forward
     bwd = "lora_kernels_1"
@@ -267,6 +275,44 @@ def test_grad_kernels_abi():
         lora_abi.launch_order(case, abis[:2] + abis[:1] + abis[3:])
     with pytest.raises(ValueError, match="neither lora_linear nor lora_input_grad"):
         lora_abi.kernel_tensors(case, [dict(abis[2], module="lora_kernels_2")] + abis)
+
+
+def test_row_variants():
+    """A kernel in tilings: each M launches the variant whose rows hold it;
+    the variants must cover every M from 1 once."""
+    case = lora_abi.parse_case_spec("4096x4096:16")[0]
+    abis = fake_abis(case, variants=True)
+    case = dict(case, kernels=abis)
+    assert lora_abi.check_row_variants(abis) == []
+    assert lora_abi.launch_order(case, abis[::-1]) == [abis[0], abis[2], abis[1]]
+    for M, name in ((1, "lora_linear_64x64"), (128, "lora_linear_64x64"),
+                    (129, "lora_linear"), (10**6, "lora_linear")):
+        down, main = lora_abi.kernels_at(case, M)
+        assert (down["name"], main["name"]) == ("lora_down", name)
+    for abi in abis:
+        assert lora_abi.check_kernel(abi, case, {p["role"]: p["role"]
+                                                 for p in abi["params"]}) == []
+    assert lora_abi.kernel_name(abis[2]) == "lora_linear"
+    assert lora_abi.kernel_name({"name": "lora_down"}) == "lora_down"
+
+    def with_rows(main, small):
+        return [abis[0], dict(abis[1], rows=main), dict(abis[2], rows=small)]
+    gap = with_rows([130, None], [1, 128])
+    assert lora_abi.check_row_variants(gap) == [
+        "lora_kernels_0/lora_linear: variant lora_linear is for rows [130, None], expected "
+        "it from 129: the variants must cover every row count once"]
+    with pytest.raises(ValueError, match=r"at M=129 the kernels \['lora_down'\]"):
+        lora_abi.kernels_at(dict(case, kernels=gap), 129)
+    overlap = with_rows([100, None], [1, 128])
+    assert "expected it from 129" in lora_abi.check_row_variants(overlap)[0]
+    with pytest.raises(ValueError, match="one variant each"):
+        lora_abi.kernels_at(dict(case, kernels=overlap), 110)
+    assert lora_abi.check_row_variants(with_rows([129, 4096], [1, 128])) == [
+        "lora_kernels_0/lora_linear: no variant for 4097 rows or more"]
+    assert "not a range from 1 up" in "; ".join(lora_abi.check_kernel(
+        dict(abis[2], rows=[0, 128]), case, {p["role"]: p["role"] for p in abis[2]["params"]}))
+    assert "is not [min, max or null]" in lora_abi.check_row_variants(
+        [dict(abis[1], rows=[129])])[0]
 
 
 def test_enum_values_match_cuda_h():
@@ -544,14 +590,31 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     assert [p["dims"] for p in bmm_kernel["params"]] == [
         ["B", "M", 64], ["B", 96, 64], ["B", "M", 96]]
     assert (case["K"], case["N"], case["r"], case["scale"]) == (1024, 1024, 16, 2.0)
-    assert [k["kind"] for k in case["kernels"]] == ["lora_down", "lora_linear"]
+    # M is dynamic: lora_linear in two tilings, 128x128 from 1025 rows (8
+    # column tiles x 9 row tiles, at least half of 132 SMs), 64x64 below.
+    assert [(k["name"], k["kernel"], k["tile"], k["rows"]) for k in case["kernels"]] == [
+        ("lora_down", "lora_down", [64, 64], [1, None]),
+        ("lora_linear", "lora_linear", [128, 128], [1025, None]),
+        ("lora_linear_64x64", "lora_linear", [64, 64], [1, 1024])]
     # The forward and backward: the generator's two gpu.modules, launch order.
     assert (grad["op"], grad["K"], grad["N"], grad["r"]) == ("grad", 1024, 512, 16)
     assert [lora_abi.kernel_label(k) for k in grad["kernels"]] == [
-        "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear", "lora_kernels_1/lora_down",
+        "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear",
+        "lora_kernels_0/lora_linear_64x64", "lora_kernels_1/lora_down",
         "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad",
-        "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad"]
-    assert [k.get("index_params") for k in grad["kernels"]] == [[], [], [], [], ["K"], ["K"], []]
+        "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad",
+        "lora_kernels_1/lora_input_grad_64x64"]
+    # N = 512 in the forward: 128x128 tiles from 2049 rows; dx has N = 1024.
+    assert [k["rows"] for k in grad["kernels"]] == [
+        [1, None], [2049, None], [1, 2048], [1, None], [1, None], [1, None], [1, None],
+        [1025, None], [1, 1024]]
+    assert [k.get("index_params") for k in grad["kernels"]] == [
+        [], [], [], [], [], ["K"], ["K"], [], []]
+    assert [lora_abi.kernel_label(k) for k in lora_abi.kernels_at(grad, 2048)] == [
+        "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear_64x64",
+        "lora_kernels_1/lora_down", "lora_kernels_1/lora_t_grad",
+        "lora_kernels_1/lora_b_grad", "lora_kernels_1/lora_a_grad",
+        "lora_kernels_1/lora_input_grad"]
     for c in (case, grad, bmm):
         for k, tensors in zip(c["kernels"], lora_abi.kernel_tensors(c, c["kernels"])):
             data = (out / k["cubin"]).read_bytes()
@@ -565,6 +628,12 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     assert re.search(r"M=1000 +lora_kernels_1/lora_a_grad \(matmul\): grid \[1, \d+, 1\] "
                      r".* index \[1000\]\n", proc.stdout), proc.stdout
     assert "files ok, the copied lora_opt imports" in proc.stdout
+    # The LoRA case launches the variant for M: 64x64 tiles at 1000 rows,
+    # 128x128 at 2048.
+    assert re.search(r"M=1000 +lora_kernels_0/lora_linear_64x64 \(lora_linear\): "
+                     r"grid \[16, 16, 1\] block \[256, 1, 1\]", proc.stdout), proc.stdout
+    assert re.search(r"M=2048 +lora_kernels_0/lora_linear \(lora_linear\): "
+                     r"grid \[8, 16, 1\] block \[384, 1, 1\]", proc.stdout), proc.stdout
     # 4 matrices of one column tile (N = 96), 8 row tiles of 128.
     assert re.search(r"M=1000 +lora_kernels_0/matmul \(matmul\): grid \[4, 8, 1\]",
                      proc.stdout), proc.stdout
@@ -746,7 +815,9 @@ class FakeDriver:
 
     def get_function(self, module, name, smem):
         assert name.encode() in module[1]
-        return name, dict(max_threads=1024, static_smem=0, local_bytes=0, regs=168)
+        # A variant (lora_linear_64x64) computes what its kernel does.
+        return re.sub(r"_\d+x\d+$", "", name), dict(max_threads=1024, static_smem=0,
+                                                    local_bytes=0, regs=168)
 
     def encode(self, a):
         self.maps.append(dict(a))
@@ -838,7 +909,7 @@ def cpu_manifest(tmp_path, specs):
     cases = []
     for case in lora_abi.parse_case_spec(specs):
         kernels = []
-        abis = fake_abis(case)
+        abis = fake_abis(case, variants=True)
         for abi in abis:
             name = f"{case['id']}.{abi['module']}.cubin"
             (tmp_path / name).write_bytes(make_elf([a["name"] for a in abis
@@ -882,6 +953,11 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     assert lora["t_nan"] == 0 and lora["t_err"] < 1e-6 and lora["guard_ok"]
     assert lora["launches"][0]["grid"] == [1, 4, 1]          # lora_down, tile 64
     assert lora["launches"][1]["grid"] == [2, 2, 1]          # lora_linear, tile 128x256
+    # 100 rows: the 64x64 variant.
+    assert [(k["name"], k["grid"], k["block"]) for k in
+            checks[("lora_256x512_r16", 100)]["launches"]] == [
+        ("lora_kernels_0/lora_down", [1, 2, 1], [256, 1, 1]),
+        ("lora_kernels_0/lora_linear_64x64", [8, 2, 1], [256, 1, 1])]
     grad = checks[("grad_256x512_r16", 200)]
     assert [(g["name"], g["grid"], g["index"]) for g in grad["launches"]] == [
         ("lora_kernels_0/lora_down", [1, 4, 1], []),
@@ -935,6 +1011,7 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     assert json.dumps(report, default=str)
     row = next(r for r in report["rows"] if r["case"] == "lora_256x512_r16")
     assert row["ours_us"] == 10.0 and row["ours_over_cublas"] == 1.0
+    assert row["tile"] == "64x64"                          # M = 64: the variant
     assert row["flops"] == 2 * 64 * 256 * 512 + 2 * 64 * 16 * (256 + 512)
     lora_line = next(line for line in text.splitlines() if line.startswith("   256    512  16"))
     assert lora_line.endswith("!") == (bug in ("no_lora", "tail"))

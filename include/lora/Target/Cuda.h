@@ -73,6 +73,11 @@ struct GemmKernelSpec {
   /// Columns of the output tile (a multiple of 64, at most 256) and the depth
   /// of the shared-memory pipeline.
   int64_t tileN = 128, stages = 4;
+  /// The row counts this tiling is launched for, [minRows, maxRows]
+  /// (maxRows ShapedType::kDynamic: no bound). Where M is known only at run
+  /// time, a kernel comes in one variant per tiling that some M would get
+  /// (chooseGemmTilings), and its launch picks the variant by M.
+  int64_t minRows = 1, maxRows = ShapedType::kDynamic;
 
   int64_t tileM() const { return 64 * consumers; }
   int64_t blockThreads() const { return 128 * (consumers + 1); }
@@ -82,17 +87,21 @@ struct GemmKernelSpec {
 /// rows to 16 bytes, sizes), or "" when it can.
 std::string checkGemmProblem(const GemmKernelSpec &spec);
 
-/// Fills in the tiling of `spec` from its problem: tileN from N (overridden
-/// by a non-zero `tileN`), the consumer count from the kind, and the deepest
+/// The tilings of `problem`'s kernel: tileN from N (overridden by a
+/// non-zero `tileN`), the consumer count from the kind, and the deepest
 /// pipeline that fits in shared memory (at most `maxStages` when non-zero).
-/// `rows` is the row count where the call site knows it (a whole model's
-/// static token count; ShapedType::kDynamic where it does not): where the
-/// 128x256 tiles would give fewer CTAs than half the SMs of an H100/H200,
-/// the kernel takes 128x128 tiles, or where those still would, 64x64 tiles
-/// (up to 8x the CTAs).
-void chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN = 0,
-                      int64_t maxStages = 0,
-                      int64_t rows = ShapedType::kDynamic);
+/// Tiles are 128x256 (N >= 4096) or 128x128; where those would give fewer
+/// CTAs than half the SMs of an H100/H200, 128x128 tiles, and where those
+/// still would, 64x64 tiles with one consumer (up to 8x the CTAs). `rows` is
+/// the row count where the call site knows it (a whole model's static token
+/// count): then one tiling, the one for it. Where it does not
+/// (ShapedType::kDynamic), one variant per tiling that some row count gets,
+/// largest tiles first, each with the rows it is launched for (minRows,
+/// maxRows; together every count from 1). LoraDown, the weight gradients
+/// and batched kernels have one tiling.
+SmallVector<GemmKernelSpec>
+chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN = 0,
+                  int64_t maxStages = 0, int64_t rows = ShapedType::kDynamic);
 
 /// One kernel parameter: a pointer to a CUtensorMap (in device memory) that
 /// describes a row-major tensor and the box one TMA copy moves.
@@ -117,26 +126,41 @@ SmallVector<TensorMapParam> getGemmKernelParams(const GemmKernelSpec &spec);
 /// Bytes of dynamic shared memory the kernel needs at launch.
 int64_t getGemmDynamicSharedMemory(const GemmKernelSpec &spec);
 
-/// The kernel's launch interface as JSON (kind, block, dynamic_smem, tile,
-/// m/k/n/rank with "M" for the token count, scale, transposed_a/b, batched,
-/// params with dims/box/swizzle and "B" for a batch size, index_params after
-/// them): what a launcher written outside MLIR (bench/gpu/run.py) needs.
-/// Attached to the kernel as `lora.abi`.
+/// The launch interface of kernel `name`, variant of `kernel` (the name of
+/// its first variant), as JSON (module, name, kernel, kind, block,
+/// dynamic_smem, tile, rows [min, max or null] it is launched for, m/k/n/rank
+/// with "M" for the token count, scale, transposed_a/b, batched, params with
+/// dims/box/swizzle and "B" for a batch size, index_params after them): what
+/// a launcher written outside MLIR (bench/gpu/run.py) needs. Attached to the
+/// kernel as `lora.abi`.
 std::string getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
-                             StringRef name);
+                             StringRef name, StringRef kernel);
 
-/// Builds the kernel `name` for `spec` at the end of `module`.
-gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
-                               gpu::GPUModuleOp module, StringRef name,
-                               const GemmKernelSpec &spec);
+/// A generated kernel and the spec it was built for.
+struct GemmKernel {
+  gpu::GPUFuncOp func;
+  GemmKernelSpec spec;
+};
 
-/// Emits host code at `builder`'s insertion point that encodes the tensor
-/// maps of `kernel` for `memrefs` (device buffers, one per parameter of
-/// getGemmKernelParams, row-major) and launches it for `tokens`, the run-time
-/// size (an index: M, or K where the contraction is dynamic), and for a
-/// batched kernel `batch` matrices (an index).
-void buildGemmLaunch(OpBuilder &builder, Location loc, gpu::GPUFuncOp kernel,
-                     const GemmKernelSpec &spec, ValueRange memrefs,
+/// Builds the kernel `name` for each of `variants` (chooseGemmTilings' list
+/// for one problem) at the end of `module`: the first is named `name`, the
+/// others `name` with their tile appended (`_64x64`).
+SmallVector<GemmKernel> buildGemmKernels(OpBuilder &builder, Location loc,
+                                         gpu::GPUModuleOp module,
+                                         StringRef name,
+                                         ArrayRef<GemmKernelSpec> variants);
+
+/// Emits host code at `builder`'s insertion point that launches, of
+/// `variants` (one kernel's tilings, as buildGemmKernels returns them), the
+/// one whose rows hold `tokens`, the run-time size (an index: M, or K where
+/// the contraction is dynamic), for `memrefs` (device buffers, one per
+/// parameter of getGemmKernelParams, row-major; their tensor maps encoded
+/// there) and, for a batched kernel, `batch` matrices (an index). Nothing is
+/// launched for no tokens or no matrices. Each variant's launch is an
+/// `scf.if` of its own, on its row range, with no region inside, which
+/// lora-cuda-stream-order threads onto the caller's stream.
+void buildGemmLaunch(OpBuilder &builder, Location loc,
+                     ArrayRef<GemmKernel> variants, ValueRange memrefs,
                      Value tokens, Value batch = {});
 
 /// Emits at `builder`'s insertion point what `spec`'s kernel computes, as

@@ -50,14 +50,17 @@
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
 //
-// Tiles (chooseGemmTiling): 128x256 for N >= 4096, else 128x128; where the
-// call site knows the row count (a whole model, compiled for its token
-// count) and those tiles would give fewer CTAs than half the 132 SMs,
-// 128x128 tiles, and where those still would, 64x64 tiles with one
-// consumer: M = 128, N = 4096 runs 128 CTAs instead of 16.
-// Few rows make the kernel bound by reading W, and only more CTAs read it
-// faster; the smaller tiles read W once per row of tiles (from L2 after the
-// first). This is a rule of thumb from the SM count, not tuned on a GPU.
+// Tiles (chooseGemmTilings): 128x256 for N >= 4096, else 128x128; where
+// those would give fewer CTAs than half the 132 SMs, 128x128 tiles, and
+// where those still would, 64x64 tiles with one consumer: M = 128, N = 4096
+// runs 128 CTAs instead of 16. A whole model, compiled for its token count,
+// gets the one tiling for it; where M is known only at run time the kernel
+// comes in one variant per tiling that some M gets, each with the rows it
+// is for (`rows` in the ABI; N = 4096: 128x256 from 513 rows, 128x128 from
+// 257, 64x64 below), and the launcher picks one by M. Few rows make the
+// kernel bound by reading W, and only more CTAs read it faster; the smaller
+// tiles read W once per row of tiles (from L2 after the first). This is a
+// rule of thumb from the SM count, not tuned on a GPU.
 //
 // Transposed operands (the backward of lora.linear reads every tensor in the
 // layout the forward stores it, see GenerateCudaKernels.cpp):
@@ -119,7 +122,7 @@ static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
 /// see test/Target/CUDA/wgmma-tma-sm90a.mlir).
 static constexpr StringLiteral kDynamicSmemName = "__lora_dyn_smem";
 /// Half the SMs of an H100/H200 (132): a grid of fewer CTAs than this takes
-/// smaller tiles where the row count is known (chooseGemmTiling).
+/// smaller tiles (chooseGemmTilings).
 static constexpr int64_t kSmallGridCtas = 66;
 
 static int64_t byteWidth(Type type) { return type.getIntOrFloatBitWidth() / 8; }
@@ -237,41 +240,46 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
   return "";
 }
 
-void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
-                            int64_t maxStages, int64_t rows) {
-  if (spec.kind == GemmKind::LoraDown) {
-    // Skinny and memory-bound: small row tiles give more CTAs; all of t's
-    // r columns in one tile.
-    spec.consumers = 1;
-    spec.tileN = llvm::alignTo(spec.rank, kTileK);
-  } else if (ShapedType::isDynamic(spec.k)) {
-    // A weight gradient: a small output ([K, r] or [r, N]) over a long token
-    // contraction. 64x64 tiles give the most CTAs (64 for 4096 x 16).
-    spec.consumers = 1;
-    spec.tileN = tileN ? tileN : kTileK;
-  } else {
-    spec.consumers = 2;
-    // 128x256 tiles give 85 flop per shared-memory byte; on narrow layers
-    // (N < 4096) they leave too few CTAs per wave at moderate M, so 128.
-    spec.tileN = tileN ? tileN : (spec.n >= 4096 ? 256 : 128);
-    // Few rows (a short prompt, a small batch): 128x256 tiles would leave
-    // most SMs idle (M = 128, N = 4096: 16 CTAs), and the kernel is bound by
-    // reading W, which only more CTAs read faster. 128x128 tiles first, then
-    // 64x64 (128 CTAs there); W is read once per tile row, from L2 after the
-    // first.
-    auto ctas = [&] {
-      return llvm::divideCeil(rows, spec.tileM()) *
-             llvm::divideCeil(spec.n, spec.tileN);
-    };
-    if (!spec.batched && !ShapedType::isDynamic(rows) && rows > 0) {
-      if (!tileN && spec.tileN > 128 && ctas() < kSmallGridCtas)
-        spec.tileN = 128;
-      if (ctas() < kSmallGridCtas) {
-        spec.consumers = 1;
-        spec.tileN = tileN ? tileN : kTileK;
-      }
-    }
-  }
+namespace {
+/// One rung of the tiling ladder: consumer warpgroups and tile columns.
+struct Tiling {
+  int64_t consumers, tileN;
+};
+} // namespace
+
+/// The tilings `problem`'s kernel may take, largest tiles first: the first
+/// for many rows, each next one for fewer (see chooseGemmTilings).
+static SmallVector<Tiling> getTilingLadder(const GemmKernelSpec &problem,
+                                           int64_t tileN) {
+  // LoraDown is skinny and memory-bound: small row tiles give more CTAs;
+  // all of t's r columns in one tile.
+  if (problem.kind == GemmKind::LoraDown)
+    return {{1, static_cast<int64_t>(llvm::alignTo(problem.rank, kTileK))}};
+  // A weight gradient: a small output ([K, r] or [r, N]) over a long token
+  // contraction. 64x64 tiles give the most CTAs (64 for 4096 x 16).
+  if (ShapedType::isDynamic(problem.k))
+    return {{1, tileN ? tileN : kTileK}};
+  // 128x256 tiles give 85 flop per shared-memory byte; on narrow layers
+  // (N < 4096) they leave too few CTAs per wave at moderate M, so 128.
+  SmallVector<Tiling> ladder{
+      {2, tileN ? tileN : (problem.n >= 4096 ? 256 : 128)}};
+  // A batched kernel has the batch's CTAs besides.
+  if (problem.batched)
+    return ladder;
+  // Few rows (a short prompt, a small batch): 128x256 tiles would leave most
+  // SMs idle (M = 128, N = 4096: 16 CTAs), and the kernel is bound by
+  // reading W, which only more CTAs read faster. 128x128 tiles first, then
+  // 64x64 (128 CTAs there); W is read once per tile row, from L2 after the
+  // first.
+  if (!tileN && ladder.front().tileN > 128)
+    ladder.push_back({2, 128});
+  ladder.push_back({1, tileN ? tileN : kTileK});
+  return ladder;
+}
+
+/// The deepest pipeline of `spec`'s tiles that fits in shared memory, at
+/// most `maxStages` when non-zero.
+static int64_t chooseStages(const GemmKernelSpec &spec, int64_t maxStages) {
   int64_t stages = kSharedMemoryBudget / getStageBytes(spec);
   if (spec.hasBias)
     stages = (kSharedMemoryBudget - spec.tileN * byteWidth(spec.elementType)) /
@@ -281,7 +289,52 @@ void cuda::chooseGemmTiling(GemmKernelSpec &spec, int64_t tileN,
   int64_t cap = spec.kind == GemmKind::LoraDown ? 4 : 8;
   if (maxStages)
     cap = std::min(cap, maxStages);
-  spec.stages = std::clamp<int64_t>(stages, 2, cap);
+  return std::clamp<int64_t>(stages, 2, cap);
+}
+
+SmallVector<GemmKernelSpec>
+cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
+                        int64_t maxStages, int64_t rows) {
+  SmallVector<Tiling> ladder = getTilingLadder(problem, tileN);
+  SmallVector<GemmKernelSpec> variants;
+  // The rows left to the tilings after this one: those below the least row
+  // count at which this one's grid has kSmallGridCtas CTAs. A tiling whose
+  // range is empty (the one before already fills the SMs wherever it does)
+  // is left out.
+  int64_t maxRows = ShapedType::kDynamic;
+  for (auto [i, tiling] : llvm::enumerate(ladder)) {
+    GemmKernelSpec spec = problem;
+    spec.consumers = tiling.consumers;
+    spec.tileN = tiling.tileN;
+    spec.stages = chooseStages(spec, maxStages);
+    spec.minRows = 1;
+    if (i + 1 < ladder.size()) {
+      int64_t columnTiles = llvm::divideCeil(spec.n, spec.tileN);
+      int64_t rowTiles = llvm::divideCeil(kSmallGridCtas, columnTiles);
+      spec.minRows = (rowTiles - 1) * spec.tileM() + 1;
+    }
+    spec.maxRows = maxRows;
+    if (!ShapedType::isDynamic(maxRows) && spec.minRows > maxRows)
+      continue;
+    variants.push_back(spec);
+    if (spec.minRows == 1)
+      break;
+    maxRows = spec.minRows - 1;
+  }
+  if (ShapedType::isDynamic(rows))
+    return variants;
+  // A static row count: the one tiling for it, launched for any (no rows:
+  // nothing is launched).
+  GemmKernelSpec chosen = variants.front();
+  for (const GemmKernelSpec &spec : variants) {
+    if (rows >= spec.minRows) {
+      chosen = spec;
+      break;
+    }
+  }
+  chosen.minRows = 1;
+  chosen.maxRows = ShapedType::kDynamic;
+  return {chosen};
 }
 
 SmallVector<TensorMapParam>
@@ -335,7 +388,7 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
 }
 
 std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
-                                   StringRef name) {
+                                   StringRef name, StringRef kernel) {
   llvm::json::Array params;
   for (const TensorMapParam &param : getGemmKernelParams(spec)) {
     llvm::json::Array dims, box;
@@ -358,10 +411,15 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"kind", getKindName(spec.kind)},
       {"module", module},
       {"name", name},
+      {"kernel", kernel},
       {"block", llvm::json::Array{spec.blockThreads(), 1, 1}},
       {"dynamic_smem", getGemmDynamicSharedMemory(spec)},
       {"tile", llvm::json::Array{spec.tileM(), spec.tileN}},
       {"stages", spec.stages},
+      {"rows",
+       llvm::json::Array{spec.minRows, ShapedType::isDynamic(spec.maxRows)
+                                           ? llvm::json::Value(nullptr)
+                                           : llvm::json::Value(spec.maxRows)}},
       {"m", ShapedType::isDynamic(spec.m) ? llvm::json::Value("M")
                                           : llvm::json::Value(spec.m)},
       {"k", ShapedType::isDynamic(spec.k) ? llvm::json::Value("M")
@@ -845,9 +903,12 @@ void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
   });
 }
 
-gpu::GPUFuncOp cuda::buildGemmKernel(OpBuilder &builder, Location loc,
-                                     gpu::GPUModuleOp module, StringRef name,
-                                     const GemmKernelSpec &spec) {
+/// Builds kernel `name`, a variant of `kernel`, for `spec` at the end of
+/// `module`.
+static gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
+                                      gpu::GPUModuleOp module, StringRef name,
+                                      StringRef kernel,
+                                      const GemmKernelSpec &spec) {
   ImplicitLocOpBuilder b(loc, builder);
   OpBuilder::InsertionGuard guard(b);
   MLIRContext *ctx = b.getContext();
@@ -870,73 +931,109 @@ gpu::GPUFuncOp cuda::buildGemmKernel(OpBuilder &builder, Location loc,
   func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
       {static_cast<int32_t>(spec.blockThreads()), 1, 1}));
   func->setAttr("lora.abi", b.getStringAttr(getGemmKernelAbi(
-                                spec, module.getName(), name)));
+                                spec, module.getName(), name, kernel)));
   GemmKernelBuilder(b, spec).build(func);
   return func;
 }
 
-void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
-                           gpu::GPUFuncOp kernel, const GemmKernelSpec &spec,
-                           ValueRange memrefs, Value tokens, Value batch) {
-  assert(spec.batched == static_cast<bool>(batch) &&
-         "a batch size exactly for a batched kernel");
-  ImplicitLocOpBuilder b(loc, builder);
+SmallVector<GemmKernel>
+cuda::buildGemmKernels(OpBuilder &builder, Location loc,
+                       gpu::GPUModuleOp module, StringRef name,
+                       ArrayRef<GemmKernelSpec> variants) {
+  SmallVector<GemmKernel> kernels;
+  for (auto [i, spec] : llvm::enumerate(variants)) {
+    std::string variant = name.str();
+    if (i != 0)
+      variant += ("_" + Twine(spec.tileM()) + "x" + Twine(spec.tileN)).str();
+    kernels.push_back(
+        {buildGemmKernel(builder, loc, module, variant, name, spec), spec});
+  }
+  return kernels;
+}
+
+/// Encodes the tensor maps of `kernel` for `memrefs` and launches it for
+/// `tokens` (and `batch` matrices of a batched kernel).
+static void launchGemmKernel(ImplicitLocOpBuilder &b, const GemmKernel &kernel,
+                             ValueRange memrefs, Value tokens, Value batch) {
   MLIRContext *ctx = b.getContext();
+  const GemmKernelSpec &spec = kernel.spec;
   auto smemSpace =
       gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
-  // No tokens, no launch: a grid of 0 is an error, and so is a tensor map
-  // with a dim of 0, so the maps too are made only when there are tokens.
-  // (A weight gradient over no tokens is zero; its caller fills it.)
-  Value zero = arith::ConstantIndexOp::create(b, 0);
-  Value hasRows =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::ne, tokens, zero);
+  SmallVector<Value> args;
+  for (auto [param, memref] : llvm::zip(getGemmKernelParams(spec), memrefs)) {
+    auto boxType = MemRefType::get(param.box, param.elementType,
+                                   MemRefLayoutAttrInterface(), smemSpace);
+    auto mapType = nvgpu::TensorMapDescriptorType::get(
+        ctx, boxType,
+        param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
+                             : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
+        nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
+        nvgpu::TensorMapOOBKind::OOB_ZERO,
+        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+    Value unranked = memref::CastOp::create(
+        b, UnrankedMemRefType::get(param.elementType, Attribute()), memref);
+    SmallVector<Value> box;
+    for (int64_t dim : param.box)
+      box.push_back(arith::ConstantIndexOp::create(b, dim));
+    Value map = nvgpu::TmaCreateDescriptorOp::create(b, mapType, unranked, box);
+    // gpu.func cannot take tensor map types through the NVVM lowering; the
+    // kernel casts the pointer back.
+    args.push_back(UnrealizedConversionCastOp::create(
+                       b, LLVM::LLVMPointerType::get(ctx), map)
+                       .getResult(0));
+  }
+  if (ShapedType::isDynamic(spec.k))
+    args.push_back(tokens);
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  Value gridX =
+      arith::ConstantIndexOp::create(b, llvm::divideCeil(spec.n, spec.tileN));
   if (batch)
-    hasRows = arith::AndIOp::create(
-        b, hasRows,
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ne, batch, zero));
-  scf::IfOp::create(b, hasRows, [&](OpBuilder &, Location) {
-    SmallVector<Value> args;
-    for (auto [param, memref] : llvm::zip(getGemmKernelParams(spec), memrefs)) {
-      auto boxType = MemRefType::get(param.box, param.elementType,
-                                     MemRefLayoutAttrInterface(), smemSpace);
-      auto mapType = nvgpu::TensorMapDescriptorType::get(
-          ctx, boxType,
-          param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
-                               : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
-          nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
-          nvgpu::TensorMapOOBKind::OOB_ZERO,
-          nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
-      Value unranked = memref::CastOp::create(
-          b, UnrankedMemRefType::get(param.elementType, Attribute()), memref);
-      SmallVector<Value> box;
-      for (int64_t dim : param.box)
-        box.push_back(arith::ConstantIndexOp::create(b, dim));
-      Value map =
-          nvgpu::TmaCreateDescriptorOp::create(b, mapType, unranked, box);
-      // gpu.func cannot take tensor map types through the NVVM lowering; the
-      // kernel casts the pointer back.
-      args.push_back(UnrealizedConversionCastOp::create(
-                         b, LLVM::LLVMPointerType::get(ctx), map)
-                         .getResult(0));
-    }
-    if (ShapedType::isDynamic(spec.k))
-      args.push_back(tokens);
-    Value one = arith::ConstantIndexOp::create(b, 1);
-    Value gridX =
-        arith::ConstantIndexOp::create(b, llvm::divideCeil(spec.n, spec.tileN));
-    if (batch)
-      gridX = arith::MulIOp::create(b, gridX, batch);
-    Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
-    Value gridY = ShapedType::isDynamic(spec.m)
-                      ? arith::CeilDivUIOp::create(b, tokens, tileM).getResult()
-                      : arith::ConstantIndexOp::create(
-                            b, llvm::divideCeil(spec.m, spec.tileM()))
-                            .getResult();
-    Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
-    Value smem =
-        arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
-    gpu::LaunchFuncOp::create(b, kernel, gpu::KernelDim3{gridX, gridY, one},
-                              gpu::KernelDim3{block, one, one}, smem, args);
-    scf::YieldOp::create(b);
-  });
+    gridX = arith::MulIOp::create(b, gridX, batch);
+  Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
+  Value gridY = ShapedType::isDynamic(spec.m)
+                    ? arith::CeilDivUIOp::create(b, tokens, tileM).getResult()
+                    : arith::ConstantIndexOp::create(
+                          b, llvm::divideCeil(spec.m, spec.tileM()))
+                          .getResult();
+  Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
+  Value smem =
+      arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
+  gpu::LaunchFuncOp::create(b, kernel.func, gpu::KernelDim3{gridX, gridY, one},
+                            gpu::KernelDim3{block, one, one}, smem, args);
+}
+
+void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
+                           ArrayRef<GemmKernel> variants, ValueRange memrefs,
+                           Value tokens, Value batch) {
+  assert(!variants.empty() && "a kernel to launch");
+  assert(variants.front().spec.batched == static_cast<bool>(batch) &&
+         "a batch size exactly for a batched kernel");
+  ImplicitLocOpBuilder b(loc, builder);
+  // One scf.if per variant, on its rows (from at least 1: no tokens, no
+  // launch; a grid of 0 is an error, and so is a tensor map with a dim of 0,
+  // so the maps too are made only where a kernel runs). A weight gradient
+  // over no tokens is zero; its caller fills it.
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  Value hasBatch =
+      batch ? arith::CmpIOp::create(b, arith::CmpIPredicate::ne, batch, zero)
+                  .getResult()
+            : Value();
+  for (const GemmKernel &kernel : variants) {
+    Value fits = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::uge, tokens,
+        arith::ConstantIndexOp::create(b, kernel.spec.minRows));
+    if (!ShapedType::isDynamic(kernel.spec.maxRows))
+      fits = arith::AndIOp::create(
+          b, fits,
+          arith::CmpIOp::create(
+              b, arith::CmpIPredicate::ule, tokens,
+              arith::ConstantIndexOp::create(b, kernel.spec.maxRows)));
+    if (hasBatch)
+      fits = arith::AndIOp::create(b, fits, hasBatch);
+    scf::IfOp::create(b, fits, [&](OpBuilder &nested, Location nestedLoc) {
+      ImplicitLocOpBuilder body(nestedLoc, nested);
+      launchGemmKernel(body, kernel, memrefs, tokens, batch);
+      scf::YieldOp::create(body);
+    });
+  }
 }

@@ -8,9 +8,11 @@
 // RUN: %extract_ptx %t.mlir > %t.ptx
 // RUN: FileCheck %s --check-prefix=DOWN < %t.ptx
 // RUN: FileCheck %s --check-prefix=MAIN < %t.ptx
+// RUN: FileCheck %s --check-prefix=FEWER < %t.ptx
 
-// Host: 3 + 5 tensor maps through the runtime's wrapper, two launches, the
-// t workspace and y from mgpuMemAlloc.
+// Host: 3 + 5 tensor maps through the runtime's wrapper, two launches (of
+// the main kernel, the variant for M), the t workspace and y from
+// mgpuMemAlloc.
 // HOST-LABEL: llvm.func @lora(
 // HOST: llvm.call @mgpuMemAlloc(
 // HOST: llvm.call @mgpuMemAlloc(
@@ -22,6 +24,10 @@
 // HOST: gpu.launch_func @lora_kernels_0::@lora_down
 // HOST-COUNT-5: llvm.call @mgpuTensorMapEncodeTiledMemref(
 // HOST: gpu.launch_func @lora_kernels_0::@lora_linear
+// HOST-COUNT-5: llvm.call @mgpuTensorMapEncodeTiledMemref(
+// HOST: gpu.launch_func @lora_kernels_0::@lora_linear_128x128
+// HOST-COUNT-5: llvm.call @mgpuTensorMapEncodeTiledMemref(
+// HOST: gpu.launch_func @lora_kernels_0::@lora_linear_64x64
 
 // The PTX's block order is LLVM's (the producer branch may come after the
 // consumer's), so the instructions of each kernel are checked as a set.
@@ -66,6 +72,18 @@
 // MAIN-DAG: fence.proxy.async.shared::cta;
 // MAIN-DAG: cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group
 // MAIN-NOT: st.global
+
+// The variants for fewer rows: 128x128 tiles (two consumers, m64n128k16)
+// from 257 to 512 rows, 64x64 (one consumer, m64n64k16) up to 256.
+// FEWER-LABEL: .visible .entry lora_linear_128x128(
+// FEWER: .maxntid 384, 1, 1
+// FEWER-DAG: wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16
+// FEWER-DAG: cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group
+// FEWER-LABEL: .visible .entry lora_linear_64x64(
+// FEWER: .maxntid 256, 1, 1
+// FEWER-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// FEWER-DAG: cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group
+// FEWER-NOT: st.global
 
 func.func @lora(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
                 %a: tensor<4096x16xbf16>, %b: tensor<16x4096xbf16>)
