@@ -36,14 +36,18 @@
 //   lora_input_grad   dx = g·Wᵀ + dt·Aᵀ         [M, K]  [g | dt]·[Wᵀ ; Aᵀ]
 //
 // or, with a lora_input, `dx = g·Wᵀ` and `lora_branch_grad` dxl = dt·Aᵀ;
-// an unused dx or dxl is not computed. W, A and B are read in the layout the
+// an unused dx or dxl is not computed. Where a lora.linear of the same
+// lora_down input, A, rank and scale comes before it (the train step's
+// forward), there is no lora_down: ts is that op's t, kept alive until
+// here (findForward). W, A and B are read in the layout the
 // forward stores them (the kernels take transposed operands), and the
 // token-major t, g, x and dt are read as they are: nothing is transposed in
 // memory. ts and dt are rounded to the element type, as a bf16 autograd
 // rounds them; the rest accumulates in f32.
 //
 // Work: dx is the forward's flops again (2MNK + 2MrK); ts and dA add 2MKr
-// each, dt and dB 2MNr each, and each of those four reads x or g once. The
+// each, dt and dB 2MNr each, and each of those four reads x or g once (ts
+// only where the forward's t is not at hand). The
 // weight gradients contract over M with small outputs, in 64x64 tiles (64
 // CTAs for 4096 x 16); splitting M across more CTAs is not done.
 //
@@ -59,6 +63,7 @@
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Dominance.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
@@ -86,6 +91,10 @@ struct Candidate {
   /// rounded result instead, and the cast is replaced.
   Operation *fusedCast = nullptr;
   Operation *castReshape = nullptr;
+  /// A lora.linear_grad reads this op's t (keepT); savedT is t as a tensor
+  /// after the launch.
+  bool keepT = false;
+  Value savedT;
 };
 
 /// True when `init` is a tensor the matmul overwrites: tensor.empty, or a
@@ -230,6 +239,10 @@ static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
 struct GradCandidate {
   lora::LinearGradOp op;
   SmallVector<std::pair<StringRef, GemmKernelSpec>> kernels;
+  /// The candidate whose t this op reads instead of launching lora_down
+  /// (-1: none), and that t once it is rewritten.
+  int64_t forward = -1;
+  Value savedT;
 };
 
 static std::optional<GradCandidate> matchLinearGrad(lora::LinearGradOp op) {
@@ -285,6 +298,27 @@ static std::optional<GradCandidate> matchLinearGrad(lora::LinearGradOp op) {
   return c;
 }
 
+/// The index of the lora.linear among `candidates` whose t a lora.linear_grad
+/// can read instead of computing ts = s·x·A again: one of the same
+/// lora_down input (x, or the branch input), A, rank and scale, before it;
+/// -1 when there is none. Its t is the same kernel's output on the same
+/// operands, so the backward gets the same bits and skips one read of x
+/// (2·M·K bytes); t, [M, r], stays alive until the backward.
+static int64_t findForward(ArrayRef<Candidate> candidates,
+                           lora::LinearGradOp op, DominanceInfo &dominance) {
+  Value input = op.getLoraInput() ? op.getLoraInput() : op.getInput();
+  for (auto [i, c] : llvm::enumerate(candidates)) {
+    if (c.main.kind != GemmKind::LoraLinear ||
+        (c.branch ? c.branch : c.x) != input || c.a != op.getLoraA() ||
+        c.main.rank != static_cast<int64_t>(op.getRank()) ||
+        c.main.scale != op.getScale().convertToDouble() ||
+        !dominance.properlyDominates(c.op, op))
+      continue;
+    return i;
+  }
+  return -1;
+}
+
 /// The row count of a token-major operand with its batch dims folded into
 /// rows, where every dim but the last is static (a whole model's), else
 /// ShapedType::kDynamic: what chooseGemmTilings sizes the tiles by.
@@ -336,6 +370,17 @@ struct GenerateCudaKernelsPass
     });
     if (candidates.empty() && grads.empty())
       return;
+    // A backward that can read its forward's t launches no lora_down.
+    DominanceInfo dominance(module);
+    for (GradCandidate &g : grads) {
+      g.forward = findForward(candidates, g.op, dominance);
+      if (g.forward < 0)
+        continue;
+      candidates[g.forward].keepT = true;
+      llvm::erase_if(g.kernels, [](const auto &kernel) {
+        return kernel.first == "lora_down";
+      });
+    }
 
     if (!referenceLaunchers)
       module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
@@ -349,8 +394,11 @@ struct GenerateCudaKernelsPass
     for (Candidate &c : llvm::reverse(candidates))
       rewrite(c, ("lora_kernels_" + Twine(--next)).str(), symbols);
     next = candidates.size();
-    for (GradCandidate &g : grads)
+    for (GradCandidate &g : grads) {
+      if (g.forward >= 0)
+        g.savedT = candidates[g.forward].savedT;
       rewriteGrad(g, ("lora_kernels_" + Twine(next++)).str(), symbols);
+    }
   }
 
   /// Builds the kernels (in gpu.module `name`) and the launcher of `c` and
@@ -522,6 +570,12 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   Value y = alloc(argTypes.back());
   operands.push_back(y);
   func::CallOp::create(b, launcher, operands);
+  if (c.keepT) {
+    auto tType = cast<MemRefType>(t.getType());
+    c.savedT = bufferization::ToTensorOp::create(
+        b, RankedTensorType::get(tType.getShape(), tType.getElementType()), t,
+        b.getUnitAttr());
+  }
   auto yBufferType = cast<MemRefType>(argTypes.back());
   Value result = bufferization::ToTensorOp::create(
       b, RankedTensorType::get(yBufferType.getShape(), c.main.resultType), y,
@@ -723,7 +777,7 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   };
 
   Value w = op.getWeight(), a = op.getLoraA(), bw = op.getLoraB();
-  Value ts = launch("lora_down", {xl, a});
+  Value ts = c.savedT ? c.savedT : launch("lora_down", {xl, a});
   Value dt = launch("lora_t_grad", {g, bw});
   Value db = launch("lora_b_grad", {ts, g});
   Value da = launch("lora_a_grad", {xl, dt});

@@ -328,11 +328,13 @@ ROLES = {"lora_down": ("x", "a", "t"),
 
 # A grad case's kernels in launch order, as (step, kernel name), with the
 # case's tensor each param role binds: x, w, a, b and g (dL/dy) are the
-# inputs; t and y the forward's outputs; ts (t again: the backward recomputes
-# it), dt = scale·g·Bᵀ, db, da and dx the backward's. The forward is the
-# lora.linear's gpu.module, the backward the lora.linear_grad's
-# (passes/GenerateCudaKernels.cpp). In a lora or matmul case every role is
-# its own tensor.
+# inputs; t and y the forward's outputs; ts (t again, where the backward
+# recomputes it), dt = scale·g·Bᵀ, db, da and dx the backward's. The forward
+# is the lora.linear's gpu.module, the backward the lora.linear_grad's
+# (passes/GenerateCudaKernels.cpp). A backward that reads the forward's t
+# has no lora_down (BACKWARD_DOWN), and its ts is t. In a lora or matmul
+# case every role is its own tensor.
+BACKWARD_DOWN = ("backward", "lora_down")
 GRAD_TENSORS = {
     ("forward", "lora_down"): dict(x="x", a="a", t="t"),
     ("forward", "lora_linear"): dict(x="x", w="w", t="t", b="b", y="y"),
@@ -454,7 +456,8 @@ def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
     matmul case, (step, name) for a grad case."""
     if case["op"] == "grad":
         steps = grad_steps(kernels)
-        return [(steps[k["module"]], kernel_name(k)) for k in kernels], list(GRAD_TENSORS)
+        keys = [(steps[k["module"]], kernel_name(k)) for k in kernels]
+        return keys, [key for key in GRAD_TENSORS if key != BACKWARD_DOWN or key in keys]
     want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]   # mm, bmm
     return [k.get("kind") for k in kernels], want
 
@@ -477,7 +480,11 @@ def kernel_tensors(case: dict, kernels: list[dict]) -> list[dict[str, str]]:
     unknown = [key for key in keys if key not in GRAD_TENSORS]
     if unknown:
         raise ValueError(f"unexpected kernels {unknown} in a grad case")
-    return [GRAD_TENSORS[key] for key in keys]
+    if BACKWARD_DOWN in keys:
+        return [GRAD_TENSORS[key] for key in keys]
+    # The backward reads the forward's t.
+    return [{role: "t" if tensor == "ts" else tensor
+             for role, tensor in GRAD_TENSORS[key].items()} for key in keys]
 
 
 def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:

@@ -673,3 +673,42 @@ func.func @tosa_matmul_chain(%x: tensor<1x32x64xbf16>, %w0: tensor<1x64x64xbf16>
   %c1 = tosa.cast %y1 : (tensor<1x32x64xf32>) -> tensor<1x32x64xbf16>
   return %c1, %y1 : tensor<1x32x64xbf16>, tensor<1x32x64xf32>
 }
+
+// -----
+
+// The backward reads its forward's t: a lora.linear_grad of the same x, A,
+// rank and scale as a lora.linear before it launches no lora_down of its
+// own; lora_b_grad reads the forward's t buffer. One with another A
+// computes its ts.
+// CHECK-LABEL: func.func @grad_reads_forward_t(
+// CHECK: %[[T:.*]] = memref.alloc(%{{.*}}) : memref<?x16xbf16>
+// CHECK: call @lora_kernels_0_launch(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %{{.*}})
+// CHECK: %[[TT:.*]] = bufferization.to_tensor %[[T]] restrict : memref<?x16xbf16> to tensor<?x16xbf16>
+// CHECK-NOT: lora_kernels_1_lora_down_launch
+// CHECK: call @lora_kernels_1_lora_t_grad_launch(
+// CHECK: %[[TB:.*]] = bufferization.to_buffer %[[TT]] read_only
+// CHECK: call @lora_kernels_1_lora_b_grad_launch(%[[TB]],
+// CHECK: call @lora_kernels_2_lora_down_launch(
+// CHECK: call @lora_kernels_2_lora_b_grad_launch(
+// CHECK: gpu.module @lora_kernels_1
+// CHECK-NOT: gpu.func @lora_down
+// CHECK: gpu.func @lora_t_grad
+// CHECK: gpu.module @lora_kernels_2
+// CHECK: gpu.func @lora_down
+func.func @grad_reads_forward_t(%x: tensor<?x512xbf16>, %w: tensor<512x256xbf16>,
+                                %a: tensor<512x16xbf16>, %a2: tensor<512x16xbf16>,
+                                %b: tensor<16x256xbf16>, %g: tensor<?x256xbf16>)
+    -> (tensor<?x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>,
+        tensor<512x16xbf16>, tensor<16x256xbf16>) {
+  %y = lora.linear %x, %w, %a, %b {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>,
+         tensor<16x256xbf16>) -> tensor<?x256xbf16>
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 16 : i64, scale = 2.0 : f64}
+      : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>, tensor<?x256xbf16>)
+      -> (tensor<?x512xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>)
+  %dx2, %da2, %db2 = lora.linear_grad %x, %w, %a2, %b, %g {rank = 16 : i64, scale = 2.0 : f64}
+      : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>, tensor<?x256xbf16>)
+      -> (tensor<?x512xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>)
+  return %y, %da, %db, %da2, %db2 : tensor<?x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>,
+                                    tensor<512x16xbf16>, tensor<16x256xbf16>
+}

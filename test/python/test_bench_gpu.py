@@ -102,11 +102,13 @@ def test_elf_symbols():
 
 # --- the ABI -------------------------------------------------------------------
 
-def fake_abis(case: dict, variants: bool = False) -> list[dict]:
+def fake_abis(case: dict, variants: bool = False, recompute: bool = False) -> list[dict]:
     """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams,
     getGemmKernelAbi), in launch order: gpu.module lora_kernels_0, and for a
-    grad case the backward's lora_kernels_1. With `variants`, the forward's
-    lora_linear is 128x256 from 129 rows and lora_linear_64x64 below."""
+    grad case the backward's lora_kernels_1, which reads the forward's t
+    (with `recompute`, a lora_down of its own computes ts). With `variants`,
+    the forward's lora_linear is 128x256 from 129 rows and lora_linear_64x64
+    below."""
     K, N, r = case["K"], case["N"], case["r"]
 
     def kernel(kind, tile_m, tile_n, params, name=None, module="lora_kernels_0", **layout):
@@ -150,8 +152,7 @@ def fake_abis(case: dict, variants: bool = False) -> list[dict]:
     if case["op"] == "lora":
         return forward
     bwd = "lora_kernels_1"
-    return forward + [
-        down(bwd),
+    return forward + [down(bwd)] * recompute + [
         kernel("lora_down", 64, 64, [
             p("x", ["M", N], [64, 64], 128), p("a", [r, N], [64, 64], 128),
             p("t", ["M", r], [64, r], 0)], "lora_t_grad", bwd, transposed_b=True),
@@ -240,11 +241,31 @@ def test_grad_kernels_abi():
     """The backward's kernels: the tensors they bind, their transposed dims,
     a static output row count and the token count as an index param."""
     case = lora_abi.parse_case_spec("4096x1024:g16")[0]
-    abis = fake_abis(case)
+    # A backward that recomputes ts binds it; one that reads the forward's
+    # t binds t there.
+    abis = fake_abis(case, recompute=True)
     assert lora_abi.launch_order(case, abis[::-1]) == abis
     bindings = lora_abi.kernel_tensors(case, abis)
     assert [b[lora_abi.OUTPUT_ROLE[a["kind"]]] for a, b in zip(abis, bindings)] == [
         "t", "y", "ts", "dt", "db", "da", "dx"]
+    assert bindings[4]["x"] == "ts"
+    for abi, tensors in zip(abis, bindings):
+        assert lora_abi.check_kernel(abi, case, tensors) == [], abi["name"]
+    # The two lora_down are told apart by their gpu.module: the forward's
+    # twice is two variants for the same rows, and no backward one.
+    twice = abis[:2] + abis[:1] + abis[3:]
+    assert "variants must cover every row count once" in "; ".join(
+        lora_abi.check_row_variants(twice))
+    with pytest.raises(ValueError, match="one variant each"):
+        lora_abi.kernels_at(dict(case, kernels=twice), 100)
+    with pytest.raises(ValueError, match="neither lora_linear nor lora_input_grad"):
+        lora_abi.kernel_tensors(case, [dict(abis[2], module="lora_kernels_2")] + abis)
+    abis = fake_abis(case)
+    assert lora_abi.launch_order(case, abis[::-1]) == abis
+    bindings = lora_abi.kernel_tensors(case, abis)
+    assert [b[lora_abi.OUTPUT_ROLE[a["kind"]]] for a, b in zip(abis, bindings)] == [
+        "t", "y", "dt", "db", "da", "dx"]
+    assert bindings[3] == dict(x="t", w="g", y="db")
     for abi, tensors in zip(abis, bindings):
         assert lora_abi.check_kernel(abi, case, tensors) == [], abi["name"]
     by_name = {a["name"]: a for a in abis[2:]}
@@ -270,11 +291,6 @@ def test_grad_kernels_abi():
     assert "w: dims [1024, 4096] != [4096, 1024] (w)" in errors(
         "lora_input_grad", params=[dict(p, dims=[1024, 4096]) if p["role"] == "w" else p
                                    for p in by_name["lora_input_grad"]["params"]])
-    # The two lora_down are told apart by their gpu.module.
-    with pytest.raises(ValueError, match="expected"):
-        lora_abi.launch_order(case, abis[:2] + abis[:1] + abis[3:])
-    with pytest.raises(ValueError, match="neither lora_linear nor lora_input_grad"):
-        lora_abi.kernel_tensors(case, [dict(abis[2], module="lora_kernels_2")] + abis)
 
 
 def test_row_variants():
@@ -459,17 +475,18 @@ def test_prepare_and_dry_run_with_fake_lora_opt(tmp_path, fake_lora_opt, monkeyp
     assert cubin == make_elf(["lora_down", "lora_linear"])
     assert manifest["provenance"]["lora_opt_version"] == "fake lora-opt"
     assert "lora.linear" in (out / lora["source"]).read_text()
-    # The grad case: both gpu.modules, in launch order, one cubin each.
+    # The grad case: both gpu.modules, in launch order, one cubin each; the
+    # backward reads the forward's t.
     grad = manifest["cases"][2]
     assert [lora_abi.kernel_label(k) for k in grad["kernels"]] == [
-        "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear", "lora_kernels_1/lora_down",
+        "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear",
         "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad",
         "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad"]
     assert [k["cubin"] for k in grad["kernels"]] == (
         ["grad_1024x512_r16.lora_kernels_0.cubin"] * 2
-        + ["grad_1024x512_r16.lora_kernels_1.cubin"] * 5)
+        + ["grad_1024x512_r16.lora_kernels_1.cubin"] * 4)
     assert (out / grad["kernels"][2]["cubin"]).read_bytes() == make_elf(
-        ["lora_down", "lora_t_grad", "lora_b_grad", "lora_a_grad", "lora_input_grad"])
+        ["lora_t_grad", "lora_b_grad", "lora_a_grad", "lora_input_grad"])
     assert "lora.linear_grad" in (out / grad["source"]).read_text()
 
     proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
@@ -477,7 +494,7 @@ def test_prepare_and_dry_run_with_fake_lora_opt(tmp_path, fake_lora_opt, monkeyp
     assert "lora_linear (lora_linear): grid [4, 8, 1] block [384, 1, 1] smem 197632" in proc.stdout
     assert ("M=1000   lora_kernels_1/lora_b_grad (matmul): grid [8, 1, 1] block [256, 1, 1] "
             "smem 99328 index [1000]") in proc.stdout
-    assert "    x=ts  type 9 rank 2 dim [16, 1000] strides [32]" in proc.stdout
+    assert "    x=t   type 9 rank 2 dim [16, 1000] strides [32]" in proc.stdout
     assert "0 problems" in proc.stdout
     assert "model: " in proc.stdout and "not prepared" in proc.stdout
     proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out, "--cases", "matmul_*")
@@ -598,23 +615,22 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
         ("lora_linear_64x64", "lora_linear", [64, 64], [1, 1024])]
     # The forward and backward: the generator's two gpu.modules, launch order.
     assert (grad["op"], grad["K"], grad["N"], grad["r"]) == ("grad", 1024, 512, 16)
+    # The backward reads the forward's t: no lora_down of its own.
     assert [lora_abi.kernel_label(k) for k in grad["kernels"]] == [
         "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear",
-        "lora_kernels_0/lora_linear_64x64", "lora_kernels_1/lora_down",
-        "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad",
-        "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad",
-        "lora_kernels_1/lora_input_grad_64x64"]
+        "lora_kernels_0/lora_linear_64x64", "lora_kernels_1/lora_t_grad",
+        "lora_kernels_1/lora_b_grad", "lora_kernels_1/lora_a_grad",
+        "lora_kernels_1/lora_input_grad", "lora_kernels_1/lora_input_grad_64x64"]
     # N = 512 in the forward: 128x128 tiles from 2049 rows; dx has N = 1024.
     assert [k["rows"] for k in grad["kernels"]] == [
-        [1, None], [2049, None], [1, 2048], [1, None], [1, None], [1, None], [1, None],
+        [1, None], [2049, None], [1, 2048], [1, None], [1, None], [1, None],
         [1025, None], [1, 1024]]
     assert [k.get("index_params") for k in grad["kernels"]] == [
-        [], [], [], [], [], ["K"], ["K"], [], []]
+        [], [], [], [], ["K"], ["K"], [], []]
     assert [lora_abi.kernel_label(k) for k in lora_abi.kernels_at(grad, 2048)] == [
         "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear_64x64",
-        "lora_kernels_1/lora_down", "lora_kernels_1/lora_t_grad",
-        "lora_kernels_1/lora_b_grad", "lora_kernels_1/lora_a_grad",
-        "lora_kernels_1/lora_input_grad"]
+        "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad",
+        "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad"]
     for c in (case, grad, bmm):
         for k, tensors in zip(c["kernels"], lora_abi.kernel_tensors(c, c["kernels"])):
             data = (out / k["cubin"]).read_bytes()
@@ -962,13 +978,12 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     assert [(g["name"], g["grid"], g["index"]) for g in grad["launches"]] == [
         ("lora_kernels_0/lora_down", [1, 4, 1], []),
         ("lora_kernels_0/lora_linear", [2, 2, 1], []),
-        ("lora_kernels_1/lora_down", [1, 4, 1], []),
         ("lora_kernels_1/lora_t_grad", [1, 4, 1], []),
         ("lora_kernels_1/lora_b_grad", [8, 1, 1], [200]),      # dB [16, 512]
         ("lora_kernels_1/lora_a_grad", [1, 4, 1], [200]),      # dA [256, 16]
         ("lora_kernels_1/lora_input_grad", [1, 2, 1], [])]     # dx [200, 256]
     assert grad["guard_ok"] and grad["ts_err"] < 1e-6 and grad["dt_err"] < 1e-6
-    assert len(grad["kernel_attrs"]) == 7
+    assert len(grad["kernel_attrs"]) == 6 and grad["ts_reads_t"]
     bmm = checks[("bmm_4x64x96_t", 200)]
     assert bmm["launches"][0]["grid"] == [4, 2, 1]          # 1 column tile x 4 matrices
     assert bmm["guard_ok"]
