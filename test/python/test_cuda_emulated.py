@@ -241,14 +241,14 @@ def test_bf16_forward_matches_cpu(export_bf16, tmp_path, family):
 def test_bf16_train_step_matches_cpu(llama_bf16, tmp_path):
     train = ["--mode=train", "--loss=causal-lm"]
     sites = kernel_call_sites(llama_bf16, tmp_path, *LORA_ARGS, *train)
-    # Each of the 4 LoRA layers' backward as lora_down, lora_t_grad,
-    # lora_b_grad and lora_a_grad, and dx (lora_input_grad) for layer 1's
-    # two, which pass gradients on to layer 0's; the forwards of the train
-    # and eval steps (15 each) and 10 frozen g·Wᵀ of the backward; the
-    # attention's batched matmuls: 4 in each forward and 7 in the backward
-    # (the gradients on a path to a LoRA parameter).
-    assert sites == {"forward": 40, "batched": 15, "_lora_down": 4,
-                     "_lora_t_grad": 4,
+    # Each of the 4 LoRA layers' backward as lora_t_grad, lora_b_grad and
+    # lora_a_grad on the forward's t (no lora_down of its own), and dx
+    # (lora_input_grad) for layer 1's two, which pass gradients on to layer
+    # 0's; the forwards of the train and eval steps (15 each) and 10 frozen
+    # g·Wᵀ of the backward; the attention's batched matmuls: 4 in each
+    # forward and 7 in the backward (the gradients on a path to a LoRA
+    # parameter).
+    assert sites == {"forward": 40, "batched": 15, "_lora_t_grad": 4,
                      "_lora_b_grad": 4, "_lora_a_grad": 4,
                      "_lora_input_grad": 2}, sites
     inputs = onnx_models.make_inputs("llama", path=llama_bf16)
