@@ -15,7 +15,10 @@
 //   %y  = bufferization.to_tensor %yb restrict
 //
 // (a lora.linear with a lora_input passes that too: lora_down reads it
-// instead of x), so the function still bufferizes with one-shot-bufferize,
+// instead of x; a tosa.matmul whose K or N is not a multiple of 8, which
+// TMA's 16-byte row strides need, passes copies of x and w zero-padded to
+// multiples of 8, and y's extra columns are sliced off), so the function
+// still bufferizes with one-shot-bufferize,
 // and the launcher,
 // on memrefs, is a function of its own that other host code can call. Where
 // buffers live is lora-cuda-device-memory's business (device memory, after
@@ -62,6 +65,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/Utils/Utils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Dominance.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -91,6 +95,10 @@ struct Candidate {
   /// rounded result instead, and the cast is replaced.
   Operation *fusedCast = nullptr;
   Operation *castReshape = nullptr;
+  /// K and N of a tosa.matmul whose kernel computes a zero-padded problem:
+  /// main.k and main.n are these rounded up to multiples of 8, which TMA's
+  /// 16-byte row strides need; 0 where nothing is padded.
+  int64_t unpaddedK = 0, unpaddedN = 0;
   /// A lora.linear_grad reads this op's t (keepT); savedT is t as a tensor
   /// after the launch.
   bool keepT = false;
@@ -231,7 +239,45 @@ static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
       c.main.resultType = elem;
     }
   }
+  // Rows that TMA cannot stride (K or N not a multiple of 8: an odd
+  // sequence length in the attention, GPT-2's vocabulary of 50257): the
+  // kernel computes on copies zero-padded to multiples of 8, and the result
+  // is sliced. The copies cost one more pass over x and w; the generic
+  // kernels they replace read a row of x and a column of w per output.
+  if (!cuda::checkGemmProblem(c.main).empty()) {
+    GemmKernelSpec padded = c.main;
+    padded.k = llvm::alignTo(c.main.k, 8);
+    padded.n = llvm::alignTo(c.main.n, 8);
+    if (cuda::checkGemmProblem(padded).empty()) {
+      c.unpaddedK = c.main.k;
+      c.unpaddedN = c.main.n;
+      c.main = padded;
+    }
+  }
   return c;
+}
+
+/// `tensor` zero-padded at the end of its last two dims to `rows` x
+/// `columns` (rows ShapedType::kDynamic: as many as it has).
+static Value padMatrix(ImplicitLocOpBuilder &b, Value tensor, int64_t rows,
+                       int64_t columns) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  SmallVector<int64_t> shape(type.getShape());
+  if (!ShapedType::isDynamic(rows))
+    shape[shape.size() - 2] = rows;
+  shape.back() = columns;
+  if (ArrayRef<int64_t>(shape) == type.getShape())
+    return tensor;
+  Value zero = arith::ConstantOp::create(b, type.getElementType(),
+                                         b.getZeroAttr(type.getElementType()));
+  // The dynamic dims (batch, M) are not padded.
+  SmallVector<Value> dynamicDims;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dynamicDims.push_back(tensor::DimOp::create(b, tensor, d));
+  return tensor::createPadHighOp(
+      RankedTensorType::get(shape, type.getElementType()), tensor, zero,
+      /*nofold=*/false, b.getLoc(), b, dynamicDims);
 }
 
 /// A lora.linear_grad whose kernels can be generated: its specs by kernel
@@ -531,6 +577,16 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     if (branch)
       branch = tensor::CollapseShapeOp::create(b, branch, reassociation);
   }
+  // A padded problem: x's columns to K, w's rows and columns to K and N
+  // (N and K when it is read transposed), with zeros, so that the padding
+  // adds nothing to the products.
+  bool padded = c.unpaddedK || c.unpaddedN;
+  if (padded) {
+    int64_t dyn = ShapedType::kDynamic;
+    x = padMatrix(b, x, dyn, c.main.k);
+    w = c.main.transposedB ? padMatrix(b, w, c.main.n, c.main.k)
+                           : padMatrix(b, w, c.main.k, c.main.n);
+  }
   auto toBuffer = [&](Value tensor, MemRefType type) -> Value {
     auto tensorType = cast<RankedTensorType>(tensor.getType());
     Value buffer = bufferization::ToBufferOp::create(
@@ -580,12 +636,21 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   Value result = bufferization::ToTensorOp::create(
       b, RankedTensorType::get(yBufferType.getShape(), c.main.resultType), y,
       b.getUnitAttr(), b.getUnitAttr());
+  // A padded problem's columns of y past N go.
+  int64_t n = padded ? c.unpaddedN : c.main.n;
+  if (n != c.main.n) {
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, result);
+    sizes.back() = b.getIndexAttr(n);
+    SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    result = tensor::ExtractSliceOp::create(b, result, offsets, sizes, strides);
+  }
   // Static rows again where x had them, then the batch dims (a batched
   // kernel's result gets its static sizes from the cast to yType).
   int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
   if (!batched && !ShapedType::isDynamic(rows))
     result = tensor::CastOp::create(
-        b, RankedTensorType::get({rows, c.main.n}, c.main.resultType), result);
+        b, RankedTensorType::get({rows, n}, c.main.resultType), result);
   if (!reassociation.empty())
     result = tensor::ExpandShapeOp::create(
         b, RankedTensorType::get(yType.getShape(), yType.getElementType()),

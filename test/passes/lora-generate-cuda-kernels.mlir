@@ -712,3 +712,65 @@ func.func @grad_reads_forward_t(%x: tensor<?x512xbf16>, %w: tensor<512x256xbf16>
   return %y, %da, %db, %da2, %db2 : tensor<?x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>,
                                     tensor<512x16xbf16>, tensor<16x256xbf16>
 }
+
+// -----
+
+// Sizes whose rows TMA cannot stride (K or N not a multiple of 8): the
+// kernel computes on copies zero-padded to multiples of 8 and y is sliced
+// back. An LM head with a vocabulary of 100: W's columns to 104.
+// CHECK-LABEL: func.func @pad_lm_head(
+// CHECK: %[[ZERO:.*]] = arith.constant 0.000000e+00 : bf16
+// CHECK: %[[W:.*]] = tensor.pad %{{.*}} low[0, 0] high[0, 4]
+// CHECK: tensor.yield %[[ZERO]]
+// CHECK: } : tensor<64x100xbf16> to tensor<64x104xbf16>
+// CHECK: %[[WB:.*]] = bufferization.to_buffer %[[W]]
+// CHECK: %[[Y:.*]] = memref.alloc(%{{.*}}) : memref<?x104xf32>
+// CHECK: call @lora_kernels_0_launch(%{{.*}}, %[[WB]], %[[Y]])
+// CHECK: %[[YT:.*]] = bufferization.to_tensor %[[Y]]
+// CHECK: %[[S:.*]] = tensor.extract_slice %[[YT]][0, 0] [%{{.*}}, 100] [1, 1] : tensor<?x104xf32> to tensor<?x100xf32>
+// CHECK: tensor.cast %[[S]] : tensor<?x100xf32> to tensor<13x100xf32>
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22dims\22:[64,104]
+func.func @pad_lm_head(%x: tensor<1x13x64xbf16>, %w: tensor<1x64x100xbf16>) -> tensor<1x13x100xf32> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %y = tosa.matmul %x, %w, %zp, %zp : (tensor<1x13x64xbf16>, tensor<1x64x100xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x13x100xf32>
+  return %y : tensor<1x13x100xf32>
+}
+
+// -----
+
+// The attention at 13 tokens: q·kᵀ has 13 columns (k's rows padded to 16,
+// read as stored, y sliced; the rounding cast fused); probabilities·v
+// contracts over 13 (p's columns and v's rows padded to 16).
+// CHECK-LABEL: func.func @pad_attention(
+// CHECK-NOT: tosa.transpose
+// CHECK: tensor.pad %{{.*}} low[0, 0, 0] high[0, 3, 0]
+// CHECK: } : tensor<4x13x32xbf16> to tensor<4x16x32xbf16>
+// CHECK: call @lora_kernels_0_launch(
+// CHECK: tensor.extract_slice %{{.*}}[0, 0, 0] [%{{.*}}, %{{.*}}, 13] [1, 1, 1] : tensor<?x?x16xbf16> to tensor<?x?x13xbf16>
+// CHECK-NOT: tosa.cast
+// CHECK: tensor.pad %{{.*}} low[0, 0, 0] high[0, 0, 3]
+// CHECK: } : tensor<4x13x13xbf16> to tensor<4x13x16xbf16>
+// CHECK: tensor.pad %{{.*}} low[0, 0, 0] high[0, 3, 0]
+// CHECK: } : tensor<4x13x32xbf16> to tensor<4x16x32xbf16>
+// CHECK: call @lora_kernels_1_launch(
+// CHECK-NOT: tensor.extract_slice
+// CHECK: return
+// CHECK: gpu.module @lora_kernels_1
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22dims\22:[\22B\22,\22M\22,16]
+// CHECK: gpu.module @lora_kernels_0
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22batched\22:true
+// CHECK-SAME: \22dims\22:[\22B\22,16,32]
+// CHECK-SAME: \22transposed_b\22:true
+func.func @pad_attention(%q: tensor<4x13x32xbf16>, %k: tensor<4x13x32xbf16>,
+                         %p: tensor<4x13x13xbf16>, %v: tensor<4x13x32xbf16>)
+    -> (tensor<4x13x13xbf16>, tensor<4x13x32xf32>) {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %kt = tosa.transpose %k {perms = array<i32: 0, 2, 1>} : (tensor<4x13x32xbf16>) -> tensor<4x32x13xbf16>
+  %s = tosa.matmul %q, %kt, %zp, %zp : (tensor<4x13x32xbf16>, tensor<4x32x13xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<4x13x13xf32>
+  %sc = tosa.cast %s : (tensor<4x13x13xf32>) -> tensor<4x13x13xbf16>
+  %c = tosa.matmul %p, %v, %zp, %zp : (tensor<4x13x13xbf16>, tensor<4x13x32xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<4x13x32xf32>
+  return %sc, %c : tensor<4x13x13xbf16>, tensor<4x13x32xf32>
+}
