@@ -1,0 +1,143 @@
+//===- GemmTilingTest.cpp - the kernel generator's choice of tiles --------===//
+//
+// A kernel whose row count is known only at run time comes in one variant
+// per tiling (chooseGemmTilings), each launched for a range of rows; a whole
+// model compiled for its token count gets one tiling. Both must agree: for
+// every M, the variant whose range holds M is the tiling chosen for M rows.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lora/Target/Cuda.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+using namespace mlir::lora::cuda;
+
+namespace {
+
+class GemmTiling : public ::testing::Test {
+protected:
+  GemmKernelSpec problem(GemmKind kind, int64_t k, int64_t n,
+                         int64_t rank = 0) {
+    GemmKernelSpec spec;
+    spec.kind = kind;
+    spec.elementType = spec.resultType = BFloat16Type::get(&context);
+    spec.k = k;
+    spec.n = n;
+    spec.rank = rank;
+    return spec;
+  }
+
+  MLIRContext context;
+};
+
+std::string tileOf(const GemmKernelSpec &spec) {
+  return std::to_string(spec.tileM()) + "x" + std::to_string(spec.tileN);
+}
+
+TEST_F(GemmTiling, VariantsCoverEveryRowCountOnce) {
+  for (int64_t n : {64, 512, 1024, 4096, 8192, 14336, 50264}) {
+    for (int64_t tileN : {0, 64, 128, 256}) {
+      SmallVector<GemmKernelSpec> variants =
+          chooseGemmTilings(problem(GemmKind::LoraLinear, 4096, n, 16), tileN);
+      ASSERT_FALSE(variants.empty());
+      // Largest tiles first, for the most rows; the last from 1 row.
+      EXPECT_TRUE(ShapedType::isDynamic(variants.front().maxRows));
+      EXPECT_EQ(variants.back().minRows, 1);
+      for (size_t i = 1; i < variants.size(); ++i)
+        EXPECT_EQ(variants[i].maxRows + 1, variants[i - 1].minRows)
+            << "N = " << n << ", tile-n " << tileN;
+      for (int64_t rows = 1; rows <= 20000; rows += rows < 1100 ? 1 : 97) {
+        SmallVector<GemmKernelSpec> chosen = chooseGemmTilings(
+            problem(GemmKind::LoraLinear, 4096, n, 16), tileN, 0, rows);
+        ASSERT_EQ(chosen.size(), 1u);
+        // One tiling, launched for any rows.
+        EXPECT_EQ(chosen.front().minRows, 1);
+        EXPECT_TRUE(ShapedType::isDynamic(chosen.front().maxRows));
+        SmallVector<const GemmKernelSpec *> holders;
+        for (const GemmKernelSpec &variant : variants)
+          if (variant.minRows <= rows &&
+              (ShapedType::isDynamic(variant.maxRows) ||
+               rows <= variant.maxRows))
+            holders.push_back(&variant);
+        ASSERT_EQ(holders.size(), 1u) << "rows " << rows << ", N = " << n;
+        const GemmKernelSpec *holder = holders.front();
+        EXPECT_EQ(tileOf(*holder), tileOf(chosen.front()))
+            << "rows " << rows << ", N = " << n << ", tile-n " << tileN;
+        EXPECT_EQ(holder->stages, chosen.front().stages);
+        // The rule itself: the first tiling whose grid has at least half
+        // of 132 SMs' CTAs, else the last.
+        const GemmKernelSpec *rule = &variants.back();
+        for (const GemmKernelSpec &variant : variants) {
+          int64_t ctas = (rows + variant.tileM() - 1) / variant.tileM() *
+                         ((n + variant.tileN - 1) / variant.tileN);
+          if (ctas >= 66) {
+            rule = &variant;
+            break;
+          }
+        }
+        EXPECT_EQ(tileOf(*rule), tileOf(*holder))
+            << "rows " << rows << ", N = " << n << ", tile-n " << tileN;
+      }
+    }
+  }
+}
+
+TEST_F(GemmTiling, FewRowsTakeSmallerTiles) {
+  // N = 4096: 16 column tiles of 256. 128x256 from 5 row tiles (80 CTAs,
+  // at least half of 132 SMs), 128x128 from 3 (96 CTAs), 64x64 below.
+  SmallVector<GemmKernelSpec> variants =
+      chooseGemmTilings(problem(GemmKind::Matmul, 4096, 4096));
+  ASSERT_EQ(variants.size(), 3u);
+  EXPECT_EQ(tileOf(variants[0]), "128x256");
+  EXPECT_EQ(variants[0].minRows, 513);
+  EXPECT_EQ(tileOf(variants[1]), "128x128");
+  EXPECT_EQ(variants[1].minRows, 257);
+  EXPECT_EQ(variants[1].maxRows, 512);
+  EXPECT_EQ(tileOf(variants[2]), "64x64");
+  EXPECT_EQ(variants[2].consumers, 1);
+  EXPECT_EQ(variants[2].maxRows, 256);
+  // N = 14336: 56 column tiles; 128x256 from 2 row tiles, 128x128 (112
+  // CTAs) for one; 64x64 never.
+  variants = chooseGemmTilings(problem(GemmKind::Matmul, 4096, 14336));
+  ASSERT_EQ(variants.size(), 2u);
+  EXPECT_EQ(variants[0].minRows, 129);
+  EXPECT_EQ(tileOf(variants[1]), "128x128");
+  EXPECT_EQ(variants[1].minRows, 1);
+  // N = 1024: 128x128 tiles to begin with (N < 4096), from 9 row tiles.
+  variants = chooseGemmTilings(problem(GemmKind::Matmul, 4096, 1024));
+  ASSERT_EQ(variants.size(), 2u);
+  EXPECT_EQ(tileOf(variants[0]), "128x128");
+  EXPECT_EQ(variants[0].minRows, 1025);
+  EXPECT_EQ(tileOf(variants[1]), "64x64");
+}
+
+TEST_F(GemmTiling, OneTilingWhereTheRowsDoNotDecide) {
+  // LoraDown: 64 rows, all of t's columns.
+  SmallVector<GemmKernelSpec> down =
+      chooseGemmTilings(problem(GemmKind::LoraDown, 4096, 16, 16));
+  ASSERT_EQ(down.size(), 1u);
+  EXPECT_EQ(tileOf(down.front()), "64x64");
+  // A weight gradient contracts over the tokens: its rows are static.
+  GemmKernelSpec grad = problem(GemmKind::Matmul, ShapedType::kDynamic, 16);
+  grad.m = 4096;
+  grad.transposedA = true;
+  ASSERT_EQ(chooseGemmTilings(grad).size(), 1u);
+  // A batched kernel has the batch's CTAs besides.
+  GemmKernelSpec batched = problem(GemmKind::Matmul, 128, 2048);
+  batched.batched = true;
+  SmallVector<GemmKernelSpec> bmm = chooseGemmTilings(batched);
+  ASSERT_EQ(bmm.size(), 1u);
+  EXPECT_EQ(tileOf(bmm.front()), "128x128");
+  // No rows: the first tiling (nothing is launched).
+  EXPECT_EQ(
+      tileOf(chooseGemmTilings(problem(GemmKind::Matmul, 4096, 4096), 0, 0, 0)
+                 .front()),
+      "128x256");
+}
+
+} // namespace
