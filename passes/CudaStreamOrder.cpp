@@ -14,9 +14,10 @@
 // before the first op that could observe the work or run beside it: the
 // block's terminator, or any op whose memory effects are not known to be
 // none (a call, an op with regions holding a call or a launch, ...). An op
-// with regions gets chains of its own in its blocks, except the `scf.if`
-// by which a launcher guards a launch against an empty grid: its launch
-// joins the chain (threadThrough). Waits for tokens of the chain become
+// with regions gets chains of its own in its blocks, except the `scf.if`s
+// by which a launcher guards its launches (against an empty grid, and one
+// per variant of a kernel, on the rows it is for): their launches join the
+// chain (threadThrough). Waits for tokens of the chain become
 // that one wait; the host waits for any other token before the op that
 // depends on it. A TMA descriptor is built on the host from the buffer's
 // address and shape only, so it does not wait. The launchers of the
@@ -98,7 +99,7 @@ public:
 private:
   void visit(Operation *op);
   /// Puts the GPU work in the branches of `ifOp` on the chain (the
-  /// launchers guard each launch by M != 0); see threadThrough.
+  /// launchers guard each launch by the rows it is for); see threadThrough.
   void threadThrough(scf::IfOp ifOp);
   /// Makes `op` depend on the chain alone and its token the current one.
   void append(Operation *op, MutableOperandRange dependencies);

@@ -243,7 +243,11 @@ static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
   // sequence length in the attention, GPT-2's vocabulary of 50257): the
   // kernel computes on copies zero-padded to multiples of 8, and the result
   // is sliced. The copies cost one more pass over x and w; the generic
-  // kernels they replace read a row of x and a column of w per output.
+  // kernels they replace read a row of x and a column of w per output. (A w
+  // read transposed, [N, K], with K aligned needs no copy for TMA's
+  // strides; it is copied because the kernel's maps take its rows from the
+  // padded N. A map of its own for w's rows would save that copy, e.g. of a
+  // tied LM head's [50257, 768] embedding; not done.)
   if (!cuda::checkGemmProblem(c.main).empty()) {
     GemmKernelSpec padded = c.main;
     padded.k = llvm::alignTo(c.main.k, 8);
@@ -270,14 +274,10 @@ static Value padMatrix(ImplicitLocOpBuilder &b, Value tensor, int64_t rows,
     return tensor;
   Value zero = arith::ConstantOp::create(b, type.getElementType(),
                                          b.getZeroAttr(type.getElementType()));
-  // The dynamic dims (batch, M) are not padded.
-  SmallVector<Value> dynamicDims;
-  for (int64_t d = 0; d < type.getRank(); ++d)
-    if (type.isDynamicDim(d))
-      dynamicDims.push_back(tensor::DimOp::create(b, tensor, d));
+  // No output sizes for the dynamic dims (batch, M): they are not padded.
   return tensor::createPadHighOp(
       RankedTensorType::get(shape, type.getElementType()), tensor, zero,
-      /*nofold=*/false, b.getLoc(), b, dynamicDims);
+      /*nofold=*/false, b.getLoc(), b);
 }
 
 /// A lora.linear_grad whose kernels can be generated: its specs by kernel
@@ -582,8 +582,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   // adds nothing to the products.
   bool padded = c.unpaddedK || c.unpaddedN;
   if (padded) {
-    int64_t dyn = ShapedType::kDynamic;
-    x = padMatrix(b, x, dyn, c.main.k);
+    x = padMatrix(b, x, ShapedType::kDynamic, c.main.k);
     w = c.main.transposedB ? padMatrix(b, w, c.main.n, c.main.k)
                            : padMatrix(b, w, c.main.k, c.main.n);
   }
@@ -639,11 +638,13 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   // A padded problem's columns of y past N go.
   int64_t n = padded ? c.unpaddedN : c.main.n;
   if (n != c.main.n) {
-    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, result);
-    sizes.back() = b.getIndexAttr(n);
-    SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
-    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
-    result = tensor::ExtractSliceOp::create(b, result, offsets, sizes, strides);
+    SmallVector<OpFoldResult> sliceSizes =
+        tensor::getMixedSizes(b, loc, result);
+    sliceSizes.back() = b.getIndexAttr(n);
+    SmallVector<OpFoldResult> offsets(sliceSizes.size(), b.getIndexAttr(0));
+    SmallVector<OpFoldResult> strides(sliceSizes.size(), b.getIndexAttr(1));
+    result =
+        tensor::ExtractSliceOp::create(b, result, offsets, sliceSizes, strides);
   }
   // Static rows again where x had them, then the batch dims (a batched
   // kernel's result gets its static sizes from the cast to yType).

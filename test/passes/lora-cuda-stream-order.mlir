@@ -122,7 +122,7 @@ module attributes {gpu.container_module} {
 // -----
 
 // The launchers of lora-generate-cuda-kernels are inlined, and the launch
-// that each guards with an scf.if (M != 0) joins the chain. The ops after
+// that each guards with an scf.if (on its rows) joins the chain. The ops after
 // the scf.if go on from the token before it: every token of the chain is
 // its one stream, which runs its work in order. An scf.if that holds a
 // call is waited for like any op that might touch memory.
@@ -211,6 +211,64 @@ module attributes {gpu.container_module} {
     scf.if %flag {
       %m = gpu.alloc host_shared () : memref<4xf32>
     }
+    return
+  }
+}
+
+// -----
+
+// A kernel in variants (lora-generate-cuda-kernels for a run-time M): one
+// scf.if per variant, on its rows. Each launch joins the chain from the
+// token before them, and the wait at the end, on that token, waits for the
+// chain's one stream, with whichever launch ran.
+// CHECK-LABEL: func.func @variants(
+// CHECK: %[[T0:.*]] = gpu.wait async
+// CHECK-NEXT: %[[Q:.*]] = gpu.launch_func async [%[[T0]]] @kernels::@fill
+// CHECK: scf.if
+// CHECK-NEXT: gpu.launch_func async [%[[Q]]] @kernels::@big
+// CHECK: scf.if
+// CHECK-NEXT: gpu.launch_func async [%[[Q]]] @kernels::@small
+// CHECK-NOT: gpu.wait
+// CHECK: gpu.wait [%[[Q]]]
+// CHECK-NEXT: return
+// CANON-LABEL: func.func @variants(
+// CANON: gpu.launch_func async {{.*}} @kernels::@small
+// CANON: gpu.wait [%{{.*}}]
+// CANON-NEXT: return
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @fill(%arg: memref<?xf32>) kernel {
+      gpu.return
+    }
+    gpu.func @big(%arg: memref<?xf32>) kernel {
+      gpu.return
+    }
+    gpu.func @small(%arg: memref<?xf32>) kernel {
+      gpu.return
+    }
+  }
+  func.func private @launcher(%arg: memref<?xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c257 = arith.constant 257 : index
+    %c256 = arith.constant 256 : index
+    %m = memref.dim %arg, %c0 : memref<?xf32>
+    %many = arith.cmpi uge, %m, %c257 : index
+    scf.if %many {
+      gpu.launch_func @kernels::@big blocks in (%m, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
+    }
+    %some = arith.cmpi uge, %m, %c1 : index
+    %few = arith.cmpi ule, %m, %c256 : index
+    %fits = arith.andi %some, %few : i1
+    scf.if %fits {
+      gpu.launch_func @kernels::@small blocks in (%m, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
+    }
+    return
+  }
+  func.func @variants(%arg: memref<?xf32>) {
+    %c1 = arith.constant 1 : index
+    gpu.launch_func @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
+    call @launcher(%arg) : (memref<?xf32>) -> ()
     return
   }
 }

@@ -678,39 +678,70 @@ func.func @tosa_matmul_chain(%x: tensor<1x32x64xbf16>, %w0: tensor<1x64x64xbf16>
 
 // The backward reads its forward's t: a lora.linear_grad of the same x, A,
 // rank and scale as a lora.linear before it launches no lora_down of its
-// own; lora_b_grad reads the forward's t buffer. One with another A
-// computes its ts.
+// own; lora_b_grad reads the forward's t buffer.
 // CHECK-LABEL: func.func @grad_reads_forward_t(
 // CHECK: %[[T:.*]] = memref.alloc(%{{.*}}) : memref<?x16xbf16>
 // CHECK: call @lora_kernels_0_launch(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[T]], %{{.*}})
 // CHECK: %[[TT:.*]] = bufferization.to_tensor %[[T]] restrict : memref<?x16xbf16> to tensor<?x16xbf16>
-// CHECK-NOT: lora_kernels_1_lora_down_launch
+// CHECK-NOT: lora_down_launch
 // CHECK: call @lora_kernels_1_lora_t_grad_launch(
 // CHECK: %[[TB:.*]] = bufferization.to_buffer %[[TT]] read_only
 // CHECK: call @lora_kernels_1_lora_b_grad_launch(%[[TB]],
-// CHECK: call @lora_kernels_2_lora_down_launch(
-// CHECK: call @lora_kernels_2_lora_b_grad_launch(
+// CHECK: return
 // CHECK: gpu.module @lora_kernels_1
 // CHECK-NOT: gpu.func @lora_down
 // CHECK: gpu.func @lora_t_grad
-// CHECK: gpu.module @lora_kernels_2
-// CHECK: gpu.func @lora_down
 func.func @grad_reads_forward_t(%x: tensor<?x512xbf16>, %w: tensor<512x256xbf16>,
-                                %a: tensor<512x16xbf16>, %a2: tensor<512x16xbf16>,
-                                %b: tensor<16x256xbf16>, %g: tensor<?x256xbf16>)
-    -> (tensor<?x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>,
-        tensor<512x16xbf16>, tensor<16x256xbf16>) {
+                                %a: tensor<512x16xbf16>, %b: tensor<16x256xbf16>,
+                                %g: tensor<?x256xbf16>)
+    -> (tensor<?x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>) {
   %y = lora.linear %x, %w, %a, %b {rank = 16 : i64, scale = 2.0}
       : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>,
          tensor<16x256xbf16>) -> tensor<?x256xbf16>
   %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 16 : i64, scale = 2.0 : f64}
       : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>, tensor<?x256xbf16>)
       -> (tensor<?x512xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>)
-  %dx2, %da2, %db2 = lora.linear_grad %x, %w, %a2, %b, %g {rank = 16 : i64, scale = 2.0 : f64}
+  return %y, %da, %db : tensor<?x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>
+}
+
+// -----
+
+// No forward's t to read: a forward that does not come before the backward
+// on every path (in an scf.if), another scale, another input. Each backward
+// computes its ts with a lora_down of its own.
+// CHECK-LABEL: func.func @no_forward_t(
+// CHECK-NOT: bufferization.to_tensor %{{.*}} restrict : memref<?x16xbf16>
+// CHECK: call @lora_kernels_2_lora_down_launch(
+// CHECK: call @lora_kernels_3_lora_down_launch(
+// CHECK: call @lora_kernels_4_lora_down_launch(
+func.func @no_forward_t(%x: tensor<?x512xbf16>, %w: tensor<512x256xbf16>,
+                        %a: tensor<512x16xbf16>, %a2: tensor<512x16xbf16>,
+                        %b: tensor<16x256xbf16>, %g: tensor<?x256xbf16>,
+                        %x3: tensor<?x512xbf16>, %flag: i1)
+    -> (tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<512x16xbf16>,
+        tensor<512x16xbf16>, tensor<512x16xbf16>) {
+  %y = lora.linear %x, %w, %a, %b {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>,
+         tensor<16x256xbf16>) -> tensor<?x256xbf16>
+  %y2 = scf.if %flag -> tensor<?x256xbf16> {
+    %f = lora.linear %x, %w, %a2, %b {rank = 16 : i64, scale = 2.0}
+        : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>,
+           tensor<16x256xbf16>) -> tensor<?x256xbf16>
+    scf.yield %f : tensor<?x256xbf16>
+  } else {
+    scf.yield %y : tensor<?x256xbf16>
+  }
+  %dx, %da, %db = lora.linear_grad %x, %w, %a2, %b, %g {rank = 16 : i64, scale = 2.0 : f64}
       : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>, tensor<?x256xbf16>)
       -> (tensor<?x512xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>)
-  return %y, %da, %db, %da2, %db2 : tensor<?x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>,
-                                    tensor<512x16xbf16>, tensor<16x256xbf16>
+  %dx2, %da2, %db2 = lora.linear_grad %x, %w, %a, %b, %g {rank = 16 : i64, scale = 0.5 : f64}
+      : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>, tensor<?x256xbf16>)
+      -> (tensor<?x512xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>)
+  %dx3, %da3, %db3 = lora.linear_grad %x3, %w, %a, %b, %g {rank = 16 : i64, scale = 2.0 : f64}
+      : (tensor<?x512xbf16>, tensor<512x256xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>, tensor<?x256xbf16>)
+      -> (tensor<?x512xbf16>, tensor<512x16xbf16>, tensor<16x256xbf16>)
+  return %y, %y2, %da, %da2, %da3 : tensor<?x256xbf16>, tensor<?x256xbf16>, tensor<512x16xbf16>,
+                                    tensor<512x16xbf16>, tensor<512x16xbf16>
 }
 
 // -----
@@ -729,12 +760,38 @@ func.func @grad_reads_forward_t(%x: tensor<?x512xbf16>, %w: tensor<512x256xbf16>
 // CHECK: %[[YT:.*]] = bufferization.to_tensor %[[Y]]
 // CHECK: %[[S:.*]] = tensor.extract_slice %[[YT]][0, 0] [%{{.*}}, 100] [1, 1] : tensor<?x104xf32> to tensor<?x100xf32>
 // CHECK: tensor.cast %[[S]] : tensor<?x100xf32> to tensor<13x100xf32>
-// CHECK: gpu.func @matmul(
-// CHECK-SAME: \22dims\22:[64,104]
 func.func @pad_lm_head(%x: tensor<1x13x64xbf16>, %w: tensor<1x64x100xbf16>) -> tensor<1x13x100xf32> {
   %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
   %y = tosa.matmul %x, %w, %zp, %zp : (tensor<1x13x64xbf16>, tensor<1x64x100xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x13x100xf32>
   return %y : tensor<1x13x100xf32>
+}
+
+// Its backward's g·Wᵀ contracts over the 100: g's columns and W's (read
+// as stored, [N, K]) to 104; nothing to slice.
+// CHECK-LABEL: func.func @pad_contraction(
+// CHECK: tensor.pad %{{.*}} low[0, 0] high[0, 4]
+// CHECK: } : tensor<13x100xbf16> to tensor<13x104xbf16>
+// CHECK: tensor.pad %{{.*}} low[0, 0] high[0, 4]
+// CHECK: } : tensor<64x100xbf16> to tensor<64x104xbf16>
+// CHECK: call @lora_kernels_1_launch(
+// CHECK-NOT: tensor.extract_slice
+// CHECK: return
+// The kernels (last first): x [M, 104], w [64, 104] read transposed; then
+// the LM head's w [64, 104], y [M, 104].
+// CHECK: gpu.module @lora_kernels_1
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22dims\22:[\22M\22,104]
+// CHECK-SAME: \22dims\22:[64,104]
+// CHECK-SAME: \22transposed_b\22:true
+// CHECK: gpu.module @lora_kernels_0
+// CHECK: gpu.func @matmul(
+// CHECK-SAME: \22dims\22:[64,104]
+// CHECK-SAME: \22dims\22:[\22M\22,104]
+func.func @pad_contraction(%g: tensor<1x13x100xbf16>, %w: tensor<1x64x100xbf16>) -> tensor<1x13x64xf32> {
+  %zp = "tosa.const"() <{values = dense<0.0> : tensor<1xbf16>}> : () -> tensor<1xbf16>
+  %wt = tosa.transpose %w {perms = array<i32: 0, 2, 1>} : (tensor<1x64x100xbf16>) -> tensor<1x100x64xbf16>
+  %dx = tosa.matmul %g, %wt, %zp, %zp : (tensor<1x13x100xbf16>, tensor<1x100x64xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<1x13x64xf32>
+  return %dx : tensor<1x13x64xf32>
 }
 
 // -----

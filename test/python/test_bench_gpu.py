@@ -152,7 +152,7 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False) -> li
     if case["op"] == "lora":
         return forward
     bwd = "lora_kernels_1"
-    return forward + [down(bwd)] * recompute + [
+    return forward + ([down(bwd)] if recompute else []) + [
         kernel("lora_down", 64, 64, [
             p("x", ["M", N], [64, 64], 128), p("a", [r, N], [64, 64], 128),
             p("t", ["M", r], [64, r], 0)], "lora_t_grad", bwd, transposed_b=True),
