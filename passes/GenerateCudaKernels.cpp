@@ -243,15 +243,17 @@ static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
   // sequence length in the attention, GPT-2's vocabulary of 50257): the
   // kernel computes on copies zero-padded to multiples of 8, and the result
   // is sliced. The copies cost one more pass over x and w; the generic
-  // kernels they replace read a row of x and a column of w per output. (A w
-  // read transposed, [N, K], with K aligned needs no copy for TMA's
-  // strides; it is copied because the kernel's maps take its rows from the
-  // padded N. A map of its own for w's rows would save that copy, e.g. of a
-  // tied LM head's [50257, 768] embedding; not done.)
+  // kernels they replace read a row of x and a column of w per output; a w
+  // read transposed with K aligned (q·kᵀ, a tied LM head's [50257, 768]
+  // embedding) is not copied.
   if (!cuda::checkGemmProblem(c.main).empty()) {
     GemmKernelSpec padded = c.main;
     padded.k = llvm::alignTo(c.main.k, 8);
     padded.n = llvm::alignTo(c.main.n, 8);
+    // A w read transposed, [N, K], has K-element rows: with K aligned, TMA
+    // reads it as stored and zero-fills the rows past N.
+    if (c.main.transposedB && padded.k == c.main.k && padded.n != c.main.n)
+      padded.wRows = c.main.n;
     if (cuda::checkGemmProblem(padded).empty()) {
       c.unpaddedK = c.main.k;
       c.unpaddedN = c.main.n;
@@ -515,10 +517,11 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     full.append(shape.begin(), shape.end());
     return MemRefType::get(full, type);
   };
-  SmallVector<Type> argTypes{memref({dyn, c.main.k}, elem),
-                             c.main.transposedB
-                                 ? memref({c.main.n, c.main.k}, elem)
-                                 : memref({c.main.k, c.main.n}, elem)};
+  SmallVector<Type> argTypes{
+      memref({dyn, c.main.k}, elem),
+      c.main.transposedB
+          ? memref({c.main.wRows ? c.main.wRows : c.main.n, c.main.k}, elem)
+          : memref({c.main.k, c.main.n}, elem)};
   if (down) {
     argTypes.push_back(memref({c.main.k, c.main.rank}, elem));
     argTypes.push_back(memref({c.main.rank, c.main.n}, elem));
@@ -578,13 +581,15 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
       branch = tensor::CollapseShapeOp::create(b, branch, reassociation);
   }
   // A padded problem: x's columns to K, w's rows and columns to K and N
-  // (N and K when it is read transposed), with zeros, so that the padding
-  // adds nothing to the products.
+  // (N and K when it is read transposed, unless it has wRows), with zeros,
+  // so that the padding adds nothing to the products.
   bool padded = c.unpaddedK || c.unpaddedN;
   if (padded) {
     x = padMatrix(b, x, ShapedType::kDynamic, c.main.k);
-    w = c.main.transposedB ? padMatrix(b, w, c.main.n, c.main.k)
-                           : padMatrix(b, w, c.main.k, c.main.n);
+    if (!c.main.transposedB)
+      w = padMatrix(b, w, c.main.k, c.main.n);
+    else if (!c.main.wRows)
+      w = padMatrix(b, w, c.main.n, c.main.k);
   }
   auto toBuffer = [&](Value tensor, MemRefType type) -> Value {
     auto tensorType = cast<RankedTensorType>(tensor.getType());

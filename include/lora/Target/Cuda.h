@@ -55,6 +55,10 @@ struct GemmKernelSpec {
   /// [n, rank] row-major, and the kernel computes x·wᵀ: the backward's
   /// g·Wᵀ, dt·Aᵀ and g·Bᵀ read the weights as the forward stores them.
   bool transposedB = false;
+  /// Rows of a transposed w, [wRows, k], where it has fewer than n: a
+  /// problem whose N is padded to a multiple of 8 reads w as stored, and TMA
+  /// zero-fills the rows past wRows. 0: w has n rows. Matmul only.
+  int64_t wRows = 0;
   /// x, w and y carry a leading batch dim, [B, M, K]·[B, K, N] (or w
   /// [B, N, K] when transposed) -> [B, M, N]: the attention's batched
   /// matmuls. The batch size is known only at run time, like M; the grid's x

@@ -234,6 +234,9 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
     return "N must be a positive multiple of 8";
   if (spec.kind != GemmKind::Matmul && !aligned(spec.rank))
     return "the LoRA rank must be a multiple of 8";
+  if (spec.wRows && (spec.kind != GemmKind::Matmul || !spec.transposedB ||
+                     spec.wRows < 1 || spec.wRows > spec.n))
+    return "fewer rows of w than N need a Matmul reading w transposed";
   // LoraDown computes all of t's columns in one tile.
   if (spec.kind != GemmKind::Matmul && spec.rank > 256)
     return "the LoRA rank must be at most 256";
@@ -349,24 +352,24 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
     params.push_back({"x", elem, {spec.m, spec.k}, {tileM, kTileK}, 128});
   // A right-hand operand [k, n] in 64 x 64 boxes, or transposed in one
   // tileN x 64 box.
-  auto right = [&](StringRef role, int64_t k) {
+  auto right = [&](StringRef role, int64_t k, int64_t rows) {
     if (spec.transposedB)
       params.push_back(
-          {role.str(), elem, {spec.n, k}, {spec.tileN, kTileK}, 128});
+          {role.str(), elem, {rows, k}, {spec.tileN, kTileK}, 128});
     else
       params.push_back({role.str(), elem, {k, spec.n}, {kTileK, kTileK}, 128});
   };
   switch (spec.kind) {
   case GemmKind::Matmul:
-    right("w", spec.k);
+    right("w", spec.k, spec.wRows ? spec.wRows : spec.n);
     break;
   case GemmKind::LoraDown:
-    right("a", spec.k);
+    right("a", spec.k, spec.n);
     break;
   case GemmKind::LoraLinear:
-    right("w", spec.k);
+    right("w", spec.k, spec.n);
     params.push_back({"t", elem, {spec.m, spec.rank}, {tileM, kTileK}, 128});
-    right("b", spec.rank);
+    right("b", spec.rank, spec.n);
     if (spec.hasBias)
       params.push_back({"bias", elem, {spec.n}, {spec.tileN}, 0});
     break;

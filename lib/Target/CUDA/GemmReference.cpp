@@ -87,7 +87,17 @@ void cuda::buildGemmReference(OpBuilder &builder, Location loc,
   AffineMap xMap = spec.transposedA ? map(k, m) : map(m, k);
   AffineMap rightMap = spec.transposedB ? map(n, k) : map(k, n);
   Value right = byRole.lookup(spec.kind == GemmKind::LoraDown ? "a" : "w");
-  accumulate(b, byRole.lookup("x"), xMap, right, rightMap, acc);
+  // A w with fewer rows than N (wRows) gives the first wRows columns; the
+  // rest stay zero, as the kernel's zero-filled loads give them.
+  Value products = acc;
+  if (spec.wRows) {
+    SmallVector<OpFoldResult> sizes = memref::getMixedSizes(b, loc, acc);
+    sizes.back() = b.getIndexAttr(spec.wRows);
+    SmallVector<OpFoldResult> offsets(sizes.size(), b.getIndexAttr(0));
+    SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
+    products = memref::SubViewOp::create(b, acc, offsets, sizes, strides);
+  }
+  accumulate(b, byRole.lookup("x"), xMap, right, rightMap, products);
   if (spec.kind == GemmKind::LoraLinear)
     accumulate(b, byRole.lookup("t"), map(m, k), byRole.lookup("b"), rightMap,
                acc);
