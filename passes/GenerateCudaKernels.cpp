@@ -17,7 +17,8 @@
 // (a lora.linear with a lora_input passes that too: lora_down reads it
 // instead of x; a tosa.matmul whose K or N is not a multiple of 8, which
 // TMA's 16-byte row strides need, passes copies of x and w zero-padded to
-// multiples of 8, and y's extra columns are sliced off), so the function
+// multiples of 8 (w read transposed with an aligned K as stored), and y's
+// extra columns are sliced off), so the function
 // still bufferizes with one-shot-bufferize,
 // and the launcher,
 // on memrefs, is a function of its own that other host code can call. Where
