@@ -435,19 +435,24 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     The CUDA target's kernel generator. Every `lora.linear`, every
     `tosa.matmul` `[1, M, K] x [1, K, N]` with a static right side and zero
     zero-points (the form ONNX MatMul and Gemm with a weight take: the
-    layers LoRA does not adapt; a `[0, 2, 1]`
-    transpose of its right side is read as stored, and a cast of its f32
+    layers LoRA does not adapt), every `tosa.matmul` `[B, M, K] x [B, K, N]`
+    (the attention's batched matmuls: a batched kernel), where a `[0, 2, 1]`
+    transpose of the right side is read as stored and a cast of the f32
     result to the operands' type, directly or after one reshape, is done by
-    the kernel) and every `linalg.matmul` whose result is a fresh tensor
+    the kernel, and every `linalg.matmul` whose result is a fresh tensor
     (`tensor.empty` or a zero `linalg.fill`), on bf16 or f16 operands with
-    K, N and the rank multiples of 8, gets
+    K, N and the rank multiples of 8 (a `tosa.matmul` whose K or N is not
+    runs on copies zero-padded to multiples of 8, its result sliced), gets
       - a `gpu.module @lora_kernels_<n>` with warp-specialized Hopper kernels
         (TMA, mbarrier pipeline, wgmma; lib/Target/CUDA/GemmKernel.cpp has
         the design): `lora_down` (t = scale·x·A) and `lora_linear`
         ([x | t]·[W ; B] + bias) for `lora.linear`, `matmul` otherwise. Each
-        kernel carries its launch interface as JSON in `lora.abi`;
+        kernel carries its launch interface as JSON in `lora.abi`. Where M
+        is known only at run time, a kernel comes in one variant per tiling
+        that some M gets (`lora_linear_64x64`, ...; `rows` in `lora.abi`);
       - a private host function `@lora_kernels_<n>_launch` on memrefs
-        (device buffers) that encodes the tensor maps and launches them;
+        (device buffers) that encodes the tensor maps and launches them (of
+        each kernel the variant for M);
       - in place of the op: the operands as buffers, the result and the t
         workspace from `memref.alloc` (lora-cuda-device-memory later puts
         them in device memory), a call to the launcher, the result as a
@@ -455,7 +460,9 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     Every `lora.linear_grad` on such operands gets the backward's kernels
     (`lora_down`, `lora_t_grad`, `lora_b_grad`, `lora_a_grad`,
     `lora_input_grad`, `lora_branch_grad`; GenerateCudaKernels.cpp lists what
-    each computes), one launcher `@lora_kernels_<n>_<kernel>_launch` each.
+    each computes), one launcher `@lora_kernels_<n>_<kernel>_launch` each;
+    where a `lora.linear` of the same input, A, rank and scale comes before
+    it, it reads that op's t and has no `lora_down`.
     M (the rows of x) may be dynamic; K, N and the rank must be static. Ops
     that do not qualify are left alone. `tile-n` and `max-stages` override
     the tiling chosen from the shapes. With `reference-launchers` the call
