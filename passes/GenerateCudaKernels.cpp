@@ -96,10 +96,10 @@ struct Candidate {
   /// rounded result instead, and the cast is replaced.
   Operation *fusedCast = nullptr;
   Operation *castReshape = nullptr;
-  /// K and N of a tosa.matmul whose kernel computes a zero-padded problem:
-  /// main.k and main.n are these rounded up to multiples of 8, which TMA's
-  /// 16-byte row strides need; 0 where nothing is padded.
-  int64_t unpaddedK = 0, unpaddedN = 0;
+  /// N of a tosa.matmul whose kernel computes a zero-padded problem (main.k
+  /// and main.n rounded up to multiples of 8, which TMA's 16-byte row
+  /// strides need); 0 where nothing is padded.
+  int64_t unpaddedN = 0;
   /// A lora.linear_grad reads this op's t (keepT); savedT is t as a tensor
   /// after the launch.
   bool keepT = false;
@@ -256,7 +256,6 @@ static std::optional<Candidate> matchTosaMatmul(tosa::MatMulOp op) {
     if (c.main.transposedB && padded.k == c.main.k && padded.n != c.main.n)
       padded.wRows = c.main.n;
     if (cuda::checkGemmProblem(padded).empty()) {
-      c.unpaddedK = c.main.k;
       c.unpaddedN = c.main.n;
       c.main = padded;
     }
@@ -289,9 +288,8 @@ struct GradCandidate {
   lora::LinearGradOp op;
   SmallVector<std::pair<StringRef, GemmKernelSpec>> kernels;
   /// The candidate whose t this op reads instead of launching lora_down
-  /// (-1: none), and that t once it is rewritten.
+  /// (-1: none).
   int64_t forward = -1;
-  Value savedT;
 };
 
 static std::optional<GradCandidate> matchLinearGrad(lora::LinearGradOp op) {
@@ -443,18 +441,19 @@ struct GenerateCudaKernelsPass
     for (Candidate &c : llvm::reverse(candidates))
       rewrite(c, ("lora_kernels_" + Twine(--next)).str(), symbols);
     next = candidates.size();
-    for (GradCandidate &g : grads) {
-      if (g.forward >= 0)
-        g.savedT = candidates[g.forward].savedT;
-      rewriteGrad(g, ("lora_kernels_" + Twine(next++)).str(), symbols);
-    }
+    for (GradCandidate &g : grads)
+      rewriteGrad(g, ("lora_kernels_" + Twine(next++)).str(),
+                  g.forward < 0 ? Value() : candidates[g.forward].savedT,
+                  symbols);
   }
 
   /// Builds the kernels (in gpu.module `name`) and the launcher of `c` and
   /// replaces its op.
   void rewrite(Candidate &c, StringRef name, SymbolTable &symbols);
-  /// The same for a lora.linear_grad: one launcher per kernel.
-  void rewriteGrad(GradCandidate &c, StringRef name, SymbolTable &symbols);
+  /// The same for a lora.linear_grad: one launcher per kernel; `savedT`, if
+  /// any, is the forward's t, read instead of launching lora_down.
+  void rewriteGrad(GradCandidate &c, StringRef name, Value savedT,
+                   SymbolTable &symbols);
 };
 
 } // namespace
@@ -584,7 +583,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   // A padded problem: x's columns to K, w's rows and columns to K and N
   // (N and K when it is read transposed, unless it has wRows), with zeros,
   // so that the padding adds nothing to the products.
-  bool padded = c.unpaddedK || c.unpaddedN;
+  bool padded = c.unpaddedN != 0;
   if (padded) {
     x = padMatrix(b, x, ShapedType::kDynamic, c.main.k);
     if (!c.main.transposedB)
@@ -757,7 +756,7 @@ static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
 }
 
 void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
-                                          StringRef moduleName,
+                                          StringRef moduleName, Value savedT,
                                           SymbolTable &symbols) {
   ModuleOp module = getOperation();
   lora::LinearGradOp op = c.op;
@@ -849,7 +848,7 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   };
 
   Value w = op.getWeight(), a = op.getLoraA(), bw = op.getLoraB();
-  Value ts = c.savedT ? c.savedT : launch("lora_down", {xl, a});
+  Value ts = savedT ? savedT : launch("lora_down", {xl, a});
   Value dt = launch("lora_t_grad", {g, bw});
   Value db = launch("lora_b_grad", {ts, g});
   Value da = launch("lora_a_grad", {xl, dt});
