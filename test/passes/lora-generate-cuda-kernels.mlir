@@ -19,20 +19,21 @@
 // CHECK: %[[R:.*]] = bufferization.to_tensor %[[Y]] restrict writable
 // CHECK: return %[[R]]
 //
-// Kernels: t = 2·x·A with one consumer warpgroup (64 rows) and 4 stages of
-// 16 KiB; the main kernel with a producer and two consumers (128x256 tiles
+// Kernels: t = 2·x·A with one consumer warpgroup (64 rows) and 14 stages of
+// 16 KiB (as many as fit: it is memory-bound); the main kernel with a producer and two consumers (128x256 tiles
 // for N = 4096), 4 stages of 48 KiB; the epilogue reuses them and a little
 // more: its f32 rows are padded to 264 floats against bank conflicts.
 // CHECK: gpu.module @lora_kernels_0 {
 // CHECK: memref.global @__lora_dyn_smem : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 1024 : i64}
 // CHECK: gpu.func @lora_down(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
-// CHECK-SAME: \22dynamic_smem\22:65536
+// CHECK-SAME: \22dynamic_smem\22:229376
 // CHECK-SAME: \22kind\22:\22lora_down\22
 // CHECK-SAME: \22rows\22:[1,null]
 // CHECK-SAME: \22scale\22:2
+// CHECK-SAME: \22stages\22:14
 // CHECK-SAME: \22tile\22:[64,64]
-// CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 4>
+// CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 14>
 // CHECK: nvgpu.warpgroup.mma {{.*}} {transposeB} : <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <fragmented = vector<64x64xf32>>
 // CHECK: arith.mulf {{.*}} : vector<8xf32>
 // CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
@@ -45,6 +46,23 @@
 // CHECK-SAME: \22rows\22:[513,null]
 // CHECK-SAME: \22stages\22:4
 // CHECK-SAME: \22tile\22:[128,256]
+// The tiles in groups of 8 row tiles, each CTA one row further down (16
+// column tiles: 128 CTAs a group, the last group's rows what M leaves).
+// CHECK: %[[BX:.*]] = gpu.block_id x
+// CHECK: %[[BY:.*]] = gpu.block_id y
+// CHECK: %[[GY:.*]] = gpu.grid_dim y
+// CHECK: %[[L0:.*]] = arith.muli %[[BY]], %c16
+// CHECK: %[[L:.*]] = arith.addi %[[L0]], %[[BX]]
+// CHECK: %[[G:.*]] = arith.divui %[[L]], %c128
+// CHECK: %[[FIRST:.*]] = arith.muli %[[G]], %c8
+// CHECK: %[[LEFT:.*]] = arith.subi %[[GY]], %[[FIRST]]
+// CHECK: %[[ROWS:.*]] = arith.minui %[[LEFT]], %c8
+// CHECK: %[[IN:.*]] = arith.remui %[[L]], %c128
+// CHECK: %[[DOWN:.*]] = arith.remui %[[IN]], %[[ROWS]]
+// CHECK: %[[ROW:.*]] = arith.addi %[[FIRST]], %[[DOWN]]
+// CHECK: %[[COL:.*]] = arith.divui %[[IN]], %[[ROWS]]
+// CHECK: arith.muli %[[COL]], %c256
+// CHECK: arith.muli %[[ROW]], %c128
 // The producer's K loop: 64 steps over [x; W] and one over [t; B].
 // CHECK: scf.for %[[K:.*]] = %{{.*}} to %c65 step
 // CHECK: nvgpu.mbarrier.try_wait.parity
@@ -93,7 +111,7 @@
 // CHECK: %[[DOWN:.*]] = arith.cmpi uge, %[[LM]], %c1
 // CHECK: scf.if %[[DOWN]] {
 // CHECK-COUNT-3: nvgpu.tma.create.descriptor
-// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}}, {{.*}}) dynamic_shared_memory_size %c65536_i32
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}}, {{.*}}) dynamic_shared_memory_size %c229376_i32
 // CHECK: %[[BIG:.*]] = arith.cmpi uge, %[[LM]], %c513
 // CHECK: scf.if %[[BIG]] {
 // CHECK-COUNT-5: nvgpu.tma.create.descriptor
@@ -108,7 +126,7 @@
 // CHECK: %[[FEW:.*]] = arith.andi %{{.*}}, %[[TO2]]
 // CHECK: scf.if %[[FEW]] {
 // CHECK-COUNT-5: nvgpu.tma.create.descriptor
-// CHECK: gpu.launch_func @lora_kernels_0::@lora_linear_64x64 blocks in (%c64{{(_[0-9]+)?}}, %{{.*}}, %{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c131072_i32
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_linear_64x64 blocks in (%c64{{(_[0-9]+)?}}, %{{.*}}, %{{.*}}) threads in (%c256{{.*}}) dynamic_shared_memory_size %c229376_i32
 // CHECK-NOT: gpu.launch_func
 // CHECK: return
 func.func @lora_dynamic_rows(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,

@@ -9,8 +9,13 @@
 
 #include "lora/Target/Cuda.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/MLIRContext.h"
+
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -141,3 +146,53 @@ TEST_F(GemmTiling, OneTilingWhereTheRowsDoNotDecide) {
 }
 
 } // namespace
+
+// The raster of the output tiles: built with constant block ids, the IR
+// folds to the tile each CTA computes. Every tile is computed by exactly one
+// CTA, and CTAs in launch order walk a group of 8 row tiles down before
+// moving one column across.
+TEST_F(GemmTiling, RasterVisitsEveryTileOnceInGroupsOfRows) {
+  context.loadDialect<arith::ArithDialect>();
+  OpBuilder builder(&context);
+  Location loc = builder.getUnknownLoc();
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  builder.setInsertionPointToEnd(module->getBody());
+  auto index = [&](int64_t value) -> Value {
+    return arith::ConstantIndexOp::create(builder, loc, value);
+  };
+  for (int64_t rowTiles : {1, 3, 8, 9, 16, 17, 64}) {
+    for (int64_t columnTiles : {2, 5, 16, 56}) {
+      SCOPED_TRACE(std::to_string(rowTiles) + " x " +
+                   std::to_string(columnTiles));
+      std::set<std::pair<int64_t, int64_t>> seen;
+      std::vector<std::pair<int64_t, int64_t>> order;
+      for (int64_t y = 0; y < rowTiles; ++y) {
+        for (int64_t x = 0; x < columnTiles; ++x) {
+          auto [row, column] = buildTileRaster(
+              builder, loc, index(x), index(y), index(rowTiles), columnTiles);
+          std::optional<int64_t> r = getConstantIntValue(row);
+          std::optional<int64_t> c = getConstantIntValue(column);
+          ASSERT_TRUE(r && c);
+          EXPECT_GE(*r, 0);
+          EXPECT_LT(*r, rowTiles);
+          EXPECT_GE(*c, 0);
+          EXPECT_LT(*c, columnTiles);
+          EXPECT_TRUE(seen.insert({*r, *c}).second)
+              << "tile " << *r << ", " << *c << " twice";
+          order.push_back({*r, *c});
+        }
+      }
+      EXPECT_EQ(seen.size(), static_cast<size_t>(rowTiles * columnTiles));
+      // The order: CTA i of a group is row first + i % rows, column
+      // i / rows.
+      for (auto [i, tile] : llvm::enumerate(order)) {
+        int64_t group = i / (kRasterGroupRows * columnTiles);
+        int64_t first = group * kRasterGroupRows;
+        int64_t rows = std::min(rowTiles - first, kRasterGroupRows);
+        int64_t inGroup = i % (kRasterGroupRows * columnTiles);
+        EXPECT_EQ(tile.first, first + inGroup % rows);
+        EXPECT_EQ(tile.second, inGroup / rows);
+      }
+    }
+  }
+}

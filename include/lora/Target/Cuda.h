@@ -140,6 +140,23 @@ int64_t getGemmDynamicSharedMemory(const GemmKernelSpec &spec);
 std::string getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
                              StringRef name, StringRef kernel);
 
+/// Output row tiles a group of the raster holds (buildTileRaster).
+inline constexpr int64_t kRasterGroupRows = 8;
+
+/// Emits the output tile a CTA computes, (row tile, column tile), from its
+/// block ids (`blockX` over `columnTiles` column tiles, `blockY` over
+/// `rowTiles` row tiles). CTAs start in the order of their linear id
+/// blockY·columnTiles + blockX; that order walks `groupRows` rows of tiles
+/// down before it moves one column tile across, so the CTAs running at once
+/// share few columns of w and few rows of x, and a w larger than the L2 is
+/// read from memory once per group instead of once per row tile. A
+/// bijection onto the grid's tiles. Built with createOrFold: constant
+/// block ids give constant tiles.
+std::pair<Value, Value> buildTileRaster(OpBuilder &builder, Location loc,
+                                        Value blockX, Value blockY,
+                                        Value rowTiles, int64_t columnTiles,
+                                        int64_t groupRows = kRasterGroupRows);
+
 /// A generated kernel and the spec it was built for.
 struct GemmKernel {
   gpu::GPUFuncOp func;

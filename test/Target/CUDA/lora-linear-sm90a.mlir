@@ -35,7 +35,7 @@
 // DOWN: .extern .shared .align 1024 .b8 __lora_dyn_smem[];
 // DOWN-LABEL: .visible .entry lora_down(
 // DOWN: .maxntid 256, 1, 1
-// DOWN-COUNT-8: mbarrier.init.shared.b64
+// DOWN-COUNT-28: mbarrier.init.shared.b64
 // DOWN-COUNT-3: prefetch.tensormap
 // DOWN: fence.mbarrier_init.release.cluster;
 // DOWN-DAG: shfl.sync.idx.b32
