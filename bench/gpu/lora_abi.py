@@ -11,10 +11,12 @@ cuTensorMapEncodeTiled from the param's dtype, dims (outermost first, "M" = the
 token count, known at run time; "B" = the batch of a batched kernel), box
 (outermost first) and swizzle (bytes); after them one u64 per "index_params"
 entry ("K": a contraction over the tokens, i.e. the token count); grid =
-(ceil(N / tile[1]) · B, ceil(rows / tile[0]), 1) with N the last dim of the
-output ("y", or "t" for lora_down), B the batch ("batched": true; else 1) and
-rows the token count, or "m" where that is static (the weight gradients);
-block as given; dynamic smem = "dynamic_smem".
+(ceil(N / tile[1]) · B · splits, ceil(rows / tile[0]), 1) with N the last dim
+of the output ("y", or "t" for lora_down), B the batch ("batched": true; else
+1), splits the CTAs that share a tile's K steps ("splits", a cluster the cubin
+fixes, so a plain launch; else 1) and rows the token count, or "m" where that
+is static (the weight gradients); block as given; dynamic smem =
+"dynamic_smem".
 
 One kernel of an op may come in variants, one per tiling, each a gpu.func
 of its own ("name") with the same "kernel" (the name of the first) and the
@@ -640,7 +642,11 @@ def launch_plan(abi: dict, M: int, B: int | None = None) -> dict:
         if name != "K":
             raise ValueError(f"{abi['name']}: unknown index param {name!r}")
         index.append(M)
-    return dict(grid=[-(-N // tn) * batches, -(-rows // tm), 1], block=list(abi["block"]),
+    # A split kernel (LoraDown) runs `splits` CTAs per tile along x, as a
+    # cluster fixed in the cubin (.reqnctapercluster): a plain launch.
+    splits = int(abi.get("splits", 1))
+    return dict(grid=[-(-N // tn) * batches * splits, -(-rows // tm), 1],
+                block=list(abi["block"]),
                 smem=int(abi["dynamic_smem"]), index=index)
 
 

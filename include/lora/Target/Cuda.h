@@ -77,6 +77,12 @@ struct GemmKernelSpec {
   /// Columns of the output tile (a multiple of 64, at most 256) and the depth
   /// of the shared-memory pipeline.
   int64_t tileN = 128, stages = 4;
+  /// CTAs that share one output tile's K steps (LoraDown only): a cluster
+  /// of `splits` CTAs along the grid's x, each summing a contiguous run of
+  /// the K steps, the first adding the others' partial sums from their
+  /// shared memory. More SMs read x at once: a CTA reads at most about
+  /// 65 GB/s, and t has few row tiles (32 at M = 2048).
+  int64_t splits = 1;
   /// The row counts this tiling is launched for, [minRows, maxRows]
   /// (maxRows ShapedType::kDynamic: no bound). Where M is known only at run
   /// time, a kernel comes in one variant per tiling that some M would get

@@ -117,10 +117,18 @@ static_assert(kTileK * 2 == 128, "a K step of 16-bit elements must span the "
 /// Shared memory a CTA may use on sm_90 (227 KiB), less 2 KiB for the
 /// static part (mbarriers, padded to the 1024-aligned dynamic base).
 static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
+/// NVPTX address spaces: shared memory, and shared memory of any CTA of the
+/// cluster (mapa's result).
+static constexpr unsigned kSharedAddressSpace = 3;
+static constexpr unsigned kClusterAddressSpace = 7;
 /// The dynamic shared-memory base: a public uninitialised workgroup global
 /// becomes `.extern .shared .align 1024` (gpu.dynamic_shared_memory does not,
 /// see test/Target/CUDA/wgmma-tma-sm90a.mlir).
 static constexpr StringLiteral kDynamicSmemName = "__lora_dyn_smem";
+/// The most CTAs of a portable cluster, and so of a split LoraDown.
+static constexpr int64_t kMaxClusterSize = 8;
+/// K steps each CTA of a split LoraDown takes at least.
+static constexpr int64_t kMinStepsPerSplit = 16;
 /// The deepest pipeline built: 64x64 tiles of 16-bit elements fit 14 stages.
 static constexpr int64_t kMaxStages = 16;
 /// Half the SMs of an H100/H200 (132): a grid of fewer CTAs than this takes
@@ -242,6 +250,9 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
   // LoraDown computes all of t's columns in one tile.
   if (spec.kind != GemmKind::Matmul && spec.rank > 256)
     return "the LoRA rank must be at most 256";
+  if (spec.splits < 1 || spec.splits > kMaxClusterSize ||
+      (spec.splits > 1 && spec.kind != GemmKind::LoraDown))
+    return "only a LoraDown splits its K steps, over at most 8 CTAs";
   return "";
 }
 
@@ -314,6 +325,14 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     spec.consumers = tiling.consumers;
     spec.tileN = tiling.tileN;
     spec.stages = chooseStages(spec, maxStages);
+    // LoraDown reads x once over few row tiles: its K steps go to a cluster
+    // of CTAs, a power of two of them, at least 16 steps each.
+    if (spec.kind == GemmKind::LoraDown) {
+      int64_t steps = llvm::divideCeil(spec.k, kTileK);
+      while (spec.splits * 2 <= kMaxClusterSize &&
+             steps >= spec.splits * 2 * kMinStepsPerSplit)
+        spec.splits *= 2;
+    }
     spec.minRows = 1;
     if (i + 1 < ladder.size()) {
       int64_t columnTiles = llvm::divideCeil(spec.n, spec.tileN);
@@ -451,6 +470,7 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"dynamic_smem", getGemmDynamicSharedMemory(spec)},
       {"tile", llvm::json::Array{spec.tileM(), spec.tileN}},
       {"stages", spec.stages},
+      {"splits", spec.splits},
       {"rows",
        llvm::json::Array{spec.minRows, ShapedType::isDynamic(spec.maxRows)
                                            ? llvm::json::Value(nullptr)
@@ -531,7 +551,11 @@ private:
   Value parity(Value k, bool flip);
   void buildProducer();
   void buildConsumer(Value consumer);
-  void buildEpilogue(Value consumer, Value acc);
+  void clusterSync();
+  void storeAccumulator(Value consumer, Value acc);
+  void buildEpilogue(Value consumer);
+  Value stagingRows(Value first);
+  void syncWarpgroup(Value consumer);
 
   ImplicitLocOpBuilder &b;
   const GemmKernelSpec &spec;
@@ -545,6 +569,9 @@ private:
   Value batchIndex;
   /// K steps over x·w, and in all (then over t·b).
   Value mainSteps, steps;
+  /// Of a split LoraDown: this CTA's split (its rank in the cluster), the
+  /// first of its K steps and their count; else 0, 0 and `steps`.
+  Value split, firstStep, localSteps;
   /// Tensor maps by role, and as the wgmma descriptors read them (the
   /// matrix's box without a batched kernel's leading 1).
   llvm::StringMap<Value> maps, descriptorMaps;
@@ -608,6 +635,20 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
         b, b.getLoc(), columnTile, rowTile,
         gpu::GridDimOp::create(b, gpu::Dimension::y), columnTiles);
   }
+  // A split LoraDown: block x is the split (t has one column tile); split i
+  // takes steps [i·perSplit, +perSplit), the last one what is left.
+  split = index(0);
+  firstStep = index(0);
+  localSteps = steps;
+  if (spec.splits > 1) {
+    int64_t perSplit = llvm::divideCeil(
+        llvm::divideCeil(spec.k, kTileK) + getLoraSteps(spec), spec.splits);
+    split = columnTile;
+    columnTile = index(0);
+    firstStep = arith::MulIOp::create(b, split, index(perSplit));
+    localSteps = arith::MinSIOp::create(
+        b, arith::SubIOp::create(b, steps, firstStep), index(perSplit));
+  }
   n0 = arith::MulIOp::create(b, columnTile, index(spec.tileN));
   m0 = arith::MulIOp::create(b, rowTile, index(spec.tileM()));
   smem = memref::GetGlobalOp::create(b, smemType({0}, b.getI8Type()),
@@ -666,6 +707,22 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
         buildConsumer(warpgroup);
         scf::YieldOp::create(b);
       });
+  if (spec.splits > 1) {
+    // Every CTA's partial sum is in its staging tile: the first CTA adds
+    // them and stores t. Its reads of the others' shared memory end before
+    // they exit (the second barrier).
+    clusterSync();
+    Value isFirst = arith::AndIOp::create(
+        b,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, split, index(0)),
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, warpgroup,
+                              index(spec.consumers)));
+    scf::IfOp::create(b, isFirst, [&](OpBuilder &, Location) {
+      buildEpilogue(warpgroup);
+      scf::YieldOp::create(b);
+    });
+    clusterSync();
+  }
   gpu::ReturnOp::create(b);
 }
 
@@ -689,11 +746,11 @@ void GemmKernelBuilder::buildProducer() {
           maps["bias"], ValueRange{n0}, index(0), Value(), Value());
     }
     scf::ForOp::create(
-        b, index(0), steps, index(1), ValueRange(),
-        [&](OpBuilder &, Location, Value k, ValueRange) {
-          Value s = arith::RemUIOp::create(b, k, index(spec.stages));
+        b, index(0), localSteps, index(1), ValueRange(),
+        [&](OpBuilder &, Location, Value local, ValueRange) {
+          Value s = arith::RemUIOp::create(b, local, index(spec.stages));
           nvgpu::MBarrierTryWaitParityOp::create(
-              b, empty, parity(k, /*flip=*/true), index(10000000), s);
+              b, empty, parity(local, /*flip=*/true), index(10000000), s);
           nvgpu::MBarrierArriveExpectTxOp::create(b, full, index(stageBytes), s,
                                                   Value());
           Value base = arith::MulIOp::create(b, s, index(stageBytes));
@@ -726,6 +783,9 @@ void GemmKernelBuilder::buildProducer() {
                     arith::AddIOp::create(b, n0, index(j * kTileK)), kk);
             }
           };
+          Value k = spec.splits > 1
+                        ? arith::AddIOp::create(b, firstStep, local).getResult()
+                        : local;
           Value kk = arith::MulIOp::create(b, k, index(kTileK));
           if (!lora) {
             load(maps["x"], maps[bRole], kk);
@@ -773,7 +833,7 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
 
   Value acc0 = nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, accType);
   auto loop = scf::ForOp::create(
-      b, index(0), steps, index(1), ValueRange{acc0},
+      b, index(0), localSteps, index(1), ValueRange{acc0},
       [&](OpBuilder &, Location, Value k, ValueRange iterArgs) {
         Value s = arith::RemUIOp::create(b, k, index(spec.stages));
         nvgpu::MBarrierTryWaitParityOp::create(
@@ -842,34 +902,54 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
   // The epilogue reuses the stages: every consumer must be done reading.
   NVVM::BarrierOp::create(b, Type(), i32(1), i32(128 * spec.consumers),
                           NVVM::BarrierReductionAttr(), Value());
-  buildEpilogue(consumer, loop.getResult(0));
+  storeAccumulator(consumer, loop.getResult(0));
+  if (spec.splits == 1)
+    buildEpilogue(consumer);
 }
 
-void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
+/// The barrier of all threads of the cluster, with release and acquire
+/// semantics: shared-memory writes before it are visible to reads after it,
+/// from any CTA of the cluster.
+void GemmKernelBuilder::clusterSync() {
+  NVVM::ClusterArriveOp::create(b, UnitAttr());
+  NVVM::ClusterWaitOp::create(b, UnitAttr());
+}
+
+/// The barrier of one consumer warpgroup's 128 threads.
+void GemmKernelBuilder::syncWarpgroup(Value consumer) {
+  Value barrierId = arith::AddIOp::create(
+      b, arith::IndexCastOp::create(b, b.getI32Type(), consumer), i32(2));
+  NVVM::BarrierOp::create(b, Type(), barrierId, i32(128),
+                          NVVM::BarrierReductionAttr(), Value());
+}
+
+/// Rows [first, first + 64) of the f32 staging tile, tileM x pitch at the
+/// front of shared memory.
+Value GemmKernelBuilder::stagingRows(Value first) {
+  Value tile =
+      view(index(0), {spec.tileM(), getStagingPitch(spec)}, b.getF32Type());
+  SmallVector<OpFoldResult> offsets{first, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(64),
+                                  b.getIndexAttr(spec.tileN)};
+  SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
+  return memref::SubViewOp::create(b, tile, offsets, sizes, strides);
+}
+
+/// Stores a consumer's accumulator to the staging tile. Every consumer
+/// stores through the tile's first 64 rows and its fragment lands at rows
+/// 64·c (see the header).
+void GemmKernelBuilder::storeAccumulator(Value consumer, Value acc) {
+  nvgpu::WarpgroupMmaStoreOp::create(b, acc, stagingRows(index(0)));
+  syncWarpgroup(consumer);
+}
+
+void GemmKernelBuilder::buildEpilogue(Value consumer) {
   Type elem = spec.elementType;
   Type result = spec.resultType;
   int64_t tileN = spec.tileN;
   int64_t outCols = getOutputBoxColumns(spec);
-  Value barrierId = arith::AddIOp::create(
-      b, arith::IndexCastOp::create(b, b.getI32Type(), consumer), i32(2));
-  auto syncWarpgroup = [&] {
-    NVVM::BarrierOp::create(b, Type(), barrierId, i32(128),
-                            NVVM::BarrierReductionAttr(), Value());
-  };
-
-  // The f32 tile, tileM x pitch; every consumer stores through its first 64
-  // rows and its fragment lands at rows 64·c (see the header).
   int64_t pitch = getStagingPitch(spec);
-  Value tile = view(index(0), {spec.tileM(), pitch}, b.getF32Type());
-  auto rows = [&](Value first) -> Value {
-    SmallVector<OpFoldResult> offsets{first, b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes{b.getIndexAttr(64), b.getIndexAttr(tileN)};
-    SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
-    return memref::SubViewOp::create(b, tile, offsets, sizes, strides);
-  };
-  nvgpu::WarpgroupMmaStoreOp::create(b, acc, rows(index(0)));
-  syncWarpgroup();
-  Value staging = rows(arith::MulIOp::create(b, consumer, index(64)));
+  Value staging = stagingRows(arith::MulIOp::create(b, consumer, index(64)));
 
   // The output tile: the staging rows themselves for an f32 output (then
   // dense, pitch = tileN = outCols), else a tile of its own after them.
@@ -893,6 +973,9 @@ void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
   // 8 columns per thread and step: chunk i is row i / (outCols/8), columns
   // 8·(i % (outCols/8)) and on.
   auto f32x8 = VectorType::get({8}, b.getF32Type());
+  Value smemAddress;
+  if (spec.splits > 1)
+    smemAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
   int64_t chunksPerRow = outCols / 8;
   scf::ForOp::create(
       b, threadInWarpgroup, index(64 * chunksPerRow), index(128), ValueRange(),
@@ -902,6 +985,30 @@ void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
             b, arith::RemUIOp::create(b, i, index(chunksPerRow)), index(8));
         Value v =
             vector::LoadOp::create(b, f32x8, staging, ValueRange{row, col});
+        // A split LoraDown's first CTA: plus the other CTAs' partial sums,
+        // at the same place in their shared memory, in rank order.
+        if (spec.splits > 1) {
+          Value tileRow = arith::AddIOp::create(
+              b, arith::MulIOp::create(b, consumer, index(64)), row);
+          Value offset = arith::MulIOp::create(
+              b,
+              arith::AddIOp::create(
+                  b, arith::MulIOp::create(b, tileRow, index(pitch)), col),
+              index(4));
+          Value local = LLVM::IntToPtrOp::create(
+              b, LLVM::LLVMPointerType::get(ctx, kSharedAddressSpace),
+              arith::IndexCastOp::create(
+                  b, b.getI64Type(),
+                  arith::AddIOp::create(b, smemAddress, offset)),
+              LLVM::DereferenceableAttr());
+          for (int64_t rank = 1; rank < spec.splits; ++rank) {
+            Value remote = NVVM::MapaOp::create(
+                b, LLVM::LLVMPointerType::get(ctx, kClusterAddressSpace), local,
+                i32(rank));
+            v = arith::AddFOp::create(
+                b, v, LLVM::LoadOp::create(b, f32x8, remote, /*alignment=*/16));
+          }
+        }
         if (spec.kind == GemmKind::LoraDown) {
           Attribute scale = b.getF32FloatAttr(static_cast<float>(spec.scale));
           v = arith::MulFOp::create(
@@ -923,7 +1030,7 @@ void GemmKernelBuilder::buildEpilogue(Value consumer, Value acc) {
   NVVM::FenceProxyOp::create(
       b, NVVM::ProxyKind::async_shared,
       NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-  syncWarpgroup();
+  syncWarpgroup(consumer);
   Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                          threadInWarpgroup, index(0));
   scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
@@ -970,6 +1077,10 @@ static gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
   func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
       {static_cast<int32_t>(spec.blockThreads()), 1, 1}));
+  // `.reqnctapercluster`: a plain launch runs the split CTAs as a cluster.
+  if (spec.splits > 1)
+    func.setKnownClusterSizeAttr(b.getDenseI32ArrayAttr(
+        {static_cast<int32_t>(spec.splits), 1, 1}));
   func->setAttr("lora.abi", b.getStringAttr(getGemmKernelAbi(
                                 spec, module.getName(), name, kernel)));
   GemmKernelBuilder(b, spec).build(func);
@@ -1025,8 +1136,8 @@ static void launchGemmKernel(ImplicitLocOpBuilder &b, const GemmKernel &kernel,
   if (ShapedType::isDynamic(spec.k))
     args.push_back(tokens);
   Value one = arith::ConstantIndexOp::create(b, 1);
-  Value gridX =
-      arith::ConstantIndexOp::create(b, llvm::divideCeil(spec.n, spec.tileN));
+  Value gridX = arith::ConstantIndexOp::create(
+      b, llvm::divideCeil(spec.n, spec.tileN) * spec.splits);
   if (batch)
     gridX = arith::MulIOp::create(b, gridX, batch);
   Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
