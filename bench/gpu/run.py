@@ -650,11 +650,16 @@ class Worker:
             launches.append((fn, p["grid"], p["block"], p["smem"], params))
         drv = self.drv
 
-        def run():
-            stream = torch.cuda.current_stream().cuda_stream if DEVICE == "cuda" else 0
-            for fn, grid, block, smem, params in launches:
-                drv.launch(fn, grid, block, smem, stream, params)
+        def launcher(chosen):
+            def run():
+                stream = torch.cuda.current_stream().cuda_stream if DEVICE == "cuda" else 0
+                for fn, grid, block, smem, params in chosen:
+                    drv.launch(fn, grid, block, smem, stream, params)
+            return run
 
+        run = launcher(launches)
+        # Each launch on its own, by kernel name, for time_ours' breakdown.
+        run.each = {k["name"]: launcher([launch]) for k, launch in zip(kernels, launches)}
         return run, bufs, guards, keep, plans
 
     # jobs
@@ -868,6 +873,12 @@ class Worker:
         M = job["M"]
         run, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M))
         res = self.bench(run, self.args.warmup, self.args.iters)
+        # Where the time goes: each launch timed alone the same way (its
+        # inputs as the launches before it left them, the L2 flushed).
+        if len(run.each) > 1:
+            res["kernels_us"] = {name: self.bench(fn, self.args.warmup,
+                                                  self.args.iters)["median_us"]
+                                 for name, fn in run.each.items()}
         del keep
         return res
 
@@ -1441,7 +1452,8 @@ def build_report(cases, jobs, results, env, manifest, args,
                                **{f"{n}_status": v.get("status", "not run") for n, v in
                                   (("ours", ours), ("cublas", cub), ("eager", eag),
                                    ("compile", com))},
-                               compile_mode=com.get("mode"), tile=main_tile(c, M))
+                               compile_mode=com.get("mode"), tile=main_tile(c, M),
+                               ours_kernels_us=ours.get("kernels_us"))
 
                     def ratio(a, b):
                         return a / b if a and b else None
@@ -1470,6 +1482,21 @@ def build_report(cases, jobs, results, env, manifest, args,
             if op == "grad":
                 lines.append(f"{sum(within)} of {len(within)} rows correct and within "
                              f"{GRAD_BAR:.2f}x of cuBLAS x*W + g*W^T")
+            # The breakdown of ours: each launch alone, L2 flushed (so each
+            # reads its inputs from memory: the sum can exceed the whole).
+            lines.append("  ours by kernel, each launched alone (us): "
+                         + ("" if any(get(type="ours", case=c["id"], K=c["K"], N=c["N"],
+                                          M=M).get("kernels_us")
+                                      for c in group for M in args.time_ms)
+                            else "not measured"))
+            for c in group:
+                for M in args.time_ms:
+                    each = get(type="ours", case=c["id"], K=c["K"], N=c["N"],
+                               M=M).get("kernels_us")
+                    if each:
+                        lines.append(f"    {c['id']:<22} M={M:<6} " + ", ".join(
+                            f"{name} {us:.1f}" for name, us in each.items())
+                            + f" (sum {sum(each.values()):.1f})")
         mm = [c for c in cases if c["op"] == "matmul"]
         if mm:
             lines.append("")
