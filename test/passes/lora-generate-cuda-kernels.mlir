@@ -25,19 +25,51 @@
 // more: its f32 rows are padded to 264 floats against bank conflicts.
 // CHECK: gpu.module @lora_kernels_0 {
 // CHECK: memref.global @__lora_dyn_smem : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 1024 : i64}
+// lora_down's 64 K steps go to a cluster of 4 CTAs along x, 16 steps each
+// (split i: steps [16·i, +16)); each keeps its partial sum in its staging
+// tile, and between two cluster barriers split 0 adds the other three's,
+// read from their shared memory in rank order (mapa to ranks 1, 2, 3),
+// before it scales, converts and stores t.
 // CHECK: gpu.func @lora_down(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
+// CHECK-SAME: known_cluster_size = array<i32: 4, 1, 1>
 // CHECK-SAME: \22dynamic_smem\22:229376
 // CHECK-SAME: \22kind\22:\22lora_down\22
 // CHECK-SAME: \22rows\22:[1,null]
 // CHECK-SAME: \22scale\22:2
+// CHECK-SAME: \22splits\22:4
 // CHECK-SAME: \22stages\22:14
 // CHECK-SAME: \22tile\22:[64,64]
+// CHECK: %[[SPLIT:.*]] = gpu.block_id x
+// CHECK: %[[FIRST:.*]] = arith.muli %[[SPLIT]], %c16
+// CHECK: %[[LEFT:.*]] = arith.subi %c64{{.*}}, %[[FIRST]]
+// CHECK: %[[COUNT:.*]] = arith.minsi %[[LEFT]], %c16
 // CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 14>
+// CHECK: scf.for %[[J:.*]] = %{{.*}} to %[[COUNT]] step
+// CHECK: %[[K:.*]] = arith.addi %[[FIRST]], %[[J]]
+// CHECK: arith.muli %[[K]], %c64
+// CHECK: nvgpu.tma.async.load
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[COUNT]] step %{{.*}} iter_args
 // CHECK: nvgpu.warpgroup.mma {{.*}} {transposeB} : <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <fragmented = vector<64x64xf32>>
+// CHECK: nvgpu.warpgroup.mma.store
+// CHECK: nvvm.cluster.arrive
+// CHECK-NEXT: nvvm.cluster.wait
+// CHECK: %[[LEAD:.*]] = arith.cmpi eq, %[[SPLIT]], %c0
+// CHECK: scf.if
+// CHECK: %[[OWN:.*]] = vector.load {{.*}} vector<8xf32>
+// CHECK: %[[LOCAL:.*]] = llvm.inttoptr
+// CHECK: %[[R1:.*]] = nvvm.mapa %[[LOCAL]], %c1_i32 : !llvm.ptr<3> -> !llvm.ptr<7>
+// CHECK: %[[P1:.*]] = llvm.load %[[R1]] {alignment = 16 : i64} : !llvm.ptr<7> -> vector<8xf32>
+// CHECK: %[[S1:.*]] = arith.addf %[[OWN]], %[[P1]]
+// CHECK: nvvm.mapa %[[LOCAL]], %c2_i32
+// CHECK: nvvm.mapa %[[LOCAL]], %c3_i32
+// CHECK-NOT: nvvm.mapa
 // CHECK: arith.mulf {{.*}} : vector<8xf32>
 // CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
 // CHECK: nvgpu.tma.async.store {{.*}} : memref<64x16xbf16, #gpu.address_space<workgroup>>
+// CHECK: nvvm.cluster.arrive
+// CHECK-NEXT: nvvm.cluster.wait
+// CHECK-NEXT: gpu.return
 // CHECK: gpu.func @lora_linear(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
 // CHECK-SAME: known_block_size = array<i32: 384, 1, 1>
 // CHECK-SAME: \22dynamic_smem\22:200704
@@ -111,7 +143,7 @@
 // CHECK: %[[DOWN:.*]] = arith.cmpi uge, %[[LM]], %c1
 // CHECK: scf.if %[[DOWN]] {
 // CHECK-COUNT-3: nvgpu.tma.create.descriptor
-// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}}, {{.*}}) dynamic_shared_memory_size %c229376_i32
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%c4{{(_[0-9]+)?}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}}, {{.*}}) dynamic_shared_memory_size %c229376_i32
 // CHECK: %[[BIG:.*]] = arith.cmpi uge, %[[LM]], %c513
 // CHECK: scf.if %[[BIG]] {
 // CHECK-COUNT-5: nvgpu.tma.create.descriptor
@@ -309,10 +341,13 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
 // CHECK: gpu.module @lora_kernels_0 {
 // CHECK: gpu.func @lora_down(
 // CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:false
+// lora_t_grad's 16 K steps are too few to split (two splits need 32): no
+// cluster.
 // CHECK: gpu.func @lora_t_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: attributes {known_block_size = array<i32: 256, 1, 1>, lora.abi
 // CHECK-SAME: \22k\22:1024,\22kernel\22:\22lora_t_grad\22,\22kind\22:\22lora_down\22,\22m\22:\22M\22
 // CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22role\22:\22a\22
-// CHECK-SAME: \22scale\22:0.5
+// CHECK-SAME: \22scale\22:0.5,\22splits\22:1
 // CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:true
 // CHECK: gpu.func @lora_b_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: index) kernel
 // CHECK-SAME: \22k\22:\22M\22,\22kernel\22:\22lora_b_grad\22,\22kind\22:\22matmul\22,\22m\22:8

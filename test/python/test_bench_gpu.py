@@ -192,6 +192,8 @@ def test_tensormap_args_and_launch_plan():
     assert lora_abi.launch_plan(linear, 1000) == dict(grid=[56, 8, 1], block=[384, 1, 1],
                                                       smem=197632, index=[])
     assert lora_abi.launch_plan(down, 1000)["grid"] == [1, 16, 1]
+    # A split lora_down: its cluster's CTAs along x, in a plain launch.
+    assert lora_abi.launch_plan(dict(down, splits=4), 1000)["grid"] == [4, 16, 1]
     # The limits of cuTensorMapEncodeTiled are enforced.
     with pytest.raises(ValueError, match="swizzle"):
         lora_abi.tensormap_args(dict(role="x", dtype="bf16", dims=["M", 4096],

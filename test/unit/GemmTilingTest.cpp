@@ -147,6 +147,37 @@ TEST_F(GemmTiling, OneTilingWhereTheRowsDoNotDecide) {
 
 } // namespace
 
+// lora_down's K steps go to a cluster of CTAs: a power of two, at most 8,
+// each CTA at least 16 steps of 64. Every other kernel runs one CTA a tile.
+TEST_F(GemmTiling, LoraDownSplitsItsKSteps) {
+  auto splitsOf = [&](GemmKind kind, int64_t k, int64_t n, int64_t rank) {
+    SmallVector<GemmKernelSpec> variants =
+        chooseGemmTilings(problem(kind, k, n, rank));
+    EXPECT_EQ(variants.size(), 1u);
+    EXPECT_EQ(checkGemmProblem(variants.front()), "");
+    return variants.front().splits;
+  };
+  // n is t's width, the rank.
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 512, 16, 16), 1);  // 8 steps
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 1024, 16, 16), 1); // 16
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 2048, 16, 16), 2); // 32
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 2040, 16, 16), 2); // 32, one partial
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 1984, 16, 16), 1); // 31
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 4096, 16, 16), 4); // 64
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 4096, 64, 64), 4);
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 8192, 16, 16), 8);  // 128
+  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 14336, 16, 16), 8); // 224
+  GemmKernelSpec linear =
+      chooseGemmTilings(problem(GemmKind::LoraLinear, 14336, 4096, 16)).front();
+  EXPECT_EQ(linear.splits, 1);
+  linear.splits = 2;
+  EXPECT_NE(checkGemmProblem(linear), "");
+  GemmKernelSpec down =
+      chooseGemmTilings(problem(GemmKind::LoraDown, 14336, 16, 16)).front();
+  down.splits = 16;
+  EXPECT_NE(checkGemmProblem(down), "");
+}
+
 // The raster of the output tiles: built with constant block ids, the IR
 // folds to the tile each CTA computes. Every tile is computed by exactly one
 // CTA, and CTAs in launch order walk a group of 8 row tiles down before

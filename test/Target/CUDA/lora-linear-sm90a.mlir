@@ -35,6 +35,8 @@
 // DOWN: .extern .shared .align 1024 .b8 __lora_dyn_smem[];
 // DOWN-LABEL: .visible .entry lora_down(
 // DOWN: .maxntid 256, 1, 1
+// DOWN: .explicitcluster
+// DOWN-NEXT: .reqnctapercluster 4, 1, 1
 // DOWN-COUNT-28: mbarrier.init.shared.b64
 // DOWN-COUNT-3: prefetch.tensormap
 // DOWN: fence.mbarrier_init.release.cluster;
@@ -49,6 +51,12 @@
 // DOWN-DAG: cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group
 // DOWN-DAG: cp.async.bulk.commit_group;
 // DOWN-DAG: cp.async.bulk.wait_group.read 0;
+// The split's reduction: the cluster barrier, the other CTAs' staging tiles
+// through mapa and ld.shared::cluster.
+// DOWN-DAG: barrier.cluster.arrive;
+// DOWN-DAG: barrier.cluster.wait;
+// DOWN-DAG: mapa.shared::cluster.u64 {{.*}}, 3;
+// DOWN-DAG: ld.shared::cluster.v4.b32
 // DOWN-LABEL: .visible .entry lora_linear(
 
 // The main kernel: 384 threads; each stage is 128x64 of x (or t) and four
