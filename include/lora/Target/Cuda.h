@@ -80,8 +80,8 @@ struct GemmKernelSpec {
   /// CTAs that share one output tile's K steps (LoraDown only): a cluster
   /// of `splits` CTAs along the grid's x, each summing a contiguous run of
   /// the K steps, the first adding the others' partial sums from their
-  /// shared memory. More SMs read x at once: a CTA reads at most about
-  /// 65 GB/s, and t has few row tiles (32 at M = 2048).
+  /// shared memory, so that more SMs read x at once: t has few row tiles
+  /// (32 at M = 2048).
   int64_t splits = 1;
   /// The row counts this tiling is launched for, [minRows, maxRows]
   /// (maxRows ShapedType::kDynamic: no bound). Where M is known only at run
@@ -108,7 +108,8 @@ std::string checkGemmProblem(const GemmKernelSpec &spec);
 /// (ShapedType::kDynamic), one variant per tiling that some row count gets,
 /// largest tiles first, each with the rows it is launched for (minRows,
 /// maxRows; together every count from 1). LoraDown, the weight gradients
-/// and batched kernels have one tiling.
+/// and batched kernels have one tiling; LoraDown's K steps are split over
+/// `splits` CTAs, a power of two up to 8 with at least 16 steps each.
 SmallVector<GemmKernelSpec>
 chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN = 0,
                   int64_t maxStages = 0, int64_t rows = ShapedType::kDynamic);

@@ -34,7 +34,14 @@
 //   LoraDown   t = s·(x·A), t: [M, r] in the input type. tileM 64 (one
 //              consumer), tileN r rounded up to 64: the A boxes are 64 wide
 //              and zero-filled past r. Bytes: 2·M·K (x) + 2·K·r + 2·M·r;
-//              flops 2·M·K·tileN on the tensor cores, memory-bound.
+//              flops 2·M·K·tileN on the tensor cores, memory-bound. Its
+//              M/64 row tiles are few (32 at M = 2048), so a cluster of
+//              `splits` CTAs (up to 8, at least 16 K steps each) shares
+//              each tile's K steps: each sums its run into its staging
+//              tile, and after a cluster barrier the first CTA adds the
+//              others' from their shared memory (mapa, in rank order: the
+//              same bits every run), scales and stores t; a second barrier
+//              keeps the others alive until it has read them.
 //   LoraLinear the main kernel with ceil(r/64) more K steps that load t
 //              [tileM x 64] and B [64 x tileN] (zero-filled past r) into the
 //              same stage slots: [x | t]·[W ; B]. Extra work over x·W alone:
@@ -42,7 +49,13 @@
 //              extra bytes 2·M·r + 2·r·N.
 // So the LoRA forward costs x·W plus one read of x (LoraDown), instead of the
 // three matmuls, the intermediate round trips and the add of PEFT's eager
-// code. Rejected alternative: computing t = x·A inside every output tile
+// code. Measured on an H200 (bench/gpu/results/h200-311ab7e.txt, each kernel
+// launched alone): LoraLinear within 2% of the Matmul kernel; LoraDown 9 us
+// at M = 128 and 17 us at M = 2048 with K = 4096 (x is 16 MiB: 4 us at the
+// memory's 4.3 TB/s), 71 us at M = 16384. That is the gap to cuBLAS's x·W
+// alone, and LoraDown is where to look next: before the split it took the
+// same 17 us at M = 2048, and 15 us more at M = 128 (before the deeper
+// pipeline 25 us). Rejected alternative: computing t = x·A inside every output tile
 // from the x stages already in shared memory saves the second read of x but
 // repeats x·A once per column tile: r/tileN more tensor-core work (25% at
 // r = 64, tileN = 256).
@@ -53,7 +66,13 @@
 // Tiles (chooseGemmTilings): 128x256 for N >= 4096, else 128x128; where
 // those would give fewer CTAs than half the 132 SMs, 128x128 tiles, and
 // where those still would, 64x64 tiles with one consumer: M = 128, N = 4096
-// runs 128 CTAs instead of 16. A whole model, compiled for its token count,
+// runs 128 CTAs instead of 16. Stages: as many as shared memory holds (4,
+// 7 and 14). CTAs take their tiles in groups of 8 row tiles, walking down a
+// group before across (buildTileRaster): the CTAs running at once share
+// few columns of w, so a w larger than the L2 (4096 x 14336: 117 MiB) is
+// read from memory once per group instead of once per 2.4 row tiles (on an
+// H200 that x·W went from 1.17-1.19x cuBLAS to 1.07-1.08x at M = 2048 and
+// 16384). A whole model, compiled for its token count,
 // gets the one tiling for it; where M is known only at run time the kernel
 // comes in one variant per tiling that some M gets, each with the rows it
 // is for (`rows` in the ABI; N = 4096: 128x256 from 513 rows, 128x128 from
