@@ -474,7 +474,7 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     Option<"tileN", "tile-n", "int64_t", /*default=*/"0",
            "Columns of the output tile: 64, 128, 192 or 256 (0: from N)">,
     Option<"maxStages", "max-stages", "int64_t", /*default=*/"0",
-           "At most this many pipeline stages (0: as many as fit, up to 8)">,
+           "At most this many pipeline stages (0: as many as fit, up to 16)">,
     Option<"referenceLaunchers", "reference-launchers", "bool",
            /*default=*/"false",
            "Launchers compute what the kernels would with linalg on their "

@@ -515,6 +515,11 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
             errors.append(f"no {key!r}")
     if errors:
         return errors
+    splits = abi.get("splits", 1)
+    if not isinstance(splits, int) or not 1 <= splits <= 8 or (
+            splits > 1 and kind != "lora_down"):
+        errors.append(f"splits {splits!r}: a lora_down's 1 to 8 CTAs per tile, "
+                      "else 1")
     stated = (abi.get("transposed_a", False), abi.get("transposed_b", False))
     if stated != transposed:
         errors.append(f"transposed_a/b {stated[0]}/{stated[1]}, "

@@ -659,7 +659,10 @@ class Worker:
 
         run = launcher(launches)
         # Each launch on its own, by kernel name, for time_ours' breakdown.
-        run.each = {k["name"]: launcher([launch]) for k, launch in zip(kernels, launches)}
+        run.each = {}
+        for k, launch in zip(kernels, launches):
+            name = k["name"] if k["name"] not in run.each else f"{k['module']}/{k['name']}"
+            run.each[name] = launcher([launch])
         return run, bufs, guards, keep, plans
 
     # jobs

@@ -20,9 +20,10 @@
 // CHECK: return %[[R]]
 //
 // Kernels: t = 2·x·A with one consumer warpgroup (64 rows) and 14 stages of
-// 16 KiB (as many as fit: it is memory-bound); the main kernel with a producer and two consumers (128x256 tiles
-// for N = 4096), 4 stages of 48 KiB; the epilogue reuses them and a little
-// more: its f32 rows are padded to 264 floats against bank conflicts.
+// 16 KiB (as many as fit: it is memory-bound); the main kernel with a
+// producer and two consumers (128x256 tiles for N = 4096), 4 stages of
+// 48 KiB; the epilogue reuses them and a little more: its f32 rows are
+// padded to 264 floats against bank conflicts.
 // CHECK: gpu.module @lora_kernels_0 {
 // CHECK: memref.global @__lora_dyn_smem : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 1024 : i64}
 // lora_down's 64 K steps go to a cluster of 4 CTAs along x, 16 steps each
@@ -45,19 +46,34 @@
 // CHECK: %[[LEFT:.*]] = arith.subi %c64{{.*}}, %[[FIRST]]
 // CHECK: %[[COUNT:.*]] = arith.minsi %[[LEFT]], %c16
 // CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 14>
+// Stages and barrier phases count the CTA's own steps (J), the TMA
+// coordinates the global ones (K).
 // CHECK: scf.for %[[J:.*]] = %{{.*}} to %[[COUNT]] step
+// CHECK: %[[STAGE:.*]] = arith.remui %[[J]], %c14
+// CHECK: arith.divui %[[J]], %c14
 // CHECK: %[[K:.*]] = arith.addi %[[FIRST]], %[[J]]
-// CHECK: arith.muli %[[K]], %c64
-// CHECK: nvgpu.tma.async.load
-// CHECK: scf.for %{{.*}} = %{{.*}} to %[[COUNT]] step %{{.*}} iter_args
+// CHECK: %[[KK:.*]] = arith.muli %[[K]], %c64
+// CHECK: nvgpu.tma.async.load %{{.*}}[%[[KK]], %{{.*}}], %{{.*}}[%[[STAGE]]]
+// CHECK: nvgpu.tma.async.load %{{.*}}[%{{.*}}, %[[KK]]], %{{.*}}[%[[STAGE]]]
+// CHECK: scf.for %[[JC:.*]] = %{{.*}} to %[[COUNT]] step %{{.*}} iter_args
+// CHECK: arith.remui %[[JC]], %c14
+// CHECK: arith.divui %[[JC]], %c14
 // CHECK: nvgpu.warpgroup.mma {{.*}} {transposeB} : <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <tensor = memref<64x64xbf16, #gpu.address_space<workgroup>>>, <fragmented = vector<64x64xf32>>
 // CHECK: nvgpu.warpgroup.mma.store
 // CHECK: nvvm.cluster.arrive
 // CHECK-NEXT: nvvm.cluster.wait
 // CHECK: %[[LEAD:.*]] = arith.cmpi eq, %[[SPLIT]], %c0
 // CHECK: scf.if
+// The chunk's bytes in the staging tile: (row · 72 + column) · 4 from the
+// shared-memory base, the same in every CTA of the cluster.
+// CHECK: %[[BASE:.*]] = memref.extract_aligned_pointer_as_index
 // CHECK: %[[OWN:.*]] = vector.load {{.*}} vector<8xf32>
-// CHECK: %[[LOCAL:.*]] = llvm.inttoptr
+// CHECK: %[[PITCHED:.*]] = arith.muli %{{.*}}, %c72
+// CHECK: %[[ELEMENT:.*]] = arith.addi %[[PITCHED]], %{{.*}}
+// CHECK: %[[BYTES:.*]] = arith.muli %[[ELEMENT]], %c4
+// CHECK: %[[ADDR:.*]] = arith.addi %[[BASE]], %[[BYTES]]
+// CHECK: %[[ADDR64:.*]] = arith.index_cast %[[ADDR]] : index to i64
+// CHECK: %[[LOCAL:.*]] = llvm.inttoptr %[[ADDR64]]
 // CHECK: %[[R1:.*]] = nvvm.mapa %[[LOCAL]], %c1_i32 : !llvm.ptr<3> -> !llvm.ptr<7>
 // CHECK: %[[P1:.*]] = llvm.load %[[R1]] {alignment = 16 : i64} : !llvm.ptr<7> -> vector<8xf32>
 // CHECK: %[[S1:.*]] = arith.addf %[[OWN]], %[[P1]]
@@ -371,6 +387,8 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
 // CHECK-SAME: \22dims\22:[512,1024],\22dtype\22:\22bf16\22,\22role\22:\22w\22
 // CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22role\22:\22b\22
 // CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:true
+// W is 1 MiB, at home in the L2: the tiles in launch order, no raster.
+// CHECK-NOT: gpu.grid_dim
 // CHECK-NOT: transposeB
 // CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 7 : i64}
 // CHECK: gpu.return

@@ -288,6 +288,10 @@ def test_grad_kernels_abi():
     assert "transposed_a/b False/False, expected False/True" in errors(
         "lora_t_grad", transposed_b=False)
     assert "index_params [], expected ['K']" in errors("lora_b_grad", index_params=[])
+    # Only a lora_down splits its K steps, over 1 to 8 CTAs.
+    assert errors("lora_t_grad", splits=8) == ""
+    assert "splits 9" in errors("lora_t_grad", splits=9)
+    assert "splits 2" in errors("lora_b_grad", splits=2)
     assert "m 'M', expected 4096" in errors("lora_a_grad", m="M")
     assert "kind matmul, expected lora_linear" in errors("lora_input_grad", kind="matmul")
     assert "w: dims [1024, 4096] != [4096, 1024] (w)" in errors(

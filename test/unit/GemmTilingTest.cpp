@@ -145,8 +145,6 @@ TEST_F(GemmTiling, OneTilingWhereTheRowsDoNotDecide) {
       "128x256");
 }
 
-} // namespace
-
 // lora_down's K steps go to a cluster of CTAs: a power of two, at most 8,
 // each CTA at least 16 steps of 64. Every other kernel runs one CTA a tile.
 TEST_F(GemmTiling, LoraDownSplitsItsKSteps) {
@@ -227,3 +225,5 @@ TEST_F(GemmTiling, RasterVisitsEveryTileOnceInGroupsOfRows) {
     }
   }
 }
+
+} // namespace

@@ -50,15 +50,15 @@
 // So the LoRA forward costs x·W plus one read of x (LoraDown), instead of the
 // three matmuls, the intermediate round trips and the add of PEFT's eager
 // code. Measured on an H200 (bench/gpu/results/h200-311ab7e.txt, each kernel
-// launched alone): LoraLinear within 2% of the Matmul kernel; LoraDown 9 us
-// at M = 128 and 17 us at M = 2048 with K = 4096 (x is 16 MiB: 4 us at the
-// memory's 4.3 TB/s), 71 us at M = 16384. That is the gap to cuBLAS's x·W
-// alone, and LoraDown is where to look next: before the split it took the
-// same 17 us at M = 2048, and 15 us more at M = 128 (before the deeper
-// pipeline 25 us). Rejected alternative: computing t = x·A inside every output tile
-// from the x stages already in shared memory saves the second read of x but
-// repeats x·A once per column tile: r/tileN more tensor-core work (25% at
-// r = 64, tileN = 256).
+// launched alone): LoraLinear 2-4% over the Matmul kernel; LoraDown at
+// K = 4096, r = 16 took 8.5 us at M = 128, 17 at 2048 (x is 16 MiB: 4 us
+// at the memory's 4.3 TB/s) and 71 at 16384 (x: 31 us). That is most of
+// the gap to cuBLAS's x·W alone, and LoraDown is where to look next: the
+// split halved it at M = 128 and left M = 2048 where 14 stages had put it
+// (from about 25 us with 4). Rejected alternative: computing t = x·A inside
+// every output tile from the x stages already in shared memory saves the
+// second read of x but repeats x·A once per column tile: r/tileN more
+// tensor-core work (25% at r = 64, tileN = 256).
 //
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
@@ -67,16 +67,17 @@
 // those would give fewer CTAs than half the 132 SMs, 128x128 tiles, and
 // where those still would, 64x64 tiles with one consumer: M = 128, N = 4096
 // runs 128 CTAs instead of 16. Stages: as many as shared memory holds (4,
-// 7 and 14). CTAs take their tiles in groups of 8 row tiles, walking down a
-// group before across (buildTileRaster): the CTAs running at once share
-// few columns of w, so a w larger than the L2 (4096 x 14336: 117 MiB) is
-// read from memory once per group instead of once per 2.4 row tiles (on an
-// H200 that x·W went from 1.17-1.19x cuBLAS to 1.07-1.08x at M = 2048 and
-// 16384). A whole model, compiled for its token count,
-// gets the one tiling for it; where M is known only at run time the kernel
-// comes in one variant per tiling that some M gets, each with the rows it
-// is for (`rows` in the ABI; N = 4096: 128x256 from 513 rows, 128x128 from
-// 257, 64x64 below), and the launcher picks one by M. Few rows make the
+// 7 and 14). Where w is larger than half an H100's L2, CTAs take their
+// tiles in groups of 8 row tiles, walking down a group before across
+// (buildTileRaster): the CTAs running at once share few columns of w, so a
+// w larger than the L2 (4096 x 14336: 112 MiB) is read from memory once
+// per group instead of once per 2.4 row tiles (on an H200 that x·W went
+// from 1.17-1.19x cuBLAS to 1.07-1.08x at M = 2048 and 16384). A whole
+// model, compiled for its token count, gets the one tiling for it; where M
+// is known only at run time the kernel comes in one variant per tiling that
+// some M gets, each with the rows it is for (`rows` in the ABI; N = 4096:
+// 128x256 from 513 rows, 128x128 from 257, 64x64 below), and the launcher
+// picks one by M. Few rows make the
 // kernel bound by reading W, and only more CTAs read it faster; the smaller
 // tiles read W once per row of tiles (from L2 after the first). This is a
 // rule of thumb from the SM count, not tuned on a GPU.
@@ -144,6 +145,12 @@ static constexpr unsigned kClusterAddressSpace = 7;
 /// becomes `.extern .shared .align 1024` (gpu.dynamic_shared_memory does not,
 /// see test/Target/CUDA/wgmma-tma-sm90a.mlir).
 static constexpr StringLiteral kDynamicSmemName = "__lora_dyn_smem";
+/// The least bytes of w for which the CTAs take their tiles in groups of
+/// rows (buildTileRaster): half an H100's L2. A w that stays in the L2 is
+/// read from memory once whatever the order; on an H200 the grouped order
+/// made 4096 x 1024's x·W (8 MiB) 5% slower at M >= 8192 (three runs
+/// against one, bench/gpu/results), and 4096 x 14336's (112 MiB) 9% faster.
+static constexpr int64_t kRasterMinWeightBytes = 25 << 20;
 /// The most CTAs of a portable cluster, and so of a split LoraDown.
 static constexpr int64_t kMaxClusterSize = 8;
 /// K steps each CTA of a split LoraDown takes at least.
@@ -321,8 +328,9 @@ static int64_t chooseStages(const GemmKernelSpec &spec, int64_t maxStages) {
              getStageBytes(spec);
   // As deep as shared memory allows: the memory-bound kernels (LoraDown,
   // the weight gradients) and the 64x64 tiles run one CTA per SM, and more
-  // bytes in flight read faster (bench/gpu/results: LoraDown at K = 4096
-  // took about 25 us with 4 stages, 18 with 14).
+  // bytes in flight read faster (bench/gpu/results: LoraDown at K = 4096,
+  // M = 2048 took about 25 us with 4 stages, 18 with 14, both measured as
+  // the LoRA forward's time over the Matmul kernel's).
   int64_t cap = kMaxStages;
   if (maxStages)
     cap = std::min(cap, maxStages);
@@ -346,6 +354,7 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     spec.stages = chooseStages(spec, maxStages);
     // LoraDown reads x once over few row tiles: its K steps go to a cluster
     // of CTAs, a power of two of them, at least 16 steps each.
+    spec.splits = 1;
     if (spec.kind == GemmKind::LoraDown) {
       int64_t steps = llvm::divideCeil(spec.k, kTileK);
       while (spec.splits * 2 <= kMaxClusterSize &&
@@ -642,14 +651,17 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   // Block x walks the column tiles, in a batched kernel those of every
   // matrix (grid z would cap the batch at 65535, x allows 2^31 - 1).
-  // Otherwise x and y walk the tiles in groups of rows (buildTileRaster).
+  // Otherwise, where w is large, the tiles in groups of rows
+  // (buildTileRaster).
   int64_t columnTiles = llvm::divideCeil(spec.n, spec.tileN);
   Value columnTile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value rowTile = gpu::BlockIdOp::create(b, gpu::Dimension::y);
   if (spec.batched) {
     batchIndex = arith::DivUIOp::create(b, columnTile, index(columnTiles));
     columnTile = arith::RemUIOp::create(b, columnTile, index(columnTiles));
-  } else if (columnTiles > 1) {
+  } else if (columnTiles > 1 && !ShapedType::isDynamic(spec.k) &&
+             spec.k * spec.n * byteWidth(spec.elementType) >
+                 kRasterMinWeightBytes) {
     std::tie(rowTile, columnTile) = buildTileRaster(
         b, b.getLoc(), columnTile, rowTile,
         gpu::GridDimOp::create(b, gpu::Dimension::y), columnTiles);
@@ -660,8 +672,12 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   firstStep = index(0);
   localSteps = steps;
   if (spec.splits > 1) {
-    int64_t perSplit = llvm::divideCeil(
-        llvm::divideCeil(spec.k, kTileK) + getLoraSteps(spec), spec.splits);
+    // Block x is the cluster rank too: one column tile, no batch.
+    assert(columnTiles == 1 && !spec.batched &&
+           "a split LoraDown is one "
+           "column of tiles");
+    int64_t perSplit =
+        llvm::divideCeil(llvm::divideCeil(spec.k, kTileK), spec.splits);
     split = columnTile;
     columnTile = index(0);
     firstStep = arith::MulIOp::create(b, split, index(perSplit));
