@@ -375,7 +375,7 @@ def test_enum_values_match_cuda_h():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    assert len(cases) == 22                      # 20 of the shapes, 2 attention
+    assert len(cases) == 23                      # 20 of the shapes, 2 attention, 1 edge
     assert [c["id"] for c in cases if c["op"] == "grad"] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16"]
