@@ -77,10 +77,10 @@
 // is known only at run time the kernel comes in one variant per tiling that
 // some M gets, each with the rows it is for (`rows` in the ABI; N = 4096:
 // 128x256 from 513 rows, 128x128 from 257, 64x64 below), and the launcher
-// picks one by M. Few rows make the
-// kernel bound by reading W, and only more CTAs read it faster; the smaller
-// tiles read W once per row of tiles (from L2 after the first). This is a
-// rule of thumb from the SM count, not tuned on a GPU.
+// picks one by M. Few rows make the kernel bound by reading W, and only
+// more CTAs read it faster; the smaller tiles read W once per row of tiles
+// (from L2 after the first). This is a rule of thumb from the SM count, not
+// tuned on a GPU.
 //
 // Transposed operands (the backward of lora.linear reads every tensor in the
 // layout the forward stores it, see GenerateCudaKernels.cpp):
@@ -673,9 +673,7 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   localSteps = steps;
   if (spec.splits > 1) {
     // Block x is the cluster rank too: one column tile, no batch.
-    assert(columnTiles == 1 && !spec.batched &&
-           "a split LoraDown is one "
-           "column of tiles");
+    assert(columnTiles == 1 && !spec.batched && "one column of tiles");
     int64_t perSplit =
         llvm::divideCeil(llvm::divideCeil(spec.k, kTileK), spec.splits);
     split = columnTile;
