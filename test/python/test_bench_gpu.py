@@ -547,6 +547,18 @@ def test_run_without_gpu_exits_2(tmp_path):
     assert proc.returncode != 0 and "prepare.py" in proc.stderr
 
 
+def test_profile_without_ncu_exits_2(tmp_path):
+    """profile.sh says so when Nsight Compute is not installed (as here), and
+    leaves no report."""
+    if shutil.which("ncu") or list(Path("/opt/nvidia").glob("nsight-compute/*/ncu")):
+        pytest.skip("ncu is here")
+    proc = subprocess.run(["bash", str(GPU_DIR / "profile.sh")], capture_output=True,
+                          text=True, env=dict(os.environ, OUT=str(tmp_path)))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "ncu not found" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- the real lora-opt -------------------------------------------------------------
 
 def real_lora_opt_or_skip() -> str:
