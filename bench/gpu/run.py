@@ -1487,19 +1487,18 @@ def build_report(cases, jobs, results, env, manifest, args,
                              f"{GRAD_BAR:.2f}x of cuBLAS x*W + g*W^T")
             # The breakdown of ours: each launch alone, L2 flushed (so each
             # reads its inputs from memory: the sum can exceed the whole).
-            lines.append("  ours by kernel, each launched alone (us): "
-                         + ("" if any(get(type="ours", case=c["id"], K=c["K"], N=c["N"],
-                                          M=M).get("kernels_us")
-                                      for c in group for M in args.time_ms)
-                            else "not measured"))
+            breakdown = []
             for c in group:
                 for M in args.time_ms:
                     each = get(type="ours", case=c["id"], K=c["K"], N=c["N"],
                                M=M).get("kernels_us")
                     if each:
-                        lines.append(f"    {c['id']:<22} M={M:<6} " + ", ".join(
+                        breakdown.append(f"    {c['id']:<22} M={M:<6} " + ", ".join(
                             f"{name} {us:.1f}" for name, us in each.items())
                             + f" (sum {sum(each.values()):.1f})")
+            lines.append("  ours by kernel, each launched alone (us):"
+                         + ("" if breakdown else " not measured"))
+            lines += breakdown
         mm = [c for c in cases if c["op"] == "matmul"]
         if mm:
             lines.append("")

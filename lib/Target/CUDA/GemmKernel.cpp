@@ -137,10 +137,6 @@ static_assert(kTileK * 2 == 128, "a K step of 16-bit elements must span the "
 /// Shared memory a CTA may use on sm_90 (227 KiB), less 2 KiB for the
 /// static part (mbarriers, padded to the 1024-aligned dynamic base).
 static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
-/// NVPTX address spaces: shared memory, and shared memory of any CTA of the
-/// cluster (mapa's result).
-static constexpr unsigned kSharedAddressSpace = 3;
-static constexpr unsigned kClusterAddressSpace = 7;
 /// The dynamic shared-memory base: a public uninitialised workgroup global
 /// becomes `.extern .shared .align 1024` (gpu.dynamic_shared_memory does not,
 /// see test/Target/CUDA/wgmma-tma-sm90a.mlir).
@@ -1029,15 +1025,20 @@ void GemmKernelBuilder::buildEpilogue(Value consumer) {
                   b, arith::MulIOp::create(b, tileRow, index(pitch)), col),
               index(4));
           Value local = LLVM::IntToPtrOp::create(
-              b, LLVM::LLVMPointerType::get(ctx, kSharedAddressSpace),
+              b,
+              LLVM::LLVMPointerType::get(
+                  ctx, static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared)),
               arith::IndexCastOp::create(
                   b, b.getI64Type(),
                   arith::AddIOp::create(b, smemAddress, offset)),
               LLVM::DereferenceableAttr());
           for (int64_t rank = 1; rank < spec.splits; ++rank) {
             Value remote = NVVM::MapaOp::create(
-                b, LLVM::LLVMPointerType::get(ctx, kClusterAddressSpace), local,
-                i32(rank));
+                b,
+                LLVM::LLVMPointerType::get(
+                    ctx, static_cast<unsigned>(
+                             NVVM::NVVMMemorySpace::SharedCluster)),
+                local, i32(rank));
             v = arith::AddFOp::create(
                 b, v, LLVM::LoadOp::create(b, f32x8, remote, /*alignment=*/16));
           }
