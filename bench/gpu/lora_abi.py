@@ -9,7 +9,8 @@ every tensor parameter is one 8-byte pointer, in "params" order, to a 128-byte,
 64-byte-aligned CUtensorMap in device global memory, encoded with
 cuTensorMapEncodeTiled from the param's dtype, dims (outermost first, "M" = the
 token count, known at run time; "B" = the batch of a batched kernel), box
-(outermost first) and swizzle (bytes); after them one u64 per "index_params"
+(outermost first), swizzle (bytes) and l2_promotion (bytes the L2 fetches
+per miss: 0, 64, 128 or 256; absent: 0); after them one u64 per "index_params"
 entry ("K": a contraction over the tokens, i.e. the token count); grid =
 (ceil(N / tile[1]) · B · splits, ceil(rows / tile[0]), 1) with N the last dim
 of the output ("y", or "t" for lora_down), B the batch ("batched": true; else
@@ -322,8 +323,9 @@ def select_cases(cases: list[dict], patterns: str | None) -> list[dict]:
 TENSORMAP_DTYPE = {"bf16": (9, 2), "f16": (6, 2), "f32": (7, 4)}
 # swizzle bytes -> CUtensorMapSwizzle
 TENSORMAP_SWIZZLE = {0: 0, 32: 1, 64: 2, 128: 3}
+# L2 promotion bytes -> CUtensorMapL2promotion
+TENSORMAP_L2_PROMOTION = {0: 0, 64: 1, 128: 2, 256: 3}
 CU_TENSOR_MAP_INTERLEAVE_NONE = 0
-CU_TENSOR_MAP_L2_PROMOTION_NONE = 0
 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0
 TENSORMAP_BYTES = 128
 TENSORMAP_ALIGN = 64
@@ -547,6 +549,8 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
             errors.append(f"{role}: dtype {p.get('dtype')!r} unsupported")
         if p.get("swizzle", 0) not in TENSORMAP_SWIZZLE:
             errors.append(f"{role}: swizzle {p.get('swizzle')!r}")
+        if p.get("l2_promotion", 0) not in TENSORMAP_L2_PROMOTION:
+            errors.append(f"{role}: l2_promotion {p.get('l2_promotion')!r}")
         if len(p.get("box", [])) != len(want):
             errors.append(f"{role}: box {p.get('box')} has not rank {len(want)}")
     if not errors:
@@ -593,11 +597,13 @@ def param_shape(param: dict, M: int, B: int | None = None) -> list[int]:
     return shape
 
 
-def tensormap_args(param: dict, M: int, address: int, B: int | None = None) -> dict:
+def tensormap_args(param: dict, M: int, address: int, B: int | None = None,
+                   l2_promotion: int | None = None) -> dict:
     """The arguments of cuTensorMapEncodeTiled for `param` on a contiguous
     row-major tensor at `address` with M rows (and B matrices), checked
-    against the limits that cuda.h states for cuTensorMapEncodeTiled. Raises
-    ValueError."""
+    against the limits that cuda.h states for cuTensorMapEncodeTiled; with
+    the param's L2 promotion, or `l2_promotion` bytes where given (run.py's
+    side-by-side timing without it). Raises ValueError."""
     dtype, esize = TENSORMAP_DTYPE[param["dtype"]]
     shape = param_shape(param, M, B)
     rank = len(shape)
@@ -610,10 +616,12 @@ def tensormap_args(param: dict, M: int, address: int, B: int | None = None) -> d
         strides.append(acc)
     box = list(reversed(param["box"]))
     swizzle = TENSORMAP_SWIZZLE[param.get("swizzle", 0)]
+    promotion = TENSORMAP_L2_PROMOTION[param.get("l2_promotion", 0)
+                                       if l2_promotion is None else l2_promotion]
     args = dict(role=param["role"], dataType=dtype, rank=rank, globalAddress=address,
                 globalDim=global_dim, globalStrides=strides, boxDim=box,
                 elementStrides=[1] * rank, interleave=CU_TENSOR_MAP_INTERLEAVE_NONE,
-                swizzle=swizzle, l2Promotion=CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                swizzle=swizzle, l2Promotion=promotion,
                 oobFill=CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE)
     where = f"{param['role']} (dims {param['dims']}, box {param['box']}, M={M})"
     if not 1 <= rank <= 5:

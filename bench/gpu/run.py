@@ -269,11 +269,13 @@ def compare_logits(y, ref, tol: float = MODEL_TOL) -> dict:
                 tol=tol, nan=nan, ref_max_abs=ref_max, shape=list(y.shape))
 
 
-def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
+def plan_case(case: dict, M: int, addresses: dict,
+              l2_promotion: int | None = None) -> list[dict]:
     """The launches of one case at M rows: per kernel its grid, block, smem,
     index param values and the cuTensorMapEncodeTiled arguments of each param
     (in param order, with the case's tensor it binds as "tensor"), with
-    `addresses[tensor]` as the tensors' addresses."""
+    `addresses[tensor]` as the tensors' addresses (and every map's L2
+    promotion `l2_promotion` bytes where given, else the ABI's)."""
     plans = []
     B = case.get("B")
     kernels = lora_abi.kernels_at(case, M)
@@ -283,7 +285,8 @@ def plan_case(case: dict, M: int, addresses: dict) -> list[dict]:
         plan["label"] = lora_abi.kernel_label(k)
         plan["kind"] = k["kind"]
         plan["tensormaps"] = [
-            dict(lora_abi.tensormap_args(p, M, addresses[tensors[p["role"]]], B),
+            dict(lora_abi.tensormap_args(p, M, addresses[tensors[p["role"]]], B,
+                                         l2_promotion),
                  tensor=tensors[p["role"]]) for p in k["params"]]
         plans.append(plan)
     return plans
@@ -592,12 +595,13 @@ class Worker:
                                     for p in k["params"]),
                            grad=case["op"] == "grad")
 
-    def ours(self, case: dict, M: int, bufs: dict):
+    def ours(self, case: dict, M: int, bufs: dict, l2_promotion: int | None = None):
         """A callable that launches the case's kernels on the current stream,
         with every kernel's output (t, y; for a grad case also ts, dt, db,
         da, dx) allocated with a tile of guard rows after it (a batched
-        output: one guard matrix after the last); returns (fn, bufs, guards,
-        keep, plans)."""
+        output: one guard matrix after the last), its tensor maps with
+        `l2_promotion` bytes where given (else the ABI's); returns (fn, bufs,
+        guards, keep, plans)."""
         torch = self.torch
         dt = torch_dtype(torch, case["dtype"])
         bufs = dict(bufs)
@@ -627,7 +631,7 @@ class Worker:
                                        f"{list(bufs[tensor].shape)}, {k['name']}'s "
                                        f"{p['role']} wants contiguous {want}")
         addresses = {name: t.data_ptr() for name, t in bufs.items()}
-        plans = plan_case(case, M, addresses)
+        plans = plan_case(case, M, addresses, l2_promotion)
         blobs = b"".join(self.drv.encode(t) for p in plans for t in p["tensormaps"])
         maps = torch.empty(len(blobs), dtype=torch.uint8, device=DEVICE)
         maps.copy_(torch.frombuffer(bytearray(blobs), dtype=torch.uint8))
@@ -882,6 +886,14 @@ class Worker:
             res["kernels_us"] = {name: self.bench(fn, self.args.warmup,
                                                   self.args.iters)["median_us"]
                                  for name, fn in run.each.items()}
+            # The same launches with no L2 promotion in their maps, side by
+            # side: what the generator's 256 B promotion buys.
+            del run, keep
+            plain, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M),
+                                             l2_promotion=0)
+            res["kernels_no_l2_promotion_us"] = {
+                name: self.bench(fn, self.args.warmup, self.args.iters)["median_us"]
+                for name, fn in plain.each.items()}
         del keep
         return res
 
@@ -1490,13 +1502,17 @@ def build_report(cases, jobs, results, env, manifest, args,
             breakdown = []
             for c in group:
                 for M in args.time_ms:
-                    each = get(type="ours", case=c["id"], K=c["K"], N=c["N"],
-                               M=M).get("kernels_us")
+                    timed = get(type="ours", case=c["id"], K=c["K"], N=c["N"], M=M)
+                    each = timed.get("kernels_us")
+                    plain = timed.get("kernels_no_l2_promotion_us") or {}
                     if each:
                         breakdown.append(f"    {c['id']:<22} M={M:<6} " + ", ".join(
-                            f"{name} {us:.1f}" for name, us in each.items())
+                            f"{name} {us:.1f}"
+                            + (f" [{plain[name]:.1f}]" if name in plain else "")
+                            for name, us in each.items())
                             + f" (sum {sum(each.values()):.1f})")
-            lines.append("  ours by kernel, each launched alone (us):"
+            lines.append("  ours by kernel, each launched alone (us; [in brackets] the "
+                         "same with no L2 promotion in the tensor maps):"
                          + ("" if breakdown else " not measured"))
             lines += breakdown
         mm = [c for c in cases if c["op"] == "matmul"]

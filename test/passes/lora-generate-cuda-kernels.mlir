@@ -362,17 +362,17 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
 // CHECK: gpu.func @lora_t_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
 // CHECK-SAME: attributes {known_block_size = array<i32: 256, 1, 1>, lora.abi
 // CHECK-SAME: \22k\22:1024,\22kernel\22:\22lora_t_grad\22,\22kind\22:\22lora_down\22,\22m\22:\22M\22
-// CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22role\22:\22a\22
+// CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22a\22
 // CHECK-SAME: \22scale\22:0.5,\22splits\22:1
 // CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:true
 // CHECK: gpu.func @lora_b_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: index) kernel
 // CHECK-SAME: \22k\22:\22M\22,\22kernel\22:\22lora_b_grad\22,\22kind\22:\22matmul\22,\22m\22:8
-// CHECK-SAME: \22dims\22:[\22M\22,8],\22dtype\22:\22bf16\22,\22role\22:\22x\22
-// CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22role\22:\22y\22
+// CHECK-SAME: \22dims\22:[\22M\22,8],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22x\22
+// CHECK-SAME: \22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22l2_promotion\22:0,\22role\22:\22y\22
 // CHECK-SAME: \22tile\22:[64,64],\22transposed_a\22:true,\22transposed_b\22:false
 // CHECK: gpu.func @lora_a_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: index) kernel
 // CHECK-SAME: \22k\22:\22M\22,\22kernel\22:\22lora_a_grad\22,\22kind\22:\22matmul\22,\22m\22:512
-// CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22role\22:\22y\22
+// CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22l2_promotion\22:0,\22role\22:\22y\22
 // CHECK-SAME: \22transposed_a\22:true,\22transposed_b\22:false
 // Four wgmma ops per K step, one per k16, with descriptors 2048 B apart
 // (16 rows of an MN-major x) and waits 7, 7, 7, 4.
@@ -384,8 +384,8 @@ func.func @lora_branch_input(%x: tensor<2x16x512xbf16>, %w: tensor<512x1024xbf16
 // CHECK: nvgpu.warpgroup.mma {{.*}} {transposeA, transposeB, waitGroup = 4 : i64}
 // CHECK: gpu.func @lora_input_grad(
 // CHECK-SAME: \22k\22:1024,\22kernel\22:\22lora_input_grad\22,\22kind\22:\22lora_linear\22,\22m\22:\22M\22
-// CHECK-SAME: \22dims\22:[512,1024],\22dtype\22:\22bf16\22,\22role\22:\22w\22
-// CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22role\22:\22b\22
+// CHECK-SAME: \22dims\22:[512,1024],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22w\22
+// CHECK-SAME: \22dims\22:[512,8],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22b\22
 // CHECK-SAME: \22transposed_a\22:false,\22transposed_b\22:true
 // W is 1 MiB, at home in the L2: the tiles in launch order, no raster.
 // CHECK-NOT: gpu.grid_dim
@@ -623,9 +623,9 @@ func.func @tile_by_rows(%x256: tensor<1x256x1024xbf16>, %x512: tensor<1x512x1024
 // CHECK: return %[[R]]
 // CHECK: gpu.func @matmul(
 // CHECK-SAME: \22batched\22:true
-// CHECK-SAME: {\22box\22:[1,128,64],\22dims\22:[\22B\22,\22M\22,32],\22dtype\22:\22bf16\22,\22role\22:\22x\22,\22swizzle\22:128}
-// CHECK-SAME: {\22box\22:[1,64,64],\22dims\22:[\22B\22,32,64],\22dtype\22:\22bf16\22,\22role\22:\22w\22,\22swizzle\22:128}
-// CHECK-SAME: {\22box\22:[1,64,128],\22dims\22:[\22B\22,\22M\22,64],\22dtype\22:\22bf16\22,\22role\22:\22y\22,\22swizzle\22:0}
+// CHECK-SAME: {\22box\22:[1,128,64],\22dims\22:[\22B\22,\22M\22,32],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22x\22,\22swizzle\22:128}
+// CHECK-SAME: {\22box\22:[1,64,64],\22dims\22:[\22B\22,32,64],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22w\22,\22swizzle\22:128}
+// CHECK-SAME: {\22box\22:[1,64,128],\22dims\22:[\22B\22,\22M\22,64],\22dtype\22:\22bf16\22,\22l2_promotion\22:0,\22role\22:\22y\22,\22swizzle\22:0}
 // Each CTA copies boxes of its own matrix, the outermost coordinate: block
 // id x over the column tiles of one matrix (1 here: N = 64, tileN = 128).
 // CHECK: %[[BX:.*]] = gpu.block_id x
@@ -650,7 +650,10 @@ func.func @tile_by_rows(%x256: tensor<1x256x1024xbf16>, %x512: tensor<1x512x1024
 // CHECK-DAG: %[[HASB:.*]] = arith.cmpi ne, %[[LB]], %c0
 // CHECK: %[[ANY:.*]] = arith.andi %[[HASM]], %[[HASB]]
 // CHECK: scf.if %[[ANY]]
-// CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<1x128x64xbf16
+// The operands' maps promote L2 fetches to 256 B; the output's does not.
+// CHECK: nvgpu.tma.create.descriptor %{{.*}} box[%{{.*}}, %{{.*}}, %{{.*}}] : memref<*xbf16> -> <tensor = memref<1x128x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = l2promo_256b,
+// CHECK: nvgpu.tma.create.descriptor {{.*}} -> <tensor = memref<1x64x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b, l2promo = l2promo_256b,
+// CHECK: nvgpu.tma.create.descriptor {{.*}} -> <tensor = memref<1x64x128xbf16, #gpu.address_space<workgroup>>, swizzle = none, l2promo = none,
 // CHECK: %[[GX:.*]] = arith.muli %c1{{(_[0-9]+)?}}, %[[LB]] : index
 // CHECK: gpu.launch_func @lora_kernels_0::@matmul blocks in (%[[GX]], %{{.*}}, %c1{{(_[0-9]+)?}})
 func.func @tosa_matmul_batched(%p: tensor<?x16x32xbf16>, %v: tensor<?x32x64xbf16>) -> tensor<2x4x16x64xbf16> {
@@ -673,7 +676,7 @@ func.func @tosa_matmul_batched(%p: tensor<?x16x32xbf16>, %v: tensor<?x32x64xbf16
 // CHECK: call @lora_kernels_0_launch(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<?x?x64xbf16>, memref<?x24x64xbf16>, memref<?x?x24xf32>) -> ()
 // CHECK: return %{{.*}} : tensor<8x16x24xf32>
 // CHECK: gpu.func @matmul(
-// CHECK-SAME: {\22box\22:[1,128,64],\22dims\22:[\22B\22,24,64],\22dtype\22:\22bf16\22,\22role\22:\22w\22,\22swizzle\22:128}
+// CHECK-SAME: {\22box\22:[1,128,64],\22dims\22:[\22B\22,24,64],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22w\22,\22swizzle\22:128}
 // CHECK-SAME: \22transposed_b\22:true
 // CHECK: nvgpu.tma.async.load {{.*}} -> memref<1x128x64xbf16, #gpu.address_space<workgroup>>
 // CHECK: nvgpu.tma.async.load {{.*}} -> memref<1x128x64xbf16, #gpu.address_space<workgroup>>

@@ -183,6 +183,13 @@ def test_tensormap_args_and_launch_plan():
     assert x["globalDim"] == [4096, 1000] and x["globalStrides"] == [8192]
     assert x["boxDim"] == [64, 128] and x["elementStrides"] == [1, 1]
     assert (x["interleave"], x["swizzle"], x["l2Promotion"], x["oobFill"]) == (0, 3, 0, 0)
+    # The ABI's L2 promotion (bytes), and run.py's override of it.
+    promoted = dict(linear["params"][0], l2_promotion=256)
+    assert lora_abi.tensormap_args(promoted, 1000, 0x10000)["l2Promotion"] == 3
+    assert lora_abi.tensormap_args(promoted, 1000, 0x10000, l2_promotion=0)["l2Promotion"] == 0
+    assert lora_abi.check_kernel(
+        dict(linear, params=[dict(p, l2_promotion=96) for p in linear["params"]]), case,
+        dict(x="x", w="w", t="t", b="b", y="y"))[0] == "x: l2_promotion 96"
     t_out = lora_abi.tensormap_args(down["params"][2], 1000, 0x10000)
     assert t_out["globalDim"] == [8, 1000] and t_out["globalStrides"] == [16]
     assert t_out["boxDim"] == [8, 64] and t_out["swizzle"] == 0
@@ -366,7 +373,11 @@ def test_enum_values_match_cuda_h():
                                           64: sw["CU_TENSOR_MAP_SWIZZLE_64B"],
                                           128: sw["CU_TENSOR_MAP_SWIZZLE_128B"]}
     assert enum("CUtensorMapInterleave")["CU_TENSOR_MAP_INTERLEAVE_NONE"] == 0
-    assert enum("CUtensorMapL2promotion")["CU_TENSOR_MAP_L2_PROMOTION_NONE"] == 0
+    l2 = enum("CUtensorMapL2promotion")
+    assert lora_abi.TENSORMAP_L2_PROMOTION == {0: l2["CU_TENSOR_MAP_L2_PROMOTION_NONE"],
+                                               64: l2["CU_TENSOR_MAP_L2_PROMOTION_L2_64B"],
+                                               128: l2["CU_TENSOR_MAP_L2_PROMOTION_L2_128B"],
+                                               256: l2["CU_TENSOR_MAP_L2_PROMOTION_L2_256B"]}
     assert enum("CUtensorMapFloatOOBfill")["CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE"] == 0
     assert re.search(r"CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES\s*=\s*8,", text)
     assert re.search(r"CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN\s*=\s*97,", text)

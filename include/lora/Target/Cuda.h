@@ -127,6 +127,10 @@ struct TensorMapParam {
   SmallVector<int64_t, 3> box;
   /// 0 or 128 (bytes).
   int64_t swizzle = 0;
+  /// Bytes the L2 fetches from memory for each line a copy of this map
+  /// misses: 256 for the operands (a box row is 128 B, the next K step's
+  /// row continues it), 0 (the line alone) for the stored output.
+  int64_t l2Promotion = 0;
 };
 
 /// The kernel's tensor-map parameters, in order. A kernel whose contraction

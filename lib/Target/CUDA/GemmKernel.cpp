@@ -455,6 +455,12 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
                     {spec.m, spec.n},
                     {64, getOutputBoxColumns(spec)},
                     0});
+  // Every map but the output's is read. A box row is 128 B of a row whose
+  // next 128 B the next K step reads: the L2 fetches both at once, 256 B
+  // per miss from the memory (as DeepGEMM and CUTLASS's TMA maps do). Not
+  // yet measured against no promotion (bench/gpu/run.py --l2-promotion).
+  for (TensorMapParam &param : llvm::drop_end(params))
+    param.l2Promotion = 256;
   // A batched kernel's tensors have the batch outermost, one matrix per box.
   if (spec.batched) {
     for (TensorMapParam &param : params) {
@@ -483,7 +489,8 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
                            {"dtype", getDTypeName(param.elementType)},
                            {"dims", std::move(dims)},
                            {"box", std::move(box)},
-                           {"swizzle", param.swizzle}});
+                           {"swizzle", param.swizzle},
+                           {"l2_promotion", param.l2Promotion}});
   }
   llvm::json::Object abi{
       {"kind", getKindName(spec.kind)},
@@ -517,6 +524,19 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
   llvm::raw_string_ostream os(text);
   os << llvm::json::Value(std::move(abi));
   return text;
+}
+
+/// The tensor map type of `param`, whose boxes land in `boxType`.
+static nvgpu::TensorMapDescriptorType
+getTensorMapType(const TensorMapParam &param, MemRefType boxType) {
+  return nvgpu::TensorMapDescriptorType::get(
+      boxType.getContext(), boxType,
+      param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
+                           : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
+      param.l2Promotion == 256 ? nvgpu::TensorMapL2PromoKind::L2PROMO_256B
+                               : nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
+      nvgpu::TensorMapOOBKind::OOB_ZERO,
+      nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
 }
 
 namespace {
@@ -564,13 +584,7 @@ private:
     return all;
   }
   Type tensorMapType(const TensorMapParam &param) {
-    return nvgpu::TensorMapDescriptorType::get(
-        ctx, smemType(param.box, param.elementType),
-        param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
-                             : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
-        nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
-        nvgpu::TensorMapOOBKind::OOB_ZERO,
-        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+    return getTensorMapType(param, smemType(param.box, param.elementType));
   }
   Value parity(Value k, bool flip);
   void buildProducer();
@@ -1148,13 +1162,7 @@ static void launchGemmKernel(ImplicitLocOpBuilder &b, const GemmKernel &kernel,
   for (auto [param, memref] : llvm::zip(getGemmKernelParams(spec), memrefs)) {
     auto boxType = MemRefType::get(param.box, param.elementType,
                                    MemRefLayoutAttrInterface(), smemSpace);
-    auto mapType = nvgpu::TensorMapDescriptorType::get(
-        ctx, boxType,
-        param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
-                             : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
-        nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
-        nvgpu::TensorMapOOBKind::OOB_ZERO,
-        nvgpu::TensorMapInterleaveKind::INTERLEAVE_NONE);
+    nvgpu::TensorMapDescriptorType mapType = getTensorMapType(param, boxType);
     Value unranked = memref::CastOp::create(
         b, UnrankedMemRefType::get(param.elementType, Attribute()), memref);
     SmallVector<Value> box;
