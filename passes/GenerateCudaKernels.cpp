@@ -467,7 +467,9 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   SmallVector<GemmKernelSpec> mains =
       cuda::chooseGemmTilings(c.main, tileN, maxStages, getStaticRows(c.x));
   c.main = mains.front();
+  // lora_down likewise: one variant per number of CTAs its K is split over.
   std::optional<GemmKernelSpec> down;
+  SmallVector<GemmKernelSpec> downs;
   if (c.main.kind == GemmKind::LoraLinear) {
     down = GemmKernelSpec();
     down->kind = GemmKind::LoraDown;
@@ -475,7 +477,8 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     down->k = c.main.k;
     down->n = down->rank = c.main.rank;
     down->scale = c.main.scale;
-    down = cuda::chooseGemmTilings(*down, 0, maxStages).front();
+    downs = cuda::chooseGemmTilings(*down, 0, maxStages, getStaticRows(c.x));
+    down = downs.front();
   }
 
   // The kernels, in a gpu.module of their own (none for reference
@@ -490,7 +493,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     name = kernels.getName().str();
     if (down)
       downKernels =
-          cuda::buildGemmKernels(builder, loc, kernels, "lora_down", *down);
+          cuda::buildGemmKernels(builder, loc, kernels, "lora_down", downs);
     mainKernels = cuda::buildGemmKernels(
         builder, loc, kernels,
         c.main.kind == GemmKind::Matmul ? "matmul" : "lora_linear", mains);

@@ -206,6 +206,14 @@ ATTENTION = [(32, 128, 2048, True), (32, 2048, 128, False)]
 # 3520 splits lora_down's 55 K steps over 2 CTAs of 28 and 27, and r = 128
 # makes its staging rows 136 floats.
 EDGE = [(3520, 4096, 128)]
+# Tuning cases: a default case compiled with the pass's options overridden
+# ("pass_options"), timed beside it against the same baselines, for the
+# choices not yet measured on a GPU: 128x256 tiles where N = 1024 (the
+# default, 128x128, was 1.18x cuBLAS at M >= 8192), and lora_down with 7
+# stages instead of 14 (112 KiB: two CTAs per SM, so that one's fill and
+# drain overlap the other's streaming).
+TUNING = [("matmul", 4096, 1024, 0, "tile-n=256", "tile256"),
+          ("lora", 4096, 4096, 16, "max-stages=7", "stages7")]
 
 
 def lora_id(K: int, N: int, r: int) -> str:
@@ -255,10 +263,18 @@ def shape_cases(K: int, N: int) -> list[dict]:
             + [grad_case(K, N, GRAD_RANK)])
 
 
+def tuning_case(op: str, K: int, N: int, r: int, options: str, suffix: str) -> dict:
+    """The default case of (op, K, N, r) compiled with `options` for
+    lora-generate-cuda-kernels, its id suffixed with `suffix`."""
+    case = matmul_case(K, N) if op == "matmul" else lora_case(K, N, r)
+    return dict(case, id=f"{case['id']}_{suffix}", pass_options=options)
+
+
 def default_cases() -> list[dict]:
     return ([c for K, N in SHAPES for c in shape_cases(K, N)]
             + [bmm_case(*shape) for shape in ATTENTION]
-            + [lora_case(*shape) for shape in EDGE])
+            + [lora_case(*shape) for shape in EDGE]
+            + [tuning_case(*t) for t in TUNING])
 
 
 _SPEC = re.compile(r"^(\d+)x(\d+)(?::(mm|matmul|g\d+|\d+))?$")
@@ -402,6 +418,19 @@ def row_range(k: dict) -> tuple[int, float]:
             or not (rows[1] is None or isinstance(rows[1], int)):
         raise ValueError(f"{kernel_label(k)}: rows {rows!r} is not [min, max or null]")
     return rows[0], float("inf") if rows[1] is None else rows[1]
+
+
+def check_ms_for(case: dict, check_ms: list[int]) -> list[int]:
+    """The token counts to check `case` at: `check_ms`, and the least count
+    of each kernel variant that none of them launches (a row range's first
+    count leaves one row in its last tile of 64), so that every variant a
+    timing may launch has been checked."""
+    ms = list(dict.fromkeys(check_ms))
+    for k in sorted(case.get("kernels", []), key=lambda k: row_range(k)[0]):
+        lo, hi = row_range(k)
+        if not any(lo <= M <= hi for M in ms):
+            ms.append(lo)
+    return ms
 
 
 def check_row_variants(kernels: list[dict]) -> list[str]:

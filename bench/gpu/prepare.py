@@ -243,10 +243,12 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
         sources = [matmul_mlir(case["K"], case["N"], case["dtype"], init)
                    for init in ("fill", "empty")]
     src_path = out / "src" / f"{case['id']}.mlir"
+    # A tuning case: the same problem with the pass's options overridden.
+    generate = f"--{PASS}" + (f"={case['pass_options']}" if case.get("pass_options") else "")
     abis = []
     for source in sources:
         src_path.write_text(source)
-        gen = run_tool([lora_opt, f"--{PASS}", str(src_path)], env)
+        gen = run_tool([lora_opt, generate, str(src_path)], env)
         abis = lora_abi.find_abis(gen)
         if abis:
             break
@@ -269,7 +271,7 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
         if f"gpu.func @{abi['name']}" not in gen:
             raise PrepareError(f"{case['id']}: no gpu.func @{abi['name']} in the output")
 
-    lowered = run_tool([lora_opt, f"--{PASS}", f"--{PIPELINE}", str(src_path)], env)
+    lowered = run_tool([lora_opt, generate, f"--{PIPELINE}", str(src_path)], env)
     binaries = lora_abi.find_binaries(lowered)
     kernels = []
     for abi in abis:
@@ -291,7 +293,7 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
         kernels.append(dict(abi, cubin=name, cubin_bytes=len(cubin),
                             cubin_sha256=hashlib.sha256(cubin).hexdigest()))
     entry = {k: case[k] for k in ("id", "op", "K", "N", "r", "scale", "dtype", "B",
-                                  "transposed") if k in case}
+                                  "transposed", "pass_options") if k in case}
     entry["source"] = f"src/{src_path.name}"
     entry["kernels"] = kernels
     return entry

@@ -321,7 +321,7 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
                  if case["op"] == "bmm" else "")
         log(f"{case['id']}: {case['op']}{batch} K={case['K']} N={case['N']} r={case['r']} "
             f"scale={case['scale']} {case['dtype']}")
-        for M in ms:
+        for M in sorted(set(ms) | set(lora_abi.check_ms_for(case, ms))):
             try:
                 plans = plan_case(case, M, fake)
             except (ValueError, KeyError, StopIteration) as e:
@@ -335,7 +335,8 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
                     what = t["role"] if t["tensor"] == t["role"] else f"{t['role']}={t['tensor']}"
                     log(f"    {what:<5} type {t['dataType']} rank {t['rank']} "
                         f"dim {t['globalDim']} strides {t['globalStrides']} box "
-                        f"{t['boxDim']} swizzle {t['swizzle']}")
+                        f"{t['boxDim']} swizzle {t['swizzle']} l2 promotion "
+                        f"{t['l2Promotion']}")
     for p in problems:
         log(f"PROBLEM: {p}")
     log(f"dry run: {len(cases)} cases, {len(problems)} problems")
@@ -1083,7 +1084,8 @@ def make_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
 
 
 def check_jobs(cases: list[dict], args) -> list[dict]:
-    return [dict(type="check", case=c["id"], M=M) for c in cases for M in args.check_ms]
+    return [dict(type="check", case=c["id"], M=M) for c in cases
+            for M in lora_abi.check_ms_for(c, args.check_ms)]
 
 
 def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
@@ -1114,7 +1116,8 @@ def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
                 if c["id"] in skip_ours:
                     job["skip"] = True
                 jobs.append(job)
-                if c["op"] != "matmul":
+                # A tuning case shares its default case's baselines.
+                if c["op"] != "matmul" and not c.get("pass_options"):
                     jobs.append(layer("eager", c, M))
     # Batched matmuls: cuBLAS's batched GEMM and ours, nothing else.
     for c in cases:
@@ -1131,7 +1134,8 @@ def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
         for K, N in shapes:
             for op in ("lora", "grad"):
                 for c in cases:
-                    if (c["K"], c["N"]) == (K, N) and c["op"] == op:
+                    if (c["K"], c["N"]) == (K, N) and c["op"] == op \
+                            and not c.get("pass_options"):
                         jobs += [layer("compile", c, M) for M in args.time_ms]
     return jobs
 
@@ -1385,7 +1389,7 @@ def build_report(cases, jobs, results, env, manifest, args,
     for c in cases:
         ok = True
         out = grad_lines if c["op"] == "grad" else lines
-        for M in args.check_ms:
+        for M in lora_abi.check_ms_for(c, args.check_ms):
             r = get(type="check", case=c["id"], M=M)
             st = r.get("status", "not run")
             ok = ok and st == "PASS"
@@ -1417,7 +1421,8 @@ def build_report(cases, jobs, results, env, manifest, args,
     if any(c["op"] == "grad" for c in cases):
         lines += grad_lines
     n_ok = sum(correct.values())
-    lines.append(f"{n_ok} of {len(cases)} cases pass at M in {args.check_ms}")
+    lines.append(f"{n_ok} of {len(cases)} cases pass at M in {args.check_ms} and at the "
+                 "first M of each kernel variant that those do not launch")
 
     rows = []
     if not args.only_correctness:
@@ -1493,7 +1498,8 @@ def build_report(cases, jobs, results, env, manifest, args,
                         f" | {fmt_us(t['eager'])}{tf(t['eager'], base + extra)}"
                         f" | {fmt_us(t['compile'])}{tf(t['compile'], base + extra)}"
                         f" | {rt(row['ours_over_cublas'])}{rt(row['ours_over_eager'])}"
-                        f"{rt(row['ours_over_compile']):>9}{'' if correct[c['id']] else '  !'}")
+                        f"{rt(row['ours_over_compile']):>9}{'' if correct[c['id']] else '  !'}"
+                        + (f"  [{c['pass_options']}]" if c.get("pass_options") else ""))
             if op == "grad":
                 lines.append(f"{sum(within)} of {len(within)} rows correct and within "
                              f"{GRAD_BAR:.2f}x of cuBLAS x*W + g*W^T")

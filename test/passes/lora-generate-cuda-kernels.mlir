@@ -26,17 +26,32 @@
 // padded to 264 floats against bank conflicts.
 // CHECK: gpu.module @lora_kernels_0 {
 // CHECK: memref.global @__lora_dyn_smem : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 1024 : i64}
-// lora_down's 64 K steps go to a cluster of 4 CTAs along x, 16 steps each
-// (split i: steps [16·i, +16)); each keeps its partial sum in its staging
-// tile, and between two cluster barriers split 0 adds the other three's,
-// read from their shared memory in rank order (mapa to ranks 1, 2, 3),
-// before it scales, converts and stores t.
+// lora_down comes in one variant per number of CTAs its 64 K steps are
+// split over: the fewest that give 116 SMs (7/8 of 132) a CTA. From 116
+// row tiles of 64 (7361 rows) each CTA takes all of K, no cluster; from 58
+// (3649 rows) a cluster of 2; below, of 4.
 // CHECK: gpu.func @lora_down(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: known_block_size = array<i32: 256, 1, 1>, lora.abi =
+// CHECK-SAME: \22rows\22:[7361,null]
+// CHECK-SAME: \22splits\22:1
+// CHECK-NOT: nvvm.mapa
+// CHECK: gpu.func @lora_down_split2(
+// CHECK-SAME: known_cluster_size = array<i32: 2, 1, 1>
+// CHECK-SAME: \22kernel\22:\22lora_down\22
+// CHECK-SAME: \22rows\22:[3649,7360]
+// CHECK-SAME: \22splits\22:2
+// CHECK: nvvm.mapa %{{.*}}, %c1_i32
+// CHECK-NOT: nvvm.mapa
+// With 4, each CTA takes 16 steps (split i: steps [16·i, +16)); each keeps
+// its partial sum in its staging tile, and between two cluster barriers
+// split 0 adds the other three's, read from their shared memory in rank
+// order (mapa to ranks 1, 2, 3), before it scales, converts and stores t.
+// CHECK: gpu.func @lora_down_split4(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>
 // CHECK-SAME: known_cluster_size = array<i32: 4, 1, 1>
 // CHECK-SAME: \22dynamic_smem\22:229376
 // CHECK-SAME: \22kind\22:\22lora_down\22
-// CHECK-SAME: \22rows\22:[1,null]
+// CHECK-SAME: \22rows\22:[1,3648]
 // CHECK-SAME: \22scale\22:2
 // CHECK-SAME: \22splits\22:4
 // CHECK-SAME: \22stages\22:14
@@ -152,14 +167,21 @@
 // CHECK-SAME: \22tile\22:[64,64]
 // CHECK: nvgpu.warpgroup.mma {{.*}} <fragmented = vector<64x64xf32>>
 //
-// The launcher: tensor maps for x, A, t, then x, W, t, B, y for the variant
-// that M picks; each launch its own scf.if on its rows, nothing for M = 0.
+// The launcher: tensor maps for x, A, t, then x, W, t, B, y for the
+// variants that M picks; each launch its own scf.if on its rows, nothing
+// for M = 0. A split lora_down's grid has its cluster's CTAs along x.
 // CHECK: func.func private @lora_kernels_0_launch(%{{.*}}: memref<?x4096xbf16>, %{{.*}}: memref<4096x4096xbf16>, %{{.*}}: memref<4096x16xbf16>, %{{.*}}: memref<16x4096xbf16>, %{{.*}}: memref<?x16xbf16>, %{{.*}}: memref<?x4096xbf16>)
 // CHECK: %[[LM:.*]] = memref.dim
-// CHECK: %[[DOWN:.*]] = arith.cmpi uge, %[[LM]], %c1
-// CHECK: scf.if %[[DOWN]] {
+// CHECK: %[[DOWN1:.*]] = arith.cmpi uge, %[[LM]], %c7361
+// CHECK: scf.if %[[DOWN1]] {
 // CHECK-COUNT-3: nvgpu.tma.create.descriptor
-// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%c4{{(_[0-9]+)?}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}}, {{.*}}) dynamic_shared_memory_size %c229376_i32
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_down blocks in (%c1{{(_[0-9]+)?}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}}, {{.*}}) dynamic_shared_memory_size %c229376_i32
+// CHECK: arith.cmpi uge, %[[LM]], %c3649
+// CHECK: arith.cmpi ule, %[[LM]], %c7360
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_down_split2 blocks in (%c2{{(_[0-9]+)?}},
+// CHECK: %[[DOWN4:.*]] = arith.cmpi ule, %[[LM]], %c3648
+// CHECK: arith.andi %{{.*}}, %[[DOWN4]]
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_down_split4 blocks in (%c4{{(_[0-9]+)?}}, %{{.*}}, %{{.*}}) threads in (%c256{{(_[0-9]+)?}}, {{.*}}) dynamic_shared_memory_size %c229376_i32
 // CHECK: %[[BIG:.*]] = arith.cmpi uge, %[[LM]], %c513
 // CHECK: scf.if %[[BIG]] {
 // CHECK-COUNT-5: nvgpu.tma.create.descriptor

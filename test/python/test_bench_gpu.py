@@ -344,6 +344,29 @@ def test_row_variants():
         [dict(abis[1], rows=[129])])[0]
 
 
+def test_every_variant_is_checked():
+    """The check's token counts: the ones asked for, and the first of each
+    variant none of them launches (lora_down's by split count, K = 4096: from
+    7361 rows all of K in one CTA, from 3649 over 2, below over 4)."""
+    case = lora_abi.parse_case_spec("4096x4096:16")[0]
+    down, main_big, main_small = fake_abis(case, variants=True)
+    down = dict(down, kernel="lora_down")
+    downs = [dict(down, rows=[7361, None]),
+             dict(down, name="lora_down_split2", splits=2, rows=[3649, 7360]),
+             dict(down, name="lora_down_split4", splits=4, rows=[1, 3648])]
+    case = dict(case, kernels=downs + [main_big, main_small])
+    assert lora_abi.check_row_variants(case["kernels"]) == []
+    assert lora_abi.check_ms_for(case, [128, 384, 2048, 1000]) == [
+        128, 384, 2048, 1000, 3649, 7361]
+    assert lora_abi.check_ms_for(case, [128, 4000, 8192]) == [128, 4000, 8192]
+    assert [k["name"] for k in lora_abi.kernels_at(case, 3649)] == [
+        "lora_down_split2", "lora_linear"]
+    # A case with one variant per kernel adds nothing.
+    plain = lora_abi.parse_case_spec("4096x4096:16")[0]
+    plain = dict(plain, kernels=fake_abis(plain))
+    assert lora_abi.check_ms_for(plain, [2048, 128]) == [2048, 128]
+
+
 def test_enum_values_match_cuda_h():
     header = Path("/usr/local/cuda/include/cuda.h")
     if not header.exists():
@@ -386,7 +409,22 @@ def test_enum_values_match_cuda_h():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    assert len(cases) == 23                      # 20 of the issue's shapes, 2 attention, 1 edge
+    # 20 of the issue's shapes, 2 attention, 1 edge, 2 tuning
+    assert len(cases) == 25
+    # A tuning case: a default case with the pass's options overridden,
+    # timed against its default case's baselines (no eager or torch.compile
+    # of its own).
+    tuning = [c for c in cases if c.get("pass_options")]
+    assert [(c["id"], c["pass_options"]) for c in tuning] == [
+        ("matmul_4096x1024_tile256", "tile-n=256"),
+        ("lora_4096x4096_r16_stages7", "max-stages=7")]
+    args = SimpleNamespace(time_ms=[2048], compile_mode="auto", only_correctness=False,
+                           check_ms=[128])
+    lora = lora_abi.parse_case_spec("4096x4096:16")[0]
+    jobs = bench_run.timing_jobs([lora, tuning[1]], args)
+    assert sorted((j["type"], j.get("case", "")) for j in jobs) == [
+        ("compile", ""), ("cublas", ""), ("eager", ""),
+        ("ours", "lora_4096x4096_r16"), ("ours", "lora_4096x4096_r16_stages7")]
     assert [c["id"] for c in cases if c["op"] == "grad"] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16"]
@@ -408,7 +446,7 @@ def test_case_selection():
     sel = lora_abi.select_cases(cases, "matmul_*,4096x14336:64")
     assert [c["id"] for c in sel] == ["matmul_4096x4096", "lora_4096x14336_r64",
                                       "matmul_4096x14336", "matmul_14336x4096",
-                                      "matmul_4096x1024"]
+                                      "matmul_4096x1024", "matmul_4096x1024_tile256"]
     assert [c["id"] for c in lora_abi.select_cases(cases, "grad_4096x*,14336x4096:g16")] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16"]

@@ -122,9 +122,9 @@ TEST_F(GemmTiling, FewRowsTakeSmallerTiles) {
 }
 
 TEST_F(GemmTiling, OneTilingWhereTheRowsDoNotDecide) {
-  // LoraDown: 64 rows, all of t's columns.
+  // LoraDown with too few K steps to split: 64 rows, all of t's columns.
   SmallVector<GemmKernelSpec> down =
-      chooseGemmTilings(problem(GemmKind::LoraDown, 4096, 16, 16));
+      chooseGemmTilings(problem(GemmKind::LoraDown, 1024, 16, 16));
   ASSERT_EQ(down.size(), 1u);
   EXPECT_EQ(tileOf(down.front()), "64x64");
   // A weight gradient contracts over the tokens: its rows are static.
@@ -146,32 +146,66 @@ TEST_F(GemmTiling, OneTilingWhereTheRowsDoNotDecide) {
 }
 
 // lora_down's K steps go to a cluster of CTAs: a power of two, at most 8,
-// each CTA at least 16 steps of 64. Every other kernel runs one CTA a tile.
-TEST_F(GemmTiling, LoraDownSplitsItsKSteps) {
-  auto splitsOf = [&](GemmKind kind, int64_t k, int64_t n, int64_t rank) {
+// each CTA at least 16 steps of 64, and no more of them than give 7/8 of the
+// 132 SMs (116) a CTA at the row count: one variant per split count, the
+// fewest splits for the most rows. Every other kernel runs one CTA a tile.
+TEST_F(GemmTiling, LoraDownSplitsItsKStepsWhereRowTilesAreFew) {
+  // The splits of each variant, the first (for the most rows) first.
+  auto splitsOf = [&](int64_t k, int64_t rank) {
     SmallVector<GemmKernelSpec> variants =
-        chooseGemmTilings(problem(kind, k, n, rank));
-    EXPECT_EQ(variants.size(), 1u);
-    EXPECT_EQ(checkGemmProblem(variants.front()), "");
-    return variants.front().splits;
+        chooseGemmTilings(problem(GemmKind::LoraDown, k, rank, rank));
+    SmallVector<int64_t> splits;
+    for (const GemmKernelSpec &spec : variants) {
+      EXPECT_EQ(checkGemmProblem(spec), "");
+      EXPECT_EQ(tileOf(spec), "64x64");
+      splits.push_back(spec.splits);
+    }
+    return splits;
   };
-  // n is t's width, the rank.
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 512, 16, 16), 1);  // 8 steps
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 1024, 16, 16), 1); // 16
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 2048, 16, 16), 2); // 32
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 2040, 16, 16), 2); // 32, one partial
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 1984, 16, 16), 1); // 31
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 4096, 16, 16), 4); // 64
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 4096, 64, 64), 4);
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 8192, 16, 16), 8);  // 128
-  EXPECT_EQ(splitsOf(GemmKind::LoraDown, 14336, 16, 16), 8); // 224
+  using Splits = SmallVector<int64_t>;
+  EXPECT_EQ(splitsOf(512, 16), Splits({1}));            // 8 steps
+  EXPECT_EQ(splitsOf(1024, 16), Splits({1}));           // 16
+  EXPECT_EQ(splitsOf(1984, 16), Splits({1}));           // 31
+  EXPECT_EQ(splitsOf(2048, 16), Splits({1, 2}));        // 32
+  EXPECT_EQ(splitsOf(2040, 16), Splits({1, 2}));        // 32, one partial
+  EXPECT_EQ(splitsOf(4096, 16), Splits({1, 2, 4}));     // 64
+  EXPECT_EQ(splitsOf(4096, 64), Splits({1, 2, 4}));     //
+  EXPECT_EQ(splitsOf(8192, 16), Splits({1, 2, 4, 8}));  // 128
+  EXPECT_EQ(splitsOf(14336, 16), Splits({1, 2, 4, 8})); // 224
+
+  // Their rows: from 116 row tiles of 64 one CTA each; from 58, two; from
+  // 29, four; below, eight. Together every count from 1, without overlap.
+  SmallVector<GemmKernelSpec> variants =
+      chooseGemmTilings(problem(GemmKind::LoraDown, 14336, 16, 16));
+  ASSERT_EQ(variants.size(), 4u);
+  EXPECT_EQ(variants[0].minRows, 115 * 64 + 1);
+  EXPECT_TRUE(ShapedType::isDynamic(variants[0].maxRows));
+  EXPECT_EQ(variants[1].minRows, 57 * 64 + 1);
+  EXPECT_EQ(variants[1].maxRows, 115 * 64);
+  EXPECT_EQ(variants[2].minRows, 28 * 64 + 1);
+  EXPECT_EQ(variants[2].maxRows, 57 * 64);
+  EXPECT_EQ(variants[3].minRows, 1);
+  EXPECT_EQ(variants[3].maxRows, 28 * 64);
+  // M = 2048 (32 row tiles) at K = 4096: 4 CTAs a tile, 128 in all; a
+  // whole model compiled for its token count gets the one for it.
+  auto splitsAt = [&](int64_t k, int64_t rows) {
+    SmallVector<GemmKernelSpec> chosen =
+        chooseGemmTilings(problem(GemmKind::LoraDown, k, 16, 16), 0, 0, rows);
+    EXPECT_EQ(chosen.size(), 1u);
+    return chosen.front().splits;
+  };
+  EXPECT_EQ(splitsAt(4096, 2048), 4);
+  EXPECT_EQ(splitsAt(4096, 4096), 2);
+  EXPECT_EQ(splitsAt(4096, 8192), 1);
+  EXPECT_EQ(splitsAt(4096, 128), 4);
+  EXPECT_EQ(splitsAt(14336, 128), 8);
+
   GemmKernelSpec linear =
       chooseGemmTilings(problem(GemmKind::LoraLinear, 14336, 4096, 16)).front();
   EXPECT_EQ(linear.splits, 1);
   linear.splits = 2;
   EXPECT_NE(checkGemmProblem(linear), "");
-  GemmKernelSpec down =
-      chooseGemmTilings(problem(GemmKind::LoraDown, 14336, 16, 16)).front();
+  GemmKernelSpec down = variants.back();
   down.splits = 16;
   EXPECT_NE(checkGemmProblem(down), "");
 }

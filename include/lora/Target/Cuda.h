@@ -107,9 +107,12 @@ std::string checkGemmProblem(const GemmKernelSpec &spec);
 /// count): then one tiling, the one for it. Where it does not
 /// (ShapedType::kDynamic), one variant per tiling that some row count gets,
 /// largest tiles first, each with the rows it is launched for (minRows,
-/// maxRows; together every count from 1). LoraDown, the weight gradients
-/// and batched kernels have one tiling; LoraDown's K steps are split over
-/// `splits` CTAs, a power of two up to 8 with at least 16 steps each.
+/// maxRows; together every count from 1). The weight gradients and batched
+/// kernels have one tiling. LoraDown has one tile (64 rows, all of t's
+/// columns) and one variant per `splits`, the CTAs its K steps are split
+/// over: a power of two up to 8 with at least 16 steps each, the fewest
+/// that give 7/8 of the SMs a CTA (M = 2048 at K = 4096: 4; from M = 7361:
+/// 1, each CTA all of K).
 SmallVector<GemmKernelSpec>
 chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN = 0,
                   int64_t maxStages = 0, int64_t rows = ShapedType::kDynamic);

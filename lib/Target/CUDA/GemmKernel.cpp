@@ -34,14 +34,23 @@
 //   LoraDown   t = s·(x·A), t: [M, r] in the input type. tileM 64 (one
 //              consumer), tileN r rounded up to 64: the A boxes are 64 wide
 //              and zero-filled past r. Bytes: 2·M·K (x) + 2·K·r + 2·M·r;
-//              flops 2·M·K·tileN on the tensor cores, memory-bound. Its
-//              M/64 row tiles are few (32 at M = 2048), so a cluster of
+//              flops 2·M·K·tileN on the tensor cores, memory-bound. Where
+//              its M/64 row tiles are few (32 at M = 2048), a cluster of
 //              `splits` CTAs (up to 8, at least 16 K steps each) shares
 //              each tile's K steps: each sums its run into its staging
 //              tile, and after a cluster barrier the first CTA adds the
 //              others' from their shared memory (mapa, in rank order: the
 //              same bits every run), scales and stores t; a second barrier
-//              keeps the others alive until it has read them.
+//              keeps the others alive until it has read them. One variant
+//              per split count, the fewest that give 7/8 of the SMs a CTA:
+//              where the row tiles alone do (M > 7360), one CTA takes all
+//              of K, and its fixed cost (filling and draining 14 stages,
+//              the prologue) is paid once per 64 rows, not once per split.
+//              The split had been fixed by K (4 at K = 4096) at every M:
+//              at M = 16384 that was 1024 CTAs of 16 steps, about 8 waves
+//              of 9 us for 4 us of streaming each (71 us in all for x's
+//              31); all of K per CTA is 2 waves of 64 steps, predicted
+//              about 40 us. Not yet run on a GPU.
 //   LoraLinear the main kernel with ceil(r/64) more K steps that load t
 //              [tileM x 64] and B [64 x tileN] (zero-filled past r) into the
 //              same stage slots: [x | t]·[W ; B]. Extra work over x·W alone:
@@ -156,6 +165,9 @@ static constexpr int64_t kMaxStages = 16;
 /// Half the SMs of an H100/H200 (132): a grid of fewer CTAs than this takes
 /// smaller tiles (chooseGemmTilings).
 static constexpr int64_t kSmallGridCtas = 66;
+/// A wave of LoraDown CTAs, 7/8 of the SMs (one CTA each): its K steps are
+/// split over as few CTAs as give a grid this large (chooseGemmTilings).
+static constexpr int64_t kLoraDownWaveCtas = 116;
 
 static int64_t byteWidth(Type type) { return type.getIntOrFloatBitWidth() / 8; }
 
@@ -279,9 +291,10 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
 }
 
 namespace {
-/// One rung of the tiling ladder: consumer warpgroups and tile columns.
+/// One rung of the tiling ladder: consumer warpgroups, tile columns and the
+/// CTAs that share a tile's K steps.
 struct Tiling {
-  int64_t consumers, tileN;
+  int64_t consumers, tileN, splits = 1;
 };
 } // namespace
 
@@ -290,9 +303,21 @@ struct Tiling {
 static SmallVector<Tiling> getTilingLadder(const GemmKernelSpec &problem,
                                            int64_t tileN) {
   // LoraDown is skinny and memory-bound: small row tiles give more CTAs;
-  // all of t's r columns in one tile.
-  if (problem.kind == GemmKind::LoraDown)
-    return {{1, static_cast<int64_t>(llvm::alignTo(problem.rank, kTileK))}};
+  // all of t's r columns in one tile. Its row tiles are few where M is
+  // (32 at M = 2048), so there its K steps go to a cluster of CTAs, a power
+  // of two of them with at least 16 steps each; where the row tiles alone
+  // fill the SMs, each CTA takes all of K, so that its fixed cost (the
+  // ring's fill and drain, the cluster's reduction) is paid once per 64·K
+  // elements of x instead of once per split.
+  if (problem.kind == GemmKind::LoraDown) {
+    int64_t tileN = llvm::alignTo(problem.rank, kTileK);
+    int64_t steps = llvm::divideCeil(problem.k, kTileK);
+    SmallVector<Tiling> ladder{{1, tileN, 1}};
+    while (ladder.back().splits * 2 <= kMaxClusterSize &&
+           steps >= ladder.back().splits * 2 * kMinStepsPerSplit)
+      ladder.push_back({1, tileN, ladder.back().splits * 2});
+    return ladder;
+  }
   // A weight gradient: a small output ([K, r] or [r, N]) over a long token
   // contraction. 64x64 tiles give the most CTAs (64 for 4096 x 16).
   if (ShapedType::isDynamic(problem.k))
@@ -347,20 +372,15 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     GemmKernelSpec spec = problem;
     spec.consumers = tiling.consumers;
     spec.tileN = tiling.tileN;
+    spec.splits = tiling.splits;
     spec.stages = chooseStages(spec, maxStages);
-    // LoraDown reads x once over few row tiles: its K steps go to a cluster
-    // of CTAs, a power of two of them, at least 16 steps each.
-    spec.splits = 1;
-    if (spec.kind == GemmKind::LoraDown) {
-      int64_t steps = llvm::divideCeil(spec.k, kTileK);
-      while (spec.splits * 2 <= kMaxClusterSize &&
-             steps >= spec.splits * 2 * kMinStepsPerSplit)
-        spec.splits *= 2;
-    }
     spec.minRows = 1;
     if (i + 1 < ladder.size()) {
-      int64_t columnTiles = llvm::divideCeil(spec.n, spec.tileN);
-      int64_t rowTiles = llvm::divideCeil(kSmallGridCtas, columnTiles);
+      int64_t ctasPerRowTile =
+          llvm::divideCeil(spec.n, spec.tileN) * spec.splits;
+      int64_t rowTiles = llvm::divideCeil(
+          spec.kind == GemmKind::LoraDown ? kLoraDownWaveCtas : kSmallGridCtas,
+          ctasPerRowTile);
       spec.minRows = (rowTiles - 1) * spec.tileM() + 1;
     }
     spec.maxRows = maxRows;
@@ -1141,9 +1161,14 @@ cuda::buildGemmKernels(OpBuilder &builder, Location loc,
                        ArrayRef<GemmKernelSpec> variants) {
   SmallVector<GemmKernel> kernels;
   for (auto [i, spec] : llvm::enumerate(variants)) {
+    // The first variant is `name`; the others add what sets them apart:
+    // their tile, or the CTAs a LoraDown splits K over (its tile is fixed).
     std::string variant = name.str();
-    if (i != 0)
+    const GemmKernelSpec &first = variants.front();
+    if (i != 0 && (spec.tileM() != first.tileM() || spec.tileN != first.tileN))
       variant += ("_" + Twine(spec.tileM()) + "x" + Twine(spec.tileN)).str();
+    if (i != 0 && spec.splits != first.splits)
+      variant += ("_split" + Twine(spec.splits)).str();
     kernels.push_back(
         {buildGemmKernel(builder, loc, module, variant, name, spec), spec});
   }

@@ -11,7 +11,7 @@
 // RUN: FileCheck %s --check-prefix=FEWER < %t.ptx
 
 // Host: 3 + 5 tensor maps through the runtime's wrapper, two launches (of
-// the main kernel, the variant for M), the t workspace and y from
+// each kernel, the variant for M), the t workspace and y from
 // mgpuMemAlloc.
 // HOST-LABEL: llvm.func @lora(
 // HOST: llvm.call @mgpuMemAlloc(
@@ -22,6 +22,10 @@
 // HOST-LABEL: llvm.func @lora_kernels_0_launch(
 // HOST-COUNT-3: llvm.call @mgpuTensorMapEncodeTiledMemref(
 // HOST: gpu.launch_func @lora_kernels_0::@lora_down
+// HOST-COUNT-3: llvm.call @mgpuTensorMapEncodeTiledMemref(
+// HOST: gpu.launch_func @lora_kernels_0::@lora_down_split2
+// HOST-COUNT-3: llvm.call @mgpuTensorMapEncodeTiledMemref(
+// HOST: gpu.launch_func @lora_kernels_0::@lora_down_split4
 // HOST-COUNT-5: llvm.call @mgpuTensorMapEncodeTiledMemref(
 // HOST: gpu.launch_func @lora_kernels_0::@lora_linear
 // HOST-COUNT-5: llvm.call @mgpuTensorMapEncodeTiledMemref(
@@ -33,7 +37,17 @@
 // consumer's), so the instructions of each kernel are checked as a set.
 // DOWN: .target sm_90a
 // DOWN: .extern .shared .align 1024 .b8 __lora_dyn_smem[];
+// lora_down for many rows: each CTA all of K, no cluster.
 // DOWN-LABEL: .visible .entry lora_down(
+// DOWN: .maxntid 256, 1, 1
+// DOWN-NOT: .explicitcluster
+// DOWN-NOT: mapa
+// DOWN-LABEL: .visible .entry lora_down_split2(
+// DOWN: .explicitcluster
+// DOWN-NEXT: .reqnctapercluster 2, 1, 1
+// DOWN: mapa.shared::cluster.u64 {{.*}}, 1;
+// DOWN-NOT: mapa
+// DOWN-LABEL: .visible .entry lora_down_split4(
 // DOWN: .maxntid 256, 1, 1
 // DOWN: .explicitcluster
 // DOWN-NEXT: .reqnctapercluster 4, 1, 1
