@@ -551,11 +551,14 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
             errors.append(f"no {key!r}")
     if errors:
         return errors
+    # A lora_down and a weight gradient (a matmul over the tokens: its K is
+    # "M") may split a tile's K steps over a cluster of CTAs.
     splits = abi.get("splits", 1)
+    splittable = kind == "lora_down" or (kind == "matmul" and abi.get("k") == "M")
     if not isinstance(splits, int) or not 1 <= splits <= 8 or (
-            splits > 1 and kind != "lora_down"):
-        errors.append(f"splits {splits!r}: a lora_down's 1 to 8 CTAs per tile, "
-                      "else 1")
+            splits > 1 and not splittable):
+        errors.append(f"splits {splits!r}: 1 to 8 CTAs per tile in a lora_down or "
+                      "a weight gradient, else 1")
     stated = (abi.get("transposed_a", False), abi.get("transposed_b", False))
     if stated != transposed:
         errors.append(f"transposed_a/b {stated[0]}/{stated[1]}, "
@@ -689,8 +692,9 @@ def launch_plan(abi: dict, M: int, B: int | None = None) -> dict:
         if name != "K":
             raise ValueError(f"{abi['name']}: unknown index param {name!r}")
         index.append(M)
-    # A split kernel (LoraDown) runs `splits` CTAs per tile along x, as a
-    # cluster fixed in the cubin (.reqnctapercluster): a plain launch.
+    # A split kernel (LoraDown, a weight gradient) runs `splits` CTAs per
+    # tile side by side along x, as a cluster fixed in the cubin
+    # (.reqnctapercluster): a plain launch.
     splits = int(abi.get("splits", 1))
     return dict(grid=[-(-N // tn) * batches * splits, -(-rows // tm), 1],
                 block=list(abi["block"]),

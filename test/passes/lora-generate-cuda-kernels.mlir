@@ -928,3 +928,63 @@ func.func @pad_attention(%q: tensor<4x13x32xbf16>, %k: tensor<4x13x32xbf16>,
   %c = tosa.matmul %p, %v, %zp, %zp : (tensor<4x13x13xbf16>, tensor<4x13x32xbf16>, tensor<1xbf16>, tensor<1xbf16>) -> tensor<4x13x32xf32>
   return %sc, %c : tensor<4x13x13xbf16>, tensor<4x13x32xf32>
 }
+
+// -----
+
+// A lora.linear_grad over a token count known only at run time: its weight
+// gradients have fewer 64x64 tiles than a wave (dB = tsᵀ·g: 16; dA = xᵀ·dt:
+// 64), so each comes in one variant per number of CTAs its tokens are split
+// over, a cluster sharing a tile: the fewest that give 116 CTAs, at least
+// 16 steps of 64 tokens each. dB: 8 from 8192 tokens, 4 from 4096, 2 from
+// 2048, none below.
+// CHECK-LABEL: func.func @grad_dynamic_tokens(
+// CHECK: gpu.func @lora_b_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %[[K:.*]]: index) kernel
+// CHECK-SAME: known_cluster_size = array<i32: 8, 1, 1>
+// CHECK-SAME: \22rows\22:[8192,null]
+// CHECK-SAME: \22splits\22:8
+// Block x is the column tile and the split, the split fastest; the split's
+// share of the tokens' steps comes from the token count.
+// CHECK: %[[STEPS:.*]] = arith.ceildivui %[[K]], %c64
+// CHECK: %[[BX:.*]] = gpu.block_id x
+// CHECK: %[[SPLIT:.*]] = arith.remui %[[BX]], %c8
+// CHECK: %[[COLUMN:.*]] = arith.divui %[[BX]], %c8
+// CHECK: %[[PER:.*]] = arith.ceildivui %[[STEPS]], %c8
+// CHECK: %[[FIRST:.*]] = arith.muli %[[SPLIT]], %[[PER]]
+// CHECK: %[[LEFT:.*]] = arith.subi %[[STEPS]], %[[FIRST]]
+// CHECK: %[[SOME:.*]] = arith.minsi %[[LEFT]], %[[PER]]
+// CHECK: %[[COUNT:.*]] = arith.maxsi %[[SOME]], %c0
+// CHECK: arith.muli %[[COLUMN]], %c64
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[COUNT]] step
+// CHECK: nvvm.mapa %{{.*}}, %c7_i32
+// CHECK: gpu.func @lora_b_grad_split4(
+// CHECK-SAME: known_cluster_size = array<i32: 4, 1, 1>
+// CHECK-SAME: \22rows\22:[4096,8191]
+// CHECK: gpu.func @lora_b_grad_split2(
+// CHECK-SAME: \22rows\22:[2048,4095]
+// CHECK: gpu.func @lora_b_grad_split1(
+// CHECK-SAME: known_block_size = array<i32: 256, 1, 1>, lora.abi =
+// CHECK-SAME: \22rows\22:[1,2047]
+// dA: 2 CTAs a tile from 2048 tokens.
+// CHECK: gpu.func @lora_a_grad(
+// CHECK-SAME: known_cluster_size = array<i32: 2, 1, 1>
+// CHECK-SAME: \22rows\22:[2048,null]
+// CHECK: gpu.func @lora_a_grad_split1(
+// CHECK-SAME: \22rows\22:[1,2047]
+// The launcher picks by the token count; a split grid has each column
+// tile's CTAs side by side along x (16 column tiles x 8).
+// CHECK-LABEL: func.func private @lora_kernels_0_lora_b_grad_launch(
+// CHECK: %[[TOKENS:.*]] = memref.dim
+// CHECK: arith.cmpi uge, %[[TOKENS]], %c8192
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad blocks in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad_split4 blocks in (%c64{{(_[0-9]+)?}},
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad_split2 blocks in (%c32{{(_[0-9]+)?}},
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad_split1 blocks in (%c16{{(_[0-9]+)?}},
+func.func @grad_dynamic_tokens(%x: tensor<?x4096xbf16>, %w: tensor<4096x1024xbf16>,
+                               %a: tensor<4096x16xbf16>, %b: tensor<16x1024xbf16>,
+                               %g: tensor<?x1024xbf16>)
+    -> (tensor<?x4096xbf16>, tensor<4096x16xbf16>, tensor<16x1024xbf16>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 16 : i64, scale = 2.0 : f64}
+      : (tensor<?x4096xbf16>, tensor<4096x1024xbf16>, tensor<4096x16xbf16>, tensor<16x1024xbf16>, tensor<?x1024xbf16>)
+      -> (tensor<?x4096xbf16>, tensor<4096x16xbf16>, tensor<16x1024xbf16>)
+  return %dx, %da, %db : tensor<?x4096xbf16>, tensor<4096x16xbf16>, tensor<16x1024xbf16>
+}

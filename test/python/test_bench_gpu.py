@@ -295,10 +295,13 @@ def test_grad_kernels_abi():
     assert "transposed_a/b False/False, expected False/True" in errors(
         "lora_t_grad", transposed_b=False)
     assert "index_params [], expected ['K']" in errors("lora_b_grad", index_params=[])
-    # Only a lora_down splits its K steps, over 1 to 8 CTAs.
+    # Only a lora_down or a weight gradient (a matmul over the tokens, its
+    # k "M") splits its K steps, over 1 to 8 CTAs.
     assert errors("lora_t_grad", splits=8) == ""
     assert "splits 9" in errors("lora_t_grad", splits=9)
-    assert "splits 2" in errors("lora_b_grad", splits=2)
+    assert errors("lora_b_grad", splits=8, k="M") == ""
+    assert "splits 2" in errors("lora_b_grad", splits=2, k=4096)
+    assert "splits 2" in errors("lora_input_grad", splits=2)
     assert "m 'M', expected 4096" in errors("lora_a_grad", m="M")
     assert "kind matmul, expected lora_linear" in errors("lora_input_grad", kind="matmul")
     assert "w: dims [1024, 4096] != [4096, 1024] (w)" in errors(
@@ -682,22 +685,29 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
         ("lora_linear_64x64", "lora_linear", [64, 64], [1, 1024])]
     # The forward and backward: the generator's two gpu.modules, launch order.
     assert (grad["op"], grad["K"], grad["N"], grad["r"]) == ("grad", 1024, 512, 16)
-    # The backward reads the forward's t: no lora_down of its own.
+    # The backward reads the forward's t: no lora_down of its own. The
+    # weight gradients have 8 (dB, 16 x 512) and 16 (dA, 1024 x 16) tiles:
+    # their tokens split over 8 CTAs from 8192, 4 from 4096, 2 from 2048.
+    splits = ["", "_split4", "_split2", "_split1"]
     assert [lora_abi.kernel_label(k) for k in grad["kernels"]] == [
         "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear",
         "lora_kernels_0/lora_linear_64x64", "lora_kernels_1/lora_t_grad",
-        "lora_kernels_1/lora_b_grad", "lora_kernels_1/lora_a_grad",
+        *[f"lora_kernels_1/lora_b_grad{s}" for s in splits],
+        *[f"lora_kernels_1/lora_a_grad{s}" for s in splits],
         "lora_kernels_1/lora_input_grad", "lora_kernels_1/lora_input_grad_64x64"]
     # N = 512 in the forward: 128x128 tiles from 2049 rows; dx has N = 1024.
+    token_ranges = [[8192, None], [4096, 8191], [2048, 4095], [1, 2047]]
     assert [k["rows"] for k in grad["kernels"]] == [
-        [1, None], [2049, None], [1, 2048], [1, None], [1, None], [1, None],
+        [1, None], [2049, None], [1, 2048], [1, None], *token_ranges, *token_ranges,
         [1025, None], [1, 1024]]
     assert [k.get("index_params") for k in grad["kernels"]] == [
-        [], [], [], [], ["K"], ["K"], [], []]
+        [], [], [], [], *[["K"]] * 8, [], []]
+    assert [k.get("splits") for k in grad["kernels"]] == [
+        1, 1, 1, 1, 8, 4, 2, 1, 8, 4, 2, 1, 1, 1]
     assert [lora_abi.kernel_label(k) for k in lora_abi.kernels_at(grad, 2048)] == [
         "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear_64x64",
-        "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad",
-        "lora_kernels_1/lora_a_grad", "lora_kernels_1/lora_input_grad"]
+        "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad_split2",
+        "lora_kernels_1/lora_a_grad_split2", "lora_kernels_1/lora_input_grad"]
     for c in (case, grad, bmm):
         for k, tensors in zip(c["kernels"], lora_abi.kernel_tensors(c, c["kernels"])):
             data = (out / k["cubin"]).read_bytes()
@@ -707,9 +717,12 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     proc = run_py(GPU_DIR / "run.py", "--dry-run", "--artifacts", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 problems" in proc.stdout
-    # dA [1024, 16]: one column of tiles, the token count as the index param.
-    assert re.search(r"M=1000 +lora_kernels_1/lora_a_grad \(matmul\): grid \[1, \d+, 1\] "
+    # dA [1024, 16]: one column of tiles, the token count as the index param;
+    # at 1000 tokens unsplit, at 2048 two CTAs a tile side by side along x.
+    assert re.search(r"M=1000 +lora_kernels_1/lora_a_grad_split1 \(matmul\): grid \[1, 16, 1\] "
                      r".* index \[1000\]\n", proc.stdout), proc.stdout
+    assert re.search(r"M=2048 +lora_kernels_1/lora_a_grad_split2 \(matmul\): grid \[2, 16, 1\] "
+                     r".* index \[2048\]\n", proc.stdout), proc.stdout
     assert "files ok, the copied lora_opt imports" in proc.stdout
     # The LoRA case launches the variant for M: 64x64 tiles at 1000 rows,
     # 128x128 at 2048.

@@ -127,11 +127,13 @@ TEST_F(GemmTiling, OneTilingWhereTheRowsDoNotDecide) {
       chooseGemmTilings(problem(GemmKind::LoraDown, 1024, 16, 16));
   ASSERT_EQ(down.size(), 1u);
   EXPECT_EQ(tileOf(down.front()), "64x64");
-  // A weight gradient contracts over the tokens: its rows are static.
+  // A weight gradient contracts over the tokens: its rows are static, and
+  // 14336 x 16 has a wave of 64x64 tiles (224).
   GemmKernelSpec grad = problem(GemmKind::Matmul, ShapedType::kDynamic, 16);
-  grad.m = 4096;
+  grad.m = 14336;
   grad.transposedA = true;
   ASSERT_EQ(chooseGemmTilings(grad).size(), 1u);
+  EXPECT_EQ(chooseGemmTilings(grad).front().splits, 1);
   // A batched kernel has the batch's CTAs besides.
   GemmKernelSpec batched = problem(GemmKind::Matmul, 128, 2048);
   batched.batched = true;
@@ -208,6 +210,51 @@ TEST_F(GemmTiling, LoraDownSplitsItsKStepsWhereRowTilesAreFew) {
   GemmKernelSpec down = variants.back();
   down.splits = 16;
   EXPECT_NE(checkGemmProblem(down), "");
+}
+
+// A weight gradient with fewer 64x64 tiles than a wave splits its tokens
+// over a cluster of CTAs: the fewest (a power of two, at most 8) that give
+// 116, for as many tokens as give each CTA at least 16 steps of 64; the
+// variants from the most splits (the most tokens) down to none.
+TEST_F(GemmTiling, WeightGradientsSplitTheirTokens) {
+  auto gradient = [&](int64_t m, int64_t n) {
+    GemmKernelSpec grad = problem(GemmKind::Matmul, ShapedType::kDynamic, n);
+    grad.m = m;
+    grad.transposedA = true;
+    SmallVector<GemmKernelSpec> variants = chooseGemmTilings(grad);
+    SmallVector<std::pair<int64_t, int64_t>> splitsFrom;
+    for (const GemmKernelSpec &spec : variants) {
+      EXPECT_EQ(checkGemmProblem(spec), "");
+      EXPECT_EQ(tileOf(spec), "64x64");
+      splitsFrom.push_back({spec.splits, spec.minRows});
+    }
+    return splitsFrom;
+  };
+  using Splits = SmallVector<std::pair<int64_t, int64_t>>;
+  // dA of a 4096-wide layer at r = 16: 64 tiles, 2 CTAs each from 2048
+  // tokens.
+  EXPECT_EQ(gradient(4096, 16), Splits({{2, 2048}, {1, 1}}));
+  // dB of a 1024-wide layer at r = 16: 16 tiles, up to 8 CTAs each.
+  EXPECT_EQ(gradient(16, 1024),
+            Splits({{8, 8192}, {4, 4096}, {2, 2048}, {1, 1}}));
+  // dB of a 14336-wide one: 224 tiles, a wave already.
+  EXPECT_EQ(gradient(16, 14336), Splits({{1, 1}}));
+  // The rows of the variants are token counts, together every one from 1.
+  GemmKernelSpec grad = problem(GemmKind::Matmul, ShapedType::kDynamic, 1024);
+  grad.m = 16;
+  grad.transposedA = true;
+  SmallVector<GemmKernelSpec> variants = chooseGemmTilings(grad);
+  EXPECT_TRUE(ShapedType::isDynamic(variants[0].maxRows));
+  for (size_t i = 1; i < variants.size(); ++i)
+    EXPECT_EQ(variants[i].maxRows, variants[i - 1].minRows - 1);
+  // A static token count picks the one for it.
+  EXPECT_EQ(chooseGemmTilings(grad, 0, 0, 5000).front().splits, 4);
+  EXPECT_EQ(chooseGemmTilings(grad, 0, 0, 100).front().splits, 1);
+  // A forward Matmul never splits.
+  GemmKernelSpec forward =
+      chooseGemmTilings(problem(GemmKind::Matmul, 4096, 1024)).front();
+  forward.splits = 2;
+  EXPECT_NE(checkGemmProblem(forward), "");
 }
 
 // The raster of the output tiles: built with constant block ids, the IR

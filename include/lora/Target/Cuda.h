@@ -77,11 +77,12 @@ struct GemmKernelSpec {
   /// Columns of the output tile (a multiple of 64, at most 256) and the depth
   /// of the shared-memory pipeline.
   int64_t tileN = 128, stages = 4;
-  /// CTAs that share one output tile's K steps (LoraDown only): a cluster
-  /// of `splits` CTAs along the grid's x, each summing a contiguous run of
-  /// the K steps, the first adding the others' partial sums from their
-  /// shared memory, so that more SMs read x at once: t has few row tiles
-  /// (32 at M = 2048).
+  /// CTAs that share one output tile's K steps (LoraDown and the weight
+  /// gradients): a cluster of `splits` CTAs side by side along the grid's x,
+  /// each summing a contiguous run of the K steps, the first adding the
+  /// others' partial sums from their shared memory, so that more SMs read
+  /// the operands at once: t has few row tiles (32 at M = 2048), dA of a
+  /// 4096 x 16 adapter 64 tiles in all.
   int64_t splits = 1;
   /// The row counts this tiling is launched for, [minRows, maxRows]
   /// (maxRows ShapedType::kDynamic: no bound). Where M is known only at run
@@ -107,12 +108,15 @@ std::string checkGemmProblem(const GemmKernelSpec &spec);
 /// count): then one tiling, the one for it. Where it does not
 /// (ShapedType::kDynamic), one variant per tiling that some row count gets,
 /// largest tiles first, each with the rows it is launched for (minRows,
-/// maxRows; together every count from 1). The weight gradients and batched
-/// kernels have one tiling. LoraDown has one tile (64 rows, all of t's
-/// columns) and one variant per `splits`, the CTAs its K steps are split
-/// over: a power of two up to 8 with at least 16 steps each, the fewest
-/// that give 7/8 of the SMs a CTA (M = 2048 at K = 4096: 4; from M = 7361:
-/// 1, each CTA all of K).
+/// maxRows; together every count from 1). Batched kernels have one tiling.
+/// LoraDown has one tile (64 rows, all of t's columns) and one variant per
+/// `splits`, the CTAs its K steps are split over: a power of two up to 8
+/// with at least 16 steps each, the fewest that give 7/8 of the SMs a CTA
+/// (M = 2048 at K = 4096: 4; from M = 7361: 1, each CTA all of K). A weight
+/// gradient (64x64 tiles over a dynamic K, the tokens) splits its tokens
+/// the same way where its tiles are fewer than that, one variant per split
+/// count down to 1, each for the token counts that give its CTAs at least
+/// 16 steps.
 SmallVector<GemmKernelSpec>
 chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN = 0,
                   int64_t maxStages = 0, int64_t rows = ShapedType::kDynamic);

@@ -118,7 +118,14 @@
 // swizzled row; M/N-major: +16 rows of 128 B). Bytes per stage, stage count
 // and epilogue are the same as above. dx costs what the forward does; the
 // weight gradients read g (or x) once more each, 2·M·N·2 + 2·M·K·2 bytes,
-// for 2·M·r·(N + K) flops: memory-bound, like LoraDown.
+// for 2·M·r·(N + K) flops: memory-bound, like LoraDown. Their 64x64 tiles
+// are few (dA of a 4096 x 16 adapter: 64, dB of a 1024-wide layer: 16), and
+// on an H200 one CTA streamed about 34 GB/s (h200-311ab7e: dA at 16384
+// tokens, 64 CTAs, 66 us for x's 128 MiB, 2.1 TB/s), so where M is long
+// enough they split the tokens over a cluster as LoraDown splits K (block
+// x = column tile · splits + split; steps per split from the token count
+// at run time), predicted about twice as fast there. Not yet run on a
+// GPU.
 //
 //===----------------------------------------------------------------------===//
 
@@ -165,9 +172,10 @@ static constexpr int64_t kMaxStages = 16;
 /// Half the SMs of an H100/H200 (132): a grid of fewer CTAs than this takes
 /// smaller tiles (chooseGemmTilings).
 static constexpr int64_t kSmallGridCtas = 66;
-/// A wave of LoraDown CTAs, 7/8 of the SMs (one CTA each): its K steps are
-/// split over as few CTAs as give a grid this large (chooseGemmTilings).
-static constexpr int64_t kLoraDownWaveCtas = 116;
+/// A wave of memory-bound CTAs, 7/8 of the SMs (one CTA each): LoraDown's
+/// and the weight gradients' K steps are split over as few CTAs as give a
+/// grid this large (chooseGemmTilings).
+static constexpr int64_t kSplitWaveCtas = 116;
 
 static int64_t byteWidth(Type type) { return type.getIntOrFloatBitWidth() / 8; }
 
@@ -284,9 +292,12 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
   // LoraDown computes all of t's columns in one tile.
   if (spec.kind != GemmKind::Matmul && spec.rank > 256)
     return "the LoRA rank must be at most 256";
+  // A weight gradient: a Matmul over the tokens (a dynamic K).
+  bool weightGradient = spec.kind == GemmKind::Matmul && dynamicK;
   if (spec.splits < 1 || spec.splits > kMaxClusterSize ||
-      (spec.splits > 1 && spec.kind != GemmKind::LoraDown))
-    return "only a LoraDown splits its K steps, over at most 8 CTAs";
+      (spec.splits > 1 && spec.kind != GemmKind::LoraDown && !weightGradient))
+    return "only a LoraDown or a weight gradient splits its K steps, over at "
+           "most 8 CTAs";
   return "";
 }
 
@@ -319,9 +330,24 @@ static SmallVector<Tiling> getTilingLadder(const GemmKernelSpec &problem,
     return ladder;
   }
   // A weight gradient: a small output ([K, r] or [r, N]) over a long token
-  // contraction. 64x64 tiles give the most CTAs (64 for 4096 x 16).
-  if (ShapedType::isDynamic(problem.k))
-    return {{1, tileN ? tileN : kTileK}};
+  // contraction. 64x64 tiles give the most CTAs (64 for 4096 x 16), and
+  // where that is fewer than a wave, the tokens are split over a cluster of
+  // CTAs as LoraDown's K is: a power of two of them, the fewest that give a
+  // wave, for as many tokens as give each at least 16 steps (4096 x 16:
+  // 2 CTAs a tile from 2048 tokens); one variant per split count, the most
+  // splits first (for the most tokens).
+  if (ShapedType::isDynamic(problem.k)) {
+    int64_t columns = tileN ? tileN : kTileK;
+    int64_t ctas =
+        llvm::divideCeil(problem.m, 64) * llvm::divideCeil(problem.n, columns);
+    int64_t splits = 1;
+    while (splits * 2 <= kMaxClusterSize && ctas * splits < kSplitWaveCtas)
+      splits *= 2;
+    SmallVector<Tiling> ladder;
+    for (; splits >= 1; splits /= 2)
+      ladder.push_back({1, columns, splits});
+    return ladder;
+  }
   // 128x256 tiles give 85 flop per shared-memory byte; on narrow layers
   // (N < 4096) they leave too few CTAs per wave at moderate M, so 128.
   SmallVector<Tiling> ladder{
@@ -375,11 +401,14 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     spec.splits = tiling.splits;
     spec.stages = chooseStages(spec, maxStages);
     spec.minRows = 1;
-    if (i + 1 < ladder.size()) {
+    if (i + 1 < ladder.size() && ShapedType::isDynamic(spec.k)) {
+      // A weight gradient's rows are the tokens it contracts over.
+      spec.minRows = spec.splits * kMinStepsPerSplit * kTileK;
+    } else if (i + 1 < ladder.size()) {
       int64_t ctasPerRowTile =
           llvm::divideCeil(spec.n, spec.tileN) * spec.splits;
       int64_t rowTiles = llvm::divideCeil(
-          spec.kind == GemmKind::LoraDown ? kLoraDownWaveCtas : kSmallGridCtas,
+          spec.kind == GemmKind::LoraDown ? kSplitWaveCtas : kSmallGridCtas,
           ctasPerRowTile);
       spec.minRows = (rowTiles - 1) * spec.tileM() + 1;
     }
@@ -696,21 +725,37 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
         b, b.getLoc(), columnTile, rowTile,
         gpu::GridDimOp::create(b, gpu::Dimension::y), columnTiles);
   }
-  // A split LoraDown: block x is the split (t has one column tile); split i
-  // takes steps [i·perSplit, +perSplit), the last one what is left.
+  // A split kernel: block x is the column tile and the split, the split
+  // fastest, so a cluster's CTAs share one output tile (LoraDown's t has
+  // one column tile: block x is the split). Split i takes steps
+  // [i·perSplit, +perSplit), the last one what is left; a weight gradient's
+  // perSplit comes from the token count at run time.
   split = index(0);
   firstStep = index(0);
   localSteps = steps;
   if (spec.splits > 1) {
-    // Block x is the cluster rank too: one column tile, no batch.
-    assert(columnTiles == 1 && !spec.batched && "one column of tiles");
-    int64_t perSplit =
-        llvm::divideCeil(llvm::divideCeil(spec.k, kTileK), spec.splits);
-    split = columnTile;
-    columnTile = index(0);
-    firstStep = arith::MulIOp::create(b, split, index(perSplit));
+    assert(!spec.batched && "no batched kernel splits");
+    assert((columnTiles == 1 || ShapedType::isDynamic(spec.k)) &&
+           "no split in a rastered grid");
+    if (columnTiles == 1) {
+      split = columnTile;
+      columnTile = index(0);
+    } else {
+      split = arith::RemUIOp::create(b, columnTile, index(spec.splits));
+      columnTile = arith::DivUIOp::create(b, columnTile, index(spec.splits));
+    }
+    Value perSplit =
+        ShapedType::isDynamic(spec.k)
+            ? arith::CeilDivUIOp::create(b, steps, index(spec.splits))
+                  .getResult()
+            : index(llvm::divideCeil(llvm::divideCeil(spec.k, kTileK),
+                                     spec.splits));
+    firstStep = arith::MulIOp::create(b, split, perSplit);
     localSteps = arith::MinSIOp::create(
-        b, arith::SubIOp::create(b, steps, firstStep), index(perSplit));
+        b, arith::SubIOp::create(b, steps, firstStep), perSplit);
+    // Few tokens can leave the last splits none.
+    if (ShapedType::isDynamic(spec.k))
+      localSteps = arith::MaxSIOp::create(b, localSteps, index(0));
   }
   n0 = arith::MulIOp::create(b, columnTile, index(spec.tileN));
   m0 = arith::MulIOp::create(b, rowTile, index(spec.tileM()));
