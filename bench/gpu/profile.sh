@@ -3,9 +3,12 @@
 # repository root with bench/gpu/artifacts carried, like run.sh:
 #   bash bench/gpu/profile.sh [CASE [KERNEL]]
 # (default: lora_4096x4096_r16's lora_down). It runs run.py's correctness
-# checks of CASE (--only-correctness: M = 128, 384, 2048, 1000, one launch
-# of each kernel per M) under ncu, which profiles KERNEL's launches with its
-# clocks left alone, and writes the report to $OUT/ncu-CASE-KERNEL.txt
+# checks of CASE (--only-correctness: M = 128, 384, 2048, 1000 and the first
+# M of each variant those miss, one launch of each kernel per M) under ncu,
+# which profiles the launches of KERNEL and of its split variants
+# (KERNEL_splitN: lora_down_split4 at M = 2048, lora_down_split2 at 3649,
+# lora_down at 7361) with its clocks left alone, and writes the report to
+# $OUT/ncu-CASE-KERNEL.txt
 # (bench/gpu/bench-gpu-out if OUT is unset). About a minute; ncu reads the
 # hardware counters on the H200's Firecracker machines, not under gVisor.
 set -u
@@ -23,7 +26,7 @@ PY="${PYTHON:-python3}"
 REPORT="$OUT/ncu-$CASE-$KERNEL.txt"
 # The workers are child processes of run.py: --target-processes all.
 "$NCU" --clock-control none --target-processes all \
-  --kernel-name "regex:^${KERNEL}\$" --launch-count 4 \
+  --kernel-name "regex:^${KERNEL}(_split[0-9]+)?\$" --launch-count 6 \
   --section SpeedOfLight --section MemoryWorkloadAnalysis \
   --section LaunchStats --section Occupancy --section WarpStateStats \
   --section SchedulerStats \
