@@ -321,7 +321,12 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
                  if case["op"] == "bmm" else "")
         log(f"{case['id']}: {case['op']}{batch} K={case['K']} N={case['N']} r={case['r']} "
             f"scale={case['scale']} {case['dtype']}")
-        for M in sorted(set(ms) | set(lora_abi.check_ms_for(case, ms))):
+        try:
+            case_ms = sorted(set(ms) | set(lora_abi.check_ms_for(case, ms)))
+        except ValueError as e:
+            problems.append(f"{case['id']}: {e}")
+            continue
+        for M in case_ms:
             try:
                 plans = plan_case(case, M, fake)
             except (ValueError, KeyError, StopIteration) as e:
@@ -887,11 +892,15 @@ class Worker:
             res["kernels_us"] = {name: self.bench(fn, self.args.warmup,
                                                   self.args.iters)["median_us"]
                                  for name, fn in run.each.items()}
-            # The same launches with no L2 promotion in their maps, side by
-            # side: what the generator's 256 B promotion buys.
-            del run, keep
-            plain, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M),
-                                             l2_promotion=0)
+        # The same launches with no L2 promotion in their maps, side by side
+        # (after the promoted ones, on fresh inputs): what the generator's
+        # 256 B promotion buys.
+        del run, keep
+        plain, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M),
+                                         l2_promotion=0)
+        res["no_l2_promotion_us"] = self.bench(plain, self.args.warmup,
+                                               self.args.iters)["median_us"]
+        if len(plain.each) > 1:
             res["kernels_no_l2_promotion_us"] = {
                 name: self.bench(fn, self.args.warmup, self.args.iters)["median_us"]
                 for name, fn in plain.each.items()}
@@ -1524,43 +1533,48 @@ def build_report(cases, jobs, results, env, manifest, args,
         mm = [c for c in cases if c["op"] == "matmul"]
         if mm:
             lines.append("")
-            lines.append("Plain matmul y = x*W (bf16 out):")
+            lines.append("Plain matmul y = x*W (bf16 out); last, ours with no L2 "
+                         "promotion in the tensor maps:")
             hdr = (f"{'K':>6}{'N':>7}{'M':>7}{'tile':>8} | {'ours us':>9}{'TF/s':>6} | "
-                   f"{'cuBLAS':>9}{'TF/s':>6} | {'/cuBLAS':>7}")
+                   f"{'cuBLAS':>9}{'TF/s':>6} | {'/cuBLAS':>7} | {'no L2 pr.':>9}")
             lines.append(hdr)
             lines.append("-" * len(hdr))
             for c in mm:
                 K, N = c["K"], c["N"]
                 for M in args.time_ms:
-                    ours = get(type="ours", case=c["id"], K=K, N=N, M=M).get("median_us")
+                    timed = get(type="ours", case=c["id"], K=K, N=N, M=M)
+                    ours, plain = timed.get("median_us"), timed.get("no_l2_promotion_us")
                     cub = get(type="cublas", K=K, N=N, M=M).get("median_us")
                     base, _ = lora_abi.flops(K, N, M, None)
                     rat = ours / cub if ours and cub else None
                     tile = main_tile(c, M)
                     rows.append(dict(op="matmul", K=K, N=N, r=None, M=M, case=c["id"],
                                      correct=correct[c["id"]], flops=base, ours_us=ours,
-                                     cublas_us=cub, ours_over_cublas=rat, tile=tile))
+                                     cublas_us=cub, ours_over_cublas=rat, tile=tile,
+                                     ours_no_l2_promotion_us=plain))
                     tfo, tfc = tflops(base, ours), tflops(base, cub)
                     lines.append(
                         f"{K:>6}{N:>7}{M:>7}{tile:>8} | {fmt_us(ours)}"
                         f"{(f'{tfo:6.0f}' if tfo else '     -')} | {fmt_us(cub)}"
                         f"{(f'{tfc:6.0f}' if tfc else '     -')} | "
-                        f"{(f'{rat:7.2f}' if rat else '      -')}"
-                        f"{'' if correct[c['id']] else '  !'}")
+                        f"{(f'{rat:7.2f}' if rat else '      -')} | {fmt_us(plain)}"
+                        f"{'' if correct[c['id']] else '  !'}"
+                        + (f"  [{c['pass_options']}]" if c.get("pass_options") else ""))
         bmm = [c for c in cases if c["op"] == "bmm"]
         if bmm:
             lines.append("")
             lines.append("Batched matmul y[b] = x[b]*w[b] (the attention's q*k^T with k read "
                          "as stored, and probabilities*v; bf16 out); cuBLAS = torch.bmm, w^T "
-                         "a transposed view:")
+                         "a transposed view; last, ours with no L2 promotion:")
             hdr = (f"{'B':>4}{'K':>6}{'N':>7}{'wT':>3}{'M':>7} | {'ours us':>9}{'TF/s':>6} | "
-                   f"{'cuBLAS':>9}{'TF/s':>6} | {'/cuBLAS':>7}")
+                   f"{'cuBLAS':>9}{'TF/s':>6} | {'/cuBLAS':>7} | {'no L2 pr.':>9}")
             lines.append(hdr)
             lines.append("-" * len(hdr))
             for c in bmm:
                 B, K, N = c["B"], c["K"], c["N"]
                 for M in args.time_ms:
-                    ours = get(type="ours", case=c["id"], K=K, N=N, M=M).get("median_us")
+                    timed = get(type="ours", case=c["id"], K=K, N=N, M=M)
+                    ours, plain = timed.get("median_us"), timed.get("no_l2_promotion_us")
                     cub = get(type="cublas", op="bmm", B=B, K=K, N=N, M=M,
                               transposed=c["transposed"]).get("median_us")
                     fl = lora_abi.bmm_flops(B, K, N, M)
@@ -1568,13 +1582,13 @@ def build_report(cases, jobs, results, env, manifest, args,
                     rows.append(dict(op="bmm", B=B, K=K, N=N, r=None, M=M, case=c["id"],
                                      transposed=c["transposed"], correct=correct[c["id"]],
                                      flops=fl, ours_us=ours, cublas_us=cub,
-                                     ours_over_cublas=rat))
+                                     ours_over_cublas=rat, ours_no_l2_promotion_us=plain))
                     tfo, tfc = tflops(fl, ours), tflops(fl, cub)
                     lines.append(
                         f"{B:>4}{K:>6}{N:>7}{'T' if c['transposed'] else '-':>3}{M:>7} | "
                         f"{fmt_us(ours)}{(f'{tfo:6.0f}' if tfo else '     -')} | "
                         f"{fmt_us(cub)}{(f'{tfc:6.0f}' if tfc else '     -')} | "
-                        f"{(f'{rat:7.2f}' if rat else '      -')}"
+                        f"{(f'{rat:7.2f}' if rat else '      -')} | {fmt_us(plain)}"
                         f"{'' if correct[c['id']] else '  !'}")
         problems = [(jobs[i], r) for i, r in sorted(results.items())
                     if r.get("status") in ("error", "crash", "skipped")

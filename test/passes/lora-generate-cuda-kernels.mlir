@@ -934,32 +934,31 @@ func.func @pad_attention(%q: tensor<4x13x32xbf16>, %k: tensor<4x13x32xbf16>,
 // A lora.linear_grad over a token count known only at run time: its weight
 // gradients have fewer 64x64 tiles than a wave (dB = tsᵀ·g: 16; dA = xᵀ·dt:
 // 64), so each comes in one variant per number of CTAs its tokens are split
-// over, a cluster sharing a tile: the fewest that give 116 CTAs, at least
-// 16 steps of 64 tokens each. dB: 8 from 8192 tokens, 4 from 4096, 2 from
+// over, a cluster sharing a tile: the fewest that give 116 CTAs, at most
+// 4, at least 16 steps of 64 tokens each. dB: 4 from 4096 tokens, 2 from
 // 2048, none below.
 // CHECK-LABEL: func.func @grad_dynamic_tokens(
 // CHECK: gpu.func @lora_b_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %[[K:.*]]: index) kernel
-// CHECK-SAME: known_cluster_size = array<i32: 8, 1, 1>
-// CHECK-SAME: \22rows\22:[8192,null]
-// CHECK-SAME: \22splits\22:8
+// CHECK-SAME: known_cluster_size = array<i32: 4, 1, 1>
+// CHECK-SAME: \22rows\22:[4096,null]
+// CHECK-SAME: \22splits\22:4
 // Block x is the column tile and the split, the split fastest; the split's
 // share of the tokens' steps comes from the token count.
 // CHECK: %[[STEPS:.*]] = arith.ceildivui %[[K]], %c64
 // CHECK: %[[BX:.*]] = gpu.block_id x
-// CHECK: %[[SPLIT:.*]] = arith.remui %[[BX]], %c8
-// CHECK: %[[COLUMN:.*]] = arith.divui %[[BX]], %c8
-// CHECK: %[[PER:.*]] = arith.ceildivui %[[STEPS]], %c8
+// CHECK: %[[SPLIT:.*]] = arith.remui %[[BX]], %c4
+// CHECK: %[[COLUMN:.*]] = arith.divui %[[BX]], %c4
+// CHECK: %[[PER:.*]] = arith.ceildivui %[[STEPS]], %c4
 // CHECK: %[[FIRST:.*]] = arith.muli %[[SPLIT]], %[[PER]]
 // CHECK: %[[LEFT:.*]] = arith.subi %[[STEPS]], %[[FIRST]]
 // CHECK: %[[SOME:.*]] = arith.minsi %[[LEFT]], %[[PER]]
 // CHECK: %[[COUNT:.*]] = arith.maxsi %[[SOME]], %c0
 // CHECK: arith.muli %[[COLUMN]], %c64
 // CHECK: scf.for %{{.*}} = %{{.*}} to %[[COUNT]] step
-// CHECK: nvvm.mapa %{{.*}}, %c7_i32
-// CHECK: gpu.func @lora_b_grad_split4(
-// CHECK-SAME: known_cluster_size = array<i32: 4, 1, 1>
-// CHECK-SAME: \22rows\22:[4096,8191]
+// CHECK: nvvm.mapa %{{.*}}, %c3_i32
+// CHECK-NOT: nvvm.mapa %{{.*}}, %c4_i32
 // CHECK: gpu.func @lora_b_grad_split2(
+// CHECK-SAME: known_cluster_size = array<i32: 2, 1, 1>
 // CHECK-SAME: \22rows\22:[2048,4095]
 // CHECK: gpu.func @lora_b_grad_split1(
 // CHECK-SAME: known_block_size = array<i32: 256, 1, 1>, lora.abi =
@@ -971,12 +970,11 @@ func.func @pad_attention(%q: tensor<4x13x32xbf16>, %k: tensor<4x13x32xbf16>,
 // CHECK: gpu.func @lora_a_grad_split1(
 // CHECK-SAME: \22rows\22:[1,2047]
 // The launcher picks by the token count; a split grid has each column
-// tile's CTAs side by side along x (16 column tiles x 8).
+// tile's CTAs side by side along x (16 column tiles x 4).
 // CHECK-LABEL: func.func private @lora_kernels_0_lora_b_grad_launch(
 // CHECK: %[[TOKENS:.*]] = memref.dim
-// CHECK: arith.cmpi uge, %[[TOKENS]], %c8192
-// CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad blocks in (%c128{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
-// CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad_split4 blocks in (%c64{{(_[0-9]+)?}},
+// CHECK: arith.cmpi uge, %[[TOKENS]], %c4096
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad blocks in (%c64{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}}, %c1{{(_[0-9]+)?}})
 // CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad_split2 blocks in (%c32{{(_[0-9]+)?}},
 // CHECK: gpu.launch_func @lora_kernels_0::@lora_b_grad_split1 blocks in (%c16{{(_[0-9]+)?}},
 func.func @grad_dynamic_tokens(%x: tensor<?x4096xbf16>, %w: tensor<4096x1024xbf16>,

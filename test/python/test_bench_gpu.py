@@ -121,7 +121,9 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False) -> li
                     **layout)
 
     def p(role, dims, box, swizzle):
-        return dict(role=role, dtype="bf16", dims=dims, box=box, swizzle=swizzle)
+        # The swizzled maps are the loaded operands: 256 B L2 promotion.
+        return dict(role=role, dtype="bf16", dims=dims, box=box, swizzle=swizzle,
+                    l2_promotion=256 if swizzle else 0)
 
     def down(module="lora_kernels_0"):
         return kernel("lora_down", 64, 64, [
@@ -182,11 +184,12 @@ def test_tensormap_args_and_launch_plan():
     assert x["dataType"] == 9 and x["rank"] == 2
     assert x["globalDim"] == [4096, 1000] and x["globalStrides"] == [8192]
     assert x["boxDim"] == [64, 128] and x["elementStrides"] == [1, 1]
-    assert (x["interleave"], x["swizzle"], x["l2Promotion"], x["oobFill"]) == (0, 3, 0, 0)
-    # The ABI's L2 promotion (bytes), and run.py's override of it.
-    promoted = dict(linear["params"][0], l2_promotion=256)
-    assert lora_abi.tensormap_args(promoted, 1000, 0x10000)["l2Promotion"] == 3
-    assert lora_abi.tensormap_args(promoted, 1000, 0x10000, l2_promotion=0)["l2Promotion"] == 0
+    # The ABI's L2 promotion (256 bytes: 3), and run.py's override of it.
+    assert (x["interleave"], x["swizzle"], x["l2Promotion"], x["oobFill"]) == (0, 3, 3, 0)
+    x0 = lora_abi.tensormap_args(linear["params"][0], 1000, 0x10000, l2_promotion=0)
+    assert x0["l2Promotion"] == 0
+    unstated = {k: v for k, v in linear["params"][0].items() if k != "l2_promotion"}
+    assert lora_abi.tensormap_args(unstated, 1000, 0x10000)["l2Promotion"] == 0
     assert lora_abi.check_kernel(
         dict(linear, params=[dict(p, l2_promotion=96) for p in linear["params"]]), case,
         dict(x="x", w="w", t="t", b="b", y="y"))[0] == "x: l2_promotion 96"
@@ -299,7 +302,7 @@ def test_grad_kernels_abi():
     # k "M") splits its K steps, over 1 to 8 CTAs.
     assert errors("lora_t_grad", splits=8) == ""
     assert "splits 9" in errors("lora_t_grad", splits=9)
-    assert errors("lora_b_grad", splits=8, k="M") == ""
+    assert errors("lora_b_grad", splits=4, k="M") == ""
     assert "splits 2" in errors("lora_b_grad", splits=2, k=4096)
     assert "splits 2" in errors("lora_input_grad", splits=2)
     assert "m 'M', expected 4096" in errors("lora_a_grad", m="M")
@@ -687,8 +690,8 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     assert (grad["op"], grad["K"], grad["N"], grad["r"]) == ("grad", 1024, 512, 16)
     # The backward reads the forward's t: no lora_down of its own. The
     # weight gradients have 8 (dB, 16 x 512) and 16 (dA, 1024 x 16) tiles:
-    # their tokens split over 8 CTAs from 8192, 4 from 4096, 2 from 2048.
-    splits = ["", "_split4", "_split2", "_split1"]
+    # their tokens split over 4 CTAs from 4096, 2 from 2048.
+    splits = ["", "_split2", "_split1"]
     assert [lora_abi.kernel_label(k) for k in grad["kernels"]] == [
         "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear",
         "lora_kernels_0/lora_linear_64x64", "lora_kernels_1/lora_t_grad",
@@ -696,14 +699,14 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
         *[f"lora_kernels_1/lora_a_grad{s}" for s in splits],
         "lora_kernels_1/lora_input_grad", "lora_kernels_1/lora_input_grad_64x64"]
     # N = 512 in the forward: 128x128 tiles from 2049 rows; dx has N = 1024.
-    token_ranges = [[8192, None], [4096, 8191], [2048, 4095], [1, 2047]]
+    token_ranges = [[4096, None], [2048, 4095], [1, 2047]]
     assert [k["rows"] for k in grad["kernels"]] == [
         [1, None], [2049, None], [1, 2048], [1, None], *token_ranges, *token_ranges,
         [1025, None], [1, 1024]]
     assert [k.get("index_params") for k in grad["kernels"]] == [
-        [], [], [], [], *[["K"]] * 8, [], []]
+        [], [], [], [], *[["K"]] * 6, [], []]
     assert [k.get("splits") for k in grad["kernels"]] == [
-        1, 1, 1, 1, 8, 4, 2, 1, 8, 4, 2, 1, 1, 1]
+        1, 1, 1, 1, 4, 2, 1, 4, 2, 1, 1, 1]
     assert [lora_abi.kernel_label(k) for k in lora_abi.kernels_at(grad, 2048)] == [
         "lora_kernels_0/lora_down", "lora_kernels_0/lora_linear_64x64",
         "lora_kernels_1/lora_t_grad", "lora_kernels_1/lora_b_grad_split2",
@@ -1104,6 +1107,18 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
         gpu="H200", capability="9.0", sms=132, driver=13000, torch="x", torch_cuda="13"),
         manifest, args)
     assert json.dumps(report, default=str)
+    # Ours also without L2 promotion in the maps: the whole, and each launch
+    # of a case with several; the maps were encoded both ways.
+    ours = {j["case"]: results[i] for i, j in enumerate(jobs) if j["type"] == "ours"}
+    assert ours["matmul_256x512"]["no_l2_promotion_us"] == 10.0
+    assert "kernels_us" not in ours["matmul_256x512"]
+    assert list(ours["lora_256x512_r16"]["kernels_no_l2_promotion_us"]) == list(
+        ours["lora_256x512_r16"]["kernels_us"]) == ["lora_down", "lora_linear_64x64"]
+    # CU_TENSOR_MAP_L2_PROMOTION_L2_256B (3) as the ABI states, and none.
+    assert {m["l2Promotion"] for m in drv.maps if m["role"] == "x"} == {0, 3}
+    assert {m["l2Promotion"] for m in drv.maps if m["role"] == "y"} == {0}
+    mm = next(r for r in report["rows"] if r["case"] == "matmul_256x512")
+    assert mm["ours_no_l2_promotion_us"] == 10.0
     row = next(r for r in report["rows"] if r["case"] == "lora_256x512_r16")
     assert row["ours_us"] == 10.0 and row["ours_over_cublas"] == 1.0
     assert row["tile"] == "64x64"                          # M = 64: the variant

@@ -213,7 +213,7 @@ TEST_F(GemmTiling, LoraDownSplitsItsKStepsWhereRowTilesAreFew) {
 }
 
 // A weight gradient with fewer 64x64 tiles than a wave splits its tokens
-// over a cluster of CTAs: the fewest (a power of two, at most 8) that give
+// over a cluster of CTAs: the fewest (a power of two, at most 4) that give
 // 116, for as many tokens as give each CTA at least 16 steps of 64; the
 // variants from the most splits (the most tokens) down to none.
 TEST_F(GemmTiling, WeightGradientsSplitTheirTokens) {
@@ -234,9 +234,8 @@ TEST_F(GemmTiling, WeightGradientsSplitTheirTokens) {
   // dA of a 4096-wide layer at r = 16: 64 tiles, 2 CTAs each from 2048
   // tokens.
   EXPECT_EQ(gradient(4096, 16), Splits({{2, 2048}, {1, 1}}));
-  // dB of a 1024-wide layer at r = 16: 16 tiles, up to 8 CTAs each.
-  EXPECT_EQ(gradient(16, 1024),
-            Splits({{8, 8192}, {4, 4096}, {2, 2048}, {1, 1}}));
+  // dB of a 1024-wide layer at r = 16: 16 tiles, up to 4 CTAs each.
+  EXPECT_EQ(gradient(16, 1024), Splits({{4, 4096}, {2, 2048}, {1, 1}}));
   // dB of a 14336-wide one: 224 tiles, a wave already.
   EXPECT_EQ(gradient(16, 14336), Splits({{1, 1}}));
   // The rows of the variants are token counts, together every one from 1.
@@ -249,6 +248,7 @@ TEST_F(GemmTiling, WeightGradientsSplitTheirTokens) {
     EXPECT_EQ(variants[i].maxRows, variants[i - 1].minRows - 1);
   // A static token count picks the one for it.
   EXPECT_EQ(chooseGemmTilings(grad, 0, 0, 5000).front().splits, 4);
+  EXPECT_EQ(chooseGemmTilings(grad, 0, 0, 3000).front().splits, 2);
   EXPECT_EQ(chooseGemmTilings(grad, 0, 0, 100).front().splits, 1);
   // A forward Matmul never splits.
   GemmKernelSpec forward =

@@ -114,9 +114,9 @@ std::string checkGemmProblem(const GemmKernelSpec &spec);
 /// with at least 16 steps each, the fewest that give 7/8 of the SMs a CTA
 /// (M = 2048 at K = 4096: 4; from M = 7361: 1, each CTA all of K). A weight
 /// gradient (64x64 tiles over a dynamic K, the tokens) splits its tokens
-/// the same way where its tiles are fewer than that, one variant per split
-/// count down to 1, each for the token counts that give its CTAs at least
-/// 16 steps.
+/// the same way, over at most 4, where its tiles are fewer than that, one
+/// variant per split count down to 1, each for the token counts that give
+/// its CTAs at least 16 steps.
 SmallVector<GemmKernelSpec>
 chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN = 0,
                   int64_t maxStages = 0, int64_t rows = ShapedType::kDynamic);

@@ -165,7 +165,13 @@ static constexpr StringLiteral kDynamicSmemName = "__lora_dyn_smem";
 static constexpr int64_t kRasterMinWeightBytes = 25 << 20;
 /// The most CTAs of a portable cluster, and so of a split LoraDown.
 static constexpr int64_t kMaxClusterSize = 8;
-/// K steps each CTA of a split LoraDown takes at least.
+/// The most CTAs a weight gradient splits a tile over. Its CTAs take a whole
+/// SM each (14 stages), and a cluster's must share one GPC (16-18 SMs on an
+/// H100/H200): clusters of 8 would fit about two a GPC, 16 or fewer at
+/// once, and dB of a 1024-wide layer (16 tiles) would be right at that
+/// edge; clusters of 4 fit four a GPC.
+static constexpr int64_t kMaxWeightGradientSplits = 4;
+/// K steps each CTA of a split kernel takes at least.
 static constexpr int64_t kMinStepsPerSplit = 16;
 /// The deepest pipeline built: 64x64 tiles of 16-bit elements fit 14 stages.
 static constexpr int64_t kMaxStages = 16;
@@ -332,16 +338,17 @@ static SmallVector<Tiling> getTilingLadder(const GemmKernelSpec &problem,
   // A weight gradient: a small output ([K, r] or [r, N]) over a long token
   // contraction. 64x64 tiles give the most CTAs (64 for 4096 x 16), and
   // where that is fewer than a wave, the tokens are split over a cluster of
-  // CTAs as LoraDown's K is: a power of two of them, the fewest that give a
-  // wave, for as many tokens as give each at least 16 steps (4096 x 16:
-  // 2 CTAs a tile from 2048 tokens); one variant per split count, the most
-  // splits first (for the most tokens).
+  // CTAs as LoraDown's K is: a power of two of them up to 4, the fewest
+  // that give a wave, for as many tokens as give each at least 16 steps
+  // (4096 x 16: 2 CTAs a tile from 2048 tokens); one variant per split
+  // count, the most splits first (for the most tokens).
   if (ShapedType::isDynamic(problem.k)) {
     int64_t columns = tileN ? tileN : kTileK;
     int64_t ctas =
         llvm::divideCeil(problem.m, 64) * llvm::divideCeil(problem.n, columns);
     int64_t splits = 1;
-    while (splits * 2 <= kMaxClusterSize && ctas * splits < kSplitWaveCtas)
+    while (splits * 2 <= kMaxWeightGradientSplits &&
+           ctas * splits < kSplitWaveCtas)
       splits *= 2;
     SmallVector<Tiling> ladder;
     for (; splits >= 1; splits /= 2)
@@ -507,7 +514,8 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
   // Every map but the output's is read. A box row is 128 B of a row whose
   // next 128 B the next K step reads: the L2 fetches both at once, 256 B
   // per miss from the memory (as DeepGEMM and CUTLASS's TMA maps do). Not
-  // yet measured against no promotion (bench/gpu/run.py --l2-promotion).
+  // yet measured against no promotion (bench/gpu/run.py times each launch
+  // of the per-kernel breakdown both ways).
   for (TensorMapParam &param : llvm::drop_end(params))
     param.l2Promotion = 256;
   // A batched kernel's tensors have the batch outermost, one matrix per box.
@@ -656,7 +664,7 @@ private:
   Value batchIndex;
   /// K steps over x·w, and in all (then over t·b).
   Value mainSteps, steps;
-  /// Of a split LoraDown: this CTA's split (its rank in the cluster), the
+  /// Of a split kernel: this CTA's split (its rank in the cluster), the
   /// first of its K steps and their count; else 0, 0 and `steps`.
   Value split, firstStep, localSteps;
   /// Tensor maps by role, and as the wgmma descriptors read them (the
@@ -1207,7 +1215,9 @@ cuda::buildGemmKernels(OpBuilder &builder, Location loc,
   SmallVector<GemmKernel> kernels;
   for (auto [i, spec] : llvm::enumerate(variants)) {
     // The first variant is `name`; the others add what sets them apart:
-    // their tile, or the CTAs a LoraDown splits K over (its tile is fixed).
+    // their tile, or the CTAs they split K over (LoraDown's and the weight
+    // gradients' tiles are fixed): `_split1` is a weight gradient's unsplit
+    // variant, for few tokens.
     std::string variant = name.str();
     const GemmKernelSpec &first = variants.front();
     if (i != 0 && (spec.tileM() != first.tileM() || spec.tileN != first.tileN))

@@ -35,15 +35,14 @@
 // PTX-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, {{p, 1, +1, 0, +0;}}
 // PTX-DAG: wgmma.wait_group.sync.aligned 7;
 // PTX-DAG: wgmma.wait_group.sync.aligned 4;
-// dB has 16 tiles of 64x64: from 8192 tokens a cluster of 8 CTAs shares
-// each (the variants for fewer tokens, 4, 2 and none, follow it); the first
-// adds the other seven's partial sums.
+// dB has 16 tiles of 64x64: from 4096 tokens a cluster of 4 CTAs shares
+// each (the variants for fewer tokens, 2 and none, follow it); the first
+// adds the other three's partial sums.
 // PTX-LABEL: .visible .entry lora_b_grad(
 // PTX: .param .u64 lora_b_grad_param_3
-// PTX: .reqnctapercluster 8, 1, 1
+// PTX: .reqnctapercluster 4, 1, 1
 // PTX-DAG: barrier.cluster.arrive;
-// PTX-DAG: mapa.shared::cluster.u64 {{.*}}, 7;
-// PTX-DAG: .visible .entry lora_b_grad_split4(
+// PTX-DAG: mapa.shared::cluster.u64 {{.*}}, 3;
 // PTX-DAG: .visible .entry lora_b_grad_split2(
 // PTX-DAG: .visible .entry lora_b_grad_split1(
 // PTX-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {{.*}}, {{p, 1, +1, 1, +1;}}
