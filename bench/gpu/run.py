@@ -895,6 +895,9 @@ class Worker:
         # The same launches with no L2 promotion in their maps, side by side
         # (after the promoted ones, on fresh inputs): what the generator's
         # 256 B promotion buys.
+        if getattr(self.args, "no_l2_ab", False):
+            del keep
+            return res
         del run, keep
         plain, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M),
                                          l2_promotion=0)
@@ -1173,7 +1176,8 @@ class Runner:
                 "--worker-out", str(resfile), "--artifacts", str(self.args.artifacts),
                 "--warmup", str(self.args.warmup), "--iters", str(self.args.iters),
                 "--compile-mode", self.compile_mode, "--deadline", repr(deadline),
-                "--hard-deadline", repr(hard_deadline)]
+                "--hard-deadline", repr(hard_deadline)] + (
+                    ["--no-l2-ab"] if getattr(self.args, "no_l2_ab", False) else [])
 
     def run(self, jobs: list[dict], on_done, indices=None) -> None:
         """Runs jobs[i] for i in `indices` (default: all); jobs with skip=True
@@ -1632,6 +1636,9 @@ def main(argv=None) -> int:
     ap.add_argument("--compile-timeout-s", type=float, default=150.0)
     ap.add_argument("--startup-timeout-s", type=float, default=120.0)
     ap.add_argument("--model-timeout-s", type=float, default=120.0)
+    ap.add_argument("--no-l2-ab", action="store_true",
+                    help="time ours only with the ABI's L2 promotion, not also without "
+                         "(fewer timings, for a short lease)")
     ap.add_argument("--no-model", action="store_true",
                     help="skip the whole-model checks (artifacts/model, artifacts/model_bf16)")
     ap.add_argument("--model-static-check", help=argparse.SUPPRESS)
