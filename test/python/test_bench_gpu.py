@@ -614,6 +614,23 @@ def test_profile_without_ncu_exits_2(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_session_runs_profile_then_benchmark(tmp_path):
+    """session.sh, the one device-tool call: the profile (its failure logged,
+    not fatal), then run.sh, whose failure is the exit status."""
+    if shutil.which("ncu") or list(Path("/opt/nvidia").glob("nsight-compute/*/ncu")):
+        pytest.skip("ncu is here")
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "events.log").write_text("x")
+    proc = subprocess.run(["bash", str(GPU_DIR / "session.sh")], capture_output=True,
+                          text=True, env=dict(os.environ, OUT=str(tmp_path),
+                                              PYTHON=str(tmp_path / "no-python")))
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "profile.sh: exit 2" in proc.stdout
+    assert "ncu not found" in (tmp_path / "profile.log").read_text()
+    # The worker logs, packed for the device tool's 8 files.
+    assert (tmp_path / "work.tgz").exists() and not (tmp_path / "work").exists()
+
+
 # --- the real lora-opt -------------------------------------------------------------
 
 def real_lora_opt_or_skip() -> str:
