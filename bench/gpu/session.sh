@@ -18,7 +18,7 @@ if [ "${PROFILE:-1}" != 0 ]; then
   timeout 120 bash bench/gpu/profile.sh > "$OUT/profile.log" 2>&1
   echo "profile.sh: exit $? (report: $OUT/ncu-*.txt, log: $OUT/profile.log)"
 fi
-timeout 420 bash bench/gpu/run.sh --budget-s "${BUDGET_S:-240}" "$@"
+timeout 400 bash bench/gpu/run.sh --budget-s "${BUDGET_S:-240}" "$@"
 rc=$?
 if [ -d "$OUT/work" ]; then
   tar czf "$OUT/work.tgz" -C "$OUT" work && rm -rf "$OUT/work"
