@@ -206,14 +206,6 @@ ATTENTION = [(32, 128, 2048, True), (32, 2048, 128, False)]
 # 3520 splits lora_down's 55 K steps over 2 CTAs of 28 and 27, and r = 128
 # makes its staging rows 136 floats.
 EDGE = [(3520, 4096, 128)]
-# Tuning cases: a default case compiled with the pass's options overridden
-# ("pass_options"), timed beside it against the same baselines, for the
-# choices not yet measured on a GPU: 128x256 tiles where N = 1024 (the
-# default, 128x128, was 1.18x cuBLAS at M >= 8192), and lora_down with 7
-# stages instead of 14 (112 KiB: two CTAs per SM, so that one's fill and
-# drain overlap the other's streaming).
-TUNING = [("matmul", 4096, 1024, 0, "tile-n=256", "tile256"),
-          ("lora", 4096, 4096, 16, "max-stages=7", "stages7")]
 
 
 def lora_id(K: int, N: int, r: int) -> str:
@@ -263,18 +255,36 @@ def shape_cases(K: int, N: int) -> list[dict]:
             + [grad_case(K, N, GRAD_RANK)])
 
 
-def tuning_case(op: str, K: int, N: int, r: int, options: str, suffix: str) -> dict:
-    """The default case of (op, K, N, r) compiled with `options` for
-    lora-generate-cuda-kernels, its id suffixed with `suffix`."""
-    case = matmul_case(K, N) if op == "matmul" else lora_case(K, N, r)
+def tuning_case(case: dict, options: str, suffix: str) -> dict:
+    """`case` compiled with `options` for lora-generate-cuda-kernels, its id
+    suffixed with `suffix`."""
     return dict(case, id=f"{case['id']}_{suffix}", pass_options=options)
+
+
+def tuning_cases() -> list[dict]:
+    """Default cases compiled with the pass's options overridden
+    ("pass_options"), each timed beside its default against the same
+    baselines, for choices not yet measured on a GPU:
+    - 128x256 tiles where N = 1024 (the default, 128x128, was 1.18x cuBLAS
+      at M >= 8192);
+    - lora_down with 7 stages instead of 14 (112 KiB: two CTAs per SM, so
+      that one's fill and drain overlap the other's streaming);
+    - q·kᵀ (K = 128: two K steps) in 128x64 tiles with 2 stages: 58
+      registers and 52 KiB of shared memory (ptxas -v) against the
+      default's 90 and 224 KiB (128x128 tiles, 7 stages), so two CTAs share
+      an SM and one's epilogue overlaps the other's loads (the default was
+      3x cuBLAS, one CTA per SM writing 256 MiB of output)."""
+    return [tuning_case(matmul_case(4096, 1024), "tile-n=256", "tile256"),
+            tuning_case(lora_case(4096, 4096, 16), "max-stages=7", "stages7"),
+            tuning_case(bmm_case(32, 128, 2048, True), "tile-n=64 max-stages=2",
+                        "tile64")]
 
 
 def default_cases() -> list[dict]:
     return ([c for K, N in SHAPES for c in shape_cases(K, N)]
             + [bmm_case(*shape) for shape in ATTENTION]
             + [lora_case(*shape) for shape in EDGE]
-            + [tuning_case(*t) for t in TUNING])
+            + tuning_cases())
 
 
 _SPEC = re.compile(r"^(\d+)x(\d+)(?::(mm|matmul|g\d+|\d+))?$")

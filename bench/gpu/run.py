@@ -1136,8 +1136,9 @@ def timing_jobs(cases: list[dict], args, skip_ours=()) -> list[dict]:
         if c["op"] != "bmm":
             continue
         for M in args.time_ms:
-            jobs.append(dict(type="cublas", op="bmm", B=c["B"], K=c["K"], N=c["N"], M=M,
-                             transposed=c["transposed"], dtype=c["dtype"]))
+            if not c.get("pass_options"):
+                jobs.append(dict(type="cublas", op="bmm", B=c["B"], K=c["K"], N=c["N"],
+                                 M=M, transposed=c["transposed"], dtype=c["dtype"]))
             job = dict(type="ours", case=c["id"], K=c["K"], N=c["N"], M=M)
             if c["id"] in skip_ours:
                 job["skip"] = True
@@ -1593,7 +1594,8 @@ def build_report(cases, jobs, results, env, manifest, args,
                         f"{fmt_us(ours)}{(f'{tfo:6.0f}' if tfo else '     -')} | "
                         f"{fmt_us(cub)}{(f'{tfc:6.0f}' if tfc else '     -')} | "
                         f"{(f'{rat:7.2f}' if rat else '      -')} | {fmt_us(plain)}"
-                        f"{'' if correct[c['id']] else '  !'}")
+                        f"{'' if correct[c['id']] else '  !'}"
+                        + (f"  [{c['pass_options']}]" if c.get("pass_options") else ""))
         problems = [(jobs[i], r) for i, r in sorted(results.items())
                     if r.get("status") in ("error", "crash", "skipped")
                     and jobs[i]["type"] not in ("check", "model")]

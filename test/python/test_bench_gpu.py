@@ -226,7 +226,7 @@ def test_batched_kernel_abi():
     assert case == dict(id="bmm_32x128x2048_t", op="bmm", B=32, K=128, N=2048, r=None,
                         scale=None, dtype="bf16", transposed=True)
     assert [c["id"] for c in lora_abi.default_cases() if c["op"] == "bmm"] == [
-        "bmm_32x128x2048_t", "bmm_32x2048x128"]
+        "bmm_32x128x2048_t", "bmm_32x2048x128", "bmm_32x128x2048_t_tile64"]
     (abi,) = fake_abis(case)
     tensors = lora_abi.kernel_tensors(case, [abi])[0]
     assert lora_abi.check_kernel(abi, case, tensors) == []
@@ -415,15 +415,16 @@ def test_enum_values_match_cuda_h():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    # 20 of the shapes, 2 attention, 1 edge, 2 tuning
-    assert len(cases) == 25
+    # 20 of the shapes, 2 attention, 1 edge, 3 tuning
+    assert len(cases) == 26
     # A tuning case: a default case with the pass's options overridden,
     # timed against its default case's baselines (no eager or torch.compile
     # of its own).
     tuning = [c for c in cases if c.get("pass_options")]
     assert [(c["id"], c["pass_options"]) for c in tuning] == [
         ("matmul_4096x1024_tile256", "tile-n=256"),
-        ("lora_4096x4096_r16_stages7", "max-stages=7")]
+        ("lora_4096x4096_r16_stages7", "max-stages=7"),
+        ("bmm_32x128x2048_t_tile64", "tile-n=64 max-stages=2")]
     args = SimpleNamespace(time_ms=[2048], compile_mode="auto", only_correctness=False,
                            check_ms=[128])
     lora = lora_abi.parse_case_spec("4096x4096:16")[0]
@@ -431,6 +432,10 @@ def test_case_selection():
     assert sorted((j["type"], j.get("case", "")) for j in jobs) == [
         ("compile", ""), ("cublas", ""), ("eager", ""),
         ("ours", "lora_4096x4096_r16"), ("ours", "lora_4096x4096_r16_stages7")]
+    bmm = lora_abi.parse_case_spec("32x128x2048:bmmt")[0]
+    jobs = bench_run.timing_jobs([bmm, tuning[2]], args)
+    assert sorted((j["type"], j.get("case", "")) for j in jobs) == [
+        ("cublas", ""), ("ours", "bmm_32x128x2048_t"), ("ours", "bmm_32x128x2048_t_tile64")]
     assert [c["id"] for c in cases if c["op"] == "grad"] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16"]
@@ -443,7 +448,7 @@ def test_case_selection():
         "lora_4096x1024_r8", "lora_4096x1024_r16", "lora_4096x1024_r64", "matmul_4096x1024",
         "grad_4096x1024_r16"]
     assert [c["id"] for c in lora_abi.select_cases(cases, "bmm_*")] == [
-        "bmm_32x128x2048_t", "bmm_32x2048x128"]
+        "bmm_32x128x2048_t", "bmm_32x2048x128", "bmm_32x128x2048_t_tile64"]
     assert [c["id"] for c in lora_abi.select_cases(cases, "32x2048x128:bmm")] == [
         "bmm_32x2048x128"]
     for bad in ("4096*1024", "4096x1024:g", "4096x1024:r16", "32x128:bmm", "4x8x8:bmmx"):
