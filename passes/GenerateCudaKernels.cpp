@@ -467,19 +467,19 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   SmallVector<GemmKernelSpec> mains =
       cuda::chooseGemmTilings(c.main, tileN, maxStages, getStaticRows(c.x));
   c.main = mains.front();
-  // lora_down likewise: one variant per number of CTAs its K is split over.
-  std::optional<GemmKernelSpec> down;
+  // A LoRA layer's lora_down likewise: one variant per number of CTAs its K
+  // is split over (none for a plain matmul).
   SmallVector<GemmKernelSpec> downs;
   if (c.main.kind == GemmKind::LoraLinear) {
-    down = GemmKernelSpec();
-    down->kind = GemmKind::LoraDown;
-    down->elementType = down->resultType = c.main.elementType;
-    down->k = c.main.k;
-    down->n = down->rank = c.main.rank;
-    down->scale = c.main.scale;
-    downs = cuda::chooseGemmTilings(*down, 0, maxStages, getStaticRows(c.x));
-    down = downs.front();
+    GemmKernelSpec down;
+    down.kind = GemmKind::LoraDown;
+    down.elementType = down.resultType = c.main.elementType;
+    down.k = c.main.k;
+    down.n = down.rank = c.main.rank;
+    down.scale = c.main.scale;
+    downs = cuda::chooseGemmTilings(down, 0, maxStages, getStaticRows(c.x));
   }
+  bool isLoraLayer = !downs.empty();
 
   // The kernels, in a gpu.module of their own (none for reference
   // launchers).
@@ -491,7 +491,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
     symbols.insert(kernels);
     name = kernels.getName().str();
-    if (down)
+    if (isLoraLayer)
       downKernels =
           cuda::buildGemmKernels(builder, loc, kernels, "lora_down", downs);
     mainKernels = cuda::buildGemmKernels(
@@ -525,7 +525,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
       c.main.transposedB
           ? memref({c.main.wRows ? c.main.wRows : c.main.n, c.main.k}, elem)
           : memref({c.main.k, c.main.n}, elem)};
-  if (down) {
+  if (isLoraLayer) {
     argTypes.push_back(memref({c.main.k, c.main.rank}, elem));
     argTypes.push_back(memref({c.main.rank, c.main.n}, elem));
     if (c.main.hasBias)
@@ -546,10 +546,11 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     builder.setInsertionPointToStart(body);
     ValueRange args = body->getArguments();
     Value m = memref::DimOp::create(builder, loc, args[0], batched ? 1 : 0);
-    if (down) {
+    if (isLoraLayer) {
       // x (or the branch input), a -> t.
       Value branch = c.branch ? args[args.size() - 3] : args[0];
-      launch(downKernels, *down, {branch, args[2], args[args.size() - 2]}, m);
+      launch(downKernels, downs.front(),
+             {branch, args[2], args[args.size() - 2]}, m);
       SmallVector<Value> mainArgs{args[0], args[1], args[args.size() - 2],
                                   args[3]};
       if (c.main.hasBias)
@@ -605,7 +606,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   };
   SmallVector<Value> operands{toBuffer(x, cast<MemRefType>(argTypes[0])),
                               toBuffer(w, cast<MemRefType>(argTypes[1]))};
-  if (down) {
+  if (isLoraLayer) {
     operands.push_back(toBuffer(c.a, cast<MemRefType>(argTypes[2])));
     operands.push_back(toBuffer(c.b, cast<MemRefType>(argTypes[3])));
     if (c.bias)
@@ -626,7 +627,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     return memref::AllocOp::create(b, cast<MemRefType>(type), sizes);
   };
   Value t;
-  if (down) {
+  if (isLoraLayer) {
     t = alloc(argTypes[argTypes.size() - 2]);
     operands.push_back(t);
   }

@@ -322,7 +322,7 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
         log(f"{case['id']}: {case['op']}{batch} K={case['K']} N={case['N']} r={case['r']} "
             f"scale={case['scale']} {case['dtype']}")
         try:
-            case_ms = sorted(set(ms) | set(lora_abi.check_ms_for(case, ms)))
+            case_ms = sorted(set(lora_abi.check_ms_for(case, ms)))
         except ValueError as e:
             problems.append(f"{case['id']}: {e}")
             continue
@@ -892,22 +892,20 @@ class Worker:
             res["kernels_us"] = {name: self.bench(fn, self.args.warmup,
                                                   self.args.iters)["median_us"]
                                  for name, fn in run.each.items()}
+        del run, keep
         # The same launches with no L2 promotion in their maps, side by side
         # (after the promoted ones, on fresh inputs): what the generator's
         # 256 B promotion buys.
-        if getattr(self.args, "no_l2_ab", False):
-            del keep
-            return res
-        del run, keep
-        plain, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M),
-                                         l2_promotion=0)
-        res["no_l2_promotion_us"] = self.bench(plain, self.args.warmup,
-                                               self.args.iters)["median_us"]
-        if len(plain.each) > 1:
-            res["kernels_no_l2_promotion_us"] = {
-                name: self.bench(fn, self.args.warmup, self.args.iters)["median_us"]
-                for name, fn in plain.each.items()}
-        del keep
+        if not getattr(self.args, "no_l2_ab", False):
+            plain, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M),
+                                             l2_promotion=0)
+            res["no_l2_promotion_us"] = self.bench(plain, self.args.warmup,
+                                                   self.args.iters)["median_us"]
+            if len(plain.each) > 1:
+                res["kernels_no_l2_promotion_us"] = {
+                    name: self.bench(fn, self.args.warmup, self.args.iters)["median_us"]
+                    for name, fn in plain.each.items()}
+            del plain, keep
         return res
 
     def time_cublas(self, job: dict) -> dict:
@@ -1293,6 +1291,11 @@ def fmt_err(x):
     return f"{x:.2e}" if isinstance(x, (int, float)) else "-"
 
 
+def tuning_label(case: dict) -> str:
+    """A table row's suffix naming a tuning case's pass options."""
+    return f"  [{case['pass_options']}]" if case.get("pass_options") else ""
+
+
 def fmt_us(x):
     return f"{x:9.1f}" if isinstance(x, (int, float)) else f"{'-':>9}"
 
@@ -1513,7 +1516,7 @@ def build_report(cases, jobs, results, env, manifest, args,
                         f" | {fmt_us(t['compile'])}{tf(t['compile'], base + extra)}"
                         f" | {rt(row['ours_over_cublas'])}{rt(row['ours_over_eager'])}"
                         f"{rt(row['ours_over_compile']):>9}{'' if correct[c['id']] else '  !'}"
-                        + (f"  [{c['pass_options']}]" if c.get("pass_options") else ""))
+                        + tuning_label(c))
             if op == "grad":
                 lines.append(f"{sum(within)} of {len(within)} rows correct and within "
                              f"{GRAD_BAR:.2f}x of cuBLAS x*W + g*W^T")
@@ -1564,7 +1567,7 @@ def build_report(cases, jobs, results, env, manifest, args,
                         f"{(f'{tfc:6.0f}' if tfc else '     -')} | "
                         f"{(f'{rat:7.2f}' if rat else '      -')} | {fmt_us(plain)}"
                         f"{'' if correct[c['id']] else '  !'}"
-                        + (f"  [{c['pass_options']}]" if c.get("pass_options") else ""))
+                        + tuning_label(c))
         bmm = [c for c in cases if c["op"] == "bmm"]
         if bmm:
             lines.append("")
@@ -1595,7 +1598,7 @@ def build_report(cases, jobs, results, env, manifest, args,
                         f"{fmt_us(cub)}{(f'{tfc:6.0f}' if tfc else '     -')} | "
                         f"{(f'{rat:7.2f}' if rat else '      -')} | {fmt_us(plain)}"
                         f"{'' if correct[c['id']] else '  !'}"
-                        + (f"  [{c['pass_options']}]" if c.get("pass_options") else ""))
+                        + tuning_label(c))
         problems = [(jobs[i], r) for i, r in sorted(results.items())
                     if r.get("status") in ("error", "crash", "skipped")
                     and jobs[i]["type"] not in ("check", "model")]

@@ -327,12 +327,12 @@ static SmallVector<Tiling> getTilingLadder(const GemmKernelSpec &problem,
   // ring's fill and drain, the cluster's reduction) is paid once per 64·K
   // elements of x instead of once per split.
   if (problem.kind == GemmKind::LoraDown) {
-    int64_t tileN = llvm::alignTo(problem.rank, kTileK);
+    int64_t columns = llvm::alignTo(problem.rank, kTileK);
     int64_t steps = llvm::divideCeil(problem.k, kTileK);
-    SmallVector<Tiling> ladder{{1, tileN, 1}};
+    SmallVector<Tiling> ladder{{1, columns, 1}};
     while (ladder.back().splits * 2 <= kMaxClusterSize &&
            steps >= ladder.back().splits * 2 * kMinStepsPerSplit)
-      ladder.push_back({1, tileN, ladder.back().splits * 2});
+      ladder.push_back({1, columns, ladder.back().splits * 2});
     return ladder;
   }
   // A weight gradient: a small output ([K, r] or [r, N]) over a long token
