@@ -399,6 +399,12 @@ struct GenerateCudaKernelsPass
                          << static_cast<int64_t>(tileN);
       return signalPassFailure();
     }
+    if (multicast != 1 && multicast != 2) {
+      module.emitError() << "lora-generate-cuda-kernels: multicast must be 1 "
+                            "or 2, not "
+                         << static_cast<int64_t>(multicast);
+      return signalPassFailure();
+    }
     SmallVector<Candidate> candidates;
     SmallVector<GradCandidate> grads;
     module.walk([&](Operation *op) {
@@ -464,6 +470,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   ModuleOp module = getOperation();
   // One tiling for a static row count, else one kernel per tiling that
   // some M gets, launched by M.
+  c.main.multicast = multicast;
   SmallVector<GemmKernelSpec> mains =
       cuda::chooseGemmTilings(c.main, tileN, maxStages, getStaticRows(c.x));
   c.main = mains.front();
@@ -777,6 +784,7 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   }
   llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, problem] : c.kernels) {
+    problem.multicast = multicast;
     SmallVector<GemmKernelSpec> variants = cuda::chooseGemmTilings(
         problem, 0, maxStages, getStaticRows(op.getInput()));
     SmallVector<cuda::GemmKernel> built;

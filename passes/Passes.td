@@ -465,7 +465,9 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     it, it reads that op's t and has no `lora_down`.
     M (the rows of x) may be dynamic; K, N and the rank must be static. Ops
     that do not qualify are left alone. `tile-n` and `max-stages` override
-    the tiling chosen from the shapes. With `reference-launchers` the call
+    the tiling chosen from the shapes; `multicast=2` makes each pair of
+    128-row tiles of a column a cluster that loads w once for both (TMA
+    multicast), where the tiling allows it. With `reference-launchers` the call
     sites are the same but no kernel is built: each launcher computes the
     kernel's result with linalg on its memrefs (products summed in f32,
     converted once), for `--target=cuda-emulated`.
@@ -475,6 +477,10 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
            "Columns of the output tile: 64, 128, 192 or 256 (0: from N)">,
     Option<"maxStages", "max-stages", "int64_t", /*default=*/"0",
            "At most this many pipeline stages (0: as many as fit, up to 16)">,
+    Option<"multicast", "multicast", "int64_t", /*default=*/"1",
+           "CTAs of a cluster that share the w side's TMA loads, 1 or 2 "
+           "(2: pairs of 128-row tiles, each loading half of w's boxes "
+           "multicast to both; kept where the tiling allows)">,
     Option<"referenceLaunchers", "reference-launchers", "bool",
            /*default=*/"false",
            "Launchers compute what the kernels would with linalg on their "

@@ -12,12 +12,14 @@ token count, known at run time; "B" = the batch of a batched kernel), box
 (outermost first), swizzle (bytes) and l2_promotion (bytes the L2 fetches
 per miss: 0, 64, 128 or 256; absent: 0); after them one u64 per "index_params"
 entry ("K": a contraction over the tokens, i.e. the token count); grid =
-(ceil(N / tile[1]) · B · splits, ceil(rows / tile[0]), 1) with N the last dim
-of the output ("y", or "t" for lora_down), B the batch ("batched": true; else
-1), splits the CTAs that share a tile's K steps ("splits", a cluster the cubin
-fixes, so a plain launch; else 1) and rows the token count, or "m" where that
-is static (the weight gradients); block as given; dynamic smem =
-"dynamic_smem".
+(ceil(N / tile[1]) · B · splits, ceil(rows / (tile[0] · multicast)) ·
+multicast, 1) with N the last dim of the output ("y", or "t" for lora_down),
+B the batch ("batched": true; else 1), splits the CTAs that share a tile's K
+steps ("splits", a cluster along x the cubin fixes, so a plain launch; else
+1), multicast the CTAs one above the other that share w's loads
+("multicast", a cluster along y the cubin fixes; else 1) and rows the token
+count, or "m" where that is static (the weight gradients); block as given;
+dynamic smem = "dynamic_smem".
 
 One kernel of an op may come in variants, one per tiling, each a gpu.func
 of its own ("name") with the same "kernel" (the name of the first) and the
@@ -273,11 +275,21 @@ def tuning_cases() -> list[dict]:
       registers and 52 KiB of shared memory (ptxas -v) against the
       default's 90 and 224 KiB (128x128 tiles, 7 stages), so two CTAs share
       an SM and one's epilogue overlaps the other's loads (the default was
-      3x cuBLAS, one CTA per SM writing 256 MiB of output)."""
+      3x cuBLAS, one CTA per SM writing 256 MiB of output);
+    - TMA multicast of w over pairs of 128-row tiles (multicast=2): each
+      CTA's TMA moves 128 + tileN/2 box rows a stage instead of 128 + tileN,
+      and the L2 serves w once per pair. On the forward (4096², r = 16; the
+      widest and the narrowest Llama layers' plain matmul) and on the
+      forward+backward, whose dx kernel reads a transposed w (its box
+      halved)."""
     return [tuning_case(matmul_case(4096, 1024), "tile-n=256", "tile256"),
             tuning_case(lora_case(4096, 4096, 16), "max-stages=7", "stages7"),
             tuning_case(bmm_case(32, 128, 2048, True), "tile-n=64 max-stages=2",
-                        "tile64")]
+                        "tile64"),
+            tuning_case(lora_case(4096, 4096, 16), "multicast=2", "mc2"),
+            tuning_case(matmul_case(4096, 14336), "multicast=2", "mc2"),
+            tuning_case(matmul_case(4096, 1024), "multicast=2", "mc2"),
+            tuning_case(grad_case(4096, 4096, GRAD_RANK), "multicast=2", "mc2")]
 
 
 def default_cases() -> list[dict]:
@@ -569,6 +581,14 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
             splits > 1 and not splittable):
         errors.append(f"splits {splits!r}: 1 to 8 CTAs per tile in a lora_down or "
                       "a weight gradient, else 1")
+    # A lora_linear or a matmul of 128-row tiles over a static K may share
+    # its w loads over a pair of CTAs.
+    multicast = abi.get("multicast", 1)
+    if multicast not in (1, 2) or (multicast == 2 and (
+            kind == "lora_down" or splits != 1 or abi.get("k") == "M"
+            or abi.get("batched", False) or abi["tile"][0] != 128)):
+        errors.append(f"multicast {multicast!r}: 1, or 2 for a lora_linear or "
+                      "matmul of 128-row tiles, unsplit, over a static K")
     stated = (abi.get("transposed_a", False), abi.get("transposed_b", False))
     if stated != transposed:
         errors.append(f"transposed_a/b {stated[0]}/{stated[1]}, "
@@ -705,8 +725,12 @@ def launch_plan(abi: dict, M: int, B: int | None = None) -> dict:
     # A split kernel (LoraDown, a weight gradient) runs `splits` CTAs per
     # tile side by side along x, as a cluster fixed in the cubin
     # (.reqnctapercluster): a plain launch.
+    # A multicast kernel's clusters are pairs of row tiles along y (a last
+    # one past the rows still loads its peer's share of w).
     splits = int(abi.get("splits", 1))
-    return dict(grid=[-(-N // tn) * batches * splits, -(-rows // tm), 1],
+    multicast = int(abi.get("multicast", 1))
+    return dict(grid=[-(-N // tn) * batches * splits,
+                      -(-rows // (tm * multicast)) * multicast, 1],
                 block=list(abi["block"]),
                 smem=int(abi["dynamic_smem"]), index=index)
 

@@ -204,6 +204,16 @@ def test_tensormap_args_and_launch_plan():
     assert lora_abi.launch_plan(down, 1000)["grid"] == [1, 16, 1]
     # A split lora_down: its cluster's CTAs along x, in a plain launch.
     assert lora_abi.launch_plan(dict(down, splits=4), 1000)["grid"] == [4, 16, 1]
+    # A multicast kernel: pairs of row tiles along y, rounded up to a whole
+    # pair (1000 rows: 8 tiles of 128, 4 pairs; 1025: 9 tiles, 5 pairs).
+    paired = dict(linear, multicast=2)
+    assert lora_abi.check_kernel(paired, case, dict(x="x", w="w", t="t", b="b", y="y")) == []
+    assert lora_abi.launch_plan(paired, 1000)["grid"] == [56, 8, 1]
+    assert lora_abi.launch_plan(paired, 1025)["grid"] == [56, 10, 1]
+    assert any("multicast" in e for e in lora_abi.check_kernel(
+        dict(down, multicast=2), case, dict(x="x", a="a", t="t")))
+    assert any("multicast" in e for e in lora_abi.check_kernel(
+        dict(linear, multicast=4), case, dict(x="x", w="w", t="t", b="b", y="y")))
     # The limits of cuTensorMapEncodeTiled are enforced.
     with pytest.raises(ValueError, match="swizzle"):
         lora_abi.tensormap_args(dict(role="x", dtype="bf16", dims=["M", 4096],
@@ -415,8 +425,8 @@ def test_enum_values_match_cuda_h():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    # 20 of the shapes, 2 attention, 1 edge, 3 tuning
-    assert len(cases) == 26
+    # 20 of the shapes, 2 attention, 1 edge, 7 tuning
+    assert len(cases) == 30
     # A tuning case: a default case with the pass's options overridden,
     # timed against its default case's baselines (no eager or torch.compile
     # of its own).
@@ -424,7 +434,11 @@ def test_case_selection():
     assert [(c["id"], c["pass_options"]) for c in tuning] == [
         ("matmul_4096x1024_tile256", "tile-n=256"),
         ("lora_4096x4096_r16_stages7", "max-stages=7"),
-        ("bmm_32x128x2048_t_tile64", "tile-n=64 max-stages=2")]
+        ("bmm_32x128x2048_t_tile64", "tile-n=64 max-stages=2"),
+        ("lora_4096x4096_r16_mc2", "multicast=2"),
+        ("matmul_4096x14336_mc2", "multicast=2"),
+        ("matmul_4096x1024_mc2", "multicast=2"),
+        ("grad_4096x4096_r16_mc2", "multicast=2")]
     args = SimpleNamespace(time_ms=[2048], compile_mode="auto", only_correctness=False,
                            check_ms=[128])
     lora = lora_abi.parse_case_spec("4096x4096:16")[0]
@@ -436,7 +450,12 @@ def test_case_selection():
     jobs = bench_run.timing_jobs([bmm, tuning[2]], args)
     assert sorted((j["type"], j.get("case", "")) for j in jobs) == [
         ("cublas", ""), ("ours", "bmm_32x128x2048_t"), ("ours", "bmm_32x128x2048_t_tile64")]
-    assert [c["id"] for c in cases if c["op"] == "grad"] == [
+    (grad_default,) = lora_abi.parse_case_spec("4096x4096:g16")
+    jobs = bench_run.timing_jobs([grad_default, tuning[6]], args)
+    assert sorted((j["type"], j.get("case", "")) for j in jobs) == [
+        ("compile", ""), ("cublas", ""), ("eager", ""),
+        ("ours", "grad_4096x4096_r16"), ("ours", "grad_4096x4096_r16_mc2")]
+    assert [c["id"] for c in cases if c["op"] == "grad" and not c.get("pass_options")] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16"]
     assert [c["id"] for c in lora_abi.parse_case_spec("1024x512:16,1024x512:mm,1024x512:g8")] == [
@@ -457,10 +476,11 @@ def test_case_selection():
     sel = lora_abi.select_cases(cases, "matmul_*,4096x14336:64")
     assert [c["id"] for c in sel] == ["matmul_4096x4096", "lora_4096x14336_r64",
                                       "matmul_4096x14336", "matmul_14336x4096",
-                                      "matmul_4096x1024", "matmul_4096x1024_tile256"]
+                                      "matmul_4096x1024", "matmul_4096x1024_tile256",
+                                      "matmul_4096x14336_mc2", "matmul_4096x1024_mc2"]
     assert [c["id"] for c in lora_abi.select_cases(cases, "grad_4096x*,14336x4096:g16")] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
-        "grad_4096x1024_r16"]
+        "grad_4096x1024_r16", "grad_4096x4096_r16_mc2"]
     assert lora_abi.select_cases(cases, "4096x1024:g64") == []
 
 

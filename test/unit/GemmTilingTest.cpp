@@ -308,3 +308,56 @@ TEST_F(GemmTiling, RasterVisitsEveryTileOnceInGroupsOfRows) {
 }
 
 } // namespace
+
+TEST_F(GemmTiling, MulticastPairsOnlyTheTilesThatSupportIt) {
+  // Requested on the problem, kept by the 128-row tilings of an even number
+  // of 64-column w boxes (or a transposed box that halves), dropped by the
+  // 64x64 tiles, lora_down, the weight gradients and batched kernels.
+  auto multicastOf = [&](GemmKernelSpec problem, int64_t tileN = 0) {
+    problem.multicast = 2;
+    std::string tilings;
+    for (const GemmKernelSpec &spec : chooseGemmTilings(problem, tileN)) {
+      EXPECT_EQ(checkGemmProblem(spec), "");
+      tilings += tileOf(spec) + ":" + std::to_string(spec.multicast) + " ";
+    }
+    return tilings;
+  };
+  EXPECT_EQ(multicastOf(problem(GemmKind::LoraLinear, 4096, 4096, 16)),
+            "128x256:2 128x128:2 64x64:1 ");
+  EXPECT_EQ(multicastOf(problem(GemmKind::Matmul, 4096, 1024)),
+            "128x128:2 64x64:1 ");
+  // Three 64-column boxes do not halve.
+  EXPECT_EQ(multicastOf(problem(GemmKind::Matmul, 4096, 4096), 192),
+            "128x192:1 64x192:1 ");
+  GemmKernelSpec dx = problem(GemmKind::LoraLinear, 1024, 4096, 16);
+  dx.transposedB = true;
+  EXPECT_EQ(multicastOf(dx), "128x256:2 128x128:2 64x64:1 ");
+  EXPECT_EQ(multicastOf(problem(GemmKind::LoraDown, 4096, 16, 16)),
+            "64x64:1 64x64:1 64x64:1 ");
+  GemmKernelSpec gradient = problem(GemmKind::Matmul, ShapedType::kDynamic, 16);
+  gradient.m = 4096;
+  gradient.transposedA = true;
+  EXPECT_EQ(multicastOf(gradient), "64x64:1 64x64:1 ");
+  GemmKernelSpec batched = problem(GemmKind::Matmul, 128, 2048);
+  batched.batched = true;
+  EXPECT_EQ(multicastOf(batched), "128x128:1 ");
+
+  // A transposed w's box is halved, so that each CTA of the pair loads its
+  // half of the tile's rows; the empty barriers follow the shared memory
+  // the kernel had (one 8-byte mbarrier per stage).
+  GemmKernelSpec paired = dx;
+  paired.multicast = 2;
+  paired = chooseGemmTilings(paired).front();
+  GemmKernelSpec single = dx;
+  single = chooseGemmTilings(single).front();
+  for (const TensorMapParam &param : getGemmKernelParams(paired)) {
+    if (param.role == "w" || param.role == "b") {
+      EXPECT_EQ(param.box, (SmallVector<int64_t, 3>{128, 64})) << param.role;
+    }
+  }
+  EXPECT_EQ(getGemmDynamicSharedMemory(paired),
+            getGemmDynamicSharedMemory(single) + 8 * paired.stages);
+  // Only 1 or 2.
+  paired.multicast = 4;
+  EXPECT_NE(checkGemmProblem(paired), "");
+}

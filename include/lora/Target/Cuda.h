@@ -84,6 +84,15 @@ struct GemmKernelSpec {
   /// the operands at once: t has few row tiles (32 at M = 2048), dA of a
   /// 4096 x 16 adapter 64 tiles in all.
   int64_t splits = 1;
+  /// CTAs that share the w side's loads (1 or 2): a cluster of `multicast`
+  /// CTAs one above the other along the grid's y, on the same column tile
+  /// and consecutive row tiles. Each loads its own x rows and 1/multicast of
+  /// the stage's w boxes, multicast to both, so that a stage costs each
+  /// CTA's TMA 128 + tileN/2 box rows instead of 128 + tileN (CUTLASS's 2x1
+  /// cluster). Requested on the problem; chooseGemmTilings keeps it for the
+  /// tilings that support it (two consumers, w as stored or transposed, no
+  /// batch, no split, a static K) and sets 1 on the others.
+  int64_t multicast = 1;
   /// The row counts this tiling is launched for, [minRows, maxRows]
   /// (maxRows ShapedType::kDynamic: no bound). Where M is known only at run
   /// time, a kernel comes in one variant per tiling that some M would get

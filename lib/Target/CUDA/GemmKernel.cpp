@@ -91,6 +91,39 @@
 // (from L2 after the first). This is a rule of thumb from the SM count, not
 // tuned on a GPU.
 //
+// TMA multicast (`multicast = 2`, opt-in: pass option `multicast=2`; not yet
+// run on a GPU). On an H200 both LoraLinear (48 KiB a stage in ~1300 clk at
+// M = 2048) and LoraDown moved about one 128 B box row per 3.4 clk per SM;
+// if the TMA's row rate is the bound, a 128x256 stage's 384 box rows cost
+// more than its 1024 clk of wgmma. Two CTAs of a column, consecutive row
+// tiles, form a (1, 2, 1) cluster, as CUTLASS's 2x1 clusters do:
+//   loads      each loads its own x box and half of the w side's boxes
+//              (rank r: boxes r, r + 2, ...; of a transposed w, the r-th
+//              half of its tileN rows, the box halved in the tensor map)
+//              with multicast mask 0b11, landing at the same offset in both
+//              CTAs and completing on both CTAs' full[s] (each expects the
+//              whole stage's bytes). Per stage and CTA: 128 + tileN/2 box
+//              rows instead of 128 + tileN (256 of 384 at 128x256), and the
+//              L2 serves w once per pair.
+//   empty[s]   the peer writes this CTA's stage, so a stage is refilled
+//              only when both CTAs' consumers are done with it: empty[s]
+//              counts one arrival per consumer warpgroup of the cluster
+//              (4), lane 0 of warp d arriving on CTA d's barrier (mapa,
+//              release at cluster scope) once the warpgroup's wgmma has
+//              read the stage. Those barriers live in dynamic shared memory
+//              after the bias (mapa needs their address).
+//   start/end  a cluster barrier after the barriers' init; the consumers
+//              release the last stage too, and the producer waits for
+//              every stage's release before it exits (no arrive may reach
+//              an exited CTA).
+//   grid       y is the pairs and the rank (rank fastest), rounded up to a
+//              whole pair: a CTA past M still loads its half of w for its
+//              peer (x zero-filled) and its store is clipped away. The
+//              raster orders pairs, 4 to a group (8 row tiles, as before).
+// Only the tiles of two consumers with an even number of w boxes qualify
+// (128x256, 128x128): not the 64x64 tiles, LoraDown, the weight gradients
+// (their clusters split K) or batched kernels.
+//
 // Transposed operands (the backward of lora.linear reads every tensor in the
 // layout the forward stores it, see GenerateCudaKernels.cpp):
 //   transposedB  w, a, b stored [n, k]: one tileN x 64 box per stage, which
@@ -248,9 +281,32 @@ static int64_t getBiasOffset(const GemmKernelSpec &spec) {
       std::max(spec.stages * getStageBytes(spec), getEpilogueBytes(spec)), 128);
 }
 
+/// Offset of a multicast kernel's empty barriers (one 8-byte mbarrier per
+/// stage), after the bias tile: they are read by address (mapa), which the
+/// nvgpu barrier groups do not give.
+static int64_t getEmptyBarriersOffset(const GemmKernelSpec &spec) {
+  return llvm::alignTo(
+      getBiasOffset(spec) +
+          (spec.hasBias ? spec.tileN * byteWidth(spec.elementType) : 0),
+      8);
+}
+
 int64_t cuda::getGemmDynamicSharedMemory(const GemmKernelSpec &spec) {
+  if (spec.multicast > 1)
+    return getEmptyBarriersOffset(spec) + spec.stages * 8;
   return getBiasOffset(spec) +
          (spec.hasBias ? spec.tileN * byteWidth(spec.elementType) : 0);
+}
+
+/// Whether `spec`'s tiling can share its w-side loads over a cluster of two
+/// CTAs (GemmKernelSpec::multicast): two consumers (a 128-row tile, the
+/// pair 256 rows), the w side in an even number of 64-column boxes (or one
+/// transposed box that halves into two), no batch (each matrix its own w),
+/// no split (its cluster is along K) and a static K.
+static bool supportsMulticast(const GemmKernelSpec &spec) {
+  return spec.kind != GemmKind::LoraDown && spec.consumers == 2 &&
+         spec.tileN % (2 * kTileK) == 0 && !spec.transposedA && !spec.batched &&
+         spec.splits == 1 && !ShapedType::isDynamic(spec.k);
 }
 
 std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
@@ -304,6 +360,8 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
       (spec.splits > 1 && spec.kind != GemmKind::LoraDown && !weightGradient))
     return "only a LoraDown or a weight gradient splits its K steps, over at "
            "most 8 CTAs";
+  if (spec.multicast != 1 && spec.multicast != 2)
+    return "the w side's loads are shared by 1 or 2 CTAs";
   return "";
 }
 
@@ -407,6 +465,7 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     spec.tileN = tiling.tileN;
     spec.splits = tiling.splits;
     spec.stages = chooseStages(spec, maxStages);
+    spec.multicast = supportsMulticast(spec) ? problem.multicast : 1;
     spec.minRows = 1;
     if (i + 1 < ladder.size() && ShapedType::isDynamic(spec.k)) {
       // A weight gradient's rows are the tokens it contracts over.
@@ -431,13 +490,11 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     return variants;
   // A static row count: the one tiling for it, launched for any (no rows:
   // nothing is launched).
-  GemmKernelSpec chosen = variants.front();
-  for (const GemmKernelSpec &spec : variants) {
-    if (rows >= spec.minRows) {
-      chosen = spec;
-      break;
-    }
-  }
+  const GemmKernelSpec *fits =
+      llvm::find_if(variants, [&](const GemmKernelSpec &spec) {
+        return rows >= spec.minRows;
+      });
+  GemmKernelSpec chosen = fits == variants.end() ? variants.front() : *fits;
   chosen.minRows = 1;
   chosen.maxRows = ShapedType::kDynamic;
   return {chosen};
@@ -484,9 +541,13 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
   // A right-hand operand [k, n] in 64 x 64 boxes, or transposed in one
   // tileN x 64 box.
   auto right = [&](StringRef role, int64_t k, int64_t rows) {
+    // A multicast kernel's CTAs each load 1/multicast of the box.
     if (spec.transposedB)
-      params.push_back(
-          {role.str(), elem, {rows, k}, {spec.tileN, kTileK}, 128});
+      params.push_back({role.str(),
+                        elem,
+                        {rows, k},
+                        {spec.tileN / spec.multicast, kTileK},
+                        128});
     else
       params.push_back({role.str(), elem, {k, spec.n}, {kTileK, kTileK}, 128});
   };
@@ -559,6 +620,7 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"tile", llvm::json::Array{spec.tileM(), spec.tileN}},
       {"stages", spec.stages},
       {"splits", spec.splits},
+      {"multicast", spec.multicast},
       {"rows",
        llvm::json::Array{spec.minRows, ShapedType::isDynamic(spec.maxRows)
                                            ? llvm::json::Value(nullptr)
@@ -644,6 +706,10 @@ private:
     return getTensorMapType(param, smemType(param.box, param.elementType));
   }
   Value parity(Value k, bool flip);
+  Value emptyBarrier(Value stage);
+  void initEmptyBarriers();
+  void waitEmpty(Value k);
+  void releaseStage(Value stage);
   void buildProducer();
   void buildConsumer(Value consumer);
   void clusterSync();
@@ -658,6 +724,9 @@ private:
   gpu::AddressSpaceAttr smemSpace;
 
   Value smem, full, empty, biasBarrier, threadInWarpgroup;
+  /// Of a multicast kernel: the address of dynamic shared memory (its empty
+  /// barriers are there) and this CTA's rank in the cluster.
+  Value smemAddress, clusterRank;
   Value m0, n0;
   /// The matrix of a batched kernel this CTA computes (block id x over the
   /// column tiles per matrix).
@@ -683,6 +752,81 @@ Value GemmKernelBuilder::parity(Value k, bool flip) {
   if (flip)
     bit = arith::XOrIOp::create(b, bit, index(1));
   return arith::IndexCastOp::create(b, b.getI1Type(), bit);
+}
+
+/// The address of a multicast kernel's empty[stage], in this CTA's shared
+/// memory.
+Value GemmKernelBuilder::emptyBarrier(Value stage) {
+  Value offset =
+      arith::AddIOp::create(b, index(getEmptyBarriersOffset(spec)),
+                            arith::MulIOp::create(b, stage, index(8)));
+  return LLVM::IntToPtrOp::create(
+      b,
+      LLVM::LLVMPointerType::get(
+          ctx, static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared)),
+      arith::IndexCastOp::create(b, b.getI64Type(),
+                                 arith::AddIOp::create(b, smemAddress, offset)),
+      LLVM::DereferenceableAttr());
+}
+
+/// empty[s] completes when every consumer thread has arrived; in a multicast
+/// kernel, when one thread of every consumer warpgroup of the cluster has
+/// (releaseStage): the stage is refilled in both CTAs at once.
+void GemmKernelBuilder::initEmptyBarriers() {
+  for (int64_t s = 0; s < spec.stages; ++s) {
+    if (spec.multicast == 1)
+      nvgpu::MBarrierInitOp::create(b, empty, index(128 * spec.consumers),
+                                    index(s), Value());
+    else
+      NVVM::MBarrierInitOp::create(b, emptyBarrier(index(s)),
+                                   i32(spec.consumers * spec.multicast),
+                                   Value());
+  }
+}
+
+/// The producer's wait before it fills step `k`'s stage: until the stage's
+/// previous use has been released.
+void GemmKernelBuilder::waitEmpty(Value k) {
+  Value s = arith::RemUIOp::create(b, k, index(spec.stages));
+  if (spec.multicast == 1) {
+    nvgpu::MBarrierTryWaitParityOp::create(b, empty, parity(k, /*flip=*/true),
+                                           index(10000000), s);
+    return;
+  }
+  NVVM::MBarrierTryWaitParityOp::create(
+      b, emptyBarrier(s),
+      arith::ExtUIOp::create(b, b.getI32Type(), parity(k, /*flip=*/true)),
+      i32(10000000));
+}
+
+/// A consumer is done reading `stage`. In a multicast kernel the peer's
+/// producer writes this CTA's stage too, so the release goes to every CTA of
+/// the cluster: lane 0 of the warpgroup's warp d arrives on CTA d's barrier
+/// (mapa). One thread speaks for its warpgroup: the wgmma reading the stage
+/// is the warpgroup's, and its wait_group has returned in every thread (as
+/// CUTLASS's PipelineTmaAsync releases).
+void GemmKernelBuilder::releaseStage(Value stage) {
+  if (spec.multicast == 1) {
+    nvgpu::MBarrierArriveOp::create(b, empty, stage);
+    return;
+  }
+  Value lane = arith::RemUIOp::create(b, threadInWarpgroup, index(32));
+  Value warp = arith::DivUIOp::create(b, threadInWarpgroup, index(32));
+  Value speaks = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, index(0)),
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, warp,
+                            index(spec.multicast)));
+  scf::IfOp::create(b, speaks, [&](OpBuilder &, Location) {
+    Value remote = NVVM::MapaOp::create(
+        b,
+        LLVM::LLVMPointerType::get(
+            ctx, static_cast<unsigned>(NVVM::NVVMMemorySpace::SharedCluster)),
+        emptyBarrier(stage),
+        arith::IndexCastOp::create(b, b.getI32Type(), warp));
+    NVVM::MBarrierArriveOp::create(b, Type(), remote, Value(),
+                                   NVVM::MemScopeKind::CLUSTER);
+    scf::YieldOp::create(b);
+  });
 }
 
 void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
@@ -723,16 +867,30 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   int64_t columnTiles = llvm::divideCeil(spec.n, spec.tileN);
   Value columnTile = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value rowTile = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  // A multicast kernel's cluster is `multicast` CTAs along y (block y is
+  // the pair and the rank in it, the rank fastest): the raster orders the
+  // pairs, and the pair's CTAs take consecutive row tiles of one column.
+  if (spec.multicast > 1) {
+    clusterRank = arith::RemUIOp::create(b, rowTile, index(spec.multicast));
+    rowTile = arith::DivUIOp::create(b, rowTile, index(spec.multicast));
+  }
   if (spec.batched) {
     batchIndex = arith::DivUIOp::create(b, columnTile, index(columnTiles));
     columnTile = arith::RemUIOp::create(b, columnTile, index(columnTiles));
   } else if (columnTiles > 1 && !ShapedType::isDynamic(spec.k) &&
              spec.k * spec.n * byteWidth(spec.elementType) >
                  kRasterMinWeightBytes) {
-    std::tie(rowTile, columnTile) = buildTileRaster(
-        b, b.getLoc(), columnTile, rowTile,
-        gpu::GridDimOp::create(b, gpu::Dimension::y), columnTiles);
+    Value rowTiles = gpu::GridDimOp::create(b, gpu::Dimension::y);
+    if (spec.multicast > 1)
+      rowTiles = arith::DivUIOp::create(b, rowTiles, index(spec.multicast));
+    std::tie(rowTile, columnTile) =
+        buildTileRaster(b, b.getLoc(), columnTile, rowTile, rowTiles,
+                        columnTiles, kRasterGroupRows / spec.multicast);
   }
+  if (spec.multicast > 1)
+    rowTile = arith::AddIOp::create(
+        b, arith::MulIOp::create(b, rowTile, index(spec.multicast)),
+        clusterRank);
   // A split kernel: block x is the column tile and the split, the split
   // fastest, so a cluster's CTAs share one output tile (LoraDown's t has
   // one column tile: block x is the split). Split i takes steps
@@ -769,12 +927,15 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   m0 = arith::MulIOp::create(b, rowTile, index(spec.tileM()));
   smem = memref::GetGlobalOp::create(b, smemType({0}, b.getI8Type()),
                                      kDynamicSmemName);
+  if (spec.multicast > 1)
+    smemAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
   auto group = [&](int64_t count) {
     return nvgpu::MBarrierCreateOp::create(
         b, nvgpu::MBarrierGroupType::get(ctx, smemSpace, count));
   };
   full = group(spec.stages);
-  empty = group(spec.stages);
+  if (spec.multicast == 1)
+    empty = group(spec.stages);
   if (spec.hasBias)
     biasBarrier = group(1);
 
@@ -783,21 +944,25 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   Value leader =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, index(0));
   scf::IfOp::create(b, leader, [&](OpBuilder &, Location) {
-    for (int64_t s = 0; s < spec.stages; ++s) {
+    for (int64_t s = 0; s < spec.stages; ++s)
       nvgpu::MBarrierInitOp::create(b, full, index(1), index(s), Value());
-      nvgpu::MBarrierInitOp::create(b, empty, index(128 * spec.consumers),
-                                    index(s), Value());
-    }
+    initEmptyBarriers();
     if (spec.hasBias)
       nvgpu::MBarrierInitOp::create(b, biasBarrier, index(1), index(0),
                                     Value());
     for (const TensorMapParam &param : params)
       nvgpu::TmaPrefetchOp::create(b, maps[param.role], Value());
-    // Make the initialised barriers visible to the TMA unit.
+    // Make the initialised barriers visible to the TMA unit (and to the
+    // cluster's other CTAs).
     NVVM::FenceMbarrierInitOp::create(b);
     scf::YieldOp::create(b);
   });
-  gpu::BarrierOp::create(b);
+  // A multicast kernel's peer writes this CTA's stages and arrives on its
+  // barriers: both CTAs' barriers must be initialised first.
+  if (spec.multicast > 1)
+    clusterSync();
+  else
+    gpu::BarrierOp::create(b);
 
   // The warpgroup index, read from lane 0 with a shuffle: ptxas then knows it
   // is warp-uniform. Computed as tid / 128 alone, the role branch looks
@@ -865,8 +1030,7 @@ void GemmKernelBuilder::buildProducer() {
         b, index(0), localSteps, index(1), ValueRange(),
         [&](OpBuilder &, Location, Value local, ValueRange) {
           Value s = arith::RemUIOp::create(b, local, index(spec.stages));
-          nvgpu::MBarrierTryWaitParityOp::create(
-              b, empty, parity(local, /*flip=*/true), index(10000000), s);
+          waitEmpty(local);
           nvgpu::MBarrierArriveExpectTxOp::create(b, full, index(stageBytes), s,
                                                   Value());
           Value base = arith::MulIOp::create(b, s, index(stageBytes));
@@ -874,28 +1038,58 @@ void GemmKernelBuilder::buildProducer() {
           // box at column kk, or tileM/64 64 x 64 boxes at row kk of a
           // transposed x) and of the w side from `bMap` (tileN/64 64 x 64
           // boxes at row kk, or one tileN x 64 box at column kk of a
-          // transposed w).
+          // transposed w). A multicast kernel's CTA of rank r loads the w
+          // side's boxes r, r + multicast, ... (of a transposed w, the r-th
+          // 1/multicast of its rows) into both CTAs of the cluster, at the
+          // same offset, completing on the same stage's barrier in each.
           auto load = [&](Value aMap, Value bMap, Value kk) {
-            auto box = [&](int64_t offset, ArrayRef<int64_t> shape, Value map,
-                           Value col, Value row) {
+            auto box = [&](Value offset, ArrayRef<int64_t> shape, Value map,
+                           Value col, Value row, Value mask = Value()) {
               nvgpu::TmaAsyncLoadOp::create(
                   b,
-                  tmaView(arith::AddIOp::create(b, base, index(offset)), shape,
-                          elem),
-                  full, map, tmaCoords({col, row}), s, Value(), Value());
+                  tmaView(arith::AddIOp::create(b, base, offset), shape, elem),
+                  full, map, tmaCoords({col, row}), s, mask, Value());
             };
             if (spec.transposedA) {
               for (int64_t i = 0; i < spec.consumers; ++i)
-                box(i * boxBytes, {kTileK, kTileK}, aMap,
+                box(index(i * boxBytes), {kTileK, kTileK}, aMap,
                     arith::AddIOp::create(b, m0, index(i * 64)), kk);
             } else {
-              box(0, {spec.tileM(), kTileK}, aMap, kk, m0);
+              box(index(0), {spec.tileM(), kTileK}, aMap, kk, m0);
             }
-            if (spec.transposedB) {
-              box(aBytes, {spec.tileN, kTileK}, bMap, kk, n0);
+            if (spec.multicast > 1) {
+              Value mask = arith::ConstantIntOp::create(
+                  b, (1 << spec.multicast) - 1, 16);
+              if (spec.transposedB) {
+                int64_t rows = spec.tileN / spec.multicast;
+                box(arith::AddIOp::create(
+                        b, index(aBytes),
+                        arith::MulIOp::create(
+                            b, clusterRank,
+                            index(rows * kTileK * byteWidth(elem)))),
+                    {rows, kTileK}, bMap, kk,
+                    arith::AddIOp::create(
+                        b, n0,
+                        arith::MulIOp::create(b, clusterRank, index(rows))),
+                    mask);
+              } else {
+                for (int64_t i = 0; i < spec.tileN / kTileK;
+                     i += spec.multicast) {
+                  Value j = arith::AddIOp::create(b, clusterRank, index(i));
+                  box(arith::AddIOp::create(
+                          b, index(aBytes),
+                          arith::MulIOp::create(b, j, index(boxBytes))),
+                      {kTileK, kTileK}, bMap,
+                      arith::AddIOp::create(
+                          b, n0, arith::MulIOp::create(b, j, index(kTileK))),
+                      kk, mask);
+                }
+              }
+            } else if (spec.transposedB) {
+              box(index(aBytes), {spec.tileN, kTileK}, bMap, kk, n0);
             } else {
               for (int64_t j = 0; j < spec.tileN / kTileK; ++j)
-                box(aBytes + j * boxBytes, {kTileK, kTileK}, bMap,
+                box(index(aBytes + j * boxBytes), {kTileK, kTileK}, bMap,
                     arith::AddIOp::create(b, n0, index(j * kTileK)), kk);
             }
           };
@@ -925,6 +1119,18 @@ void GemmKernelBuilder::buildProducer() {
           }
           scf::YieldOp::create(b);
         });
+    // A multicast kernel's CTA stays until every consumer of the cluster has
+    // released every stage: an arrive on the barrier of a CTA that has
+    // exited is undefined (CUTLASS's producer tail). A stage never used
+    // returns at once, as on its first fill.
+    if (spec.multicast > 1)
+      scf::ForOp::create(
+          b, localSteps,
+          arith::AddIOp::create(b, localSteps, index(spec.stages)), index(1),
+          ValueRange(), [&](OpBuilder &, Location, Value k, ValueRange) {
+            waitEmpty(k);
+            scf::YieldOp::create(b);
+          });
     scf::YieldOp::create(b);
   });
 }
@@ -1009,12 +1215,16 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
           Value previous = arith::RemUIOp::create(
               b, arith::AddIOp::create(b, k, index(spec.stages - 1)),
               index(spec.stages));
-          nvgpu::MBarrierArriveOp::create(b, empty, previous);
+          releaseStage(previous);
           scf::YieldOp::create(b);
         });
         scf::YieldOp::create(b, acc);
       });
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  // The producer tail of a multicast kernel waits for the last stage too.
+  if (spec.multicast > 1)
+    releaseStage(arith::RemUIOp::create(
+        b, arith::SubIOp::create(b, localSteps, index(1)), index(spec.stages)));
   // The epilogue reuses the stages: every consumer must be done reading.
   NVVM::BarrierOp::create(b, Type(), i32(1), i32(128 * spec.consumers),
                           NVVM::BarrierReductionAttr(), Value());
@@ -1202,6 +1412,9 @@ static gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
   if (spec.splits > 1)
     func.setKnownClusterSizeAttr(b.getDenseI32ArrayAttr(
         {static_cast<int32_t>(spec.splits), 1, 1}));
+  if (spec.multicast > 1)
+    func.setKnownClusterSizeAttr(
+        b.getDenseI32ArrayAttr({1, static_cast<int32_t>(spec.multicast), 1}));
   func->setAttr("lora.abi", b.getStringAttr(getGemmKernelAbi(
                                 spec, module.getName(), name, kernel)));
   GemmKernelBuilder(b, spec).build(func);
@@ -1262,12 +1475,21 @@ static void launchGemmKernel(ImplicitLocOpBuilder &b, const GemmKernel &kernel,
       b, llvm::divideCeil(spec.n, spec.tileN) * spec.splits);
   if (batch)
     gridX = arith::MulIOp::create(b, gridX, batch);
-  Value tileM = arith::ConstantIndexOp::create(b, spec.tileM());
-  Value gridY = ShapedType::isDynamic(spec.m)
-                    ? arith::CeilDivUIOp::create(b, tokens, tileM).getResult()
-                    : arith::ConstantIndexOp::create(
-                          b, llvm::divideCeil(spec.m, spec.tileM()))
-                          .getResult();
+  // A multicast kernel's clusters are pairs of row tiles: a last one past M
+  // still loads its share of w for its peer, and stores nothing (TMA clips).
+  Value gridY;
+  if (ShapedType::isDynamic(spec.m)) {
+    Value clusterRows =
+        arith::ConstantIndexOp::create(b, spec.tileM() * spec.multicast);
+    gridY = arith::CeilDivUIOp::create(b, tokens, clusterRows);
+    if (spec.multicast > 1)
+      gridY = arith::MulIOp::create(
+          b, gridY, arith::ConstantIndexOp::create(b, spec.multicast));
+  } else {
+    gridY = arith::ConstantIndexOp::create(
+        b,
+        llvm::alignTo(llvm::divideCeil(spec.m, spec.tileM()), spec.multicast));
+  }
   Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
   Value smem =
       arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
