@@ -586,9 +586,11 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
     multicast = abi.get("multicast", 1)
     if multicast not in (1, 2) or (multicast == 2 and (
             kind == "lora_down" or splits != 1 or abi.get("k") == "M"
-            or abi.get("batched", False) or abi["tile"][0] != 128)):
+            or abi.get("batched", False) or abi["tile"][0] != 128
+            or abi["tile"][1] % 128 != 0 or abi["block"][0] != 384)):
         errors.append(f"multicast {multicast!r}: 1, or 2 for a lora_linear or "
-                      "matmul of 128-row tiles, unsplit, over a static K")
+                      "matmul of 128-row tiles (two consumers) and an even number "
+                      "of 64-column w boxes, unsplit, over a static K")
     stated = (abi.get("transposed_a", False), abi.get("transposed_b", False))
     if stated != transposed:
         errors.append(f"transposed_a/b {stated[0]}/{stated[1]}, "

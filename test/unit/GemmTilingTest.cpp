@@ -278,8 +278,8 @@ TEST_F(GemmTiling, RasterVisitsEveryTileOnceInGroupsOfRows) {
       std::vector<std::pair<int64_t, int64_t>> order;
       for (int64_t y = 0; y < rowTiles; ++y) {
         for (int64_t x = 0; x < columnTiles; ++x) {
-          auto [row, column] = buildTileRaster(
-              builder, loc, index(x), index(y), index(rowTiles), columnTiles);
+          auto [row, column] = buildTileRaster(builder, loc, index(x), index(y),
+                                               index(rowTiles), columnTiles);
           std::optional<int64_t> r = getConstantIntValue(row);
           std::optional<int64_t> c = getConstantIntValue(column);
           ASSERT_TRUE(r && c);

@@ -434,10 +434,12 @@ static SmallVector<Tiling> getTilingLadder(const GemmKernelSpec &problem,
 /// The deepest pipeline of `spec`'s tiles that fits in shared memory, at
 /// most `maxStages` when non-zero.
 static int64_t chooseStages(const GemmKernelSpec &spec, int64_t maxStages) {
-  int64_t stages = kSharedMemoryBudget / getStageBytes(spec);
+  // Less a multicast kernel's empty barriers (8 bytes a stage), whichever
+  // tiling keeps the multicast.
+  int64_t budget = kSharedMemoryBudget - kMaxStages * 8;
   if (spec.hasBias)
-    stages = (kSharedMemoryBudget - spec.tileN * byteWidth(spec.elementType)) /
-             getStageBytes(spec);
+    budget -= spec.tileN * byteWidth(spec.elementType);
+  int64_t stages = budget / getStageBytes(spec);
   // As deep as shared memory allows: the memory-bound kernels (LoraDown,
   // the weight gradients) and the 64x64 tiles run one CTA per SM, and more
   // bytes in flight read faster (bench/gpu/results: LoraDown at K = 4096,
@@ -1221,7 +1223,8 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
         scf::YieldOp::create(b, acc);
       });
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-  // The producer tail of a multicast kernel waits for the last stage too.
+  // The producer tail of a multicast kernel waits for the last stage too
+  // (K is static there, so there is at least one step).
   if (spec.multicast > 1)
     releaseStage(arith::RemUIOp::create(
         b, arith::SubIOp::create(b, localSteps, index(1)), index(spec.stages)));
