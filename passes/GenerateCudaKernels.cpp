@@ -471,13 +471,18 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   // One tiling for a static row count, else one kernel per tiling that
   // some M gets, launched by M.
   c.main.multicast = multicast;
+  // t inside the main kernel (fuse-lora-down), where its x is the layer's
+  // own (no dropout branch) and the rank fits one wgmma N of 16.
+  c.main.fuseDown = fuseLoraDown && c.main.kind == GemmKind::LoraLinear &&
+                    !c.branch && c.main.rank <= 16 && !c.main.transposedB &&
+                    !c.main.batched;
   SmallVector<GemmKernelSpec> mains =
       cuda::chooseGemmTilings(c.main, tileN, maxStages, getStaticRows(c.x));
   c.main = mains.front();
   // A LoRA layer's lora_down likewise: one variant per number of CTAs its K
   // is split over (none for a plain matmul).
   SmallVector<GemmKernelSpec> downs;
-  if (c.main.kind == GemmKind::LoraLinear) {
+  if (c.main.kind == GemmKind::LoraLinear && !c.main.fuseDown) {
     GemmKernelSpec down;
     down.kind = GemmKind::LoraDown;
     down.elementType = down.resultType = c.main.elementType;
@@ -486,7 +491,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     down.scale = c.main.scale;
     downs = cuda::chooseGemmTilings(down, 0, maxStages, getStaticRows(c.x));
   }
-  bool isLoraLayer = !downs.empty();
+  bool isLoraLayer = c.main.kind == GemmKind::LoraLinear;
 
   // The kernels, in a gpu.module of their own (none for reference
   // launchers).
@@ -498,7 +503,7 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
     symbols.insert(kernels);
     name = kernels.getName().str();
-    if (isLoraLayer)
+    if (!downs.empty())
       downKernels =
           cuda::buildGemmKernels(builder, loc, kernels, "lora_down", downs);
     mainKernels = cuda::buildGemmKernels(
@@ -554,12 +559,16 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     ValueRange args = body->getArguments();
     Value m = memref::DimOp::create(builder, loc, args[0], batched ? 1 : 0);
     if (isLoraLayer) {
-      // x (or the branch input), a -> t.
+      // x (or the branch input), a -> t; a fused LoraLinear computes t
+      // itself and stores it.
       Value branch = c.branch ? args[args.size() - 3] : args[0];
-      launch(downKernels, downs.front(),
-             {branch, args[2], args[args.size() - 2]}, m);
-      SmallVector<Value> mainArgs{args[0], args[1], args[args.size() - 2],
-                                  args[3]};
+      if (!downs.empty())
+        launch(downKernels, downs.front(),
+               {branch, args[2], args[args.size() - 2]}, m);
+      SmallVector<Value> mainArgs{args[0], args[1]};
+      if (c.main.fuseDown)
+        mainArgs.push_back(args[2]);
+      mainArgs.append({args[args.size() - 2], args[3]});
       if (c.main.hasBias)
         mainArgs.push_back(args[4]);
       mainArgs.push_back(args.back());

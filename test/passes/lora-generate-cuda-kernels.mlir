@@ -60,13 +60,14 @@
 // CHECK: %[[FIRST:.*]] = arith.muli %[[SPLIT]], %c16
 // CHECK: %[[LEFT:.*]] = arith.subi %c64{{.*}}, %[[FIRST]]
 // CHECK: %[[COUNT:.*]] = arith.minsi %[[LEFT]], %c16
+// CHECK: %[[BASE:.*]] = memref.extract_aligned_pointer_as_index
 // CHECK: nvgpu.mbarrier.create -> <memorySpace = #gpu.address_space<workgroup>, num_barriers = 14>
 // Stages and barrier phases count the CTA's own steps (J), the TMA
 // coordinates the global ones (K).
 // CHECK: scf.for %[[J:.*]] = %{{.*}} to %[[COUNT]] step
 // CHECK: %[[STAGE:.*]] = arith.remui %[[J]], %c14
-// CHECK: arith.divui %[[J]], %c14
 // CHECK: %[[K:.*]] = arith.addi %[[FIRST]], %[[J]]
+// CHECK: arith.divui %[[J]], %c14
 // CHECK: %[[KK:.*]] = arith.muli %[[K]], %c64
 // CHECK: nvgpu.tma.async.load %{{.*}}[%[[KK]], %{{.*}}], %{{.*}}[%[[STAGE]]]
 // CHECK: nvgpu.tma.async.load %{{.*}}[%{{.*}}, %[[KK]]], %{{.*}}[%[[STAGE]]]
@@ -81,7 +82,6 @@
 // CHECK: scf.if
 // The chunk's bytes in the staging tile: (row · 72 + column) · 4 from the
 // shared-memory base, the same in every CTA of the cluster.
-// CHECK: %[[BASE:.*]] = memref.extract_aligned_pointer_as_index
 // CHECK: %[[OWN:.*]] = vector.load {{.*}} vector<8xf32>
 // CHECK: %[[PITCHED:.*]] = arith.muli %{{.*}}, %c72
 // CHECK: %[[ELEMENT:.*]] = arith.addi %[[PITCHED]], %{{.*}}
@@ -128,9 +128,9 @@
 // CHECK: arith.muli %[[ROW]], %c128
 // The producer's K loop: 64 steps over [x; W] and one over [t; B].
 // CHECK: scf.for %[[K:.*]] = %{{.*}} to %c65 step
+// CHECK: arith.cmpi ult, %[[K]], %c64
 // CHECK: nvgpu.mbarrier.try_wait.parity
 // CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}, %c49152
-// CHECK: arith.cmpi ult, %[[K]], %c64
 // CHECK-COUNT-5: nvgpu.tma.async.load
 // CHECK: } else {
 // CHECK-COUNT-5: nvgpu.tma.async.load

@@ -68,6 +68,14 @@ struct GemmKernelSpec {
   /// static K.
   bool batched = false;
   bool hasBias = false;
+  /// A LoraLinear that computes t = scale·x·A itself, in every output tile,
+  /// from the x boxes its stages already hold (no LoraDown kernel, no second
+  /// read of x): each main K step also loads A's [64 x 16] slice and each
+  /// consumer accumulates its rows of x·A (m64n16k16); before the LoRA step
+  /// the consumers write scale·t as the step's x box, and the CTAs of the
+  /// first column tile store it to t (for the backward). Rank at most 16, w
+  /// as stored, no batch, a static K.
+  bool fuseDown = false;
   /// LoraDown's multiplier (alpha/r or alpha/sqrt(r)).
   double scale = 1.0;
 
@@ -141,7 +149,7 @@ struct TensorMapParam {
   SmallVector<int64_t, 3> dims;
   /// Shape of one box, same order as `dims`.
   SmallVector<int64_t, 3> box;
-  /// 0 or 128 (bytes).
+  /// 0, 32 (a fused LoraLinear's A slices) or 128 (bytes).
   int64_t swizzle = 0;
   /// Bytes the L2 fetches from memory for each line a copy of this map
   /// misses: 256 for the operands (a box row is 128 B, the next K step's

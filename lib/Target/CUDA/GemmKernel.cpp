@@ -252,8 +252,19 @@ static int64_t getLoraSteps(const GemmKernelSpec &spec) {
                                            : 0;
 }
 
+/// t's columns in a fused LoraLinear (GemmKernelSpec::fuseDown): the rank
+/// rounded up to 16, one wgmma N; A's slice of a K step is [64 x 16], rows
+/// of 32 B (SWIZZLE_32B, the N-major layout wgmma reads at that width).
+static constexpr int64_t kFusedRank = 16;
+
+/// Bytes of A's slice in a fused LoraLinear's main stage (else 0).
+static int64_t getDownSliceBytes(const GemmKernelSpec &spec) {
+  return spec.fuseDown ? kTileK * kFusedRank * byteWidth(spec.elementType) : 0;
+}
+
 static int64_t getStageBytes(const GemmKernelSpec &spec) {
-  return (spec.tileM() + spec.tileN) * kTileK * byteWidth(spec.elementType);
+  return (spec.tileM() + spec.tileN) * kTileK * byteWidth(spec.elementType) +
+         getDownSliceBytes(spec);
 }
 
 /// Row pitch, in floats, of the f32 staging tile. Padding by 8 floats puts
@@ -274,11 +285,21 @@ static int64_t getEpilogueBytes(const GemmKernelSpec &spec) {
   return bytes;
 }
 
-/// Offset of the bias tile: after the stages and the epilogue, which share
-/// the front of shared memory.
-static int64_t getBiasOffset(const GemmKernelSpec &spec) {
+/// Offset of a fused LoraLinear's t scratch (its f32 accumulators of x·A,
+/// tileM x 16): after the stages and the epilogue, which share the front of
+/// shared memory.
+static int64_t getDownScratchOffset(const GemmKernelSpec &spec) {
   return llvm::alignTo(
       std::max(spec.stages * getStageBytes(spec), getEpilogueBytes(spec)), 128);
+}
+
+static int64_t getDownScratchBytes(const GemmKernelSpec &spec) {
+  return spec.fuseDown ? spec.tileM() * kFusedRank * 4 : 0;
+}
+
+/// Offset of the bias tile, after the t scratch.
+static int64_t getBiasOffset(const GemmKernelSpec &spec) {
+  return getDownScratchOffset(spec) + getDownScratchBytes(spec);
 }
 
 /// Offset of a multicast kernel's empty barriers (one 8-byte mbarrier per
@@ -362,6 +383,11 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
            "most 8 CTAs";
   if (spec.multicast != 1 && spec.multicast != 2)
     return "the w side's loads are shared by 1 or 2 CTAs";
+  if (spec.fuseDown &&
+      (spec.kind != GemmKind::LoraLinear || spec.rank > kFusedRank ||
+       spec.transposedB || spec.batched || dynamicK || spec.splits != 1))
+    return "t is computed in the tile only by a LoraLinear of rank at most 16 "
+           "with w as stored, no batch and a static K";
   return "";
 }
 
@@ -436,7 +462,8 @@ static SmallVector<Tiling> getTilingLadder(const GemmKernelSpec &problem,
 static int64_t chooseStages(const GemmKernelSpec &spec, int64_t maxStages) {
   // Less a multicast kernel's empty barriers (8 bytes a stage), whichever
   // tiling keeps the multicast.
-  int64_t budget = kSharedMemoryBudget - kMaxStages * 8;
+  int64_t budget =
+      kSharedMemoryBudget - kMaxStages * 8 - getDownScratchBytes(spec);
   if (spec.hasBias)
     budget -= spec.tileN * byteWidth(spec.elementType);
   int64_t stages = budget / getStageBytes(spec);
@@ -562,7 +589,15 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
     break;
   case GemmKind::LoraLinear:
     right("w", spec.k, spec.n);
-    params.push_back({"t", elem, {spec.m, spec.rank}, {tileM, kTileK}, 128});
+    // A fused LoraLinear reads A in [64 x 16] slices and stores t, 64 rows
+    // (a consumer's) at a time, from the 128B-swizzled x box it wrote.
+    if (spec.fuseDown) {
+      params.push_back(
+          {"a", elem, {spec.k, spec.rank}, {kTileK, kFusedRank}, 32});
+      params.push_back({"t", elem, {spec.m, spec.rank}, {64, kTileK}, 128});
+    } else {
+      params.push_back({"t", elem, {spec.m, spec.rank}, {tileM, kTileK}, 128});
+    }
     right("b", spec.rank, spec.n);
     if (spec.hasBias)
       params.push_back({"bias", elem, {spec.n}, {spec.tileN}, 0});
@@ -580,7 +615,7 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
   // yet measured against no promotion (bench/gpu/run.py times each launch
   // of the per-kernel breakdown both ways).
   for (TensorMapParam &param : llvm::drop_end(params))
-    param.l2Promotion = 256;
+    param.l2Promotion = spec.fuseDown && param.role == "t" ? 0 : 256;
   // A batched kernel's tensors have the batch outermost, one matrix per box.
   if (spec.batched) {
     for (TensorMapParam &param : params) {
@@ -623,6 +658,7 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"stages", spec.stages},
       {"splits", spec.splits},
       {"multicast", spec.multicast},
+      {"fuse_down", spec.fuseDown},
       {"rows",
        llvm::json::Array{spec.minRows, ShapedType::isDynamic(spec.maxRows)
                                            ? llvm::json::Value(nullptr)
@@ -652,8 +688,9 @@ static nvgpu::TensorMapDescriptorType
 getTensorMapType(const TensorMapParam &param, MemRefType boxType) {
   return nvgpu::TensorMapDescriptorType::get(
       boxType.getContext(), boxType,
-      param.swizzle == 128 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
-                           : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
+      param.swizzle == 128  ? nvgpu::TensorMapSwizzleKind::SWIZZLE_128B
+      : param.swizzle == 32 ? nvgpu::TensorMapSwizzleKind::SWIZZLE_32B
+                            : nvgpu::TensorMapSwizzleKind::SWIZZLE_NONE,
       param.l2Promotion == 256 ? nvgpu::TensorMapL2PromoKind::L2PROMO_256B
                                : nvgpu::TensorMapL2PromoKind::L2PROMO_NONE,
       nvgpu::TensorMapOOBKind::OOB_ZERO,
@@ -714,6 +751,9 @@ private:
   void releaseStage(Value stage);
   void buildProducer();
   void buildConsumer(Value consumer);
+  Value buildFusedDown(Value k, Value base, Value aBase, Value consumer,
+                       Value tAcc);
+  Value buildSwizzle32Descriptor(Value offset, MemRefType type);
   void clusterSync();
   void storeAccumulator(Value consumer, Value acc);
   void buildEpilogue(Value consumer);
@@ -726,8 +766,10 @@ private:
   gpu::AddressSpaceAttr smemSpace;
 
   Value smem, full, empty, biasBarrier, threadInWarpgroup;
-  /// Of a multicast kernel: the address of dynamic shared memory (its empty
-  /// barriers are there) and this CTA's rank in the cluster.
+  /// The address of dynamic shared memory, where something is read by
+  /// address (a multicast kernel's empty barriers, a split kernel's partial
+  /// sums through mapa, a fused LoraLinear's A slices), and a multicast
+  /// kernel's rank in its cluster.
   Value smemAddress, clusterRank;
   Value m0, n0;
   /// The matrix of a batched kernel this CTA computes (block id x over the
@@ -929,7 +971,7 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   m0 = arith::MulIOp::create(b, rowTile, index(spec.tileM()));
   smem = memref::GetGlobalOp::create(b, smemType({0}, b.getI8Type()),
                                      kDynamicSmemName);
-  if (spec.multicast > 1)
+  if (spec.multicast > 1 || spec.splits > 1 || spec.fuseDown)
     smemAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
   auto group = [&](int64_t count) {
     return nvgpu::MBarrierCreateOp::create(
@@ -1032,9 +1074,22 @@ void GemmKernelBuilder::buildProducer() {
         b, index(0), localSteps, index(1), ValueRange(),
         [&](OpBuilder &, Location, Value local, ValueRange) {
           Value s = arith::RemUIOp::create(b, local, index(spec.stages));
+          Value k = spec.splits > 1
+                        ? arith::AddIOp::create(b, firstStep, local).getResult()
+                        : local;
+          Value isMain;
+          if (lora)
+            isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k,
+                                           mainSteps);
           waitEmpty(local);
-          nvgpu::MBarrierArriveExpectTxOp::create(b, full, index(stageBytes), s,
-                                                  Value());
+          // A fused LoraLinear's LoRA step loads B alone: the consumers
+          // write its x box (t).
+          Value txBytes = index(stageBytes);
+          if (spec.fuseDown)
+            txBytes = arith::SelectOp::create(
+                b, isMain, txBytes,
+                index(spec.tileN * kTileK * byteWidth(elem)));
+          nvgpu::MBarrierArriveExpectTxOp::create(b, full, txBytes, s, Value());
           Value base = arith::MulIOp::create(b, s, index(stageBytes));
           // Loads K step `kk` of the x side from `aMap` (a tileM x 64
           // box at column kk, or tileM/64 64 x 64 boxes at row kk of a
@@ -1052,7 +1107,9 @@ void GemmKernelBuilder::buildProducer() {
                   tmaView(arith::AddIOp::create(b, base, offset), shape, elem),
                   full, map, tmaCoords({col, row}), s, mask, Value());
             };
-            if (spec.transposedA) {
+            if (!aMap) {
+              // No x side (a fused LoraLinear's LoRA step).
+            } else if (spec.transposedA) {
               for (int64_t i = 0; i < spec.consumers; ++i)
                 box(index(i * boxBytes), {kTileK, kTileK}, aMap,
                     arith::AddIOp::create(b, m0, index(i * 64)), kk);
@@ -1095,27 +1152,32 @@ void GemmKernelBuilder::buildProducer() {
                     arith::AddIOp::create(b, n0, index(j * kTileK)), kk);
             }
           };
-          Value k = spec.splits > 1
-                        ? arith::AddIOp::create(b, firstStep, local).getResult()
-                        : local;
           Value kk = arith::MulIOp::create(b, k, index(kTileK));
           if (!lora) {
             load(maps["x"], maps[bRole], kk);
           } else {
             // Steps past K read [t | B] in the same slots.
-            Value isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
-                                                 k, mainSteps);
             scf::IfOp::create(
                 b, isMain,
                 [&](OpBuilder &, Location) {
                   load(maps["x"], maps["w"], kk);
+                  // A fused LoraLinear's slice of A, after the w side.
+                  if (spec.fuseDown)
+                    nvgpu::TmaAsyncLoadOp::create(
+                        b,
+                        view(arith::AddIOp::create(
+                                 b, base,
+                                 index(stageBytes - getDownSliceBytes(spec))),
+                             {kTileK, kFusedRank}, elem),
+                        full, maps["a"], ValueRange{index(0), kk}, s, Value(),
+                        Value());
                   scf::YieldOp::create(b);
                 },
                 [&](OpBuilder &, Location) {
                   Value kr = arith::SubIOp::create(
                       b, kk,
                       arith::MulIOp::create(b, mainSteps, index(kTileK)));
-                  load(maps["t"], maps["b"], kr);
+                  load(spec.fuseDown ? Value() : maps["t"], maps["b"], kr);
                   scf::YieldOp::create(b);
                 });
           }
@@ -1156,8 +1218,14 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
       arith::MulIOp::create(b, consumer, index(64 * kTileK * byteWidth(elem)));
 
   Value acc0 = nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, accType);
+  // A fused LoraLinear's t accumulator (x·A for the consumer's 64 rows).
+  auto tAccType = nvgpu::WarpgroupAccumulatorType::get(
+      ctx, VectorType::get({64, kFusedRank}, b.getF32Type()));
+  SmallVector<Value> inits{acc0};
+  if (spec.fuseDown)
+    inits.push_back(nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, tAccType));
   auto loop = scf::ForOp::create(
-      b, index(0), localSteps, index(1), ValueRange{acc0},
+      b, index(0), localSteps, index(1), inits,
       [&](OpBuilder &, Location, Value k, ValueRange iterArgs) {
         Value s = arith::RemUIOp::create(b, k, index(spec.stages));
         nvgpu::MBarrierTryWaitParityOp::create(
@@ -1171,6 +1239,10 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
               view(offset, type.getShape(), elem), map);
         };
         Value acc = iterArgs[0];
+        SmallVector<Value> results;
+        if (spec.fuseDown)
+          results.push_back(
+              buildFusedDown(k, base, aBase, consumer, iterArgs[1]));
         if (!spec.transposedA && !spec.transposedB) {
           // One op for the whole step; upstream's lowering steps its
           // descriptors through K for a K-major x and an N-major w.
@@ -1220,7 +1292,8 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
           releaseStage(previous);
           scf::YieldOp::create(b);
         });
-        scf::YieldOp::create(b, acc);
+        results.insert(results.begin(), acc);
+        scf::YieldOp::create(b, results);
       });
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
   // The producer tail of a multicast kernel waits for the last stage too
@@ -1234,6 +1307,170 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
   storeAccumulator(consumer, loop.getResult(0));
   if (spec.splits == 1)
     buildEpilogue(consumer);
+}
+
+/// The wgmma descriptor of an N-major [16 x 16] operand at byte `offset` of
+/// dynamic shared memory, in 32 B rows swizzled as TMA's SWIZZLE_32B writes
+/// them (upstream's generate.descriptor takes only 128B swizzle): the
+/// layout type 3 (32B swizzle) in bits 62-63, the stride between groups of
+/// 8 rows (256 B) in bits 32-45 and the distance between 16-column atoms
+/// (the 64-row slice: 2 KiB; one atom here) in bits 16-29, both in 16 B
+/// units, and the address's bits 4-17 in bits 0-13 (CUTLASS's canonical
+/// MN-major SW32 layout, ((8,2,m),(8,k)):((1,8,LBO),(16,SBO)) elements).
+Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
+                                                  MemRefType type) {
+  Type i64 = b.getI64Type();
+  auto constant = [&](uint64_t value) -> Value {
+    return arith::ConstantIntOp::create(b, i64, value);
+  };
+  Value address = arith::IndexCastOp::create(
+      b, i64, arith::AddIOp::create(b, smemAddress, offset));
+  Value start = arith::AndIOp::create(
+      b, arith::ShRUIOp::create(b, address, constant(4)), constant(0x3FFF));
+  uint64_t fixed = (uint64_t(3) << 62) | (uint64_t(256 >> 4) << 32) |
+                   (uint64_t((kTileK * kFusedRank * 2) >> 4) << 16);
+  Value descriptor = arith::OrIOp::create(b, start, constant(fixed));
+  return UnrealizedConversionCastOp::create(
+             b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, type),
+             descriptor)
+      .getResult(0);
+}
+
+/// A fused LoraLinear's work on t at step `k` (stage at byte `base`, the
+/// consumer's x rows at `aBase`), before the step's main wgmma; returns the
+/// t accumulator.
+///   main steps: t += x·A[kk:kk+64, :16] as four m64n16k16, issued before
+///     the step's main wgmma, whose wait (waitGroup 1) then sees them done:
+///     the next step's release of this stage waits for them too.
+///   the LoRA step: t is complete (the last main step's wait): the consumer
+///     stores it through mma.store to its f32 scratch rows, and writes
+///     scale·t as bf16 into its 64 rows of the step's x box, 128B-swizzled
+///     as TMA would have (16-byte chunk c of row i at c ^ (i % 8); the
+///     stages are 1024-aligned) with zeros past column 16, which B's
+///     zero-filled rows past r multiply; then fences the async proxy (the
+///     wgmma and the TMA store read it) and syncs its warpgroup. The CTAs
+///     of the first column tile store those rows to t for the backward.
+Value GemmKernelBuilder::buildFusedDown(Value k, Value base, Value aBase,
+                                        Value consumer, Value tAcc) {
+  Type elem = spec.elementType;
+  Type f32 = b.getF32Type();
+  auto tAccType = cast<nvgpu::WarpgroupAccumulatorType>(tAcc.getType());
+  Value isMain =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k, mainSteps);
+  auto ifOp = scf::IfOp::create(
+      b, isMain,
+      [&](OpBuilder &, Location) {
+        constexpr int64_t kInstrK = 16;
+        int64_t width = byteWidth(elem);
+        Value slice = arith::AddIOp::create(
+            b, base, index(getStageBytes(spec) - getDownSliceBytes(spec)));
+        Value acc = tAcc;
+        for (int64_t j = 0; j < kTileK / kInstrK; ++j) {
+          MemRefType aType = smemType({64, kInstrK}, elem);
+          MemRefType bType = smemType({kInstrK, kFusedRank}, elem);
+          // x: K-major, +32 B along its swizzled rows; A's slice: N-major,
+          // +16 rows of 32 B.
+          Value aDesc = nvgpu::WarpgroupGenerateDescriptorOp::create(
+              b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, aType),
+              view(arith::AddIOp::create(b, aBase, index(j * kInstrK * width)),
+                   aType.getShape(), elem),
+              descriptorMaps["x"]);
+          Value bDesc = buildSwizzle32Descriptor(
+              arith::AddIOp::create(b, slice,
+                                    index(j * kInstrK * kFusedRank * width)),
+              bType);
+          // No wait: the step's main wgmma waits for these.
+          acc = nvgpu::WarpgroupMmaOp::create(b, tAccType, aDesc, bDesc,
+                                              b.getI64IntegerAttr(7),
+                                              UnitAttr(), b.getUnitAttr(), acc);
+        }
+        scf::YieldOp::create(b, acc);
+      },
+      [&](OpBuilder &, Location) {
+        // Every consumer stores through the scratch's first 64 rows; its
+        // fragment lands at rows 64·c (see the header).
+        Value scratch = view(index(getDownScratchOffset(spec)),
+                             {spec.tileM(), kFusedRank}, f32);
+        SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), b.getIndexAttr(0)};
+        SmallVector<OpFoldResult> sizes{b.getIndexAttr(64),
+                                        b.getIndexAttr(kFusedRank)};
+        SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
+        nvgpu::WarpgroupMmaStoreOp::create(
+            b, tAcc,
+            memref::SubViewOp::create(b, scratch, offsets, sizes, strides));
+        syncWarpgroup(consumer);
+        // 64 rows x 8 chunks of 16 B, four per thread.
+        Value xBox = view(base, {spec.tileM() * kTileK}, elem);
+        auto f32x8 = VectorType::get({8}, f32);
+        auto elemx8 = VectorType::get({8}, elem);
+        Attribute scale = b.getF32FloatAttr(static_cast<float>(spec.scale));
+        Value scaleV = arith::ConstantOp::create(
+            b, DenseElementsAttr::get(f32x8, ArrayRef(scale)));
+        Value zeros = arith::ConstantOp::create(b, b.getZeroAttr(elemx8));
+        int64_t chunks = kTileK * byteWidth(elem) / 16;
+        scf::ForOp::create(
+            b, threadInWarpgroup, index(64 * chunks), index(128), ValueRange(),
+            [&](OpBuilder &, Location, Value i, ValueRange) {
+              Value row = arith::AddIOp::create(
+                  b, arith::MulIOp::create(b, consumer, index(64)),
+                  arith::DivUIOp::create(b, i, index(chunks)));
+              Value chunk = arith::RemUIOp::create(b, i, index(chunks));
+              Value inT = arith::CmpIOp::create(
+                  b, arith::CmpIPredicate::ult, chunk,
+                  index(kFusedRank * byteWidth(elem) / 16));
+              auto value = scf::IfOp::create(
+                  b, inT,
+                  [&](OpBuilder &, Location) {
+                    Value v = vector::LoadOp::create(
+                        b, f32x8, scratch,
+                        ValueRange{row,
+                                   arith::MulIOp::create(b, chunk, index(8))});
+                    v = arith::MulFOp::create(b, v, scaleV);
+                    scf::YieldOp::create(
+                        b, ValueRange{arith::TruncFOp::create(b, elemx8, v)});
+                  },
+                  [&](OpBuilder &, Location) {
+                    scf::YieldOp::create(b, ValueRange{zeros});
+                  });
+              Value swizzled = arith::XOrIOp::create(
+                  b, chunk, arith::RemUIOp::create(b, row, index(8)));
+              Value at = arith::AddIOp::create(
+                  b, arith::MulIOp::create(b, row, index(kTileK)),
+                  arith::MulIOp::create(b, swizzled, index(8)));
+              vector::StoreOp::create(b, value.getResult(0), xBox,
+                                      ValueRange{at});
+              scf::YieldOp::create(b);
+            });
+        NVVM::FenceProxyOp::create(
+            b, NVVM::ProxyKind::async_shared,
+            NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+        syncWarpgroup(consumer);
+        Value stores = arith::AndIOp::create(
+            b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, n0, index(0)),
+            arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                  threadInWarpgroup, index(0)));
+        scf::IfOp::create(b, stores, [&](OpBuilder &, Location) {
+          Value rows = arith::MulIOp::create(b, consumer, index(64));
+          nvgpu::TmaAsyncStoreOp::create(
+              b,
+              view(arith::AddIOp::create(
+                       b, base,
+                       arith::MulIOp::create(b, rows,
+                                             index(kTileK * byteWidth(elem)))),
+                   {64, kTileK}, elem),
+              maps["t"],
+              ValueRange{index(0), arith::AddIOp::create(b, m0, rows)},
+              Value());
+          NVVM::CpAsyncBulkCommitGroupOp::create(b);
+          // The epilogue overwrites the stages: the store must have read
+          // them first.
+          NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
+                                               b.getUnitAttr());
+          scf::YieldOp::create(b);
+        });
+        scf::YieldOp::create(b, tAcc);
+      });
+  return ifOp.getResult(0);
 }
 
 /// The barrier of all threads of the cluster, with release and acquire
@@ -1302,9 +1539,6 @@ void GemmKernelBuilder::buildEpilogue(Value consumer) {
   // 8 columns per thread and step: chunk i is row i / (outCols/8), columns
   // 8·(i % (outCols/8)) and on.
   auto f32x8 = VectorType::get({8}, b.getF32Type());
-  Value smemAddress;
-  if (spec.splits > 1)
-    smemAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
   int64_t chunksPerRow = outCols / 8;
   scf::ForOp::create(
       b, threadInWarpgroup, index(64 * chunksPerRow), index(128), ValueRange(),

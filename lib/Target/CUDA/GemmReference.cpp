@@ -56,6 +56,25 @@ void cuda::buildGemmReference(OpBuilder &builder, Location loc,
   llvm::StringMap<Value> byRole;
   for (auto [param, memref] : llvm::zip(params, memrefs))
     byRole[param.role] = memref;
+  // A fused LoraLinear is LoraDown's t, then the LoraLinear that reads it.
+  if (spec.fuseDown) {
+    GemmKernelSpec down = spec;
+    down.kind = GemmKind::LoraDown;
+    down.fuseDown = false;
+    down.n = spec.rank;
+    down.resultType = spec.elementType;
+    down.hasBias = false;
+    buildGemmReference(
+        builder, loc, down,
+        {byRole.lookup("x"), byRole.lookup("a"), byRole.lookup("t")});
+    GemmKernelSpec linear = spec;
+    linear.fuseDown = false;
+    SmallVector<Value> operands;
+    for (const TensorMapParam &param : getGemmKernelParams(linear))
+      operands.push_back(byRole.lookup(param.role));
+    buildGemmReference(builder, loc, linear, operands);
+    return;
+  }
   // The output is the last parameter (t for LoraDown, which has no t input).
   Value out = memrefs.back();
   auto outType = cast<MemRefType>(out.getType());
