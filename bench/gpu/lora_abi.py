@@ -281,7 +281,12 @@ def tuning_cases() -> list[dict]:
       and the L2 serves w once per pair. On the forward (4096², r = 16; the
       widest and the narrowest Llama layers' plain matmul) and on the
       forward+backward, whose dx kernel reads a transposed w (its box
-      halved)."""
+      halved);
+    - t = scale·x·A inside lora_linear's tiles (fuse-lora-down, r <= 16): no
+      lora_down kernel and no second read of x, for 16/tileN more tensor
+      work (6% at 128x256) and A's 2 KiB slice a stage; alone and with
+      multicast, on 4096², the widest Llama layer, and the forward+backward
+      (whose backward reads the t the fused forward stores)."""
     return [tuning_case(matmul_case(4096, 1024), "tile-n=256", "tile256"),
             tuning_case(lora_case(4096, 4096, 16), "max-stages=7", "stages7"),
             tuning_case(bmm_case(32, 128, 2048, True), "tile-n=64 max-stages=2",
@@ -289,7 +294,13 @@ def tuning_cases() -> list[dict]:
             tuning_case(lora_case(4096, 4096, 16), "multicast=2", "mc2"),
             tuning_case(matmul_case(4096, 14336), "multicast=2", "mc2"),
             tuning_case(matmul_case(4096, 1024), "multicast=2", "mc2"),
-            tuning_case(grad_case(4096, 4096, GRAD_RANK), "multicast=2", "mc2")]
+            tuning_case(grad_case(4096, 4096, GRAD_RANK), "multicast=2", "mc2"),
+            tuning_case(lora_case(4096, 4096, 16), "fuse-lora-down", "fused"),
+            tuning_case(lora_case(4096, 4096, 16), "fuse-lora-down multicast=2",
+                        "fused_mc2"),
+            tuning_case(lora_case(4096, 14336, 16), "fuse-lora-down", "fused"),
+            tuning_case(grad_case(4096, 4096, GRAD_RANK), "fuse-lora-down",
+                        "fused")]
 
 
 def default_cases() -> list[dict]:
@@ -370,7 +381,7 @@ TENSORMAP_ALIGN = 64
 
 OUTPUT_ROLE = {"lora_down": "t", "lora_linear": "y", "matmul": "y"}
 ROLES = {"lora_down": ("x", "a", "t"),
-         "lora_linear": ("x", "w", "t", "b", "bias", "y"),
+         "lora_linear": ("x", "w", "a", "t", "b", "bias", "y"),
          "matmul": ("x", "w", "y")}
 
 # A grad case's kernels in launch order, as (step, kernel name), with the
@@ -382,9 +393,12 @@ ROLES = {"lora_down": ("x", "a", "t"),
 # has no lora_down (BACKWARD_DOWN), and its ts is t. In a lora or matmul
 # case every role is its own tensor.
 BACKWARD_DOWN = ("backward", "lora_down")
+# A forward whose lora_linear computes t itself ("fuse_down" in its ABI) has
+# no lora_down either: its a param is A, and it stores t.
+FORWARD_DOWN = ("forward", "lora_down")
 GRAD_TENSORS = {
     ("forward", "lora_down"): dict(x="x", a="a", t="t"),
-    ("forward", "lora_linear"): dict(x="x", w="w", t="t", b="b", y="y"),
+    ("forward", "lora_linear"): dict(x="x", w="w", a="a", t="t", b="b", y="y"),
     ("backward", "lora_down"): dict(x="x", a="a", t="ts"),
     ("backward", "lora_t_grad"): dict(x="g", a="b", t="dt"),
     ("backward", "lora_b_grad"): dict(x="ts", w="g", y="db"),
@@ -517,8 +531,12 @@ def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
     if case["op"] == "grad":
         steps = grad_steps(kernels)
         keys = [(steps[k["module"]], kernel_name(k)) for k in kernels]
-        return keys, [key for key in GRAD_TENSORS if key != BACKWARD_DOWN or key in keys]
+        return keys, [key for key in GRAD_TENSORS
+                      if key not in (BACKWARD_DOWN, FORWARD_DOWN) or key in keys]
     want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]   # mm, bmm
+    # A lora_linear that computes t itself ("fuse_down") has no lora_down.
+    if any(k.get("fuse_down") for k in kernels):
+        want = ["lora_linear"]
     return [k.get("kind") for k in kernels], want
 
 
@@ -597,7 +615,10 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
                       f"expected {transposed[0]}/{transposed[1]}")
     roles = [p.get("role") for p in abi["params"]]
     for need in ROLES[kind]:
-        if need != "bias" and need not in roles:
+        # A lora_linear reads A only where it computes t itself.
+        optional = ("bias",) + (("a",) if kind == "lora_linear"
+                                and not abi.get("fuse_down") else ())
+        if need not in optional and need not in roles:
             errors.append(f"no {need!r} param")
     if len(set(roles)) != len(roles):
         errors.append(f"repeated roles {roles}")

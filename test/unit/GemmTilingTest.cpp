@@ -361,3 +361,50 @@ TEST_F(GemmTiling, MulticastPairsOnlyTheTilesThatSupportIt) {
   paired.multicast = 4;
   EXPECT_NE(checkGemmProblem(paired), "");
 }
+
+TEST_F(GemmTiling, FusedLoraDownReadsASlicesAndStoresT) {
+  // Rank at most 16, w as stored, no batch, a static K.
+  GemmKernelSpec fused = problem(GemmKind::LoraLinear, 4096, 4096, 16);
+  fused.fuseDown = true;
+  SmallVector<GemmKernelSpec> variants = chooseGemmTilings(fused);
+  ASSERT_EQ(variants.size(), 3u);
+  GemmKernelSpec plain = problem(GemmKind::LoraLinear, 4096, 4096, 16);
+  SmallVector<GemmKernelSpec> plainVariants = chooseGemmTilings(plain);
+  for (auto [spec, unfused] : llvm::zip(variants, plainVariants)) {
+    EXPECT_EQ(checkGemmProblem(spec), "");
+    EXPECT_TRUE(spec.fuseDown);
+    // A's slices, [64 x 16] in 32 B swizzled rows; t stored 64 rows at a
+    // time from the 128B-swizzled x box.
+    SmallVector<std::string> roles;
+    for (const TensorMapParam &param : getGemmKernelParams(spec)) {
+      roles.push_back(param.role);
+      if (param.role == "a") {
+        EXPECT_EQ(param.box, (SmallVector<int64_t, 3>{64, 16}));
+        EXPECT_EQ(param.swizzle, 32);
+      }
+      if (param.role == "t") {
+        EXPECT_EQ(param.box, (SmallVector<int64_t, 3>{64, 64}));
+        EXPECT_EQ(param.l2Promotion, 0);
+      }
+    }
+    EXPECT_EQ(roles, (SmallVector<std::string>{"x", "w", "a", "t", "b", "y"}));
+    // Each stage holds 2 KiB more; the stages still fit with the t
+    // scratch (tileM x 16 floats).
+    EXPECT_LE(spec.stages, unfused.stages);
+    EXPECT_GE(spec.stages, 4);
+    EXPECT_LE(getGemmDynamicSharedMemory(spec), 227 * 1024 - 1024);
+  }
+  // Rank 8 rounds up to one 16-column slice; 32 does not fit.
+  GemmKernelSpec rank8 = problem(GemmKind::LoraLinear, 4096, 4096, 8);
+  rank8.fuseDown = true;
+  EXPECT_EQ(checkGemmProblem(rank8), "");
+  GemmKernelSpec rank32 = problem(GemmKind::LoraLinear, 4096, 4096, 32);
+  rank32.fuseDown = true;
+  EXPECT_NE(checkGemmProblem(rank32), "");
+  GemmKernelSpec transposed = fused;
+  transposed.transposedB = true;
+  EXPECT_NE(checkGemmProblem(transposed), "");
+  GemmKernelSpec matmul = problem(GemmKind::Matmul, 4096, 4096);
+  matmul.fuseDown = true;
+  EXPECT_NE(checkGemmProblem(matmul), "");
+}

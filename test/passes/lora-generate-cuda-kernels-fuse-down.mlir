@@ -1,0 +1,100 @@
+// RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels=fuse-lora-down | FileCheck %s
+// RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels="fuse-lora-down reference-launchers" | FileCheck %s --check-prefix=REF
+
+// fuse-lora-down: a rank-16 layer has no lora_down; lora_linear reads A in
+// [64 x 16] slices (SWIZZLE_32B) and stores t, 64 rows per TMA store.
+// CHECK-LABEL: func.func @rank16(
+// CHECK-NOT: gpu.func @lora_down
+// CHECK: gpu.func @lora_linear(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: \22fuse_down\22:true
+// CHECK-SAME: {\22box\22:[64,16],\22dims\22:[4096,16],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22a\22,\22swizzle\22:32}
+// CHECK-SAME: {\22box\22:[64,64],\22dims\22:[\22M\22,16],\22dtype\22:\22bf16\22,\22l2_promotion\22:0,\22role\22:\22t\22,\22swizzle\22:128}
+// CHECK: %[[AMAP:.*]] = builtin.unrealized_conversion_cast %arg2 : !llvm.ptr to !nvgpu.tensormap.descriptor<tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_32b
+// CHECK: %[[TMAP:.*]] = builtin.unrealized_conversion_cast %arg3
+// CHECK: %[[SMEM:.*]] = memref.extract_aligned_pointer_as_index
+// The producer: a main step is 48 KiB of x and w plus A's 2 KiB slice at
+// the end of the stage, at (0, kk); the LoRA step B alone (32 KiB).
+// CHECK: scf.for %[[K:.*]] = %{{.*}} to %c65 step
+// CHECK: %[[MAIN:.*]] = arith.cmpi ult, %[[K]], %c64
+// CHECK: %[[TX:.*]] = arith.select %[[MAIN]], %c51200, %c32768
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}, %[[TX]]
+// CHECK: %[[KK:.*]] = arith.muli %[[K]], %c64
+// CHECK: scf.if %[[MAIN]] {
+// CHECK-COUNT-5: nvgpu.tma.async.load
+// CHECK: arith.addi %{{.*}}, %c49152
+// CHECK: nvgpu.tma.async.load %[[AMAP]][%{{.*}}, %[[KK]]]
+// CHECK: } else {
+// CHECK-COUNT-4: nvgpu.tma.async.load
+// CHECK-NOT: nvgpu.tma.async.load
+// CHECK: }
+// The consumers: at a main step, four m64n16k16 on x (+32 B each) and A's
+// slice (+512 B each) through hand-built 32B-swizzle descriptors, before
+// the step's main wgmma.
+// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %{{.*}}, %[[T:.*]] = %{{.*}})
+// CHECK: scf.if
+// CHECK: arith.addi %{{.*}}, %c49152
+// CHECK: nvgpu.warpgroup.generate.descriptor {{.*}} : memref<64x16xbf16
+// CHECK: arith.addi %[[SMEM]],
+// CHECK: arith.shrui %{{.*}}, %c4_i64
+// CHECK: arith.andi %{{.*}}, %c16383_i64
+// CHECK: arith.ori %{{.*}}, %c-4611685949699522560_i64
+// CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[T]] {transposeB, waitGroup = 7 : i64} : <tensor = memref<64x16xbf16, {{.*}}>>, <tensor = memref<16x16xbf16, {{.*}}>>, <fragmented = vector<64x16xf32>>
+// CHECK: arith.addi %{{.*}}, %c512
+// CHECK: nvgpu.warpgroup.mma
+// CHECK: arith.addi %{{.*}}, %c1024
+// CHECK: nvgpu.warpgroup.mma
+// CHECK: arith.addi %{{.*}}, %c1536
+// CHECK: nvgpu.warpgroup.mma
+// At the LoRA step: t to the f32 scratch after the stages (4 x 50 KiB),
+// scale·t into the step's x box, swizzled, zeros past 16 columns; fence;
+// the first column tile stores it.
+// CHECK: } else {
+// CHECK: nvgpu.warpgroup.mma.store %[[T]], %{{.*}} : <fragmented = vector<64x16xf32>> to memref<64x16xf32, strided<[16, 1]>, #gpu.address_space<workgroup>>
+// CHECK: scf.for
+// CHECK: arith.cmpi ult, %{{.*}}, %c2
+// CHECK: arith.mulf
+// CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
+// CHECK: arith.xori
+// CHECK: vector.store
+// CHECK: nvvm.fence.proxy
+// CHECK: arith.cmpi eq, %{{.*}}, %c0
+// CHECK: nvgpu.tma.async.store %{{.*}} to %[[TMAP]]
+// CHECK: nvvm.cp.async.bulk.wait_group 0 {read}
+// Then the step's main wgmma, [t | B] as without the fusion.
+// CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[ACC]] {transposeB} : <tensor = memref<64x64xbf16
+// The launcher: lora_linear alone, on x, w, a, t, b, y.
+// CHECK-LABEL: func.func private @lora_kernels_0_launch(
+// CHECK-NOT: @lora_down
+// CHECK: gpu.launch_func @lora_kernels_0::@lora_linear blocks
+// REF-LABEL: func.func private @lora_kernels_0_launch(
+// REF-NOT: gpu.launch_func
+// The reference computes t (scaled, rounded to bf16) and then y from it.
+// REF: linalg.generic
+// REF: arith.mulf
+// REF: arith.truncf {{.*}} : f32 to bf16
+// REF: linalg.generic
+// REF: linalg.generic
+func.func @rank16(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
+                  %a: tensor<4096x16xbf16>, %b: tensor<16x4096xbf16>)
+    -> tensor<?x4096xbf16> {
+  %y = lora.linear %x, %w, %a, %b {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x4096xbf16>, tensor<4096x4096xbf16>, tensor<4096x16xbf16>,
+         tensor<16x4096xbf16>) -> tensor<?x4096xbf16>
+  return %y : tensor<?x4096xbf16>
+}
+
+// -----
+
+// Rank 64 does not fit one wgmma N of 16: lora_down as before.
+// CHECK-LABEL: func.func @rank64(
+// CHECK: gpu.func @lora_down(
+// CHECK: gpu.func @lora_linear(
+// CHECK-SAME: \22fuse_down\22:false
+func.func @rank64(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
+                  %a: tensor<4096x64xbf16>, %b: tensor<64x4096xbf16>)
+    -> tensor<?x4096xbf16> {
+  %y = lora.linear %x, %w, %a, %b {rank = 64 : i64, scale = 2.0}
+      : (tensor<?x4096xbf16>, tensor<4096x4096xbf16>, tensor<4096x64xbf16>,
+         tensor<64x4096xbf16>) -> tensor<?x4096xbf16>
+  return %y : tensor<?x4096xbf16>
+}
