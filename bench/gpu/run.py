@@ -1168,6 +1168,10 @@ class Runner:
             return self.args.compile_timeout_s
         if job["type"] == "model":
             return getattr(self.args, "model_timeout_s", 120.0)
+        # A kernel that hangs does so in its correctness check, which runs
+        # first: a short limit there keeps a hang from eating the budget.
+        if job["type"] == "check":
+            return getattr(self.args, "check_timeout_s", self.args.job_timeout_s)
         return self.args.job_timeout_s
 
     def worker_cmd(self, jobfile, resfile, deadline, hard_deadline) -> list[str]:
@@ -1640,6 +1644,8 @@ def main(argv=None) -> int:
                     help="after this many seconds torch.compile jobs are skipped "
                     "(everything after 1.5x)")
     ap.add_argument("--job-timeout-s", type=float, default=60.0)
+    ap.add_argument("--check-timeout-s", type=float, default=40.0,
+                    help="limit of one case's correctness checks (a hung kernel)")
     ap.add_argument("--compile-timeout-s", type=float, default=150.0)
     ap.add_argument("--startup-timeout-s", type=float, default=120.0)
     ap.add_argument("--model-timeout-s", type=float, default=120.0)

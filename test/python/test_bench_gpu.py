@@ -1231,20 +1231,23 @@ def test_watchdog_restarts_after_crash_and_hang(tmp_path):
                     str(resfile), "--compile-mode", self.compile_mode]
 
     args = SimpleNamespace(artifacts=tmp_path, warmup=1, iters=1, compile_mode="auto",
-                           budget_s=100.0, job_timeout_s=1.5, compile_timeout_s=1.5,
-                           startup_timeout_s=20.0)
+                           budget_s=100.0, job_timeout_s=3.0, compile_timeout_s=1.5,
+                           check_timeout_s=1.0, startup_timeout_s=20.0)
     (tmp_path / "work").mkdir()
     jobs = [dict(type="check", case="a"), dict(type="check", case="crash"),
             dict(type="check", case="b"), dict(type="ours", case="hang"),
-            dict(type="compile", case="c"), dict(type="check", case="d")]
+            dict(type="compile", case="c"), dict(type="check", case="d"),
+            dict(type="check", case="hang")]
     seen = []
     runner = Runner(args, tmp_path)
     runner.run(jobs, lambda i, job, res: seen.append(i))
     status = {i: runner.results[i]["status"] for i in range(len(jobs))}
-    assert status == {0: "ok", 1: "crash", 2: "ok", 3: "crash", 4: "ok", 5: "ok"}, \
-        runner.results
+    assert status == {0: "ok", 1: "crash", 2: "ok", 3: "crash", 4: "ok", 5: "ok",
+                      6: "crash"}, runner.results
     assert "exit 7" in runner.results[1]["error"]
-    assert "timed out" in runner.results[3]["error"]
+    assert "timed out after 3 s" in runner.results[3]["error"]
+    # A hung kernel's correctness check has a limit of its own.
+    assert "timed out after 1 s" in runner.results[6]["error"]
     # The compile that hung in max-autotune ran again in default mode.
     assert runner.results[4]["mode"] == "default" and runner.compile_mode == "default"
     assert sorted(seen) == list(range(len(jobs)))
