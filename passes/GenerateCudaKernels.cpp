@@ -476,6 +476,8 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   c.main.fuseDown = fuseLoraDown && c.main.kind == GemmKind::LoraLinear &&
                     !c.branch && c.main.rank <= 16 && !c.main.transposedB &&
                     !c.main.batched;
+  if (c.main.fuseDown && !cuda::checkGemmProblem(c.main).empty())
+    c.main.fuseDown = false;
   SmallVector<GemmKernelSpec> mains =
       cuda::chooseGemmTilings(c.main, tileN, maxStages, getStaticRows(c.x));
   c.main = mains.front();

@@ -1,5 +1,6 @@
 // RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels=fuse-lora-down | FileCheck %s
 // RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels="fuse-lora-down reference-launchers" | FileCheck %s --check-prefix=REF
+// RUN: lora-opt %s --split-input-file --lora-generate-cuda-kernels="fuse-lora-down multicast=2" | FileCheck %s --check-prefix=MC
 
 // fuse-lora-down: a rank-16 layer has no lora_down; lora_linear reads A in
 // [64 x 16] slices (SWIZZLE_32B) and stores t, 64 rows per TMA store.
@@ -59,9 +60,15 @@
 // CHECK: nvvm.fence.proxy
 // CHECK: arith.cmpi eq, %{{.*}}, %c0
 // CHECK: nvgpu.tma.async.store %{{.*}} to %[[TMAP]]
-// CHECK: nvvm.cp.async.bulk.wait_group 0 {read}
-// Then the step's main wgmma, [t | B] as without the fusion.
+// CHECK-NEXT: nvvm.cp.async.bulk.commit.group
+// CHECK-NOT: nvvm.cp.async.bulk.wait_group
+// Then the step's main wgmma, [t | B] as without the fusion; the store has
+// read the x box before the epilogue reuses the stages.
 // CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[ACC]] {transposeB} : <tensor = memref<64x64xbf16
+// CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK-NEXT: nvvm.cp.async.bulk.wait_group 0 {read}
+// CHECK-NEXT: arith.constant
+// CHECK: nvvm.barrier
 // The launcher: lora_linear alone, on x, w, a, t, b, y.
 // CHECK-LABEL: func.func private @lora_kernels_0_launch(
 // CHECK-NOT: @lora_down
@@ -96,5 +103,31 @@ func.func @rank64(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
   %y = lora.linear %x, %w, %a, %b {rank = 64 : i64, scale = 2.0}
       : (tensor<?x4096xbf16>, tensor<4096x4096xbf16>, tensor<4096x64xbf16>,
          tensor<64x4096xbf16>) -> tensor<?x4096xbf16>
+  return %y : tensor<?x4096xbf16>
+}
+
+// -----
+
+// Rank 8 with multicast (a separate RUN): A's slice is each CTA's own, B's
+// boxes of the LoRA step multicast as w's.
+// MC-LABEL: func.func @rank8(
+// MC: gpu.func @lora_linear(
+// MC-SAME: known_cluster_size = array<i32: 1, 2, 1>
+// MC-SAME: \22fuse_down\22:true
+// MC-SAME: {\22box\22:[64,16],\22dims\22:[4096,8]
+// MC: scf.if
+// MC: nvgpu.tma.async.load {{.*}} multicast_mask
+// MC: nvgpu.tma.async.load {{.*}} : <tensor = memref<64x16xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_32b
+// MC: } else {
+// MC: nvgpu.tma.async.load {{.*}} multicast_mask = %c3_i16 : <tensor = memref<64x64xbf16
+// MC: nvgpu.tma.async.load {{.*}} multicast_mask = %c3_i16 : <tensor = memref<64x64xbf16
+// MC-NOT: nvgpu.tma.async.load
+// MC: }
+func.func @rank8(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
+                 %a: tensor<4096x8xbf16>, %b: tensor<8x4096xbf16>)
+    -> tensor<?x4096xbf16> {
+  %y = lora.linear %x, %w, %a, %b {rank = 8 : i64, scale = 2.0}
+      : (tensor<?x4096xbf16>, tensor<4096x4096xbf16>, tensor<4096x8xbf16>,
+         tensor<8x4096xbf16>) -> tensor<?x4096xbf16>
   return %y : tensor<?x4096xbf16>
 }

@@ -76,7 +76,8 @@ struct GemmKernelSpec {
   /// first column tile store it to t (for the backward). Rank at most 16, w
   /// as stored, no batch, a static K.
   bool fuseDown = false;
-  /// LoraDown's multiplier (alpha/r or alpha/sqrt(r)).
+  /// t's multiplier (alpha/r or alpha/sqrt(r)): LoraDown's, or a fused
+  /// LoraLinear's.
   double scale = 1.0;
 
   /// Consumer warpgroups; each owns 64 rows of the tile, so tileM is

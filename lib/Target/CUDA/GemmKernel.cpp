@@ -30,7 +30,8 @@
 // the tile, and finds its rows at 64·c (test/Target/CUDA/
 // nvgpu-mma-store-rows.mlir pins that lowering).
 //
-// LoRA, y = x·W + s·(x·A)·B, in two kernels:
+// LoRA, y = x·W + s·(x·A)·B, in two kernels (one with `fuse-lora-down`,
+// below):
 //   LoraDown   t = s·(x·A), t: [M, r] in the input type. tileM 64 (one
 //              consumer), tileN r rounded up to 64: the A boxes are 64 wide
 //              and zero-filled past r. Bytes: 2·M·K (x) + 2·K·r + 2·M·r;
@@ -58,34 +59,31 @@
 //              extra bytes 2·M·r + 2·r·N.
 // So the LoRA forward costs x·W plus one read of x (LoraDown), instead of the
 // three matmuls, the intermediate round trips and the add of PEFT's eager
-// code.
-//   fused      (opt-in, `fuse-lora-down`, r <= 16; not yet run on a GPU)
-//              no LoraDown: LoraLinear computes t from the x boxes its
-//              stages hold anyway. A main step also loads A's [64 x 16]
-//              slice (2 KiB, SWIZZLE_32B: 32 B rows, the N-major layout
-//              wgmma reads at N = 16, descriptors built by hand since
-//              upstream's take only 128B swizzle) and each consumer issues
-//              four m64n16k16 on its x rows before the step's main wgmma
-//              (8 more accumulator registers: 164 at 128x256). At the LoRA
-//              step the producer loads B alone; the consumers write scale·t
-//              as the step's x box (128B-swizzled as TMA would, zeros past
-//              16 columns) through an f32 scratch, and the first column
-//              tile's CTAs store it to t for the backward. Extra work over
-//              x·W: 16/tileN more tensor work (6% at 128x256, 12.5% at
-//              128x128) and 2 KiB a stage, against LoraDown's second read
-//              of x and its launch (17 us against lora_linear's 98 at
-//              M = 2048, 4096², on the H200). Why rejected at first: it
-//              repeats x·A once per column tile; with r <= 16 that costs
-//              less than reading x again. Measured on an H200 (bench/gpu/results/h200-311ab7e.txt, each kernel
-// launched alone): LoraLinear 2-4% over the Matmul kernel; LoraDown at
-// K = 4096, r = 16 took 8.5 us at M = 128, 17 at 2048 (x is 16 MiB: 4 us
+// code. Measured on an H200 (bench/gpu/results/h200-311ab7e.txt, each
+// kernel launched alone): LoraLinear 2-4% over the Matmul kernel; LoraDown
+// at K = 4096, r = 16 took 8.5 us at M = 128, 17 at 2048 (x is 16 MiB: 4 us
 // at the memory's 4.3 TB/s) and 71 at 16384 (x: 31 us). That is most of
 // the gap to cuBLAS's x·W alone, and LoraDown is where to look next: the
 // split halved it at M = 128 and left M = 2048 where 14 stages had put it
-// (from about 25 us with 4). Computing t = x·A inside every output tile
-// instead repeats x·A once per column tile, r/tileN more tensor-core work:
-// 25% at r = 64 and tileN = 256, too much, but 6% at r <= 16 (`fused`
-// above).
+// (from about 25 us with 4).
+//
+// LoRA in one kernel (opt-in, `fuse-lora-down`, r <= 16; not yet run on a
+// GPU): LoraLinear computes t itself from the x boxes its stages hold
+// anyway, and there is no LoraDown.
+//   main steps each also load A's [64 x 16] slice (2 KiB, SWIZZLE_32B: 32 B
+//              rows, the N-major layout wgmma reads at N = 16; descriptors
+//              built by hand, upstream's take only 128B swizzle), and each
+//              consumer issues four m64n16k16 on its x rows before the
+//              step's main wgmma (8 more accumulator registers: 164 at
+//              128x256).
+//   LoRA step  the producer loads B alone; the consumers write scale·t as
+//              the step's x box (128B-swizzled as TMA would, zeros past 16
+//              columns) through an f32 scratch, and the first column tile's
+//              CTAs store it to t for the backward.
+// It repeats x·A once per column tile: 16/tileN more tensor work (6% at
+// 128x256, 12.5% at 128x128) and 2 KiB a stage, against LoraDown's second
+// read of x and its launch (17 us against lora_linear's 98 at M = 2048,
+// 4096², on the H200). At r = 64 that would be 25%, too much.
 //
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
@@ -1314,6 +1312,11 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
         scf::YieldOp::create(b, results);
       });
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  // A fused LoraLinear's t store has read its x box before the epilogue
+  // reuses the stages (a no-op in the threads that issued none).
+  if (spec.fuseDown)
+    NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
+                                         b.getUnitAttr());
   // The producer tail of a multicast kernel waits for the last stage too
   // (K is static there, so there is at least one step).
   if (spec.multicast > 1)
@@ -1367,7 +1370,8 @@ Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
 ///     stages are 1024-aligned) with zeros past column 16, which B's
 ///     zero-filled rows past r multiply; then fences the async proxy (the
 ///     wgmma and the TMA store read it) and syncs its warpgroup. The CTAs
-///     of the first column tile store those rows to t for the backward.
+///     of the first column tile store those rows to t for the backward
+///     (waited for after the loop, before the epilogue reuses the stages).
 Value GemmKernelBuilder::buildFusedDown(Value k, Value base, Value aBase,
                                         Value consumer, Value tAcc) {
   Type elem = spec.elementType;
@@ -1479,11 +1483,9 @@ Value GemmKernelBuilder::buildFusedDown(Value k, Value base, Value aBase,
               maps["t"],
               ValueRange{index(0), arith::AddIOp::create(b, m0, rows)},
               Value());
+          // Read before the epilogue overwrites the stages (its wait is
+          // after the loop, off the LoRA step's path).
           NVVM::CpAsyncBulkCommitGroupOp::create(b);
-          // The epilogue overwrites the stages: the store must have read
-          // them first.
-          NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
-                                               b.getUnitAttr());
           scf::YieldOp::create(b);
         });
         scf::YieldOp::create(b, tAcc);
