@@ -62,9 +62,12 @@
 // CHECK: nvgpu.tma.async.store %{{.*}} to %[[TMAP]]
 // CHECK-NEXT: nvvm.cp.async.bulk.commit.group
 // CHECK-NOT: nvvm.cp.async.bulk.wait_group
-// Then the step's main wgmma, [t | B] as without the fusion; the store has
-// read the x box before the epilogue reuses the stages.
-// CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[ACC]] {transposeB} : <tensor = memref<64x64xbf16
+// Then the step's main wgmma: a main step's whole 64-deep K, the LoRA
+// step's [t | B] only its first 16 (t's columns; the rest are zeros). The
+// store has read the x box before the epilogue reuses the stages.
+// CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[ACC]] {transposeB} : <tensor = memref<64x64xbf16, {{.*}}>>, <tensor = memref<64x256xbf16
+// CHECK: } else {
+// CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[ACC]] {transposeB} : <tensor = memref<64x16xbf16, {{.*}}>>, <tensor = memref<16x256xbf16
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
 // CHECK-NEXT: nvvm.cp.async.bulk.wait_group 0 {read}
 // CHECK-NEXT: arith.constant

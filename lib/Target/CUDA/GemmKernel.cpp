@@ -79,7 +79,7 @@
 //   LoRA step  the producer loads B alone; the consumers write scale·t as
 //              the step's x box (128B-swizzled as TMA would, zeros past 16
 //              columns) through an f32 scratch, and the first column tile's
-//              CTAs store it to t for the backward.
+//              CTAs store it to t for the backward; [t | B] is one k16.
 // It repeats x·A once per column tile: 16/tileN more tensor work (6% at
 // 128x256, 12.5% at 128x128) and 2 KiB a stage, against LoraDown's second
 // read of x and its launch (17 us against lora_linear's 98 at M = 2048,
@@ -1264,10 +1264,31 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
           // descriptors through K for a K-major x and an N-major w.
           // waitGroup 1: this step's wgmma may still run, the previous one
           // has finished reading its stage, which can be refilled.
-          acc = nvgpu::WarpgroupMmaOp::create(
-              b, accType, descriptor(aBase, aType, aMap),
-              descriptor(bBase, bType, bMap), b.getI64IntegerAttr(1),
-              UnitAttr(), b.getUnitAttr(), acc);
+          auto step = [&](MemRefType a, MemRefType w, Value in) -> Value {
+            return nvgpu::WarpgroupMmaOp::create(
+                b, accType, descriptor(aBase, a, aMap),
+                descriptor(bBase, w, bMap), b.getI64IntegerAttr(1), UnitAttr(),
+                b.getUnitAttr(), in);
+          };
+          if (!spec.fuseDown) {
+            acc = step(aType, bType, acc);
+          } else {
+            // A fused LoraLinear's LoRA step: t has 16 columns, one k16
+            // (the other three would multiply zeros).
+            Value isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                                 k, mainSteps);
+            auto ifOp = scf::IfOp::create(
+                b, isMain,
+                [&](OpBuilder &, Location) {
+                  scf::YieldOp::create(b, step(aType, bType, acc));
+                },
+                [&](OpBuilder &, Location) {
+                  scf::YieldOp::create(
+                      b, step(smemType({64, kFusedRank}, elem),
+                              smemType({kFusedRank, spec.tileN}, elem), acc));
+                });
+            acc = ifOp.getResult(0);
+          }
         } else {
           // One op per k16 instruction, at descriptors of our own: upstream
           // steps a descriptor through K only for those two layouts. A
