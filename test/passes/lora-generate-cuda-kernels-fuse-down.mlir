@@ -76,14 +76,19 @@
 // CHECK-LABEL: func.func private @lora_kernels_0_launch(
 // CHECK-NOT: @lora_down
 // CHECK: gpu.launch_func @lora_kernels_0::@lora_linear blocks
+// The reference computes t = bf16(scale·x·A) into the t buffer, then y from
+// x·W and t·B: the launcher hands the fused kernel's operands in its
+// parameters' order (x, w, a, t, b, y), and each lands in its role.
 // REF-LABEL: func.func private @lora_kernels_0_launch(
+// REF-SAME: %[[X:[^:]*]]: memref<?x4096xbf16>, %[[W:[^:]*]]: memref<4096x4096xbf16>, %[[A:[^:]*]]: memref<4096x16xbf16>, %[[B:[^:]*]]: memref<16x4096xbf16>, %[[TB:[^:]*]]: memref<?x16xbf16>, %[[Y:[^:]*]]: memref<?x4096xbf16>)
 // REF-NOT: gpu.launch_func
-// The reference computes t (scaled, rounded to bf16) and then y from it.
-// REF: linalg.generic
+// REF: linalg.generic {{.*}} ins(%[[X]], %[[A]] : {{.*}}) outs(%[[XA:.*]] : memref<?x16xf32>)
+// REF: linalg.generic {{.*}} ins(%[[XA]] : memref<?x16xf32>) outs(%[[TB]] : memref<?x16xbf16>)
 // REF: arith.mulf
 // REF: arith.truncf {{.*}} : f32 to bf16
-// REF: linalg.generic
-// REF: linalg.generic
+// REF: linalg.generic {{.*}} ins(%[[X]], %[[W]] : {{.*}}) outs(%[[ACC:.*]] : memref<?x4096xf32>)
+// REF: linalg.generic {{.*}} ins(%[[TB]], %[[B]] : {{.*}}) outs(%[[ACC]] : memref<?x4096xf32>)
+// REF: linalg.generic {{.*}} ins(%[[ACC]] : memref<?x4096xf32>) outs(%[[Y]] : memref<?x4096xbf16>)
 func.func @rank16(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
                   %a: tensor<4096x16xbf16>, %b: tensor<16x4096xbf16>)
     -> tensor<?x4096xbf16> {
