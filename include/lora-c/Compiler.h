@@ -33,6 +33,7 @@ const char *loraCompilerGetVersion(void);
 ///    "rank": 8, "alpha": 16, "rank_pattern": {"regex": 4},
 ///    "alpha_pattern": {"regex": 32}, "rslora": false, "init": "kaiming",
 ///    "seed": 0, "adapter": "PEFT_DIR", "merge": false, "target": "cpu",
+///    "cuda_kernel_options": "fuse-lora-down multicast=2",
 ///    "emit": "artifact", "opt_level": 3, "min_weight_bytes": 256,
 ///    "timing": false, "lora_dropout": 0.05,
 ///    "mode": "infer"|"train", and for "train" (as lora-compile's flags):

@@ -254,6 +254,8 @@ llvm::Error parseOptions(llvm::StringRef json, lora::CompileOptions &options) {
       err = boolean(options.merge);
     else if (key == "target")
       err = string(options.target);
+    else if (key == "cuda_kernel_options")
+      err = string(options.cudaKernelOptions);
     else if (key == "opt_level")
       err = integer(options.optLevel);
     else if (key == "min_weight_bytes")

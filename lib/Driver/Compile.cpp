@@ -802,6 +802,10 @@ LogicalResult lora::compileModel(MLIRContext &context,
   Location loc = FileLineColLoc::get(&context, options.inputPath, 0, 0);
   bool cuda = options.target == "cuda";
   bool cudaEmulated = options.target == "cuda-emulated";
+  if (!options.cudaKernelOptions.empty() && !cuda && !cudaEmulated)
+    return emitError(loc) << "CUDA kernel options ('"
+                          << options.cudaKernelOptions
+                          << "') need --target=cuda or cuda-emulated";
   if (options.target != "cpu" && !cuda && !cudaEmulated)
     return emitError(loc) << "unknown target '" << options.target
                           << "' (expected cpu, cuda or cuda-emulated)";
@@ -1032,12 +1036,19 @@ LogicalResult lora::compileModel(MLIRContext &context,
   // Lowering.
   progress.stage("lowering to linalg");
   PassManager linalgPm(&context);
-  if (cuda)
-    buildCudaToLinalgPipeline(linalgPm);
-  else if (cudaEmulated)
-    buildCudaEmulatedToLinalgPipeline(linalgPm);
-  else
+  if (cuda || cudaEmulated) {
+    std::string problem;
+    if (failed(buildCudaToLinalgPipeline(linalgPm, options.cudaKernelOptions,
+                                         /*referenceLaunchers=*/cudaEmulated,
+                                         [&](const Twine &message) {
+                                           problem = message.str();
+                                           return failure();
+                                         })))
+      return emitError(loc) << "invalid CUDA kernel options '"
+                            << options.cudaKernelOptions << "': " << problem;
+  } else {
     buildCpuToLinalgPipeline(linalgPm);
+  }
   if (failed(runPasses(linalgPm, *module, "lower to linalg")))
     return failure();
   if (options.emit == EmitStage::Linalg) {

@@ -110,6 +110,20 @@ void lora::buildCpuLoweringPipeline(OpPassManager &pm) {
   buildCpuLinalgToLLVMPipeline(pm);
 }
 
+LogicalResult lora::buildCudaToLinalgPipeline(
+    OpPassManager &pm, StringRef kernelOptions, bool referenceLaunchers,
+    function_ref<LogicalResult(const Twine &)> errorHandler) {
+  std::unique_ptr<Pass> generate = lora::createLoraGenerateCudaKernels();
+  std::string options = kernelOptions.str();
+  if (referenceLaunchers)
+    options += " reference-launchers=true";
+  if (failed(generate->initializeOptions(options, errorHandler)))
+    return failure();
+  pm.addPass(std::move(generate));
+  buildCpuToLinalgPipeline(pm);
+  return success();
+}
+
 void lora::buildCudaToLinalgPipeline(OpPassManager &pm) {
   pm.addPass(lora::createLoraGenerateCudaKernels());
   buildCpuToLinalgPipeline(pm);

@@ -377,7 +377,9 @@ def compile(model, out=None, *, targets: Sequence[str] | None = None,
     Further keyword options are lora-compile's (see lora-c/Compiler.h):
     targets_regex, exclude, exclude_regex, all_linear, rank_pattern,
     alpha_pattern (dicts), rslora, init, seed, function, emit, opt_level,
-    min_weight_bytes, timing, lora_dropout; mode="train" builds a train
+    min_weight_bytes, timing, lora_dropout, cuda_kernel_options (a string
+    of lora-generate-cuda-kernels options for target="cuda" or
+    "cuda-emulated"); mode="train" builds a train
     step, with loss, ignore_index, optimizer, adam_beta1, adam_beta2,
     adam_eps, weight_decay, momentum, nesterov.
     """

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -204,14 +205,18 @@ def kernel_call_sites(onnx_path, tmp_path, *args) -> dict:
     return {kind: sites.count(kind) for kind in set(sites)}
 
 
-def bf16_logits_errors(path, tmp_path, lora: list, inputs: dict) -> tuple[float, float]:
+def bf16_logits_errors(path, tmp_path, lora: list, inputs: dict,
+                       emulated: tuple = ()) -> tuple[float, float]:
     """(error of the cuda-emulated logits against the CPU target's, the
     LoRA parameters' effect on the CPU logits), both relative, with LoRA
-    parameters of std 0.2; checks the base models agree too."""
+    parameters of std 0.2; checks the base models agree too. `emulated`:
+    more lora-compile arguments for the cuda-emulated artifact."""
     logits = {}
     for target in ("cpu", "cuda-emulated"):
         out = tmp_path / target
-        lora_compile(path, *lora, f"--target={target}", "--opt-level=1", "-o", out)
+        extra = emulated if target == "cuda-emulated" else ()
+        lora_compile(path, *lora, *extra, f"--target={target}", "--opt-level=1",
+                     "-o", out)
         with lora_opt.load(out) as model:
             name = model.manifest["outputs"][0]["name"]
             base = model(**inputs)[name].astype(np.float64)
@@ -309,3 +314,62 @@ def test_bf16_train_step_matches_cpu(llama_bf16, tmp_path):
     print("cpu:", cpu, "\ncuda-emulated:", emulated)
     assert np.isfinite(emulated).all() and emulated[-1] < 0.9 * emulated[0]
     assert rel_err(emulated, cpu) <= 5e-3
+
+
+def test_bf16_kernel_options_match_cpu(llama_bf16, tmp_path):
+    """`--cuda-kernel-options` reaches lora-generate-cuda-kernels: with t
+    computed inside lora_linear (fuse-lora-down) and w multicast over pairs
+    of row tiles, the LoRA layers' call sites hand the fused kernel x, w, A,
+    t, B and y, its reference computes t and y from them, and the forward
+    and the train step (whose backward reads the t the forward stored) match
+    the CPU target as without the options. Bad options fail cleanly."""
+    options = "--cuda-kernel-options=fuse-lora-down multicast=2"
+    # The CUDA target builds the fused kernels: no lora_down, four
+    # lora_linear (q and v of two layers: 8 tokens take 64x64 tiles, one
+    # consumer, so no multicast pair).
+    if Path("/usr/local/cuda/bin/ptxas").exists() or shutil.which("ptxas"):
+        out = tmp_path / "cuda-linalg.mlir"
+        lora_compile(llama_bf16, *LORA_ARGS, options, "--target=cuda",
+                     "--emit=linalg", "-o", out)
+        kernels = re.findall(r"gpu\.func @(\w+)\(", out.read_text())
+        assert sorted(set(kernels)) == ["lora_linear", "matmul"], kernels
+        assert kernels.count("lora_linear") == 4
+        assert out.read_text().count("fuse_down\\22:true") == 4
+    # One call site per layer as without the options: a fused layer's
+    # launcher computes t itself (its reference: x·A into t, then x·W and
+    # t·B into y).
+    assert kernel_call_sites(llama_bf16, tmp_path, *LORA_ARGS, options) == {
+        "forward": 15, "batched": 4}
+    inputs = onnx_models.make_inputs("llama", path=llama_bf16)
+    err, effect = bf16_logits_errors(llama_bf16, tmp_path, LORA_ARGS, inputs,
+                                     emulated=(options,))
+    print(f"llama bf16 forward, {options}: rel_err {err:.3e} against the CPU "
+          f"target, LoRA effect {effect:.3e}")
+    assert err <= BF16_TOL
+    assert effect > 5 * err, "LoRA hardly changes the logits"
+    manifest_text = json.dumps(manifest(tmp_path / "cuda-emulated"))
+    assert "fuse-lora-down=true" in manifest_text and "multicast=2" in manifest_text
+    train = ["--mode=train", "--loss=causal-lm"]
+    labels = make_labels(inputs)
+    losses = {}
+    for target, extra in (("cpu", ()), ("cuda-emulated", (options,))):
+        lora_compile(llama_bf16, *LORA_ARGS, *train, *extra, f"--target={target}",
+                     "--opt-level=1", "-o", tmp_path / f"train-{target}")
+        losses[target] = train_steps(tmp_path / f"train-{target}", inputs, labels,
+                                     steps=4)
+    print("cpu:", losses["cpu"], "\ncuda-emulated:", losses["cuda-emulated"])
+    assert np.isfinite(losses["cuda-emulated"]).all()
+    assert rel_err(losses["cuda-emulated"], losses["cpu"]) <= 5e-3
+    # An option the pass does not take, one it rejects, and options without
+    # a CUDA target: an error naming them, no artifact.
+    for args, message in (
+            (("--cuda-kernel-options=bogus=1", "--target=cuda-emulated"),
+             "invalid CUDA kernel options 'bogus=1'"),
+            (("--cuda-kernel-options=multicast=3", "--target=cuda-emulated"),
+             "multicast must be 1 or 2, not 3"),
+            (("--cuda-kernel-options=fuse-lora-down",),
+             "need --target=cuda or cuda-emulated")):
+        bad = tmp_path / f"bad-{len(list(tmp_path.iterdir()))}"
+        proc = lora_compile(llama_bf16, *LORA_ARGS, *args, "-o", bad, check=False)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+        assert not bad.exists()

@@ -130,6 +130,12 @@ static cl::opt<std::string>
                     "target's host code and generic kernels run on the CPU, "
                     "to check its numerics without a GPU)"),
            cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string> cudaKernelOptions(
+    "cuda-kernel-options",
+    cl::desc("Options of lora-generate-cuda-kernels for --target=cuda or "
+             "cuda-emulated, in the pass's syntax: \"multicast=2 "
+             "fuse-lora-down\", \"tile-n=256\", \"max-stages=7\""),
+    cl::init(""), cl::cat(category));
 static cl::opt<std::string>
     emit("emit",
          cl::desc("Stop after a stage and write its MLIR: onnx, tosa, lora, "
@@ -205,6 +211,7 @@ int main(int argc, char **argv) {
   options.optimizer.momentum = momentum;
   options.optimizer.nesterov = nesterov;
   options.target = target;
+  options.cudaKernelOptions = cudaKernelOptions;
   options.optLevel = optLevel;
   options.minWeightBytes = minWeightBytes;
   options.timing = timing;

@@ -64,6 +64,10 @@ struct CompileOptions {
   std::optional<double> loraDropout;
   /// "cpu" (the CUDA target comes with the generated kernels).
   std::string target = "cpu";
+  /// Options of lora-generate-cuda-kernels for the CUDA targets, in the
+  /// pass's syntax: "multicast=2 fuse-lora-down" (kernel choices not yet
+  /// the defaults), "tile-n=256", "max-stages=7". Empty: its defaults.
+  std::string cudaKernelOptions;
   EmitStage emit = EmitStage::Artifact;
   /// LLVM optimization level of the generated code (0-3).
   unsigned optLevel = 3;

@@ -42,6 +42,14 @@ void buildCudaEmulatedLoweringPipeline(OpPassManager &pm);
 void buildCudaEmulatedToLinalgPipeline(OpPassManager &pm);
 void buildCudaEmulatedLinalgToLLVMPipeline(OpPassManager &pm);
 
+/// The first half of the CUDA target (`referenceLaunchers`: of the emulated
+/// one) with lora-generate-cuda-kernels' options `kernelOptions`, in the
+/// pass's own syntax ("multicast=2 fuse-lora-down"). Fails on an option the
+/// pass does not take, with the pass's message through `errorHandler`.
+LogicalResult buildCudaToLinalgPipeline(
+    OpPassManager &pm, StringRef kernelOptions, bool referenceLaunchers,
+    function_ref<LogicalResult(const Twine &)> errorHandler);
+
 /// Registers the pipelines above with the pass registry.
 void registerLoraPipelines();
 
