@@ -468,16 +468,17 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
                                       SymbolTable &symbols) {
   MLIRContext *ctx = c.op->getContext();
   ModuleOp module = getOperation();
-  // One tiling for a static row count, else one kernel per tiling that
-  // some M gets, launched by M.
+  // Multicast where the tiling allows it (chooseGemmTilings).
   c.main.multicast = multicast;
-  // t inside the main kernel (fuse-lora-down), where its x is the layer's
-  // own (no dropout branch) and the rank fits one wgmma N of 16.
-  c.main.fuseDown = fuseLoraDown && c.main.kind == GemmKind::LoraLinear &&
-                    !c.branch && c.main.rank <= 16 && !c.main.transposedB &&
-                    !c.main.batched;
+  // t inside the main kernel (fuse-lora-down), where the branch reads the
+  // layer's own x (no dropout) and the kernel can (checkGemmProblem: rank
+  // at most 16, w as stored).
+  c.main.fuseDown =
+      fuseLoraDown && c.main.kind == GemmKind::LoraLinear && !c.branch;
   if (c.main.fuseDown && !cuda::checkGemmProblem(c.main).empty())
     c.main.fuseDown = false;
+  // One tiling for a static row count, else one kernel per tiling that
+  // some M gets, launched by M.
   SmallVector<GemmKernelSpec> mains =
       cuda::chooseGemmTilings(c.main, tileN, maxStages, getStaticRows(c.x));
   c.main = mains.front();

@@ -468,10 +468,11 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     the tiling chosen from the shapes; `multicast=2` makes each pair of
     128-row tiles of a column a cluster that loads w once for both (TMA
     multicast), where the tiling allows it; `fuse-lora-down` computes t in
-    lora_linear's tiles (rank at most 16) instead of a lora_down kernel. With `reference-launchers` the call
-    sites are the same but no kernel is built: each launcher computes the
-    kernel's result with linalg on its memrefs (products summed in f32,
-    converted once), for `--target=cuda-emulated`.
+    lora_linear's tiles (rank at most 16) instead of a lora_down kernel.
+    With `reference-launchers` the call sites are the same but no kernel is
+    built: each launcher computes the kernel's result with linalg on its
+    memrefs (products summed in f32, converted once), for
+    `--target=cuda-emulated`.
   }];
   let options = [
     Option<"tileN", "tile-n", "int64_t", /*default=*/"0",

@@ -531,8 +531,11 @@ def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
     if case["op"] == "grad":
         steps = grad_steps(kernels)
         keys = [(steps[k["module"]], kernel_name(k)) for k in kernels]
+        fused = any(k.get("fuse_down") for k in kernels
+                    if steps[k["module"]] == "forward")
         return keys, [key for key in GRAD_TENSORS
-                      if key not in (BACKWARD_DOWN, FORWARD_DOWN) or key in keys]
+                      if key != BACKWARD_DOWN and not (key == FORWARD_DOWN and fused)
+                      or key in keys]
     want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]   # mm, bmm
     # A lora_linear that computes t itself ("fuse_down") has no lora_down.
     if any(k.get("fuse_down") for k in kernels):

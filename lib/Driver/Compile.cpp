@@ -802,13 +802,38 @@ LogicalResult lora::compileModel(MLIRContext &context,
   Location loc = FileLineColLoc::get(&context, options.inputPath, 0, 0);
   bool cuda = options.target == "cuda";
   bool cudaEmulated = options.target == "cuda-emulated";
+  if (options.target != "cpu" && !cuda && !cudaEmulated)
+    return emitError(loc) << "unknown target '" << options.target
+                          << "' (expected cpu, cuda or cuda-emulated)";
   if (!options.cudaKernelOptions.empty() && !cuda && !cudaEmulated)
     return emitError(loc) << "CUDA kernel options ('"
                           << options.cudaKernelOptions
                           << "') need --target=cuda or cuda-emulated";
-  if (options.target != "cpu" && !cuda && !cudaEmulated)
-    return emitError(loc) << "unknown target '" << options.target
-                          << "' (expected cpu, cuda or cuda-emulated)";
+  // The lowering to linalg, built now: a bad kernel option fails before a
+  // model is imported or a weight written.
+  PassManager linalgPm(&context);
+  if (cuda || cudaEmulated) {
+    if (StringRef(options.cudaKernelOptions).contains("reference-launchers"))
+      return emitError(loc)
+             << "reference-launchers is --target=cuda-emulated's "
+                "choice, not a CUDA kernel option";
+    std::string problem;
+    if (failed(buildCudaToLinalgPipeline(
+            linalgPm, options.cudaKernelOptions,
+            /*referenceLaunchers=*/cudaEmulated, [&](const Twine &message) {
+              problem = StringRef(message.str()).trim().str();
+              return failure();
+            })))
+      return emitError(loc)
+             << "invalid CUDA kernel options '" << options.cudaKernelOptions
+             << "': "
+             << (problem.empty() ? "lora-generate-cuda-kernels takes "
+                                   "tile-n=N, max-stages=N, multicast=1|2 "
+                                   "and fuse-lora-down"
+                                 : problem);
+  } else {
+    buildCpuToLinalgPipeline(linalgPm);
+  }
   if (cuda && failed(findCudaToolkit(loc)))
     return failure();
   if (options.merge && !options.insertsLora())
@@ -1035,20 +1060,6 @@ LogicalResult lora::compileModel(MLIRContext &context,
 
   // Lowering.
   progress.stage("lowering to linalg");
-  PassManager linalgPm(&context);
-  if (cuda || cudaEmulated) {
-    std::string problem;
-    if (failed(buildCudaToLinalgPipeline(linalgPm, options.cudaKernelOptions,
-                                         /*referenceLaunchers=*/cudaEmulated,
-                                         [&](const Twine &message) {
-                                           problem = message.str();
-                                           return failure();
-                                         })))
-      return emitError(loc) << "invalid CUDA kernel options '"
-                            << options.cudaKernelOptions << "': " << problem;
-  } else {
-    buildCpuToLinalgPipeline(linalgPm);
-  }
   if (failed(runPasses(linalgPm, *module, "lower to linalg")))
     return failure();
   if (options.emit == EmitStage::Linalg) {

@@ -124,9 +124,15 @@ LogicalResult lora::buildCudaToLinalgPipeline(
   return success();
 }
 
+/// The built-in CUDA pipelines: the kernel generator's default options.
+static void addCudaToLinalg(OpPassManager &pm, bool referenceLaunchers) {
+  if (failed(lora::buildCudaToLinalgPipeline(
+          pm, "", referenceLaunchers, [](const Twine &) { return failure(); })))
+    llvm::report_fatal_error("invalid built-in CUDA lowering pipeline");
+}
+
 void lora::buildCudaToLinalgPipeline(OpPassManager &pm) {
-  pm.addPass(lora::createLoraGenerateCudaKernels());
-  buildCpuToLinalgPipeline(pm);
+  addCudaToLinalg(pm, /*referenceLaunchers=*/false);
 }
 
 void lora::buildCudaLinalgToLLVMPipeline(OpPassManager &pm) {
@@ -144,10 +150,7 @@ void lora::buildCudaLoweringPipeline(OpPassManager &pm) {
 }
 
 void lora::buildCudaEmulatedToLinalgPipeline(OpPassManager &pm) {
-  LoraGenerateCudaKernelsOptions options;
-  options.referenceLaunchers = true;
-  pm.addPass(lora::createLoraGenerateCudaKernels(options));
-  buildCpuToLinalgPipeline(pm);
+  addCudaToLinalg(pm, /*referenceLaunchers=*/true);
 }
 
 void lora::buildCudaEmulatedLoweringPipeline(OpPassManager &pm) {

@@ -101,16 +101,34 @@ func.func @rank16(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
 // -----
 
 // Rank 64 does not fit one wgmma N of 16: lora_down as before.
-// CHECK-LABEL: func.func @rank64(
+// CHECK-LABEL: func.func @no_fuse_rank64(
 // CHECK: gpu.func @lora_down(
 // CHECK: gpu.func @lora_linear(
 // CHECK-SAME: \22fuse_down\22:false
-func.func @rank64(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
+func.func @no_fuse_rank64(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
                   %a: tensor<4096x64xbf16>, %b: tensor<64x4096xbf16>)
     -> tensor<?x4096xbf16> {
   %y = lora.linear %x, %w, %a, %b {rank = 64 : i64, scale = 2.0}
       : (tensor<?x4096xbf16>, tensor<4096x4096xbf16>, tensor<4096x64xbf16>,
          tensor<64x4096xbf16>) -> tensor<?x4096xbf16>
+  return %y : tensor<?x4096xbf16>
+}
+
+// -----
+
+// LoRA dropout: the branch reads its own input (lora_input), not the x the
+// main kernel loads, so t comes from lora_down on it.
+// CHECK-LABEL: func.func @no_fuse_dropout_branch(
+// CHECK: gpu.func @lora_down(
+// CHECK: gpu.func @lora_linear(
+// CHECK-SAME: \22fuse_down\22:false
+func.func @no_fuse_dropout_branch(%x: tensor<?x4096xbf16>, %xl: tensor<?x4096xbf16>,
+                                  %w: tensor<4096x4096xbf16>,
+                                  %a: tensor<4096x16xbf16>, %b: tensor<16x4096xbf16>)
+    -> tensor<?x4096xbf16> {
+  %y = lora.linear %x, %w, %a, %b lora_input(%xl) {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x4096xbf16>, tensor<4096x4096xbf16>, tensor<4096x16xbf16>,
+         tensor<16x4096xbf16>, tensor<?x4096xbf16>) -> tensor<?x4096xbf16>
   return %y : tensor<?x4096xbf16>
 }
 

@@ -206,6 +206,18 @@ def test_tensormap_args_and_launch_plan():
     assert lora_abi.launch_plan(dict(down, splits=4), 1000)["grid"] == [4, 16, 1]
     # A multicast kernel: pairs of row tiles along y, rounded up to a whole
     # pair (1000 rows: 8 tiles of 128, 4 pairs; 1025: 9 tiles, 5 pairs).
+    # A lora_linear that computes t itself reads A and has no lora_down; one
+    # that does not still needs its lora_down.
+    fused = dict(linear, fuse_down=True, params=[
+        dict(role="a", dtype="bf16", dims=[4096, 8], box=[64, 16], swizzle=32,
+             l2_promotion=256), *linear["params"]])
+    assert lora_abi.check_kernel(fused, case, dict(x="x", w="w", a="a", t="t", b="b",
+                                                   y="y")) == []
+    assert any("no 'a' param" in e for e in lora_abi.check_kernel(
+        dict(linear, fuse_down=True), case, dict(x="x", w="w", t="t", b="b", y="y")))
+    assert lora_abi.launch_order(case, [fused]) == [fused]
+    with pytest.raises(ValueError, match="expected"):
+        lora_abi.launch_order(case, [linear])
     paired = dict(linear, multicast=2)
     assert lora_abi.check_kernel(paired, case, dict(x="x", w="w", t="t", b="b", y="y")) == []
     assert lora_abi.launch_plan(paired, 1000)["grid"] == [56, 8, 1]
@@ -290,6 +302,13 @@ def test_grad_kernels_abi():
     assert bindings[3] == dict(x="t", w="g", y="db")
     for abi, tensors in zip(abis, bindings):
         assert lora_abi.check_kernel(abi, case, tensors) == [], abi["name"]
+    # A forward without its lora_down is an error, unless its lora_linear
+    # computes t itself (fuse-lora-down).
+    with pytest.raises(ValueError, match="expected"):
+        lora_abi.launch_order(case, abis[1:])
+    fused = [dict(abis[1], fuse_down=True)] + abis[2:]
+    assert lora_abi.launch_order(case, fused[::-1]) == fused
+    assert lora_abi.kernel_tensors(case, fused)[0]["a"] == "a"
     by_name = {a["name"]: a for a in abis[2:]}
     assert lora_abi.launch_plan(by_name["lora_b_grad"], 1000) == dict(
         grid=[16, 1, 1], block=[256, 1, 1], smem=99328, index=[1000])

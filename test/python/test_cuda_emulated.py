@@ -317,12 +317,15 @@ def test_bf16_train_step_matches_cpu(llama_bf16, tmp_path):
 
 
 def test_bf16_kernel_options_match_cpu(llama_bf16, tmp_path):
-    """`--cuda-kernel-options` reaches lora-generate-cuda-kernels: with t
-    computed inside lora_linear (fuse-lora-down) and w multicast over pairs
-    of row tiles, the LoRA layers' call sites hand the fused kernel x, w, A,
-    t, B and y, its reference computes t and y from them, and the forward
-    and the train step (whose backward reads the t the forward stored) match
-    the CPU target as without the options. Bad options fail cleanly."""
+    """`--cuda-kernel-options` reaches lora-generate-cuda-kernels (the
+    manifest's pipeline has them). For --target=cuda the LoRA layers become
+    fused lora_linear kernels and no lora_down (8 tokens take 64x64 tiles:
+    no multicast pair here). On cuda-emulated the fused launchers hand their
+    reference x, w, A, t, B and y in the kernel's parameter order; a wrong
+    order would move the logits and the train step's losses (whose backward
+    reads the t the forward stored) away from the CPU target's, as a
+    reference computes the same math fused or not. Bad options fail
+    cleanly."""
     options = "--cuda-kernel-options=fuse-lora-down multicast=2"
     # The CUDA target builds the fused kernels: no lora_down, four
     # lora_linear (q and v of two layers: 8 tokens take 64x64 tiles, one

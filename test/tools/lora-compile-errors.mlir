@@ -14,6 +14,11 @@
 // RUN: not lora-compile --quiet %s -o %t/out --lora-targets=down_proj 2>&1 | FileCheck %s --check-prefix=TARGETS
 // RUN: not lora-compile --quiet %t/missing.onnx -o %t/out 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: not lora-compile --quiet %s -o %t/out --function=unfused 2>&1 | FileCheck %s --check-prefix=UNFUSED
+// RUN: not lora-compile --quiet %s -o %t/out --cuda-kernel-options=fuse-lora-down 2>&1 | FileCheck %s --check-prefix=KOPT-CPU
+// RUN: not lora-compile --quiet %s -o %t/out --target=cuda-emulated --cuda-kernel-options=bogus=1 2>&1 | FileCheck %s --check-prefix=KOPT-BOGUS
+// RUN: not lora-compile --quiet %s -o %t/out --target=cuda-emulated --cuda-kernel-options=multicast=abc 2>&1 | FileCheck %s --check-prefix=KOPT-VALUE
+// RUN: not lora-compile --quiet %s -o %t/out --target=cuda-emulated --cuda-kernel-options=reference-launchers=1 2>&1 | FileCheck %s --check-prefix=KOPT-REF
+// RUN: not lora-compile --quiet %s -o %t/out --target=tpu --cuda-kernel-options=fuse-lora-down 2>&1 | FileCheck %s --check-prefix=TARGET
 // RUN: test ! -e %t/out
 // RUN: mkdir %t/out && touch %t/out/notes.txt
 // RUN: not lora-compile --quiet %s -o %t/out 2>&1 | FileCheck %s --check-prefix=EXISTS
@@ -22,6 +27,10 @@
 
 // CUDA: error: --target=cuda needs libdevice from the CUDA toolkit (math functions in kernels); {{.*}}.cuda/nvvm/libdevice/libdevice.10.bc does not exist
 // TARGET: error: unknown target 'tpu' (expected cpu, cuda or cuda-emulated)
+// KOPT-CPU: error: CUDA kernel options ('fuse-lora-down') need --target=cuda or cuda-emulated
+// KOPT-BOGUS: error: invalid CUDA kernel options 'bogus=1': <Pass-Options-Parser>: no such option bogus{{$}}
+// KOPT-VALUE: error: invalid CUDA kernel options 'multicast=abc': lora-generate-cuda-kernels takes tile-n=N, max-stages=N, multicast=1|2 and fuse-lora-down
+// KOPT-REF: error: reference-launchers is --target=cuda-emulated's choice, not a CUDA kernel option
 // EMIT: lora-compile: error: unknown --emit=asm (expected onnx, tosa, lora, linalg, llvm or artifact)
 // MERGE: error: --merge needs an adapter or LoRA targets
 // OPT: error: --opt-level must be 0 to 3

@@ -307,8 +307,6 @@ TEST_F(GemmTiling, RasterVisitsEveryTileOnceInGroupsOfRows) {
   }
 }
 
-} // namespace
-
 TEST_F(GemmTiling, MulticastPairsOnlyTheTilesThatSupportIt) {
   // Requested on the problem, kept by the 128-row tilings of an even number
   // of 64-column w boxes (or a transposed box that halves), dropped by the
@@ -408,3 +406,5 @@ TEST_F(GemmTiling, FusedLoraDownReadsASlicesAndStoresT) {
   matmul.fuseDown = true;
   EXPECT_NE(checkGemmProblem(matmul), "");
 }
+
+} // namespace

@@ -99,8 +99,9 @@ struct GemmKernelSpec {
   /// the stage's w boxes, multicast to both, so that a stage costs each
   /// CTA's TMA 128 + tileN/2 box rows instead of 128 + tileN (CUTLASS's 2x1
   /// cluster). Requested on the problem; chooseGemmTilings keeps it for the
-  /// tilings that support it (two consumers, w as stored or transposed, no
-  /// batch, no split, a static K) and sets 1 on the others.
+  /// tilings that support it (a Matmul or LoraLinear with two consumers, w
+  /// as stored in an even number of 64-column boxes or transposed, x as
+  /// stored, no batch, no split, a static K) and sets 1 on the others.
   int64_t multicast = 1;
   /// The row counts this tiling is launched for, [minRows, maxRows]
   /// (maxRows ShapedType::kDynamic: no bound). Where M is known only at run

@@ -199,6 +199,8 @@ using namespace mlir::lora::cuda;
 static constexpr int64_t kTileK = 64;
 static_assert(kTileK * 2 == 128, "a K step of 16-bit elements must span the "
                                  "128B swizzle (see buildConsumer)");
+/// K of one wgmma instruction on 16-bit elements.
+static constexpr int64_t kInstrK = 16;
 /// Shared memory a CTA may use on sm_90 (227 KiB), less 2 KiB for the
 /// static part (mbarriers, padded to the 1024-aligned dynamic base).
 static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
@@ -336,10 +338,11 @@ int64_t cuda::getGemmDynamicSharedMemory(const GemmKernelSpec &spec) {
 }
 
 /// Whether `spec`'s tiling can share its w-side loads over a cluster of two
-/// CTAs (GemmKernelSpec::multicast): two consumers (a 128-row tile, the
-/// pair 256 rows), the w side in an even number of 64-column boxes (or one
-/// transposed box that halves into two), no batch (each matrix its own w),
-/// no split (its cluster is along K) and a static K.
+/// CTAs (GemmKernelSpec::multicast): a Matmul or LoraLinear (LoraDown's 64
+/// rows have no pair) with two consumers (a 128-row tile, the pair 256
+/// rows), the w side in an even number of 64-column boxes (or one
+/// transposed box that halves into two), x as stored, no batch (each
+/// matrix its own w), no split (its cluster is along K) and a static K.
 static bool supportsMulticast(const GemmKernelSpec &spec) {
   return spec.kind != GemmKind::LoraDown && spec.consumers == 2 &&
          spec.tileN % (2 * kTileK) == 0 && !spec.transposedA && !spec.batched &&
@@ -476,8 +479,9 @@ static SmallVector<Tiling> getTilingLadder(const GemmKernelSpec &problem,
 /// The deepest pipeline of `spec`'s tiles that fits in shared memory, at
 /// most `maxStages` when non-zero.
 static int64_t chooseStages(const GemmKernelSpec &spec, int64_t maxStages) {
-  // Less a multicast kernel's empty barriers (8 bytes a stage), whichever
-  // tiling keeps the multicast.
+  // Less room for a multicast kernel's empty barriers (8 bytes a stage),
+  // reserved in every kernel: the stage count does not depend on whether
+  // the tiling keeps the multicast (no default count changes).
   int64_t budget =
       kSharedMemoryBudget - kMaxStages * 8 - getDownScratchBytes(spec);
   if (spec.hasBias)
@@ -767,7 +771,7 @@ private:
   void releaseStage(Value stage);
   void buildProducer();
   void buildConsumer(Value consumer);
-  Value buildFusedDown(Value k, Value base, Value aBase, Value consumer,
+  Value buildFusedDown(Value isMain, Value base, Value aBase, Value consumer,
                        Value tAcc);
   Value buildSwizzle32Descriptor(Value offset, MemRefType type);
   void clusterSync();
@@ -1255,10 +1259,14 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
               view(offset, type.getShape(), elem), map);
         };
         Value acc = iterArgs[0];
-        SmallVector<Value> results;
-        if (spec.fuseDown)
-          results.push_back(
-              buildFusedDown(k, base, aBase, consumer, iterArgs[1]));
+        // A fused LoraLinear's main steps also accumulate t, and its LoRA
+        // step writes it.
+        Value isMain, tAcc;
+        if (spec.fuseDown) {
+          isMain =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k, mainSteps);
+          tAcc = buildFusedDown(isMain, base, aBase, consumer, iterArgs[1]);
+        }
         if (!spec.transposedA && !spec.transposedB) {
           // One op for the whole step; upstream's lowering steps its
           // descriptors through K for a K-major x and an N-major w.
@@ -1275,8 +1283,6 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
           } else {
             // A fused LoraLinear's LoRA step: t has 16 columns, one k16
             // (the other three would multiply zeros).
-            Value isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
-                                                 k, mainSteps);
             auto ifOp = scf::IfOp::create(
                 b, isMain,
                 [&](OpBuilder &, Location) {
@@ -1297,7 +1303,6 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
           // transposed x, or w) 16 rows of 128 B. Each op commits its own
           // group; the last waits for all but this step's four, as
           // waitGroup 1 does above.
-          constexpr int64_t kInstrK = 16;
           int64_t width = byteWidth(elem);
           int64_t aStep =
               spec.transposedA ? kInstrK * kTileK * width : kInstrK * width;
@@ -1329,7 +1334,9 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
           releaseStage(previous);
           scf::YieldOp::create(b);
         });
-        results.insert(results.begin(), acc);
+        SmallVector<Value> results{acc};
+        if (tAcc)
+          results.push_back(tAcc);
         scf::YieldOp::create(b, results);
       });
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
@@ -1369,8 +1376,13 @@ Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
       b, i64, arith::AddIOp::create(b, smemAddress, offset));
   Value start = arith::AndIOp::create(
       b, arith::ShRUIOp::create(b, address, constant(4)), constant(0x3FFF));
-  uint64_t fixed = (uint64_t(3) << 62) | (uint64_t(256 >> 4) << 32) |
-                   (uint64_t((kTileK * kFusedRank * 2) >> 4) << 16);
+  // Offsets in 16 B units: 8 rows of 32 B between row groups, the whole
+  // 64-row slice between 16-column atoms.
+  constexpr uint64_t kLayoutSwizzle32 = 3;
+  uint64_t rowGroupStride = 8 * kFusedRank * byteWidth(spec.elementType) / 16;
+  uint64_t atomStride = kTileK * kFusedRank * byteWidth(spec.elementType) / 16;
+  uint64_t fixed =
+      (kLayoutSwizzle32 << 62) | (rowGroupStride << 32) | (atomStride << 16);
   Value descriptor = arith::OrIOp::create(b, start, constant(fixed));
   return UnrealizedConversionCastOp::create(
              b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, type),
@@ -1378,9 +1390,9 @@ Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
       .getResult(0);
 }
 
-/// A fused LoraLinear's work on t at step `k` (stage at byte `base`, the
-/// consumer's x rows at `aBase`), before the step's main wgmma; returns the
-/// t accumulator.
+/// A fused LoraLinear's work on t at a step (`isMain`: a main one; stage at
+/// byte `base`, the consumer's x rows at `aBase`), before the step's main
+/// wgmma; returns the t accumulator.
 ///   main steps: t += x·A[kk:kk+64, :16] as four m64n16k16, issued before
 ///     the step's main wgmma, whose wait (waitGroup 1) then sees them done:
 ///     the next step's release of this stage waits for them too.
@@ -1393,17 +1405,14 @@ Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
 ///     wgmma and the TMA store read it) and syncs its warpgroup. The CTAs
 ///     of the first column tile store those rows to t for the backward
 ///     (waited for after the loop, before the epilogue reuses the stages).
-Value GemmKernelBuilder::buildFusedDown(Value k, Value base, Value aBase,
+Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
                                         Value consumer, Value tAcc) {
   Type elem = spec.elementType;
   Type f32 = b.getF32Type();
   auto tAccType = cast<nvgpu::WarpgroupAccumulatorType>(tAcc.getType());
-  Value isMain =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k, mainSteps);
   auto ifOp = scf::IfOp::create(
       b, isMain,
       [&](OpBuilder &, Location) {
-        constexpr int64_t kInstrK = 16;
         int64_t width = byteWidth(elem);
         Value slice = arith::AddIOp::create(
             b, base, index(getStageBytes(spec) - getDownSliceBytes(spec)));
