@@ -485,15 +485,9 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   // A LoRA layer's lora_down likewise: one variant per number of CTAs its K
   // is split over (none for a plain matmul).
   SmallVector<GemmKernelSpec> downs;
-  if (c.main.kind == GemmKind::LoraLinear && !c.main.fuseDown) {
-    GemmKernelSpec down;
-    down.kind = GemmKind::LoraDown;
-    down.elementType = down.resultType = c.main.elementType;
-    down.k = c.main.k;
-    down.n = down.rank = c.main.rank;
-    down.scale = c.main.scale;
-    downs = cuda::chooseGemmTilings(down, 0, maxStages, getStaticRows(c.x));
-  }
+  if (c.main.kind == GemmKind::LoraLinear && !c.main.fuseDown)
+    downs = cuda::chooseGemmTilings(cuda::getLoraDownProblem(c.main), 0,
+                                    maxStages, getStaticRows(c.x));
   bool isLoraLayer = c.main.kind == GemmKind::LoraLinear;
 
   // The kernels, in a gpu.module of their own (none for reference

@@ -140,6 +140,10 @@ SmallVector<GemmKernelSpec>
 chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN = 0,
                   int64_t maxStages = 0, int64_t rows = ShapedType::kDynamic);
 
+/// The LoraDown problem, t = scale·x·A, of the LoraLinear problem `linear`
+/// (no tiling chosen).
+GemmKernelSpec getLoraDownProblem(const GemmKernelSpec &linear);
+
 /// One kernel parameter: a pointer to a CUtensorMap (in device memory) that
 /// describes a row-major tensor and the box one TMA copy moves.
 struct TensorMapParam {

@@ -320,21 +320,21 @@ static int64_t getBiasOffset(const GemmKernelSpec &spec) {
   return getDownScratchOffset(spec) + getDownScratchBytes(spec);
 }
 
+static int64_t getBiasBytes(const GemmKernelSpec &spec) {
+  return spec.hasBias ? spec.tileN * byteWidth(spec.elementType) : 0;
+}
+
 /// Offset of a multicast kernel's empty barriers (one 8-byte mbarrier per
 /// stage), after the bias tile: they are read by address (mapa), which the
 /// nvgpu barrier groups do not give.
 static int64_t getEmptyBarriersOffset(const GemmKernelSpec &spec) {
-  return llvm::alignTo(
-      getBiasOffset(spec) +
-          (spec.hasBias ? spec.tileN * byteWidth(spec.elementType) : 0),
-      8);
+  return llvm::alignTo(getBiasOffset(spec) + getBiasBytes(spec), 8);
 }
 
 int64_t cuda::getGemmDynamicSharedMemory(const GemmKernelSpec &spec) {
   if (spec.multicast > 1)
     return getEmptyBarriersOffset(spec) + spec.stages * 8;
-  return getBiasOffset(spec) +
-         (spec.hasBias ? spec.tileN * byteWidth(spec.elementType) : 0);
+  return getBiasOffset(spec) + getBiasBytes(spec);
 }
 
 /// Whether `spec`'s tiling can share its w-side loads over a cluster of two
@@ -482,10 +482,8 @@ static int64_t chooseStages(const GemmKernelSpec &spec, int64_t maxStages) {
   // Less room for a multicast kernel's empty barriers (8 bytes a stage),
   // reserved in every kernel: the stage count does not depend on whether
   // the tiling keeps the multicast (no default count changes).
-  int64_t budget =
-      kSharedMemoryBudget - kMaxStages * 8 - getDownScratchBytes(spec);
-  if (spec.hasBias)
-    budget -= spec.tileN * byteWidth(spec.elementType);
+  int64_t budget = kSharedMemoryBudget - kMaxStages * 8 -
+                   getDownScratchBytes(spec) - getBiasBytes(spec);
   int64_t stages = budget / getStageBytes(spec);
   // As deep as shared memory allows: the memory-bound kernels (LoraDown,
   // the weight gradients) and the 64x64 tiles run one CTA per SM, and more
@@ -547,6 +545,17 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
   chosen.minRows = 1;
   chosen.maxRows = ShapedType::kDynamic;
   return {chosen};
+}
+
+GemmKernelSpec cuda::getLoraDownProblem(const GemmKernelSpec &linear) {
+  GemmKernelSpec down;
+  down.kind = GemmKind::LoraDown;
+  down.elementType = down.resultType = linear.elementType;
+  down.m = linear.m;
+  down.k = linear.k;
+  down.n = down.rank = linear.rank;
+  down.scale = linear.scale;
+  return down;
 }
 
 std::pair<Value, Value> cuda::buildTileRaster(OpBuilder &b, Location loc,
@@ -765,6 +774,9 @@ private:
     return getTensorMapType(param, smemType(param.box, param.elementType));
   }
   Value parity(Value k, bool flip);
+  Value sharedPointer(Value offset);
+  Value clusterPointer(Value local, Value rank);
+  Value descriptor(Value offset, MemRefType type, Value map);
   Value emptyBarrier(Value stage);
   void initEmptyBarriers();
   void waitEmpty(Value k);
@@ -818,12 +830,8 @@ Value GemmKernelBuilder::parity(Value k, bool flip) {
   return arith::IndexCastOp::create(b, b.getI1Type(), bit);
 }
 
-/// The address of a multicast kernel's empty[stage], in this CTA's shared
-/// memory.
-Value GemmKernelBuilder::emptyBarrier(Value stage) {
-  Value offset =
-      arith::AddIOp::create(b, index(getEmptyBarriersOffset(spec)),
-                            arith::MulIOp::create(b, stage, index(8)));
+/// A pointer to byte `offset` of this CTA's dynamic shared memory.
+Value GemmKernelBuilder::sharedPointer(Value offset) {
   return LLVM::IntToPtrOp::create(
       b,
       LLVM::LLVMPointerType::get(
@@ -831,6 +839,33 @@ Value GemmKernelBuilder::emptyBarrier(Value stage) {
       arith::IndexCastOp::create(b, b.getI64Type(),
                                  arith::AddIOp::create(b, smemAddress, offset)),
       LLVM::DereferenceableAttr());
+}
+
+/// The same place as `local` in the shared memory of the cluster's CTA
+/// `rank` (an i32).
+Value GemmKernelBuilder::clusterPointer(Value local, Value rank) {
+  return NVVM::MapaOp::create(
+      b,
+      LLVM::LLVMPointerType::get(
+          ctx, static_cast<unsigned>(NVVM::NVVMMemorySpace::SharedCluster)),
+      local, rank);
+}
+
+/// The wgmma descriptor of a `type` operand at byte `offset` of dynamic
+/// shared memory, loaded through tensor map `map` (generate.descriptor
+/// takes the swizzle and the leading byte offset from it).
+Value GemmKernelBuilder::descriptor(Value offset, MemRefType type, Value map) {
+  return nvgpu::WarpgroupGenerateDescriptorOp::create(
+      b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, type),
+      view(offset, type.getShape(), type.getElementType()), map);
+}
+
+/// The address of a multicast kernel's empty[stage], in this CTA's shared
+/// memory.
+Value GemmKernelBuilder::emptyBarrier(Value stage) {
+  return sharedPointer(
+      arith::AddIOp::create(b, index(getEmptyBarriersOffset(spec)),
+                            arith::MulIOp::create(b, stage, index(8))));
 }
 
 /// empty[s] completes when every consumer thread has arrived; in a multicast
@@ -881,12 +916,9 @@ void GemmKernelBuilder::releaseStage(Value stage) {
       arith::CmpIOp::create(b, arith::CmpIPredicate::ult, warp,
                             index(spec.multicast)));
   scf::IfOp::create(b, speaks, [&](OpBuilder &, Location) {
-    Value remote = NVVM::MapaOp::create(
-        b,
-        LLVM::LLVMPointerType::get(
-            ctx, static_cast<unsigned>(NVVM::NVVMMemorySpace::SharedCluster)),
-        emptyBarrier(stage),
-        arith::IndexCastOp::create(b, b.getI32Type(), warp));
+    Value remote =
+        clusterPointer(emptyBarrier(stage),
+                       arith::IndexCastOp::create(b, b.getI32Type(), warp));
     NVVM::MBarrierArriveOp::create(b, Type(), remote, Value(),
                                    NVVM::MemScopeKind::CLUSTER);
     scf::YieldOp::create(b);
@@ -1084,8 +1116,7 @@ void GemmKernelBuilder::buildProducer() {
   scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
     if (spec.hasBias) {
       nvgpu::MBarrierArriveExpectTxOp::create(
-          b, biasBarrier, index(spec.tileN * byteWidth(elem)), index(0),
-          Value());
+          b, biasBarrier, index(getBiasBytes(spec)), index(0), Value());
       nvgpu::TmaAsyncLoadOp::create(
           b, view(index(getBiasOffset(spec)), {spec.tileN}, elem), biasBarrier,
           maps["bias"], ValueRange{n0}, index(0), Value(), Value());
@@ -1253,11 +1284,6 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
         Value base = arith::MulIOp::create(b, s, index(stageBytes));
         Value aBase = arith::AddIOp::create(b, base, rowOffset);
         Value bBase = arith::AddIOp::create(b, base, index(aBytes));
-        auto descriptor = [&](Value offset, MemRefType type, Value map) {
-          return nvgpu::WarpgroupGenerateDescriptorOp::create(
-              b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, type),
-              view(offset, type.getShape(), elem), map);
-        };
         Value acc = iterArgs[0];
         // A fused LoraLinear's main steps also accumulate t, and its LoRA
         // step writes it.
@@ -1422,11 +1448,9 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
           MemRefType bType = smemType({kInstrK, kFusedRank}, elem);
           // x: K-major, +32 B along its swizzled rows; A's slice: N-major,
           // +16 rows of 32 B.
-          Value aDesc = nvgpu::WarpgroupGenerateDescriptorOp::create(
-              b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, aType),
-              view(arith::AddIOp::create(b, aBase, index(j * kInstrK * width)),
-                   aType.getShape(), elem),
-              descriptorMaps["x"]);
+          Value aDesc = descriptor(
+              arith::AddIOp::create(b, aBase, index(j * kInstrK * width)),
+              aType, descriptorMaps["x"]);
           Value bDesc = buildSwizzle32Descriptor(
               arith::AddIOp::create(b, slice,
                                     index(j * kInstrK * kFusedRank * width)),
@@ -1608,21 +1632,9 @@ void GemmKernelBuilder::buildEpilogue(Value consumer) {
               arith::AddIOp::create(
                   b, arith::MulIOp::create(b, tileRow, index(pitch)), col),
               index(4));
-          Value local = LLVM::IntToPtrOp::create(
-              b,
-              LLVM::LLVMPointerType::get(
-                  ctx, static_cast<unsigned>(NVVM::NVVMMemorySpace::Shared)),
-              arith::IndexCastOp::create(
-                  b, b.getI64Type(),
-                  arith::AddIOp::create(b, smemAddress, offset)),
-              LLVM::DereferenceableAttr());
+          Value local = sharedPointer(offset);
           for (int64_t rank = 1; rank < spec.splits; ++rank) {
-            Value remote = NVVM::MapaOp::create(
-                b,
-                LLVM::LLVMPointerType::get(
-                    ctx, static_cast<unsigned>(
-                             NVVM::NVVMMemorySpace::SharedCluster)),
-                local, i32(rank));
+            Value remote = clusterPointer(local, i32(rank));
             v = arith::AddFOp::create(
                 b, v, LLVM::LoadOp::create(b, f32x8, remote, /*alignment=*/16));
           }

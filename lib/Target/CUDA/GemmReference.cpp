@@ -58,14 +58,8 @@ void cuda::buildGemmReference(OpBuilder &builder, Location loc,
     byRole[param.role] = memref;
   // A fused LoraLinear is LoraDown's t, then the LoraLinear that reads it.
   if (spec.fuseDown) {
-    GemmKernelSpec down = spec;
-    down.kind = GemmKind::LoraDown;
-    down.fuseDown = false;
-    down.n = spec.rank;
-    down.resultType = spec.elementType;
-    down.hasBias = false;
     buildGemmReference(
-        builder, loc, down,
+        builder, loc, getLoraDownProblem(spec),
         {byRole.lookup("x"), byRole.lookup("a"), byRole.lookup("t")});
     GemmKernelSpec linear = spec;
     linear.fuseDown = false;
