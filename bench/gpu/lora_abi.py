@@ -394,8 +394,12 @@ ROLES = {"lora_down": ("x", "a", "t"),
 # case every role is its own tensor.
 BACKWARD_DOWN = ("backward", "lora_down")
 # A forward whose lora_linear computes t itself ("fuse_down" in its ABI) has
-# no lora_down either: its a param is A, and it stores t.
+# no lora_down either: its a param is A, and it stores t. A backward whose
+# lora_input_grad computes dt itself has no lora_t_grad: its a param is B,
+# it stores dt, and it runs where lora_t_grad would (lora_a_grad reads dt).
 FORWARD_DOWN = ("forward", "lora_down")
+BACKWARD_T_GRAD = ("backward", "lora_t_grad")
+BACKWARD_INPUT_GRAD = ("backward", "lora_input_grad")
 GRAD_TENSORS = {
     ("forward", "lora_down"): dict(x="x", a="a", t="t"),
     ("forward", "lora_linear"): dict(x="x", w="w", a="a", t="t", b="b", y="y"),
@@ -403,7 +407,7 @@ GRAD_TENSORS = {
     ("backward", "lora_t_grad"): dict(x="g", a="b", t="dt"),
     ("backward", "lora_b_grad"): dict(x="ts", w="g", y="db"),
     ("backward", "lora_a_grad"): dict(x="x", w="dt", y="da"),
-    ("backward", "lora_input_grad"): dict(x="g", w="w", t="dt", b="a", y="dx"),
+    ("backward", "lora_input_grad"): dict(x="g", w="w", a="b", t="dt", b="a", y="dx"),
 }
 # A grad case's kernels by name: (kind, transposed_a, transposed_b). A
 # transposed x is stored [k, m] (the weight gradients read the token-major
@@ -433,6 +437,13 @@ def tensor_dims(name: str, K: int, N: int, r: int | None) -> list:
     return {"x": ["M", K], "w": [K, N], "a": [K, r], "b": [r, N], "bias": [N],
             "g": ["M", N], "t": ["M", r], "ts": ["M", r], "dt": ["M", r],
             "y": ["M", N], "db": [r, N], "da": [K, r], "dx": ["M", K]}[name]
+
+
+def written_roles(k: dict) -> tuple[str, ...]:
+    """The params kernel k writes: its output, and t where a lora_linear
+    computes t itself ("fuse_down")."""
+    out = OUTPUT_ROLE[k["kind"]]
+    return (out, "t") if k["kind"] == "lora_linear" and k.get("fuse_down") else (out,)
 
 
 def kernel_label(k: dict) -> str:
@@ -531,11 +542,17 @@ def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
     if case["op"] == "grad":
         steps = grad_steps(kernels)
         keys = [(steps[k["module"]], kernel_name(k)) for k in kernels]
-        fused = any(k.get("fuse_down") for k in kernels
-                    if steps[k["module"]] == "forward")
-        return keys, [key for key in GRAD_TENSORS
-                      if key != BACKWARD_DOWN and not (key == FORWARD_DOWN and fused)
-                      or key in keys]
+        fused = {step: any(k.get("fuse_down") for k in kernels
+                           if steps[k["module"]] == step)
+                 for step in ("forward", "backward")}
+        want = [key for key in GRAD_TENSORS
+                if key != BACKWARD_DOWN and not (key == FORWARD_DOWN and fused["forward"])
+                or key in keys]
+        if fused["backward"]:
+            # lora_input_grad in lora_t_grad's place.
+            want.remove(BACKWARD_INPUT_GRAD)
+            want[want.index(BACKWARD_T_GRAD)] = BACKWARD_INPUT_GRAD
+        return keys, want
     want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]   # mm, bmm
     # A lora_linear that computes t itself ("fuse_down") has no lora_down.
     if any(k.get("fuse_down") for k in kernels):

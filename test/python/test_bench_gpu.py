@@ -102,13 +102,15 @@ def test_elf_symbols():
 
 # --- the ABI -------------------------------------------------------------------
 
-def fake_abis(case: dict, variants: bool = False, recompute: bool = False) -> list[dict]:
+def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
+              fused: bool = False) -> list[dict]:
     """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams,
     getGemmKernelAbi), in launch order: gpu.module lora_kernels_0, and for a
     grad case the backward's lora_kernels_1, which reads the forward's t
     (with `recompute`, a lora_down of its own computes ts). With `variants`,
     the forward's lora_linear is 128x256 from 129 rows and lora_linear_64x64
-    below."""
+    below. With `fused` (fuse-lora-down), lora_linear computes t and
+    lora_input_grad dt: no lora_down, no lora_t_grad."""
     K, N, r = case["K"], case["N"], case["r"]
 
     def kernel(kind, tile_m, tile_n, params, name=None, module="lora_kernels_0", **layout):
@@ -140,24 +142,37 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False) -> li
         return [kernel("matmul", 128, 256, [
             p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
             p("y", ["M", N], [64, 256], 0)])]
-    forward = [down(), kernel("lora_linear", 128, 256, [
-        p("x", ["M", K], [128, 64], 128), p("w", [K, N], [64, 64], 128),
-        p("t", ["M", r], [128, 64], 128), p("b", [r, N], [64, 64], 128),
-        p("y", ["M", N], [64, 256], 0)])]
+    def linear(tile_m, tile_n, **kw):
+        # A fused one reads A in [64 x 16] slices and stores t from 64-row
+        # boxes.
+        a = [p("a", [K, r], [64, 16], 32)] if fused else []
+        t_box = [64 if fused else tile_m, 64]
+        return kernel("lora_linear", tile_m, tile_n, [
+            p("x", ["M", K], [tile_m, 64], 128), p("w", [K, N], [64, 64], 128), *a,
+            p("t", ["M", r], t_box, 128), p("b", [r, N], [64, 64], 128),
+            p("y", ["M", N], [64, tile_n], 0)], fuse_down=fused, **kw)
+
+    forward = ([] if fused else [down()]) + [linear(128, 256)]
     if variants:
-        forward[1].update(kernel="lora_linear", rows=[129, None])
-        forward.append(kernel("lora_linear", 64, 64, [
-            p("x", ["M", K], [64, 64], 128), p("w", [K, N], [64, 64], 128),
-            p("t", ["M", r], [64, 64], 128), p("b", [r, N], [64, 64], 128),
-            p("y", ["M", N], [64, 64], 0)], "lora_linear_64x64", kernel="lora_linear",
-            rows=[1, 128]))
+        forward[-1].update(kernel="lora_linear", rows=[129, None])
+        forward.append(linear(64, 64, name="lora_linear_64x64", kernel="lora_linear",
+                              rows=[1, 128]))
     if case["op"] == "lora":
         return forward
     bwd = "lora_kernels_1"
-    return forward + ([down(bwd)] if recompute else []) + [
-        kernel("lora_down", 64, 64, [
-            p("x", ["M", N], [64, 64], 128), p("a", [r, N], [64, 64], 128),
-            p("t", ["M", r], [64, r], 0)], "lora_t_grad", bwd, transposed_b=True),
+    # dx = g·Wᵀ + dt·Aᵀ; fused, it computes dt = scale·g·Bᵀ from B's
+    # [16 x 64] slices (K-major, 128B-swizzled).
+    input_grad = kernel("lora_linear", 128, 256, [
+        p("x", ["M", N], [128, 64], 128), p("w", [K, N], [256, 64], 128),
+        *([p("a", [r, N], [16, 64], 128)] if fused else []),
+        p("t", ["M", r], [64 if fused else 128, 64], 128), p("b", [K, r], [256, 64], 128),
+        p("y", ["M", K], [64, 256], 0)], "lora_input_grad", bwd, transposed_b=True,
+        fuse_down=fused)
+    t_grad = [] if fused else [kernel("lora_down", 64, 64, [
+        p("x", ["M", N], [64, 64], 128), p("a", [r, N], [64, 64], 128),
+        p("t", ["M", r], [64, r], 0)], "lora_t_grad", bwd, transposed_b=True)]
+    return forward + ([down(bwd)] if recompute else []) + ([input_grad] if fused else []) \
+        + t_grad + [
         kernel("matmul", 64, 64, [
             p("x", ["M", r], [64, 64], 128), p("w", ["M", N], [64, 64], 128),
             p("y", [r, N], [64, 64], 0)], "lora_b_grad", bwd, m=r, transposed_a=True,
@@ -166,11 +181,7 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False) -> li
             p("x", ["M", K], [64, 64], 128), p("w", ["M", r], [64, 64], 128),
             p("y", [K, r], [64, 64], 0)], "lora_a_grad", bwd, m=K, transposed_a=True,
             index_params=["K"]),
-        kernel("lora_linear", 128, 256, [
-            p("x", ["M", N], [128, 64], 128), p("w", [K, N], [256, 64], 128),
-            p("t", ["M", r], [128, 64], 128), p("b", [K, r], [256, 64], 128),
-            p("y", ["M", K], [64, 256], 0)], "lora_input_grad", bwd, transposed_b=True),
-    ]
+    ] + ([] if fused else [input_grad])
 
 
 def test_tensormap_args_and_launch_plan():
@@ -309,6 +320,20 @@ def test_grad_kernels_abi():
     fused = [dict(abis[1], fuse_down=True)] + abis[2:]
     assert lora_abi.launch_order(case, fused[::-1]) == fused
     assert lora_abi.kernel_tensors(case, fused)[0]["a"] == "a"
+    # Both fused: lora_input_grad computes dt from B (its a) where
+    # lora_t_grad would, before lora_a_grad reads dt.
+    fused = fake_abis(case, fused=True)
+    assert [lora_abi.kernel_name(k) for k in lora_abi.launch_order(case, fused[::-1])] == [
+        "lora_linear", "lora_input_grad", "lora_b_grad", "lora_a_grad"]
+    fused_bindings = lora_abi.kernel_tensors(case, fused)
+    assert fused_bindings[1] == dict(x="g", w="w", a="b", t="dt", b="a", y="dx")
+    assert [lora_abi.written_roles(k) for k in fused] == [
+        ("y", "t"), ("y", "t"), ("y",), ("y",)]
+    for abi, tensors in zip(fused, fused_bindings):
+        assert lora_abi.check_kernel(abi, case, tensors) == [], abi["name"]
+    # A backward that computes dt itself and launches lora_t_grad too.
+    with pytest.raises(ValueError, match="expected"):
+        lora_abi.launch_order(case, fused + abis[2:3])
     by_name = {a["name"]: a for a in abis[2:]}
     assert lora_abi.launch_plan(by_name["lora_b_grad"], 1000) == dict(
         grid=[16, 1, 1], block=[256, 1, 1], smem=99328, index=[1000])
@@ -1026,8 +1051,12 @@ class FakeDriver:
                 x[tokens // 64 * 64:] = 0          # the last partial tile of tokens lost
             maps["y"].copy_((x.t() @ f["w"]).to(bf16))
         elif fn == "lora_input_grad":              # w is W [K, N], b is A [K, r]
+            if "a" in maps:                        # fused: a is B [r, N]
+                self.store_t(maps, f, f["x"] @ f["a"].t())
             maps["y"].copy_((f["x"] @ f["w"].t() + f["t"] @ f["b"].t()).to(bf16))
         elif fn == "lora_linear":
+            if "a" in maps:                        # fused: t = scale·x·A
+                self.store_t(maps, f, f["x"] @ f["a"])
             y = f["x"] @ f["w"] + (0 if self.bug == "no_lora" else f["t"] @ f["b"])
             maps["y"].copy_(y.to(bf16))
             if self.bug == "tail":
@@ -1035,6 +1064,16 @@ class FakeDriver:
         else:
             maps["y"].copy_((f["x"] @ f["w"]).to(bf16))
 
+
+    def store_t(self, maps, f, product):
+        """A fused kernel's t (or dt): scale·product rounded to bf16, into
+        its t map and, rounded, into f for its y; with the bug "no_t", y
+        reads it but it is never stored."""
+        import torch
+        t = (self.scale * product).to(torch.bfloat16)
+        if self.bug != "no_t":
+            maps["t"].copy_(t)
+        f["t"] = t.double()
 
     def launch_batched(self, params):
         """A batched matmul: w is [B, K, N], or [B, N, K] read transposed
@@ -1067,13 +1106,13 @@ def _row_strides(dims):
     return strides
 
 
-def cpu_manifest(tmp_path, specs):
+def cpu_manifest(tmp_path, specs, fused=False):
     """kernels.json as prepare.py writes it, with fake_abis and one ELF per
     gpu.module."""
     cases = []
     for case in lora_abi.parse_case_spec(specs):
         kernels = []
-        abis = fake_abis(case, variants=True)
+        abis = fake_abis(case, variants=True, fused=fused)
         for abi in abis:
             name = f"{case['id']}.{abi['module']}.cubin"
             (tmp_path / name).write_bytes(make_elf([a["name"] for a in abis
@@ -1216,6 +1255,41 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     assert ("grad_256x512_r16         200  " + ("PASS" if grad_ok else "FAIL")) in checks_text
     if bug == "db_tail":
         assert "unrounded t, dt:" in checks_text
+
+
+@pytest.mark.parametrize("bug", [None, "no_t"])
+def test_worker_on_cpu_fused(tmp_path, monkeypatch, bug):
+    """fuse-lora-down's kernels: lora_linear writes t and lora_input_grad dt
+    (guarded and poisoned like every output); the backward runs
+    lora_input_grad where lora_t_grad would, before lora_a_grad reads dt. A
+    fused kernel that never stores t fails its case."""
+    pytest.importorskip("torch")
+    monkeypatch.setattr(bench_run, "DEVICE", "cpu")
+    manifest = cpu_manifest(tmp_path, "256x512:16,256x512:g16", fused=True)
+    args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=True,
+                           check_ms=[200, 100], time_ms=[], quick=False)
+    worker = bench_run.Worker(manifest, tmp_path, args, driver=FakeDriver(2.0, bug))
+    checks = {(j["case"], j["M"]): worker.check(j)
+              for j in bench_run.make_jobs(manifest["cases"], args) if j["type"] == "check"}
+    lora, grad = checks[("lora_256x512_r16", 200)], checks[("grad_256x512_r16", 200)]
+    assert [g["name"] for g in lora["launches"]] == ["lora_kernels_0/lora_linear"]
+    assert [g["name"] for g in checks[("lora_256x512_r16", 100)]["launches"]] == [
+        "lora_kernels_0/lora_linear_64x64"]
+    assert [g["name"] for g in grad["launches"]] == [
+        "lora_kernels_0/lora_linear", "lora_kernels_1/lora_input_grad",
+        "lora_kernels_1/lora_b_grad", "lora_kernels_1/lora_a_grad"]
+    assert grad["ts_reads_t"] and lora["guard_ok"] and grad["guard_ok"]
+    if bug is None:
+        assert all(r["status"] == "PASS" for r in checks.values()), checks
+        assert lora["t_ok"] and lora["t_err"] < 1e-6 and lora["y_err"] < 1e-2
+        assert grad["t_err"] < 1e-6 and grad["dt_err"] < 1e-6
+        for name in ("y", "dx", "da", "db"):
+            assert grad[f"{name}_err"] < 1e-2, name
+    else:
+        # y is right (the kernel used its t), the stored t is the poison.
+        assert lora["status"] == "FAIL" and lora["t_nan"] == 200 * 16
+        assert lora["y_err"] < 1e-2
+        assert grad["status"] == "FAIL" and grad["nan"]["t"] == grad["nan"]["dt"] == 200 * 16
 
 
 # --- the watchdog ----------------------------------------------------------------
