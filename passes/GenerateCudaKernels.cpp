@@ -40,10 +40,13 @@
 //   lora_input_grad   dx = g·Wᵀ + dt·Aᵀ         [M, K]  [g | dt]·[Wᵀ ; Aᵀ]
 //
 // or, with a lora_input, `dx = g·Wᵀ` and `lora_branch_grad` dxl = dt·Aᵀ;
-// an unused dx or dxl is not computed. Where a lora.linear of the same
-// lora_down input, A, rank and scale comes before it (the train step's
-// forward), there is no lora_down: ts is that op's t, kept alive until
-// here (findForward). W, A and B are read in the layout the
+// an unused dx or dxl is not computed. With `fuse-lora-down` (rank at most
+// 16, no lora_input, dx used) lora_input_grad computes dt itself from the
+// g boxes it loads anyway and stores it, so there is no lora_t_grad; it
+// runs first, then lora_b_grad and lora_a_grad (on its dt). Where a
+// lora.linear of the same lora_down input, A, rank and scale comes before
+// it (the train step's forward), there is no lora_down: ts is that op's t,
+// kept alive until here (findForward). W, A and B are read in the layout the
 // forward stores them (the kernels take transposed operands), and the
 // token-major t, g, x and dt are read as they are: nothing is transposed in
 // memory. ts and dt are rounded to the element type, as a bf16 autograd
@@ -51,9 +54,10 @@
 //
 // Work: dx is the forward's flops again (2MNK + 2MrK); ts and dA add 2MKr
 // each, dt and dB 2MNr each, and each of those four reads x or g once (ts
-// only where the forward's t is not at hand). The
-// weight gradients contract over M with small outputs, in 64x64 tiles (64
-// CTAs for 4096 x 16); splitting M across more CTAs is not done.
+// only where the forward's t is not at hand; a fused lora_input_grad reads
+// g once for dt and dx). The weight gradients contract over M with small
+// outputs, in 64x64 tiles (64 CTAs for 4096 x 16); where those are few,
+// a cluster of CTAs splits the tokens of each (chooseGemmTilings).
 //
 //===----------------------------------------------------------------------===//
 
@@ -788,6 +792,25 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
     symbols.insert(kernels);
     prefix = kernels.getName().str();
   }
+  // dt = scale·g·Bᵀ inside lora_input_grad (fuse-lora-down), where dx has
+  // the LoRA term (no dropout branch) and the kernel can: no lora_t_grad,
+  // and lora_input_grad stores dt for lora_a_grad.
+  auto isNamed = [](StringRef want) {
+    return [want](const auto &kernel) { return kernel.first == want; };
+  };
+  auto *inputGrad = llvm::find_if(c.kernels, isNamed("lora_input_grad"));
+  bool fusedTGrad = false;
+  if (fuseLoraDown && inputGrad != c.kernels.end() &&
+      inputGrad->second.kind == GemmKind::LoraLinear) {
+    GemmKernelSpec fused = inputGrad->second;
+    fused.fuseDown = true;
+    fused.scale = op.getScale().convertToDouble();
+    if (cuda::checkGemmProblem(fused).empty()) {
+      inputGrad->second = fused;
+      c.kernels.erase(llvm::find_if(c.kernels, isNamed("lora_t_grad")));
+      fusedTGrad = true;
+    }
+  }
   llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, problem] : c.kernels) {
     problem.multicast = multicast;
@@ -815,13 +838,27 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   Value x = matrix(op.getInput()), g = matrix(op.getResultGrad());
   Value xl = op.getLoraInput() ? matrix(op.getLoraInput()) : x;
   Value tokens = tensor::DimOp::create(b, x, 0);
-  // Launches `name` on `inputs` (tensors) and returns its output as a
-  // tensor.
-  auto launch = [&](StringRef name, ValueRange inputs) -> Value {
+  // Launches `name` on `inputs` (tensors; a null one is an output of the
+  // kernel, as is the last parameter) and returns its outputs as tensors,
+  // in parameter order.
+  auto launch = [&](StringRef name,
+                    ArrayRef<Value> inputs) -> SmallVector<Value> {
     func::FuncOp launcher = launchers.lookup(name);
     FunctionType type = launcher.getFunctionType();
-    SmallVector<Value> operands;
+    SmallVector<Value> operands, buffers;
+    auto output = [&](Type argType) {
+      SmallVector<Value> dynamicSizes;
+      if (cast<MemRefType>(argType).isDynamicDim(0))
+        dynamicSizes.push_back(tokens);
+      buffers.push_back(
+          memref::AllocOp::create(b, cast<MemRefType>(argType), dynamicSizes));
+      operands.push_back(buffers.back());
+    };
     for (auto [input, argType] : llvm::zip(inputs, type.getInputs())) {
+      if (!input) {
+        output(argType);
+        continue;
+      }
       auto tensorType = cast<RankedTensorType>(input.getType());
       Value buffer = bufferization::ToBufferOp::create(
           b,
@@ -831,25 +868,26 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
         buffer = memref::CastOp::create(b, argType, buffer);
       operands.push_back(buffer);
     }
-    auto outType = cast<MemRefType>(type.getInputs().back());
-    SmallVector<Value> dynamicSizes;
-    if (outType.isDynamicDim(0))
-      dynamicSizes.push_back(tokens);
-    Value out = memref::AllocOp::create(b, outType, dynamicSizes);
-    operands.push_back(out);
+    output(type.getInputs().back());
     func::CallOp::create(b, launcher, operands);
-    Value result = bufferization::ToTensorOp::create(
-        b, RankedTensorType::get(outType.getShape(), outType.getElementType()),
-        out, b.getUnitAttr(), b.getUnitAttr());
-    // Static rows again where x has them.
+    SmallVector<Value> outputs;
     int64_t rows = cast<RankedTensorType>(x.getType()).getDimSize(0);
-    if (outType.isDynamicDim(0) && !ShapedType::isDynamic(rows))
-      result = tensor::CastOp::create(
+    for (Value out : buffers) {
+      auto outType = cast<MemRefType>(out.getType());
+      Value result = bufferization::ToTensorOp::create(
           b,
-          RankedTensorType::get({rows, outType.getDimSize(1)},
-                                outType.getElementType()),
-          result);
-    return result;
+          RankedTensorType::get(outType.getShape(), outType.getElementType()),
+          out, b.getUnitAttr(), b.getUnitAttr());
+      // Static rows again where x has them.
+      if (outType.isDynamicDim(0) && !ShapedType::isDynamic(rows))
+        result = tensor::CastOp::create(
+            b,
+            RankedTensorType::get({rows, outType.getDimSize(1)},
+                                  outType.getElementType()),
+            result);
+      outputs.push_back(result);
+    }
+    return outputs;
   };
   // `matrix` ([M, D]) with the shape of `like`'s leading dims, as `type`.
   auto restore = [&](Value matrix, Value like, Type type) -> Value {
@@ -866,10 +904,19 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   };
 
   Value w = op.getWeight(), a = op.getLoraA(), bw = op.getLoraB();
-  Value ts = savedT ? savedT : launch("lora_down", {xl, a});
-  Value dt = launch("lora_t_grad", {g, bw});
-  Value db = launch("lora_b_grad", {ts, g});
-  Value da = launch("lora_a_grad", {xl, dt});
+  Value ts = savedT ? savedT : launch("lora_down", {xl, a}).back();
+  // A fused lora_input_grad computes dt as it computes dx.
+  Value dt, dx;
+  if (fusedTGrad) {
+    SmallVector<Value> outputs =
+        launch("lora_input_grad", {g, w, bw, Value(), a});
+    dt = outputs[0];
+    dx = outputs[1];
+  } else {
+    dt = launch("lora_t_grad", {g, bw}).back();
+  }
+  Value db = launch("lora_b_grad", {ts, g}).back();
+  Value da = launch("lora_a_grad", {xl, dt}).back();
   auto castTo = [&](Value value, Type type) -> Value {
     if (value.getType() == type)
       return value;
@@ -884,22 +931,24 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   };
   Type dxType = op.getInputGrad().getType();
   SmallVector<Value> results;
-  if (!launchers.count("lora_input_grad"))
+  if (dx)
+    results.push_back(restore(dx, op.getInput(), dxType));
+  else if (!launchers.count("lora_input_grad"))
     results.push_back(unused(op.getInput(), dxType));
   else if (op.getLoraInput())
-    results.push_back(
-        restore(launch("lora_input_grad", {g, w}), op.getInput(), dxType));
+    results.push_back(restore(launch("lora_input_grad", {g, w}).back(),
+                              op.getInput(), dxType));
   else
-    results.push_back(restore(launch("lora_input_grad", {g, w, dt, a}),
+    results.push_back(restore(launch("lora_input_grad", {g, w, dt, a}).back(),
                               op.getInput(), dxType));
   results.push_back(castTo(da, op.getLoraAGrad().getType()));
   results.push_back(castTo(db, op.getLoraBGrad().getType()));
   if (Value branch = op.getLoraInput()) {
     Type dxlType = op.getLoraInputGrad().getType();
-    results.push_back(
-        launchers.count("lora_branch_grad")
-            ? restore(launch("lora_branch_grad", {dt, a}), branch, dxlType)
-            : unused(branch, dxlType));
+    results.push_back(launchers.count("lora_branch_grad")
+                          ? restore(launch("lora_branch_grad", {dt, a}).back(),
+                                    branch, dxlType)
+                          : unused(branch, dxlType));
   }
   IRRewriter rewriter(b);
   rewriter.replaceOp(op, results);

@@ -468,7 +468,8 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     the tiling chosen from the shapes; `multicast=2` makes each pair of
     128-row tiles of a column a cluster that loads w once for both (TMA
     multicast), where the tiling allows it; `fuse-lora-down` computes t in
-    lora_linear's tiles (rank at most 16) instead of a lora_down kernel.
+    lora_linear's tiles (rank at most 16) instead of a lora_down kernel, and
+    dt = scale·g·Bᵀ in lora_input_grad's instead of `lora_t_grad`.
     With `reference-launchers` the call sites are the same but no kernel is
     built: each launcher computes the kernel's result with linalg on its
     memrefs (products summed in f32, converted once), for
@@ -484,10 +485,11 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
            "(2: pairs of 128-row tiles, each loading half of w's boxes "
            "multicast to both; kept where the tiling allows)">,
     Option<"fuseLoraDown", "fuse-lora-down", "bool", /*default=*/"false",
-           "A LoRA layer of rank at most 16 (no dropout branch, w as stored) "
-           "computes t = scale·x·A inside lora_linear, from the x tiles it "
-           "loads anyway, and stores it: no lora_down kernel, no second read "
-           "of x">,
+           "A LoRA layer of rank at most 16 (no dropout branch) computes "
+           "t = scale·x·A inside lora_linear, from the x tiles it loads "
+           "anyway, and stores it: no lora_down kernel, no second read of x; "
+           "its backward computes dt = scale·g·Bᵀ inside lora_input_grad "
+           "likewise: no lora_t_grad">,
     Option<"referenceLaunchers", "reference-launchers", "bool",
            /*default=*/"false",
            "Launchers compute what the kernels would with linalg on their "

@@ -286,7 +286,8 @@ def tuning_cases() -> list[dict]:
       lora_down kernel and no second read of x, for 16/tileN more tensor
       work (6% at 128x256) and A's 2 KiB slice a stage; alone and with
       multicast, on 4096², the widest Llama layer, and the forward+backward
-      (whose backward reads the t the fused forward stores)."""
+      (whose backward reads the t the fused forward stores, and whose dx
+      kernel computes dt = scale·g·Bᵀ likewise: no lora_t_grad)."""
     return [tuning_case(matmul_case(4096, 1024), "tile-n=256", "tile256"),
             tuning_case(lora_case(4096, 4096, 16), "max-stages=7", "stages7"),
             tuning_case(bmm_case(32, 128, 2048, True), "tile-n=64 max-stages=2",

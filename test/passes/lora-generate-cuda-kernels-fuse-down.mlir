@@ -157,3 +157,131 @@ func.func @rank8(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>,
          tensor<8x4096xbf16>) -> tensor<?x4096xbf16>
   return %y : tensor<?x4096xbf16>
 }
+
+// -----
+
+// A train step: the forward's lora_linear computes t, and the backward's
+// lora_input_grad (dx = g·Wᵀ + dt·Aᵀ, W and A read transposed) computes
+// dt = scale·g·Bᵀ from B's [16 x 64] slices (K-major, 128B-swizzled, like
+// its g boxes) and stores it for lora_a_grad: no lora_down, no
+// lora_t_grad. It runs first, then dB on the forward's t, then dA on dt.
+// CHECK-LABEL: func.func @train_step(
+// CHECK: call @lora_kernels_0_launch(
+// CHECK: %[[DT:.*]] = memref.alloc(%{{.*}}) : memref<?x16xbf16>
+// CHECK: call @lora_kernels_1_lora_input_grad_launch(%{{.*}}, %{{.*}}, %{{.*}}, %[[DT]], %{{.*}}, %{{.*}}) : (memref<?x1024xbf16>, memref<4096x1024xbf16>, memref<16x1024xbf16>, memref<?x16xbf16>, memref<4096x16xbf16>, memref<?x4096xbf16>)
+// CHECK: %[[DTT:.*]] = bufferization.to_tensor %[[DT]]
+// CHECK: call @lora_kernels_1_lora_b_grad_launch(
+// CHECK: %[[DTB:.*]] = bufferization.to_buffer %[[DTT]]
+// CHECK: call @lora_kernels_1_lora_a_grad_launch(%{{.*}}, %[[DTB]], %{{.*}})
+// CHECK-NOT: gpu.func @lora_down
+// CHECK-NOT: gpu.func @lora_t_grad
+// CHECK: gpu.func @lora_input_grad(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) kernel
+// CHECK-SAME: \22fuse_down\22:true
+// CHECK-SAME: {\22box\22:[16,64],\22dims\22:[16,1024],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22a\22,\22swizzle\22:128}
+// CHECK-SAME: \22scale\22:2
+// CHECK-SAME: \22transposed_b\22:true
+// CHECK: %[[BMAP:.*]] = builtin.unrealized_conversion_cast %arg2 : !llvm.ptr to !nvgpu.tensormap.descriptor<tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b
+// The producer: B's slice at (kk, 0) after g's and W's boxes, the LoRA
+// step A's box alone.
+// CHECK: %[[TX:.*]] = arith.select %{{.*}}, %c51200, %c32768
+// CHECK: nvgpu.mbarrier.arrive.expect_tx %{{.*}}, %[[TX]]
+// CHECK: %[[KK:.*]] = arith.muli %{{.*}}, %c64
+// CHECK: scf.if
+// CHECK-COUNT-2: nvgpu.tma.async.load
+// CHECK: arith.addi %{{.*}}, %c49152
+// CHECK: nvgpu.tma.async.load %[[BMAP]][%[[KK]], %{{.*}}]
+// CHECK: } else {
+// CHECK: nvgpu.tma.async.load {{.*}} : <tensor = memref<256x64xbf16
+// CHECK-NOT: nvgpu.tma.async.load
+// CHECK: }
+// The consumers: dt's four k16, both operands K-major (no transpose), +32 B
+// along the rows; then the step's four of g·Wᵀ, or at the LoRA step one of
+// dt·Aᵀ.
+// CHECK: scf.for {{.*}} iter_args(%[[ACC:.*]] = %{{.*}}, %[[T:.*]] = %{{.*}})
+// CHECK: scf.if
+// CHECK: arith.addi %{{.*}}, %c49152
+// CHECK: nvgpu.warpgroup.generate.descriptor %{{.*}}, %[[BMAP]] : memref<16x16xbf16
+// CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[T]] {waitGroup = 7 : i64} : <tensor = memref<64x16xbf16, {{.*}}>>, <tensor = memref<16x16xbf16, {{.*}}>>, <fragmented = vector<64x16xf32>>
+// CHECK: arith.addi %{{.*}}, %c32
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 7 : i64}
+// CHECK: arith.addi %{{.*}}, %c64
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 7 : i64}
+// CHECK: arith.addi %{{.*}}, %c96
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 7 : i64}
+// CHECK: } else {
+// CHECK: nvgpu.warpgroup.mma.store %[[T]]
+// CHECK: nvgpu.tma.async.store
+// CHECK: scf.if
+// CHECK-COUNT-3: nvgpu.warpgroup.mma {{.*}}, %{{.*}} {waitGroup = 7 : i64} : {{.*}}, <tensor = memref<16x256xbf16
+// CHECK: nvgpu.warpgroup.mma {{.*}} {waitGroup = 4 : i64}
+// CHECK: } else {
+// CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[ACC]] : <tensor = memref<64x16xbf16, {{.*}}>>, <tensor = memref<16x256xbf16
+// CHECK-NEXT: scf.yield
+// With multicast (a separate RUN): each CTA of a pair loads its own B slice
+// (no mask) beside its half of W's box, multicast; the stage's bytes and
+// the LoRA step's (both halves of A's box) as without.
+// MC-LABEL: func.func @train_step(
+// MC: gpu.func @lora_input_grad(
+// MC-SAME: known_cluster_size = array<i32: 1, 2, 1>
+// MC-SAME: \22fuse_down\22:true
+// MC: arith.select %{{.*}}, %c51200, %c32768
+// MC: scf.if
+// MC: nvgpu.tma.async.load {{.*}} to %{{[^ ]*}} : <tensor = memref<128x64xbf16
+// MC: nvgpu.tma.async.load {{.*}} multicast_mask = %c3_i16 : <tensor = memref<128x64xbf16
+// MC: nvgpu.tma.async.load {{.*}} to %{{[^ ]*}} : <tensor = memref<16x64xbf16, #gpu.address_space<workgroup>>, swizzle = swizzle_128b
+// MC: } else {
+// MC: nvgpu.tma.async.load {{.*}} multicast_mask = %c3_i16 : <tensor = memref<128x64xbf16
+// MC-NOT: nvgpu.tma.async.load
+// MC: }
+// The reference launcher computes dt = bf16(scale·g·Bᵀ) into dt's buffer,
+// then dx from g·Wᵀ and dt·Aᵀ.
+// REF-LABEL: func.func @train_step(
+// REF-LABEL: func.func private @lora_kernels_1_lora_input_grad_launch(
+// REF-SAME: %[[G:[^:]*]]: memref<?x1024xbf16>, %[[W:[^:]*]]: memref<4096x1024xbf16>, %[[B:[^:]*]]: memref<16x1024xbf16>, %[[DT:[^:]*]]: memref<?x16xbf16>, %[[A:[^:]*]]: memref<4096x16xbf16>, %[[DX:[^:]*]]: memref<?x4096xbf16>)
+// REF: linalg.generic {{.*}} ins(%[[G]], %[[B]] : {{.*}}) outs(%[[GB:.*]] : memref<?x16xf32>)
+// REF: linalg.generic {{.*}} ins(%[[GB]] : memref<?x16xf32>) outs(%[[DT]] : memref<?x16xbf16>)
+// REF: arith.mulf
+// REF: linalg.generic {{.*}} ins(%[[G]], %[[W]] : {{.*}}) outs(%[[ACC:.*]] : memref<?x4096xf32>)
+// REF: linalg.generic {{.*}} ins(%[[DT]], %[[A]] : {{.*}}) outs(%[[ACC]] : memref<?x4096xf32>)
+// REF: linalg.generic {{.*}} ins(%[[ACC]] : memref<?x4096xf32>) outs(%[[DX]] : memref<?x4096xbf16>)
+// REF-NOT: @lora_kernels_1_lora_t_grad_launch
+func.func @train_step(%x: tensor<?x4096xbf16>, %w: tensor<4096x1024xbf16>,
+                      %a: tensor<4096x16xbf16>, %b: tensor<16x1024xbf16>,
+                      %g: tensor<?x1024xbf16>)
+    -> (tensor<?x1024xbf16>, tensor<?x4096xbf16>, tensor<4096x16xbf16>,
+        tensor<16x1024xbf16>) {
+  %y = lora.linear %x, %w, %a, %b {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x4096xbf16>, tensor<4096x1024xbf16>, tensor<4096x16xbf16>,
+         tensor<16x1024xbf16>) -> tensor<?x1024xbf16>
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 16 : i64, scale = 2.0 : f64}
+      : (tensor<?x4096xbf16>, tensor<4096x1024xbf16>, tensor<4096x16xbf16>,
+         tensor<16x1024xbf16>, tensor<?x1024xbf16>)
+      -> (tensor<?x4096xbf16>, tensor<4096x16xbf16>, tensor<16x1024xbf16>)
+  return %y, %dx, %da, %db : tensor<?x1024xbf16>, tensor<?x4096xbf16>,
+      tensor<4096x16xbf16>, tensor<16x1024xbf16>
+}
+
+// -----
+
+// With LoRA dropout dx has no LoRA term (the branch's gradient is its own
+// kernel), so dt comes from lora_t_grad as before.
+// CHECK-LABEL: func.func @no_fuse_dropout_grad(
+// CHECK: call @lora_kernels_0_lora_t_grad_launch(
+// CHECK: gpu.func @lora_t_grad(
+// CHECK: gpu.func @lora_input_grad(
+// CHECK-SAME: \22fuse_down\22:false
+// CHECK-SAME: \22kind\22:\22matmul\22
+func.func @no_fuse_dropout_grad(%x: tensor<?x4096xbf16>, %xl: tensor<?x4096xbf16>,
+                                %w: tensor<4096x1024xbf16>, %a: tensor<4096x16xbf16>,
+                                %b: tensor<16x1024xbf16>, %g: tensor<?x1024xbf16>)
+    -> (tensor<?x4096xbf16>, tensor<4096x16xbf16>, tensor<16x1024xbf16>,
+        tensor<?x4096xbf16>) {
+  %dx, %da, %db, %dxl = lora.linear_grad %x, %w, %a, %b, %g lora_input(%xl)
+      {rank = 16 : i64, scale = 2.0 : f64}
+      : (tensor<?x4096xbf16>, tensor<4096x1024xbf16>, tensor<4096x16xbf16>,
+         tensor<16x1024xbf16>, tensor<?x1024xbf16>, tensor<?x4096xbf16>)
+      -> (tensor<?x4096xbf16>, tensor<4096x16xbf16>, tensor<16x1024xbf16>,
+          tensor<?x4096xbf16>)
+  return %dx, %da, %db, %dxl : tensor<?x4096xbf16>, tensor<4096x16xbf16>,
+      tensor<16x1024xbf16>, tensor<?x4096xbf16>
+}

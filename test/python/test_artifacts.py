@@ -349,6 +349,23 @@ def test_python_compile_patterns(tmp_path):
     assert layer1["rank"] == 4 and layer1["scale"] == pytest.approx(16 / 4)
 
 
+def test_python_compile_cuda_kernel_options(tmp_path):
+    """cuda_kernel_options goes through the C API to the kernel generator:
+    the manifest's pipeline has the options, and the artifact runs (the f32
+    example has no bf16 matmul to fuse, so its logits are the CPU's)."""
+    example = Path(__file__).resolve().parents[2] / "examples"
+    ids = np.load(example / "input_ids.npy")
+    out = lora_opt.compile(example / "tiny_llama.onnx", tmp_path / "k",
+                           targets=["q_proj"], target="cuda-emulated",
+                           cuda_kernel_options="fuse-lora-down multicast=2",
+                           input_shape={"input_ids": ids.shape}, opt_level=0)
+    manifest = json.loads((out / "manifest.json").read_text())
+    text = json.dumps(manifest)
+    assert "fuse-lora-down=true" in text and "multicast=2" in text
+    y = lora_opt.load(out)(input_ids=ids)["logits"]
+    assert rel_err(y, np.load(example / "expected_logits.npy")) <= TOL
+
+
 def test_merged_artifact(exported, adapters, tmp_path):
     path = exported("llama", "dynamo")
     first, second, _ = adapters("llama")
@@ -385,6 +402,16 @@ def test_failed_compile_leaves_nothing(tmp_path):
         lora_opt.compile(example, out, targets=["q_prj"])
     with pytest.raises(lora_opt.LoraOptError, match="unknown option 'rnak'"):
         lora_opt.compile(example, out, rnak=4)
+    # cuda_kernel_options reaches lora-compile's checks (test_cuda_emulated
+    # has the CLI's).
+    with pytest.raises(lora_opt.LoraOptError,
+                       match="invalid CUDA kernel options 'bogus=1'"):
+        lora_opt.compile(example, out, targets=["q_proj"], target="cuda-emulated",
+                         cuda_kernel_options="bogus=1")
+    with pytest.raises(lora_opt.LoraOptError,
+                       match="need --target=cuda or cuda-emulated"):
+        lora_opt.compile(example, out, targets=["q_proj"],
+                         cuda_kernel_options="fuse-lora-down")
     assert list(tmp_path.iterdir()) == []
 
     # An existing folder that is not an artifact is never replaced...

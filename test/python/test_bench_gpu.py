@@ -1259,26 +1259,51 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
 
 @pytest.mark.parametrize("bug", [None, "no_t"])
 def test_worker_on_cpu_fused(tmp_path, monkeypatch, bug):
-    """fuse-lora-down's kernels: lora_linear writes t and lora_input_grad dt
-    (guarded and poisoned like every output); the backward runs
-    lora_input_grad where lora_t_grad would, before lora_a_grad reads dt. A
-    fused kernel that never stores t fails its case."""
-    pytest.importorskip("torch")
+    """fuse-lora-down's kernels, as tuning cases beside their defaults:
+    lora_linear writes t and lora_input_grad dt (guarded and poisoned like
+    every output); the backward runs lora_input_grad where lora_t_grad
+    would, before lora_a_grad reads dt. A fused kernel that never stores t
+    fails its case. The forward+backward bar counts the default case only."""
+    torch = pytest.importorskip("torch")
     monkeypatch.setattr(bench_run, "DEVICE", "cpu")
-    manifest = cpu_manifest(tmp_path, "256x512:16,256x512:g16", fused=True)
-    args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=True,
-                           check_ms=[200, 100], time_ms=[], quick=False)
+    specs = "256x512:16,256x512:g16"
+    fused = cpu_manifest(tmp_path, specs, fused=True)["cases"]
+    for case in fused:                       # one cubin per gpu.module
+        for cubin in {k["cubin"] for k in case["kernels"]}:
+            (tmp_path / cubin).rename(tmp_path / cubin.replace(".", "_fused.", 1))
+        for k in case["kernels"]:
+            k["cubin"] = k["cubin"].replace(".", "_fused.", 1)
+    manifest = cpu_manifest(tmp_path, specs)
+    manifest["cases"] += [dict(c, id=c["id"] + "_fused", pass_options="fuse-lora-down")
+                          for c in fused]
+    args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=False,
+                           check_ms=[200, 100], time_ms=[64], quick=False)
     worker = bench_run.Worker(manifest, tmp_path, args, driver=FakeDriver(2.0, bug))
-    checks = {(j["case"], j["M"]): worker.check(j)
-              for j in bench_run.make_jobs(manifest["cases"], args) if j["type"] == "check"}
-    lora, grad = checks[("lora_256x512_r16", 200)], checks[("grad_256x512_r16", 200)]
+
+    def fake_bench(self, fn, warmup, iters, queue_us=None):
+        fn()
+        return dict(median_us=10.0, min_us=9.0, p90_us=11.0, n=iters)
+    monkeypatch.setattr(bench_run.Worker, "bench", fake_bench)
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: fn)
+    jobs = bench_run.make_jobs(manifest["cases"], args)
+    results = {}
+    for i, job in enumerate(jobs):
+        method = {"check": worker.check, "ours": worker.time_ours, "cublas": worker.time_cublas,
+                  "eager": worker.time_eager, "compile": worker.time_compile}[job["type"]]
+        results[i] = method(job)
+        results[i].setdefault("status", "ok")
+    checks = {(j["case"], j["M"]): results[i] for i, j in enumerate(jobs)
+              if j["type"] == "check"}
+    lora = checks[("lora_256x512_r16_fused", 200)]
+    grad = checks[("grad_256x512_r16_fused", 200)]
     assert [g["name"] for g in lora["launches"]] == ["lora_kernels_0/lora_linear"]
-    assert [g["name"] for g in checks[("lora_256x512_r16", 100)]["launches"]] == [
+    assert [g["name"] for g in checks[("lora_256x512_r16_fused", 100)]["launches"]] == [
         "lora_kernels_0/lora_linear_64x64"]
     assert [g["name"] for g in grad["launches"]] == [
         "lora_kernels_0/lora_linear", "lora_kernels_1/lora_input_grad",
         "lora_kernels_1/lora_b_grad", "lora_kernels_1/lora_a_grad"]
     assert grad["ts_reads_t"] and lora["guard_ok"] and grad["guard_ok"]
+    fused_checks = {k: r for k, r in checks.items() if k[0].endswith("_fused")}
     if bug is None:
         assert all(r["status"] == "PASS" for r in checks.values()), checks
         assert lora["t_ok"] and lora["t_err"] < 1e-6 and lora["y_err"] < 1e-2
@@ -1287,9 +1312,20 @@ def test_worker_on_cpu_fused(tmp_path, monkeypatch, bug):
             assert grad[f"{name}_err"] < 1e-2, name
     else:
         # y is right (the kernel used its t), the stored t is the poison.
-        assert lora["status"] == "FAIL" and lora["t_nan"] == 200 * 16
-        assert lora["y_err"] < 1e-2
-        assert grad["status"] == "FAIL" and grad["nan"]["t"] == grad["nan"]["dt"] == 200 * 16
+        assert all(r["status"] == "FAIL" for r in fused_checks.values())
+        assert lora["t_nan"] == 200 * 16 and lora["y_err"] < 1e-2
+        assert grad["nan"]["t"] == grad["nan"]["dt"] == 200 * 16
+    # The defaults pass either way (the bug is in fused kernels only).
+    assert all(r["status"] == "PASS" for k, r in checks.items() if k not in fused_checks)
+    report, text = bench_run.build_report(manifest["cases"], jobs, results, dict(
+        gpu="H200", capability="9.0", sms=132, driver=13000, torch="x", torch_cuda="13"),
+        manifest, args)
+    grad_table = text[text.index("LoRA forward+backward (W frozen"):]
+    fused_line = next(line for line in grad_table.splitlines()
+                      if line.startswith("   256    512  16") and "[fuse-lora-down]" in line)
+    assert fused_line.count("!") == (bug is not None)
+    assert "1 of 1 rows correct and within 1.10x" in grad_table
+    assert report["correct"]["grad_256x512_r16_fused"] == (bug is None)
 
 
 # --- the watchdog ----------------------------------------------------------------

@@ -363,6 +363,16 @@ def test_bf16_kernel_options_match_cpu(llama_bf16, tmp_path):
     print("cpu:", losses["cpu"], "\ncuda-emulated:", losses["cuda-emulated"])
     assert np.isfinite(losses["cuda-emulated"]).all()
     assert rel_err(losses["cuda-emulated"], losses["cpu"]) <= 5e-3
+    # The train step's call sites (test_bf16_train_step_matches_cpu has them
+    # without the options): layer 1's two dx kernels compute dt themselves
+    # (their launchers: g·Bᵀ into dt, then g·Wᵀ + dt·Aᵀ), so only layer 0's
+    # layers, which need no dx, still launch lora_t_grad; dA reads the dt
+    # the dx kernel stored, which the losses above would show if it were
+    # wrong.
+    sites = kernel_call_sites(llama_bf16, tmp_path, *LORA_ARGS, *train, options)
+    assert sites == {"forward": 40, "batched": 15, "_lora_t_grad": 2,
+                     "_lora_b_grad": 4, "_lora_a_grad": 4,
+                     "_lora_input_grad": 2}, sites
     # An option the pass does not take, one it rejects, and options without
     # a CUDA target: an error naming them, no artifact.
     for args, message in (

@@ -361,7 +361,7 @@ TEST_F(GemmTiling, MulticastPairsOnlyTheTilesThatSupportIt) {
 }
 
 TEST_F(GemmTiling, FusedLoraDownReadsASlicesAndStoresT) {
-  // Rank at most 16, w as stored, no batch, a static K.
+  // Rank at most 16, no batch, a static K.
   GemmKernelSpec fused = problem(GemmKind::LoraLinear, 4096, 4096, 16);
   fused.fuseDown = true;
   SmallVector<GemmKernelSpec> variants = chooseGemmTilings(fused);
@@ -399,9 +399,27 @@ TEST_F(GemmTiling, FusedLoraDownReadsASlicesAndStoresT) {
   GemmKernelSpec rank32 = problem(GemmKind::LoraLinear, 4096, 4096, 32);
   rank32.fuseDown = true;
   EXPECT_NE(checkGemmProblem(rank32), "");
+  // The backward's dx kernel (w, a and b read transposed) computes dt from
+  // B's [16 x 64] slices: K-major rows of 128 B, 128B-swizzled; B is
+  // [rank, k] there, and dt = scale·g·Bᵀ is its LoraDown problem.
   GemmKernelSpec transposed = fused;
   transposed.transposedB = true;
-  EXPECT_NE(checkGemmProblem(transposed), "");
+  EXPECT_EQ(checkGemmProblem(transposed), "");
+  for (const TensorMapParam &param : getGemmKernelParams(transposed)) {
+    if (param.role != "a")
+      continue;
+    EXPECT_EQ(param.dims, (SmallVector<int64_t, 3>{16, 4096}));
+    EXPECT_EQ(param.box, (SmallVector<int64_t, 3>{16, 64}));
+    EXPECT_EQ(param.swizzle, 128);
+  }
+  GemmKernelSpec down = getLoraDownProblem(transposed);
+  EXPECT_TRUE(down.transposedB);
+  EXPECT_EQ(down.k, 4096);
+  EXPECT_EQ(down.n, 16);
+  EXPECT_FALSE(getLoraDownProblem(fused).transposedB);
+  GemmKernelSpec batched = fused;
+  batched.batched = true;
+  EXPECT_NE(checkGemmProblem(batched), "");
   GemmKernelSpec matmul = problem(GemmKind::Matmul, 4096, 4096);
   matmul.fuseDown = true;
   EXPECT_NE(checkGemmProblem(matmul), "");

@@ -73,8 +73,10 @@ struct GemmKernelSpec {
   /// read of x): each main K step also loads A's [64 x 16] slice and each
   /// consumer accumulates its rows of x·A (m64n16k16); before the LoRA step
   /// the consumers write scale·t as the step's x box, and the CTAs of the
-  /// first column tile store it to t (for the backward). Rank at most 16, w
-  /// as stored, no batch, a static K.
+  /// first column tile store it to t (for the backward). The backward's dx
+  /// kernel (w transposed) likewise computes dt = scale·g·Bᵀ from B's
+  /// [16 x 64] slices and stores it for dA. Rank at most 16, no batch, a
+  /// static K.
   bool fuseDown = false;
   /// t's multiplier (alpha/r or alpha/sqrt(r)): LoraDown's, or a fused
   /// LoraLinear's.
@@ -141,7 +143,8 @@ chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN = 0,
                   int64_t maxStages = 0, int64_t rows = ShapedType::kDynamic);
 
 /// The LoraDown problem, t = scale·x·A, of the LoraLinear problem `linear`
-/// (no tiling chosen).
+/// (no tiling chosen); of the backward's dx = g·Wᵀ + dt·Aᵀ (w transposed),
+/// dt = scale·g·Bᵀ, B read transposed.
 GemmKernelSpec getLoraDownProblem(const GemmKernelSpec &linear);
 
 /// One kernel parameter: a pointer to a CUtensorMap (in device memory) that

@@ -84,6 +84,12 @@
 // 128x256, 12.5% at 128x128) and 2 KiB a stage, against LoraDown's second
 // read of x and its launch (17 us against lora_linear's 98 at M = 2048,
 // 4096², on the H200). At r = 64 that would be 25%, too much.
+// The backward's dx kernel (transposedB, below) is fused the same way:
+// dt = s·g·Bᵀ from B's [16 x 64] slices, which are K-major like its W
+// boxes (B is [r, N]: rows of 128 B, SWIZZLE_128B, generate.descriptor's
+// layout, trans-b 0), so lora_t_grad and its read of g go too (17 us at
+// M = 2048, 4096², 40 us for 4096 -> 14336 on the H200). Not yet run on a
+// GPU either.
 //
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
@@ -272,7 +278,8 @@ static int64_t getLoraSteps(const GemmKernelSpec &spec) {
 
 /// t's columns in a fused LoraLinear (GemmKernelSpec::fuseDown): the rank
 /// rounded up to 16, one wgmma N; A's slice of a K step is [64 x 16], rows
-/// of 32 B (SWIZZLE_32B, the N-major layout wgmma reads at that width).
+/// of 32 B (SWIZZLE_32B, the N-major layout wgmma reads at that width), or
+/// of a transposed A (the backward's B) [16 x 64], K-major rows of 128 B.
 static constexpr int64_t kFusedRank = 16;
 
 /// Bytes of A's slice in a fused LoraLinear's main stage (else 0).
@@ -404,9 +411,9 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
     return "the w side's loads are shared by 1 or 2 CTAs";
   if (spec.fuseDown &&
       (spec.kind != GemmKind::LoraLinear || spec.rank > kFusedRank ||
-       spec.transposedB || spec.batched || dynamicK || spec.splits != 1))
+       spec.batched || dynamicK || spec.splits != 1))
     return "t is computed in the tile only by a LoraLinear of rank at most 16 "
-           "with w as stored, no batch and a static K";
+           "with no batch and a static K";
   return "";
 }
 
@@ -555,6 +562,8 @@ GemmKernelSpec cuda::getLoraDownProblem(const GemmKernelSpec &linear) {
   down.k = linear.k;
   down.n = down.rank = linear.rank;
   down.scale = linear.scale;
+  // The backward's dx kernel reads its down weight (B) transposed too.
+  down.transposedB = linear.transposedB;
   return down;
 }
 
@@ -618,11 +627,16 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
     break;
   case GemmKind::LoraLinear:
     right("w", spec.k, spec.n);
-    // A fused LoraLinear reads A in [64 x 16] slices and stores t, 64 rows
-    // (a consumer's) at a time, from the 128B-swizzled x box it wrote.
+    // A fused LoraLinear reads A in [64 x 16] slices (of a transposed A,
+    // [16 x 64]: K-major, 128 B rows) and stores t, 64 rows (a consumer's)
+    // at a time, from the 128B-swizzled x box it wrote.
     if (spec.fuseDown) {
-      params.push_back(
-          {"a", elem, {spec.k, spec.rank}, {kTileK, kFusedRank}, 32});
+      if (spec.transposedB)
+        params.push_back(
+            {"a", elem, {spec.rank, spec.k}, {kFusedRank, kTileK}, 128});
+      else
+        params.push_back(
+            {"a", elem, {spec.k, spec.rank}, {kTileK, kFusedRank}, 32});
       params.push_back({"t", elem, {spec.m, spec.rank}, {64, kTileK}, 128});
     } else {
       params.push_back({"t", elem, {spec.m, spec.rank}, {tileM, kTileK}, 128});
@@ -1212,16 +1226,23 @@ void GemmKernelBuilder::buildProducer() {
                 b, isMain,
                 [&](OpBuilder &, Location) {
                   load(maps["x"], maps["w"], kk);
-                  // A fused LoraLinear's slice of A, after the w side.
-                  if (spec.fuseDown)
+                  // A fused LoraLinear's slice of A, after the w side: rows
+                  // kk.. of A, or columns kk.. of a transposed A.
+                  if (spec.fuseDown) {
+                    SmallVector<int64_t> shape{kTileK, kFusedRank};
+                    SmallVector<Value> coords{index(0), kk};
+                    if (spec.transposedB) {
+                      std::swap(shape[0], shape[1]);
+                      std::swap(coords[0], coords[1]);
+                    }
                     nvgpu::TmaAsyncLoadOp::create(
                         b,
                         view(arith::AddIOp::create(
                                  b, base,
                                  index(stageBytes - getDownSliceBytes(spec))),
-                             {kTileK, kFusedRank}, elem),
-                        full, maps["a"], ValueRange{index(0), kk}, s, Value(),
-                        Value());
+                             shape, elem),
+                        full, maps["a"], coords, s, Value(), Value());
+                  }
                   scf::YieldOp::create(b);
                 },
                 [&](OpBuilder &, Location) {
@@ -1336,19 +1357,35 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
               spec.transposedB ? kInstrK * width : kInstrK * kTileK * width;
           MemRefType aStepType = smemType({64, kInstrK}, elem);
           MemRefType bStepType = smemType({kInstrK, spec.tileN}, elem);
-          int64_t perStep = kTileK / kInstrK;
-          for (int64_t j = 0; j < perStep; ++j) {
-            Value aDesc =
-                descriptor(arith::AddIOp::create(b, aBase, index(j * aStep)),
-                           aStepType, aMap);
-            Value bDesc =
-                descriptor(arith::AddIOp::create(b, bBase, index(j * bStep)),
-                           bStepType, bMap);
-            int64_t waitGroup = j + 1 == perStep ? perStep : 2 * perStep - 1;
-            acc = nvgpu::WarpgroupMmaOp::create(
-                b, accType, aDesc, bDesc, b.getI64IntegerAttr(waitGroup),
-                spec.transposedA ? b.getUnitAttr() : UnitAttr(),
-                spec.transposedB ? UnitAttr() : b.getUnitAttr(), acc);
+          auto step = [&](int64_t perStep, Value in) {
+            for (int64_t j = 0; j < perStep; ++j) {
+              Value aDesc =
+                  descriptor(arith::AddIOp::create(b, aBase, index(j * aStep)),
+                             aStepType, aMap);
+              Value bDesc =
+                  descriptor(arith::AddIOp::create(b, bBase, index(j * bStep)),
+                             bStepType, bMap);
+              int64_t waitGroup = j + 1 == perStep ? perStep : 2 * perStep - 1;
+              in = nvgpu::WarpgroupMmaOp::create(
+                  b, accType, aDesc, bDesc, b.getI64IntegerAttr(waitGroup),
+                  spec.transposedA ? b.getUnitAttr() : UnitAttr(),
+                  spec.transposedB ? UnitAttr() : b.getUnitAttr(), in);
+            }
+            return in;
+          };
+          if (!spec.fuseDown) {
+            acc = step(kTileK / kInstrK, acc);
+          } else {
+            // A fused LoraLinear's LoRA step is one k16, as above.
+            auto ifOp = scf::IfOp::create(
+                b, isMain,
+                [&](OpBuilder &, Location) {
+                  scf::YieldOp::create(b, step(kTileK / kInstrK, acc));
+                },
+                [&](OpBuilder &, Location) {
+                  scf::YieldOp::create(b, step(1, acc));
+                });
+            acc = ifOp.getResult(0);
           }
         }
         Value hasPrevious =
@@ -1420,8 +1457,9 @@ Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
 /// byte `base`, the consumer's x rows at `aBase`), before the step's main
 /// wgmma; returns the t accumulator.
 ///   main steps: t += x·A[kk:kk+64, :16] as four m64n16k16, issued before
-///     the step's main wgmma, whose wait (waitGroup 1) then sees them done:
-///     the next step's release of this stage waits for them too.
+///     the step's main wgmma, whose wait (waitGroup 1; of a transposed w's
+///     four ops, the last one's 4) then sees them done: the next step's
+///     release of this stage waits for them too.
 ///   the LoRA step: t is complete (the last main step's wait): the consumer
 ///     stores it through mma.store to its f32 scratch rows, and writes
 ///     scale·t as bf16 into its 64 rows of the step's x box, 128B-swizzled
@@ -1431,6 +1469,8 @@ Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
 ///     wgmma and the TMA store read it) and syncs its warpgroup. The CTAs
 ///     of the first column tile store those rows to t for the backward
 ///     (waited for after the loop, before the epilogue reuses the stages).
+/// The backward's dx kernel (transposed w) does the same with g for x and
+/// B's K-major slices for A's: dt = scale·g·Bᵀ, stored for dA.
 Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
                                         Value consumer, Value tAcc) {
   Type elem = spec.elementType;
@@ -1446,19 +1486,25 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
         for (int64_t j = 0; j < kTileK / kInstrK; ++j) {
           MemRefType aType = smemType({64, kInstrK}, elem);
           MemRefType bType = smemType({kInstrK, kFusedRank}, elem);
-          // x: K-major, +32 B along its swizzled rows; A's slice: N-major,
-          // +16 rows of 32 B.
+          // x: K-major, +32 B along its swizzled rows. A's slice: N-major,
+          // +16 rows of 32 B; a transposed A's, K-major like x (its 16 rows
+          // of 128 B, 128B-swizzled: generate.descriptor's layout), +32 B.
           Value aDesc = descriptor(
               arith::AddIOp::create(b, aBase, index(j * kInstrK * width)),
               aType, descriptorMaps["x"]);
-          Value bDesc = buildSwizzle32Descriptor(
-              arith::AddIOp::create(b, slice,
-                                    index(j * kInstrK * kFusedRank * width)),
-              bType);
+          Value bDesc =
+              spec.transposedB
+                  ? descriptor(arith::AddIOp::create(
+                                   b, slice, index(j * kInstrK * width)),
+                               bType, descriptorMaps["a"])
+                  : buildSwizzle32Descriptor(
+                        arith::AddIOp::create(
+                            b, slice, index(j * kInstrK * kFusedRank * width)),
+                        bType);
           // No wait: the step's main wgmma waits for these.
-          acc = nvgpu::WarpgroupMmaOp::create(b, tAccType, aDesc, bDesc,
-                                              b.getI64IntegerAttr(7),
-                                              UnitAttr(), b.getUnitAttr(), acc);
+          acc = nvgpu::WarpgroupMmaOp::create(
+              b, tAccType, aDesc, bDesc, b.getI64IntegerAttr(7), UnitAttr(),
+              spec.transposedB ? UnitAttr() : b.getUnitAttr(), acc);
         }
         scf::YieldOp::create(b, acc);
       },
