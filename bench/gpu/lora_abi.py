@@ -287,7 +287,12 @@ def tuning_cases() -> list[dict]:
       work (6% at 128x256) and A's 2 KiB slice a stage; alone and with
       multicast, on 4096², the widest Llama layer, and the forward+backward
       (whose backward reads the t the fused forward stores, and whose dx
-      kernel computes dt = scale·g·Bᵀ likewise: no lora_t_grad)."""
+      kernel computes dt = scale·g·Bᵀ likewise: no lora_t_grad), there
+      also with multicast;
+    - the forward+backward with at most 7 stages: the weight gradients'
+      64x64 tiles (and lora_down's) then take 112 KiB instead of 229, two
+      CTAs per SM, so that one's fill and drain overlap the other's
+      streaming (a split CTA runs only 16-32 steps through its ring)."""
     return [tuning_case(matmul_case(4096, 1024), "tile-n=256", "tile256"),
             tuning_case(lora_case(4096, 4096, 16), "max-stages=7", "stages7"),
             tuning_case(bmm_case(32, 128, 2048, True), "tile-n=64 max-stages=2",
@@ -301,7 +306,10 @@ def tuning_cases() -> list[dict]:
                         "fused_mc2"),
             tuning_case(lora_case(4096, 14336, 16), "fuse-lora-down", "fused"),
             tuning_case(grad_case(4096, 4096, GRAD_RANK), "fuse-lora-down",
-                        "fused")]
+                        "fused"),
+            tuning_case(grad_case(4096, 4096, GRAD_RANK), "fuse-lora-down multicast=2",
+                        "fused_mc2"),
+            tuning_case(grad_case(4096, 4096, GRAD_RANK), "max-stages=7", "stages7")]
 
 
 def default_cases() -> list[dict]:

@@ -285,3 +285,24 @@ func.func @no_fuse_dropout_grad(%x: tensor<?x4096xbf16>, %xl: tensor<?x4096xbf16
   return %dx, %da, %db, %dxl : tensor<?x4096xbf16>, tensor<4096x16xbf16>,
       tensor<16x1024xbf16>, tensor<?x4096xbf16>
 }
+
+// -----
+
+// Rank 8: B's slice box is still [16 x 64], over an [8, k] tensor (TMA
+// zero-fills rows 8-15, which multiply A's zero-filled columns).
+// CHECK-LABEL: func.func @grad_rank8(
+// CHECK-NOT: gpu.func @lora_t_grad
+// CHECK: gpu.func @lora_input_grad(
+// CHECK-SAME: {\22box\22:[16,64],\22dims\22:[8,1024],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22a\22,\22swizzle\22:128}
+// CHECK-SAME: {\22box\22:[64,64],\22dims\22:[\22M\22,8],\22dtype\22:\22bf16\22,\22l2_promotion\22:0,\22role\22:\22t\22,\22swizzle\22:128}
+func.func @grad_rank8(%x: tensor<?x4096xbf16>, %w: tensor<4096x1024xbf16>,
+                      %a: tensor<4096x8xbf16>, %b: tensor<8x1024xbf16>,
+                      %g: tensor<?x1024xbf16>)
+    -> (tensor<?x4096xbf16>, tensor<4096x8xbf16>, tensor<8x1024xbf16>) {
+  %dx, %da, %db = lora.linear_grad %x, %w, %a, %b, %g {rank = 8 : i64, scale = 2.0 : f64}
+      : (tensor<?x4096xbf16>, tensor<4096x1024xbf16>, tensor<4096x8xbf16>,
+         tensor<8x1024xbf16>, tensor<?x1024xbf16>)
+      -> (tensor<?x4096xbf16>, tensor<4096x8xbf16>, tensor<8x1024xbf16>)
+  return %dx, %da, %db : tensor<?x4096xbf16>, tensor<4096x8xbf16>,
+      tensor<8x1024xbf16>
+}

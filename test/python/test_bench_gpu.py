@@ -469,8 +469,8 @@ def test_enum_values_match_cuda_h():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    # 20 of the shapes, 2 attention, 1 edge, 11 tuning
-    assert len(cases) == 34
+    # 20 of the shapes, 2 attention, 1 edge, 13 tuning
+    assert len(cases) == 36
     # A tuning case: a default case with the pass's options overridden,
     # timed against its default case's baselines (no eager or torch.compile
     # of its own).
@@ -486,7 +486,9 @@ def test_case_selection():
         ("lora_4096x4096_r16_fused", "fuse-lora-down"),
         ("lora_4096x4096_r16_fused_mc2", "fuse-lora-down multicast=2"),
         ("lora_4096x14336_r16_fused", "fuse-lora-down"),
-        ("grad_4096x4096_r16_fused", "fuse-lora-down")]
+        ("grad_4096x4096_r16_fused", "fuse-lora-down"),
+        ("grad_4096x4096_r16_fused_mc2", "fuse-lora-down multicast=2"),
+        ("grad_4096x4096_r16_stages7", "max-stages=7")]
     args = SimpleNamespace(time_ms=[2048], compile_mode="auto", only_correctness=False,
                            check_ms=[128])
     lora = lora_abi.parse_case_spec("4096x4096:16")[0]
@@ -528,7 +530,8 @@ def test_case_selection():
                                       "matmul_4096x14336_mc2", "matmul_4096x1024_mc2"]
     assert [c["id"] for c in lora_abi.select_cases(cases, "grad_4096x*,14336x4096:g16")] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
-        "grad_4096x1024_r16", "grad_4096x4096_r16_mc2", "grad_4096x4096_r16_fused"]
+        "grad_4096x1024_r16", "grad_4096x4096_r16_mc2", "grad_4096x4096_r16_fused",
+        "grad_4096x4096_r16_fused_mc2", "grad_4096x4096_r16_stages7"]
     assert lora_abi.select_cases(cases, "4096x1024:g64") == []
 
 
