@@ -795,7 +795,10 @@ private:
   void initEmptyBarriers();
   void waitEmpty(Value k);
   void releaseStage(Value stage);
+  void loadStep(Value s, Value base, Value aMap, Value bMap, Value kk);
+  void loadDownSlice(Value s, Value base, Value kk);
   void buildProducer();
+  Value mmaStep(Value isMain, Value aBase, Value bBase, Value acc);
   void buildConsumer(Value consumer);
   Value buildFusedDown(Value isMain, Value base, Value aBase, Value consumer,
                        Value tAcc);
@@ -1117,12 +1120,86 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   gpu::ReturnOp::create(b);
 }
 
+/// Loads K step `kk` into the stage at byte `base` (barrier full[s]) from
+/// `aMap` (a tileM x 64 box at column kk, or tileM/64 64 x 64 boxes at row
+/// kk of a transposed x; none for a null map) and from `bMap` (tileN/64
+/// 64 x 64 boxes at row kk, or one tileN x 64 box at column kk of a
+/// transposed w). A multicast kernel's CTA of rank r loads the w side's
+/// boxes r, r + multicast, ... (of a transposed w, the r-th 1/multicast of
+/// its rows) into both CTAs of the cluster, at the same offset, completing
+/// on the same stage's barrier in each.
+void GemmKernelBuilder::loadStep(Value s, Value base, Value aMap, Value bMap,
+                                 Value kk) {
+  Type elem = spec.elementType;
+  int64_t aBytes = spec.tileM() * kTileK * byteWidth(elem);
+  int64_t boxBytes = kTileK * kTileK * byteWidth(elem);
+  auto box = [&](Value offset, ArrayRef<int64_t> shape, Value map, Value col,
+                 Value row, Value mask = Value()) {
+    nvgpu::TmaAsyncLoadOp::create(
+        b, tmaView(arith::AddIOp::create(b, base, offset), shape, elem), full,
+        map, tmaCoords({col, row}), s, mask, Value());
+  };
+  if (!aMap) {
+    // No x side (a fused LoraLinear's LoRA step).
+  } else if (spec.transposedA) {
+    for (int64_t i = 0; i < spec.consumers; ++i)
+      box(index(i * boxBytes), {kTileK, kTileK}, aMap,
+          arith::AddIOp::create(b, m0, index(i * 64)), kk);
+  } else {
+    box(index(0), {spec.tileM(), kTileK}, aMap, kk, m0);
+  }
+  if (spec.multicast > 1) {
+    Value mask = arith::ConstantIntOp::create(b, (1 << spec.multicast) - 1, 16);
+    if (spec.transposedB) {
+      int64_t rows = spec.tileN / spec.multicast;
+      box(arith::AddIOp::create(
+              b, index(aBytes),
+              arith::MulIOp::create(b, clusterRank,
+                                    index(rows * kTileK * byteWidth(elem)))),
+          {rows, kTileK}, bMap, kk,
+          arith::AddIOp::create(
+              b, n0, arith::MulIOp::create(b, clusterRank, index(rows))),
+          mask);
+    } else {
+      for (int64_t i = 0; i < spec.tileN / kTileK; i += spec.multicast) {
+        Value j = arith::AddIOp::create(b, clusterRank, index(i));
+        box(arith::AddIOp::create(b, index(aBytes),
+                                  arith::MulIOp::create(b, j, index(boxBytes))),
+            {kTileK, kTileK}, bMap,
+            arith::AddIOp::create(b, n0,
+                                  arith::MulIOp::create(b, j, index(kTileK))),
+            kk, mask);
+      }
+    }
+  } else if (spec.transposedB) {
+    box(index(aBytes), {spec.tileN, kTileK}, bMap, kk, n0);
+  } else {
+    for (int64_t j = 0; j < spec.tileN / kTileK; ++j)
+      box(index(aBytes + j * boxBytes), {kTileK, kTileK}, bMap,
+          arith::AddIOp::create(b, n0, index(j * kTileK)), kk);
+  }
+}
+
+/// Loads a fused LoraLinear's slice of A for K step `kk` into the end of
+/// the stage at byte `base`, after the w side: rows kk.. of A, or columns
+/// kk.. of a transposed A.
+void GemmKernelBuilder::loadDownSlice(Value s, Value base, Value kk) {
+  SmallVector<int64_t> shape{kTileK, kFusedRank};
+  SmallVector<Value> coords{index(0), kk};
+  if (spec.transposedB) {
+    std::swap(shape[0], shape[1]);
+    std::swap(coords[0], coords[1]);
+  }
+  Value offset = arith::AddIOp::create(
+      b, base, index(getStageBytes(spec) - getDownSliceBytes(spec)));
+  nvgpu::TmaAsyncLoadOp::create(b, view(offset, shape, spec.elementType), full,
+                                maps["a"], coords, s, Value(), Value());
+}
+
 void GemmKernelBuilder::buildProducer() {
   Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                          threadInWarpgroup, index(0));
   int64_t stageBytes = getStageBytes(spec);
-  int64_t aBytes = spec.tileM() * kTileK * byteWidth(spec.elementType);
-  int64_t boxBytes = kTileK * kTileK * byteWidth(spec.elementType);
   Type elem = spec.elementType;
   bool lora = spec.kind == GemmKind::LoraLinear;
   StringRef bRole = spec.kind == GemmKind::LoraDown ? "a" : "w";
@@ -1156,100 +1233,25 @@ void GemmKernelBuilder::buildProducer() {
                 index(spec.tileN * kTileK * byteWidth(elem)));
           nvgpu::MBarrierArriveExpectTxOp::create(b, full, txBytes, s, Value());
           Value base = arith::MulIOp::create(b, s, index(stageBytes));
-          // Loads K step `kk` of the x side from `aMap` (a tileM x 64
-          // box at column kk, or tileM/64 64 x 64 boxes at row kk of a
-          // transposed x) and of the w side from `bMap` (tileN/64 64 x 64
-          // boxes at row kk, or one tileN x 64 box at column kk of a
-          // transposed w). A multicast kernel's CTA of rank r loads the w
-          // side's boxes r, r + multicast, ... (of a transposed w, the r-th
-          // 1/multicast of its rows) into both CTAs of the cluster, at the
-          // same offset, completing on the same stage's barrier in each.
-          auto load = [&](Value aMap, Value bMap, Value kk) {
-            auto box = [&](Value offset, ArrayRef<int64_t> shape, Value map,
-                           Value col, Value row, Value mask = Value()) {
-              nvgpu::TmaAsyncLoadOp::create(
-                  b,
-                  tmaView(arith::AddIOp::create(b, base, offset), shape, elem),
-                  full, map, tmaCoords({col, row}), s, mask, Value());
-            };
-            if (!aMap) {
-              // No x side (a fused LoraLinear's LoRA step).
-            } else if (spec.transposedA) {
-              for (int64_t i = 0; i < spec.consumers; ++i)
-                box(index(i * boxBytes), {kTileK, kTileK}, aMap,
-                    arith::AddIOp::create(b, m0, index(i * 64)), kk);
-            } else {
-              box(index(0), {spec.tileM(), kTileK}, aMap, kk, m0);
-            }
-            if (spec.multicast > 1) {
-              Value mask = arith::ConstantIntOp::create(
-                  b, (1 << spec.multicast) - 1, 16);
-              if (spec.transposedB) {
-                int64_t rows = spec.tileN / spec.multicast;
-                box(arith::AddIOp::create(
-                        b, index(aBytes),
-                        arith::MulIOp::create(
-                            b, clusterRank,
-                            index(rows * kTileK * byteWidth(elem)))),
-                    {rows, kTileK}, bMap, kk,
-                    arith::AddIOp::create(
-                        b, n0,
-                        arith::MulIOp::create(b, clusterRank, index(rows))),
-                    mask);
-              } else {
-                for (int64_t i = 0; i < spec.tileN / kTileK;
-                     i += spec.multicast) {
-                  Value j = arith::AddIOp::create(b, clusterRank, index(i));
-                  box(arith::AddIOp::create(
-                          b, index(aBytes),
-                          arith::MulIOp::create(b, j, index(boxBytes))),
-                      {kTileK, kTileK}, bMap,
-                      arith::AddIOp::create(
-                          b, n0, arith::MulIOp::create(b, j, index(kTileK))),
-                      kk, mask);
-                }
-              }
-            } else if (spec.transposedB) {
-              box(index(aBytes), {spec.tileN, kTileK}, bMap, kk, n0);
-            } else {
-              for (int64_t j = 0; j < spec.tileN / kTileK; ++j)
-                box(index(aBytes + j * boxBytes), {kTileK, kTileK}, bMap,
-                    arith::AddIOp::create(b, n0, index(j * kTileK)), kk);
-            }
-          };
           Value kk = arith::MulIOp::create(b, k, index(kTileK));
           if (!lora) {
-            load(maps["x"], maps[bRole], kk);
+            loadStep(s, base, maps["x"], maps[bRole], kk);
           } else {
             // Steps past K read [t | B] in the same slots.
             scf::IfOp::create(
                 b, isMain,
                 [&](OpBuilder &, Location) {
-                  load(maps["x"], maps["w"], kk);
-                  // A fused LoraLinear's slice of A, after the w side: rows
-                  // kk.. of A, or columns kk.. of a transposed A.
-                  if (spec.fuseDown) {
-                    SmallVector<int64_t> shape{kTileK, kFusedRank};
-                    SmallVector<Value> coords{index(0), kk};
-                    if (spec.transposedB) {
-                      std::swap(shape[0], shape[1]);
-                      std::swap(coords[0], coords[1]);
-                    }
-                    nvgpu::TmaAsyncLoadOp::create(
-                        b,
-                        view(arith::AddIOp::create(
-                                 b, base,
-                                 index(stageBytes - getDownSliceBytes(spec))),
-                             shape, elem),
-                        full, maps["a"], coords, s, Value(), Value());
-                  }
+                  loadStep(s, base, maps["x"], maps["w"], kk);
+                  if (spec.fuseDown)
+                    loadDownSlice(s, base, kk);
                   scf::YieldOp::create(b);
                 },
                 [&](OpBuilder &, Location) {
                   Value kr = arith::SubIOp::create(
                       b, kk,
                       arith::MulIOp::create(b, mainSteps, index(kTileK)));
-                  load(spec.fuseDown ? Value() : maps["t"], maps["b"], kr);
+                  loadStep(s, base, spec.fuseDown ? Value() : maps["t"],
+                           maps["b"], kr);
                   scf::YieldOp::create(b);
                 });
           }
@@ -1271,14 +1273,14 @@ void GemmKernelBuilder::buildProducer() {
   });
 }
 
-void GemmKernelBuilder::buildConsumer(Value consumer) {
+/// The wgmma of one K step, on the consumer's x rows at byte `aBase` and
+/// the w side at `bBase`, accumulating into `acc`: all four k16 of the
+/// step, or at a fused LoraLinear's LoRA step (`isMain` false) only the
+/// first (t's 16 columns; the other three would multiply zeros).
+Value GemmKernelBuilder::mmaStep(Value isMain, Value aBase, Value bBase,
+                                 Value acc) {
   Type elem = spec.elementType;
-  int64_t stageBytes = getStageBytes(spec);
-  int64_t aBytes = spec.tileM() * kTileK * byteWidth(elem);
-  auto accType = nvgpu::WarpgroupAccumulatorType::get(
-      ctx, VectorType::get({64, spec.tileN}, b.getF32Type()));
-  MemRefType aType = smemType({64, kTileK}, elem);
-  MemRefType bType = smemType({kTileK, spec.tileN}, elem);
+  Type accType = acc.getType();
   StringRef bRole = spec.kind == GemmKind::LoraDown ? "a" : "w";
   // Both x and t (w and b) have the same tensor map type. generate.descriptor
   // reads the swizzle from it and the leading byte offset from its box: for
@@ -1286,6 +1288,61 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
   // stage (for x, K-major and swizzled, wgmma ignores it). Its K step for B
   // assumes a box row of kTileK elements spans the 128 B swizzle.
   Value aMap = descriptorMaps["x"], bMap = descriptorMaps[bRole];
+  // Issues `k16s` k16 instructions of the step from `in`.
+  auto issue = [&](int64_t k16s, Value in) -> Value {
+    if (!spec.transposedA && !spec.transposedB) {
+      // One op for them all; upstream's lowering steps its descriptors
+      // through K for a K-major x and an N-major w. waitGroup 1: this
+      // step's wgmma may still run, the previous one has finished reading
+      // its stage, which can be refilled.
+      int64_t depth = k16s * kInstrK;
+      return nvgpu::WarpgroupMmaOp::create(
+          b, accType, descriptor(aBase, smemType({64, depth}, elem), aMap),
+          descriptor(bBase, smemType({depth, spec.tileN}, elem), bMap),
+          b.getI64IntegerAttr(1), UnitAttr(), b.getUnitAttr(), in);
+    }
+    // One op per k16 instruction, at descriptors of our own: upstream
+    // steps a descriptor through K only for those two layouts. A K-major
+    // operand (x, or a transposed w) advances 16 elements (32 B) along its
+    // swizzled 128 B rows, an MN-major one (a transposed x, or w) 16 rows
+    // of 128 B. Each op commits its own group; the last waits for all but
+    // this step's, as waitGroup 1 does above.
+    int64_t width = byteWidth(elem);
+    int64_t aStep =
+        spec.transposedA ? kInstrK * kTileK * width : kInstrK * width;
+    int64_t bStep =
+        spec.transposedB ? kInstrK * width : kInstrK * kTileK * width;
+    MemRefType aStepType = smemType({64, kInstrK}, elem);
+    MemRefType bStepType = smemType({kInstrK, spec.tileN}, elem);
+    for (int64_t j = 0; j < k16s; ++j) {
+      Value aDesc = descriptor(
+          arith::AddIOp::create(b, aBase, index(j * aStep)), aStepType, aMap);
+      Value bDesc = descriptor(
+          arith::AddIOp::create(b, bBase, index(j * bStep)), bStepType, bMap);
+      int64_t waitGroup = j + 1 == k16s ? k16s : 2 * k16s - 1;
+      in = nvgpu::WarpgroupMmaOp::create(
+          b, accType, aDesc, bDesc, b.getI64IntegerAttr(waitGroup),
+          spec.transposedA ? b.getUnitAttr() : UnitAttr(),
+          spec.transposedB ? UnitAttr() : b.getUnitAttr(), in);
+    }
+    return in;
+  };
+  int64_t k16s = kTileK / kInstrK;
+  if (!spec.fuseDown)
+    return issue(k16s, acc);
+  auto ifOp = scf::IfOp::create(
+      b, isMain,
+      [&](OpBuilder &, Location) { scf::YieldOp::create(b, issue(k16s, acc)); },
+      [&](OpBuilder &, Location) { scf::YieldOp::create(b, issue(1, acc)); });
+  return ifOp.getResult(0);
+}
+
+void GemmKernelBuilder::buildConsumer(Value consumer) {
+  Type elem = spec.elementType;
+  int64_t stageBytes = getStageBytes(spec);
+  int64_t aBytes = spec.tileM() * kTileK * byteWidth(elem);
+  auto accType = nvgpu::WarpgroupAccumulatorType::get(
+      ctx, VectorType::get({64, spec.tileN}, b.getF32Type()));
   Value rowOffset =
       arith::MulIOp::create(b, consumer, index(64 * kTileK * byteWidth(elem)));
 
@@ -1314,80 +1371,7 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
               arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k, mainSteps);
           tAcc = buildFusedDown(isMain, base, aBase, consumer, iterArgs[1]);
         }
-        if (!spec.transposedA && !spec.transposedB) {
-          // One op for the whole step; upstream's lowering steps its
-          // descriptors through K for a K-major x and an N-major w.
-          // waitGroup 1: this step's wgmma may still run, the previous one
-          // has finished reading its stage, which can be refilled.
-          auto step = [&](MemRefType a, MemRefType w, Value in) -> Value {
-            return nvgpu::WarpgroupMmaOp::create(
-                b, accType, descriptor(aBase, a, aMap),
-                descriptor(bBase, w, bMap), b.getI64IntegerAttr(1), UnitAttr(),
-                b.getUnitAttr(), in);
-          };
-          if (!spec.fuseDown) {
-            acc = step(aType, bType, acc);
-          } else {
-            // A fused LoraLinear's LoRA step: t has 16 columns, one k16
-            // (the other three would multiply zeros).
-            auto ifOp = scf::IfOp::create(
-                b, isMain,
-                [&](OpBuilder &, Location) {
-                  scf::YieldOp::create(b, step(aType, bType, acc));
-                },
-                [&](OpBuilder &, Location) {
-                  scf::YieldOp::create(
-                      b, step(smemType({64, kFusedRank}, elem),
-                              smemType({kFusedRank, spec.tileN}, elem), acc));
-                });
-            acc = ifOp.getResult(0);
-          }
-        } else {
-          // One op per k16 instruction, at descriptors of our own: upstream
-          // steps a descriptor through K only for those two layouts. A
-          // K-major operand (x, or a transposed w) advances 16 elements
-          // (32 B) along its swizzled 128 B rows, an MN-major one (a
-          // transposed x, or w) 16 rows of 128 B. Each op commits its own
-          // group; the last waits for all but this step's four, as
-          // waitGroup 1 does above.
-          int64_t width = byteWidth(elem);
-          int64_t aStep =
-              spec.transposedA ? kInstrK * kTileK * width : kInstrK * width;
-          int64_t bStep =
-              spec.transposedB ? kInstrK * width : kInstrK * kTileK * width;
-          MemRefType aStepType = smemType({64, kInstrK}, elem);
-          MemRefType bStepType = smemType({kInstrK, spec.tileN}, elem);
-          auto step = [&](int64_t perStep, Value in) {
-            for (int64_t j = 0; j < perStep; ++j) {
-              Value aDesc =
-                  descriptor(arith::AddIOp::create(b, aBase, index(j * aStep)),
-                             aStepType, aMap);
-              Value bDesc =
-                  descriptor(arith::AddIOp::create(b, bBase, index(j * bStep)),
-                             bStepType, bMap);
-              int64_t waitGroup = j + 1 == perStep ? perStep : 2 * perStep - 1;
-              in = nvgpu::WarpgroupMmaOp::create(
-                  b, accType, aDesc, bDesc, b.getI64IntegerAttr(waitGroup),
-                  spec.transposedA ? b.getUnitAttr() : UnitAttr(),
-                  spec.transposedB ? UnitAttr() : b.getUnitAttr(), in);
-            }
-            return in;
-          };
-          if (!spec.fuseDown) {
-            acc = step(kTileK / kInstrK, acc);
-          } else {
-            // A fused LoraLinear's LoRA step is one k16, as above.
-            auto ifOp = scf::IfOp::create(
-                b, isMain,
-                [&](OpBuilder &, Location) {
-                  scf::YieldOp::create(b, step(kTileK / kInstrK, acc));
-                },
-                [&](OpBuilder &, Location) {
-                  scf::YieldOp::create(b, step(1, acc));
-                });
-            acc = ifOp.getResult(0);
-          }
-        }
+        acc = mmaStep(isMain, aBase, bBase, acc);
         Value hasPrevious =
             arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, k, index(0));
         scf::IfOp::create(b, hasPrevious, [&](OpBuilder &, Location) {
