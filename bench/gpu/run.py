@@ -367,6 +367,31 @@ def host_timing(fn) -> dict:
 
 # --- the CUDA driver through ctypes (worker only) --------------------------------
 
+# CUlaunchAttributeID of programmatic dependent launch (PDL), from cuda.h.
+CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6
+
+
+def launch_structs(ct):
+    """(CUlaunchAttribute, CUlaunchConfig) as cuda.h lays them out, for
+    cuLaunchKernelEx (test_bench_gpu checks their sizes and offsets against
+    a C compiler's)."""
+    class LaunchAttributeValue(ct.Union):
+        _fields_ = [("pad", ct.c_char * 64),
+                    ("programmaticStreamSerializationAllowed", ct.c_int)]
+
+    class LaunchAttribute(ct.Structure):
+        _fields_ = [("id", ct.c_int), ("pad", ct.c_char * 4),
+                    ("value", LaunchAttributeValue)]
+
+    class LaunchConfig(ct.Structure):
+        _fields_ = [("gridDimX", ct.c_uint), ("gridDimY", ct.c_uint),
+                    ("gridDimZ", ct.c_uint), ("blockDimX", ct.c_uint),
+                    ("blockDimY", ct.c_uint), ("blockDimZ", ct.c_uint),
+                    ("sharedMemBytes", ct.c_uint), ("hStream", ct.c_void_p),
+                    ("attrs", ct.POINTER(LaunchAttribute)), ("numAttrs", ct.c_uint)]
+    return LaunchAttribute, LaunchConfig
+
+
 class Driver:
     """The few driver calls we need, on torch's (primary) context."""
 
@@ -406,6 +431,8 @@ class Driver:
                                        I, I, I, I],
             "cuLaunchKernel": [VP, U, U, U, U, U, U, U, VP, P(VP), P(VP)],
         }
+        self.LaunchAttribute, self.LaunchConfig = launch_structs(ct)
+        sig["cuLaunchKernelEx"] = [P(self.LaunchConfig), VP, P(VP), P(VP)]
         for fn, argtypes in sig.items():
             f = getattr(lib, fn)
             f.argtypes = argtypes
@@ -489,11 +516,24 @@ class Driver:
             a["oobFill"]), f"cuTensorMapEncodeTiled({a['role']}: {a})")
         return ct.string_at(aligned, lora_abi.TENSORMAP_BYTES)
 
-    def launch(self, fn, grid, block, smem, stream: int, params) -> None:
-        self.check(self.lib.cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0],
-                                           block[1], block[2], smem,
-                                           self.ct.c_void_p(stream), params, None),
-                   "cuLaunchKernel")
+    def launch(self, fn, grid, block, smem, stream: int, params, pdl: bool = False) -> None:
+        """cuLaunchKernel; with `pdl`, cuLaunchKernelEx with programmatic
+        stream serialization: the kernel may start while the one before it
+        in the stream runs (ours wait for it in griddepcontrol.wait)."""
+        ct = self.ct
+        if not pdl:
+            self.check(self.lib.cuLaunchKernel(fn, grid[0], grid[1], grid[2], block[0],
+                                               block[1], block[2], smem,
+                                               ct.c_void_p(stream), params, None),
+                       "cuLaunchKernel")
+            return
+        attr = self.LaunchAttribute()
+        attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+        attr.value.programmaticStreamSerializationAllowed = 1
+        config = self.LaunchConfig(grid[0], grid[1], grid[2], block[0], block[1], block[2],
+                                   smem, ct.c_void_p(stream), ct.pointer(attr), 1)
+        self.check(self.lib.cuLaunchKernelEx(ct.byref(config), fn, params, None),
+                   "cuLaunchKernelEx (PDL)")
 
 
 # --- worker --------------------------------------------------------------------
@@ -506,6 +546,11 @@ class Worker:
         self.cases = {c["id"]: c for c in manifest["cases"]}
         self.artifacts = artifacts
         self.drv = driver or Driver()
+        # Every job on a stream of its own, not the legacy default stream,
+        # which may serialize launches its own way (PDL's overlap is defined
+        # for kernels in one stream); cuBLAS and torch's runs use it too.
+        if DEVICE == "cuda":
+            torch.cuda.set_stream(torch.cuda.Stream())
         self.modules = {}        # cubin file -> (CUmodule, image buffer)
         self.functions = {}      # (case, kernel label) -> (CUfunction, attributes)
         self.kernel_info = {}    # "case/module/kernel" -> attributes (registers, ...)
@@ -660,14 +705,20 @@ class Worker:
             launches.append((fn, p["grid"], p["block"], p["smem"], params))
         drv = self.drv
 
-        def launcher(chosen):
+        def launcher(chosen, pdl=False):
             def run():
                 stream = torch.cuda.current_stream().cuda_stream if DEVICE == "cuda" else 0
-                for fn, grid, block, smem, params in chosen:
-                    drv.launch(fn, grid, block, smem, stream, params)
+                for i, (fn, grid, block, smem, params) in enumerate(chosen):
+                    if pdl and i:
+                        drv.launch(fn, grid, block, smem, stream, params, pdl=True)
+                    else:
+                        drv.launch(fn, grid, block, smem, stream, params)
             return run
 
         run = launcher(launches)
+        # Every launch after the first with PDL: the next kernel's launch and
+        # prologue overlap the tail of the one before.
+        run.pdl = launcher(launches, pdl=True) if len(launches) > 1 else None
         # Each launch on its own, by kernel name, for time_ours' breakdown.
         run.each = {}
         for k, launch in zip(kernels, launches):
@@ -700,6 +751,8 @@ class Worker:
         tail = (M // tile_m) * tile_m
         res["y_nan_tail_rows"] = int(torch.isnan(y[..., tail:, :]).sum()) if tail < M else 0
         res["guard_ok"] = all(bool((g == GUARD_VALUE).all()) for g in guards.values())
+        if run.pdl:
+            self.check_pdl(run, bufs, guards, res)
         if case["op"] == "grad":
             ok = self.check_grad(case, d, res)
             res["status"] = "PASS" if ok and res["guard_ok"] else "FAIL"
@@ -740,6 +793,35 @@ class Worker:
         res["status"] = "PASS" if ok else "FAIL"
         del keep
         return res
+
+    def check_pdl(self, run, bufs: dict, guards: dict, res: dict) -> None:
+        """The same launches again with PDL (run.pdl) on poisoned outputs:
+        `pdl_same` when every output is bit for bit what the plain launches
+        wrote (a kernel that touched memory before its griddepcontrol.wait
+        would race with the one before it), else the outputs that differ;
+        `pdl_error` when the driver refused the launch."""
+        torch = self.torch
+        first = {name: bufs[name].clone() for name in guards}
+        try:
+            for name in guards:
+                bufs[name].fill_(float("nan"))
+            sync(torch)
+            run.pdl()
+            sync(torch)
+        except Exception as e:      # noqa: BLE001 - reported, not fatal
+            # Unless the context is gone (a faulting kernel): then the job
+            # fails and the worker restarts.
+            if not context_healthy(torch):
+                raise
+            res["pdl_error"] = str(e)[:300]
+            return
+        differ = [name for name in guards
+                  if not torch.equal(bufs[name].view(torch.int16), first[name].view(torch.int16))]
+        differ += [f"{name} (guard rows)" for name, g in guards.items()
+                   if not bool((g == GUARD_VALUE).all())]
+        res["pdl_same"] = not differ
+        if differ:
+            res["pdl_differ"] = differ
 
     def check_grad(self, case: dict, d: dict, res: dict) -> bool:
         """A grad case's outputs (float64 copies in `d`, with its inputs)
@@ -889,6 +971,15 @@ class Worker:
         M = job["M"]
         run, _, _, keep, _ = self.ours(case, M, self.case_inputs(case, M))
         res = self.bench(run, self.args.warmup, self.args.iters)
+        # The same launches with PDL, side by side.
+        if run.pdl:
+            try:
+                res["pdl_us"] = self.bench(run.pdl, self.args.warmup,
+                                           self.args.iters)["median_us"]
+            except Exception as e:  # noqa: BLE001 - reported, not fatal
+                if not context_healthy(self.torch):
+                    raise
+                res["pdl_error"] = str(e)[:300]
         # Where the time goes: each launch timed alone the same way (its
         # inputs as the launches before it left them, the L2 flushed).
         if len(run.each) > 1:
@@ -1447,6 +1538,21 @@ def build_report(cases, jobs, results, env, manifest, args,
     n_ok = sum(correct.values())
     lines.append(f"{n_ok} of {len(cases)} cases pass at M in {args.check_ms} and at the "
                  "first M of each kernel variant that those do not launch")
+    # The launches again with PDL (every one after the first may start
+    # while the one before it runs): the outputs must be the same bits.
+    pdl = [(c["id"], M, get(type="check", case=c["id"], M=M)) for c in cases
+           for M in lora_abi.check_ms_for(c, args.check_ms)]
+    pdl = [(case, M, r) for case, M, r in pdl if "pdl_same" in r or "pdl_error" in r]
+    if pdl:
+        same = sum(bool(r.get("pdl_same")) for _, _, r in pdl)
+        lines.append(f"With PDL (cuLaunchKernelEx, programmatic stream serialization, on "
+                     f"every launch after a case's first): {same} of {len(pdl)} checks "
+                     "wrote the same bits")
+        for case, M, r in pdl:
+            if not r.get("pdl_same"):
+                lines.append(f"    {case} M={M}: " + (
+                    f"error {r['pdl_error']}" if "pdl_error" in r
+                    else f"differ in {', '.join(r.get('pdl_differ', []))}"))
 
     rows = []
     if not args.only_correctness:
@@ -1497,7 +1603,8 @@ def build_report(cases, jobs, results, env, manifest, args,
                                   (("ours", ours), ("cublas", cub), ("eager", eag),
                                    ("compile", com))},
                                compile_mode=com.get("mode"), tile=main_tile(c, M),
-                               ours_kernels_us=ours.get("kernels_us"))
+                               ours_kernels_us=ours.get("kernels_us"),
+                               ours_pdl_us=ours.get("pdl_us"))
 
                     def ratio(a, b):
                         return a / b if a and b else None
@@ -1538,13 +1645,18 @@ def build_report(cases, jobs, results, env, manifest, args,
                     each = timed.get("kernels_us")
                     plain = timed.get("kernels_no_l2_promotion_us") or {}
                     if each:
+                        whole = timed.get("median_us")
                         breakdown.append(f"    {c['id']:<22} M={M:<6} " + ", ".join(
                             f"{name} {us:.1f}"
                             + (f" [{plain[name]:.1f}]" if name in plain else "")
                             for name, us in each.items())
-                            + f" (sum {sum(each.values()):.1f})")
+                            + f" (sum {sum(each.values()):.1f}"
+                            + (f"; all together {whole:.1f}" if whole else "")
+                            + (f", with PDL {timed['pdl_us']:.1f}" if "pdl_us" in timed
+                               else "") + ")")
             lines.append("  ours by kernel, each launched alone (us; [in brackets] the "
-                         "same with no L2 promotion in the tensor maps):"
+                         "same with no L2 promotion in the tensor maps; then all the "
+                         "launches together, and with PDL on every one after the first):"
                          + ("" if breakdown else " not measured"))
             lines += breakdown
         mm = [c for c in cases if c["op"] == "matmul"]

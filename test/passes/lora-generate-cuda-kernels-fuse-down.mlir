@@ -69,6 +69,7 @@
 // CHECK: } else {
 // CHECK: nvgpu.warpgroup.mma %{{.*}}, %{{.*}}, %[[ACC]] {transposeB} : <tensor = memref<64x16xbf16, {{.*}}>>, <tensor = memref<16x256xbf16
 // CHECK: nvvm.wgmma.wait.group.sync.aligned 0
+// CHECK-NEXT: nvvm.griddepcontrol launch_dependents
 // CHECK-NEXT: nvvm.cp.async.bulk.wait_group 0 {read}
 // CHECK-NEXT: arith.constant
 // CHECK: nvvm.barrier

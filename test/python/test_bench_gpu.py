@@ -467,6 +467,36 @@ def test_enum_values_match_cuda_h():
     assert re.search(r"#define CU_TENSOR_MAP_NUM_QWORDS 16\b", text)
 
 
+def test_launch_structs_match_cuda_h(tmp_path):
+    """run.py's ctypes CUlaunchAttribute and CUlaunchConfig (cuLaunchKernelEx
+    with PDL) against a C compiler's layout of cuda.h's, and the attribute's
+    id: a wrong offset would only show on a GPU."""
+    header = Path("/usr/local/cuda/include/cuda.h")
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not header.exists() or not cc:
+        pytest.skip("no cuda.h or C compiler")
+    src = tmp_path / "layout.c"
+    src.write_text(
+        "#include <cuda.h>\n#include <stddef.h>\n#include <stdio.h>\n"
+        "int main(void) {\n"
+        "  printf(\"%zu %zu %zu %zu %zu %zu %zu %d\\n\", sizeof(CUlaunchAttribute),\n"
+        "         offsetof(CUlaunchAttribute, value), sizeof(CUlaunchAttributeValue),\n"
+        "         sizeof(CUlaunchConfig), offsetof(CUlaunchConfig, hStream),\n"
+        "         offsetof(CUlaunchConfig, attrs), offsetof(CUlaunchConfig, numAttrs),\n"
+        "         (int)CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION);\n"
+        "  return 0;\n}\n")
+    exe = tmp_path / "layout"
+    subprocess.run([cc, f"-I{header.parent}", str(src), "-o", str(exe)], check=True)
+    want = [int(v) for v in subprocess.run([str(exe)], check=True, capture_output=True,
+                                            text=True).stdout.split()]
+    attr, config = bench_run.launch_structs(ctypes)
+    value = attr._fields_[2][1]
+    assert [ctypes.sizeof(attr), attr.value.offset, ctypes.sizeof(value),
+            ctypes.sizeof(config), config.hStream.offset, config.attrs.offset,
+            config.numAttrs.offset,
+            bench_run.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION] == want
+
+
 def test_case_selection():
     cases = lora_abi.default_cases()
     # 20 of the issue's shapes, 2 attention, 1 edge, 13 tuning
@@ -1000,6 +1030,7 @@ class FakeDriver:
         self.launches = []
         self.scale = scale
         self.bug = bug
+        self.pdl_launches = 0
 
     def load_module(self, image):
         assert image[:4] == b"\x7fELF"
@@ -1025,8 +1056,9 @@ class FakeDriver:
         raw = (ctypes.c_uint8 * (2 * n)).from_address(a["globalAddress"])
         return torch.frombuffer(raw, dtype=torch.bfloat16).view(dims)
 
-    def launch(self, fn, grid, block, smem, stream, params):
+    def launch(self, fn, grid, block, smem, stream, params, pdl=False):
         import torch
+        self.pdl_launches += bool(pdl)
         if fn == "matmul" and len(self.maps[ctypes.c_uint64.from_address(
                 ctypes.c_uint64.from_address(params[0]).value).value]["globalDim"]) == 3:
             return self.launch_batched(params)
@@ -1057,11 +1089,15 @@ class FakeDriver:
             if "a" in maps:                        # fused: a is B [r, N]
                 self.store_t(maps, f, f["x"] @ f["a"].t())
             maps["y"].copy_((f["x"] @ f["w"].t() + f["t"] @ f["b"].t()).to(bf16))
+            if self.bug == "pdl" and pdl:          # a race: its first row lost
+                maps["y"][0] = 0
         elif fn == "lora_linear":
             if "a" in maps:                        # fused: t = scale·x·A
                 self.store_t(maps, f, f["x"] @ f["a"])
             y = f["x"] @ f["w"] + (0 if self.bug == "no_lora" else f["t"] @ f["b"])
             maps["y"].copy_(y.to(bf16))
+            if self.bug == "pdl" and pdl:
+                maps["y"][0] = 0
             if self.bug == "tail":
                 maps["y"][-3:] = float("nan")
         else:
@@ -1125,7 +1161,7 @@ def cpu_manifest(tmp_path, specs, fused=False):
     return dict(format=1, provenance=dict(commit="0" * 40), cases=cases)
 
 
-@pytest.mark.parametrize("bug", [None, "no_lora", "tail", "db_tail", "batch0", "bmm_tail"])
+@pytest.mark.parametrize("bug", [None, "no_lora", "tail", "db_tail", "batch0", "bmm_tail", "pdl"])
 def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(bench_run, "DEVICE", "cpu")
@@ -1174,6 +1210,14 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
         ("lora_kernels_1/lora_input_grad", [1, 2, 1], [])]     # dx [200, 256]
     assert grad["guard_ok"] and grad["ts_err"] < 1e-6 and grad["dt_err"] < 1e-6
     assert len(grad["kernel_attrs"]) == 6 and grad["ts_reads_t"]
+    # Each check of several launches runs them again with PDL on all but the
+    # first: the same bits (the fake computes the same, unless its "pdl" bug
+    # loses a row then); one launch, no PDL.
+    assert grad["pdl_same"] == lora["pdl_same"] == (bug != "pdl")
+    if bug == "pdl":
+        assert lora["pdl_differ"] == ["y"] and grad["pdl_differ"] == ["y", "dx"]
+    assert "pdl_same" not in checks[("matmul_256x512", 200)]
+    assert drv.pdl_launches > 0
     bmm = checks[("bmm_4x64x96_t", 200)]
     assert bmm["launches"][0]["grid"] == [4, 2, 1]          # 1 column tile x 4 matrices
     assert bmm["guard_ok"]
@@ -1183,7 +1227,7 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
         assert bmm["status"] == "FAIL" and bmm["y_nan_tail_rows"] == 4 * 3 * 96
     else:
         assert bmm["status"] == "PASS" and bmm["y_err"] < 1e-2 and bmm["y_nan"] == 0
-    if bug in (None, "batch0", "bmm_tail"):
+    if bug in (None, "batch0", "bmm_tail", "pdl"):
         assert all(r["status"] == "PASS" for (case, _), r in checks.items()
                    if case != "bmm_4x64x96_t"), checks
         assert lora["y_err"] < 1e-2 and lora["y_err_exact_t"] < 1e-2
@@ -1226,6 +1270,14 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     assert {m["l2Promotion"] for m in drv.maps if m["role"] == "y"} == {0}
     mm = next(r for r in report["rows"] if r["case"] == "matmul_256x512")
     assert mm["ours_no_l2_promotion_us"] == 10.0
+    # The launches with PDL, timed beside: in the rows and the breakdown.
+    assert ours["lora_256x512_r16"]["pdl_us"] == 10.0 and "pdl_us" not in ours["matmul_256x512"]
+    assert "; all together 10.0, with PDL 10.0)" in text
+    n_pdl = sum(1 for (case, _) in checks if case != "matmul_256x512"
+                and not case.startswith("bmm"))
+    same = 0 if bug == "pdl" else n_pdl
+    assert f"{same} of {n_pdl} checks wrote the same bits" in text
+    assert ("lora_256x512_r16 M=200: differ in y" in text) == (bug == "pdl")
     row = next(r for r in report["rows"] if r["case"] == "lora_256x512_r16")
     assert row["ours_us"] == 10.0 and row["ours_over_cublas"] == 1.0
     assert row["tile"] == "64x64"                          # M = 64: the variant
@@ -1234,8 +1286,9 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     assert lora_line.endswith("!") == (bug in ("no_lora", "tail"))
     assert "Plain matmul" in text
     bmm_bug = bug in ("batch0", "bmm_tail")
-    assert report["correct"]["lora_256x512_r16"] == (bug in (None, "db_tail") or bmm_bug)
-    assert report["correct"]["grad_256x512_r16"] == (bug is None or bmm_bug)
+    assert report["correct"]["lora_256x512_r16"] == (bug in (None, "db_tail", "pdl")
+                                                     or bmm_bug)
+    assert report["correct"]["grad_256x512_r16"] == (bug in (None, "pdl") or bmm_bug)
     assert report["correct"]["bmm_4x64x96_t"] == (not bmm_bug)
     bmm_row = next(r for r in report["rows"] if r["case"] == "bmm_4x64x96_t")
     assert bmm_row["ours_us"] == bmm_row["cublas_us"] == 10.0
@@ -1251,7 +1304,7 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     grad_table = text[text.index("LoRA forward+backward (W frozen"):]
     grad_line = next(line for line in grad_table.splitlines()
                      if line.startswith("   256    512  16"))
-    grad_ok = bug is None or bmm_bug
+    grad_ok = bug in (None, "pdl") or bmm_bug
     assert grad_line.endswith("!") == (not grad_ok)
     assert f"{int(grad_ok)} of 1 rows correct and within 1.10x" in grad_table
     checks_text = text[text.index("LoRA forward+backward correctness"):]

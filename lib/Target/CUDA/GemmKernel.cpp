@@ -146,6 +146,17 @@
 // (128x256, 128x128): not the 64x64 tiles, LoraDown, the weight gradients
 // (their clusters split K) or batched kernels.
 //
+// Programmatic dependent launch (PDL): every kernel waits in
+// griddepcontrol.wait after its barriers' init and the tensor maps'
+// prefetch, before its first load or store, and its consumers signal
+// griddepcontrol.launch_dependents once past the main loop. Launched with
+// programmatic stream serialization, a kernel's launch, CTA dispatch and
+// prologue then overlap the tail (the epilogue, the last wave) of the one
+// before it in the stream; launched plainly, as lora-opt's runtime does
+// today, both return at once (ptxas: the same registers). bench/gpu/ times
+// a case's launches both ways and checks they write the same bits. Not yet
+// run on a GPU.
+//
 // Transposed operands (the backward of lora.linear reads every tensor in the
 // layout the forward stores it, see GenerateCudaKernels.cpp):
 //   transposedB  w, a, b stored [n, k]: one tileN x 64 box per stage, which
@@ -1076,6 +1087,12 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
     clusterSync();
   else
     gpu::BarrierOp::create(b);
+  // Launched with programmatic stream serialization (PDL), the kernel may
+  // start while the one before it in the stream still runs: everything
+  // above (barriers, the tensor maps' prefetch: the host wrote them) can
+  // overlap its tail, nothing below may touch what it writes before it has
+  // completed. Without PDL this returns at once.
+  NVVM::GriddepcontrolOp::create(b, NVVM::GridDepActionKind::wait);
 
   // The warpgroup index, read from lane 0 with a shuffle: ptxas then knows it
   // is warp-uniform. Computed as tid / 128 alone, the role branch looks
@@ -1387,6 +1404,10 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
         scf::YieldOp::create(b, results);
       });
   NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+  // The next kernel in the stream, if launched with PDL, may start its CTAs
+  // (as SMs free) and their prologue during this CTA's epilogue; its
+  // griddepcontrol.wait still waits for this grid to complete.
+  NVVM::GriddepcontrolOp::create(b, NVVM::GridDepActionKind::launch_dependents);
   // A fused LoraLinear's t store has read its x box before the epilogue
   // reuses the stages (a no-op in the threads that issued none).
   if (spec.fuseDown)

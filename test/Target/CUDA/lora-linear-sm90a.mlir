@@ -9,6 +9,7 @@
 // RUN: FileCheck %s --check-prefix=DOWN < %t.ptx
 // RUN: FileCheck %s --check-prefix=MAIN < %t.ptx
 // RUN: FileCheck %s --check-prefix=FEWER < %t.ptx
+// RUN: FileCheck %s --check-prefix=PDL < %t.ptx
 
 // Host: 3 + 5 tensor maps through the runtime's wrapper, two launches (of
 // each kernel, the variant for M), the t workspace and y from
@@ -54,6 +55,9 @@
 // DOWN-COUNT-28: mbarrier.init.shared.b64
 // DOWN-COUNT-3: prefetch.tensormap
 // DOWN: fence.mbarrier_init.release.cluster;
+// DOWN-NOT: cp.async.bulk
+// DOWN: griddepcontrol.wait;
+// DOWN-DAG: griddepcontrol.launch_dependents;
 // DOWN-DAG: shfl.sync.idx.b32
 // DOWN-DAG: mbarrier.arrive.expect_tx.shared.b64
 // DOWN-DAG: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
@@ -77,9 +81,16 @@
 // 64x64 boxes of W (or B); each consumer warpgroup issues m64n256k16 four
 // times per stage and keeps one group in flight. The role branch reads the
 // warpgroup index through a shuffle, so that ptxas sees it warp-uniform.
+// Launched with PDL it waits for the kernel before it after its barriers'
+// init and before any load, and lets the next one launch once its
+// consumers are past the main loop.
 // MAIN-LABEL: .visible .entry lora_linear(
 // MAIN: .maxntid 384, 1, 1
 // MAIN-COUNT-5: prefetch.tensormap
+// MAIN-NOT: cp.async.bulk
+// MAIN: bar.sync 0;
+// MAIN-NEXT: griddepcontrol.wait;
+// MAIN-DAG: griddepcontrol.launch_dependents;
 // MAIN-DAG: shfl.sync.idx.b32
 // MAIN-DAG: mbarrier.try_wait.parity.shared.b64
 // MAIN-DAG: mbarrier.arrive.expect_tx.shared.b64
@@ -94,6 +105,18 @@
 // MAIN-DAG: fence.proxy.async.shared::cta;
 // MAIN-DAG: cp.async.bulk.tensor.2d.global.shared::cta.tile.bulk_group
 // MAIN-NOT: st.global
+
+// Every kernel lets the next one launch (PDL) right after its main loop's
+// last wgmma wait, before its epilogue.
+// PDL-LABEL: .visible .entry lora_down(
+// PDL: wgmma.wait_group.sync.aligned 0;
+// PDL-NEXT: griddepcontrol.launch_dependents;
+// PDL-LABEL: .visible .entry lora_linear(
+// PDL: wgmma.wait_group.sync.aligned 0;
+// PDL-NEXT: griddepcontrol.launch_dependents;
+// PDL-LABEL: .visible .entry lora_linear_64x64(
+// PDL: wgmma.wait_group.sync.aligned 0;
+// PDL-NEXT: griddepcontrol.launch_dependents;
 
 // The variants for fewer rows: 128x128 tiles (two consumers, m64n128k16)
 // from 257 to 512 rows, 64x64 (one consumer, m64n64k16) up to 256.
