@@ -370,6 +370,20 @@ static int64_t findForward(ArrayRef<Candidate> candidates,
   return -1;
 }
 
+/// Makes the LoraLinear `spec` compute t = scale·x·A (or the backward's
+/// dt = scale·g·Bᵀ) in its tiles (fuse-lora-down) where the kernel can
+/// (checkGemmProblem: rank at most 16, ...); returns whether it does. `spec`
+/// is left as it was otherwise.
+static bool fuseDownWherePossible(GemmKernelSpec &spec, double scale) {
+  GemmKernelSpec fused = spec;
+  fused.fuseDown = true;
+  fused.scale = scale;
+  if (!cuda::checkGemmProblem(fused).empty())
+    return false;
+  spec = fused;
+  return true;
+}
+
 /// The row count of a token-major operand with its batch dims folded into
 /// rows, where every dim but the last is static (a whole model's), else
 /// ShapedType::kDynamic: what chooseGemmTilings sizes the tiles by.
@@ -475,12 +489,9 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   // Multicast where the tiling allows it (chooseGemmTilings).
   c.main.multicast = multicast;
   // t inside the main kernel (fuse-lora-down), where the branch reads the
-  // layer's own x (no dropout) and the kernel can (checkGemmProblem: rank
-  // at most 16, w as stored).
-  c.main.fuseDown =
-      fuseLoraDown && c.main.kind == GemmKind::LoraLinear && !c.branch;
-  if (c.main.fuseDown && !cuda::checkGemmProblem(c.main).empty())
-    c.main.fuseDown = false;
+  // layer's own x (no dropout) and the kernel can.
+  if (fuseLoraDown && c.main.kind == GemmKind::LoraLinear && !c.branch)
+    fuseDownWherePossible(c.main, c.main.scale);
   // One tiling for a static row count, else one kernel per tiling that
   // some M gets, launched by M.
   SmallVector<GemmKernelSpec> mains =
@@ -799,18 +810,12 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
     return [want](const auto &kernel) { return kernel.first == want; };
   };
   auto *inputGrad = llvm::find_if(c.kernels, isNamed("lora_input_grad"));
-  bool fusedTGrad = false;
-  if (fuseLoraDown && inputGrad != c.kernels.end() &&
-      inputGrad->second.kind == GemmKind::LoraLinear) {
-    GemmKernelSpec fused = inputGrad->second;
-    fused.fuseDown = true;
-    fused.scale = op.getScale().convertToDouble();
-    if (cuda::checkGemmProblem(fused).empty()) {
-      inputGrad->second = fused;
-      c.kernels.erase(llvm::find_if(c.kernels, isNamed("lora_t_grad")));
-      fusedTGrad = true;
-    }
-  }
+  bool fusedTGrad =
+      fuseLoraDown && inputGrad != c.kernels.end() &&
+      inputGrad->second.kind == GemmKind::LoraLinear &&
+      fuseDownWherePossible(inputGrad->second, op.getScale().convertToDouble());
+  if (fusedTGrad)
+    c.kernels.erase(llvm::find_if(c.kernels, isNamed("lora_t_grad")));
   llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, problem] : c.kernels) {
     problem.multicast = multicast;

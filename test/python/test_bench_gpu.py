@@ -1161,6 +1161,27 @@ def cpu_manifest(tmp_path, specs, fused=False):
     return dict(format=1, provenance=dict(commit="0" * 40), cases=cases)
 
 
+def run_jobs_on_cpu(monkeypatch, torch, worker, jobs):
+    """Runs every job on the CPU worker, each timing a fake of 10 us that
+    calls its run warmup + iters times, torch.compile the identity: (results
+    by job index, check results by (case, M))."""
+    def fake_bench(self, fn, warmup, iters, queue_us=None):
+        for _ in range(warmup + iters):
+            fn()
+        return dict(median_us=10.0, min_us=9.0, p90_us=11.0, n=iters)
+    monkeypatch.setattr(bench_run.Worker, "bench", fake_bench)
+    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: fn)
+    results = {}
+    for i, job in enumerate(jobs):
+        method = {"check": worker.check, "ours": worker.time_ours, "cublas": worker.time_cublas,
+                  "eager": worker.time_eager, "compile": worker.time_compile}[job["type"]]
+        results[i] = method(job)
+        results[i].setdefault("status", "ok")
+    checks = {(j["case"], j["M"]): results[i] for i, j in enumerate(jobs)
+              if j["type"] == "check"}
+    return results, checks
+
+
 @pytest.mark.parametrize("bug", [None, "no_lora", "tail", "db_tail", "batch0", "bmm_tail", "pdl"])
 def test_worker_on_cpu(tmp_path, monkeypatch, bug):
     torch = pytest.importorskip("torch")
@@ -1170,27 +1191,11 @@ def test_worker_on_cpu(tmp_path, monkeypatch, bug):
                            check_ms=[200, 100], time_ms=[64], quick=False)
     drv = FakeDriver(2.0, bug)
     worker = bench_run.Worker(manifest, tmp_path, args, driver=drv)
-
-    def fake_bench(self, fn, warmup, iters, queue_us=None):
-        for _ in range(warmup + iters):
-            fn()
-        return dict(median_us=10.0, min_us=9.0, p90_us=11.0, n=iters)
-    monkeypatch.setattr(bench_run.Worker, "bench", fake_bench)
-    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: fn)
-
     cases = manifest["cases"]
     jobs = bench_run.make_jobs(cases, args)
     assert [j.get("op", "lora") for j in jobs if j["type"] == "compile"] == ["lora", "grad"]
     assert {j["type"] for j in jobs if j.get("op") == "grad"} == {"cublas", "eager", "compile"}
-    results = {}
-    for i, job in enumerate(jobs):
-        method = {"check": worker.check, "ours": worker.time_ours, "cublas": worker.time_cublas,
-                  "eager": worker.time_eager, "compile": worker.time_compile}[job["type"]]
-        results[i] = method(job)
-        results[i].setdefault("status", "ok")
-
-    checks = {(j["case"], j["M"]): results[i] for i, j in enumerate(jobs)
-              if j["type"] == "check"}
+    results, checks = run_jobs_on_cpu(monkeypatch, torch, worker, jobs)
     lora = checks[("lora_256x512_r16", 200)]
     assert lora["t_nan"] == 0 and lora["t_err"] < 1e-6 and lora["guard_ok"]
     assert lora["launches"][0]["grid"] == [1, 4, 1]          # lora_down, tile 64
@@ -1335,21 +1340,8 @@ def test_worker_on_cpu_fused(tmp_path, monkeypatch, bug):
     args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=False,
                            check_ms=[200, 100], time_ms=[64], quick=False)
     worker = bench_run.Worker(manifest, tmp_path, args, driver=FakeDriver(2.0, bug))
-
-    def fake_bench(self, fn, warmup, iters, queue_us=None):
-        fn()
-        return dict(median_us=10.0, min_us=9.0, p90_us=11.0, n=iters)
-    monkeypatch.setattr(bench_run.Worker, "bench", fake_bench)
-    monkeypatch.setattr(torch, "compile", lambda fn, mode=None: fn)
     jobs = bench_run.make_jobs(manifest["cases"], args)
-    results = {}
-    for i, job in enumerate(jobs):
-        method = {"check": worker.check, "ours": worker.time_ours, "cublas": worker.time_cublas,
-                  "eager": worker.time_eager, "compile": worker.time_compile}[job["type"]]
-        results[i] = method(job)
-        results[i].setdefault("status", "ok")
-    checks = {(j["case"], j["M"]): results[i] for i, j in enumerate(jobs)
-              if j["type"] == "check"}
+    results, checks = run_jobs_on_cpu(monkeypatch, torch, worker, jobs)
     lora = checks[("lora_256x512_r16_fused", 200)]
     grad = checks[("grad_256x512_r16_fused", 200)]
     assert [g["name"] for g in lora["launches"]] == ["lora_kernels_0/lora_linear"]

@@ -817,7 +817,9 @@ private:
   void clusterSync();
   void storeAccumulator(Value consumer, Value acc);
   void buildEpilogue(Value consumer);
+  Value firstRows(Value tile, OpFoldResult first, int64_t columns);
   Value stagingRows(Value first);
+  Value scaleVector();
   void syncWarpgroup(Value consumer);
 
   ImplicitLocOpBuilder &b;
@@ -1518,21 +1520,14 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
         // fragment lands at rows 64·c (see the header).
         Value scratch = view(index(getDownScratchOffset(spec)),
                              {spec.tileM(), kFusedRank}, f32);
-        SmallVector<OpFoldResult> offsets{b.getIndexAttr(0), b.getIndexAttr(0)};
-        SmallVector<OpFoldResult> sizes{b.getIndexAttr(64),
-                                        b.getIndexAttr(kFusedRank)};
-        SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
         nvgpu::WarpgroupMmaStoreOp::create(
-            b, tAcc,
-            memref::SubViewOp::create(b, scratch, offsets, sizes, strides));
+            b, tAcc, firstRows(scratch, b.getIndexAttr(0), kFusedRank));
         syncWarpgroup(consumer);
         // 64 rows x 8 chunks of 16 B, four per thread.
         Value xBox = view(base, {spec.tileM() * kTileK}, elem);
         auto f32x8 = VectorType::get({8}, f32);
         auto elemx8 = VectorType::get({8}, elem);
-        Attribute scale = b.getF32FloatAttr(static_cast<float>(spec.scale));
-        Value scaleV = arith::ConstantOp::create(
-            b, DenseElementsAttr::get(f32x8, ArrayRef(scale)));
+        Value scaleV = scaleVector();
         Value zeros = arith::ConstantOp::create(b, b.getZeroAttr(elemx8));
         int64_t chunks = kTileK * byteWidth(elem) / 16;
         scf::ForOp::create(
@@ -1616,14 +1611,29 @@ void GemmKernelBuilder::syncWarpgroup(Value consumer) {
 
 /// Rows [first, first + 64) of the f32 staging tile, tileM x pitch at the
 /// front of shared memory.
+/// Rows [first, first + 64) and the first `columns` columns of `tile`: a
+/// consumer's part of an f32 tile in shared memory.
+Value GemmKernelBuilder::firstRows(Value tile, OpFoldResult first,
+                                   int64_t columns) {
+  SmallVector<OpFoldResult> offsets{first, b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes{b.getIndexAttr(64), b.getIndexAttr(columns)};
+  SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
+  return memref::SubViewOp::create(b, tile, offsets, sizes, strides);
+}
+
 Value GemmKernelBuilder::stagingRows(Value first) {
   Value tile =
       view(index(0), {spec.tileM(), getStagingPitch(spec)}, b.getF32Type());
-  SmallVector<OpFoldResult> offsets{first, b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes{b.getIndexAttr(64),
-                                  b.getIndexAttr(spec.tileN)};
-  SmallVector<OpFoldResult> strides{b.getIndexAttr(1), b.getIndexAttr(1)};
-  return memref::SubViewOp::create(b, tile, offsets, sizes, strides);
+  return firstRows(tile, first, spec.tileN);
+}
+
+/// t's multiplier in 8 f32 lanes (LoraDown's output, a fused LoraLinear's
+/// t).
+Value GemmKernelBuilder::scaleVector() {
+  Attribute scale = b.getF32FloatAttr(static_cast<float>(spec.scale));
+  return arith::ConstantOp::create(
+      b, DenseElementsAttr::get(VectorType::get({8}, b.getF32Type()),
+                                ArrayRef(scale)));
 }
 
 /// Stores a consumer's accumulator to the staging tile. Every consumer
@@ -1690,13 +1700,8 @@ void GemmKernelBuilder::buildEpilogue(Value consumer) {
                 b, v, LLVM::LoadOp::create(b, f32x8, remote, /*alignment=*/16));
           }
         }
-        if (spec.kind == GemmKind::LoraDown) {
-          Attribute scale = b.getF32FloatAttr(static_cast<float>(spec.scale));
-          v = arith::MulFOp::create(
-              b, v,
-              arith::ConstantOp::create(
-                  b, DenseElementsAttr::get(f32x8, ArrayRef(scale))));
-        }
+        if (spec.kind == GemmKind::LoraDown)
+          v = arith::MulFOp::create(b, v, scaleVector());
         if (bias) {
           Value bv = vector::LoadOp::create(b, VectorType::get({8}, elem), bias,
                                             ValueRange{col});
