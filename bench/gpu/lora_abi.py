@@ -113,8 +113,9 @@ def scan_string(text: str, start: int) -> tuple[str, int]:
 _BINARY = re.compile(r'gpu\.binary\s+@(?:"([^"]*)"|([A-Za-z_$.][\w$.\-]*))')
 
 
-def find_binaries(text: str) -> dict[str, bytes]:
-    """{gpu.binary symbol: decoded `bin` of its (first) object}."""
+def find_binaries(text: str, key: str = "bin") -> dict[str, bytes]:
+    """{gpu.binary symbol: decoded `bin` of its (first) object}; with `key`
+    "assembly", the PTX of a cubin-format=isa object."""
     result = {}
     for m in _BINARY.finditer(text):
         name = m.group(1) if m.group(1) is not None else m.group(2)
@@ -125,7 +126,7 @@ def find_binaries(text: str) -> dict[str, bytes]:
             c = text[i]
             if c == '"':
                 body, j = scan_string(text, i)
-                if re.search(r"\bbin\s*=\s*$", plain):
+                if re.search(r"\b" + key + r"\s*=\s*$", plain):
                     found = body
                     break
                 plain, i = "", j
@@ -135,8 +136,8 @@ def find_binaries(text: str) -> dict[str, bytes]:
             plain += c
             i += 1
         if found is None:
-            raise ValueError(f"gpu.binary @{name} has no `bin = \"...\"` "
-                             "(was cubin-format=bin used?)")
+            raise ValueError(f"gpu.binary @{name} has no `{key} = \"...\"` "
+                             "(was cubin-format=bin, or isa for assembly, used?)")
         if name in result:
             raise ValueError(f"two gpu.binary ops named @{name}")
         result[name] = mlir_unescape(found)
@@ -329,16 +330,19 @@ def parse_case_spec(specs: str | None) -> list[dict]:
     (the plain matmul), `KxN` (the shape's default cases: LoRA at every
     default rank, the matmul and the forward+backward at GRAD_RANK),
     `BxKxN:bmm` (a batched matmul), `BxKxN:bmmt` (one reading w [B, N, K]
-    transposed). None: the default cases."""
+    transposed); any of them followed by `@opt+opt` is that case compiled
+    with those lora-generate-cuda-kernels options (a tuning case:
+    `256x512:g16@fuse-lora-down+multicast=2`). None: the default cases."""
     if not specs:
         return default_cases()
     cases, seen = [], set()
     for spec in filter(None, (s.strip() for s in specs.split(","))):
+        spec, _, options = spec.partition("@")
         m = _SPEC.match(spec)
         b = _BMM_SPEC.match(spec)
         if not m and not b:
             raise ValueError(f"bad case spec {spec!r}: want KxN, KxN:r, KxN:gR, KxN:mm, "
-                             "BxKxN:bmm or BxKxN:bmmt")
+                             "BxKxN:bmm or BxKxN:bmmt, each with @options or not")
         if b:
             new = [bmm_case(int(b.group(1)), int(b.group(2)), int(b.group(3)),
                             b.group(4) == "bmmt")]
@@ -352,6 +356,10 @@ def parse_case_spec(specs: str | None) -> list[dict]:
                 new = [grad_case(K, N, int(what[1:]))]
             else:
                 new = [lora_case(K, N, int(what))]
+        if options:
+            new = [tuning_case(c, options.replace("+", " "),
+                               re.sub(r"[^A-Za-z0-9]+", "_", options).strip("_"))
+                   for c in new]
         for c in new:
             if c["id"] not in seen:
                 seen.add(c["id"])

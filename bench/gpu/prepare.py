@@ -229,8 +229,11 @@ def provenance(lora_opt: str, ptxas: str) -> dict:
     )
 
 
-def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
-    """Compiles one case; returns its kernels.json entry."""
+def compile_case(case: dict, lora_opt: str, env: dict, out: Path,
+                 ptx: bool = False) -> dict:
+    """Compiles one case; returns its kernels.json entry. With `ptx`, each
+    kernel's module is also written as PTX (`ptx` in its entry), which
+    ptx_emu.py runs on the CPU."""
     if case["op"] == "lora":
         sources = [lora_mlir(case["K"], case["N"], case["r"], case["scale"], case["dtype"])]
     elif case["op"] == "grad":
@@ -273,6 +276,11 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
 
     lowered = run_tool([lora_opt, generate, f"--{PIPELINE}", str(src_path)], env)
     binaries = lora_abi.find_binaries(lowered)
+    assembly = {}
+    if ptx:
+        isa = PIPELINE.replace("cubin-format=bin", "cubin-format=isa")
+        assembly = lora_abi.find_binaries(
+            run_tool([lora_opt, generate, f"--{isa}", str(src_path)], env), key="assembly")
     kernels = []
     for abi in abis:
         module = abi["module"]
@@ -292,6 +300,11 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path) -> dict:
             (out / name).write_bytes(cubin)
         kernels.append(dict(abi, cubin=name, cubin_bytes=len(cubin),
                             cubin_sha256=hashlib.sha256(cubin).hexdigest()))
+        if ptx:
+            if module not in assembly:
+                raise PrepareError(f"{case['id']}: no PTX for @{module}")
+            kernels[-1]["ptx"] = f"{case['id']}.{module}.ptx"
+            (out / kernels[-1]["ptx"]).write_bytes(assembly[module])
     entry = {k: case[k] for k in ("id", "op", "K", "N", "r", "scale", "dtype", "B",
                                   "transposed", "pass_options") if k in case}
     entry["source"] = f"src/{src_path.name}"
@@ -612,6 +625,8 @@ def main(argv=None) -> int:
                     help="where liblora_runtime.so and liblora_cuda_runtime.so are")
     ap.add_argument("--python", help="a python with numpy for the models' references (and "
                     "torch, transformers, onnx for the bf16 export)")
+    ap.add_argument("--ptx", action="store_true",
+                    help="also write each module's PTX, for run.py --emulate (ptx_emu.py)")
     args = ap.parse_args(argv)
 
     try:
@@ -630,7 +645,7 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     (out / "src").mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.cubin"):
+    for old in [*out.glob("*.cubin"), *out.glob("*.ptx")]:
         old.unlink()
     for spec in MODELS:                                   # made anew below (or not at all)
         shutil.rmtree(out / spec.name, ignore_errors=True)
@@ -641,7 +656,7 @@ def main(argv=None) -> int:
     jobs = max(1, min(2, args.jobs))
     entries, failures = {}, []
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(compile_case, c, args.lora_opt, env, out): c for c in cases}
+        futures = {pool.submit(compile_case, c, args.lora_opt, env, out, args.ptx): c for c in cases}
         for fut in concurrent.futures.as_completed(futures):
             case = futures[fut]
             try:
