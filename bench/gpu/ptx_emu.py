@@ -437,7 +437,7 @@ class Cta:
 
 
 class Thread:
-    __slots__ = ("regs", "pc", "cta", "tid", "lin", "state", "wait", "steps")
+    __slots__ = ("regs", "pc", "cta", "tid", "lin", "state", "wait", "spin", "steps")
 
     def __init__(self, cta: Cta, tid: tuple, lin: int, nregs: int):
         self.regs = [0] * nregs
@@ -447,6 +447,7 @@ class Thread:
         self.lin = lin
         self.state = "run"          # run, spin, block, exit
         self.wait = None
+        self.spin = None            # (pc, address) of the mbarrier wait that last failed
         self.steps = 0
 
 
@@ -995,8 +996,8 @@ class Compiler:
         ts = _types(op)
         dt, st = ts[0], ts[1] if len(ts) > 1 else ts[0]
         d = self.dst(args[0])
-        rnd = next((m for m in mods if m in ("rn", "rz", "rm", "rp", "rni", "rzi",
-                                              "rmi", "rpi")), None)
+        rounding = ("rn", "rz", "rm", "rp", "rni", "rzi", "rmi", "rpi")
+        rnd = next((m for m in mods if m in rounding), None)
         sat = "sat" in mods
         if dt in ("bf16x2", "f16x2"):
             ga, gb = self.src(args[1], 32), self.src(args[2], 32)
@@ -1406,7 +1407,9 @@ class Compiler:
                 ok = bar.done(s) if parity else bar.phase > s
                 th.regs[p] = int(ok)
                 if ok:
+                    th.spin = None
                     return nxt
+                th.spin = (pc, addr(th))
                 th.pc = nxt                   # the kernel's loop tries again
                 return YIELD
             return f
@@ -1903,9 +1906,14 @@ class Launch:
     def _deadlock(self, live) -> None:
         where = {}
         for t in live:
-            text = self.k.instrs[t.pc].text if t.pc < len(self.k.instrs) else "?"
-            where.setdefault((t.state, text), []).append(f"{t.cta.ctaid}/{t.lin}")
-        lines = [f"{len(v)} thread(s) {s} at {txt!r} (first {v[0]})"
+            if t.spin:
+                state = f"spinning (mbarrier {t.spin[1]:#x})"
+                text = self.k.instrs[t.spin[0]].text
+            else:
+                state = "waiting" if t.state == "block" else t.state
+                text = self.k.instrs[t.pc].text if t.pc < len(self.k.instrs) else "?"
+            where.setdefault((state, text), []).append(f"{t.cta.ctaid}/{t.lin}")
+        lines = [f"{len(v)} thread(s) {s} at {txt!r} (first: CTA/thread {v[0]})"
                  for (s, txt), v in where.items()]
         raise EmuError(f"{self.k.name}: deadlock: " + "; ".join(lines))
 
@@ -1954,7 +1962,8 @@ class EmuDriver:
         start = time.perf_counter()
         launch = Launch(fn, grid, block, smem, bytes(buf), self.maps)
         launch.run()
-        self.launches.append(dict(name=fn.name, grid=tuple(grid), steps=launch.steps,
+        self.launches.append(dict(name=fn.name, grid=tuple(grid), cluster=launch.cluster,
+                                  steps=launch.steps,
                                   seconds=time.perf_counter() - start, pdl=pdl))
 
 
@@ -1989,12 +1998,14 @@ def check_cases(artifacts, case_globs: str | None, ms: list[int], log=print) -> 
             ran = drv.launches[first:]
             res.update(id=case["id"], M=M, steps=sum(r["steps"] for r in ran),
                        seconds=round(sum(r["seconds"] for r in ran), 1),
-                       kernels=[r["name"] for r in ran])
+                       kernels=[r["name"] for r in ran],
+                       clusters={r["name"]: r["cluster"] for r in ran})
             errs = " ".join(f"{k}={v:.2e}" for k, v in sorted(res.items())
                             if k.endswith("_err") and isinstance(v, float))
-            log(f"{res['status']:5} {case['id']} M={M}: {errs or res.get('error', '')} "
-                f"({', '.join(res['kernels'])}; {res['steps']} instructions, "
-                f"{res['seconds']} s)")
+            ran_text = (f" ({', '.join(res['kernels'])}; {res['steps']} instructions, "
+                        f"{res['seconds']} s)" if ran else "")
+            log(f"{res['status']:5} {case['id']} M={M}: {errs or res.get('error', '')}"
+                + ran_text)
             results.append(res)
     return results
 

@@ -1,0 +1,327 @@
+"""bench/gpu/ptx_emu.py: the generated kernels' PTX run on the CPU.
+
+- the emulator's model of the hardware against the PTX ISA's tables and the
+  descriptor values CUTLASS writes (swizzle patterns, a TMA-written tile read
+  back through wgmma descriptors, the accumulator fragment, mbarrier phases),
+  and a hand-written kernel for the scalar instructions;
+- every kind of generated kernel, compiled by the real lora-opt for small
+  shapes (prepare.py --ptx), run through run.py's correctness check (outputs
+  poisoned, guard rows, float64 references) with the emulator as its driver:
+  the 64x64, 128x128 and 128x256 tilings, lora_down split over a cluster,
+  the weight gradients split over tokens, the batched matmuls, TMA multicast
+  and the fused t / dt (`fuse-lora-down`), whose hand-built 32B-swizzle
+  descriptors no GPU has run yet;
+- that it catches broken kernels: a wrong descriptor fails the check, a
+  missing TMA load is reported as a deadlock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GPU_DIR = ROOT / "bench" / "gpu"
+sys.path.insert(0, str(GPU_DIR))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import ptx_emu  # noqa: E402
+from test_bench_gpu import real_lora_opt_or_skip  # noqa: E402
+
+
+# --- the model ------------------------------------------------------------------
+
+def test_swizzle_matches_the_ptx_tables():
+    """The PTX ISA's swizzle tables: the 16-byte chunk order of each 128-byte
+    line of a pattern (32B: 2 lines, 64B: 4, 128B: 8)."""
+    tables = {32: ["0 1 2 3 4 5 6 7", "1 0 3 2 5 4 7 6"],
+              64: ["0 1 2 3 4 5 6 7", "1 0 3 2 5 4 7 6", "2 3 0 1 6 7 4 5",
+                   "3 2 1 0 7 6 5 4"],
+              128: [" ".join(str(c ^ line) for c in range(8)) for line in range(8)]}
+    for s, lines in tables.items():
+        for line, text in enumerate(lines):
+            chunks = [ptx_emu.swizzle(128 * line + 16 * c, s) for c in range(8)]
+            # Chunk c of the line lands where the table puts it.
+            order = [0] * 8
+            for c, addr in enumerate(chunks):
+                assert addr // 128 == line
+                order[(addr % 128) // 16] = c
+            assert " ".join(map(str, order)) == text, (s, line)
+    assert ptx_emu.swizzle(np.arange(4096), 0).tolist() == list(range(4096))
+
+
+def tma_tile(values: np.ndarray, base: int, s: int, smem: np.ndarray) -> None:
+    """Writes a [rows, cols] bf16 box as TMA does: dense rows, swizzled."""
+    rows, cols = values.shape
+    lin = base + 2 * np.arange(rows * cols).reshape(rows, cols)
+    addr = ptx_emu.swizzle(lin, s)
+    bits = (values.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+    smem[addr] = bits & 0xFF
+    smem[addr + 1] = bits >> 8
+
+
+def read_operand(smem, desc, rows, mn_major):
+    off = ptx_emu.operand_offsets(desc, rows, mn_major)
+    bits = smem[off].astype(np.uint32) | (smem[off + 1].astype(np.uint32) << 8)
+    return (bits << 16).view(np.float32)
+
+
+def descriptor(start, lbo, sbo, layout):
+    return (start >> 4) | ((lbo >> 4) << 16) | ((sbo >> 4) << 32) | (layout << 62)
+
+
+def bf16_values(shape, seed=0):
+    v = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return ((v.view(np.uint32) >> 16) << 16).view(np.float32)
+
+
+def test_tma_tile_read_through_descriptors():
+    """A box that TMA writes is read back by wgmma descriptors with the
+    values CUTLASS puts in them: K-major 128B (SBO 1024, + 32 B per k16), an
+    N-major 128B [64 k x 64 n] box (SBO 1024 between 8-row groups of k), an
+    N-major 32B [k x 16 n] box (SBO 256), and a K-major 128B slice of 16
+    rows (B of the backward's g·Bᵀ)."""
+    smem = np.zeros(1 << 16, dtype=np.uint8)
+    base = 4096
+    # K-major x box [64 rows x 64 k]: A of m64 for each k16.
+    x = bf16_values((64, 64))
+    tma_tile(x, base, 128, smem)
+    for k16 in range(4):
+        a = read_operand(smem, descriptor(base + 32 * k16, 16, 1024, 1), 64, False)
+        assert np.array_equal(a, x[:, 16 * k16:16 * k16 + 16])
+    # N-major w box [64 k x 64 n]: B (n, k) of each k16 two 8-row groups on.
+    w = bf16_values((64, 64), 1)
+    tma_tile(w, base, 128, smem)
+    for k16 in range(4):
+        b = read_operand(smem, descriptor(base + 2048 * k16, 0, 1024, 1), 64, True)
+        assert np.array_equal(b, w[16 * k16:16 * k16 + 16, :].T)
+    # N-major A slice of the fused forward: [64 k x 16 n] with 32 B rows.
+    a_slice = bf16_values((64, 16), 2)
+    tma_tile(a_slice, base, 32, smem)
+    for k16 in range(4):
+        b = read_operand(smem, descriptor(base + 512 * k16, 2048, 256, 3), 16, True)
+        assert np.array_equal(b, a_slice[16 * k16:16 * k16 + 16, :].T)
+    # The same slice read with LBO and SBO swapped is not the slice: the
+    # check that lets the end-to-end test below catch such a descriptor.
+    wrong = read_operand(smem, descriptor(base, 256, 2048, 3), 16, True)
+    assert not np.array_equal(wrong, a_slice[:16, :].T)
+    # K-major B slice [16 n x 64 k] (the dx kernel's B of g·Bᵀ).
+    bt = bf16_values((16, 64), 3)
+    tma_tile(bt, base, 128, smem)
+    for k16 in range(4):
+        b = read_operand(smem, descriptor(base + 32 * k16, 16, 1024, 1), 16, False)
+        assert np.array_equal(b, bt[:, 16 * k16:16 * k16 + 16])
+
+
+def test_accumulator_fragment():
+    rows, cols = ptx_emu.fragment_index(256)
+    assert rows.shape == (128, 128)
+    cells = set(zip(rows.ravel().tolist(), cols.ravel().tolist()))
+    assert len(cells) == 64 * 256
+    # Thread 0: d0, d1 = (0, 0), (0, 1); d2, d3 = (8, 0), (8, 1); d4 = (0, 8).
+    first = [(rows[0, i], cols[0, i]) for i in range(5)]
+    assert first == [(0, 0), (0, 1), (8, 0), (8, 1), (0, 8)]
+    # Lane 5 of warp 2: row 16·2 + 5/4, columns 2·(5 % 4).
+    assert (rows[69, 0], cols[69, 0]) == (33, 2)
+
+
+def test_mbarrier_phases():
+    bar = ptx_emu.Mbarrier(2)
+    assert bar.done(1) and not bar.done(0)      # the phase before the first
+    bar.expect_tx(100)
+    bar.arrive()
+    bar.arrive()
+    assert not bar.done(0)                      # bytes still in flight
+    bar.complete_tx(100)
+    assert bar.done(0) and not bar.done(1)
+    bar.complete_tx(8)                          # bytes before their expect_tx
+    bar.expect_tx(8)
+    bar.arrive(2)
+    assert bar.done(1) and bar.phase == 2
+    with pytest.raises(ptx_emu.EmuError):
+        bar.arrive(3)
+
+
+SCALAR_PTX = r"""
+.version 8.0
+.target sm_90a
+.address_size 64
+.visible .entry scalar(
+	.param .u64 .ptr .align 1 scalar_param_0,
+	.param .u32 scalar_param_1
+)
+.reqntid 64, 1, 1
+{
+	.reg .pred 	%p<3>;
+	.reg .b32 	%r<20>;
+	.reg .f32 	%f<6>;
+	.reg .b64 	%rd<6>;
+	ld.param.u64 	%rd1, [scalar_param_0];
+	ld.param.u32 	%r1, [scalar_param_1];
+	mov.u32 	%r2, %tid.x;
+	mul.wide.u32 	%rd2, %r2, 16;
+	add.s64 	%rd3, %rd1, %rd2;
+	mad.lo.s32 	%r3, %r2, %r1, -5;
+	cvt.rn.f32.s32 	%f1, %r3;
+	mul.rn.f32 	%f2, %f1, 0f3F000000;
+	cvt.rn.bf16x2.f32 	%r4, %f2, %f1;
+	setp.lt.s32 	%p1, %r3, 0;
+	selp.b32 	%r5, 1, 2, %p1;
+	shfl.sync.idx.b32 	%r6, %r2, 3, 31, -1;
+	shr.s32 	%r7, %r3, 1;
+	st.global.v4.u32 	[%rd3], {%r3, %r4, %r5, %r6};
+	setp.ne.s32 	%p2, %r2, 0;
+	@%p2 bra 	$L__done;
+	st.global.u32 	[%rd3+12], %r7;
+$L__done:
+	ret;
+}
+"""
+
+
+def test_scalar_instructions():
+    drv = ptx_emu.EmuDriver()
+    fn, info = drv.get_function(drv.load_module(SCALAR_PTX.encode()), "scalar", 0)
+    assert info["max_threads"] == 64
+    out = np.zeros((64, 4), dtype=np.uint32)
+    values = [ctypes.c_uint64(out.ctypes.data), ctypes.c_uint32(7)]
+    params = (ctypes.c_void_p * 2)(*[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p)
+                                     for v in values])
+    drv.launch(fn, (1, 1, 1), (64, 1, 1), 0, 0, params)
+    tid = np.arange(64)
+    r3 = tid * 7 - 5
+    assert out[:, 0].view(np.int32).tolist() == r3.tolist()
+    f = r3.astype(np.float32)
+
+    torch = pytest.importorskip("torch")
+
+    def bf16(v):                                       # torch rounds to nearest even
+        t = torch.from_numpy(v.astype(np.float32)).to(torch.bfloat16).view(torch.int16)
+        return t.numpy().astype(np.uint16).astype(np.uint32)
+    assert out[:, 1].tolist() == ((bf16(f * 0.5) << 16) | bf16(f)).tolist()
+    assert out[:, 2].tolist() == np.where(r3 < 0, 1, 2).tolist()
+    assert out[1:, 3].tolist() == [32 * (t // 32) + 3 for t in range(1, 64)]
+    assert out[0, 3].view(np.int32) == -3                  # shr.s32 of -5
+
+
+def test_unknown_instruction_is_named():
+    ptx = SCALAR_PTX.replace("ret;", "brkpt.foo;\n\tret;")
+    drv = ptx_emu.EmuDriver()
+    fn, _ = drv.get_function(drv.load_module(ptx.encode()), "scalar", 0)
+    out = np.zeros((64, 4), dtype=np.uint32)
+    values = [ctypes.c_uint64(out.ctypes.data), ctypes.c_uint32(1)]
+    params = (ctypes.c_void_p * 2)(*[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p)
+                                     for v in values])
+    with pytest.raises(ptx_emu.EmuError, match="not modelled: brkpt.foo"):
+        drv.launch(fn, (1, 1, 1), (64, 1, 1), 0, 0, params)
+
+
+# --- the generated kernels --------------------------------------------------------
+
+# (case spec, M, kernels that must have run): each kind of kernel at a shape
+# small enough to emulate in seconds.
+KERNEL_CASES = [
+    ("256x512:g16", 100, {"lora_down", "lora_linear_64x64", "lora_t_grad",
+                          "lora_b_grad_split1", "lora_a_grad_split1",
+                          "lora_input_grad_64x64"}),
+    ("256x512:g16@fuse-lora-down", 100, {"lora_linear_64x64", "lora_input_grad_64x64",
+                                         "lora_b_grad_split1", "lora_a_grad_split1"}),
+    ("4x64x96:bmmt", 100, {"matmul"}),
+    ("4x64x96:bmm", 70, {"matmul"}),
+    ("2048x64:16", 64, {"lora_down_split2", "lora_linear_64x64"}),
+    ("64x64:g16", 2100, {"lora_b_grad_split2", "lora_a_grad_split2"}),
+    ("128x1024:16@multicast=2", 1100, {"lora_down", "lora_linear"}),
+    ("128x1024:16@fuse-lora-down+multicast=2", 1100, {"lora_linear"}),
+    ("1024x128:g16@fuse-lora-down+multicast=2", 1100, {"lora_linear_64x64",
+                                                       "lora_input_grad"}),
+    ("64x1024:mm@tile-n=256", 2100, {"matmul"}),
+]
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    real_lora_opt_or_skip()
+    pytest.importorskip("torch")
+    out = tmp_path_factory.mktemp("emu")
+    specs = ",".join(spec for spec, _, _ in KERNEL_CASES)
+    proc = subprocess.run([sys.executable, str(GPU_DIR / "prepare.py"), "--no-model",
+                           "--ptx", "--cases", specs, "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+def case_id(spec: str) -> str:
+    import lora_abi
+    (case,) = lora_abi.parse_case_spec(spec)
+    return case["id"]
+
+
+@pytest.mark.parametrize("spec,M,kernels", KERNEL_CASES,
+                         ids=[f"{s}-M{m}" for s, m, _ in KERNEL_CASES])
+def test_generated_kernel_on_emulator(artifacts, spec, M, kernels):
+    (res,) = ptx_emu.check_cases(artifacts, case_id(spec), [M], log=lambda _: None)
+    assert res["status"] == "PASS", res
+    assert kernels <= set(res["kernels"]), res["kernels"]
+    for name, err in res.items():
+        if name.endswith("_err") and isinstance(err, float):
+            assert err < 1e-2, (name, err)
+    assert res["guard_ok"]
+    # The multicast and split cases ran as clusters of two CTAs.
+    if "multicast" in spec or "split2" in " ".join(kernels):
+        assert (1, 2, 1) in res["clusters"].values() or (2, 1, 1) in res["clusters"].values(), \
+            res["clusters"]
+
+
+def mutated(artifacts: Path, tmp_path: Path, case: str, edit) -> Path:
+    """A copy of the artifacts whose `case` PTX went through edit(text)."""
+    out = tmp_path / "mutated"
+    shutil.copytree(artifacts, out)
+    changed = 0
+    for p in out.glob(f"{case}.*.ptx"):
+        text = p.read_text()
+        new = edit(text)
+        changed += new != text
+        p.write_text(new)
+    assert changed, "the mutation changed nothing"
+    return out
+
+
+def test_wrong_descriptor_fails(artifacts, tmp_path):
+    """The fused forward's 32B-swizzled A-slice descriptors with LBO and SBO
+    swapped: t and y come out wrong and the check says so."""
+    case = case_id("256x512:g16@fuse-lora-down")
+    mask = (1 << 64) - 1
+
+    def swap(m):
+        v = int(m.group(2)) & mask
+        if v >> 62 != 3:                                # not a 32B-swizzle descriptor
+            return m.group(0)
+        lbo, sbo = (v >> 16) & 0x3FFF, (v >> 32) & 0x3FFF
+        v = (v & ~((0x3FFF << 16) | (0x3FFF << 32))) | (sbo << 16) | (lbo << 32)
+        return m.group(1) + str(v - (1 << 64) if v >> 63 else v)
+    bad = mutated(artifacts, tmp_path, case,
+                  lambda t: re.sub(r"(or\.b64\s+%rd\d+,\s*%rd\d+,\s*)(-?\d+)", swap, t))
+    (res,) = ptx_emu.check_cases(bad, case, [100], log=lambda _: None)
+    assert res["status"] == "FAIL" and res["t_err"] > 0.1, res
+
+
+def test_lost_tma_load_deadlocks(artifacts, tmp_path):
+    """A kernel whose producer skips one TMA load never completes that
+    stage's mbarrier: the emulator names the deadlock, where each thread waits."""
+    case = case_id("4x64x96:bmm")
+
+    def drop_first_load(text):
+        return re.sub(r"\n\s*cp\.async\.bulk\.tensor\.\dd\.shared::cluster\.global[^;]*;",
+                      "\n", text, count=1)
+    bad = mutated(artifacts, tmp_path, case, drop_first_load)
+    (res,) = ptx_emu.check_cases(bad, case, [70], log=lambda _: None)
+    assert res["status"] == "ERROR" and "deadlock" in res["error"], res
+    assert "mbarrier.try_wait" in res["error"]
