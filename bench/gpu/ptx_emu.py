@@ -24,21 +24,28 @@ What is modelled, and how:
   mbarrier    count, pending arrivals, transaction bytes and phase per
               barrier; try_wait.parity(p) succeeds once the phase of parity p
               has completed, as the hardware's does.
-  TMA         cp.async.bulk.tensor copies happen when issued: a load writes
-              the box into shared memory with the tensor map's swizzle
-              (zeros outside the tensor) and completes its bytes on the
-              mbarrier (of every CTA in a multicast mask); a store writes
-              the box's elements that lie inside the tensor.
-  wgmma       wgmma.mma_async runs when all 128 threads of the warpgroup
-              have issued it: each operand is read from shared memory
-              through its descriptor (start, LBO, SBO, swizzle) in the
-              canonical layouts of the PTX ISA, the product accumulated in
-              float64 and rounded to f32 into each thread's fragment
-              registers (m64nNk16's layout).
-  not         timing, memory ordering (fences, async proxies and
-              wgmma.wait_group are no-ops: everything completes at issue, so
-              a kernel that reads too early is not caught), caches,
-              tensor-map prefetches.
+  TMA         a cp.async.bulk.tensor load reads its box when issued and
+              lands it, with the tensor map's swizzle (zeros outside the
+              tensor), only when a thread next waits on the mbarrier it
+              completes on (of every CTA in a multicast mask); a store reads
+              shared memory when the thread's cp.async.bulk.wait_group
+              retires its group (or the thread exits) and writes the box's
+              elements that lie inside the tensor.
+  wgmma       wgmma.mma_async is queued once all 128 threads of the
+              warpgroup have issued it, and runs when a wgmma.wait_group
+              retires its group (commit and wait are warpgroup-collective):
+              each operand is read from shared memory through its descriptor
+              (start, LBO, SBO, swizzle) in the canonical layouts of the PTX
+              ISA, the product accumulated in float64 and rounded to f32 into
+              each thread's fragment registers (m64nNk16's layout).
+              Asynchronous work thus happens as late as the hardware may do
+              it: a kernel that reads a stage before its full barrier, or
+              lets it be refilled before the wgmma reading it is retired,
+              computes with the wrong data here too.
+  not         timing, fences and proxies (no-ops), caches, tensor-map
+              prefetches, PDL (griddepcontrol is a no-op); a thread runs
+              until it blocks, so races that need another interleaving may
+              go unseen.
 
 The tensor maps are run.py's (lora_abi.tensormap_args): encode() keeps each
 in a table and writes its index into the 128 bytes the kernel is given.
@@ -353,7 +360,14 @@ def swizzle(addr, s: int):
 
 def operand_offsets(desc: int, rows: int, mn_major: bool):
     """Byte addresses [rows, 16] of a wgmma operand's elements (mn, k) (16-bit
-    elements) from its descriptor, in the canonical layouts."""
+    elements) from its descriptor, in the canonical layouts of the PTX ISA
+    ("matrix descriptor", "canonical layouts"): K-major, the 8-row groups
+    SBO apart, rows S bytes apart when swizzled (LBO unused), else 16 with
+    the second 8 k LBO on; MN-major swizzled, 8-k-row groups SBO apart and
+    atoms of S/2 elements LBO apart (the roles swap without swizzle). These
+    are the layouts CUTLASS builds its descriptors for
+    (cute/atom/mma_traits_sm90_gmma.hpp, make_gmma_desc), compared element
+    by element with CuTe's own: they agree for all eight cases."""
     start = (desc & 0x3FFF) << 4
     lbo = ((desc >> 16) & 0x3FFF) << 4
     sbo = ((desc >> 32) & 0x3FFF) << 4
@@ -391,13 +405,22 @@ def fragment_index(n: int):
 # --- machine state -------------------------------------------------------------
 
 class Mbarrier:
-    __slots__ = ("count", "pending", "tx", "phase")
+    __slots__ = ("count", "pending", "tx", "phase", "copies")
 
     def __init__(self, count: int):
         self.count = count
         self.pending = count
         self.tx = 0
         self.phase = 0
+        self.copies = []            # TMA loads that complete on it, not landed yet
+
+    def land(self) -> bool:
+        """Lands the TMA loads that complete on this barrier (as late as the
+        hardware may: a waiter is looking). True if there were any."""
+        copies, self.copies = self.copies, []
+        for c in copies:
+            c()
+        return bool(copies)
 
     def _maybe_complete(self):
         if self.pending == 0 and self.tx == 0:
@@ -433,11 +456,13 @@ class Cta:
         self.mbarriers: dict[int, Mbarrier] = {}
         self.barriers: dict[int, list] = {}       # bar.sync id -> [threads waiting]
         self.wgmma_pending: dict = {}             # (warpgroup, pc) -> threads there
+        self.wg_uncommitted: dict = {}            # warpgroup -> wgmmas since its commit
+        self.wg_groups: dict = {}                 # warpgroup -> committed groups in flight
         self.threads: list = []
 
 
 class Thread:
-    __slots__ = ("regs", "pc", "cta", "tid", "lin", "state", "wait", "spin", "steps")
+    __slots__ = ("regs", "pc", "cta", "tid", "lin", "state", "wait", "spin", "bulk", "steps")
 
     def __init__(self, cta: Cta, tid: tuple, lin: int, nregs: int):
         self.regs = [0] * nregs
@@ -448,6 +473,7 @@ class Thread:
         self.state = "run"          # run, spin, block, exit
         self.wait = None
         self.spin = None            # (pc, address) of the mbarrier wait that last failed
+        self.bulk = ([], [])        # TMA stores not yet committed, committed groups
         self.steps = 0
 
 
@@ -1403,6 +1429,8 @@ class Compiler:
 
             def f(th):
                 bar = launch.mbarrier(th, addr(th), space)
+                if bar.copies:
+                    bar.land()
                 s = gs(th)
                 ok = bar.done(s) if parity else bar.phase > s
                 th.regs[p] = int(ok)
@@ -1422,8 +1450,23 @@ class Compiler:
         launch = self.launch
         if "bulk" not in mods:
             raise NotImplementedError(op)
-        if "commit_group" in mods or "wait_group" in mods:
-            return lambda th: nxt
+        if "commit_group" in mods:
+            def f(th):
+                uncommitted, groups = th.bulk
+                groups.append(list(uncommitted))
+                uncommitted.clear()
+                return nxt
+            return f
+        if "wait_group" in mods:
+            gn = self.src(args[0], 32)
+
+            def f(th):
+                groups, n = th.bulk[1], gn(th)
+                while len(groups) > n:
+                    for store in groups.pop(0):
+                        store()
+                return nxt
+            return f
         if "tensor" not in mods:
             raise NotImplementedError(op)
         dims = int(next(m for m in mods if re.fullmatch(r"\dd", m))[0])
@@ -1461,8 +1504,15 @@ class Compiler:
 
     def op_wgmma(self, op, args, nxt, pc, ins):
         mods = op.split(".")
-        if mods[1] in ("fence", "commit_group", "wait_group"):
+        launch = self.launch
+        if mods[1] == "fence":
             return lambda th: nxt
+        if mods[1] == "commit_group":
+            return lambda th: launch.wg_collective(th, pc, nxt, launch.wgmma_commit)
+        if mods[1] == "wait_group":
+            n = int(args[0], 0)
+            return lambda th: launch.wg_collective(
+                th, pc, nxt, lambda cta, wg: launch.wgmma_wait(cta, wg, n))
         if mods[1] != "mma_async" or "sp" in mods:
             raise NotImplementedError(op)
         shape = next(m for m in mods if m.startswith("m64"))
@@ -1674,6 +1724,14 @@ class Launch:
         return False
 
     def exit(self, th) -> None:
+        for group in [th.bulk[0]] + th.bulk[1]:       # stores in flight still land
+            for store in group:
+                store()
+        th.bulk = ([], [])
+        wg = th.lin // 128
+        if th.cta.wg_uncommitted.get(wg) or th.cta.wg_groups.get(wg):
+            raise EmuError(f"{self.k.name}: thread {th.tid} exits with wgmma in flight "
+                           "(no wgmma.wait_group retired them)")
         th.state = "exit"
         th.cta.live -= 1
         self.epoch += 1
@@ -1733,6 +1791,9 @@ class Launch:
         return swizzle(lin, s)
 
     def tma_load(self, th, map_addr, coords, dst, bar, mask) -> None:
+        """Reads the box now and lands it later: when a thread next waits on
+        a barrier it completes on (mbarrier.land), so that a kernel reading
+        the stage without waiting reads stale data, as it may on a GPU."""
         tm = self.tensormap(map_addr)
         raw, offset, inside, esize = self._box(tm, coords)
         bytes_ = np.stack([raw[offset + b] for b in range(esize)], axis=-1)
@@ -1749,22 +1810,45 @@ class Launch:
             if where.max() + esize > len(c.smem):
                 raise EmuError(f"TMA box at {off:#x} past the {len(c.smem)} bytes of "
                                "shared memory")
-            for b in range(esize):
-                c.smem[where + b] = bytes_[..., b]
             if boff not in c.mbarriers:
                 raise EmuError(f"TMA completes on mbarrier {boff:#x}, not initialized in "
                                f"CTA rank {c.rank}")
-            c.mbarriers[boff].complete_tx(total)
-        self.epoch += 1
+        landed = []
+
+        def land():
+            if landed:
+                return
+            landed.append(True)
+            for c in targets:
+                for b in range(esize):
+                    c.smem[where + b] = bytes_[..., b]
+            for c in targets:
+                c.mbarriers[boff].complete_tx(total)
+            self.epoch += 1
+        for c in targets:
+            c.mbarriers[boff].copies.append(land)
+
+    def land_all(self) -> bool:
+        """Lands every TMA load in flight (when nothing else can move)."""
+        return any([bar.land() for c in self.current.ctas for bar in c.mbarriers.values()
+                    if bar.copies])
 
     def tma_store(self, th, map_addr, coords, src) -> None:
+        """Reads shared memory when the thread's cp.async.bulk.wait_group
+        retires the store's group (or it exits): a kernel that rewrites the
+        staging tile before waiting stores the new data, as it may on a GPU."""
         tm = self.tensormap(map_addr)
         raw, offset, inside, esize = self._box(tm, coords)
         cta, off = self.shared_target(th, src, "shared")
         where = self._smem_offsets(tm, off, inside.shape, esize)
-        for b in range(esize):
-            vals = cta.smem[where + b]
-            raw[(offset + b)[inside]] = vals[inside]
+
+        def store():
+            for b in range(esize):
+                vals = cta.smem[where + b]
+                raw[(offset + b)[inside]] = vals[inside]
+        th.bulk[0].append(store)
+
+    # wgmma
 
     def warp_collective(self, th, pc, nxt, operands, compute, dests) -> int:
         """A .sync warp instruction: runs once every live lane of the warp has
@@ -1791,22 +1875,58 @@ class Launch:
         self.epoch += 1
         return nxt
 
-    # wgmma
-
-    def wgmma(self, th, pc, nxt, spec, da, db, scale) -> int:
+    def wg_collective(self, th, pc, nxt, action, payload=None) -> int:
+        """A .sync.aligned warpgroup instruction: once all of the warpgroup's
+        live threads have reached it, action(cta, warpgroup, [(thread,
+        payload)]) runs once and they all go on."""
         cta = th.cta
-        key = (th.lin // 128, pc)
+        wg = th.lin // 128
+        key = (wg, pc)
         waiting = cta.wgmma_pending.setdefault(key, [])
-        waiting.append((th, da, db, scale))
-        if len(waiting) < 128:
+        waiting.append((th, payload))
+        live = sum(1 for t in cta.threads[128 * wg:128 * wg + 128] if t.state != "exit")
+        if len(waiting) < live:
             th.state, th.pc = "block", nxt
             return BLOCK
         del cta.wgmma_pending[key]
+        if payload is None:
+            action(cta, wg)
+        else:
+            action(cta, wg, waiting)
+        for t, _ in waiting:
+            if t is not th:
+                t.state, t.pc = "run", nxt
+        self.epoch += 1
+        return nxt
+
+    def wgmma(self, th, pc, nxt, spec, da, db, scale) -> int:
+        """wgmma.mma_async: queued for the warpgroup; it reads shared memory
+        and the accumulators when a wgmma.wait_group retires its group (as
+        late as the hardware may), so that a kernel that lets a stage be
+        refilled before that computes with the new data."""
+        def issue(cta, wg, waiting):
+            if len(waiting) != 128:
+                raise EmuError(f"{self.k.name}: wgmma at {pc} issued by {len(waiting)} "
+                               "threads of a warpgroup, not 128")
+            if len({w[1] for w in waiting}) != 1:
+                raise EmuError(f"{self.k.name}: wgmma at {pc} with descriptors that "
+                               "differ across the warpgroup")
+            threads = sorted((w[0] for w in waiting), key=lambda t: t.lin % 128)
+            cta.wg_uncommitted.setdefault(wg, []).append((spec, da, db, scale, threads))
+        return self.wg_collective(th, pc, nxt, issue, (da, db, scale))
+
+    def wgmma_commit(self, cta, wg) -> None:
+        groups = cta.wg_groups.setdefault(wg, [])
+        groups.append(cta.wg_uncommitted.pop(wg, []))
+
+    def wgmma_wait(self, cta, wg, n: int) -> None:
+        groups = cta.wg_groups.setdefault(wg, [])
+        while len(groups) > n:
+            for op in groups.pop(0):
+                self.wgmma_run(cta, *op)
+
+    def wgmma_run(self, cta, spec, da, db, scale, threads) -> None:
         n, kind, dregs, (scale_a, scale_b, trans_a, trans_b) = spec
-        if len({(w[1], w[2], w[3]) for w in waiting}) != 1:
-            raise EmuError(f"{self.k.name}: wgmma at {pc} with descriptors that differ "
-                           "across the warpgroup")
-        threads = sorted((w[0] for w in waiting), key=lambda t: t.lin % 128)
         a = self._operand(cta, da, 64, trans_a, kind) * scale_a
         b = self._operand(cta, db, n, trans_b, kind) * scale_b
         rows, cols = fragment_index(n)
@@ -1820,10 +1940,6 @@ class Launch:
             regs = t.regs
             for r, v in zip(dregs, vals):
                 regs[r] = v
-            if t is not th:
-                t.state, t.pc = "run", nxt
-        self.epoch += 1
-        return nxt
 
     @staticmethod
     def _operand(cta, desc: int, rows: int, mn_major: int, kind: str):
@@ -1901,6 +2017,9 @@ class Launch:
                 continue
             stalled_rounds += 1
             if stalled_rounds >= 2:
+                if self.land_all():
+                    stalled_rounds = 0
+                    continue
                 self._deadlock(live)
 
     def _deadlock(self, live) -> None:

@@ -12,7 +12,10 @@
   and the fused t / dt (`fuse-lora-down`), whose hand-built 32B-swizzle
   descriptors no GPU has run yet;
 - that it catches broken kernels: a wrong descriptor fails the check, a
-  missing TMA load is reported as a deadlock.
+  missing TMA load is reported as a deadlock, and a consumer that lets the
+  producer refill a stage before its wgmma has read it (no wgmma.wait_group
+  in the main loop) computes with the new data and fails, as it may on a
+  GPU.
 """
 
 from __future__ import annotations
@@ -325,3 +328,16 @@ def test_lost_tma_load_deadlocks(artifacts, tmp_path):
     (res,) = ptx_emu.check_cases(bad, case, [70], log=lambda _: None)
     assert res["status"] == "ERROR" and "deadlock" in res["error"], res
     assert "mbarrier.try_wait" in res["error"]
+
+
+def test_stage_released_before_its_wgmma_fails(artifacts, tmp_path):
+    """The main loop's wgmma.wait_group 1 made a no-op (wait for 16 groups):
+    each consumer then releases a stage while the wgmma that reads it may
+    still be in flight. The emulator runs a wgmma when a wait retires it, so
+    with more K steps (32) than stages (14) the producer's refills land first
+    and the check fails; run at issue, the kernel would have passed."""
+    case = case_id("2048x64:16")
+    bad = mutated(artifacts, tmp_path, case, lambda t: re.sub(
+        r"wgmma\.wait_group\.sync\.aligned\s+1;", "wgmma.wait_group.sync.aligned 16;", t))
+    (res,) = ptx_emu.check_cases(bad, case, [64], log=lambda _: None)
+    assert res["status"] == "FAIL" and res["y_err"] > 0.1, res
