@@ -70,13 +70,16 @@ class PrepareError(Exception):
     pass
 
 
-def lora_mlir(K: int, N: int, r: int, scale: float, dt: str) -> str:
+def lora_mlir(K: int, N: int, r: int, scale: float, dt: str, bias: bool = False) -> str:
     x, y = f"tensor<?x{K}x{dt}>", f"tensor<?x{N}x{dt}>"
     w, a, b = f"tensor<{K}x{N}x{dt}>", f"tensor<{K}x{r}x{dt}>", f"tensor<{r}x{N}x{dt}>"
+    c = f"tensor<{N}x{dt}>"
+    bias_arg, bias_use, bias_type = ((f", %bias: {c}", " bias(%bias)", f", {c}") if bias
+                                     else ("", "", ""))
     return f"""\
-// y = x·W + {scale}·(x·A)·B  (alpha = {scale * r:g}, r = {r}); written by bench/gpu/prepare.py
-func.func @lora_{K}x{N}_r{r}(%x: {x}, %w: {w}, %a: {a}, %b: {b}) -> {y} {{
-  %y = lora.linear %x, %w, %a, %b {{rank = {r} : i64, scale = {scale!r} : f64}} : ({x}, {w}, {a}, {b}) -> {y}
+// y = x·W + {scale}·(x·A)·B{" + bias" if bias else ""}  (alpha = {scale * r:g}, r = {r}); written by bench/gpu/prepare.py
+func.func @lora_{K}x{N}_r{r}(%x: {x}, %w: {w}, %a: {a}, %b: {b}{bias_arg}) -> {y} {{
+  %y = lora.linear %x, %w, %a, %b{bias_use} {{rank = {r} : i64, scale = {scale!r} : f64}} : ({x}, {w}, {a}, {b}{bias_type}) -> {y}
   return %y : {y}
 }}
 """
@@ -235,7 +238,8 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path,
     kernel's module is also written as PTX (`ptx` in its entry), which
     ptx_emu.py runs on the CPU."""
     if case["op"] == "lora":
-        sources = [lora_mlir(case["K"], case["N"], case["r"], case["scale"], case["dtype"])]
+        sources = [lora_mlir(case["K"], case["N"], case["r"], case["scale"], case["dtype"],
+                             case.get("bias", False))]
     elif case["op"] == "grad":
         sources = [grad_mlir(case["K"], case["N"], case["r"], case["scale"], case["dtype"])]
     elif case["op"] == "bmm":
@@ -306,7 +310,7 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path,
             kernels[-1]["ptx"] = f"{case['id']}.{module}.ptx"
             (out / kernels[-1]["ptx"]).write_bytes(assembly[module])
     entry = {k: case[k] for k in ("id", "op", "K", "N", "r", "scale", "dtype", "B",
-                                  "transposed", "pass_options") if k in case}
+                                  "transposed", "pass_options", "bias") if k in case}
     entry["source"] = f"src/{src_path.name}"
     entry["kernels"] = kernels
     return entry

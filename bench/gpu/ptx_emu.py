@@ -1734,6 +1734,8 @@ class Launch:
                            "(no wgmma.wait_group retired them)")
         th.state = "exit"
         th.cta.live -= 1
+        th.cta.wg_live[th.lin // 128] -= 1
+        th.cta.warp_live[th.lin // 32] -= 1
         self.epoch += 1
         for bid in list(th.cta.barriers):
             self._release(th.cta, bid)
@@ -1858,8 +1860,7 @@ class Launch:
         key = ("warp", warp, pc)
         waiting = cta.wgmma_pending.setdefault(key, [])
         waiting.append((th, operands))
-        live = [t for t in cta.threads[32 * warp:32 * warp + 32] if t.state != "exit"]
-        if len(waiting) < len(live):
+        if len(waiting) < cta.warp_live[warp]:
             th.state, th.pc = "block", nxt
             return BLOCK
         del cta.wgmma_pending[key]
@@ -1884,8 +1885,7 @@ class Launch:
         key = (wg, pc)
         waiting = cta.wgmma_pending.setdefault(key, [])
         waiting.append((th, payload))
-        live = sum(1 for t in cta.threads[128 * wg:128 * wg + 128] if t.state != "exit")
-        if len(waiting) < live:
+        if len(waiting) < cta.wg_live[wg]:
             th.state, th.pc = "block", nxt
             return BLOCK
         del cta.wgmma_pending[key]
@@ -1976,6 +1976,11 @@ class Launch:
                                                 Thread(cta, (tx, ty, tz), lin, self.nregs))
                                             lin += 1
                                 cta.live = len(cta.threads)
+                                cta.wg_live = [0] * ((cta.live + 127) // 128)
+                                cta.warp_live = [0] * ((cta.live + 31) // 32)
+                                for t in cta.threads:
+                                    cta.wg_live[t.lin // 128] += 1
+                                    cta.warp_live[t.lin // 32] += 1
                                 cl.ctas.append(cta)
                                 rank += 1
                     self._schedule([t for c in cl.ctas for t in c.threads])

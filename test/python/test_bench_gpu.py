@@ -497,6 +497,23 @@ def test_launch_structs_match_cuda_h(tmp_path):
             bench_run.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION] == want
 
 
+def test_case_spec_flags_and_options():
+    """`:f16`, `:bias` and `@opt+opt` in a spec (the emulator's small cases)."""
+    (c,) = lora_abi.parse_case_spec("128x1024:16:f16:bias@fuse-lora-down+multicast=2")
+    assert (c["id"], c["dtype"], c["bias"], c["pass_options"]) == (
+        "lora_128x1024_r16_f16_bias_fuse_lora_down_multicast_2", "f16", True,
+        "fuse-lora-down multicast=2")
+    (m,) = lora_abi.parse_case_spec("64x1024:mm:f16")
+    assert (m["id"], m["dtype"], "bias" in m) == ("matmul_64x1024_f16", "f16", False)
+    assert lora_abi.parse_case_spec("64x64:mm:bf16")[0]["id"] == "matmul_64x64"
+    with pytest.raises(ValueError, match="only a LoRA case takes a bias"):
+        lora_abi.parse_case_spec("64x64:g16:bias")
+    with pytest.raises(ValueError, match="bad case spec"):
+        lora_abi.parse_case_spec("64x64:16:f32")
+    assert "bias(%bias)" in prepare.lora_mlir(64, 128, 16, 2.0, "f16", bias=True)
+    assert "bias" not in prepare.lora_mlir(64, 128, 16, 2.0, "f16").split("\n", 1)[1]
+
+
 def test_case_selection():
     cases = lora_abi.default_cases()
     # 20 of the issue's shapes, 2 attention, 1 edge, 13 tuning

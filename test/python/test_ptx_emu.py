@@ -8,8 +8,8 @@
   shapes (prepare.py --ptx), run through run.py's correctness check (outputs
   poisoned, guard rows, float64 references) with the emulator as its driver:
   the 64x64, 128x128 and 128x256 tilings, lora_down split over a cluster,
-  the weight gradients split over tokens, the batched matmuls, TMA multicast
-  and the fused t / dt (`fuse-lora-down`), whose hand-built 32B-swizzle
+  the weight gradients split over tokens, the batched matmuls, f16 with a
+  bias in the epilogue, TMA multicast and the fused t / dt (`fuse-lora-down`), whose hand-built 32B-swizzle
   descriptors no GPU has run yet;
 - that it catches broken kernels: a wrong descriptor fails the check, a
   missing TMA load is reported as a deadlock, and a consumer that lets the
@@ -245,6 +245,8 @@ KERNEL_CASES = [
     ("1024x128:g16@fuse-lora-down+multicast=2", 1100, {"lora_linear_64x64",
                                                        "lora_input_grad"}),
     ("64x1024:mm@tile-n=256", 2100, {"matmul"}),
+    ("256x512:16:f16:bias", 100, {"lora_down", "lora_linear_64x64"}),
+    ("128x1024:16:f16:bias@fuse-lora-down", 1100, {"lora_linear"}),
 ]
 
 

@@ -68,8 +68,9 @@
 // (from about 25 us with 4).
 //
 // LoRA in one kernel (opt-in, `fuse-lora-down`, r <= 16; not yet run on a
-// GPU): LoraLinear computes t itself from the x boxes its stages hold
-// anyway, and there is no LoraDown.
+// GPU, correct on the CPU emulator of its PTX, bench/gpu/ptx_emu.py):
+// LoraLinear computes t itself from the x boxes its stages hold anyway, and
+// there is no LoraDown.
 //   main steps each also load A's [64 x 16] slice (2 KiB, SWIZZLE_32B: 32 B
 //              rows, the N-major layout wgmma reads at N = 16; descriptors
 //              built by hand, upstream's take only 128B swizzle), and each
@@ -89,7 +90,7 @@
 // boxes (B is [r, N]: rows of 128 B, SWIZZLE_128B, generate.descriptor's
 // layout, trans-b 0), so lora_t_grad and its read of g go too (17 us at
 // M = 2048, 4096², 40 us for 4096 -> 14336 on the H200). Not yet run on a
-// GPU either.
+// GPU either; correct on the emulator.
 //
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
@@ -114,10 +115,10 @@
 // tuned on a GPU.
 //
 // TMA multicast (`multicast = 2`, opt-in: pass option `multicast=2`; not yet
-// run on a GPU). On an H200 both LoraLinear (48 KiB a stage in ~1300 clk at
-// M = 2048) and LoraDown moved about one 128 B box row per 3.4 clk per SM;
-// if the TMA's row rate is the bound, a 128x256 stage's 384 box rows cost
-// more than its 1024 clk of wgmma. Two CTAs of a column, consecutive row
+// run on a GPU, correct on the emulator). On an H200 both LoraLinear (48 KiB
+// a stage in ~1300 clk at M = 2048) and LoraDown moved about one 128 B box
+// row per 3.4 clk per SM; if the TMA's row rate is the bound, a 128x256
+// stage's 384 box rows cost more than its 1024 clk of wgmma. Two CTAs of a column, consecutive row
 // tiles, form a (1, 2, 1) cluster, as CUTLASS's 2x1 clusters do:
 //   loads      each loads its own x box and half of the w side's boxes
 //              (rank r: boxes r, r + 2, ...; of a transposed w, the r-th
