@@ -53,6 +53,7 @@ in a table and writes its index into the 128 bytes the kernel is given.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import re
 import struct
@@ -1260,9 +1261,8 @@ class Compiler:
             return launch.bar_sync(th, gid(th), gcount(th) if gcount else None, nxt)
         return f
 
-    op_barrier = None   # set below: barrier.sync and barrier.cluster.*
-
-    def _barrier(self, op, args, nxt, pc, ins):
+    def op_barrier(self, op, args, nxt, pc, ins):
+        """barrier.sync (as bar.sync) and barrier.cluster.arrive / wait."""
         mods = op.split(".")
         launch = self.launch
         if "cluster" in mods:
@@ -1536,9 +1536,6 @@ class Compiler:
         return f
 
 
-Compiler.op_barrier = Compiler._barrier
-
-
 def _fma(a, b, c):
     return a * b + c
 
@@ -1680,13 +1677,15 @@ class Launch:
         waiting = cta.barriers.setdefault(bid, [])
         waiting.append((th, count))
         th.pc = nxt
-        if self._release(cta, bid):
+        if self._release(cta, bid, th):
             return nxt
         th.state = "block"
         th.wait = ("bar", bid)
         return BLOCK
 
-    def _release(self, cta, bid) -> bool:
+    def _release(self, cta, bid, caller=None) -> bool:
+        """Frees barrier `bid`'s waiters once all have arrived; they go back
+        to the queue, except `caller`, which goes on running."""
         waiting = cta.barriers.get(bid, [])
         if not waiting:
             return False
@@ -1697,6 +1696,8 @@ class Launch:
             return False
         for t, _ in waiting:
             t.state, t.wait = "run", None
+            if t is not caller:
+                self.ready.append(t)
         cta.barriers[bid] = []
         self.epoch += 1
         return True
@@ -1873,6 +1874,7 @@ class Launch:
                 t.regs[p] = pred
             if t is not th:
                 t.state, t.pc = "run", nxt
+                self.ready.append(t)
         self.epoch += 1
         return nxt
 
@@ -1896,6 +1898,7 @@ class Launch:
         for t, _ in waiting:
             if t is not th:
                 t.state, t.pc = "run", nxt
+                self.ready.append(t)
         self.epoch += 1
         return nxt
 
@@ -1986,46 +1989,57 @@ class Launch:
                     self._schedule([t for c in cl.ctas for t in c.threads])
 
     def _schedule(self, threads) -> None:
+        """Runs the threads from a queue of runnable ones: a thread that
+        blocks leaves it until a barrier or collective wakes it (back in the
+        queue), one that spins on a failed mbarrier wait or uses up its slice
+        goes to the back. When every queued thread has spun since anything
+        changed, the TMA loads in flight land; if none are, it is a deadlock."""
         code = self.code
         slice_ = self.SLICE
-        stalled_rounds = 0
+        ready = self.ready = collections.deque(threads)
+        spins, epoch = 0, self.epoch
         while True:
-            live = [t for t in threads if t.state != "exit"]
-            if not live:
-                return
-            epoch, moved = self.epoch, False
-            for th in live:
-                if th.state != "run":
-                    continue
-                pc, n = th.pc, 0
-                try:
-                    while n < slice_:
-                        r = code[pc](th)
-                        n += 1
-                        if r < 0:
-                            break
-                        pc = r
-                    else:
-                        th.pc = pc
-                        moved = True
-                except EmuError as e:
-                    raise EmuError(f"{e} [at {self.k.instrs[pc].text!r}, thread {th.tid}, "
-                                   f"CTA {th.cta.ctaid}]") from None
-                except Exception as e:
-                    raise EmuError(f"{type(e).__name__}: {e} [at {self.k.instrs[pc].text!r}, "
-                                   f"thread {th.tid}, CTA {th.cta.ctaid}]") from e
-                self.steps += n
-            if self.steps > MAX_STEPS:
-                raise EmuError(f"{self.k.name}: more than {MAX_STEPS} instructions")
-            if moved or self.epoch != epoch:
-                stalled_rounds = 0
-                continue
-            stalled_rounds += 1
-            if stalled_rounds >= 2:
+            if not ready:
+                live = [t for t in threads if t.state != "exit"]
+                if not live:
+                    return
                 if self.land_all():
-                    stalled_rounds = 0
+                    ready.extend(t for t in live if t.state == "run")
                     continue
                 self._deadlock(live)
+            th = ready.popleft()
+            if th.state != "run":
+                continue
+            pc, n = th.pc, 0
+            try:
+                while n < slice_:
+                    r = code[pc](th)
+                    n += 1
+                    if r < 0:
+                        break
+                    pc = r
+                else:
+                    th.pc = pc
+                    r = None
+            except EmuError as e:
+                raise EmuError(f"{e} [at {self.k.instrs[pc].text!r}, thread {th.tid}, "
+                               f"CTA {th.cta.ctaid}]") from None
+            except Exception as e:
+                raise EmuError(f"{type(e).__name__}: {e} [at {self.k.instrs[pc].text!r}, "
+                               f"thread {th.tid}, CTA {th.cta.ctaid}]") from e
+            self.steps += n
+            if self.steps > MAX_STEPS:
+                raise EmuError(f"{self.k.name}: more than {MAX_STEPS} instructions")
+            if r is None or r == YIELD:
+                ready.append(th)
+            if r is None or self.epoch != epoch:
+                spins, epoch = 0, self.epoch
+            elif r == YIELD:
+                spins += 1
+                if spins > 2 * len(ready):
+                    spins = 0
+                    if not self.land_all():
+                        self._deadlock([t for t in threads if t.state != "exit"])
 
     def _deadlock(self, live) -> None:
         where = {}

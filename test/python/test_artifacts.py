@@ -113,7 +113,20 @@ def test_artifact_layout_and_manifest(llama_artifact, adapters):
     assert all(w["offset"] % 64 == 0 and w["offset"] + w["bytes"] <= total
                for w in weights)
     assert sum(w["bytes"] for w in weights) > 0.95 * total
-    assert (out / "model.so").stat().st_size < total
+    # The .so's code may outgrow a tiny model's weights (it did with LLVM
+    # 22.1.8: 396 KB of code, 364 KB of weights), so look for the weights'
+    # bytes in it: 64 bytes from the middle of each weight that is not a
+    # repeated constant (a norm's ones could be a splat in .rodata).
+    so, blob = (out / "model.so").read_bytes(), (out / "weights.bin").read_bytes()
+    checked = 0
+    for w in weights:
+        mid = w["offset"] + w["bytes"] // 2 // 64 * 64
+        window = blob[mid:mid + 64]
+        if mid + 64 <= w["offset"] + w["bytes"] and len(
+                {window[i:i + 4] for i in range(0, 64, 4)}) >= 8:
+            assert window not in so, f"{w['name']}'s bytes are in model.so"
+            checked += 1
+    assert checked >= len(weights) // 2, (checked, len(weights))
     # The frozen weights of the linear layers are named like PyTorch's
     # (adapted layers after the adapter's module names).
     names = {w["name"] for w in weights}
