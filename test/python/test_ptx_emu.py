@@ -244,7 +244,15 @@ KERNEL_CASES = [
     ("128x1024:16@fuse-lora-down+multicast=2", 1100, {"lora_linear"}),
     ("1024x128:g16@fuse-lora-down+multicast=2", 1100, {"lora_linear_64x64",
                                                        "lora_input_grad"}),
-    ("64x1024:mm@tile-n=256", 2100, {"matmul"}),
+    # 128x256 tiles, 4 stages wrapping twice over K = 512: the forward of
+    # the `_fused_mc2` tuning case, at its tiling.
+    ("512x1024:16@tile-n=256+fuse-lora-down+multicast=2", 2100, {"lora_linear"}),
+    # K = 4096: lora_down split 4 ways, 14-stage rings wrapping 4 times; K =
+    # 3520 (55 steps over 2 CTAs of 28 and 27) with r = 128 (staging rows of
+    # 136 floats), the bench's edge case.
+    ("4096x64:16", 64, {"lora_down_split4", "lora_linear_64x64"}),
+    ("4096x64:g16@fuse-lora-down", 64, {"lora_input_grad_64x64", "lora_a_grad_split1"}),
+    ("3520x64:128", 64, {"lora_down_split2"}),
     ("256x512:16:f16:bias", 100, {"lora_down", "lora_linear_64x64"}),
     ("128x1024:16:f16:bias@fuse-lora-down", 1100, {"lora_linear"}),
 ]
