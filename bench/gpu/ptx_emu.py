@@ -38,14 +38,21 @@ What is modelled, and how:
               (start, LBO, SBO, swizzle) in the canonical layouts of the PTX
               ISA, the product accumulated in float64 and rounded to f32 into
               each thread's fragment registers (m64nNk16's layout).
-              Asynchronous work thus happens as late as the hardware may do
-              it: a kernel that reads a stage before its full barrier, or
-              lets it be refilled before the wgmma reading it is retired,
-              computes with the wrong data here too.
-  not         timing, fences and proxies (no-ops), caches, tensor-map
-              prefetches, PDL (griddepcontrol is a no-op); a thread runs
-              until it blocks, so races that need another interleaving may
-              go unseen.
+  races       every shared byte records who else holds it: in-flight wgmmas
+              and TMA stores reading it, TMA loads that have not landed in
+              it, an mbarrier living in it. A TMA load into bytes an
+              unretired wgmma reads (a stage released before its
+              wait_group), a wgmma or ld.shared reading bytes a load has not
+              landed in (no wait on the full barrier), a st.shared into any
+              held byte, an access to an exited CTA's shared memory, all
+              stop the run with an error naming the race. Shared memory
+              starts as all ones (a bf16 NaN), not zeros.
+  not         timing, fences and proxies (no-ops: a missing
+              fence.proxy.async goes unseen), caches, tensor-map prefetches,
+              PDL (griddepcontrol is a no-op); one interleaving only (a
+              thread runs until it blocks, CTAs in rank order), and wgmma
+              commit/wait gather the whole warpgroup where the ISA syncs a
+              warp, so a race that needs another order may go unseen.
 
 The tensor maps are run.py's (lora_abi.tensormap_args): encode() keeps each
 in a table and writes its index into the 128 bytes the kernel is given.
@@ -277,9 +284,11 @@ def _parse_body(k: Kernel, body: str) -> None:
             continue
         if stmt.startswith(".reg"):
             if len(scopes) > 1:
-                for name in re.findall(r"(%?[\w$]+)\s*(?:<\d+>)?\s*(?:,|$)",
-                                       re.sub(r"^\.reg\s+(\.\w+\s+)+", "", stmt)):
-                    scopes[-1][name] = f"{name}@{counter[0]}"
+                for name, count in re.findall(r"(%?[\w$]+)\s*(?:<(\d+)>)?\s*(?:,|$)",
+                                              re.sub(r"^\.reg\s+(\.\w+\s+)+", "", stmt)):
+                    for n in ([name] if not count else
+                              [f"{name}{i}" for i in range(int(count))]):
+                        scopes[-1][n] = f"{n}@{counter[0]}"
             continue
         if stmt.startswith(".shared"):
             sm = re.fullmatch(r"\.shared\s+\.align\s+(\d+)\s+\.\w+\s+([\w$]+)\[(\d+)\]", stmt)
@@ -447,12 +456,23 @@ class Mbarrier:
         return (self.phase & 1) != (parity & 1)
 
 
+READ, LANDING, BARRIER = 0x1, 0x100, 0x4000
+LANDING_MASK = 0x3F00
+
+
 class Cta:
     def __init__(self, rank: int, ctaid: tuple, smem_bytes: int):
         self.rank = rank
         self.ctaid = ctaid
-        self.buf = bytearray(smem_bytes)
+        # Shared memory starts as garbage on a GPU: all ones here (a bf16 NaN),
+        # so that reading what no one wrote shows.
+        self.buf = bytearray(b"\xff" * smem_bytes)
         self.smem = np.frombuffer(self.buf, dtype=np.uint8)     # a view of buf
+        # Who else holds each byte: + READ per in-flight wgmma or TMA store
+        # reading it, + LANDING per TMA load not yet landed in it, BARRIER
+        # for an mbarrier's 8 bytes. A write to a held byte, or a read of one
+        # a load has not landed in, is a race the hardware would lose.
+        self.claims = np.zeros(smem_bytes, dtype=np.uint16)
         self.live = 0
         self.mbarriers: dict[int, Mbarrier] = {}
         self.barriers: dict[int, list] = {}       # bar.sync id -> [threads waiting]
@@ -540,12 +560,12 @@ class Compiler:
         mask = (1 << bits) - 1
         if a.startswith("%") and a.split(".")[0] in _SPECIAL:
             return self.special(a)
+        if a.startswith("!"):                    # a negated predicate
+            i = self.reg(a[1:])
+            return lambda th: 1 - (th.regs[i] & 1)
         if a.startswith("%") or "@" in a:
             i = self.reg(a)
             return lambda th: th.regs[i] & mask
-        if a.startswith("!%"):
-            i = self.reg(a[1:])
-            return lambda th: 1 - (th.regs[i] & 1)
         m = re.fullmatch(r"0[fF]([0-9a-fA-F]{8})", a)
         if m:
             v = int(m.group(1), 16)
@@ -615,6 +635,8 @@ class Compiler:
     @staticmethod
     def _is_reg(a: str) -> bool:
         a = a.strip()
+        if a.startswith("!"):
+            return False
         return (a.startswith("%") and a.split(".")[0] not in _SPECIAL) or "@" in a
 
     def dst(self, a: str) -> int:
@@ -683,6 +705,10 @@ class Compiler:
         op, args = ins.op, ins.args
         nxt = pc + 1
         head = op.split(".")[0]
+        # Modifiers that change results and that no handler implements.
+        mods = set(op.split(".")[1:])
+        if mods & {"relu", "satfinite"} or ("sat" in mods and head != "cvt"):
+            raise NotImplementedError(op)
         h = getattr(self, "op_" + head.replace("-", "_"), None)
         if h is None:
             raise NotImplementedError(op)
@@ -1164,6 +1190,11 @@ class Compiler:
             cta, off = self.launch.shared_target(th, a, space)
             if cta is None:
                 return Memory.load(a, n)
+            if off + n > len(cta.buf):
+                raise EmuError(f"shared load at {off:#x} past {len(cta.buf):#x} bytes")
+            if cta.claims[off:off + n].any() and (cta.claims[off:off + n] & LANDING_MASK).any():
+                raise EmuError(f"shared load at {off:#x} of bytes a TMA load has not landed "
+                               "in (no wait on its mbarrier before it?)")
             return int.from_bytes(cta.buf[off:off + n], "little")
         return read
 
@@ -1179,6 +1210,9 @@ class Compiler:
                 return
             if off + n > len(cta.smem):
                 raise EmuError(f"shared store at {off:#x} past {len(cta.smem):#x} bytes")
+            if cta.claims[off:off + n].any():
+                raise EmuError(f"shared store at {off:#x} into bytes that "
+                               f"{launch.claim_text(cta.claims[off:off + n])}")
             cta.buf[off:off + n] = (v & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
         return write
 
@@ -1380,6 +1414,10 @@ class Compiler:
 
             def f(th):
                 cta, off = launch.shared_target(th, addr(th), space)
+                if off % 8 or off + 8 > len(cta.smem):
+                    raise EmuError(f"mbarrier.init at {off:#x}: not 8-byte aligned inside "
+                                   f"the {len(cta.smem)} bytes of shared memory")
+                cta.claims[off:off + 8] |= BARRIER
                 cta.mbarriers[off] = Mbarrier(gc(th))
                 launch.epoch += 1
                 return nxt
@@ -1658,6 +1696,9 @@ class Launch:
             if rank >= len(ctas):
                 raise EmuError(f"shared::cluster address {a:#x}: rank {rank} of "
                                f"{len(ctas)}")
+            if ctas[rank].live == 0:
+                raise EmuError(f"shared::cluster access to CTA rank {rank}, whose threads "
+                               "have all exited (its shared memory is gone)")
             return ctas[rank], a & ((1 << CLUSTER_RANK_SHIFT) - 1)
         if a >> CLUSTER_RANK_SHIFT:
             raise EmuError(f"shared address {a:#x} out of the CTA's window")
@@ -1789,8 +1830,8 @@ class Launch:
                                "modelled")
             if base % 128:
                 raise EmuError(f"swizzled box at shared {base:#x}: not 128-byte aligned")
-        elif base % 16:
-            raise EmuError(f"box at shared {base:#x}: not 16-byte aligned")
+        elif base % 128:
+            raise EmuError(f"box at shared {base:#x}: not 128-byte aligned")
         return swizzle(lin, s)
 
     def tma_load(self, th, map_addr, coords, dst, bar, mask) -> None:
@@ -1816,6 +1857,16 @@ class Launch:
             if boff not in c.mbarriers:
                 raise EmuError(f"TMA completes on mbarrier {boff:#x}, not initialized in "
                                f"CTA rank {c.rank}")
+        every = np.concatenate([(where + b).ravel() for b in range(esize)])
+        for c in targets:
+            if c.live == 0:
+                raise EmuError(f"TMA multicast into CTA rank {c.rank}, whose threads have "
+                               "all exited")
+            held = c.claims[every]
+            if held.any():
+                raise EmuError(f"TMA load into shared {off:#x}..{off + total:#x} of CTA rank "
+                               f"{c.rank}, bytes that {self.claim_text(held)}")
+            c.claims[every] += LANDING
         landed = []
 
         def land():
@@ -1825,11 +1876,24 @@ class Launch:
             for c in targets:
                 for b in range(esize):
                     c.smem[where + b] = bytes_[..., b]
+                c.claims[every] -= LANDING
             for c in targets:
                 c.mbarriers[boff].complete_tx(total)
             self.epoch += 1
         for c in targets:
             c.mbarriers[boff].copies.append(land)
+
+    @staticmethod
+    def claim_text(held) -> str:
+        what = []
+        if (held & BARRIER).any():
+            what.append("hold an mbarrier")
+        if (held & LANDING_MASK).any():
+            what.append("a TMA load in flight will write")
+        if (held & 0xFF).any():
+            what.append("an in-flight wgmma or TMA store still reads (released before "
+                        "its wait_group retired it?)")
+        return " and ".join(what)
 
     def land_all(self) -> bool:
         """Lands every TMA load in flight (when nothing else can move)."""
@@ -1844,11 +1908,16 @@ class Launch:
         raw, offset, inside, esize = self._box(tm, coords)
         cta, off = self.shared_target(th, src, "shared")
         where = self._smem_offsets(tm, off, inside.shape, esize)
+        every = np.concatenate([(where + b).ravel() for b in range(esize)])
+        if (cta.claims[every] & (LANDING_MASK | BARRIER)).any():
+            raise EmuError(f"TMA store from shared {off:#x}: {self.claim_text(cta.claims[every])}")
+        cta.claims[every] += READ
 
         def store():
             for b in range(esize):
                 vals = cta.smem[where + b]
                 raw[(offset + b)[inside]] = vals[inside]
+            cta.claims[every] -= READ
         th.bulk[0].append(store)
 
     # wgmma
@@ -1915,7 +1984,17 @@ class Launch:
                 raise EmuError(f"{self.k.name}: wgmma at {pc} with descriptors that "
                                "differ across the warpgroup")
             threads = sorted((w[0] for w in waiting), key=lambda t: t.lin % 128)
-            cta.wg_uncommitted.setdefault(wg, []).append((spec, da, db, scale, threads))
+            n, _, _, (_, _, trans_a, trans_b) = spec
+            reads = np.concatenate([self._operand_bytes(cta, da, 64, trans_a),
+                                    self._operand_bytes(cta, db, n, trans_b)])
+            held = cta.claims[reads]
+            if (held & (LANDING_MASK | BARRIER)).any():
+                raise EmuError(f"{self.k.name}: wgmma at {pc} reads shared memory that "
+                               f"{self.claim_text(held & (LANDING_MASK | BARRIER))} (no "
+                               "wait on the stage's full barrier before it?)")
+            np.add.at(cta.claims, reads, READ)
+            cta.wg_uncommitted.setdefault(wg, []).append((spec, da, db, scale, threads,
+                                                          reads))
         return self.wg_collective(th, pc, nxt, issue, (da, db, scale))
 
     def wgmma_commit(self, cta, wg) -> None:
@@ -1928,8 +2007,9 @@ class Launch:
             for op in groups.pop(0):
                 self.wgmma_run(cta, *op)
 
-    def wgmma_run(self, cta, spec, da, db, scale, threads) -> None:
+    def wgmma_run(self, cta, spec, da, db, scale, threads, reads) -> None:
         n, kind, dregs, (scale_a, scale_b, trans_a, trans_b) = spec
+        np.subtract.at(cta.claims, reads, READ)
         a = self._operand(cta, da, 64, trans_a, kind) * scale_a
         b = self._operand(cta, db, n, trans_b, kind) * scale_b
         rows, cols = fragment_index(n)
@@ -1943,6 +2023,13 @@ class Launch:
             regs = t.regs
             for r, v in zip(dregs, vals):
                 regs[r] = v
+
+    @staticmethod
+    def _operand_bytes(cta, desc: int, rows: int, mn_major: int):
+        off = operand_offsets(desc, rows, bool(mn_major)).ravel()
+        if off.max() + 2 > len(cta.smem):
+            raise EmuError(f"wgmma descriptor {desc:#x} reads past shared memory")
+        return np.concatenate([off, off + 1])
 
     @staticmethod
     def _operand(cta, desc: int, rows: int, mn_major: int, kind: str):
