@@ -483,7 +483,7 @@ class Cta:
 
 
 class Thread:
-    __slots__ = ("regs", "pc", "cta", "tid", "lin", "state", "wait", "spin", "bulk", "steps")
+    __slots__ = ("regs", "pc", "cta", "tid", "lin", "state", "wait", "spin", "bulk")
 
     def __init__(self, cta: Cta, tid: tuple, lin: int, nregs: int):
         self.regs = [0] * nregs
@@ -491,11 +491,10 @@ class Thread:
         self.cta = cta
         self.tid = tid
         self.lin = lin
-        self.state = "run"          # run, spin, block, exit
+        self.state = "run"          # run, block, exit
         self.wait = None
         self.spin = None            # (pc, address) of the mbarrier wait that last failed
         self.bulk = ([], [])        # TMA stores not yet committed, committed groups
-        self.steps = 0
 
 
 class Memory:
@@ -1192,7 +1191,7 @@ class Compiler:
                 return Memory.load(a, n)
             if off + n > len(cta.buf):
                 raise EmuError(f"shared load at {off:#x} past {len(cta.buf):#x} bytes")
-            if cta.claims[off:off + n].any() and (cta.claims[off:off + n] & LANDING_MASK).any():
+            if (cta.claims[off:off + n] & LANDING_MASK).any():
                 raise EmuError(f"shared load at {off:#x} of bytes a TMA load has not landed "
                                "in (no wait on its mbarrier before it?)")
             return int.from_bytes(cta.buf[off:off + n], "little")
@@ -1587,20 +1586,12 @@ def _fdiv(a, b):
         return float("inf") if (a > 0) == (str(b)[0] != "-") else float("-inf")
 
 
-def _fmin(a, b):
-    if a != a:
-        return b
-    if b != b:
-        return a
-    return min(a, b)
+def _ignoring_nan(pick):
+    """min.f32 / max.f32: a NaN operand yields the other one."""
+    return lambda a, b: b if a != a else a if b != b else pick(a, b)
 
 
-def _fmax(a, b):
-    if a != a:
-        return b
-    if b != b:
-        return a
-    return max(a, b)
+_fmin, _fmax = _ignoring_nan(min), _ignoring_nan(max)
 
 
 def _round_int(x: float, rnd: str) -> float:
@@ -1922,18 +1913,32 @@ class Launch:
 
     # wgmma
 
+    def _gather(self, th, key, needed: int, nxt: int, payload):
+        """The rendezvous of a collective instruction: th arrives at `key`
+        with its payload. Until `needed` threads are there it blocks (None);
+        the last to come gets [(thread, payload)] of all of them, and the
+        others go on at `nxt` once it has carried the instruction out."""
+        cta = th.cta
+        waiting = cta.wgmma_pending.setdefault(key, [])
+        waiting.append((th, payload))
+        if len(waiting) < needed:
+            th.state, th.pc = "block", nxt
+            return None
+        del cta.wgmma_pending[key]
+        for t, _ in waiting:
+            if t is not th:
+                t.state, t.pc = "run", nxt
+                self.ready.append(t)
+        self.epoch += 1
+        return waiting
+
     def warp_collective(self, th, pc, nxt, operands, compute, dests) -> int:
         """A .sync warp instruction: runs once every live lane of the warp has
         reached it; compute({lane: operands}) -> {lane: (value, pred)}."""
-        cta = th.cta
         warp = th.lin // 32
-        key = ("warp", warp, pc)
-        waiting = cta.wgmma_pending.setdefault(key, [])
-        waiting.append((th, operands))
-        if len(waiting) < cta.warp_live[warp]:
-            th.state, th.pc = "block", nxt
+        waiting = self._gather(th, ("warp", warp, pc), th.cta.warp_live[warp], nxt, operands)
+        if waiting is None:
             return BLOCK
-        del cta.wgmma_pending[key]
         results = compute({t.lin % 32: ops for t, ops in waiting})
         d, p = dests
         for t, _ in waiting:
@@ -1941,41 +1946,27 @@ class Launch:
             t.regs[d] = value
             if p is not None:
                 t.regs[p] = pred
-            if t is not th:
-                t.state, t.pc = "run", nxt
-                self.ready.append(t)
-        self.epoch += 1
         return nxt
 
     def wg_collective(self, th, pc, nxt, action, payload=None) -> int:
         """A .sync.aligned warpgroup instruction: once all of the warpgroup's
         live threads have reached it, action(cta, warpgroup, [(thread,
         payload)]) runs once and they all go on."""
-        cta = th.cta
         wg = th.lin // 128
-        key = (wg, pc)
-        waiting = cta.wgmma_pending.setdefault(key, [])
-        waiting.append((th, payload))
-        if len(waiting) < cta.wg_live[wg]:
-            th.state, th.pc = "block", nxt
+        waiting = self._gather(th, (wg, pc), th.cta.wg_live[wg], nxt, payload)
+        if waiting is None:
             return BLOCK
-        del cta.wgmma_pending[key]
         if payload is None:
-            action(cta, wg)
+            action(th.cta, wg)
         else:
-            action(cta, wg, waiting)
-        for t, _ in waiting:
-            if t is not th:
-                t.state, t.pc = "run", nxt
-                self.ready.append(t)
-        self.epoch += 1
+            action(th.cta, wg, waiting)
         return nxt
 
     def wgmma(self, th, pc, nxt, spec, da, db, scale) -> int:
         """wgmma.mma_async: queued for the warpgroup; it reads shared memory
         and the accumulators when a wgmma.wait_group retires its group (as
-        late as the hardware may), so that a kernel that lets a stage be
-        refilled before that computes with the new data."""
+        late as the hardware may). Its operand bytes are claimed from issue
+        to retirement, so that a stage refilled before then is a race."""
         def issue(cta, wg, waiting):
             if len(waiting) != 128:
                 raise EmuError(f"{self.k.name}: wgmma at {pc} issued by {len(waiting)} "
@@ -1985,16 +1976,18 @@ class Launch:
                                "differ across the warpgroup")
             threads = sorted((w[0] for w in waiting), key=lambda t: t.lin % 128)
             n, _, _, (_, _, trans_a, trans_b) = spec
-            reads = np.concatenate([self._operand_bytes(cta, da, 64, trans_a),
-                                    self._operand_bytes(cta, db, n, trans_b)])
+            off_a = self._operand_offsets(cta, da, 64, trans_a)
+            off_b = self._operand_offsets(cta, db, n, trans_b)
+            reads = np.concatenate([off_a.ravel(), off_a.ravel() + 1,
+                                    off_b.ravel(), off_b.ravel() + 1])
             held = cta.claims[reads]
             if (held & (LANDING_MASK | BARRIER)).any():
                 raise EmuError(f"{self.k.name}: wgmma at {pc} reads shared memory that "
                                f"{self.claim_text(held & (LANDING_MASK | BARRIER))} (no "
                                "wait on the stage's full barrier before it?)")
             np.add.at(cta.claims, reads, READ)
-            cta.wg_uncommitted.setdefault(wg, []).append((spec, da, db, scale, threads,
-                                                          reads))
+            cta.wg_uncommitted.setdefault(wg, []).append((spec, off_a, off_b, scale,
+                                                          threads, reads))
         return self.wg_collective(th, pc, nxt, issue, (da, db, scale))
 
     def wgmma_commit(self, cta, wg) -> None:
@@ -2007,11 +2000,11 @@ class Launch:
             for op in groups.pop(0):
                 self.wgmma_run(cta, *op)
 
-    def wgmma_run(self, cta, spec, da, db, scale, threads, reads) -> None:
-        n, kind, dregs, (scale_a, scale_b, trans_a, trans_b) = spec
+    def wgmma_run(self, cta, spec, off_a, off_b, scale, threads, reads) -> None:
+        n, kind, dregs, (scale_a, scale_b, _, _) = spec
         np.subtract.at(cta.claims, reads, READ)
-        a = self._operand(cta, da, 64, trans_a, kind) * scale_a
-        b = self._operand(cta, db, n, trans_b, kind) * scale_b
+        a = self._operand(cta, off_a, kind) * scale_a
+        b = self._operand(cta, off_b, kind) * scale_b
         rows, cols = fragment_index(n)
         acc = np.zeros((64, n), dtype=np.float64)
         if scale:
@@ -2025,17 +2018,15 @@ class Launch:
                 regs[r] = v
 
     @staticmethod
-    def _operand_bytes(cta, desc: int, rows: int, mn_major: int):
-        off = operand_offsets(desc, rows, bool(mn_major)).ravel()
-        if off.max() + 2 > len(cta.smem):
-            raise EmuError(f"wgmma descriptor {desc:#x} reads past shared memory")
-        return np.concatenate([off, off + 1])
-
-    @staticmethod
-    def _operand(cta, desc: int, rows: int, mn_major: int, kind: str):
+    def _operand_offsets(cta, desc: int, rows: int, mn_major: int):
         off = operand_offsets(desc, rows, bool(mn_major))
         if off.max() + 2 > len(cta.smem):
             raise EmuError(f"wgmma descriptor {desc:#x} reads past shared memory")
+        return off
+
+    @staticmethod
+    def _operand(cta, off, kind: str):
+        """The operand's 16-bit elements at byte offsets `off`, as float64."""
         bits = cta.smem[off].astype(np.uint32) | (cta.smem[off + 1].astype(np.uint32) << 8)
         if kind == "bf16":
             return (bits << 16).view(np.float32).astype(np.float64)
@@ -2205,33 +2196,38 @@ def check_cases(artifacts, case_globs: str | None, ms: list[int], log=print) -> 
     import lora_abi
     import run as bench_run
 
-    bench_run.DEVICE = "cpu"
-    artifacts = pathlib.Path(artifacts)
-    manifest = bench_run.load_manifest(artifacts)
-    cases = lora_abi.select_cases(manifest["cases"], case_globs)
-    drv = EmuDriver()
-    worker = bench_run.Worker(manifest, artifacts, SimpleNamespace(compile_mode="auto"),
-                              driver=drv)
-    results = []
-    for case in cases:
-        for M in ms:
-            first = len(drv.launches)
-            try:
-                res = worker.check(dict(case=case["id"], M=M, type="check"))
-            except EmuError as e:
-                res = dict(status="ERROR", error=str(e))
-            ran = drv.launches[first:]
-            res.update(id=case["id"], M=M, steps=sum(r["steps"] for r in ran),
-                       seconds=round(sum(r["seconds"] for r in ran), 1),
-                       kernels=[r["name"] for r in ran],
-                       clusters={r["name"]: r["cluster"] for r in ran})
-            errs = " ".join(f"{k}={v:.2e}" for k, v in sorted(res.items())
-                            if k.endswith("_err") and isinstance(v, float))
-            ran_text = (f" ({', '.join(res['kernels'])}; {res['steps']} instructions, "
-                        f"{res['seconds']} s)" if ran else "")
-            log(f"{res['status']:5} {case['id']} M={M}: {errs or res.get('error', '')}"
-                + ran_text)
-            results.append(res)
+    # The worker's tensors on the CPU, for this call only (run.py's own
+    # processes stay on CUDA).
+    device, bench_run.DEVICE = bench_run.DEVICE, "cpu"
+    try:
+        artifacts = pathlib.Path(artifacts)
+        manifest = bench_run.load_manifest(artifacts)
+        cases = lora_abi.select_cases(manifest["cases"], case_globs)
+        drv = EmuDriver()
+        worker = bench_run.Worker(manifest, artifacts, SimpleNamespace(compile_mode="auto"),
+                                  driver=drv)
+        results = []
+        for case in cases:
+            for M in ms:
+                first = len(drv.launches)
+                try:
+                    res = worker.check(dict(case=case["id"], M=M, type="check"))
+                except EmuError as e:
+                    res = dict(status="ERROR", error=str(e))
+                ran = drv.launches[first:]
+                res.update(id=case["id"], M=M, steps=sum(r["steps"] for r in ran),
+                           seconds=round(sum(r["seconds"] for r in ran), 1),
+                           kernels=[r["name"] for r in ran],
+                           clusters={r["name"]: r["cluster"] for r in ran})
+                errs = " ".join(f"{k}={v:.2e}" for k, v in sorted(res.items())
+                                if k.endswith("_err") and isinstance(v, float))
+                ran_text = (f" ({', '.join(res['kernels'])}; {res['steps']} instructions, "
+                            f"{res['seconds']} s)" if ran else "")
+                log(f"{res['status']:5} {case['id']} M={M}: {errs or res.get('error', '')}"
+                    + ran_text)
+                results.append(res)
+    finally:
+        bench_run.DEVICE = device
     return results
 
 
