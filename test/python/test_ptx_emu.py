@@ -355,3 +355,19 @@ def test_stage_released_before_its_wgmma_fails(artifacts, tmp_path):
     (res,) = ptx_emu.check_cases(bad, case, [64], log=lambda _: None)
     assert res["status"] == "ERROR" and "TMA load into shared" in res["error"] and (
         "in-flight wgmma" in res["error"]), res
+
+
+def test_artifacts_without_ptx_say_how_to_get_it(tmp_path, monkeypatch):
+    """Cubin-only artifacts (prepare.py without --ptx) under the emulator:
+    the error names the missing PTX and the flag that writes it."""
+    pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    import run as bench_run
+    from test_bench_gpu import cpu_manifest
+    monkeypatch.setattr(bench_run, "DEVICE", "cpu")
+    manifest = cpu_manifest(tmp_path, "256x512:mm")
+    worker = bench_run.Worker(manifest, tmp_path, SimpleNamespace(compile_mode="auto"),
+                              driver=ptx_emu.EmuDriver())
+    with pytest.raises(RuntimeError, match=r"no ptx in kernels.json \(prepare.py --ptx"):
+        worker.check(dict(case="matmul_256x512", M=64, type="check"))
