@@ -417,6 +417,12 @@ struct GenerateCudaKernelsPass
                          << static_cast<int64_t>(tileN);
       return signalPassFailure();
     }
+    if (persistent < 0) {
+      module.emitError() << "lora-generate-cuda-kernels: persistent must be "
+                            "0 or a number of CTAs, not "
+                         << static_cast<int64_t>(persistent);
+      return signalPassFailure();
+    }
     if (multicast != 1 && multicast != 2) {
       module.emitError() << "lora-generate-cuda-kernels: multicast must be 1 "
                             "or 2, not "
@@ -486,8 +492,11 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
                                       SymbolTable &symbols) {
   MLIRContext *ctx = c.op->getContext();
   ModuleOp module = getOperation();
-  // Multicast where the tiling allows it (chooseGemmTilings).
+  // Multicast and a direct epilogue where the tiling allows them
+  // (chooseGemmTilings).
   c.main.multicast = multicast;
+  c.main.directEpilogue = directEpilogue;
+  c.main.persistentCtas = persistent;
   // t inside the main kernel (fuse-lora-down), where the branch reads the
   // layer's own x (no dropout) and the kernel can.
   if (fuseLoraDown && c.main.kind == GemmKind::LoraLinear && !c.branch)
@@ -819,6 +828,8 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, problem] : c.kernels) {
     problem.multicast = multicast;
+    problem.directEpilogue = directEpilogue;
+    problem.persistentCtas = persistent;
     SmallVector<GemmKernelSpec> variants = cuda::chooseGemmTilings(
         problem, 0, maxStages, getStaticRows(op.getInput()));
     SmallVector<cuda::GemmKernel> built;

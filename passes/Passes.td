@@ -490,6 +490,19 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
            "anyway, and stores it: no lora_down kernel, no second read of x; "
            "its backward computes dt = scale·g·Bᵀ inside lora_input_grad "
            "likewise: no lora_t_grad">,
+    Option<"directEpilogue", "direct-epilogue", "bool", /*default=*/"false",
+           "The Matmul and LoraLinear kernels convert their accumulators in "
+           "registers and write the output tile straight to shared memory "
+           "for its TMA stores, without the f32 staging tile (kept where "
+           "the tiling allows: not LoraDown, not a split kernel)">,
+    Option<"persistent", "persistent", "int64_t", /*default=*/"0",
+           "At most this many CTAs of a Matmul or LoraLinear kernel, each "
+           "taking output tiles in turn with one pipeline across them, its "
+           "output tile (a direct epilogue) in shared memory of its own, so "
+           "that the next tile's loads overlap the last one's stores; the "
+           "GPU's SM count (132 on an H100 SXM or H200). 0: one CTA per "
+           "tile. Kept where the tiling allows (no split, multicast, batch "
+           "or bias)">,
     Option<"referenceLaunchers", "reference-launchers", "bool",
            /*default=*/"false",
            "Launchers compute what the kernels would with linalg on their "

@@ -11,14 +11,17 @@ cuTensorMapEncodeTiled from the param's dtype, dims (outermost first, "M" = the
 token count, known at run time; "B" = the batch of a batched kernel), box
 (outermost first), swizzle (bytes) and l2_promotion (bytes the L2 fetches
 per miss: 0, 64, 128 or 256; absent: 0); after them one u64 per "index_params"
-entry ("K": a contraction over the tokens, i.e. the token count); grid =
+entry ("K": a contraction over the tokens, i.e. the token count; "M": a
+persistent kernel's token count); grid =
 (ceil(N / tile[1]) · B · splits, ceil(rows / (tile[0] · multicast)) ·
 multicast, 1) with N the last dim of the output ("y", or "t" for lora_down),
 B the batch ("batched": true; else 1), splits the CTAs that share a tile's K
 steps ("splits", a cluster along x the cubin fixes, so a plain launch; else
 1), multicast the CTAs one above the other that share w's loads
 ("multicast", a cluster along y the cubin fixes; else 1) and rows the token
-count, or "m" where that is static (the weight gradients); block as given;
+count, or "m" where that is static (the weight gradients); of a persistent
+kernel ("persistent": P, a count of CTAs) (min(P, tiles), 1, 1) with tiles
+= ceil(N / tile[1]) · ceil(rows / tile[0]); block as given;
 dynamic smem = "dynamic_smem".
 
 One kernel of an op may come in variants, one per tiling, each a gpu.func
@@ -306,7 +309,18 @@ def tuning_cases() -> list[dict]:
     - the forward+backward with at most 7 stages: the weight gradients'
       64x64 tiles (and lora_down's) then take 112 KiB instead of 229, two
       CTAs per SM, so that one's fill and drain overlap the other's
-      streaming (a split CTA runs only 16-32 steps through its ring)."""
+      streaming (a split CTA runs only 16-32 steps through its ring);
+    - the direct epilogue (direct-epilogue): the accumulator converted in
+      registers and written once to shared memory, 128B-swizzled, for the
+      TMA stores, instead of an f32 staging tile written and read back (at
+      128x256, 64 KiB of shared-memory traffic per tile instead of 320); on
+      the plain matmul, and with fuse-lora-down on the forward and the
+      forward+backward;
+    - persistent kernels (persistent=132, one CTA per SM of an H200, each
+      taking output tiles in turn): the producer loads the next tile's
+      stages while the consumers store the last one's output from a tile of
+      shared memory of its own (3 stages instead of 4 at 128x256), and the
+      CTA's launch and prologue are paid once; on the same cases."""
     return [tuning_case(matmul_case(4096, 1024), "tile-n=256", "tile256"),
             tuning_case(lora_case(4096, 4096, 16), "max-stages=7", "stages7"),
             tuning_case(bmm_case(32, 128, 2048, True), "tile-n=64 max-stages=2",
@@ -323,7 +337,17 @@ def tuning_cases() -> list[dict]:
                         "fused"),
             tuning_case(grad_case(4096, 4096, GRAD_RANK), "fuse-lora-down multicast=2",
                         "fused_mc2"),
-            tuning_case(grad_case(4096, 4096, GRAD_RANK), "max-stages=7", "stages7")]
+            tuning_case(grad_case(4096, 4096, GRAD_RANK), "max-stages=7", "stages7"),
+            tuning_case(matmul_case(4096, 4096), "direct-epilogue", "de"),
+            tuning_case(lora_case(4096, 4096, 16), "fuse-lora-down direct-epilogue",
+                        "fused_de"),
+            tuning_case(grad_case(4096, 4096, GRAD_RANK),
+                        "fuse-lora-down direct-epilogue", "fused_de"),
+            tuning_case(matmul_case(4096, 4096), "persistent=132", "pers"),
+            tuning_case(lora_case(4096, 4096, 16), "fuse-lora-down persistent=132",
+                        "fused_pers"),
+            tuning_case(grad_case(4096, 4096, GRAD_RANK),
+                        "fuse-lora-down persistent=132", "fused_pers")]
 
 
 def default_cases() -> list[dict]:
@@ -700,7 +724,8 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
         rows = out["dims"][-2]
         if abi.get("m", "M") != rows:
             errors.append(f"m {abi.get('m')!r}, expected {rows!r} (the output's rows)")
-        want_index = [] if rows == "M" else ["K"]
+        # A persistent kernel takes the token count for its tile count.
+        want_index = (["M"] if abi.get("persistent") else []) if rows == "M" else ["K"]
         if list(abi.get("index_params", [])) != want_index:
             errors.append(f"index_params {abi.get('index_params')}, expected {want_index}")
     if kind == "lora_down" and case.get("scale") is not None \
@@ -796,7 +821,7 @@ def launch_plan(abi: dict, M: int, B: int | None = None) -> dict:
     tm, tn = abi["tile"]
     index = []
     for name in abi.get("index_params", []):
-        if name != "K":
+        if name not in ("K", "M"):
             raise ValueError(f"{abi['name']}: unknown index param {name!r}")
         index.append(M)
     # A split kernel (LoraDown, a weight gradient) runs `splits` CTAs per
@@ -806,6 +831,13 @@ def launch_plan(abi: dict, M: int, B: int | None = None) -> dict:
     # one past the rows still loads its peer's share of w).
     splits = int(abi.get("splits", 1))
     multicast = int(abi.get("multicast", 1))
+    # A persistent kernel runs one CTA per tile up to "persistent", each
+    # taking tiles in turn.
+    persistent = int(abi.get("persistent", 0))
+    if persistent:
+        tiles = -(-N // tn) * -(-rows // tm)
+        return dict(grid=[min(persistent, tiles), 1, 1], block=list(abi["block"]),
+                    smem=int(abi["dynamic_smem"]), index=index)
     return dict(grid=[-(-N // tn) * batches * splits,
                       -(-rows // (tm * multicast)) * multicast, 1],
                 block=list(abi["block"]),

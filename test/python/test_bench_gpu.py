@@ -516,8 +516,8 @@ def test_case_spec_flags_and_options():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    # 20 of the shapes, 2 attention, 1 edge, 13 tuning
-    assert len(cases) == 36
+    # 20 of the shapes, 2 attention, 1 edge, 19 tuning
+    assert len(cases) == 42
     # A tuning case: a default case with the pass's options overridden,
     # timed against its default case's baselines (no eager or torch.compile
     # of its own).

@@ -254,6 +254,23 @@ KERNEL_CASES = [
     ("3520x64:128", 64, {"lora_down_split2"}),
     ("256x512:16:f16:bias", 100, {"lora_down", "lora_linear_64x64"}),
     ("128x1024:16:f16:bias@fuse-lora-down", 1100, {"lora_linear"}),
+    # The direct epilogue: 64x64 tiles (one 128 B box) in every kernel of
+    # the forward+backward that keeps it; 128x128 tiles of two consumers with
+    # an f16 bias; 64x256 tiles (four boxes) of the fused forward.
+    ("256x512:g16@direct-epilogue", 100, {"lora_linear_64x64", "lora_input_grad_64x64",
+                                          "lora_b_grad_split1", "lora_a_grad_split1"}),
+    ("128x1024:16:f16:bias@direct-epilogue", 1100, {"lora_down", "lora_linear"}),
+    ("512x1024:16@tile-n=256+fuse-lora-down+direct-epilogue", 300,
+     {"lora_linear_64x256"}),
+    # Persistent kernels of 2 or 3 CTAs taking 20-40 tiles each, their
+    # stages' uses carried across tiles (13 stages of 64x64 over 5 steps a
+    # tile; 5 of 128x128 over 3): 64x64 tiles, fused, in the forward and
+    # the dx kernel; 128x128 tiles of two consumers; 64x256 tiles, fused.
+    ("256x512:g16@fuse-lora-down+persistent=2", 100, {"lora_linear_64x64",
+                                                      "lora_input_grad_64x64"}),
+    ("128x1024:16@persistent=3", 1100, {"lora_down", "lora_linear"}),
+    ("512x1024:16@tile-n=256+fuse-lora-down+persistent=2", 300,
+     {"lora_linear_64x256"}),
 ]
 
 

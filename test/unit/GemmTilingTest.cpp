@@ -426,3 +426,97 @@ TEST_F(GemmTiling, FusedLoraDownReadsASlicesAndStoresT) {
 }
 
 } // namespace
+
+TEST_F(GemmTiling, DirectEpilogueStoresSwizzledBoxesWithoutStaging) {
+  // Requested on the problem, kept by the Matmul and LoraLinear tilings that
+  // are not split: not lora_down, not a weight gradient's split variants.
+  auto directOf = [&](GemmKernelSpec problem) {
+    problem.directEpilogue = true;
+    std::string tilings;
+    for (const GemmKernelSpec &spec : chooseGemmTilings(problem)) {
+      EXPECT_EQ(checkGemmProblem(spec), "");
+      tilings += tileOf(spec) + (spec.directEpilogue ? ":d " : ":s ");
+    }
+    return tilings;
+  };
+  EXPECT_EQ(directOf(problem(GemmKind::LoraLinear, 4096, 4096, 16)),
+            "128x256:d 128x128:d 64x64:d ");
+  EXPECT_EQ(directOf(problem(GemmKind::LoraDown, 4096, 16, 16)),
+            "64x64:s 64x64:s 64x64:s ");
+  GemmKernelSpec gradient = problem(GemmKind::Matmul, ShapedType::kDynamic, 16);
+  gradient.m = 4096;
+  gradient.transposedA = true;
+  EXPECT_EQ(directOf(gradient), "64x64:s 64x64:d ");
+
+  // The output map: boxes of 128 B columns, 128B-swizzled; shared memory
+  // holds the stages or the output tile, no f32 staging.
+  for (Type result :
+       {Type(BFloat16Type::get(&context)), Type(Float32Type::get(&context))}) {
+    GemmKernelSpec matmul = problem(GemmKind::Matmul, 4096, 4096);
+    matmul.resultType = result;
+    GemmKernelSpec staged = chooseGemmTilings(matmul).front();
+    matmul.directEpilogue = true;
+    GemmKernelSpec direct = chooseGemmTilings(matmul).front();
+    ASSERT_TRUE(direct.directEpilogue);
+    int64_t width = result.getIntOrFloatBitWidth() / 8;
+    const TensorMapParam &y = getGemmKernelParams(direct).back();
+    EXPECT_EQ(y.role, "y");
+    EXPECT_EQ(y.box, (SmallVector<int64_t, 3>{64, 128 / width}));
+    EXPECT_EQ(y.swizzle, 128);
+    EXPECT_EQ(getGemmKernelParams(staged).back().swizzle, 0);
+    EXPECT_EQ(direct.stages, staged.stages);
+    EXPECT_EQ(getGemmDynamicSharedMemory(direct),
+              std::max<int64_t>(direct.stages * (128 + 256) * 64 * 2,
+                                128 * 256 * width));
+  }
+}
+
+TEST_F(GemmTiling, PersistentKernelsKeepTheirEpilogueTileApart) {
+  // Requested on the problem, kept by the Matmul and LoraLinear tilings of
+  // one CTA per tile otherwise: not lora_down, a split, a multicast pair, a
+  // batched kernel or a bias; it brings the direct epilogue with it.
+  auto persistentOf = [&](GemmKernelSpec problem) {
+    problem.persistentCtas = 132;
+    std::string tilings;
+    for (const GemmKernelSpec &spec : chooseGemmTilings(problem)) {
+      EXPECT_EQ(checkGemmProblem(spec), "");
+      EXPECT_EQ(spec.directEpilogue, spec.persistentCtas != 0);
+      tilings += tileOf(spec) + ":" + std::to_string(spec.persistentCtas) + " ";
+    }
+    return tilings;
+  };
+  GemmKernelSpec lora = problem(GemmKind::LoraLinear, 4096, 4096, 16);
+  EXPECT_EQ(persistentOf(lora), "128x256:132 128x128:132 64x64:132 ");
+  EXPECT_EQ(persistentOf(problem(GemmKind::LoraDown, 4096, 16, 16)),
+            "64x64:0 64x64:0 64x64:0 ");
+  GemmKernelSpec paired = lora;
+  paired.multicast = 2;
+  EXPECT_EQ(persistentOf(paired), "128x256:0 128x128:0 64x64:132 ");
+  GemmKernelSpec biased = lora;
+  biased.hasBias = true;
+  EXPECT_EQ(persistentOf(biased), "128x256:0 128x128:0 64x64:0 ");
+  GemmKernelSpec batched = problem(GemmKind::Matmul, 128, 2048);
+  batched.batched = true;
+  EXPECT_EQ(persistentOf(batched), "128x128:0 ");
+  GemmKernelSpec gradient = problem(GemmKind::Matmul, ShapedType::kDynamic, 16);
+  gradient.m = 4096;
+  gradient.transposedA = true;
+  EXPECT_EQ(persistentOf(gradient), "64x64:0 64x64:0 ");
+
+  // The output tile (64 KiB at 128x256 in bf16) after the stages, 1 KiB
+  // aligned: 3 stages of 48 KiB instead of 4.
+  lora.persistentCtas = 132;
+  GemmKernelSpec spec = chooseGemmTilings(lora).front();
+  EXPECT_EQ(spec.stages, 3);
+  int64_t stages = 3 * (128 + 256) * 64 * 2;
+  EXPECT_EQ(getGemmDynamicSharedMemory(spec), stages + 128 * 256 * 2);
+  EXPECT_LE(getGemmDynamicSharedMemory(spec), 227 * 1024 - 1024);
+  // Every tiling still fits, with the fused t's scratch too.
+  lora.fuseDown = true;
+  for (const GemmKernelSpec &fused : chooseGemmTilings(lora)) {
+    EXPECT_GE(fused.stages, 2);
+    EXPECT_LE(getGemmDynamicSharedMemory(fused), 227 * 1024 - 1024);
+  }
+  spec.persistentCtas = -1;
+  EXPECT_NE(checkGemmProblem(spec), "");
+}

@@ -78,6 +78,22 @@ struct GemmKernelSpec {
   /// [16 x 64] slices and stores it for dA. Rank at most 16, no batch, a
   /// static K.
   bool fuseDown = false;
+  /// The epilogue converts the accumulator in registers and writes the
+  /// output tile straight into shared memory, 128B-swizzled in boxes of
+  /// 128 B columns, for TMA stores of those boxes: no f32 staging tile (its
+  /// write and read back, 2·tileM·tileN·4 bytes of shared-memory traffic).
+  /// A Matmul or LoraLinear, unsplit; requested on the problem,
+  /// chooseGemmTilings keeps it where the tiling allows.
+  bool directEpilogue = false;
+  /// At most this many CTAs, each taking output tiles in turn (tile
+  /// blockIdx.x, then + gridDim.x, ...) with one pipeline across them: the
+  /// producer loads the next tile's first stages while the consumers store
+  /// the last one's output, and a CTA is launched once, not once per tile.
+  /// 0: one CTA per tile. Implies directEpilogue, whose output tile then has
+  /// shared memory of its own after the stages. A Matmul or LoraLinear,
+  /// unsplit, without multicast, batch or bias, over a static K; the count
+  /// should be the GPU's SMs (132 on an H100 SXM or H200), one CTA each.
+  int64_t persistentCtas = 0;
   /// t's multiplier (alpha/r or alpha/sqrt(r)): LoraDown's, or a fused
   /// LoraLinear's.
   double scale = 1.0;

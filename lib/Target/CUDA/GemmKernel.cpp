@@ -118,8 +118,9 @@
 // run on a GPU, correct on the emulator). On an H200 both LoraLinear (48 KiB
 // a stage in ~1300 clk at M = 2048) and LoraDown moved about one 128 B box
 // row per 3.4 clk per SM; if the TMA's row rate is the bound, a 128x256
-// stage's 384 box rows cost more than its 1024 clk of wgmma. Two CTAs of a column, consecutive row
-// tiles, form a (1, 2, 1) cluster, as CUTLASS's 2x1 clusters do:
+// stage's 384 box rows cost more than its 1024 clk of wgmma. Two CTAs of a
+// column, consecutive row tiles, form a (1, 2, 1) cluster, as CUTLASS's 2x1
+// clusters do:
 //   loads      each loads its own x box and half of the w side's boxes
 //              (rank r: boxes r, r + 2, ...; of a transposed w, the r-th
 //              half of its tileN rows, the box halved in the tensor map)
@@ -146,6 +147,47 @@
 // Only the tiles of two consumers with an even number of w boxes qualify
 // (128x256, 128x128): not the 64x64 tiles, LoraDown, the weight gradients
 // (their clusters split K) or batched kernels.
+//
+// The direct epilogue (opt-in, pass option `direct-epilogue`; not yet run on
+// a GPU, correct on the emulator). The staging epilogue above moves each
+// output element through shared memory three times: the f32 accumulator
+// written by mma.store, read back, and the converted value written for the
+// TMA store (at 128x256 with a bf16 output, 128 + 128 + 64 KiB a tile, and
+// its 199 KiB are why the epilogue cannot have room of its own). Instead
+// each consumer converts its fragment in registers (members of the lowered
+// accumulator, at the PTX ISA's D layout: pairs of columns) and writes the
+// pairs once, 128B-swizzled, into boxes of 128 B columns, 64 KiB a tile, for
+// one TMA store per box (buildDirectEpilogue). Not for LoraDown or a split
+// kernel (staging tiles summed across the cluster). Predicted: the
+// epilogue's shared-memory time a third of what it was, worth 1-2% of a
+// 128x256 tile's time; and the first step towards an epilogue with room of
+// its own (a persistent kernel that loads the next tile meanwhile).
+//
+// Persistent kernels (opt-in, pass option `persistent=<CTAs>`, 132 for the
+// SMs of an H100 SXM or H200; not yet run on a GPU, correct on the
+// emulator). One CTA per tile pays for its launch, its barriers' init, the
+// fill of its pipeline (the first TMA loads' latency with nothing to
+// compute) and an epilogue during which the SM's tensor cores and TMA idle,
+// once per tile: at M = 2048, 4096², 128x256 tiles, twice per SM. A
+// persistent kernel launches min(tiles, CTAs) CTAs, each taking tiles
+// blockIdx.x, + gridDim.x, ... in the order the grid would (forEachTile):
+//   pipeline   the producer and the consumers number the K steps of all
+//              their tiles in one sequence, so a stage's use and parity
+//              carry on from tile to tile, and the producer fills the next
+//              tile's first stages as soon as the consumers release the last
+//              tile's (the last stage too, after the main loop).
+//   epilogue   the direct one, into a tile of shared memory of its own
+//              after the stages (64 KiB at 128x256: 3 stages instead of 4),
+//              so the producer's loads go on under it; the issuer waits for
+//              its TMA stores' reads only before the next tile's epilogue
+//              writes the tile again, and once before the CTA exits.
+// M comes as an index argument (the tile count). Not for a split, multicast
+// or batched kernel, nor with a bias (the bias tile would change under the
+// epilogue that reads it). Predicted: 2-4% of the 128x256 kernels at
+// M = 2048 (a tile's fill and epilogue, ~1.5-2 us of its ~49, hidden once
+// per SM), more where each SM has many tiles (M = 16384: 15-16 of them),
+// nothing at M = 128 (a tile per SM), less if 3 stages do not keep the
+// tensor cores fed.
 //
 // Programmatic dependent launch (PDL): every kernel waits in
 // griddepcontrol.wait after its barriers' init and the tensor maps'
@@ -312,9 +354,18 @@ static int64_t getStagingPitch(const GemmKernelSpec &spec) {
   return spec.tileN + (spec.resultType.isF32() ? 0 : 8);
 }
 
+/// Columns of one box of a direct epilogue's output tile: 128 B of the
+/// output type, the 128B swizzle's span.
+static int64_t getDirectBoxColumns(const GemmKernelSpec &spec) {
+  return 128 / byteWidth(spec.resultType);
+}
+
 /// Bytes of the epilogue's staging: the f32 accumulator tile, then the
-/// converted output tile (none when the output is f32: converted in place).
+/// converted output tile (none when the output is f32: converted in place);
+/// of a direct epilogue, the output tile alone.
 static int64_t getEpilogueBytes(const GemmKernelSpec &spec) {
+  if (spec.directEpilogue)
+    return spec.tileM() * spec.tileN * byteWidth(spec.resultType);
   int64_t bytes = spec.tileM() * getStagingPitch(spec) * 4;
   if (!spec.resultType.isF32())
     bytes +=
@@ -322,10 +373,21 @@ static int64_t getEpilogueBytes(const GemmKernelSpec &spec) {
   return bytes;
 }
 
+/// Offset of the epilogue's tile: the front of shared memory, where the
+/// stages are (free by then), or in a persistent kernel, whose producer
+/// fills the stages for the next tile meanwhile, after them (1024-aligned
+/// for the 128B swizzle).
+static int64_t getEpilogueOffset(const GemmKernelSpec &spec) {
+  return spec.persistentCtas
+             ? llvm::alignTo(spec.stages * getStageBytes(spec), 1024)
+             : 0;
+}
+
 /// Offset of a fused LoraLinear's t scratch (its f32 accumulators of x·A,
-/// tileM x 16): after the stages and the epilogue, which share the front of
-/// shared memory.
+/// tileM x 16): after the stages and the epilogue.
 static int64_t getDownScratchOffset(const GemmKernelSpec &spec) {
+  if (spec.persistentCtas)
+    return getEpilogueOffset(spec) + getEpilogueBytes(spec);
   return llvm::alignTo(
       std::max(spec.stages * getStageBytes(spec), getEpilogueBytes(spec)), 128);
 }
@@ -366,6 +428,23 @@ static bool supportsMulticast(const GemmKernelSpec &spec) {
   return spec.kind != GemmKind::LoraDown && spec.consumers == 2 &&
          spec.tileN % (2 * kTileK) == 0 && !spec.transposedA && !spec.batched &&
          spec.splits == 1 && !ShapedType::isDynamic(spec.k);
+}
+
+/// Whether `spec`'s tiling can convert its output in registers
+/// (GemmKernelSpec::directEpilogue): not LoraDown (its t is r columns, in
+/// one box of its own) nor a split kernel (its CTAs add their staging tiles
+/// through shared memory).
+static bool supportsDirectEpilogue(const GemmKernelSpec &spec) {
+  return spec.kind != GemmKind::LoraDown && spec.splits == 1;
+}
+
+/// Whether `spec`'s tiling can be persistent (GemmKernelSpec::
+/// persistentCtas): a Matmul or LoraLinear over a static K, one CTA per
+/// tile otherwise alike (no split, multicast or batch), and no bias (its
+/// tile would change under the epilogue that reads it).
+static bool supportsPersistent(const GemmKernelSpec &spec) {
+  return supportsDirectEpilogue(spec) && spec.multicast == 1 && !spec.batched &&
+         !spec.hasBias && !ShapedType::isDynamic(spec.k);
 }
 
 std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
@@ -421,6 +500,8 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
            "most 8 CTAs";
   if (spec.multicast != 1 && spec.multicast != 2)
     return "the w side's loads are shared by 1 or 2 CTAs";
+  if (spec.persistentCtas < 0)
+    return "a persistent kernel runs at least one CTA";
   if (spec.fuseDown &&
       (spec.kind != GemmKind::LoraLinear || spec.rank > kFusedRank ||
        spec.batched || dynamicK || spec.splits != 1))
@@ -503,6 +584,10 @@ static int64_t chooseStages(const GemmKernelSpec &spec, int64_t maxStages) {
   // the tiling keeps the multicast (no default count changes).
   int64_t budget = kSharedMemoryBudget - kMaxStages * 8 -
                    getDownScratchBytes(spec) - getBiasBytes(spec);
+  // A persistent kernel's epilogue tile has room of its own (1 KiB for its
+  // alignment).
+  if (spec.persistentCtas)
+    budget -= getEpilogueBytes(spec) + 1024;
   int64_t stages = budget / getStageBytes(spec);
   // As deep as shared memory allows: the memory-bound kernels (LoraDown,
   // the weight gradients) and the 64x64 tiles run one CTA per SM, and more
@@ -530,8 +615,11 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     spec.consumers = tiling.consumers;
     spec.tileN = tiling.tileN;
     spec.splits = tiling.splits;
-    spec.stages = chooseStages(spec, maxStages);
     spec.multicast = supportsMulticast(spec) ? problem.multicast : 1;
+    spec.persistentCtas = supportsPersistent(spec) ? problem.persistentCtas : 0;
+    spec.directEpilogue = (problem.directEpilogue || spec.persistentCtas) &&
+                          supportsDirectEpilogue(spec);
+    spec.stages = chooseStages(spec, maxStages);
     spec.minRows = 1;
     if (i + 1 < ladder.size() && ShapedType::isDynamic(spec.k)) {
       // A weight gradient's rows are the tokens it contracts over.
@@ -658,12 +746,20 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
       params.push_back({"bias", elem, {spec.n}, {spec.tileN}, 0});
     break;
   }
-  // Each consumer warpgroup stores its own 64 rows.
-  params.push_back({spec.kind == GemmKind::LoraDown ? "t" : "y",
-                    spec.resultType,
-                    {spec.m, spec.n},
-                    {64, getOutputBoxColumns(spec)},
-                    0});
+  // Each consumer warpgroup stores its own 64 rows; a direct epilogue's in
+  // 128B-swizzled boxes of 128 B columns.
+  if (spec.directEpilogue)
+    params.push_back({"y",
+                      spec.resultType,
+                      {spec.m, spec.n},
+                      {64, getDirectBoxColumns(spec)},
+                      128});
+  else
+    params.push_back({spec.kind == GemmKind::LoraDown ? "t" : "y",
+                      spec.resultType,
+                      {spec.m, spec.n},
+                      {64, getOutputBoxColumns(spec)},
+                      0});
   // Every map but the output's is read. A box row is 128 B of a row whose
   // next 128 B the next K step reads: the L2 fetches both at once, 256 B
   // per miss from the memory (as DeepGEMM and CUTLASS's TMA maps do). Not
@@ -714,6 +810,8 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"splits", spec.splits},
       {"multicast", spec.multicast},
       {"fuse_down", spec.fuseDown},
+      {"direct_epilogue", spec.directEpilogue},
+      {"persistent", spec.persistentCtas},
       {"rows",
        llvm::json::Array{spec.minRows, ShapedType::isDynamic(spec.maxRows)
                                            ? llvm::json::Value(nullptr)
@@ -725,8 +823,10 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"transposed_a", spec.transposedA},
       {"transposed_b", spec.transposedB},
       {"batched", spec.batched},
-      // Kernel parameters after the tensor maps: a dynamic K, as a u64.
+      // Kernel parameters after the tensor maps, as u64s: a dynamic K, or a
+      // persistent kernel's M (its tile count).
       {"index_params", ShapedType::isDynamic(spec.k) ? llvm::json::Array{"K"}
+                       : spec.persistentCtas         ? llvm::json::Array{"M"}
                                                      : llvm::json::Array{}},
       {"n", spec.n},
       {"rank", spec.rank},
@@ -818,6 +918,8 @@ private:
   void clusterSync();
   void storeAccumulator(Value consumer, Value acc);
   void buildEpilogue(Value consumer);
+  void buildDirectEpilogue(Value consumer, Value acc);
+  void forEachTile(function_ref<void(Value slotBase)> body);
   Value firstRows(Value tile, OpFoldResult first, int64_t columns);
   Value stagingRows(Value first);
   Value scaleVector();
@@ -835,6 +937,9 @@ private:
   /// kernel's rank in its cluster.
   Value smemAddress, clusterRank;
   Value m0, n0;
+  /// A persistent kernel's output tiles (row tiles x column tiles) and row
+  /// tiles, from M (an index argument).
+  Value tiles, rowTiles;
   /// The matrix of a batched kernel this CTA computes (block id x over the
   /// column tiles per matrix).
   Value batchIndex;
@@ -984,6 +1089,13 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
     int64_t main = llvm::divideCeil(spec.k, kTileK);
     mainSteps = index(main);
     steps = index(main + getLoraSteps(spec));
+  }
+  // A persistent kernel's M arrives after the tensor maps.
+  if (spec.persistentCtas) {
+    rowTiles = arith::CeilDivUIOp::create(b, func.getArguments().back(),
+                                          index(spec.tileM()));
+    tiles = arith::MulIOp::create(b, rowTiles,
+                                  index(llvm::divideCeil(spec.n, spec.tileN)));
   }
 
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
@@ -1232,51 +1344,57 @@ void GemmKernelBuilder::buildProducer() {
           b, view(index(getBiasOffset(spec)), {spec.tileN}, elem), biasBarrier,
           maps["bias"], ValueRange{n0}, index(0), Value(), Value());
     }
-    scf::ForOp::create(
-        b, index(0), localSteps, index(1), ValueRange(),
-        [&](OpBuilder &, Location, Value local, ValueRange) {
-          Value s = arith::RemUIOp::create(b, local, index(spec.stages));
-          Value k = spec.splits > 1
-                        ? arith::AddIOp::create(b, firstStep, local).getResult()
-                        : local;
-          Value isMain;
-          if (lora)
-            isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k,
-                                           mainSteps);
-          waitEmpty(local);
-          // A fused LoraLinear's LoRA step loads B alone: the consumers
-          // write its x box (t).
-          Value txBytes = index(stageBytes);
-          if (spec.fuseDown)
-            txBytes = arith::SelectOp::create(
-                b, isMain, txBytes,
-                index(spec.tileN * kTileK * byteWidth(elem)));
-          nvgpu::MBarrierArriveExpectTxOp::create(b, full, txBytes, s, Value());
-          Value base = arith::MulIOp::create(b, s, index(stageBytes));
-          Value kk = arith::MulIOp::create(b, k, index(kTileK));
-          if (!lora) {
-            loadStep(s, base, maps["x"], maps[bRole], kk);
-          } else {
-            // Steps past K read [t | B] in the same slots.
-            scf::IfOp::create(
-                b, isMain,
-                [&](OpBuilder &, Location) {
-                  loadStep(s, base, maps["x"], maps["w"], kk);
-                  if (spec.fuseDown)
-                    loadDownSlice(s, base, kk);
-                  scf::YieldOp::create(b);
-                },
-                [&](OpBuilder &, Location) {
-                  Value kr = arith::SubIOp::create(
-                      b, kk,
-                      arith::MulIOp::create(b, mainSteps, index(kTileK)));
-                  loadStep(s, base, spec.fuseDown ? Value() : maps["t"],
-                           maps["b"], kr);
-                  scf::YieldOp::create(b);
-                });
-          }
-          scf::YieldOp::create(b);
-        });
+    forEachTile([&](Value slotBase) {
+      scf::ForOp::create(
+          b, index(0), localSteps, index(1), ValueRange(),
+          [&](OpBuilder &, Location, Value local, ValueRange) {
+            // The step's pipeline slot: its stage and the stage's use.
+            Value slot = b.createOrFold<arith::AddIOp>(slotBase, local);
+            Value s = arith::RemUIOp::create(b, slot, index(spec.stages));
+            Value k =
+                spec.splits > 1
+                    ? arith::AddIOp::create(b, firstStep, local).getResult()
+                    : local;
+            Value isMain;
+            if (lora)
+              isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k,
+                                             mainSteps);
+            waitEmpty(slot);
+            // A fused LoraLinear's LoRA step loads B alone: the consumers
+            // write its x box (t).
+            Value txBytes = index(stageBytes);
+            if (spec.fuseDown)
+              txBytes = arith::SelectOp::create(
+                  b, isMain, txBytes,
+                  index(spec.tileN * kTileK * byteWidth(elem)));
+            nvgpu::MBarrierArriveExpectTxOp::create(b, full, txBytes, s,
+                                                    Value());
+            Value base = arith::MulIOp::create(b, s, index(stageBytes));
+            Value kk = arith::MulIOp::create(b, k, index(kTileK));
+            if (!lora) {
+              loadStep(s, base, maps["x"], maps[bRole], kk);
+            } else {
+              // Steps past K read [t | B] in the same slots.
+              scf::IfOp::create(
+                  b, isMain,
+                  [&](OpBuilder &, Location) {
+                    loadStep(s, base, maps["x"], maps["w"], kk);
+                    if (spec.fuseDown)
+                      loadDownSlice(s, base, kk);
+                    scf::YieldOp::create(b);
+                  },
+                  [&](OpBuilder &, Location) {
+                    Value kr = arith::SubIOp::create(
+                        b, kk,
+                        arith::MulIOp::create(b, mainSteps, index(kTileK)));
+                    loadStep(s, base, spec.fuseDown ? Value() : maps["t"],
+                             maps["b"], kr);
+                    scf::YieldOp::create(b);
+                  });
+            }
+            scf::YieldOp::create(b);
+          });
+    });
     // A multicast kernel's CTA stays until every consumer of the cluster has
     // released every stage: an arrive on the barrier of a CTA that has
     // exited is undefined (CUTLASS's producer tail). A stage never used
@@ -1365,68 +1483,123 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
       ctx, VectorType::get({64, spec.tileN}, b.getF32Type()));
   Value rowOffset =
       arith::MulIOp::create(b, consumer, index(64 * kTileK * byteWidth(elem)));
-
-  Value acc0 = nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, accType);
   // A fused LoraLinear's t accumulator (x·A for the consumer's 64 rows).
   auto tAccType = nvgpu::WarpgroupAccumulatorType::get(
       ctx, VectorType::get({64, kFusedRank}, b.getF32Type()));
-  SmallVector<Value> inits{acc0};
-  if (spec.fuseDown)
-    inits.push_back(nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, tAccType));
-  auto loop = scf::ForOp::create(
-      b, index(0), localSteps, index(1), inits,
-      [&](OpBuilder &, Location, Value k, ValueRange iterArgs) {
-        Value s = arith::RemUIOp::create(b, k, index(spec.stages));
-        nvgpu::MBarrierTryWaitParityOp::create(
-            b, full, parity(k, /*flip=*/false), index(10000000), s);
-        Value base = arith::MulIOp::create(b, s, index(stageBytes));
-        Value aBase = arith::AddIOp::create(b, base, rowOffset);
-        Value bBase = arith::AddIOp::create(b, base, index(aBytes));
-        Value acc = iterArgs[0];
-        // A fused LoraLinear's main steps also accumulate t, and its LoRA
-        // step writes it.
-        Value isMain, tAcc;
-        if (spec.fuseDown) {
-          isMain =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k, mainSteps);
-          tAcc = buildFusedDown(isMain, base, aBase, consumer, iterArgs[1]);
-        }
-        acc = mmaStep(isMain, aBase, bBase, acc);
-        Value hasPrevious =
-            arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, k, index(0));
-        scf::IfOp::create(b, hasPrevious, [&](OpBuilder &, Location) {
-          Value previous = arith::RemUIOp::create(
-              b, arith::AddIOp::create(b, k, index(spec.stages - 1)),
-              index(spec.stages));
-          releaseStage(previous);
-          scf::YieldOp::create(b);
+
+  forEachTile([&](Value slotBase) {
+    SmallVector<Value> inits{
+        nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, accType)};
+    if (spec.fuseDown)
+      inits.push_back(
+          nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, tAccType));
+    auto loop = scf::ForOp::create(
+        b, index(0), localSteps, index(1), inits,
+        [&](OpBuilder &, Location, Value k, ValueRange iterArgs) {
+          Value slot = b.createOrFold<arith::AddIOp>(slotBase, k);
+          Value s = arith::RemUIOp::create(b, slot, index(spec.stages));
+          nvgpu::MBarrierTryWaitParityOp::create(
+              b, full, parity(slot, /*flip=*/false), index(10000000), s);
+          Value base = arith::MulIOp::create(b, s, index(stageBytes));
+          Value aBase = arith::AddIOp::create(b, base, rowOffset);
+          Value bBase = arith::AddIOp::create(b, base, index(aBytes));
+          Value acc = iterArgs[0];
+          // A fused LoraLinear's main steps also accumulate t, and its LoRA
+          // step writes it.
+          Value isMain, tAcc;
+          if (spec.fuseDown) {
+            isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k,
+                                           mainSteps);
+            tAcc = buildFusedDown(isMain, base, aBase, consumer, iterArgs[1]);
+          }
+          acc = mmaStep(isMain, aBase, bBase, acc);
+          Value hasPrevious =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, k, index(0));
+          scf::IfOp::create(b, hasPrevious, [&](OpBuilder &, Location) {
+            Value previous = arith::RemUIOp::create(
+                b, arith::AddIOp::create(b, slot, index(spec.stages - 1)),
+                index(spec.stages));
+            releaseStage(previous);
+            scf::YieldOp::create(b);
+          });
+          SmallVector<Value> results{acc};
+          if (tAcc)
+            results.push_back(tAcc);
+          scf::YieldOp::create(b, results);
         });
-        SmallVector<Value> results{acc};
-        if (tAcc)
-          results.push_back(tAcc);
-        scf::YieldOp::create(b, results);
-      });
-  NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-  // The next kernel in the stream, if launched with PDL, may start its CTAs
-  // (as SMs free) and their prologue during this CTA's epilogue; its
-  // griddepcontrol.wait still waits for this grid to complete.
-  NVVM::GriddepcontrolOp::create(b, NVVM::GridDepActionKind::launch_dependents);
-  // A fused LoraLinear's t store has read its x box before the epilogue
-  // reuses the stages (a no-op in the threads that issued none).
-  if (spec.fuseDown)
+    NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+    // The next kernel in the stream, if launched with PDL, may start its
+    // CTAs (as SMs free) and their prologue during this CTA's epilogue; its
+    // griddepcontrol.wait still waits for this grid to complete.
+    NVVM::GriddepcontrolOp::create(b,
+                                   NVVM::GridDepActionKind::launch_dependents);
+    // A fused LoraLinear's t store has read its x box before the epilogue
+    // reuses the stages, or the producer refills it; a persistent kernel's
+    // stores of the last tile's output have read its epilogue tile before
+    // this one's writes it (a no-op in the threads that issued none).
+    if (spec.fuseDown || spec.persistentCtas)
+      NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
+                                           b.getUnitAttr());
+    // The last stage is released too where the producer still waits for it:
+    // a multicast kernel's producer tail, or a persistent kernel's next tile
+    // (K is static in both, so there is at least one step).
+    if (spec.multicast > 1 || spec.persistentCtas)
+      releaseStage(arith::RemUIOp::create(
+          b,
+          arith::SubIOp::create(
+              b, b.createOrFold<arith::AddIOp>(slotBase, steps), index(1)),
+          index(spec.stages)));
+    // The epilogue reuses the stages (or, persistent, its own tile, which
+    // the issuer's stores of the last tile have read before it arrives
+    // here): every consumer must be done reading.
+    NVVM::BarrierOp::create(b, Type(), i32(1), i32(128 * spec.consumers),
+                            NVVM::BarrierReductionAttr(), Value());
+    if (spec.directEpilogue) {
+      buildDirectEpilogue(consumer, loop.getResult(0));
+      return;
+    }
+    storeAccumulator(consumer, loop.getResult(0));
+    if (spec.splits == 1)
+      buildEpilogue(consumer);
+  });
+  // The last tile's stores read shared memory before the CTA exits.
+  if (spec.persistentCtas)
     NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
                                          b.getUnitAttr());
-  // The producer tail of a multicast kernel waits for the last stage too
-  // (K is static there, so there is at least one step).
-  if (spec.multicast > 1)
-    releaseStage(arith::RemUIOp::create(
-        b, arith::SubIOp::create(b, localSteps, index(1)), index(spec.stages)));
-  // The epilogue reuses the stages: every consumer must be done reading.
-  NVVM::BarrierOp::create(b, Type(), i32(1), i32(128 * spec.consumers),
-                          NVVM::BarrierReductionAttr(), Value());
-  storeAccumulator(consumer, loop.getResult(0));
-  if (spec.splits == 1)
-    buildEpilogue(consumer);
+}
+
+/// Builds `body` once for the CTA's output tile (m0 and n0 as build() set
+/// them), or in a persistent kernel, in a loop over the tiles blockIdx.x,
+/// + gridDim.x, ... with m0 and n0 set for each, in launch order (column
+/// tiles fastest) or, where w is large, in groups of rows as the grid of a
+/// kernel that is not persistent takes them (buildTileRaster). `slotBase`
+/// is the pipeline slot of the tile's first K step: the stages' uses carry
+/// on from tile to tile, in the producer and the consumers alike.
+void GemmKernelBuilder::forEachTile(function_ref<void(Value slotBase)> body) {
+  if (!spec.persistentCtas) {
+    body(index(0));
+    return;
+  }
+  int64_t columnTiles = llvm::divideCeil(spec.n, spec.tileN);
+  Value first = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value stride = gpu::GridDimOp::create(b, gpu::Dimension::x);
+  scf::ForOp::create(
+      b, first, tiles, stride, ValueRange(),
+      [&](OpBuilder &, Location, Value tile, ValueRange) {
+        Value turn = arith::DivUIOp::create(
+            b, arith::SubIOp::create(b, tile, first), stride);
+        Value column = arith::RemUIOp::create(b, tile, index(columnTiles));
+        Value row = arith::DivUIOp::create(b, tile, index(columnTiles));
+        if (columnTiles > 1 && spec.k * spec.n * byteWidth(spec.elementType) >
+                                   kRasterMinWeightBytes)
+          std::tie(row, column) =
+              buildTileRaster(b, b.getLoc(), column, row, rowTiles, columnTiles,
+                              kRasterGroupRows);
+        m0 = arith::MulIOp::create(b, row, index(spec.tileM()));
+        n0 = arith::MulIOp::create(b, column, index(spec.tileN));
+        body(arith::MulIOp::create(b, turn, steps));
+        scf::YieldOp::create(b);
+      });
 }
 
 /// The wgmma descriptor of an N-major [16 x 16] operand at byte `offset` of
@@ -1737,6 +1910,142 @@ void GemmKernelBuilder::buildEpilogue(Value consumer) {
   });
 }
 
+/// A direct epilogue (GemmKernelSpec::directEpilogue): the consumer's
+/// accumulator `acc`, plus the bias, converted in
+/// registers and written into its 64 rows of the output tile at the front of
+/// shared memory (free: every consumer passed the barrier before), then
+/// TMA-stored box by box.
+///   fragment  thread t of the warpgroup holds, of each 8-column group j,
+///             the pair at row 16·(t / 32) + (t % 32) / 4, columns
+///             8j + 2·(t % 4) and one more (members 4j, 4j + 1 of the
+///             lowered accumulator), and the pair 8 rows below (4j + 2,
+///             4j + 3): the PTX ISA's m64nNk16 f32 D layout, as upstream's
+///             mma.store reads it (with the thread's id in the warpgroup
+///             here, so no row quirk).
+///   tile      tileN / C boxes of [64 x C] per consumer, C the columns of
+///             128 B of the output type, 8 KiB each, 16-byte chunk c of row
+///             i at c ^ (i % 8): TMA's 128B swizzle. A warp's 8 rows of a
+///             store instruction then fall on 8 different chunk positions,
+///             all 32 banks.
+/// Shared-memory traffic: tileM·tileN·w bytes written once, against the
+/// staging epilogue's f32 tile written and read back and the converted tile
+/// written (2·4 + w bytes per element).
+void GemmKernelBuilder::buildDirectEpilogue(Value consumer, Value acc) {
+  Type elem = spec.elementType;
+  Type result = spec.resultType;
+  Type f32 = b.getF32Type();
+  int64_t width = byteWidth(result);
+  int64_t boxColumns = getDirectBoxColumns(spec);
+  constexpr int64_t kBoxBytes = 64 * 128;
+  Value bias;
+  if (spec.hasBias) {
+    nvgpu::MBarrierTryWaitParityOp::create(
+        b, biasBarrier, arith::ConstantIntOp::create(b, 0, 1), index(10000000),
+        index(0));
+    bias = view(index(getBiasOffset(spec)), {spec.tileN}, elem);
+  }
+  // The accumulator as upstream lowers it: one struct per m64 (one here) of
+  // tileN / 2 f32 members.
+  auto inner = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(spec.tileN / 2, f32));
+  auto outer = LLVM::LLVMStructType::getLiteral(ctx, {inner});
+  Value fragment =
+      UnrealizedConversionCastOp::create(b, outer, acc).getResult(0);
+  Value lane = arith::RemUIOp::create(b, threadInWarpgroup, index(32));
+  Value warp = arith::DivUIOp::create(b, threadInWarpgroup, index(32));
+  Value quad = arith::DivUIOp::create(b, lane, index(4));
+  Value row0 =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, warp, index(16)), quad);
+  Value column0 = arith::MulIOp::create(
+      b, arith::RemUIOp::create(b, lane, index(4)), index(2));
+  // The consumer's rows of the tile, from the tile's start.
+  int64_t tileOffset = getEpilogueOffset(spec);
+  Value base =
+      arith::MulIOp::create(b, consumer, index(64 * spec.tileN * width));
+  // Pairs are stored as one integer of 2·w bytes (aligned: the column is
+  // even).
+  Type pairInt = b.getIntegerType(16 * width);
+  auto pairVector = VectorType::get({1}, pairInt);
+  Value tile =
+      view(index(tileOffset), {spec.tileM() * spec.tileN / 2}, pairInt);
+  for (int64_t j = 0; j < spec.tileN / 8; ++j) {
+    Value column = arith::AddIOp::create(b, column0, index(8 * j));
+    int64_t box = 8 * j * width / 128;
+    // Bytes into the box's row, then its 16-byte chunk, swizzled by the
+    // row's position in its group of 8 (the quad: rows 16·warp + quad and
+    // 8 below it).
+    Value inRow =
+        arith::AddIOp::create(b, index(8 * j * width % 128),
+                              arith::MulIOp::create(b, column0, index(width)));
+    Value chunk = arith::XOrIOp::create(
+        b, arith::DivUIOp::create(b, inRow, index(16)), quad);
+    Value inChunk = arith::RemUIOp::create(b, inRow, index(16));
+    SmallVector<Value> biasPair;
+    if (bias) {
+      Value pair = vector::LoadOp::create(b, VectorType::get({2}, elem), bias,
+                                          ValueRange{column});
+      biasPair.push_back(
+          arith::ExtFOp::create(b, VectorType::get({2}, f32), pair));
+    }
+    for (int64_t half = 0; half < 2; ++half) {
+      int64_t member = 4 * j + 2 * half;
+      Value v0 = LLVM::ExtractValueOp::create(b, fragment, {0, member});
+      Value v1 = LLVM::ExtractValueOp::create(b, fragment, {0, member + 1});
+      Value v = vector::FromElementsOp::create(b, VectorType::get({2}, f32),
+                                               ValueRange{v0, v1});
+      if (bias)
+        v = arith::AddFOp::create(b, v, biasPair.front());
+      if (!result.isF32())
+        v = arith::TruncFOp::create(b, VectorType::get({2}, result), v);
+      Value row = arith::AddIOp::create(b, row0, index(8 * half));
+      Value byte = arith::AddIOp::create(
+          b,
+          arith::AddIOp::create(
+              b, arith::AddIOp::create(b, base, index(box * kBoxBytes)),
+              arith::MulIOp::create(b, row, index(128))),
+          arith::AddIOp::create(b, arith::MulIOp::create(b, chunk, index(16)),
+                                inChunk));
+      vector::StoreOp::create(
+          b, vector::BitCastOp::create(b, pairVector, v), tile,
+          ValueRange{arith::DivUIOp::create(b, byte, index(2 * width))});
+    }
+  }
+  // The TMA stores read shared memory through the async proxy.
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+  syncWarpgroup(consumer);
+  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                         threadInWarpgroup, index(0));
+  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+    Value row = arith::AddIOp::create(
+        b, m0, arith::MulIOp::create(b, consumer, index(64)));
+    for (int64_t box = 0; box < spec.tileN / boxColumns; ++box) {
+      // A box wholly past N (the last column tile of an N that is not a
+      // multiple of tileN) stores nothing.
+      Value column = arith::AddIOp::create(b, n0, index(box * boxColumns));
+      Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, column,
+                                           index(spec.n));
+      scf::IfOp::create(b, inside, [&](OpBuilder &, Location) {
+        Value offset =
+            arith::AddIOp::create(b, base, index(tileOffset + box * kBoxBytes));
+        nvgpu::TmaAsyncStoreOp::create(
+            b, tmaView(offset, {64, boxColumns}, result), maps["y"],
+            tmaCoords({column, row}), Value());
+        scf::YieldOp::create(b);
+      });
+    }
+    NVVM::CpAsyncBulkCommitGroupOp::create(b);
+    // Shared memory must stay valid until the stores have read it; a
+    // persistent kernel waits for that only before it writes the tile again
+    // (buildConsumer), its next tile's main loop meanwhile.
+    if (!spec.persistentCtas)
+      NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
+                                           b.getUnitAttr());
+    scf::YieldOp::create(b);
+  });
+}
+
 /// Builds kernel `name`, a variant of `kernel`, for `spec` at the end of
 /// `module`.
 static gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
@@ -1758,7 +2067,7 @@ static gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
   }
   SmallVector<Type> args(getGemmKernelParams(spec).size(),
                          LLVM::LLVMPointerType::get(ctx));
-  if (ShapedType::isDynamic(spec.k))
+  if (ShapedType::isDynamic(spec.k) || spec.persistentCtas)
     args.push_back(b.getIndexType());
   auto func = gpu::GPUFuncOp::create(b, name, b.getFunctionType(args, {}));
   func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
@@ -1824,9 +2133,27 @@ static void launchGemmKernel(ImplicitLocOpBuilder &b, const GemmKernel &kernel,
                        b, LLVM::LLVMPointerType::get(ctx), map)
                        .getResult(0));
   }
-  if (ShapedType::isDynamic(spec.k))
+  if (ShapedType::isDynamic(spec.k) || spec.persistentCtas)
     args.push_back(tokens);
   Value one = arith::ConstantIndexOp::create(b, 1);
+  Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
+  Value smem =
+      arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
+  // A persistent kernel: one CTA per tile up to persistentCtas, each taking
+  // the tiles in turn.
+  if (spec.persistentCtas) {
+    Value tiles = arith::MulIOp::create(
+        b,
+        arith::CeilDivUIOp::create(
+            b, tokens, arith::ConstantIndexOp::create(b, spec.tileM())),
+        arith::ConstantIndexOp::create(b,
+                                       llvm::divideCeil(spec.n, spec.tileN)));
+    Value ctas = arith::MinUIOp::create(
+        b, tiles, arith::ConstantIndexOp::create(b, spec.persistentCtas));
+    gpu::LaunchFuncOp::create(b, kernel.func, gpu::KernelDim3{ctas, one, one},
+                              gpu::KernelDim3{block, one, one}, smem, args);
+    return;
+  }
   Value gridX = arith::ConstantIndexOp::create(
       b, llvm::divideCeil(spec.n, spec.tileN) * spec.splits);
   if (batch)
@@ -1846,9 +2173,6 @@ static void launchGemmKernel(ImplicitLocOpBuilder &b, const GemmKernel &kernel,
         b,
         llvm::alignTo(llvm::divideCeil(spec.m, spec.tileM()), spec.multicast));
   }
-  Value block = arith::ConstantIndexOp::create(b, spec.blockThreads());
-  Value smem =
-      arith::ConstantIntOp::create(b, getGemmDynamicSharedMemory(spec), 32);
   gpu::LaunchFuncOp::create(b, kernel.func, gpu::KernelDim3{gridX, gridY, one},
                             gpu::KernelDim3{block, one, one}, smem, args);
 }
