@@ -35,6 +35,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lora/Passes/Passes.h"
+#include "lora/Target/Cuda.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -63,6 +64,11 @@ static bool needsHostWait(Operation *op) {
   // Encodes the descriptor on the host from the memref's address, shape and
   // strides; it reads no device memory.
   if (isa<nvgpu::TmaCreateDescriptorOp>(op))
+    return false;
+  // A persistent kernel's launcher asks the runtime for the SM count, which
+  // the driver knows without the stream's work.
+  if (auto call = dyn_cast<func::CallOp>(op);
+      call && call.getCallee() == lora::cuda::kMultiprocessorCountFunction)
     return false;
   return !isMemoryEffectFree(op);
 }

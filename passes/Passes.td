@@ -499,10 +499,11 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
            "At most this many CTAs of a Matmul or LoraLinear kernel, each "
            "taking output tiles in turn with one pipeline across them, its "
            "output tile (a direct epilogue) in shared memory of its own, so "
-           "that the next tile's loads overlap the last one's stores; the "
-           "GPU's SM count (132 on an H100 SXM or H200). 0: one CTA per "
-           "tile. Kept where the tiling allows (no split, multicast, batch "
-           "or bias)">,
+           "that the next tile's loads overlap the last one's stores, and "
+           "at most one per SM of the GPU it runs on (the launcher asks the "
+           "runtime): 132 fills an H100 SXM or H200, and a larger count any "
+           "GPU. 0: one CTA per tile. Kept where the tiling allows (no "
+           "split, multicast, batch or bias)">,
     Option<"referenceLaunchers", "reference-launchers", "bool",
            /*default=*/"false",
            "Launchers compute what the kernels would with linalg on their "

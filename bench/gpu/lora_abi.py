@@ -20,8 +20,9 @@ steps ("splits", a cluster along x the cubin fixes, so a plain launch; else
 1), multicast the CTAs one above the other that share w's loads
 ("multicast", a cluster along y the cubin fixes; else 1) and rows the token
 count, or "m" where that is static (the weight gradients); of a persistent
-kernel ("persistent": P, a count of CTAs) (min(P, tiles), 1, 1) with tiles
-= ceil(N / tile[1]) · ceil(rows / tile[0]); block as given;
+kernel ("persistent": P, a count of CTAs) (min(P, tiles, SMs), 1, 1) with
+tiles = ceil(N / tile[1]) · ceil(rows / tile[0]) and SMs the GPU's
+multiprocessors; block as given;
 dynamic smem = "dynamic_smem".
 
 One kernel of an op may come in variants, one per tiling, each a gpu.func
@@ -806,10 +807,12 @@ def tensormap_args(param: dict, M: int, address: int, B: int | None = None,
     return args
 
 
-def launch_plan(abi: dict, M: int, B: int | None = None) -> dict:
+def launch_plan(abi: dict, M: int, B: int | None = None,
+                sms: int | None = None) -> dict:
     """grid, block and dynamic smem of a kernel at M tokens (and B matrices
     for a batched one), and the values of its index params (the u64s after
-    the tensor maps)."""
+    the tensor maps); a persistent kernel's grid at most `sms` CTAs where
+    given (the GPU's SM count, as the generated launcher asks the runtime)."""
     batches = 1
     if abi.get("batched"):
         if B is None:
@@ -831,12 +834,13 @@ def launch_plan(abi: dict, M: int, B: int | None = None) -> dict:
     # one past the rows still loads its peer's share of w).
     splits = int(abi.get("splits", 1))
     multicast = int(abi.get("multicast", 1))
-    # A persistent kernel runs one CTA per tile up to "persistent", each
-    # taking tiles in turn.
+    # A persistent kernel runs one CTA per tile up to "persistent" and the
+    # SM count, each taking tiles in turn.
     persistent = int(abi.get("persistent", 0))
     if persistent:
         tiles = -(-N // tn) * -(-rows // tm)
-        return dict(grid=[min(persistent, tiles), 1, 1], block=list(abi["block"]),
+        ctas = min(persistent, tiles, sms or persistent)
+        return dict(grid=[ctas, 1, 1], block=list(abi["block"]),
                     smem=int(abi["dynamic_smem"]), index=index)
     return dict(grid=[-(-N // tn) * batches * splits,
                       -(-rows // (tm * multicast)) * multicast, 1],

@@ -270,17 +270,19 @@ def compare_logits(y, ref, tol: float = MODEL_TOL) -> dict:
 
 
 def plan_case(case: dict, M: int, addresses: dict,
-              l2_promotion: int | None = None) -> list[dict]:
+              l2_promotion: int | None = None,
+              sms: int | None = None) -> list[dict]:
     """The launches of one case at M rows: per kernel its grid, block, smem,
     index param values and the cuTensorMapEncodeTiled arguments of each param
     (in param order, with the case's tensor it binds as "tensor"), with
     `addresses[tensor]` as the tensors' addresses (and every map's L2
-    promotion `l2_promotion` bytes where given, else the ABI's)."""
+    promotion `l2_promotion` bytes where given, else the ABI's); persistent
+    grids at most `sms` CTAs where given."""
     plans = []
     B = case.get("B")
     kernels = lora_abi.kernels_at(case, M)
     for k, tensors in zip(kernels, lora_abi.kernel_tensors(case, kernels)):
-        plan = lora_abi.launch_plan(k, M, B)
+        plan = lora_abi.launch_plan(k, M, B, sms)
         plan["name"] = k["name"]
         plan["label"] = lora_abi.kernel_label(k)
         plan["kind"] = k["kind"]
@@ -688,7 +690,11 @@ class Worker:
                                        f"{list(bufs[tensor].shape)}, {k['name']}'s "
                                        f"{p['role']} wants contiguous {want}")
         addresses = {name: t.data_ptr() for name, t in bufs.items()}
-        plans = plan_case(case, M, addresses, l2_promotion)
+        # A persistent kernel's grid: at most one CTA per SM, as the
+        # generated launcher sizes it (loraCudaMultiprocessorCount).
+        sms = (torch.cuda.get_device_properties(torch.cuda.current_device())
+               .multi_processor_count if DEVICE == "cuda" else None)
+        plans = plan_case(case, M, addresses, l2_promotion, sms)
         blobs = b"".join(self.drv.encode(t) for p in plans for t in p["tensormaps"])
         maps = torch.empty(len(blobs), dtype=torch.uint8, device=DEVICE)
         maps.copy_(torch.frombuffer(bytearray(blobs), dtype=torch.uint8))

@@ -410,6 +410,43 @@ mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
 }
 
 //===----------------------------------------------------------------------===//
+// Devices
+//===----------------------------------------------------------------------===//
+
+/// The streaming multiprocessors of the default device, read from the driver
+/// once per device: a persistent kernel's launcher runs at most one CTA per
+/// SM, on whichever GPU the model runs. After reporting an error, 1, which
+/// keeps the launch valid (the caller's error check then sees why).
+LORA_CUDA_EXPORT int32_t loraCudaMultiprocessorCount() {
+  static std::mutex mutex;
+  static std::map<int32_t, int32_t> counts;
+  const int32_t ordinal = defaultDevice;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = counts.find(ordinal);
+    if (it != counts.end())
+      return it->second;
+  }
+  Call call(__func__, Call::Context::None);
+  if (!call)
+    return 1;
+  CUdevice device = 0;
+  int count = 0;
+  if (!LORA_CHECKED(call, cuDeviceGet, &device, ordinal) ||
+      !LORA_CHECKED(call, cuDeviceGetAttribute, &count,
+                    CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device))
+    return 1;
+  if (count < 1) {
+    call.fail("device " + std::to_string(ordinal) + " reports " +
+              std::to_string(count) + " multiprocessors");
+    return 1;
+  }
+  std::lock_guard<std::mutex> lock(mutex);
+  counts[ordinal] = count;
+  return count;
+}
+
+//===----------------------------------------------------------------------===//
 // Streams and events
 //===----------------------------------------------------------------------===//
 

@@ -272,3 +272,51 @@ module attributes {gpu.container_module} {
     return
   }
 }
+
+// -----
+
+// A persistent kernel's launcher asks the runtime for the SM count inside
+// its guard: that call reads no memory of the stream's work, so the launch
+// still joins the chain, and the host does not wait before it. Any other
+// call does make the host wait before its scf.if, which is not threaded.
+// CHECK-LABEL: func.func @persistent(
+// CHECK: %[[T0:.*]] = gpu.wait async
+// CHECK-NEXT: %[[Q:.*]] = gpu.launch_func async [%[[T0]]] @kernels::@fill
+// CHECK-NEXT: scf.if
+// CHECK-NEXT: call @loraCudaMultiprocessorCount()
+// CHECK-NEXT: arith.index_cast
+// CHECK-NEXT: arith.minui
+// CHECK-NEXT: gpu.launch_func async [%[[Q]]] @kernels::@tiles
+// CHECK-NOT: gpu.wait
+// CHECK: gpu.wait [%[[Q]]]
+// CHECK-NEXT: scf.if
+// CHECK-NEXT: call @elsewhere()
+// CHECK: return
+module attributes {gpu.container_module} {
+  gpu.module @kernels {
+    gpu.func @fill(%arg: memref<?xf32>) kernel {
+      gpu.return
+    }
+    gpu.func @tiles(%arg: memref<?xf32>) kernel {
+      gpu.return
+    }
+  }
+  func.func private @loraCudaMultiprocessorCount() -> i32
+  func.func private @elsewhere() -> i32
+  func.func @persistent(%arg: memref<?xf32>, %tiles: index, %flag: i1) {
+    %c1 = arith.constant 1 : index
+    gpu.launch_func @kernels::@fill blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
+    scf.if %flag {
+      %sms = func.call @loraCudaMultiprocessorCount() : () -> i32
+      %n = arith.index_cast %sms : i32 to index
+      %ctas = arith.minui %tiles, %n : index
+      gpu.launch_func @kernels::@tiles blocks in (%ctas, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
+    }
+    scf.if %flag {
+      %other = func.call @elsewhere() : () -> i32
+      %m = arith.index_cast %other : i32 to index
+      gpu.launch_func @kernels::@tiles blocks in (%m, %c1, %c1) threads in (%c1, %c1, %c1) args(%arg : memref<?xf32>)
+    }
+    return
+  }
+}

@@ -235,6 +235,15 @@ def test_tensormap_args_and_launch_plan():
     assert lora_abi.launch_plan(paired, 1025)["grid"] == [56, 10, 1]
     assert any("multicast" in e for e in lora_abi.check_kernel(
         dict(down, multicast=2), case, dict(x="x", a="a", t="t")))
+    # A persistent kernel: one CTA per tile (56 x 8 at 1000 rows) up to its
+    # CTA count and the GPU's SMs, M as its index param.
+    walking = dict(linear, persistent=132, index_params=["M"])
+    assert lora_abi.launch_plan(walking, 1000) == dict(
+        grid=[132, 1, 1], block=[384, 1, 1], smem=197632, index=[1000])
+    assert lora_abi.launch_plan(walking, 1000, sms=114)["grid"] == [114, 1, 1]
+    assert lora_abi.launch_plan(walking, 100, sms=114)["grid"] == [56, 1, 1]
+    assert lora_abi.launch_plan(dict(walking, persistent=64), 1000,
+                                sms=132)["grid"] == [64, 1, 1]
     assert any("multicast" in e for e in lora_abi.check_kernel(
         dict(linear, multicast=4), case, dict(x="x", w="w", t="t", b="b", y="y")))
     # The limits of cuTensorMapEncodeTiled are enforced.
@@ -535,7 +544,13 @@ def test_case_selection():
         ("lora_4096x14336_r16_fused", "fuse-lora-down"),
         ("grad_4096x4096_r16_fused", "fuse-lora-down"),
         ("grad_4096x4096_r16_fused_mc2", "fuse-lora-down multicast=2"),
-        ("grad_4096x4096_r16_stages7", "max-stages=7")]
+        ("grad_4096x4096_r16_stages7", "max-stages=7"),
+        ("matmul_4096x4096_de", "direct-epilogue"),
+        ("lora_4096x4096_r16_fused_de", "fuse-lora-down direct-epilogue"),
+        ("grad_4096x4096_r16_fused_de", "fuse-lora-down direct-epilogue"),
+        ("matmul_4096x4096_pers", "persistent=132"),
+        ("lora_4096x4096_r16_fused_pers", "fuse-lora-down persistent=132"),
+        ("grad_4096x4096_r16_fused_pers", "fuse-lora-down persistent=132")]
     args = SimpleNamespace(time_ms=[2048], compile_mode="auto", only_correctness=False,
                            check_ms=[128])
     lora = lora_abi.parse_case_spec("4096x4096:16")[0]
@@ -574,11 +589,13 @@ def test_case_selection():
     assert [c["id"] for c in sel] == ["matmul_4096x4096", "lora_4096x14336_r64",
                                       "matmul_4096x14336", "matmul_14336x4096",
                                       "matmul_4096x1024", "matmul_4096x1024_tile256",
-                                      "matmul_4096x14336_mc2", "matmul_4096x1024_mc2"]
+                                      "matmul_4096x14336_mc2", "matmul_4096x1024_mc2",
+                                      "matmul_4096x4096_de", "matmul_4096x4096_pers"]
     assert [c["id"] for c in lora_abi.select_cases(cases, "grad_4096x*,14336x4096:g16")] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16", "grad_4096x4096_r16_mc2", "grad_4096x4096_r16_fused",
-        "grad_4096x4096_r16_fused_mc2", "grad_4096x4096_r16_stages7"]
+        "grad_4096x4096_r16_fused_mc2", "grad_4096x4096_r16_stages7",
+        "grad_4096x4096_r16_fused_de", "grad_4096x4096_r16_fused_pers"]
     assert lora_abi.select_cases(cases, "4096x1024:g64") == []
 
 

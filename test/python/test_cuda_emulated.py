@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -38,7 +39,7 @@ import numpy as np
 import pytest
 
 import onnx_models
-from conftest import rel_err, shape_spec
+from conftest import BUILD, rel_err, shape_spec
 from test_artifacts import lora_compile
 from test_lora_peft import PeftCase
 from test_training import make_labels
@@ -386,3 +387,38 @@ def test_bf16_kernel_options_match_cpu(llama_bf16, tmp_path):
         proc = lora_compile(llama_bf16, *LORA_ARGS, *args, "-o", bad, check=False)
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
         assert not bad.exists()
+
+
+def dynamic_symbols(library: Path, undefined: bool) -> set[str]:
+    """The dynamic symbols `library` defines (or, `undefined`, needs)."""
+    flag = "--undefined-only" if undefined else "--defined-only"
+    out = subprocess.run(["nm", "-D", flag, library], capture_output=True,
+                         text=True, check=True).stdout
+    return {line.split()[-1] for line in out.splitlines() if line.strip()}
+
+
+@pytest.mark.skipif(not (Path("/usr/local/cuda/bin/ptxas").exists() or shutil.which("ptxas")),
+                    reason="ptxas is needed for --target=cuda")
+@pytest.mark.skipif(not shutil.which("nm"), reason="nm reads the dynamic symbols")
+def test_persistent_model_binds_to_the_runtime(llama_bf16, tmp_path):
+    """A model with persistent kernels (`persistent=132`) asks the runtime
+    for the GPU's SM count at each launch: model.so needs
+    loraCudaMultiprocessorCount, and liblora_cuda_runtime.so, the library
+    it binds to when it is loaded, exports it and every other mgpu* or
+    loraCuda* function model.so calls. Without the persistent option it
+    does not ask."""
+    runtime = BUILD / "lib" / "liblora_cuda_runtime.so"
+    if not runtime.exists():
+        pytest.skip("this build has no CUDA runtime library")
+    exported = dynamic_symbols(runtime, undefined=False)
+    needed = {}
+    for name, extra in (("persistent", ("--cuda-kernel-options=persistent=132",)),
+                        ("plain", ())):
+        out = tmp_path / name
+        lora_compile(llama_bf16, *LORA_ARGS, *extra, "--target=cuda", "-o", out)
+        needed[name] = {s for s in dynamic_symbols(out / "model.so", undefined=True)
+                        if s.startswith(("mgpu", "loraCuda"))}
+        assert needed[name] <= exported, needed[name] - exported
+    assert "loraCudaMultiprocessorCount" in needed["persistent"]
+    assert "loraCudaMultiprocessorCount" not in needed["plain"]
+    assert "mgpuLaunchKernel" in needed["plain"]

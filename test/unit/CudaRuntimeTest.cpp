@@ -193,6 +193,9 @@ TEST_F(CudaRuntimeLibrary, ExportsEverySymbolOfTheLowering) {
   for (const char *name : {"mgpuMemHostRegister", "mgpuMemHostUnregister",
                            "mgpuTensorMapEncodeTiled"})
     EXPECT_TRUE(dlsym(library, name)) << name;
+  // And what the generated launchers call: a persistent kernel's grid is
+  // capped by the SM count.
+  EXPECT_TRUE(dlsym(library, "loraCudaMultiprocessorCount"));
 }
 
 TEST_F(CudaRuntimeLibrary, ExportsNothingElse) {
@@ -280,6 +283,22 @@ TEST_F(CudaRuntimeLibrary, CallsWithoutADriverFailCleanly) {
   EXPECT_EQ(getLastError(), nullptr);
 }
 
+TEST_F(CudaRuntimeLibrary, MultiprocessorCountWithoutADriverIsOne) {
+  if (hasDriver())
+    GTEST_SKIP() << "this machine has a CUDA driver";
+  auto count = get<int32_t (*)()>("loraCudaMultiprocessorCount");
+  ASSERT_TRUE(count);
+  // A launch sized by it stays valid (one CTA), and the error says why.
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(count(), 1);
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(lastError().rfind("loraCudaMultiprocessorCount: the CUDA driver "
+                              "could not be loaded (",
+                              0),
+            0u)
+      << lastError();
+}
+
 TEST_F(CudaRuntimeLibrary, LastErrorIsPerThread) {
   if (hasDriver())
     GTEST_SKIP() << "this machine has a CUDA driver";
@@ -356,6 +375,18 @@ TEST(CudaDevice, RoundTripsBuffersAndWeights) {
   ASSERT_TRUE(device->download(back.data(), weights, kBytes, error)) << error;
   EXPECT_EQ(back, host);
   std::remove(path.c_str());
+}
+
+TEST_F(CudaRuntimeLibrary, MultiprocessorCountOnAGpu) {
+  std::string reason;
+  if (!cudaDeviceOrSkip(reason))
+    GTEST_SKIP() << reason;
+  auto count = get<int32_t (*)()>("loraCudaMultiprocessorCount");
+  ASSERT_TRUE(count);
+  int32_t first = count();
+  EXPECT_EQ(getLastError(), nullptr) << lastError();
+  EXPECT_GE(first, 1);
+  EXPECT_EQ(count(), first); // cached
 }
 
 TEST_F(CudaRuntimeLibrary, MemoryFunctionsOnAGpu) {

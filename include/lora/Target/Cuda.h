@@ -91,8 +91,9 @@ struct GemmKernelSpec {
   /// the last one's output, and a CTA is launched once, not once per tile.
   /// 0: one CTA per tile. Implies directEpilogue, whose output tile then has
   /// shared memory of its own after the stages. A Matmul or LoraLinear,
-  /// unsplit, without multicast, batch or bias, over a static K; the count
-  /// should be the GPU's SMs (132 on an H100 SXM or H200), one CTA each.
+  /// unsplit, without multicast, batch or bias, over a static K. The
+  /// launcher also caps the grid at the SM count of the GPU it runs on
+  /// (kMultiprocessorCountFunction): one CTA per SM.
   int64_t persistentCtas = 0;
   /// t's multiplier (alpha/r or alpha/sqrt(r)): LoraDown's, or a fused
   /// LoraLinear's.
@@ -230,6 +231,14 @@ SmallVector<GemmKernel> buildGemmKernels(OpBuilder &builder, Location loc,
                                          gpu::GPUModuleOp module,
                                          StringRef name,
                                          ArrayRef<GemmKernelSpec> variants);
+
+/// The runtime function (liblora_cuda_runtime.so) that a persistent
+/// kernel's launcher calls for the SM count of the GPU it runs on, which
+/// caps its grid: `i32 ()`, the driver's answer read once per device. It
+/// touches no memory that GPU work on a stream might use, so
+/// lora-cuda-stream-order does not wait before it.
+inline constexpr llvm::StringLiteral kMultiprocessorCountFunction =
+    "loraCudaMultiprocessorCount";
 
 /// Emits host code at `builder`'s insertion point that launches, of
 /// `variants` (one kernel's tilings, as buildGemmKernels returns them), the

@@ -169,7 +169,8 @@
 // fill of its pipeline (the first TMA loads' latency with nothing to
 // compute) and an epilogue during which the SM's tensor cores and TMA idle,
 // once per tile: at M = 2048, 4096², 128x256 tiles, twice per SM. A
-// persistent kernel launches min(tiles, CTAs) CTAs, each taking tiles
+// persistent kernel launches min(tiles, CTAs, SMs) CTAs (SMs: the runtime's
+// loraCudaMultiprocessorCount, the GPU's own count), each taking tiles
 // blockIdx.x, + gridDim.x, ... in the order the grid would (forEachTile):
 //   pipeline   the producer and the consumers number the K steps of all
 //              their tiles in one sequence, so a stage's use and parity
@@ -241,6 +242,7 @@
 #include "lora/Target/Cuda.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -2108,6 +2110,21 @@ cuda::buildGemmKernels(OpBuilder &builder, Location loc,
   return kernels;
 }
 
+/// Declares the runtime's SM count (kMultiprocessorCountFunction) in the
+/// module of `b`'s insertion point, unless it is there already.
+static void declareMultiprocessorCount(ImplicitLocOpBuilder &b) {
+  auto module =
+      b.getInsertionBlock()->getParentOp()->getParentOfType<ModuleOp>();
+  assert(module && "host code inside a module");
+  if (module.lookupSymbol(kMultiprocessorCountFunction))
+    return;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  func::FuncOp::create(b, kMultiprocessorCountFunction,
+                       b.getFunctionType(TypeRange{}, {b.getI32Type()}))
+      .setPrivate();
+}
+
 /// Encodes the tensor maps of `kernel` for `memrefs` and launches it for
 /// `tokens` (and `batch` matrices of a batched kernel).
 static void launchGemmKernel(ImplicitLocOpBuilder &b, const GemmKernel &kernel,
@@ -2148,8 +2165,18 @@ static void launchGemmKernel(ImplicitLocOpBuilder &b, const GemmKernel &kernel,
             b, tokens, arith::ConstantIndexOp::create(b, spec.tileM())),
         arith::ConstantIndexOp::create(b,
                                        llvm::divideCeil(spec.n, spec.tileN)));
+    // At most one CTA per SM of the GPU it runs on (132 on an H200, 114 on
+    // an H100 PCIe): a CTA past that would start only when another ended,
+    // and its tiles would finish after everyone else's.
+    Value sms = arith::IndexCastOp::create(
+        b, b.getIndexType(),
+        func::CallOp::create(b, kMultiprocessorCountFunction,
+                             TypeRange{b.getI32Type()}, ValueRange{})
+            .getResult(0));
     Value ctas = arith::MinUIOp::create(
-        b, tiles, arith::ConstantIndexOp::create(b, spec.persistentCtas));
+        b, tiles,
+        arith::MinUIOp::create(
+            b, sms, arith::ConstantIndexOp::create(b, spec.persistentCtas)));
     gpu::LaunchFuncOp::create(b, kernel.func, gpu::KernelDim3{ctas, one, one},
                               gpu::KernelDim3{block, one, one}, smem, args);
     return;
@@ -2184,6 +2211,12 @@ void cuda::buildGemmLaunch(OpBuilder &builder, Location loc,
   assert(variants.front().spec.batched == static_cast<bool>(batch) &&
          "a batch size exactly for a batched kernel");
   ImplicitLocOpBuilder b(loc, builder);
+  // A persistent kernel's launch (in the scf.if below, not yet in the
+  // module while it is built) calls the runtime for the SM count.
+  if (llvm::any_of(variants, [](const GemmKernel &kernel) {
+        return kernel.spec.persistentCtas != 0;
+      }))
+    declareMultiprocessorCount(b);
   // One scf.if per variant, on its rows (from at least 1: no tokens, no
   // launch; a grid of 0 is an error, and so is a tensor map with a dim of 0,
   // so the maps too are made only where a kernel runs). A weight gradient
