@@ -47,8 +47,13 @@ What is modelled, and how:
               held byte, an access to an exited CTA's shared memory, all
               stop the run with an error naming the race. Shared memory
               starts as all ones (a bf16 NaN), not zeros.
-  not         timing, fences and proxies (no-ops: a missing
-              fence.proxy.async goes unseen), caches, tensor-map prefetches,
+  proxies     each shared byte written through the generic proxy (st.shared,
+              atom) records its writer until that thread runs a
+              fence.proxy.async; a TMA store or wgmma reading such a byte,
+              or a TMA load overwriting it, is a race (the async proxy may
+              not see the write) and stops the run.
+  not         timing, other fences (no-ops: the one interleaving orders
+              everything they would), caches, tensor-map prefetches,
               PDL (griddepcontrol is a no-op); one interleaving only (a
               thread runs until it blocks, CTAs in rank order), and wgmma
               commit/wait gather the whole warpgroup where the ISA syncs a
@@ -473,6 +478,11 @@ class Cta:
         # for an mbarrier's 8 bytes. A write to a held byte, or a read of one
         # a load has not landed in, is a race the hardware would lose.
         self.claims = np.zeros(smem_bytes, dtype=np.uint16)
+        # Who wrote each byte through the generic proxy (st.shared, atom) and
+        # has not yet made it visible to the async proxy with a
+        # fence.proxy.async: a Thread.uid, or 0. TMA and wgmma reading (or a
+        # TMA load overwriting) such a byte is a cross-proxy race.
+        self.unfenced = np.zeros(smem_bytes, dtype=np.int32)
         self.live = 0
         self.mbarriers: dict[int, Mbarrier] = {}
         self.barriers: dict[int, list] = {}       # bar.sync id -> [threads waiting]
@@ -483,7 +493,8 @@ class Cta:
 
 
 class Thread:
-    __slots__ = ("regs", "pc", "cta", "tid", "lin", "state", "wait", "spin", "bulk")
+    __slots__ = ("regs", "pc", "cta", "tid", "lin", "uid", "state", "wait", "spin", "bulk",
+                 "unfenced")
 
     def __init__(self, cta: Cta, tid: tuple, lin: int, nregs: int):
         self.regs = [0] * nregs
@@ -491,10 +502,12 @@ class Thread:
         self.cta = cta
         self.tid = tid
         self.lin = lin
+        self.uid = cta.rank * 1024 + lin + 1    # unique in its cluster, never 0
         self.state = "run"          # run, block, exit
         self.wait = None
         self.spin = None            # (pc, address) of the mbarrier wait that last failed
         self.bulk = ([], [])        # TMA stores not yet committed, committed groups
+        self.unfenced = []          # (cta, offset, bytes) written since its last proxy fence
 
 
 class Memory:
@@ -1213,6 +1226,8 @@ class Compiler:
                 raise EmuError(f"shared store at {off:#x} into bytes that "
                                f"{launch.claim_text(cta.claims[off:off + n])}")
             cta.buf[off:off + n] = (v & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
+            cta.unfenced[off:off + n] = th.uid
+            th.unfenced.append((cta, off, n))
         return write
 
     def op_atom(self, op, args, nxt, pc, ins):
@@ -1370,7 +1385,24 @@ class Compiler:
     def _noop(self, op, args, nxt, pc, ins):
         return lambda th: nxt
 
-    op_fence = op_membar = op_griddepcontrol = op_prefetch = op_prefetchu = _noop
+    op_membar = op_griddepcontrol = op_prefetch = op_prefetchu = _noop
+
+    def op_fence(self, op, args, nxt, pc, ins):
+        """fence.proxy.async (all state spaces, or .shared::cta/cluster): the
+        thread's earlier generic writes to shared memory become visible to
+        the async proxy (TMA, wgmma). Other fences order nothing the
+        emulator's one interleaving does not already."""
+        mods = op.split(".")
+        if mods[1:3] == ["proxy", "async"] and (len(mods) == 3
+                                                 or mods[3].startswith("shared")):
+            def f(th):
+                for cta, off, n in th.unfenced:
+                    mine = cta.unfenced[off:off + n]
+                    mine[mine == th.uid] = 0
+                th.unfenced.clear()
+                return nxt
+            return f
+        return lambda th: nxt
     op_setmaxnreg = op_nanosleep = op_pmevent = _noop
 
     # --- clusters ---------------------------------------------------------------
@@ -1857,6 +1889,8 @@ class Launch:
             if held.any():
                 raise EmuError(f"TMA load into shared {off:#x}..{off + total:#x} of CTA rank "
                                f"{c.rank}, bytes that {self.claim_text(held)}")
+            self._check_fenced(c, every, f"TMA load into shared {off:#x}..{off + total:#x} "
+                                         f"of CTA rank {c.rank}")
             c.claims[every] += LANDING
         landed = []
 
@@ -1891,6 +1925,19 @@ class Launch:
         return any([bar.land() for c in self.current.ctas for bar in c.mbarriers.values()
                     if bar.copies])
 
+    @staticmethod
+    def _check_fenced(cta, offsets, what: str) -> None:
+        """An async-proxy access (TMA, wgmma) to `offsets` of `cta`'s shared
+        memory after a generic write there that its writer did not follow
+        with a fence.proxy.async: the async proxy may not see the write."""
+        writers = cta.unfenced[offsets]
+        if writers.any():
+            uid = int(writers[writers != 0][0])
+            raise EmuError(f"{what}: reads (or overwrites) bytes that thread "
+                           f"{(uid - 1) % 1024} of CTA rank {(uid - 1) // 1024} wrote "
+                           "with st.shared and no fence.proxy.async after (the async "
+                           "proxy may not see that write)")
+
     def tma_store(self, th, map_addr, coords, src) -> None:
         """Reads shared memory when the thread's cp.async.bulk.wait_group
         retires the store's group (or it exits): a kernel that rewrites the
@@ -1902,6 +1949,7 @@ class Launch:
         every = np.concatenate([(where + b).ravel() for b in range(esize)])
         if (cta.claims[every] & (LANDING_MASK | BARRIER)).any():
             raise EmuError(f"TMA store from shared {off:#x}: {self.claim_text(cta.claims[every])}")
+        self._check_fenced(cta, every, f"TMA store from shared {off:#x}")
         cta.claims[every] += READ
 
         def store():
@@ -1985,6 +2033,7 @@ class Launch:
                 raise EmuError(f"{self.k.name}: wgmma at {pc} reads shared memory that "
                                f"{self.claim_text(held & (LANDING_MASK | BARRIER))} (no "
                                "wait on the stage's full barrier before it?)")
+            self._check_fenced(cta, reads, f"{self.k.name}: wgmma at {pc}")
             np.add.at(cta.claims, reads, READ)
             cta.wg_uncommitted.setdefault(wg, []).append((spec, off_a, off_b, scale,
                                                           threads, reads))

@@ -14,7 +14,8 @@
 - that it catches broken kernels: a wrong descriptor fails the check, a
   missing TMA load is reported as a deadlock, and a consumer that lets the
   producer refill a stage before its wgmma has read it (no wgmma.wait_group
-  in the main loop) is reported as a race.
+  in the main loop) is reported as a race, and so is a TMA store of what
+  st.shared wrote without a fence.proxy.async after it.
 """
 
 from __future__ import annotations
@@ -372,6 +373,22 @@ def test_stage_released_before_its_wgmma_fails(artifacts, tmp_path):
     (res,) = ptx_emu.check_cases(bad, case, [64], log=lambda _: None)
     assert res["status"] == "ERROR" and "TMA load into shared" in res["error"] and (
         "in-flight wgmma" in res["error"]), res
+
+
+@pytest.mark.parametrize("spec,M", [("256x512:g16@direct-epilogue", 100),
+                                    ("128x1024:16:f16:bias@fuse-lora-down", 1100)])
+def test_missing_proxy_fence_fails(artifacts, tmp_path, spec, M):
+    """TMA and wgmma read shared memory through the async proxy, which sees
+    what st.shared wrote only after the writer's fence.proxy.async. With
+    those fences deleted, the direct epilogue's y boxes and the fused
+    forward's t tile reach their TMA stores unfenced: the emulator names
+    the race there (before, a missing fence went unseen and both passed)."""
+    case = case_id(spec)
+    bad = mutated(artifacts, tmp_path, case, lambda t: re.sub(
+        r"\n\s*fence\.proxy\.async\.shared::cta;", "\n", t))
+    (res,) = ptx_emu.check_cases(bad, case, [M], log=lambda _: None)
+    assert res["status"] == "ERROR" and "TMA store from shared" in res["error"] and (
+        "no fence.proxy.async" in res["error"]), res
 
 
 def test_artifacts_without_ptx_say_how_to_get_it(tmp_path, monkeypatch):
