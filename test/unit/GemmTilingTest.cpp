@@ -517,6 +517,23 @@ TEST_F(GemmTiling, PersistentKernelsKeepTheirEpilogueTileApart) {
     EXPECT_GE(fused.stages, 2);
     EXPECT_LE(getGemmDynamicSharedMemory(fused), 227 * 1024 - 1024);
   }
+  // An f32 output's tile (128 KiB at 128x256) would leave 2 stages: that
+  // tiling stays one CTA per tile (its staging epilogue, 4 stages); the
+  // smaller ones keep 3 or more beside their tiles.
+  GemmKernelSpec wide = problem(GemmKind::Matmul, 4096, 4096);
+  wide.resultType = Float32Type::get(&context);
+  EXPECT_EQ(persistentOf(wide), "128x256:0 128x128:132 64x64:132 ");
+  wide.persistentCtas = 132;
+  for (const GemmKernelSpec &f32 : chooseGemmTilings(wide)) {
+    EXPECT_GE(f32.stages, f32.persistentCtas ? 3 : 4) << tileOf(f32);
+    EXPECT_LE(getGemmDynamicSharedMemory(f32), 227 * 1024 - 1024);
+  }
+  // An explicit max-stages cap below 3 is the user's: it does not undo
+  // persistence where 3 would fit.
+  EXPECT_EQ(chooseGemmTilings(lora, /*tileN=*/0, /*maxStages=*/2)
+                .front()
+                .persistentCtas,
+            132);
   spec.persistentCtas = -1;
   EXPECT_NE(checkGemmProblem(spec), "");
 }

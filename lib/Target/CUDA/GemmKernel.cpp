@@ -266,6 +266,8 @@ static constexpr int64_t kInstrK = 16;
 /// Shared memory a CTA may use on sm_90 (227 KiB), less 2 KiB for the
 /// static part (mbarriers, padded to the 1024-aligned dynamic base).
 static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
+/// The fewest stages a persistent kernel keeps beside its epilogue tile.
+static constexpr int64_t kMinPersistentStages = 3;
 /// The dynamic shared-memory base: a public uninitialised workgroup global
 /// becomes `.extern .shared .align 1024` (gpu.dynamic_shared_memory does not,
 /// see test/Target/CUDA/wgmma-tma-sm90a.mlir).
@@ -622,6 +624,19 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     spec.directEpilogue = (problem.directEpilogue || spec.persistentCtas) &&
                           supportsDirectEpilogue(spec);
     spec.stages = chooseStages(spec, maxStages);
+    // A persistent kernel's epilogue tile takes room from the stages. Where
+    // fewer than kMinPersistentStages would be left (an f32 output at
+    // 128x256: 2), the tiling stays one CTA per tile: two stages with a
+    // wgmma group in flight would leave every TMA load's latency exposed.
+    if (spec.persistentCtas &&
+        chooseStages(spec, /*maxStages=*/0) < kMinPersistentStages) {
+      spec.persistentCtas = 0;
+      spec.directEpilogue =
+          problem.directEpilogue && supportsDirectEpilogue(spec);
+      spec.stages = chooseStages(spec, maxStages);
+    }
+    assert(getGemmDynamicSharedMemory(spec) <= kSharedMemoryBudget &&
+           "a tiling that fits in shared memory");
     spec.minRows = 1;
     if (i + 1 < ladder.size() && ShapedType::isDynamic(spec.k)) {
       // A weight gradient's rows are the tokens it contracts over.
@@ -942,6 +957,9 @@ private:
   /// A persistent kernel's output tiles (row tiles x column tiles) and row
   /// tiles, from M (an index argument).
   Value tiles, rowTiles;
+  /// Of a persistent kernel, in forEachTile's body: whether this is the
+  /// CTA's last tile (an i1).
+  Value lastTurn;
   /// The matrix of a batched kernel this CTA computes (block id x over the
   /// column tiles per matrix).
   Value batchIndex;
@@ -1532,9 +1550,19 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
     NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
     // The next kernel in the stream, if launched with PDL, may start its
     // CTAs (as SMs free) and their prologue during this CTA's epilogue; its
-    // griddepcontrol.wait still waits for this grid to complete.
-    NVVM::GriddepcontrolOp::create(b,
-                                   NVVM::GridDepActionKind::launch_dependents);
+    // griddepcontrol.wait still waits for this grid to complete. Only a
+    // CTA's first trigger counts: a persistent kernel's comes on its last
+    // tile, not its first.
+    if (lastTurn) {
+      scf::IfOp::create(b, lastTurn, [&](OpBuilder &, Location) {
+        NVVM::GriddepcontrolOp::create(
+            b, NVVM::GridDepActionKind::launch_dependents);
+        scf::YieldOp::create(b);
+      });
+    } else {
+      NVVM::GriddepcontrolOp::create(
+          b, NVVM::GridDepActionKind::launch_dependents);
+    }
     // A fused LoraLinear's t store has read its x box before the epilogue
     // reuses the stages, or the producer refills it; a persistent kernel's
     // stores of the last tile's output have read its epilogue tile before
@@ -1599,9 +1627,13 @@ void GemmKernelBuilder::forEachTile(function_ref<void(Value slotBase)> body) {
                               kRasterGroupRows);
         m0 = arith::MulIOp::create(b, row, index(spec.tileM()));
         n0 = arith::MulIOp::create(b, column, index(spec.tileN));
+        lastTurn = arith::CmpIOp::create(b, arith::CmpIPredicate::uge,
+                                         arith::AddIOp::create(b, tile, stride),
+                                         tiles);
         body(arith::MulIOp::create(b, turn, steps));
         scf::YieldOp::create(b);
       });
+  lastTurn = Value(); // defined inside the loop only
 }
 
 /// The wgmma descriptor of an N-major [16 x 16] operand at byte `offset` of
