@@ -163,14 +163,13 @@
 // 128x256 tile's time; and the first step towards an epilogue with room of
 // its own (a persistent kernel that loads the next tile meanwhile).
 //
-// Persistent kernels (opt-in, pass option `persistent=<CTAs>`, 132 for the
-// SMs of an H100 SXM or H200; not yet run on a GPU, correct on the
-// emulator). One CTA per tile pays for its launch, its barriers' init, the
+// Persistent kernels (opt-in, pass option `persistent=<CTAs>`, at most
+// that many CTAs: 132 fills an H100 SXM or H200; not yet run on a GPU,
+// correct on the emulator). One CTA per tile pays for its launch, its barriers' init, the
 // fill of its pipeline (the first TMA loads' latency with nothing to
 // compute) and an epilogue during which the SM's tensor cores and TMA idle,
 // once per tile: at M = 2048, 4096², 128x256 tiles, twice per SM. A
-// persistent kernel launches min(tiles, CTAs, SMs) CTAs (SMs: the runtime's
-// loraCudaMultiprocessorCount, the GPU's own count), each taking tiles
+// persistent kernel launches min(tiles, CTAs, SMs) CTAs, each taking tiles
 // blockIdx.x, + gridDim.x, ... in the order the grid would (forEachTile):
 //   pipeline   the producer and the consumers number the K steps of all
 //              their tiles in one sequence, so a stage's use and parity
@@ -182,13 +181,18 @@
 //              so the producer's loads go on under it; the issuer waits for
 //              its TMA stores' reads only before the next tile's epilogue
 //              writes the tile again, and once before the CTA exits.
+//   grid       min(tiles, CTAs, SMs), the SM count the runtime's
+//              loraCudaMultiprocessorCount reads from the driver.
+//   PDL        a CTA's first launch_dependents is the one that counts, so a
+//              consumer signals it on its last tile.
 // M comes as an index argument (the tile count). Not for a split, multicast
 // or batched kernel, nor with a bias (the bias tile would change under the
-// epilogue that reads it). Predicted: 2-4% of the 128x256 kernels at
-// M = 2048 (a tile's fill and epilogue, ~1.5-2 us of its ~49, hidden once
-// per SM), more where each SM has many tiles (M = 16384: 15-16 of them),
-// nothing at M = 128 (a tile per SM), less if 3 stages do not keep the
-// tensor cores fed.
+// epilogue that reads it), nor where the epilogue tile would leave fewer
+// than 3 stages (an f32 output at 128x256). Predicted: 2-4% of the 128x256
+// kernels at M = 2048 (a tile's fill and epilogue, ~1.5-2 us of its ~49,
+// hidden once per SM), more where each SM has many tiles (M = 16384: 15-16
+// of them), nothing at M = 128 (a tile per SM), less if 3 stages do not
+// keep the tensor cores fed.
 //
 // Programmatic dependent launch (PDL): every kernel waits in
 // griddepcontrol.wait after its barriers' init and the tensor maps'
