@@ -255,12 +255,19 @@ def grad_case(K: int, N: int, r: int) -> dict:
     return dict(id=grad_id(K, N, r), op="grad", K=K, N=N, r=r, scale=2.0, dtype=DTYPE)
 
 
-def case_variant(case: dict, dtype: str | None = None, bias: bool = False) -> dict:
-    """`case` in another input/output type (`_f16`), or with a bias added in
-    the epilogue (`_bias`, LoRA cases)."""
+def case_variant(case: dict, dtype: str | None = None, bias: bool = False,
+                 f32_out: bool = False) -> dict:
+    """`case` in another input/output type (`_f16`), with a bias added in
+    the epilogue (`_bias`, LoRA cases), or with an f32 output (`_f32out`,
+    the matmul: a tosa.matmul's own result type, no rounding cast after
+    it)."""
     out = dict(case)
     if dtype and dtype != case["dtype"]:
         out.update(dtype=dtype, id=f"{out['id']}_{dtype}")
+    if f32_out:
+        if case["op"] != "matmul":
+            raise ValueError(f"{case['id']}: only a matmul case has an f32 output")
+        out.update(out_dtype="f32", id=f"{out['id']}_f32out")
     if bias:
         if case["op"] != "lora":
             raise ValueError(f"{case['id']}: only a LoRA case takes a bias")
@@ -358,7 +365,7 @@ def default_cases() -> list[dict]:
             + tuning_cases())
 
 
-_SPEC = re.compile(r"^(\d+)x(\d+)(?::(mm|matmul|g\d+|\d+))?((?::(?:bf16|f16|bias))*)$")
+_SPEC = re.compile(r"^(\d+)x(\d+)(?::(mm|matmul|g\d+|\d+))?((?::(?:bf16|f16|bias|f32out))*)$")
 _BMM_SPEC = re.compile(r"^(\d+)x(\d+)x(\d+):(bmm|bmmt)$")
 
 
@@ -368,8 +375,8 @@ def parse_case_spec(specs: str | None) -> list[dict]:
     (the plain matmul), `KxN` (the shape's default cases: LoRA at every
     default rank, the matmul and the forward+backward at GRAD_RANK),
     `BxKxN:bmm` (a batched matmul), `BxKxN:bmmt` (one reading w [B, N, K]
-    transposed); a KxN spec may end in `:f16` (f16 instead of bf16) and, for
-    LoRA, `:bias` (y + bias); any of them followed by `@opt+opt` is that case compiled
+    transposed); a KxN spec may end in `:f16` (f16 instead of bf16), for
+    LoRA `:bias` (y + bias), for the matmul `:f32out` (y in f32); any of them followed by `@opt+opt` is that case compiled
     with those lora-generate-cuda-kernels options (a tuning case:
     `256x512:g16@fuse-lora-down+multicast=2`). None: the default cases."""
     if not specs:
@@ -396,8 +403,9 @@ def parse_case_spec(specs: str | None) -> list[dict]:
             else:
                 new = [lora_case(K, N, int(what))]
             flags = [f for f in (m.group(4) or "").split(":") if f]
-            dtype = next((f for f in flags if f != "bias"), None)
-            new = [case_variant(c, dtype, "bias" in flags) for c in new]
+            dtype = next((f for f in flags if f not in ("bias", "f32out")), None)
+            new = [case_variant(c, dtype, "bias" in flags, "f32out" in flags)
+                   for c in new]
         if options:
             new = [tuning_case(c, options.replace("+", " "),
                                re.sub(r"[^A-Za-z0-9]+", "_", options).strip("_"))

@@ -102,13 +102,15 @@ func.func @lora_grad_{K}x{N}_r{r}(%x: {x}, %w: {w}, %a: {a}, %b: {b}, %g: {y}) -
 """
 
 
-def matmul_mlir(K: int, N: int, dt: str, init: str) -> str:
-    """y = x·W as linalg.matmul; `init` is how its accumulator starts: "fill"
-    (zero-filled, the exact meaning) or "empty" (tensor.empty)."""
-    x, y, w = f"tensor<?x{K}x{dt}>", f"tensor<?x{N}x{dt}>", f"tensor<{K}x{N}x{dt}>"
+def matmul_mlir(K: int, N: int, dt: str, init: str, out_dt: str | None = None) -> str:
+    """y = x·W as linalg.matmul, y in `out_dt` (default: dt); `init` is how
+    its accumulator starts: "fill" (zero-filled, the exact meaning) or
+    "empty" (tensor.empty)."""
+    out_dt = out_dt or dt
+    x, y, w = f"tensor<?x{K}x{dt}>", f"tensor<?x{N}x{out_dt}>", f"tensor<{K}x{N}x{dt}>"
     if init == "fill":
-        acc = (f"  %zero = arith.constant 0.0 : {dt}\n"
-               f"  %acc = linalg.fill ins(%zero : {dt}) outs(%e : {y}) -> {y}\n")
+        acc = (f"  %zero = arith.constant 0.0 : {out_dt}\n"
+               f"  %acc = linalg.fill ins(%zero : {out_dt}) outs(%e : {y}) -> {y}\n")
     else:
         acc = ""
     out = "%acc" if init == "fill" else "%e"
@@ -247,7 +249,8 @@ def compile_case(case: dict, lora_opt: str, env: dict, out: Path,
     else:
         # The zero-filled accumulator is what y = x·W means; tensor.empty is
         # tried second in case the generator only matches that form.
-        sources = [matmul_mlir(case["K"], case["N"], case["dtype"], init)
+        sources = [matmul_mlir(case["K"], case["N"], case["dtype"], init,
+                               case.get("out_dtype"))
                    for init in ("fill", "empty")]
     src_path = out / "src" / f"{case['id']}.mlir"
     # A tuning case: the same problem with the pass's options overridden.

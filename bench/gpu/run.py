@@ -662,7 +662,6 @@ class Worker:
         `l2_promotion` bytes where given (else the ABI's); returns (fn, bufs,
         guards, keep, plans)."""
         torch = self.torch
-        dt = torch_dtype(torch, case["dtype"])
         bufs = dict(bufs)
         guards = {}
         B = case.get("B")
@@ -676,8 +675,11 @@ class Worker:
                 uses.setdefault(tensor, []).append((k, p))
                 if p["role"] in lora_abi.written_roles(k) and tensor not in guards:
                     shape = lora_abi.param_shape(p, M, B)
+                    # In the kernel's own output type (an f32 y of a matmul
+                    # whose inputs are bf16).
                     storage = torch.full((shape[0] + guard,) + tuple(shape[1:]),
-                                         GUARD_VALUE, dtype=dt, device=DEVICE)
+                                         GUARD_VALUE, device=DEVICE,
+                                         dtype=torch_dtype(torch, p["dtype"]))
                     bufs[tensor] = storage[:shape[0]]
                     guards[tensor] = storage[shape[0]:]
         for tensor, used in uses.items():

@@ -515,6 +515,12 @@ def test_case_spec_flags_and_options():
     (m,) = lora_abi.parse_case_spec("64x1024:mm:f16")
     assert (m["id"], m["dtype"], "bias" in m) == ("matmul_64x1024_f16", "f16", False)
     assert lora_abi.parse_case_spec("64x64:mm:bf16")[0]["id"] == "matmul_64x64"
+    (f32,) = lora_abi.parse_case_spec("64x1024:mm:f32out@persistent=2")
+    assert (f32["id"], f32["dtype"], f32["out_dtype"]) == (
+        "matmul_64x1024_f32out_persistent_2", "bf16", "f32")
+    assert "-> tensor<?x1024xf32>" in prepare.matmul_mlir(64, 1024, "bf16", "fill", "f32")
+    with pytest.raises(ValueError, match="only a matmul case has an f32 output"):
+        lora_abi.parse_case_spec("64x64:16:f32out")
     with pytest.raises(ValueError, match="only a LoRA case takes a bias"):
         lora_abi.parse_case_spec("64x64:g16:bias")
     with pytest.raises(ValueError, match="bad case spec"):

@@ -275,6 +275,13 @@ KERNEL_CASES = [
     # The bench's persistent tiling: 128x256, two consumers, 3 stages beside
     # the 64 KiB epilogue tile, 2 CTAs over 68 tiles.
     ("512x1024:16@tile-n=256+fuse-lora-down+persistent=2", 2100, {"lora_linear"}),
+    # f32 outputs (a tosa.matmul's own result): the direct epilogue's
+    # 32-column boxes of 8-byte pairs, persistent at 128x128 and at 64x256
+    # (3 stages); at 128x256 the epilogue tile (128 KiB) would leave 2
+    # stages, so that tiling stays one CTA per tile with its staging tile.
+    ("512x1024:mm:f32out@persistent=2", 1100, {"matmul"}),
+    ("512x1024:mm:f32out@tile-n=256+persistent=2", 300, {"matmul_64x256"}),
+    ("512x1024:mm:f32out@tile-n=256+persistent=2", 2100, {"matmul"}),
 ]
 
 
