@@ -52,9 +52,14 @@ What is modelled, and how:
               fence.proxy.async; a TMA store or wgmma reading such a byte,
               or a TMA load overwriting it, is a race (the async proxy may
               not see the write) and stops the run.
+  PDL         in a kernel with a griddepcontrol.wait, a thread that loads or
+              stores global memory (TMA included) before its own wait stops
+              the run: launched with PDL, the kernel before it in the stream
+              may still be running. Grids still run one at a time, and
+              launch_dependents is a no-op.
   not         timing, other fences (no-ops: the one interleaving orders
-              everything they would), caches, tensor-map prefetches,
-              PDL (griddepcontrol is a no-op); one interleaving only (a
+              everything they would), caches, tensor-map prefetches (the
+              maps themselves are read at will); one interleaving only (a
               thread runs until it blocks, CTAs in rank order), and wgmma
               commit/wait gather the whole warpgroup where the ISA syncs a
               warp, so a race that needs another order may go unseen.
@@ -494,7 +499,7 @@ class Cta:
 
 class Thread:
     __slots__ = ("regs", "pc", "cta", "tid", "lin", "uid", "state", "wait", "spin", "bulk",
-                 "unfenced")
+                 "unfenced", "gdc_waited")
 
     def __init__(self, cta: Cta, tid: tuple, lin: int, nregs: int):
         self.regs = [0] * nregs
@@ -508,6 +513,7 @@ class Thread:
         self.spin = None            # (pc, address) of the mbarrier wait that last failed
         self.bulk = ([], [])        # TMA stores not yet committed, committed groups
         self.unfenced = []          # (cta, offset, bytes) written since its last proxy fence
+        self.gdc_waited = False     # past its griddepcontrol.wait
 
 
 class Memory:
@@ -558,6 +564,19 @@ class Compiler:
         self.k = kernel
         self.launch = launch
         self.regs: dict[str, int] = {}
+        self.pdl = launch.pdl
+
+    def _global(self, access):
+        """`access` (th, ...) of global memory, which in a PDL-aware kernel
+        only a thread past its griddepcontrol.wait may make."""
+        if not self.pdl:
+            return access
+        launch = self.launch
+
+        def checked(th, *args):
+            launch.check_grid_dependency(th, "global memory access")
+            return access(th, *args)
+        return checked
 
     def reg(self, name: str) -> int:
         if name not in self.regs:
@@ -1196,12 +1215,13 @@ class Compiler:
                 return int.from_bytes(self.launch.param_bytes[a:a + n], "little")
             return read
         if space == "global":
-            return lambda th, a, n: Memory.load(a, n)
+            return self._global(lambda th, a, n: Memory.load(a, n))
+        load_global = self._global(lambda th, a, n: Memory.load(a, n))
 
         def read(th, a, n):
             cta, off = self.launch.shared_target(th, a, space)
             if cta is None:
-                return Memory.load(a, n)
+                return load_global(th, a, n)
             if off + n > len(cta.buf):
                 raise EmuError(f"shared load at {off:#x} past {len(cta.buf):#x} bytes")
             if (cta.claims[off:off + n] & LANDING_MASK).any():
@@ -1212,13 +1232,14 @@ class Compiler:
 
     def writer(self, space: str):
         if space == "global":
-            return lambda th, a, n, v: Memory.store(a, n, v)
+            return self._global(lambda th, a, n, v: Memory.store(a, n, v))
         launch = self.launch
+        store_global = self._global(lambda th, a, n, v: Memory.store(a, n, v))
 
         def write(th, a, n, v):
             cta, off = launch.shared_target(th, a, space)
             if cta is None:
-                Memory.store(a, n, v)
+                store_global(th, a, n, v)
                 return
             if off + n > len(cta.smem):
                 raise EmuError(f"shared store at {off:#x} past {len(cta.smem):#x} bytes")
@@ -1385,7 +1406,18 @@ class Compiler:
     def _noop(self, op, args, nxt, pc, ins):
         return lambda th: nxt
 
-    op_membar = op_griddepcontrol = op_prefetch = op_prefetchu = _noop
+    op_membar = op_prefetch = op_prefetchu = _noop
+
+    def op_griddepcontrol(self, op, args, nxt, pc, ins):
+        """griddepcontrol.wait: the thread may now touch what the grids
+        before it wrote (the emulator runs one grid at a time, so it only
+        records that it waited); launch_dependents: nothing to do here."""
+        if op == "griddepcontrol.wait":
+            def f(th):
+                th.gdc_waited = True
+                return nxt
+            return f
+        return lambda th: nxt
 
     def op_fence(self, op, args, nxt, pc, ins):
         """fence.proxy.async (all state spaces, or .shared::cta/cluster): the
@@ -1700,6 +1732,9 @@ class Launch:
                            f"cluster {self.cluster}")
         if smem > SMEM_LIMIT:
             raise EmuError(f"{kernel.name}: {smem} bytes of dynamic shared memory")
+        # A kernel with a griddepcontrol.wait is PDL-aware: its threads touch
+        # global memory only after their wait (check_grid_dependency).
+        self.pdl = any(i.op == "griddepcontrol.wait" for i in kernel.instrs)
         # Compiled per launch: the closures hold the launch's grid and state.
         self.comp = Compiler(kernel, self)
         self.code = self.comp.compile()
@@ -1857,10 +1892,20 @@ class Launch:
             raise EmuError(f"box at shared {base:#x}: not 128-byte aligned")
         return swizzle(lin, s)
 
+    def check_grid_dependency(self, th, what: str) -> None:
+        """In a PDL-aware kernel (one with a griddepcontrol.wait), `th`'s
+        `what` before its wait: launched with programmatic stream
+        serialization, the kernel before it may still be writing (or
+        reading) that memory."""
+        if self.pdl and not th.gdc_waited:
+            raise EmuError(f"{self.k.name}: {what} before the thread's griddepcontrol.wait "
+                           "(with PDL the previous kernel may still be running)")
+
     def tma_load(self, th, map_addr, coords, dst, bar, mask) -> None:
         """Reads the box now and lands it later: when a thread next waits on
         a barrier it completes on (mbarrier.land), so that a kernel reading
         the stage without waiting reads stale data, as it may on a GPU."""
+        self.check_grid_dependency(th, "TMA load")
         tm = self.tensormap(map_addr)
         raw, offset, inside, esize = self._box(tm, coords)
         bytes_ = np.stack([raw[offset + b] for b in range(esize)], axis=-1)
@@ -1942,6 +1987,7 @@ class Launch:
         """Reads shared memory when the thread's cp.async.bulk.wait_group
         retires the store's group (or it exits): a kernel that rewrites the
         staging tile before waiting stores the new data, as it may on a GPU."""
+        self.check_grid_dependency(th, "TMA store")
         tm = self.tensormap(map_addr)
         raw, offset, inside, esize = self._box(tm, coords)
         cta, off = self.shared_target(th, src, "shared")

@@ -14,8 +14,9 @@
 - that it catches broken kernels: a wrong descriptor fails the check, a
   missing TMA load is reported as a deadlock, and a consumer that lets the
   producer refill a stage before its wgmma has read it (no wgmma.wait_group
-  in the main loop) is reported as a race, and so is a TMA store of what
-  st.shared wrote without a fence.proxy.async after it.
+  in the main loop) is reported as a race, and so are a TMA store of what
+  st.shared wrote without a fence.proxy.async after it and a TMA load
+  before the thread's griddepcontrol.wait.
 """
 
 from __future__ import annotations
@@ -399,6 +400,23 @@ def test_missing_proxy_fence_fails(artifacts, tmp_path, spec, M):
     (res,) = ptx_emu.check_cases(bad, case, [M], log=lambda _: None)
     assert res["status"] == "ERROR" and "TMA store from shared" in res["error"] and (
         "no fence.proxy.async" in res["error"]), res
+
+
+def test_global_access_before_griddepcontrol_wait_fails(artifacts, tmp_path):
+    """Every kernel waits in griddepcontrol.wait before it touches global
+    memory, so that launched with PDL it cannot read what the kernel before
+    it is still writing. With each wait moved to just before the kernel's
+    ret, the first thread to load (lora_down's producer) is stopped there;
+    before, griddepcontrol was a no-op and the kernel passed."""
+    case = case_id("64x64:g16")
+
+    def wait_last(text):
+        text = re.sub(r"\n\s*griddepcontrol\.wait;", "\n", text)
+        return re.sub(r"\n(\s*)ret;", r"\n\1griddepcontrol.wait;\n\1ret;", text)
+    bad = mutated(artifacts, tmp_path, case, wait_last)
+    (res,) = ptx_emu.check_cases(bad, case, [100], log=lambda _: None)
+    assert res["status"] == "ERROR" and (
+        "TMA load before the thread's griddepcontrol.wait" in res["error"]), res
 
 
 def test_artifacts_without_ptx_say_how_to_get_it(tmp_path, monkeypatch):
