@@ -564,12 +564,11 @@ class Compiler:
         self.k = kernel
         self.launch = launch
         self.regs: dict[str, int] = {}
-        self.pdl = launch.pdl
 
     def _global(self, access):
         """`access` (th, ...) of global memory, which in a PDL-aware kernel
         only a thread past its griddepcontrol.wait may make."""
-        if not self.pdl:
+        if not self.launch.pdl:
             return access
         launch = self.launch
 

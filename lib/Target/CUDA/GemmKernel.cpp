@@ -165,10 +165,11 @@
 //
 // Persistent kernels (opt-in, pass option `persistent=<CTAs>`, at most
 // that many CTAs: 132 fills an H100 SXM or H200; not yet run on a GPU,
-// correct on the emulator). One CTA per tile pays for its launch, its barriers' init, the
-// fill of its pipeline (the first TMA loads' latency with nothing to
-// compute) and an epilogue during which the SM's tensor cores and TMA idle,
-// once per tile: at M = 2048, 4096², 128x256 tiles, twice per SM. A
+// correct on the emulator). One CTA per tile pays for its launch, its
+// barriers' init, the fill of its pipeline (the first TMA loads' latency
+// with nothing to compute) and an epilogue during which the SM's tensor
+// cores and TMA idle, once per tile: at M = 2048, 4096², 128x256 tiles,
+// twice per SM. A
 // persistent kernel launches min(tiles, CTAs, SMs) CTAs, each taking tiles
 // blockIdx.x, + gridDim.x, ... in the order the grid would (forEachTile):
 //   pipeline   the producer and the consumers number the K steps of all
@@ -181,8 +182,8 @@
 //              so the producer's loads go on under it; the issuer waits for
 //              its TMA stores' reads only before the next tile's epilogue
 //              writes the tile again, and once before the CTA exits.
-//   grid       min(tiles, CTAs, SMs), the SM count the runtime's
-//              loraCudaMultiprocessorCount reads from the driver.
+//   SMs        the GPU's own count, which the launcher asks the runtime
+//              for (loraCudaMultiprocessorCount).
 //   PDL        a CTA's first launch_dependents is the one that counts, so a
 //              consumer signals it on its last tile.
 // M comes as an index argument (the tile count). Not for a split, multicast
@@ -625,20 +626,19 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     spec.splits = tiling.splits;
     spec.multicast = supportsMulticast(spec) ? problem.multicast : 1;
     spec.persistentCtas = supportsPersistent(spec) ? problem.persistentCtas : 0;
-    spec.directEpilogue = (problem.directEpilogue || spec.persistentCtas) &&
-                          supportsDirectEpilogue(spec);
-    spec.stages = chooseStages(spec, maxStages);
     // A persistent kernel's epilogue tile takes room from the stages. Where
     // fewer than kMinPersistentStages would be left (an f32 output at
     // 128x256: 2), the tiling stays one CTA per tile: two stages with a
     // wgmma group in flight would leave every TMA load's latency exposed.
-    if (spec.persistentCtas &&
-        chooseStages(spec, /*maxStages=*/0) < kMinPersistentStages) {
-      spec.persistentCtas = 0;
-      spec.directEpilogue =
-          problem.directEpilogue && supportsDirectEpilogue(spec);
-      spec.stages = chooseStages(spec, maxStages);
+    if (spec.persistentCtas) {
+      GemmKernelSpec persistent = spec;
+      persistent.directEpilogue = true;
+      if (chooseStages(persistent, /*maxStages=*/0) < kMinPersistentStages)
+        spec.persistentCtas = 0;
     }
+    spec.directEpilogue = (problem.directEpilogue || spec.persistentCtas) &&
+                          supportsDirectEpilogue(spec);
+    spec.stages = chooseStages(spec, maxStages);
     assert(getGemmDynamicSharedMemory(spec) <= kSharedMemoryBudget &&
            "a tiling that fits in shared memory");
     spec.minRows = 1;
