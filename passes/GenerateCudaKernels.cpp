@@ -43,7 +43,10 @@
 // an unused dx or dxl is not computed. With `fuse-lora-down` (rank at most
 // 16, no lora_input, dx used) lora_input_grad computes dt itself from the
 // g boxes it loads anyway and stores it, so there is no lora_t_grad; it
-// runs first, then lora_b_grad and lora_a_grad (on its dt). Where a
+// runs first, then lora_b_grad and lora_a_grad (on its dt); with
+// `fuse-lora-b-grad` it computes dB as well, adding its parts into an f32
+// dBᵀ [N, r] that its launcher zeroes, and one elementwise op transposes
+// and rounds that to dB: no lora_b_grad, no second read of g. Where a
 // lora.linear of the same lora_down input, A, rank and scale comes before
 // it (the train step's forward), there is no lora_down: ts is that op's t,
 // kept alive until here (findForward). W, A and B are read in the layout the
@@ -67,6 +70,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -429,6 +433,12 @@ struct GenerateCudaKernelsPass
                          << static_cast<int64_t>(multicast);
       return signalPassFailure();
     }
+    if (fuseLoraBGrad && !fuseLoraDown) {
+      module.emitError() << "lora-generate-cuda-kernels: fuse-lora-b-grad "
+                            "needs fuse-lora-down (dB is computed in the "
+                            "lora_input_grad that computes dt)";
+      return signalPassFailure();
+    }
     SmallVector<Candidate> candidates;
     SmallVector<GradCandidate> grads;
     module.walk([&](Operation *op) {
@@ -736,6 +746,39 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   eraseTranspose();
 }
 
+/// dB [r, N] in `elem` from the f32 dBᵀ [N, r] a dx kernel that computes
+/// dB adds into: one elementwise op, a generic GPU kernel.
+static Value transposeToElementType(OpBuilder &b, Value dbT, Type elem) {
+  Location loc = dbT.getLoc();
+  auto type = cast<RankedTensorType>(dbT.getType());
+  MLIRContext *ctx = b.getContext();
+  Value init = tensor::EmptyOp::create(
+      b, loc, ArrayRef<int64_t>{type.getDimSize(1), type.getDimSize(0)}, elem);
+  AffineExpr i = getAffineDimExpr(0, ctx), j = getAffineDimExpr(1, ctx);
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), ValueRange{dbT}, ValueRange{init},
+             ArrayRef<AffineMap>{AffineMap::get(2, 0, {j, i}, ctx),
+                                 AffineMap::get(2, 0, {i, j}, ctx)},
+             SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value rounded = arith::TruncFOp::create(nb, l, elem, args[0]);
+               linalg::YieldOp::create(nb, l, rounded);
+             })
+      .getResult(0);
+}
+
+/// Sets device buffer `memref` to `zero` with a gpu.memset in async form on
+/// a fresh token, the form gpu-to-llvm lowers (lora-cuda-stream-order puts
+/// it on the caller's stream).
+static void zeroOnDevice(OpBuilder &b, Location loc, Value memref, Value zero) {
+  auto token = gpu::AsyncTokenType::get(b.getContext());
+  Value ready = gpu::WaitOp::create(b, loc, token, ValueRange()).getResult(0);
+  Value done =
+      gpu::MemsetOp::create(b, loc, token, ValueRange{ready}, memref, zero)
+          .getAsyncToken();
+  gpu::WaitOp::create(b, loc, Type(), ValueRange{done});
+}
+
 /// A private host function `name` that launches one of `kernels` (the
 /// variants of `spec`'s kernel) on memrefs, one per tensor-map parameter of
 /// `spec` (the token count is the size of the first dynamic dim among them),
@@ -766,6 +809,21 @@ static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
       break;
     }
   }
+  // The dx kernel that computes dB adds its parts into db: zeroed first, on
+  // the device (so for no tokens too) or, by a reference launcher, on the
+  // host.
+  Value db;
+  for (auto [param, arg] : llvm::zip(params, body->getArguments()))
+    if (param.role == "db")
+      db = arg;
+  if (db) {
+    Value zero = arith::ConstantOp::create(builder, loc, builder.getF32Type(),
+                                           builder.getF32FloatAttr(0));
+    if (kernels.empty())
+      linalg::FillOp::create(builder, loc, ValueRange{zero}, ValueRange{db});
+    else
+      zeroOnDevice(builder, loc, db, zero);
+  }
   if (kernels.empty()) {
     // A reference launcher: the kernel's math in linalg (zero for no
     // tokens, too).
@@ -782,13 +840,7 @@ static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
     scf::IfOp::create(builder, loc, none, [&](OpBuilder &b, Location l) {
       Value zero = arith::ConstantOp::create(b, l, spec.resultType,
                                              b.getZeroAttr(spec.resultType));
-      // In async form on a fresh token, the form gpu-to-llvm lowers.
-      auto token = gpu::AsyncTokenType::get(b.getContext());
-      Value ready = gpu::WaitOp::create(b, l, token, ValueRange()).getResult(0);
-      Value done = gpu::MemsetOp::create(b, l, token, ValueRange{ready},
-                                         body->getArguments().back(), zero)
-                       .getAsyncToken();
-      gpu::WaitOp::create(b, l, Type(), ValueRange{done});
+      zeroOnDevice(b, l, body->getArguments().back(), zero);
       scf::YieldOp::create(b, l);
     });
   }
@@ -823,8 +875,15 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
       fuseLoraDown && inputGrad != c.kernels.end() &&
       inputGrad->second.kind == GemmKind::LoraLinear &&
       fuseDownWherePossible(inputGrad->second, op.getScale().convertToDouble());
+  // dB = tsᵀ·g inside that lora_input_grad too (fuse-lora-b-grad): no
+  // lora_b_grad; it adds into an f32 dBᵀ, transposed and rounded after.
+  bool fusedBGrad = fusedTGrad && fuseLoraBGrad;
+  if (fusedBGrad)
+    inputGrad->second.fuseBGrad = true;
   if (fusedTGrad)
     c.kernels.erase(llvm::find_if(c.kernels, isNamed("lora_t_grad")));
+  if (fusedBGrad)
+    c.kernels.erase(llvm::find_if(c.kernels, isNamed("lora_b_grad")));
   llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, problem] : c.kernels) {
     problem.multicast = multicast;
@@ -922,8 +981,15 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   Value w = op.getWeight(), a = op.getLoraA(), bw = op.getLoraB();
   Value ts = savedT ? savedT : launch("lora_down", {xl, a}).back();
   // A fused lora_input_grad computes dt as it computes dx.
-  Value dt, dx;
-  if (fusedTGrad) {
+  Value dt, dx, db;
+  if (fusedBGrad) {
+    SmallVector<Value> outputs =
+        launch("lora_input_grad", {g, w, bw, Value(), a, ts, Value()});
+    dt = outputs[0];
+    db = transposeToElementType(
+        b, outputs[1], cast<RankedTensorType>(w.getType()).getElementType());
+    dx = outputs[2];
+  } else if (fusedTGrad) {
     SmallVector<Value> outputs =
         launch("lora_input_grad", {g, w, bw, Value(), a});
     dt = outputs[0];
@@ -931,7 +997,8 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   } else {
     dt = launch("lora_t_grad", {g, bw}).back();
   }
-  Value db = launch("lora_b_grad", {ts, g}).back();
+  if (!db)
+    db = launch("lora_b_grad", {ts, g}).back();
   Value da = launch("lora_a_grad", {xl, dt}).back();
   auto castTo = [&](Value value, Type type) -> Value {
     if (value.getType() == type)

@@ -469,7 +469,10 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     128-row tiles of a column a cluster that loads w once for both (TMA
     multicast), where the tiling allows it; `fuse-lora-down` computes t in
     lora_linear's tiles (rank at most 16) instead of a lora_down kernel, and
-    dt = scale·g·Bᵀ in lora_input_grad's instead of `lora_t_grad`.
+    dt = scale·g·Bᵀ in lora_input_grad's instead of `lora_t_grad`; with it,
+    `fuse-lora-b-grad` computes dB = tsᵀ·g in lora_input_grad's tiles too
+    (each adding its part into an f32 dBᵀ with a TMA reduce-add) instead of
+    `lora_b_grad`.
     With `reference-launchers` the call sites are the same but no kernel is
     built: each launcher computes the kernel's result with linalg on its
     memrefs (products summed in f32, converted once), for
@@ -490,6 +493,12 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
            "anyway, and stores it: no lora_down kernel, no second read of x; "
            "its backward computes dt = scale·g·Bᵀ inside lora_input_grad "
            "likewise: no lora_t_grad">,
+    Option<"fuseLoraBGrad", "fuse-lora-b-grad", "bool", /*default=*/"false",
+           "With fuse-lora-down, lora_input_grad also computes dB = tsᵀ·g "
+           "from the g tiles it loads anyway: each CTA adds its part into "
+           "an f32 dBᵀ (zeroed by the launcher) with TMA reduce-adds, whose "
+           "f32 sums land in no fixed order; no lora_b_grad kernel, no "
+           "second read of g">,
     Option<"directEpilogue", "direct-epilogue", "bool", /*default=*/"false",
            "The Matmul and LoraLinear kernels convert their accumulators in "
            "registers and write the output tile straight to shared memory "

@@ -828,8 +828,9 @@ LogicalResult lora::compileModel(MLIRContext &context,
              << "invalid CUDA kernel options '" << options.cudaKernelOptions
              << "': "
              << (problem.empty() ? "lora-generate-cuda-kernels takes "
-                                   "tile-n=N, max-stages=N, multicast=1|2 "
-                                   "and fuse-lora-down"
+                                   "tile-n=N, max-stages=N, multicast=1|2, "
+                                   "fuse-lora-down, fuse-lora-b-grad, "
+                                   "direct-epilogue and persistent=N"
                                  : problem);
   } else {
     buildCpuToLinalgPipeline(linalgPm);

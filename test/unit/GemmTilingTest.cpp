@@ -427,6 +427,72 @@ TEST_F(GemmTiling, FusedLoraDownReadsASlicesAndStoresT) {
 
 } // namespace
 
+TEST_F(GemmTiling, DxKernelThatComputesDBReadsTsAndAddsIntoDBT) {
+  // The backward's dx kernel of a 4096 -> 1024 layer: dx [M, 4096] over
+  // the layer's N = 1024 (the kernel's k), dt and dB fused.
+  GemmKernelSpec dx = problem(GemmKind::LoraLinear, 1024, 4096, 16);
+  dx.transposedB = dx.fuseDown = dx.fuseBGrad = true;
+  dx.persistentCtas = 132;
+  EXPECT_EQ(checkGemmProblem(dx), "");
+  SmallVector<GemmKernelSpec> variants = chooseGemmTilings(dx);
+  ASSERT_EQ(variants.size(), 3u);
+  // Not persistent (ts is loaded once per tile), where the same kernel
+  // without dB would be.
+  GemmKernelSpec unfused = dx;
+  unfused.fuseBGrad = false;
+  EXPECT_GT(chooseGemmTilings(unfused).front().persistentCtas, 0);
+  unfused.persistentCtas = 0;
+  SmallVector<GemmKernelSpec> unfusedVariants = chooseGemmTilings(unfused);
+  for (auto [spec, plain] : llvm::zip(variants, unfusedVariants)) {
+    EXPECT_TRUE(spec.fuseBGrad);
+    EXPECT_EQ(spec.persistentCtas, 0);
+    SmallVector<std::string> roles;
+    for (const TensorMapParam &param : getGemmKernelParams(spec)) {
+      roles.push_back(param.role);
+      // The tile's ts rows in one 32B-swizzled box; dBᵀ [N, r] in f32,
+      // 64 rows (a consumer's g step) a reduce-add, not promoted.
+      if (param.role == "ts") {
+        EXPECT_EQ(param.dims,
+                  (SmallVector<int64_t, 3>{ShapedType::kDynamic, 16}));
+        EXPECT_EQ(param.box, (SmallVector<int64_t, 3>{spec.tileM(), 16}));
+        EXPECT_EQ(param.swizzle, 32);
+        EXPECT_EQ(param.l2Promotion, 256);
+      }
+      if (param.role == "db") {
+        EXPECT_TRUE(param.elementType.isF32());
+        EXPECT_EQ(param.dims, (SmallVector<int64_t, 3>{1024, 16}));
+        EXPECT_EQ(param.box, (SmallVector<int64_t, 3>{64, 16}));
+        EXPECT_EQ(param.swizzle, 0);
+        EXPECT_EQ(param.l2Promotion, 0);
+      }
+    }
+    EXPECT_EQ(roles, (SmallVector<std::string>{"x", "w", "a", "t", "b", "ts",
+                                               "db", "y"}));
+    // ts and the consumers' parts (tileM x 16 each way) still leave at
+    // least 3 stages, and everything fits.
+    EXPECT_GE(spec.stages, 3);
+    EXPECT_LE(spec.stages, plain.stages);
+    EXPECT_LE(getGemmDynamicSharedMemory(spec), 227 * 1024 - 1024);
+    if (spec.stages == plain.stages) {
+      EXPECT_GE(getGemmDynamicSharedMemory(spec),
+                getGemmDynamicSharedMemory(plain) +
+                    spec.tileM() * 16 * (2 + 4));
+    }
+  }
+  // Multicast as without: each CTA of a pair loads its own g and ts.
+  GemmKernelSpec paired = dx;
+  paired.multicast = 2;
+  paired.persistentCtas = 0;
+  EXPECT_EQ(chooseGemmTilings(paired).front().multicast, 2);
+  // Only that kernel: dt fused, w transposed.
+  GemmKernelSpec forward = dx;
+  forward.transposedB = false;
+  EXPECT_NE(checkGemmProblem(forward), "");
+  GemmKernelSpec unfusedDown = dx;
+  unfusedDown.fuseDown = false;
+  EXPECT_NE(checkGemmProblem(unfusedDown), "");
+}
+
 TEST_F(GemmTiling, DirectEpilogueStoresSwizzledBoxesWithoutStaging) {
   // Requested on the problem, kept by the Matmul and LoraLinear tilings that
   // are not split: not lora_down, not a weight gradient's split variants.

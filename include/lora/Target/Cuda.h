@@ -78,6 +78,15 @@ struct GemmKernelSpec {
   /// [16 x 64] slices and stores it for dA. Rank at most 16, no batch, a
   /// static K.
   bool fuseDown = false;
+  /// The backward's fused dx kernel (fuseDown, w transposed) also computes
+  /// dB = tsᵀ·g from the g steps it streams anyway: the CTAs of column tile
+  /// j take the steps k with k mod (column tiles) = j, and each consumer
+  /// adds its 64 rows' part of dBᵀ[64k : 64k + 64, :] (gᵀ·ts, m64n16k16)
+  /// into an f32 dBᵀ [N, r] in global memory with a TMA reduce-add. The
+  /// caller zeroes that accumulator before the launch; f32 additions land in
+  /// the order the CTAs issue them. No lora_b_grad kernel, no second read
+  /// of g.
+  bool fuseBGrad = false;
   /// The epilogue converts the accumulator in registers and writes the
   /// output tile straight into shared memory, 128B-swizzled in boxes of
   /// 128 B columns, for TMA stores of those boxes: no f32 staging tile (its
@@ -167,7 +176,7 @@ GemmKernelSpec getLoraDownProblem(const GemmKernelSpec &linear);
 /// One kernel parameter: a pointer to a CUtensorMap (in device memory) that
 /// describes a row-major tensor and the box one TMA copy moves.
 struct TensorMapParam {
-  /// "x", "w", "a", "t", "b", "bias" or "y".
+  /// "x", "w", "a", "t", "b", "ts", "db", "bias" or "y".
   std::string role;
   Type elementType;
   /// Shape of the tensor; ShapedType::kDynamic stands for the token count

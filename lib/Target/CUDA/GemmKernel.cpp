@@ -92,6 +92,29 @@
 // M = 2048, 4096², 40 us for 4096 -> 14336 on the H200). Not yet run on a
 // GPU either; correct on the emulator.
 //
+// dB in the dx kernel too (opt-in, `fuse-lora-b-grad`, with the above; not
+// yet run on a GPU). dB = tsᵀ·g contracts over the tokens, and the dx
+// kernel's CTAs stream every g box; the column tiles share the main steps
+// out (step k to tile k mod tiles), so each box is used once more:
+//   loads      the tile's ts rows, [tileM x 16] (32B-swizzled like A's
+//              slices), once, with the first step (4 KiB at tileM 128).
+//   wgmma      at an owned step each consumer issues four m64n16k16 of
+//              gᵀ·ts over its 64 rows before the step's main wgmma, whose
+//              wait sees them done: g's box read M-major (trans-a 1, the
+//              weight gradients' layout), ts N-major (trans-b 1) as A's
+//              slices are read. 8 more accumulator registers.
+//   reduce     the consumer writes that 64 x 16 f32 part of
+//              dBᵀ[64k : 64k + 64, :] to shared memory of its own and adds
+//              it into dBᵀ [N, r] (f32, zeroed by the launcher) with a TMA
+//              reduce-add; its issuer waits for the read only before the
+//              next owned step writes the part again. The f32 sums land in
+//              the order the CTAs issue them, not a fixed one.
+// Work: 2·M·N·16 flops on the tensor cores (16/K of the dx kernel's, 0.4%
+// at K = 4096); M/64 · N · r · 4 bytes of reduce-adds into the L2 (8 MiB
+// at M = 2048, N = 4096, r = 16); one more read of ts. It replaces
+// lora_b_grad, which read g (16 MiB there) and took ~15 us on the H200 at
+// M = 2048 (h200-311ab7e). Not with a persistent kernel.
+//
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
 //
@@ -273,6 +296,11 @@ static constexpr int64_t kInstrK = 16;
 static constexpr int64_t kSharedMemoryBudget = 227 * 1024 - 2048;
 /// The fewest stages a persistent kernel keeps beside its epilogue tile.
 static constexpr int64_t kMinPersistentStages = 3;
+/// Registers per thread of the producer and consumer warpgroups where a
+/// kernel moves them from the one to the others (setmaxnreg): 128·40 +
+/// 256·232 of the SM's 65536, as CUTLASS's warp-specialized kernels do.
+static constexpr int32_t kProducerRegisters = 40;
+static constexpr int32_t kConsumerRegisters = 232;
 /// The dynamic shared-memory base: a public uninitialised workgroup global
 /// becomes `.extern .shared .align 1024` (gpu.dynamic_shared_memory does not,
 /// see test/Target/CUDA/wgmma-tma-sm90a.mlir).
@@ -405,8 +433,28 @@ static int64_t getDownScratchBytes(const GemmKernelSpec &spec) {
   return spec.fuseDown ? spec.tileM() * kFusedRank * 4 : 0;
 }
 
-/// Offset of the bias tile, after the t scratch.
+/// Offset of the dx kernel's dB region (GemmKernelSpec::fuseBGrad), after
+/// the t scratch: the tile's ts rows (tileM x 16, SWIZZLE_32B like a fused
+/// LoraLinear's A slices, so 1024-aligned), then each consumer's f32 part of
+/// dBᵀ (64 x 16), the source of its TMA reduce-add.
+static int64_t getBGradOffset(const GemmKernelSpec &spec) {
+  return llvm::alignTo(getDownScratchOffset(spec) + getDownScratchBytes(spec),
+                       1024);
+}
+
+static int64_t getBGradTsBytes(const GemmKernelSpec &spec) {
+  return spec.tileM() * kFusedRank * byteWidth(spec.elementType);
+}
+
+static int64_t getBGradBytes(const GemmKernelSpec &spec) {
+  return spec.fuseBGrad ? getBGradTsBytes(spec) + spec.tileM() * kFusedRank * 4
+                        : 0;
+}
+
+/// Offset of the bias tile, after the t scratch (and the dB region).
 static int64_t getBiasOffset(const GemmKernelSpec &spec) {
+  if (spec.fuseBGrad)
+    return getBGradOffset(spec) + getBGradBytes(spec);
   return getDownScratchOffset(spec) + getDownScratchBytes(spec);
 }
 
@@ -450,10 +498,11 @@ static bool supportsDirectEpilogue(const GemmKernelSpec &spec) {
 /// Whether `spec`'s tiling can be persistent (GemmKernelSpec::
 /// persistentCtas): a Matmul or LoraLinear over a static K, one CTA per
 /// tile otherwise alike (no split, multicast or batch), and no bias (its
-/// tile would change under the epilogue that reads it).
+/// tile would change under the epilogue that reads it), nor a dx kernel
+/// that computes dB (its ts rows are loaded once per tile).
 static bool supportsPersistent(const GemmKernelSpec &spec) {
   return supportsDirectEpilogue(spec) && spec.multicast == 1 && !spec.batched &&
-         !spec.hasBias && !ShapedType::isDynamic(spec.k);
+         !spec.hasBias && !ShapedType::isDynamic(spec.k) && !spec.fuseBGrad;
 }
 
 std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
@@ -516,6 +565,9 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
        spec.batched || dynamicK || spec.splits != 1))
     return "t is computed in the tile only by a LoraLinear of rank at most 16 "
            "with no batch and a static K";
+  if (spec.fuseBGrad && (!spec.fuseDown || !spec.transposedB))
+    return "dB is computed in the tile only by the backward's dx kernel "
+           "(a fused LoraLinear reading w transposed)";
   return "";
 }
 
@@ -593,6 +645,9 @@ static int64_t chooseStages(const GemmKernelSpec &spec, int64_t maxStages) {
   // the tiling keeps the multicast (no default count changes).
   int64_t budget = kSharedMemoryBudget - kMaxStages * 8 -
                    getDownScratchBytes(spec) - getBiasBytes(spec);
+  // The dB region, 1024-aligned.
+  if (spec.fuseBGrad)
+    budget -= getBGradBytes(spec) + 1024;
   // A persistent kernel's epilogue tile has room of its own (1 KiB for its
   // alignment).
   if (spec.persistentCtas)
@@ -763,6 +818,18 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
       params.push_back({"t", elem, {spec.m, spec.rank}, {tileM, kTileK}, 128});
     }
     right("b", spec.rank, spec.n);
+    // The dx kernel that computes dB reads the tile's rows of ts once, as
+    // the N-major B of gᵀ·ts (rows of 32 B), and adds its parts into dBᵀ
+    // [k, rank] in f32, 64 rows (a consumer's g step) at a time.
+    if (spec.fuseBGrad) {
+      params.push_back(
+          {"ts", elem, {spec.m, spec.rank}, {tileM, kFusedRank}, 32});
+      params.push_back({"db",
+                        Float32Type::get(elem.getContext()),
+                        {spec.k, spec.rank},
+                        {64, kFusedRank},
+                        0});
+    }
     if (spec.hasBias)
       params.push_back({"bias", elem, {spec.n}, {spec.tileN}, 0});
     break;
@@ -781,13 +848,14 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
                       {spec.m, spec.n},
                       {64, getOutputBoxColumns(spec)},
                       0});
-  // Every map but the output's is read. A box row is 128 B of a row whose
+  // Every map but the outputs' is read. A box row is 128 B of a row whose
   // next 128 B the next K step reads: the L2 fetches both at once, 256 B
   // per miss from the memory (as DeepGEMM and CUTLASS's TMA maps do). Not
   // yet measured against no promotion (bench/gpu/run.py times each launch
   // of the per-kernel breakdown both ways).
   for (TensorMapParam &param : llvm::drop_end(params))
-    param.l2Promotion = spec.fuseDown && param.role == "t" ? 0 : 256;
+    param.l2Promotion =
+        (spec.fuseDown && param.role == "t") || param.role == "db" ? 0 : 256;
   // A batched kernel's tensors have the batch outermost, one matrix per box.
   if (spec.batched) {
     for (TensorMapParam &param : params) {
@@ -831,6 +899,7 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"splits", spec.splits},
       {"multicast", spec.multicast},
       {"fuse_down", spec.fuseDown},
+      {"fuse_b_grad", spec.fuseBGrad},
       {"direct_epilogue", spec.directEpilogue},
       {"persistent", spec.persistentCtas},
       {"rows",
@@ -936,6 +1005,9 @@ private:
   Value buildFusedDown(Value isMain, Value base, Value aBase, Value consumer,
                        Value tAcc);
   Value buildSwizzle32Descriptor(Value offset, MemRefType type);
+  Value buildSwizzle32DescriptorBits(Value offset);
+  Value buildBGradStep(Value owned, Value aBase, Value consumer, Value dbAcc);
+  void reduceBGrad(Value owned, Value consumer, Value k, Value dbAcc);
   void clusterSync();
   void storeAccumulator(Value consumer, Value acc);
   void buildEpilogue(Value consumer);
@@ -973,8 +1045,9 @@ private:
   /// first of its K steps and their count; else 0, 0 and `steps`.
   Value split, firstStep, localSteps;
   /// Tensor maps by role, and as the wgmma descriptors read them (the
-  /// matrix's box without a batched kernel's leading 1).
-  llvm::StringMap<Value> maps, descriptorMaps;
+  /// matrix's box without a batched kernel's leading 1); the pointers the
+  /// kernel was given, for NVVM's TMA ops (the dB reduce-add).
+  llvm::StringMap<Value> maps, descriptorMaps, mapPointers;
 };
 
 } // namespace
@@ -1089,6 +1162,7 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   b.setInsertionPointToStart(&func.getBody().front());
   SmallVector<TensorMapParam> params = getGemmKernelParams(spec);
   for (auto [param, arg] : llvm::zip(params, func.getArguments())) {
+    mapPointers[param.role] = arg;
     maps[param.role] =
         UnrealizedConversionCastOp::create(b, tensorMapType(param), arg)
             .getResult(0);
@@ -1190,7 +1264,7 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   m0 = arith::MulIOp::create(b, rowTile, index(spec.tileM()));
   smem = memref::GetGlobalOp::create(b, smemType({0}, b.getI8Type()),
                                      kDynamicSmemName);
-  if (spec.multicast > 1 || spec.splits > 1 || spec.fuseDown)
+  if (spec.multicast > 1 || spec.splits > 1 || spec.fuseDown || spec.fuseBGrad)
     smemAddress = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
   auto group = [&](int64_t count) {
     return nvgpu::MBarrierCreateOp::create(
@@ -1247,13 +1321,20 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   threadInWarpgroup = arith::RemUIOp::create(b, tid, index(128));
   Value isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                            warpgroup, index(spec.consumers));
+  bool rebalance = spec.fuseBGrad && spec.consumers == 2;
   scf::IfOp::create(
       b, isProducer,
       [&](OpBuilder &, Location) {
+        if (rebalance)
+          NVVM::SetMaxRegisterOp::create(b, kProducerRegisters,
+                                         NVVM::SetMaxRegisterAction::decrease);
         buildProducer();
         scf::YieldOp::create(b);
       },
       [&](OpBuilder &, Location) {
+        if (rebalance)
+          NVVM::SetMaxRegisterOp::create(b, kConsumerRegisters,
+                                         NVVM::SetMaxRegisterAction::increase);
         buildConsumer(warpgroup);
         scf::YieldOp::create(b);
       });
@@ -1391,6 +1472,18 @@ void GemmKernelBuilder::buildProducer() {
               txBytes = arith::SelectOp::create(
                   b, isMain, txBytes,
                   index(spec.tileN * kTileK * byteWidth(elem)));
+            // A dx kernel that computes dB loads the tile's ts rows with its
+            // first step.
+            Value isFirst;
+            if (spec.fuseBGrad) {
+              isFirst = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, k,
+                                              index(0));
+              txBytes = arith::SelectOp::create(
+                  b, isFirst,
+                  arith::AddIOp::create(b, txBytes,
+                                        index(getBGradTsBytes(spec))),
+                  txBytes);
+            }
             nvgpu::MBarrierArriveExpectTxOp::create(b, full, txBytes, s,
                                                     Value());
             Value base = arith::MulIOp::create(b, s, index(stageBytes));
@@ -1405,6 +1498,16 @@ void GemmKernelBuilder::buildProducer() {
                     loadStep(s, base, maps["x"], maps["w"], kk);
                     if (spec.fuseDown)
                       loadDownSlice(s, base, kk);
+                    if (spec.fuseBGrad)
+                      scf::IfOp::create(b, isFirst, [&](OpBuilder &, Location) {
+                        nvgpu::TmaAsyncLoadOp::create(
+                            b,
+                            view(index(getBGradOffset(spec)),
+                                 {spec.tileM(), kFusedRank}, elem),
+                            full, maps["ts"], ValueRange{index(0), m0}, s,
+                            Value(), Value());
+                        scf::YieldOp::create(b);
+                      });
                     scf::YieldOp::create(b);
                   },
                   [&](OpBuilder &, Location) {
@@ -1510,11 +1613,22 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
   // A fused LoraLinear's t accumulator (x·A for the consumer's 64 rows).
   auto tAccType = nvgpu::WarpgroupAccumulatorType::get(
       ctx, VectorType::get({64, kFusedRank}, b.getF32Type()));
+  int64_t columnTiles = llvm::divideCeil(spec.n, spec.tileN);
+  Value ownColumn;
+  if (spec.fuseBGrad)
+    ownColumn = arith::DivUIOp::create(b, n0, index(spec.tileN));
 
   forEachTile([&](Value slotBase) {
     SmallVector<Value> inits{
         nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, accType)};
     if (spec.fuseDown)
+      inits.push_back(
+          nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, tAccType));
+    // The dx kernel's part of dB, restarted at each owned step by its
+    // first wgmma (scale-d 0), not by zeroing registers in the loop: ptxas
+    // serializes every wgmma of a kernel that defines accumulator registers
+    // between them otherwise (C7515).
+    if (spec.fuseBGrad)
       inits.push_back(
           nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, tAccType));
     auto loop = scf::ForOp::create(
@@ -1536,7 +1650,21 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
                                            mainSteps);
             tAcc = buildFusedDown(isMain, base, aBase, consumer, iterArgs[1]);
           }
+          // The dx kernel's share of dB: the main steps k with
+          // k mod (column tiles) = its column tile.
+          Value owned, dbAcc;
+          if (spec.fuseBGrad) {
+            owned = arith::AndIOp::create(
+                b, isMain,
+                arith::CmpIOp::create(
+                    b, arith::CmpIPredicate::eq,
+                    arith::RemUIOp::create(b, k, index(columnTiles)),
+                    ownColumn));
+            dbAcc = buildBGradStep(owned, aBase, consumer, iterArgs.back());
+          }
           acc = mmaStep(isMain, aBase, bBase, acc);
+          if (spec.fuseBGrad)
+            reduceBGrad(owned, consumer, k, dbAcc);
           Value hasPrevious =
               arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, k, index(0));
           scf::IfOp::create(b, hasPrevious, [&](OpBuilder &, Location) {
@@ -1549,6 +1677,8 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
           SmallVector<Value> results{acc};
           if (tAcc)
             results.push_back(tAcc);
+          if (dbAcc)
+            results.push_back(dbAcc);
           scf::YieldOp::create(b, results);
         });
     NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
@@ -1570,7 +1700,8 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
     // A fused LoraLinear's t store has read its x box before the epilogue
     // reuses the stages, or the producer refills it; a persistent kernel's
     // stores of the last tile's output have read its epilogue tile before
-    // this one's writes it (a no-op in the threads that issued none).
+    // this one's writes it; a dx kernel's dB reduce-adds have read their
+    // rows before the CTA exits (a no-op in the threads that issued none).
     if (spec.fuseDown || spec.persistentCtas)
       NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
                                            b.getUnitAttr());
@@ -1650,6 +1781,13 @@ void GemmKernelBuilder::forEachTile(function_ref<void(Value slotBase)> body) {
 /// MN-major SW32 layout, ((8,2,m),(8,k)):((1,8,LBO),(16,SBO)) elements).
 Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
                                                   MemRefType type) {
+  return UnrealizedConversionCastOp::create(
+             b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, type),
+             buildSwizzle32DescriptorBits(offset))
+      .getResult(0);
+}
+
+Value GemmKernelBuilder::buildSwizzle32DescriptorBits(Value offset) {
   Type i64 = b.getI64Type();
   auto constant = [&](uint64_t value) -> Value {
     return arith::ConstantIntOp::create(b, i64, value);
@@ -1665,11 +1803,7 @@ Value GemmKernelBuilder::buildSwizzle32Descriptor(Value offset,
   uint64_t atomStride = kTileK * kFusedRank * byteWidth(spec.elementType) / 16;
   uint64_t fixed =
       (kLayoutSwizzle32 << 62) | (rowGroupStride << 32) | (atomStride << 16);
-  Value descriptor = arith::OrIOp::create(b, start, constant(fixed));
-  return UnrealizedConversionCastOp::create(
-             b, nvgpu::WarpgroupMatrixDescriptorType::get(ctx, type),
-             descriptor)
-      .getResult(0);
+  return arith::OrIOp::create(b, start, constant(fixed));
 }
 
 /// A fused LoraLinear's work on t at a step (`isMain`: a main one; stage at
@@ -1803,6 +1937,119 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
         scf::YieldOp::create(b, tAcc);
       });
   return ifOp.getResult(0);
+}
+
+/// The dx kernel's work on dB at a step it owns (`owned`; the consumer's g
+/// rows at byte `aBase`), before the step's main wgmma: the consumer's part
+/// of dBᵀ[64k : 64k + 64, :] = gᵀ·ts over its 64 rows, four m64n16k16 into
+/// `dbAcc` (the last owned step's), the first with scale-d 0; returns it
+/// (unchanged at the other steps). g's box is K-major for dx and so
+/// M-major for gᵀ (trans-a 1, +16 rows of 128 B per k16, the weight
+/// gradients' layout); ts is N-major (trans-b 1) in rows of 32 B,
+/// 32B-swizzled as a fused LoraLinear's A slices (+16 rows per k16). NVVM's
+/// wgmma, as nvgpu's has no scale-d; one group, not waited for: the step's
+/// main wgmma waits for it.
+Value GemmKernelBuilder::buildBGradStep(Value owned, Value aBase,
+                                        Value consumer, Value dbAcc) {
+  Type elem = spec.elementType;
+  int64_t width = byteWidth(elem);
+  Type f32 = b.getF32Type(), i64 = b.getI64Type();
+  // The accumulator as upstream lowers it (see buildDirectEpilogue).
+  auto inner = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(kFusedRank / 2, f32));
+  auto outer = LLVM::LLVMStructType::getLiteral(ctx, {inner});
+  NVVM::WGMMATypes operands =
+      elem.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
+  auto ifOp = scf::IfOp::create(
+      b, owned,
+      [&](OpBuilder &, Location) {
+        Value tsRows = arith::AddIOp::create(
+            b, index(getBGradOffset(spec)),
+            arith::MulIOp::create(b, consumer, index(64 * kFusedRank * width)));
+        Value fragment =
+            UnrealizedConversionCastOp::create(b, outer, dbAcc).getResult(0);
+        Value acc =
+            LLVM::ExtractValueOp::create(b, fragment, ArrayRef<int64_t>{0});
+        NVVM::WgmmaFenceAlignedOp::create(b);
+        for (int64_t j = 0; j < kTileK / kInstrK; ++j) {
+          Value aDesc =
+              UnrealizedConversionCastOp::create(
+                  b, i64,
+                  descriptor(arith::AddIOp::create(
+                                 b, aBase, index(j * kInstrK * kTileK * width)),
+                             smemType({64, kInstrK}, elem),
+                             descriptorMaps["x"]))
+                  .getResult(0);
+          Value bDesc = buildSwizzle32DescriptorBits(arith::AddIOp::create(
+              b, tsRows, index(j * kInstrK * kFusedRank * width)));
+          acc = NVVM::WgmmaMmaAsyncOp::create(
+              b, inner, acc, aDesc, bDesc,
+              NVVM::MMAShapeAttr::get(ctx, 64, kFusedRank, kInstrK),
+              NVVM::WGMMATypesAttr::get(ctx, operands),
+              NVVM::WGMMATypesAttr::get(ctx, operands),
+              NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
+              NVVM::WGMMAScaleOutAttr::get(ctx, j == 0
+                                                    ? NVVM::WGMMAScaleOut::zero
+                                                    : NVVM::WGMMAScaleOut::one),
+              NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+              NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+              NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
+              NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+              NVVM::MMAIntOverflowAttr());
+        }
+        NVVM::WgmmaGroupSyncAlignedOp::create(b);
+        fragment =
+            LLVM::InsertValueOp::create(b, fragment, acc, ArrayRef<int64_t>{0});
+        scf::YieldOp::create(
+            b, UnrealizedConversionCastOp::create(b, dbAcc.getType(), fragment)
+                   .getResult(0));
+      },
+      [&](OpBuilder &, Location) { scf::YieldOp::create(b, dbAcc); });
+  return ifOp.getResult(0);
+}
+
+/// After a step it owns (`owned`, step `k`: the main wgmma's wait has seen
+/// `dbAcc` done), the consumer writes its part of dBᵀ to its f32 rows of the
+/// dB region (once its last reduce-add has read them) and adds them into
+/// dBᵀ rows 64k.. with a TMA reduce-add, which clips rows past N and
+/// columns past the rank. The issuing thread waits for it only before the
+/// rows are written again (and after the loop, with the t store).
+void GemmKernelBuilder::reduceBGrad(Value owned, Value consumer, Value k,
+                                    Value dbAcc) {
+  scf::IfOp::create(b, owned, [&](OpBuilder &, Location) {
+    Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                           threadInWarpgroup, index(0));
+    scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+      NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
+                                           b.getUnitAttr());
+      scf::YieldOp::create(b);
+    });
+    syncWarpgroup(consumer);
+    // Every consumer stores through the first 64 rows; its fragment lands
+    // at rows 64·c (see the header).
+    int64_t partsOffset = getBGradOffset(spec) + getBGradTsBytes(spec);
+    Value parts =
+        view(index(partsOffset), {spec.tileM(), kFusedRank}, b.getF32Type());
+    nvgpu::WarpgroupMmaStoreOp::create(
+        b, dbAcc, firstRows(parts, b.getIndexAttr(0), kFusedRank));
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+    syncWarpgroup(consumer);
+    scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+      Value rows = arith::AddIOp::create(
+          b, index(partsOffset),
+          arith::MulIOp::create(b, consumer, index(64 * kFusedRank * 4)));
+      Value row = arith::IndexCastOp::create(
+          b, b.getI32Type(), arith::MulIOp::create(b, k, index(kTileK)));
+      NVVM::CpAsyncBulkTensorReduceOp::create(
+          b, mapPointers["db"], sharedPointer(rows), NVVM::TMAReduxKind::ADD,
+          NVVM::TMAStoreMode::TILE, ValueRange{i32(0), row}, Value());
+      NVVM::CpAsyncBulkCommitGroupOp::create(b);
+      scf::YieldOp::create(b);
+    });
+    scf::YieldOp::create(b);
+  });
 }
 
 /// The barrier of all threads of the cluster, with release and acquire
