@@ -314,6 +314,11 @@ def tuning_cases() -> list[dict]:
       (whose backward reads the t the fused forward stores, and whose dx
       kernel computes dt = scale·g·Bᵀ likewise: no lora_t_grad), there
       also with multicast;
+    - dB inside the fused dx kernel (fuse-lora-b-grad, with fuse-lora-down):
+      no lora_b_grad kernel and no second read of g; the dx kernel's CTAs
+      add partial dBᵀ tiles of the g steps they stream into an f32
+      accumulator with TMA reduce-adds, which the host zeroes before and
+      rounds into dB after (both timed with the launches);
     - the forward+backward with at most 7 stages: the weight gradients'
       64x64 tiles (and lora_down's) then take 112 KiB instead of 229, two
       CTAs per SM, so that one's fill and drain overlap the other's
@@ -343,6 +348,8 @@ def tuning_cases() -> list[dict]:
             tuning_case(lora_case(4096, 14336, 16), "fuse-lora-down", "fused"),
             tuning_case(grad_case(4096, 4096, GRAD_RANK), "fuse-lora-down",
                         "fused"),
+            tuning_case(grad_case(4096, 4096, GRAD_RANK),
+                        "fuse-lora-down fuse-lora-b-grad", "fused_db"),
             tuning_case(grad_case(4096, 4096, GRAD_RANK), "fuse-lora-down multicast=2",
                         "fused_mc2"),
             tuning_case(grad_case(4096, 4096, GRAD_RANK), "max-stages=7", "stages7"),
@@ -448,13 +455,14 @@ TENSORMAP_ALIGN = 64
 
 OUTPUT_ROLE = {"lora_down": "t", "lora_linear": "y", "matmul": "y"}
 ROLES = {"lora_down": ("x", "a", "t"),
-         "lora_linear": ("x", "w", "a", "t", "b", "bias", "y"),
+         "lora_linear": ("x", "w", "a", "t", "b", "ts", "db", "bias", "y"),
          "matmul": ("x", "w", "y")}
 
 # A grad case's kernels in launch order, as (step, kernel name), with the
 # case's tensor each param role binds: x, w, a, b and g (dL/dy) are the
 # inputs; t and y the forward's outputs; ts (t again, where the backward
-# recomputes it), dt = scale·g·Bᵀ, db, da and dx the backward's. The forward
+# recomputes it), dt = scale·g·Bᵀ, db, da and dx the backward's (and dbt,
+# dB's f32 accumulator where the dx kernel computes dB). The forward
 # is the lora.linear's gpu.module, the backward the lora.linear_grad's
 # (passes/GenerateCudaKernels.cpp). A backward that reads the forward's t
 # has no lora_down (BACKWARD_DOWN), and its ts is t. In a lora or matmul
@@ -467,6 +475,14 @@ BACKWARD_DOWN = ("backward", "lora_down")
 FORWARD_DOWN = ("forward", "lora_down")
 BACKWARD_T_GRAD = ("backward", "lora_t_grad")
 BACKWARD_INPUT_GRAD = ("backward", "lora_input_grad")
+# A fused lora_input_grad that also computes dB ("fuse_b_grad" in its ABI)
+# has no lora_b_grad after it: it reads ts (its role ts) and adds its
+# partial dBᵀ tiles with TMA reduce-adds into dbt, an f32 accumulator [N, r]
+# (its role db) that the launcher zeroes before it runs and from which it
+# computes the case's dB = dbtᵀ rounded to the dtype after (ACCUMULATED).
+BACKWARD_B_GRAD = ("backward", "lora_b_grad")
+B_GRAD_FUSED_TENSORS = dict(ts="ts", db="dbt")
+ACCUMULATED = {"dbt": "db"}
 GRAD_TENSORS = {
     ("forward", "lora_down"): dict(x="x", a="a", t="t"),
     ("forward", "lora_linear"): dict(x="x", w="w", a="a", t="t", b="b", y="y"),
@@ -503,14 +519,24 @@ def tensor_dims(name: str, K: int, N: int, r: int | None) -> list:
     for the token count."""
     return {"x": ["M", K], "w": [K, N], "a": [K, r], "b": [r, N], "bias": [N],
             "g": ["M", N], "t": ["M", r], "ts": ["M", r], "dt": ["M", r],
-            "y": ["M", N], "db": [r, N], "da": [K, r], "dx": ["M", K]}[name]
+            "y": ["M", N], "db": [r, N], "dbt": [N, r], "da": [K, r],
+            "dx": ["M", K]}[name]
 
 
 def written_roles(k: dict) -> tuple[str, ...]:
-    """The params kernel k writes: its output, and t where a lora_linear
-    computes t itself ("fuse_down")."""
+    """The params kernel k writes: its output, t where a lora_linear
+    computes t itself ("fuse_down"), and db where it adds dBᵀ into it
+    ("fuse_b_grad"; see accumulated_roles)."""
     out = OUTPUT_ROLE[k["kind"]]
-    return (out, "t") if k["kind"] == "lora_linear" and k.get("fuse_down") else (out,)
+    if k["kind"] != "lora_linear" or not k.get("fuse_down"):
+        return (out,)
+    return (out, "t") + accumulated_roles(k)
+
+
+def accumulated_roles(k: dict) -> tuple[str, ...]:
+    """The params kernel k adds into (TMA reduce-add) rather than stores:
+    whoever launches it zeroes them first (db of a "fuse_b_grad" kernel)."""
+    return ("db",) if k.get("fuse_b_grad") else ()
 
 
 def kernel_label(k: dict) -> str:
@@ -619,6 +645,8 @@ def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
             # lora_input_grad in lora_t_grad's place.
             want.remove(BACKWARD_INPUT_GRAD)
             want[want.index(BACKWARD_T_GRAD)] = BACKWARD_INPUT_GRAD
+        if any(k.get("fuse_b_grad") for k in kernels if steps[k["module"]] == "backward"):
+            want.remove(BACKWARD_B_GRAD)       # lora_input_grad computes dB too
         return keys, want
     want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]   # mm, bmm
     # A lora_linear that computes t itself ("fuse_down") has no lora_down.
@@ -645,11 +673,14 @@ def kernel_tensors(case: dict, kernels: list[dict]) -> list[dict[str, str]]:
     unknown = [key for key in keys if key not in GRAD_TENSORS]
     if unknown:
         raise ValueError(f"unexpected kernels {unknown} in a grad case")
+    bindings = [dict(GRAD_TENSORS[key], **(B_GRAD_FUSED_TENSORS if k.get("fuse_b_grad")
+                                          and key == BACKWARD_INPUT_GRAD else {}))
+                for key, k in zip(keys, kernels)]
     if BACKWARD_DOWN in keys:
-        return [GRAD_TENSORS[key] for key in keys]
+        return bindings
     # The backward reads the forward's t.
-    return [{role: "t" if tensor == "ts" else tensor
-             for role, tensor in GRAD_TENSORS[key].items()} for key in keys]
+    return [{role: "t" if tensor == "ts" else tensor for role, tensor in b.items()}
+            for b in bindings]
 
 
 def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
@@ -700,11 +731,19 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
     if stated != transposed:
         errors.append(f"transposed_a/b {stated[0]}/{stated[1]}, "
                       f"expected {transposed[0]}/{transposed[1]}")
+    # dB inside the dx kernel: only where it computes dt itself.
+    b_grad = bool(abi.get("fuse_b_grad"))
+    if b_grad and (case["op"] != "grad" or kernel_name(abi) != "lora_input_grad"
+                   or not abi.get("fuse_down")):
+        errors.append("fuse_b_grad: only in a grad case's lora_input_grad that computes "
+                      "dt itself (fuse_down)")
     roles = [p.get("role") for p in abi["params"]]
     for need in ROLES[kind]:
-        # A lora_linear reads A only where it computes t itself.
+        # A lora_linear reads A only where it computes t itself, ts and dBᵀ's
+        # accumulator only where it computes dB.
         optional = ("bias",) + (("a",) if kind == "lora_linear"
-                                and not abi.get("fuse_down") else ())
+                                and not abi.get("fuse_down") else ()) + (
+            ("ts", "db") if not b_grad else ())
         if need not in optional and need not in roles:
             errors.append(f"no {need!r} param")
     if len(set(roles)) != len(roles):
@@ -719,6 +758,9 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
             errors.append(f"{role}: dims {p.get('dims')} != {want} ({tensors[role]})")
         if p.get("dtype") not in TENSORMAP_DTYPE:
             errors.append(f"{role}: dtype {p.get('dtype')!r} unsupported")
+        if role in accumulated_roles(abi) and p.get("dtype") != "f32":
+            errors.append(f"{role}: dtype {p.get('dtype')!r}, expected f32 (an "
+                          "accumulator of TMA reduce-adds)")
         if p.get("swizzle", 0) not in TENSORMAP_SWIZZLE:
             errors.append(f"{role}: swizzle {p.get('swizzle')!r}")
         if p.get("l2_promotion", 0) not in TENSORMAP_L2_PROMOTION:

@@ -30,7 +30,8 @@ What is modelled, and how:
               completes on (of every CTA in a multicast mask); a store reads
               shared memory when the thread's cp.async.bulk.wait_group
               retires its group (or the thread exits) and writes the box's
-              elements that lie inside the tensor.
+              elements that lie inside the tensor; a reduce-add
+              (cp.reduce.async.bulk.tensor .add, f32) likewise adds them.
   wgmma       wgmma.mma_async is queued once all 128 threads of the
               warpgroup have issued it, and runs when a wgmma.wait_group
               retires its group (commit and wait are warpgroup-collective):
@@ -49,9 +50,9 @@ What is modelled, and how:
               starts as all ones (a bf16 NaN), not zeros.
   proxies     each shared byte written through the generic proxy (st.shared,
               atom) records its writer until that thread runs a
-              fence.proxy.async; a TMA store or wgmma reading such a byte,
-              or a TMA load overwriting it, is a race (the async proxy may
-              not see the write) and stops the run.
+              fence.proxy.async; a TMA store (or reduce-add) or wgmma
+              reading such a byte, or a TMA load overwriting it, is a race
+              (the async proxy may not see the write) and stops the run.
   PDL         in a kernel with a griddepcontrol.wait, a thread that loads or
               stores global memory (TMA included) before its own wait stops
               the run: launched with PDL, the kernel before it in the stream
@@ -1570,7 +1571,10 @@ class Compiler:
         if "tensor" not in mods:
             raise NotImplementedError(op)
         dims = int(next(m for m in mods if re.fullmatch(r"\dd", m))[0])
-        if "reduce" in mods:
+        # cp.reduce.async.bulk.tensor: only .add in tile mode (im2col and the
+        # other operations are not modelled).
+        reduce = "reduce" in mods
+        if reduce and ("add" not in mods or "im2col_no_offs" in mods):
             raise NotImplementedError(op)
         load = mods.index("global") > next(i for i, m in enumerate(mods)
                                            if m.startswith("shared"))
@@ -1586,7 +1590,8 @@ class Compiler:
             _, gsrc = self.address(args[1])
 
             def f(th):
-                launch.tma_store(th, gmap(th), [sext(g(th), 32) for g in gcoords], gsrc(th))
+                launch.tma_store(th, gmap(th), [sext(g(th), 32) for g in gcoords], gsrc(th),
+                                 reduce)
                 return nxt
             return f
         _, gdst = self.address(args[0])
@@ -1982,25 +1987,43 @@ class Launch:
                            "with st.shared and no fence.proxy.async after (the async "
                            "proxy may not see that write)")
 
-    def tma_store(self, th, map_addr, coords, src) -> None:
+    def tma_store(self, th, map_addr, coords, src, reduce: bool = False) -> None:
         """Reads shared memory when the thread's cp.async.bulk.wait_group
         retires the store's group (or it exits): a kernel that rewrites the
-        staging tile before waiting stores the new data, as it may on a GPU."""
-        self.check_grid_dependency(th, "TMA store")
+        staging tile before waiting stores the new data, as it may on a GPU.
+        With `reduce` (cp.reduce.async.bulk.tensor .add), each element of the
+        box that lies inside the tensor is added to global memory instead:
+        f32 only, rounded to nearest even, one box's adds after another's
+        in the order their groups retire (the L2's order on a GPU is not
+        fixed, so a kernel must not count on any)."""
+        what = "TMA reduce-add" if reduce else "TMA store"
+        self.check_grid_dependency(th, what)
         tm = self.tensormap(map_addr)
         raw, offset, inside, esize = self._box(tm, coords)
+        if reduce and TMAP_DTYPE[tm["dataType"]][0] != "f32":
+            raise EmuError(f"{what} of {TMAP_DTYPE[tm['dataType']][0]} elements is not "
+                           "modelled (f32 only)")
         cta, off = self.shared_target(th, src, "shared")
         where = self._smem_offsets(tm, off, inside.shape, esize)
         every = np.concatenate([(where + b).ravel() for b in range(esize)])
         if (cta.claims[every] & (LANDING_MASK | BARRIER)).any():
-            raise EmuError(f"TMA store from shared {off:#x}: {self.claim_text(cta.claims[every])}")
-        self._check_fenced(cta, every, f"TMA store from shared {off:#x}")
+            raise EmuError(f"{what} from shared {off:#x}: {self.claim_text(cta.claims[every])}")
+        self._check_fenced(cta, every, f"{what} from shared {off:#x}")
         cta.claims[every] += READ
 
         def store():
-            for b in range(esize):
-                vals = cta.smem[where + b]
-                raw[(offset + b)[inside]] = vals[inside]
+            if reduce:
+                # Element-wise: its 4 bytes in shared and in global memory.
+                lanes = np.arange(esize)
+                src_bytes = cta.smem[where[inside][:, None] + lanes]
+                dst = offset[inside][:, None] + lanes
+                total = (raw[dst].copy().view(np.float32)
+                         + src_bytes.copy().view(np.float32))
+                raw[dst] = total.view(np.uint8)
+            else:
+                for b in range(esize):
+                    vals = cta.smem[where + b]
+                    raw[(offset + b)[inside]] = vals[inside]
             cta.claims[every] -= READ
         th.bulk[0].append(store)
 

@@ -52,6 +52,10 @@ GRAD_QUEUE_US = 600                 # the same for autograd, which does more on 
 GRAD_BAR = 1.10                     # goal: ours (forward+backward) <= 1.10x cuBLAS xW + gWt
 L2_FLUSH_BYTES = 256 << 20          # > 5x the H200's 50 MiB L2
 GUARD_VALUE = -7.0                  # rows after M that no kernel may write
+# A sum of reduce-adds (dB's) with PDL against without, relative: f32 adds
+# in another order move it by ~1e-7 (its bf16 rounding by a few ulps of a
+# few elements); a lost or doubled partial tile by far more.
+PDL_ORDER_TOL = 1e-3
 COMPILE_AUTOTUNE_LIMIT_S = 60.0
 DEVICE = "cuda"                     # tests run the worker on "cpu" with a fake driver
 MODEL_DIRS = ("model", "model_bf16")  # under the artifacts folder (prepare.py's MODELS)
@@ -316,7 +320,7 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
         elif state == "absent":
             log(f"model: {artifacts / name} not prepared (prepare.py --no-model): "
                 "no whole-model check")
-    names = ("x", "w", "a", "t", "b", "bias", "y", "g", "ts", "dt", "db", "da", "dx")
+    names = ("x", "w", "a", "t", "b", "bias", "y", "g", "ts", "dt", "db", "dbt", "da", "dx")
     fake = {name: 0x7F0000000000 + (i << 32) for i, name in enumerate(names)}
     for case in cases:
         batch = (f" B={case['B']}{' w transposed' if case['transposed'] else ''}"
@@ -657,31 +661,52 @@ class Worker:
     def ours(self, case: dict, M: int, bufs: dict, l2_promotion: int | None = None):
         """A callable that launches the case's kernels on the current stream,
         with every kernel's output (t, y; for a grad case also ts, dt, db,
-        da, dx) allocated with a tile of guard rows after it (a batched
-        output: one guard matrix after the last), its tensor maps with
-        `l2_promotion` bytes where given (else the ABI's); returns (fn, bufs,
-        guards, keep, plans)."""
+        da, dx, and dbt, dB's f32 accumulator) allocated with a tile of guard
+        rows after it (a batched output: one guard matrix after the last),
+        its tensor maps with `l2_promotion` bytes where given (else the
+        ABI's); returns (fn, bufs, guards, keep, plans).
+
+        A kernel that adds into an accumulator (lora_abi.accumulated_roles:
+        a lora_input_grad with "fuse_b_grad" and dbt) needs it zeroed before
+        it runs, and the case's output is the accumulator's transpose
+        rounded to the dtype (lora_abi.ACCUMULATED: db = dbtᵀ): the callable
+        zeroes every accumulator before its first launch and computes those
+        outputs after its last, as the generated host code does, so that
+        both are timed with the launches (and with the accumulating kernel
+        in run.each). Its `accumulated` names those tensors, whose values
+        depend on the order in which the CTAs' f32 adds arrive."""
         torch = self.torch
         bufs = dict(bufs)
         guards = {}
         B = case.get("B")
         kernels = lora_abi.kernels_at(case, M)
+        bindings = lora_abi.kernel_tensors(case, kernels)
         tile_m = max(k["tile"][0] for k in kernels)
         guard = 1 if case["op"] == "bmm" else tile_m
+
+        def allocate(tensor, shape, dtype):
+            # In the kernel's own output type (an f32 y of a matmul whose
+            # inputs are bf16; dB's f32 accumulator).
+            storage = torch.full((shape[0] + guard,) + tuple(shape[1:]), GUARD_VALUE,
+                                 device=DEVICE, dtype=torch_dtype(torch, dtype))
+            bufs[tensor] = storage[:shape[0]]
+            guards[tensor] = storage[shape[0]:]
         uses = {}                # tensor -> [(kernel, param)]
-        for k, tensors in zip(kernels, lora_abi.kernel_tensors(case, kernels)):
+        accumulators = []        # (index of the kernel, accumulator, the case's output)
+        for i, (k, tensors) in enumerate(zip(kernels, bindings)):
             for p in k["params"]:
                 tensor = tensors[p["role"]]
                 uses.setdefault(tensor, []).append((k, p))
                 if p["role"] in lora_abi.written_roles(k) and tensor not in guards:
-                    shape = lora_abi.param_shape(p, M, B)
-                    # In the kernel's own output type (an f32 y of a matmul
-                    # whose inputs are bf16).
-                    storage = torch.full((shape[0] + guard,) + tuple(shape[1:]),
-                                         GUARD_VALUE, device=DEVICE,
-                                         dtype=torch_dtype(torch, p["dtype"]))
-                    bufs[tensor] = storage[:shape[0]]
-                    guards[tensor] = storage[shape[0]:]
+                    allocate(tensor, lora_abi.param_shape(p, M, B), p["dtype"])
+            for role in lora_abi.accumulated_roles(k):
+                acc = tensors[role]
+                out = lora_abi.ACCUMULATED[acc]
+                accumulators.append((i, acc, out))
+                if out not in guards:
+                    allocate(out, lora_abi.param_shape(
+                        dict(role=out, dims=lora_abi.case_tensor_dims(case, out)), M, B),
+                        case["dtype"])
         for tensor, used in uses.items():
             if tensor not in bufs:
                 raise RuntimeError(f"{case['id']}: no buffer for tensor {tensor!r}")
@@ -720,24 +745,36 @@ class Worker:
         drv = self.drv
 
         def launcher(chosen, pdl=False):
+            """The launches of the kernels at indices `chosen`, with the
+            zeroing of their accumulators before and their outputs after."""
+            zero = [bufs[acc] for i, acc, _ in accumulators if i in chosen]
+            finish = [(bufs[out], bufs[acc]) for i, acc, out in accumulators if i in chosen]
+
             def run():
                 stream = torch.cuda.current_stream().cuda_stream if DEVICE == "cuda" else 0
-                for i, (fn, grid, block, smem, params) in enumerate(chosen):
-                    if pdl and i:
+                for acc in zero:
+                    acc.zero_()
+                for n, i in enumerate(chosen):
+                    fn, grid, block, smem, params = launches[i]
+                    if pdl and n:
                         drv.launch(fn, grid, block, smem, stream, params, pdl=True)
                     else:
                         drv.launch(fn, grid, block, smem, stream, params)
+                for out, acc in finish:         # dB = dbtᵀ, rounded
+                    out.copy_(acc.t())
             return run
 
-        run = launcher(launches)
+        everything = list(range(len(launches)))
+        run = launcher(everything)
         # Every launch after the first with PDL: the next kernel's launch and
         # prologue overlap the tail of the one before.
-        run.pdl = launcher(launches, pdl=True) if len(launches) > 1 else None
+        run.pdl = launcher(everything, pdl=True) if len(launches) > 1 else None
         # Each launch on its own, by kernel name, for time_ours' breakdown.
         run.each = {}
-        for k, launch in zip(kernels, launches):
+        for i, k in enumerate(kernels):
             name = k["name"] if k["name"] not in run.each else f"{k['module']}/{k['name']}"
-            run.each[name] = launcher([launch])
+            run.each[name] = launcher([i])
+        run.accumulated = [t for _, acc, out in accumulators for t in (acc, out)]
         return run, bufs, guards, keep, plans
 
     # jobs
@@ -815,7 +852,10 @@ class Worker:
         `pdl_same` when every output is bit for bit what the plain launches
         wrote (a kernel that touched memory before its griddepcontrol.wait
         would race with the one before it), else the outputs that differ;
-        `pdl_error` when the driver refused the launch."""
+        `pdl_error` when the driver refused the launch. An output summed by
+        reduce-adds (run.accumulated: dB's) is summed in the order the CTAs
+        arrive, which no launch fixes: it must agree within PDL_ORDER_TOL
+        (relative), not bit for bit."""
         torch = self.torch
         first = {name: bufs[name].clone() for name in guards}
         try:
@@ -831,8 +871,10 @@ class Worker:
                 raise
             res["pdl_error"] = str(e)[:300]
             return
-        differ = [name for name in guards
-                  if not torch.equal(bufs[name].view(torch.int16), first[name].view(torch.int16))]
+        differ = [name for name in guards if name not in run.accumulated
+                  and not torch.equal(bufs[name].view(torch.int16), first[name].view(torch.int16))]
+        differ += [name for name in guards if name in run.accumulated
+                   and not rel(torch, bufs[name].double(), first[name].double()) <= PDL_ORDER_TOL]
         differ += [f"{name} (guard rows)" for name, g in guards.items()
                    if not bool((g == GUARD_VALUE).all())]
         res["pdl_same"] = not differ
@@ -1561,9 +1603,12 @@ def build_report(cases, jobs, results, env, manifest, args,
     pdl = [(case, M, r) for case, M, r in pdl if "pdl_same" in r or "pdl_error" in r]
     if pdl:
         same = sum(bool(r.get("pdl_same")) for _, _, r in pdl)
+        summed = any(lora_abi.accumulated_roles(k) for c in cases for k in c.get("kernels", []))
         lines.append(f"With PDL (cuLaunchKernelEx, programmatic stream serialization, on "
                      f"every launch after a case's first): {same} of {len(pdl)} checks "
-                     "wrote the same bits")
+                     "wrote the same bits" + (
+                         f" (dB summed by reduce-adds, in no fixed order: within "
+                         f"{PDL_ORDER_TOL:g} relative)" if summed else ""))
         for case, M, r in pdl:
             if not r.get("pdl_same"):
                 lines.append(f"    {case} M={M}: " + (

@@ -103,14 +103,16 @@ def test_elf_symbols():
 # --- the ABI -------------------------------------------------------------------
 
 def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
-              fused: bool = False) -> list[dict]:
+              fused: bool = False, b_grad: bool = False) -> list[dict]:
     """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams,
     getGemmKernelAbi), in launch order: gpu.module lora_kernels_0, and for a
     grad case the backward's lora_kernels_1, which reads the forward's t
     (with `recompute`, a lora_down of its own computes ts). With `variants`,
     the forward's lora_linear is 128x256 from 129 rows and lora_linear_64x64
     below. With `fused` (fuse-lora-down), lora_linear computes t and
-    lora_input_grad dt: no lora_down, no lora_t_grad."""
+    lora_input_grad dt: no lora_down, no lora_t_grad; with `b_grad` too
+    (fuse-lora-b-grad), lora_input_grad also adds dBᵀ into its db param, an
+    f32 [N, r] accumulator, from ts: no lora_b_grad."""
     K, N, r = case["K"], case["N"], case["r"]
 
     def kernel(kind, tile_m, tile_n, params, name=None, module="lora_kernels_0", **layout):
@@ -122,9 +124,9 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
                     scale=case["scale"] if kind == "lora_down" else 1.0, params=params,
                     **layout)
 
-    def p(role, dims, box, swizzle):
+    def p(role, dims, box, swizzle, dtype="bf16"):
         # The swizzled maps are the loaded operands: 256 B L2 promotion.
-        return dict(role=role, dtype="bf16", dims=dims, box=box, swizzle=swizzle,
+        return dict(role=role, dtype=dtype, dims=dims, box=box, swizzle=swizzle,
                     l2_promotion=256 if swizzle else 0)
 
     def down(module="lora_kernels_0"):
@@ -162,21 +164,24 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
     bwd = "lora_kernels_1"
     # dx = g·Wᵀ + dt·Aᵀ; fused, it computes dt = scale·g·Bᵀ from B's
     # [16 x 64] slices (K-major, 128B-swizzled).
+    # With dB: ts in [128 x 16] boxes, dBᵀ's [64 x 16] f32 parts reduce-added.
     input_grad = kernel("lora_linear", 128, 256, [
         p("x", ["M", N], [128, 64], 128), p("w", [K, N], [256, 64], 128),
         *([p("a", [r, N], [16, 64], 128)] if fused else []),
         p("t", ["M", r], [64 if fused else 128, 64], 128), p("b", [K, r], [256, 64], 128),
+        *([p("ts", ["M", r], [128, 16], 32), p("db", [N, r], [64, 16], 0, "f32")]
+          if b_grad else []),
         p("y", ["M", K], [64, 256], 0)], "lora_input_grad", bwd, transposed_b=True,
-        fuse_down=fused)
+        fuse_down=fused, **({"fuse_b_grad": True} if b_grad else {}))
     t_grad = [] if fused else [kernel("lora_down", 64, 64, [
         p("x", ["M", N], [64, 64], 128), p("a", [r, N], [64, 64], 128),
         p("t", ["M", r], [64, r], 0)], "lora_t_grad", bwd, transposed_b=True)]
+    b_grad_kernel = [] if b_grad else [kernel("matmul", 64, 64, [
+        p("x", ["M", r], [64, 64], 128), p("w", ["M", N], [64, 64], 128),
+        p("y", [r, N], [64, 64], 0)], "lora_b_grad", bwd, m=r, transposed_a=True,
+        index_params=["K"])]
     return forward + ([down(bwd)] if recompute else []) + ([input_grad] if fused else []) \
-        + t_grad + [
-        kernel("matmul", 64, 64, [
-            p("x", ["M", r], [64, 64], 128), p("w", ["M", N], [64, 64], 128),
-            p("y", [r, N], [64, 64], 0)], "lora_b_grad", bwd, m=r, transposed_a=True,
-            index_params=["K"]),
+        + t_grad + b_grad_kernel + [
         kernel("matmul", 64, 64, [
             p("x", ["M", K], [64, 64], 128), p("w", ["M", r], [64, 64], 128),
             p("y", [K, r], [64, 64], 0)], "lora_a_grad", bwd, m=K, transposed_a=True,
@@ -343,6 +348,49 @@ def test_grad_kernels_abi():
     # A backward that computes dt itself and launches lora_t_grad too.
     with pytest.raises(ValueError, match="expected"):
         lora_abi.launch_order(case, fused + abis[2:3])
+    # fuse-lora-b-grad too: lora_input_grad reads ts (the forward's t) and
+    # reduce-adds dBᵀ into dbt, an f32 [N, r] accumulator; no lora_b_grad.
+    b_grad = fake_abis(case, fused=True, b_grad=True)
+    assert [lora_abi.kernel_name(k) for k in lora_abi.launch_order(case, b_grad[::-1])] == [
+        "lora_linear", "lora_input_grad", "lora_a_grad"]
+    b_grad_bindings = lora_abi.kernel_tensors(case, b_grad)
+    assert b_grad_bindings[1] == dict(x="g", w="w", a="b", t="dt", b="a", ts="t", db="dbt",
+                                      y="dx")
+    assert [lora_abi.written_roles(k) for k in b_grad] == [
+        ("y", "t"), ("y", "t", "db"), ("y",)]
+    assert [lora_abi.accumulated_roles(k) for k in b_grad] == [(), ("db",), ()]
+    assert lora_abi.ACCUMULATED["dbt"] == "db"
+    assert lora_abi.tensor_dims("dbt", 4096, 1024, 16) == [1024, 16]
+    for abi, tensors in zip(b_grad, b_grad_bindings):
+        assert lora_abi.check_kernel(abi, case, tensors) == [], abi["name"]
+    # With a recomputed ts, it binds that.
+    assert lora_abi.kernel_tensors(case, b_grad[:1] + fake_abis(case, recompute=True)[2:3]
+                                   + b_grad[1:])[2]["ts"] == "ts"
+    # dBᵀ's map: f32 (CU_TENSOR_MAP_DATA_TYPE_FLOAT32), 64-byte rows, [64 x 16] boxes.
+    db = lora_abi.tensormap_args(b_grad[1]["params"][6], 1000, 0x10000)
+    assert (db["role"], db["dataType"], db["globalDim"], db["globalStrides"],
+            db["boxDim"], db["swizzle"]) == ("db", 7, [16, 1024], [64], [16, 64], 0)
+    # And lora_b_grad as well, or a lora_input_grad without dB: not the
+    # kernels fuse-lora-b-grad generates.
+    with pytest.raises(ValueError, match="expected"):
+        lora_abi.launch_order(case, b_grad + [k for k in fused if k["name"] == "lora_b_grad"])
+
+    def b_grad_errors(abi=b_grad[1], **change):
+        bad = dict(json.loads(json.dumps(abi)), **change)
+        return "; ".join(lora_abi.check_kernel(bad, case, b_grad_bindings[1]))
+    assert "fuse_b_grad: only in a grad case's lora_input_grad that computes dt itself" in (
+        b_grad_errors(fuse_down=False))
+    assert "no 'ts' param" in b_grad_errors(params=[
+        q for q in b_grad[1]["params"] if q["role"] != "ts"])
+    assert "db: dtype 'bf16', expected f32" in b_grad_errors(params=[
+        dict(q, dtype="bf16") if q["role"] == "db" else q for q in b_grad[1]["params"]])
+    assert "db: dims [16, 1024] != [1024, 16] (dbt)" in b_grad_errors(params=[
+        dict(q, dims=[16, 1024]) if q["role"] == "db" else q for q in b_grad[1]["params"]])
+    # ts and db params on a lora_input_grad without fuse_b_grad.
+    assert "unexpected role 'ts'" in "; ".join(lora_abi.check_kernel(
+        dict(b_grad[1], fuse_b_grad=False), case, fused_bindings[1]))
+    assert "fuse_b_grad: only" in "; ".join(lora_abi.check_kernel(
+        dict(fused[0], fuse_b_grad=True), case, lora_abi.kernel_tensors(case, fused)[0]))
     by_name = {a["name"]: a for a in abis[2:]}
     assert lora_abi.launch_plan(by_name["lora_b_grad"], 1000) == dict(
         grid=[16, 1, 1], block=[256, 1, 1], smem=99328, index=[1000])
@@ -531,8 +579,8 @@ def test_case_spec_flags_and_options():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    # 20 of the issue's shapes, 2 attention, 1 edge, 19 tuning
-    assert len(cases) == 42
+    # 20 of the issue's shapes, 2 attention, 1 edge, 20 tuning
+    assert len(cases) == 43
     # A tuning case: a default case with the pass's options overridden,
     # timed against its default case's baselines (no eager or torch.compile
     # of its own).
@@ -549,6 +597,7 @@ def test_case_selection():
         ("lora_4096x4096_r16_fused_mc2", "fuse-lora-down multicast=2"),
         ("lora_4096x14336_r16_fused", "fuse-lora-down"),
         ("grad_4096x4096_r16_fused", "fuse-lora-down"),
+        ("grad_4096x4096_r16_fused_db", "fuse-lora-down fuse-lora-b-grad"),
         ("grad_4096x4096_r16_fused_mc2", "fuse-lora-down multicast=2"),
         ("grad_4096x4096_r16_stages7", "max-stages=7"),
         ("matmul_4096x4096_de", "direct-epilogue"),
@@ -600,7 +649,8 @@ def test_case_selection():
     assert [c["id"] for c in lora_abi.select_cases(cases, "grad_4096x*,14336x4096:g16")] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16", "grad_4096x4096_r16_mc2", "grad_4096x4096_r16_fused",
-        "grad_4096x4096_r16_fused_mc2", "grad_4096x4096_r16_stages7",
+        "grad_4096x4096_r16_fused_db", "grad_4096x4096_r16_fused_mc2",
+        "grad_4096x4096_r16_stages7",
         "grad_4096x4096_r16_fused_de", "grad_4096x4096_r16_fused_pers"]
     assert lora_abi.select_cases(cases, "4096x1024:g64") == []
 
@@ -1071,6 +1121,7 @@ class FakeDriver:
         self.scale = scale
         self.bug = bug
         self.pdl_launches = 0
+        self.db_zeroed = []      # per launch with dB: its accumulator held zeros
 
     def load_module(self, image):
         assert image[:4] == b"\x7fELF"
@@ -1088,13 +1139,14 @@ class FakeDriver:
 
     def view(self, a):
         import torch
+        dtype, esize = {9: (torch.bfloat16, 2), 7: (torch.float32, 4)}[a["dataType"]]
         dims = list(reversed(a["globalDim"]))
         n = 1
         for d in dims:
             n *= d
-        assert a["globalStrides"] == [s * 2 for s in _row_strides(dims)]
-        raw = (ctypes.c_uint8 * (2 * n)).from_address(a["globalAddress"])
-        return torch.frombuffer(raw, dtype=torch.bfloat16).view(dims)
+        assert a["globalStrides"] == [s * esize for s in _row_strides(dims)]
+        raw = (ctypes.c_uint8 * (esize * n)).from_address(a["globalAddress"])
+        return torch.frombuffer(raw, dtype=dtype).view(dims)
 
     def launch(self, fn, grid, block, smem, stream, params, pdl=False):
         import torch
@@ -1128,6 +1180,8 @@ class FakeDriver:
         elif fn == "lora_input_grad":              # w is W [K, N], b is A [K, r]
             if "a" in maps:                        # fused: a is B [r, N]
                 self.store_t(maps, f, f["x"] @ f["a"].t())
+            if "db" in maps:                       # fuse_b_grad: dBᵀ from ts
+                self.reduce_db(maps["db"], f["x"], f["ts"], grid[0])
             maps["y"].copy_((f["x"] @ f["w"].t() + f["t"] @ f["b"].t()).to(bf16))
             if self.bug == "pdl" and pdl:          # a race: its first row lost
                 maps["y"][0] = 0
@@ -1153,6 +1207,21 @@ class FakeDriver:
         if self.bug != "no_t":
             maps["t"].copy_(t)
         f["t"] = t.double()
+
+    def reduce_db(self, db, g, ts, tiles):
+        """A fused dx kernel's dB: the CTAs of column tile j take g's
+        64-column steps k with k mod `tiles` == j and add, per 64 rows,
+        g[rows, 64k:64k+64]ᵀ·ts[rows] in f32 into dBᵀ's rows 64k.. (db);
+        with the bug "db_store" they store it (the last rows' part wins)."""
+        self.db_zeroed.append(bool((db == 0).all()))
+        for j in range(tiles):
+            for k in range(j, -(-g.shape[1] // 64), tiles):
+                for m in range(0, g.shape[0], 64):
+                    part = (g[m:m + 64, 64 * k:64 * k + 64].t() @ ts[m:m + 64]).float()
+                    if self.bug == "db_store":
+                        db[64 * k:64 * k + 64] = part
+                    else:
+                        db[64 * k:64 * k + 64] += part
 
     def launch_batched(self, params):
         """A batched matmul: w is [B, K, N], or [B, N, K] read transposed
@@ -1185,13 +1254,13 @@ def _row_strides(dims):
     return strides
 
 
-def cpu_manifest(tmp_path, specs, fused=False):
+def cpu_manifest(tmp_path, specs, fused=False, b_grad=False):
     """kernels.json as prepare.py writes it, with fake_abis and one ELF per
     gpu.module."""
     cases = []
     for case in lora_abi.parse_case_spec(specs):
         kernels = []
-        abis = fake_abis(case, variants=True, fused=fused)
+        abis = fake_abis(case, variants=True, fused=fused, b_grad=b_grad)
         for abi in abis:
             name = f"{case['id']}.{abi['module']}.cubin"
             (tmp_path / name).write_bytes(make_elf([a["name"] for a in abis
@@ -1414,6 +1483,110 @@ def test_worker_on_cpu_fused(tmp_path, monkeypatch, bug):
     assert fused_line.count("!") == (bug is not None)
     assert "1 of 1 rows correct and within 1.10x" in grad_table
     assert report["correct"]["grad_256x512_r16_fused"] == (bug is None)
+
+
+@pytest.mark.parametrize("bug", [None, "db_store", "db_unzeroed"])
+def test_worker_on_cpu_fused_b_grad(tmp_path, monkeypatch, bug):
+    """fuse-lora-b-grad's backward, as a tuning case beside the default:
+    lora_input_grad adds dBᵀ into dbt, an f32 accumulator the worker zeroes
+    before every run (checks, PDL runs and timed ones alike; poisoned like
+    every output before a check) and from which it rounds dB = dbtᵀ after;
+    no lora_b_grad. A kernel that stores its partial dBᵀ tiles instead of
+    adding them ("db_store"), or a worker that did not zero the accumulator
+    (its zero_ made a no-op: the check's poison stays), fails the case."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(bench_run, "DEVICE", "cpu")
+    spec = "256x512:g16"
+    (fused,) = cpu_manifest(tmp_path, spec, fused=True, b_grad=True)["cases"]
+    for cubin in {k["cubin"] for k in fused["kernels"]}:    # one cubin per gpu.module
+        (tmp_path / cubin).rename(tmp_path / cubin.replace(".", "_fused_db.", 1))
+    for k in fused["kernels"]:
+        k["cubin"] = k["cubin"].replace(".", "_fused_db.", 1)
+    manifest = cpu_manifest(tmp_path, spec)
+    manifest["cases"].append(dict(fused, id=fused["id"] + "_fused_db",
+                                  pass_options="fuse-lora-down fuse-lora-b-grad"))
+    args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=False,
+                           check_ms=[200, 100], time_ms=[64], quick=False)
+    drv = FakeDriver(2.0, None if bug == "db_unzeroed" else bug)
+    worker = bench_run.Worker(manifest, tmp_path, args, driver=drv)
+    if bug == "db_unzeroed":
+        monkeypatch.setattr(torch.Tensor, "zero_", lambda self: self)
+    jobs = bench_run.make_jobs(manifest["cases"], args)
+    results, checks = run_jobs_on_cpu(monkeypatch, torch, worker, jobs)
+    grad = checks[("grad_256x512_r16_fused_db", 200)]
+    # dx [200, 256]: one column tile of 256 (g's 8 steps all in it).
+    assert [(g["name"], g["grid"]) for g in grad["launches"]] == [
+        ("lora_kernels_0/lora_linear", [2, 2, 1]), ("lora_kernels_1/lora_input_grad", [1, 2, 1]),
+        ("lora_kernels_1/lora_a_grad", [1, 4, 1])]
+    assert grad["ts_reads_t"] and grad["guard_ok"]
+    # dbt's guard rows too; the default case has none.
+    assert checks[("grad_256x512_r16", 200)]["status"] == "PASS"
+    # Every launch of the fused kernel, in a check, with PDL, timed alone or
+    # with the others, found its accumulator zeroed: 2 checks x (plain +
+    # PDL), then 1 + 3 runs of each of 5 timings (the whole case, with PDL,
+    # lora_input_grad alone; both again without L2 promotion).
+    assert len(drv.db_zeroed) == 2 * 2 + 5 * 4
+    assert all(drv.db_zeroed) == (bug != "db_unzeroed")
+    if bug is None:
+        assert grad["status"] == "PASS" and grad["pdl_same"], grad
+        for name in ("y", "dx", "da", "db"):
+            assert grad[f"{name}_err"] < 1e-2, name
+        assert not any(grad["nan"].values())
+    elif bug == "db_store":
+        # Only the last 64 rows' part of each step: dB wrong, the rest right.
+        for M in (200, 100):
+            g = checks[("grad_256x512_r16_fused_db", M)]
+            assert g["status"] == "FAIL" and g["db_err"] > 1e-2, g
+            assert max(g[f"{n}_err"] for n in ("y", "dx", "da")) < 1e-2, g
+    else:
+        # The check's NaN poison stays in the accumulator, and so in dB.
+        assert grad["status"] == "FAIL" and grad["nan"]["db"] == 16 * 512, grad
+        assert grad["dx_err"] < 1e-2
+    ours = next(results[i] for i, j in enumerate(jobs)
+                if j["type"] == "ours" and j["case"] == "grad_256x512_r16_fused_db")
+    assert list(ours["kernels_us"]) == ["lora_linear_64x64", "lora_input_grad",
+                                        "lora_a_grad"]
+    report, text = bench_run.build_report(manifest["cases"], jobs, results, dict(
+        gpu="H200", capability="9.0", sms=132, driver=13000, torch="x", torch_cuda="13"),
+        manifest, args)
+    assert report["correct"]["grad_256x512_r16_fused_db"] == (bug is None)
+    assert report["correct"]["grad_256x512_r16"]
+    assert "wrote the same bits (dB summed by reduce-adds, in no fixed order: within 0.001 " \
+        "relative)" in text
+
+
+def test_pdl_check_of_an_accumulated_output(monkeypatch):
+    """dB's reduce-adds arrive in an order no launch fixes: with PDL, dbt
+    and db must agree within PDL_ORDER_TOL, not bit for bit; a lost part
+    differs by far more."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(bench_run, "DEVICE", "cpu")
+    worker = bench_run.Worker.__new__(bench_run.Worker)
+    worker.torch = torch
+    dbt = torch.randn(512, 16)
+    bufs = {"dbt": dbt.clone(), "dx": torch.randn(8, 8).to(torch.bfloat16)}
+    guards = {name: torch.full((2,) + tuple(t.shape[1:]), bench_run.GUARD_VALUE,
+                               dtype=t.dtype) for name, t in bufs.items()}
+
+    def rerun(change):
+        def run():
+            pass
+        run.accumulated = ["dbt"]
+
+        def pdl():
+            bufs["dbt"].copy_(change(dbt.clone()))
+            bufs["dx"].copy_(first_dx)
+        run.pdl = pdl
+        return run
+    first_dx = bufs["dx"].clone()
+    res = {}
+    # Another order of f32 adds: a few ulps.
+    worker.check_pdl(rerun(lambda t: t * (1 + 2**-22)), bufs, guards, res)
+    assert res["pdl_same"] and "pdl_differ" not in res
+    bufs["dbt"].copy_(dbt)
+    res = {}
+    worker.check_pdl(rerun(lambda t: torch.cat([t[:448], t[448:] * 0.5])), bufs, guards, res)
+    assert not res["pdl_same"] and res["pdl_differ"] == ["dbt"]
 
 
 # --- the watchdog ----------------------------------------------------------------

@@ -3,20 +3,24 @@
 - the emulator's model of the hardware against the PTX ISA's tables and the
   descriptor values CUTLASS writes (swizzle patterns, a TMA-written tile read
   back through wgmma descriptors, the accumulator fragment, mbarrier phases),
-  and a hand-written kernel for the scalar instructions;
+  a hand-written kernel for the scalar instructions and one for the TMA
+  reduce-add (clipped at the tensor's edge, fenced, after its
+  griddepcontrol.wait, its source held until its group retires);
 - every kind of generated kernel, compiled by the real lora-opt for small
   shapes (prepare.py --ptx), run through run.py's correctness check (outputs
   poisoned, guard rows, float64 references) with the emulator as its driver:
   the 64x64, 128x128 and 128x256 tilings, lora_down split over a cluster,
   the weight gradients split over tokens, the batched matmuls, f16 with a
   bias in the epilogue, TMA multicast and the fused t / dt (`fuse-lora-down`), whose hand-built 32B-swizzle
-  descriptors no GPU has run yet;
-- that it catches broken kernels: a wrong descriptor fails the check, a
-  missing TMA load is reported as a deadlock, and a consumer that lets the
-  producer refill a stage before its wgmma has read it (no wgmma.wait_group
-  in the main loop) is reported as a race, and so are a TMA store of what
-  st.shared wrote without a fence.proxy.async after it and a TMA load
-  before the thread's griddepcontrol.wait.
+  descriptors no GPU has run yet, and dB reduce-added by the dx kernel
+  (`fuse-lora-b-grad`);
+- that it catches broken kernels: a wrong descriptor fails the check, and
+  so do dB's reduce-adds made stores; a missing TMA load is reported as a
+  deadlock, and a consumer that lets the producer refill a stage before its
+  wgmma has read it (no wgmma.wait_group in the main loop) is reported as a
+  race, and so are a TMA store or reduce-add of what st.shared wrote
+  without a fence.proxy.async after it and a TMA load before the thread's
+  griddepcontrol.wait.
 """
 
 from __future__ import annotations
@@ -227,6 +231,104 @@ def test_unknown_instruction_is_named():
         drv.launch(fn, (1, 1, 1), (64, 1, 1), 0, 0, params)
 
 
+REDUCE_PTX = r"""
+.version 8.0
+.target sm_90a
+.address_size 64
+.visible .entry reduce_add(
+	.param .u64 .ptr .align 1 reduce_add_param_0,
+	.param .u32 reduce_add_param_1
+)
+.reqntid 64, 1, 1
+{
+	.reg .pred 	%p<3>;
+	.reg .b32 	%r<12>;
+	.reg .f32 	%f<2>;
+	.reg .b64 	%rd<2>;
+	.shared .align 128 .b8 box[4096];
+	ld.param.u64 	%rd1, [reduce_add_param_0];
+	ld.param.u32 	%r1, [reduce_add_param_1];
+	griddepcontrol.wait;
+	mov.u32 	%r2, %tid.x;
+	mov.u32 	%r3, 0;
+	mov.u32 	%r4, box;
+	shl.b32 	%r5, %r2, 6;
+	add.s32 	%r6, %r4, %r5;
+	shl.b32 	%r7, %r2, 4;
+$L__row:
+	add.s32 	%r8, %r7, %r3;
+	cvt.rn.f32.u32 	%f1, %r8;
+	st.shared.f32 	[%r6], %f1;
+	add.s32 	%r6, %r6, 4;
+	add.s32 	%r3, %r3, 1;
+	setp.lt.u32 	%p1, %r3, 16;
+	@%p1 bra 	$L__row;
+	fence.proxy.async.shared::cta;
+	bar.sync 	0;
+	setp.ne.s32 	%p2, %r2, 0;
+	@%p2 bra 	$L__done;
+	cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%rd1, {0, %r1}], [box];
+	cp.async.bulk.commit_group;
+	cp.async.bulk.wait_group.read 0;
+$L__done:
+	ret;
+}
+"""
+
+
+def run_reduce_add(ptx: str, row: int, dbt: np.ndarray, rows: int = 80) -> None:
+    """REDUCE_PTX (or an edit of it): 64 threads write a [64 x 16] f32 box
+    (element (i, j) = 16i + j) to shared memory and thread 0 adds it with a
+    TMA reduce-add at row `row` of dbt's first `rows` rows, through a map
+    as the fused dx kernel's db param has it (dims [rows, 16], box [64, 16])."""
+    import lora_abi
+    drv = ptx_emu.EmuDriver()
+    fn, _ = drv.get_function(drv.load_module(ptx.encode()), "reduce_add", 0)
+    param = dict(role="db", dtype="f32", dims=[rows, 16], box=[64, 16], swizzle=0)
+    tmap = np.frombuffer(drv.encode(lora_abi.tensormap_args(param, 1, dbt.ctypes.data)),
+                         dtype=np.uint8).copy()
+    values = [ctypes.c_uint64(tmap.ctypes.data), ctypes.c_uint32(row)]
+    params = (ctypes.c_void_p * 2)(*[ctypes.cast(ctypes.pointer(v), ctypes.c_void_p)
+                                     for v in values])
+    drv.launch(fn, (1, 1, 1), (64, 1, 1), 0, 0, params)
+
+
+def test_tma_reduce_add():
+    """cp.reduce.async.bulk.tensor .add: each f32 of the box is added to
+    global memory, the rows past the tensor's 80 clipped (the guard rows
+    after it keep their value); two boxes over rows 48..63 sum there."""
+    dbt = np.full((80 + 64, 16), 0.5, dtype=np.float32)
+    box = np.arange(64 * 16, dtype=np.float32).reshape(64, 16)
+    run_reduce_add(REDUCE_PTX, 0, dbt)
+    run_reduce_add(REDUCE_PTX, 48, dbt)
+    want = np.full_like(dbt, 0.5)
+    want[:64] += box
+    want[48:80] += box[:32]
+    assert np.array_equal(dbt, want)
+
+
+@pytest.mark.parametrize("edit,error", [
+    # Written with st.shared and not fenced: the async proxy may not see it.
+    (lambda t: t.replace("fence.proxy.async.shared::cta;", ""),
+     r"TMA reduce-add from shared 0x[0-9a-f]+: .*no fence\.proxy\.async"),
+    # Before the thread's griddepcontrol.wait (PDL: the kernel before may
+    # still be writing the accumulator).
+    (lambda t: t.replace("griddepcontrol.wait;", "").replace(
+        "cp.async.bulk.commit_group;", "cp.async.bulk.commit_group;\n\tgriddepcontrol.wait;"),
+     r"TMA reduce-add before the thread's griddepcontrol\.wait"),
+    # The box rewritten before wait_group.read retired the reduce that reads it.
+    (lambda t: t.replace("cp.async.bulk.commit_group;",
+                         "cp.async.bulk.commit_group;\n\tst.shared.f32 \t[box], %f1;"),
+     r"shared store at 0x[0-9a-f]+ into bytes that an in-flight wgmma or TMA store still reads"),
+], ids=["unfenced", "before-griddepcontrol-wait", "rewritten-before-wait-group"])
+def test_tma_reduce_add_races(edit, error):
+    ptx = edit(REDUCE_PTX)
+    assert ptx != REDUCE_PTX
+    dbt = np.zeros((80 + 64, 16), dtype=np.float32)
+    with pytest.raises(ptx_emu.EmuError, match=error):
+        run_reduce_add(ptx, 0, dbt)
+
+
 # --- the generated kernels --------------------------------------------------------
 
 # (case spec, M, kernels that must have run): each kind of kernel at a shape
@@ -237,6 +339,12 @@ KERNEL_CASES = [
                           "lora_input_grad_64x64"}),
     ("256x512:g16@fuse-lora-down", 100, {"lora_linear_64x64", "lora_input_grad_64x64",
                                          "lora_b_grad_split1", "lora_a_grad_split1"}),
+    # dB in the dx kernel: 4 column tiles of dx [100, 256] take g's 8 steps
+    # in turn (j, j + 4), each of 2 row tiles (rows 100..127 past M) adding
+    # its 64 x 16 parts of dBᵀ; no lora_b_grad.
+    ("256x512:g16@fuse-lora-down+fuse-lora-b-grad", 100, {"lora_linear_64x64",
+                                                          "lora_input_grad_64x64",
+                                                          "lora_a_grad_split1"}),
     ("4x64x96:bmmt", 100, {"matmul"}),
     ("4x64x96:bmm", 70, {"matmul"}),
     ("2048x64:16", 64, {"lora_down_split2", "lora_linear_64x64"}),
@@ -315,6 +423,8 @@ def test_generated_kernel_on_emulator(artifacts, spec, M, kernels):
         if name.endswith("_err") and isinstance(err, float):
             assert err < 1e-2, (name, err)
     assert res["guard_ok"]
+    if "fuse-lora-b-grad" in spec:
+        assert not any("lora_b_grad" in k for k in res["kernels"]), res["kernels"]
     # The multicast and split cases ran as clusters of two CTAs.
     if "multicast" in spec or "split2" in " ".join(kernels):
         assert (1, 2, 1) in res["clusters"].values() or (2, 1, 1) in res["clusters"].values(), \
@@ -384,6 +494,41 @@ def test_stage_released_before_its_wgmma_fails(artifacts, tmp_path):
     (res,) = ptx_emu.check_cases(bad, case, [64], log=lambda _: None)
     assert res["status"] == "ERROR" and "TMA load into shared" in res["error"] and (
         "in-flight wgmma" in res["error"]), res
+
+
+def test_db_stored_instead_of_added_fails(artifacts, tmp_path):
+    """The dx kernel's dB reduce-adds made plain TMA stores: of each g
+    step's parts (one per row tile) only the last stored survives, and the
+    check names dB (the other outputs stay right)."""
+    case = case_id("256x512:g16@fuse-lora-down+fuse-lora-b-grad")
+    bad = mutated(artifacts, tmp_path, case, lambda t: re.sub(
+        r"cp\.reduce\.async\.bulk\.tensor\.(\dd)\.global\.shared::cta\.add\.tile\.bulk_group",
+        r"cp.async.bulk.tensor.\1.global.shared::cta.tile.bulk_group", t))
+    (res,) = ptx_emu.check_cases(bad, case, [100], log=lambda _: None)
+    assert res["status"] == "FAIL" and res["db_err"] > 0.1, res
+    assert max(res[f"{n}_err"] for n in ("y", "dx", "da")) < 1e-2, res
+
+
+def test_db_reduce_without_proxy_fence_fails(artifacts, tmp_path):
+    """The fence.proxy.async between the consumers' st.shared of a dB part
+    and its reduce-add deleted (the last one before each cp.reduce): the
+    async proxy may not see the part, and the emulator names the race at
+    the reduce-add."""
+    case = case_id("256x512:g16@fuse-lora-down+fuse-lora-b-grad")
+    fence = "fence.proxy.async.shared::cta;"
+
+    def drop_fences(text):
+        out, pos = [], 0
+        for m in re.finditer(r"cp\.reduce\.async\.bulk\.tensor", text):
+            cut = text.rfind(fence, pos, m.start())
+            if cut >= 0:
+                out.append(text[pos:cut])
+                pos = cut + len(fence)
+        return "".join(out) + text[pos:]
+    bad = mutated(artifacts, tmp_path, case, drop_fences)
+    (res,) = ptx_emu.check_cases(bad, case, [100], log=lambda _: None)
+    assert res["status"] == "ERROR" and "TMA reduce-add from shared" in res["error"] and (
+        "no fence.proxy.async" in res["error"]), res
 
 
 @pytest.mark.parametrize("spec,M", [("256x512:g16@direct-epilogue", 100),
