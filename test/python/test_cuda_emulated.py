@@ -317,6 +317,21 @@ def test_bf16_train_step_matches_cpu(llama_bf16, tmp_path):
     assert rel_err(emulated, cpu) <= 5e-3
 
 
+def bf16_train_losses(model: Path, tmp_path: Path, inputs: dict, labels: np.ndarray,
+                      options: str) -> dict:
+    """The losses of 4 train steps of `model`'s LoRA layers (LORA_ARGS) by
+    target: "cpu", and "cuda-emulated" with `options` (--cuda-kernel-options)."""
+    train = ["--mode=train", "--loss=causal-lm"]
+    losses = {}
+    for target, extra in (("cpu", ()), ("cuda-emulated", (options,))):
+        lora_compile(model, *LORA_ARGS, *train, *extra, f"--target={target}",
+                     "--opt-level=1", "-o", tmp_path / f"train-{target}")
+        losses[target] = train_steps(tmp_path / f"train-{target}", inputs, labels,
+                                     steps=4)
+    print("cpu:", losses["cpu"], "\ncuda-emulated:", losses["cuda-emulated"])
+    return losses
+
+
 def test_bf16_kernel_options_match_cpu(llama_bf16, tmp_path):
     """`--cuda-kernel-options` reaches lora-generate-cuda-kernels (the
     manifest's pipeline has them). For --target=cuda the LoRA layers become
@@ -355,13 +370,7 @@ def test_bf16_kernel_options_match_cpu(llama_bf16, tmp_path):
     assert "fuse-lora-down=true" in manifest_text and "multicast=2" in manifest_text
     train = ["--mode=train", "--loss=causal-lm"]
     labels = make_labels(inputs)
-    losses = {}
-    for target, extra in (("cpu", ()), ("cuda-emulated", (options,))):
-        lora_compile(llama_bf16, *LORA_ARGS, *train, *extra, f"--target={target}",
-                     "--opt-level=1", "-o", tmp_path / f"train-{target}")
-        losses[target] = train_steps(tmp_path / f"train-{target}", inputs, labels,
-                                     steps=4)
-    print("cpu:", losses["cpu"], "\ncuda-emulated:", losses["cuda-emulated"])
+    losses = bf16_train_losses(llama_bf16, tmp_path, inputs, labels, options)
     assert np.isfinite(losses["cuda-emulated"]).all()
     assert rel_err(losses["cuda-emulated"], losses["cpu"]) <= 5e-3
     # The train step's call sites (test_bf16_train_step_matches_cpu has them
@@ -414,13 +423,7 @@ def test_bf16_fused_b_grad_train_step_matches_cpu(llama_bf16, tmp_path):
                      "_lora_input_grad": 2}, sites
     inputs = onnx_models.make_inputs("llama", path=llama_bf16)
     labels = make_labels(inputs)
-    losses = {}
-    for target, extra in (("cpu", ()), ("cuda-emulated", (options,))):
-        lora_compile(llama_bf16, *LORA_ARGS, *train, *extra, f"--target={target}",
-                     "--opt-level=1", "-o", tmp_path / f"train-{target}")
-        losses[target] = train_steps(tmp_path / f"train-{target}", inputs, labels,
-                                     steps=4)
-    print("cpu:", losses["cpu"], "\ncuda-emulated:", losses["cuda-emulated"])
+    losses = bf16_train_losses(llama_bf16, tmp_path, inputs, labels, options)
     assert np.isfinite(losses["cuda-emulated"]).all()
     assert losses["cuda-emulated"][-1] < losses["cuda-emulated"][0]
     assert rel_err(losses["cuda-emulated"], losses["cpu"]) <= 5e-3
