@@ -439,6 +439,12 @@ struct GenerateCudaKernelsPass
                             "lora_input_grad that computes dt)";
       return signalPassFailure();
     }
+    if (fuseLoraAGrad && !fuseLoraBGrad) {
+      module.emitError() << "lora-generate-cuda-kernels: fuse-lora-a-grad "
+                            "needs fuse-lora-b-grad (dA is computed in the "
+                            "lora_input_grad that computes dB)";
+      return signalPassFailure();
+    }
     SmallVector<Candidate> candidates;
     SmallVector<GradCandidate> grads;
     module.walk([&](Operation *op) {
@@ -746,19 +752,25 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   eraseTranspose();
 }
 
-/// dB [r, N] in `elem` from the f32 dBᵀ [N, r] a dx kernel that computes
-/// dB adds into: one elementwise op, a generic GPU kernel.
-static Value transposeToElementType(OpBuilder &b, Value dbT, Type elem) {
-  Location loc = dbT.getLoc();
-  auto type = cast<RankedTensorType>(dbT.getType());
+/// An f32 matrix a dx kernel adds dB or dA into, rounded to `elem` (and
+/// transposed: dB [r, N] from dBᵀ [N, r]): one elementwise op, a generic
+/// GPU kernel.
+static Value roundToElementType(OpBuilder &b, Value sum, Type elem,
+                                bool transpose) {
+  Location loc = sum.getLoc();
+  auto type = cast<RankedTensorType>(sum.getType());
   MLIRContext *ctx = b.getContext();
-  Value init = tensor::EmptyOp::create(
-      b, loc, ArrayRef<int64_t>{type.getDimSize(1), type.getDimSize(0)}, elem);
+  SmallVector<int64_t> shape(type.getShape());
+  if (transpose)
+    std::swap(shape[0], shape[1]);
+  Value init = tensor::EmptyOp::create(b, loc, shape, elem);
   AffineExpr i = getAffineDimExpr(0, ctx), j = getAffineDimExpr(1, ctx);
   return linalg::GenericOp::create(
-             b, loc, init.getType(), ValueRange{dbT}, ValueRange{init},
-             ArrayRef<AffineMap>{AffineMap::get(2, 0, {j, i}, ctx),
-                                 AffineMap::get(2, 0, {i, j}, ctx)},
+             b, loc, init.getType(), ValueRange{sum}, ValueRange{init},
+             ArrayRef<AffineMap>{
+                 AffineMap::get(2, 0, {transpose ? j : i, transpose ? i : j},
+                                ctx),
+                 AffineMap::get(2, 0, {i, j}, ctx)},
              SmallVector<utils::IteratorType>(2, utils::IteratorType::parallel),
              [&](OpBuilder &nb, Location l, ValueRange args) {
                Value rounded = arith::TruncFOp::create(nb, l, elem, args[0]);
@@ -809,20 +821,18 @@ static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
       break;
     }
   }
-  // The dx kernel that computes dB adds its parts into db: zeroed first, on
-  // the device (so for no tokens too) or, by a reference launcher, on the
-  // host.
-  Value db;
-  for (auto [param, arg] : llvm::zip(params, body->getArguments()))
-    if (param.role == "db")
-      db = arg;
-  if (db) {
+  // The dx kernel that computes dB (dA) adds its parts into db (da): zeroed
+  // first, on the device (so for no tokens too) or, by a reference
+  // launcher, on the host.
+  for (auto [param, arg] : llvm::zip(params, body->getArguments())) {
+    if (param.role != "db" && param.role != "da")
+      continue;
     Value zero = arith::ConstantOp::create(builder, loc, builder.getF32Type(),
                                            builder.getF32FloatAttr(0));
     if (kernels.empty())
-      linalg::FillOp::create(builder, loc, ValueRange{zero}, ValueRange{db});
+      linalg::FillOp::create(builder, loc, ValueRange{zero}, ValueRange{arg});
     else
-      zeroOnDevice(builder, loc, db, zero);
+      zeroOnDevice(builder, loc, arg, zero);
   }
   if (kernels.empty()) {
     // A reference launcher: the kernel's math in linalg (zero for no
@@ -880,10 +890,17 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   bool fusedBGrad = fusedTGrad && fuseLoraBGrad;
   if (fusedBGrad)
     inputGrad->second.fuseBGrad = true;
+  // And dA = xᵀ·dt (fuse-lora-a-grad): no lora_a_grad; it adds into an f32
+  // dA, rounded after.
+  bool fusedAGrad = fusedBGrad && fuseLoraAGrad;
+  if (fusedAGrad)
+    inputGrad->second.fuseAGrad = true;
   if (fusedTGrad)
     c.kernels.erase(llvm::find_if(c.kernels, isNamed("lora_t_grad")));
   if (fusedBGrad)
     c.kernels.erase(llvm::find_if(c.kernels, isNamed("lora_b_grad")));
+  if (fusedAGrad)
+    c.kernels.erase(llvm::find_if(c.kernels, isNamed("lora_a_grad")));
   llvm::StringMap<func::FuncOp> launchers;
   for (auto &[name, problem] : c.kernels) {
     problem.multicast = multicast;
@@ -981,13 +998,20 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   Value w = op.getWeight(), a = op.getLoraA(), bw = op.getLoraB();
   Value ts = savedT ? savedT : launch("lora_down", {xl, a}).back();
   // A fused lora_input_grad computes dt as it computes dx.
-  Value dt, dx, db;
-  if (fusedBGrad) {
+  Type elem = cast<RankedTensorType>(w.getType()).getElementType();
+  Value dt, dx, db, da;
+  if (fusedAGrad) {
+    SmallVector<Value> outputs = launch(
+        "lora_input_grad", {g, w, bw, Value(), a, ts, Value(), xl, Value()});
+    dt = outputs[0];
+    db = roundToElementType(b, outputs[1], elem, /*transpose=*/true);
+    da = roundToElementType(b, outputs[2], elem, /*transpose=*/false);
+    dx = outputs[3];
+  } else if (fusedBGrad) {
     SmallVector<Value> outputs =
         launch("lora_input_grad", {g, w, bw, Value(), a, ts, Value()});
     dt = outputs[0];
-    db = transposeToElementType(
-        b, outputs[1], cast<RankedTensorType>(w.getType()).getElementType());
+    db = roundToElementType(b, outputs[1], elem, /*transpose=*/true);
     dx = outputs[2];
   } else if (fusedTGrad) {
     SmallVector<Value> outputs =
@@ -999,7 +1023,8 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   }
   if (!db)
     db = launch("lora_b_grad", {ts, g}).back();
-  Value da = launch("lora_a_grad", {xl, dt}).back();
+  if (!da)
+    da = launch("lora_a_grad", {xl, dt}).back();
   auto castTo = [&](Value value, Type type) -> Value {
     if (value.getType() == type)
       return value;

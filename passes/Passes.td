@@ -472,7 +472,8 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
     dt = scale·g·Bᵀ in lora_input_grad's instead of `lora_t_grad`; with it,
     `fuse-lora-b-grad` computes dB = tsᵀ·g in lora_input_grad's tiles too
     (each adding its part into an f32 dBᵀ with a TMA reduce-add) instead of
-    `lora_b_grad`.
+    `lora_b_grad`, and with that `fuse-lora-a-grad` dA = xᵀ·dt as well,
+    instead of `lora_a_grad`.
     With `reference-launchers` the call sites are the same but no kernel is
     built: each launcher computes the kernel's result with linalg on its
     memrefs (products summed in f32, converted once), for
@@ -499,6 +500,12 @@ def LoraGenerateCudaKernels : Pass<"lora-generate-cuda-kernels", "ModuleOp"> {
            "an f32 dBᵀ (zeroed by the launcher) with TMA reduce-adds, whose "
            "f32 sums land in no fixed order; no lora_b_grad kernel, no "
            "second read of g">,
+    Option<"fuseLoraAGrad", "fuse-lora-a-grad", "bool", /*default=*/"false",
+           "With fuse-lora-b-grad, lora_input_grad also computes dA = xᵀ·dt "
+           "once dt is complete: each CTA loads its dx tile's block of x "
+           "into its released stages and adds its part into an f32 dA "
+           "(zeroed by the launcher) with TMA reduce-adds, in no fixed "
+           "order; no lora_a_grad kernel">,
     Option<"directEpilogue", "direct-epilogue", "bool", /*default=*/"false",
            "The Matmul and LoraLinear kernels convert their accumulators in "
            "registers and write the output tile straight to shared memory "

@@ -830,6 +830,7 @@ LogicalResult lora::compileModel(MLIRContext &context,
              << (problem.empty() ? "lora-generate-cuda-kernels takes "
                                    "tile-n=N, max-stages=N, multicast=1|2, "
                                    "fuse-lora-down, fuse-lora-b-grad, "
+                                   "fuse-lora-a-grad, "
                                    "direct-epilogue and persistent=N"
                                  : problem);
   } else {

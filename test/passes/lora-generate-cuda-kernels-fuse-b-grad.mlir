@@ -1,6 +1,9 @@
 // RUN: lora-opt %s --lora-generate-cuda-kernels="fuse-lora-down fuse-lora-b-grad" | FileCheck %s
 // RUN: lora-opt %s --lora-generate-cuda-kernels="fuse-lora-down fuse-lora-b-grad reference-launchers" | FileCheck %s --check-prefix=REF
 // RUN: not lora-opt %s --lora-generate-cuda-kernels=fuse-lora-b-grad 2>&1 | FileCheck %s --check-prefix=ERR
+// RUN: lora-opt %s --lora-generate-cuda-kernels="fuse-lora-down fuse-lora-b-grad fuse-lora-a-grad" | FileCheck %s --check-prefix=AGRAD
+// RUN: lora-opt %s --lora-generate-cuda-kernels="fuse-lora-down fuse-lora-b-grad fuse-lora-a-grad reference-launchers" | FileCheck %s --check-prefix=AREF
+// RUN: not lora-opt %s --lora-generate-cuda-kernels="fuse-lora-down fuse-lora-a-grad" 2>&1 | FileCheck %s --check-prefix=AERR
 
 // A train step with fuse-lora-b-grad: lora_input_grad computes dt and
 // dB = tsᵀ·g besides dx, reading the forward's t as ts and adding its
@@ -64,6 +67,38 @@
 // REF-NOT: lora_b_grad
 
 // ERR: error: lora-generate-cuda-kernels: fuse-lora-b-grad needs fuse-lora-down (dB is computed in the lora_input_grad that computes dt)
+
+// With fuse-lora-a-grad the same kernel takes x (the forward's input) and
+// an f32 dA [4096, 16] too, which one elementwise op rounds; there is no
+// weight-gradient kernel left.
+// AGRAD-LABEL: func.func @train_step(%{{.*}}: tensor<?x4096xbf16>,
+// AGRAD: %[[DA:.*]] = memref.alloc() : memref<4096x16xf32>
+// AGRAD: call @lora_kernels_1_lora_input_grad_launch(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[DA]], %{{.*}}) : ({{.*}}, memref<1024x16xf32>, memref<?x4096xbf16>, memref<4096x16xf32>, memref<?x4096xbf16>)
+// AGRAD: %[[DAT:.*]] = bufferization.to_tensor %[[DA]]
+// AGRAD: linalg.generic {{.*}} ins(%{{.*}} : tensor<1024x16xf32>) outs(%{{.*}} : tensor<16x1024xbf16>)
+// AGRAD: %[[DAB:.*]] = linalg.generic {{.*}} ins(%[[DAT]] : tensor<4096x16xf32>) outs(%{{.*}} : tensor<4096x16xbf16>)
+// AGRAD: return %{{.*}}, %{{.*}}, %[[DAB]], %{{.*}} :
+// AGRAD-NOT: lora_{{[ab]}}_grad
+// AGRAD: gpu.func @lora_input_grad(
+// AGRAD-SAME: \22fuse_a_grad\22:true
+// AGRAD-SAME: {\22box\22:[128,64],\22dims\22:[\22M\22,4096],\22dtype\22:\22bf16\22,\22l2_promotion\22:256,\22role\22:\22xa\22,\22swizzle\22:128}
+// AGRAD-SAME: {\22box\22:[64,16],\22dims\22:[4096,16],\22dtype\22:\22f32\22,\22l2_promotion\22:0,\22role\22:\22da\22,\22swizzle\22:0}
+// AGRAD: nvgpu.mbarrier.arrive.expect_tx %{{.*}}[%c0{{.*}}], %c65536
+// AGRAD-COUNT-4: nvgpu.tma.async.load {{.*}} : <tensor = memref<128x64xbf16
+// AGRAD: nvgpu.mbarrier.try_wait.parity
+// AGRAD: nvvm.wgmma.mma_async {{.*}} D[<f32>, <zero>]
+// AGRAD: nvvm.cp.async.bulk.tensor.reduce
+// AGRAD-LABEL: func.func private @lora_kernels_1_lora_input_grad_launch(
+// AGRAD: gpu.memset async [%{{.*}}] %arg6, %{{.*}} : memref<1024x16xf32>, f32
+// AGRAD: gpu.memset async [%{{.*}}] %arg8, %{{.*}} : memref<4096x16xf32>, f32
+
+// AREF-LABEL: func.func private @lora_kernels_1_lora_input_grad_launch(
+// AREF: linalg.fill ins(%{{.*}} : f32) outs(%arg6 : memref<1024x16xf32>)
+// AREF: linalg.fill ins(%{{.*}} : f32) outs(%arg8 : memref<4096x16xf32>)
+// AREF: linalg.generic {{.*}} ins(%arg0, %arg5 : memref<?x1024xbf16>, memref<?x16xbf16>) outs(%arg6 : memref<1024x16xf32>)
+// AREF: linalg.generic {{.*}} ins(%arg7, %arg3 : memref<?x4096xbf16>, memref<?x16xbf16>) outs(%arg8 : memref<4096x16xf32>)
+
+// AERR: error: lora-generate-cuda-kernels: fuse-lora-a-grad needs fuse-lora-b-grad (dA is computed in the lora_input_grad that computes dB)
 
 func.func @train_step(%x: tensor<?x4096xbf16>, %w: tensor<4096x1024xbf16>,
                       %a: tensor<4096x16xbf16>, %b: tensor<16x1024xbf16>,

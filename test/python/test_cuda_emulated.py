@@ -398,17 +398,22 @@ def test_bf16_kernel_options_match_cpu(llama_bf16, tmp_path):
         assert not bad.exists()
 
 
-def test_bf16_fused_b_grad_train_step_matches_cpu(llama_bf16, tmp_path):
+@pytest.mark.parametrize("a_grad", [False, True], ids=["db", "db_da"])
+def test_bf16_fused_weight_grads_train_step_matches_cpu(llama_bf16, tmp_path, a_grad):
     """`fuse-lora-b-grad`: the dx kernels that compute dt (layer 1's q and v
     projections; layer 0's need no dx) compute dB = tsᵀ·g too, adding into
     an f32 dBᵀ that their launcher zeroes and one elementwise op transposes
-    and rounds, so only layer 0's two layers still launch lora_b_grad. On
-    cuda-emulated the launchers' reference adds gᵀ·ts into the zeroed dBᵀ:
-    a wrong operand order, a dBᵀ not zeroed or a transposition the wrong way
-    round would move the losses of the train steps (whose AdamW updates of B
-    follow dB) away from the CPU target's. Without fuse-lora-down the option
-    is an error, and no artifact is left."""
-    options = "--cuda-kernel-options=fuse-lora-down fuse-lora-b-grad"
+    and rounds, so only layer 0's two layers still launch lora_b_grad; with
+    `fuse-lora-a-grad` they compute dA = xᵀ·dt as well (into a zeroed f32
+    dA, rounded after), and only layer 0's launch lora_a_grad. On
+    cuda-emulated the launchers' reference adds gᵀ·ts and xᵀ·dt into the
+    zeroed sums: a wrong operand order, a sum not zeroed or a transposition
+    the wrong way round would move the losses of the train steps (whose
+    AdamW updates of A and B follow dA and dB) away from the CPU target's.
+    Without the option it builds on, each is an error, and no artifact is
+    left."""
+    options = "--cuda-kernel-options=fuse-lora-down fuse-lora-b-grad" + (
+        " fuse-lora-a-grad" if a_grad else "")
     train = ["--mode=train", "--loss=causal-lm"]
     if Path("/usr/local/cuda/bin/ptxas").exists() or shutil.which("ptxas"):
         out = tmp_path / "cuda-linalg.mlir"
@@ -416,10 +421,11 @@ def test_bf16_fused_b_grad_train_step_matches_cpu(llama_bf16, tmp_path):
                      "--emit=linalg", "-o", out)
         text = out.read_text()
         assert text.count("fuse_b_grad\\22:true") == 2
-        assert "lora_b_grad" in text   # layer 0's
+        assert text.count("fuse_a_grad\\22:true") == (2 if a_grad else 0)
+        assert "lora_b_grad" in text and "lora_a_grad" in text   # layer 0's
     sites = kernel_call_sites(llama_bf16, tmp_path, *LORA_ARGS, *train, options)
     assert sites == {"forward": 40, "batched": 15, "_lora_t_grad": 2,
-                     "_lora_b_grad": 2, "_lora_a_grad": 4,
+                     "_lora_b_grad": 2, "_lora_a_grad": 2 if a_grad else 4,
                      "_lora_input_grad": 2}, sites
     inputs = onnx_models.make_inputs("llama", path=llama_bf16)
     labels = make_labels(inputs)
@@ -427,12 +433,14 @@ def test_bf16_fused_b_grad_train_step_matches_cpu(llama_bf16, tmp_path):
     assert np.isfinite(losses["cuda-emulated"]).all()
     assert losses["cuda-emulated"][-1] < losses["cuda-emulated"][0]
     assert rel_err(losses["cuda-emulated"], losses["cpu"]) <= 5e-3
+    alone, needs = (("fuse-lora-down fuse-lora-a-grad", "fuse-lora-a-grad needs fuse-lora-b-grad")
+                    if a_grad else
+                    ("fuse-lora-b-grad", "fuse-lora-b-grad needs fuse-lora-down"))
     bad = tmp_path / "bad"
     proc = lora_compile(llama_bf16, *LORA_ARGS, *train, "--target=cuda-emulated",
-                        "--cuda-kernel-options=fuse-lora-b-grad", "-o", bad,
-                        check=False)
+                        f"--cuda-kernel-options={alone}", "-o", bad, check=False)
     assert proc.returncode != 0
-    assert "fuse-lora-b-grad needs fuse-lora-down" in proc.stderr, proc.stderr[-2000:]
+    assert needs in proc.stderr, proc.stderr[-2000:]
     assert not bad.exists()
 
 

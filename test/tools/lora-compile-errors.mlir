@@ -29,7 +29,7 @@
 // TARGET: error: unknown target 'tpu' (expected cpu, cuda or cuda-emulated)
 // KOPT-CPU: error: CUDA kernel options ('fuse-lora-down') need --target=cuda or cuda-emulated
 // KOPT-BOGUS: error: invalid CUDA kernel options 'bogus=1': <Pass-Options-Parser>: no such option bogus{{$}}
-// KOPT-VALUE: error: invalid CUDA kernel options 'multicast=abc': lora-generate-cuda-kernels takes tile-n=N, max-stages=N, multicast=1|2, fuse-lora-down, fuse-lora-b-grad, direct-epilogue and persistent=N
+// KOPT-VALUE: error: invalid CUDA kernel options 'multicast=abc': lora-generate-cuda-kernels takes tile-n=N, max-stages=N, multicast=1|2, fuse-lora-down, fuse-lora-b-grad, fuse-lora-a-grad, direct-epilogue and persistent=N
 // KOPT-REF: error: reference-launchers is --target=cuda-emulated's choice, not a CUDA kernel option
 // EMIT: lora-compile: error: unknown --emit=asm (expected onnx, tosa, lora, linalg, llvm or artifact)
 // MERGE: error: --merge needs an adapter or LoRA targets

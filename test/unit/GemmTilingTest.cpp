@@ -479,6 +479,40 @@ TEST_F(GemmTiling, DxKernelThatComputesDBReadsTsAndAddsIntoDBT) {
                     spec.tileM() * 16 * (2 + 4));
     }
   }
+  // dA too: the layer's x, [M, 4096] (the kernel's n), read in its dx
+  // tile's [tileM x 64] boxes, and dA [4096, r] in f32, after db.
+  GemmKernelSpec both = dx;
+  both.fuseAGrad = true;
+  EXPECT_EQ(checkGemmProblem(both), "");
+  for (const GemmKernelSpec &spec : chooseGemmTilings(both)) {
+    SmallVector<std::string> roles;
+    for (const TensorMapParam &param : getGemmKernelParams(spec)) {
+      roles.push_back(param.role);
+      if (param.role == "xa") {
+        EXPECT_EQ(param.dims,
+                  (SmallVector<int64_t, 3>{ShapedType::kDynamic, 4096}));
+        EXPECT_EQ(param.box, (SmallVector<int64_t, 3>{spec.tileM(), 64}));
+        EXPECT_EQ(param.swizzle, 128);
+      }
+      if (param.role == "da") {
+        EXPECT_TRUE(param.elementType.isF32());
+        EXPECT_EQ(param.dims, (SmallVector<int64_t, 3>{4096, 16}));
+        EXPECT_EQ(param.box, (SmallVector<int64_t, 3>{64, 16}));
+        EXPECT_EQ(param.l2Promotion, 0);
+      }
+    }
+    EXPECT_EQ(roles, (SmallVector<std::string>{"x", "w", "a", "t", "b", "ts",
+                                               "db", "xa", "da", "y"}));
+    // x's block and dA's parts go into the stages: no more shared memory.
+    GemmKernelSpec bOnly = spec;
+    bOnly.fuseAGrad = false;
+    EXPECT_EQ(getGemmDynamicSharedMemory(spec),
+              getGemmDynamicSharedMemory(bOnly));
+  }
+  GemmKernelSpec aOnly = dx;
+  aOnly.fuseBGrad = false;
+  aOnly.fuseAGrad = true;
+  EXPECT_NE(checkGemmProblem(aOnly), "");
   // Multicast as without: each CTA of a pair loads its own g and ts.
   GemmKernelSpec paired = dx;
   paired.multicast = 2;

@@ -87,6 +87,14 @@ struct GemmKernelSpec {
   /// the order the CTAs issue them. No lora_b_grad kernel, no second read
   /// of g.
   bool fuseBGrad = false;
+  /// With fuseBGrad, that kernel computes dA = xᵀ·dt too: after its LoRA
+  /// step, when dt is complete, it loads its tile's block of x ([tileM x
+  /// tileN], the rows and columns of its dx tile) into the released stages,
+  /// and each consumer adds dA rows n0 + 64q .. + 64 of its 64-column
+  /// blocks q (xᵀ·dt over the tile's rows, m64n16k16) into an f32 dA
+  /// [K, r] with a TMA reduce-add, zeroed by the caller. No lora_a_grad
+  /// kernel, no second read of dt.
+  bool fuseAGrad = false;
   /// The epilogue converts the accumulator in registers and writes the
   /// output tile straight into shared memory, 128B-swizzled in boxes of
   /// 128 B columns, for TMA stores of those boxes: no f32 staging tile (its
@@ -176,7 +184,7 @@ GemmKernelSpec getLoraDownProblem(const GemmKernelSpec &linear);
 /// One kernel parameter: a pointer to a CUtensorMap (in device memory) that
 /// describes a row-major tensor and the box one TMA copy moves.
 struct TensorMapParam {
-  /// "x", "w", "a", "t", "b", "ts", "db", "bias" or "y".
+  /// "x", "w", "a", "t", "b", "ts", "db", "xa", "da", "bias" or "y".
   std::string role;
   Type elementType;
   /// Shape of the tensor; ShapedType::kDynamic stands for the token count

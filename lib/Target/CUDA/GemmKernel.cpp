@@ -115,6 +115,29 @@
 // lora_b_grad, which read g (16 MiB there) and took ~15 us on the H200 at
 // M = 2048 (h200-311ab7e). Not with a persistent kernel.
 //
+// dA as well (opt-in, `fuse-lora-a-grad`, with the above; not yet run on a
+// GPU). dA = xᵀ·dt needs dt complete, so it comes after the LoRA step, and
+// x, which the dx kernel does not stream:
+//   loads      the producer waits for every stage's release (the last one
+//              too, which the consumers then release), and loads the dx
+//              tile's block of x, [tileM x tileN] (64 KiB at 128x256), into
+//              the stages, on a barrier of its own.
+//   dt         meanwhile each consumer writes its 64 rows of dt as stored
+//              (scale·t rounded) N-major, 32B-swizzled, into the ts region,
+//              which the main loop no longer reads; both consumers sync.
+//   wgmma      consumer c takes the 64-column blocks q = c, c + consumers:
+//              per block tileM / 16 m64n16k16 of xᵀ·dt (x M-major, trans-a
+//              1, like g for dB), restarted by scale-d 0, waited for.
+//   reduce     each part by mma.store into the stages past the x block and
+//              a TMA reduce-add into dA rows n0 + 64q (f32 [K, r], zeroed
+//              by the launcher); the issuer waits for the reads before the
+//              epilogue takes the stages.
+// Work: 2·M·K·16 flops (16/N of the kernel's); x read once more, by the
+// kernel's CTAs, instead of by lora_a_grad (16 MiB and ~15 us at M = 2048,
+// 4096², on the H200); M/tileM · K · r · 4 bytes of reduce-adds. The cost
+// is each CTA's tail: the x block's load latency and 2 x 8 dependent
+// wgmmas before its epilogue.
+//
 // Per CTA of LoraLinear at tileM 128, tileN 256, K 4096: 64 x 48 KiB stages
 // loaded, 2·128·256·4096 = 268 MFLOP, 85 flop per shared-memory byte.
 //
@@ -451,6 +474,24 @@ static int64_t getBGradBytes(const GemmKernelSpec &spec) {
                         : 0;
 }
 
+/// Of a dx kernel that computes dA (GemmKernelSpec::fuseAGrad), in the
+/// stages once every one is released: the tile's block of x, tileN / 64
+/// boxes of [tileM x 64] from offset 0, then the f32 parts of dA, a
+/// tileM x 16 slot per block a consumer takes (its rows at 64·c), until the
+/// epilogue takes the stages.
+static int64_t getAGradSlots(const GemmKernelSpec &spec) {
+  return llvm::divideCeil(spec.tileN / kTileK, spec.consumers);
+}
+
+static int64_t getAGradPartsOffset(const GemmKernelSpec &spec) {
+  return spec.tileM() * spec.tileN * byteWidth(spec.elementType);
+}
+
+[[maybe_unused]] static int64_t getAGradBytes(const GemmKernelSpec &spec) {
+  return getAGradPartsOffset(spec) +
+         getAGradSlots(spec) * spec.tileM() * kFusedRank * 4;
+}
+
 /// Offset of the bias tile, after the t scratch (and the dB region).
 static int64_t getBiasOffset(const GemmKernelSpec &spec) {
   if (spec.fuseBGrad)
@@ -568,6 +609,8 @@ std::string cuda::checkGemmProblem(const GemmKernelSpec &spec) {
   if (spec.fuseBGrad && (!spec.fuseDown || !spec.transposedB))
     return "dB is computed in the tile only by the backward's dx kernel "
            "(a fused LoraLinear reading w transposed)";
+  if (spec.fuseAGrad && !spec.fuseBGrad)
+    return "dA is computed in the tile only by a dx kernel that computes dB";
   return "";
 }
 
@@ -696,6 +739,9 @@ cuda::chooseGemmTilings(const GemmKernelSpec &problem, int64_t tileN,
     spec.stages = chooseStages(spec, maxStages);
     assert(getGemmDynamicSharedMemory(spec) <= kSharedMemoryBudget &&
            "a tiling that fits in shared memory");
+    assert((!spec.fuseAGrad ||
+            getAGradBytes(spec) <= spec.stages * getStageBytes(spec)) &&
+           "x's block and dA's parts fit in the stages");
     spec.minRows = 1;
     if (i + 1 < ladder.size() && ShapedType::isDynamic(spec.k)) {
       // A weight gradient's rows are the tokens it contracts over.
@@ -830,6 +876,17 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
                         {64, kFusedRank},
                         0});
     }
+    // The one that computes dA too reads its dx tile's block of x after
+    // the main loop, tileN / 64 boxes of [tileM x 64] (M-major for xᵀ, as
+    // g's are for gᵀ), and adds dA rows 64 at a time into an f32 [n, rank].
+    if (spec.fuseAGrad) {
+      params.push_back({"xa", elem, {spec.m, spec.n}, {tileM, kTileK}, 128});
+      params.push_back({"da",
+                        Float32Type::get(elem.getContext()),
+                        {spec.n, spec.rank},
+                        {64, kFusedRank},
+                        0});
+    }
     if (spec.hasBias)
       params.push_back({"bias", elem, {spec.n}, {spec.tileN}, 0});
     break;
@@ -854,8 +911,10 @@ cuda::getGemmKernelParams(const GemmKernelSpec &spec) {
   // yet measured against no promotion (bench/gpu/run.py times each launch
   // of the per-kernel breakdown both ways).
   for (TensorMapParam &param : llvm::drop_end(params))
-    param.l2Promotion =
-        (spec.fuseDown && param.role == "t") || param.role == "db" ? 0 : 256;
+    param.l2Promotion = (spec.fuseDown && param.role == "t") ||
+                                param.role == "db" || param.role == "da"
+                            ? 0
+                            : 256;
   // A batched kernel's tensors have the batch outermost, one matrix per box.
   if (spec.batched) {
     for (TensorMapParam &param : params) {
@@ -900,6 +959,7 @@ std::string cuda::getGemmKernelAbi(const GemmKernelSpec &spec, StringRef module,
       {"multicast", spec.multicast},
       {"fuse_down", spec.fuseDown},
       {"fuse_b_grad", spec.fuseBGrad},
+      {"fuse_a_grad", spec.fuseAGrad},
       {"direct_epilogue", spec.directEpilogue},
       {"persistent", spec.persistentCtas},
       {"rows",
@@ -1008,6 +1068,9 @@ private:
   Value buildSwizzle32DescriptorBits(Value offset);
   Value buildBGradStep(Value owned, Value aBase, Value consumer, Value dbAcc);
   void reduceBGrad(Value owned, Value consumer, Value k, Value dbAcc);
+  void buildAGrad(Value consumer, Value registers);
+  Value wgmmaN16(Value acc, ArrayRef<std::pair<Value, Value>> descriptors);
+  Value mMajorDescriptor(Value offset, Value map);
   void clusterSync();
   void storeAccumulator(Value consumer, Value acc);
   void buildEpilogue(Value consumer);
@@ -1024,6 +1087,9 @@ private:
   gpu::AddressSpaceAttr smemSpace;
 
   Value smem, full, empty, biasBarrier, threadInWarpgroup;
+  /// A dx kernel that computes dA: the barrier its tile's block of x
+  /// completes on.
+  Value xBlockBarrier;
   /// The address of dynamic shared memory, where something is read by
   /// address (a multicast kernel's empty barriers, a split kernel's partial
   /// sums through mapa, a fused LoraLinear's A slices), and a multicast
@@ -1275,6 +1341,8 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
     empty = group(spec.stages);
   if (spec.hasBias)
     biasBarrier = group(1);
+  if (spec.fuseAGrad)
+    xBlockBarrier = group(1);
 
   // Thread 0 initialises the barriers: full[s] completes on the producer's
   // arrive plus the TMA bytes, empty[s] when every consumer thread arrived.
@@ -1286,6 +1354,9 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
     initEmptyBarriers();
     if (spec.hasBias)
       nvgpu::MBarrierInitOp::create(b, biasBarrier, index(1), index(0),
+                                    Value());
+    if (spec.fuseAGrad)
+      nvgpu::MBarrierInitOp::create(b, xBlockBarrier, index(1), index(0),
                                     Value());
     for (const TensorMapParam &param : params)
       nvgpu::TmaPrefetchOp::create(b, maps[param.role], Value());
@@ -1525,8 +1596,9 @@ void GemmKernelBuilder::buildProducer() {
     // A multicast kernel's CTA stays until every consumer of the cluster has
     // released every stage: an arrive on the barrier of a CTA that has
     // exited is undefined (CUTLASS's producer tail). A stage never used
-    // returns at once, as on its first fill.
-    if (spec.multicast > 1)
+    // returns at once, as on its first fill. A dx kernel that computes dA
+    // waits so too, then loads its tile's block of x into the stages.
+    if (spec.multicast > 1 || spec.fuseAGrad)
       scf::ForOp::create(
           b, localSteps,
           arith::AddIOp::create(b, localSteps, index(spec.stages)), index(1),
@@ -1534,6 +1606,18 @@ void GemmKernelBuilder::buildProducer() {
             waitEmpty(k);
             scf::YieldOp::create(b);
           });
+    if (spec.fuseAGrad) {
+      int64_t boxBytes = spec.tileM() * kTileK * byteWidth(elem);
+      nvgpu::MBarrierArriveExpectTxOp::create(b, xBlockBarrier,
+                                              index(getAGradPartsOffset(spec)),
+                                              index(0), Value());
+      for (int64_t q = 0; q < spec.tileN / kTileK; ++q)
+        nvgpu::TmaAsyncLoadOp::create(
+            b, view(index(q * boxBytes), {spec.tileM(), kTileK}, elem),
+            xBlockBarrier, maps["xa"],
+            ValueRange{arith::AddIOp::create(b, n0, index(q * kTileK)), m0},
+            index(0), Value(), Value());
+    }
     scf::YieldOp::create(b);
   });
 }
@@ -1706,14 +1790,17 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
       NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
                                            b.getUnitAttr());
     // The last stage is released too where the producer still waits for it:
-    // a multicast kernel's producer tail, or a persistent kernel's next tile
-    // (K is static in both, so there is at least one step).
-    if (spec.multicast > 1 || spec.persistentCtas)
+    // a multicast kernel's producer tail, a persistent kernel's next tile,
+    // or the block of x a dx kernel that computes dA loads into the stages
+    // (K is static in all, so there is at least one step).
+    if (spec.multicast > 1 || spec.persistentCtas || spec.fuseAGrad)
       releaseStage(arith::RemUIOp::create(
           b,
           arith::SubIOp::create(
               b, b.createOrFold<arith::AddIOp>(slotBase, steps), index(1)),
           index(spec.stages)));
+    if (spec.fuseAGrad)
+      buildAGrad(consumer, loop.getResults().back());
     // The epilogue reuses the stages (or, persistent, its own tile, which
     // the issuer's stores of the last tile have read before it arrives
     // here): every consumer must be done reading.
@@ -1946,66 +2033,81 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
 /// (unchanged at the other steps). g's box is K-major for dx and so
 /// M-major for gᵀ (trans-a 1, +16 rows of 128 B per k16, the weight
 /// gradients' layout); ts is N-major (trans-b 1) in rows of 32 B,
-/// 32B-swizzled as a fused LoraLinear's A slices (+16 rows per k16). NVVM's
-/// wgmma, as nvgpu's has no scale-d; one group, not waited for: the step's
-/// main wgmma waits for it.
+/// 32B-swizzled as a fused LoraLinear's A slices (+16 rows per k16). One
+/// group (wgmmaN16), not waited for: the step's main wgmma waits for it.
 Value GemmKernelBuilder::buildBGradStep(Value owned, Value aBase,
                                         Value consumer, Value dbAcc) {
   Type elem = spec.elementType;
   int64_t width = byteWidth(elem);
-  Type f32 = b.getF32Type(), i64 = b.getI64Type();
-  // The accumulator as upstream lowers it (see buildDirectEpilogue).
-  auto inner = LLVM::LLVMStructType::getLiteral(
-      ctx, SmallVector<Type>(kFusedRank / 2, f32));
-  auto outer = LLVM::LLVMStructType::getLiteral(ctx, {inner});
-  NVVM::WGMMATypes operands =
-      elem.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
   auto ifOp = scf::IfOp::create(
       b, owned,
       [&](OpBuilder &, Location) {
         Value tsRows = arith::AddIOp::create(
             b, index(getBGradOffset(spec)),
             arith::MulIOp::create(b, consumer, index(64 * kFusedRank * width)));
-        Value fragment =
-            UnrealizedConversionCastOp::create(b, outer, dbAcc).getResult(0);
-        Value acc =
-            LLVM::ExtractValueOp::create(b, fragment, ArrayRef<int64_t>{0});
-        NVVM::WgmmaFenceAlignedOp::create(b);
-        for (int64_t j = 0; j < kTileK / kInstrK; ++j) {
-          Value aDesc =
-              UnrealizedConversionCastOp::create(
-                  b, i64,
-                  descriptor(arith::AddIOp::create(
-                                 b, aBase, index(j * kInstrK * kTileK * width)),
-                             smemType({64, kInstrK}, elem),
-                             descriptorMaps["x"]))
-                  .getResult(0);
-          Value bDesc = buildSwizzle32DescriptorBits(arith::AddIOp::create(
-              b, tsRows, index(j * kInstrK * kFusedRank * width)));
-          acc = NVVM::WgmmaMmaAsyncOp::create(
-              b, inner, acc, aDesc, bDesc,
-              NVVM::MMAShapeAttr::get(ctx, 64, kFusedRank, kInstrK),
-              NVVM::WGMMATypesAttr::get(ctx, operands),
-              NVVM::WGMMATypesAttr::get(ctx, operands),
-              NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
-              NVVM::WGMMAScaleOutAttr::get(ctx, j == 0
-                                                    ? NVVM::WGMMAScaleOut::zero
-                                                    : NVVM::WGMMAScaleOut::one),
-              NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
-              NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
-              NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
-              NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
-              NVVM::MMAIntOverflowAttr());
-        }
-        NVVM::WgmmaGroupSyncAlignedOp::create(b);
-        fragment =
-            LLVM::InsertValueOp::create(b, fragment, acc, ArrayRef<int64_t>{0});
-        scf::YieldOp::create(
-            b, UnrealizedConversionCastOp::create(b, dbAcc.getType(), fragment)
-                   .getResult(0));
+        SmallVector<std::pair<Value, Value>> descriptors;
+        for (int64_t j = 0; j < kTileK / kInstrK; ++j)
+          descriptors.push_back(
+              {mMajorDescriptor(
+                   arith::AddIOp::create(b, aBase,
+                                         index(j * kInstrK * kTileK * width)),
+                   descriptorMaps["x"]),
+               buildSwizzle32DescriptorBits(arith::AddIOp::create(
+                   b, tsRows, index(j * kInstrK * kFusedRank * width)))});
+        scf::YieldOp::create(b, wgmmaN16(dbAcc, descriptors));
       },
       [&](OpBuilder &, Location) { scf::YieldOp::create(b, dbAcc); });
   return ifOp.getResult(0);
+}
+
+/// The raw descriptor of a k16 slice at byte `offset` of a 128B-swizzled
+/// box of `map` read M-major (trans-a 1: 64 columns of 128 B rows).
+Value GemmKernelBuilder::mMajorDescriptor(Value offset, Value map) {
+  return UnrealizedConversionCastOp::create(
+             b, b.getI64Type(),
+             descriptor(offset, smemType({64, kInstrK}, spec.elementType), map))
+      .getResult(0);
+}
+
+/// Issues the wgmma chain D = Σ A·B over `descriptors` ((A, B) pairs of
+/// raw descriptors, one m64n16k16 each: A M-major, trans-a 1; B N-major,
+/// trans-b 1), the first with scale-d 0, so that D restarts without any
+/// other instruction writing its registers (ptxas serializes every wgmma
+/// of a kernel where one does: C7515); `acc` (a 64 x 16 accumulator) is
+/// only where D's registers come from. One group, not waited for; returns
+/// D. NVVM's wgmma: nvgpu's has no scale-d.
+Value GemmKernelBuilder::wgmmaN16(
+    Value acc, ArrayRef<std::pair<Value, Value>> descriptors) {
+  Type elem = spec.elementType;
+  Type f32 = b.getF32Type();
+  // The accumulator as upstream lowers it (see buildDirectEpilogue).
+  auto inner = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(kFusedRank / 2, f32));
+  auto outer = LLVM::LLVMStructType::getLiteral(ctx, {inner});
+  NVVM::WGMMATypes operands =
+      elem.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
+  Value fragment =
+      UnrealizedConversionCastOp::create(b, outer, acc).getResult(0);
+  Value d = LLVM::ExtractValueOp::create(b, fragment, ArrayRef<int64_t>{0});
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  for (auto [i, pair] : llvm::enumerate(descriptors))
+    d = NVVM::WgmmaMmaAsyncOp::create(
+        b, inner, d, pair.first, pair.second,
+        NVVM::MMAShapeAttr::get(ctx, 64, kFusedRank, kInstrK),
+        NVVM::WGMMATypesAttr::get(ctx, operands),
+        NVVM::WGMMATypesAttr::get(ctx, operands),
+        NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(ctx, i == 0 ? NVVM::WGMMAScaleOut::zero
+                                                 : NVVM::WGMMAScaleOut::one),
+        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
+        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
+        NVVM::MMAIntOverflowAttr());
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  fragment = LLVM::InsertValueOp::create(b, fragment, d, ArrayRef<int64_t>{0});
+  return UnrealizedConversionCastOp::create(b, acc.getType(), fragment)
+      .getResult(0);
 }
 
 /// After a step it owns (`owned`, step `k`: the main wgmma's wait has seen
@@ -2048,6 +2150,117 @@ void GemmKernelBuilder::reduceBGrad(Value owned, Value consumer, Value k,
       NVVM::CpAsyncBulkCommitGroupOp::create(b);
       scf::YieldOp::create(b);
     });
+    scf::YieldOp::create(b);
+  });
+}
+
+/// A dx kernel's dA = xᵀ·dt (GemmKernelSpec::fuseAGrad), after its LoRA
+/// step, when dt is complete in the t scratch (f32, unscaled) and the last
+/// stage is released:
+///   the consumer writes its 64 rows of dt as the kernel stores it (scale·t
+///     rounded), N-major and 32B-swizzled (16-byte chunk c of row i at
+///     c ^ (i / 4 % 2)), into the ts region, which the main loop no longer
+///     reads; fences the async proxy; the consumers sync (each reads every
+///     row);
+///   waits for the block of x the producer loads into the stages;
+///   for each 64-column block q it takes (c, c + consumers, ...): tileM / 16
+///     m64n16k16 of xᵀ·dt over the tile's rows (x M-major, trans-a 1, as g
+///     for dB) into a part (`registers` lend it registers: wgmmaN16),
+///     waited for, stored to its slot's rows 64·c, fenced, and added into dA
+///     rows n0 + 64q by a TMA reduce-add;
+///   the issuer waits for the reduce-adds' reads before the epilogue takes
+///     the stages.
+void GemmKernelBuilder::buildAGrad(Value consumer, Value registers) {
+  Type elem = spec.elementType;
+  Type f32 = b.getF32Type();
+  int64_t width = byteWidth(elem);
+  int64_t tileM = spec.tileM();
+  Value scratch =
+      view(index(getDownScratchOffset(spec)), {tileM, kFusedRank}, f32);
+  Value dtRows = view(index(getBGradOffset(spec)), {tileM * kFusedRank}, elem);
+  // 64 rows x 2 chunks of 16 B, one per thread.
+  int64_t chunks = kFusedRank * width / 16;
+  Value row = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, consumer, index(64)),
+      arith::DivUIOp::create(b, threadInWarpgroup, index(chunks)));
+  Value chunk = arith::RemUIOp::create(b, threadInWarpgroup, index(chunks));
+  Value v = vector::LoadOp::create(
+      b, VectorType::get({8}, f32), scratch,
+      ValueRange{row, arith::MulIOp::create(b, chunk, index(8))});
+  v = arith::MulFOp::create(b, v, scaleVector());
+  Value rounded =
+      arith::TruncFOp::create(b, VectorType::get({8}, elem), v).getResult();
+  Value swizzled = arith::XOrIOp::create(
+      b, chunk,
+      arith::RemUIOp::create(b, arith::DivUIOp::create(b, row, index(4)),
+                             index(2)));
+  vector::StoreOp::create(
+      b, rounded, dtRows,
+      ValueRange{arith::AddIOp::create(
+          b, arith::MulIOp::create(b, row, index(kFusedRank)),
+          arith::MulIOp::create(b, swizzled, index(8)))});
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+  NVVM::BarrierOp::create(b, Type(), i32(1), i32(128 * spec.consumers),
+                          NVVM::BarrierReductionAttr(), Value());
+  nvgpu::MBarrierTryWaitParityOp::create(b, xBlockBarrier,
+                                         arith::ConstantIntOp::create(b, 0, 1),
+                                         index(10000000), index(0));
+
+  int64_t blocks = spec.tileN / kTileK;
+  int64_t boxBytes = tileM * kTileK * width;
+  int64_t slotBytes = tileM * kFusedRank * 4;
+  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                         threadInWarpgroup, index(0));
+  for (int64_t slot = 0; slot < getAGradSlots(spec); ++slot) {
+    Value q = arith::AddIOp::create(b, consumer, index(slot * spec.consumers));
+    Value valid =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, q, index(blocks));
+    scf::IfOp::create(b, valid, [&](OpBuilder &, Location) {
+      Value block = arith::MulIOp::create(b, q, index(boxBytes));
+      SmallVector<std::pair<Value, Value>> descriptors;
+      for (int64_t j = 0; j < tileM / kInstrK; ++j)
+        descriptors.push_back(
+            {mMajorDescriptor(
+                 arith::AddIOp::create(b, block,
+                                       index(j * kInstrK * kTileK * width)),
+                 descriptorMaps["xa"]),
+             buildSwizzle32DescriptorBits(index(
+                 getBGradOffset(spec) + j * kInstrK * kFusedRank * width))});
+      Value part = wgmmaN16(registers, descriptors);
+      NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+      int64_t slotOffset = getAGradPartsOffset(spec) + slot * slotBytes;
+      // Every consumer stores through the slot's first 64 rows; its
+      // fragment lands at rows 64·c (see the header).
+      nvgpu::WarpgroupMmaStoreOp::create(
+          b, part,
+          firstRows(view(index(slotOffset), {tileM, kFusedRank}, f32),
+                    b.getIndexAttr(0), kFusedRank));
+      NVVM::FenceProxyOp::create(
+          b, NVVM::ProxyKind::async_shared,
+          NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+      syncWarpgroup(consumer);
+      scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+        Value rows = arith::AddIOp::create(
+            b, index(slotOffset),
+            arith::MulIOp::create(b, consumer, index(64 * kFusedRank * 4)));
+        Value daRow = arith::IndexCastOp::create(
+            b, b.getI32Type(),
+            arith::AddIOp::create(b, n0,
+                                  arith::MulIOp::create(b, q, index(kTileK))));
+        NVVM::CpAsyncBulkTensorReduceOp::create(
+            b, mapPointers["da"], sharedPointer(rows), NVVM::TMAReduxKind::ADD,
+            NVVM::TMAStoreMode::TILE, ValueRange{i32(0), daRow}, Value());
+        NVVM::CpAsyncBulkCommitGroupOp::create(b);
+        scf::YieldOp::create(b);
+      });
+      scf::YieldOp::create(b);
+    });
+  }
+  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+    NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
+                                         b.getUnitAttr());
     scf::YieldOp::create(b);
   });
 }

@@ -7,8 +7,8 @@
 // dims, fused casts) on the CPU. It follows the kernels' numerics: products
 // of the bf16/f16 operands summed in f32, then scaled (LoraDown), the bias
 // added (LoraLinear) and the sum converted to the output type once; only
-// the order of the f32 sums differs. A dx kernel that computes dB adds it
-// into its f32 db, as the kernel's reduce-adds do.
+// the order of the f32 sums differs. A dx kernel that computes dB (and dA)
+// adds it into its f32 db (da), as the kernel's reduce-adds do.
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,7 +63,7 @@ void cuda::buildGemmReference(OpBuilder &builder, Location loc,
         builder, loc, getLoraDownProblem(spec),
         {byRole.lookup("x"), byRole.lookup("a"), byRole.lookup("t")});
     GemmKernelSpec linear = spec;
-    linear.fuseDown = linear.fuseBGrad = false;
+    linear.fuseDown = linear.fuseBGrad = linear.fuseAGrad = false;
     SmallVector<Value> operands;
     for (const TensorMapParam &param : getGemmKernelParams(linear))
       operands.push_back(byRole.lookup(param.role));
@@ -75,6 +75,14 @@ void cuda::buildGemmReference(OpBuilder &builder, Location loc,
       accumulate(b, byRole.lookup("x"), AffineMap::get(3, 0, {token, row}, ctx),
                  byRole.lookup("ts"), AffineMap::get(3, 0, {token, col}, ctx),
                  byRole.lookup("db"));
+    }
+    // And dA = xᵀ·dt into da, dt as the kernel stored it.
+    if (spec.fuseAGrad) {
+      AffineExpr row = getAffineDimExpr(0, ctx), col = getAffineDimExpr(1, ctx),
+                 token = getAffineDimExpr(2, ctx);
+      accumulate(b, byRole.lookup("xa"),
+                 AffineMap::get(3, 0, {token, row}, ctx), byRole.lookup("t"),
+                 AffineMap::get(3, 0, {token, col}, ctx), byRole.lookup("da"));
     }
     return;
   }
