@@ -319,6 +319,11 @@ def tuning_cases() -> list[dict]:
       add partial dBᵀ tiles of the g steps they stream into an f32
       accumulator with TMA reduce-adds, which the host zeroes before and
       rounds into dB after (both timed with the launches);
+    - dA inside it too (fuse-lora-a-grad, with the two above): no
+      lora_a_grad kernel and no second read of dt; after its main loop each
+      CTA loads its dx tile's block of x and adds its parts of dA = xᵀ·dt
+      into a second f32 accumulator [K, r] likewise (zeroed before, rounded
+      into dA after);
     - the forward+backward with at most 7 stages: the weight gradients'
       64x64 tiles (and lora_down's) then take 112 KiB instead of 229, two
       CTAs per SM, so that one's fill and drain overlap the other's
@@ -350,6 +355,8 @@ def tuning_cases() -> list[dict]:
                         "fused"),
             tuning_case(grad_case(4096, 4096, GRAD_RANK),
                         "fuse-lora-down fuse-lora-b-grad", "fused_db"),
+            tuning_case(grad_case(4096, 4096, GRAD_RANK),
+                        "fuse-lora-down fuse-lora-b-grad fuse-lora-a-grad", "fused_dadb"),
             tuning_case(grad_case(4096, 4096, GRAD_RANK), "fuse-lora-down multicast=2",
                         "fused_mc2"),
             tuning_case(grad_case(4096, 4096, GRAD_RANK), "max-stages=7", "stages7"),
@@ -455,14 +462,15 @@ TENSORMAP_ALIGN = 64
 
 OUTPUT_ROLE = {"lora_down": "t", "lora_linear": "y", "matmul": "y"}
 ROLES = {"lora_down": ("x", "a", "t"),
-         "lora_linear": ("x", "w", "a", "t", "b", "ts", "db", "bias", "y"),
+         "lora_linear": ("x", "w", "a", "t", "b", "ts", "db", "xa", "da", "bias", "y"),
          "matmul": ("x", "w", "y")}
 
 # A grad case's kernels in launch order, as (step, kernel name), with the
 # case's tensor each param role binds: x, w, a, b and g (dL/dy) are the
 # inputs; t and y the forward's outputs; ts (t again, where the backward
-# recomputes it), dt = scale·g·Bᵀ, db, da and dx the backward's (and dbt,
-# dB's f32 accumulator where the dx kernel computes dB). The forward
+# recomputes it), dt = scale·g·Bᵀ, db, da and dx the backward's (and dbt
+# and daf, dB's and dA's f32 accumulators where the dx kernel computes
+# them). The forward
 # is the lora.linear's gpu.module, the backward the lora.linear_grad's
 # (passes/GenerateCudaKernels.cpp). A backward that reads the forward's t
 # has no lora_down (BACKWARD_DOWN), and its ts is t. In a lora or matmul
@@ -482,7 +490,15 @@ BACKWARD_INPUT_GRAD = ("backward", "lora_input_grad")
 # computes the case's dB = dbtᵀ rounded to the dtype after (ACCUMULATED).
 BACKWARD_B_GRAD = ("backward", "lora_b_grad")
 B_GRAD_FUSED_TENSORS = dict(ts="ts", db="dbt")
-ACCUMULATED = {"dbt": "db"}
+# One that computes dA as well ("fuse_a_grad", only with "fuse_b_grad") has
+# no lora_a_grad either: after its main loop it reads its dx tile's block of
+# the layer input x (its role xa) and adds its parts of dA = xᵀ·dt into daf,
+# an f32 accumulator [K, r] (its role da), from which dA is rounded, not
+# transposed.
+BACKWARD_A_GRAD = ("backward", "lora_a_grad")
+A_GRAD_FUSED_TENSORS = dict(xa="x", da="daf")
+# {accumulator: (the case's output computed from it, whether transposed)}.
+ACCUMULATED = {"dbt": ("db", True), "daf": ("da", False)}
 GRAD_TENSORS = {
     ("forward", "lora_down"): dict(x="x", a="a", t="t"),
     ("forward", "lora_linear"): dict(x="x", w="w", a="a", t="t", b="b", y="y"),
@@ -520,13 +536,13 @@ def tensor_dims(name: str, K: int, N: int, r: int | None) -> list:
     return {"x": ["M", K], "w": [K, N], "a": [K, r], "b": [r, N], "bias": [N],
             "g": ["M", N], "t": ["M", r], "ts": ["M", r], "dt": ["M", r],
             "y": ["M", N], "db": [r, N], "dbt": [N, r], "da": [K, r],
-            "dx": ["M", K]}[name]
+            "daf": [K, r], "dx": ["M", K]}[name]
 
 
 def written_roles(k: dict) -> tuple[str, ...]:
     """The params kernel k writes: its output, t where a lora_linear
-    computes t itself ("fuse_down"), and db where it adds dBᵀ into it
-    ("fuse_b_grad"; see accumulated_roles)."""
+    computes t itself ("fuse_down"), and db and da where it adds dBᵀ and dA
+    into them ("fuse_b_grad", "fuse_a_grad"; see accumulated_roles)."""
     out = OUTPUT_ROLE[k["kind"]]
     if k["kind"] != "lora_linear" or not k.get("fuse_down"):
         return (out,)
@@ -535,8 +551,10 @@ def written_roles(k: dict) -> tuple[str, ...]:
 
 def accumulated_roles(k: dict) -> tuple[str, ...]:
     """The params kernel k adds into (TMA reduce-add) rather than stores:
-    whoever launches it zeroes them first (db of a "fuse_b_grad" kernel)."""
-    return ("db",) if k.get("fuse_b_grad") else ()
+    whoever launches it zeroes them first (db of a "fuse_b_grad" kernel, da
+    of a "fuse_a_grad" one)."""
+    return (("db",) if k.get("fuse_b_grad") else ()) + (
+        ("da",) if k.get("fuse_a_grad") else ())
 
 
 def kernel_label(k: dict) -> str:
@@ -647,6 +665,8 @@ def _kernel_keys(case: dict, kernels: list[dict]) -> tuple[list, list]:
             want[want.index(BACKWARD_T_GRAD)] = BACKWARD_INPUT_GRAD
         if any(k.get("fuse_b_grad") for k in kernels if steps[k["module"]] == "backward"):
             want.remove(BACKWARD_B_GRAD)       # lora_input_grad computes dB too
+        if any(k.get("fuse_a_grad") for k in kernels if steps[k["module"]] == "backward"):
+            want.remove(BACKWARD_A_GRAD)       # and dA
         return keys, want
     want = ["lora_down", "lora_linear"] if case["op"] == "lora" else ["matmul"]   # mm, bmm
     # A lora_linear that computes t itself ("fuse_down") has no lora_down.
@@ -673,8 +693,11 @@ def kernel_tensors(case: dict, kernels: list[dict]) -> list[dict[str, str]]:
     unknown = [key for key in keys if key not in GRAD_TENSORS]
     if unknown:
         raise ValueError(f"unexpected kernels {unknown} in a grad case")
-    bindings = [dict(GRAD_TENSORS[key], **(B_GRAD_FUSED_TENSORS if k.get("fuse_b_grad")
-                                          and key == BACKWARD_INPUT_GRAD else {}))
+    bindings = [dict(GRAD_TENSORS[key],
+                     **(B_GRAD_FUSED_TENSORS if k.get("fuse_b_grad")
+                        and key == BACKWARD_INPUT_GRAD else {}),
+                     **(A_GRAD_FUSED_TENSORS if k.get("fuse_a_grad")
+                        and key == BACKWARD_INPUT_GRAD else {}))
                 for key, k in zip(keys, kernels)]
     if BACKWARD_DOWN in keys:
         return bindings
@@ -737,20 +760,28 @@ def check_kernel(abi: dict, case: dict, tensors: dict[str, str]) -> list[str]:
                    or not abi.get("fuse_down")):
         errors.append("fuse_b_grad: only in a grad case's lora_input_grad that computes "
                       "dt itself (fuse_down)")
+    # dA inside it: only where it computes dB too.
+    a_grad = bool(abi.get("fuse_a_grad"))
+    if a_grad and not b_grad:
+        errors.append("fuse_a_grad: only in a lora_input_grad that computes dB too "
+                      "(fuse_b_grad)")
     roles = [p.get("role") for p in abi["params"]]
     for need in ROLES[kind]:
         # A lora_linear reads A only where it computes t itself, ts and dBᵀ's
-        # accumulator only where it computes dB.
+        # accumulator only where it computes dB, x and dA's only where dA.
         optional = ("bias",) + (("a",) if kind == "lora_linear"
                                 and not abi.get("fuse_down") else ()) + (
-            ("ts", "db") if not b_grad else ())
+            ("ts", "db") if not b_grad else ()) + (("xa", "da") if not a_grad else ())
         if need not in optional and need not in roles:
             errors.append(f"no {need!r} param")
     if len(set(roles)) != len(roles):
         errors.append(f"repeated roles {roles}")
     for p in abi["params"]:
         role = p.get("role")
-        if role not in ROLES[kind] or role not in tensors:
+        # The fused backward's roles bind nothing outside a grad case.
+        if role not in ROLES[kind] or role not in tensors or (
+                case["op"] != "grad" and role in {**B_GRAD_FUSED_TENSORS,
+                                                  **A_GRAD_FUSED_TENSORS}):
             errors.append(f"unexpected role {role!r}")
             continue
         want = case_tensor_dims(case, tensors[role])

@@ -52,7 +52,7 @@ GRAD_QUEUE_US = 600                 # the same for autograd, which does more on 
 GRAD_BAR = 1.10                     # goal: ours (forward+backward) <= 1.10x cuBLAS xW + gWt
 L2_FLUSH_BYTES = 256 << 20          # > 5x the H200's 50 MiB L2
 GUARD_VALUE = -7.0                  # rows after M that no kernel may write
-# A sum of reduce-adds (dB's) with PDL against without, relative: f32 adds
+# A sum of reduce-adds (dB's, dA's) with PDL against without, relative: f32 adds
 # in another order move it by ~1e-7 (its bf16 rounding by a few ulps of a
 # few elements); a lost or doubled partial tile by far more.
 PDL_ORDER_TOL = 1e-3
@@ -320,7 +320,8 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
         elif state == "absent":
             log(f"model: {artifacts / name} not prepared (prepare.py --no-model): "
                 "no whole-model check")
-    names = ("x", "w", "a", "t", "b", "bias", "y", "g", "ts", "dt", "db", "dbt", "da", "dx")
+    names = ("x", "w", "a", "t", "b", "bias", "y", "g", "ts", "dt", "db", "dbt", "da", "daf",
+             "dx")
     fake = {name: 0x7F0000000000 + (i << 32) for i, name in enumerate(names)}
     for case in cases:
         batch = (f" B={case['B']}{' w transposed' if case['transposed'] else ''}"
@@ -661,15 +662,17 @@ class Worker:
     def ours(self, case: dict, M: int, bufs: dict, l2_promotion: int | None = None):
         """A callable that launches the case's kernels on the current stream,
         with every kernel's output (t, y; for a grad case also ts, dt, db,
-        da, dx, and dbt, dB's f32 accumulator) allocated with a tile of guard
+        da, dx, and dbt and daf, dB's and dA's f32 accumulators) allocated
+        with a tile of guard
         rows after it (a batched output: one guard matrix after the last),
         its tensor maps with `l2_promotion` bytes where given (else the
         ABI's); returns (fn, bufs, guards, keep, plans).
 
         A kernel that adds into an accumulator (lora_abi.accumulated_roles:
-        a lora_input_grad with "fuse_b_grad" and dbt) needs it zeroed before
-        it runs, and the case's output is the accumulator's transpose
-        rounded to the dtype (lora_abi.ACCUMULATED: db = dbtᵀ): the callable
+        a lora_input_grad with "fuse_b_grad" and dbt, with "fuse_a_grad" and
+        daf) needs it zeroed before it runs, and the case's output is the
+        accumulator (transposed where lora_abi.ACCUMULATED says so: db =
+        dbtᵀ, da = daf) rounded to the dtype: the callable
         zeroes every accumulator before its first launch and computes those
         outputs after its last, as the generated host code does, so that
         both are timed with the launches (and with the accumulating kernel
@@ -692,7 +695,8 @@ class Worker:
             bufs[tensor] = storage[:shape[0]]
             guards[tensor] = storage[shape[0]:]
         uses = {}                # tensor -> [(kernel, param)]
-        accumulators = []        # (index of the kernel, accumulator, the case's output)
+        # (index of the kernel, accumulator, the case's output, whether transposed)
+        accumulators = []
         for i, (k, tensors) in enumerate(zip(kernels, bindings)):
             for p in k["params"]:
                 tensor = tensors[p["role"]]
@@ -701,8 +705,8 @@ class Worker:
                     allocate(tensor, lora_abi.param_shape(p, M, B), p["dtype"])
             for role in lora_abi.accumulated_roles(k):
                 acc = tensors[role]
-                out = lora_abi.ACCUMULATED[acc]
-                accumulators.append((i, acc, out))
+                out, transposed = lora_abi.ACCUMULATED[acc]
+                accumulators.append((i, acc, out, transposed))
                 if out not in guards:
                     allocate(out, lora_abi.param_shape(
                         dict(role=out, dims=lora_abi.case_tensor_dims(case, out)), M, B),
@@ -747,8 +751,9 @@ class Worker:
         def launcher(chosen, pdl=False):
             """The launches of the kernels at indices `chosen`, with the
             zeroing of their accumulators before and their outputs after."""
-            zero = [bufs[acc] for i, acc, _ in accumulators if i in chosen]
-            finish = [(bufs[out], bufs[acc]) for i, acc, out in accumulators if i in chosen]
+            zero = [bufs[acc] for i, acc, _, _ in accumulators if i in chosen]
+            finish = [(bufs[out], bufs[acc].t() if transposed else bufs[acc])
+                      for i, acc, out, transposed in accumulators if i in chosen]
 
             def run():
                 stream = torch.cuda.current_stream().cuda_stream if DEVICE == "cuda" else 0
@@ -760,8 +765,8 @@ class Worker:
                         drv.launch(fn, grid, block, smem, stream, params, pdl=True)
                     else:
                         drv.launch(fn, grid, block, smem, stream, params)
-                for out, acc in finish:         # dB = dbtᵀ, rounded
-                    out.copy_(acc.t())
+                for out, acc in finish:         # dB = dbtᵀ, dA = daf, rounded
+                    out.copy_(acc)
             return run
 
         everything = list(range(len(launches)))
@@ -774,7 +779,7 @@ class Worker:
         for i, k in enumerate(kernels):
             name = k["name"] if k["name"] not in run.each else f"{k['module']}/{k['name']}"
             run.each[name] = launcher([i])
-        run.accumulated = [t for _, acc, out in accumulators for t in (acc, out)]
+        run.accumulated = [t for _, acc, out, _ in accumulators for t in (acc, out)]
         return run, bufs, guards, keep, plans
 
     # jobs
@@ -853,7 +858,7 @@ class Worker:
         wrote (a kernel that touched memory before its griddepcontrol.wait
         would race with the one before it), else the outputs that differ;
         `pdl_error` when the driver refused the launch. An output summed by
-        reduce-adds (run.accumulated: dB's) is summed in the order the CTAs
+        reduce-adds (run.accumulated: dB's, dA's) is summed in the order the CTAs
         arrive, which no launch fixes: it must agree within PDL_ORDER_TOL
         (relative), not bit for bit."""
         torch = self.torch
@@ -1603,11 +1608,14 @@ def build_report(cases, jobs, results, env, manifest, args,
     pdl = [(case, M, r) for case, M, r in pdl if "pdl_same" in r or "pdl_error" in r]
     if pdl:
         same = sum(bool(r.get("pdl_same")) for _, _, r in pdl)
-        summed = any(lora_abi.accumulated_roles(k) for c in cases for k in c.get("kernels", []))
+        roles = {role for c in cases for k in c.get("kernels", [])
+                 for role in lora_abi.accumulated_roles(k)}
+        summed = " and ".join(name for role, name in (("db", "dB"), ("da", "dA"))
+                              if role in roles)
         lines.append(f"With PDL (cuLaunchKernelEx, programmatic stream serialization, on "
                      f"every launch after a case's first): {same} of {len(pdl)} checks "
                      "wrote the same bits" + (
-                         f" (dB summed by reduce-adds, in no fixed order: within "
+                         f" ({summed} summed by reduce-adds, in no fixed order: within "
                          f"{PDL_ORDER_TOL:g} relative)" if summed else ""))
         for case, M, r in pdl:
             if not r.get("pdl_same"):

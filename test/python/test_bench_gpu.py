@@ -103,7 +103,8 @@ def test_elf_symbols():
 # --- the ABI -------------------------------------------------------------------
 
 def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
-              fused: bool = False, b_grad: bool = False) -> list[dict]:
+              fused: bool = False, b_grad: bool = False,
+              a_grad: bool = False) -> list[dict]:
     """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams,
     getGemmKernelAbi), in launch order: gpu.module lora_kernels_0, and for a
     grad case the backward's lora_kernels_1, which reads the forward's t
@@ -112,7 +113,9 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
     below. With `fused` (fuse-lora-down), lora_linear computes t and
     lora_input_grad dt: no lora_down, no lora_t_grad; with `b_grad` too
     (fuse-lora-b-grad), lora_input_grad also adds dBᵀ into its db param, an
-    f32 [N, r] accumulator, from ts: no lora_b_grad."""
+    f32 [N, r] accumulator, from ts: no lora_b_grad; with `a_grad` too
+    (fuse-lora-a-grad), it also adds dA into its da param, an f32 [K, r]
+    accumulator, from its xa param (x): no lora_a_grad."""
     K, N, r = case["K"], case["N"], case["r"]
 
     def kernel(kind, tile_m, tile_n, params, name=None, module="lora_kernels_0", **layout):
@@ -171,8 +174,13 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
         p("t", ["M", r], [64 if fused else 128, 64], 128), p("b", [K, r], [256, 64], 128),
         *([p("ts", ["M", r], [128, 16], 32), p("db", [N, r], [64, 16], 0, "f32")]
           if b_grad else []),
+        # With dA: x's block of the dx tile in [128 x 64] boxes, dA's
+        # [64 x 16] f32 parts reduce-added.
+        *([p("xa", ["M", K], [128, 64], 128), p("da", [K, r], [64, 16], 0, "f32")]
+          if a_grad else []),
         p("y", ["M", K], [64, 256], 0)], "lora_input_grad", bwd, transposed_b=True,
-        fuse_down=fused, **({"fuse_b_grad": True} if b_grad else {}))
+        fuse_down=fused, **({"fuse_b_grad": True} if b_grad else {}),
+        **({"fuse_a_grad": True} if a_grad else {}))
     t_grad = [] if fused else [kernel("lora_down", 64, 64, [
         p("x", ["M", N], [64, 64], 128), p("a", [r, N], [64, 64], 128),
         p("t", ["M", r], [64, r], 0)], "lora_t_grad", bwd, transposed_b=True)]
@@ -180,13 +188,12 @@ def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
         p("x", ["M", r], [64, 64], 128), p("w", ["M", N], [64, 64], 128),
         p("y", [r, N], [64, 64], 0)], "lora_b_grad", bwd, m=r, transposed_a=True,
         index_params=["K"])]
+    a_grad_kernel = [] if a_grad else [kernel("matmul", 64, 64, [
+        p("x", ["M", K], [64, 64], 128), p("w", ["M", r], [64, 64], 128),
+        p("y", [K, r], [64, 64], 0)], "lora_a_grad", bwd, m=K, transposed_a=True,
+        index_params=["K"])]
     return forward + ([down(bwd)] if recompute else []) + ([input_grad] if fused else []) \
-        + t_grad + b_grad_kernel + [
-        kernel("matmul", 64, 64, [
-            p("x", ["M", K], [64, 64], 128), p("w", ["M", r], [64, 64], 128),
-            p("y", [K, r], [64, 64], 0)], "lora_a_grad", bwd, m=K, transposed_a=True,
-            index_params=["K"]),
-    ] + ([] if fused else [input_grad])
+        + t_grad + b_grad_kernel + a_grad_kernel + ([] if fused else [input_grad])
 
 
 def test_tensormap_args_and_launch_plan():
@@ -359,7 +366,7 @@ def test_grad_kernels_abi():
     assert [lora_abi.written_roles(k) for k in b_grad] == [
         ("y", "t"), ("y", "t", "db"), ("y",)]
     assert [lora_abi.accumulated_roles(k) for k in b_grad] == [(), ("db",), ()]
-    assert lora_abi.ACCUMULATED["dbt"] == "db"
+    assert lora_abi.ACCUMULATED["dbt"] == ("db", True)
     assert lora_abi.tensor_dims("dbt", 4096, 1024, 16) == [1024, 16]
     for abi, tensors in zip(b_grad, b_grad_bindings):
         assert lora_abi.check_kernel(abi, case, tensors) == [], abi["name"]
@@ -391,6 +398,52 @@ def test_grad_kernels_abi():
         dict(b_grad[1], fuse_b_grad=False), case, fused_bindings[1]))
     assert "fuse_b_grad: only" in "; ".join(lora_abi.check_kernel(
         dict(fused[0], fuse_b_grad=True), case, lora_abi.kernel_tensors(case, fused)[0]))
+    # fuse-lora-a-grad too: lora_input_grad also reads x (its xa) and
+    # reduce-adds dA into daf, an f32 [K, r] accumulator (dA = daf, not
+    # transposed); no lora_a_grad, so the backward is that one kernel.
+    a_grad = fake_abis(case, fused=True, b_grad=True, a_grad=True)
+    assert [lora_abi.kernel_name(k) for k in lora_abi.launch_order(case, a_grad[::-1])] == [
+        "lora_linear", "lora_input_grad"]
+    a_grad_bindings = lora_abi.kernel_tensors(case, a_grad)
+    assert a_grad_bindings[1] == dict(x="g", w="w", a="b", t="dt", b="a", ts="t", db="dbt",
+                                      xa="x", da="daf", y="dx")
+    assert [lora_abi.written_roles(k) for k in a_grad] == [("y", "t"), ("y", "t", "db", "da")]
+    assert [lora_abi.accumulated_roles(k) for k in a_grad] == [(), ("db", "da")]
+    assert lora_abi.ACCUMULATED["daf"] == ("da", False)
+    assert lora_abi.tensor_dims("daf", 4096, 1024, 16) == [4096, 16]
+    for abi, tensors in zip(a_grad, a_grad_bindings):
+        assert lora_abi.check_kernel(abi, case, tensors) == [], abi["name"]
+    # dA's map: f32, 64-byte rows, [64 x 16] boxes.
+    da = lora_abi.tensormap_args(a_grad[1]["params"][8], 1000, 0x10000)
+    assert (da["role"], da["dataType"], da["globalDim"], da["globalStrides"],
+            da["boxDim"], da["swizzle"]) == ("da", 7, [16, 4096], [64], [16, 64], 0)
+    # And lora_a_grad as well: not the kernels fuse-lora-a-grad generates.
+    with pytest.raises(ValueError, match="expected"):
+        lora_abi.launch_order(case, a_grad + [k for k in fused if k["name"] == "lora_a_grad"])
+
+    def a_grad_errors(abi=a_grad[1], **change):
+        bad = dict(json.loads(json.dumps(abi)), **change)
+        return "; ".join(lora_abi.check_kernel(bad, case, a_grad_bindings[1]))
+    assert "fuse_a_grad: only in a lora_input_grad that computes dB too (fuse_b_grad)" in (
+        a_grad_errors(fuse_b_grad=False))
+    assert "no 'xa' param" in a_grad_errors(params=[
+        q for q in a_grad[1]["params"] if q["role"] != "xa"])
+    assert "da: dtype 'bf16', expected f32" in a_grad_errors(params=[
+        dict(q, dtype="bf16") if q["role"] == "da" else q for q in a_grad[1]["params"]])
+    assert "da: dims [16, 4096] != [4096, 16] (daf)" in a_grad_errors(params=[
+        dict(q, dims=[16, 4096]) if q["role"] == "da" else q for q in a_grad[1]["params"]])
+    assert "xa: dims ['M', 1024] != ['M', 4096] (x)" in a_grad_errors(params=[
+        dict(q, dims=["M", 1024]) if q["role"] == "xa" else q for q in a_grad[1]["params"]])
+    # xa and da params on a lora_input_grad without fuse_a_grad.
+    assert "unexpected role 'xa'" in "; ".join(lora_abi.check_kernel(
+        dict(a_grad[1], fuse_a_grad=False), case, b_grad_bindings[1]))
+    # Not in a lora case's lora_linear.
+    (lora,) = lora_abi.parse_case_spec("4096x1024:16")
+    lora_linear = dict(a_grad[0], fuse_b_grad=True, fuse_a_grad=True,
+                       params=a_grad[0]["params"] + a_grad[1]["params"][5:9])
+    lora_errors = "; ".join(lora_abi.check_kernel(
+        lora_linear, lora, {q["role"]: q["role"] for q in lora_linear["params"]}))
+    assert "fuse_b_grad: only" in lora_errors and "unexpected role 'xa'" in lora_errors
     by_name = {a["name"]: a for a in abis[2:]}
     assert lora_abi.launch_plan(by_name["lora_b_grad"], 1000) == dict(
         grid=[16, 1, 1], block=[256, 1, 1], smem=99328, index=[1000])
@@ -579,8 +632,8 @@ def test_case_spec_flags_and_options():
 
 def test_case_selection():
     cases = lora_abi.default_cases()
-    # 20 of the issue's shapes, 2 attention, 1 edge, 20 tuning
-    assert len(cases) == 43
+    # 20 of the issue's shapes, 2 attention, 1 edge, 21 tuning
+    assert len(cases) == 44
     # A tuning case: a default case with the pass's options overridden,
     # timed against its default case's baselines (no eager or torch.compile
     # of its own).
@@ -598,6 +651,7 @@ def test_case_selection():
         ("lora_4096x14336_r16_fused", "fuse-lora-down"),
         ("grad_4096x4096_r16_fused", "fuse-lora-down"),
         ("grad_4096x4096_r16_fused_db", "fuse-lora-down fuse-lora-b-grad"),
+        ("grad_4096x4096_r16_fused_dadb", "fuse-lora-down fuse-lora-b-grad fuse-lora-a-grad"),
         ("grad_4096x4096_r16_fused_mc2", "fuse-lora-down multicast=2"),
         ("grad_4096x4096_r16_stages7", "max-stages=7"),
         ("matmul_4096x4096_de", "direct-epilogue"),
@@ -649,8 +703,8 @@ def test_case_selection():
     assert [c["id"] for c in lora_abi.select_cases(cases, "grad_4096x*,14336x4096:g16")] == [
         "grad_4096x4096_r16", "grad_4096x14336_r16", "grad_14336x4096_r16",
         "grad_4096x1024_r16", "grad_4096x4096_r16_mc2", "grad_4096x4096_r16_fused",
-        "grad_4096x4096_r16_fused_db", "grad_4096x4096_r16_fused_mc2",
-        "grad_4096x4096_r16_stages7",
+        "grad_4096x4096_r16_fused_db", "grad_4096x4096_r16_fused_dadb",
+        "grad_4096x4096_r16_fused_mc2", "grad_4096x4096_r16_stages7",
         "grad_4096x4096_r16_fused_de", "grad_4096x4096_r16_fused_pers"]
     assert lora_abi.select_cases(cases, "4096x1024:g64") == []
 
@@ -1122,6 +1176,7 @@ class FakeDriver:
         self.bug = bug
         self.pdl_launches = 0
         self.db_zeroed = []      # per launch with dB: its accumulator held zeros
+        self.da_zeroed = []      # the same for dA
 
     def load_module(self, image):
         assert image[:4] == b"\x7fELF"
@@ -1182,6 +1237,8 @@ class FakeDriver:
                 self.store_t(maps, f, f["x"] @ f["a"].t())
             if "db" in maps:                       # fuse_b_grad: dBᵀ from ts
                 self.reduce_db(maps["db"], f["x"], f["ts"], grid[0])
+            if "da" in maps:                       # fuse_a_grad: dA from x and dt
+                self.reduce_da(maps["da"], f["xa"], f["t"], grid)
             maps["y"].copy_((f["x"] @ f["w"].t() + f["t"] @ f["b"].t()).to(bf16))
             if self.bug == "pdl" and pdl:          # a race: its first row lost
                 maps["y"][0] = 0
@@ -1223,6 +1280,20 @@ class FakeDriver:
                     else:
                         db[64 * k:64 * k + 64] += part
 
+    def reduce_da(self, da, x, dt, grid):
+        """A fused dx kernel's dA: the CTA of dx's tile (rows i, columns j)
+        adds x[rows i, columns j]ᵀ·dt[rows i] in f32 into dA's rows j (da);
+        with the bug "da_store" it stores it (the last row tile's part wins)."""
+        self.da_zeroed.append(bool((da == 0).all()))
+        tile_n, tile_m = -(-x.shape[1] // grid[0]), -(-x.shape[0] // grid[1])
+        for j in range(0, x.shape[1], tile_n):
+            for i in range(0, x.shape[0], tile_m):
+                part = (x[i:i + tile_m, j:j + tile_n].t() @ dt[i:i + tile_m]).float()
+                if self.bug == "da_store":
+                    da[j:j + tile_n] = part
+                else:
+                    da[j:j + tile_n] += part
+
     def launch_batched(self, params):
         """A batched matmul: w is [B, K, N], or [B, N, K] read transposed
         (told apart by K, which the tests keep apart from N)."""
@@ -1254,13 +1325,13 @@ def _row_strides(dims):
     return strides
 
 
-def cpu_manifest(tmp_path, specs, fused=False, b_grad=False):
+def cpu_manifest(tmp_path, specs, fused=False, b_grad=False, a_grad=False):
     """kernels.json as prepare.py writes it, with fake_abis and one ELF per
     gpu.module."""
     cases = []
     for case in lora_abi.parse_case_spec(specs):
         kernels = []
-        abis = fake_abis(case, variants=True, fused=fused, b_grad=b_grad)
+        abis = fake_abis(case, variants=True, fused=fused, b_grad=b_grad, a_grad=a_grad)
         for abi in abis:
             name = f"{case['id']}.{abi['module']}.cubin"
             (tmp_path / name).write_bytes(make_elf([a["name"] for a in abis
@@ -1553,6 +1624,77 @@ def test_worker_on_cpu_fused_b_grad(tmp_path, monkeypatch, bug):
     assert report["correct"]["grad_256x512_r16"]
     assert "wrote the same bits (dB summed by reduce-adds, in no fixed order: within 0.001 " \
         "relative)" in text
+
+
+@pytest.mark.parametrize("bug", [None, "da_store", "da_unzeroed"])
+def test_worker_on_cpu_fused_a_grad(tmp_path, monkeypatch, bug):
+    """fuse-lora-a-grad's backward (with fuse-lora-b-grad), as a tuning case
+    beside the default: lora_input_grad, the backward's only kernel, adds
+    dA = xᵀ·dt into daf, a second f32 accumulator [K, r] that the worker
+    zeroes before every run beside dbt and rounds into dA (not transposed)
+    after; no lora_a_grad. A kernel that stores its parts of dA instead of
+    adding them ("da_store"), or a worker that zeroes dbt but not daf
+    ("da_unzeroed": the check's poison stays in dA only), fails the case."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(bench_run, "DEVICE", "cpu")
+    spec = "256x512:g16"
+    (fused,) = cpu_manifest(tmp_path, spec, fused=True, b_grad=True, a_grad=True)["cases"]
+    for cubin in {k["cubin"] for k in fused["kernels"]}:    # one cubin per gpu.module
+        (tmp_path / cubin).rename(tmp_path / cubin.replace(".", "_fused_dadb.", 1))
+    for k in fused["kernels"]:
+        k["cubin"] = k["cubin"].replace(".", "_fused_dadb.", 1)
+    manifest = cpu_manifest(tmp_path, spec)
+    manifest["cases"].append(dict(
+        fused, id=fused["id"] + "_fused_dadb",
+        pass_options="fuse-lora-down fuse-lora-b-grad fuse-lora-a-grad"))
+    args = SimpleNamespace(warmup=1, iters=3, compile_mode="auto", only_correctness=False,
+                           check_ms=[200, 100], time_ms=[64], quick=False)
+    drv = FakeDriver(2.0, None if bug == "da_unzeroed" else bug)
+    worker = bench_run.Worker(manifest, tmp_path, args, driver=drv)
+    if bug == "da_unzeroed":
+        zero = torch.Tensor.zero_
+        # daf is [K, r] = [256, 16] (dbt [N, r] = [512, 16] still zeroed).
+        monkeypatch.setattr(torch.Tensor, "zero_", lambda self: self if (
+            self.dtype == torch.float32 and list(self.shape) == [256, 16]) else zero(self))
+    jobs = bench_run.make_jobs(manifest["cases"], args)
+    results, checks = run_jobs_on_cpu(monkeypatch, torch, worker, jobs)
+    case = "grad_256x512_r16_fused_dadb"
+    grad = checks[(case, 200)]
+    # dx [200, 256]: one column tile of 256, two row tiles of 128.
+    assert [(g["name"], g["grid"]) for g in grad["launches"]] == [
+        ("lora_kernels_0/lora_linear", [2, 2, 1]), ("lora_kernels_1/lora_input_grad", [1, 2, 1])]
+    assert grad["ts_reads_t"] and grad["guard_ok"]
+    assert checks[("grad_256x512_r16", 200)]["status"] == "PASS"
+    # Every launch of the fused kernel found both accumulators zeroed (but
+    # daf with "da_unzeroed"): as in test_worker_on_cpu_fused_b_grad.
+    assert len(drv.da_zeroed) == len(drv.db_zeroed) == 2 * 2 + 5 * 4
+    assert all(drv.db_zeroed)
+    assert all(drv.da_zeroed) == (bug != "da_unzeroed")
+    if bug is None:
+        assert grad["status"] == "PASS" and grad["pdl_same"], grad
+        for name in ("y", "dx", "da", "db"):
+            assert grad[f"{name}_err"] < 1e-2, name
+        assert not any(grad["nan"].values())
+    elif bug == "da_store":
+        # Only the last row tile's part: dA wrong, the rest right; at
+        # M = 100, one row tile, the store is the sum.
+        assert grad["status"] == "FAIL" and grad["da_err"] > 1e-2, grad
+        assert max(grad[f"{n}_err"] for n in ("y", "dx", "db")) < 1e-2, grad
+        assert checks[(case, 100)]["status"] == "PASS"
+    else:
+        # The check's NaN poison stays in daf, and so in dA; dB is right.
+        assert grad["status"] == "FAIL" and grad["nan"]["da"] == 256 * 16, grad
+        assert not grad["nan"]["db"] and grad["db_err"] < 1e-2 and grad["dx_err"] < 1e-2
+    ours = next(results[i] for i, j in enumerate(jobs)
+                if j["type"] == "ours" and j["case"] == case)
+    assert list(ours["kernels_us"]) == ["lora_linear_64x64", "lora_input_grad"]
+    report, text = bench_run.build_report(manifest["cases"], jobs, results, dict(
+        gpu="H200", capability="9.0", sms=132, driver=13000, torch="x", torch_cuda="13"),
+        manifest, args)
+    assert report["correct"][case] == (bug is None)
+    assert report["correct"]["grad_256x512_r16"]
+    assert "wrote the same bits (dB and dA summed by reduce-adds, in no fixed order: " \
+        "within 0.001 relative)" in text
 
 
 def test_pdl_check_of_an_accumulated_output(monkeypatch):

@@ -12,8 +12,8 @@
   the 64x64, 128x128 and 128x256 tilings, lora_down split over a cluster,
   the weight gradients split over tokens, the batched matmuls, f16 with a
   bias in the epilogue, TMA multicast and the fused t / dt (`fuse-lora-down`), whose hand-built 32B-swizzle
-  descriptors no GPU has run yet, and dB reduce-added by the dx kernel
-  (`fuse-lora-b-grad`);
+  descriptors no GPU has run yet, and dB and dA reduce-added by the dx
+  kernel (`fuse-lora-b-grad`, `fuse-lora-a-grad`);
 - that it catches broken kernels: a wrong descriptor fails the check, and
   so do dB's reduce-adds made stores; a missing TMA load is reported as a
   deadlock, and a consumer that lets the producer refill a stage before its
@@ -345,6 +345,12 @@ KERNEL_CASES = [
     ("256x512:g16@fuse-lora-down+fuse-lora-b-grad", 100, {"lora_linear_64x64",
                                                           "lora_input_grad_64x64",
                                                           "lora_a_grad_split1"}),
+    # dA too: each of those 8 CTAs loads x's [64 x 64] block of its dx tile
+    # (rows 100..127 past M read as zeros) and adds its [64 x 16] part of
+    # dA = xᵀ·dt, two row tiles into each of dA's 4 row blocks; no
+    # lora_a_grad, the backward is that one kernel.
+    ("256x512:g16@fuse-lora-down+fuse-lora-b-grad+fuse-lora-a-grad", 100,
+     {"lora_linear_64x64", "lora_input_grad_64x64"}),
     ("4x64x96:bmmt", 100, {"matmul"}),
     ("4x64x96:bmm", 70, {"matmul"}),
     ("2048x64:16", 64, {"lora_down_split2", "lora_linear_64x64"}),
@@ -425,6 +431,8 @@ def test_generated_kernel_on_emulator(artifacts, spec, M, kernels):
     assert res["guard_ok"]
     if "fuse-lora-b-grad" in spec:
         assert not any("lora_b_grad" in k for k in res["kernels"]), res["kernels"]
+    if "fuse-lora-a-grad" in spec:
+        assert not any("lora_a_grad" in k for k in res["kernels"]), res["kernels"]
     # The multicast and split cases ran as clusters of two CTAs.
     if "multicast" in spec or "split2" in " ".join(kernels):
         assert (1, 2, 1) in res["clusters"].values() or (2, 1, 1) in res["clusters"].values(), \
