@@ -1071,6 +1071,8 @@ private:
   void buildAGrad(Value consumer, Value registers);
   Value wgmmaN16(Value acc, ArrayRef<std::pair<Value, Value>> descriptors);
   Value mMajorDescriptor(Value offset, Value map);
+  void addPart(Value part, int64_t slot, Value consumer, StringRef role,
+               Value row);
   void clusterSync();
   void storeAccumulator(Value consumer, Value acc);
   void buildEpilogue(Value consumer);
@@ -2127,29 +2129,39 @@ void GemmKernelBuilder::reduceBGrad(Value owned, Value consumer, Value k,
       scf::YieldOp::create(b);
     });
     syncWarpgroup(consumer);
-    // Every consumer stores through the first 64 rows; its fragment lands
-    // at rows 64·c (see the header).
-    int64_t partsOffset = getBGradOffset(spec) + getBGradTsBytes(spec);
-    Value parts =
-        view(index(partsOffset), {spec.tileM(), kFusedRank}, b.getF32Type());
-    nvgpu::WarpgroupMmaStoreOp::create(
-        b, dbAcc, firstRows(parts, b.getIndexAttr(0), kFusedRank));
-    NVVM::FenceProxyOp::create(
-        b, NVVM::ProxyKind::async_shared,
-        NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-    syncWarpgroup(consumer);
-    scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
-      Value rows = arith::AddIOp::create(
-          b, index(partsOffset),
-          arith::MulIOp::create(b, consumer, index(64 * kFusedRank * 4)));
-      Value row = arith::IndexCastOp::create(
-          b, b.getI32Type(), arith::MulIOp::create(b, k, index(kTileK)));
-      NVVM::CpAsyncBulkTensorReduceOp::create(
-          b, mapPointers["db"], sharedPointer(rows), NVVM::TMAReduxKind::ADD,
-          NVVM::TMAStoreMode::TILE, ValueRange{i32(0), row}, Value());
-      NVVM::CpAsyncBulkCommitGroupOp::create(b);
-      scf::YieldOp::create(b);
-    });
+    addPart(dbAcc, getBGradOffset(spec) + getBGradTsBytes(spec), consumer, "db",
+            arith::MulIOp::create(b, k, index(kTileK)));
+    scf::YieldOp::create(b);
+  });
+}
+
+/// Writes the consumer's 64 x 16 f32 `part` to its rows of the tileM x 16
+/// slot at byte `slot` and adds them into rows `row`.. of map `role` with a
+/// TMA reduce-add (committed, not waited for). Every consumer stores
+/// through the slot's first 64 rows; its fragment lands at rows 64·c (see
+/// the header).
+void GemmKernelBuilder::addPart(Value part, int64_t slot, Value consumer,
+                                StringRef role, Value row) {
+  nvgpu::WarpgroupMmaStoreOp::create(
+      b, part,
+      firstRows(view(index(slot), {spec.tileM(), kFusedRank}, b.getF32Type()),
+                b.getIndexAttr(0), kFusedRank));
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+  syncWarpgroup(consumer);
+  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                         threadInWarpgroup, index(0));
+  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+    Value rows = arith::AddIOp::create(
+        b, index(slot),
+        arith::MulIOp::create(b, consumer, index(64 * kFusedRank * 4)));
+    NVVM::CpAsyncBulkTensorReduceOp::create(
+        b, mapPointers[role], sharedPointer(rows), NVVM::TMAReduxKind::ADD,
+        NVVM::TMAStoreMode::TILE,
+        ValueRange{i32(0), arith::IndexCastOp::create(b, b.getI32Type(), row)},
+        Value());
+    NVVM::CpAsyncBulkCommitGroupOp::create(b);
     scf::YieldOp::create(b);
   });
 }
@@ -2230,31 +2242,10 @@ void GemmKernelBuilder::buildAGrad(Value consumer, Value registers) {
                  getBGradOffset(spec) + j * kInstrK * kFusedRank * width))});
       Value part = wgmmaN16(registers, descriptors);
       NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-      int64_t slotOffset = getAGradPartsOffset(spec) + slot * slotBytes;
-      // Every consumer stores through the slot's first 64 rows; its
-      // fragment lands at rows 64·c (see the header).
-      nvgpu::WarpgroupMmaStoreOp::create(
-          b, part,
-          firstRows(view(index(slotOffset), {tileM, kFusedRank}, f32),
-                    b.getIndexAttr(0), kFusedRank));
-      NVVM::FenceProxyOp::create(
-          b, NVVM::ProxyKind::async_shared,
-          NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-      syncWarpgroup(consumer);
-      scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
-        Value rows = arith::AddIOp::create(
-            b, index(slotOffset),
-            arith::MulIOp::create(b, consumer, index(64 * kFusedRank * 4)));
-        Value daRow = arith::IndexCastOp::create(
-            b, b.getI32Type(),
-            arith::AddIOp::create(b, n0,
-                                  arith::MulIOp::create(b, q, index(kTileK))));
-        NVVM::CpAsyncBulkTensorReduceOp::create(
-            b, mapPointers["da"], sharedPointer(rows), NVVM::TMAReduxKind::ADD,
-            NVVM::TMAStoreMode::TILE, ValueRange{i32(0), daRow}, Value());
-        NVVM::CpAsyncBulkCommitGroupOp::create(b);
-        scf::YieldOp::create(b);
-      });
+      addPart(part, getAGradPartsOffset(spec) + slot * slotBytes, consumer,
+              "da",
+              arith::AddIOp::create(
+                  b, n0, arith::MulIOp::create(b, q, index(kTileK))));
       scf::YieldOp::create(b);
     });
   }
