@@ -46,7 +46,10 @@
 // runs first, then lora_b_grad and lora_a_grad (on its dt); with
 // `fuse-lora-b-grad` it computes dB as well, adding its parts into an f32
 // dBᵀ [N, r] that its launcher zeroes, and one elementwise op transposes
-// and rounds that to dB: no lora_b_grad, no second read of g. Where a
+// and rounds that to dB: no lora_b_grad, no second read of g; with
+// `fuse-lora-a-grad` dA as well, from x after its main loop, into an f32
+// dA [K, r] rounded likewise: no lora_a_grad, so the backward is that one
+// kernel. Where a
 // lora.linear of the same lora_down input, A, rank and scale comes before
 // it (the train step's forward), there is no lora_down: ts is that op's t,
 // kept alive until here (findForward). W, A and B are read in the layout the
@@ -998,26 +1001,23 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   Value w = op.getWeight(), a = op.getLoraA(), bw = op.getLoraB();
   Value ts = savedT ? savedT : launch("lora_down", {xl, a}).back();
   // A fused lora_input_grad computes dt as it computes dx.
+  // With dB (and dA) too: ts and the f32 dBᵀ (x and the f32 dA) after A,
+  // the sums rounded after the launch.
   Type elem = cast<RankedTensorType>(w.getType()).getElementType();
   Value dt, dx, db, da;
-  if (fusedAGrad) {
-    SmallVector<Value> outputs = launch(
-        "lora_input_grad", {g, w, bw, Value(), a, ts, Value(), xl, Value()});
-    dt = outputs[0];
-    db = roundToElementType(b, outputs[1], elem, /*transpose=*/true);
-    da = roundToElementType(b, outputs[2], elem, /*transpose=*/false);
-    dx = outputs[3];
-  } else if (fusedBGrad) {
-    SmallVector<Value> outputs =
-        launch("lora_input_grad", {g, w, bw, Value(), a, ts, Value()});
-    dt = outputs[0];
-    db = roundToElementType(b, outputs[1], elem, /*transpose=*/true);
-    dx = outputs[2];
-  } else if (fusedTGrad) {
-    SmallVector<Value> outputs =
-        launch("lora_input_grad", {g, w, bw, Value(), a});
-    dt = outputs[0];
-    dx = outputs[1];
+  if (fusedTGrad) {
+    SmallVector<Value> inputs{g, w, bw, Value(), a};
+    if (fusedBGrad)
+      inputs.append({ts, Value()});
+    if (fusedAGrad)
+      inputs.append({xl, Value()});
+    SmallVector<Value> outputs = launch("lora_input_grad", inputs);
+    dt = outputs.front();
+    dx = outputs.back();
+    if (fusedBGrad)
+      db = roundToElementType(b, outputs[1], elem, /*transpose=*/true);
+    if (fusedAGrad)
+      da = roundToElementType(b, outputs[2], elem, /*transpose=*/false);
   } else {
     dt = launch("lora_t_grad", {g, bw}).back();
   }

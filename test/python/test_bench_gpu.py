@@ -382,9 +382,13 @@ def test_grad_kernels_abi():
     with pytest.raises(ValueError, match="expected"):
         lora_abi.launch_order(case, b_grad + [k for k in fused if k["name"] == "lora_b_grad"])
 
-    def b_grad_errors(abi=b_grad[1], **change):
+    def errors(abi, bindings, **change):
+        """check_kernel's errors of `abi` with `change`, joined."""
         bad = dict(json.loads(json.dumps(abi)), **change)
-        return "; ".join(lora_abi.check_kernel(bad, case, b_grad_bindings[1]))
+        return "; ".join(lora_abi.check_kernel(bad, case, bindings))
+
+    def b_grad_errors(**change):
+        return errors(b_grad[1], b_grad_bindings[1], **change)
     assert "fuse_b_grad: only in a grad case's lora_input_grad that computes dt itself" in (
         b_grad_errors(fuse_down=False))
     assert "no 'ts' param" in b_grad_errors(params=[
@@ -421,9 +425,8 @@ def test_grad_kernels_abi():
     with pytest.raises(ValueError, match="expected"):
         lora_abi.launch_order(case, a_grad + [k for k in fused if k["name"] == "lora_a_grad"])
 
-    def a_grad_errors(abi=a_grad[1], **change):
-        bad = dict(json.loads(json.dumps(abi)), **change)
-        return "; ".join(lora_abi.check_kernel(bad, case, a_grad_bindings[1]))
+    def a_grad_errors(**change):
+        return errors(a_grad[1], a_grad_bindings[1], **change)
     assert "fuse_a_grad: only in a lora_input_grad that computes dB too (fuse_b_grad)" in (
         a_grad_errors(fuse_b_grad=False))
     assert "no 'xa' param" in a_grad_errors(params=[

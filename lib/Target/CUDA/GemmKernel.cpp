@@ -483,8 +483,12 @@ static int64_t getAGradSlots(const GemmKernelSpec &spec) {
   return llvm::divideCeil(spec.tileN / kTileK, spec.consumers);
 }
 
-static int64_t getAGradPartsOffset(const GemmKernelSpec &spec) {
+static int64_t getAGradXBlockBytes(const GemmKernelSpec &spec) {
   return spec.tileM() * spec.tileN * byteWidth(spec.elementType);
+}
+
+static int64_t getAGradPartsOffset(const GemmKernelSpec &spec) {
+  return getAGradXBlockBytes(spec);
 }
 
 [[maybe_unused]] static int64_t getAGradBytes(const GemmKernelSpec &spec) {
@@ -1071,6 +1075,7 @@ private:
   void buildAGrad(Value consumer, Value registers);
   Value wgmmaN16(Value acc, ArrayRef<std::pair<Value, Value>> descriptors);
   Value mMajorDescriptor(Value offset, Value map);
+  Value storedTChunk(Value row, Value chunk);
   void addPart(Value part, int64_t slot, Value consumer, StringRef role,
                Value row);
   void clusterSync();
@@ -1611,7 +1616,7 @@ void GemmKernelBuilder::buildProducer() {
     if (spec.fuseAGrad) {
       int64_t boxBytes = spec.tileM() * kTileK * byteWidth(elem);
       nvgpu::MBarrierArriveExpectTxOp::create(b, xBlockBarrier,
-                                              index(getAGradPartsOffset(spec)),
+                                              index(getAGradXBlockBytes(spec)),
                                               index(0), Value());
       for (int64_t q = 0; q < spec.tileN / kTileK; ++q)
         nvgpu::TmaAsyncLoadOp::create(
@@ -1960,9 +1965,7 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
         syncWarpgroup(consumer);
         // 64 rows x 8 chunks of 16 B, four per thread.
         Value xBox = view(base, {spec.tileM() * kTileK}, elem);
-        auto f32x8 = VectorType::get({8}, f32);
         auto elemx8 = VectorType::get({8}, elem);
-        Value scaleV = scaleVector();
         Value zeros = arith::ConstantOp::create(b, b.getZeroAttr(elemx8));
         int64_t chunks = kTileK * byteWidth(elem) / 16;
         scf::ForOp::create(
@@ -1978,13 +1981,7 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
               auto value = scf::IfOp::create(
                   b, inT,
                   [&](OpBuilder &, Location) {
-                    Value v = vector::LoadOp::create(
-                        b, f32x8, scratch,
-                        ValueRange{row,
-                                   arith::MulIOp::create(b, chunk, index(8))});
-                    v = arith::MulFOp::create(b, v, scaleV);
-                    scf::YieldOp::create(
-                        b, ValueRange{arith::TruncFOp::create(b, elemx8, v)});
+                    scf::YieldOp::create(b, storedTChunk(row, chunk));
                   },
                   [&](OpBuilder &, Location) {
                     scf::YieldOp::create(b, ValueRange{zeros});
@@ -2026,6 +2023,18 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
         scf::YieldOp::create(b, tAcc);
       });
   return ifOp.getResult(0);
+}
+
+/// Columns 8·chunk .. + 8 of row `row` of a fused LoraLinear's t scratch as
+/// the kernel stores t (or dt): scaled, rounded to the element type.
+Value GemmKernelBuilder::storedTChunk(Value row, Value chunk) {
+  Value scratch = view(index(getDownScratchOffset(spec)),
+                       {spec.tileM(), kFusedRank}, b.getF32Type());
+  Value v = vector::LoadOp::create(
+      b, VectorType::get({8}, b.getF32Type()), scratch,
+      ValueRange{row, arith::MulIOp::create(b, chunk, index(8))});
+  v = arith::MulFOp::create(b, v, scaleVector());
+  return arith::TruncFOp::create(b, VectorType::get({8}, spec.elementType), v);
 }
 
 /// The dx kernel's work on dB at a step it owns (`owned`; the consumer's g
@@ -2184,11 +2193,8 @@ void GemmKernelBuilder::addPart(Value part, int64_t slot, Value consumer,
 ///     the stages.
 void GemmKernelBuilder::buildAGrad(Value consumer, Value registers) {
   Type elem = spec.elementType;
-  Type f32 = b.getF32Type();
   int64_t width = byteWidth(elem);
   int64_t tileM = spec.tileM();
-  Value scratch =
-      view(index(getDownScratchOffset(spec)), {tileM, kFusedRank}, f32);
   Value dtRows = view(index(getBGradOffset(spec)), {tileM * kFusedRank}, elem);
   // 64 rows x 2 chunks of 16 B, one per thread.
   int64_t chunks = kFusedRank * width / 16;
@@ -2196,12 +2202,7 @@ void GemmKernelBuilder::buildAGrad(Value consumer, Value registers) {
       b, arith::MulIOp::create(b, consumer, index(64)),
       arith::DivUIOp::create(b, threadInWarpgroup, index(chunks)));
   Value chunk = arith::RemUIOp::create(b, threadInWarpgroup, index(chunks));
-  Value v = vector::LoadOp::create(
-      b, VectorType::get({8}, f32), scratch,
-      ValueRange{row, arith::MulIOp::create(b, chunk, index(8))});
-  v = arith::MulFOp::create(b, v, scaleVector());
-  Value rounded =
-      arith::TruncFOp::create(b, VectorType::get({8}, elem), v).getResult();
+  Value rounded = storedTChunk(row, chunk);
   Value swizzled = arith::XOrIOp::create(
       b, chunk,
       arith::RemUIOp::create(b, arith::DivUIOp::create(b, row, index(4)),

@@ -68,22 +68,21 @@ void cuda::buildGemmReference(OpBuilder &builder, Location loc,
     for (const TensorMapParam &param : getGemmKernelParams(linear))
       operands.push_back(byRole.lookup(param.role));
     buildGemmReference(builder, loc, linear, operands);
-    // The dx kernel adds dBᵀ = gᵀ·ts into db (its launcher zeroed it).
-    if (spec.fuseBGrad) {
-      AffineExpr row = getAffineDimExpr(0, ctx), col = getAffineDimExpr(1, ctx),
-                 token = getAffineDimExpr(2, ctx);
-      accumulate(b, byRole.lookup("x"), AffineMap::get(3, 0, {token, row}, ctx),
-                 byRole.lookup("ts"), AffineMap::get(3, 0, {token, col}, ctx),
-                 byRole.lookup("db"));
-    }
-    // And dA = xᵀ·dt into da, dt as the kernel stored it.
-    if (spec.fuseAGrad) {
-      AffineExpr row = getAffineDimExpr(0, ctx), col = getAffineDimExpr(1, ctx),
-                 token = getAffineDimExpr(2, ctx);
-      accumulate(b, byRole.lookup("xa"),
-                 AffineMap::get(3, 0, {token, row}, ctx), byRole.lookup("t"),
-                 AffineMap::get(3, 0, {token, col}, ctx), byRole.lookup("da"));
-    }
+    // sum += lhsᵀ·rhs over the tokens, for the weight gradients the dx
+    // kernel adds into their f32 sums (its launcher zeroed them).
+    AffineExpr row = getAffineDimExpr(0, ctx), col = getAffineDimExpr(1, ctx),
+               token = getAffineDimExpr(2, ctx);
+    auto addTransposedProduct = [&](StringRef lhs, StringRef rhs,
+                                    StringRef sum) {
+      accumulate(b, byRole.lookup(lhs), AffineMap::get(3, 0, {token, row}, ctx),
+                 byRole.lookup(rhs), AffineMap::get(3, 0, {token, col}, ctx),
+                 byRole.lookup(sum));
+    };
+    // dBᵀ = gᵀ·ts, and dA = xᵀ·dt (dt as the kernel stored it).
+    if (spec.fuseBGrad)
+      addTransposedProduct("x", "ts", "db");
+    if (spec.fuseAGrad)
+      addTransposedProduct("xa", "t", "da");
     return;
   }
   // The output is the last parameter (t for LoraDown, which has no t input).
