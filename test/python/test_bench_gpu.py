@@ -105,7 +105,7 @@ def test_elf_symbols():
 def fake_abis(case: dict, variants: bool = False, recompute: bool = False,
               fused: bool = False, b_grad: bool = False,
               a_grad: bool = False) -> list[dict]:
-    """The ABIs lib/Target/CUDA/GemmKernel.cpp gives (getGemmKernelParams,
+    """The ABIs lib/Target/CUDA/GemmTiling.cpp gives (getGemmKernelParams,
     getGemmKernelAbi), in launch order: gpu.module lora_kernels_0, and for a
     grad case the backward's lora_kernels_1, which reads the forward's t
     (with `recompute`, a lora_down of its own computes ts). With `variants`,

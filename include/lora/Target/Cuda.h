@@ -4,7 +4,9 @@
 // (TMA loads into 128B-swizzled shared memory, mbarrier pipeline, wgmma) for
 // `lora.linear` and plain matmuls, built as `gpu.func`s from the problem's
 // shapes. lib/Target/CUDA/GemmKernel.cpp has the kernel design, with its
-// byte and flop counts; the `lora-generate-cuda-kernels` pass uses it.
+// byte and flop counts (GemmKernelLora.cpp: t, dB and dA computed in the
+// tile; GemmTiling.cpp: tilings and ABI; GemmLayout.h: shared memory); the
+// `lora-generate-cuda-kernels` pass uses it.
 //
 //===----------------------------------------------------------------------===//
 
