@@ -521,7 +521,7 @@ void GemmKernelBuilder::build(gpu::GPUFuncOp func) {
   threadInWarpgroup = arith::RemUIOp::create(b, tid, index(128));
   Value isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                            warpgroup, index(spec.consumers));
-  bool rebalance = spec.fuseBGrad && spec.consumers == 2;
+  bool rebalance = rebalancesRegisters(spec);
   scf::IfOp::create(
       b, isProducer,
       [&](OpBuilder &, Location) {
@@ -1300,6 +1300,15 @@ static gpu::GPUFuncOp buildGemmKernel(OpBuilder &builder, Location loc,
   if (spec.multicast > 1)
     func.setKnownClusterSizeAttr(
         b.getDenseI32ArrayAttr({1, static_cast<int32_t>(spec.multicast), 1}));
+  // setmaxnreg moves registers within what the CTA was launched with, which
+  // must be fixed at compile time (PTX ISA): `.minnctapersm 1` beside
+  // `.maxntid 384` makes ptxas allocate 65536 / 384, 168 a thread, what the
+  // 128·40 + 256·232 above add up to (CUTLASS's __launch_bounds__(384, 1)).
+  // Without it ptxas allocates only what the code needs, and a consumer's
+  // setmaxnreg.inc would wait for registers the CTA never had.
+  if (rebalancesRegisters(spec))
+    func->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                  b.getI32IntegerAttr(1));
   func->setAttr("lora.abi", b.getStringAttr(getGemmKernelAbi(
                                 spec, module.getName(), name, kernel)));
   GemmKernelBuilder(b, spec).build(func);

@@ -412,7 +412,11 @@ void GemmKernelBuilder::addPart(Value part, int64_t slot, Value consumer,
 ///     m64n16k16 of xᵀ·dt over the tile's rows (x M-major, trans-a 1, as g
 ///     for dB) into a part (`registers` lend it registers: wgmmaN16),
 ///     waited for, stored to its slot's rows 64·c, fenced, and added into dA
-///     rows n0 + 64q by a TMA reduce-add;
+///     rows n0 + 64q by a TMA reduce-add; each block's part takes the
+///     registers of the one before it (the first, `registers`): lending
+///     every block `registers` kept them live past the first, and LLVM
+///     copied them between its wgmma.fence and wgmma, which the PTX ISA
+///     does not allow (ptxas happened to drop the copies);
 ///   the issuer waits for the reduce-adds' reads before the epilogue takes
 ///     the stages.
 void GemmKernelBuilder::buildAGrad(Value consumer, Value registers) {
@@ -454,25 +458,30 @@ void GemmKernelBuilder::buildAGrad(Value consumer, Value registers) {
     Value q = arith::AddIOp::create(b, consumer, index(slot * spec.consumers));
     Value valid =
         arith::CmpIOp::create(b, arith::CmpIPredicate::ult, q, index(blocks));
-    scf::IfOp::create(b, valid, [&](OpBuilder &, Location) {
-      Value block = arith::MulIOp::create(b, q, index(boxBytes));
-      SmallVector<std::pair<Value, Value>> descriptors;
-      for (int64_t j = 0; j < tileM / kInstrK; ++j)
-        descriptors.push_back(
-            {mMajorDescriptor(
-                 arith::AddIOp::create(b, block,
-                                       index(j * kInstrK * kTileK * width)),
-                 descriptorMaps["xa"]),
-             buildSwizzle32DescriptorBits(index(
-                 getBGradOffset(spec) + j * kInstrK * kFusedRank * width))});
-      Value part = wgmmaN16(registers, descriptors);
-      NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
-      addPart(part, getAGradPartsOffset(spec) + slot * slotBytes, consumer,
-              "da",
-              arith::AddIOp::create(
-                  b, n0, arith::MulIOp::create(b, q, index(kTileK))));
-      scf::YieldOp::create(b);
-    });
+    auto ifOp = scf::IfOp::create(
+        b, valid,
+        [&](OpBuilder &, Location) {
+          Value block = arith::MulIOp::create(b, q, index(boxBytes));
+          SmallVector<std::pair<Value, Value>> descriptors;
+          for (int64_t j = 0; j < tileM / kInstrK; ++j)
+            descriptors.push_back(
+                {mMajorDescriptor(
+                     arith::AddIOp::create(b, block,
+                                           index(j * kInstrK * kTileK * width)),
+                     descriptorMaps["xa"]),
+                 buildSwizzle32DescriptorBits(
+                     index(getBGradOffset(spec) +
+                           j * kInstrK * kFusedRank * width))});
+          Value part = wgmmaN16(registers, descriptors);
+          NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
+          addPart(part, getAGradPartsOffset(spec) + slot * slotBytes, consumer,
+                  "da",
+                  arith::AddIOp::create(
+                      b, n0, arith::MulIOp::create(b, q, index(kTileK))));
+          scf::YieldOp::create(b, part);
+        },
+        [&](OpBuilder &, Location) { scf::YieldOp::create(b, registers); });
+    registers = ifOp.getResult(0);
   }
   scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
     NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),

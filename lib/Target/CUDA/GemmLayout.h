@@ -43,6 +43,16 @@ inline constexpr int64_t kInstrK = 16;
 /// 256·232 of the SM's 65536, as CUTLASS's warp-specialized kernels do.
 inline constexpr int32_t kProducerRegisters = 40;
 inline constexpr int32_t kConsumerRegisters = 232;
+static_assert(128 * kProducerRegisters + 256 * kConsumerRegisters <=
+                  384 * (65536 / 384 / 8 * 8),
+              "within what a CTA of 384 threads is launched with");
+
+/// Whether `spec`'s kernel moves registers from its producer to its
+/// consumers (setmaxnreg): a dx kernel that computes dB (8 more accumulator
+/// registers) with two consumers, which spilled at 128x256 without.
+inline bool rebalancesRegisters(const GemmKernelSpec &spec) {
+  return spec.fuseBGrad && spec.consumers == 2;
+}
 
 /// The dynamic shared-memory base: a public uninitialised workgroup global
 /// becomes `.extern .shared .align 1024` (gpu.dynamic_shared_memory does not,
