@@ -99,7 +99,8 @@ private:
   Value buildBGradStep(Value owned, Value aBase, Value consumer, Value dbAcc);
   void reduceBGrad(Value owned, Value consumer, Value k, Value dbAcc);
   void buildAGrad(Value consumer, Value registers);
-  Value wgmmaN16(Value acc, ArrayRef<std::pair<Value, Value>> descriptors);
+  Value wgmmaN16(Value acc, Value aBase, Value aMap, Value bBase,
+                 int64_t steps);
   Value mMajorDescriptor(Value offset, Value map);
   Value storedTChunk(Value row, Value chunk);
   void addPart(Value part, int64_t slot, Value consumer, StringRef role,

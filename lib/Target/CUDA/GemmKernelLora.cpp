@@ -280,16 +280,8 @@ Value GemmKernelBuilder::buildBGradStep(Value owned, Value aBase,
         Value tsRows = arith::AddIOp::create(
             b, index(getBGradOffset(spec)),
             arith::MulIOp::create(b, consumer, index(64 * kFusedRank * width)));
-        SmallVector<std::pair<Value, Value>> descriptors;
-        for (int64_t j = 0; j < kTileK / kInstrK; ++j)
-          descriptors.push_back(
-              {mMajorDescriptor(
-                   arith::AddIOp::create(b, aBase,
-                                         index(j * kInstrK * kTileK * width)),
-                   descriptorMaps["x"]),
-               buildSwizzle32DescriptorBits(arith::AddIOp::create(
-                   b, tsRows, index(j * kInstrK * kFusedRank * width)))});
-        scf::YieldOp::create(b, wgmmaN16(dbAcc, descriptors));
+        scf::YieldOp::create(b, wgmmaN16(dbAcc, aBase, descriptorMaps["x"],
+                                         tsRows, kTileK / kInstrK));
       },
       [&](OpBuilder &, Location) { scf::YieldOp::create(b, dbAcc); });
   return ifOp.getResult(0);
@@ -304,16 +296,19 @@ Value GemmKernelBuilder::mMajorDescriptor(Value offset, Value map) {
       .getResult(0);
 }
 
-/// Issues the wgmma chain D = Σ A·B over `descriptors` ((A, B) pairs of
-/// raw descriptors, one m64n16k16 each: A M-major, trans-a 1; B N-major,
-/// trans-b 1), the first with scale-d 0, so that D restarts without any
-/// other instruction writing its registers (ptxas serializes every wgmma
-/// of a kernel where one does: C7515); `acc` (a 64 x 16 accumulator) is
-/// only where D's registers come from. One group, not waited for; returns
-/// D. NVVM's wgmma: nvgpu's has no scale-d.
-Value GemmKernelBuilder::wgmmaN16(
-    Value acc, ArrayRef<std::pair<Value, Value>> descriptors) {
+/// Issues the wgmma chain D = Aᵀ·B over `steps` k16 slices, one m64n16k16
+/// each: A is 64 columns of 128 B rows at byte `aBase`, read M-major
+/// (trans-a 1, +16 rows a slice) through `aMap`'s descriptor layout; B is
+/// N-major in 32 B rows, 32B-swizzled, at byte `bBase` (trans-b 1, +16 rows
+/// a slice). The first has scale-d 0, so that D restarts without any other
+/// instruction writing its registers (ptxas serializes every wgmma of a
+/// kernel where one does: C7515); `acc` (a 64 x 16 accumulator) is only
+/// where D's registers come from. One group, not waited for; returns D.
+/// NVVM's wgmma: nvgpu's has no scale-d.
+Value GemmKernelBuilder::wgmmaN16(Value acc, Value aBase, Value aMap,
+                                  Value bBase, int64_t steps) {
   Type elem = spec.elementType;
+  int64_t width = byteWidth(elem);
   Type f32 = b.getF32Type();
   // The accumulator as upstream lowers it (see buildDirectEpilogue).
   auto inner = LLVM::LLVMStructType::getLiteral(
@@ -324,6 +319,14 @@ Value GemmKernelBuilder::wgmmaN16(
   Value fragment =
       UnrealizedConversionCastOp::create(b, outer, acc).getResult(0);
   Value d = LLVM::ExtractValueOp::create(b, fragment, ArrayRef<int64_t>{0});
+  SmallVector<std::pair<Value, Value>> descriptors;
+  for (int64_t j = 0; j < steps; ++j)
+    descriptors.push_back(
+        {mMajorDescriptor(arith::AddIOp::create(
+                              b, aBase, index(j * kInstrK * kTileK * width)),
+                          aMap),
+         buildSwizzle32DescriptorBits(arith::AddIOp::create(
+             b, bBase, index(j * kInstrK * kFusedRank * width)))});
   NVVM::WgmmaFenceAlignedOp::create(b);
   for (auto [i, pair] : llvm::enumerate(descriptors))
     d = NVVM::WgmmaMmaAsyncOp::create(
@@ -462,17 +465,8 @@ void GemmKernelBuilder::buildAGrad(Value consumer, Value registers) {
         b, valid,
         [&](OpBuilder &, Location) {
           Value block = arith::MulIOp::create(b, q, index(boxBytes));
-          SmallVector<std::pair<Value, Value>> descriptors;
-          for (int64_t j = 0; j < tileM / kInstrK; ++j)
-            descriptors.push_back(
-                {mMajorDescriptor(
-                     arith::AddIOp::create(b, block,
-                                           index(j * kInstrK * kTileK * width)),
-                     descriptorMaps["xa"]),
-                 buildSwizzle32DescriptorBits(
-                     index(getBGradOffset(spec) +
-                           j * kInstrK * kFusedRank * width))});
-          Value part = wgmmaN16(registers, descriptors);
+          Value part = wgmmaN16(registers, block, descriptorMaps["xa"],
+                                index(getBGradOffset(spec)), tileM / kInstrK);
           NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
           addPart(part, getAGradPartsOffset(spec) + slot * slotBytes, consumer,
                   "da",
