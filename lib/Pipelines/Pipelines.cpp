@@ -45,6 +45,7 @@ static constexpr llvm::StringLiteral kCpuLinalgToLLVM =
 /// From loops and memrefs to the host's LLVM: shared by the CPU target and
 /// the CUDA target's emulation on the host.
 static constexpr llvm::StringLiteral kCpuLoopsToLLVM =
+    "lora-outline-loop-nests, "
     "func.func(math-extend-to-supported-types, math-expand-ops{ops=rsqrt}, "
     "lora-cpu-truncate-f64-to-bf16, "
     "arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}, "
@@ -53,7 +54,8 @@ static constexpr llvm::StringLiteral kCpuLoopsToLLVM =
     "expand-strided-metadata, convert-math-to-libm, "
     "finalize-memref-to-llvm, convert-math-to-llvm, convert-arith-to-llvm, "
     "convert-index-to-llvm, convert-cf-to-llvm, convert-func-to-llvm, "
-    "reconcile-unrealized-casts, lora-emit-entry-point";
+    "reconcile-unrealized-casts, lora-apply-noalias-args, "
+    "lora-emit-entry-point";
 
 /// Everything in device memory (lora-cuda-device-memory, which also frees
 /// the buffers); the generic kernels are parallel loops (parallel dims
