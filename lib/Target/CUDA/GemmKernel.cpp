@@ -1003,6 +1003,32 @@ void GemmKernelBuilder::syncWarpgroup(Value consumer) {
                           NVVM::BarrierReductionAttr(), Value());
 }
 
+/// Hands what the consumer's threads wrote to shared memory over to the
+/// async proxy (fence.proxy.async, then the warpgroup's barrier) and has
+/// its first thread, where `also` holds too, `issue` TMA stores or
+/// reduce-adds from it, committed as one bulk group; with `waitForRead`,
+/// that thread then waits until the group has read shared memory.
+void GemmKernelBuilder::issueBulkFromWarpgroup(Value consumer,
+                                               function_ref<void()> issue,
+                                               bool waitForRead, Value also) {
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+  syncWarpgroup(consumer);
+  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                         threadInWarpgroup, index(0));
+  if (also)
+    isIssuer = arith::AndIOp::create(b, also, isIssuer);
+  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+    issue();
+    NVVM::CpAsyncBulkCommitGroupOp::create(b);
+    if (waitForRead)
+      NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
+                                           b.getUnitAttr());
+    scf::YieldOp::create(b);
+  });
+}
+
 /// Rows [first, first + 64) of the f32 staging tile, tileM x pitch at the
 /// front of shared memory.
 /// Rows [first, first + 64) and the first `columns` columns of `tile`: a
@@ -1106,28 +1132,21 @@ void GemmKernelBuilder::buildEpilogue(Value consumer) {
         vector::StoreOp::create(b, v, out, ValueRange{row, col});
         scf::YieldOp::create(b);
       });
-  // The TMA store reads shared memory through the async proxy.
-  NVVM::FenceProxyOp::create(
-      b, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-  syncWarpgroup(consumer);
-  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                         threadInWarpgroup, index(0));
-  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
-    Value row = arith::AddIOp::create(
-        b, m0, arith::MulIOp::create(b, consumer, index(64)));
-    // A batched kernel's map is rank 3: the same tile through a rank-3 view.
-    Value source =
-        spec.batched ? tmaView(outOffset, {64, outCols}, result) : out;
-    nvgpu::TmaAsyncStoreOp::create(
-        b, source, maps[spec.kind == GemmKind::LoraDown ? "t" : "y"],
-        tmaCoords({n0, row}), Value());
-    NVVM::CpAsyncBulkCommitGroupOp::create(b);
-    // Shared memory must stay valid until the store has read it.
-    NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
-                                         b.getUnitAttr());
-    scf::YieldOp::create(b);
-  });
+  // Shared memory must stay valid until the store has read it.
+  issueBulkFromWarpgroup(
+      consumer,
+      [&] {
+        Value row = arith::AddIOp::create(
+            b, m0, arith::MulIOp::create(b, consumer, index(64)));
+        // A batched kernel's map is rank 3: the same tile through a rank-3
+        // view.
+        Value source =
+            spec.batched ? tmaView(outOffset, {64, outCols}, result) : out;
+        nvgpu::TmaAsyncStoreOp::create(
+            b, source, maps[spec.kind == GemmKind::LoraDown ? "t" : "y"],
+            tmaCoords({n0, row}), Value());
+      },
+      /*waitForRead=*/true);
 }
 
 /// A direct epilogue (GemmKernelSpec::directEpilogue): the consumer's
@@ -1230,40 +1249,31 @@ void GemmKernelBuilder::buildDirectEpilogue(Value consumer, Value acc) {
           ValueRange{arith::DivUIOp::create(b, byte, index(2 * width))});
     }
   }
-  // The TMA stores read shared memory through the async proxy.
-  NVVM::FenceProxyOp::create(
-      b, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-  syncWarpgroup(consumer);
-  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                         threadInWarpgroup, index(0));
-  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
-    Value row = arith::AddIOp::create(
-        b, m0, arith::MulIOp::create(b, consumer, index(64)));
-    for (int64_t box = 0; box < spec.tileN / boxColumns; ++box) {
-      // A box wholly past N (the last column tile of an N that is not a
-      // multiple of tileN) stores nothing.
-      Value column = arith::AddIOp::create(b, n0, index(box * boxColumns));
-      Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, column,
-                                           index(spec.n));
-      scf::IfOp::create(b, inside, [&](OpBuilder &, Location) {
-        Value offset =
-            arith::AddIOp::create(b, base, index(tileOffset + box * kBoxBytes));
-        nvgpu::TmaAsyncStoreOp::create(
-            b, tmaView(offset, {64, boxColumns}, result), maps["y"],
-            tmaCoords({column, row}), Value());
-        scf::YieldOp::create(b);
-      });
-    }
-    NVVM::CpAsyncBulkCommitGroupOp::create(b);
-    // Shared memory must stay valid until the stores have read it; a
-    // persistent kernel waits for that only before it writes the tile again
-    // (buildConsumer), its next tile's main loop meanwhile.
-    if (!spec.persistentCtas)
-      NVVM::CpAsyncBulkWaitGroupOp::create(b, b.getI32IntegerAttr(0),
-                                           b.getUnitAttr());
-    scf::YieldOp::create(b);
-  });
+  // Shared memory must stay valid until the stores have read it; a
+  // persistent kernel waits for that only before it writes the tile again
+  // (buildConsumer), its next tile's main loop meanwhile.
+  issueBulkFromWarpgroup(
+      consumer,
+      [&] {
+        Value row = arith::AddIOp::create(
+            b, m0, arith::MulIOp::create(b, consumer, index(64)));
+        for (int64_t box = 0; box < spec.tileN / boxColumns; ++box) {
+          // A box wholly past N (the last column tile of an N that is not a
+          // multiple of tileN) stores nothing.
+          Value column = arith::AddIOp::create(b, n0, index(box * boxColumns));
+          Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                               column, index(spec.n));
+          scf::IfOp::create(b, inside, [&](OpBuilder &, Location) {
+            Value offset = arith::AddIOp::create(
+                b, base, index(tileOffset + box * kBoxBytes));
+            nvgpu::TmaAsyncStoreOp::create(
+                b, tmaView(offset, {64, boxColumns}, result), maps["y"],
+                tmaCoords({column, row}), Value());
+            scf::YieldOp::create(b);
+          });
+        }
+      },
+      /*waitForRead=*/!spec.persistentCtas);
 }
 
 /// Builds kernel `name`, a variant of `kernel`, for `spec` at the end of

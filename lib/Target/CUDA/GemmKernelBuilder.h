@@ -114,6 +114,8 @@ private:
   Value stagingRows(Value first);
   Value scaleVector();
   void syncWarpgroup(Value consumer);
+  void issueBulkFromWarpgroup(Value consumer, function_ref<void()> issue,
+                              bool waitForRead = false, Value also = Value());
 
   ImplicitLocOpBuilder &b;
   const GemmKernelSpec &spec;

@@ -219,31 +219,26 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
                                       ValueRange{at});
               scf::YieldOp::create(b);
             });
-        NVVM::FenceProxyOp::create(
-            b, NVVM::ProxyKind::async_shared,
-            NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-        syncWarpgroup(consumer);
-        Value stores = arith::AndIOp::create(
-            b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, n0, index(0)),
-            arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                  threadInWarpgroup, index(0)));
-        scf::IfOp::create(b, stores, [&](OpBuilder &, Location) {
-          Value rows = arith::MulIOp::create(b, consumer, index(64));
-          nvgpu::TmaAsyncStoreOp::create(
-              b,
-              view(arith::AddIOp::create(
-                       b, base,
-                       arith::MulIOp::create(b, rows,
-                                             index(kTileK * byteWidth(elem)))),
-                   {64, kTileK}, elem),
-              maps["t"],
-              ValueRange{index(0), arith::AddIOp::create(b, m0, rows)},
-              Value());
-          // Read before the epilogue overwrites the stages (its wait is
-          // after the loop, off the LoRA step's path).
-          NVVM::CpAsyncBulkCommitGroupOp::create(b);
-          scf::YieldOp::create(b);
-        });
+        // The first column tile's CTAs store t, read before the epilogue
+        // overwrites the stages (its wait is after the loop, off the LoRA
+        // step's path).
+        issueBulkFromWarpgroup(
+            consumer,
+            [&] {
+              Value rows = arith::MulIOp::create(b, consumer, index(64));
+              nvgpu::TmaAsyncStoreOp::create(
+                  b,
+                  view(arith::AddIOp::create(
+                           b, base,
+                           arith::MulIOp::create(
+                               b, rows, index(kTileK * byteWidth(elem)))),
+                       {64, kTileK}, elem),
+                  maps["t"],
+                  ValueRange{index(0), arith::AddIOp::create(b, m0, rows)},
+                  Value());
+            },
+            /*waitForRead=*/false,
+            arith::CmpIOp::create(b, arith::CmpIPredicate::eq, n0, index(0)));
         scf::YieldOp::create(b, tAcc);
       });
   return ifOp.getResult(0);
@@ -382,13 +377,7 @@ void GemmKernelBuilder::addPart(Value part, int64_t slot, Value consumer,
       b, part,
       firstRows(view(index(slot), {spec.tileM(), kFusedRank}, b.getF32Type()),
                 b.getIndexAttr(0), kFusedRank));
-  NVVM::FenceProxyOp::create(
-      b, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-  syncWarpgroup(consumer);
-  Value isIssuer = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                         threadInWarpgroup, index(0));
-  scf::IfOp::create(b, isIssuer, [&](OpBuilder &, Location) {
+  issueBulkFromWarpgroup(consumer, [&] {
     Value rows = arith::AddIOp::create(
         b, index(slot),
         arith::MulIOp::create(b, consumer, index(64 * kFusedRank * 4)));
@@ -397,8 +386,6 @@ void GemmKernelBuilder::addPart(Value part, int64_t slot, Value consumer,
         NVVM::TMAStoreMode::TILE,
         ValueRange{i32(0), arith::IndexCastOp::create(b, b.getI32Type(), row)},
         Value());
-    NVVM::CpAsyncBulkCommitGroupOp::create(b);
-    scf::YieldOp::create(b);
   });
 }
 
