@@ -14,6 +14,7 @@
 
 #include "lora/Passes/Passes.h"
 
+#include "mlir/Conversion/LLVMCommon/MemRefBuilder.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -59,34 +60,36 @@ static Value getRoot(Value value) {
 /// other argument is a view of, so that nothing else the nest reaches
 /// points into it (the body's arguments may alias each other, a fresh
 /// buffer aliases nothing). None where an argument's buffer is not known,
-/// or an argument is not a ranked memref or a scalar (its lowered layout:
-/// allocated and aligned pointers, offset, sizes, strides).
+/// or an argument is not a ranked memref or a scalar.
 static SmallVector<int64_t> getNoaliasPositions(ArrayRef<Value> arguments) {
+  SmallVector<Value> roots;
   llvm::DenseMap<Value, unsigned> views;
   for (Value argument : arguments) {
-    if (!isa<MemRefType>(argument.getType()))
+    Type type = argument.getType();
+    if (type.isIntOrIndexOrFloat()) {
+      roots.push_back(Value());
       continue;
-    Value root = getRoot(argument);
+    }
+    Value root = isa<MemRefType>(type) ? getRoot(argument) : Value();
     if (!root)
       return {};
+    roots.push_back(root);
     ++views[root];
   }
   SmallVector<int64_t> positions;
   int64_t position = 0;
-  for (Value argument : arguments) {
-    Type type = argument.getType();
-    if (type.isIntOrIndexOrFloat()) {
+  for (auto [argument, root] : llvm::zip_equal(arguments, roots)) {
+    auto memref = dyn_cast<MemRefType>(argument.getType());
+    if (!memref) {
       ++position;
       continue;
     }
-    auto memref = dyn_cast<MemRefType>(type);
-    if (!memref)
-      return {};
-    Value root = getRoot(argument);
-    if (views[root] == 1 && !isa<BlockArgument>(root) &&
-        !root.getDefiningOp<memref::GetGlobalOp>())
+    // Lowered: the allocated pointer, the aligned one, offset, sizes and
+    // strides.
+    if (views[root] == 1 && (root.getDefiningOp<memref::AllocOp>() ||
+                             root.getDefiningOp<memref::AllocaOp>()))
       positions.push_back(position + 1);
-    position += 3 + 2 * memref.getRank();
+    position += MemRefDescriptor::getNumUnpackedValues(memref);
   }
   return positions;
 }
@@ -137,8 +140,7 @@ static func::FuncOp outlineLoopNest(Operation *nest, Operation *after,
   IRMapping mapping;
   mapping.map(arguments, entry->getArguments());
   b.setInsertionPointToStart(entry);
-  llvm::SetVector<Operation *> cloned(llvm::from_range, constants);
-  for (Operation *constant : cloned)
+  for (Operation *constant : constants)
     b.clone(*constant, mapping);
   Operation *copy = b.clone(*nest, mapping);
   func::ReturnOp::create(b, loc, copy->getResults());
@@ -147,7 +149,7 @@ static func::FuncOp outlineLoopNest(Operation *nest, Operation *after,
   auto call = func::CallOp::create(b, loc, callee, arguments);
   nest->replaceAllUsesWith(call.getResults());
   nest->erase();
-  for (Operation *constant : cloned)
+  for (Operation *constant : constants)
     if (constant->use_empty())
       constant->erase();
   return callee;

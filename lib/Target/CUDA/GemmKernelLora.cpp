@@ -314,6 +314,8 @@ Value GemmKernelBuilder::wgmmaN16(Value acc, Value aBase, Value aMap,
   Value fragment =
       UnrealizedConversionCastOp::create(b, outer, acc).getResult(0);
   Value d = LLVM::ExtractValueOp::create(b, fragment, ArrayRef<int64_t>{0});
+  // Every descriptor before the fence: between it and the chain only
+  // wgmmas.
   SmallVector<std::pair<Value, Value>> descriptors;
   for (int64_t j = 0; j < steps; ++j)
     descriptors.push_back(
