@@ -26,7 +26,9 @@
 // bufferization), and it frees t and y after their last use like any other
 // buffer of the host code. With `reference-launchers` (--target=cuda-emulated)
 // no kernel is built and each launcher computes its kernels' results with
-// linalg on the same memrefs (cuda::buildGemmReference).
+// linalg on the same memrefs (cuda::buildGemmReference). Ops whose kernels
+// would be the same (equal GemmKernelSpecs: a model's layers of one shape)
+// share one gpu.module and launcher, built for the first of them.
 //
 // `lora.linear_grad` becomes five kernels, each with a launcher of its own
 // (`@lora_kernels_<n>_<kernel>_launch`), called in this order on buffers of
@@ -464,6 +466,7 @@ struct GenerateCudaKernelsPass
       if (c && cuda::checkGemmProblem(c->main).empty())
         candidates.push_back(*c);
     });
+    shared.clear();
     if (candidates.empty() && grads.empty())
       return;
     // A backward that can read its forward's t launches no lora_down.
@@ -496,20 +499,115 @@ struct GenerateCudaKernelsPass
                   symbols);
   }
 
-  /// Builds the kernels (in gpu.module `name`) and the launcher of `c` and
-  /// replaces its op.
+  /// Builds the kernels (in gpu.module `name`) and the launcher of `c`,
+  /// unless an earlier op has the same ones, and replaces its op.
   void rewrite(Candidate &c, StringRef name, SymbolTable &symbols);
+  func::FuncOp buildForwardLauncher(OpBuilder &builder, Location loc,
+                                    StringRef moduleName,
+                                    ArrayRef<GemmKernelSpec> downs,
+                                    ArrayRef<GemmKernelSpec> mains,
+                                    bool hasBranch, ArrayRef<Type> argTypes,
+                                    SymbolTable &symbols);
   /// The same for a lora.linear_grad: one launcher per kernel; `savedT`, if
   /// any, is the forward's t, read instead of launching lora_down.
   void rewriteGrad(GradCandidate &c, StringRef name, Value savedT,
                    SymbolTable &symbols);
+
+  /// A launcher and the kernels it launches: a forward's (`kernel` empty:
+  /// lora_down's variants `first`, if any, then the main kernel's `second`,
+  /// x's rows or a branch input's read by lora_down) or one kernel of a
+  /// backward (`kernel`, its variants `second`).
+  struct SharedLauncher {
+    StringRef kernel;
+    SmallVector<GemmKernelSpec> first, second;
+    bool hasBranch = false;
+    func::FuncOp launcher;
+  };
+  /// The launcher built for `key`'s kernels, if an op before has the same
+  /// (a model's layers of one shape: one gpu.module and launcher for all).
+  func::FuncOp findShared(const SharedLauncher &key) const {
+    for (const SharedLauncher &built : shared)
+      if (built.kernel == key.kernel && built.first == key.first &&
+          built.second == key.second && built.hasBranch == key.hasBranch)
+        return built.launcher;
+    return {};
+  }
+  std::vector<SharedLauncher> shared;
 };
 
 } // namespace
 
+/// Builds `mains`' kernels (and `downs`', a LoRA layer's lora_down) in
+/// gpu.module `moduleName` and their launcher on memrefs of `argTypes` (x,
+/// w[, a, b[, bias][, branch], t], y); with reference launchers, only the
+/// launcher, which computes their results with linalg.
+func::FuncOp GenerateCudaKernelsPass::buildForwardLauncher(
+    OpBuilder &builder, Location loc, StringRef moduleName,
+    ArrayRef<GemmKernelSpec> downs, ArrayRef<GemmKernelSpec> mains,
+    bool hasBranch, ArrayRef<Type> argTypes, SymbolTable &symbols) {
+  const GemmKernelSpec &main = mains.front();
+  // The kernels, in a gpu.module of their own (none for reference
+  // launchers).
+  std::string name = moduleName.str();
+  SmallVector<cuda::GemmKernel> downKernels, mainKernels;
+  if (!referenceLaunchers) {
+    auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
+    symbols.insert(kernels);
+    name = kernels.getName().str();
+    if (!downs.empty())
+      downKernels =
+          cuda::buildGemmKernels(builder, loc, kernels, "lora_down", downs);
+    mainKernels = cuda::buildGemmKernels(
+        builder, loc, kernels,
+        main.kind == GemmKind::Matmul ? "matmul" : "lora_linear", mains);
+  }
+  // Launches a kernel (the variant for m), or computes what it would.
+  auto launch = [&](ArrayRef<cuda::GemmKernel> kernels,
+                    const GemmKernelSpec &spec, ValueRange memrefs, Value m,
+                    Value batch = {}) {
+    if (referenceLaunchers)
+      cuda::buildGemmReference(builder, loc, spec, memrefs);
+    else
+      cuda::buildGemmLaunch(builder, loc, kernels, memrefs, m, batch);
+  };
+
+  builder.setInsertionPointToEnd(getOperation().getBody());
+  auto launcher = func::FuncOp::create(
+      builder, loc, name + "_launch",
+      FunctionType::get(builder.getContext(), argTypes, {}));
+  launcher.setPrivate();
+  symbols.insert(launcher);
+  OpBuilder::InsertionGuard guard(builder);
+  Block *body = launcher.addEntryBlock();
+  builder.setInsertionPointToStart(body);
+  ValueRange args = body->getArguments();
+  Value m = memref::DimOp::create(builder, loc, args[0], main.batched ? 1 : 0);
+  if (main.kind == GemmKind::LoraLinear) {
+    // x (or the branch input), a -> t; a fused LoraLinear computes t
+    // itself and stores it.
+    Value branch = hasBranch ? args[args.size() - 3] : args[0];
+    if (!downs.empty())
+      launch(downKernels, downs.front(),
+             {branch, args[2], args[args.size() - 2]}, m);
+    SmallVector<Value> mainArgs{args[0], args[1]};
+    if (main.fuseDown)
+      mainArgs.push_back(args[2]);
+    mainArgs.append({args[args.size() - 2], args[3]});
+    if (main.hasBias)
+      mainArgs.push_back(args[4]);
+    mainArgs.push_back(args.back());
+    launch(mainKernels, main, mainArgs, m);
+  } else {
+    Value batch = main.batched ? memref::DimOp::create(builder, loc, args[0], 0)
+                               : Value();
+    launch(mainKernels, main, args, m, batch);
+  }
+  func::ReturnOp::create(builder, loc);
+  return launcher;
+}
+
 void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
                                       SymbolTable &symbols) {
-  MLIRContext *ctx = c.op->getContext();
   ModuleOp module = getOperation();
   // Multicast and a direct epilogue where the tiling allows them
   // (chooseGemmTilings).
@@ -532,33 +630,6 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     downs = cuda::chooseGemmTilings(cuda::getLoraDownProblem(c.main), 0,
                                     maxStages, getStaticRows(c.x));
   bool isLoraLayer = c.main.kind == GemmKind::LoraLinear;
-
-  // The kernels, in a gpu.module of their own (none for reference
-  // launchers).
-  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
-  Location loc = c.op->getLoc();
-  std::string name = moduleName.str();
-  SmallVector<cuda::GemmKernel> downKernels, mainKernels;
-  if (!referenceLaunchers) {
-    auto kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
-    symbols.insert(kernels);
-    name = kernels.getName().str();
-    if (!downs.empty())
-      downKernels =
-          cuda::buildGemmKernels(builder, loc, kernels, "lora_down", downs);
-    mainKernels = cuda::buildGemmKernels(
-        builder, loc, kernels,
-        c.main.kind == GemmKind::Matmul ? "matmul" : "lora_linear", mains);
-  }
-  // Launches a kernel (the variant for m), or computes what it would.
-  auto launch = [&](ArrayRef<cuda::GemmKernel> kernels,
-                    const GemmKernelSpec &spec, ValueRange memrefs, Value m,
-                    Value batch = {}) {
-    if (referenceLaunchers)
-      cuda::buildGemmReference(builder, loc, spec, memrefs);
-    else
-      cuda::buildGemmLaunch(builder, loc, kernels, memrefs, m, batch);
-  };
 
   // The launcher: x, w[, a, b[, bias][, branch], t], y as device memrefs,
   // each with a leading batch dim in a batched kernel.
@@ -587,38 +658,17 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
     argTypes.push_back(memref({dyn, c.main.rank}, elem));
   }
   argTypes.push_back(memref({dyn, c.main.n}, c.main.resultType));
-  builder.setInsertionPointToEnd(module.getBody());
-  auto launcher = func::FuncOp::create(builder, loc, name + "_launch",
-                                       FunctionType::get(ctx, argTypes, {}));
-  launcher.setPrivate();
-  symbols.insert(launcher);
-  {
-    OpBuilder::InsertionGuard guard(builder);
-    Block *body = launcher.addEntryBlock();
-    builder.setInsertionPointToStart(body);
-    ValueRange args = body->getArguments();
-    Value m = memref::DimOp::create(builder, loc, args[0], batched ? 1 : 0);
-    if (isLoraLayer) {
-      // x (or the branch input), a -> t; a fused LoraLinear computes t
-      // itself and stores it.
-      Value branch = c.branch ? args[args.size() - 3] : args[0];
-      if (!downs.empty())
-        launch(downKernels, downs.front(),
-               {branch, args[2], args[args.size() - 2]}, m);
-      SmallVector<Value> mainArgs{args[0], args[1]};
-      if (c.main.fuseDown)
-        mainArgs.push_back(args[2]);
-      mainArgs.append({args[args.size() - 2], args[3]});
-      if (c.main.hasBias)
-        mainArgs.push_back(args[4]);
-      mainArgs.push_back(args.back());
-      launch(mainKernels, c.main, mainArgs, m);
-    } else {
-      Value batch =
-          batched ? memref::DimOp::create(builder, loc, args[0], 0) : Value();
-      launch(mainKernels, c.main, args, m, batch);
-    }
-    func::ReturnOp::create(builder, loc);
+  Location loc = c.op->getLoc();
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  // An earlier op with the same kernels (another layer of the same shape)
+  // has built them and their launcher already.
+  SharedLauncher key{"", downs, mains, c.branch != nullptr, {}};
+  func::FuncOp launcher = findShared(key);
+  if (!launcher) {
+    launcher = buildForwardLauncher(builder, loc, moduleName, downs, mains,
+                                    c.branch != nullptr, argTypes, symbols);
+    key.launcher = launcher;
+    shared.push_back(std::move(key));
   }
 
   // The op itself (at its fused cast, after every operand).
@@ -868,15 +918,11 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
   lora::LinearGradOp op = c.op;
   Location loc = op.getLoc();
 
-  // The kernels and their launchers (no kernels for reference launchers).
+  // The kernels and their launchers (no kernels for reference launchers),
+  // in a gpu.module made for the first kernel that no op before has.
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
   gpu::GPUModuleOp kernels;
   std::string prefix = moduleName.str();
-  if (!referenceLaunchers) {
-    kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
-    symbols.insert(kernels);
-    prefix = kernels.getName().str();
-  }
   // dt = scale·g·Bᵀ inside lora_input_grad (fuse-lora-down), where dx has
   // the LoRA term (no dropout branch) and the kernel can: no lora_t_grad,
   // and lora_input_grad stores dt for lora_a_grad.
@@ -911,13 +957,26 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
     problem.persistentCtas = persistent;
     SmallVector<GemmKernelSpec> variants = cuda::chooseGemmTilings(
         problem, 0, maxStages, getStaticRows(op.getInput()));
+    SharedLauncher key{name, {}, variants, false, {}};
+    if (func::FuncOp launcher = findShared(key)) {
+      launchers[name] = launcher;
+      continue;
+    }
     SmallVector<cuda::GemmKernel> built;
-    if (kernels)
+    if (!referenceLaunchers) {
+      if (!kernels) {
+        builder.setInsertionPointToEnd(module.getBody());
+        kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
+        symbols.insert(kernels);
+        prefix = kernels.getName().str();
+      }
       built = cuda::buildGemmKernels(builder, loc, kernels, name, variants);
+    }
     builder.setInsertionPointToEnd(module.getBody());
-    launchers[name] =
+    key.launcher = launchers[name] =
         buildLauncher(builder, loc, (prefix + "_" + name + "_launch").str(),
                       built, variants.front(), symbols);
+    shared.push_back(std::move(key));
   }
 
   // The op: token-major operands as [M, D] matrices, one call per kernel.

@@ -210,6 +210,38 @@ func.func @lora_dynamic_rows(%x: tensor<?x4096xbf16>, %w: tensor<4096x4096xbf16>
 
 // -----
 
+// Layers of one shape share their kernels: the three lora.linear ops need
+// two kernels (the third's scale differs), so two gpu.modules and two
+// launchers, built by the first op to need each (the last in the function,
+// rewritten first); the second and the first call the same launcher.
+// CHECK-LABEL: func.func @shared_layers(
+// CHECK: call @lora_kernels_1_launch(
+// CHECK: call @lora_kernels_1_launch(
+// CHECK: call @lora_kernels_2_launch(
+// CHECK: return
+// CHECK-NOT: @lora_kernels_0
+// CHECK: gpu.module @lora_kernels_2
+// CHECK-NOT: @lora_kernels_0
+// CHECK: gpu.module @lora_kernels_1
+// CHECK-NOT: @lora_kernels_0
+func.func @shared_layers(%x: tensor<?x512xbf16>, %w: tensor<512x512xbf16>,
+                         %a: tensor<512x16xbf16>, %b: tensor<16x512xbf16>,
+                         %a2: tensor<512x16xbf16>, %b2: tensor<16x512xbf16>)
+    -> tensor<?x512xbf16> {
+  %y1 = lora.linear %x, %w, %a, %b {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x512xbf16>, tensor<512x512xbf16>, tensor<512x16xbf16>,
+         tensor<16x512xbf16>) -> tensor<?x512xbf16>
+  %y2 = lora.linear %y1, %w, %a2, %b2 {rank = 16 : i64, scale = 2.0}
+      : (tensor<?x512xbf16>, tensor<512x512xbf16>, tensor<512x16xbf16>,
+         tensor<16x512xbf16>) -> tensor<?x512xbf16>
+  %y3 = lora.linear %y2, %w, %a, %b {rank = 16 : i64, scale = 0.5}
+      : (tensor<?x512xbf16>, tensor<512x512xbf16>, tensor<512x16xbf16>,
+         tensor<16x512xbf16>) -> tensor<?x512xbf16>
+  return %y3 : tensor<?x512xbf16>
+}
+
+// -----
+
 // Batch dims fold into M and come back; the bias is a sixth tensor map,
 // loaded once per CTA. 32 rows: 64x64 tiles and one consumer (128x128
 // tiles would be 8 CTAs).
@@ -442,7 +474,9 @@ func.func @grad_batch(%x: tensor<2x8x512xbf16>, %w: tensor<512x1024xbf16>,
 
 // With a lora_input (dropout on the branch): t and dA read the branch's
 // input, dx = g·Wᵀ is a plain transposed matmul and dxl = dt·Aᵀ another.
-// An unused dx is not computed: only the weight gradients then.
+// An unused dx is not computed: only the weight gradients then, whose
+// kernels the first op has built already (the same problems): its calls go
+// to that op's launchers, and there is no second gpu.module.
 // CHECK-LABEL: func.func @grad_branch(
 // CHECK-SAME: %[[X:[^:]*]]: tensor<?x512xf16>, %{{[^:]*}}: tensor<512x512xf16>, %{{[^:]*}}: tensor<512x16xf16>, %{{[^:]*}}: tensor<16x512xf16>, %{{[^:]*}}: tensor<?x512xf16>, %[[XL:[^:]*]]: tensor<?x512xf16>)
 // CHECK: %[[XLB:.*]] = bufferization.to_buffer %[[XL]] read_only
@@ -454,7 +488,10 @@ func.func @grad_batch(%x: tensor<2x8x512xbf16>, %w: tensor<512x1024xbf16>,
 // CHECK: call @lora_kernels_0_lora_input_grad_launch(%{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}})
 // CHECK: call @lora_kernels_0_lora_branch_grad_launch(%{{[^,]*}}, %{{[^,]*}}, %{{[^,]*}})
 // CHECK-LABEL: func.func @grad_weights_only(
-// CHECK: call @lora_kernels_1_lora_a_grad_launch(
+// CHECK: call @lora_kernels_0_lora_down_launch(
+// CHECK: call @lora_kernels_0_lora_t_grad_launch(
+// CHECK: call @lora_kernels_0_lora_b_grad_launch(
+// CHECK: call @lora_kernels_0_lora_a_grad_launch(
 // CHECK-NOT: lora_input_grad_launch
 // CHECK: return
 // CHECK: gpu.module @lora_kernels_0
@@ -464,9 +501,10 @@ func.func @grad_batch(%x: tensor<2x8x512xbf16>, %w: tensor<512x1024xbf16>,
 // CHECK: gpu.func @lora_branch_grad(
 // CHECK-SAME: \22k\22:16,\22kernel\22:\22lora_branch_grad\22,\22kind\22:\22matmul\22
 // CHECK-SAME: \22transposed_b\22:true
-// CHECK: gpu.module @lora_kernels_1
-// CHECK-NOT: gpu.func @lora_input_grad
-// CHECK: func.func private
+// CHECK-NOT: gpu.module
+// CHECK: func.func private @lora_kernels_0_lora_down_launch(
+// CHECK-NOT: gpu.module
+// CHECK-NOT: func.func private @lora_kernels_1
 func.func @grad_branch(%x: tensor<?x512xf16>, %w: tensor<512x512xf16>,
                        %a: tensor<512x16xf16>, %b: tensor<16x512xf16>,
                        %g: tensor<?x512xf16>, %xl: tensor<?x512xf16>)
@@ -804,12 +842,14 @@ func.func @grad_reads_forward_t(%x: tensor<?x512xbf16>, %w: tensor<512x256xbf16>
 
 // No forward's t to read: a forward that does not come before the backward
 // on every path (in an scf.if), another scale, another input. Each backward
-// computes its ts with a lora_down of its own.
+// computes its ts with a lora_down launch of its own; the third's kernel is
+// the first's (the same scale and shapes), the second's is not (its scale).
 // CHECK-LABEL: func.func @no_forward_t(
 // CHECK-NOT: bufferization.to_tensor %{{.*}} restrict : memref<?x16xbf16>
 // CHECK: call @lora_kernels_2_lora_down_launch(
 // CHECK: call @lora_kernels_3_lora_down_launch(
-// CHECK: call @lora_kernels_4_lora_down_launch(
+// CHECK: call @lora_kernels_2_lora_down_launch(
+// CHECK-NOT: lora_kernels_4
 func.func @no_forward_t(%x: tensor<?x512xbf16>, %w: tensor<512x256xbf16>,
                         %a: tensor<512x16xbf16>, %a2: tensor<512x16xbf16>,
                         %b: tensor<16x256xbf16>, %g: tensor<?x256xbf16>,

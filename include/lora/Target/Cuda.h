@@ -17,6 +17,7 @@
 #include "mlir/IR/Builders.h"
 
 #include <string>
+#include <tuple>
 
 namespace mlir::lora::cuda {
 
@@ -149,6 +150,21 @@ struct GemmKernelSpec {
 
   int64_t tileM() const { return 64 * consumers; }
   int64_t blockThreads() const { return 128 * (consumers + 1); }
+
+  /// Every field above, for comparisons: equal specs build the same kernel
+  /// (lora-generate-cuda-kernels builds it once). A new field goes here too.
+  auto fields() const {
+    return std::tie(kind, elementType, resultType, m, k, n, rank, transposedA,
+                    transposedB, wRows, batched, hasBias, fuseDown, fuseBGrad,
+                    fuseAGrad, directEpilogue, persistentCtas, scale, consumers,
+                    tileN, stages, splits, multicast, minRows, maxRows);
+  }
+  bool operator==(const GemmKernelSpec &other) const {
+    return fields() == other.fields();
+  }
+  bool operator!=(const GemmKernelSpec &other) const {
+    return !(*this == other);
+  }
 };
 
 /// Why `spec`'s problem cannot be generated (element types, alignment of

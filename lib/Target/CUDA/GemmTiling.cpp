@@ -88,6 +88,12 @@ static StringRef getKindName(GemmKind kind) {
   llvm_unreachable("unknown GemmKind");
 }
 
+// A field added to GemmKernelSpec (mostly) changes its size: then
+// GemmKernelSpec::fields() needs it too, or two kernels that differ in it
+// would be shared.
+static_assert(sizeof(GemmKernelSpec) == 152,
+              "add the new field to GemmKernelSpec::fields()");
+
 int64_t cuda::getGemmDynamicSharedMemory(const GemmKernelSpec &spec) {
   if (spec.multicast > 1)
     return getEmptyBarriersOffset(spec) + spec.stages * 8;
