@@ -9,6 +9,7 @@
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -35,6 +36,41 @@ void lora::registerCpuTranslations(DialectRegistry &registry) {
   registerNVVMDialectTranslation(registry);
 }
 
+/// The x86 backend rounds f32 to bf16 with a call of `__truncsfbf2` where
+/// the CPU has no instruction for it: a vectorized select of bf16 values,
+/// for one, which it widens to f32 and rounds back (seen on Zen 1). The GCC
+/// 12 runtime that Debian 12 links with has no `__truncsfbf2` (GCC 13's
+/// has), so `module` gets its own: f32 to bf16 to nearest even, a NaN
+/// quieted with its sign and payload's top bits kept. Weak, so that the
+/// optimizer keeps it whether or not a call exists yet, and hidden, so that
+/// model.so does not export it; optnone, so that the optimizer does not
+/// turn its body into the conversion it implements.
+static void defineTruncSFBF2(llvm::Module &module) {
+  llvm::LLVMContext &ctx = module.getContext();
+  if (module.getFunction("__truncsfbf2"))
+    return;
+  auto *type = llvm::FunctionType::get(llvm::Type::getBFloatTy(ctx),
+                                       {llvm::Type::getFloatTy(ctx)},
+                                       /*isVarArg=*/false);
+  auto *function = llvm::Function::Create(
+      type, llvm::GlobalValue::WeakAnyLinkage, "__truncsfbf2", module);
+  function->setVisibility(llvm::GlobalValue::HiddenVisibility);
+  function->addFnAttr(llvm::Attribute::NoInline);
+  function->addFnAttr(llvm::Attribute::OptimizeNone);
+  function->addFnAttr(llvm::Attribute::NoUnwind);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", function));
+  llvm::Value *value = function->getArg(0);
+  llvm::Value *bits = b.CreateBitCast(value, b.getInt32Ty());
+  llvm::Value *high = b.CreateLShr(bits, 16);
+  llvm::Value *bias = b.CreateAdd(b.CreateAnd(high, 1), b.getInt32(0x7fff));
+  llvm::Value *rounded = b.CreateLShr(b.CreateAdd(bits, bias), 16);
+  llvm::Value *quiet = b.CreateOr(high, 0x40);
+  llvm::Value *result =
+      b.CreateSelect(b.CreateFCmpUNO(value, value), quiet, rounded);
+  b.CreateRet(
+      b.CreateBitCast(b.CreateTrunc(result, b.getInt16Ty()), b.getBFloatTy()));
+}
+
 LogicalResult lora::emitCpuSharedLibrary(ModuleOp module, StringRef soPath,
                                          unsigned optLevel) {
   DialectRegistry registry;
@@ -49,6 +85,7 @@ LogicalResult lora::emitCpuSharedLibrary(ModuleOp module, StringRef soPath,
       translateModuleToLLVMIR(module, llvmContext);
   if (!llvmModule)
     return module.emitError("cannot translate the module to LLVM IR");
+  defineTruncSFBF2(*llvmModule);
 
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   std::string error;

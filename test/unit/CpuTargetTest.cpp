@@ -1,0 +1,87 @@
+//===- CpuTargetTest.cpp - the host shared object's own helpers -----------===//
+//
+// emitCpuSharedLibrary links model.so with the system's `cc`, whose GCC 12
+// runtime lacks `__truncsfbf2`, the call LLVM's x86 backend makes to round
+// f32 to bf16 without an instruction for it. Each module defines its own
+// (hidden): an `fptrunc` to bf16, which the backend turns into that call,
+// must link, load and round to nearest even.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lora/Target/Cpu.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <dlfcn.h>
+#include <limits>
+
+#include <gtest/gtest.h>
+
+using namespace mlir;
+
+namespace {
+
+/// f32 to bf16 bits, to nearest even; a NaN quieted, sign and payload's top
+/// bits kept.
+uint16_t referenceBF16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if (std::isnan(value))
+    return static_cast<uint16_t>((bits >> 16) | 0x40);
+  uint32_t bias = 0x7fff + ((bits >> 16) & 1);
+  return static_cast<uint16_t>((bits + bias) >> 16);
+}
+
+float fromBits(uint32_t bits) {
+  float value;
+  std::memcpy(&value, &bits, sizeof(value));
+  return value;
+}
+
+TEST(CpuTarget, RoundsF32ToBF16WithoutTheGccRuntime) {
+  MLIRContext context;
+  context.loadDialect<LLVM::LLVMDialect>();
+  DialectRegistry registry;
+  lora::registerCpuTranslations(registry);
+  context.appendDialectRegistry(registry);
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
+    llvm.func @round(%x: f32) -> i16 {
+      %b = llvm.fptrunc %x : f32 to bf16
+      %i = llvm.bitcast %b : bf16 to i16
+      llvm.return %i : i16
+    }
+  )mlir",
+                                                             &context);
+  ASSERT_TRUE(module);
+  llvm::SmallString<128> so;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("cpu-target", "so", so));
+  ASSERT_TRUE(succeeded(lora::emitCpuSharedLibrary(*module, so, 2)));
+  void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(library, nullptr) << dlerror();
+  // Hidden: not exported to whoever loads model.so.
+  EXPECT_EQ(dlsym(library, "__truncsfbf2"), nullptr);
+  auto *round = reinterpret_cast<uint16_t (*)(float)>(dlsym(library, "round"));
+  ASSERT_NE(round, nullptr);
+  const float values[] = {
+      0.0f, -0.0f, 1.0f, -2.5f, 3.14159265f, 1e-40f, -1e-40f,
+      std::numeric_limits<float>::max(), std::numeric_limits<float>::infinity(),
+      -std::numeric_limits<float>::infinity(),
+      fromBits(0x3f808000), // a tie, even below: rounds down
+      fromBits(0x3f818000), // a tie, odd below: rounds up
+      fromBits(0x3f808001), // just above a tie
+      fromBits(0x7f7fffff), // rounds up to infinity
+      fromBits(0x7fc00001), fromBits(0xff800001), // quiet and signalling NaN
+  };
+  for (float value : values)
+    EXPECT_EQ(round(value), referenceBF16(value)) << "at " << value;
+  dlclose(library);
+  llvm::sys::fs::remove(so);
+}
+
+} // namespace
