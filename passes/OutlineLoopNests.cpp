@@ -8,10 +8,13 @@
 // it in IndVarSimplify. This pass gives each top-level loop nest a function
 // of its own, which LLVM then optimizes on its own: the nest's outside
 // values become arguments (constants are cloned in, so that trip counts
-// and strides stay constants), its results the function's results.
+// and strides stay constants), its results the function's results. Nests
+// that are the same (a model's layers of one shape: the same ops on
+// buffers of the same types) share one function.
 //
 //===----------------------------------------------------------------------===//
 
+#include "DeduplicateSymbols.h"
 #include "lora/Passes/Passes.h"
 
 #include "mlir/Conversion/LLVMCommon/MemRefBuilder.h"
@@ -165,6 +168,7 @@ struct LoraOutlineLoopNestsPass
     SymbolTable symbols(module);
     // The functions as they were: the outlined ones are not visited.
     SmallVector<func::FuncOp> functions(module.getOps<func::FuncOp>());
+    SmallVector<Operation *> outlined;
     for (func::FuncOp function : functions) {
       if (function.isExternal())
         continue;
@@ -176,11 +180,15 @@ struct LoraOutlineLoopNestsPass
       if (nests.size() < minLoopNests)
         continue;
       Operation *after = function;
-      for (auto [i, nest] : llvm::enumerate(nests))
+      for (auto [i, nest] : llvm::enumerate(nests)) {
         after = outlineLoopNest(
             nest, after, (function.getSymName() + "_nest" + Twine(i)).str(),
             symbols);
+        outlined.push_back(after);
+      }
     }
+    // A model's layers of one shape give the same nests: one function each.
+    lora::deduplicateSymbols(outlined, module);
   }
 };
 } // namespace

@@ -615,6 +615,38 @@ def LoraCudaDeviceMemory : Pass<"lora-cuda-device-memory", "ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
+def LoraDedupGpuModules : Pass<"lora-dedup-gpu-modules", "ModuleOp"> {
+  let summary = "Keep one of the gpu.modules that are the same but for "
+                "their name";
+  let description = [{
+    `gpu-kernel-outlining` makes a gpu.module of every `gpu.launch`, and a
+    model's layers of one shape launch the same kernels: a two-layer
+    Llama's train step has 171 of them, most of them copies. This pass
+    erases every gpu.module that is the same as an earlier one but for its
+    name (the same ops, attributes and kernels; locations aside) and points
+    the launches (`gpu.launch_func @copy::@kernel`) at that one, so that
+    each kernel is lowered and compiled to a cubin once. Run after
+    `gpu-kernel-outlining`, before `gpu-module-to-binary`.
+
+    Example:
+
+    ```mlir
+    gpu.launch_func @f_kernel::@f_kernel ...
+    gpu.launch_func @f_kernel_0::@f_kernel ...
+    gpu.module @f_kernel { gpu.func @f_kernel(...) kernel { A } }
+    gpu.module @f_kernel_0 { gpu.func @f_kernel(...) kernel { A } }
+    ```
+
+    becomes
+
+    ```mlir
+    gpu.launch_func @f_kernel::@f_kernel ...
+    gpu.launch_func @f_kernel::@f_kernel ...
+    gpu.module @f_kernel { gpu.func @f_kernel(...) kernel { A } }
+    ```
+  }];
+}
+
 def LoraCudaStreamOrder : Pass<"lora-cuda-stream-order", "ModuleOp"> {
   let summary = "Order the host's GPU work on one stream per block, waited "
                 "for once (CUDA target)";

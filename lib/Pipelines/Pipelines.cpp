@@ -70,7 +70,8 @@ static constexpr llvm::StringLiteral kCudaLinalgToKernels =
     "no-min-max-bounds}, "
     "gpu-map-parallel-loops, convert-parallel-loops-to-gpu, "
     "gpu-launch-sink-index-computations), "
-    "gpu-kernel-outlining, lora-cuda-device-memory, lora-cuda-stream-order, ";
+    "gpu-kernel-outlining, lora-dedup-gpu-modules, lora-cuda-device-memory, "
+    "lora-cuda-stream-order, ";
 static constexpr llvm::StringLiteral kCudaKernelsToLLVM =
     "gpu-lower-to-nvvm-pipeline{cubin-chip=sm_90a cubin-features=+ptx80 "
     "opt-level=3 cubin-format=bin}, "

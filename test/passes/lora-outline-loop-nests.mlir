@@ -168,3 +168,50 @@ func.func @no_noalias_for_two_views(%in: memref<8xf32>) {
   memref.dealloc %a : memref<8xf32>
   return
 }
+
+// -----
+
+// Nests that are the same (the same ops on arguments of the same types,
+// the same noalias arguments: two layers of one shape) share the first
+// one's function: the copy into %b calls @same_nests_nest0, which the copy
+// into %a made. The copy into the caller's %out (not noalias) has a
+// function of its own.
+// CHECK-LABEL: func.func @same_nests(
+// CHECK-SAME: %[[IN:[^:]*]]: memref<4xf32>, %[[OUT:[^:]*]]: memref<4xf32>)
+// CHECK: %[[A:.*]] = memref.alloc
+// CHECK: %[[B:.*]] = memref.alloc
+// CHECK: call @same_nests_nest0(%[[IN]], %[[A]])
+// CHECK: call @same_nests_nest0(%[[IN]], %[[B]])
+// CHECK: call @same_nests_nest2(%[[IN]], %[[OUT]])
+// CHECK: func.func private @same_nests_nest0(
+// CHECK-SAME: lora.noalias_args = array<i64: 6>
+// CHECK-NOT: @same_nests_nest1
+// CHECK: func.func private @same_nests_nest2(
+// CHECK-SAME: passthrough = ["noinline"]} {
+// CHECK-NOT: @same_nests_nest1
+// Three nests reach min-loop-nests=3.
+// MIN3-LABEL: func.func @same_nests(
+// MIN3: call @same_nests_nest0(
+// MIN3: call @same_nests_nest0(
+func.func @same_nests(%in: memref<4xf32>, %out: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c4 = arith.constant 4 : index
+  %c1 = arith.constant 1 : index
+  %a = memref.alloc() : memref<4xf32>
+  %b = memref.alloc() : memref<4xf32>
+  scf.for %i = %c0 to %c4 step %c1 {
+    %v = memref.load %in[%i] : memref<4xf32>
+    memref.store %v, %a[%i] : memref<4xf32>
+  }
+  scf.for %i = %c0 to %c4 step %c1 {
+    %v = memref.load %in[%i] : memref<4xf32>
+    memref.store %v, %b[%i] : memref<4xf32>
+  }
+  scf.for %i = %c0 to %c4 step %c1 {
+    %v = memref.load %in[%i] : memref<4xf32>
+    memref.store %v, %out[%i] : memref<4xf32>
+  }
+  memref.dealloc %a : memref<4xf32>
+  memref.dealloc %b : memref<4xf32>
+  return
+}
