@@ -3,11 +3,14 @@ a Llama-shaped model with >= 4 GB of external fp16 weights (made by
 bench/make_large_model.py, not committed).
 
     python bench/compile_large.py [--dir DIR] [--layers 10] [--opt-level 3]
-                                  [--run]
+                                  [--target cpu|cuda|cuda-emulated]
+                                  [--mode infer|train] [--run]
 
 Measures, each in its own process (peak RSS from wait4):
   1. `lora-compile model.onnx --lora-targets=q_proj,v_proj --lora-rank=16
-     --lora-alpha=32 -o OUT` with its per-stage times;
+     --lora-alpha=32 -o OUT` with its per-stage times (`--target=cuda`
+     includes compiling every kernel to a cubin with ptxas; `--mode=train`
+     the train step with a causal-LM loss and AdamW);
   2. loading OUT with the runtime (lora_opt.load: manifest, dlopen, mmap of
      weights.bin, initial adapter) and swapping the adapter (set_adapter);
   3. with --run, one forward pass on 1x16 tokens (touches every weight).
@@ -47,15 +50,22 @@ def main(argv=None):
     p.add_argument("--dir", default=DEFAULT_DIR)
     p.add_argument("--layers", type=int, default=10)
     p.add_argument("--opt-level", type=int, default=3)
+    p.add_argument("--target", default="cpu", choices=["cpu", "cuda", "cuda-emulated"])
+    p.add_argument("--mode", default="infer", choices=["infer", "train"])
     p.add_argument("--run", action="store_true")
     args = p.parse_args(argv)
+    if args.run and args.mode == "train":
+        p.error("--run runs the forward: not with --mode=train")
     model, weights = ensure_model(args.dir, args.layers)
     out = Path(args.dir) / "artifact"
     shutil.rmtree(out, ignore_errors=True)
 
     cmd = [str(BUILD / "bin/lora-compile"), str(model), "--input-shape=input_ids:1x16",
            "--lora-targets=q_proj,v_proj", "--lora-rank=16", "--lora-alpha=32",
-           f"--opt-level={args.opt_level}", "-o", str(out)]
+           f"--opt-level={args.opt_level}", f"--target={args.target}",
+           f"--mode={args.mode}", "-o", str(out)]
+    if args.mode == "train":
+        cmd.insert(-2, "--loss=causal-lm")
     rc, seconds, rss, _, err = measure(cmd)
     print(f"$ {' '.join(cmd)}")
     if rc != 0:
@@ -69,6 +79,9 @@ def main(argv=None):
           f"model.so {(out / 'model.so').stat().st_size / 2**20:.1f} MiB, "
           f"weights.bin {(out / 'weights.bin').stat().st_size / 2**30:.2f} GiB")
 
+    if args.target == "cuda":
+        print("runtime: not loaded (the cuda target's artifact needs a GPU)")
+        return 0
     rc, seconds, rss, stdout, err = measure(
         [str(VENV_PYTHON), "-c", LOAD, str(out), "1" if args.run else "0"])
     if rc != 0:
