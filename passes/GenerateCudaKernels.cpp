@@ -414,6 +414,20 @@ static SmallVector<ReassociationIndices> batchIntoRows(int64_t rank) {
   return {batch, {rank - 1}};
 }
 
+/// A private host function `name` taking `argTypes`, with an empty entry
+/// block, at the builder's insertion point and in `symbols`.
+static func::FuncOp createLauncher(OpBuilder &builder, Location loc,
+                                   StringRef name, ArrayRef<Type> argTypes,
+                                   SymbolTable &symbols) {
+  auto launcher = func::FuncOp::create(
+      builder, loc, name,
+      FunctionType::get(builder.getContext(), argTypes, {}));
+  launcher.setPrivate();
+  symbols.insert(launcher);
+  launcher.addEntryBlock();
+  return launcher;
+}
+
 struct GenerateCudaKernelsPass
     : lora::impl::LoraGenerateCudaKernelsBase<GenerateCudaKernelsPass> {
   using Base::Base;
@@ -572,13 +586,10 @@ func::FuncOp GenerateCudaKernelsPass::buildForwardLauncher(
   };
 
   builder.setInsertionPointToEnd(getOperation().getBody());
-  auto launcher = func::FuncOp::create(
-      builder, loc, name + "_launch",
-      FunctionType::get(builder.getContext(), argTypes, {}));
-  launcher.setPrivate();
-  symbols.insert(launcher);
+  func::FuncOp launcher =
+      createLauncher(builder, loc, name + "_launch", argTypes, symbols);
   OpBuilder::InsertionGuard guard(builder);
-  Block *body = launcher.addEntryBlock();
+  Block *body = &launcher.front();
   builder.setInsertionPointToStart(body);
   ValueRange args = body->getArguments();
   Value m = memref::DimOp::create(builder, loc, args[0], main.batched ? 1 : 0);
@@ -857,13 +868,9 @@ static func::FuncOp buildLauncher(OpBuilder &builder, Location loc,
   SmallVector<Type> argTypes;
   for (const cuda::TensorMapParam &param : params)
     argTypes.push_back(MemRefType::get(param.dims, param.elementType));
-  auto launcher = func::FuncOp::create(
-      builder, loc, name,
-      FunctionType::get(builder.getContext(), argTypes, {}));
-  launcher.setPrivate();
-  symbols.insert(launcher);
+  func::FuncOp launcher = createLauncher(builder, loc, name, argTypes, symbols);
   OpBuilder::InsertionGuard guard(builder);
-  Block *body = launcher.addEntryBlock();
+  Block *body = &launcher.front();
   builder.setInsertionPointToStart(body);
   Value tokens;
   for (auto [param, arg] : llvm::zip(params, body->getArguments())) {
