@@ -537,14 +537,18 @@ struct GenerateCudaKernelsPass
     bool hasBranch = false;
     func::FuncOp launcher;
   };
-  /// The launcher built for `key`'s kernels, if an op before has the same
-  /// (a model's layers of one shape: one gpu.module and launcher for all).
-  func::FuncOp findShared(const SharedLauncher &key) const {
+  /// The launcher built for `key`'s kernels if an op before has the same
+  /// (a model's layers of one shape: one gpu.module and launcher for all),
+  /// else the one `build` makes, kept for the ops after.
+  func::FuncOp getOrBuildLauncher(SharedLauncher key,
+                                  function_ref<func::FuncOp()> build) {
     for (const SharedLauncher &built : shared)
       if (built.kernel == key.kernel && built.first == key.first &&
           built.second == key.second && built.hasBranch == key.hasBranch)
         return built.launcher;
-    return {};
+    key.launcher = build();
+    shared.push_back(std::move(key));
+    return shared.back().launcher;
   }
   std::vector<SharedLauncher> shared;
 };
@@ -673,14 +677,11 @@ void GenerateCudaKernelsPass::rewrite(Candidate &c, StringRef moduleName,
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
   // An earlier op with the same kernels (another layer of the same shape)
   // has built them and their launcher already.
-  SharedLauncher key{"", downs, mains, c.branch != nullptr, {}};
-  func::FuncOp launcher = findShared(key);
-  if (!launcher) {
-    launcher = buildForwardLauncher(builder, loc, moduleName, downs, mains,
+  func::FuncOp launcher =
+      getOrBuildLauncher({"", downs, mains, c.branch != nullptr, {}}, [&] {
+        return buildForwardLauncher(builder, loc, moduleName, downs, mains,
                                     c.branch != nullptr, argTypes, symbols);
-    key.launcher = launcher;
-    shared.push_back(std::move(key));
-  }
+      });
 
   // The op itself (at its fused cast, after every operand).
   ImplicitLocOpBuilder b(loc, c.fusedCast ? c.fusedCast : c.op);
@@ -964,26 +965,26 @@ void GenerateCudaKernelsPass::rewriteGrad(GradCandidate &c,
     problem.persistentCtas = persistent;
     SmallVector<GemmKernelSpec> variants = cuda::chooseGemmTilings(
         problem, 0, maxStages, getStaticRows(op.getInput()));
-    SharedLauncher key{name, {}, variants, false, {}};
-    if (func::FuncOp launcher = findShared(key)) {
-      launchers[name] = launcher;
-      continue;
-    }
-    SmallVector<cuda::GemmKernel> built;
-    if (!referenceLaunchers) {
-      if (!kernels) {
-        builder.setInsertionPointToEnd(module.getBody());
-        kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
-        symbols.insert(kernels);
-        prefix = kernels.getName().str();
-      }
-      built = cuda::buildGemmKernels(builder, loc, kernels, name, variants);
-    }
-    builder.setInsertionPointToEnd(module.getBody());
-    key.launcher = launchers[name] =
-        buildLauncher(builder, loc, (prefix + "_" + name + "_launch").str(),
-                      built, variants.front(), symbols);
-    shared.push_back(std::move(key));
+    // (A structured binding is captured only from C++20.)
+    StringRef kernel = name;
+    launchers[kernel] =
+        getOrBuildLauncher({kernel, {}, variants, false, {}}, [&] {
+          SmallVector<cuda::GemmKernel> built;
+          if (!referenceLaunchers) {
+            if (!kernels) {
+              builder.setInsertionPointToEnd(module.getBody());
+              kernels = gpu::GPUModuleOp::create(builder, loc, moduleName);
+              symbols.insert(kernels);
+              prefix = kernels.getName().str();
+            }
+            built =
+                cuda::buildGemmKernels(builder, loc, kernels, kernel, variants);
+          }
+          builder.setInsertionPointToEnd(module.getBody());
+          return buildLauncher(builder, loc,
+                               (prefix + "_" + kernel + "_launch").str(), built,
+                               variants.front(), symbols);
+        });
   }
 
   // The op: token-major operands as [M, D] matrices, one call per kernel.
