@@ -16,7 +16,11 @@
 //   warpgroups 0..consumers-1: each waits on full[s], issues wgmma for its 64
 //     rows (64 x tileN x 64 as m64nNk16 instructions), keeps one wgmma
 //     group in flight and releases the previous stage on empty[s]. The
-//     accumulator lives in registers (tileN/2 f32 per thread).
+//     accumulator lives in registers (tileN/2 f32 per thread). A tile's
+//     first step is peeled: its wgmmas restart the accumulators (scale-d
+//     0), as CUTLASS's first k-block does, instead of adding to zeroed
+//     registers, whose zeroing LLVM places between the wgmma.fence and the
+//     wgmma (ptxas then injects a warpgroup.arrive of its own: C7519).
 //   epilogue: each consumer stores its accumulator to shared memory (reusing
 //     the stages; rows padded by 8 floats, so that the 8 rows a warp writes
 //     at once fall in different banks), scales / adds the bias / converts in
@@ -754,9 +758,11 @@ void GemmKernelBuilder::buildProducer() {
 /// The wgmma of one K step, on the consumer's x rows at byte `aBase` and
 /// the w side at `bBase`, accumulating into `acc`: all four k16 of the
 /// step, or at a fused LoraLinear's LoRA step (`isMain` false) only the
-/// first (t's 16 columns; the other three would multiply zeros).
+/// first (t's 16 columns; the other three would multiply zeros). With
+/// `restart` (a tile's first step) the step's product replaces `acc`
+/// (wgmmaChain).
 Value GemmKernelBuilder::mmaStep(Value isMain, Value aBase, Value bBase,
-                                 Value acc) {
+                                 Value acc, bool restart) {
   Type elem = spec.elementType;
   Type accType = acc.getType();
   StringRef bRole = spec.kind == GemmKind::LoraDown ? "a" : "w";
@@ -768,7 +774,7 @@ Value GemmKernelBuilder::mmaStep(Value isMain, Value aBase, Value bBase,
   Value aMap = descriptorMaps["x"], bMap = descriptorMaps[bRole];
   // Issues `k16s` k16 instructions of the step from `in`.
   auto issue = [&](int64_t k16s, Value in) -> Value {
-    if (!spec.transposedA && !spec.transposedB) {
+    if (!restart && !spec.transposedA && !spec.transposedB) {
       // One op for them all; upstream's lowering steps its descriptors
       // through K for a K-major x and an N-major w. waitGroup 1: this
       // step's wgmma may still run, the previous one has finished reading
@@ -779,12 +785,11 @@ Value GemmKernelBuilder::mmaStep(Value isMain, Value aBase, Value bBase,
           descriptor(bBase, smemType({depth, spec.tileN}, elem), bMap),
           b.getI64IntegerAttr(1), UnitAttr(), b.getUnitAttr(), in);
     }
-    // One op per k16 instruction, at descriptors of our own: upstream
-    // steps a descriptor through K only for those two layouts. A K-major
-    // operand (x, or a transposed w) advances 16 elements (32 B) along its
-    // swizzled 128 B rows, an MN-major one (a transposed x, or w) 16 rows
-    // of 128 B. Each op commits its own group; the last waits for all but
-    // this step's, as waitGroup 1 does above.
+    // Descriptors of our own, one per k16 instruction: upstream steps a
+    // descriptor through K only for the layout above, and its op has no
+    // scale-d. A K-major operand (x, or a transposed w) advances 16
+    // elements (32 B) along its swizzled 128 B rows, an MN-major one (a
+    // transposed x, or w) 16 rows of 128 B.
     int64_t width = byteWidth(elem);
     int64_t aStep =
         spec.transposedA ? kInstrK * kTileK * width : kInstrK * width;
@@ -792,14 +797,28 @@ Value GemmKernelBuilder::mmaStep(Value isMain, Value aBase, Value bBase,
         spec.transposedB ? kInstrK * width : kInstrK * kTileK * width;
     MemRefType aStepType = smemType({64, kInstrK}, elem);
     MemRefType bStepType = smemType({kInstrK, spec.tileN}, elem);
-    for (int64_t j = 0; j < k16s; ++j) {
-      Value aDesc = descriptor(
-          arith::AddIOp::create(b, aBase, index(j * aStep)), aStepType, aMap);
-      Value bDesc = descriptor(
-          arith::AddIOp::create(b, bBase, index(j * bStep)), bStepType, bMap);
-      int64_t waitGroup = j + 1 == k16s ? k16s : 2 * k16s - 1;
+    SmallVector<std::pair<Value, Value>> slices;
+    for (int64_t j = 0; j < k16s; ++j)
+      slices.push_back(
+          {descriptor(arith::AddIOp::create(b, aBase, index(j * aStep)),
+                      aStepType, aMap),
+           descriptor(arith::AddIOp::create(b, bBase, index(j * bStep)),
+                      bStepType, bMap)});
+    if (restart) {
+      // One group; a tile's first step has no stage to release, but a
+      // fused dB part committed before it is read after it: wait for all
+      // but this group.
+      Value d = wgmmaChain(in, slices, spec.transposedA, !spec.transposedB,
+                           /*restart=*/true);
+      NVVM::WgmmaWaitGroupSyncOp::create(b, 1);
+      return d;
+    }
+    // Each op commits its own group; the last waits for all but this
+    // step's, as waitGroup 1 does above.
+    for (auto [j, slice] : llvm::enumerate(slices)) {
+      int64_t waitGroup = j + 1 == slices.size() ? k16s : 2 * k16s - 1;
       in = nvgpu::WarpgroupMmaOp::create(
-          b, accType, aDesc, bDesc, b.getI64IntegerAttr(waitGroup),
+          b, accType, slice.first, slice.second, b.getI64IntegerAttr(waitGroup),
           spec.transposedA ? b.getUnitAttr() : UnitAttr(),
           spec.transposedB ? UnitAttr() : b.getUnitAttr(), in);
     }
@@ -813,6 +832,81 @@ Value GemmKernelBuilder::mmaStep(Value isMain, Value aBase, Value bBase,
       [&](OpBuilder &, Location) { scf::YieldOp::create(b, issue(k16s, acc)); },
       [&](OpBuilder &, Location) { scf::YieldOp::create(b, issue(1, acc)); });
   return ifOp.getResult(0);
+}
+
+/// Issues the k16 instructions `slices` (the descriptors of each one's A
+/// and B, in order, nvgpu's or raw) as one wgmma group into `acc`, a 64 x N f32
+/// accumulator, A M-major where `transA` and B N-major where `transB` (PTX's
+/// imm-trans-a and imm-trans-b). With `restart` the first has scale-d 0: D
+/// is the chain's product alone, and `acc` (undefinedAccumulator) is only
+/// where D's registers come from. Zeroed registers would be written between
+/// the fence and the wgmma (LLVM copies the one zero register into each
+/// accumulator register there), where ptxas injects a warpgroup.arrive
+/// (C7519), or in a loop serializes every wgmma of the kernel (C7515).
+/// Committed, not waited for; returns D. NVVM's wgmma: nvgpu's has no
+/// scale-d.
+Value GemmKernelBuilder::wgmmaChain(Value acc,
+                                    ArrayRef<std::pair<Value, Value>> slices,
+                                    bool transA, bool transB, bool restart) {
+  int64_t n = cast<nvgpu::WarpgroupAccumulatorType>(acc.getType())
+                  .getFragmented()
+                  .getDimSize(1);
+  // The accumulator as upstream lowers it (see buildDirectEpilogue).
+  auto inner = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(n / 2, b.getF32Type()));
+  auto outer = LLVM::LLVMStructType::getLiteral(ctx, {inner});
+  NVVM::WGMMATypes operands = spec.elementType.isBF16() ? NVVM::WGMMATypes::bf16
+                                                        : NVVM::WGMMATypes::f16;
+  Value fragment =
+      UnrealizedConversionCastOp::create(b, outer, acc).getResult(0);
+  Value d = LLVM::ExtractValueOp::create(b, fragment, ArrayRef<int64_t>{0});
+  // Between the fence and the chain only wgmmas.
+  SmallVector<std::pair<Value, Value>> raw;
+  for (auto [aDesc, bDesc] : slices)
+    raw.push_back({rawDescriptor(aDesc), rawDescriptor(bDesc)});
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  for (auto [i, slice] : llvm::enumerate(raw))
+    d = NVVM::WgmmaMmaAsyncOp::create(
+        b, inner, d, slice.first, slice.second,
+        NVVM::MMAShapeAttr::get(ctx, 64, n, kInstrK),
+        NVVM::WGMMATypesAttr::get(ctx, operands),
+        NVVM::WGMMATypesAttr::get(ctx, operands),
+        NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
+        NVVM::WGMMAScaleOutAttr::get(ctx, restart && i == 0
+                                              ? NVVM::WGMMAScaleOut::zero
+                                              : NVVM::WGMMAScaleOut::one),
+        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
+        NVVM::MMALayoutAttr::get(ctx, transA ? NVVM::MMALayout::col
+                                             : NVVM::MMALayout::row),
+        NVVM::MMALayoutAttr::get(ctx, transB ? NVVM::MMALayout::row
+                                             : NVVM::MMALayout::col),
+        NVVM::MMAIntOverflowAttr());
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  fragment = LLVM::InsertValueOp::create(b, fragment, d, ArrayRef<int64_t>{0});
+  return UnrealizedConversionCastOp::create(b, acc.getType(), fragment)
+      .getResult(0);
+}
+
+/// An accumulator of `type` whose registers hold nothing yet (poison): what
+/// a restarting wgmma chain writes.
+Value GemmKernelBuilder::undefinedAccumulator(Type type) {
+  int64_t n =
+      cast<nvgpu::WarpgroupAccumulatorType>(type).getFragmented().getDimSize(1);
+  auto inner = LLVM::LLVMStructType::getLiteral(
+      ctx, SmallVector<Type>(n / 2, b.getF32Type()));
+  Value poison =
+      LLVM::PoisonOp::create(b, LLVM::LLVMStructType::getLiteral(ctx, {inner}));
+  return UnrealizedConversionCastOp::create(b, type, poison).getResult(0);
+}
+
+/// The 64-bit descriptor wgmma takes, of an nvgpu descriptor (a raw one
+/// as it is).
+Value GemmKernelBuilder::rawDescriptor(Value descriptor) {
+  if (descriptor.getType().isInteger(64))
+    return descriptor;
+  return UnrealizedConversionCastOp::create(b, b.getI64Type(), descriptor)
+      .getResult(0);
 }
 
 void GemmKernelBuilder::buildConsumer(Value consumer) {
@@ -832,67 +926,90 @@ void GemmKernelBuilder::buildConsumer(Value consumer) {
     ownColumn = arith::DivUIOp::create(b, n0, index(spec.tileN));
 
   forEachTile([&](Value slotBase) {
-    SmallVector<Value> inits{
-        nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, accType)};
+    // The accumulators the steps carry: the main one, a fused LoraLinear's
+    // t (x·A for the consumer's 64 rows) and a dx kernel's part of dB.
+    SmallVector<Type> accTypes{accType};
     if (spec.fuseDown)
-      inits.push_back(
-          nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, tAccType));
-    // The dx kernel's part of dB, restarted at each owned step by its
-    // first wgmma (scale-d 0), not by zeroing registers in the loop: ptxas
-    // serializes every wgmma of a kernel that defines accumulator registers
-    // between them otherwise (C7515).
+      accTypes.push_back(tAccType);
     if (spec.fuseBGrad)
-      inits.push_back(
-          nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, tAccType));
-    auto loop = scf::ForOp::create(
-        b, index(0), localSteps, index(1), inits,
-        [&](OpBuilder &, Location, Value k, ValueRange iterArgs) {
-          Value slot = b.createOrFold<arith::AddIOp>(slotBase, k);
-          Value s = arith::RemUIOp::create(b, slot, index(spec.stages));
-          nvgpu::MBarrierTryWaitParityOp::create(
-              b, full, parity(slot, /*flip=*/false), index(10000000), s);
-          Value base = arith::MulIOp::create(b, s, index(stageBytes));
-          Value aBase = arith::AddIOp::create(b, base, rowOffset);
-          Value bBase = arith::AddIOp::create(b, base, index(aBytes));
-          Value acc = iterArgs[0];
-          // A fused LoraLinear's main steps also accumulate t, and its LoRA
-          // step writes it.
-          Value isMain, tAcc;
-          if (spec.fuseDown) {
-            isMain = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k,
-                                           mainSteps);
-            tAcc = buildFusedDown(isMain, base, aBase, consumer, iterArgs[1]);
-          }
-          // The dx kernel's share of dB: the main steps k with
-          // k mod (column tiles) = its column tile.
-          Value owned, dbAcc;
-          if (spec.fuseBGrad) {
-            owned = arith::AndIOp::create(
-                b, isMain,
-                arith::CmpIOp::create(
-                    b, arith::CmpIPredicate::eq,
-                    arith::RemUIOp::create(b, k, index(columnTiles)),
-                    ownColumn));
-            dbAcc = buildBGradStep(owned, aBase, consumer, iterArgs.back());
-          }
-          acc = mmaStep(isMain, aBase, bBase, acc);
-          if (spec.fuseBGrad)
-            reduceBGrad(owned, consumer, k, dbAcc);
-          Value hasPrevious =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, k, index(0));
-          scf::IfOp::create(b, hasPrevious, [&](OpBuilder &, Location) {
-            Value previous = arith::RemUIOp::create(
-                b, arith::AddIOp::create(b, slot, index(spec.stages - 1)),
-                index(spec.stages));
-            releaseStage(previous);
-            scf::YieldOp::create(b);
+      accTypes.push_back(tAccType);
+    // One K step from the accumulators `carried`; at a tile's first
+    // (`first`) the wgmmas restart them (scale-d 0) instead of adding to
+    // zeros, and there is no previous stage to release.
+    auto step = [&](Value k, ValueRange carried,
+                    bool first) -> SmallVector<Value> {
+      Value slot = b.createOrFold<arith::AddIOp>(slotBase, k);
+      Value s = arith::RemUIOp::create(b, slot, index(spec.stages));
+      nvgpu::MBarrierTryWaitParityOp::create(
+          b, full, parity(slot, /*flip=*/false), index(10000000), s);
+      Value base = arith::MulIOp::create(b, s, index(stageBytes));
+      Value aBase = arith::AddIOp::create(b, base, rowOffset);
+      Value bBase = arith::AddIOp::create(b, base, index(aBytes));
+      Value acc = carried[0];
+      // A fused LoraLinear's main steps also accumulate t, and its LoRA
+      // step writes it.
+      Value isMain, tAcc;
+      if (spec.fuseDown) {
+        isMain =
+            arith::CmpIOp::create(b, arith::CmpIPredicate::ult, k, mainSteps);
+        tAcc = buildFusedDown(isMain, base, aBase, consumer, carried[1], first);
+      }
+      // The dx kernel's share of dB: the main steps k with k mod (column
+      // tiles) = its column tile. Its part restarts at each owned step by
+      // its first wgmma (wgmmaN16), so at a tile's first too.
+      Value owned, dbAcc;
+      if (spec.fuseBGrad) {
+        owned = arith::AndIOp::create(
+            b, isMain,
+            arith::CmpIOp::create(
+                b, arith::CmpIPredicate::eq,
+                arith::RemUIOp::create(b, k, index(columnTiles)), ownColumn));
+        dbAcc = buildBGradStep(owned, aBase, consumer, carried.back());
+      }
+      acc = mmaStep(isMain, aBase, bBase, acc, first);
+      if (spec.fuseBGrad)
+        reduceBGrad(owned, consumer, k, dbAcc);
+      if (!first)
+        releaseStage(arith::RemUIOp::create(
+            b, arith::AddIOp::create(b, slot, index(spec.stages - 1)),
+            index(spec.stages)));
+      SmallVector<Value> results{acc};
+      if (tAcc)
+        results.push_back(tAcc);
+      if (dbAcc)
+        results.push_back(dbAcc);
+      return results;
+    };
+    // The first step, peeled, from accumulators whose registers hold
+    // nothing: no register is written between its wgmma.fence and its
+    // wgmmas. Where a CTA may have no step (a split of a dynamic K), its
+    // accumulators are zero.
+    SmallVector<Value> undefined = llvm::map_to_vector(
+        accTypes, [&](Type type) { return undefinedAccumulator(type); });
+    SmallVector<Value> carried;
+    std::optional<int64_t> knownSteps = getConstantIntValue(localSteps);
+    if (knownSteps && *knownSteps > 0) {
+      carried = step(index(0), undefined, /*first=*/true);
+    } else {
+      Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::sgt,
+                                        localSteps, index(0));
+      auto ifOp = scf::IfOp::create(
+          b, any,
+          [&](OpBuilder &, Location) {
+            scf::YieldOp::create(b, step(index(0), undefined, true));
+          },
+          [&](OpBuilder &, Location) {
+            scf::YieldOp::create(
+                b, llvm::map_to_vector(accTypes, [&](Type type) -> Value {
+                  return nvgpu::WarpgroupMmaInitAccumulatorOp::create(b, type);
+                }));
           });
-          SmallVector<Value> results{acc};
-          if (tAcc)
-            results.push_back(tAcc);
-          if (dbAcc)
-            results.push_back(dbAcc);
-          scf::YieldOp::create(b, results);
+      carried = ifOp.getResults();
+    }
+    auto loop = scf::ForOp::create(
+        b, index(1), localSteps, index(1), carried,
+        [&](OpBuilder &, Location, Value k, ValueRange iterArgs) {
+          scf::YieldOp::create(b, step(k, iterArgs, /*first=*/false));
         });
     NVVM::WgmmaWaitGroupSyncOp::create(b, 0);
     // The next kernel in the stream, if launched with PDL, may start its

@@ -90,10 +90,11 @@ private:
   void loadStep(Value s, Value base, Value aMap, Value bMap, Value kk);
   void loadDownSlice(Value s, Value base, Value kk);
   void buildProducer();
-  Value mmaStep(Value isMain, Value aBase, Value bBase, Value acc);
+  Value mmaStep(Value isMain, Value aBase, Value bBase, Value acc,
+                bool restart);
   void buildConsumer(Value consumer);
   Value buildFusedDown(Value isMain, Value base, Value aBase, Value consumer,
-                       Value tAcc);
+                       Value tAcc, bool restart);
   Value buildSwizzle32Descriptor(Value offset, MemRefType type);
   Value buildSwizzle32DescriptorBits(Value offset);
   Value buildBGradStep(Value owned, Value aBase, Value consumer, Value dbAcc);
@@ -101,6 +102,10 @@ private:
   void buildAGrad(Value consumer, Value registers);
   Value wgmmaN16(Value acc, Value aBase, Value aMap, Value bBase,
                  int64_t steps);
+  Value wgmmaChain(Value acc, ArrayRef<std::pair<Value, Value>> slices,
+                   bool transA, bool transB, bool restart);
+  Value undefinedAccumulator(Type type);
+  Value rawDescriptor(Value descriptor);
   Value mMajorDescriptor(Value offset, Value map);
   Value storedTChunk(Value row, Value chunk);
   void addPart(Value part, int64_t slot, Value consumer, StringRef role,

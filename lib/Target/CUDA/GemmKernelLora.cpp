@@ -142,8 +142,10 @@ Value GemmKernelBuilder::buildSwizzle32DescriptorBits(Value offset) {
 ///     (waited for after the loop, before the epilogue reuses the stages).
 /// The backward's dx kernel (transposed w) does the same with g for x and
 /// B's K-major slices for A's: dt = scale·g·Bᵀ, stored for dA.
+/// At a tile's first step (`restart`) the four restart t (wgmmaChain).
 Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
-                                        Value consumer, Value tAcc) {
+                                        Value consumer, Value tAcc,
+                                        bool restart) {
   Type elem = spec.elementType;
   Type f32 = b.getF32Type();
   auto tAccType = cast<nvgpu::WarpgroupAccumulatorType>(tAcc.getType());
@@ -153,7 +155,7 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
         int64_t width = byteWidth(elem);
         Value slice = arith::AddIOp::create(
             b, base, index(getStageBytes(spec) - getDownSliceBytes(spec)));
-        Value acc = tAcc;
+        SmallVector<std::pair<Value, Value>> slices;
         for (int64_t j = 0; j < kTileK / kInstrK; ++j) {
           MemRefType aType = smemType({64, kInstrK}, elem);
           MemRefType bType = smemType({kInstrK, kFusedRank}, elem);
@@ -172,11 +174,20 @@ Value GemmKernelBuilder::buildFusedDown(Value isMain, Value base, Value aBase,
                         arith::AddIOp::create(
                             b, slice, index(j * kInstrK * kFusedRank * width)),
                         bType);
-          // No wait: the step's main wgmma waits for these.
+          slices.push_back({aDesc, bDesc});
+        }
+        // No wait: the step's main wgmma waits for these.
+        if (restart) {
+          scf::YieldOp::create(b, wgmmaChain(tAcc, slices, /*transA=*/false,
+                                             !spec.transposedB,
+                                             /*restart=*/true));
+          return;
+        }
+        Value acc = tAcc;
+        for (auto [aDesc, bDesc] : slices)
           acc = nvgpu::WarpgroupMmaOp::create(
               b, tAccType, aDesc, bDesc, b.getI64IntegerAttr(7), UnitAttr(),
               spec.transposedB ? UnitAttr() : b.getUnitAttr(), acc);
-        }
         scf::YieldOp::create(b, acc);
       },
       [&](OpBuilder &, Location) {
@@ -292,57 +303,24 @@ Value GemmKernelBuilder::mMajorDescriptor(Value offset, Value map) {
 }
 
 /// Issues the wgmma chain D = Aᵀ·B over `steps` k16 slices, one m64n16k16
-/// each: A is 64 columns of 128 B rows at byte `aBase`, read M-major
-/// (trans-a 1, +16 rows a slice) through `aMap`'s descriptor layout; B is
-/// N-major in 32 B rows, 32B-swizzled, at byte `bBase` (trans-b 1, +16 rows
-/// a slice). The first has scale-d 0, so that D restarts without any other
-/// instruction writing its registers (ptxas serializes every wgmma of a
-/// kernel where one does: C7515); `acc` (a 64 x 16 accumulator) is only
-/// where D's registers come from. One group, not waited for; returns D.
-/// NVVM's wgmma: nvgpu's has no scale-d.
+/// each, restarting D (wgmmaChain: `acc`, a 64 x 16 accumulator, only lends
+/// its registers): A is 64 columns of 128 B rows at byte `aBase`, read
+/// M-major (trans-a 1, +16 rows a slice) through `aMap`'s descriptor layout;
+/// B is N-major in 32 B rows, 32B-swizzled, at byte `bBase` (trans-b 1, +16
+/// rows a slice). One group, not waited for; returns D.
 Value GemmKernelBuilder::wgmmaN16(Value acc, Value aBase, Value aMap,
                                   Value bBase, int64_t steps) {
-  Type elem = spec.elementType;
-  int64_t width = byteWidth(elem);
-  Type f32 = b.getF32Type();
-  // The accumulator as upstream lowers it (see buildDirectEpilogue).
-  auto inner = LLVM::LLVMStructType::getLiteral(
-      ctx, SmallVector<Type>(kFusedRank / 2, f32));
-  auto outer = LLVM::LLVMStructType::getLiteral(ctx, {inner});
-  NVVM::WGMMATypes operands =
-      elem.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
-  Value fragment =
-      UnrealizedConversionCastOp::create(b, outer, acc).getResult(0);
-  Value d = LLVM::ExtractValueOp::create(b, fragment, ArrayRef<int64_t>{0});
-  // Every descriptor before the fence: between it and the chain only
-  // wgmmas.
-  SmallVector<std::pair<Value, Value>> descriptors;
+  int64_t width = byteWidth(spec.elementType);
+  SmallVector<std::pair<Value, Value>> slices;
   for (int64_t j = 0; j < steps; ++j)
-    descriptors.push_back(
+    slices.push_back(
         {mMajorDescriptor(arith::AddIOp::create(
                               b, aBase, index(j * kInstrK * kTileK * width)),
                           aMap),
          buildSwizzle32DescriptorBits(arith::AddIOp::create(
              b, bBase, index(j * kInstrK * kFusedRank * width)))});
-  NVVM::WgmmaFenceAlignedOp::create(b);
-  for (auto [i, pair] : llvm::enumerate(descriptors))
-    d = NVVM::WgmmaMmaAsyncOp::create(
-        b, inner, d, pair.first, pair.second,
-        NVVM::MMAShapeAttr::get(ctx, 64, kFusedRank, kInstrK),
-        NVVM::WGMMATypesAttr::get(ctx, operands),
-        NVVM::WGMMATypesAttr::get(ctx, operands),
-        NVVM::WGMMATypesAttr::get(ctx, NVVM::WGMMATypes::f32),
-        NVVM::WGMMAScaleOutAttr::get(ctx, i == 0 ? NVVM::WGMMAScaleOut::zero
-                                                 : NVVM::WGMMAScaleOut::one),
-        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
-        NVVM::WGMMAScaleInAttr::get(ctx, NVVM::WGMMAScaleIn::one),
-        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::col),
-        NVVM::MMALayoutAttr::get(ctx, NVVM::MMALayout::row),
-        NVVM::MMAIntOverflowAttr());
-  NVVM::WgmmaGroupSyncAlignedOp::create(b);
-  fragment = LLVM::InsertValueOp::create(b, fragment, d, ArrayRef<int64_t>{0});
-  return UnrealizedConversionCastOp::create(b, acc.getType(), fragment)
-      .getResult(0);
+  return wgmmaChain(acc, slices, /*transA=*/true, /*transB=*/true,
+                    /*restart=*/true);
 }
 
 /// After a step it owns (`owned`, step `k`: the main wgmma's wait has seen

@@ -11,10 +11,10 @@
 // RUN: rm -rf %t && split-file %s %t
 // RUN: lora-opt %t/scores.mlir --lora-generate-cuda-kernels --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --lora-cuda-device-memory --gpu-lower-to-nvvm-pipeline="cubin-chip=sm_90a cubin-features=+ptx80 opt-level=3 cubin-format=isa" | %extract_ptx > %t/scores.ptx
 // RUN: FileCheck %s --check-prefix=PTX < %t/scores.ptx
-// RUN: ptxas -arch=sm_90a -v %t/scores.ptx -o %t/scores.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
+// RUN: ptxas -arch=sm_90a -v %t/scores.ptx -o %t/scores.cubin 2>&1 | FileCheck %s --implicit-check-not=warpgroup.arrive --check-prefix=PTXAS
 // RUN: lora-opt %t/context.mlir --lora-generate-cuda-kernels --one-shot-bufferize="bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map" --lora-cuda-device-memory --gpu-lower-to-nvvm-pipeline="cubin-chip=sm_90a cubin-features=+ptx80 opt-level=3 cubin-format=isa" | %extract_ptx > %t/context.ptx
 // RUN: FileCheck %s --check-prefix=PTX < %t/context.ptx
-// RUN: ptxas -arch=sm_90a -v %t/context.ptx -o %t/context.cubin 2>&1 | FileCheck %s --check-prefix=PTXAS
+// RUN: ptxas -arch=sm_90a -v %t/context.ptx -o %t/context.cubin 2>&1 | FileCheck %s --implicit-check-not=warpgroup.arrive --check-prefix=PTXAS
 
 // RUN: FileCheck %s --check-prefix=NO2D < %t/scores.ptx
 // RUN: FileCheck %s --check-prefix=NO2D < %t/context.ptx
