@@ -1086,8 +1086,9 @@ LogicalResult lora::compileModel(MLIRContext &context,
   progress.stage("generating code (LLVM -O" + Twine(options.optLevel) + ")");
   {
     TimingScope scope = rootTimer.nest("codegen and link");
-    if (failed(emitCpuSharedLibrary(*module, out.file("model.so"),
-                                    options.optLevel)))
+    if (failed(emitCpuSharedLibrary(
+            *module, out.file("model.so"), options.optLevel,
+            cuda ? HostCodegen::Fast : HostCodegen::Optimized)))
       return failure();
   }
   progress.finish();

@@ -4,7 +4,8 @@
 // runtime lacks `__truncsfbf2`, the call LLVM's x86 backend makes to round
 // f32 to bf16 without an instruction for it. Each module defines its own
 // (hidden): an `fptrunc` to bf16, which the backend turns into that call,
-// must link, load and round to nearest even.
+// must link, load and round to nearest even, however the machine code is
+// selected.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,7 +45,15 @@ float fromBits(uint32_t bits) {
   return value;
 }
 
-TEST(CpuTarget, RoundsF32ToBF16WithoutTheGccRuntime) {
+/// Both ways of selecting machine code (the CPU target's, optimized; the
+/// CUDA target's host code, fast) link, load and round alike.
+class CpuTarget : public testing::TestWithParam<lora::HostCodegen> {};
+
+INSTANTIATE_TEST_SUITE_P(Codegen, CpuTarget,
+                         testing::Values(lora::HostCodegen::Optimized,
+                                         lora::HostCodegen::Fast));
+
+TEST_P(CpuTarget, RoundsF32ToBF16WithoutTheGccRuntime) {
   MLIRContext context;
   context.loadDialect<LLVM::LLVMDialect>();
   DialectRegistry registry;
@@ -61,7 +70,8 @@ TEST(CpuTarget, RoundsF32ToBF16WithoutTheGccRuntime) {
   ASSERT_TRUE(module);
   llvm::SmallString<128> so;
   ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("cpu-target", "so", so));
-  ASSERT_TRUE(succeeded(lora::emitCpuSharedLibrary(*module, so, 2)));
+  ASSERT_TRUE(
+      succeeded(lora::emitCpuSharedLibrary(*module, so, 2, GetParam())));
   void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   ASSERT_NE(library, nullptr) << dlerror();
   // Hidden: not exported to whoever loads model.so.
