@@ -49,9 +49,12 @@ float fromBits(uint32_t bits) {
 /// CUDA target's host code, fast) link, load and round alike.
 class CpuTarget : public testing::TestWithParam<lora::HostCodegen> {};
 
-INSTANTIATE_TEST_SUITE_P(Codegen, CpuTarget,
-                         testing::Values(lora::HostCodegen::Optimized,
-                                         lora::HostCodegen::Fast));
+INSTANTIATE_TEST_SUITE_P(
+    Codegen, CpuTarget,
+    testing::Values(lora::HostCodegen::Optimized, lora::HostCodegen::Fast),
+    [](const testing::TestParamInfo<lora::HostCodegen> &info) {
+      return info.param == lora::HostCodegen::Fast ? "Fast" : "Optimized";
+    });
 
 TEST_P(CpuTarget, RoundsF32ToBF16WithoutTheGccRuntime) {
   MLIRContext context;
@@ -89,6 +92,37 @@ TEST_P(CpuTarget, RoundsF32ToBF16WithoutTheGccRuntime) {
       fromBits(0x7fc00001), fromBits(0xff800001), // quiet and signalling NaN
   };
   for (float value : values)
+    EXPECT_EQ(round(value), referenceBF16(value)) << "at " << value;
+  dlclose(library);
+  llvm::sys::fs::remove(so);
+}
+
+/// A module that calls `__truncsfbf2` by name gets its body too.
+TEST_P(CpuTarget, DefinesTruncSFBF2WhereTheModuleDeclaresIt) {
+  MLIRContext context;
+  context.loadDialect<LLVM::LLVMDialect>();
+  DialectRegistry registry;
+  lora::registerCpuTranslations(registry);
+  context.appendDialectRegistry(registry);
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
+    llvm.func @__truncsfbf2(f32) -> bf16
+    llvm.func @round(%x: f32) -> i16 {
+      %b = llvm.call @__truncsfbf2(%x) : (f32) -> bf16
+      %i = llvm.bitcast %b : bf16 to i16
+      llvm.return %i : i16
+    }
+  )mlir",
+                                                             &context);
+  ASSERT_TRUE(module);
+  llvm::SmallString<128> so;
+  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("cpu-target", "so", so));
+  ASSERT_TRUE(
+      succeeded(lora::emitCpuSharedLibrary(*module, so, 2, GetParam())));
+  void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(library, nullptr) << dlerror();
+  auto *round = reinterpret_cast<uint16_t (*)(float)>(dlsym(library, "round"));
+  ASSERT_NE(round, nullptr);
+  for (float value : {1.0f, fromBits(0x3f818000), fromBits(0x7fc00001)})
     EXPECT_EQ(round(value), referenceBF16(value)) << "at " << value;
   dlclose(library);
   llvm::sys::fs::remove(so);

@@ -44,16 +44,22 @@ void lora::registerCpuTranslations(DialectRegistry &registry) {
 /// quieted with its sign and payload's top bits kept. Weak, so that the
 /// optimizer keeps it whether or not a call exists yet, and hidden, so that
 /// model.so does not export it; optnone, so that the optimizer does not
-/// turn its body into the conversion it implements.
+/// turn its body into the conversion it implements. A module that declares
+/// it (calls it by name) gets the body too; one that defines it keeps its
+/// own.
 static void defineTruncSFBF2(llvm::Module &module) {
   llvm::LLVMContext &ctx = module.getContext();
-  if (module.getFunction("__truncsfbf2"))
-    return;
   auto *type = llvm::FunctionType::get(llvm::Type::getBFloatTy(ctx),
                                        {llvm::Type::getFloatTy(ctx)},
                                        /*isVarArg=*/false);
-  auto *function = llvm::Function::Create(
-      type, llvm::GlobalValue::WeakAnyLinkage, "__truncsfbf2", module);
+  llvm::Function *function = module.getFunction("__truncsfbf2");
+  if (function &&
+      (!function->isDeclaration() || function->getFunctionType() != type))
+    return;
+  if (!function)
+    function = llvm::Function::Create(type, llvm::GlobalValue::WeakAnyLinkage,
+                                      "__truncsfbf2", module);
+  function->setLinkage(llvm::GlobalValue::WeakAnyLinkage);
   function->setVisibility(llvm::GlobalValue::HiddenVisibility);
   function->addFnAttr(llvm::Attribute::NoInline);
   function->addFnAttr(llvm::Attribute::OptimizeNone);
