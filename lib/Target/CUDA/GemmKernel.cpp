@@ -208,11 +208,9 @@
 
 #include "lora/Target/Cuda.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-
 #include "GemmKernelBuilder.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -848,13 +846,9 @@ Value GemmKernelBuilder::mmaStep(Value isMain, Value aBase, Value bBase,
 Value GemmKernelBuilder::wgmmaChain(Value acc,
                                     ArrayRef<std::pair<Value, Value>> slices,
                                     bool transA, bool transB, bool restart) {
-  int64_t n = cast<nvgpu::WarpgroupAccumulatorType>(acc.getType())
-                  .getFragmented()
-                  .getDimSize(1);
-  // The accumulator as upstream lowers it (see buildDirectEpilogue).
-  auto inner = LLVM::LLVMStructType::getLiteral(
-      ctx, SmallVector<Type>(n / 2, b.getF32Type()));
-  auto outer = LLVM::LLVMStructType::getLiteral(ctx, {inner});
+  LLVM::LLVMStructType outer = loweredAccumulatorType(acc.getType());
+  Type inner = outer.getBody()[0];
+  int64_t n = 2 * cast<LLVM::LLVMStructType>(inner).getBody().size();
   NVVM::WGMMATypes operands = spec.elementType.isBF16() ? NVVM::WGMMATypes::bf16
                                                         : NVVM::WGMMATypes::f16;
   Value fragment =
@@ -891,13 +885,19 @@ Value GemmKernelBuilder::wgmmaChain(Value acc,
 /// An accumulator of `type` whose registers hold nothing yet (poison): what
 /// a restarting wgmma chain writes.
 Value GemmKernelBuilder::undefinedAccumulator(Type type) {
+  Value poison = LLVM::PoisonOp::create(b, loweredAccumulatorType(type));
+  return UnrealizedConversionCastOp::create(b, type, poison).getResult(0);
+}
+
+/// A 64 x N accumulator (`type`) as upstream lowers it: one struct per m64
+/// (one here) of N / 2 f32 members, a thread's part of the PTX ISA's D
+/// fragment.
+LLVM::LLVMStructType GemmKernelBuilder::loweredAccumulatorType(Type type) {
   int64_t n =
       cast<nvgpu::WarpgroupAccumulatorType>(type).getFragmented().getDimSize(1);
   auto inner = LLVM::LLVMStructType::getLiteral(
       ctx, SmallVector<Type>(n / 2, b.getF32Type()));
-  Value poison =
-      LLVM::PoisonOp::create(b, LLVM::LLVMStructType::getLiteral(ctx, {inner}));
-  return UnrealizedConversionCastOp::create(b, type, poison).getResult(0);
+  return LLVM::LLVMStructType::getLiteral(ctx, {inner});
 }
 
 /// The 64-bit descriptor wgmma takes, of an nvgpu descriptor (a raw one
@@ -1300,13 +1300,9 @@ void GemmKernelBuilder::buildDirectEpilogue(Value consumer, Value acc) {
         index(0));
     bias = view(index(getBiasOffset(spec)), {spec.tileN}, elem);
   }
-  // The accumulator as upstream lowers it: one struct per m64 (one here) of
-  // tileN / 2 f32 members.
-  auto inner = LLVM::LLVMStructType::getLiteral(
-      ctx, SmallVector<Type>(spec.tileN / 2, f32));
-  auto outer = LLVM::LLVMStructType::getLiteral(ctx, {inner});
-  Value fragment =
-      UnrealizedConversionCastOp::create(b, outer, acc).getResult(0);
+  Value fragment = UnrealizedConversionCastOp::create(
+                       b, loweredAccumulatorType(acc.getType()), acc)
+                       .getResult(0);
   Value lane = arith::RemUIOp::create(b, threadInWarpgroup, index(32));
   Value warp = arith::DivUIOp::create(b, threadInWarpgroup, index(32));
   Value quad = arith::DivUIOp::create(b, lane, index(4));

@@ -13,6 +13,7 @@
 #include "GemmLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMTypes.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -105,6 +106,7 @@ private:
   Value wgmmaChain(Value acc, ArrayRef<std::pair<Value, Value>> slices,
                    bool transA, bool transB, bool restart);
   Value undefinedAccumulator(Type type);
+  LLVM::LLVMStructType loweredAccumulatorType(Type type);
   Value rawDescriptor(Value descriptor);
   Value mMajorDescriptor(Value offset, Value map);
   Value storedTChunk(Value row, Value chunk);
