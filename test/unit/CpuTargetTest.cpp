@@ -47,7 +47,52 @@ float fromBits(uint32_t bits) {
 
 /// Both ways of selecting machine code (the CPU target's, optimized; the
 /// CUDA target's host code, fast) link, load and round alike.
-class CpuTarget : public testing::TestWithParam<lora::HostCodegen> {};
+class CpuTarget : public testing::TestWithParam<lora::HostCodegen> {
+protected:
+  void TearDown() override {
+    if (library)
+      dlclose(library);
+    if (!so.empty())
+      llvm::sys::fs::remove(so);
+  }
+
+  /// Compiles `source` (the LLVM dialect) to a shared object, loads it and
+  /// returns its `round` (f32 to bf16 bits), or null with a failure.
+  using Round = uint16_t (*)(float);
+  Round loadRound(const char *source) {
+    MLIRContext context;
+    context.loadDialect<LLVM::LLVMDialect>();
+    DialectRegistry registry;
+    lora::registerCpuTranslations(registry);
+    context.appendDialectRegistry(registry);
+    OwningOpRef<ModuleOp> module =
+        parseSourceString<ModuleOp>(source, &context);
+    if (!module) {
+      ADD_FAILURE() << "cannot parse the module";
+      return nullptr;
+    }
+    if (llvm::sys::fs::createTemporaryFile("cpu-target", "so", so)) {
+      ADD_FAILURE() << "no temporary file";
+      return nullptr;
+    }
+    if (failed(lora::emitCpuSharedLibrary(*module, so, 2, GetParam()))) {
+      ADD_FAILURE() << "emitCpuSharedLibrary failed";
+      return nullptr;
+    }
+    library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      ADD_FAILURE() << dlerror();
+      return nullptr;
+    }
+    auto round = reinterpret_cast<Round>(dlsym(library, "round"));
+    if (!round)
+      ADD_FAILURE() << "no 'round' in the shared object";
+    return round;
+  }
+
+  llvm::SmallString<128> so;
+  void *library = nullptr;
+};
 
 INSTANTIATE_TEST_SUITE_P(
     Codegen, CpuTarget,
@@ -57,30 +102,16 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST_P(CpuTarget, RoundsF32ToBF16WithoutTheGccRuntime) {
-  MLIRContext context;
-  context.loadDialect<LLVM::LLVMDialect>();
-  DialectRegistry registry;
-  lora::registerCpuTranslations(registry);
-  context.appendDialectRegistry(registry);
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
+  Round round = loadRound(R"mlir(
     llvm.func @round(%x: f32) -> i16 {
       %b = llvm.fptrunc %x : f32 to bf16
       %i = llvm.bitcast %b : bf16 to i16
       llvm.return %i : i16
     }
-  )mlir",
-                                                             &context);
-  ASSERT_TRUE(module);
-  llvm::SmallString<128> so;
-  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("cpu-target", "so", so));
-  ASSERT_TRUE(
-      succeeded(lora::emitCpuSharedLibrary(*module, so, 2, GetParam())));
-  void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(library, nullptr) << dlerror();
+  )mlir");
+  ASSERT_NE(round, nullptr);
   // Hidden: not exported to whoever loads model.so.
   EXPECT_EQ(dlsym(library, "__truncsfbf2"), nullptr);
-  auto *round = reinterpret_cast<uint16_t (*)(float)>(dlsym(library, "round"));
-  ASSERT_NE(round, nullptr);
   const float values[] = {
       0.0f, -0.0f, 1.0f, -2.5f, 3.14159265f, 1e-40f, -1e-40f,
       std::numeric_limits<float>::max(), std::numeric_limits<float>::infinity(),
@@ -93,39 +124,21 @@ TEST_P(CpuTarget, RoundsF32ToBF16WithoutTheGccRuntime) {
   };
   for (float value : values)
     EXPECT_EQ(round(value), referenceBF16(value)) << "at " << value;
-  dlclose(library);
-  llvm::sys::fs::remove(so);
 }
 
 /// A module that calls `__truncsfbf2` by name gets its body too.
 TEST_P(CpuTarget, DefinesTruncSFBF2WhereTheModuleDeclaresIt) {
-  MLIRContext context;
-  context.loadDialect<LLVM::LLVMDialect>();
-  DialectRegistry registry;
-  lora::registerCpuTranslations(registry);
-  context.appendDialectRegistry(registry);
-  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(R"mlir(
+  Round round = loadRound(R"mlir(
     llvm.func @__truncsfbf2(f32) -> bf16
     llvm.func @round(%x: f32) -> i16 {
       %b = llvm.call @__truncsfbf2(%x) : (f32) -> bf16
       %i = llvm.bitcast %b : bf16 to i16
       llvm.return %i : i16
     }
-  )mlir",
-                                                             &context);
-  ASSERT_TRUE(module);
-  llvm::SmallString<128> so;
-  ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("cpu-target", "so", so));
-  ASSERT_TRUE(
-      succeeded(lora::emitCpuSharedLibrary(*module, so, 2, GetParam())));
-  void *library = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  ASSERT_NE(library, nullptr) << dlerror();
-  auto *round = reinterpret_cast<uint16_t (*)(float)>(dlsym(library, "round"));
+  )mlir");
   ASSERT_NE(round, nullptr);
   for (float value : {1.0f, fromBits(0x3f818000), fromBits(0x7fc00001)})
     EXPECT_EQ(round(value), referenceBF16(value)) << "at " << value;
-  dlclose(library);
-  llvm::sys::fs::remove(so);
 }
 
 } // namespace
