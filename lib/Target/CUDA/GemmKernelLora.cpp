@@ -293,13 +293,11 @@ Value GemmKernelBuilder::buildBGradStep(Value owned, Value aBase,
   return ifOp.getResult(0);
 }
 
-/// The raw descriptor of a k16 slice at byte `offset` of a 128B-swizzled
-/// box of `map` read M-major (trans-a 1: 64 columns of 128 B rows).
+/// The descriptor of a k16 slice at byte `offset` of a 128B-swizzled box of
+/// `map` read M-major (trans-a 1: 64 columns of 128 B rows); wgmmaChain
+/// takes it as it is.
 Value GemmKernelBuilder::mMajorDescriptor(Value offset, Value map) {
-  return UnrealizedConversionCastOp::create(
-             b, b.getI64Type(),
-             descriptor(offset, smemType({64, kInstrK}, spec.elementType), map))
-      .getResult(0);
+  return descriptor(offset, smemType({64, kInstrK}, spec.elementType), map);
 }
 
 /// Issues the wgmma chain D = Aᵀ·B over `steps` k16 slices, one m64n16k16
