@@ -6,6 +6,14 @@
 // every other buffer is device memory that Model stages through
 // upload/download (sharesHostMemory() is false).
 //
+// Model allocates the staging buffers of a call's inputs and outputs for the
+// call and releases them after. Released buffers are kept and handed out
+// again for the same size, so that calls after the first allocate nothing
+// from the driver (a cuMemAlloc and a cuMemFree per input and output each
+// call otherwise; cuMemFree waits for the device). As with the block cache
+// of liblora_cuda_runtime, the kept buffers go back to the driver when an
+// allocation runs out of memory, and when the device is destroyed.
+//
 //===----------------------------------------------------------------------===//
 
 #include "CudaDriver.h"
@@ -18,6 +26,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <map>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -70,6 +79,7 @@ public:
   ~CudaDevice() override {
     if (weights)
       release(reinterpret_cast<void *>(weights));
+    freeIdleBuffers();
     emptyRuntimeCache();
   }
 
@@ -94,28 +104,43 @@ public:
     CUdeviceptr pointer = 0;
     if (!check(scope.error, error))
       return nullptr;
-    // Out of memory: the blocks the compiled code freed may be what fills
-    // the device; give them back and try again.
-    if (driver.cuMemAlloc &&
-        driver.cuMemAlloc(&pointer, bytes) == CUDA_ERROR_OUT_OF_MEMORY)
+    if (auto idle = idleBuffers.find(bytes); idle != idleBuffers.end()) {
+      pointer = idle->second;
+      idleBuffers.erase(idle);
+    }
+    // Out of memory: the blocks the compiled code freed and the buffers kept
+    // here may be what fills the device; give them back and try again.
+    if (!pointer && driver.cuMemAlloc &&
+        driver.cuMemAlloc(&pointer, bytes) == CUDA_ERROR_OUT_OF_MEMORY) {
+      freeIdleBuffers();
       emptyRuntimeCache();
+    }
     if (!pointer &&
         !check(LORA_CUDA_CALL(driver, cuMemAlloc, &pointer, bytes), error,
                "cannot allocate " + std::to_string(bytes) +
                    " bytes on the CUDA device"))
       return nullptr;
+    sizes[pointer] = bytes;
     if (!check(LORA_CUDA_CALL(driver, cuMemsetD8, pointer, 0, bytes), error)) {
-      driver.cuMemFree(pointer);
+      freeBuffer(pointer);
       return nullptr;
     }
     return reinterpret_cast<void *>(pointer);
   }
 
+  /// Keeps `buffer` for the next allocation of its size (see the top of the
+  /// file); the weights go back to the driver.
   void release(void *buffer) override {
-    // Nothing to report to: a failed free leaves the memory to the context.
-    ContextScope scope(driver, context);
-    if (scope.error.empty() && buffer)
-      driver.cuMemFree(reinterpret_cast<CUdeviceptr>(buffer));
+    auto pointer = reinterpret_cast<CUdeviceptr>(buffer);
+    if (!pointer)
+      return;
+    if (pointer == weights) {
+      freeBuffer(pointer);
+      return;
+    }
+    auto size = sizes.find(pointer);
+    if (size != sizes.end())
+      idleBuffers.emplace(size->second, pointer);
   }
 
   bool upload(void *buffer, const void *host, size_t bytes,
@@ -222,12 +247,31 @@ private:
     return true;
   }
 
+  /// Returns `pointer`, a buffer of allocate(), to the driver.
+  void freeBuffer(CUdeviceptr pointer) {
+    sizes.erase(pointer);
+    // Nothing to report to: a failed free leaves the memory to the context.
+    ContextScope scope(driver, context);
+    if (scope.error.empty())
+      driver.cuMemFree(pointer);
+  }
+
+  void freeIdleBuffers() {
+    for (const auto &idle : idleBuffers)
+      freeBuffer(idle.second);
+    idleBuffers.clear();
+  }
+
   const Driver &driver;
   CUcontext context;
   GetLastErrorFn getRuntimeError;
   ClearLastErrorFn clearRuntimeError;
   EmptyCacheFn emptyRuntimeCache;
   CUdeviceptr weights = 0;
+  /// The size of each buffer of allocate() not yet given back to the driver.
+  std::map<CUdeviceptr, size_t> sizes;
+  /// Released buffers, by size, for allocate() to hand out again.
+  std::multimap<size_t, CUdeviceptr> idleBuffers;
 };
 
 /// Opens liblora_cuda_runtime.so so that the model library can be loaded.
