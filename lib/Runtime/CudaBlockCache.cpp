@@ -6,27 +6,28 @@
 
 using namespace lora_runtime::cuda;
 
-std::multimap<BlockCache::FreeKey, void *>::iterator
+std::map<BlockCache::FreeKey, void *>::iterator
 BlockCache::findFit(int device, const void *stream, size_t size) {
-  auto fits = [&](std::multimap<FreeKey, void *>::iterator it,
-                  const void *owner) {
-    if (it == free.end())
-      return false;
-    auto [blockDevice, blockStream, blockSize] = it->first;
-    return blockDevice == device && blockStream == owner &&
-           blockSize <= size + size / 4;
+  auto best = free.end();
+  // The oldest block of each size from `size` to a quarter more, among
+  // those freed on no stream and, for a request on one, those freed on it.
+  auto consider = [&](const void *owner) {
+    for (auto it = free.lower_bound({device, owner, size, 0});
+         it != free.end();) {
+      auto [blockDevice, blockStream, blockSize, age] = it->first;
+      if (blockDevice != device || blockStream != owner ||
+          blockSize > size + size / 4)
+        return;
+      if (best == free.end() || age < std::get<3>(best->first))
+        best = it;
+      // The next size: the first of each size is its oldest.
+      it = free.lower_bound({device, owner, blockSize + 1, 0});
+    }
   };
-  auto idle = free.lower_bound({device, nullptr, size});
-  if (!fits(idle, nullptr))
-    idle = free.end();
-  if (!stream)
-    return idle;
-  auto own = free.lower_bound({device, stream, size});
-  if (!fits(own, stream))
-    return idle;
-  if (idle == free.end() || std::get<2>(own->first) <= std::get<2>(idle->first))
-    return own;
-  return idle;
+  consider(nullptr);
+  if (stream)
+    consider(stream);
+  return best;
 }
 
 void *BlockCache::allocate(int device, size_t bytes, const void *stream) {
@@ -50,7 +51,7 @@ void *BlockCache::allocate(int device, size_t bytes, const void *stream) {
   }
   if (!block)
     return nullptr;
-  blocks[block] = {device, size, /*free=*/false};
+  blocks[block] = {device, size, /*free=*/false, nextAge++};
   counts.inUseBytes += size;
   ++counts.allocations;
   return block;
@@ -67,7 +68,7 @@ BlockCache::Release BlockCache::release(void *block, const void *stream) {
   info.free = true;
   counts.inUseBytes -= info.size;
   counts.cachedBytes += info.size;
-  free.emplace(FreeKey{info.device, stream, info.size}, block);
+  free.emplace(FreeKey{info.device, stream, info.size, info.age}, block);
   return Release::Kept;
 }
 
@@ -77,12 +78,12 @@ void BlockCache::synchronized(const void *stream) {
   std::lock_guard<std::mutex> lock(mutex);
   std::vector<std::pair<FreeKey, void *>> idle;
   for (auto it = free.begin(); it != free.end();) {
-    auto [device, owner, size] = it->first;
+    auto [device, owner, size, age] = it->first;
     if (owner != stream) {
       ++it;
       continue;
     }
-    idle.push_back({FreeKey{device, nullptr, size}, it->second});
+    idle.push_back({FreeKey{device, nullptr, size, age}, it->second});
     it = free.erase(it);
   }
   free.insert(idle.begin(), idle.end());
@@ -100,7 +101,7 @@ BlockCache::Stats BlockCache::stats() const {
 
 void BlockCache::releaseFree(int device) {
   for (auto it = free.begin(); it != free.end();) {
-    auto [blockDevice, stream, size] = it->first;
+    auto [blockDevice, stream, size, age] = it->first;
     if (device >= 0 && blockDevice != device) {
       ++it;
       continue;

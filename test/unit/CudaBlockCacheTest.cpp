@@ -88,21 +88,42 @@ TEST(CudaBlockCache, ReusesAFreedBlockOfTheSameSize) {
   EXPECT_TRUE(driver.freed.empty());
 }
 
-TEST(CudaBlockCache, TakesTheSmallestFreeBlockAtMostAQuarterLarger) {
+TEST(CudaBlockCache, TakesTheOldestFreeBlockAtMostAQuarterLarger) {
   FakeDriver driver(1 << 20);
   BlockCache cache = driver.makeCache();
-  void *small = cache.allocate(0, 1024);
-  void *large = cache.allocate(0, 4096);
+  void *large = cache.allocate(0, 4608);
+  void *small = cache.allocate(0, 4096);
   cache.release(small);
   cache.release(large);
-  EXPECT_EQ(cache.allocate(0, 900), small);  // 1024 fits 1024
-  EXPECT_EQ(cache.allocate(0, 3500), large); // 4096 <= 3584 + 896
-  EXPECT_EQ(driver.allocated.size(), 2u);
-  cache.release(large);
-  void *other = cache.allocate(0, 2048); // 4096 > 2048 + 512: a new block
-  EXPECT_NE(other, large);
-  EXPECT_EQ(driver.allocated.back(), 2048u);
-  EXPECT_EQ(cache.stats().cachedBytes, 4096u);
+  EXPECT_EQ(cache.allocate(0, 4000), large); // 4608 <= 4096 + 1024, older
+  EXPECT_EQ(cache.allocate(0, 4000), small);
+  cache.release(small);
+  void *other = cache.allocate(0, 900); // 4096 > 1024 + 256: a new block
+  EXPECT_NE(other, small);
+  EXPECT_EQ(driver.allocated, (std::vector<size_t>{4608, 4096, 1024}));
+}
+
+// Generated host code makes the same requests on every call. Each call must
+// get the blocks of the call before, request by request: tensor maps are
+// cached by address. Here smallest-fit would give q the younger, closer
+// block of 4096 bytes in the second call, and r the older one.
+TEST(CudaBlockCache, ARepeatedCallGetsTheBlocksOfTheCallBefore) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  auto call = [&] {
+    void *p = cache.allocate(0, 4608);
+    cache.release(p);
+    void *q = cache.allocate(0, 4096); // The first call: p's block.
+    void *r = cache.allocate(0, 4096); // The first call: a new block.
+    cache.release(q);
+    cache.release(r);
+    return std::vector<void *>{p, q, r};
+  };
+  std::vector<void *> first = call();
+  EXPECT_EQ(first[1], first[0]);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(call(), first) << "call " << i + 2;
+  EXPECT_EQ(cache.stats().allocations, 2u);
 }
 
 TEST(CudaBlockCache, KeepsDevicesApart) {
@@ -209,26 +230,26 @@ TEST(CudaBlockCache, BlockFreedOnAStreamStaysWithItUntilSynchronized) {
   EXPECT_EQ(cache.stats().allocations, 4u);
 }
 
-TEST(CudaBlockCache, TakesTheSmallerFitOfItsStreamAndOfNone) {
+TEST(CudaBlockCache, TakesTheOlderFitOfItsStreamAndOfNone) {
   FakeDriver driver(1 << 20);
   BlockCache cache = driver.makeCache();
   int streamStorage = 0;
   const void *stream = &streamStorage;
   // A request of 4096 bytes takes blocks of 4096 and 4608 (a quarter more
   // is 5120).
-  void *idleLarge = cache.allocate(0, 4608);
-  void *ownSmall = cache.allocate(0, 4096, stream);
-  cache.release(idleLarge);
-  cache.release(ownSmall, stream);
-  EXPECT_EQ(cache.allocate(0, 4000, stream), ownSmall);
-  EXPECT_EQ(cache.allocate(0, 4000, stream), idleLarge);
-  void *idleSmall = cache.allocate(0, 4096);
-  void *ownLarge = cache.allocate(0, 4608, stream);
-  cache.release(idleSmall);
-  cache.release(ownLarge, stream);
-  EXPECT_EQ(cache.allocate(0, 4000, stream), idleSmall);
-  EXPECT_EQ(cache.allocate(0, 4000, stream), ownLarge);
-  EXPECT_EQ(cache.stats().allocations, 4u);
+  void *idleOld = cache.allocate(0, 4608);
+  void *ownYoung = cache.allocate(0, 4096, stream);
+  cache.release(idleOld);
+  cache.release(ownYoung, stream);
+  EXPECT_EQ(cache.allocate(0, 4000, stream), idleOld);
+  EXPECT_EQ(cache.allocate(0, 4000, stream), ownYoung);
+  cache.release(ownYoung, stream);
+  cache.release(idleOld);
+  cache.synchronized(stream);
+  // Both idle now; the age decides, not the order of release.
+  EXPECT_EQ(cache.allocate(0, 4000, stream), idleOld);
+  EXPECT_EQ(cache.allocate(0, 4000), ownYoung);
+  EXPECT_EQ(cache.stats().allocations, 2u);
 }
 
 // Giving blocks back goes through the driver's free, which waits for the
