@@ -1,0 +1,180 @@
+"""The child processes of test_cuda_host.py, which run on the fake libcuda.so.1
+of test/lib/FakeCuda (a libcuda loaded into pytest's own process would be
+the driver of every later test there).
+
+    fake_cuda_child.py run ARTIFACT INPUT_IDS CALLS ADAPTER_DIR
+        loads a CUDA artifact (LD_LIBRARY_PATH names the fake's folder), sets
+        its LoRA parameters, runs CALLS calls (a train step for a train
+        artifact, then an eval step and save_adapter), appending a
+        {"call": ...} marker to the fake's trace before each; exit 3 with the
+        message on a LoraOptError
+    fake_cuda_child.py check-launches|check-memory FAKE_DIR PTXAS TMP
+        calls the fake directly through ctypes: calls a driver would fail
+        must fail, with the reason in the trace
+"""
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run(artifact: str, inputs: str, calls: int, adapter: str) -> int:
+    import numpy as np
+    import lora_opt
+    trace = os.environ["LORA_FAKE_CUDA_TRACE"]
+
+    def mark(what):
+        with open(trace, "a") as f:
+            f.write(json.dumps({"call": what}) + "\n")
+
+    x = np.load(inputs)
+    try:
+        mark("load")
+        with lora_opt.load(artifact) as m:
+            rng = np.random.default_rng(0)
+            for a in m.manifest["arguments"]:
+                if a["kind"] in ("lora_a", "lora_b"):
+                    value = 0.02 * rng.standard_normal(a["shape"])
+                    if a["dtype"] == "bf16":
+                        import ml_dtypes
+                        m.set_parameter(a["name"], value.astype(ml_dtypes.bfloat16))
+                    else:
+                        m.set_parameter(a["name"], value.astype(np.float32))
+            train = m.is_training
+            for i in range(calls):
+                mark(i)
+                if train:
+                    m.train_step(input_ids=x, labels=x, lr=1e-3)
+                else:
+                    m(input_ids=x)
+            if train:
+                mark("eval")
+                m.eval_step(input_ids=x, labels=x)
+                m.save_adapter(adapter)
+    except lora_opt.LoraOptError as e:
+        print("LoraOptError:", e)
+        return 3
+    print("ok")
+    return 0
+
+
+PROBE_PTX = """
+.version 8.0
+.target sm_90a
+.address_size 64
+.visible .entry probe(.param .u64 p0, .param .u32 p1)
+.maxntid 128, 1, 1
+{
+  ret;
+}
+"""
+u32, u64, uint = ctypes.c_uint32, ctypes.c_uint64, ctypes.c_uint
+MAX_DYNAMIC_SHARED_SIZE_BYTES = 8      # CUfunction_attribute
+BFLOAT16, SWIZZLE_128B, L2_128B = 9, 3, 2
+
+
+class FakeDriver:
+    """The fake, with a context current and the probe kernel loaded."""
+
+    def __init__(self, fake_dir: str, ptxas: str, tmp: Path):
+        ptx, cubin = tmp / "probe.ptx", tmp / "probe.cubin"
+        ptx.write_text(PROBE_PTX)
+        subprocess.run([ptxas, "-arch=sm_90a", str(ptx), "-o", str(cubin)], check=True)
+        self.trace = tmp / "fake_trace.jsonl"
+        os.environ["LORA_FAKE_CUDA_TRACE"] = str(self.trace)
+        self.lib = ctypes.CDLL(str(Path(fake_dir) / "libcuda.so.1"))
+        assert self.lib.cuInit(0) == 0
+        ctx = ctypes.c_void_p()
+        assert self.lib.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), 0) == 0
+        assert self.lib.cuCtxPushCurrent_v2(ctx) == 0
+        self.image = ctypes.create_string_buffer(cubin.read_bytes())
+        module = ctypes.c_void_p()
+        assert self.lib.cuModuleLoadData(ctypes.byref(module), self.image) == 0
+        self.kernel = ctypes.c_void_p()
+        assert self.lib.cuModuleGetFunction(ctypes.byref(self.kernel), module, b"probe") == 0
+        absent = ctypes.c_void_p()
+        assert self.lib.cuModuleGetFunction(ctypes.byref(absent), module, b"absent") != 0
+
+    def errors(self) -> str:
+        lines = self.trace.read_text().splitlines()
+        return "\n".join(json.loads(l)["error"] for l in lines if '"error"' in l)
+
+    def alloc(self, size: int) -> int:
+        ptr = u64()
+        assert self.lib.cuMemAlloc_v2(ctypes.byref(ptr), ctypes.c_size_t(size)) == 0
+        return ptr.value
+
+    def launch(self, block=128, shared=0, params=True) -> int:
+        p0, p1 = u64(0), u32(7)
+        args = (ctypes.c_void_p * 2)(ctypes.addressof(p0), ctypes.addressof(p1))
+        return self.lib.cuLaunchKernel(self.kernel, uint(1), uint(1), uint(1), uint(block),
+                                       uint(1), uint(1), uint(shared), None,
+                                       args if params else None, None)
+
+    def tensor_map(self, address: int, dims, strides, box) -> int:
+        rank = len(dims)
+        out = ctypes.create_string_buffer(128)
+        return self.lib.cuTensorMapEncodeTiled(
+            out, BFLOAT16, u32(rank), ctypes.c_void_p(address), (u64 * rank)(*dims),
+            (u64 * (rank - 1))(*strides), (u32 * rank)(*box), (u32 * rank)(*[1] * rank),
+            0, SWIZZLE_128B, L2_128B, 0)
+
+
+def check_launches(d: FakeDriver) -> None:
+    assert d.launch() == 0
+    assert d.launch(block=256) != 0              # past .maxntid 128
+    assert d.launch(params=False) != 0           # the kernel has parameters
+    assert d.launch(shared=64 * 1024) != 0       # > 48 KiB without the attribute
+    assert d.lib.cuFuncSetAttribute(d.kernel, MAX_DYNAMIC_SHARED_SIZE_BYTES, 64 * 1024) == 0
+    assert d.launch(shared=64 * 1024) == 0
+    assert d.lib.cuFuncSetAttribute(d.kernel, MAX_DYNAMIC_SHARED_SIZE_BYTES, 228 * 1024) != 0
+    errors = d.errors()
+    for expected in ("probe: 256 threads a block, but .maxntid is 128x1x1",
+                     "kernelParams is null", "65536 bytes of dynamic shared memory",
+                     "233472 bytes of dynamic shared memory with 0 static"):
+        assert expected in errors, (expected, errors)
+    # The launches that passed were traced with their parameters.
+    launches = [json.loads(l) for l in d.trace.read_text().splitlines() if '"launch"' in l]
+    assert [e["params"] for e in launches] == [["0x0", "0x00000007"]] * 2, launches
+
+
+def check_memory(d: FakeDriver) -> None:
+    base = d.alloc(64 * 128 * 2)                 # a bf16 [128, 64]
+    assert d.tensor_map(base, [64, 128], [128], [64, 64]) == 0
+    assert d.tensor_map(base, [64, 129], [128], [64, 64]) != 0       # past the end
+    assert d.tensor_map(base + 2, [64, 64], [128], [64, 64]) != 0    # misaligned
+    assert d.tensor_map(base, [64, 64], [120], [64, 64]) != 0        # stride % 16
+    assert d.tensor_map(base, [72, 64], [144], [72, 64]) != 0        # 144 B > swizzle
+    assert d.tensor_map(base, [64, 128], [128], [64, 300]) != 0      # box > 256
+    host = ctypes.create_string_buffer(64 * 128 * 2 + 16)
+    assert d.lib.cuMemcpyHtoD_v2(u64(base), host, ctypes.c_size_t(16384)) == 0
+    assert d.lib.cuMemcpyHtoD_v2(u64(base), host, ctypes.c_size_t(16385)) != 0
+    assert d.lib.cuMemsetD8_v2(u64(base + 16), ctypes.c_ubyte(0), ctypes.c_size_t(16384)) != 0
+    assert d.lib.cuMemFree_v2(u64(base + 256)) != 0                  # not its start
+    assert d.lib.cuMemFree_v2(u64(base)) == 0
+    assert d.lib.cuMemFree_v2(u64(base)) != 0                        # twice
+    errors = d.errors()
+    for expected in ("the tensor: 16512 bytes from a0+0 run past the end",
+                     "a0+2 is not 16-byte aligned", "globalStrides[0] is 120",
+                     "144 bytes, more than the 128-byte swizzle span",
+                     "boxDim[1] is 300", "destination: 16385 bytes from a0+0 run past",
+                     "destination: 16384 bytes from a0+16 run past",
+                     "a0+256 is inside an allocation, not its start",
+                     "is not a live allocation"):
+        assert expected in errors, (expected, errors)
+
+
+def main(argv: list) -> int:
+    if argv[0] == "run":
+        return run(argv[1], argv[2], int(argv[3]), argv[4])
+    driver = FakeDriver(argv[1], argv[2], Path(argv[3]))
+    {"check-launches": check_launches, "check-memory": check_memory}[argv[0]](driver)
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

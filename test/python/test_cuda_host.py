@@ -1,0 +1,220 @@
+"""The CUDA target's host code, run on a fake driver without a GPU.
+
+`lora-compile --target=cuda` writes host code (the launch sequence lowered
+from gpu.launch_func, the tensor maps of the generated kernels) that only a
+GPU ran, until now. test/lib/FakeCuda builds a libcuda.so.1 that checks each
+driver call as the driver does, or more strictly (launch limits against the
+cubin's .nv.info, tensor maps against cuTensorMapEncodeTiled's rules and
+their allocation, copies in bounds), runs no kernel, and traces launches.
+Put first on LD_LIBRARY_PATH of a child process, it lets the runtime and the
+host code of real artifacts run here: f32 (generic kernels) and bf16 (the
+generated tensor-core kernels), inference and the train step.
+
+What is checked: every driver call passes the fake's checks; a second call
+repeats the first's launches exactly and allocates nothing from the driver
+and encodes no tensor map (the runtime's caches); a driver error surfaces
+as a LoraOptError naming the mgpu* function, the driver call and the CUDA
+error. Numerics are not checked here (kernels do not run): bench/gpu/ does
+that on a GPU, and test_cuda_emulated.py on the CPU.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import BUILD, ROOT, tool
+
+pytest.importorskip("lora_opt", reason="the lora_opt package is installed by scripts/setup.sh")
+
+FAKE_DIR = BUILD / "lib" / "fake-cuda"
+PTXAS = Path("/usr/local/cuda/bin/ptxas")
+if not PTXAS.exists():
+    PTXAS = Path(shutil.which("ptxas") or PTXAS)
+if not (FAKE_DIR / "libcuda.so.1").exists():
+    pytest.skip(f"{FAKE_DIR}/libcuda.so.1 is not built (the build found no cuda.h)",
+                allow_module_level=True)
+if not PTXAS.exists():
+    pytest.skip("ptxas is missing: --target=cuda needs the CUDA toolkit",
+                allow_module_level=True)
+
+MODEL = ROOT / "examples" / "tiny_llama.onnx"
+INPUT = ROOT / "examples" / "input_ids.npy"
+ARGS = ["--lora-targets=q_proj,v_proj", "--lora-rank=8", "--lora-alpha=16",
+        "--input-shape=input_ids:1x8"]
+TRAIN_ARGS = ["--mode=train", "--loss=causal-lm", "--lora-dropout=0.1"]
+# Every fusion of the generated kernels, so that the fused backward's
+# launches (dB and dA inside the dx kernel) run too.
+FUSED = "--cuda-kernel-options=fuse-lora-down fuse-lora-b-grad fuse-lora-a-grad"
+MAX_DEFAULT_SHARED = 48 * 1024
+CHILD = Path(__file__).with_name("fake_cuda_child.py")
+CALLS = 4
+
+
+def lora_compile(onnx: Path, out: Path, *extra: str) -> Path:
+    proc = subprocess.run([tool("lora-compile"), "--quiet", str(onnx), *ARGS, *extra,
+                           "--target=cuda", "-o", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    """name -> CUDA artifact: f32 and bf16 Llama (the example's config),
+    inference and train step."""
+    d = tmp_path_factory.mktemp("cuda_host")
+    bf16 = d / "llama_bf16.onnx"
+    sys.path.insert(0, str(ROOT / "test" / "python"))
+    import torch
+    import onnx_models
+    model = onnx_models.build_model("llama", 0).to(torch.bfloat16)
+    onnx_models.export_model("llama", "dynamo", str(bf16), batch=1, seq=8, seed=0,
+                             with_mask=False, model=model)
+    return {
+        "f32": lora_compile(MODEL, d / "f32"),
+        "f32_train": lora_compile(MODEL, d / "f32_train", *TRAIN_ARGS),
+        "bf16": lora_compile(bf16, d / "bf16"),
+        "bf16_train": lora_compile(bf16, d / "bf16_train", *TRAIN_ARGS, FUSED),
+    }
+
+
+def run_on_fake(tmp_path, artifact: Path, calls: int = 2, env: dict | None = None):
+    """Runs CHILD on `artifact` with the fake driver: (process, trace as a
+    list of dicts)."""
+    trace = tmp_path / "trace.jsonl"
+    trace.unlink(missing_ok=True)
+    child_env = dict(os.environ)
+    child_env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        [str(FAKE_DIR), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])])
+    child_env["LORA_FAKE_CUDA_TRACE"] = str(trace)
+    child_env.update(env or {})
+    proc = subprocess.run([sys.executable, str(CHILD), "run", str(artifact), str(INPUT),
+                           str(calls), str(tmp_path / "adapter")],
+                          capture_output=True, text=True, timeout=600, env=child_env)
+    lines = trace.read_text().splitlines() if trace.exists() else []
+    return proc, [json.loads(line) for line in lines]
+
+
+def split_calls(trace: list) -> dict:
+    """The trace between markers: {"load": [...], 0: [...], 1: [...], ...}."""
+    parts, current = {}, None
+    for entry in trace:
+        if "call" in entry:
+            current = entry["call"]
+            parts[current] = []
+        elif current is not None:
+            parts[current].append(entry)
+    return parts
+
+
+def launches(entries: list) -> list:
+    return [e for e in entries if "launch" in e]
+
+
+def canonical(launch_list: list) -> list:
+    """The launches with allocations renumbered by first use ("a7+64" ->
+    "b0+64"): the block cache hands a call other blocks than the last."""
+    names = {}
+
+    def rename(param: str) -> str:
+        if not param.startswith("a"):
+            return param
+        alloc, offset = param[1:].split("+")
+        return f"b{names.setdefault(alloc, len(names))}+{offset}"
+    return [dict(e, params=[rename(p) for p in e["params"]]) for e in launch_list]
+
+
+@pytest.mark.parametrize("name", ["f32", "bf16", "f32_train", "bf16_train"])
+def test_host_code_runs_on_the_fake_driver(artifacts, tmp_path, name):
+    proc, trace = run_on_fake(tmp_path, artifacts[name], calls=CALLS)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    errors = [e["error"] for e in trace if "error" in e]
+    assert not errors, errors
+    calls = split_calls(trace)
+    first, second = launches(calls[0]), launches(calls[1])
+    assert first, "the first call launched nothing"
+    # Every launch names a kernel of a loaded module (the fake checks that
+    # too) and the generated kernels ran where the model has them.
+    kernels = {e["launch"] for e in first}
+    if name.startswith("bf16"):
+        assert {"lora_linear", "matmul"} <= kernels, kernels
+        if name == "bf16_train":
+            assert "lora_input_grad" in kernels, kernels
+        big = [e for e in first if e["shared"] > MAX_DEFAULT_SHARED]
+        assert big, "no generated kernel uses more than 48 KiB of shared memory"
+        assert any("tensor_map" in e for e in calls["load"] + calls[0])
+    else:
+        assert kernels == {"main_kernel"} or kernels <= {"main_kernel", "train_step_kernel"}
+
+    def shape(e):
+        return (e["launch"], e["module"], e["grid"], e["block"], e["cluster"], e["shared"])
+    # The second call repeats the first: the same kernels with the same
+    # configuration; for inference also the same arguments, up to which
+    # blocks of the cache hold which buffer (the step count and the dropout
+    # seed of a train step change from step to step).
+    assert [shape(e) for e in second] == [shape(e) for e in first]
+    if not name.endswith("train"):
+        assert canonical(second) == canonical(first)
+    # After the first call, buffers come from the caches of the runtime
+    # (generated code's buffers, each call the blocks of the call before) and
+    # of the CUDA device (staged inputs and outputs): no allocation from the
+    # driver, and every tensor map is in the map cache. The second train
+    # step may still encode a few maps (8 here, with their 128-byte device
+    # copies); none after it.
+    def allocates(entries):
+        return [e for e in entries if "alloc" in e or "tensor_map" in e]
+    settled = 2 if name.endswith("train") else 1
+    assert not [e for e in calls[1] if "alloc" in e and e["bytes"] != 128], calls[1]
+    for late in range(settled, CALLS):
+        assert not allocates(calls[late]), (late, allocates(calls[late])[:8])
+    if name.endswith("train"):
+        assert launches(calls["eval"])
+        saved = tmp_path / "adapter"
+        assert (saved / "adapter_config.json").exists()
+        assert (saved / "adapter_model.safetensors").exists()
+
+
+@pytest.mark.parametrize("fail, message", [
+    ("cuLaunchKernel:5", "mgpuLaunchKernel: cuLaunchKernel failed with "
+                         "CUDA_ERROR_LAUNCH_FAILED"),
+    ("cuMemAlloc:30+", "cuMemAlloc of 2048 bytes failed with CUDA_ERROR_OUT_OF_MEMORY"),
+])
+def test_driver_errors_in_a_call_are_reported(artifacts, tmp_path, fail, message):
+    proc, _ = run_on_fake(tmp_path, artifacts["f32"], calls=1,
+                          env={"LORA_FAKE_CUDA_FAIL": fail})
+    assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
+    assert "the compiled code failed on the CUDA device" in proc.stdout, proc.stdout
+    assert message in proc.stdout, proc.stdout
+
+
+def test_out_of_memory_while_loading_is_reported(artifacts, tmp_path):
+    proc, _ = run_on_fake(tmp_path, artifacts["f32"], calls=1,
+                          env={"LORA_FAKE_CUDA_FAIL": "cuMemAlloc:3+"})
+    assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
+    assert "cannot allocate" in proc.stdout and "CUDA_ERROR_OUT_OF_MEMORY" in proc.stdout
+
+
+def test_a_driver_without_devices_is_reported(artifacts, tmp_path):
+    proc, _ = run_on_fake(tmp_path, artifacts["f32"], calls=1,
+                          env={"LORA_FAKE_CUDA_DEVICES": "0"})
+    assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
+    assert "target 'cuda'" in proc.stdout and "CUDA_ERROR_NO_DEVICE" in proc.stdout
+
+
+#===------------------------------------------------------------------------===#
+# The fake's own checks: each fails a call the driver would fail. They run in
+# a child too: a libcuda.so.1 loaded here would be the driver of every later
+# test in this process.
+#===------------------------------------------------------------------------===#
+
+@pytest.mark.parametrize("check", ["launches", "memory"])
+def test_fake_driver_checks(tmp_path, check):
+    proc = subprocess.run([sys.executable, str(CHILD), f"check-{check}", str(FAKE_DIR),
+                           str(PTXAS), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
