@@ -164,6 +164,23 @@ public:
 
   bool sharesHostMemory() const override { return false; }
 
+  /// The model library's constructors load its kernels (mgpuModuleLoad);
+  /// they cannot fail the load, so a module the driver rejects would
+  /// otherwise show only as "no kernel to launch" in the first call.
+  std::unique_ptr<CompiledFunction>
+  loadFunction(const std::string &soPath, const std::string &name,
+               std::vector<TensorSpec> inputs, std::vector<TensorSpec> outputs,
+               std::string &error) override {
+    clearRuntimeError();
+    auto function = Device::loadFunction(soPath, name, std::move(inputs),
+                                         std::move(outputs), error);
+    if (const char *runtimeError = getRuntimeError()) {
+      error = "cannot load the kernels of '" + soPath + "': " + runtimeError;
+      return nullptr;
+    }
+    return function;
+  }
+
   bool call(CompiledFunction &function, const void *const *arguments,
             void *const *outputs, std::string &error) override {
     ContextScope scope(driver, context);

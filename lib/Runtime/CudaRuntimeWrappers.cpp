@@ -9,8 +9,9 @@
 //   - libcuda is loaded at first use (CudaDriver.h), so the library loads,
 //     and fails cleanly, on machines without a driver;
 //   - nothing aborts: an error prints one line to stderr, naming the mgpu*
-//     function and the CUDA error, and becomes this thread's last error
-//     (loraCudaGetLastError), which the CUDA device checks after each call;
+//     function and the CUDA error; the first since the last clear is this
+//     thread's error (loraCudaGetLastError), which the CUDA device checks
+//     after loading a model library and after each call;
 //   - mgpuTensorMapEncodeTiledMemref caches the device copy of each tensor
 //     map instead of allocating one per call (see there), and honours the
 //     memref's offset and strides;
@@ -48,12 +49,17 @@ namespace {
 /// The device mgpu* calls on this thread use (mgpuSetDefaultDevice).
 thread_local int32_t defaultDevice = 0;
 
-/// This thread's last error; empty when none since the last clear.
+/// This thread's first error since the last clear; empty when none. The
+/// first, not the last: host code goes on after a failed call, and what
+/// fails next is mostly a consequence (a launch of a kernel whose module did
+/// not load, a kernel given the null buffer of a failed allocation).
 thread_local std::string lastError;
 
 void reportError(const char *function, const std::string &message) {
-  lastError = std::string(function) + ": " + message;
-  std::fprintf(stderr, "lora_cuda_runtime: %s\n", lastError.c_str());
+  std::string report = std::string(function) + ": " + message;
+  std::fprintf(stderr, "lora_cuda_runtime: %s\n", report.c_str());
+  if (lastError.empty())
+    lastError = std::move(report);
 }
 
 /// One mgpu* call: finds the driver and, for calls that need one, makes the
@@ -246,15 +252,15 @@ TensorMapCache &getTensorMapCache() {
 // Error reporting
 //===----------------------------------------------------------------------===//
 
-/// The last error of an mgpu* function on this thread, e.g. "mgpuMemAlloc:
-/// cuMemAlloc failed with CUDA_ERROR_OUT_OF_MEMORY (out of memory)", or null
-/// when there was none since the last loraCudaClearLastError. Valid until
-/// the next mgpu* call on this thread.
+/// The first error of an mgpu* function on this thread since the last
+/// loraCudaClearLastError, e.g. "mgpuMemAlloc: cuMemAlloc failed with
+/// CUDA_ERROR_OUT_OF_MEMORY (out of memory)", or null when there was none.
+/// Valid until the next loraCudaClearLastError on this thread.
 LORA_CUDA_EXPORT const char *loraCudaGetLastError() {
   return lastError.empty() ? nullptr : lastError.c_str();
 }
 
-/// Forgets this thread's last error.
+/// Forgets this thread's error.
 LORA_CUDA_EXPORT void loraCudaClearLastError() { lastError.clear(); }
 
 //===----------------------------------------------------------------------===//

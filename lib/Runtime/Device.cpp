@@ -16,6 +16,14 @@ using namespace lora_runtime;
 
 Device::~Device() = default;
 
+std::unique_ptr<CompiledFunction>
+Device::loadFunction(const std::string &soPath, const std::string &name,
+                     std::vector<TensorSpec> inputs,
+                     std::vector<TensorSpec> outputs, std::string &error) {
+  return CompiledFunction::load(soPath, name, std::move(inputs),
+                                std::move(outputs), error);
+}
+
 namespace {
 
 /// Host memory: weights.bin mapped read-only (compiled entry points never

@@ -277,7 +277,7 @@ std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error,
             manifestPath + ")";
     return nullptr;
   }
-  model->function = CompiledFunction::load(
+  model->function = model->device->loadFunction(
       libraryPath, info.function, info.argumentSpecs(), info.outputs, error);
   if (!model->function)
     return nullptr;
@@ -905,9 +905,9 @@ bool Model::prepareTraining(std::string &error) {
       error = "the first output of the eval step must be the f32 or f64 loss";
       return false;
     }
-    evalFunction = CompiledFunction::load(joinPath(directory, info.library),
-                                          train.evalFunction, specs,
-                                          train.evalOutputs, error);
+    evalFunction = device->loadFunction(joinPath(directory, info.library),
+                                        train.evalFunction, specs,
+                                        train.evalOutputs, error);
     if (!evalFunction)
       return false;
     const char *compiled = evalFunction->librarySignature();

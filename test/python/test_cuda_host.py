@@ -179,10 +179,13 @@ def test_host_code_runs_on_the_fake_driver(artifacts, tmp_path, name):
         assert (saved / "adapter_model.safetensors").exists()
 
 
+# The error reported is the call's first: later ones follow from it (every
+# allocation after the first that fails fails too).
 @pytest.mark.parametrize("fail, message", [
     ("cuLaunchKernel:5", "mgpuLaunchKernel: cuLaunchKernel failed with "
                          "CUDA_ERROR_LAUNCH_FAILED"),
-    ("cuMemAlloc:30+", "cuMemAlloc of 2048 bytes failed with CUDA_ERROR_OUT_OF_MEMORY"),
+    ("cuMemAlloc:30+", "mgpuMemAlloc: cuMemAlloc of 1024 bytes failed with "
+                       "CUDA_ERROR_OUT_OF_MEMORY"),
 ])
 def test_driver_errors_in_a_call_are_reported(artifacts, tmp_path, fail, message):
     proc, _ = run_on_fake(tmp_path, artifacts["f32"], calls=1,
@@ -190,6 +193,9 @@ def test_driver_errors_in_a_call_are_reported(artifacts, tmp_path, fail, message
     assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
     assert "the compiled code failed on the CUDA device" in proc.stdout, proc.stdout
     assert message in proc.stdout, proc.stdout
+    # Each failure was printed as it happened, the first among them.
+    printed = [line for line in proc.stderr.splitlines() if line.startswith("lora_cuda_runtime: ")]
+    assert printed and message in printed[0], printed[:3]
 
 
 def test_out_of_memory_while_loading_is_reported(artifacts, tmp_path):
@@ -197,6 +203,19 @@ def test_out_of_memory_while_loading_is_reported(artifacts, tmp_path):
                           env={"LORA_FAKE_CUDA_FAIL": "cuMemAlloc:3+"})
     assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
     assert "cannot allocate" in proc.stdout and "CUDA_ERROR_OUT_OF_MEMORY" in proc.stdout
+
+
+def test_a_module_the_driver_rejects_fails_the_load(artifacts, tmp_path):
+    # The model library's constructors load its kernels; the load of the
+    # model reports the driver's error (and not, in the first call, the
+    # launches that then have no kernel).
+    proc, trace = run_on_fake(tmp_path, artifacts["f32"], calls=1,
+                              env={"LORA_FAKE_CUDA_FAIL": "cuModuleLoadData:2"})
+    assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
+    assert "cannot load the kernels of" in proc.stdout, proc.stdout
+    assert ("mgpuModuleLoad: cuModuleLoadData failed with CUDA_ERROR_OUT_OF_MEMORY"
+            in proc.stdout), proc.stdout
+    assert not launches(trace)
 
 
 def test_a_driver_without_devices_is_reported(artifacts, tmp_path):

@@ -23,10 +23,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace lora_runtime {
 
 class CompiledFunction;
+struct TensorSpec;
 
 class Device {
 public:
@@ -55,6 +57,14 @@ public:
   /// True when compiled code reads and writes host memory directly, so the
   /// caller's inputs and outputs need no staging.
   virtual bool sharesHostMemory() const = 0;
+
+  /// Loads entry point `name` of the model library `soPath`
+  /// (CompiledFunction::load). The CUDA device also fails when the library's
+  /// constructors, which load its kernels, reported an error.
+  virtual std::unique_ptr<CompiledFunction>
+  loadFunction(const std::string &soPath, const std::string &name,
+               std::vector<TensorSpec> inputs, std::vector<TensorSpec> outputs,
+               std::string &error);
 
   /// Calls `function` on device addresses (one per argument, then one per
   /// output) and returns when its results are complete.
