@@ -5,6 +5,10 @@
 
 #include "mlir/IR/BuiltinOps.h"
 
+namespace llvm {
+class Module;
+} // namespace llvm
+
 namespace mlir::lora {
 
 /// How the host's machine code is selected from the optimized LLVM IR.
@@ -27,6 +31,22 @@ LogicalResult
 emitCpuSharedLibrary(ModuleOp module, llvm::StringRef soPath,
                      unsigned optLevel = 3,
                      HostCodegen codegen = HostCodegen::Optimized);
+
+/// Lets the stack memory of the CUDA runtime calls in `module`'s host code
+/// share one buffer per function; gives the number of allocas it replaced.
+///
+/// Translated gpu.launch_func (and the lowering of TMA descriptors) gives
+/// every launch allocas of its own, for its argument struct and pointer
+/// array (and every tensor map its memref descriptor and box): some 27 KB a
+/// layer of a train step, all in one frame, as nothing marks their
+/// lifetimes. Their values are read only by the one call they are made for
+/// (mgpuLaunchKernel, mgpuLaunchClusterKernel: cuLaunchKernel copies the
+/// arguments; mgpuTensorMapEncodeTiledMemref), and written in the same
+/// block after the call before it. Each such call's allocas become slices
+/// of one buffer of the function, as large as the largest call needs. An
+/// alloca with any other use, or whose uses interleave with another call's,
+/// is left alone.
+unsigned shareCallArgumentMemory(llvm::Module &module);
 
 /// Registers the translations `emitCpuSharedLibrary` needs with `registry`.
 void registerCpuTranslations(DialectRegistry &registry);
