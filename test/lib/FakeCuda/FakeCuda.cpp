@@ -28,7 +28,9 @@
 // Environment:
 //   LORA_FAKE_CUDA_TRACE=<file>  one JSON object a line per launch, tensor
 //                                map, allocation and free; device addresses
-//                                written as "a<allocation>+<offset>"
+//                                written as "a<allocation>+<offset>"; at
+//                                exit, {"calls": {...}}: the calls of each
+//                                driver function
 //   LORA_FAKE_CUDA_FAIL=<fn>:<n> the n-th call (from 1) of driver function
 //                                <fn> fails (CUDA_ERROR_LAUNCH_FAILED for
 //                                launches, else CUDA_ERROR_OUT_OF_MEMORY);
@@ -182,7 +184,7 @@ CUresult fail(State &s, const char *function, const std::string &why,
 
 /// Counts a call of `function`; true when LORA_FAKE_CUDA_FAIL picks it.
 bool injectFailure(State &s, const char *function) {
-  unsigned count = ++s.calls[function];
+  unsigned count = s.calls[function]; // FAKE_LOCK counted this call.
   return s.failFunction == function &&
          (count == s.failCall || (s.failLater && count > s.failCall));
 }
@@ -531,13 +533,27 @@ size_t tensorElementBytes(CUtensorMapDataType type) {
 
 } // namespace
 
+/// The calls of each driver function, as the trace's last line.
+__attribute__((destructor)) static void traceCallCounts() {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  std::string counts;
+  for (const auto &[function, count] : s.calls)
+    counts +=
+        (counts.empty() ? "" : ", ") + quoted(function) + format(": %u", count);
+  traceLine(s, "{\"calls\": {" + counts + "}}");
+}
+
 //===----------------------------------------------------------------------===//
 // The driver API
 //===----------------------------------------------------------------------===//
 
-#define FAKE_LOCK                                                              \
+/// Takes the fake's lock for the rest of the scope and counts a call of
+/// driver function `name`.
+#define FAKE_LOCK(name)                                                        \
   State &s = state();                                                          \
-  std::lock_guard<std::mutex> lock(s.mutex)
+  std::lock_guard<std::mutex> lock(s.mutex);                                   \
+  ++s.calls[name]
 
 FAKE_EXPORT CUresult cuGetErrorName(CUresult error, const char **name) {
   switch (error) {
@@ -573,23 +589,24 @@ FAKE_EXPORT CUresult cuGetErrorString(CUresult error, const char **text) {
 }
 
 FAKE_EXPORT CUresult cuInit(unsigned) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuInit");
   return s.devices > 0 ? CUDA_SUCCESS : CUDA_ERROR_NO_DEVICE;
 }
 
 FAKE_EXPORT CUresult cuDriverGetVersion(int *version) {
+  FAKE_LOCK("cuDriverGetVersion");
   *version = CUDA_VERSION;
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuDeviceGetCount(int *count) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuDeviceGetCount");
   *count = s.devices;
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuDeviceGet");
   if (ordinal < 0 || ordinal >= s.devices)
     return fail(s, "cuDeviceGet", format("no device %d", ordinal),
                 CUDA_ERROR_INVALID_DEVICE);
@@ -598,6 +615,7 @@ FAKE_EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal) {
 }
 
 FAKE_EXPORT CUresult cuDeviceGetName(char *name, int length, CUdevice) {
+  FAKE_LOCK("cuDeviceGetName");
   std::snprintf(name, length, "lora-opt fake CUDA device (sm_90)");
   return CUDA_SUCCESS;
 }
@@ -605,6 +623,7 @@ FAKE_EXPORT CUresult cuDeviceGetName(char *name, int length, CUdevice) {
 FAKE_EXPORT CUresult cuDeviceGetAttribute(int *value,
                                           CUdevice_attribute attribute,
                                           CUdevice) {
+  FAKE_LOCK("cuDeviceGetAttribute");
   switch (attribute) {
   case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR:
     *value = 9;
@@ -628,7 +647,6 @@ FAKE_EXPORT CUresult cuDeviceGetAttribute(int *value,
     *value = 32;
     return CUDA_SUCCESS;
   default: {
-    FAKE_LOCK;
     return fail(
         s, "cuDeviceGetAttribute",
         format("attribute %d is not known to the fake driver", int(attribute)),
@@ -638,22 +656,25 @@ FAKE_EXPORT CUresult cuDeviceGetAttribute(int *value,
 }
 
 FAKE_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *context, CUdevice) {
+  FAKE_LOCK("cuDevicePrimaryCtxRetain");
   *context = reinterpret_cast<CUcontext>(&state().contextTag);
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice) {
+  FAKE_LOCK("cuDevicePrimaryCtxRelease");
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuCtxPushCurrent(CUcontext context) {
+  FAKE_LOCK("cuCtxPushCurrent");
   contextStack.push_back(context);
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuCtxPopCurrent(CUcontext *context) {
+  FAKE_LOCK("cuCtxPopCurrent");
   if (contextStack.empty()) {
-    FAKE_LOCK;
     return fail(s, "cuCtxPopCurrent", "no context is current",
                 CUDA_ERROR_INVALID_CONTEXT);
   }
@@ -669,13 +690,13 @@ FAKE_EXPORT CUresult cuCtxPopCurrent(CUcontext *context) {
   return fail(s, name, "no context is current", CUDA_ERROR_INVALID_CONTEXT)
 
 FAKE_EXPORT CUresult cuCtxSynchronize() {
-  FAKE_LOCK;
+  FAKE_LOCK("cuCtxSynchronize");
   FAKE_NEEDS_CONTEXT("cuCtxSynchronize");
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuModuleLoadData");
   FAKE_NEEDS_CONTEXT("cuModuleLoadData");
   if (injectFailure(s, "cuModuleLoadData"))
     return CUDA_ERROR_OUT_OF_MEMORY;
@@ -710,7 +731,7 @@ static Module *findModule(State &s, CUmodule handle) {
 }
 
 FAKE_EXPORT CUresult cuModuleUnload(CUmodule handle) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuModuleUnload");
   Module *module = findModule(s, handle);
   if (!module)
     return fail(s, "cuModuleUnload", "not a loaded module",
@@ -721,7 +742,7 @@ FAKE_EXPORT CUresult cuModuleUnload(CUmodule handle) {
 
 FAKE_EXPORT CUresult cuModuleGetFunction(CUfunction *function, CUmodule handle,
                                          const char *name) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuModuleGetFunction");
   FAKE_NEEDS_CONTEXT("cuModuleGetFunction");
   Module *module = findModule(s, handle);
   if (!module)
@@ -749,7 +770,7 @@ static Kernel *findKernel(State &s, CUfunction function) {
 FAKE_EXPORT CUresult cuFuncSetAttribute(CUfunction function,
                                         CUfunction_attribute attribute,
                                         int value) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuFuncSetAttribute");
   FAKE_NEEDS_CONTEXT("cuFuncSetAttribute");
   Kernel *kernel = findKernel(s, function);
   if (!kernel)
@@ -782,7 +803,7 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX,
                                     unsigned blockX, unsigned blockY,
                                     unsigned blockZ, unsigned sharedBytes,
                                     CUstream, void **params, void **extra) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuLaunchKernel");
   FAKE_NEEDS_CONTEXT("cuLaunchKernel");
   if (injectFailure(s, "cuLaunchKernel"))
     return CUDA_ERROR_LAUNCH_FAILED;
@@ -796,7 +817,7 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX,
 FAKE_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config,
                                       CUfunction function, void **params,
                                       void **extra) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuLaunchKernelEx");
   FAKE_NEEDS_CONTEXT("cuLaunchKernelEx");
   if (injectFailure(s, "cuLaunchKernelEx"))
     return CUDA_ERROR_LAUNCH_FAILED;
@@ -829,39 +850,52 @@ FAKE_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config,
 static int streamTag, eventTag;
 
 FAKE_EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuStreamCreate");
   FAKE_NEEDS_CONTEXT("cuStreamCreate");
   *stream = reinterpret_cast<CUstream>(new int(streamTag));
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuStreamDestroy(CUstream stream) {
+  FAKE_LOCK("cuStreamDestroy");
   delete reinterpret_cast<int *>(stream);
   return CUDA_SUCCESS;
 }
 
-FAKE_EXPORT CUresult cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuStreamSynchronize(CUstream) {
+  FAKE_LOCK("cuStreamSynchronize");
+  return CUDA_SUCCESS;
+}
 
 FAKE_EXPORT CUresult cuStreamWaitEvent(CUstream, CUevent, unsigned) {
+  FAKE_LOCK("cuStreamWaitEvent");
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuEventCreate(CUevent *event, unsigned) {
+  FAKE_LOCK("cuEventCreate");
   *event = reinterpret_cast<CUevent>(new int(eventTag));
   return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuEventDestroy(CUevent event) {
+  FAKE_LOCK("cuEventDestroy");
   delete reinterpret_cast<int *>(event);
   return CUDA_SUCCESS;
 }
 
-FAKE_EXPORT CUresult cuEventSynchronize(CUevent) { return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuEventSynchronize(CUevent) {
+  FAKE_LOCK("cuEventSynchronize");
+  return CUDA_SUCCESS;
+}
 
-FAKE_EXPORT CUresult cuEventRecord(CUevent, CUstream) { return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuEventRecord(CUevent, CUstream) {
+  FAKE_LOCK("cuEventRecord");
+  return CUDA_SUCCESS;
+}
 
 FAKE_EXPORT CUresult cuMemAlloc(CUdeviceptr *pointer, size_t bytes) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuMemAlloc");
   FAKE_NEEDS_CONTEXT("cuMemAlloc");
   if (injectFailure(s, "cuMemAlloc"))
     return CUDA_ERROR_OUT_OF_MEMORY;
@@ -886,7 +920,7 @@ FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *pointer, size_t bytes,
 }
 
 FAKE_EXPORT CUresult cuMemFree(CUdeviceptr pointer) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuMemFree");
   auto it = s.allocations.find(uintptr_t(pointer));
   if (it == s.allocations.end())
     return fail(s, "cuMemFree",
@@ -917,21 +951,21 @@ static CUresult copy(State &s, const char *function, uintptr_t destination,
 
 FAKE_EXPORT CUresult cuMemcpy(CUdeviceptr destination, CUdeviceptr source,
                               size_t bytes) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuMemcpy");
   FAKE_NEEDS_CONTEXT("cuMemcpy");
   return copy(s, "cuMemcpy", destination, source, bytes);
 }
 
 FAKE_EXPORT CUresult cuMemcpyAsync(CUdeviceptr destination, CUdeviceptr source,
                                    size_t bytes, CUstream) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuMemcpyAsync");
   FAKE_NEEDS_CONTEXT("cuMemcpyAsync");
   return copy(s, "cuMemcpyAsync", destination, source, bytes);
 }
 
 FAKE_EXPORT CUresult cuMemcpyHtoD(CUdeviceptr destination, const void *source,
                                   size_t bytes) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuMemcpyHtoD");
   FAKE_NEEDS_CONTEXT("cuMemcpyHtoD");
   if (CUresult result = checkDeviceRange(s, "cuMemcpyHtoD", "destination",
                                          uintptr_t(destination), bytes))
@@ -942,7 +976,7 @@ FAKE_EXPORT CUresult cuMemcpyHtoD(CUdeviceptr destination, const void *source,
 
 FAKE_EXPORT CUresult cuMemcpyDtoH(void *destination, CUdeviceptr source,
                                   size_t bytes) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuMemcpyDtoH");
   FAKE_NEEDS_CONTEXT("cuMemcpyDtoH");
   if (CUresult result = checkDeviceRange(s, "cuMemcpyDtoH", "source",
                                          uintptr_t(source), bytes))
@@ -954,7 +988,7 @@ FAKE_EXPORT CUresult cuMemcpyDtoH(void *destination, CUdeviceptr source,
 template <typename T>
 static CUresult memset(const char *function, CUdeviceptr destination, T value,
                        size_t count) {
-  FAKE_LOCK;
+  FAKE_LOCK(function);
   FAKE_NEEDS_CONTEXT(function);
   if (destination % sizeof(T) != 0)
     return fail(s, function,
@@ -987,10 +1021,14 @@ FAKE_EXPORT CUresult cuMemsetD32Async(CUdeviceptr destination, unsigned value,
 }
 
 FAKE_EXPORT CUresult cuMemHostRegister(void *, size_t, unsigned) {
+  FAKE_LOCK("cuMemHostRegister");
   return CUDA_SUCCESS;
 }
 
-FAKE_EXPORT CUresult cuMemHostUnregister(void *) { return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuMemHostUnregister(void *) {
+  FAKE_LOCK("cuMemHostUnregister");
+  return CUDA_SUCCESS;
+}
 
 FAKE_EXPORT CUresult cuTensorMapEncodeTiled(
     CUtensorMap *tensorMap, CUtensorMapDataType dataType, cuuint32_t rank,
@@ -999,7 +1037,7 @@ FAKE_EXPORT CUresult cuTensorMapEncodeTiled(
     const cuuint32_t *elementStrides, CUtensorMapInterleave interleave,
     CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2Promotion,
     CUtensorMapFloatOOBfill oobFill) {
-  FAKE_LOCK;
+  FAKE_LOCK("cuTensorMapEncodeTiled");
   const char *function = "cuTensorMapEncodeTiled";
   // The rules of cuTensorMapEncodeTiled's documentation in cuda.h (CUDA 13)
   // for the unpacked types, which are all our kernels use.
