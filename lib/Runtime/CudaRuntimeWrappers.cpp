@@ -130,6 +130,25 @@ private:
 /// need not be set, which saves a driver call per launch.
 constexpr int32_t kDefaultMaxDynamicSharedBytes = 48 * 1024;
 
+/// What launches set up before, so that each kernel's opt-in is a driver
+/// call once, not three a launch (cuDeviceGet, cuDeviceGetAttribute,
+/// cuFuncSetAttribute: 131 of each in a bf16 Llama train step, seen with the
+/// fake driver of test_cuda_host.py).
+struct SharedMemoryLimits {
+  std::mutex mutex;
+  /// Each device's opt-in maximum.
+  std::map<int32_t, int> deviceMaximum;
+  /// The dynamic shared memory each kernel was allowed. A handle may be
+  /// reused by a kernel of a module loaded later, so the whole map is
+  /// forgotten when a module is unloaded (model destruction, rare).
+  std::map<CUfunction, int32_t> allowed;
+};
+
+SharedMemoryLimits &getSharedMemoryLimits() {
+  static SharedMemoryLimits *limits = new SharedMemoryLimits(); // Never
+  return *limits; // destroyed: model destructors may still run after ours.
+}
+
 /// Sets up `function` for `smem` bytes of dynamic shared memory.
 bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
   if (smem < 0) {
@@ -138,13 +157,23 @@ bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
   }
   if (smem <= kDefaultMaxDynamicSharedBytes)
     return true;
-  CUdevice device = 0;
-  int maxShared = 0;
-  if (!LORA_CHECKED(call, cuDeviceGet, &device, defaultDevice) ||
-      !LORA_CHECKED(call, cuDeviceGetAttribute, &maxShared,
-                    CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
-                    device))
-    return false;
+  SharedMemoryLimits &limits = getSharedMemoryLimits();
+  std::lock_guard<std::mutex> lock(limits.mutex);
+  if (auto it = limits.allowed.find(function);
+      it != limits.allowed.end() && it->second >= smem)
+    return true;
+  auto known = limits.deviceMaximum.find(defaultDevice);
+  if (known == limits.deviceMaximum.end()) {
+    CUdevice device = 0;
+    int maximum = 0;
+    if (!LORA_CHECKED(call, cuDeviceGet, &device, defaultDevice) ||
+        !LORA_CHECKED(call, cuDeviceGetAttribute, &maximum,
+                      CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                      device))
+      return false;
+    known = limits.deviceMaximum.emplace(defaultDevice, maximum).first;
+  }
+  int maxShared = known->second;
   if (smem > maxShared) {
     call.fail("the kernel asks for " + std::to_string(smem) +
               " bytes of dynamic shared memory, but device " +
@@ -152,8 +181,11 @@ bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
               std::to_string(maxShared));
     return false;
   }
-  return LORA_CHECKED(call, cuFuncSetAttribute, function,
-                      CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem);
+  if (!LORA_CHECKED(call, cuFuncSetAttribute, function,
+                    CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))
+    return false;
+  limits.allowed[function] = smem;
+  return true;
 }
 
 /// Checks that launch dimensions (MLIR index values) fit the driver's
@@ -314,6 +346,11 @@ LORA_CUDA_EXPORT void mgpuModuleUnload(CUmodule module) {
   if (!call.driver->cuModuleUnload) {
     call.fail("the CUDA driver has no cuModuleUnload");
     return;
+  }
+  {
+    SharedMemoryLimits &limits = getSharedMemoryLimits();
+    std::lock_guard<std::mutex> lock(limits.mutex);
+    limits.allowed.clear();
   }
   CUresult result = call.driver->cuModuleUnload(module);
   if (result != CUDA_SUCCESS && result != CUDA_ERROR_DEINITIALIZED)

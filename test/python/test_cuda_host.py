@@ -172,6 +172,12 @@ def test_host_code_runs_on_the_fake_driver(artifacts, tmp_path, name):
     assert not [e for e in calls[1] if "alloc" in e and e["bytes"] != 128], calls[1]
     for late in range(settled, CALLS):
         assert not allocates(calls[late]), (late, allocates(calls[late])[:8])
+    # A kernel's shared-memory opt-in is set once, not at every launch.
+    counts = next(e["calls"] for e in reversed(trace) if "calls" in e)
+    opted_in = {(e["module"], e["launch"]) for e in launches(trace)
+                if e["shared"] > MAX_DEFAULT_SHARED}
+    assert counts.get("cuFuncSetAttribute", 0) == len(opted_in), counts
+    assert counts.get("cuDeviceGetAttribute", 0) <= 1, counts
     if name.endswith("train"):
         assert launches(calls["eval"])
         saved = tmp_path / "adapter"
