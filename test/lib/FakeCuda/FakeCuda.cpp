@@ -52,6 +52,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <elf.h>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -507,28 +508,17 @@ CUresult launch(State &s, const char *function, Kernel *kernel,
   return CUDA_SUCCESS;
 }
 
+/// The bytes of an element of tensor map data type `type`, from cuda.h's
+/// list, written here rather than shared with the runtime, which this
+/// library checks; 0 for the packed sub-byte types (not used by our
+/// kernels).
 size_t tensorElementBytes(CUtensorMapDataType type) {
-  switch (type) {
-  case CU_TENSOR_MAP_DATA_TYPE_UINT8:
-    return 1;
-  case CU_TENSOR_MAP_DATA_TYPE_UINT16:
-  case CU_TENSOR_MAP_DATA_TYPE_FLOAT16:
-  case CU_TENSOR_MAP_DATA_TYPE_BFLOAT16:
-    return 2;
-  case CU_TENSOR_MAP_DATA_TYPE_UINT32:
-  case CU_TENSOR_MAP_DATA_TYPE_INT32:
-  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32:
-  case CU_TENSOR_MAP_DATA_TYPE_FLOAT32_FTZ:
-  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32:
-  case CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ:
-    return 4;
-  case CU_TENSOR_MAP_DATA_TYPE_UINT64:
-  case CU_TENSOR_MAP_DATA_TYPE_INT64:
-  case CU_TENSOR_MAP_DATA_TYPE_FLOAT64:
-    return 8;
-  default:
-    return 0; // Packed sub-byte types: not used by our kernels.
-  }
+  // UINT8, UINT16, UINT32, INT32, UINT64, INT64, FLOAT16, FLOAT32, FLOAT64,
+  // BFLOAT16, FLOAT32_FTZ, TFLOAT32, TFLOAT32_FTZ.
+  constexpr uint8_t kBytes[] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
+  static_assert(CU_TENSOR_MAP_DATA_TYPE_TFLOAT32_FTZ == 12);
+  unsigned index = unsigned(type);
+  return index < std::size(kBytes) ? kBytes[index] : 0;
 }
 
 } // namespace
