@@ -149,6 +149,21 @@ SharedMemoryLimits &getSharedMemoryLimits() {
   return *limits; // destroyed: model destructors may still run after ours.
 }
 
+/// The kernels mgpuModuleGetFunction found, by module and name: host code
+/// looks its kernel up before every launch, a driver call (and a context
+/// push and pop) each time otherwise. The name is the address of the
+/// string in the model library, constant while its module is loaded; the
+/// map is forgotten when a module is unloaded.
+struct FunctionCache {
+  std::mutex mutex;
+  std::map<std::pair<CUmodule, const char *>, CUfunction> functions;
+};
+
+FunctionCache &getFunctionCache() {
+  static FunctionCache *cache = new FunctionCache(); // Never destroyed,
+  return *cache;                                     // as above.
+}
+
 /// Sets up `function` for `smem` bytes of dynamic shared memory.
 bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
   if (smem < 0) {
@@ -352,6 +367,11 @@ LORA_CUDA_EXPORT void mgpuModuleUnload(CUmodule module) {
     std::lock_guard<std::mutex> lock(limits.mutex);
     limits.allowed.clear();
   }
+  {
+    FunctionCache &cache = getFunctionCache();
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    cache.functions.clear();
+  }
   CUresult result = call.driver->cuModuleUnload(module);
   if (result != CUDA_SUCCESS && result != CUDA_ERROR_DEINITIALIZED)
     call.fail("cuModuleUnload failed with " +
@@ -360,6 +380,13 @@ LORA_CUDA_EXPORT void mgpuModuleUnload(CUmodule module) {
 
 LORA_CUDA_EXPORT CUfunction mgpuModuleGetFunction(CUmodule module,
                                                   const char *name) {
+  FunctionCache &cache = getFunctionCache();
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    auto found = cache.functions.find({module, name});
+    if (found != cache.functions.end())
+      return found->second;
+  }
   Call call(__func__);
   CUfunction function = nullptr;
   if (!call)
@@ -369,7 +396,10 @@ LORA_CUDA_EXPORT CUfunction mgpuModuleGetFunction(CUmodule module,
               "' in (its load failed)");
     return nullptr;
   }
-  LORA_CHECKED(call, cuModuleGetFunction, &function, module, name);
+  if (!LORA_CHECKED(call, cuModuleGetFunction, &function, module, name))
+    return nullptr;
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.functions[{module, name}] = function;
   return function;
 }
 

@@ -178,6 +178,9 @@ def test_host_code_runs_on_the_fake_driver(artifacts, tmp_path, name):
                 if e["shared"] > MAX_DEFAULT_SHARED}
     assert counts.get("cuFuncSetAttribute", 0) == len(opted_in), counts
     assert counts.get("cuDeviceGetAttribute", 0) <= 1, counts
+    # And each kernel is looked up once, not before every launch.
+    kernels_launched = {(e["module"], e["launch"]) for e in launches(trace)}
+    assert counts["cuModuleGetFunction"] == len(kernels_launched), counts
     if name.endswith("train"):
         assert launches(calls["eval"])
         saved = tmp_path / "adapter"
