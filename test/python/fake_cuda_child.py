@@ -8,6 +8,10 @@ the driver of every later test there).
         artifact, then an eval step and save_adapter), appending a
         {"call": ...} marker to the fake's trace before each; exit 3 with the
         message on a LoraOptError
+    fake_cuda_child.py two-models ARTIFACT_A ARTIFACT_B INPUT_IDS
+        runs two inference artifacts in one process, alternately, then in
+        two threads at once, then closes one (its kernels unloaded) and runs
+        the other again; exit 3 with the message on a LoraOptError
     fake_cuda_child.py check-launches|check-memory FAKE_DIR PTXAS TMP
         calls the fake directly through ctypes: calls a driver would fail
         must fail, with the reason in the trace
@@ -54,6 +58,46 @@ def run(artifact: str, inputs: str, calls: int, adapter: str) -> int:
                 mark("eval")
                 m.eval_step(input_ids=x, labels=x)
                 m.save_adapter(adapter)
+    except lora_opt.LoraOptError as e:
+        print("LoraOptError:", e)
+        return 3
+    print("ok")
+    return 0
+
+
+def two_models(artifact_a: str, artifact_b: str, inputs: str) -> int:
+    import threading
+    import numpy as np
+    import lora_opt
+    x = np.load(inputs)
+    try:
+        a, b = lora_opt.load(artifact_a), lora_opt.load(artifact_b)
+        first = {"a": a(input_ids=x), "b": b(input_ids=x)}
+        for _ in range(2):
+            a(input_ids=x)
+            b(input_ids=x)
+        errors = []
+
+        def work(model):
+            try:
+                for _ in range(5):
+                    model(input_ids=x)
+            except lora_opt.LoraOptError as e:
+                errors.append(str(e))
+        threads = [threading.Thread(target=work, args=(m,)) for m in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise lora_opt.LoraOptError(errors[0])
+        with open(os.environ["LORA_FAKE_CUDA_TRACE"], "a") as f:
+            f.write(json.dumps({"call": "closed"}) + "\n")
+        b.close()              # unloads b's kernels: the runtime's caches forget
+        again = a(input_ids=x)
+        assert set(again) == set(first["a"]) and all(
+            v.shape == first["a"][k].shape for k, v in again.items())
+        a.close()
     except lora_opt.LoraOptError as e:
         print("LoraOptError:", e)
         return 3
@@ -170,6 +214,8 @@ def check_memory(d: FakeDriver) -> None:
 def main(argv: list) -> int:
     if argv[0] == "run":
         return run(argv[1], argv[2], int(argv[3]), argv[4])
+    if argv[0] == "two-models":
+        return two_models(argv[1], argv[2], argv[3])
     driver = FakeDriver(argv[1], argv[2], Path(argv[3]))
     {"check-launches": check_launches, "check-memory": check_memory}[argv[0]](driver)
     print("ok")

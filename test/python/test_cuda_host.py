@@ -188,6 +188,31 @@ def test_host_code_runs_on_the_fake_driver(artifacts, tmp_path, name):
         assert (saved / "adapter_model.safetensors").exists()
 
 
+def test_two_models_in_threads_and_an_unload(artifacts, tmp_path):
+    """Two models in one process share the runtime's caches (blocks, tensor
+    maps, kernels, shared-memory opt-ins): alternate calls, calls from two
+    threads at once, then one model closed, which unloads its kernels and
+    makes the runtime forget what it knew of kernels, and the other run
+    again."""
+    trace = tmp_path / "trace.jsonl"
+    env = dict(os.environ, LORA_FAKE_CUDA_TRACE=str(trace), LD_LIBRARY_PATH=os.pathsep.join(
+        [str(FAKE_DIR), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])]))
+    proc = subprocess.run([sys.executable, str(CHILD), "two-models", str(artifacts["bf16"]),
+                           str(artifacts["f32"]), str(INPUT)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    entries = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert not [e for e in entries if "error" in e]
+    after = split_calls(entries)["closed"]
+    assert launches(after), "the model left open launched nothing after the other closed"
+    # The bf16 model's opted-in kernels were allowed their shared memory
+    # once before the f32 model's unload and once after it.
+    counts = next(e["calls"] for e in reversed(entries) if "calls" in e)
+    opted_in = {(e["module"], e["launch"]) for e in launches(entries)
+                if e["shared"] > MAX_DEFAULT_SHARED}
+    assert opted_in and counts["cuFuncSetAttribute"] == 2 * len(opted_in), counts
+
+
 # The error reported is the call's first: later ones follow from it (every
 # allocation after the first that fails fails too).
 @pytest.mark.parametrize("fail, message", [
