@@ -2,7 +2,8 @@
 of test/lib/FakeCuda (a libcuda loaded into pytest's own process would be
 the driver of every later test there).
 
-    fake_cuda_child.py run ARTIFACT INPUT_IDS CALLS ADAPTER_DIR
+    fake_cuda_child.py run ARTIFACT INPUTS CALLS ADAPTER_DIR
+        INPUTS: input_ids (.npy), or every input of an inference model (.npz);
         loads a CUDA artifact (LD_LIBRARY_PATH names the fake's folder), sets
         its LoRA parameters, runs CALLS calls (a train step for a train
         artifact, then an eval step and save_adapter), appending a
@@ -35,6 +36,7 @@ def run(artifact: str, inputs: str, calls: int, adapter: str) -> int:
             f.write(json.dumps({"call": what}) + "\n")
 
     x = np.load(inputs)
+    named = dict(x) if inputs.endswith(".npz") else {"input_ids": x}
     try:
         mark("load")
         with lora_opt.load(artifact) as m:
@@ -53,7 +55,7 @@ def run(artifact: str, inputs: str, calls: int, adapter: str) -> int:
                 if train:
                     m.train_step(input_ids=x, labels=x, lr=1e-3)
                 else:
-                    m(input_ids=x)
+                    m(**named)
             if train:
                 mark("eval")
                 m.eval_step(input_ids=x, labels=x)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import BUILD, ROOT, tool
@@ -53,10 +54,19 @@ FUSED = "--cuda-kernel-options=fuse-lora-down fuse-lora-b-grad fuse-lora-a-grad"
 MAX_DEFAULT_SHARED = 48 * 1024
 CHILD = Path(__file__).with_name("fake_cuda_child.py")
 CALLS = 4
+# The generated kernels' launches of a bf16 call: LoRA targets, LoRA layers
+# (a lora_down and a lora_linear each) and the other matmul launches
+# (frozen linear layers and the attention's batched matmuls), as
+# test_cuda_emulated.py's BF16_CASES counts their call sites.
+BF16_FAMILIES = {
+    "llama": ("q_proj,v_proj", 4, 11 + 4),
+    "gpt2": ("c_attn,c_fc", 4, 5 + 4),
+    "bert": ("query,value", 4, 10 + 4),
+}
 
 
-def lora_compile(onnx: Path, out: Path, *extra: str) -> Path:
-    proc = subprocess.run([tool("lora-compile"), "--quiet", str(onnx), *ARGS, *extra,
+def lora_compile(onnx: Path, out: Path, *extra: str, args=ARGS) -> Path:
+    proc = subprocess.run([tool("lora-compile"), "--quiet", str(onnx), *args, *extra,
                            "--target=cuda", "-o", str(out)],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -75,15 +85,28 @@ def artifacts(tmp_path_factory):
     model = onnx_models.build_model("llama", 0).to(torch.bfloat16)
     onnx_models.export_model("llama", "dynamo", str(bf16), batch=1, seq=8, seed=0,
                              with_mask=False, model=model)
-    return {
+    found = {
         "f32": lora_compile(MODEL, d / "f32"),
         "f32_train": lora_compile(MODEL, d / "f32_train", *TRAIN_ARGS),
         "bf16": lora_compile(bf16, d / "bf16"),
         "bf16_train": lora_compile(bf16, d / "bf16_train", *TRAIN_ARGS, FUSED),
     }
+    # GPT-2 and BERT in bf16 (2x16 tokens, BERT with its attention mask),
+    # inference; their inputs next to the artifact.
+    for family in ("gpt2", "bert"):
+        onnx = d / f"{family}_bf16.onnx"
+        model = onnx_models.build_model(family, 0).to(torch.bfloat16)
+        onnx_models.export_model(family, "dynamo", str(onnx), model=model)
+        targets = BF16_FAMILIES[family][0]
+        out = lora_compile(onnx, d / f"{family}_bf16", args=[
+            f"--lora-targets={targets}", "--lora-rank=8", "--lora-alpha=16"])
+        np.savez(out / "inputs.npz", **onnx_models.make_inputs(family, path=str(onnx)))
+        found[f"{family}_bf16"] = out
+    return found
 
 
-def run_on_fake(tmp_path, artifact: Path, calls: int = 2, env: dict | None = None):
+def run_on_fake(tmp_path, artifact: Path, calls: int = 2, env: dict | None = None,
+                inputs: Path = INPUT):
     """Runs CHILD on `artifact` with the fake driver: (process, trace as a
     list of dicts)."""
     trace = tmp_path / "trace.jsonl"
@@ -93,7 +116,7 @@ def run_on_fake(tmp_path, artifact: Path, calls: int = 2, env: dict | None = Non
         [str(FAKE_DIR), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])])
     child_env["LORA_FAKE_CUDA_TRACE"] = str(trace)
     child_env.update(env or {})
-    proc = subprocess.run([sys.executable, str(CHILD), "run", str(artifact), str(INPUT),
+    proc = subprocess.run([sys.executable, str(CHILD), "run", str(artifact), str(inputs),
                            str(calls), str(tmp_path / "adapter")],
                           capture_output=True, text=True, timeout=600, env=child_env)
     lines = trace.read_text().splitlines() if trace.exists() else []
@@ -129,9 +152,12 @@ def canonical(launch_list: list) -> list:
     return [dict(e, params=[rename(p) for p in e["params"]]) for e in launch_list]
 
 
-@pytest.mark.parametrize("name", ["f32", "bf16", "f32_train", "bf16_train"])
+@pytest.mark.parametrize("name", ["f32", "bf16", "f32_train", "bf16_train", "gpt2_bf16",
+                                  "bert_bf16"])
 def test_host_code_runs_on_the_fake_driver(artifacts, tmp_path, name):
-    proc, trace = run_on_fake(tmp_path, artifacts[name], calls=CALLS)
+    inputs = artifacts[name] / "inputs.npz"
+    proc, trace = run_on_fake(tmp_path, artifacts[name], calls=CALLS,
+                              inputs=inputs if inputs.exists() else INPUT)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
     errors = [e["error"] for e in trace if "error" in e]
     assert not errors, errors
@@ -141,13 +167,21 @@ def test_host_code_runs_on_the_fake_driver(artifacts, tmp_path, name):
     # Every launch names a kernel of a loaded module (the fake checks that
     # too) and the generated kernels ran where the model has them.
     kernels = {e["launch"] for e in first}
-    if name.startswith("bf16"):
+    if "bf16" in name:
         assert {"lora_linear", "matmul"} <= kernels, kernels
         if name == "bf16_train":
             assert "lora_input_grad" in kernels, kernels
         big = [e for e in first if e["shared"] > MAX_DEFAULT_SHARED]
         assert big, "no generated kernel uses more than 48 KiB of shared memory"
         assert any("tensor_map" in e for e in calls["load"] + calls[0])
+        if not name.endswith("train"):
+            # One launch per call site of the generated kernels.
+            _, lora_layers, others = BF16_FAMILIES[name.removesuffix("_bf16")
+                                                   if name != "bf16" else "llama"]
+            count = {kind: sum(e["launch"].startswith(kind) for e in first)
+                     for kind in ("lora_down", "lora_linear", "matmul")}
+            assert count == {"lora_down": lora_layers, "lora_linear": lora_layers,
+                             "matmul": others}, count
     else:
         assert kernels == {"main_kernel"} or kernels <= {"main_kernel", "train_step_kernel"}
 
