@@ -487,6 +487,43 @@ def model_reference(model_dir: Path, ref_dir: Path, seed: int, std: float) -> di
                 lora_effect_max_abs=effect)
 
 
+FAKE_DRIVER_DIR = BUILD / "lib" / "fake-cuda"
+FAKE_DRIVER_CHILD = ROOT / "test" / "python" / "fake_cuda_child.py"
+
+
+def host_code_preflight(folder: Path, python: str, env: dict) -> str:
+    """Runs the host code of folder's CUDA artifacts (two forwards; two train
+    steps, an eval step and save_adapter) on the fake libcuda.so.1 of
+    test/lib/FakeCuda, which checks every driver call and runs no kernel:
+    host code that fails does so here, not in the GPU's time. What happened,
+    for model.json; a PrepareError when the host code fails."""
+    if not (FAKE_DRIVER_DIR / "libcuda.so.1").exists():
+        return f"skipped: {FAKE_DRIVER_DIR}/libcuda.so.1 is not built"
+    child_env = dict(env)
+    child_env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        [str(FAKE_DRIVER_DIR), *filter(None, [env.get("LD_LIBRARY_PATH")])])
+    launches = {}
+    for artifact in ("cuda", "train_cuda"):
+        trace = folder / f"{artifact}.fake_trace.jsonl"
+        trace.unlink(missing_ok=True)
+        child_env["LORA_FAKE_CUDA_TRACE"] = str(trace)
+        proc = run_python([python, str(FAKE_DRIVER_CHILD), "run", str(folder / artifact),
+                           str(folder / "input_ids.npy"), "2", str(folder / "preflight_adapter")],
+                          child_env)
+        entries = [json.loads(line) for line in trace.read_text().splitlines()] \
+            if trace.exists() else []
+        trace.unlink(missing_ok=True)
+        errors = [e["error"] for e in entries if "error" in e]
+        if proc.returncode != 0 or errors:
+            raise PrepareError(f"{folder / artifact}: its host code failed on the fake driver "
+                               f"({FAKE_DRIVER_DIR}): {errors[:3]}\n"
+                               f"{(proc.stdout + proc.stderr)[-3000:]}")
+        launches[artifact] = sum("launch" in e for e in entries)
+    shutil.rmtree(folder / "preflight_adapter", ignore_errors=True)
+    return ("passed on the fake driver (test/lib/FakeCuda): "
+            + ", ".join(f"{a} {n} launches" for a, n in launches.items()))
+
+
 def prepare_model(spec: ModelSpec, out: Path, lora_compile: str, lib_dir: Path,
                   python: str, env: dict, ptxas: str) -> dict:
     """Writes out/<spec.name> (via out/<spec.name>.tmp, so a failure leaves no
@@ -542,6 +579,7 @@ def prepare_model(spec: ModelSpec, out: Path, lora_compile: str, lib_dir: Path,
         raise PrepareError(f"the {spec.reference} reference failed ({proc.returncode}, "
                            f"{python}):\n{(proc.stdout + proc.stderr)[-4000:]}")
     facts = json.loads(proc.stdout.strip().splitlines()[-1])
+    facts["host_preflight"] = host_code_preflight(tmp, python, env_py)
     # The reference artifact stays in the folder: where the reference came
     # from (and what tests run the model job on).
     source = (str(spec.onnx.relative_to(ROOT)) if spec.onnx is not None else
