@@ -72,9 +72,21 @@ static constexpr llvm::StringLiteral kCudaLinalgToKernels =
     "gpu-launch-sink-index-computations), "
     "gpu-kernel-outlining, lora-dedup-gpu-modules, lora-cuda-device-memory, "
     "lora-cuda-stream-order, ";
+/// MLIR 22's gpu-lower-to-nvvm-pipeline{cubin-chip=sm_90a
+/// cubin-features=+ptx80 opt-level=3 cubin-format=bin}, as
+/// `--dump-pass-pipeline` prints it, with lora-gpu-module-to-binary (the
+/// modules compiled in parallel) for gpu-module-to-binary.
 static constexpr llvm::StringLiteral kCudaKernelsToLLVM =
-    "gpu-lower-to-nvvm-pipeline{cubin-chip=sm_90a cubin-features=+ptx80 "
-    "opt-level=3 cubin-format=bin}, "
+    "convert-nvgpu-to-nvvm, gpu-kernel-outlining, convert-vector-to-scf, "
+    "convert-scf-to-cf, convert-nvvm-to-llvm, convert-func-to-llvm, "
+    "expand-strided-metadata, "
+    "nvvm-attach-target{O=3 chip=sm_90a features=+ptx80}, lower-affine, "
+    "convert-arith-to-llvm, convert-index-to-llvm{index-bitwidth=64}, "
+    "canonicalize, cse, "
+    "gpu.module(convert-gpu-to-nvvm{index-bitwidth=64}, canonicalize, cse, "
+    "reconcile-unrealized-casts), "
+    "gpu-to-llvm, lora-gpu-module-to-binary{format=bin}, "
+    "convert-math-to-llvm, canonicalize, cse, reconcile-unrealized-casts, "
     "lora-emit-entry-point";
 /// The CUDA target's host code and kernels run on the CPU instead.
 static constexpr llvm::StringLiteral kCudaKernelsToHost =
