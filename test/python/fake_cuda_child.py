@@ -202,6 +202,10 @@ def check_memory(d: FakeDriver) -> None:
     assert d.lib.cuMemFree_v2(u64(base + 256)) != 0                  # not its start
     assert d.lib.cuMemFree_v2(u64(base)) == 0
     assert d.lib.cuMemFree_v2(u64(base)) != 0                        # twice
+    assert d.lib.cuMemFree_v2(u64(16)) != 0                          # never allocated
+    # Freed memory is neither device memory nor host memory.
+    assert d.lib.cuMemcpyHtoD_v2(u64(base + 64), host, ctypes.c_size_t(16)) != 0
+    assert d.lib.cuMemcpy(u64(0), u64(ctypes.addressof(host)), ctypes.c_size_t(16)) != 0
     errors = d.errors()
     for expected in ("the tensor: 16512 bytes from a0+0 run past the end",
                      "a0+2 is not 16-byte aligned", "globalStrides[0] is 120",
@@ -209,7 +213,8 @@ def check_memory(d: FakeDriver) -> None:
                      "boxDim[1] is 300", "destination: 16385 bytes from a0+0 run past",
                      "destination: 16384 bytes from a0+16 run past",
                      "a0+256 is inside an allocation, not its start",
-                     "is not a live allocation"):
+                     "a0+0 was freed before", "destination: a0+64 is in a freed allocation",
+                     "destination is null", "0x10 is not a live allocation"):
         assert expected in errors, (expected, errors)
 
 

@@ -58,6 +58,8 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <vector>
 
 #define FAKE_EXPORT extern "C" __attribute__((visibility("default")))
@@ -93,6 +95,8 @@ struct Kernel {
   unsigned reqThreads[3] = {0, 0, 0}; // .reqntid; 0: none.
   int registers = 0;
   size_t staticShared = 0;
+  /// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: what is left of 48 KiB
+  /// after the static shared memory, unless set.
   size_t maxDynamicShared = kDefaultSharedBytes;
   bool nonPortableCluster = false;
 };
@@ -112,6 +116,11 @@ struct Allocation {
 struct State {
   std::mutex mutex;
   std::map<uintptr_t, Allocation> allocations; // By base address.
+  /// Freed allocations, by base address: their pages stay reserved (and
+  /// inaccessible), so no later allocation, of the fake or of the host,
+  /// gets their addresses, and a use after free is told apart from host
+  /// memory.
+  std::map<uintptr_t, Allocation> freed;
   unsigned nextAllocation = 0;
   std::vector<std::unique_ptr<Module>> modules;
   std::map<std::string, unsigned> calls; // Calls so far, per function.
@@ -202,6 +211,16 @@ findAllocation(State &s, uintptr_t address, size_t bytes = 1) {
   return &*it;
 }
 
+/// The freed allocation that held `address`, or null.
+const std::pair<const uintptr_t, Allocation> *findFreed(State &s,
+                                                        uintptr_t address) {
+  auto it = s.freed.upper_bound(address);
+  if (it == s.freed.begin())
+    return nullptr;
+  --it;
+  return address - it->first < it->second.bytes ? &*it : nullptr;
+}
+
 /// "a<id>+<offset>" for an address inside an allocation, else hex.
 std::string describeAddress(State &s, uintptr_t address) {
   if (auto *found = findAllocation(s, address))
@@ -220,6 +239,10 @@ CUresult checkDeviceRange(State &s, const char *function, const char *what,
                 format("%s: %zu bytes from %s run past the end of its "
                        "allocation",
                        what, bytes, describeAddress(s, address).c_str()));
+  if (auto *gone = findFreed(s, address))
+    return fail(s, function,
+                format("%s: a%u+%zu is in a freed allocation", what,
+                       gone->second.id, size_t(address - gone->first)));
   return fail(s, function,
               format("%s: 0x%llx is not device memory", what,
                      static_cast<unsigned long long>(address)));
@@ -235,14 +258,6 @@ constexpr uint8_t kAttrMaxThreads = 0x05;
 constexpr uint8_t kAttrReqThreads = 0x10;
 constexpr uint8_t kAttrKernelParamInfo = 0x17;
 constexpr uint8_t kAttrRegisterCount = 0x2f;
-
-template <typename T>
-bool readAt(const uint8_t *image, size_t size, size_t offset, T &value) {
-  if (offset > size || size - offset < sizeof(T))
-    return false;
-  std::memcpy(&value, image + offset, sizeof(T));
-  return true;
-}
 
 /// Calls `entry(attribute, payload, payloadSize)` for each entry of a
 /// .nv.info section; false when an entry runs past its end.
@@ -275,25 +290,34 @@ std::string parseCubin(const void *image, Module &module) {
     return "the image is not an ELF cubin (a fatbin or PTX?)";
   if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_machine != EM_CUDA)
     return "the image is an ELF file but not a 64-bit CUDA cubin";
-  // The architecture: sm_90a is 90 in bits 8-15 (CUDA 12+ encoding).
-  unsigned arch = (header.e_flags >> 8) & 0xff;
+  // The architecture: the SM in bits 8-15 of the flags from ELF ABI
+  // version 8 on (ptxas of CUDA 12.8 and later), in bits 0-7 before.
+  unsigned arch = header.e_ident[EI_ABIVERSION] >= 8
+                      ? (header.e_flags >> 8) & 0xff
+                      : header.e_flags & 0xff;
   if (arch != 90)
     return format("the cubin is for sm_%u, not sm_90", arch);
-  size_t size = header.e_shoff + size_t(header.e_shnum) * header.e_shentsize;
-  if (header.e_shentsize != sizeof(Elf64_Shdr) ||
+  // cuModuleLoadData gets no size: the header's numbers are all there is.
+  // Indices between them are checked; offsets are trusted.
+  if (header.e_shentsize != sizeof(Elf64_Shdr) || header.e_shnum == 0 ||
       header.e_shstrndx >= header.e_shnum)
     return "the cubin's section headers are malformed";
   std::vector<Elf64_Shdr> sections(header.e_shnum);
   std::memcpy(sections.data(), bytes + header.e_shoff,
               sections.size() * sizeof(Elf64_Shdr));
   for (const Elf64_Shdr &section : sections)
-    if (section.sh_type != SHT_NOBITS)
-      size = std::max<size_t>(size, section.sh_offset + section.sh_size);
-  const Elf64_Shdr &names = sections[header.e_shstrndx];
-  auto nameOf = [&](uint32_t offset) {
-    return std::string(
-        reinterpret_cast<const char *>(bytes + names.sh_offset + offset));
+    if (section.sh_link >= sections.size())
+      return "a section of the cubin links to no section";
+  // A string of string table `table` at `offset`; empty past its end.
+  auto stringAt = [&](const Elf64_Shdr &table, uint32_t offset) {
+    if (offset >= table.sh_size)
+      return std::string();
+    const char *text =
+        reinterpret_cast<const char *>(bytes + table.sh_offset + offset);
+    return std::string(text, strnlen(text, table.sh_size - offset));
   };
+  const Elf64_Shdr &names = sections[header.e_shstrndx];
+  auto nameOf = [&](uint32_t offset) { return stringAt(names, offset); };
   // Symbols, for the register counts of the module-wide .nv.info.
   std::vector<std::string> symbols;
   for (const Elf64_Shdr &section : sections) {
@@ -304,8 +328,7 @@ std::string parseCubin(const void *image, Module &module) {
          at += sizeof(Elf64_Sym)) {
       Elf64_Sym symbol;
       std::memcpy(&symbol, bytes + section.sh_offset + at, sizeof(symbol));
-      symbols.emplace_back(reinterpret_cast<const char *>(
-          bytes + strings.sh_offset + symbol.st_name));
+      symbols.push_back(stringAt(strings, symbol.st_name));
     }
   }
   for (const Elf64_Shdr &section : sections) {
@@ -322,8 +345,12 @@ std::string parseCubin(const void *image, Module &module) {
     const uint8_t *data = bytes + section.sh_offset;
     if (name.rfind(".nv.shared.", 0) == 0) {
       auto it = module.kernels.find(name.substr(11));
-      if (it != module.kernels.end())
+      if (it != module.kernels.end()) {
         it->second->staticShared = section.sh_size;
+        it->second->maxDynamicShared =
+            kDefaultSharedBytes -
+            std::min(kDefaultSharedBytes, section.sh_size);
+      }
       continue;
     }
     if (name == ".nv.info") {
@@ -382,7 +409,6 @@ std::string parseCubin(const void *image, Module &module) {
       return "the cubin gives no register count for kernel " + name;
     kernel->registers = found->second;
   }
-  (void)size;
   return {};
 }
 
@@ -891,12 +917,15 @@ FAKE_EXPORT CUresult cuMemAlloc(CUdeviceptr *pointer, size_t bytes) {
     return CUDA_ERROR_OUT_OF_MEMORY;
   if (bytes == 0)
     return fail(s, "cuMemAlloc", "0 bytes");
-  // The driver aligns allocations to 256 bytes (at least).
-  size_t rounded = (bytes + 255) / 256 * 256;
-  void *memory = std::aligned_alloc(256, rounded);
-  if (!memory)
+  // Pages of their own (the driver aligns to 256 bytes at least), never
+  // given back to the host (see State::freed).
+  size_t page = size_t(sysconf(_SC_PAGESIZE));
+  size_t rounded = (bytes + page - 1) / page * page;
+  void *memory = mmap(nullptr, rounded, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (memory == MAP_FAILED)
     return CUDA_ERROR_OUT_OF_MEMORY;
-  std::memset(memory, kPoison, rounded);
+  std::memset(memory, kPoison, bytes);
   unsigned id = s.nextAllocation++;
   s.allocations[reinterpret_cast<uintptr_t>(memory)] = {bytes, id};
   traceLine(s, format("{\"alloc\": %u, \"bytes\": %zu}", id, bytes));
@@ -911,6 +940,10 @@ FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *pointer, size_t bytes,
 
 FAKE_EXPORT CUresult cuMemFree(CUdeviceptr pointer) {
   FAKE_LOCK("cuMemFree");
+  if (auto *gone = findFreed(s, uintptr_t(pointer)))
+    return fail(s, "cuMemFree",
+                format("a%u+%zu was freed before", gone->second.id,
+                       size_t(uintptr_t(pointer) - gone->first)));
   auto it = s.allocations.find(uintptr_t(pointer));
   if (it == s.allocations.end())
     return fail(s, "cuMemFree",
@@ -920,20 +953,30 @@ FAKE_EXPORT CUresult cuMemFree(CUdeviceptr pointer) {
                     : format("0x%llx is not a live allocation",
                              static_cast<unsigned long long>(pointer)));
   traceLine(s, format("{\"free\": %u}", it->second.id));
-  std::free(reinterpret_cast<void *>(it->first));
+  // Its memory goes back to the system; its addresses stay reserved.
+  size_t page = size_t(sysconf(_SC_PAGESIZE));
+  size_t rounded = (it->second.bytes + page - 1) / page * page;
+  auto *base = reinterpret_cast<void *>(it->first);
+  madvise(base, rounded, MADV_DONTNEED);
+  mprotect(base, rounded, PROT_NONE);
+  s.freed.insert(*it);
   s.allocations.erase(it);
   return CUDA_SUCCESS;
 }
 
 /// A copy between device or host ranges (unified addressing): each side
-/// that starts in device memory must end there.
+/// that starts in device memory must end there; none may be null or freed
+/// device memory.
 static CUresult copy(State &s, const char *function, uintptr_t destination,
                      uintptr_t source, size_t bytes) {
   for (auto [what, address] :
-       {std::pair{"destination", destination}, std::pair{"source", source}})
-    if (findAllocation(s, address))
+       {std::pair{"destination", destination}, std::pair{"source", source}}) {
+    if (bytes && !address)
+      return fail(s, function, std::string(what) + " is null");
+    if (findAllocation(s, address) || findFreed(s, address))
       if (CUresult result = checkDeviceRange(s, function, what, address, bytes))
         return result;
+  }
   std::memmove(reinterpret_cast<void *>(destination),
                reinterpret_cast<const void *>(source), bytes);
   return CUDA_SUCCESS;
