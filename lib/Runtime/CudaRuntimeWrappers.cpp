@@ -125,15 +125,13 @@ private:
 #define LORA_CHECKED(call, name, ...)                                          \
   (call).check(LORA_CUDA_CALL(*(call).driver, name, __VA_ARGS__))
 
-/// Dynamic shared memory above this needs the kernel's opt-in
-/// (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES); below it the attribute
-/// need not be set, which saves a driver call per launch.
-constexpr int32_t kDefaultMaxDynamicSharedBytes = 48 * 1024;
-
 /// What launches set up before, so that each kernel's opt-in is a driver
 /// call once, not three a launch (cuDeviceGet, cuDeviceGetAttribute,
 /// cuFuncSetAttribute: 131 of each in a bf16 Llama train step, seen with the
-/// fake driver of test_cuda_host.py).
+/// fake driver of test_cuda_host.py). Every kernel with dynamic shared
+/// memory opts in, not only those above 48 KiB: without it the driver
+/// allows 48 KiB less the kernel's static shared memory (its mbarriers, for
+/// one), which the launch does not know.
 struct SharedMemoryLimits {
   std::mutex mutex;
   /// Each device's opt-in maximum.
@@ -170,7 +168,7 @@ bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
     call.fail("invalid dynamic shared memory size " + std::to_string(smem));
     return false;
   }
-  if (smem <= kDefaultMaxDynamicSharedBytes)
+  if (smem == 0)
     return true;
   SharedMemoryLimits &limits = getSharedMemoryLimits();
   std::lock_guard<std::mutex> lock(limits.mutex);
