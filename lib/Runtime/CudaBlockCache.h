@@ -12,16 +12,19 @@
 // retried) and on emptyCache().
 //
 // Oldest, not smallest: then a call that repeats the requests of the call
-// before gets the blocks that call had, request by request, so buffers keep
-// their addresses and the tensor maps cached for them (by address) serve
-// again. (Proof sketch: at each request the free blocks are those of the
-// call before plus the blocks that call had yet to create, which are all
-// younger; the oldest fitting one is the same, or, where the call before
-// created a block, that block. Taking the smallest fit would prefer a
-// younger block of a closer size. Measured with the fake driver of
-// test_cuda_host.py on its bf16 Llama: smallest fit encoded new tensor maps
-// in calls 2 to 4 of inference and in train steps 2 to 22; oldest fit, in
-// no call after the first, and in train step 2 only.)
+// before, on the same streams, gets the blocks that call had, request by
+// request, so buffers keep their addresses and the tensor maps cached for
+// them (by address) serve again. (Generated host code waits for its stream
+// at the end of each call, which makes its freed blocks free for any
+// stream, and the stream pool hands a call the stream it used before.) (Proof
+// sketch: at each request the free blocks are those of the call before plus the
+// blocks that call had yet to create, which are all younger; the oldest fitting
+// one is the same, or, where the call before created a block, that block.
+// Taking the smallest fit would prefer a younger block of a closer size.
+// Measured with the fake driver of test_cuda_host.py on its bf16 Llama:
+// smallest fit encoded new tensor maps in calls 2 to 4 of inference and in
+// train steps 2 to 22; oldest fit, in no call after the first, and in train
+// step 2 only.)
 //
 // Generated host code frees a buffer on the stream that its launches use
 // (lora-cuda-stream-order), without waiting for them. Such a block is handed

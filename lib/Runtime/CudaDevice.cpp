@@ -10,9 +10,12 @@
 // call and releases them after. Released buffers are kept and handed out
 // again for the same size, so that calls after the first allocate nothing
 // from the driver (a cuMemAlloc and a cuMemFree per input and output each
-// call otherwise; cuMemFree waits for the device). As with the block cache
-// of liblora_cuda_runtime, the kept buffers go back to the driver when an
-// allocation runs out of memory, and when the device is destroyed.
+// call otherwise; cuMemFree waits for the device). The kept buffers go back
+// to the driver when an allocation of this device runs out of memory (with
+// liblora_cuda_runtime's cached blocks), and when the device is destroyed;
+// the compiled code's own allocations do not reach them. They are what the
+// model's calls staged: the inputs and outputs of its functions, the
+// parameters of an adapter swapped out.
 //
 //===----------------------------------------------------------------------===//
 
@@ -107,6 +110,7 @@ public:
     if (auto idle = idleBuffers.find(bytes); idle != idleBuffers.end()) {
       pointer = idle->second;
       idleBuffers.erase(idle);
+      buffers[pointer].idle = false;
     }
     // Out of memory: the blocks the compiled code freed and the buffers kept
     // here may be what fills the device; give them back and try again.
@@ -120,7 +124,7 @@ public:
                "cannot allocate " + std::to_string(bytes) +
                    " bytes on the CUDA device"))
       return nullptr;
-    sizes[pointer] = bytes;
+    buffers[pointer] = {bytes, /*idle=*/false};
     if (!check(LORA_CUDA_CALL(driver, cuMemsetD8, pointer, 0, bytes), error)) {
       freeBuffer(pointer);
       return nullptr;
@@ -129,7 +133,8 @@ public:
   }
 
   /// Keeps `buffer` for the next allocation of its size (see the top of the
-  /// file); the weights go back to the driver.
+  /// file); the weights go back to the driver. A buffer released twice, or
+  /// not of allocate(), is left alone.
   void release(void *buffer) override {
     auto pointer = reinterpret_cast<CUdeviceptr>(buffer);
     if (!pointer)
@@ -138,9 +143,11 @@ public:
       freeBuffer(pointer);
       return;
     }
-    auto size = sizes.find(pointer);
-    if (size != sizes.end())
-      idleBuffers.emplace(size->second, pointer);
+    auto found = buffers.find(pointer);
+    if (found == buffers.end() || found->second.idle)
+      return;
+    found->second.idle = true;
+    idleBuffers.emplace(found->second.bytes, pointer);
   }
 
   bool upload(void *buffer, const void *host, size_t bytes,
@@ -266,7 +273,7 @@ private:
 
   /// Returns `pointer`, a buffer of allocate(), to the driver.
   void freeBuffer(CUdeviceptr pointer) {
-    sizes.erase(pointer);
+    buffers.erase(pointer);
     // Nothing to report to: a failed free leaves the memory to the context.
     ContextScope scope(driver, context);
     if (scope.error.empty())
@@ -285,8 +292,12 @@ private:
   ClearLastErrorFn clearRuntimeError;
   EmptyCacheFn emptyRuntimeCache;
   CUdeviceptr weights = 0;
-  /// The size of each buffer of allocate() not yet given back to the driver.
-  std::map<CUdeviceptr, size_t> sizes;
+  /// Each buffer of allocate() not yet given back to the driver.
+  struct Buffer {
+    size_t bytes;
+    bool idle; ///< Released, in idleBuffers.
+  };
+  std::map<CUdeviceptr, Buffer> buffers;
   /// Released buffers, by size, for allocate() to hand out again.
   std::multimap<size_t, CUdeviceptr> idleBuffers;
 };
