@@ -10,6 +10,7 @@
 #include "lora/Import/OnnxImporter.h"
 #include "lora/Pipelines/Pipelines.h"
 #include "lora/Target/Cpu.h"
+#include "lora/Target/CudaHostCode.h"
 
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Parser/Parser.h"
@@ -1086,9 +1087,15 @@ LogicalResult lora::compileModel(MLIRContext &context,
   progress.stage("generating code (LLVM -O" + Twine(options.optLevel) + ")");
   {
     TimingScope scope = rootTimer.nest("codegen and link");
+    auto shareCallMemory = [](llvm::Module &host) {
+      cuda::shareCallArgumentMemory(host);
+    };
+    llvm::function_ref<void(llvm::Module &)> prepare;
+    if (cuda)
+      prepare = shareCallMemory;
     if (failed(emitCpuSharedLibrary(
             *module, out.file("model.so"), options.optLevel,
-            cuda ? HostCodegen::Fast : HostCodegen::Optimized)))
+            cuda ? HostCodegen::Fast : HostCodegen::Optimized, prepare)))
       return failure();
   }
   progress.finish();

@@ -12,7 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "lora/Target/Cpu.h"
+#include "lora/Target/CudaHostCode.h"
 
 #include "llvm/AsmParser/Parser.h"
 #include "llvm/IR/InstIterator.h"
@@ -84,7 +84,7 @@ protected:
       ADD_FAILURE() << message << "\n" << text;
       return 0;
     }
-    unsigned replaced = mlir::lora::shareCallArgumentMemory(*module);
+    unsigned replaced = mlir::lora::cuda::shareCallArgumentMemory(*module);
     std::string errors;
     llvm::raw_string_ostream os(errors);
     EXPECT_FALSE(llvm::verifyModule(*module, &os)) << errors;
@@ -152,7 +152,7 @@ TEST_F(CallArgumentMemory, TensorMapsAndLaunchesShareOneBuffer) {
 }
 
 TEST_F(CallArgumentMemory, MemoryUsedAfterItsCallIsLeftAlone) {
-  // %s2 is read after its launch: not the launch's memory only.
+  // %sb is read after its launch: not the launch's memory only.
   std::string body = launch("a", "%k") + launch("b", "%k") +
                      "  %late = load i64, ptr %sb, align 8\n";
   EXPECT_EQ(share(body), 3u);
@@ -169,6 +169,24 @@ TEST_F(CallArgumentMemory, MemoryGivenToOtherCallsIsLeftAlone) {
   auto names = allocas();
   ASSERT_EQ(names.size(), 2u);
   EXPECT_EQ(names[0].first, "call_arguments");
+  EXPECT_EQ(names[1].first, "sa");
+}
+
+TEST_F(CallArgumentMemory, CallsInTwoBlocksShareOneBuffer) {
+  // The allocas in the entry block, as translation puts them; each launch's
+  // stores in its own block.
+  std::string body = launchAllocas("b") + launch("a", "%k") +
+                     "  br label %next\nnext:\n" + launch("b", "%k", false);
+  EXPECT_EQ(share(body), 4u);
+  EXPECT_EQ(allocas().size(), 1u);
+}
+
+TEST_F(CallArgumentMemory, MemoryWhoseAddressEscapesIsLeftAlone) {
+  // %sa's address is stored where it may be read later (through %x).
+  std::string body = launch("a", "%k") + "  store ptr %sa, ptr %x, align 8\n";
+  EXPECT_EQ(share(body), 1u);
+  auto names = allocas();
+  ASSERT_EQ(names.size(), 2u);
   EXPECT_EQ(names[1].first, "sa");
 }
 
