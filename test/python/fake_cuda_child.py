@@ -16,6 +16,9 @@ the driver of every later test there).
     fake_cuda_child.py check-launches|check-memory FAKE_DIR PTXAS TMP
         calls the fake directly through ctypes: calls a driver would fail
         must fail, with the reason in the trace
+    fake_cuda_child.py runtime-clusters RUNTIME_LIBRARY PTXAS TMP
+        launches a kernel in clusters through liblora_cuda_runtime.so's
+        mgpuLaunchClusterKernel (LD_LIBRARY_PATH names the fake's folder)
 """
 
 import ctypes
@@ -218,11 +221,52 @@ def check_memory(d: FakeDriver) -> None:
         assert expected in errors, (expected, errors)
 
 
+def runtime_clusters(runtime: str, ptxas: str, tmp: Path) -> None:
+    """mgpuLaunchClusterKernel on the fake: portable and non-portable cluster
+    sizes launch (the runtime opts in above 8 blocks); a grid the cluster
+    does not divide fails, and the runtime reports it."""
+    ptx, cubin = tmp / "probe.ptx", tmp / "probe.cubin"
+    ptx.write_text(PROBE_PTX)
+    subprocess.run([ptxas, "-arch=sm_90a", str(ptx), "-o", str(cubin)], check=True)
+    lib = ctypes.CDLL(runtime)
+    lib.mgpuModuleLoad.restype = ctypes.c_void_p
+    lib.mgpuModuleGetFunction.restype = ctypes.c_void_p
+    lib.loraCudaGetLastError.restype = ctypes.c_char_p
+    image = ctypes.create_string_buffer(cubin.read_bytes())
+    module = lib.mgpuModuleLoad(image, ctypes.c_size_t(len(image)))
+    assert module, lib.loraCudaGetLastError()
+    kernel = lib.mgpuModuleGetFunction(ctypes.c_void_p(module), b"probe")
+    assert kernel, lib.loraCudaGetLastError()
+    p0, p1 = u64(0), u32(7)
+    args = (ctypes.c_void_p * 2)(ctypes.addressof(p0), ctypes.addressof(p1))
+    i = ctypes.c_int64
+
+    def launch(cluster_y: int, grid_y: int):
+        lib.loraCudaClearLastError()
+        lib.mgpuLaunchClusterKernel(
+            ctypes.c_void_p(kernel), i(1), i(cluster_y), i(1), i(1), i(grid_y), i(1),
+            i(128), i(1), i(1), ctypes.c_int32(0), None, args, None)
+        return lib.loraCudaGetLastError()
+    assert launch(2, 4) is None
+    assert launch(16, 32) is None          # non-portable: the runtime opts in
+    error = launch(2, 3)
+    assert error and b"cuLaunchKernelEx failed with CUDA_ERROR_INVALID_VALUE" in error, error
+    trace = Path(os.environ["LORA_FAKE_CUDA_TRACE"]).read_text().splitlines()
+    clusters = [json.loads(l)["cluster"] for l in trace if '"launch"' in l]
+    assert clusters == [[1, 2, 1], [1, 16, 1]], clusters
+    assert any("cluster dimension 1 is 2, which does not divide the grid's 3" in l
+               for l in trace), trace
+
+
 def main(argv: list) -> int:
     if argv[0] == "run":
         return run(argv[1], argv[2], int(argv[3]), argv[4])
     if argv[0] == "two-models":
         return two_models(argv[1], argv[2], argv[3])
+    if argv[0] == "runtime-clusters":
+        runtime_clusters(argv[1], argv[2], Path(argv[3]))
+        print("ok")
+        return 0
     driver = FakeDriver(argv[1], argv[2], Path(argv[3]))
     {"check-launches": check_launches, "check-memory": check_memory}[argv[0]](driver)
     print("ok")

@@ -297,6 +297,19 @@ def test_a_driver_without_devices_is_reported(artifacts, tmp_path):
 # test in this process.
 #===------------------------------------------------------------------------===#
 
+def test_runtime_launches_clusters_on_the_fake_driver(tmp_path):
+    """The runtime's cluster launch (cuLaunchKernelEx), which the tiny models
+    do not reach (their tiles are too narrow for multicast)."""
+    trace = tmp_path / "trace.jsonl"
+    env = dict(os.environ, LORA_FAKE_CUDA_TRACE=str(trace), LD_LIBRARY_PATH=os.pathsep.join(
+        [str(FAKE_DIR), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])]))
+    proc = subprocess.run([sys.executable, str(CHILD), "runtime-clusters",
+                           str(BUILD / "lib" / "liblora_cuda_runtime.so"), str(PTXAS),
+                           str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+
+
 @pytest.mark.parametrize("check", ["launches", "memory"])
 def test_fake_driver_checks(tmp_path, check):
     proc = subprocess.run([sys.executable, str(CHILD), f"check-{check}", str(FAKE_DIR),
