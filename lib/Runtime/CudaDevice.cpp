@@ -110,7 +110,6 @@ public:
     if (auto idle = idleBuffers.find(bytes); idle != idleBuffers.end()) {
       pointer = idle->second;
       idleBuffers.erase(idle);
-      buffers[pointer].idle = false;
     }
     // Out of memory: the blocks the compiled code freed and the buffers kept
     // here may be what fills the device; give them back and try again.

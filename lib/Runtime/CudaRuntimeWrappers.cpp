@@ -134,13 +134,35 @@ private:
 /// one), which the launch does not know.
 struct SharedMemoryLimits {
   std::mutex mutex;
-  /// Each device's opt-in maximum.
-  std::map<int32_t, int> deviceMaximum;
   /// The dynamic shared memory each kernel was allowed. A handle may be
   /// reused by a kernel of a module loaded later, so the whole map is
   /// forgotten when a module is unloaded (model destruction, rare).
   std::map<CUfunction, int32_t> allowed;
 };
+
+/// Attribute `attribute` of the default device into `value`, read from the
+/// driver once per device; false after `call` reported why it could not.
+bool getDeviceAttribute(const Call &call, CUdevice_attribute attribute,
+                        int &value) {
+  static std::mutex mutex;
+  static auto *known = new std::map<std::pair<int32_t, int>, int>(); // Never
+  // destroyed, like the caches below.
+  const std::pair<int32_t, int> key(defaultDevice, attribute);
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (auto it = known->find(key); it != known->end()) {
+      value = it->second;
+      return true;
+    }
+  }
+  CUdevice device = 0;
+  if (!LORA_CHECKED(call, cuDeviceGet, &device, defaultDevice) ||
+      !LORA_CHECKED(call, cuDeviceGetAttribute, &value, attribute, device))
+    return false;
+  std::lock_guard<std::mutex> lock(mutex);
+  (*known)[key] = value;
+  return true;
+}
 
 SharedMemoryLimits &getSharedMemoryLimits() {
   static SharedMemoryLimits *limits = new SharedMemoryLimits(); // Never
@@ -162,6 +184,19 @@ FunctionCache &getFunctionCache() {
   return *cache;                                     // as above.
 }
 
+/// Forgets what the two caches above know of kernels: a module is being
+/// unloaded, and a later module's kernel may get one of its handles.
+void forgetKernels() {
+  {
+    SharedMemoryLimits &limits = getSharedMemoryLimits();
+    std::lock_guard<std::mutex> lock(limits.mutex);
+    limits.allowed.clear();
+  }
+  FunctionCache &cache = getFunctionCache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  cache.functions.clear();
+}
+
 /// Sets up `function` for `smem` bytes of dynamic shared memory.
 bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
   if (smem < 0) {
@@ -175,18 +210,11 @@ bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
   if (auto it = limits.allowed.find(function);
       it != limits.allowed.end() && it->second >= smem)
     return true;
-  auto known = limits.deviceMaximum.find(defaultDevice);
-  if (known == limits.deviceMaximum.end()) {
-    CUdevice device = 0;
-    int maximum = 0;
-    if (!LORA_CHECKED(call, cuDeviceGet, &device, defaultDevice) ||
-        !LORA_CHECKED(call, cuDeviceGetAttribute, &maximum,
-                      CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
-                      device))
-      return false;
-    known = limits.deviceMaximum.emplace(defaultDevice, maximum).first;
-  }
-  int maxShared = known->second;
+  int maxShared = 0;
+  if (!getDeviceAttribute(call,
+                          CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                          maxShared))
+    return false;
   if (smem > maxShared) {
     call.fail("the kernel asks for " + std::to_string(smem) +
               " bytes of dynamic shared memory, but device " +
@@ -360,16 +388,7 @@ LORA_CUDA_EXPORT void mgpuModuleUnload(CUmodule module) {
     call.fail("the CUDA driver has no cuModuleUnload");
     return;
   }
-  {
-    SharedMemoryLimits &limits = getSharedMemoryLimits();
-    std::lock_guard<std::mutex> lock(limits.mutex);
-    limits.allowed.clear();
-  }
-  {
-    FunctionCache &cache = getFunctionCache();
-    std::lock_guard<std::mutex> lock(cache.mutex);
-    cache.functions.clear();
-  }
+  forgetKernels();
   CUresult result = call.driver->cuModuleUnload(module);
   if (result != CUDA_SUCCESS && result != CUDA_ERROR_DEINITIALIZED)
     call.fail("cuModuleUnload failed with " +
@@ -489,31 +508,16 @@ mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
 /// SM, on whichever GPU the model runs. After reporting an error, 1, which
 /// keeps the launch valid (the caller's error check then sees why).
 LORA_CUDA_EXPORT int32_t loraCudaMultiprocessorCount() {
-  static std::mutex mutex;
-  static std::map<int32_t, int32_t> counts;
-  const int32_t ordinal = defaultDevice;
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = counts.find(ordinal);
-    if (it != counts.end())
-      return it->second;
-  }
   Call call(__func__, Call::Context::None);
-  if (!call)
-    return 1;
-  CUdevice device = 0;
   int count = 0;
-  if (!LORA_CHECKED(call, cuDeviceGet, &device, ordinal) ||
-      !LORA_CHECKED(call, cuDeviceGetAttribute, &count,
-                    CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device))
+  if (!call || !getDeviceAttribute(
+                   call, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, count))
     return 1;
   if (count < 1) {
-    call.fail("device " + std::to_string(ordinal) + " reports " +
+    call.fail("device " + std::to_string(defaultDevice) + " reports " +
               std::to_string(count) + " multiprocessors");
     return 1;
   }
-  std::lock_guard<std::mutex> lock(mutex);
-  counts[ordinal] = count;
   return count;
 }
 

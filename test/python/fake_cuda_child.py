@@ -125,13 +125,19 @@ MAX_DYNAMIC_SHARED_SIZE_BYTES = 8      # CUfunction_attribute
 BFLOAT16, SWIZZLE_128B, L2_128B = 9, 3, 2
 
 
+def probe_cubin(ptxas: str, tmp: Path) -> Path:
+    """PROBE_PTX compiled for sm_90a into `tmp`."""
+    ptx, cubin = tmp / "probe.ptx", tmp / "probe.cubin"
+    ptx.write_text(PROBE_PTX)
+    subprocess.run([ptxas, "-arch=sm_90a", str(ptx), "-o", str(cubin)], check=True)
+    return cubin
+
+
 class FakeDriver:
     """The fake, with a context current and the probe kernel loaded."""
 
     def __init__(self, fake_dir: str, ptxas: str, tmp: Path):
-        ptx, cubin = tmp / "probe.ptx", tmp / "probe.cubin"
-        ptx.write_text(PROBE_PTX)
-        subprocess.run([ptxas, "-arch=sm_90a", str(ptx), "-o", str(cubin)], check=True)
+        cubin = probe_cubin(ptxas, tmp)
         self.trace = tmp / "fake_trace.jsonl"
         os.environ["LORA_FAKE_CUDA_TRACE"] = str(self.trace)
         self.lib = ctypes.CDLL(str(Path(fake_dir) / "libcuda.so.1"))
@@ -225,9 +231,7 @@ def runtime_clusters(runtime: str, ptxas: str, tmp: Path) -> None:
     """mgpuLaunchClusterKernel on the fake: portable and non-portable cluster
     sizes launch (the runtime opts in above 8 blocks); a grid the cluster
     does not divide fails, and the runtime reports it."""
-    ptx, cubin = tmp / "probe.ptx", tmp / "probe.cubin"
-    ptx.write_text(PROBE_PTX)
-    subprocess.run([ptxas, "-arch=sm_90a", str(ptx), "-o", str(cubin)], check=True)
+    cubin = probe_cubin(ptxas, tmp)
     lib = ctypes.CDLL(runtime)
     lib.mgpuModuleLoad.restype = ctypes.c_void_p
     lib.mgpuModuleGetFunction.restype = ctypes.c_void_p

@@ -105,16 +105,19 @@ def artifacts(tmp_path_factory):
     return found
 
 
+def fake_env(trace: Path) -> dict:
+    """The environment of a child on the fake driver, tracing to `trace`."""
+    return dict(os.environ, LORA_FAKE_CUDA_TRACE=str(trace), LD_LIBRARY_PATH=os.pathsep.join(
+        [str(FAKE_DIR), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])]))
+
+
 def run_on_fake(tmp_path, artifact: Path, calls: int = 2, env: dict | None = None,
                 inputs: Path = INPUT):
     """Runs CHILD on `artifact` with the fake driver: (process, trace as a
     list of dicts)."""
     trace = tmp_path / "trace.jsonl"
     trace.unlink(missing_ok=True)
-    child_env = dict(os.environ)
-    child_env["LD_LIBRARY_PATH"] = os.pathsep.join(
-        [str(FAKE_DIR), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])])
-    child_env["LORA_FAKE_CUDA_TRACE"] = str(trace)
+    child_env = fake_env(trace)
     child_env.update(env or {})
     proc = subprocess.run([sys.executable, str(CHILD), "run", str(artifact), str(inputs),
                            str(calls), str(tmp_path / "adapter")],
@@ -228,8 +231,7 @@ def test_two_models_in_threads_and_an_unload(artifacts, tmp_path):
     makes the runtime forget what it knew of kernels, and the other run
     again."""
     trace = tmp_path / "trace.jsonl"
-    env = dict(os.environ, LORA_FAKE_CUDA_TRACE=str(trace), LD_LIBRARY_PATH=os.pathsep.join(
-        [str(FAKE_DIR), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])]))
+    env = fake_env(trace)
     proc = subprocess.run([sys.executable, str(CHILD), "two-models", str(artifacts["bf16"]),
                            str(artifacts["f32"]), str(INPUT)],
                           capture_output=True, text=True, timeout=600, env=env)
@@ -301,8 +303,7 @@ def test_runtime_launches_clusters_on_the_fake_driver(tmp_path):
     """The runtime's cluster launch (cuLaunchKernelEx), which the tiny models
     do not reach (their tiles are too narrow for multicast)."""
     trace = tmp_path / "trace.jsonl"
-    env = dict(os.environ, LORA_FAKE_CUDA_TRACE=str(trace), LD_LIBRARY_PATH=os.pathsep.join(
-        [str(FAKE_DIR), *filter(None, [os.environ.get("LD_LIBRARY_PATH")])]))
+    env = fake_env(trace)
     proc = subprocess.run([sys.executable, str(CHILD), "runtime-clusters",
                            str(BUILD / "lib" / "liblora_cuda_runtime.so"), str(PTXAS),
                            str(tmp_path)],
