@@ -30,10 +30,8 @@ FailureOr<SmallVector<Attribute>> serialize(gpu::GPUModuleOp module,
     return module.emitError("the module has no target attributes");
   SmallVector<Attribute> objects;
   for (Attribute attribute : targets) {
-    auto target = dyn_cast<gpu::TargetAttrInterface>(attribute);
-    if (!target)
-      return module.emitError("target ")
-             << attribute << " does not implement TargetAttrInterface";
+    // gpu.module's verifier admits target attributes only.
+    auto target = cast<gpu::TargetAttrInterface>(attribute);
     std::optional<SmallVector<char, 0>> serialized =
         target.serializeToObject(module, options);
     if (!serialized)
