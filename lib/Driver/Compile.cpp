@@ -1087,12 +1087,13 @@ LogicalResult lora::compileModel(MLIRContext &context,
   progress.stage("generating code (LLVM -O" + Twine(options.optLevel) + ")");
   {
     TimingScope scope = rootTimer.nest("codegen and link");
-    auto shareCallMemory = [](llvm::Module &host) {
+    auto prepareHostCode = [](llvm::Module &host) {
       cuda::shareCallArgumentMemory(host);
+      cuda::copyConstantsThroughRuntime(host);
     };
     llvm::function_ref<void(llvm::Module &)> prepare;
     if (cuda)
-      prepare = shareCallMemory;
+      prepare = prepareHostCode;
     if (failed(emitCpuSharedLibrary(
             *module, out.file("model.so"), options.optLevel,
             cuda ? HostCodegen::Fast : HostCodegen::Optimized, prepare)))

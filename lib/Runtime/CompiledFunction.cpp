@@ -61,6 +61,7 @@ CompiledFunction::load(const std::string &soPath, const std::string &name,
   // The symbol is a `const char[]`: its address is the string.
   fn->signature = static_cast<const char *>(
       dlsym(handle, ("lora_signature_" + name).c_str()));
+  fn->entryName = name;
   fn->inputSpecs = std::move(inputs);
   fn->outputSpecs = std::move(outputs);
   return fn;

@@ -76,6 +76,22 @@ void BlockCache::synchronized(const void *stream) {
   if (!stream)
     return;
   std::lock_guard<std::mutex> lock(mutex);
+  if (!pinned.count(stream))
+    freeForAnyStream(stream);
+}
+
+void BlockCache::pinStream(const void *stream) {
+  std::lock_guard<std::mutex> lock(mutex);
+  pinned.insert(stream);
+}
+
+void BlockCache::unpinStream(const void *stream) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (pinned.erase(stream))
+    freeForAnyStream(stream);
+}
+
+void BlockCache::freeForAnyStream(const void *stream) {
   std::vector<std::pair<FreeKey, void *>> idle;
   for (auto it = free.begin(); it != free.end();) {
     auto [device, owner, size, age] = it->first;
@@ -102,7 +118,7 @@ BlockCache::Stats BlockCache::stats() const {
 void BlockCache::releaseFree(int device) {
   for (auto it = free.begin(); it != free.end();) {
     auto [blockDevice, stream, size, age] = it->first;
-    if (device >= 0 && blockDevice != device) {
+    if ((device >= 0 && blockDevice != device) || pinned.count(stream)) {
       ++it;
       continue;
     }

@@ -43,6 +43,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -82,8 +83,19 @@ public:
   void synchronized(const void *stream);
 
   /// Gives every free block back to the driver (whose free waits for the
-  /// device, so blocks freed on a stream with work queued are safe to give).
+  /// device, so blocks freed on a stream with work queued are safe to give),
+  /// except those of pinned streams.
   void emptyCache();
+
+  /// Keeps the blocks freed on `stream` from now on for work on `stream`
+  /// only, until unpinStream: neither emptyCache nor an out-of-memory retry
+  /// gives them to the driver, and synchronized(stream) does not free them
+  /// for other streams. The blocks of a CUDA graph's capture stay where its
+  /// replays, which no host code frees again, find them (CudaDevice.cpp).
+  void pinStream(const void *stream);
+  /// Ends pinStream: the stream's work is done, its blocks are free for any
+  /// stream.
+  void unpinStream(const void *stream);
 
   struct Stats {
     size_t inUseBytes = 0;  ///< Blocks handed out and not released.
@@ -102,6 +114,8 @@ private:
   /// Gives the free blocks of `device` (every device: -1) back to the
   /// driver; the lock is held.
   void releaseFree(int device);
+  /// Moves the free blocks of `stream` to no stream; the lock is held.
+  void freeForAnyStream(const void *stream);
 
   AllocateFn allocateBlock;
   FreeFn freeBlock;
@@ -112,6 +126,8 @@ private:
     bool free;
     uint64_t age; ///< Blocks are numbered as the driver gives them.
   };
+  /// The streams of pinStream.
+  std::set<const void *> pinned;
   /// Every block the driver gave and the cache still holds.
   std::unordered_map<void *, Block> blocks;
   uint64_t nextAge = 0;

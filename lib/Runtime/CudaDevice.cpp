@@ -15,7 +15,28 @@
 // liblora_cuda_runtime's cached blocks), and when the device is destroyed;
 // the compiled code's own allocations do not reach them. They are what the
 // model's calls staged: the inputs and outputs of its functions, the
-// parameters of an adapter swapped out.
+// parameters of an adapter swapped out. A released buffer goes to the next
+// allocation of its size last in, first out: a call that releases its
+// buffers in the reverse order of their allocation (Model::call does) gets
+// the same buffers on the next call, argument by argument.
+//
+// With LORA_CUDA_GRAPHS=1, calls are replayed from CUDA graphs: a generated
+// host function launches each kernel itself (128 launches in a forward of
+// the tiny Llama, 363 in its train step), a few microseconds of driver time
+// each, where one cuGraphLaunch does it all. A function's call is captured
+// once its calls no longer set anything up (liblora_cuda_runtime's
+// loraCudaSetupCount stood still over a call) and its arguments and outputs
+// are at addresses a call before used: the graph holds the kernels' device
+// addresses, so it serves only calls with the same ones, which the buffer
+// reuse above gives. The capture runs the host code with every stream
+// redirected to the device's graph stream (loraCudaCaptureBegin); the blocks
+// its host code allocates stay with that stream for the graph's replays
+// (and for the device's later captures, whose replays are ordered on the
+// same stream). Each function keeps its graphs for its last
+// kMaxGraphsPerFunction argument sets (a train step alternates between two:
+// the parameters it reads and those it writes). A capture that fails (host
+// code the capture cannot hold, such as a wait for an event) is reported
+// once on stderr, and the function's calls go on without graphs.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,11 +47,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <iterator>
 #include <map>
 #include <sys/stat.h>
+#include <type_traits>
 #include <unistd.h>
 #include <vector>
 
@@ -64,26 +89,66 @@ private:
   const Driver &driver;
 };
 
-using GetLastErrorFn = const char *(*)();
-using ClearLastErrorFn = void (*)();
-using EmptyCacheFn = void (*)();
+/// The functions of liblora_cuda_runtime.so the device calls (see there).
+struct RuntimeLibrary {
+  const char *(*getLastError)() = nullptr;
+  void (*clearLastError)() = nullptr;
+  void (*emptyCache)() = nullptr;
+  uint64_t (*setupCount)() = nullptr;
+  bool (*captureBegin)(CUstream) = nullptr;
+  void (*captureEnd)() = nullptr;
+  void (*streamUnpin)(CUstream) = nullptr;
+};
+
+/// Whether LORA_CUDA_GRAPHS=1 asks for CUDA graphs and they can be had:
+/// the block cache, where captured calls leave their buffers, is on, and
+/// the driver has the graph functions.
+bool graphsEnabled(const Driver &driver) {
+  const char *value = std::getenv("LORA_CUDA_GRAPHS");
+  if (!value || std::string(value) != "1")
+    return false;
+  const char *caching = std::getenv("LORA_CUDA_CACHING");
+  if (caching && std::string(caching) == "0") {
+    static bool told = false;
+    if (!told)
+      std::fprintf(stderr, "lora-opt: LORA_CUDA_GRAPHS=1 is ignored: "
+                           "LORA_CUDA_CACHING=0 turns off the block cache that "
+                           "graphs replay from\n");
+    told = true;
+    return false;
+  }
+  return driver.cuStreamBeginCapture && driver.cuStreamEndCapture &&
+         driver.cuGraphInstantiate && driver.cuGraphDestroy &&
+         driver.cuGraphLaunch && driver.cuGraphExecDestroy;
+}
+
+/// The argument sets of a function that keep a graph each.
+constexpr size_t kMaxGraphsPerFunction = 2;
 
 class CudaDevice final : public Device {
 public:
   CudaDevice(const Driver &driver, CUcontext context,
-             GetLastErrorFn getLastError, ClearLastErrorFn clearLastError,
-             EmptyCacheFn emptyCache)
-      : driver(driver), context(context), getRuntimeError(getLastError),
-        clearRuntimeError(clearLastError), emptyRuntimeCache(emptyCache) {}
+             const RuntimeLibrary &runtime)
+      : driver(driver), context(context), runtime(runtime),
+        useGraphs(graphsEnabled(driver)) {}
 
   /// Also gives the device blocks that liblora_cuda_runtime keeps for reuse
   /// back to the driver: the compiled code's buffers, which no other user
   /// of the device (PyTorch, another model) could otherwise get.
   ~CudaDevice() override {
+    forgetFunctions();
+    if (graphStream) {
+      ContextScope scope(driver, context);
+      if (scope.error.empty()) {
+        driver.cuStreamSynchronize(graphStream);
+        runtime.streamUnpin(graphStream);
+        driver.cuStreamDestroy(graphStream);
+      }
+    }
     if (weights)
       release(reinterpret_cast<void *>(weights));
     freeIdleBuffers();
-    emptyRuntimeCache();
+    runtime.emptyCache();
   }
 
   const char *name() const override { return "cuda"; }
@@ -107,16 +172,17 @@ public:
     CUdeviceptr pointer = 0;
     if (!check(scope.error, error))
       return nullptr;
-    if (auto idle = idleBuffers.find(bytes); idle != idleBuffers.end()) {
-      pointer = idle->second;
-      idleBuffers.erase(idle);
+    // The buffer of this size released last (see the top of the file).
+    if (auto [first, last] = idleBuffers.equal_range(bytes); first != last) {
+      pointer = std::prev(last)->second;
+      idleBuffers.erase(std::prev(last));
     }
     // Out of memory: the blocks the compiled code freed and the buffers kept
     // here may be what fills the device; give them back and try again.
     if (!pointer && driver.cuMemAlloc &&
         driver.cuMemAlloc(&pointer, bytes) == CUDA_ERROR_OUT_OF_MEMORY) {
       freeIdleBuffers();
-      emptyRuntimeCache();
+      runtime.emptyCache();
     }
     if (!pointer &&
         !check(LORA_CUDA_CALL(driver, cuMemAlloc, &pointer, bytes), error,
@@ -177,10 +243,10 @@ public:
   loadFunction(const std::string &soPath, const std::string &name,
                std::vector<TensorSpec> inputs, std::vector<TensorSpec> outputs,
                std::string &error) override {
-    clearRuntimeError();
+    runtime.clearLastError();
     auto function = Device::loadFunction(soPath, name, std::move(inputs),
                                          std::move(outputs), error);
-    if (const char *runtimeError = getRuntimeError()) {
+    if (const char *runtimeError = runtime.getLastError()) {
       error = "cannot load the kernels of '" + soPath + "': " + runtimeError;
       return nullptr;
     }
@@ -197,15 +263,163 @@ public:
         !check(callDriver(driver, "cuCtxSynchronize", driver.cuCtxSynchronize),
                error))
       return false;
+    if (useGraphs) {
+      GraphKey key = makeKey(function, arguments, outputs);
+      FunctionGraphs &state = graphs[&function];
+      if (CUgraphExec graph = state.find(key))
+        return replay(graph, error);
+      if (state.readyToCapture(key)) {
+        if (CUgraphExec graph = capture(function, arguments, outputs, state)) {
+          state.keep(std::move(key), graph, driver);
+          return replay(graph, error);
+        }
+      }
+      uint64_t before = runtime.setupCount();
+      if (!callDirectly(function, arguments, outputs, error))
+        return false;
+      state.called(std::move(key), runtime.setupCount() == before);
+      return true;
+    }
+    return callDirectly(function, arguments, outputs, error);
+  }
+
+  /// Destroys the graphs of the model's functions, which hold their kernels:
+  /// the model is about to unload them.
+  void forgetFunctions() override {
+    ContextScope scope(driver, context);
+    if (!scope.error.empty())
+      return;
+    if (graphStream)
+      driver.cuStreamSynchronize(graphStream);
+    for (auto &entry : graphs)
+      entry.second.destroy(driver);
+    graphs.clear();
+  }
+
+private:
+  /// What a graph depends on: the function and the device addresses of its
+  /// arguments and outputs.
+  using GraphKey = std::vector<const void *>;
+
+  /// The CUDA graphs of one function and what its calls so far showed.
+  struct FunctionGraphs {
+    /// The graphs, the most recently used last.
+    std::vector<std::pair<GraphKey, CUgraphExec>> graphs;
+    /// The argument sets of the last direct calls, the latest last.
+    std::vector<GraphKey> recent;
+    /// The last direct call set nothing up.
+    bool steady = false;
+    /// A capture failed: no more graphs.
+    bool failed = false;
+
+    CUgraphExec find(const GraphKey &key) {
+      for (size_t i = 0; i < graphs.size(); ++i)
+        if (graphs[i].first == key) {
+          std::rotate(graphs.begin() + i, graphs.begin() + i + 1, graphs.end());
+          return graphs.back().second;
+        }
+      return nullptr;
+    }
+    bool readyToCapture(const GraphKey &key) const {
+      return !failed && steady &&
+             std::find(recent.begin(), recent.end(), key) != recent.end();
+    }
+    void called(GraphKey key, bool setNothingUp) {
+      steady = setNothingUp;
+      recent.erase(std::remove(recent.begin(), recent.end(), key),
+                   recent.end());
+      recent.push_back(std::move(key));
+      if (recent.size() > kMaxGraphsPerFunction)
+        recent.erase(recent.begin());
+    }
+    void keep(GraphKey key, CUgraphExec graph, const Driver &driver) {
+      if (graphs.size() == kMaxGraphsPerFunction) {
+        driver.cuGraphExecDestroy(graphs.front().second);
+        graphs.erase(graphs.begin());
+      }
+      graphs.emplace_back(std::move(key), graph);
+    }
+    void destroy(const Driver &driver) {
+      for (auto &graph : graphs)
+        driver.cuGraphExecDestroy(graph.second);
+      graphs.clear();
+    }
+  };
+
+  static GraphKey makeKey(const CompiledFunction &function,
+                          const void *const *arguments, void *const *outputs) {
+    GraphKey key(arguments, arguments + function.inputs().size());
+    key.insert(key.end(), outputs, outputs + function.outputs().size());
+    return key;
+  }
+
+  /// Captures a call of `function` into a graph, which has not run yet;
+  /// null after a failure, which is reported on stderr (once: `state` is
+  /// marked failed).
+  CUgraphExec capture(CompiledFunction &function, const void *const *arguments,
+                      void *const *outputs, FunctionGraphs &state) {
+    std::string failure;
+    // Non-blocking: the legacy stream's copies (the tensor maps a capture may
+    // still encode) neither wait for it nor break its capture.
+    if (!graphStream &&
+        !(failure = LORA_CUDA_CALL(driver, cuStreamCreate, &graphStream,
+                                   CU_STREAM_NON_BLOCKING))
+             .empty())
+      graphStream = nullptr;
+    CUgraph graph = nullptr;
+    CUgraphExec exec = nullptr;
+    runtime.clearLastError();
+    if (failure.empty() && !runtime.captureBegin(graphStream))
+      failure = runtime.getLastError();
+    if (failure.empty()) {
+      failure = LORA_CUDA_CALL(driver, cuStreamBeginCapture, graphStream,
+                               CU_STREAM_CAPTURE_MODE_RELAXED);
+      if (failure.empty()) {
+        function.call(arguments, outputs);
+        failure =
+            LORA_CUDA_CALL(driver, cuStreamEndCapture, graphStream, &graph);
+      }
+      runtime.captureEnd();
+      // The host code's own error comes first: the capture ends invalidated
+      // because of it.
+      if (const char *hostError = runtime.getLastError())
+        failure = hostError;
+    }
+    if (failure.empty())
+      failure = LORA_CUDA_CALL(driver, cuGraphInstantiate, &exec, graph, 0ull);
+    if (graph)
+      driver.cuGraphDestroy(graph);
+    runtime.clearLastError();
+    if (failure.empty())
+      return exec;
+    state.failed = true;
+    std::fprintf(stderr,
+                 "lora-opt: the calls of '%s' run without a CUDA graph: its "
+                 "capture failed (%s)\n",
+                 function.name().c_str(), failure.c_str());
+    return nullptr;
+  }
+
+  /// Runs `graph` and waits for it.
+  bool replay(CUgraphExec graph, std::string &error) {
+    return check(LORA_CUDA_CALL(driver, cuGraphLaunch, graph, graphStream),
+                 error, "the compiled code failed on the CUDA device") &&
+           check(LORA_CUDA_CALL(driver, cuStreamSynchronize, graphStream),
+                 error, "the compiled code failed on the CUDA device");
+  }
+
+  /// Runs the host code of `function`, which launches its kernels.
+  bool callDirectly(CompiledFunction &function, const void *const *arguments,
+                    void *const *outputs, std::string &error) {
     // The compiled code's mgpu* calls cannot return errors; they leave them
     // in liblora_cuda_runtime's last error of this thread.
-    clearRuntimeError();
+    runtime.clearLastError();
     function.call(arguments, outputs);
     // The code waits for its own streams, but a kernel fault shows only in
     // a later call; synchronizing makes it this run's error.
     std::string syncError =
         callDriver(driver, "cuCtxSynchronize", driver.cuCtxSynchronize);
-    if (const char *runtimeError = getRuntimeError()) {
+    if (const char *runtimeError = runtime.getLastError()) {
       error = std::string("the compiled code failed on the CUDA device: ") +
               runtimeError;
       return false;
@@ -214,7 +428,6 @@ public:
                  "the compiled code failed on the CUDA device");
   }
 
-private:
   /// Sets `error` to `context: failure` unless `failure` is empty.
   static bool check(const std::string &failure, std::string &error,
                     const std::string &context = "CUDA device") {
@@ -287,10 +500,13 @@ private:
 
   const Driver &driver;
   CUcontext context;
-  GetLastErrorFn getRuntimeError;
-  ClearLastErrorFn clearRuntimeError;
-  EmptyCacheFn emptyRuntimeCache;
+  RuntimeLibrary runtime;
   CUdeviceptr weights = 0;
+  /// graphsEnabled().
+  bool useGraphs;
+  /// The stream of every capture and replay (created at the first capture).
+  CUstream graphStream = nullptr;
+  std::map<const CompiledFunction *, FunctionGraphs> graphs;
   /// Each buffer of allocate() not yet given back to the driver.
   struct Buffer {
     size_t bytes;
@@ -360,19 +576,25 @@ std::unique_ptr<Device> cuda::createCudaDevice(std::string &error) {
   }
   // The handle is not closed: loaded models keep calling into it, and
   // RTLD_NODELETE keeps it even if someone else closes theirs.
-  auto getLastError =
-      reinterpret_cast<GetLastErrorFn>(dlsym(runtime, "loraCudaGetLastError"));
-  auto clearLastError = reinterpret_cast<ClearLastErrorFn>(
-      dlsym(runtime, "loraCudaClearLastError"));
-  auto emptyCache =
-      reinterpret_cast<EmptyCacheFn>(dlsym(runtime, "loraCudaEmptyCache"));
-  if (!getLastError || !clearLastError || !emptyCache) {
-    error = std::string("target 'cuda': ") + kRuntimeLibraryName +
-            " has no loraCudaGetLastError, loraCudaClearLastError or "
-            "loraCudaEmptyCache; it is not this version of lora-opt's CUDA "
-            "runtime";
+  RuntimeLibrary library;
+  std::string missing;
+  auto resolve = [&](auto &function, const char *name) {
+    function = reinterpret_cast<std::remove_reference_t<decltype(function)>>(
+        dlsym(runtime, name));
+    if (!function)
+      missing += std::string(missing.empty() ? "" : ", ") + name;
+  };
+  resolve(library.getLastError, "loraCudaGetLastError");
+  resolve(library.clearLastError, "loraCudaClearLastError");
+  resolve(library.emptyCache, "loraCudaEmptyCache");
+  resolve(library.setupCount, "loraCudaSetupCount");
+  resolve(library.captureBegin, "loraCudaCaptureBegin");
+  resolve(library.captureEnd, "loraCudaCaptureEnd");
+  resolve(library.streamUnpin, "loraCudaStreamUnpin");
+  if (!missing.empty()) {
+    error = std::string("target 'cuda': ") + kRuntimeLibraryName + " has no " +
+            missing + "; it is not this version of lora-opt's CUDA runtime";
     return nullptr;
   }
-  return std::make_unique<CudaDevice>(*driver, context, getLastError,
-                                      clearLastError, emptyCache);
+  return std::make_unique<CudaDevice>(*driver, context, library);
 }

@@ -20,7 +20,9 @@
 //   - mgpuMemFree keeps device blocks for reuse by later mgpuMemAlloc calls
 //     (CudaBlockCache.h; LORA_CUDA_CACHING=0 turns that off), so that a
 //     model's calls after the first allocate nothing from the driver;
-//   - mgpuStreamDestroy keeps the stream for the next mgpuStreamCreate.
+//   - mgpuStreamDestroy keeps the stream for the next mgpuStreamCreate;
+//   - while the CUDA device captures a call into a CUDA graph
+//     (loraCudaCaptureBegin), every stream of this thread is the capture's.
 //
 // Only mgpu* and loraCuda* are exported (see CMakeLists.txt's version
 // script): the model library must bind to these and nothing else of ours.
@@ -31,13 +33,16 @@
 #include "CudaDriver.h"
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <map>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 using namespace lora_runtime::cuda;
@@ -55,9 +60,21 @@ thread_local int32_t defaultDevice = 0;
 /// not load, a kernel given the null buffer of a failed allocation).
 thread_local std::string lastError;
 
+/// The stream this thread's calls are captured on (loraCudaCaptureBegin),
+/// or null.
+thread_local CUstream captureStream = nullptr;
+
+/// Driver work done to set up kernels and buffers rather than to run them:
+/// blocks allocated, kernels looked up or given shared memory, tensor maps
+/// encoded, streams created (loraCudaSetupCount).
+std::atomic<uint64_t> setupCount{0};
+
 void reportError(const char *function, const std::string &message) {
   std::string report = std::string(function) + ": " + message;
-  std::fprintf(stderr, "lora_cuda_runtime: %s\n", report.c_str());
+  // A failed capture is not the caller's error: the CUDA device runs the
+  // call again without one, and says why once.
+  if (!captureStream)
+    std::fprintf(stderr, "lora_cuda_runtime: %s\n", report.c_str());
   if (lastError.empty())
     lastError = std::move(report);
 }
@@ -222,6 +239,7 @@ bool prepareSharedMemory(const Call &call, CUfunction function, int32_t smem) {
               std::to_string(maxShared));
     return false;
   }
+  ++setupCount;
   if (!LORA_CHECKED(call, cuFuncSetAttribute, function,
                     CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem))
     return false;
@@ -413,6 +431,7 @@ LORA_CUDA_EXPORT CUfunction mgpuModuleGetFunction(CUmodule module,
               "' in (its load failed)");
     return nullptr;
   }
+  ++setupCount;
   if (!LORA_CHECKED(call, cuModuleGetFunction, &function, module, name))
     return nullptr;
   std::lock_guard<std::mutex> lock(cache.mutex);
@@ -548,6 +567,8 @@ static StreamPool &getStreamPool() {
 /// A stream of the default device that does not synchronize with the
 /// legacy default stream: an idle one of the pool, else a new one.
 LORA_CUDA_EXPORT CUstream mgpuStreamCreate() {
+  if (captureStream)
+    return captureStream;
   Call call(__func__);
   if (!call)
     return nullptr;
@@ -563,6 +584,7 @@ LORA_CUDA_EXPORT CUstream mgpuStreamCreate() {
     }
   }
   CUstream stream = nullptr;
+  ++setupCount;
   if (!LORA_CHECKED(call, cuStreamCreate, &stream, CU_STREAM_NON_BLOCKING))
     return nullptr;
   std::lock_guard<std::mutex> lock(pool.mutex);
@@ -572,6 +594,8 @@ LORA_CUDA_EXPORT CUstream mgpuStreamCreate() {
 
 /// Returns a stream of mgpuStreamCreate to the pool; destroys any other.
 LORA_CUDA_EXPORT void mgpuStreamDestroy(CUstream stream) {
+  if (stream && stream == captureStream)
+    return;
   StreamPool &pool = getStreamPool();
   {
     std::lock_guard<std::mutex> lock(pool.mutex);
@@ -594,8 +618,11 @@ LORA_CUDA_EXPORT void mgpuStreamDestroy(CUstream stream) {
 }
 
 /// Waits for the work queued on `stream`; the blocks freed on it may then
-/// go to work on any stream.
+/// go to work on any stream. A capture's stream has nothing to wait for
+/// (its work runs when the graph does, which the CUDA device waits for).
 LORA_CUDA_EXPORT void mgpuStreamSynchronize(CUstream stream) {
+  if (stream && stream == captureStream)
+    return;
   Call call(__func__);
   if (call && LORA_CHECKED(call, cuStreamSynchronize, stream))
     getBlockCache().synchronized(stream);
@@ -624,6 +651,11 @@ LORA_CUDA_EXPORT void mgpuEventDestroy(CUevent event) {
 
 LORA_CUDA_EXPORT void mgpuEventSynchronize(CUevent event) {
   Call call(__func__);
+  if (call && captureStream) {
+    call.fail("the host code waits for an event, which a CUDA graph cannot "
+              "capture");
+    return;
+  }
   if (call)
     LORA_CHECKED(call, cuEventSynchronize, event);
 }
@@ -685,6 +717,7 @@ static BlockCache &getBlockCache() {
       [](size_t bytes, bool &outOfMemory) -> void * { // tensor maps.
         const Driver *driver = getDriver(nullptr);
         CUdeviceptr pointer = 0;
+        ++setupCount;
         if (!driver || !driver->cuMemAlloc) {
           allocationError = "the CUDA driver has no cuMemAlloc";
           return nullptr;
@@ -771,6 +804,109 @@ LORA_CUDA_EXPORT void loraCudaMemoryStats(uint64_t *inUseBytes,
     *inUseBytes = stats.inUseBytes;
   if (cachedBytes)
     *cachedBytes = stats.cachedBytes;
+}
+
+//===----------------------------------------------------------------------===//
+// CUDA graphs
+//===----------------------------------------------------------------------===//
+
+/// How many times the runtime has gone to the driver to set something up
+/// (see setupCount) since the process started: a call that leaves it as it
+/// was has reached the steady state a CUDA graph can capture.
+LORA_CUDA_EXPORT uint64_t loraCudaSetupCount() { return setupCount.load(); }
+
+/// Sends this thread's mgpu* calls to `stream`, which the CUDA device is
+/// capturing into a graph (cuStreamBeginCapture, relaxed mode), until
+/// loraCudaCaptureEnd: mgpuStreamCreate returns it, mgpuStreamSynchronize
+/// and mgpuStreamDestroy leave it alone, and the blocks freed on it stay
+/// with it until loraCudaStreamUnpin (BlockCache::pinStream): the graph's
+/// replays use them again without any host code to allocate them. False,
+/// with this thread's error set, when graphs cannot be captured.
+LORA_CUDA_EXPORT bool loraCudaCaptureBegin(CUstream stream) {
+  if (!stream || captureStream) {
+    reportError(__func__, stream ? "a capture is already under way"
+                                 : "no stream to capture on");
+    return false;
+  }
+  if (!cachingEnabled()) {
+    // Each free would go to the driver, which a capture cannot do.
+    reportError(__func__, "LORA_CUDA_CACHING=0 turns the block cache off, "
+                          "without which no call can be captured");
+    return false;
+  }
+  getBlockCache().pinStream(stream);
+  captureStream = stream;
+  return true;
+}
+
+/// Ends the redirection of loraCudaCaptureBegin on this thread.
+LORA_CUDA_EXPORT void loraCudaCaptureEnd() { captureStream = nullptr; }
+
+/// The graphs captured on `stream` are destroyed and their work is done:
+/// the blocks they used are free for any stream.
+LORA_CUDA_EXPORT void loraCudaStreamUnpin(CUstream stream) {
+  getBlockCache().unpinStream(stream);
+}
+
+/// Device copies of the model libraries' constants (loraCudaCopyConstant),
+/// by device, host address and size, each with the bytes it was made from:
+/// a library unloaded and another loaded at its address may have other
+/// bytes there, which then get a new copy.
+struct ConstantCache {
+  std::mutex mutex;
+  struct Copy {
+    std::vector<uint8_t> bytes;
+    CUdeviceptr device;
+  };
+  std::map<std::tuple<int32_t, const void *, size_t>, Copy> copies;
+};
+
+static ConstantCache &getConstantCache() {
+  static ConstantCache *cache = new ConstantCache(); // Never destroyed, like
+  return *cache;                                     // the caches above.
+}
+
+/// Copies the `sizeBytes` of constant `constant` (host memory of a model
+/// library) to `dst` on `stream`, from a device copy made on first use:
+/// a device-to-device copy, which a CUDA graph can capture, where a copy
+/// from pageable host memory cannot be (HostCode.cpp,
+/// copyConstantsThroughRuntime, rewrites host code's mgpuMemcpy of a
+/// constant into this call).
+LORA_CUDA_EXPORT void loraCudaCopyConstant(void *dst, void *constant,
+                                           size_t sizeBytes, CUstream stream) {
+  if (sizeBytes == 0)
+    return;
+  Call call(__func__);
+  if (!call)
+    return;
+  ConstantCache &cache = getConstantCache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  auto key = std::make_tuple(defaultDevice, static_cast<const void *>(constant),
+                             sizeBytes);
+  auto found = cache.copies.find(key);
+  if (found == cache.copies.end() ||
+      std::memcmp(found->second.bytes.data(), constant, sizeBytes) != 0) {
+    ++setupCount;
+    CUdeviceptr copy = 0;
+    if (!LORA_CHECKED(call, cuMemAlloc, &copy, sizeBytes))
+      return;
+    // As for tensor maps: the copy from pageable memory may return before
+    // it is done, and `stream` does not wait for the legacy stream.
+    if (!LORA_CHECKED(call, cuMemcpyHtoD, copy, constant, sizeBytes) ||
+        !LORA_CHECKED(call, cuStreamSynchronize, nullptr)) {
+      call.driver->cuMemFree(copy);
+      return;
+    }
+    // A stale copy is left to the driver only outside a capture, which a
+    // free would break (it is a few bytes, of a library unloaded).
+    if (found != cache.copies.end() && !captureStream)
+      call.driver->cuMemFree(found->second.device);
+    auto *first = static_cast<const uint8_t *>(constant);
+    cache.copies[key] = {std::vector<uint8_t>(first, first + sizeBytes), copy};
+    found = cache.copies.find(key);
+  }
+  LORA_CHECKED(call, cuMemcpyAsync, reinterpret_cast<CUdeviceptr>(dst),
+               found->second.device, sizeBytes, stream);
 }
 
 /// Copies `sizeBytes` on `stream`; either side may be host or device memory
@@ -912,6 +1048,7 @@ LORA_CUDA_EXPORT void *mgpuTensorMapEncodeTiledMemref(
   // The driver requires 64-byte alignment of a CUtensorMap (cuda.h declares
   // the type so); device allocations are aligned to at least 256 bytes.
   CUtensorMap tensorMap;
+  ++setupCount;
   if (!LORA_CHECKED(call, cuTensorMapEncodeTiled, &tensorMap,
                     static_cast<CUtensorMapDataType>(dataType),
                     static_cast<cuuint32_t>(rank), globalAddress, globalDim,

@@ -235,7 +235,10 @@ std::string joinNames(const std::vector<std::string> &names) {
 // Model
 //===----------------------------------------------------------------------===//
 
-Model::~Model() = default;
+Model::~Model() {
+  if (device)
+    device->forgetFunctions();
+}
 
 std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error,
                                    std::unique_ptr<Device> device) {
@@ -731,6 +734,14 @@ bool Model::call(CompiledFunction &fn,
           bytes && !direct(i) &&
           !device->download(outputs[i], outputBuffers[i].data(), bytes, error))
         return false;
+  // Released in the reverse order of their allocation, the staging buffers
+  // go to the next call's inputs and outputs one for one (the device hands
+  // out the buffer of a size released last first): the compiled code sees
+  // the same addresses on every call, which its CUDA graphs need.
+  for (auto it = outputBuffers.rbegin(); it != outputBuffers.rend(); ++it)
+    *it = DeviceBuffer();
+  for (auto it = inputBuffers.rbegin(); it != inputBuffers.rend(); ++it)
+    *it = DeviceBuffer();
   return true;
 }
 
@@ -1001,7 +1012,9 @@ bool Model::trainStep(const void *const *inputs, double lr, double &loss,
   if (!call(*function, allArguments(), info.outputs, all.data(),
             results.pointers.data(), error, direct))
     return false;
-  for (size_t u = 0; u < updates.size(); ++u)
+  // Last staged, first released: the next step stages its updates in the
+  // buffers this one read, update by update (see Model::call).
+  for (size_t u = updates.size(); u-- > 0;)
     parameters[updates[u].second] = std::move(staged[u]);
   loss = results.loss();
   stepCount = step;

@@ -13,7 +13,7 @@ the driver of every later test there).
         runs two inference artifacts in one process, alternately, then in
         two threads at once, then closes one (its kernels unloaded) and runs
         the other again; exit 3 with the message on a LoraOptError
-    fake_cuda_child.py check-launches|check-memory FAKE_DIR PTXAS TMP
+    fake_cuda_child.py check-launches|check-memory|check-graphs FAKE_DIR PTXAS TMP
         calls the fake directly through ctypes: calls a driver would fail
         must fail, with the reason in the trace
     fake_cuda_child.py runtime-clusters RUNTIME_LIBRARY PTXAS TMP
@@ -162,12 +162,17 @@ class FakeDriver:
         assert self.lib.cuMemAlloc_v2(ctypes.byref(ptr), ctypes.c_size_t(size)) == 0
         return ptr.value
 
-    def launch(self, block=128, shared=0, params=True) -> int:
-        p0, p1 = u64(0), u32(7)
+    def launch(self, block=128, shared=0, params=True, pointer=0, stream=None) -> int:
+        p0, p1 = u64(pointer), u32(7)
         args = (ctypes.c_void_p * 2)(ctypes.addressof(p0), ctypes.addressof(p1))
         return self.lib.cuLaunchKernel(self.kernel, uint(1), uint(1), uint(1), uint(block),
-                                       uint(1), uint(1), uint(shared), None,
+                                       uint(1), uint(1), uint(shared), stream,
                                        args if params else None, None)
+
+    def stream(self, non_blocking=True) -> ctypes.c_void_p:
+        stream = ctypes.c_void_p()
+        assert self.lib.cuStreamCreate(ctypes.byref(stream), uint(int(non_blocking))) == 0
+        return stream
 
     def tensor_map(self, address: int, dims, strides, box) -> int:
         rank = len(dims)
@@ -227,6 +232,84 @@ def check_memory(d: FakeDriver) -> None:
         assert expected in errors, (expected, errors)
 
 
+CAPTURE_MODE_GLOBAL, CAPTURE_MODE_RELAXED = 0, 2
+STREAM_CAPTURE_INVALIDATED = 901                 # CUresult
+
+
+def check_graphs(d: FakeDriver) -> None:
+    """Stream capture and graph replay, and what a capture cannot hold."""
+    lib = d.lib
+    stream, blocking = d.stream(), d.stream(non_blocking=False)
+    buffer = d.alloc(4096)
+    host = ctypes.create_string_buffer(64)
+
+    def begin(on, mode=CAPTURE_MODE_RELAXED):
+        assert lib.cuStreamBeginCapture_v2(on, uint(mode)) == 0
+
+    def end(on):
+        graph = ctypes.c_void_p()
+        return lib.cuStreamEndCapture(on, ctypes.byref(graph)), graph
+
+    # Captured: a launch, a memset, and, in relaxed mode on a non-blocking
+    # stream, an allocation and a copy on the legacy stream beside it.
+    begin(stream)
+    assert d.launch(pointer=buffer, stream=stream) == 0
+    assert lib.cuMemsetD32Async(u64(buffer), uint(0), ctypes.c_size_t(16), stream) == 0
+    extra = d.alloc(256)
+    assert lib.cuMemcpyHtoD_v2(u64(extra), host, ctypes.c_size_t(64)) == 0
+    result, graph = end(stream)
+    assert result == 0 and graph.value
+    executable = ctypes.c_void_p()
+    assert lib.cuGraphInstantiateWithFlags(ctypes.byref(executable), graph,
+                                           ctypes.c_ulonglong(0)) == 0
+    assert lib.cuGraphDestroy(graph) == 0
+    before = d.trace.read_text()
+    assert '"launch"' not in before               # captured, not run
+    assert lib.cuGraphLaunch(executable, stream) == 0
+    replayed = [json.loads(l) for l in d.trace.read_text()[len(before):].splitlines()]
+    assert [e for e in replayed if "launch" in e] == [
+        {"launch": "probe", "module": 0, "grid": [1, 1, 1], "block": [128, 1, 1],
+         "cluster": [1, 1, 1], "shared": 0, "params": ["a0+0", "0x00000007"],
+         "graph": replayed[0]["replay"]}], replayed
+
+    # What invalidates a capture; its end then fails.
+    for what, refused in [
+            ("sync", lambda: lib.cuStreamSynchronize(stream)),
+            ("context", lambda: lib.cuCtxSynchronize()),
+            ("free", lambda: lib.cuMemFree_v2(u64(extra))),
+            ("host copy", lambda: lib.cuMemcpyAsync(u64(buffer), u64(ctypes.addressof(host)),
+                                                    ctypes.c_size_t(16), stream))]:
+        begin(stream)
+        assert refused() != 0, what
+        assert d.launch(pointer=buffer, stream=stream) == STREAM_CAPTURE_INVALIDATED, what
+        assert end(stream)[0] == STREAM_CAPTURE_INVALIDATED, what
+    begin(blocking)
+    assert lib.cuMemcpyHtoD_v2(u64(extra), host, ctypes.c_size_t(64)) != 0
+    assert end(blocking)[0] == STREAM_CAPTURE_INVALIDATED
+    begin(stream, CAPTURE_MODE_GLOBAL)
+    assert lib.cuMemAlloc_v2(ctypes.byref(u64()), ctypes.c_size_t(256)) != 0
+    assert end(stream)[0] == STREAM_CAPTURE_INVALIDATED
+    assert lib.cuStreamBeginCapture_v2(None, uint(CAPTURE_MODE_RELAXED)) != 0
+
+    # A replay after its buffer was freed reads freed memory.
+    assert lib.cuMemFree_v2(u64(buffer)) == 0
+    assert lib.cuGraphLaunch(executable, stream) != 0
+    assert lib.cuGraphExecDestroy(executable) == 0
+    assert lib.cuGraphExecDestroy(executable) != 0
+    errors = d.errors()
+    for expected in (
+            "cuStreamSynchronize: waiting for the stream while a stream is being captured",
+            "cuCtxSynchronize: waiting for the context while",
+            "cuMemFree: a free, which waits for the device, while",
+            "cuMemcpyAsync: a copy whose source 0x", "the stream's capture was invalidated",
+            "cuMemcpyHtoD: work on the legacy stream, which would wait for a blocking stream,",
+            "cuMemAlloc: an allocation (not in relaxed mode)",
+            "the legacy stream cannot be captured",
+            "kernelParams[0] points into a0, which was freed since the graph was captured",
+            "cuGraphExecDestroy: not a live executable graph"):
+        assert expected in errors, (expected, errors)
+
+
 def runtime_clusters(runtime: str, ptxas: str, tmp: Path) -> None:
     """mgpuLaunchClusterKernel on the fake: portable and non-portable cluster
     sizes launch (the runtime opts in above 8 blocks); a grid the cluster
@@ -272,7 +355,8 @@ def main(argv: list) -> int:
         print("ok")
         return 0
     driver = FakeDriver(argv[1], argv[2], Path(argv[3]))
-    {"check-launches": check_launches, "check-memory": check_memory}[argv[0]](driver)
+    {"check-launches": check_launches, "check-memory": check_memory,
+     "check-graphs": check_graphs}[argv[0]](driver)
     print("ok")
     return 0
 

@@ -247,6 +247,108 @@ def test_two_models_in_threads_and_an_unload(artifacts, tmp_path):
     assert opted_in and counts["cuFuncSetAttribute"] == 2 * len(opted_in), counts
 
 
+GRAPH_CALLS = 6
+
+
+def without_graph_tag(entries: list) -> list:
+    return [{k: v for k, v in e.items() if k != "graph"} for e in launches(entries)]
+
+
+@pytest.mark.parametrize("name", ["f32", "bf16", "f32_train", "bf16_train"])
+def test_calls_replay_from_cuda_graphs(artifacts, tmp_path, name):
+    """LORA_CUDA_GRAPHS=1: once a function's calls set nothing up, a call at
+    the addresses of one before is captured, and the calls after it at those
+    addresses are one cuGraphLaunch each, whose launches are the direct
+    call's, argument for argument. Inference repeats one set of addresses;
+    a train step alternates between two (the parameters it reads and those
+    it writes), so it keeps two graphs."""
+    train = name.endswith("train")
+    proc, trace = run_on_fake(tmp_path, artifacts[name], calls=GRAPH_CALLS,
+                              env={"LORA_CUDA_GRAPHS": "1"})
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    assert "without a CUDA graph" not in proc.stderr, proc.stderr[-2000:]
+    errors = [e["error"] for e in trace if "error" in e]
+    assert not errors, errors
+    calls = split_calls(trace)
+    replayed = [c for c in range(GRAPH_CALLS) if any("replay" in e for e in calls[c])]
+    assert replayed and replayed == list(range(replayed[0], GRAPH_CALLS)), replayed
+    assert replayed[0] <= 3, replayed
+    graphs = [e for e in trace if "nodes" in e]
+    assert len(graphs) == (2 if train else 1), graphs
+    period = 2 if train else 1
+    for c in replayed:
+        # One replay and nothing launched outside it.
+        assert sum("replay" in e for e in calls[c]) == 1
+        assert all("graph" in e for e in launches(calls[c])), c
+        # The same launches as the call before at these addresses (direct
+        # or replayed), parameters included.
+        assert without_graph_tag(calls[c]) == without_graph_tag(calls[c - period]), c
+    # A graph's nodes: its launches, and copies (of the constants, from
+    # the runtime's device copies, and of a train step's loss).
+    assert len(launches(calls[replayed[0]])) == graphs[0]["launches"]
+    # Replays launch through the graph: cuLaunchKernel saw the direct calls'
+    # launches and the captures' only.
+    counts = next(e["calls"] for e in reversed(trace) if "calls" in e)
+    direct = [c for c in range(GRAPH_CALLS) if c not in replayed] + (["eval"] if train else [])
+    assert counts["cuLaunchKernel"] + counts.get("cuLaunchKernelEx", 0) == sum(
+        len(launches(calls[c])) for c in direct) + sum(g["launches"] for g in graphs), counts
+    assert counts["cuGraphLaunch"] == len(replayed)
+    # The graphs went before their kernels' modules.
+    destroyed = [e["graph_destroyed"] for e in trace if "graph_destroyed" in e]
+    assert sorted(destroyed) == sorted(g["graph"] for g in graphs)
+
+
+@pytest.mark.parametrize("env, reason", [
+    ({"LORA_FAKE_CUDA_FAIL": "cuGraphInstantiate:1"},
+     "cuGraphInstantiate failed with CUDA_ERROR_OUT_OF_MEMORY"),
+    ({"LORA_FAKE_CUDA_FAIL": "cuStreamBeginCapture:1"},
+     "cuStreamBeginCapture failed with CUDA_ERROR_OUT_OF_MEMORY"),
+])
+def test_a_failed_capture_falls_back_to_direct_calls(artifacts, tmp_path, env, reason):
+    """A capture that fails is reported once, and that call and the later
+    ones run the host code as without graphs, with the same launches."""
+    proc, trace = run_on_fake(tmp_path, artifacts["bf16"], calls=GRAPH_CALLS,
+                              env={"LORA_CUDA_GRAPHS": "1", **env})
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    reports = [line for line in proc.stderr.splitlines() if "without a CUDA graph" in line]
+    assert len(reports) == 1 and reason in reports[0], proc.stderr[-2000:]
+    assert "lora-opt: the calls of 'main' run without a CUDA graph" in reports[0]
+    assert not [e for e in trace if "replay" in e]
+    calls = split_calls(trace)
+    for c in range(2, GRAPH_CALLS):
+        assert canonical(launches(calls[c])) == canonical(launches(calls[1])), c
+
+
+def test_graphs_need_the_block_cache(artifacts, tmp_path):
+    """Without the block cache (LORA_CUDA_CACHING=0, for memory checkers)
+    every call has new buffers: graphs are off, and the device says so."""
+    proc, trace = run_on_fake(tmp_path, artifacts["f32"], calls=3,
+                              env={"LORA_CUDA_GRAPHS": "1", "LORA_CUDA_CACHING": "0"})
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    assert ("lora-opt: LORA_CUDA_GRAPHS=1 is ignored: LORA_CUDA_CACHING=0 turns off the "
+            "block cache that graphs replay from") in proc.stderr, proc.stderr[-2000:]
+    assert not [e for e in trace if "replay" in e or "error" in e]
+
+
+def test_two_models_replay_graphs_in_threads_and_after_an_unload(artifacts, tmp_path):
+    """Two models with graphs in one process: each replays on its own stream
+    from blocks the other cannot take, in two threads at once, and the one
+    left open still replays after the other closed (its blocks given back to
+    the driver)."""
+    trace = tmp_path / "trace.jsonl"
+    env = dict(fake_env(trace), LORA_CUDA_GRAPHS="1")
+    proc = subprocess.run([sys.executable, str(CHILD), "two-models", str(artifacts["bf16"]),
+                           str(artifacts["f32"]), str(INPUT)],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    entries = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert not [e for e in entries if "error" in e]
+    assert len([e for e in entries if "nodes" in e]) == 2
+    after = split_calls(entries)["closed"]
+    assert [e for e in after if "replay" in e], "the model left open did not replay"
+    assert [e for e in after if "free" in e], "the closed model's blocks stayed"
+
+
 # The error reported is the call's first: later ones follow from it (every
 # allocation after the first that fails fails too).
 @pytest.mark.parametrize("fail, message", [
@@ -311,7 +413,7 @@ def test_runtime_launches_clusters_on_the_fake_driver(tmp_path):
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
 
 
-@pytest.mark.parametrize("check", ["launches", "memory"])
+@pytest.mark.parametrize("check", ["launches", "memory", "graphs"])
 def test_fake_driver_checks(tmp_path, check):
     proc = subprocess.run([sys.executable, str(CHILD), f"check-{check}", str(FAKE_DIR),
                            str(PTXAS), str(tmp_path)],

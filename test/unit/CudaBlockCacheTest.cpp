@@ -265,4 +265,35 @@ TEST(CudaBlockCache, EmptyCacheGivesBackBlocksFreedOnAStream) {
   EXPECT_EQ(cache.stats().cachedBytes, 0u);
 }
 
+// A CUDA graph's buffers are the blocks its capture freed on its stream:
+// they stay there, for its replays and the captures after it, whatever
+// synchronizes, empties the cache or runs out of memory, until unpinned.
+TEST(CudaBlockCache, APinnedStreamKeepsItsBlocksUntilUnpinned) {
+  FakeDriver driver(4096);
+  BlockCache cache = driver.makeCache();
+  int streamStorage[2] = {};
+  const void *graph = &streamStorage[0];
+  const void *other = &streamStorage[1];
+  cache.pinStream(graph);
+  void *a = cache.allocate(0, 2048, graph);
+  EXPECT_EQ(cache.release(a, graph), BlockCache::Release::Kept);
+  cache.synchronized(graph);
+  cache.emptyCache();
+  EXPECT_TRUE(driver.freed.empty());
+  // The device is full: the retry cannot take the pinned block either.
+  void *b = cache.allocate(0, 2048, other);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(cache.allocate(0, 2048, other), nullptr);
+  EXPECT_TRUE(driver.freed.empty());
+  // The next capture on the graph's stream reuses it.
+  EXPECT_EQ(cache.allocate(0, 2048, graph), a);
+  cache.release(a, graph);
+  cache.unpinStream(graph);
+  EXPECT_EQ(cache.allocate(0, 2048, other), a);
+  cache.release(a, other);
+  cache.release(b, other);
+  cache.emptyCache();
+  EXPECT_EQ(driver.freed.size(), 2u);
+}
+
 } // namespace

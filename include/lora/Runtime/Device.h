@@ -70,6 +70,11 @@ public:
   /// output) and returns when its results are complete.
   virtual bool call(CompiledFunction &function, const void *const *arguments,
                     void *const *outputs, std::string &error) = 0;
+
+  /// Drops what the device keeps for the model's functions (the CUDA
+  /// device's graphs, which hold their kernels); called before they are
+  /// unloaded.
+  virtual void forgetFunctions() {}
 };
 
 /// The device for a manifest's "target": "cpu" (also for "cuda-emulated",

@@ -99,6 +99,8 @@ public:
   CompiledFunction(const CompiledFunction &) = delete;
   CompiledFunction &operator=(const CompiledFunction &) = delete;
 
+  /// The entry point's name (`main`, `eval_step`, ...).
+  const std::string &name() const { return entryName; }
   const std::vector<TensorSpec> &inputs() const { return inputSpecs; }
   const std::vector<TensorSpec> &outputs() const { return outputSpecs; }
 
@@ -121,6 +123,7 @@ private:
   void *handle = nullptr;
   void (*entry)(void **) = nullptr;
   const char *signature = nullptr;
+  std::string entryName;
   std::vector<TensorSpec> inputSpecs, outputSpecs;
 };
 

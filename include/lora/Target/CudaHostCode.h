@@ -33,6 +33,20 @@ namespace mlir::lora::cuda {
 /// is left alone.
 unsigned shareCallArgumentMemory(llvm::Module &module);
 
+/// Sends the host code's copies of its constants to device memory through
+/// liblora_cuda_runtime's cache of device copies; gives the number of copies
+/// rewritten.
+///
+/// A constant the kernels read (memref.get_global on the host,
+/// lora-cuda-device-memory) is copied into a fresh device buffer on every
+/// call: `mgpuMemcpy(buffer, @constant, bytes, stream)`, a copy from pageable
+/// host memory, which the driver stages and which a CUDA graph cannot
+/// capture. Such a call, whose source is (inside) a constant global of the
+/// module, becomes `loraCudaCopyConstant` with the same arguments: a
+/// stream-ordered copy from the runtime's device copy of the constant, made
+/// once.
+unsigned copyConstantsThroughRuntime(llvm::Module &module);
+
 } // namespace mlir::lora::cuda
 
 #endif // LORA_TARGET_CUDAHOSTCODE_H

@@ -175,3 +175,24 @@ unsigned lora::cuda::shareCallArgumentMemory(llvm::Module &module) {
   }
   return replaced;
 }
+
+unsigned lora::cuda::copyConstantsThroughRuntime(llvm::Module &module) {
+  llvm::Function *copy = module.getFunction("mgpuMemcpy");
+  if (!copy)
+    return 0;
+  llvm::FunctionCallee cached = module.getOrInsertFunction(
+      "loraCudaCopyConstant", copy->getFunctionType());
+  unsigned rewritten = 0;
+  for (llvm::User *user : llvm::make_early_inc_range(copy->users())) {
+    auto *call = llvm::dyn_cast<llvm::CallInst>(user);
+    if (!call || call->getCalledFunction() != copy)
+      continue;
+    auto *source = llvm::dyn_cast<llvm::GlobalVariable>(
+        llvm::getUnderlyingObject(call->getArgOperand(1)));
+    if (!source || !source->isConstant())
+      continue;
+    call->setCalledFunction(cached);
+    ++rewritten;
+  }
+  return rewritten;
+}

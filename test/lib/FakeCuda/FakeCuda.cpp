@@ -19,7 +19,16 @@
 //   - copies, memsets and tensor maps stay inside live allocations; a tensor
 //     map meets every rule of cuTensorMapEncodeTiled's documentation, and
 //     the farthest element it can address lies inside its allocation;
-//   - frees name live allocations.
+//   - frees name live allocations;
+//   - stream capture (cuStreamBeginCapture ... cuStreamEndCapture) records
+//     launches, copies and memsets on the capturing stream after checking
+//     them, and cuGraphLaunch replays them, checked again: a kernel of an
+//     unloaded module or a parameter into memory freed since the capture
+//     fails the replay. While a capture is under way, what a driver refuses
+//     fails and invalidates it: waiting for the capturing stream or the
+//     context, cuMemFree, a captured copy from or to host memory, work on
+//     the legacy stream when the capturing stream is a blocking one, and
+//     cuMemAlloc in a capture not begun in relaxed mode.
 //
 // Kernels do not run: device memory keeps what copies and memsets put there
 // and starts as 0xff bytes (NaN in every float type), so outputs read back
@@ -27,7 +36,9 @@
 //
 // Environment:
 //   LORA_FAKE_CUDA_TRACE=<file>  one JSON object a line per launch, tensor
-//                                map, allocation and free; device addresses
+//                                map, allocation, free, graph instantiated
+//                                and graph replayed (whose launches carry
+//                                "graph": <id>); device addresses
 //                                written as "a<allocation>+<offset>"; at
 //                                exit, {"calls": {...}}: the calls of each
 //                                driver function
@@ -111,6 +122,32 @@ struct Allocation {
   unsigned id;
 };
 
+/// What a capture recorded: a launch (with copies of its parameters), a
+/// copy or a memset.
+struct Node {
+  enum class Kind { Launch, Copy, Memset } kind;
+  Kernel *kernel = nullptr;
+  unsigned grid[3] = {}, block[3] = {}, cluster[3] = {}, sharedBytes = 0;
+  std::vector<std::vector<uint8_t>> params; // By ordinal.
+  uintptr_t destination = 0, source = 0;
+  size_t bytes = 0;   // Copies.
+  uint32_t value = 0; // Memsets: the value, its size and how many.
+  size_t valueSize = 0, count = 0;
+};
+
+struct Stream {
+  bool nonBlocking = false;
+  bool capturing = false;
+  bool relaxed = false;     // The capture's mode.
+  bool invalidated = false; // Something the capture cannot hold happened.
+  std::vector<Node> nodes;
+};
+
+struct Graph {
+  unsigned id;
+  std::vector<Node> nodes;
+};
+
 /// Everything the fake keeps, behind one lock: the runtime calls from the
 /// threads of its callers.
 struct State {
@@ -131,6 +168,9 @@ struct State {
   FILE *trace = nullptr;
   unsigned tensorMaps = 0;
   int contextTag = 0; // Its address is the context.
+  std::set<Stream *> streams;
+  std::set<Graph *> graphs, executables;
+  unsigned nextGraph = 0;
 
   State() {
     if (const char *path = std::getenv("LORA_FAKE_CUDA_TRACE"))
@@ -246,6 +286,62 @@ CUresult checkDeviceRange(State &s, const char *function, const char *what,
   return fail(s, function,
               format("%s: 0x%llx is not device memory", what,
                      static_cast<unsigned long long>(address)));
+}
+
+//===----------------------------------------------------------------------===//
+// Stream capture
+//===----------------------------------------------------------------------===//
+
+/// The stream of a handle: null for the legacy stream (0 or
+/// CU_STREAM_LEGACY) and the per-thread one, which cannot capture.
+Stream *findStream(State &s, CUstream handle) {
+  auto *stream = reinterpret_cast<Stream *>(handle);
+  return s.streams.count(stream) ? stream : nullptr;
+}
+
+bool anyCapture(State &s) {
+  for (Stream *stream : s.streams)
+    if (stream->capturing)
+      return true;
+  return false;
+}
+
+/// Fails `function`, which no capture may see, and invalidates every
+/// capture under way, as the driver does (cuStreamEndCapture then fails).
+CUresult
+refuseDuringCapture(State &s, const char *function, const std::string &why,
+                    CUresult result = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED) {
+  for (Stream *stream : s.streams)
+    if (stream->capturing)
+      stream->invalidated = true;
+  return fail(s, function, why + " while a stream is being captured", result);
+}
+
+/// Checks work on the legacy stream against the captures under way: it
+/// would wait for a blocking stream, which cannot wait while it captures.
+CUresult checkLegacyStreamWork(State &s, const char *function) {
+  for (Stream *stream : s.streams)
+    if (stream->capturing && !stream->nonBlocking)
+      return refuseDuringCapture(
+          s, function,
+          "work on the legacy stream, which would wait for a blocking "
+          "stream,",
+          CUDA_ERROR_STREAM_CAPTURE_IMPLICIT);
+  return CUDA_SUCCESS;
+}
+
+/// Where work on `handle` goes: the stream's capture (set `capture`) or
+/// the device. An invalidated capture takes nothing more.
+CUresult streamForWork(State &s, const char *function, CUstream handle,
+                       Stream *&capture) {
+  Stream *stream = findStream(s, handle);
+  capture = stream && stream->capturing ? stream : nullptr;
+  if (capture && capture->invalidated)
+    return fail(s, function, "the stream's capture was invalidated",
+                CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+  if (!stream)
+    return checkLegacyStreamWork(s, function);
+  return CUDA_SUCCESS;
 }
 
 //===----------------------------------------------------------------------===//
@@ -416,13 +512,17 @@ std::string parseCubin(const void *image, Module &module) {
 // Launches
 //===----------------------------------------------------------------------===//
 
-/// Checks a launch of `kernel` and traces it.
+/// Checks a launch of `kernel` and traces it, or records it in `capture`;
+/// a launch replayed by graph `graph` (>= 0) says so in the trace.
 CUresult launch(State &s, const char *function, Kernel *kernel,
                 const unsigned grid[3], const unsigned block[3],
                 const unsigned cluster[3], unsigned sharedBytes, void **params,
-                void **extra) {
+                void **extra, Stream *capture = nullptr, int graph = -1) {
   if (!kernel)
     return fail(s, function, "no kernel (a null CUfunction)",
+                CUDA_ERROR_INVALID_HANDLE);
+  if (!s.modules[kernel->module]->loaded)
+    return fail(s, function, kernel->name + ": its module was unloaded",
                 CUDA_ERROR_INVALID_HANDLE);
   const std::string &name = kernel->name;
   if (extra)
@@ -510,6 +610,7 @@ CUresult launch(State &s, const char *function, Kernel *kernel,
              "%u, \"params\": [",
              kernel->module, grid[0], grid[1], grid[2], block[0], block[1],
              block[2], cluster[0], cluster[1], cluster[2], sharedBytes);
+  Node node{Node::Kind::Launch};
   for (const Kernel::Param &param : kernel->params) {
     if (!params[param.ordinal])
       return fail(
@@ -522,6 +623,13 @@ CUresult launch(State &s, const char *function, Kernel *kernel,
     if (param.size == 8) {
       uint64_t word;
       std::memcpy(&word, value.data(), 8);
+      if (auto *gone = findFreed(s, word))
+        return fail(s, function,
+                    format("%s: kernelParams[%u] points into a%u, which was "
+                           "freed%s",
+                           name.c_str(), param.ordinal, gone->second.id,
+                           graph >= 0 ? " since the graph was captured" : ""),
+                    CUDA_ERROR_ILLEGAL_ADDRESS);
       traced += quoted(describeAddress(s, word));
     } else {
       std::string hex = "0x";
@@ -529,8 +637,21 @@ CUresult launch(State &s, const char *function, Kernel *kernel,
         hex += format("%02x", value[i]);
       traced += quoted(hex);
     }
+    if (node.params.size() <= param.ordinal)
+      node.params.resize(param.ordinal + 1);
+    node.params[param.ordinal] = std::move(value);
   }
-  traceLine(s, traced + "]}");
+  if (capture) {
+    node.kernel = kernel;
+    std::copy(grid, grid + 3, node.grid);
+    std::copy(block, block + 3, node.block);
+    std::copy(cluster, cluster + 3, node.cluster);
+    node.sharedBytes = sharedBytes;
+    capture->nodes.push_back(std::move(node));
+    return CUDA_SUCCESS;
+  }
+  traceLine(s, traced + "]" +
+                   (graph >= 0 ? format(", \"graph\": %d", graph) : "") + "}");
   return CUDA_SUCCESS;
 }
 
@@ -708,6 +829,9 @@ FAKE_EXPORT CUresult cuCtxPopCurrent(CUcontext *context) {
 FAKE_EXPORT CUresult cuCtxSynchronize() {
   FAKE_LOCK("cuCtxSynchronize");
   FAKE_NEEDS_CONTEXT("cuCtxSynchronize");
+  if (anyCapture(s))
+    return refuseDuringCapture(s, "cuCtxSynchronize",
+                               "waiting for the context");
   return CUDA_SUCCESS;
 }
 
@@ -818,16 +942,20 @@ FAKE_EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX,
                                     unsigned gridY, unsigned gridZ,
                                     unsigned blockX, unsigned blockY,
                                     unsigned blockZ, unsigned sharedBytes,
-                                    CUstream, void **params, void **extra) {
+                                    CUstream stream, void **params,
+                                    void **extra) {
   FAKE_LOCK("cuLaunchKernel");
   FAKE_NEEDS_CONTEXT("cuLaunchKernel");
   if (injectFailure(s, "cuLaunchKernel"))
     return CUDA_ERROR_LAUNCH_FAILED;
+  Stream *capture = nullptr;
+  if (CUresult result = streamForWork(s, "cuLaunchKernel", stream, capture))
+    return result;
   const unsigned grid[3] = {gridX, gridY, gridZ};
   const unsigned block[3] = {blockX, blockY, blockZ};
   const unsigned cluster[3] = {1, 1, 1};
   return launch(s, "cuLaunchKernel", findKernel(s, function), grid, block,
-                cluster, sharedBytes, params, extra);
+                cluster, sharedBytes, params, extra, capture);
 }
 
 FAKE_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config,
@@ -837,6 +965,10 @@ FAKE_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config,
   FAKE_NEEDS_CONTEXT("cuLaunchKernelEx");
   if (injectFailure(s, "cuLaunchKernelEx"))
     return CUDA_ERROR_LAUNCH_FAILED;
+  Stream *capture = nullptr;
+  if (CUresult result =
+          streamForWork(s, "cuLaunchKernelEx", config->hStream, capture))
+    return result;
   unsigned cluster[3] = {1, 1, 1};
   for (unsigned i = 0; i < config->numAttrs; ++i) {
     const CUlaunchAttribute &attribute = config->attrs[i];
@@ -859,27 +991,173 @@ FAKE_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *config,
   const unsigned block[3] = {config->blockDimX, config->blockDimY,
                              config->blockDimZ};
   return launch(s, "cuLaunchKernelEx", findKernel(s, function), grid, block,
-                cluster, config->sharedMemBytes, params, extra);
+                cluster, config->sharedMemBytes, params, extra, capture);
 }
 
-// Streams and events are tokens: work "completes" when it is issued.
-static int streamTag, eventTag;
+// Work "completes" when it is issued (or replayed); events are tokens.
+static int eventTag;
 
-FAKE_EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned) {
+FAKE_EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned flags) {
   FAKE_LOCK("cuStreamCreate");
   FAKE_NEEDS_CONTEXT("cuStreamCreate");
-  *stream = reinterpret_cast<CUstream>(new int(streamTag));
+  auto *created = new Stream();
+  created->nonBlocking = flags & CU_STREAM_NON_BLOCKING;
+  s.streams.insert(created);
+  *stream = reinterpret_cast<CUstream>(created);
   return CUDA_SUCCESS;
 }
 
-FAKE_EXPORT CUresult cuStreamDestroy(CUstream stream) {
+FAKE_EXPORT CUresult cuStreamDestroy(CUstream handle) {
   FAKE_LOCK("cuStreamDestroy");
-  delete reinterpret_cast<int *>(stream);
+  Stream *stream = findStream(s, handle);
+  if (!stream)
+    return fail(s, "cuStreamDestroy", "not a stream of cuStreamCreate",
+                CUDA_ERROR_INVALID_HANDLE);
+  if (stream->capturing)
+    return fail(s, "cuStreamDestroy", "the stream is being captured",
+                CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+  s.streams.erase(stream);
+  delete stream;
   return CUDA_SUCCESS;
 }
 
-FAKE_EXPORT CUresult cuStreamSynchronize(CUstream) {
+FAKE_EXPORT CUresult cuStreamSynchronize(CUstream handle) {
   FAKE_LOCK("cuStreamSynchronize");
+  Stream *stream = findStream(s, handle);
+  if (stream && stream->capturing)
+    return refuseDuringCapture(s, "cuStreamSynchronize",
+                               "waiting for the stream");
+  if (!stream)
+    return checkLegacyStreamWork(s, "cuStreamSynchronize");
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuStreamBeginCapture(CUstream handle,
+                                          CUstreamCaptureMode mode) {
+  FAKE_LOCK("cuStreamBeginCapture");
+  FAKE_NEEDS_CONTEXT("cuStreamBeginCapture");
+  if (injectFailure(s, "cuStreamBeginCapture"))
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  Stream *stream = findStream(s, handle);
+  if (!stream)
+    return fail(s, "cuStreamBeginCapture",
+                "the legacy stream cannot be captured");
+  if (stream->capturing)
+    return fail(s, "cuStreamBeginCapture", "the stream is being captured",
+                CUDA_ERROR_ILLEGAL_STATE);
+  *stream = Stream{stream->nonBlocking, /*capturing=*/true,
+                   mode == CU_STREAM_CAPTURE_MODE_RELAXED};
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuStreamEndCapture(CUstream handle, CUgraph *graph) {
+  FAKE_LOCK("cuStreamEndCapture");
+  Stream *stream = findStream(s, handle);
+  if (!stream || !stream->capturing)
+    return fail(s, "cuStreamEndCapture", "the stream is not being captured",
+                CUDA_ERROR_ILLEGAL_STATE);
+  stream->capturing = false;
+  *graph = nullptr;
+  if (stream->invalidated)
+    return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+  auto *captured = new Graph{s.nextGraph++, std::move(stream->nodes)};
+  stream->nodes.clear();
+  s.graphs.insert(captured);
+  *graph = reinterpret_cast<CUgraph>(captured);
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphInstantiate(CUgraphExec *exec, CUgraph handle,
+                                        unsigned long long) {
+  FAKE_LOCK("cuGraphInstantiate");
+  FAKE_NEEDS_CONTEXT("cuGraphInstantiate");
+  if (injectFailure(s, "cuGraphInstantiate"))
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  auto *graph = reinterpret_cast<Graph *>(handle);
+  if (!s.graphs.count(graph))
+    return fail(s, "cuGraphInstantiate", "not a live graph",
+                CUDA_ERROR_INVALID_VALUE);
+  auto *executable = new Graph{s.nextGraph++, graph->nodes};
+  s.executables.insert(executable);
+  size_t launches = std::count_if(
+      executable->nodes.begin(), executable->nodes.end(),
+      [](const Node &node) { return node.kind == Node::Kind::Launch; });
+  traceLine(s, format("{\"graph\": %u, \"nodes\": %zu, \"launches\": %zu}",
+                      executable->id, executable->nodes.size(), launches));
+  *exec = reinterpret_cast<CUgraphExec>(executable);
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphDestroy(CUgraph handle) {
+  FAKE_LOCK("cuGraphDestroy");
+  auto *graph = reinterpret_cast<Graph *>(handle);
+  if (!s.graphs.erase(graph))
+    return fail(s, "cuGraphDestroy", "not a live graph");
+  delete graph;
+  return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuGraphExecDestroy(CUgraphExec handle) {
+  FAKE_LOCK("cuGraphExecDestroy");
+  auto *executable = reinterpret_cast<Graph *>(handle);
+  if (!s.executables.erase(executable))
+    return fail(s, "cuGraphExecDestroy", "not a live executable graph");
+  traceLine(s, format("{\"graph_destroyed\": %u}", executable->id));
+  delete executable;
+  return CUDA_SUCCESS;
+}
+
+static CUresult copy(State &s, const char *function, uintptr_t destination,
+                     uintptr_t source, size_t bytes);
+template <typename T>
+static CUresult setMemory(State &s, const char *function,
+                          CUdeviceptr destination, T value, size_t count);
+
+/// Runs `executable`'s nodes again, checked as when they were captured.
+FAKE_EXPORT CUresult cuGraphLaunch(CUgraphExec handle, CUstream handleStream) {
+  FAKE_LOCK("cuGraphLaunch");
+  FAKE_NEEDS_CONTEXT("cuGraphLaunch");
+  auto *executable = reinterpret_cast<Graph *>(handle);
+  if (!s.executables.count(executable))
+    return fail(s, "cuGraphLaunch", "not a live executable graph",
+                CUDA_ERROR_INVALID_VALUE);
+  Stream *capture = nullptr;
+  if (CUresult result =
+          streamForWork(s, "cuGraphLaunch", handleStream, capture))
+    return result;
+  if (capture)
+    return fail(s, "cuGraphLaunch",
+                "graphs launched into a capture are not supported by the "
+                "fake driver",
+                CUDA_ERROR_NOT_SUPPORTED);
+  traceLine(s, format("{\"replay\": %u}", executable->id));
+  for (Node &node : executable->nodes) {
+    CUresult result = CUDA_SUCCESS;
+    switch (node.kind) {
+    case Node::Kind::Launch: {
+      std::vector<void *> params;
+      for (auto &value : node.params)
+        params.push_back(value.data());
+      result = launch(s, "cuGraphLaunch", node.kernel, node.grid, node.block,
+                      node.cluster, node.sharedBytes, params.data(), nullptr,
+                      nullptr, int(executable->id));
+      break;
+    }
+    case Node::Kind::Copy:
+      result =
+          copy(s, "cuGraphLaunch", node.destination, node.source, node.bytes);
+      break;
+    case Node::Kind::Memset:
+      result = node.valueSize == 2
+                   ? setMemory<uint16_t>(s, "cuGraphLaunch", node.destination,
+                                         uint16_t(node.value), node.count)
+                   : setMemory<uint32_t>(s, "cuGraphLaunch", node.destination,
+                                         node.value, node.count);
+      break;
+    }
+    if (result != CUDA_SUCCESS)
+      return result;
+  }
   return CUDA_SUCCESS;
 }
 
@@ -915,6 +1193,11 @@ FAKE_EXPORT CUresult cuMemAlloc(CUdeviceptr *pointer, size_t bytes) {
   FAKE_NEEDS_CONTEXT("cuMemAlloc");
   if (injectFailure(s, "cuMemAlloc"))
     return CUDA_ERROR_OUT_OF_MEMORY;
+  // Threads are not told apart: any capture not in relaxed mode forbids it.
+  for (Stream *stream : s.streams)
+    if (stream->capturing && !stream->relaxed)
+      return refuseDuringCapture(s, "cuMemAlloc",
+                                 "an allocation (not in relaxed mode)");
   if (bytes == 0)
     return fail(s, "cuMemAlloc", "0 bytes");
   // Pages of their own (the driver aligns to 256 bytes at least), never
@@ -940,6 +1223,9 @@ FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *pointer, size_t bytes,
 
 FAKE_EXPORT CUresult cuMemFree(CUdeviceptr pointer) {
   FAKE_LOCK("cuMemFree");
+  if (anyCapture(s))
+    return refuseDuringCapture(s, "cuMemFree",
+                               "a free, which waits for the device,");
   if (auto *gone = findFreed(s, uintptr_t(pointer)))
     return fail(s, "cuMemFree",
                 format("a%u+%zu was freed before", gone->second.id,
@@ -986,20 +1272,49 @@ FAKE_EXPORT CUresult cuMemcpy(CUdeviceptr destination, CUdeviceptr source,
                               size_t bytes) {
   FAKE_LOCK("cuMemcpy");
   FAKE_NEEDS_CONTEXT("cuMemcpy");
+  if (CUresult result = checkLegacyStreamWork(s, "cuMemcpy"))
+    return result;
   return copy(s, "cuMemcpy", destination, source, bytes);
 }
 
 FAKE_EXPORT CUresult cuMemcpyAsync(CUdeviceptr destination, CUdeviceptr source,
-                                   size_t bytes, CUstream) {
+                                   size_t bytes, CUstream stream) {
   FAKE_LOCK("cuMemcpyAsync");
   FAKE_NEEDS_CONTEXT("cuMemcpyAsync");
-  return copy(s, "cuMemcpyAsync", destination, source, bytes);
+  Stream *capture = nullptr;
+  if (CUresult result = streamForWork(s, "cuMemcpyAsync", stream, capture))
+    return result;
+  if (!capture)
+    return copy(s, "cuMemcpyAsync", destination, source, bytes);
+  // A graph copies between device buffers only (pageable host memory
+  // cannot be a graph's memcpy node).
+  for (auto [what, address] :
+       {std::pair{"destination", destination}, std::pair{"source", source}})
+    if (bytes && !findAllocation(s, uintptr_t(address)))
+      return refuseDuringCapture(
+          s, "cuMemcpyAsync",
+          format("a copy whose %s %s is not device memory", what,
+                 describeAddress(s, uintptr_t(address)).c_str()));
+  if (CUresult result = checkDeviceRange(s, "cuMemcpyAsync", "destination",
+                                         uintptr_t(destination), bytes))
+    return result;
+  if (CUresult result = checkDeviceRange(s, "cuMemcpyAsync", "source",
+                                         uintptr_t(source), bytes))
+    return result;
+  Node node{Node::Kind::Copy};
+  node.destination = uintptr_t(destination);
+  node.source = uintptr_t(source);
+  node.bytes = bytes;
+  capture->nodes.push_back(node);
+  return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuMemcpyHtoD(CUdeviceptr destination, const void *source,
                                   size_t bytes) {
   FAKE_LOCK("cuMemcpyHtoD");
   FAKE_NEEDS_CONTEXT("cuMemcpyHtoD");
+  if (CUresult result = checkLegacyStreamWork(s, "cuMemcpyHtoD"))
+    return result;
   if (CUresult result = checkDeviceRange(s, "cuMemcpyHtoD", "destination",
                                          uintptr_t(destination), bytes))
     return result;
@@ -1011,6 +1326,8 @@ FAKE_EXPORT CUresult cuMemcpyDtoH(void *destination, CUdeviceptr source,
                                   size_t bytes) {
   FAKE_LOCK("cuMemcpyDtoH");
   FAKE_NEEDS_CONTEXT("cuMemcpyDtoH");
+  if (CUresult result = checkLegacyStreamWork(s, "cuMemcpyDtoH"))
+    return result;
   if (CUresult result = checkDeviceRange(s, "cuMemcpyDtoH", "source",
                                          uintptr_t(source), bytes))
     return result;
@@ -1018,11 +1335,10 @@ FAKE_EXPORT CUresult cuMemcpyDtoH(void *destination, CUdeviceptr source,
   return CUDA_SUCCESS;
 }
 
+/// Sets `count` elements of type T at `destination` to `value`.
 template <typename T>
-static CUresult memset(const char *function, CUdeviceptr destination, T value,
-                       size_t count) {
-  FAKE_LOCK(function);
-  FAKE_NEEDS_CONTEXT(function);
+static CUresult setMemory(State &s, const char *function,
+                          CUdeviceptr destination, T value, size_t count) {
   if (destination % sizeof(T) != 0)
     return fail(s, function,
                 format("%s is not %zu-byte aligned",
@@ -1037,20 +1353,46 @@ static CUresult memset(const char *function, CUdeviceptr destination, T value,
   return CUDA_SUCCESS;
 }
 
+/// A memset on `stream` (null: the legacy stream), or its capture.
+template <typename T>
+static CUresult memset(const char *function, CUdeviceptr destination, T value,
+                       size_t count, CUstream stream) {
+  FAKE_LOCK(function);
+  FAKE_NEEDS_CONTEXT(function);
+  Stream *capture = nullptr;
+  if (CUresult result = streamForWork(s, function, stream, capture))
+    return result;
+  if (!capture)
+    return setMemory<T>(s, function, destination, value, count);
+  if (CUresult result =
+          checkDeviceRange(s, function, "destination", uintptr_t(destination),
+                           count * sizeof(T)))
+    return result;
+  Node node{Node::Kind::Memset};
+  node.destination = uintptr_t(destination);
+  node.value = value;
+  node.valueSize = sizeof(T);
+  node.count = count;
+  capture->nodes.push_back(node);
+  return CUDA_SUCCESS;
+}
+
 FAKE_EXPORT CUresult cuMemsetD8(CUdeviceptr destination, unsigned char value,
                                 size_t count) {
-  return memset<uint8_t>("cuMemsetD8", destination, value, count);
+  return memset<uint8_t>("cuMemsetD8", destination, value, count, nullptr);
 }
 
 FAKE_EXPORT CUresult cuMemsetD16Async(CUdeviceptr destination,
                                       unsigned short value, size_t count,
-                                      CUstream) {
-  return memset<uint16_t>("cuMemsetD16Async", destination, value, count);
+                                      CUstream stream) {
+  return memset<uint16_t>("cuMemsetD16Async", destination, value, count,
+                          stream);
 }
 
 FAKE_EXPORT CUresult cuMemsetD32Async(CUdeviceptr destination, unsigned value,
-                                      size_t count, CUstream) {
-  return memset<uint32_t>("cuMemsetD32Async", destination, value, count);
+                                      size_t count, CUstream stream) {
+  return memset<uint32_t>("cuMemsetD32Async", destination, value, count,
+                          stream);
 }
 
 FAKE_EXPORT CUresult cuMemHostRegister(void *, size_t, unsigned) {
