@@ -502,26 +502,40 @@ def host_code_preflight(folder: Path, python: str, env: dict) -> str:
     child_env = dict(env)
     child_env["LD_LIBRARY_PATH"] = os.pathsep.join(
         [str(FAKE_DRIVER_DIR), *filter(None, [env.get("LD_LIBRARY_PATH")])])
-    launches = {}
-    for artifact in ("cuda", "train_cuda"):
+    launches, replays = {}, {}
+    # Each artifact twice: as run.py first calls it, then with CUDA graphs
+    # (LORA_CUDA_GRAPHS=1), for enough calls that the last ones replay.
+    for artifact, graphs, calls in [(a, g, n) for a in ("cuda", "train_cuda")
+                                    for g, n in ((False, 2), (True, 6))]:
         trace = folder / f"{artifact}.fake_trace.jsonl"
         trace.unlink(missing_ok=True)
         child_env["LORA_FAKE_CUDA_TRACE"] = str(trace)
+        child_env.pop("LORA_CUDA_GRAPHS", None)
+        if graphs:
+            child_env["LORA_CUDA_GRAPHS"] = "1"
         proc = run_python([python, str(FAKE_DRIVER_CHILD), "run", str(folder / artifact),
-                           str(folder / "input_ids.npy"), "2", str(folder / "preflight_adapter")],
-                          child_env)
+                           str(folder / "input_ids.npy"), str(calls),
+                           str(folder / "preflight_adapter")], child_env)
         entries = [json.loads(line) for line in trace.read_text().splitlines()] \
             if trace.exists() else []
         trace.unlink(missing_ok=True)
         errors = [e["error"] for e in entries if "error" in e]
-        if proc.returncode != 0 or errors:
+        fallback = [line for line in proc.stderr.splitlines() if "without a CUDA graph" in line]
+        replayed = sum("replay" in e for e in entries)
+        if proc.returncode != 0 or errors or fallback or (graphs and not replayed):
             raise PrepareError(f"{folder / artifact}: its host code failed on the fake driver "
-                               f"({FAKE_DRIVER_DIR}): {errors[:3]}\n"
+                               f"({FAKE_DRIVER_DIR}{', with CUDA graphs' if graphs else ''}): "
+                               f"{errors[:3] or fallback or 'no call replayed a graph'}\n"
                                f"{(proc.stdout + proc.stderr)[-3000:]}")
-        launches[artifact] = sum("launch" in e for e in entries)
+        if graphs:
+            replays[artifact] = replayed
+        else:
+            launches[artifact] = sum("launch" in e for e in entries)
     shutil.rmtree(folder / "preflight_adapter", ignore_errors=True)
     return ("passed on the fake driver (test/lib/FakeCuda): "
-            + ", ".join(f"{a} {n} launches" for a, n in launches.items()))
+            + ", ".join(f"{a} {n} launches" for a, n in launches.items())
+            + "; with LORA_CUDA_GRAPHS=1, "
+            + ", ".join(f"{a} {n} of 6 calls replayed" for a, n in replays.items()))
 
 
 def prepare_model(spec: ModelSpec, out: Path, lora_compile: str, lib_dir: Path,

@@ -28,6 +28,7 @@ Exit code: 0 all correct, 1 some check failed or crashed, 2 cannot run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -70,6 +71,7 @@ MODEL_FILES = ["model.json", "input_ids.npy", "lora_params.npz", "cpu_logits.npy
 MODEL_TOL = 1e-3                    # max |gpu - ref| <= MODEL_TOL * max(1, max |ref|)
 TRAIN_TOL = 1e-3                    # each train-step loss within TRAIN_TOL relative
 MODEL_WARMUP, MODEL_ITERS = 3, 20
+GRAPH_WARMUP = 4                    # calls before CUDA graphs replay (two direct, a capture)
 
 
 def log(msg: str) -> None:
@@ -353,6 +355,21 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
         log(f"PROBLEM: {p}")
     log(f"dry run: {len(cases)} cases, {len(problems)} problems")
     return 1 if problems else 0
+
+
+@contextlib.contextmanager
+def cuda_graphs():
+    """LORA_CUDA_GRAPHS=1 for the models loaded inside (the CUDA device reads
+    it when a model is loaded)."""
+    before = os.environ.get("LORA_CUDA_GRAPHS")
+    os.environ["LORA_CUDA_GRAPHS"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("LORA_CUDA_GRAPHS")
+        else:
+            os.environ["LORA_CUDA_GRAPHS"] = before
 
 
 def host_timing(fn) -> dict:
@@ -965,9 +982,28 @@ class Worker:
             res.update(host_timing(lambda: m(**inputs)))
         finally:
             m.close()
+        res["graphs"] = self.graphs_forward(lora_opt, model_dir, inputs, out, y)
+        if res["graphs"]["status"] != "PASS" and res.get("status") == "PASS":
+            res["status"] = "FAIL"
         res["train"] = self.train(lora_opt, model_dir, info, x, name)
         if res["train"].get("status") != "PASS" and res.get("status") == "PASS":
             res["status"] = "FAIL"
+        return res
+
+    def graphs_forward(self, lora_opt, model_dir: Path, inputs: dict, out: str, y) -> dict:
+        """The same calls with CUDA graphs (LORA_CUDA_GRAPHS=1: from the
+        third call on, one cuGraphLaunch each): every output bit for bit the
+        direct calls' `y`, then timed as they were."""
+        with cuda_graphs():
+            m = lora_opt.load(model_dir / MODEL_ARTIFACT)
+        try:
+            set_lora_parameters(lora_opt, m, model_dir)
+            outs = [m(**inputs)[out] for _ in range(GRAPH_WARMUP + 2)]
+            identical = all(o.tobytes() == y.tobytes() for o in outs)
+            res = dict(status="PASS" if identical else "FAIL", identical=identical)
+            res.update(host_timing(lambda: m(**inputs)))
+        finally:
+            m.close()
         return res
 
     def train(self, lora_opt, model_dir: Path, info: dict, x, name: str) -> dict:
@@ -992,9 +1028,27 @@ class Worker:
             ok = all(np.isfinite(losses)) and max(errors) <= tol
             res.update(status="PASS" if ok else "FAIL", losses=losses, reference=want,
                        max_rel_diff=max(errors), tol=tol)
+            # More steps than the reference's, then the same with CUDA graphs
+            # (two steps captured, one per parameter buffer set, the rest
+            # replayed): each loss bit for bit the direct step's.
+            later = [m.train_step(**batch, lr=ref["lr"]) for _ in range(GRAPH_WARMUP + 2)]
             res.update(host_timing(lambda: m.train_step(**batch, lr=0.0)))
         finally:
             m.close()
+        with cuda_graphs():
+            g = lora_opt.load(model_dir / f"train_{MODEL_ARTIFACT}")
+        try:
+            set_lora_parameters(lora_opt, g, model_dir)
+            direct = losses[:ref["steps"]] + later
+            replayed = [g.train_step(**batch, lr=ref["lr"]) for _ in range(len(direct))]
+            same = replayed == direct
+            res["graphs"] = dict(status="PASS" if same else "FAIL", identical=same,
+                                 losses=replayed, **host_timing(
+                                     lambda: g.train_step(**batch, lr=0.0)))
+        finally:
+            g.close()
+        if not same and res.get("status") == "PASS":
+            res["status"] = "FAIL"
         return res
 
     def bench(self, fn, warmup: int, iters: int, queue_us: int = QUEUE_US) -> dict:
@@ -1465,6 +1519,20 @@ def tflops(fl, us):
     return fl / (us * 1e-6) / 1e12 if isinstance(us, (int, float)) and us > 0 else None
 
 
+def graph_lines(graphs: dict | None, direct: dict, indent: str, what: str) -> list[str]:
+    """The results.txt line of the same calls with CUDA graphs."""
+    if not graphs:
+        return []
+    line = (f"{indent}with CUDA graphs (LORA_CUDA_GRAPHS=1): {graphs['status']}, "
+            f"{what} {'bit for bit the direct ones' if graphs.get('identical') else 'DIFFERENT'}")
+    if "median_us" in graphs:
+        line += f"; median {graphs['median_us']:.1f} us (min {graphs['min_us']:.1f})"
+        if direct.get("median_us"):
+            line += (f", {graphs['median_us'] / direct['median_us']:.2f}x the median of "
+                     f"the direct {what}")
+    return [line]
+
+
 def model_lines(model: dict | None) -> list[str]:
     """The results.txt lines of one whole-model check."""
     if not model:
@@ -1491,6 +1559,7 @@ def model_lines(model: dict | None) -> list[str]:
                 f"{model['n']} calls after {model['warmup']} warm-ups, host wall time with "
                 f"numpy in/out; load {model.get('load_s')} s, first call "
                 f"{model.get('first_call_s')} s")
+        lines += graph_lines(model.get("graphs"), model, "  ", "calls")
     elif st in ("PASS", "FAIL"):
         lines.append(f"  {model.get('error', '')}"[:400])
     elif model.get("error"):
@@ -1509,6 +1578,7 @@ def model_lines(model: dict | None) -> list[str]:
                 f"    train step: median {train['median_us']:.1f} us (min "
                 f"{train['min_us']:.1f}), {train['n']} steps after {train['warmup']} "
                 f"warm-ups, host wall time with numpy in/out")
+        lines += graph_lines(train.get("graphs"), train, "    ", "steps")
         if train.get("error"):
             lines.append(f"    {train['error']}"[:600])
     return lines

@@ -361,11 +361,12 @@ private:
     std::string failure;
     // Non-blocking: the legacy stream's copies (the tensor maps a capture may
     // still encode) neither wait for it nor break its capture.
-    if (!graphStream &&
-        !(failure = LORA_CUDA_CALL(driver, cuStreamCreate, &graphStream,
-                                   CU_STREAM_NON_BLOCKING))
-             .empty())
-      graphStream = nullptr;
+    if (!graphStream) {
+      failure = LORA_CUDA_CALL(driver, cuStreamCreate, &graphStream,
+                               CU_STREAM_NON_BLOCKING);
+      if (!failure.empty())
+        graphStream = nullptr;
+    }
     CUgraph graph = nullptr;
     CUgraphExec exec = nullptr;
     runtime.clearLastError();

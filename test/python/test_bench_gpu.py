@@ -1019,6 +1019,11 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     assert cuda["target"] == "cuda" and cpu["target"] == "cpu"
     assert cuda["arguments"] == cpu["arguments"]
     assert info["lora_compile_args"][-1] == "--target=cuda" and info["parameters"] == 8
+    # The artifacts' host code ran on the fake driver, with and without graphs.
+    preflight = info["host_preflight"]
+    if not preflight.startswith("skipped"):
+        assert "cuda 256 launches" in preflight and "cuda 4 of 6 calls replayed" in preflight \
+            and "train_cuda 4 of 6 calls replayed" in preflight, preflight
     for lib in ("liblora_runtime.so", "liblora_cuda_runtime.so"):
         assert (model / "lib" / lib).read_bytes() == (BUILD / "lib" / lib).read_bytes()
     lora = {a["name"]: a for a in cuda["arguments"] if a["kind"] in ("lora_a", "lora_b")}
@@ -1054,6 +1059,13 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     assert train["losses"] == reference["losses"] + [reference["eval_loss"]]
     assert reference["eval_loss"] < reference["losses"][0]
     assert train["n"] == 20 and train["median_us"] > 0
+    # The same calls and steps with LORA_CUDA_GRAPHS=1 (which the CPU device
+    # ignores: the same code path up to the device), bit for bit.
+    for graphs in (res["graphs"], train["graphs"]):
+        assert graphs["status"] == "PASS" and graphs["identical"], graphs
+        assert graphs["n"] == 20 and graphs["median_us"] > 0
+    lines = bench_run.model_lines(dict(res, info=info))
+    assert sum("with CUDA graphs (LORA_CUDA_GRAPHS=1): PASS" in line for line in lines) == 2, lines
     train_cuda = json.loads((model / "train_cuda" / "manifest.json").read_text())
     assert train_cuda["target"] == "cuda" and train_cuda["train"]["dropout"]["rate"] == 0.1
     if not gpu_here():
