@@ -98,6 +98,7 @@ struct RuntimeLibrary {
   bool (*captureBegin)(CUstream) = nullptr;
   void (*captureEnd)() = nullptr;
   void (*streamUnpin)(CUstream) = nullptr;
+  void (*holdContext)(CUcontext) = nullptr;
 };
 
 /// Whether LORA_CUDA_GRAPHS=1 asks for CUDA graphs and they can be had:
@@ -376,7 +377,7 @@ private:
       failure = LORA_CUDA_CALL(driver, cuStreamBeginCapture, graphStream,
                                CU_STREAM_CAPTURE_MODE_RELAXED);
       if (failure.empty()) {
-        function.call(arguments, outputs);
+        runCompiledCode(function, arguments, outputs);
         failure =
             LORA_CUDA_CALL(driver, cuStreamEndCapture, graphStream, &graph);
       }
@@ -409,13 +410,22 @@ private:
                  error, "the compiled code failed on the CUDA device");
   }
 
+  /// Calls `function`'s host code with this device's context, which the
+  /// caller made current, held for its mgpu* calls.
+  void runCompiledCode(CompiledFunction &function, const void *const *arguments,
+                       void *const *outputs) {
+    runtime.holdContext(context);
+    function.call(arguments, outputs);
+    runtime.holdContext(nullptr);
+  }
+
   /// Runs the host code of `function`, which launches its kernels.
   bool callDirectly(CompiledFunction &function, const void *const *arguments,
                     void *const *outputs, std::string &error) {
     // The compiled code's mgpu* calls cannot return errors; they leave them
     // in liblora_cuda_runtime's last error of this thread.
     runtime.clearLastError();
-    function.call(arguments, outputs);
+    runCompiledCode(function, arguments, outputs);
     // The code waits for its own streams, but a kernel fault shows only in
     // a later call; synchronizing makes it this run's error.
     std::string syncError =
@@ -592,6 +602,7 @@ std::unique_ptr<Device> cuda::createCudaDevice(std::string &error) {
   resolve(library.captureBegin, "loraCudaCaptureBegin");
   resolve(library.captureEnd, "loraCudaCaptureEnd");
   resolve(library.streamUnpin, "loraCudaStreamUnpin");
+  resolve(library.holdContext, "loraCudaHoldContext");
   if (!missing.empty()) {
     error = std::string("target 'cuda': ") + kRuntimeLibraryName + " has no " +
             missing + "; it is not this version of lora-opt's CUDA runtime";

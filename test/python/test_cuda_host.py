@@ -217,6 +217,11 @@ def test_host_code_runs_on_the_fake_driver(artifacts, tmp_path, name):
     # And each kernel is looked up once, not before every launch.
     kernels_launched = {(e["module"], e["launch"]) for e in launches(trace)}
     assert counts["cuModuleGetFunction"] == len(kernels_launched), counts
+    # The CUDA device holds its context current around the compiled code:
+    # its launches push none (each pushed and popped one before; what is
+    # left is the model's load and the device's copies).
+    assert counts["cuCtxPushCurrent"] < len(launches(trace)) / 2, counts
+    assert counts["cuCtxPushCurrent"] == counts["cuCtxPopCurrent"], counts
     if name.endswith("train"):
         assert launches(calls["eval"])
         saved = tmp_path / "adapter"
