@@ -73,6 +73,11 @@ thread_local CUstream captureStream = nullptr;
 /// encoded, streams created (loraCudaSetupCount).
 std::atomic<uint64_t> setupCount{0};
 
+/// Modules unloaded so far (mgpuModuleUnload): a model library's
+/// destructors unload its kernels before its memory goes, so while this
+/// stands still, no library's constants have left their addresses.
+std::atomic<uint64_t> moduleUnloads{0};
+
 void reportError(const char *function, const std::string &message) {
   std::string report = std::string(function) + ": " + message;
   // A failed capture is not the caller's error: the CUDA device runs the
@@ -414,6 +419,7 @@ LORA_CUDA_EXPORT void mgpuModuleUnload(CUmodule module) {
     return;
   }
   forgetKernels();
+  ++moduleUnloads;
   CUresult result = call.driver->cuModuleUnload(module);
   if (result != CUDA_SUCCESS && result != CUDA_ERROR_DEINITIALIZED)
     call.fail("cuModuleUnload failed with " +
@@ -866,12 +872,14 @@ LORA_CUDA_EXPORT void loraCudaStreamUnpin(CUstream stream) {
 /// Device copies of the model libraries' constants (loraCudaCopyConstant),
 /// by device, host address and size, each with the bytes it was made from:
 /// a library unloaded and another loaded at its address may have other
-/// bytes there, which then get a new copy.
+/// bytes there, which then get a new copy. The bytes are compared only
+/// after a module was unloaded (a causal mask of 2048 tokens is 8 MiB).
 struct ConstantCache {
   std::mutex mutex;
   struct Copy {
     std::vector<uint8_t> bytes;
     CUdeviceptr device;
+    uint64_t checkedAt; ///< moduleUnloads when the bytes were last compared.
   };
   std::map<std::tuple<int32_t, const void *, size_t>, Copy> copies;
 };
@@ -899,8 +907,11 @@ LORA_CUDA_EXPORT void loraCudaCopyConstant(void *dst, void *constant,
   auto key = std::make_tuple(defaultDevice, static_cast<const void *>(constant),
                              sizeBytes);
   auto found = cache.copies.find(key);
-  if (found == cache.copies.end() ||
-      std::memcmp(found->second.bytes.data(), constant, sizeBytes) != 0) {
+  uint64_t unloads = moduleUnloads.load();
+  if (found != cache.copies.end() && found->second.checkedAt != unloads &&
+      std::memcmp(found->second.bytes.data(), constant, sizeBytes) == 0)
+    found->second.checkedAt = unloads;
+  if (found == cache.copies.end() || found->second.checkedAt != unloads) {
     ++setupCount;
     CUdeviceptr copy = 0;
     if (!LORA_CHECKED(call, cuMemAlloc, &copy, sizeBytes))
@@ -913,11 +924,12 @@ LORA_CUDA_EXPORT void loraCudaCopyConstant(void *dst, void *constant,
       return;
     }
     // A stale copy is left to the driver only outside a capture, which a
-    // free would break (it is a few bytes, of a library unloaded).
+    // free would break (the bytes of a library unloaded).
     if (found != cache.copies.end() && !captureStream)
       call.driver->cuMemFree(found->second.device);
     auto *first = static_cast<const uint8_t *>(constant);
-    cache.copies[key] = {std::vector<uint8_t>(first, first + sizeBytes), copy};
+    cache.copies[key] = {std::vector<uint8_t>(first, first + sizeBytes), copy,
+                         unloads};
     found = cache.copies.find(key);
   }
   LORA_CHECKED(call, cuMemcpyAsync, reinterpret_cast<CUdeviceptr>(dst),
