@@ -16,6 +16,14 @@ echo "== lit"
 /usr/lib/llvm-22/bin/lit -sv "$BUILD_DIR/test" || status=1
 echo "== gtest"
 "$BUILD_DIR/bin/lora-unittests" --gtest_brief=1 || status=1
+# The tests that need a CUDA driver, again on the fake libcuda.so.1 of
+# test/lib/FakeCuda (built where cuda.h was found), which checks every call.
+if [ -e "$BUILD_DIR/lib/fake-cuda/libcuda.so.1" ]; then
+  echo "== gtest on the fake CUDA driver"
+  LD_LIBRARY_PATH="$BUILD_DIR/lib/fake-cuda${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$BUILD_DIR/bin/lora-unittests" --gtest_brief=1 \
+    --gtest_filter='CudaDevice.*:CudaRuntimeLibrary.*' || status=1
+fi
 echo "== pytest"
 (cd "$ROOT" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider test/python) || status=1
 if [ $status -ne 0 ]; then

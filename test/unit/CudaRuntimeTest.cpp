@@ -486,4 +486,38 @@ TEST_F(CudaRuntimeLibrary, MemoryFunctionsOnAGpu) {
   EXPECT_EQ(getLastError(), nullptr) << lastError();
 }
 
+// The host code's constants reach the device through one cached device copy
+// each: the first copy makes it (driver work loraCudaSetupCount counts), the
+// next ones only copy from it, device to device.
+TEST_F(CudaRuntimeLibrary, ConstantCopiesOnAGpu) {
+  std::string reason;
+  if (!cudaDeviceOrSkip(reason))
+    GTEST_SKIP() << reason;
+  auto memAlloc = get<MemAllocFn>("mgpuMemAlloc");
+  auto memFree = get<MemFreeFn>("mgpuMemFree");
+  auto memcpy = get<MemcpyFn>("mgpuMemcpy");
+  auto copyConstant = get<MemcpyFn>("loraCudaCopyConstant");
+  auto setupCount = get<uint64_t (*)()>("loraCudaSetupCount");
+  ASSERT_TRUE(copyConstant && setupCount);
+  static const uint16_t kConstant[64] = {1, 2, 3, 5, 8, 13, 21, 34};
+  void *a = memAlloc(sizeof(kConstant), nullptr, false);
+  void *b = memAlloc(sizeof(kConstant), nullptr, false);
+  ASSERT_TRUE(a && b) << lastError();
+  uint64_t before = setupCount();
+  copyConstant(a, const_cast<uint16_t *>(kConstant), sizeof(kConstant),
+               nullptr);
+  uint64_t afterFirst = setupCount();
+  EXPECT_GT(afterFirst, before);
+  copyConstant(b, const_cast<uint16_t *>(kConstant), sizeof(kConstant),
+               nullptr);
+  EXPECT_EQ(setupCount(), afterFirst);
+  for (void *copy : {a, b}) {
+    uint16_t back[64] = {};
+    memcpy(back, copy, sizeof(back), nullptr);
+    EXPECT_EQ(std::memcmp(back, kConstant, sizeof(back)), 0);
+    memFree(copy, nullptr);
+  }
+  EXPECT_EQ(getLastError(), nullptr) << lastError();
+}
+
 } // namespace
