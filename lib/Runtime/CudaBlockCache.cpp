@@ -122,7 +122,10 @@ void BlockCache::releaseFree(int device) {
       ++it;
       continue;
     }
-    freeBlock(blockDevice, it->second);
+    if (!freeBlock(blockDevice, it->second)) {
+      ++it;
+      continue;
+    }
     counts.cachedBytes -= size;
     blocks.erase(it->second);
     it = free.erase(it);

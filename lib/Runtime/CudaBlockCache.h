@@ -55,8 +55,9 @@ public:
   /// Allocates `bytes` on the current device: the block, or null, with
   /// `outOfMemory` set when that is why (only then is a retry worth it).
   using AllocateFn = std::function<void *(size_t bytes, bool &outOfMemory)>;
-  /// Gives `block` of `device` back to the driver.
-  using FreeFn = std::function<void(int device, void *block)>;
+  /// Gives `block` of `device` back to the driver; false when it cannot be
+  /// now (a CUDA graph is being captured), and the cache keeps the block.
+  using FreeFn = std::function<bool(int device, void *block)>;
 
   BlockCache(AllocateFn allocate, FreeFn free)
       : allocateBlock(std::move(allocate)), freeBlock(std::move(free)) {}

@@ -99,6 +99,8 @@ struct RuntimeLibrary {
   void (*captureEnd)() = nullptr;
   void (*streamUnpin)(CUstream) = nullptr;
   void (*holdContext)(CUcontext) = nullptr;
+  bool (*freeDeviceMemory)(CUdeviceptr) = nullptr;
+  uint64_t (*staleCount)() = nullptr;
 };
 
 /// Whether LORA_CUDA_GRAPHS=1 asks for CUDA graphs and they can be had:
@@ -257,14 +259,19 @@ public:
   bool call(CompiledFunction &function, const void *const *arguments,
             void *const *outputs, std::string &error) override {
     ContextScope scope(driver, context);
-    // Uploads may still be in flight (a copy from pageable memory returns
-    // once staged), and the compiled code works on streams of its own that
-    // do not wait for them: wait here.
-    if (!check(scope.error, error) ||
-        !check(callDriver(driver, "cuCtxSynchronize", driver.cuCtxSynchronize),
-               error))
+    // Uploads may still be in flight on the legacy stream (a copy from
+    // pageable memory returns once staged), and the compiled code works on
+    // streams of its own that do not wait for it: wait here. (Not for the
+    // context, which another thread's capture would refuse.)
+    if (!check(scope.error, error) || !syncLegacyStream(error))
       return false;
     if (useGraphs) {
+      // A graph may hold a device copy freed since (a tensor map of a block
+      // given back to the driver): those captured before go.
+      if (uint64_t stale = runtime.staleCount(); stale != staleSeen) {
+        destroyGraphs();
+        staleSeen = stale;
+      }
       GraphKey key = makeKey(function, arguments, outputs);
       FunctionGraphs &state = graphs[&function];
       if (CUgraphExec graph = state.find(key))
@@ -290,10 +297,7 @@ public:
     ContextScope scope(driver, context);
     if (!scope.error.empty())
       return;
-    if (graphStream)
-      driver.cuStreamSynchronize(graphStream);
-    for (auto &entry : graphs)
-      entry.second.destroy(driver);
+    destroyGraphs();
     graphs.clear();
   }
 
@@ -347,6 +351,31 @@ private:
     }
   };
 
+  /// Destroys every graph and lets the blocks they used go to any stream.
+  void destroyGraphs() {
+    for (auto &entry : graphs)
+      entry.second.destroy(driver);
+    unpinIfNoGraphs();
+  }
+
+  /// With no graph left, the blocks their captures used are free for any
+  /// stream (and for the driver); the next capture pins them again.
+  void unpinIfNoGraphs() {
+    if (!graphStream)
+      return;
+    for (const auto &entry : graphs)
+      if (!entry.second.graphs.empty())
+        return;
+    driver.cuStreamSynchronize(graphStream);
+    runtime.streamUnpin(graphStream);
+  }
+
+  /// Waits for the legacy stream (uploads, downloads, memsets).
+  bool syncLegacyStream(std::string &error) {
+    return check(LORA_CUDA_CALL(driver, cuStreamSynchronize, nullptr), error,
+                 "the compiled code failed on the CUDA device");
+  }
+
   static GraphKey makeKey(const CompiledFunction &function,
                           const void *const *arguments, void *const *outputs) {
     GraphKey key(arguments, arguments + function.inputs().size());
@@ -395,6 +424,7 @@ private:
     if (failure.empty())
       return exec;
     state.failed = true;
+    unpinIfNoGraphs();
     std::fprintf(stderr,
                  "lora-opt: the calls of '%s' run without a CUDA graph: its "
                  "capture failed (%s)\n",
@@ -426,10 +456,11 @@ private:
     // in liblora_cuda_runtime's last error of this thread.
     runtime.clearLastError();
     runCompiledCode(function, arguments, outputs);
-    // The code waits for its own streams, but a kernel fault shows only in
-    // a later call; synchronizing makes it this run's error.
+    // The code waits for its own streams, which reports a kernel fault; the
+    // legacy stream's work, the copies it may have queued there, is waited
+    // for too.
     std::string syncError =
-        callDriver(driver, "cuCtxSynchronize", driver.cuCtxSynchronize);
+        LORA_CUDA_CALL(driver, cuStreamSynchronize, nullptr);
     if (const char *runtimeError = runtime.getLastError()) {
       error = std::string("the compiled code failed on the CUDA device: ") +
               runtimeError;
@@ -498,9 +529,11 @@ private:
   void freeBuffer(CUdeviceptr pointer) {
     buffers.erase(pointer);
     // Nothing to report to: a failed free leaves the memory to the context.
+    // The runtime's free waits for captures under way in other threads,
+    // which a free would break.
     ContextScope scope(driver, context);
     if (scope.error.empty())
-      driver.cuMemFree(pointer);
+      runtime.freeDeviceMemory(pointer);
   }
 
   void freeIdleBuffers() {
@@ -518,6 +551,8 @@ private:
   /// The stream of every capture and replay (created at the first capture).
   CUstream graphStream = nullptr;
   std::map<const CompiledFunction *, FunctionGraphs> graphs;
+  /// loraCudaStaleCount when the graphs were last checked against it.
+  uint64_t staleSeen = 0;
   /// Each buffer of allocate() not yet given back to the driver.
   struct Buffer {
     size_t bytes;
@@ -603,6 +638,8 @@ std::unique_ptr<Device> cuda::createCudaDevice(std::string &error) {
   resolve(library.captureEnd, "loraCudaCaptureEnd");
   resolve(library.streamUnpin, "loraCudaStreamUnpin");
   resolve(library.holdContext, "loraCudaHoldContext");
+  resolve(library.freeDeviceMemory, "loraCudaFreeDeviceMemory");
+  resolve(library.staleCount, "loraCudaStaleCount");
   if (!missing.empty()) {
     error = std::string("target 'cuda': ") + kRuntimeLibraryName + " has no " +
             missing + "; it is not this version of lora-opt's CUDA runtime";

@@ -41,6 +41,7 @@
 #include <initializer_list>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -72,6 +73,43 @@ thread_local CUstream captureStream = nullptr;
 /// blocks allocated, kernels looked up or given shared memory, tensor maps
 /// encoded, streams created (loraCudaSetupCount).
 std::atomic<uint64_t> setupCount{0};
+
+/// Device copies freed or replaced so far (tensor maps of a block given
+/// back to the driver, a constant's stale copy): a CUDA graph captured
+/// before may hold one (loraCudaStaleCount).
+std::atomic<uint64_t> staleCount{0};
+
+/// Whether this thread holds the capture lock shared (loraCudaCaptureBegin).
+thread_local bool holdsCaptureLock = false;
+
+/// Driver work that a capture under way, in any thread, would refuse and
+/// be invalidated by: freeing device memory, unloading a module. Captures
+/// hold this shared from loraCudaCaptureBegin to loraCudaCaptureEnd; that
+/// work holds it exclusively. (Captures are rare: a few per model.)
+std::shared_mutex &getCaptureLock() {
+  static auto *lock = new std::shared_mutex(); // Never destroyed, like the
+  return *lock;                                // caches below.
+}
+
+/// How a free that would have to wait for a capture goes on.
+enum class IfCapturing {
+  Wait, ///< Until the capture ends: the caller holds no lock a capture needs.
+  Keep, ///< Keep the memory (false): the caller holds a cache's mutex.
+};
+
+/// An exclusive hold of the capture lock for driver work a capture would
+/// refuse; not held when this thread captures, or, with IfCapturing::Keep,
+/// when another does.
+std::unique_lock<std::shared_mutex> excludeCaptures(IfCapturing mode) {
+  std::unique_lock<std::shared_mutex> lock(getCaptureLock(), std::defer_lock);
+  if (captureStream)
+    return lock;
+  if (mode == IfCapturing::Wait)
+    lock.lock();
+  else
+    (void)lock.try_lock();
+  return lock;
+}
 
 /// Modules unloaded so far (mgpuModuleUnload): a model library's
 /// destructors unload its kernels before its memory goes, so while this
@@ -420,6 +458,7 @@ LORA_CUDA_EXPORT void mgpuModuleUnload(CUmodule module) {
   }
   forgetKernels();
   ++moduleUnloads;
+  std::unique_lock<std::shared_mutex> lock = excludeCaptures(IfCapturing::Wait);
   CUresult result = call.driver->cuModuleUnload(module);
   if (result != CUDA_SUCCESS && result != CUDA_ERROR_DEINITIALIZED)
     call.fail("cuModuleUnload failed with " +
@@ -685,7 +724,7 @@ LORA_CUDA_EXPORT void mgpuEventRecord(CUevent event, CUstream stream) {
 
 /// Frees the cached tensor maps of the buffer at `base`: once the buffer
 /// is given back to the driver no kernel can be using them, and another
-/// allocation may get the address.
+/// allocation may get the address. The caller excludes captures.
 static void forgetTensorMaps(const Driver &driver, void *base) {
   TensorMapCache &cache = getTensorMapCache();
   std::lock_guard<std::mutex> lock(cache.mutex);
@@ -696,15 +735,21 @@ static void forgetTensorMaps(const Driver &driver, void *base) {
     }
     if (driver.cuMemFree)
       driver.cuMemFree(it->second);
+    ++staleCount;
     it = cache.maps.erase(it);
   }
 }
 
 /// Gives `block` back to the driver (in `call`'s context), with its tensor
-/// maps.
-static void freeOnDevice(const Call &call, void *block) {
+/// maps, unless a capture is under way (see excludeCaptures): false then,
+/// and the block is kept.
+static bool freeOnDevice(const Call &call, void *block, IfCapturing mode) {
+  std::unique_lock<std::shared_mutex> lock = excludeCaptures(mode);
+  if (!lock.owns_lock())
+    return false;
   forgetTensorMaps(*call.driver, block);
   LORA_CHECKED(call, cuMemFree, reinterpret_cast<CUdeviceptr>(block));
+  return true;
 }
 
 /// Whether freed device blocks are kept for reuse; LORA_CUDA_CACHING=0
@@ -746,14 +791,18 @@ static BlockCache &getBlockCache() {
         return reinterpret_cast<void *>(pointer);
       },
       [](int device, void *block) {
+        // The cache's mutex is held: a capture that needs it must not be
+        // waited for.
         int32_t current = defaultDevice;
         defaultDevice = device;
+        bool freed = true;
         {
           Call call("mgpuMemFree");
           if (call)
-            freeOnDevice(call, block);
+            freed = freeOnDevice(call, block, IfCapturing::Keep);
         }
         defaultDevice = current;
+        return freed;
       });
   return *cache;
 }
@@ -764,6 +813,8 @@ static BlockCache &getBlockCache() {
 /// queued, or one that no work uses.
 LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream stream,
                                     bool isHostShared) {
+  if (captureStream && !stream)
+    stream = captureStream; // Its blocks stay with the graph.
   Call call(__func__);
   CUdeviceptr pointer = 0;
   if (!call || sizeBytes == 0)
@@ -790,6 +841,8 @@ LORA_CUDA_EXPORT void *mgpuMemAlloc(uint64_t sizeBytes, CUstream stream,
 LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream stream) {
   if (!pointer)
     return;
+  if (captureStream && !stream)
+    stream = captureStream; // Its blocks stay with the graph.
   if (cachingEnabled()) {
     BlockCache::Release released = getBlockCache().release(pointer, stream);
     if (released == BlockCache::Release::Kept)
@@ -801,8 +854,20 @@ LORA_CUDA_EXPORT void mgpuMemFree(void *pointer, CUstream stream) {
     }
   }
   Call call(__func__);
-  if (call)
-    freeOnDevice(call, pointer);
+  if (call && !freeOnDevice(call, pointer, IfCapturing::Wait))
+    call.fail("cannot give device memory back to the driver while a CUDA "
+              "graph is captured");
+}
+
+/// Gives `pointer`, device memory of the caller's cuMemAlloc, back to the
+/// driver once no capture is under way (the CUDA device's staging
+/// buffers); false when this thread captures, which a free would break.
+LORA_CUDA_EXPORT bool loraCudaFreeDeviceMemory(CUdeviceptr pointer) {
+  std::unique_lock<std::shared_mutex> lock = excludeCaptures(IfCapturing::Wait);
+  const Driver *driver = getDriver(nullptr);
+  if (!lock.owns_lock() || !driver || !driver->cuMemFree)
+    return false;
+  return driver->cuMemFree(pointer) == CUDA_SUCCESS;
 }
 
 /// Gives the device blocks kept for reuse back to the driver.
@@ -855,13 +920,24 @@ LORA_CUDA_EXPORT bool loraCudaCaptureBegin(CUstream stream) {
                           "without which no call can be captured");
     return false;
   }
+  getCaptureLock().lock_shared(); // Waits for frees under way.
+  holdsCaptureLock = true;
   getBlockCache().pinStream(stream);
   captureStream = stream;
   return true;
 }
 
 /// Ends the redirection of loraCudaCaptureBegin on this thread.
-LORA_CUDA_EXPORT void loraCudaCaptureEnd() { captureStream = nullptr; }
+LORA_CUDA_EXPORT void loraCudaCaptureEnd() {
+  captureStream = nullptr;
+  if (holdsCaptureLock)
+    getCaptureLock().unlock_shared();
+  holdsCaptureLock = false;
+}
+
+/// How many device copies (tensor maps, constants) have been freed or
+/// replaced: a graph captured when it was lower may read one.
+LORA_CUDA_EXPORT uint64_t loraCudaStaleCount() { return staleCount.load(); }
 
 /// The graphs captured on `stream` are destroyed and their work is done:
 /// the blocks they used are free for any stream.
@@ -920,13 +996,19 @@ LORA_CUDA_EXPORT void loraCudaCopyConstant(void *dst, void *constant,
     // it is done, and `stream` does not wait for the legacy stream.
     if (!LORA_CHECKED(call, cuMemcpyHtoD, copy, constant, sizeBytes) ||
         !LORA_CHECKED(call, cuStreamSynchronize, nullptr)) {
-      call.driver->cuMemFree(copy);
+      if (excludeCaptures(IfCapturing::Keep).owns_lock())
+        call.driver->cuMemFree(copy);
       return;
     }
-    // A stale copy is left to the driver only outside a capture, which a
-    // free would break (the bytes of a library unloaded).
-    if (found != cache.copies.end() && !captureStream)
-      call.driver->cuMemFree(found->second.device);
+    // The stale copy (of a library unloaded) goes back to the driver unless
+    // a capture is under way, which a free would break; then it is left.
+    if (found != cache.copies.end()) {
+      ++staleCount;
+      if (std::unique_lock<std::shared_mutex> free =
+              excludeCaptures(IfCapturing::Keep);
+          free.owns_lock())
+        call.driver->cuMemFree(found->second.device);
+    }
     auto *first = static_cast<const uint8_t *>(constant);
     cache.copies[key] = {std::vector<uint8_t>(first, first + sizeBytes), copy,
                          unloads};
@@ -1095,7 +1177,8 @@ LORA_CUDA_EXPORT void *mgpuTensorMapEncodeTiledMemref(
   if (!LORA_CHECKED(call, cuMemcpyHtoD, deviceMap, &tensorMap,
                     sizeof(CUtensorMap)) ||
       !LORA_CHECKED(call, cuStreamSynchronize, nullptr)) {
-    if (call.driver->cuMemFree)
+    if (call.driver->cuMemFree &&
+        excludeCaptures(IfCapturing::Keep).owns_lock())
       call.driver->cuMemFree(deviceMap);
     return nullptr;
   }

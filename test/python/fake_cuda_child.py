@@ -13,6 +13,9 @@ the driver of every later test there).
         runs two inference artifacts in one process, alternately, then in
         two threads at once, then closes one (its kernels unloaded) and runs
         the other again; exit 3 with the message on a LoraOptError
+    fake_cuda_child.py two-models-cold ARTIFACT_A ARTIFACT_B INPUT_IDS
+        the same, from the first calls in two threads, one model closed and
+        loaded again meanwhile (see two_models_cold)
     fake_cuda_child.py check-launches|check-memory|check-graphs FAKE_DIR PTXAS TMP
         calls the fake directly through ctypes: calls a driver would fail
         must fail, with the reason in the trace
@@ -105,6 +108,45 @@ def two_models(artifact_a: str, artifact_b: str, inputs: str) -> int:
         a.close()
     except lora_opt.LoraOptError as e:
         print("LoraOptError:", e)
+        return 3
+    print("ok")
+    return 0
+
+
+def two_models_cold(artifact_a: str, artifact_b: str, inputs: str) -> int:
+    """Two models from their first call in two threads at once: one calls
+    its model 10 times; the other calls its own 3 times, closes it (its
+    kernels unloaded, its memory given back) and loads and calls it again,
+    while the first may be capturing a graph."""
+    import threading
+    import numpy as np
+    import lora_opt
+    x = np.load(inputs)
+    errors = []
+
+    def first():
+        with lora_opt.load(artifact_a) as a:
+            for _ in range(10):
+                a(input_ids=x)
+
+    def second():
+        for _ in range(2):
+            with lora_opt.load(artifact_b) as b:
+                for _ in range(3):
+                    b(input_ids=x)
+
+    def guarded(work):
+        try:
+            work()
+        except lora_opt.LoraOptError as e:
+            errors.append(str(e))
+    threads = [threading.Thread(target=guarded, args=(w,)) for w in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        print("LoraOptError:", errors[0])
         return 3
     print("ok")
     return 0
@@ -350,6 +392,8 @@ def main(argv: list) -> int:
         return run(argv[1], argv[2], int(argv[3]), argv[4])
     if argv[0] == "two-models":
         return two_models(argv[1], argv[2], argv[3])
+    if argv[0] == "two-models-cold":
+        return two_models_cold(argv[1], argv[2], argv[3])
     if argv[0] == "runtime-clusters":
         runtime_clusters(argv[1], argv[2], Path(argv[3]))
         print("ok")

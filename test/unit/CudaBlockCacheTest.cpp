@@ -45,11 +45,14 @@ struct FakeDriver {
           return block;
         },
         [this](int device, void *block) {
+          if (refuseFrees)
+            return false;
           freed.emplace_back(device, block);
           auto it = live.find({block, 0});
           used -= it->second;
           live.erase(it);
           std::free(block);
+          return true;
         });
   }
 
@@ -64,6 +67,8 @@ struct FakeDriver {
   /// Every allocation fails, and not for want of memory (a driver in a
   /// sticky error state after a kernel fault).
   bool failure = false;
+  /// The driver refuses to free (a CUDA graph is being captured).
+  bool refuseFrees = false;
   size_t used = 0;
   std::vector<size_t> allocated;
   std::vector<std::pair<int, void *>> freed;
@@ -294,6 +299,25 @@ TEST(CudaBlockCache, APinnedStreamKeepsItsBlocksUntilUnpinned) {
   cache.release(b, other);
   cache.emptyCache();
   EXPECT_EQ(driver.freed.size(), 2u);
+}
+
+// While a CUDA graph is being captured the driver refuses cuMemFree: the
+// blocks it would not take stay in the cache, counted and handed out.
+TEST(CudaBlockCache, KeepsTheBlocksTheDriverWouldNotTake) {
+  FakeDriver driver(1 << 20);
+  BlockCache cache = driver.makeCache();
+  void *a = cache.allocate(0, 1024);
+  cache.release(a);
+  driver.refuseFrees = true;
+  cache.emptyCache();
+  EXPECT_TRUE(driver.freed.empty());
+  EXPECT_EQ(cache.stats().cachedBytes, 1024u);
+  EXPECT_EQ(cache.allocate(0, 1024), a);
+  cache.release(a);
+  driver.refuseFrees = false;
+  cache.emptyCache();
+  EXPECT_EQ(driver.freed.size(), 1u);
+  EXPECT_EQ(cache.stats().cachedBytes, 0u);
 }
 
 } // namespace
