@@ -357,14 +357,19 @@ def test_two_models_replay_graphs_in_threads_and_after_an_unload(artifacts, tmp_
     assert [e for e in after if "free" in e], "the closed model's blocks stayed"
 
 
-def test_a_capture_beside_other_threads_work(artifacts, tmp_path):
+# LORA_FAKE_CUDA_REUSE=1: a freed allocation's addresses go to the next of
+# its size, as a driver's do (the model loaded again gets the closed one's),
+# which the caches keyed by address (graphs, tensor maps, constants) must
+# survive.
+@pytest.mark.parametrize("reuse", ["0", "1"])
+def test_a_capture_beside_other_threads_work(artifacts, tmp_path, reuse):
     """Graphs in two threads from the first calls: one model's calls are
     captured while the other thread calls, closes (unloading its kernels and
     freeing its memory, which a capture would refuse) and loads its model
     again. Nothing the driver refuses during a capture happens, so no call
     fails and no capture does."""
     trace = tmp_path / "trace.jsonl"
-    env = dict(fake_env(trace), LORA_CUDA_GRAPHS="1")
+    env = dict(fake_env(trace), LORA_CUDA_GRAPHS="1", LORA_FAKE_CUDA_REUSE=reuse)
     proc = subprocess.run([sys.executable, str(CHILD), "two-models-cold",
                            str(artifacts["bf16"]), str(artifacts["f32"]), str(INPUT)],
                           capture_output=True, text=True, timeout=600, env=env)
@@ -373,6 +378,7 @@ def test_a_capture_beside_other_threads_work(artifacts, tmp_path):
     entries = [json.loads(line) for line in trace.read_text().splitlines()]
     assert not [e for e in entries if "error" in e]
     assert [e for e in entries if "replay" in e]
+    assert bool([e for e in entries if "reuses" in e]) == (reuse == "1")
 
 
 # The error reported is the call's first: later ones follow from it (every

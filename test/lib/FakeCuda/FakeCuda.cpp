@@ -47,6 +47,11 @@
 //                                launches, else CUDA_ERROR_OUT_OF_MEMORY);
 //                                with <n>+, every call from the n-th
 //   LORA_FAKE_CUDA_DEVICES=<n>   how many devices there are (default 1)
+//   LORA_FAKE_CUDA_REUSE=1       an allocation may get the pages of a freed
+//                                one of the same page count (the youngest),
+//                                as a driver reuses addresses: caches keyed
+//                                by address meet a new buffer there (a use
+//                                after free then goes unseen)
 //
 // A failed check prints "fake libcuda: <function>: <why>" to stderr, goes
 // to the trace as {"error": ...} and returns an error code, as a driver
@@ -165,6 +170,7 @@ struct State {
   unsigned failCall = 0;
   bool failLater = false; // Also the calls after failCall.
   int devices = 1;
+  bool reuseFreed = false; // LORA_FAKE_CUDA_REUSE=1.
   FILE *trace = nullptr;
   unsigned tensorMaps = 0;
   int contextTag = 0; // Its address is the context.
@@ -187,6 +193,8 @@ struct State {
     }
     if (const char *devices = std::getenv("LORA_FAKE_CUDA_DEVICES"))
       this->devices = std::atoi(devices);
+    if (const char *reuse = std::getenv("LORA_FAKE_CUDA_REUSE"))
+      reuseFreed = std::string(reuse) == "1";
   }
 };
 
@@ -1204,14 +1212,32 @@ FAKE_EXPORT CUresult cuMemAlloc(CUdeviceptr *pointer, size_t bytes) {
   // given back to the host (see State::freed).
   size_t page = size_t(sysconf(_SC_PAGESIZE));
   size_t rounded = (bytes + page - 1) / page * page;
-  void *memory = mmap(nullptr, rounded, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void *memory = nullptr;
+  int reused = -1; // The freed allocation whose pages these are.
+  if (s.reuseFreed) {
+    // The youngest freed allocation of as many pages, made accessible again.
+    auto youngest = s.freed.end();
+    for (auto it = s.freed.begin(); it != s.freed.end(); ++it)
+      if ((it->second.bytes + page - 1) / page * page == rounded &&
+          (youngest == s.freed.end() || it->second.id > youngest->second.id))
+        youngest = it;
+    if (youngest != s.freed.end()) {
+      memory = reinterpret_cast<void *>(youngest->first);
+      reused = int(youngest->second.id);
+      mprotect(memory, rounded, PROT_READ | PROT_WRITE);
+      s.freed.erase(youngest);
+    }
+  }
+  if (!memory)
+    memory = mmap(nullptr, rounded, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (memory == MAP_FAILED)
     return CUDA_ERROR_OUT_OF_MEMORY;
   std::memset(memory, kPoison, bytes);
   unsigned id = s.nextAllocation++;
   s.allocations[reinterpret_cast<uintptr_t>(memory)] = {bytes, id};
-  traceLine(s, format("{\"alloc\": %u, \"bytes\": %zu}", id, bytes));
+  traceLine(s, format("{\"alloc\": %u, \"bytes\": %zu", id, bytes) +
+                   (reused >= 0 ? format(", \"reuses\": %d}", reused) : "}"));
   *pointer = reinterpret_cast<CUdeviceptr>(memory);
   return CUDA_SUCCESS;
 }
