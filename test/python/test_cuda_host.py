@@ -126,6 +126,22 @@ def run_on_fake(tmp_path, artifact: Path, calls: int = 2, env: dict | None = Non
     return proc, [json.loads(line) for line in lines]
 
 
+def run_two_models(tmp_path, artifacts, mode: str, **env: str) -> list:
+    """Runs CHILD's `mode` (two-models, two-models-cold) on the bf16 and f32
+    Llama with the fake driver and `env`: its trace, once the child and
+    every driver call succeeded."""
+    trace = tmp_path / "trace.jsonl"
+    proc = subprocess.run([sys.executable, str(CHILD), mode, str(artifacts["bf16"]),
+                           str(artifacts["f32"]), str(INPUT)],
+                          capture_output=True, text=True, timeout=600,
+                          env=dict(fake_env(trace), **env))
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    assert "without a CUDA graph" not in proc.stderr, proc.stderr[-2000:]
+    entries = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert not [e for e in entries if "error" in e]
+    return entries
+
+
 def split_calls(trace: list) -> dict:
     """The trace between markers: {"load": [...], 0: [...], 1: [...], ...}."""
     parts, current = {}, None
@@ -235,14 +251,7 @@ def test_two_models_in_threads_and_an_unload(artifacts, tmp_path):
     threads at once, then one model closed, which unloads its kernels and
     makes the runtime forget what it knew of kernels, and the other run
     again."""
-    trace = tmp_path / "trace.jsonl"
-    env = fake_env(trace)
-    proc = subprocess.run([sys.executable, str(CHILD), "two-models", str(artifacts["bf16"]),
-                           str(artifacts["f32"]), str(INPUT)],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
-    entries = [json.loads(line) for line in trace.read_text().splitlines()]
-    assert not [e for e in entries if "error" in e]
+    entries = run_two_models(tmp_path, artifacts, "two-models")
     after = split_calls(entries)["closed"]
     assert launches(after), "the model left open launched nothing after the other closed"
     # The bf16 model's opted-in kernels were allowed their shared memory
@@ -343,14 +352,7 @@ def test_two_models_replay_graphs_in_threads_and_after_an_unload(artifacts, tmp_
     from blocks the other cannot take, in two threads at once, and the one
     left open still replays after the other closed (its blocks given back to
     the driver)."""
-    trace = tmp_path / "trace.jsonl"
-    env = dict(fake_env(trace), LORA_CUDA_GRAPHS="1")
-    proc = subprocess.run([sys.executable, str(CHILD), "two-models", str(artifacts["bf16"]),
-                           str(artifacts["f32"]), str(INPUT)],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
-    entries = [json.loads(line) for line in trace.read_text().splitlines()]
-    assert not [e for e in entries if "error" in e]
+    entries = run_two_models(tmp_path, artifacts, "two-models", LORA_CUDA_GRAPHS="1")
     assert len([e for e in entries if "nodes" in e]) == 2
     after = split_calls(entries)["closed"]
     assert [e for e in after if "replay" in e], "the model left open did not replay"
@@ -368,15 +370,8 @@ def test_a_capture_beside_other_threads_work(artifacts, tmp_path, reuse):
     freeing its memory, which a capture would refuse) and loads its model
     again. Nothing the driver refuses during a capture happens, so no call
     fails and no capture does."""
-    trace = tmp_path / "trace.jsonl"
-    env = dict(fake_env(trace), LORA_CUDA_GRAPHS="1", LORA_FAKE_CUDA_REUSE=reuse)
-    proc = subprocess.run([sys.executable, str(CHILD), "two-models-cold",
-                           str(artifacts["bf16"]), str(artifacts["f32"]), str(INPUT)],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
-    assert "without a CUDA graph" not in proc.stderr, proc.stderr[-2000:]
-    entries = [json.loads(line) for line in trace.read_text().splitlines()]
-    assert not [e for e in entries if "error" in e]
+    entries = run_two_models(tmp_path, artifacts, "two-models-cold", LORA_CUDA_GRAPHS="1",
+                             LORA_FAKE_CUDA_REUSE=reuse)
     assert [e for e in entries if "replay" in e]
     assert bool([e for e in entries if "reuses" in e]) == (reuse == "1")
 
