@@ -101,17 +101,17 @@ struct RuntimeLibrary {
   void (*holdContext)(CUcontext) = nullptr;
   bool (*freeDeviceMemory)(CUdeviceptr) = nullptr;
   uint64_t (*staleCount)() = nullptr;
+  bool (*cachingEnabled)() = nullptr;
 };
 
 /// Whether LORA_CUDA_GRAPHS=1 asks for CUDA graphs and they can be had:
 /// the block cache, where captured calls leave their buffers, is on, and
 /// the driver has the graph functions.
-bool graphsEnabled(const Driver &driver) {
+bool graphsEnabled(const Driver &driver, const RuntimeLibrary &runtime) {
   const char *value = std::getenv("LORA_CUDA_GRAPHS");
   if (!value || std::string(value) != "1")
     return false;
-  const char *caching = std::getenv("LORA_CUDA_CACHING");
-  if (caching && std::string(caching) == "0") {
+  if (!runtime.cachingEnabled()) {
     static bool told = false;
     if (!told)
       std::fprintf(stderr, "lora-opt: LORA_CUDA_GRAPHS=1 is ignored: "
@@ -133,20 +133,17 @@ public:
   CudaDevice(const Driver &driver, CUcontext context,
              const RuntimeLibrary &runtime)
       : driver(driver), context(context), runtime(runtime),
-        useGraphs(graphsEnabled(driver)) {}
+        useGraphs(graphsEnabled(driver, runtime)) {}
 
   /// Also gives the device blocks that liblora_cuda_runtime keeps for reuse
   /// back to the driver: the compiled code's buffers, which no other user
   /// of the device (PyTorch, another model) could otherwise get.
   ~CudaDevice() override {
-    forgetFunctions();
+    forgetFunctions(); // Waits for the graph stream and unpins its blocks.
     if (graphStream) {
       ContextScope scope(driver, context);
-      if (scope.error.empty()) {
-        driver.cuStreamSynchronize(graphStream);
-        runtime.streamUnpin(graphStream);
+      if (scope.error.empty())
         driver.cuStreamDestroy(graphStream);
-      }
     }
     if (weights)
       release(reinterpret_cast<void *>(weights));
@@ -640,6 +637,7 @@ std::unique_ptr<Device> cuda::createCudaDevice(std::string &error) {
   resolve(library.holdContext, "loraCudaHoldContext");
   resolve(library.freeDeviceMemory, "loraCudaFreeDeviceMemory");
   resolve(library.staleCount, "loraCudaStaleCount");
+  resolve(library.cachingEnabled, "loraCudaCachingEnabled");
   if (!missing.empty()) {
     error = std::string("target 'cuda': ") + kRuntimeLibraryName + " has no " +
             missing + "; it is not this version of lora-opt's CUDA runtime";

@@ -79,9 +79,6 @@ std::atomic<uint64_t> setupCount{0};
 /// before may hold one (loraCudaStaleCount).
 std::atomic<uint64_t> staleCount{0};
 
-/// Whether this thread holds the capture lock shared (loraCudaCaptureBegin).
-thread_local bool holdsCaptureLock = false;
-
 /// Driver work that a capture under way, in any thread, would refuse and
 /// be invalidated by: freeing device memory, unloading a module. Captures
 /// hold this shared from loraCudaCaptureBegin to loraCudaCaptureEnd; that
@@ -873,6 +870,10 @@ LORA_CUDA_EXPORT bool loraCudaFreeDeviceMemory(CUdeviceptr pointer) {
 /// Gives the device blocks kept for reuse back to the driver.
 LORA_CUDA_EXPORT void loraCudaEmptyCache() { getBlockCache().emptyCache(); }
 
+/// Whether freed device blocks are kept (not LORA_CUDA_CACHING=0), which
+/// CUDA graphs need.
+LORA_CUDA_EXPORT bool loraCudaCachingEnabled() { return cachingEnabled(); }
+
 /// The bytes of device blocks handed out by mgpuMemAlloc and not freed, and
 /// of freed ones kept for reuse; either pointer may be null.
 LORA_CUDA_EXPORT void loraCudaMemoryStats(uint64_t *inUseBytes,
@@ -921,18 +922,18 @@ LORA_CUDA_EXPORT bool loraCudaCaptureBegin(CUstream stream) {
     return false;
   }
   getCaptureLock().lock_shared(); // Waits for frees under way.
-  holdsCaptureLock = true;
   getBlockCache().pinStream(stream);
   captureStream = stream;
   return true;
 }
 
-/// Ends the redirection of loraCudaCaptureBegin on this thread.
+/// Ends the redirection of loraCudaCaptureBegin on this thread, and its
+/// hold of the capture lock.
 LORA_CUDA_EXPORT void loraCudaCaptureEnd() {
+  if (!captureStream)
+    return;
   captureStream = nullptr;
-  if (holdsCaptureLock)
-    getCaptureLock().unlock_shared();
-  holdsCaptureLock = false;
+  getCaptureLock().unlock_shared();
 }
 
 /// How many device copies (tensor maps, constants) have been freed or
