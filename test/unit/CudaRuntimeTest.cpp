@@ -520,4 +520,65 @@ TEST_F(CudaRuntimeLibrary, ConstantCopiesOnAGpu) {
   EXPECT_EQ(getLastError(), nullptr) << lastError();
 }
 
+// While the CUDA device captures a call (loraCudaCaptureBegin), the host
+// code's streams are the capture's, and what a capture cannot hold is
+// reported, not done: a wait for an event, memory given back to the driver.
+TEST_F(CudaRuntimeLibrary, CaptureRedirectsStreamsOnAGpu) {
+  std::string reason;
+  if (!cudaDeviceOrSkip(reason))
+    GTEST_SKIP() << reason;
+  auto captureBegin = get<bool (*)(void *)>("loraCudaCaptureBegin");
+  auto captureEnd = get<void (*)()>("loraCudaCaptureEnd");
+  auto streamCreate = get<StreamCreateFn>("mgpuStreamCreate");
+  auto streamDestroy = get<StreamFn>("mgpuStreamDestroy");
+  auto streamSynchronize = get<StreamFn>("mgpuStreamSynchronize");
+  auto eventCreate = get<void *(*)()>("mgpuEventCreate");
+  auto eventSynchronize = get<void (*)(void *)>("mgpuEventSynchronize");
+  auto eventDestroy = get<void (*)(void *)>("mgpuEventDestroy");
+  auto memFree = get<MemFreeFn>("mgpuMemFree");
+  ASSERT_TRUE(captureBegin && captureEnd && eventCreate && eventSynchronize);
+
+  EXPECT_FALSE(captureBegin(nullptr));
+  EXPECT_NE(lastError().find("loraCudaCaptureBegin: no stream to capture on"),
+            std::string::npos)
+      << lastError();
+  clearLastError();
+
+  void *stream = streamCreate();
+  void *event = eventCreate();
+  ASSERT_TRUE(stream && event) << lastError();
+  ASSERT_TRUE(captureBegin(stream)) << lastError();
+  EXPECT_EQ(streamCreate(), stream);
+  streamSynchronize(stream); // Left to the capture's end: no driver wait.
+  streamDestroy(stream);     // Still the capture's.
+  EXPECT_EQ(getLastError(), nullptr) << lastError();
+  EXPECT_FALSE(captureBegin(stream));
+  EXPECT_NE(lastError().find("a capture is already under way"),
+            std::string::npos)
+      << lastError();
+  clearLastError();
+  eventSynchronize(event);
+  EXPECT_NE(lastError().find("mgpuEventSynchronize: the host code waits for "
+                             "an event, which a CUDA graph cannot capture"),
+            std::string::npos)
+      << lastError();
+  clearLastError();
+  int notABlock = 0;
+  memFree(&notABlock, stream);
+  EXPECT_NE(lastError().find("mgpuMemFree: cannot give device memory back to "
+                             "the driver while a CUDA graph is captured"),
+            std::string::npos)
+      << lastError();
+  clearLastError();
+  captureEnd();
+
+  void *other = streamCreate(); // The pool's: `stream` is still out.
+  EXPECT_NE(other, stream);
+  streamDestroy(other);
+  eventSynchronize(event);
+  eventDestroy(event);
+  streamDestroy(stream);
+  EXPECT_EQ(getLastError(), nullptr) << lastError();
+}
+
 } // namespace
