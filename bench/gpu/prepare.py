@@ -504,15 +504,15 @@ def host_code_preflight(folder: Path, python: str, env: dict) -> str:
         [str(FAKE_DRIVER_DIR), *filter(None, [env.get("LD_LIBRARY_PATH")])])
     launches, replays = {}, {}
     # Each artifact twice: as run.py first calls it, then with CUDA graphs
-    # (LORA_CUDA_GRAPHS=1), for enough calls that the last ones replay.
+    # (load(cuda_graphs=True), as run.py), for enough calls that the last
+    # ones replay.
     for artifact, graphs, calls in [(a, g, n) for a in ("cuda", "train_cuda")
                                     for g, n in ((False, 2), (True, 6))]:
         trace = folder / f"{artifact}.fake_trace.jsonl"
         trace.unlink(missing_ok=True)
         child_env["LORA_FAKE_CUDA_TRACE"] = str(trace)
         child_env.pop("LORA_CUDA_GRAPHS", None)
-        if graphs:
-            child_env["LORA_CUDA_GRAPHS"] = "1"
+        child_env["CHILD_CUDA_GRAPHS"] = "1" if graphs else "0"
         proc = run_python([python, str(FAKE_DRIVER_CHILD), "run", str(folder / artifact),
                            str(folder / "input_ids.npy"), str(calls),
                            str(folder / "preflight_adapter")], child_env)
@@ -534,7 +534,7 @@ def host_code_preflight(folder: Path, python: str, env: dict) -> str:
     shutil.rmtree(folder / "preflight_adapter", ignore_errors=True)
     return ("passed on the fake driver (test/lib/FakeCuda): "
             + ", ".join(f"{a} {n} launches" for a, n in launches.items())
-            + "; with LORA_CUDA_GRAPHS=1, "
+            + "; with CUDA graphs, "
             + ", ".join(f"{a} {n} of 6 calls replayed" for a, n in replays.items()))
 
 

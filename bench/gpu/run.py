@@ -28,7 +28,6 @@ Exit code: 0 all correct, 1 some check failed or crashed, 2 cannot run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -357,19 +356,12 @@ def dry_run(manifest: dict, artifacts: Path, cases: list[dict], ms: list[int],
     return 1 if problems else 0
 
 
-@contextlib.contextmanager
-def cuda_graphs():
-    """LORA_CUDA_GRAPHS=1 for the models loaded inside (the CUDA device reads
-    it when a model is loaded)."""
-    before = os.environ.get("LORA_CUDA_GRAPHS")
-    os.environ["LORA_CUDA_GRAPHS"] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("LORA_CUDA_GRAPHS")
-        else:
-            os.environ["LORA_CUDA_GRAPHS"] = before
+def load_with_graphs(lora_opt, path: Path):
+    """The artifact at `path` with CUDA graphs asked for when it is compiled
+    for the CUDA target (load(cuda_graphs=True), which fails where graphs
+    cannot be had); other targets have none and load as usual."""
+    target = json.loads((path / "manifest.json").read_text())["target"]
+    return lora_opt.load(path, cuda_graphs=True if target == "cuda" else None)
 
 
 def host_timing(fn) -> dict:
@@ -991,11 +983,10 @@ class Worker:
         return res
 
     def graphs_forward(self, lora_opt, model_dir: Path, inputs: dict, out: str, y) -> dict:
-        """The same calls with CUDA graphs (LORA_CUDA_GRAPHS=1: from the
+        """The same calls with CUDA graphs (load_with_graphs: from the
         third call on, one cuGraphLaunch each): every output bit for bit the
         direct calls' `y`, then timed as they were."""
-        with cuda_graphs():
-            m = lora_opt.load(model_dir / MODEL_ARTIFACT)
+        m = load_with_graphs(lora_opt, model_dir / MODEL_ARTIFACT)
         try:
             set_lora_parameters(lora_opt, m, model_dir)
             outs = [m(**inputs)[out] for _ in range(GRAPH_WARMUP + 2)]
@@ -1035,8 +1026,7 @@ class Worker:
             res.update(host_timing(lambda: m.train_step(**batch, lr=0.0)))
         finally:
             m.close()
-        with cuda_graphs():
-            g = lora_opt.load(model_dir / f"train_{MODEL_ARTIFACT}")
+        g = load_with_graphs(lora_opt, model_dir / f"train_{MODEL_ARTIFACT}")
         try:
             set_lora_parameters(lora_opt, g, model_dir)
             direct = losses[:ref["steps"]] + later
@@ -1523,7 +1513,7 @@ def graph_lines(graphs: dict | None, direct: dict, indent: str, what: str) -> li
     """The results.txt line of the same calls with CUDA graphs."""
     if not graphs:
         return []
-    line = (f"{indent}with CUDA graphs (LORA_CUDA_GRAPHS=1): {graphs['status']}, "
+    line = (f"{indent}with CUDA graphs: {graphs['status']}, "
             f"{what} {'bit for bit the direct ones' if graphs.get('identical') else 'DIFFERENT'}")
     if "median_us" in graphs:
         line += f"; median {graphs['median_us']:.1f} us (min {graphs['min_us']:.1f})"

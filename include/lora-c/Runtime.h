@@ -48,6 +48,22 @@ const char *loraGetLastError(void);
 LoraModel *loraModelLoad(const char *dir);
 void loraModelDestroy(LoraModel *model);
 
+/// Options of loraModelLoadWithFlags, or-ed together (0: as loraModelLoad).
+typedef enum LoraLoadFlags {
+  /// Replay the steady calls of a model compiled for the CUDA target from
+  /// CUDA graphs: one graph launch per call instead of a launch per kernel.
+  /// Loading fails for another target, a driver without graphs, or with
+  /// LORA_CUDA_CACHING=0. Without either flag, LORA_CUDA_GRAPHS=1 decides.
+  LORA_LOAD_CUDA_GRAPHS = 1,
+  /// Never replay from CUDA graphs, whatever LORA_CUDA_GRAPHS says.
+  LORA_LOAD_NO_CUDA_GRAPHS = 2,
+} LoraLoadFlags;
+
+/// loraModelLoad with `flags` (LoraLoadFlags); unknown flags are an error.
+LoraModel *loraModelLoadWithFlags(const char *dir, uint32_t flags);
+/// 1 when the model's steady calls are replayed from CUDA graphs, else 0.
+int loraModelUsesCudaGraphs(const LoraModel *model);
+
 /// Graph inputs (the arguments the caller gives to loraModelRun, in manifest
 /// order; frozen weights and LoRA parameters are not among them) and outputs.
 size_t loraModelGetNumInputs(const LoraModel *model);

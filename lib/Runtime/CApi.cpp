@@ -15,6 +15,7 @@
 
 #include "lora/Runtime/Model.h"
 
+#include <cstdio>
 #include <exception>
 #include <string>
 
@@ -86,11 +87,32 @@ const TensorSpec *getSpec(const LoraModel *model, size_t i, bool output) {
 const char *loraGetLastError(void) { return lastError.c_str(); }
 
 LoraModel *loraModelLoad(const char *dir) {
+  return loraModelLoadWithFlags(dir, 0);
+}
+
+LoraModel *loraModelLoadWithFlags(const char *dir, uint32_t flags) {
   if (!dir)
     return failWith<LoraModel *>("dir is NULL", nullptr);
+  constexpr uint32_t known = LORA_LOAD_CUDA_GRAPHS | LORA_LOAD_NO_CUDA_GRAPHS;
+  if (uint32_t unknown = flags & ~known) {
+    char hex[16];
+    std::snprintf(hex, sizeof(hex), "0x%x", unknown);
+    return failWith<LoraModel *>(std::string("unknown load flags ") + hex,
+                                 nullptr);
+  }
+  if ((flags & known) == known)
+    return failWith<LoraModel *>("LORA_LOAD_CUDA_GRAPHS and "
+                                 "LORA_LOAD_NO_CUDA_GRAPHS contradict each "
+                                 "other",
+                                 nullptr);
+  DeviceOptions options;
+  if (flags & LORA_LOAD_CUDA_GRAPHS)
+    options.cudaGraphs = true;
+  if (flags & LORA_LOAD_NO_CUDA_GRAPHS)
+    options.cudaGraphs = false;
   try {
     std::string error;
-    std::unique_ptr<Model> model = Model::load(dir, error);
+    std::unique_ptr<Model> model = Model::load(dir, error, options);
     if (!model)
       return failWith<LoraModel *>(error, nullptr);
     return new LoraModel{std::move(model)};
@@ -103,6 +125,10 @@ LoraModel *loraModelLoad(const char *dir) {
 }
 
 void loraModelDestroy(LoraModel *model) { delete model; }
+
+int loraModelUsesCudaGraphs(const LoraModel *model) {
+  return model && model->model->usesCudaGraphs() ? 1 : 0;
+}
 
 size_t loraModelGetNumInputs(const LoraModel *model) {
   return model ? model->model->inputs().size() : 0;

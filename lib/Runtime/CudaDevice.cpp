@@ -20,10 +20,11 @@
 // buffers in the reverse order of their allocation (Model::call does) gets
 // the same buffers on the next call, argument by argument.
 //
-// With LORA_CUDA_GRAPHS=1, calls are replayed from CUDA graphs: a generated
-// host function launches each kernel itself (128 launches in a forward of
-// the tiny Llama, 363 in its train step), a few microseconds of driver time
-// each, where one cuGraphLaunch does it all. A function's call is captured
+// With CUDA graphs (DeviceOptions::cudaGraphs, or LORA_CUDA_GRAPHS=1 when
+// it is unset), calls are replayed from them: a generated host function
+// launches each kernel itself (128 launches in a forward of the tiny Llama,
+// 363 in its train step), a few microseconds of driver time each, where one
+// cuGraphLaunch does it all. A function's call is captured
 // once its calls no longer set anything up (liblora_cuda_runtime's
 // loraCudaSetupCount stood still over a call) and its arguments and outputs
 // are at addresses a call before used: the graph holds the kernels' device
@@ -104,25 +105,41 @@ struct RuntimeLibrary {
   bool (*cachingEnabled)() = nullptr;
 };
 
-/// Whether LORA_CUDA_GRAPHS=1 asks for CUDA graphs and they can be had:
-/// the block cache, where captured calls leave their buffers, is on, and
-/// the driver has the graph functions.
-bool graphsEnabled(const Driver &driver, const RuntimeLibrary &runtime) {
-  const char *value = std::getenv("LORA_CUDA_GRAPHS");
-  if (!value || std::string(value) != "1")
+/// Whether the device replays calls from CUDA graphs: `options.cudaGraphs`,
+/// or unset, LORA_CUDA_GRAPHS=1. They need the block cache, where captured
+/// calls leave their buffers, and the driver's graph functions; when those
+/// are missing, asking in `options` is an error, and the variable is
+/// ignored with a line on stderr.
+bool graphsEnabled(const Driver &driver, const RuntimeLibrary &runtime,
+                   const DeviceOptions &options, std::string &error) {
+  bool asked = options.cudaGraphs.has_value();
+  if (asked && !*options.cudaGraphs)
     return false;
-  if (!runtime.cachingEnabled()) {
-    static bool told = false;
-    if (!told)
-      std::fprintf(stderr, "lora-opt: LORA_CUDA_GRAPHS=1 is ignored: "
-                           "LORA_CUDA_CACHING=0 turns off the block cache that "
-                           "graphs replay from\n");
-    told = true;
+  if (!asked) {
+    const char *value = std::getenv("LORA_CUDA_GRAPHS");
+    if (!value || std::string(value) != "1")
+      return false;
+  }
+  std::string missing;
+  if (!runtime.cachingEnabled())
+    missing = "LORA_CUDA_CACHING=0 turns off the block cache that graphs "
+              "replay from";
+  else if (!driver.cuStreamBeginCapture || !driver.cuStreamEndCapture ||
+           !driver.cuGraphInstantiate || !driver.cuGraphDestroy ||
+           !driver.cuGraphLaunch || !driver.cuGraphExecDestroy)
+    missing = "the CUDA driver has no stream capture or graph functions";
+  if (missing.empty())
+    return true;
+  if (asked) {
+    error = "target 'cuda': CUDA graphs were asked for, but " + missing;
     return false;
   }
-  return driver.cuStreamBeginCapture && driver.cuStreamEndCapture &&
-         driver.cuGraphInstantiate && driver.cuGraphDestroy &&
-         driver.cuGraphLaunch && driver.cuGraphExecDestroy;
+  static bool told = false;
+  if (!told)
+    std::fprintf(stderr, "lora-opt: LORA_CUDA_GRAPHS=1 is ignored: %s\n",
+                 missing.c_str());
+  told = true;
+  return false;
 }
 
 /// The argument sets of a function that keep a graph each.
@@ -131,9 +148,9 @@ constexpr size_t kMaxGraphsPerFunction = 2;
 class CudaDevice final : public Device {
 public:
   CudaDevice(const Driver &driver, CUcontext context,
-             const RuntimeLibrary &runtime)
+             const RuntimeLibrary &runtime, bool useGraphs)
       : driver(driver), context(context), runtime(runtime),
-        useGraphs(graphsEnabled(driver, runtime)) {}
+        useGraphs(useGraphs) {}
 
   /// Also gives the device blocks that liblora_cuda_runtime keeps for reuse
   /// back to the driver: the compiled code's buffers, which no other user
@@ -287,6 +304,8 @@ public:
     }
     return callDirectly(function, arguments, outputs, error);
   }
+
+  bool usesCudaGraphs() const override { return useGraphs; }
 
   /// Destroys the graphs of the model's functions, which hold their kernels:
   /// the model is about to unload them.
@@ -544,7 +563,7 @@ private:
   RuntimeLibrary runtime;
   CUdeviceptr weights = 0;
   /// graphsEnabled().
-  bool useGraphs;
+  const bool useGraphs;
   /// The stream of every capture and replay (created at the first capture).
   CUstream graphStream = nullptr;
   std::map<const CompiledFunction *, FunctionGraphs> graphs;
@@ -608,7 +627,8 @@ void *openRuntimeLibrary(std::string &error) {
 
 } // namespace
 
-std::unique_ptr<Device> cuda::createCudaDevice(std::string &error) {
+std::unique_ptr<Device> cuda::createCudaDevice(const DeviceOptions &options,
+                                               std::string &error) {
   std::string reason;
   const Driver *driver = getDriver(&reason);
   CUcontext context = driver ? getPrimaryContext(*driver, 0, reason) : nullptr;
@@ -643,5 +663,11 @@ std::unique_ptr<Device> cuda::createCudaDevice(std::string &error) {
             missing + "; it is not this version of lora-opt's CUDA runtime";
     return nullptr;
   }
-  return std::make_unique<CudaDevice>(*driver, context, library);
+  std::string graphsError;
+  bool useGraphs = graphsEnabled(*driver, library, options, graphsError);
+  if (!graphsError.empty()) {
+    error = graphsError;
+    return nullptr;
+  }
+  return std::make_unique<CudaDevice>(*driver, context, library, useGraphs);
 }

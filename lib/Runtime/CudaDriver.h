@@ -31,6 +31,7 @@
 namespace lora_runtime {
 
 class Device;
+struct DeviceOptions;
 
 namespace cuda {
 
@@ -135,8 +136,10 @@ CUcontext getPrimaryContext(const Driver &driver, int ordinal,
 
 /// The CUDA device (CudaDevice.cpp): device 0's primary context, weights in
 /// device memory, compiled code whose mgpu* calls go to
-/// liblora_cuda_runtime.so. Null with `error` set when no driver or no GPU.
-std::unique_ptr<Device> createCudaDevice(std::string &error);
+/// liblora_cuda_runtime.so. Null with `error` set when no driver or no GPU,
+/// or when `options` ask for what the driver or the runtime cannot do.
+std::unique_ptr<Device> createCudaDevice(const DeviceOptions &options,
+                                         std::string &error);
 
 } // namespace cuda
 } // namespace lora_runtime

@@ -89,14 +89,22 @@ private:
 
 } // namespace
 
-std::unique_ptr<Device> lora_runtime::createDevice(const std::string &target,
-                                                   std::string &error) {
+std::unique_ptr<Device>
+lora_runtime::createDevice(const std::string &target, std::string &error,
+                           const DeviceOptions &options) {
   // The CUDA target emulated on the host is host code like the CPU's.
-  if (target == "cpu" || target == "cuda-emulated")
+  if (target == "cpu" || target == "cuda-emulated") {
+    if (options.cudaGraphs.value_or(false)) {
+      error = "CUDA graphs were asked for, but the model is compiled for "
+              "target '" +
+              target + "', which runs on the host";
+      return nullptr;
+    }
     return std::make_unique<CpuDevice>();
+  }
   if (target == "cuda") {
 #if LORA_ENABLE_CUDA
-    return cuda::createCudaDevice(error);
+    return cuda::createCudaDevice(options, error);
 #else
     error = "target 'cuda': this runtime was built without CUDA support "
             "(cuda.h was not found when it was configured)";

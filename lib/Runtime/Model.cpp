@@ -241,7 +241,19 @@ Model::~Model() {
 }
 
 std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error,
+                                   const DeviceOptions &options) {
+  return loadOnto(dir, error, options, nullptr);
+}
+
+std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error,
                                    std::unique_ptr<Device> device) {
+  return loadOnto(dir, error, {}, std::move(device));
+}
+
+std::unique_ptr<Model> Model::loadOnto(const std::string &dir,
+                                       std::string &error,
+                                       const DeviceOptions &options,
+                                       std::unique_ptr<Device> device) {
   struct stat status;
   if (stat(dir.c_str(), &status) != 0 || !S_ISDIR(status.st_mode)) {
     error = "artifact folder '" + dir + "' does not exist";
@@ -254,7 +266,7 @@ std::unique_ptr<Model> Model::load(const std::string &dir, std::string &error,
   if (!readManifest(manifestPath, info, error))
     return nullptr;
   if (!device) {
-    device = createDevice(info.target, error);
+    device = createDevice(info.target, error, options);
     if (!device) {
       error = manifestPath + ": " + error;
       return nullptr;

@@ -59,6 +59,9 @@ _i64p = ctypes.POINTER(ctypes.c_int64)
 for _name, _res, _args in [
         ("loraGetLastError", ctypes.c_char_p, []),
         ("loraModelLoad", ctypes.c_void_p, [ctypes.c_char_p]),
+        ("loraModelLoadWithFlags", ctypes.c_void_p,
+         [ctypes.c_char_p, ctypes.c_uint32]),
+        ("loraModelUsesCudaGraphs", ctypes.c_int, [ctypes.c_void_p]),
         ("loraModelDestroy", None, [ctypes.c_void_p]),
         ("loraModelGetNumInputs", ctypes.c_size_t, [ctypes.c_void_p]),
         ("loraModelGetNumOutputs", ctypes.c_size_t, [ctypes.c_void_p]),
@@ -129,12 +132,19 @@ def _as_path(path) -> bytes:
     return os.fsencode(os.fspath(path))
 
 
+# LoraLoadFlags of lora-c/Runtime.h.
+_LOAD_CUDA_GRAPHS = 1
+_LOAD_NO_CUDA_GRAPHS = 2
+
+
 class Model:
     """A loaded artifact (see load()). Use it from one thread at a time."""
 
-    def __init__(self, path):
+    def __init__(self, path, *, cuda_graphs: bool | None = None):
         self.path = Path(path)
-        handle = _rt.loraModelLoad(_as_path(self.path))
+        flags = {None: 0, True: _LOAD_CUDA_GRAPHS,
+                 False: _LOAD_NO_CUDA_GRAPHS}[cuda_graphs]
+        handle = _rt.loraModelLoadWithFlags(_as_path(self.path), flags)
         if not handle:
             raise _runtime_error()
         self._handle = ctypes.c_void_p(handle)
@@ -203,6 +213,11 @@ class Model:
         return {info.name: o for info, o in zip(self.outputs, outputs)}
 
     # --- training (lora-compile --mode=train) ---
+
+    @property
+    def uses_cuda_graphs(self) -> bool:
+        """Whether steady calls are replayed from CUDA graphs (see load())."""
+        return bool(_rt.loraModelUsesCudaGraphs(self._handle))
 
     @property
     def is_training(self) -> bool:
@@ -323,9 +338,17 @@ class Model:
         self.close()
 
 
-def load(path) -> Model:
-    """Loads an artifact folder written by lora-compile or compile()."""
-    return Model(path)
+def load(path, *, cuda_graphs: bool | None = None) -> Model:
+    """Loads an artifact folder written by lora-compile or compile().
+
+    cuda_graphs=True replays the steady calls of a model compiled for the
+    CUDA target from CUDA graphs: once a function's calls allocate nothing
+    new and reuse their buffers, each call is one graph launch instead of a
+    launch per kernel. It raises LoraOptError for another target, a driver
+    without graphs, or with LORA_CUDA_CACHING=0. False never uses them; None
+    leaves it to the environment variable LORA_CUDA_GRAPHS=1.
+    """
+    return Model(path, cuda_graphs=cuda_graphs)
 
 
 # --- compiler ----------------------------------------------------------------

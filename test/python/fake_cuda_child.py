@@ -4,7 +4,9 @@ the driver of every later test there).
 
     fake_cuda_child.py run ARTIFACT INPUTS CALLS ADAPTER_DIR
         INPUTS: input_ids (.npy), or every input of an inference model (.npz);
-        loads a CUDA artifact (LD_LIBRARY_PATH names the fake's folder), sets
+        loads a CUDA artifact (LD_LIBRARY_PATH names the fake's folder;
+        load(cuda_graphs=...) from CHILD_CUDA_GRAPHS: 1 True, 0 False,
+        unset None; prints "uses_cuda_graphs: <bool>"), sets
         its LoRA parameters, runs CALLS calls (a train step for a train
         artifact, then an eval step and save_adapter), appending a
         {"call": ...} marker to the fake's trace before each; exit 3 with the
@@ -45,7 +47,9 @@ def run(artifact: str, inputs: str, calls: int, adapter: str) -> int:
     named = dict(x) if inputs.endswith(".npz") else {"input_ids": x}
     try:
         mark("load")
-        with lora_opt.load(artifact) as m:
+        graphs = {"1": True, "0": False, None: None}[os.environ.get("CHILD_CUDA_GRAPHS")]
+        with lora_opt.load(artifact, cuda_graphs=graphs) as m:
+            print("uses_cuda_graphs:", m.uses_cuda_graphs)
             rng = np.random.default_rng(0)
             for a in m.manifest["arguments"]:
                 if a["kind"] in ("lora_a", "lora_b"):

@@ -262,6 +262,33 @@ def test_bad_inputs(llama_artifact, tmp_path):
     assert "input 'input_ids' must be i64[2x16], got i32[2x16]" in proc.stderr, proc.stderr
 
 
+def test_cuda_graphs_asked_of_a_cpu_artifact(llama_artifact, tmp_path):
+    """Only the CUDA target replays calls from CUDA graphs: asking for them
+    on a CPU artifact is an error that names the target; declining them,
+    or leaving it open, loads it as usual."""
+    path, out = llama_artifact
+    message = (f"{out / 'manifest.json'}: CUDA graphs were asked for, but the model "
+               "is compiled for target 'cpu', which runs on the host")
+    with pytest.raises(lora_opt.LoraOptError) as error:
+        lora_opt.load(out, cuda_graphs=True)
+    assert str(error.value) == message
+    for option in (False, None):
+        with lora_opt.load(out, cuda_graphs=option) as model:
+            assert not model.uses_cuda_graphs
+
+    inputs = onnx_models.make_inputs("llama", path=path)
+    proc, outputs = lora_run(out, inputs, tmp_path, "--cuda-graphs", check=False)
+    assert proc.returncode != 0 and not outputs
+    assert f"lora-run: error: {message}" in proc.stderr, proc.stderr
+    _, outputs = lora_run(out, inputs, tmp_path, "--cuda-graphs=false")
+    assert outputs
+    proc = subprocess.run([tool("lora-run"), str(path), "--cuda-graphs"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert ("--cuda-graphs applies to a folder written by lora-compile for the "
+            "CUDA target") in proc.stderr, proc.stderr
+
+
 def test_damaged_artifacts(llama_artifact, tmp_path):
     _, out = llama_artifact
 

@@ -347,6 +347,39 @@ def test_graphs_need_the_block_cache(artifacts, tmp_path):
     assert not [e for e in trace if "replay" in e or "error" in e]
 
 
+@pytest.mark.parametrize("option, env, replays", [
+    ("1", {}, True),
+    ("0", {"LORA_CUDA_GRAPHS": "1"}, False),
+    (None, {"LORA_CUDA_GRAPHS": "1"}, True),
+    (None, {}, False),
+])
+def test_the_load_option_decides_over_the_variable(artifacts, tmp_path, option, env,
+                                                   replays):
+    """load(cuda_graphs=True) turns graphs on without LORA_CUDA_GRAPHS,
+    False keeps them off whatever it says, None leaves it to the variable;
+    uses_cuda_graphs tells which."""
+    if option is not None:
+        env = {**env, "CHILD_CUDA_GRAPHS": option}
+    proc, trace = run_on_fake(tmp_path, artifacts["f32"], calls=GRAPH_CALLS, env=env)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    assert f"uses_cuda_graphs: {replays}" in proc.stdout, proc.stdout
+    replayed = [e for e in trace if "replay" in e]
+    assert (len(replayed) > 0) == replays, len(replayed)
+    assert not [e for e in trace if "error" in e]
+
+
+def test_asking_for_graphs_without_the_block_cache_fails_the_load(artifacts, tmp_path):
+    """cuda_graphs=True where graphs cannot be had is an error at load, not
+    a note on stderr as for the variable."""
+    proc, trace = run_on_fake(tmp_path, artifacts["f32"], calls=1,
+                              env={"CHILD_CUDA_GRAPHS": "1", "LORA_CUDA_CACHING": "0"})
+    assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
+    assert ("LoraOptError: " + str(artifacts["f32"] / "manifest.json") +
+            ": target 'cuda': CUDA graphs were asked for, but LORA_CUDA_CACHING=0 "
+            "turns off the block cache that graphs replay from") in proc.stdout, proc.stdout
+    assert not [e for e in trace if "alloc" in e or "launch" in e or "error" in e]
+
+
 def test_two_models_replay_graphs_in_threads_and_after_an_unload(artifacts, tmp_path):
     """Two models with graphs in one process: each replays on its own stream
     from blocks the other cannot take, in two threads at once, and the one

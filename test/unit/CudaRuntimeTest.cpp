@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <elf.h>
@@ -347,6 +348,40 @@ std::unique_ptr<rt::Device> cudaDeviceOrSkip(std::string &reason) {
   }
   std::unique_ptr<rt::Device> device = rt::createDevice("cuda", reason);
   return device;
+}
+
+TEST(CudaDevice, UsesGraphsAsItsOptionsSay) {
+  std::string reason;
+  if (!cudaDeviceOrSkip(reason))
+    GTEST_SKIP() << reason;
+  // The option decides over the variable, either way.
+  struct Variable {
+    Variable() { ::setenv("LORA_CUDA_GRAPHS", "1", 1); }
+    ~Variable() { ::unsetenv("LORA_CUDA_GRAPHS"); }
+  };
+  auto variable = std::make_unique<Variable>();
+  std::string error;
+  rt::DeviceOptions off;
+  off.cudaGraphs = false;
+  std::unique_ptr<rt::Device> device = rt::createDevice("cuda", error, off);
+  ASSERT_TRUE(device) << error;
+  EXPECT_FALSE(device->usesCudaGraphs());
+  device = rt::createDevice("cuda", error);
+  ASSERT_TRUE(device) << error;
+  EXPECT_TRUE(device->usesCudaGraphs());
+  variable.reset();
+  device = rt::createDevice("cuda", error);
+  ASSERT_TRUE(device) << error;
+  EXPECT_FALSE(device->usesCudaGraphs());
+  rt::DeviceOptions on;
+  on.cudaGraphs = true;
+  device = rt::createDevice("cuda", error, on);
+  ASSERT_TRUE(device) << error;
+  EXPECT_TRUE(device->usesCudaGraphs());
+  // The host devices have no graphs to give.
+  EXPECT_FALSE(rt::createDevice("cuda-emulated", error, on));
+  EXPECT_EQ(error, "CUDA graphs were asked for, but the model is compiled for "
+                   "target 'cuda-emulated', which runs on the host");
 }
 
 TEST(CudaDevice, RoundTripsBuffersAndWeights) {

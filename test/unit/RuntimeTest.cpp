@@ -1371,6 +1371,38 @@ TEST_F(RuntimeModel, CApi) {
   loraModelDestroy(nullptr);
 }
 
+TEST_F(RuntimeModel, CApiLoadFlags) {
+  std::string out = dir / "out";
+  // The fixture is a CPU artifact: declining graphs loads it, asking for
+  // them names the target.
+  LoraModel *model = loraModelLoadWithFlags(out.c_str(), 0);
+  ASSERT_TRUE(model) << loraGetLastError();
+  EXPECT_EQ(loraModelUsesCudaGraphs(model), 0);
+  loraModelDestroy(model);
+  model = loraModelLoadWithFlags(out.c_str(), LORA_LOAD_NO_CUDA_GRAPHS);
+  ASSERT_TRUE(model) << loraGetLastError();
+  EXPECT_EQ(loraModelUsesCudaGraphs(model), 0);
+  loraModelDestroy(model);
+  EXPECT_EQ(loraModelLoadWithFlags(out.c_str(), LORA_LOAD_CUDA_GRAPHS),
+            nullptr);
+  EXPECT_EQ(std::string(loraGetLastError()),
+            dir / "out/manifest.json" +
+                ": CUDA graphs were asked for, but the model is compiled for "
+                "target 'cpu', which runs on the host");
+
+  EXPECT_EQ(loraModelLoadWithFlags(out.c_str(), 0x14), nullptr);
+  EXPECT_STREQ(loraGetLastError(), "unknown load flags 0x14");
+  EXPECT_EQ(loraModelLoadWithFlags(out.c_str(), LORA_LOAD_CUDA_GRAPHS |
+                                                    LORA_LOAD_NO_CUDA_GRAPHS),
+            nullptr);
+  EXPECT_STREQ(loraGetLastError(), "LORA_LOAD_CUDA_GRAPHS and "
+                                   "LORA_LOAD_NO_CUDA_GRAPHS contradict each "
+                                   "other");
+  EXPECT_EQ(loraModelLoadWithFlags(nullptr, 0), nullptr);
+  EXPECT_STREQ(loraGetLastError(), "dir is NULL");
+  EXPECT_EQ(loraModelUsesCudaGraphs(nullptr), 0);
+}
+
 TEST(RuntimeCApi, LastErrorIsPerThread) {
   EXPECT_EQ(loraModelLoad(nullptr), nullptr);
   std::string other;
@@ -1387,11 +1419,13 @@ TEST(RuntimeCApi, LibraryExportsOnlyTheCApi) {
   ASSERT_TRUE(library) << dlerror();
   EXPECT_TRUE(dlsym(library, "loraModelLoad"));
   EXPECT_TRUE(dlsym(library, "loraGetLastError"));
-  // lora_runtime::Model::load(std::string const&, std::string&), which the
-  // library contains but must not export.
+  EXPECT_TRUE(dlsym(library, "loraModelLoadWithFlags"));
+  // lora_runtime::Model::loadCheckpoint(std::string const&, std::string&),
+  // which the library contains (`nm` lists it as a local symbol) but must
+  // not export.
   EXPECT_FALSE(dlsym(library,
-                     "_ZN12lora_runtime5Model4loadERKNSt7__cxx1112basic_"
-                     "stringIcSt11char_traitsIcESaIcEEERS6_"));
+                     "_ZN12lora_runtime5Model14loadCheckpointERKNSt7__cxx1112"
+                     "basic_stringIcSt11char_traitsIcESaIcEEERS6_"));
   dlclose(library);
 }
 

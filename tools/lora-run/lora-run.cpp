@@ -73,6 +73,11 @@ static llvm::cl::opt<std::string>
             llvm::cl::desc("For an artifact folder: load this PEFT adapter "
                            "instead of the initial one"),
             llvm::cl::init(""));
+static llvm::cl::opt<llvm::cl::boolOrDefault> cudaGraphs(
+    "cuda-graphs",
+    llvm::cl::desc("For an artifact compiled for the CUDA target: replay "
+                   "steady calls from CUDA graphs (=false: never; unset: "
+                   "LORA_CUDA_GRAPHS=1 decides)"));
 static llvm::cl::opt<bool> quiet("quiet",
                                  llvm::cl::desc("Print nothing on success"),
                                  llvm::cl::init(false));
@@ -228,7 +233,10 @@ static int runArtifact() {
   using Clock = std::chrono::steady_clock;
   auto start = Clock::now();
   std::string error;
-  std::unique_ptr<rt::Model> model = rt::Model::load(inputFile, error);
+  rt::DeviceOptions options;
+  if (cudaGraphs != llvm::cl::BOU_UNSET)
+    options.cudaGraphs = cudaGraphs == llvm::cl::BOU_TRUE;
+  std::unique_ptr<rt::Model> model = rt::Model::load(inputFile, error, options);
   if (!model)
     return fail(error);
   if (!adapter.empty() && !model->setAdapter(adapter, error))
@@ -268,7 +276,8 @@ static int runArtifact() {
                  << llvm::format("%.3f", loadSeconds) << " s; ran "
                  << times->size() << "x, median "
                  << llvm::format("%.3f", (*times)[times->size() / 2] * 1e3)
-                 << " ms\n";
+                 << " ms" << (model->usesCudaGraphs() ? " (CUDA graphs)" : "")
+                 << "\n";
     for (auto [spec, tensor] : llvm::zip_equal(model->outputs(), results))
       printSummary(spec, tensor);
   }
@@ -287,6 +296,9 @@ int main(int argc, char **argv) {
     return runArtifact();
   if (!adapter.empty())
     return fail("--adapter applies to a folder written by lora-compile");
+  if (cudaGraphs != llvm::cl::BOU_UNSET)
+    return fail("--cuda-graphs applies to a folder written by lora-compile "
+                "for the CUDA target");
 
   DialectRegistry registry;
   lora::registerLoraDialects(registry);

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,14 +76,29 @@ public:
   /// device's graphs, which hold their kernels); called before they are
   /// unloaded.
   virtual void forgetFunctions() {}
+
+  /// True when steady calls are replayed from CUDA graphs (DeviceOptions).
+  virtual bool usesCudaGraphs() const { return false; }
+};
+
+/// How a device runs a model's calls.
+struct DeviceOptions {
+  /// Replay the steady calls of a CUDA model from CUDA graphs
+  /// (CudaDevice.cpp): true asks for them, and a device that cannot have
+  /// them is an error (another target, a driver without graphs, the block
+  /// cache turned off); false never uses them. Unset, the environment
+  /// variable LORA_CUDA_GRAPHS=1 turns them on where they can be had.
+  std::optional<bool> cudaGraphs;
 };
 
 /// The device for a manifest's "target": "cpu" (also for "cuda-emulated",
 /// the CUDA target emulated on the host), or "cuda" (an error that
 /// says why when no CUDA driver or GPU can be used); other targets are an
-/// error that says which devices this runtime has.
+/// error that says which devices this runtime has. `options` the device
+/// cannot honour are an error too.
 std::unique_ptr<Device> createDevice(const std::string &target,
-                                     std::string &error);
+                                     std::string &error,
+                                     const DeviceOptions &options = {});
 
 /// A buffer of a device, released with it.
 class DeviceBuffer {

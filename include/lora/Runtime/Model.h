@@ -39,10 +39,13 @@ public:
   /// manifest, maps the weights file, and, when the model has unmerged LoRA
   /// parameters, loads the initial adapter from `dir`/<lora.adapter>. Errors
   /// name the file at fault.
-  /// The device comes from the manifest's "target" (createDevice), unless
-  /// `device` is given.
+  /// The device comes from the manifest's "target" (createDevice, with
+  /// `options`).
   static std::unique_ptr<Model> load(const std::string &dir, std::string &error,
-                                     std::unique_ptr<Device> device = nullptr);
+                                     const DeviceOptions &options = {});
+  /// Loads `dir` onto `device`, whatever the manifest's target.
+  static std::unique_ptr<Model> load(const std::string &dir, std::string &error,
+                                     std::unique_ptr<Device> device);
   ~Model();
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
@@ -52,6 +55,8 @@ public:
   /// The graph inputs the caller gives to run(), in manifest order.
   const std::vector<TensorSpec> &inputs() const { return inputSpecs; }
   const std::vector<TensorSpec> &outputs() const { return info.outputs; }
+  /// Steady calls are replayed from CUDA graphs (DeviceOptions::cudaGraphs).
+  bool usesCudaGraphs() const { return device->usesCudaGraphs(); }
   /// The model was compiled with LoRA ("lora" is not null in the manifest).
   bool hasLora() const { return info.hasLora; }
   /// The adapter was merged into the weights at compile time: setAdapter()
@@ -133,6 +138,12 @@ public:
 
 private:
   Model() = default;
+  /// load(): onto `device`, or when null the one createDevice gives for the
+  /// manifest's target and `options`.
+  static std::unique_ptr<Model> loadOnto(const std::string &dir,
+                                         std::string &error,
+                                         const DeviceOptions &options,
+                                         std::unique_ptr<Device> device);
   /// Runs `fn` on the arguments `argumentIndices` (into the manifest's
   /// arguments), graph inputs from `inputs` (in inputs() order; those `fn`
   /// does not take may be null), writing `outputSpecs` to `outputs`. An
