@@ -9,8 +9,10 @@ the driver of every later test there).
         unset None; prints "uses_cuda_graphs: <bool>"), sets
         its LoRA parameters, runs CALLS calls (a train step for a train
         artifact, then an eval step and save_adapter), appending a
-        {"call": ...} marker to the fake's trace before each; exit 3 with the
-        message on a LoraOptError
+        {"call": ...} marker to the fake's trace before each; before call
+        CHILD_SET_ADAPTER_AT (if set), swaps in the artifact's own adapter
+        (after a {"call": "set_adapter"} marker); exit 3 with the message
+        on a LoraOptError
     fake_cuda_child.py two-models ARTIFACT_A ARTIFACT_B INPUT_IDS
         runs two inference artifacts in one process, alternately, then in
         two threads at once, then closes one (its kernels unloaded) and runs
@@ -60,7 +62,11 @@ def run(artifact: str, inputs: str, calls: int, adapter: str) -> int:
                     else:
                         m.set_parameter(a["name"], value.astype(np.float32))
             train = m.is_training
+            swap_at = int(os.environ.get("CHILD_SET_ADAPTER_AT", "-1"))
             for i in range(calls):
+                if i == swap_at:
+                    mark("set_adapter")
+                    m.set_adapter(Path(artifact) / "adapter")
                 mark(i)
                 if train:
                     m.train_step(input_ids=x, labels=x, lr=1e-3)

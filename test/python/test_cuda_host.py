@@ -368,6 +368,34 @@ def test_the_load_option_decides_over_the_variable(artifacts, tmp_path, option, 
     assert not [e for e in trace if "error" in e]
 
 
+def test_an_adapter_swap_between_replays_captures_a_new_graph(artifacts, tmp_path):
+    """set_adapter puts the new parameters in new device buffers: the graph
+    of the old addresses no longer serves, so the next call runs directly
+    at the new ones, and the calls after it replay a graph captured there,
+    whose launches are that direct call's (not the old graph's). As after
+    the load, the first call at the new addresses sets things up (tensor
+    maps of the new buffers), so the second is the first steady one and the
+    third is captured."""
+    calls, swap = 9, 4
+    proc, trace = run_on_fake(tmp_path, artifacts["bf16"], calls=calls,
+                              env={"CHILD_CUDA_GRAPHS": "1",
+                                   "CHILD_SET_ADAPTER_AT": str(swap)})
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    assert not [e for e in trace if "error" in e]
+    parts = split_calls(trace)
+    replays = [c for c in range(calls) if any("replay" in e for e in parts[c])]
+    assert replays == [2, 3] + list(range(swap + 2, calls)), replays
+    # The first graph was kept until the model closed (nothing it holds went
+    # stale) but no longer matched: the parameters are at other addresses.
+    assert not [e for c in ["set_adapter", *range(calls - 1)] for e in parts[c]
+                if "graph_destroyed" in e]
+    for c in range(swap + 3, calls):
+        assert without_graph_tag(parts[c]) == without_graph_tag(parts[swap + 2]), c
+    assert (canonical(without_graph_tag(parts[swap + 2]))
+            == canonical(without_graph_tag(parts[swap + 1])))
+    assert len([e for e in trace if "nodes" in e]) == 2
+
+
 def test_asking_for_graphs_without_the_block_cache_fails_the_load(artifacts, tmp_path):
     """cuda_graphs=True where graphs cannot be had is an error at load, not
     a note on stderr as for the variable."""
