@@ -96,6 +96,16 @@ int loraModelSetParameter(LoraModel *model, const char *name,
 /// output i.
 int loraModelRun(LoraModel *model, const void *const *inputs,
                  void *const *outputs);
+/// Runs the model on buffers already on its device, with no copies through
+/// the host: `inputs[i]` and `outputs[i]` are device addresses (CUDA target:
+/// memory of device 0 usable from its primary context, such as a PyTorch
+/// tensor's data_ptr()), dense row-major. Checked before anything runs:
+/// device memory of device 0, large enough where the driver knows the
+/// allocation, no output overlapping another buffer. Work queued on the
+/// legacy default stream is complete before the model reads its inputs; the
+/// outputs are complete on return. For a CPU model, as loraModelRun.
+int loraModelRunOnDevice(LoraModel *model, const void *const *inputs,
+                         void *const *outputs);
 
 /// Training artifacts (lora-compile --mode=train).
 /// 1 when the model is a train step, else 0.

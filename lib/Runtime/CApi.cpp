@@ -210,6 +210,17 @@ int loraModelRun(LoraModel *model, const void *const *inputs,
   });
 }
 
+int loraModelRunOnDevice(LoraModel *model, const void *const *inputs,
+                         void *const *outputs) {
+  return guard([&](std::string &error) {
+    if (!model) {
+      error = "model is NULL";
+      return false;
+    }
+    return model->model->runOnDevice(inputs, outputs, error);
+  });
+}
+
 int loraModelIsTraining(const LoraModel *model) {
   return model && model->model->isTraining() ? 1 : 0;
 }

@@ -253,6 +253,64 @@ public:
 
   bool sharesHostMemory() const override { return false; }
 
+  /// Asks the driver what the pointer is (cuPointerGetAttributes, which
+  /// gives empty answers for an address it does not know): device memory of
+  /// device 0 and of this context (memory mapped without one, as PyTorch's
+  /// expandable segments are, has none to compare), with `bytes` inside its
+  /// allocation where the driver knows the allocation's range. A driver
+  /// without the call accepts every pointer.
+  bool checkCallerBuffer(const void *pointer, size_t bytes,
+                         std::string &error) override {
+    if (!driver.cuPointerGetAttributes)
+      return true;
+    unsigned memoryType = 0;
+    int ordinal = -1;
+    CUcontext owner = nullptr;
+    CUdeviceptr start = 0;
+    size_t size = 0;
+    CUpointer_attribute attributes[] = {
+        CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+        CU_POINTER_ATTRIBUTE_CONTEXT, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR,
+        CU_POINTER_ATTRIBUTE_RANGE_SIZE};
+    void *values[] = {&memoryType, &ordinal, &owner, &start, &size};
+    CUdeviceptr address = reinterpret_cast<CUdeviceptr>(pointer);
+    if (!check(LORA_CUDA_CALL(driver, cuPointerGetAttributes,
+                              std::size(attributes), attributes, values,
+                              address),
+               error))
+      return false;
+    char where[32];
+    std::snprintf(where, sizeof(where), "%p", pointer);
+    if (memoryType != CU_MEMORYTYPE_DEVICE &&
+        memoryType != CU_MEMORYTYPE_UNIFIED) {
+      error = std::string(where) +
+              (memoryType == CU_MEMORYTYPE_HOST
+                   ? " is host memory, not device memory"
+                   : " is not memory the CUDA driver knows of (a host "
+                     "address, or freed)");
+      return false;
+    }
+    if (ordinal != 0) {
+      error = std::string(where) + " is memory of device " +
+              std::to_string(ordinal) + "; the model runs on device 0";
+      return false;
+    }
+    if (owner && owner != context) {
+      error = std::string(where) +
+              " belongs to another CUDA context than "
+              "device 0's primary one, which the model uses";
+      return false;
+    }
+    if (size && (address < start || address - start + bytes > size)) {
+      error = std::to_string(bytes) + " bytes from " + where +
+              " run past the end of its allocation (" + std::to_string(size) +
+              " bytes, starting " + std::to_string(address - start) +
+              " bytes before it)";
+      return false;
+    }
+    return true;
+  }
+
   /// The model library's constructors load its kernels (mgpuModuleLoad);
   /// they cannot fail the load, so a module the driver rejects would
   /// otherwise show only as "no kernel to launch" in the first call.

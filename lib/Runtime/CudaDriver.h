@@ -83,7 +83,8 @@ namespace cuda {
   X(cuMemsetD32Async)                                                          \
   X(cuMemHostRegister)                                                         \
   X(cuMemHostUnregister)                                                       \
-  X(cuTensorMapEncodeTiled)
+  X(cuTensorMapEncodeTiled)                                                    \
+  X(cuPointerGetAttributes)
 
 /// Pointers to the functions of libcuda.so.1. A pointer is null when the
 /// driver lacks the function (a driver older than the call); calling code

@@ -660,11 +660,64 @@ bool Model::run(const void *const *inputs, void *const *outputs,
   return call(*function, allArguments(), info.outputs, inputs, outputs, error);
 }
 
+bool Model::runOnDevice(const void *const *inputs, void *const *outputs,
+                        std::string &error) {
+  if ((!inputs && !inputSpecs.empty()) || (!outputs && !info.outputs.empty())) {
+    error = !inputs ? "the input array is null" : "the output array is null";
+    return false;
+  }
+  // Every buffer is checked before anything runs: an output that overlaps
+  // an input or another output would be written while it is read.
+  struct Buffer {
+    const char *kind;
+    const TensorSpec *spec;
+    uintptr_t begin, end;
+  };
+  std::vector<Buffer> buffers;
+  auto add = [&](const char *kind, const TensorSpec &spec,
+                 const void *pointer) {
+    size_t bytes = spec.numBytes();
+    if (!bytes)
+      return true;
+    if (!pointer) {
+      error = std::string(kind) + " '" + spec.name + "' is null";
+      return false;
+    }
+    std::string why;
+    if (!device->checkCallerBuffer(pointer, bytes, why)) {
+      error = std::string(kind) + " '" + spec.name + "' (" +
+              formatTensorType(spec.dtype, spec.shape) + "): " + why;
+      return false;
+    }
+    uintptr_t begin = reinterpret_cast<uintptr_t>(pointer);
+    buffers.push_back({kind, &spec, begin, begin + bytes});
+    return true;
+  };
+  for (size_t i = 0; i < inputSpecs.size(); ++i)
+    if (!add("input", inputSpecs[i], inputs[i]))
+      return false;
+  size_t numInputs = buffers.size();
+  for (size_t i = 0; i < info.outputs.size(); ++i)
+    if (!add("output", info.outputs[i], outputs[i]))
+      return false;
+  for (size_t o = numInputs; o < buffers.size(); ++o)
+    for (size_t other = 0; other < o; ++other)
+      if (buffers[o].begin < buffers[other].end &&
+          buffers[other].begin < buffers[o].end) {
+        error = "output '" + buffers[o].spec->name + "' overlaps " +
+                buffers[other].kind + " '" + buffers[other].spec->name + "'";
+        return false;
+      }
+  return call(*function, allArguments(), info.outputs, inputs, outputs, error,
+              {}, /*onDevice=*/true);
+}
+
 bool Model::call(CompiledFunction &fn,
                  const std::vector<size_t> &argumentIndices,
                  const std::vector<TensorSpec> &outputSpecs,
                  const void *const *inputs, void *const *outputs,
-                 std::string &error, const std::vector<void *> &directOutputs) {
+                 std::string &error, const std::vector<void *> &directOutputs,
+                 bool onDevice) {
   auto direct = [&](size_t i) -> void * {
     return i < directOutputs.size() ? directOutputs[i] : nullptr;
   };
@@ -691,8 +744,9 @@ bool Model::call(CompiledFunction &fn,
       error = "output '" + outputSpecs[i].name + "' is null";
       return false;
     }
-  // Inputs and outputs go to the device unless it reads host memory.
-  bool staging = !device->sharesHostMemory();
+  // Inputs and outputs go to the device unless it reads host memory or
+  // they are on the device already.
+  bool staging = !device->sharesHostMemory() && !onDevice;
   std::vector<DeviceBuffer> inputBuffers(inputSpecs.size()),
       outputBuffers(outputSpecs.size());
   std::vector<const void *> deviceInputs(inputs, inputs + inputSpecs.size());

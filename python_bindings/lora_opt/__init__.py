@@ -62,6 +62,9 @@ for _name, _res, _args in [
         ("loraModelLoadWithFlags", ctypes.c_void_p,
          [ctypes.c_char_p, ctypes.c_uint32]),
         ("loraModelUsesCudaGraphs", ctypes.c_int, [ctypes.c_void_p]),
+        ("loraModelRunOnDevice", ctypes.c_int,
+         [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p),
+          ctypes.POINTER(ctypes.c_void_p)]),
         ("loraModelDestroy", None, [ctypes.c_void_p]),
         ("loraModelGetNumInputs", ctypes.c_size_t, [ctypes.c_void_p]),
         ("loraModelGetNumOutputs", ctypes.c_size_t, [ctypes.c_void_p]),
@@ -118,6 +121,81 @@ _DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16),
            _bfloat16(), np.dtype(np.int64), np.dtype(np.int32),
            np.dtype(np.int16), np.dtype(np.int8), np.dtype(np.uint8),
            np.dtype(np.bool_)]
+
+
+# --- DLPack (https://dmlc.github.io/dlpack/latest/c_api.html) -----------------
+
+# DLDataType (code, bits) of each LoraDType, in _DTYPES order: kDLInt 0,
+# kDLUInt 1, kDLFloat 2, kDLBfloat 4, kDLBool 6.
+_DLPACK_TYPES = [(2, 32), (2, 64), (2, 16), (4, 16), (0, 64), (0, 32), (0, 16),
+                 (0, 8), (1, 8), (6, 8)]
+_DL_CPU, _DL_CUDA, _DL_CUDA_MANAGED = 1, 2, 13
+
+
+class _DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int32), ("device_id", ctypes.c_int32)]
+
+
+class _DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
+                ("lanes", ctypes.c_uint16)]
+
+
+class _DLTensor(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("device", _DLDevice),
+                ("ndim", ctypes.c_int32), ("dtype", _DLDataType),
+                ("shape", _i64p), ("strides", _i64p),
+                ("byte_offset", ctypes.c_uint64)]
+
+
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+
+def _dlpack_address(value, info: "TensorInfo", kind: str, cuda: bool):
+    """(address, capsule) of `value`'s data, an object with __dlpack__ that
+    must hold `info`'s dtype and shape, dense row-major, on the model's
+    device (CUDA device 0, or the host). The capsule keeps the memory alive
+    and is not consumed: its producer frees it when it goes."""
+    what = f"{kind} '{info.name}'"
+    if not hasattr(value, "__dlpack__") or not hasattr(value, "__dlpack_device__"):
+        raise LoraOptError(f"{what} must be a DLPack tensor (__dlpack__: a PyTorch, "
+                           f"CuPy or JAX array), got {type(value).__name__}")
+    device_type, device_id = (int(v) for v in value.__dlpack_device__())
+    if cuda:
+        if device_type not in (_DL_CUDA, _DL_CUDA_MANAGED) or device_id != 0:
+            raise LoraOptError(f"{what} is on DLPack device ({device_type}, {device_id}); "
+                               "the model runs on CUDA device 0 (2, 0)")
+        # 1: the legacy default stream, which the model waits for: the
+        # producer orders its own stream's work before it.
+        capsule = value.__dlpack__(stream=1)
+    else:
+        if device_type != _DL_CPU:
+            raise LoraOptError(f"{what} is on DLPack device ({device_type}, {device_id}); "
+                               "the model runs on the host (1, 0)")
+        capsule = value.__dlpack__()
+    tensor = _DLTensor.from_address(_capsule_pointer(capsule, b"dltensor"))
+    shape = tuple(tensor.shape[d] for d in range(tensor.ndim))
+    dtype = (tensor.dtype.code, tensor.dtype.bits, tensor.dtype.lanes)
+    code, bits = _DLPACK_TYPES[_DTYPES.index(info.dtype)]
+    if dtype != (code, bits, 1) or shape != info.shape:
+        known = [t for t, dl in zip(_DTYPES, _DLPACK_TYPES) if dtype == (*dl, 1)]
+        got = (known[0] if known and known[0] is not None else
+               f"DLPack type (code {dtype[0]}, {dtype[1]} bits, {dtype[2]} lanes)")
+        raise LoraOptError(f"{what} must be {info.dtype} {list(info.shape)}, "
+                           f"got {got} {list(shape)}")
+    if tensor.strides:
+        dense, stride = True, 1
+        for d in reversed(range(tensor.ndim)):
+            if shape[d] != 1 and tensor.strides[d] != stride:
+                dense = False
+            stride *= shape[d]
+        if not dense:
+            raise LoraOptError(f"{what} is not dense row-major (strides "
+                               f"{[tensor.strides[d] for d in range(tensor.ndim)]}); "
+                               "make it contiguous first")
+    return (tensor.data or 0) + tensor.byte_offset, capsule
 
 
 @dataclass(frozen=True)
@@ -211,6 +289,40 @@ class Model:
         if _rt.loraModelRun(self._handle, in_ptrs, out_ptrs):
             raise _runtime_error()
         return {info.name: o for info, o in zip(self.outputs, outputs)}
+
+    def run_on_device(self, inputs: Mapping, outputs: Mapping) -> None:
+        """Runs the model on tensors already on its device, without copies
+        through the host: `inputs` and `outputs` map every input and output
+        name to a DLPack tensor (__dlpack__) of its dtype and shape, dense
+        row-major; the outputs are written in place. For the CUDA target
+        they are on CUDA device 0 (torch.empty(..., device="cuda")), and
+        their producer's stream is ordered before the call (DLPack's stream
+        1, the legacy default stream, which the model waits for); the
+        outputs are complete on return. For the CPU target they are host
+        arrays (numpy). Calls that reuse the same tensors replay from CUDA
+        graphs where the model has them (load(cuda_graphs=True))."""
+        cuda = self.manifest.get("target") == "cuda"
+        for kind, given, infos in (("input", inputs, self.inputs),
+                                   ("output", outputs, self.outputs)):
+            names = {i.name for i in infos}
+            if set(given) != names:
+                missing, unknown = sorted(names - set(given)), sorted(set(given) - names)
+                raise LoraOptError(f"{kind}s: missing {missing}, unknown {unknown}; "
+                                   f"the model's are {[i.name for i in infos]}")
+        keep = []
+
+        def addresses(given, infos, kind):
+            array = (ctypes.c_void_p * max(1, len(infos)))()
+            for n, info in enumerate(infos):
+                address, capsule = _dlpack_address(given[info.name], info, kind, cuda)
+                keep.append(capsule)
+                array[n] = address
+            return array
+
+        in_ptrs = addresses(inputs, self.inputs, "input")
+        out_ptrs = addresses(outputs, self.outputs, "output")
+        if _rt.loraModelRunOnDevice(self._handle, in_ptrs, out_ptrs):
+            raise _runtime_error()
 
     # --- training (lora-compile --mode=train) ---
 

@@ -20,6 +20,12 @@ the driver of every later test there).
     fake_cuda_child.py two-models-cold ARTIFACT_A ARTIFACT_B INPUT_IDS
         the same, from the first calls in two threads, one model closed and
         loaded again meanwhile (see two_models_cold)
+    fake_cuda_child.py run-on-device ARTIFACT INPUT_IDS CALLS
+        loads an inference artifact with CUDA graphs and runs it CALLS times
+        with run_on_device on DLPack tensors in the fake's device memory
+        (the same buffers each call), marking each call as `run` does; then
+        the C API's checks of bad device buffers; prints a JSON line of the
+        buffers' allocation ids and the errors, then "ok"
     fake_cuda_child.py check-launches|check-memory|check-graphs FAKE_DIR PTXAS TMP
         calls the fake directly through ctypes: calls a driver would fail
         must fail, with the reason in the trace
@@ -397,9 +403,97 @@ def runtime_clusters(runtime: str, ptxas: str, tmp: Path) -> None:
                for l in trace), trace
 
 
+class DeviceTensor:
+    """A DLPack tensor over device memory of the fake (what a PyTorch CUDA
+    tensor gives): __dlpack_device__ (2, 0), __dlpack__ a "dltensor"
+    capsule with no deleter, which run_on_device does not consume."""
+
+    class _Tensor(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("device_type", ctypes.c_int32),
+                    ("device_id", ctypes.c_int32), ("ndim", ctypes.c_int32),
+                    ("code", ctypes.c_uint8), ("bits", ctypes.c_uint8),
+                    ("lanes", ctypes.c_uint16), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                    ("strides", ctypes.POINTER(ctypes.c_int64)),
+                    ("byte_offset", ctypes.c_uint64), ("manager_ctx", ctypes.c_void_p),
+                    ("deleter", ctypes.c_void_p)]
+
+    def __init__(self, address: int, shape, code: int, bits: int):
+        self.shape = (ctypes.c_int64 * len(shape))(*shape)
+        self.tensor = self._Tensor(address, 2, 0, len(shape), code, bits, 1, self.shape,
+                                   None, 0, None, None)
+        self.streams = []
+
+    def __dlpack_device__(self):
+        return (2, 0)
+
+    def __dlpack__(self, stream=None):
+        self.streams.append(stream)
+        new = ctypes.pythonapi.PyCapsule_New
+        new.restype = ctypes.py_object
+        new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+        return new(ctypes.addressof(self.tensor), b"dltensor", None)
+
+
+def run_on_device(artifact: str, inputs: str, calls: int) -> int:
+    import numpy as np
+    import lora_opt
+    trace = os.environ["LORA_FAKE_CUDA_TRACE"]
+
+    def mark(what):
+        with open(trace, "a") as f:
+            f.write(json.dumps({"call": what}) + "\n")
+
+    ids = np.load(inputs)
+    mark("load")
+    m = lora_opt.load(artifact, cuda_graphs=True)
+    cuda = ctypes.CDLL("libcuda.so.1")  # the fake, as the runtime loaded it
+    ctx = ctypes.c_void_p()
+    assert cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), 0) == 0
+    assert cuda.cuCtxPushCurrent_v2(ctx) == 0
+
+    def alloc(size: int) -> int:
+        ptr = u64()
+        assert cuda.cuMemAlloc_v2(ctypes.byref(ptr), ctypes.c_size_t(size)) == 0
+        return ptr.value
+
+    (logits,) = m.outputs
+    x_address = alloc(ids.nbytes)
+    y_address = alloc(logits.dtype.itemsize * int(np.prod(logits.shape)))
+    assert cuda.cuMemcpyHtoD_v2(u64(x_address), ctypes.c_void_p(ids.ctypes.data),
+                                ctypes.c_size_t(ids.nbytes)) == 0
+    x = DeviceTensor(x_address, ids.shape, 0, 64)
+    y = DeviceTensor(y_address, logits.shape, 2, 32)
+    mark("allocated")
+    for i in range(calls):
+        mark(i)
+        m.run_on_device({"input_ids": x}, {logits.name: y})
+    mark("checks")
+    errors = {}
+    try:
+        m.run_on_device({"input_ids": ids}, {logits.name: y})
+    except lora_opt.LoraOptError as e:
+        errors["host_array"] = str(e)
+
+    def c_run(x_ptr: int, y_ptr: int) -> str:
+        ins, outs = (ctypes.c_void_p * 1)(x_ptr), (ctypes.c_void_p * 1)(y_ptr)
+        assert lora_opt._rt.loraModelRunOnDevice(m._handle, ins, outs) != 0
+        return lora_opt._rt.loraGetLastError().decode()
+
+    errors["host_address"] = c_run(ids.ctypes.data, y_address)
+    errors["short"] = c_run(x_address, alloc(64))
+    errors["overlap"] = c_run(y_address + 64, y_address)
+    m.close()
+    print(json.dumps({"x": x_address, "y": y_address, "streams": x.streams + y.streams,
+                      "errors": errors}))
+    print("ok")
+    return 0
+
+
 def main(argv: list) -> int:
     if argv[0] == "run":
         return run(argv[1], argv[2], int(argv[3]), argv[4])
+    if argv[0] == "run-on-device":
+        return run_on_device(argv[1], argv[2], int(argv[3]))
     if argv[0] == "two-models":
         return two_models(argv[1], argv[2], argv[3])
     if argv[0] == "two-models-cold":

@@ -289,6 +289,49 @@ def test_cuda_graphs_asked_of_a_cpu_artifact(llama_artifact, tmp_path):
             "CUDA target") in proc.stderr, proc.stderr
 
 
+def test_run_on_device_on_a_cpu_artifact(llama_artifact):
+    """For the CPU target run_on_device takes host DLPack tensors (numpy,
+    PyTorch CPU) and writes the outputs into the caller's arrays, with the
+    outputs of __call__ bit for bit; bad tensors are refused by name."""
+    import torch
+    path, out = llama_artifact
+    inputs = onnx_models.make_inputs("llama", path=path)
+    with lora_opt.load(out) as model:
+        want = model(**inputs)
+        got = {o.name: np.empty(o.shape, o.dtype) for o in model.outputs}
+        model.run_on_device(inputs, got)
+        assert all(got[k].tobytes() == want[k].tobytes() for k in want)
+        tensors = {o.name: torch.empty(o.shape, dtype=torch.float32) for o in model.outputs}
+        model.run_on_device({k: torch.from_numpy(v) for k, v in inputs.items()}, tensors)
+        assert all(tensors[k].numpy().tobytes() == want[k].tobytes() for k in want)
+
+        ids = inputs["input_ids"]
+        cases = [
+            ({**inputs, "input_ids": ids.astype(np.int32)}, got,
+             r"input 'input_ids' must be int64 \[2, 16\], got int32 \[2, 16\]"),
+            ({**inputs, "input_ids": np.repeat(ids, 2, axis=1)[:, ::2]}, got,
+             r"input 'input_ids' is not dense row-major \(strides \[32, 2\]\)"),
+            ({**inputs, "input_ids": ids.tolist()}, got,
+             r"input 'input_ids' must be a DLPack tensor .* got list"),
+            ({"input_ids": ids}, got,
+             r"inputs: missing \['attention_mask'\], unknown \[\]"),
+            (inputs, {}, r"outputs: missing \['logits'\]"),
+        ]
+        # An output that shares memory with an input.
+        logits = model.outputs[0]
+        size = max(ids.nbytes, int(np.prod(logits.shape)) * 4 + 64)
+        buffer = np.zeros(size + 64, np.uint8)
+        shared_ids = buffer[:ids.nbytes].view(np.int64).reshape(ids.shape)
+        shared_ids[...] = ids
+        shared_logits = buffer[64:64 + int(np.prod(logits.shape)) * 4].view(
+            np.float32).reshape(logits.shape)
+        cases.append(({**inputs, "input_ids": shared_ids}, {"logits": shared_logits},
+                      r"^output 'logits' overlaps input 'input_ids'$"))
+        for given, outputs, pattern in cases:
+            with pytest.raises(lora_opt.LoraOptError, match=pattern):
+                model.run_on_device(given, outputs)
+
+
 def test_damaged_artifacts(llama_artifact, tmp_path):
     _, out = llama_artifact
 

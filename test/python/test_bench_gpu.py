@@ -1065,8 +1065,15 @@ def test_prepare_and_dry_run_with_lora_opt(tmp_path):
     for graphs in (res["graphs"], train["graphs"]):
         assert graphs["status"] == "PASS" and graphs["identical"], graphs
         assert graphs["n"] == 20 and graphs["median_us"] > 0
+    # And on PyTorch tensors through run_on_device (host ones for a CPU
+    # artifact), the output bit for bit.
+    device = res["graphs"]["device"]
+    assert device["status"] == "PASS" and device["identical"] and device["device"] == "cpu"
+    assert device["n"] == 20 and device["median_us"] > 0
     lines = bench_run.model_lines(dict(res, info=info))
     assert sum("with CUDA graphs: PASS" in line for line in lines) == 2, lines
+    assert sum("with CUDA graphs on cpu tensors (run_on_device, no host copies): PASS, "
+               "output bit for bit the direct one" in line for line in lines) == 1, lines
     train_cuda = json.loads((model / "train_cuda" / "manifest.json").read_text())
     assert train_cuda["target"] == "cuda" and train_cuda["train"]["dropout"]["rate"] == 0.1
     if not gpu_here():

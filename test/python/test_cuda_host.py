@@ -396,6 +396,49 @@ def test_an_adapter_swap_between_replays_captures_a_new_graph(artifacts, tmp_pat
     assert len([e for e in trace if "nodes" in e]) == 2
 
 
+def test_run_on_device_stages_nothing_and_replays(artifacts, tmp_path):
+    """run_on_device on DLPack tensors in device memory (the fake's, as a
+    PyTorch CUDA tensor's would be): the kernels read the caller's input
+    and write its output where they are, nothing is allocated or copied
+    for them, and the same tensors each call replay from a CUDA graph. Bad
+    buffers are refused before anything runs, each with its reason."""
+    calls = 6
+    trace = tmp_path / "trace.jsonl"
+    proc = subprocess.run([sys.executable, str(CHILD), "run-on-device", str(artifacts["f32"]),
+                           str(INPUT), str(calls)],
+                          capture_output=True, text=True, timeout=600, env=fake_env(trace))
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr[-4000:]
+    result = json.loads(proc.stdout.splitlines()[-2])
+    entries = [json.loads(line) for line in trace.read_text().splitlines()]
+    parts = split_calls(entries)
+    # The caller's buffers are the two allocations made after the load.
+    x, y = [e["alloc"] for e in parts["load"] if "alloc" in e][-2:]
+    for c in range(calls):
+        # The kernels take the caller's buffers themselves, not staging
+        # copies of them; from the second call on nothing is allocated.
+        params = {p for e in launches(parts[c]) for p in e["params"]}
+        assert f"a{x}+0" in params and f"a{y}+0" in params, c
+        assert c == 0 or not [e for e in parts[c] if "alloc" in e], c
+    replays = [c for c in range(calls) if any("replay" in e for e in parts[c])]
+    assert replays == list(range(2, calls)), replays
+    # Nothing comes down to the host.
+    counts = next(e["calls"] for e in reversed(entries) if "calls" in e)
+    assert counts.get("cuMemcpyDtoH", 0) == 0, counts
+    # DLPack's stream 1 (the legacy default stream) for every tensor.
+    assert set(result["streams"]) == {1}, result["streams"]
+    errors = result["errors"]
+    assert errors["host_array"] == ("input 'input_ids' is on DLPack device (1, 0); the "
+                                    "model runs on CUDA device 0 (2, 0)")
+    assert errors["host_address"].startswith("input 'input_ids' (i64[1x8]): 0x")
+    assert errors["host_address"].endswith(
+        " is not memory the CUDA driver knows of (a host address, or freed)")
+    assert errors["short"].startswith("output 'logits' (f32[1x8x128]): 4096 bytes from 0x")
+    assert errors["short"].endswith(
+        " run past the end of its allocation (64 bytes, starting 0 bytes before it)")
+    assert errors["overlap"] == "output 'logits' overlaps input 'input_ids'"
+    assert not [e for e in entries if "error" in e]
+
+
 def test_asking_for_graphs_without_the_block_cache_fails_the_load(artifacts, tmp_path):
     """cuda_graphs=True where graphs cannot be had is an error at load, not
     a note on stderr as for the variable."""

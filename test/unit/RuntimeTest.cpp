@@ -1403,6 +1403,41 @@ TEST_F(RuntimeModel, CApiLoadFlags) {
   EXPECT_EQ(loraModelUsesCudaGraphs(nullptr), 0);
 }
 
+TEST_F(RuntimeModel, CApiRunOnDevice) {
+  // On the CPU the device's memory is the host's: the caller's buffers are
+  // used in place, as by loraModelRun, after the same checks as on a GPU.
+  LoraModel *model = loraModelLoad((dir / "out").c_str());
+  ASSERT_TRUE(model) << loraGetLastError();
+  std::vector<float> y(kM * kN, -1.0f);
+  const void *inputs[] = {kX.data()};
+  void *outputs[] = {y.data()};
+  ASSERT_EQ(loraModelRunOnDevice(model, inputs, outputs), 0)
+      << loraGetLastError();
+  expectClose(y, reference(kA1, kB1, kCompiledScale));
+
+  // y = [2, 3] floats written over x = [2, 4] floats would clobber x.
+  std::vector<float> shared(kM * kK + kM * kN);
+  std::copy(kX.begin(), kX.end(), shared.begin());
+  const void *sharedInputs[] = {shared.data()};
+  void *overlapping[] = {shared.data() + 5};
+  EXPECT_NE(loraModelRunOnDevice(model, sharedInputs, overlapping), 0);
+  EXPECT_STREQ(loraGetLastError(), "output 'y' overlaps input 'x'");
+  void *after[] = {shared.data() + kM * kK};
+  ASSERT_EQ(loraModelRunOnDevice(model, sharedInputs, after), 0)
+      << loraGetLastError();
+  expectClose(std::vector<float>(shared.begin() + kM * kK, shared.end()),
+              reference(kA1, kB1, kCompiledScale));
+
+  const void *nullInputs[] = {nullptr};
+  EXPECT_NE(loraModelRunOnDevice(model, nullInputs, outputs), 0);
+  EXPECT_STREQ(loraGetLastError(), "input 'x' is null");
+  EXPECT_NE(loraModelRunOnDevice(model, inputs, nullptr), 0);
+  EXPECT_STREQ(loraGetLastError(), "the output array is null");
+  EXPECT_NE(loraModelRunOnDevice(nullptr, inputs, outputs), 0);
+  EXPECT_STREQ(loraGetLastError(), "model is NULL");
+  loraModelDestroy(model);
+}
+
 TEST(RuntimeCApi, LastErrorIsPerThread) {
   EXPECT_EQ(loraModelLoad(nullptr), nullptr);
   std::string other;

@@ -59,6 +59,16 @@ public:
   /// caller's inputs and outputs need no staging.
   virtual bool sharesHostMemory() const = 0;
 
+  /// Checks, as far as the device can tell, that the caller's
+  /// [`pointer`, `pointer` + `bytes`) is memory of this device that
+  /// compiled code can use (Model::runOnDevice); `error` says what it is
+  /// otherwise. Host devices cannot tell and accept it.
+  virtual bool checkCallerBuffer(const void *pointer, size_t bytes,
+                                 std::string &error) {
+    (void)pointer, (void)bytes, (void)error;
+    return true;
+  }
+
   /// Loads entry point `name` of the model library `soPath`
   /// (CompiledFunction::load). The CUDA device also fails when the library's
   /// constructors, which load its kernels, reported an error.

@@ -95,6 +95,17 @@ public:
   /// inputs() and outputs(). Only null pointers can be detected.
   bool run(const void *const *inputs, void *const *outputs, std::string &error);
 
+  /// Runs the model on buffers already on its device, with no staging:
+  /// `inputs[i]` and `outputs[i]` as for run(), but device addresses (for
+  /// the CUDA target, memory of device 0 that its primary context can use:
+  /// a PyTorch or CuPy tensor's, for one). Each is checked where the device
+  /// can tell: device memory of this device, large enough, and no output
+  /// overlapping another buffer. Returns when the outputs are complete; work
+  /// the caller queued on the legacy default stream is complete before the
+  /// model reads its inputs. On a host device it is run().
+  bool runOnDevice(const void *const *inputs, void *const *outputs,
+                   std::string &error);
+
   /// The artifact is a train step (lora-compile --mode=train).
   bool isTraining() const { return info.train.has_value(); }
   /// Optimizer steps taken since load (or restored by loadCheckpoint()).
@@ -149,11 +160,13 @@ private:
   /// does not take may be null), writing `outputSpecs` to `outputs`. An
   /// output with a non-null `deviceOutputs` entry (device memory of its
   /// size) is written there instead and never reaches the host; its
-  /// `outputs` entry is not read.
+  /// `outputs` entry is not read. With `onDevice`, `inputs` and `outputs`
+  /// are device memory already (runOnDevice()): nothing is staged.
   bool call(CompiledFunction &fn, const std::vector<size_t> &argumentIndices,
             const std::vector<TensorSpec> &outputSpecs,
             const void *const *inputs, void *const *outputs, std::string &error,
-            const std::vector<void *> &deviceOutputs = {});
+            const std::vector<void *> &deviceOutputs = {},
+            bool onDevice = false);
   /// 0, 1, ..., one per manifest argument: what the main function takes.
   std::vector<size_t> allArguments() const;
   /// Resolves the training inputs and the output -> argument updates.

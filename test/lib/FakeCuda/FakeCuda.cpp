@@ -19,7 +19,9 @@
 //   - copies, memsets and tensor maps stay inside live allocations; a tensor
 //     map meets every rule of cuTensorMapEncodeTiled's documentation, and
 //     the farthest element it can address lies inside its allocation;
-//   - frees name live allocations;
+//   - frees name live allocations; cuPointerGetAttributes answers for them
+//     (device 0, the primary context, the allocation's range) and, as the
+//     driver does, with empty answers for other addresses;
 //   - stream capture (cuStreamBeginCapture ... cuStreamEndCapture) records
 //     launches, copies and memsets on the capturing stream after checking
 //     them, and cuGraphLaunch replays them, checked again: a kernel of an
@@ -1245,6 +1247,41 @@ FAKE_EXPORT CUresult cuMemAlloc(CUdeviceptr *pointer, size_t bytes) {
 FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *pointer, size_t bytes,
                                        unsigned) {
   return cuMemAlloc(pointer, bytes);
+}
+
+/// As the driver: an address it does not know (host memory, a freed
+/// allocation) gets empty answers and success.
+FAKE_EXPORT CUresult cuPointerGetAttributes(unsigned count,
+                                            CUpointer_attribute *attributes,
+                                            void **data, CUdeviceptr pointer) {
+  FAKE_LOCK("cuPointerGetAttributes");
+  if (!attributes || !data)
+    return fail(s, "cuPointerGetAttributes", "null attributes or data");
+  auto *found = findAllocation(s, uintptr_t(pointer));
+  for (unsigned i = 0; i < count; ++i) {
+    switch (attributes[i]) {
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+      *static_cast<unsigned *>(data[i]) = found ? CU_MEMORYTYPE_DEVICE : 0;
+      break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+      *static_cast<int *>(data[i]) = found ? 0 : -2;
+      break;
+    case CU_POINTER_ATTRIBUTE_CONTEXT:
+      *static_cast<CUcontext *>(data[i]) =
+          found ? reinterpret_cast<CUcontext>(&s.contextTag) : nullptr;
+      break;
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+      *static_cast<CUdeviceptr *>(data[i]) = found ? found->first : 0;
+      break;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+      *static_cast<size_t *>(data[i]) = found ? found->second.bytes : 0;
+      break;
+    default:
+      return fail(s, "cuPointerGetAttributes",
+                  format("attribute %d is not modelled", int(attributes[i])));
+    }
+  }
+  return CUDA_SUCCESS;
 }
 
 FAKE_EXPORT CUresult cuMemFree(CUdeviceptr pointer) {
