@@ -61,7 +61,9 @@ typedef enum LoraLoadFlags {
 
 /// loraModelLoad with `flags` (LoraLoadFlags); unknown flags are an error.
 LoraModel *loraModelLoadWithFlags(const char *dir, uint32_t flags);
-/// 1 when the model's steady calls are replayed from CUDA graphs, else 0.
+/// 1 when CUDA graphs are on for the model (its steady calls replay from
+/// them; a function whose capture failed runs without, as stderr says),
+/// else 0.
 int loraModelUsesCudaGraphs(const LoraModel *model);
 
 /// Graph inputs (the arguments the caller gives to loraModelRun, in manifest
@@ -99,9 +101,10 @@ int loraModelRun(LoraModel *model, const void *const *inputs,
 /// Runs the model on buffers already on its device, with no copies through
 /// the host: `inputs[i]` and `outputs[i]` are device addresses (CUDA target:
 /// memory of device 0 usable from its primary context, such as a PyTorch
-/// tensor's data_ptr()), dense row-major. Checked before anything runs:
-/// device memory of device 0, large enough where the driver knows the
-/// allocation, no output overlapping another buffer. Work queued on the
+/// tensor's data_ptr()), dense row-major, 256-byte aligned. Checked before
+/// anything runs: the alignment, device memory of device 0 (of its primary
+/// context where the memory has a context), inside the range the driver
+/// gives for it, no output overlapping another buffer. Work queued on the
 /// legacy default stream is complete before the model reads its inputs; the
 /// outputs are complete on return. For a CPU model, as loraModelRun.
 int loraModelRunOnDevice(LoraModel *model, const void *const *inputs,

@@ -142,6 +142,10 @@ bool graphsEnabled(const Driver &driver, const RuntimeLibrary &runtime,
   return false;
 }
 
+/// The alignment runOnDevice asks of the caller's buffers: that of
+/// cuMemAlloc's, which the device's own buffers have.
+constexpr uintptr_t kCallerAlignment = 256;
+
 /// The argument sets of a function that keep a graph each.
 constexpr size_t kMaxGraphsPerFunction = 2;
 
@@ -255,14 +259,30 @@ public:
 
   /// Asks the driver what the pointer is (cuPointerGetAttributes, which
   /// gives empty answers for an address it does not know): device memory of
-  /// device 0 and of this context (memory mapped without one, as PyTorch's
-  /// expandable segments are, has none to compare), with `bytes` inside its
-  /// allocation where the driver knows the allocation's range. A driver
-  /// without the call accepts every pointer.
+  /// device 0 and of this context (memory of a stream-ordered pool or mapped
+  /// with the VMM calls, as PyTorch's expandable segments are, has no
+  /// context to compare), with `bytes` inside the range the driver gives
+  /// (a whole cudaMalloc segment of PyTorch's caching allocator, a whole
+  /// reservation for VMM memory: it catches little there). And aligned as
+  /// the device's own buffers are: kernels take tensor maps of their
+  /// operands, whose addresses must be 16-byte aligned, and an encode that
+  /// fails fails the call. A driver without the call is asked nothing.
   bool checkCallerBuffer(const void *pointer, size_t bytes,
                          std::string &error) override {
+    char where[32];
+    std::snprintf(where, sizeof(where), "%p", pointer);
+    if (reinterpret_cast<uintptr_t>(pointer) % kCallerAlignment) {
+      error = std::string(where) + " is not " +
+              std::to_string(kCallerAlignment) +
+              "-byte aligned, as the model's own buffers are (a view into "
+              "another tensor? pass a tensor of its own)";
+      return false;
+    }
     if (!driver.cuPointerGetAttributes)
       return true;
+    ContextScope scope(driver, context);
+    if (!check(scope.error, error))
+      return false;
     unsigned memoryType = 0;
     int ordinal = -1;
     CUcontext owner = nullptr;
@@ -279,8 +299,6 @@ public:
                               address),
                error))
       return false;
-    char where[32];
-    std::snprintf(where, sizeof(where), "%p", pointer);
     if (memoryType != CU_MEMORYTYPE_DEVICE &&
         memoryType != CU_MEMORYTYPE_UNIFIED) {
       error = std::string(where) +

@@ -384,6 +384,14 @@ TensorMapCache &getTensorMapCache() {
   return *cache; // model destructors may still run after ours.
 }
 
+/// Whether this thread's mgpu* calls failed since the CUDA device cleared
+/// the error for its call: a tensor map that could not be encoded (null in
+/// the kernel's parameters), a buffer not allocated. The call has failed
+/// already, and its kernels would read what was not set up, with a fault
+/// that would poison the context every user of the device shares (PyTorch
+/// too): the launches after the failure are skipped.
+bool skipLaunches() { return !lastError.empty(); }
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -498,7 +506,7 @@ LORA_CUDA_EXPORT void mgpuLaunchKernel(CUfunction function, intptr_t gridX,
                                        intptr_t blockZ, int32_t smem,
                                        CUstream stream, void **params,
                                        void **extra, size_t /*paramsCount*/) {
-  if (gridX == 0 || gridY == 0 || gridZ == 0)
+  if (gridX == 0 || gridY == 0 || gridZ == 0 || skipLaunches())
     return;
   Call call(__func__);
   if (!call)
@@ -526,6 +534,8 @@ mgpuLaunchClusterKernel(CUfunction function, intptr_t clusterX,
                         intptr_t gridY, intptr_t gridZ, intptr_t blockX,
                         intptr_t blockY, intptr_t blockZ, int32_t smem,
                         CUstream stream, void **params, void **extra) {
+  if (skipLaunches())
+    return;
   Call call(__func__);
   if (!call)
     return;

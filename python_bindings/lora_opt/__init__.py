@@ -129,7 +129,7 @@ _DTYPES = [np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.float16),
 # kDLUInt 1, kDLFloat 2, kDLBfloat 4, kDLBool 6.
 _DLPACK_TYPES = [(2, 32), (2, 64), (2, 16), (4, 16), (0, 64), (0, 32), (0, 16),
                  (0, 8), (1, 8), (6, 8)]
-_DL_CPU, _DL_CUDA, _DL_CUDA_MANAGED = 1, 2, 13
+_DL_CPU, _DL_CUDA, _DL_CUDA_HOST, _DL_CUDA_MANAGED = 1, 2, 3, 13
 
 
 class _DLDevice(ctypes.Structure):
@@ -160,32 +160,42 @@ def _dlpack_address(value, info: "TensorInfo", kind: str, cuda: bool):
     and is not consumed: its producer frees it when it goes."""
     what = f"{kind} '{info.name}'"
     if not hasattr(value, "__dlpack__") or not hasattr(value, "__dlpack_device__"):
-        raise LoraOptError(f"{what} must be a DLPack tensor (__dlpack__: a PyTorch, "
-                           f"CuPy or JAX array), got {type(value).__name__}")
+        raise LoraOptError(f"{what} must be a DLPack tensor (__dlpack__: a PyTorch or "
+                           f"CuPy array), got {type(value).__name__}")
     device_type, device_id = (int(v) for v in value.__dlpack_device__())
-    if cuda:
-        if device_type not in (_DL_CUDA, _DL_CUDA_MANAGED) or device_id != 0:
-            raise LoraOptError(f"{what} is on DLPack device ({device_type}, {device_id}); "
-                               "the model runs on CUDA device 0 (2, 0)")
-        # 1: the legacy default stream, which the model waits for: the
-        # producer orders its own stream's work before it.
-        capsule = value.__dlpack__(stream=1)
-    else:
-        if device_type != _DL_CPU:
-            raise LoraOptError(f"{what} is on DLPack device ({device_type}, {device_id}); "
-                               "the model runs on the host (1, 0)")
-        capsule = value.__dlpack__()
-    tensor = _DLTensor.from_address(_capsule_pointer(capsule, b"dltensor"))
+    try:
+        if cuda:
+            if device_type not in (_DL_CUDA, _DL_CUDA_MANAGED) or device_id != 0:
+                raise LoraOptError(f"{what} is on DLPack device ({device_type}, "
+                                   f"{device_id}); the model runs on CUDA device 0 (2, 0)")
+            # 1: the legacy default stream, which the model waits for: the
+            # producer orders its own stream's work before it.
+            capsule = value.__dlpack__(stream=1)
+        else:
+            # Pinned host memory (kDLCUDAHost) is host memory too.
+            if device_type not in (_DL_CPU, _DL_CUDA_HOST, _DL_CUDA_MANAGED):
+                raise LoraOptError(f"{what} is on DLPack device ({device_type}, "
+                                   f"{device_id}); the model runs on the host (1, 0)")
+            capsule = value.__dlpack__()
+        tensor = _DLTensor.from_address(_capsule_pointer(capsule, b"dltensor"))
+    except (BufferError, TypeError, ValueError, RuntimeError) as e:
+        if isinstance(e, LoraOptError):
+            raise
+        # A read-only array (numpy's refuse DLPack export), a tensor that
+        # requires grad, a producer without the legacy capsule.
+        raise LoraOptError(f"{what}: its DLPack export failed: {e}") from e
     shape = tuple(tensor.shape[d] for d in range(tensor.ndim))
     dtype = (tensor.dtype.code, tensor.dtype.bits, tensor.dtype.lanes)
     code, bits = _DLPACK_TYPES[_DTYPES.index(info.dtype)]
+    if dtype == (1, 8, 1) and code == 6:
+        dtype = (6, 8, 1)  # bool as uint8, from producers before kDLBool
     if dtype != (code, bits, 1) or shape != info.shape:
         known = [t for t, dl in zip(_DTYPES, _DLPACK_TYPES) if dtype == (*dl, 1)]
         got = (known[0] if known and known[0] is not None else
                f"DLPack type (code {dtype[0]}, {dtype[1]} bits, {dtype[2]} lanes)")
         raise LoraOptError(f"{what} must be {info.dtype} {list(info.shape)}, "
                            f"got {got} {list(shape)}")
-    if tensor.strides:
+    if tensor.strides and 0 not in shape:
         dense, stride = True, 1
         for d in reversed(range(tensor.ndim)):
             if shape[d] != 1 and tensor.strides[d] != stride:
@@ -220,6 +230,9 @@ class Model:
 
     def __init__(self, path, *, cuda_graphs: bool | None = None):
         self.path = Path(path)
+        if cuda_graphs not in (None, True, False):
+            raise LoraOptError(f"cuda_graphs must be True, False or None, got "
+                               f"{cuda_graphs!r}")
         flags = {None: 0, True: _LOAD_CUDA_GRAPHS,
                  False: _LOAD_NO_CUDA_GRAPHS}[cuda_graphs]
         handle = _rt.loraModelLoadWithFlags(_as_path(self.path), flags)
@@ -294,13 +307,16 @@ class Model:
         """Runs the model on tensors already on its device, without copies
         through the host: `inputs` and `outputs` map every input and output
         name to a DLPack tensor (__dlpack__) of its dtype and shape, dense
-        row-major; the outputs are written in place. For the CUDA target
-        they are on CUDA device 0 (torch.empty(..., device="cuda")), and
-        their producer's stream is ordered before the call (DLPack's stream
-        1, the legacy default stream, which the model waits for); the
-        outputs are complete on return. For the CPU target they are host
-        arrays (numpy). Calls that reuse the same tensors replay from CUDA
-        graphs where the model has them (load(cuda_graphs=True))."""
+        row-major; the outputs, which must be writable (PyTorch, CuPy), are
+        written in place. For the CUDA target they are on CUDA device 0
+        (torch.empty(..., device="cuda")), 256-byte aligned as a tensor of
+        its own is, and their producer's stream is ordered before the call
+        (DLPack's stream 1, the legacy default stream, which the model
+        waits for); the outputs are complete on return. For the CPU target
+        they are host arrays (numpy, PyTorch CPU). Reuse the same tensors:
+        calls at the same addresses replay from CUDA graphs where the model
+        has them (load(cuda_graphs=True)), and each new address costs the
+        runtime a tensor map it keeps."""
         cuda = self.manifest.get("target") == "cuda"
         for kind, given, infos in (("input", inputs, self.inputs),
                                    ("output", outputs, self.outputs)):
@@ -328,7 +344,8 @@ class Model:
 
     @property
     def uses_cuda_graphs(self) -> bool:
-        """Whether steady calls are replayed from CUDA graphs (see load())."""
+        """Whether CUDA graphs are on for the model (see load()); a function
+        whose capture failed runs without, as stderr says."""
         return bool(_rt.loraModelUsesCudaGraphs(self._handle))
 
     @property

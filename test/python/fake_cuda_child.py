@@ -479,9 +479,11 @@ def run_on_device(artifact: str, inputs: str, calls: int) -> int:
         assert lora_opt._rt.loraModelRunOnDevice(m._handle, ins, outs) != 0
         return lora_opt._rt.loraGetLastError().decode()
 
-    errors["host_address"] = c_run(ids.ctypes.data, y_address)
+    host = np.zeros(1024, np.uint8)
+    errors["host_address"] = c_run(host.ctypes.data + (-host.ctypes.data) % 256, y_address)
+    errors["unaligned"] = c_run(x_address + 64, y_address)
     errors["short"] = c_run(x_address, alloc(64))
-    errors["overlap"] = c_run(y_address + 64, y_address)
+    errors["overlap"] = c_run(y_address + 256, y_address)
     m.close()
     print(json.dumps({"x": x_address, "y": y_address, "streams": x.streams + y.streams,
                       "errors": errors}))

@@ -327,9 +327,17 @@ def test_run_on_device_on_a_cpu_artifact(llama_artifact):
             np.float32).reshape(logits.shape)
         cases.append(({**inputs, "input_ids": shared_ids}, {"logits": shared_logits},
                       r"^output 'logits' overlaps input 'input_ids'$"))
+        # numpy does not export a read-only array.
+        frozen = np.empty(logits.shape, np.float32)
+        frozen.flags.writeable = False
+        cases.append((inputs, {"logits": frozen},
+                      r"^output 'logits': its DLPack export failed: "))
         for given, outputs, pattern in cases:
             with pytest.raises(lora_opt.LoraOptError, match=pattern):
                 model.run_on_device(given, outputs)
+    with pytest.raises(lora_opt.LoraOptError,
+                       match=r"cuda_graphs must be True, False or None, got 'yes'"):
+        lora_opt.load(out, cuda_graphs="yes")
 
 
 def test_damaged_artifacts(llama_artifact, tmp_path):

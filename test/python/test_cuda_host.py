@@ -432,6 +432,10 @@ def test_run_on_device_stages_nothing_and_replays(artifacts, tmp_path):
     assert errors["host_address"].startswith("input 'input_ids' (i64[1x8]): 0x")
     assert errors["host_address"].endswith(
         " is not memory the CUDA driver knows of (a host address, or freed)")
+    assert errors["unaligned"].startswith("input 'input_ids' (i64[1x8]): 0x")
+    assert errors["unaligned"].endswith(
+        " is not 256-byte aligned, as the model's own buffers are (a view into "
+        "another tensor? pass a tensor of its own)")
     assert errors["short"].startswith("output 'logits' (f32[1x8x128]): 4096 bytes from 0x")
     assert errors["short"].endswith(
         " run past the end of its allocation (64 bytes, starting 0 bytes before it)")
@@ -482,21 +486,37 @@ def test_a_capture_beside_other_threads_work(artifacts, tmp_path, reuse):
 
 # The error reported is the call's first: later ones follow from it (every
 # allocation after the first that fails fails too).
-@pytest.mark.parametrize("fail, message", [
-    ("cuLaunchKernel:5", "mgpuLaunchKernel: cuLaunchKernel failed with "
-                         "CUDA_ERROR_LAUNCH_FAILED"),
-    ("cuMemAlloc:30+", "mgpuMemAlloc: cuMemAlloc of 1024 bytes failed with "
-                       "CUDA_ERROR_OUT_OF_MEMORY"),
+@pytest.mark.parametrize("name, fail, message", [
+    ("f32", "cuLaunchKernel:5", "mgpuLaunchKernel: cuLaunchKernel failed with "
+                                "CUDA_ERROR_LAUNCH_FAILED"),
+    ("f32", "cuMemAlloc:30+", "mgpuMemAlloc: cuMemAlloc of 1024 bytes failed with "
+                              "CUDA_ERROR_OUT_OF_MEMORY"),
+    ("bf16", "cuTensorMapEncodeTiled:3", "cuTensorMapEncodeTiled failed with "
+                                         "CUDA_ERROR_OUT_OF_MEMORY"),
 ])
-def test_driver_errors_in_a_call_are_reported(artifacts, tmp_path, fail, message):
-    proc, _ = run_on_fake(tmp_path, artifacts["f32"], calls=1,
-                          env={"LORA_FAKE_CUDA_FAIL": fail})
+def test_driver_errors_in_a_call_are_reported(artifacts, tmp_path, name, fail, message):
+    proc, trace = run_on_fake(tmp_path, artifacts[name], calls=1,
+                              env={"LORA_FAKE_CUDA_FAIL": fail})
     assert proc.returncode == 3, proc.stdout + proc.stderr[-4000:]
     assert "the compiled code failed on the CUDA device" in proc.stdout, proc.stdout
     assert message in proc.stdout, proc.stdout
     # Each failure was printed as it happened, the first among them.
     printed = [line for line in proc.stderr.splitlines() if line.startswith("lora_cuda_runtime: ")]
     assert printed and message in printed[0], printed[:3]
+    # Nothing was launched after the failure: a kernel would have read what
+    # was not set up (a null tensor map, a buffer not allocated).
+    counts = next(e["calls"] for e in reversed(trace) if "calls" in e)
+    failed_function, nth = fail.split(":")
+    if failed_function == "cuLaunchKernel":
+        assert counts["cuLaunchKernel"] == int(nth), counts
+    elif failed_function == "cuTensorMapEncodeTiled":
+        # The maps encoded are traced: the failed encode came after the
+        # second traced one and before the third. The host code went on
+        # encoding the maps of later kernels, but launched none of them.
+        order = [e for e in trace if "tensor_map" in e or "launch" in e]
+        maps = [i for i, e in enumerate(order) if "tensor_map" in e]
+        assert len(maps) > int(nth), len(maps)
+        assert not [e for e in order[maps[int(nth) - 1]:] if "launch" in e]
 
 
 def test_out_of_memory_while_loading_is_reported(artifacts, tmp_path):

@@ -20,6 +20,7 @@
 #include <elf.h>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -356,10 +357,20 @@ TEST(CudaDevice, UsesGraphsAsItsOptionsSay) {
     GTEST_SKIP() << reason;
   // The option decides over the variable, either way.
   struct Variable {
-    Variable() { ::setenv("LORA_CUDA_GRAPHS", "1", 1); }
-    ~Variable() { ::unsetenv("LORA_CUDA_GRAPHS"); }
+    explicit Variable(const char *value) {
+      if (const char *old = std::getenv("LORA_CUDA_GRAPHS"))
+        before = old;
+      ::setenv("LORA_CUDA_GRAPHS", value, 1);
+    }
+    ~Variable() {
+      if (before)
+        ::setenv("LORA_CUDA_GRAPHS", before->c_str(), 1);
+      else
+        ::unsetenv("LORA_CUDA_GRAPHS");
+    }
+    std::optional<std::string> before;
   };
-  auto variable = std::make_unique<Variable>();
+  auto variable = std::make_unique<Variable>("1");
   std::string error;
   rt::DeviceOptions off;
   off.cudaGraphs = false;
@@ -369,7 +380,8 @@ TEST(CudaDevice, UsesGraphsAsItsOptionsSay) {
   device = rt::createDevice("cuda", error);
   ASSERT_TRUE(device) << error;
   EXPECT_TRUE(device->usesCudaGraphs());
-  variable.reset();
+  variable.reset(); // Restores the variable, which the next one then keeps.
+  variable = std::make_unique<Variable>("0");
   device = rt::createDevice("cuda", error);
   ASSERT_TRUE(device) << error;
   EXPECT_FALSE(device->usesCudaGraphs());

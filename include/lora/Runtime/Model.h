@@ -55,7 +55,7 @@ public:
   /// The graph inputs the caller gives to run(), in manifest order.
   const std::vector<TensorSpec> &inputs() const { return inputSpecs; }
   const std::vector<TensorSpec> &outputs() const { return info.outputs; }
-  /// Steady calls are replayed from CUDA graphs (DeviceOptions::cudaGraphs).
+  /// CUDA graphs are on (DeviceOptions::cudaGraphs).
   bool usesCudaGraphs() const { return device->usesCudaGraphs(); }
   /// The model was compiled with LoRA ("lora" is not null in the manifest).
   bool hasLora() const { return info.hasLora; }
@@ -97,10 +97,10 @@ public:
 
   /// Runs the model on buffers already on its device, with no staging:
   /// `inputs[i]` and `outputs[i]` as for run(), but device addresses (for
-  /// the CUDA target, memory of device 0 that its primary context can use:
-  /// a PyTorch or CuPy tensor's, for one). Each is checked where the device
-  /// can tell: device memory of this device, large enough, and no output
-  /// overlapping another buffer. Returns when the outputs are complete; work
+  /// the CUDA target, memory of device 0 that its primary context can use,
+  /// 256-byte aligned: a PyTorch or CuPy tensor's, for one). Each is checked
+  /// where the device can tell (Device::checkCallerBuffer), and no output
+  /// may overlap another buffer. Returns when the outputs are complete; work
   /// the caller queued on the legacy default stream is complete before the
   /// model reads its inputs. On a host device it is run().
   bool runOnDevice(const void *const *inputs, void *const *outputs,

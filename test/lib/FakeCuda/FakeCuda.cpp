@@ -1477,6 +1477,8 @@ FAKE_EXPORT CUresult cuTensorMapEncodeTiled(
     CUtensorMapFloatOOBfill oobFill) {
   FAKE_LOCK("cuTensorMapEncodeTiled");
   const char *function = "cuTensorMapEncodeTiled";
+  if (injectFailure(s, function))
+    return CUDA_ERROR_OUT_OF_MEMORY;
   // The rules of cuTensorMapEncodeTiled's documentation in cuda.h (CUDA 13)
   // for the unpacked types, which are all our kernels use.
   size_t element = tensorElementBytes(dataType);
